@@ -1,0 +1,35 @@
+"""The model: plain, fast value types shared by every layer."""
+
+from gestalt.model import ids
+from gestalt.model.entities import METRIC_FIELDS, Connection, Entity, Scalar
+from gestalt.model.events import Alert, Event
+from gestalt.model.kinds import (
+    ConnectionKind,
+    EntityKind,
+    EntityStatus,
+    Health,
+    Severity,
+    SourceState,
+)
+from gestalt.model.topology import Delta, KindSummary, SourceStatus, Summary, Topology
+
+__all__ = [
+    "METRIC_FIELDS",
+    "Alert",
+    "Connection",
+    "ConnectionKind",
+    "Delta",
+    "Entity",
+    "EntityKind",
+    "EntityStatus",
+    "Event",
+    "Health",
+    "KindSummary",
+    "Scalar",
+    "Severity",
+    "SourceState",
+    "SourceStatus",
+    "Summary",
+    "Topology",
+    "ids",
+]

@@ -1,0 +1,74 @@
+"""Entities and connections: the nodes and edges of the map.
+
+msgspec Structs because the hot paths (snapshot encode, delta fan-out) serialise tens of
+thousands of them; `omit_defaults` keeps the JSON small by leaving out what is unknown.
+Missing metrics are `None`, never 0: "no data" and "idle" are different things.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from gestalt.model import ids
+from gestalt.model.kinds import ConnectionKind, EntityKind, EntityStatus, Health
+
+# Values a source may put in `attrs`: kind-specific facts (image, restart_count, pid, port...).
+Scalar = str | int | float | bool | None
+
+# Entity fields that are metrics: they change often, are coalesced and go to history.
+METRIC_FIELDS: frozenset[str] = frozenset(
+    {
+        "cpu_percent",
+        "memory_bytes",
+        "memory_limit",
+        "network_rx_bytes",
+        "network_tx_bytes",
+        "network_rx_rate",
+        "network_tx_rate",
+    }
+)
+
+
+class Entity(msgspec.Struct, kw_only=True, omit_defaults=True):
+    id: str
+    kind: EntityKind
+    name: str
+    namespace: str | None = None
+    status: EntityStatus = EntityStatus.UNKNOWN
+    # Health is computed by the engine: a 0..1 score (the product plan's) and an ordered status.
+    health: float | None = None
+    health_status: Health = Health.UNKNOWN
+    health_reasons: list[str] = []
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+    cpu_percent: float | None = None
+    memory_bytes: int | None = None
+    memory_limit: int | None = None
+    network_rx_bytes: int | None = None
+    network_tx_bytes: int | None = None
+    network_rx_rate: float | None = None  # bytes/s
+    network_tx_rate: float | None = None  # bytes/s
+    custom_metrics: dict[str, float] = {}
+    attrs: dict[str, Scalar] = {}
+    # Which sources describe this entity, and whether any of them is currently down.
+    sources: list[str] = []
+    stale: bool = False
+    created_at: float | None = None  # epoch seconds
+    updated_at: float | None = None  # epoch seconds
+
+
+class Connection(msgspec.Struct, kw_only=True, omit_defaults=True):
+    source_id: str
+    target_id: str
+    kind: ConnectionKind
+    id: str = ""
+    requests_per_sec: float | None = None
+    bytes_per_sec: float | None = None
+    error_rate: float | None = None
+    latency_ms: float | None = None
+    attrs: dict[str, Scalar] = {}
+    sources: list[str] = []
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            self.id = ids.connection(self.kind.value, self.source_id, self.target_id)

@@ -1,0 +1,75 @@
+"""Entity and connection ids, built from real-world identifiers.
+
+One real thing is one entity whichever source sees it, so every source builds its ids
+here. Ids are qualified by cluster or host so that observations from several clusters or
+hosts can be merged by one hub later.
+"""
+
+from __future__ import annotations
+
+
+def node(host_or_cluster: str, name: str) -> str:
+    return f"node:{host_or_cluster}/{name}"
+
+
+def host_node(hostname: str) -> str:
+    """This machine (or another host running an agent) as a node."""
+    return node("host", hostname)
+
+
+def process(host: str, pid: int) -> str:
+    return f"process:{host}/{pid}"
+
+
+def host_volume(host: str, mountpoint: str) -> str:
+    return f"volume:host/{host}{mountpoint}"
+
+
+def container(container_id: str) -> str:
+    """Docker/CRI container; the short (12-hex) id is what `docker ps` shows."""
+    cid = container_id.split("://", 1)[-1]  # CRI form: docker://<id>, containerd://<id>
+    return f"container:{cid[:12]}"
+
+
+def docker_network(engine: str, name: str) -> str:
+    return f"network:docker/{engine}/{name}"
+
+
+def docker_volume(engine: str, name: str) -> str:
+    return f"volume:docker/{engine}/{name}"
+
+
+def k8s(kind: str, cluster: str, namespace: str | None, name: str) -> str:
+    """Namespaced (pod:<cluster>/<ns>/<name>) or cluster-scoped (node:<cluster>/<name>)."""
+    if namespace:
+        return f"{kind}:{cluster}/{namespace}/{name}"
+    return f"{kind}:{cluster}/{name}"
+
+
+def nats_server(server_id: str) -> str:
+    return f"nats-server:{server_id}"
+
+
+def nats_subject(server: str, subject: str) -> str:
+    return f"nats-subject:{server}/{subject}"
+
+
+def nats_stream(server: str, stream: str) -> str:
+    return f"nats-stream:{server}/{stream}"
+
+
+def nats_consumer(server: str, stream: str, consumer: str) -> str:
+    return f"nats-consumer:{server}/{stream}/{consumer}"
+
+
+def database(system: str, address: str, name: str) -> str:
+    return f"database:{system}/{address}/{name}"
+
+
+def service(namespace_or_host: str, name: str) -> str:
+    """A traced service that no other source identified (OTLP service.name)."""
+    return f"service:otel/{namespace_or_host}/{name}"
+
+
+def connection(kind: str, source_id: str, target_id: str) -> str:
+    return f"{kind}:{source_id}->{target_id}"

@@ -1,0 +1,95 @@
+"""The vocabularies of the model: entity kinds, connection kinds, statuses, health.
+
+Values are the product plan's names, so they travel unchanged to the web UI and to users'
+queries. Colours and shapes are the UI's business, never the model's.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class EntityKind(str, Enum):
+    # The product plan's kinds.
+    NAMESPACE = "namespace"
+    POD = "pod"
+    SERVICE = "service"
+    DEPLOYMENT = "deployment"
+    CONTAINER = "container"
+    NATS_SUBJECT = "nats_subject"
+    NATS_STREAM = "nats_stream"
+    DATABASE = "database"
+    VOLUME = "volume"
+    CONFIGMAP = "configmap"
+    SECRET = "secret"
+    INGRESS = "ingress"
+    NODE = "node"
+    # What the sources need beyond the plan.
+    PROCESS = "process"
+    NETWORK = "network"
+    NATS_CONSUMER = "nats_consumer"
+    NATS_SERVER = "nats_server"
+    REPLICASET = "replicaset"
+    STATEFULSET = "statefulset"
+    DAEMONSET = "daemonset"
+    JOB = "job"
+
+
+class ConnectionKind(str, Enum):
+    NETWORK = "network"
+    HTTP = "http"
+    GRPC = "grpc"
+    NATS = "nats"
+    VOLUME = "volume"
+    DEPENDS = "depends"
+    OWNS = "owns"
+
+
+class EntityStatus(str, Enum):
+    """Lifecycle of a thing, as its source reports it (not a judgement: see Health)."""
+
+    RUNNING = "running"
+    PENDING = "pending"
+    PROCESSING = "processing"
+    FAILED = "failed"
+    TERMINATING = "terminating"
+    EXITED = "exited"
+    PAUSED = "paused"
+    # Things without a lifecycle of their own (a network, a volume, a namespace) that exist.
+    ACTIVE = "active"
+    UNKNOWN = "unknown"
+
+
+class Health(str, Enum):
+    """Ordered health: unknown < ok < warning < critical. Missing data is UNKNOWN, never OK."""
+
+    UNKNOWN = "unknown"
+    OK = "ok"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _HEALTH_RANK[self]
+
+    @staticmethod
+    def worst(*values: Health) -> Health:
+        return max(values, key=_HEALTH_RANK.__getitem__, default=Health.UNKNOWN)
+
+
+_HEALTH_RANK = {Health.UNKNOWN: 0, Health.OK: 1, Health.WARNING: 2, Health.CRITICAL: 3}
+
+
+class Severity(str, Enum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+    CRITICAL = "critical"
+
+
+class SourceState(str, Enum):
+    STARTING = "starting"
+    OK = "ok"
+    DEGRADED = "degraded"
+    DOWN = "down"
+    DISABLED = "disabled"

@@ -1,0 +1,64 @@
+"""The whole graph at one version, and the change from one version to the next."""
+
+from __future__ import annotations
+
+import msgspec
+
+from gestalt.model.entities import Connection, Entity
+from gestalt.model.kinds import SourceState
+
+
+class KindSummary(msgspec.Struct, kw_only=True):
+    count: int = 0
+    health: float | None = None  # mean score of those with a score
+    ok: int = 0
+    warning: int = 0
+    critical: int = 0
+    unknown: int = 0
+
+
+class Summary(msgspec.Struct, kw_only=True):
+    total: int = 0
+    overall: float | None = None  # mean health score; None when nothing is scored
+    healthy: int = 0
+    warning: int = 0
+    critical: int = 0
+    unknown: int = 0
+    by_kind: dict[str, KindSummary] = {}
+
+
+class SourceStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
+    name: str
+    state: SourceState
+    reason: str = ""
+    since: float = 0.0
+    last_ok: float | None = None
+    entities: int = 0
+
+
+class Topology(msgspec.Struct, kw_only=True):
+    version: int
+    timestamp: float
+    entities: list[Entity]
+    connections: list[Connection]
+    summary: Summary
+    sources: list[SourceStatus] = []
+
+
+class Delta(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """What changed between `version - 1` and `version`.
+
+    `observed_at` is when the source saw the change, so latency can be measured from the
+    source all the way to the screen.
+    """
+
+    version: int
+    timestamp: float
+    observed_at: float | None = None
+    upserts: list[Entity] = []
+    removals: list[str] = []
+    edge_upserts: list[Connection] = []
+    edge_removals: list[str] = []
+
+    def is_empty(self) -> bool:
+        return not (self.upserts or self.removals or self.edge_upserts or self.edge_removals)

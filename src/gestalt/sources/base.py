@@ -1,0 +1,81 @@
+"""The source contract: a name and one coroutine that reports through a sink.
+
+    class Source(Protocol):
+        name: str
+        async def run(self, sink: Sink) -> None: ...   # runs until cancelled
+
+Rules of the contract:
+- `run` reports what it sees and nothing else. Reconnects, backoff, inactivity timeouts
+  and status bookkeeping live in the engine's supervisor: when `run` raises, the
+  supervisor marks the source down (its last state stays visible, marked stale), waits
+  with jittered backoff and calls `run` again, which starts over with a fresh list.
+- `sink.snapshot` is the full set the source currently sees; the hub removes whatever
+  the source reported before and no longer does. Polling sources send one per poll;
+  watch sources send one after each (re)list and `upsert`/`remove` after that.
+- Sink calls are synchronous and cheap (they only update memory); never block in them.
+- Raise `PermanentSourceError` for what retrying cannot fix (bad credentials, a
+  misconfiguration): the supervisor then stops retrying and says why.
+- Read-only towards the system observed, always.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Protocol, runtime_checkable
+
+from gestalt.model import Connection, Entity, Event, SourceState
+
+
+class Sink(Protocol):
+    def snapshot(
+        self,
+        entities: Iterable[Entity],
+        connections: Iterable[Connection] = (),
+        *,
+        observed_at: float | None = None,
+    ) -> None: ...
+
+    def upsert(
+        self,
+        entities: Iterable[Entity] = (),
+        connections: Iterable[Connection] = (),
+        *,
+        observed_at: float | None = None,
+    ) -> None: ...
+
+    def remove(
+        self,
+        entity_ids: Iterable[str] = (),
+        connection_ids: Iterable[str] = (),
+        *,
+        observed_at: float | None = None,
+    ) -> None: ...
+
+    def event(self, event: Event) -> None: ...
+
+    def metrics(
+        self, entity_id: str, values: Mapping[str, float | int | None], observed_at: float
+    ) -> None: ...
+
+    def status(self, state: SourceState, reason: str = "") -> None: ...
+
+
+@runtime_checkable
+class Source(Protocol):
+    name: str
+
+    async def run(self, sink: Sink) -> None: ...
+
+
+class SourceError(Exception):
+    """A source failed in a way worth retrying (connection refused, timeout, 5xx)."""
+
+
+class PermanentSourceError(SourceError):
+    """Retrying will not help until someone changes something (config, credentials)."""
+
+
+class SourceUnavailable(SourceError):
+    """The thing to observe is not there (yet): no Docker socket, server refusing connections.
+
+    Retried like any other failure, since the thing may come up later; the reason is shown."""
