@@ -50,6 +50,10 @@ class Entity(msgspec.Struct, kw_only=True, omit_defaults=True):
     network_tx_rate: float | None = None  # bytes/s
     custom_metrics: dict[str, float] = {}
     attrs: dict[str, Scalar] = {}
+    # Network addresses this entity owns: "ip:port" for sockets (a process's listening and
+    # connected local ends), plain "ip" for interfaces (a container's or pod's IP). The hub
+    # indexes them to resolve `endpoint:` references in connections (see ids.endpoint).
+    endpoints: list[str] = []
     # Which sources describe this entity, and whether any of them is currently down.
     sources: list[str] = []
     stale: bool = False

@@ -73,3 +73,23 @@ def service(namespace_or_host: str, name: str) -> str:
 
 def connection(kind: str, source_id: str, target_id: str) -> str:
     return f"{kind}:{source_id}->{target_id}"
+
+
+ENDPOINT_PREFIX = "endpoint:"
+
+
+def endpoint(ip: str, port: int | None = None) -> str:
+    """A reference to whoever owns an address, for a connection end a source cannot name.
+
+    A NATS client, a database client or a traced peer is known only by `ip:port`; the
+    source puts `endpoint:<ip>:<port>` in the connection and the hub replaces it with the
+    entity whose `endpoints` hold that socket (or, failing that, that IP).
+    """
+    return f"{ENDPOINT_PREFIX}{endpoint_key(ip, port)}"
+
+
+def endpoint_key(ip: str, port: int | None = None) -> str:
+    ip = ip.removeprefix("::ffff:")  # IPv4-mapped IPv6, as Linux reports dual-stack sockets
+    if port is None:
+        return ip
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
