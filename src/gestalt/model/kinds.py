@@ -6,10 +6,10 @@ queries. Colours and shapes are the UI's business, never the model's.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class EntityKind(str, Enum):
+class EntityKind(StrEnum):
     # The product plan's kinds.
     NAMESPACE = "namespace"
     POD = "pod"
@@ -35,7 +35,7 @@ class EntityKind(str, Enum):
     JOB = "job"
 
 
-class ConnectionKind(str, Enum):
+class ConnectionKind(StrEnum):
     NETWORK = "network"
     HTTP = "http"
     GRPC = "grpc"
@@ -45,7 +45,7 @@ class ConnectionKind(str, Enum):
     OWNS = "owns"
 
 
-class EntityStatus(str, Enum):
+class EntityStatus(StrEnum):
     """Lifecycle of a thing, as its source reports it (not a judgement: see Health)."""
 
     RUNNING = "running"
@@ -60,7 +60,7 @@ class EntityStatus(str, Enum):
     UNKNOWN = "unknown"
 
 
-class Health(str, Enum):
+class Health(StrEnum):
     """Ordered health: unknown < ok < warning < critical. Missing data is UNKNOWN, never OK."""
 
     UNKNOWN = "unknown"
@@ -80,14 +80,14 @@ class Health(str, Enum):
 _HEALTH_RANK = {Health.UNKNOWN: 0, Health.OK: 1, Health.WARNING: 2, Health.CRITICAL: 3}
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     INFO = "info"
     WARNING = "warning"
     ERROR = "error"
     CRITICAL = "critical"
 
 
-class SourceState(str, Enum):
+class SourceState(StrEnum):
     STARTING = "starting"
     OK = "ok"
     DEGRADED = "degraded"

@@ -1,0 +1,162 @@
+"""Health scoring.
+
+The score is the product plan's algorithm (status, memory and CPU pressure, error rate,
+averaged into 0..1). The status is the worst of the score's band and of explicit checks
+against the configured thresholds, so one saturated resource is never averaged away.
+Missing data is UNKNOWN, never OK; an entity whose source is down is UNKNOWN too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from gestalt.model import Entity, EntityStatus, Health, KindSummary, Summary
+from gestalt.model.config import HealthConfig
+
+# The product plan's status scores, plus the lifecycle states our sources add.
+STATUS_SCORES: dict[EntityStatus, float] = {
+    EntityStatus.RUNNING: 1.0,
+    EntityStatus.ACTIVE: 1.0,
+    EntityStatus.PROCESSING: 1.0,
+    EntityStatus.PENDING: 0.6,
+    EntityStatus.PAUSED: 0.6,
+    EntityStatus.TERMINATING: 0.3,
+    EntityStatus.EXITED: 0.3,
+    EntityStatus.FAILED: 0.0,
+    EntityStatus.UNKNOWN: 0.5,
+}
+
+# Score bands, as the product plan's topology summary draws them.
+OK_FROM = 0.8
+WARNING_FROM = 0.5
+
+
+def band(score: float) -> Health:
+    if score >= OK_FROM:
+        return Health.OK
+    if score >= WARNING_FROM:
+        return Health.WARNING
+    return Health.CRITICAL
+
+
+def score_entity(entity: Entity, thresholds: HealthConfig) -> tuple[float, Health, list[str]]:
+    """Return (score, status, reasons) for one entity."""
+    scores = [_status_score(entity)]
+    reasons: list[str] = []
+    checks: list[Health] = []
+
+    if entity.memory_limit and entity.memory_bytes is not None:
+        used = entity.memory_bytes / entity.memory_limit
+        scores.append(1.0 - min(used, 1.0) * 0.5)
+        checks.append(
+            _threshold(
+                used,
+                thresholds.memory_warning_threshold,
+                thresholds.memory_critical_threshold,
+                "memory",
+                reasons,
+            )
+        )
+    if entity.cpu_percent:
+        cpu = entity.cpu_percent / 100.0
+        scores.append(1.0 - min(cpu, 1.0) * 0.3)
+        checks.append(
+            _threshold(
+                cpu,
+                thresholds.cpu_warning_threshold,
+                thresholds.cpu_critical_threshold,
+                "cpu",
+                reasons,
+            )
+        )
+    error_rate = entity.custom_metrics.get("error_rate")
+    if error_rate is not None:
+        scores.append(1.0 - min(max(error_rate, 0.0), 1.0))
+
+    score = round(sum(scores) / len(scores), 4)
+    status = _status_check(entity, reasons)
+    if entity.attrs.get("health_check") == "unhealthy":
+        reasons.append("health check failing")
+        checks.append(Health.CRITICAL)
+
+    if entity.stale:
+        return score, Health.UNKNOWN, ["source down: data may be out of date", *reasons]
+    if entity.status is EntityStatus.UNKNOWN and len(scores) == 1 and not checks:
+        return score, Health.UNKNOWN, ["no status reported"]
+    return score, Health.worst(band(score), status, *checks), reasons
+
+
+def _status_score(entity: Entity) -> float:
+    if entity.status is EntityStatus.EXITED and entity.attrs.get("exit_code") == 0:
+        return 0.6  # a clean exit: worth a look, not a page
+    return STATUS_SCORES.get(entity.status, 0.5)
+
+
+def _status_check(entity: Entity, reasons: list[str]) -> Health:
+    if entity.status is EntityStatus.FAILED:
+        reasons.append("failed")
+        return Health.CRITICAL
+    if entity.status is EntityStatus.EXITED:
+        code = entity.attrs.get("exit_code")
+        reasons.append(f"exited with code {code}" if code is not None else "exited")
+        return Health.WARNING if code == 0 else Health.CRITICAL
+    return Health.OK
+
+
+def _threshold(
+    value: float, warning: float, critical: float, what: str, reasons: list[str]
+) -> Health:
+    if value >= critical:
+        reasons.append(f"{what} at or above {critical:.0%}")
+        return Health.CRITICAL
+    if value >= warning:
+        reasons.append(f"{what} at or above {warning:.0%}")
+        return Health.WARNING
+    return Health.OK
+
+
+def summarize(entities: Iterable[Entity]) -> Summary:
+    summary = Summary()
+    total_score = 0.0
+    scored = 0
+    by_kind: dict[str, KindSummary] = {}
+    kind_scores: dict[str, tuple[float, int]] = {}
+    for entity in entities:
+        summary.total += 1
+        kind = by_kind.get(entity.kind.value)
+        if kind is None:
+            kind = by_kind[entity.kind.value] = KindSummary()
+        kind.count += 1
+        status = entity.health_status
+        if status is Health.OK:
+            summary.healthy += 1
+            kind.ok += 1
+        elif status is Health.WARNING:
+            summary.warning += 1
+            kind.warning += 1
+        elif status is Health.CRITICAL:
+            summary.critical += 1
+            kind.critical += 1
+        else:
+            summary.unknown += 1
+            kind.unknown += 1
+        if entity.health is not None and status is not Health.UNKNOWN:
+            total_score += entity.health
+            scored += 1
+            ks, kn = kind_scores.get(entity.kind.value, (0.0, 0))
+            kind_scores[entity.kind.value] = (ks + entity.health, kn + 1)
+    summary.overall = round(total_score / scored, 4) if scored else None
+    for name, (ks, kn) in kind_scores.items():
+        by_kind[name].health = round(ks / kn, 4)
+    summary.by_kind = by_kind
+    return summary
+
+
+def overall_status(summary: Summary) -> Health:
+    if summary.critical:
+        return Health.CRITICAL
+    if summary.warning:
+        return Health.WARNING
+    if summary.healthy:
+        return Health.OK
+    return Health.UNKNOWN

@@ -1,0 +1,550 @@
+"""The hub: where every source's observations become one graph.
+
+Each source reports its own view through a `SourceSink`. The hub keeps each source's
+contribution separately (so a snapshot can remove exactly what that source stopped
+seeing, and a failed source contributes "stale", never "deleted"), merges contributions
+that describe the same entity, resolves `endpoint:` connection ends to the entity that owns
+the address, scores health, and hands the structural changes to the `Store` as one delta.
+
+Applying the same observation twice changes nothing: every path compares before it writes.
+Metric-only changes do not bump the version; they are collected here and flushed as one
+metrics frame per interval by `flush_metrics`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import msgspec
+
+from gestalt.engine.health import score_entity
+from gestalt.engine.store import Store
+from gestalt.model import (
+    METRIC_FIELDS,
+    Connection,
+    Entity,
+    Event,
+    SourceState,
+    SourceStatus,
+    ids,
+)
+from gestalt.model.config import HealthConfig
+
+log = logging.getLogger(__name__)
+
+MetricValues = Mapping[str, float | int | None]
+EventListener = Callable[[Event], None]
+StatusListener = Callable[[SourceStatus], None]
+MetricsListener = Callable[[dict[str, dict[str, Any]], float | None], None]
+
+_ENTITY_FIELDS = tuple(f.name for f in msgspec.structs.fields(Entity))
+# Fields whose change is not structural: they travel in metrics frames, not deltas.
+_VOLATILE = METRIC_FIELDS | {"custom_metrics", "health", "updated_at"}
+_STRUCTURAL_FIELDS = tuple(f for f in _ENTITY_FIELDS if f not in _VOLATILE)
+_METRIC_FIELD_NAMES = tuple(sorted(METRIC_FIELDS))
+_LIVE_STATES = (SourceState.OK, SourceState.DEGRADED)
+_WILDCARDS = ("0.0.0.0", "[::]")
+
+RawEdgeKey = tuple[str, str]  # (source, raw connection id)
+
+
+def _structural(entity: Entity) -> tuple[Any, ...]:
+    return tuple(getattr(entity, name) for name in _STRUCTURAL_FIELDS)
+
+
+def _metric_values(entity: Entity) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in _METRIC_FIELD_NAMES:
+        value = getattr(entity, name)
+        if value is not None:
+            values[name] = value
+    if entity.custom_metrics:
+        values["custom_metrics"] = entity.custom_metrics
+    if entity.health is not None:
+        values["health"] = entity.health
+    return values
+
+
+def endpoint_candidates(key: str) -> list[str]:
+    """Index keys that may own `key` (ip:port), best first: the socket itself, a wildcard
+    listener on that port, then the bare IP (a container's or pod's interface)."""
+    if key.startswith("["):
+        ip, _, port = key[1:].partition("]:")
+    else:
+        ip, sep, port = key.rpartition(":")
+        if not sep:
+            return [key]
+    if not port.isdigit():
+        return [key]
+    return [key, *(f"{w}:{port}" for w in _WILDCARDS if not key.startswith(w)), ip]
+
+
+class Hub:
+    def __init__(self, store: Store, *, health: HealthConfig | None = None) -> None:
+        self.store = store
+        self._health = health or HealthConfig()
+        self._order: list[str] = []
+        self._contrib: dict[str, dict[str, Entity]] = {}
+        self._raw_edges: dict[str, dict[str, Connection]] = {}
+        self._overlay: dict[str, dict[str, dict[str, Any]]] = {}
+        self._owners: dict[str, list[str]] = {}
+        self.statuses: dict[str, SourceStatus] = {}
+        # Address -> entities that own it (first one wins; others wait as fallbacks).
+        self._endpoint_owners: dict[str, list[str]] = {}
+        # Raw edges by what they reference (entity id or endpoint key), for re-resolution.
+        self._refs: dict[str, set[RawEdgeKey]] = {}
+        self._resolved: dict[RawEdgeKey, str] = {}
+        self._backers: dict[str, list[RawEdgeKey]] = {}
+        self._pending_metrics: dict[str, dict[str, Any]] = {}
+        self._pending_observed: float | None = None
+        self._event_listeners: list[EventListener] = []
+        self._status_listeners: list[StatusListener] = []
+        self._metrics_listeners: list[MetricsListener] = []
+        self.observations = 0  # count of entities/edges/metrics/events received
+
+    # -- wiring ----------------------------------------------------------------------------
+    def sink(self, source: str) -> SourceSink:
+        self.register(source)
+        return SourceSink(self, source)
+
+    def register(self, source: str, state: SourceState = SourceState.STARTING) -> None:
+        if source in self._contrib:
+            return
+        self._order.append(source)
+        self._contrib[source] = {}
+        self._raw_edges[source] = {}
+        self._overlay[source] = {}
+        self.statuses[source] = SourceStatus(name=source, state=state, since=time.time())
+
+    def on_event(self, listener: EventListener) -> None:
+        self._event_listeners.append(listener)
+
+    def on_status(self, listener: StatusListener) -> None:
+        self._status_listeners.append(listener)
+
+    def on_metrics(self, listener: MetricsListener) -> None:
+        self._metrics_listeners.append(listener)
+
+    def contributions(self, entity_id: str) -> dict[str, Entity]:
+        return {s: self._contrib[s][entity_id] for s in self._owners.get(entity_id, ())}
+
+    # -- observations ----------------------------------------------------------------------
+    def snapshot(
+        self,
+        source: str,
+        entities: Iterable[Entity],
+        connections: Iterable[Connection],
+        observed_at: float | None,
+    ) -> None:
+        new = {e.id: e for e in entities}
+        new_edges = {c.id: c for c in connections}
+        old = self._contrib[source]
+        old_edges = self._raw_edges[source]
+        self.observations += len(new) + len(new_edges)
+        gone = [eid for eid in old if eid not in new]
+        changed = {eid for eid, e in new.items() if old.get(eid) != e}
+        changed.update(self._set_contributions(source, new.values(), gone, only=changed))
+        edge_keys = {(source, cid) for cid in old_edges if cid not in new_edges}
+        edge_keys.update((source, cid) for cid, c in new_edges.items() if old_edges.get(cid) != c)
+        for _, cid in edge_keys:
+            self._set_raw_edge(source, cid, new_edges.get(cid))
+        # Metric overlays of entities this source no longer reports go with them.
+        overlay = self._overlay[source]
+        for eid in gone:
+            overlay.pop(eid, None)
+        self._commit(changed, edge_keys, observed_at)
+
+    def upsert(
+        self,
+        source: str,
+        entities: Iterable[Entity],
+        connections: Iterable[Connection],
+        observed_at: float | None,
+    ) -> None:
+        contrib = self._contrib[source]
+        changed: set[str] = set()
+        fresh: list[Entity] = []
+        for entity in entities:
+            self.observations += 1
+            if contrib.get(entity.id) != entity:
+                fresh.append(entity)
+                changed.add(entity.id)
+        self._set_contributions(source, fresh, ())
+        edge_keys: set[RawEdgeKey] = set()
+        edges = self._raw_edges[source]
+        for conn in connections:
+            self.observations += 1
+            if edges.get(conn.id) != conn:
+                self._set_raw_edge(source, conn.id, conn)
+                edge_keys.add((source, conn.id))
+        self._commit(changed, edge_keys, observed_at)
+
+    def remove(
+        self,
+        source: str,
+        entity_ids: Iterable[str],
+        connection_ids: Iterable[str],
+        observed_at: float | None,
+    ) -> None:
+        contrib = self._contrib[source]
+        gone = [eid for eid in entity_ids if eid in contrib]
+        self._set_contributions(source, (), gone)
+        for eid in gone:
+            self._overlay[source].pop(eid, None)
+        edge_keys: set[RawEdgeKey] = set()
+        for cid in connection_ids:
+            if cid in self._raw_edges[source]:
+                self._set_raw_edge(source, cid, None)
+                edge_keys.add((source, cid))
+        self._commit(set(gone), edge_keys, observed_at)
+
+    def metrics(
+        self, source: str, entity_id: str, values: MetricValues, observed_at: float
+    ) -> None:
+        self.observations += 1
+        overlay = self._overlay[source].setdefault(entity_id, {})
+        if all(overlay.get(k) == v for k, v in values.items()):
+            return
+        overlay.update(values)
+        if entity_id in self._owners:
+            self._commit({entity_id}, set(), observed_at)
+
+    def event(self, source: str, event: Event) -> None:
+        self.observations += 1
+        if not event.source:
+            event.source = source
+        for listener in list(self._event_listeners):
+            listener(event)
+
+    def status(self, source: str, state: SourceState, reason: str = "") -> None:
+        current = self.statuses[source]
+        if current.state == state and current.reason == reason:
+            return
+        now = time.time()
+        was_live = current.state in _LIVE_STATES
+        status = SourceStatus(
+            name=source,
+            state=state,
+            reason=reason,
+            since=now if current.state != state else current.since,
+            last_ok=now if state is SourceState.OK else current.last_ok,
+            entities=len(self._contrib[source]),
+        )
+        self.statuses[source] = status
+        quiet = state in _LIVE_STATES or state is SourceState.STARTING
+        level = logging.INFO if quiet else logging.WARNING
+        log.log(level, "source %s is %s%s", source, state.value, f": {reason}" if reason else "")
+        if was_live != (state in _LIVE_STATES):
+            # Staleness of everything this source describes flips.
+            self._commit(set(self._contrib[source]), set(), None)
+        for listener in list(self._status_listeners):
+            listener(status)
+
+    # -- metrics coalescing ----------------------------------------------------------------
+    def flush_metrics(self) -> tuple[dict[str, dict[str, Any]], float | None] | None:
+        """Take the metric changes collected since the last flush (None when there are none)."""
+        if not self._pending_metrics:
+            return None
+        values, observed = self._pending_metrics, self._pending_observed
+        self._pending_metrics, self._pending_observed = {}, None
+        for listener in list(self._metrics_listeners):
+            listener(values, observed)
+        return values, observed
+
+    # -- internals -------------------------------------------------------------------------
+    def _set_contributions(
+        self,
+        source: str,
+        entities: Iterable[Entity],
+        gone: Iterable[str],
+        *,
+        only: set[str] | None = None,
+    ) -> set[str]:
+        contrib = self._contrib[source]
+        touched: set[str] = set()
+        for entity in entities:
+            if only is not None and entity.id not in only:
+                continue
+            if entity.id not in contrib:
+                owners = self._owners.setdefault(entity.id, [])
+                owners.append(source)
+                owners.sort(key=self._order.index)
+            contrib[entity.id] = entity
+            touched.add(entity.id)
+        for eid in gone:
+            if contrib.pop(eid, None) is not None:
+                owners = self._owners.get(eid, [])
+                if source in owners:
+                    owners.remove(source)
+                if not owners:
+                    self._owners.pop(eid, None)
+                touched.add(eid)
+        status = self.statuses.get(source)
+        if status is not None:
+            status.entities = len(contrib)
+        return touched
+
+    def _set_raw_edge(self, source: str, cid: str, conn: Connection | None) -> None:
+        edges = self._raw_edges[source]
+        old = edges.get(cid)
+        if old is not None:
+            for ref in self._ref_keys(old):
+                refs = self._refs.get(ref)
+                if refs is not None:
+                    refs.discard((source, cid))
+                    if not refs:
+                        del self._refs[ref]
+        if conn is None:
+            edges.pop(cid, None)
+            return
+        edges[cid] = conn
+        for ref in self._ref_keys(conn):
+            self._refs.setdefault(ref, set()).add((source, cid))
+
+    @staticmethod
+    def _ref_keys(conn: Connection) -> list[str]:
+        keys: list[str] = []
+        for end in (conn.source_id, conn.target_id):
+            if end.startswith(ids.ENDPOINT_PREFIX):
+                keys.extend(endpoint_candidates(end[len(ids.ENDPOINT_PREFIX) :]))
+            else:
+                keys.append(end)
+        return keys
+
+    def _merge(self, eid: str) -> Entity | None:
+        owners = self._owners.get(eid)
+        if not owners:
+            return None
+        base = self._contrib[owners[0]][eid]
+        merged = msgspec.structs.replace(base, sources=list(owners))
+        for other in owners[1:]:
+            _overlay_entity(merged, self._contrib[other][eid])
+        for source in owners:
+            metrics = self._overlay[source].get(eid)
+            if metrics:
+                _apply_metrics(merged, metrics)
+        # Metrics reported for this entity by sources that do not describe it (Prometheus).
+        for source, overlay in self._overlay.items():
+            if source not in owners:
+                metrics = overlay.get(eid)
+                if metrics:
+                    _apply_metrics(merged, metrics)
+        merged.stale = any(self.statuses[s].state not in _LIVE_STATES for s in owners)
+        merged.health, merged.health_status, merged.health_reasons = score_entity(
+            merged, self._health
+        )
+        return merged
+
+    def _commit(
+        self, changed: set[str], edge_keys: set[RawEdgeKey], observed_at: float | None
+    ) -> None:
+        if not changed and not edge_keys:
+            return
+        store = self.store
+        upserts: dict[str, Entity] = {}
+        removals: list[str] = []
+        touched_refs: set[str] = set()
+        for eid in changed:
+            new = self._merge(eid)
+            old = store.entities.get(eid)
+            if new is None:
+                if old is not None:
+                    removals.append(eid)
+                    touched_refs.add(eid)
+                    touched_refs.update(self._reindex_endpoints(eid, old.endpoints, ()))
+                continue
+            if old is None:
+                upserts[eid] = new
+                touched_refs.add(eid)
+                touched_refs.update(self._reindex_endpoints(eid, (), new.endpoints))
+            elif _structural(old) != _structural(new):
+                upserts[eid] = new
+                if old.endpoints != new.endpoints:
+                    touched_refs.update(self._reindex_endpoints(eid, old.endpoints, new.endpoints))
+            else:
+                store.entities[eid] = new  # same shape, new numbers: no version bump
+            metric_values = _metric_values(new)
+            if old is None or metric_values != _metric_values(old):
+                self._pending_metrics[eid] = metric_values
+                if observed_at is not None:
+                    self._pending_observed = max(self._pending_observed or 0.0, observed_at)
+
+        removed = set(removals)
+
+        def exists(entity_id: str) -> bool:
+            if entity_id in upserts:
+                return True
+            return entity_id in store.entities and entity_id not in removed
+
+        for ref in touched_refs:
+            edge_keys.update(self._refs.get(ref, ()))
+        visible_changed: set[str] = set()
+        for key in edge_keys:
+            target = self._resolve(key, exists)
+            previous = self._resolved.get(key)
+            if target == previous:
+                if target is not None:
+                    visible_changed.add(target)  # the raw edge itself may have changed
+                continue
+            if previous is not None:
+                backers = self._backers.get(previous, [])
+                if key in backers:
+                    backers.remove(key)
+                if not backers:
+                    self._backers.pop(previous, None)
+                visible_changed.add(previous)
+                del self._resolved[key]
+            if target is not None:
+                self._resolved[key] = target
+                self._backers.setdefault(target, []).append(key)
+                visible_changed.add(target)
+
+        edge_upserts: list[Connection] = []
+        edge_removals: list[str] = []
+        for cid in visible_changed:
+            conn = self._visible(cid)
+            if conn is None:
+                if cid in store.connections:
+                    edge_removals.append(cid)
+            elif store.connections.get(cid) != conn:
+                edge_upserts.append(conn)
+        store.apply(
+            upserts=upserts.values(),
+            removals=removals,
+            edge_upserts=edge_upserts,
+            edge_removals=edge_removals,
+            observed_at=observed_at,
+        )
+
+    def _reindex_endpoints(
+        self, eid: str, old: Iterable[str], new: Iterable[str]
+    ) -> set[str]:
+        old_set, new_set = set(old), set(new)
+        for key in old_set - new_set:
+            owners = self._endpoint_owners.get(key)
+            if owners and eid in owners:
+                owners.remove(eid)
+                if not owners:
+                    del self._endpoint_owners[key]
+        for key in new_set - old_set:
+            self._endpoint_owners.setdefault(key, []).append(eid)
+        return old_set ^ new_set
+
+    def _resolve_end(self, end: str, exists: Callable[[str], bool]) -> str | None:
+        if not end.startswith(ids.ENDPOINT_PREFIX):
+            return end if exists(end) else None
+        for key in endpoint_candidates(end[len(ids.ENDPOINT_PREFIX) :]):
+            for owner in self._endpoint_owners.get(key, ()):
+                if exists(owner):
+                    return owner
+        return None
+
+    def _resolve(self, key: RawEdgeKey, exists: Callable[[str], bool]) -> str | None:
+        conn = self._raw_edges[key[0]].get(key[1])
+        if conn is None:
+            return None
+        src = self._resolve_end(conn.source_id, exists)
+        dst = self._resolve_end(conn.target_id, exists)
+        if src is None or dst is None or src == dst:
+            return None
+        return ids.connection(conn.kind.value, src, dst)
+
+    def _visible(self, cid: str) -> Connection | None:
+        backers = self._backers.get(cid)
+        if not backers:
+            return None
+        source, raw_id = backers[0]
+        raw = self._raw_edges[source][raw_id]
+        kind, _, ends = cid.partition(":")
+        src, _, dst = ends.partition("->")
+        if raw.source_id == src and raw.target_id == dst and raw.id == cid:
+            if raw.sources == [source]:
+                return raw
+            return msgspec.structs.replace(raw, sources=[source])
+        return msgspec.structs.replace(raw, id=cid, source_id=src, target_id=dst, sources=[source])
+
+
+def _overlay_entity(merged: Entity, other: Entity) -> None:
+    """Fields `other` knows fill in or override `merged`; maps and lists are combined."""
+    defaults = _DEFAULTS
+    for name in _ENTITY_FIELDS:
+        if name in ("id", "sources", "stale", "health", "health_status", "health_reasons"):
+            continue
+        value = getattr(other, name)
+        if value == defaults[name]:
+            continue
+        current = getattr(merged, name)
+        if isinstance(value, dict):
+            setattr(merged, name, {**current, **value})
+        elif isinstance(value, list):
+            setattr(merged, name, list(dict.fromkeys([*current, *value])))
+        else:
+            setattr(merged, name, value)
+
+
+def _apply_metrics(merged: Entity, values: Mapping[str, Any]) -> None:
+    custom: dict[str, float] | None = None
+    for name, value in values.items():
+        if name in METRIC_FIELDS:
+            setattr(merged, name, value)
+        elif value is not None:
+            if custom is None:
+                custom = dict(merged.custom_metrics)
+            custom[name] = float(value)
+    if custom is not None:
+        merged.custom_metrics = custom
+
+
+_DEFAULTS: dict[str, Any] = {
+    f.name: (f.default if f.default is not msgspec.NODEFAULT else None)
+    for f in msgspec.structs.fields(Entity)
+}
+
+
+class SourceSink:
+    """The Sink handed to one source: every call is attributed to that source."""
+
+    __slots__ = ("_hub", "name")
+
+    def __init__(self, hub: Hub, name: str) -> None:
+        self._hub = hub
+        self.name = name
+
+    def snapshot(
+        self,
+        entities: Iterable[Entity],
+        connections: Iterable[Connection] = (),
+        *,
+        observed_at: float | None = None,
+    ) -> None:
+        self._hub.snapshot(self.name, entities, connections, observed_at)
+
+    def upsert(
+        self,
+        entities: Iterable[Entity] = (),
+        connections: Iterable[Connection] = (),
+        *,
+        observed_at: float | None = None,
+    ) -> None:
+        self._hub.upsert(self.name, entities, connections, observed_at)
+
+    def remove(
+        self,
+        entity_ids: Iterable[str] = (),
+        connection_ids: Iterable[str] = (),
+        *,
+        observed_at: float | None = None,
+    ) -> None:
+        self._hub.remove(self.name, entity_ids, connection_ids, observed_at)
+
+    def event(self, event: Event) -> None:
+        self._hub.event(self.name, event)
+
+    def metrics(self, entity_id: str, values: MetricValues, observed_at: float) -> None:
+        self._hub.metrics(self.name, entity_id, values, observed_at)
+
+    def status(self, state: SourceState, reason: str = "") -> None:
+        self._hub.status(self.name, state, reason)

@@ -1,0 +1,123 @@
+"""The versioned live graph.
+
+The store holds what clients see: merged entities with their health, and connections whose
+two ends exist. Every structural change bumps `version` and produces one `Delta`, kept in a
+bounded ring so a client that reconnects with `Last-Event-ID` gets exactly what it missed
+(or a fresh snapshot when it is older than the ring). Metric-only changes do not bump the
+version: they are coalesced by the hub into `metrics` frames.
+
+Listeners are called synchronously with each delta; they must be cheap (the broadcaster
+encodes the frame once and drops it into bounded client queues).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+
+from gestalt.model import Connection, Delta, Entity
+
+DeltaListener = Callable[[Delta], None]
+
+
+class Store:
+    def __init__(self, *, ring_size: int = 4096, start_version: int = 0) -> None:
+        self.entities: dict[str, Entity] = {}
+        self.connections: dict[str, Connection] = {}
+        self.version = start_version
+        self.timestamp = time.time()
+        # Connections touching each entity, so removing an entity removes its edges in O(degree).
+        self._edges_of: dict[str, set[str]] = {}
+        self._ring: deque[Delta] = deque(maxlen=ring_size)
+        self._listeners: list[DeltaListener] = []
+
+    # -- reading ---------------------------------------------------------------------------
+    def edges_of(self, entity_id: str) -> set[str]:
+        return self._edges_of.get(entity_id, set())
+
+    @property
+    def oldest_resumable(self) -> int:
+        """The smallest `since` version from which `deltas_since` can replay."""
+        return self._ring[0].version - 1 if self._ring else self.version
+
+    def deltas_since(self, since: int) -> list[Delta] | None:
+        """Deltas after `since`, in order; None when `since` is outside the ring."""
+        if since == self.version:
+            return []
+        if since > self.version or since < self.oldest_resumable:
+            return None
+        first = self._ring[0].version
+        return list(self._ring)[since + 1 - first :]
+
+    # -- writing ---------------------------------------------------------------------------
+    def subscribe(self, listener: DeltaListener) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def apply(
+        self,
+        *,
+        upserts: Iterable[Entity] = (),
+        removals: Iterable[str] = (),
+        edge_upserts: Iterable[Connection] = (),
+        edge_removals: Iterable[str] = (),
+        observed_at: float | None = None,
+    ) -> Delta | None:
+        """Apply one change set atomically; returns its delta (None when nothing changed).
+
+        Removing an entity removes its connections too; a connection whose ends do not both
+        exist after the change is not added (the hub only offers complete connections).
+        """
+        ups = list(upserts)
+        rems = [eid for eid in dict.fromkeys(removals) if eid in self.entities]
+        edge_rems: dict[str, None] = {}
+        for cid in edge_removals:
+            if cid in self.connections:
+                edge_rems[cid] = None
+        for eid in rems:
+            del self.entities[eid]
+            for cid in self._edges_of.pop(eid, ()):
+                edge_rems[cid] = None
+        for entity in ups:
+            self.entities[entity.id] = entity
+        for cid in edge_rems:
+            conn = self.connections.pop(cid, None)
+            if conn is not None:
+                self._unindex(conn)
+        edge_ups: list[Connection] = []
+        for conn in edge_upserts:
+            if conn.source_id in self.entities and conn.target_id in self.entities:
+                old = self.connections.get(conn.id)
+                if old is not None:
+                    self._unindex(old)
+                self.connections[conn.id] = conn
+                self._edges_of.setdefault(conn.source_id, set()).add(conn.id)
+                self._edges_of.setdefault(conn.target_id, set()).add(conn.id)
+                edge_rems.pop(conn.id, None)
+                edge_ups.append(conn)
+        if not (ups or rems or edge_ups or edge_rems):
+            return None
+        self.version += 1
+        self.timestamp = time.time()
+        delta = Delta(
+            version=self.version,
+            timestamp=self.timestamp,
+            observed_at=observed_at,
+            upserts=ups,
+            removals=rems,
+            edge_upserts=edge_ups,
+            edge_removals=list(edge_rems),
+        )
+        self._ring.append(delta)
+        for listener in list(self._listeners):
+            listener(delta)
+        return delta
+
+    def _unindex(self, conn: Connection) -> None:
+        for end in (conn.source_id, conn.target_id):
+            edges = self._edges_of.get(end)
+            if edges is not None:
+                edges.discard(conn.id)
+                if not edges:
+                    del self._edges_of[end]
