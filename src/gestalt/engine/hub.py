@@ -365,7 +365,7 @@ class Hub:
                 if old.endpoints != new.endpoints:
                     touched_refs.update(self._reindex_endpoints(eid, old.endpoints, new.endpoints))
             else:
-                store.entities[eid] = new  # same shape, new numbers: no version bump
+                store.replace_quietly(new)  # same shape, new numbers: no version bump
             metric_values = _metric_values(new)
             if old is None or metric_values != _metric_values(old):
                 self._pending_metrics[eid] = metric_values

@@ -27,6 +27,8 @@ class Store:
         self.connections: dict[str, Connection] = {}
         self.version = start_version
         self.timestamp = time.time()
+        # Bumped on every change, metric-only ones included: the key for cached encodings.
+        self.generation = 0
         # Connections touching each entity, so removing an entity removes its edges in O(degree).
         self._edges_of: dict[str, set[str]] = {}
         self._ring: deque[Delta] = deque(maxlen=ring_size)
@@ -98,6 +100,7 @@ class Store:
                 edge_ups.append(conn)
         if not (ups or rems or edge_ups or edge_rems):
             return None
+        self.generation += 1
         self.version += 1
         self.timestamp = time.time()
         delta = Delta(
@@ -113,6 +116,11 @@ class Store:
         for listener in list(self._listeners):
             listener(delta)
         return delta
+
+    def replace_quietly(self, entity: Entity) -> None:
+        """Swap in an entity whose change is metric-only: no version, no delta."""
+        self.entities[entity.id] = entity
+        self.generation += 1
 
     def _unindex(self, conn: Connection) -> None:
         for end in (conn.source_id, conn.target_id):

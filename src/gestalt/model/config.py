@@ -80,16 +80,78 @@ class NatsCollector(_Section):
     sample_per_second: int = 100
 
 
+def _default_prometheus_queries() -> dict[str, str]:
+    # Entity fields (cpu_percent, memory_bytes, network_*_rate) or custom metric names ->
+    # PromQL. Defaults use cAdvisor (container_*), kube-state-metrics (kube_*) and
+    # node-exporter (node_*) names; results map to entities by their labels.
+    return {
+        "cpu_percent": "sum by (namespace, pod, container, id, name) "
+        "(rate(container_cpu_usage_seconds_total{container!=\"\"}[1m])) * 100",
+        "memory_bytes": "sum by (namespace, pod, container, id, name) "
+        "(container_memory_working_set_bytes{container!=\"\"})",
+        "memory_limit": "sum by (namespace, pod, container, id, name) "
+        "(container_spec_memory_limit_bytes{container!=\"\"} > 0)",
+        "network_rx_rate": "sum by (namespace, pod) "
+        "(rate(container_network_receive_bytes_total[1m]))",
+        "network_tx_rate": "sum by (namespace, pod) "
+        "(rate(container_network_transmit_bytes_total[1m]))",
+        "restarts": "sum by (namespace, pod) (kube_pod_container_status_restarts_total)",
+        "node_cpu_percent": "100 * (1 - avg by (instance) "
+        "(rate(node_cpu_seconds_total{mode=\"idle\"}[1m])))",
+        "node_memory_available_bytes": "node_memory_MemAvailable_bytes",
+    }
+
+
 class OtelCollector(_Section):
     enabled: bool = True
     otlp_endpoint: str = "http://localhost:4317"
     prometheus_endpoint: str | None = "http://localhost:9090"
+    # The OTLP receiver (traces become the service map). Loopback by default; port 0 picks
+    # a free port; otlp_grpc_port None turns gRPC off.
+    otlp_host: str = "127.0.0.1"
+    otlp_http_port: int = 4318
+    otlp_grpc_port: int | None = 4317
+    # Every input is bounded: compressed body, decompressed body, concurrent requests.
+    max_body_bytes: int = 4 * 1024 * 1024
+    max_decompressed_bytes: int = 16 * 1024 * 1024
+    max_concurrent_requests: int = 32
+    # Service graph: rates, errors and latency percentiles over this sliding window.
+    window_seconds: float = 60.0
+    # How long a client span waits for its server span (and back) before it is given up.
+    pairing_wait_seconds: float = 10.0
+    # How late spans may arrive (SDK batching); a rate is not decayed before this.
+    export_delay_seconds: float = 10.0
+    # Bounded span buffer: unpaired client/server halves kept at most; more are dropped.
+    max_pending_spans: int = 100_000
+    max_edges: int = 10_000
+    # How often the service graph is reported.
+    flush_interval: float = 1.0
+    # The Prometheus source: PromQL per metric, polled every prometheus_interval.
+    prometheus_queries: dict[str, str] = msgspec.field(default_factory=_default_prometheus_queries)
+    prometheus_interval: float = 15.0
+    prometheus_timeout: float = 10.0
+    # Kubernetes cluster name for pod ids built from Prometheus labels.
+    cluster_name: str = "default"
 
 
 class PostgresCollector(_Section):
     enabled: bool = False
     dsns: list[str] = []
     poll_interval: float = 5.0
+    # Top query patterns (from pg_stat_statements, normalised: no literals) kept per database.
+    top_queries: int = 5
+    connect_timeout: float = 5.0
+
+
+class SyntheticCollector(_Section):
+    """A simulated system of any size with live churn: for demos, e2e tests and benchmarks.
+    Everything it makes is labelled simulated."""
+
+    enabled: bool = False
+    entities: int = 1000
+    edges: int = 2000
+    churn_per_second: float = 5.0
+    seed: int = 1
 
 
 class Collectors(_Section):
@@ -99,6 +161,7 @@ class Collectors(_Section):
     nats: NatsCollector = msgspec.field(default_factory=NatsCollector)
     otel: OtelCollector = msgspec.field(default_factory=OtelCollector)
     postgres: PostgresCollector = msgspec.field(default_factory=PostgresCollector)
+    synthetic: SyntheticCollector = msgspec.field(default_factory=SyntheticCollector)
 
 
 class Visualization(_Section):

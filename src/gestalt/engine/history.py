@@ -1,0 +1,261 @@
+"""History in SQLite (WAL): events, metric samples and topology deltas, kept across restarts.
+
+Writes never block the event loop: they go through a queue to one writer thread that
+commits in batches (every half second, or sooner when a batch is large). Reads run in a
+worker thread on their own connection; WAL lets them proceed while the writer writes.
+Deltas are stored with their version so the version continues after a restart (a browser
+resuming with an old Last-Event-ID gets a fresh snapshot, never a wrong replay) and so
+the topology at a past moment can be rebuilt from them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from gestalt.model import Event
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    ts REAL NOT NULL,
+    entity_id TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    body BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
+CREATE INDEX IF NOT EXISTS events_entity ON events (entity_id, ts);
+CREATE TABLE IF NOT EXISTS samples (
+    entity_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    ts REAL NOT NULL,
+    value REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS samples_entity ON samples (entity_id, name, ts);
+CREATE INDEX IF NOT EXISTS samples_ts ON samples (ts);
+CREATE TABLE IF NOT EXISTS deltas (
+    version INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,
+    body BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deltas_ts ON deltas (ts);
+"""
+
+BATCH_SECONDS = 0.5
+BATCH_ROWS = 5000
+PRUNE_EVERY = 600.0
+RECENT_EVENTS = 500
+
+_event_encoder = msgspec.json.Encoder()
+_event_decoder = msgspec.json.Decoder(Event)
+_STOP = object()
+
+
+class History:
+    def __init__(
+        self, path: str | Path, *, retention_hours: float = 168.0, sample_interval: float = 10.0
+    ) -> None:
+        self.path = Path(path)
+        self.retention = retention_hours * 3600.0
+        self.sample_interval = sample_interval
+        self.last_version = 0
+        self.last_event_seq = 0
+        # Newest last; what a new event stream starts with.
+        self.recent_events: deque[tuple[int, Event]] = deque(maxlen=RECENT_EVENTS)
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._last_sample: dict[str, float] = {}
+        self._writer: threading.Thread | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._read_lock = threading.Lock()
+        self.write_errors = 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = self._connect()
+        conn.executescript(_SCHEMA)
+        (self.last_version,) = conn.execute("SELECT MAX(version) FROM deltas").fetchone()
+        (self.last_event_seq,) = conn.execute("SELECT MAX(seq) FROM events").fetchone()
+        self.last_version = self.last_version or 0
+        self.last_event_seq = self.last_event_seq or 0
+        rows = conn.execute(
+            "SELECT seq, body FROM events ORDER BY seq DESC LIMIT ?", (RECENT_EVENTS,)
+        ).fetchall()
+        for seq, body in reversed(rows):
+            self.recent_events.append((seq, _event_decoder.decode(body)))
+        self._reader = conn
+        self._writer = threading.Thread(target=self._write_loop, name="history-writer", daemon=True)
+        self._writer.start()
+
+    def close(self) -> None:
+        """Flush everything queued and close. Safe to call twice."""
+        if self._writer is not None:
+            self._queue.put(_STOP)
+            self._writer.join(timeout=10)
+            self._writer = None
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    # -- writing (called on the event loop; never blocks) ------------------------------------
+    def record_event(self, event: Event) -> int:
+        self.last_event_seq += 1
+        seq = self.last_event_seq
+        self.recent_events.append((seq, event))
+        self._queue.put(("event", (seq, event.id, event.timestamp, event.entity_id,
+                                   event.severity.value, _event_encoder.encode(event))))
+        return seq
+
+    def record_metrics(self, values: dict[str, dict[str, Any]], now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        rows: list[tuple[str, str, float, float]] = []
+        for entity_id, fields in values.items():
+            last = self._last_sample.get(entity_id)
+            if last is not None and now - last < self.sample_interval:
+                continue
+            self._last_sample[entity_id] = now
+            for name, value in fields.items():
+                if name == "custom_metrics":
+                    rows.extend((entity_id, k, now, float(v)) for k, v in value.items())
+                elif isinstance(value, int | float):
+                    rows.append((entity_id, name, now, float(value)))
+        if rows:
+            self._queue.put(("samples", rows))
+
+    def record_delta(self, version: int, timestamp: float, body: bytes) -> None:
+        self.last_version = max(self.last_version, version)
+        self._queue.put(("delta", (version, timestamp, body)))
+
+    def forget_entity(self, entity_id: str) -> None:
+        self._last_sample.pop(entity_id, None)
+
+    # -- reading ---------------------------------------------------------------------------
+    async def events(
+        self,
+        *,
+        limit: int = 100,
+        since: float | None = None,
+        entity_id: str | None = None,
+        severity: str | None = None,
+    ) -> list[Event]:
+        """Newest first. Reads the database, so events from before a restart are included."""
+        clauses, params = [], []
+        if since is not None:
+            clauses.append("ts >= ?")
+            params.append(since)
+        if entity_id is not None:
+            clauses.append("entity_id = ?")
+            params.append(entity_id)
+        if severity is not None:
+            clauses.append("severity = ?")
+            params.append(severity)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        sql = f"SELECT body FROM events {where} ORDER BY ts DESC, seq DESC LIMIT ?"
+        rows = await self._read(sql, (*params, limit))
+        return [_event_decoder.decode(body) for (body,) in rows]
+
+    async def metric_series(
+        self, entity_id: str, names: list[str] | None, since: float
+    ) -> dict[str, list[tuple[float, float]]]:
+        sql = "SELECT name, ts, value FROM samples WHERE entity_id = ? AND ts >= ?"
+        params: list[Any] = [entity_id, since]
+        if names:
+            sql += f" AND name IN ({','.join('?' * len(names))})"
+            params.extend(names)
+        rows = await self._read(sql + " ORDER BY ts", tuple(params))
+        series: dict[str, list[tuple[float, float]]] = {}
+        for name, ts, value in rows:
+            series.setdefault(name, []).append((ts, value))
+        return series
+
+    async def deltas_between(self, since_version: int, limit: int = 10000) -> list[bytes]:
+        rows = await self._read(
+            "SELECT body FROM deltas WHERE version > ? ORDER BY version LIMIT ?",
+            (since_version, limit),
+        )
+        return [body for (body,) in rows]
+
+    async def flushed(self) -> None:
+        """Wait until everything queued so far is committed (tests, shutdown)."""
+        done = threading.Event()
+        self._queue.put(("barrier", done))
+        await asyncio.to_thread(done.wait, 10)
+
+    async def _read(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        def run() -> list[Any]:
+            with self._read_lock:
+                if self._reader is None:
+                    return []
+                return self._reader.execute(sql, params).fetchall()
+
+        return await asyncio.to_thread(run)
+
+    # -- the writer thread -------------------------------------------------------------------
+    def _write_loop(self) -> None:
+        conn = self._connect()
+        last_prune = 0.0
+        stopping = False
+        while not stopping:
+            batch: list[Any] = []
+            deadline = time.monotonic() + BATCH_SECONDS
+            while len(batch) < BATCH_ROWS:
+                try:
+                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                batch.append(item)
+            barriers = []
+            try:
+                with conn:
+                    for kind, payload in batch:
+                        if kind == "event":
+                            conn.execute(
+                                "INSERT INTO events (seq, id, ts, entity_id, severity, body) "
+                                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+                                "ts = excluded.ts, severity = excluded.severity, "
+                                "body = excluded.body",
+                                payload,
+                            )
+                        elif kind == "samples":
+                            conn.executemany("INSERT INTO samples VALUES (?, ?, ?, ?)", payload)
+                        elif kind == "delta":
+                            conn.execute(
+                                "INSERT OR REPLACE INTO deltas VALUES (?, ?, ?)", payload
+                            )
+                        elif kind == "barrier":
+                            barriers.append(payload)
+                    if time.monotonic() - last_prune > PRUNE_EVERY:
+                        last_prune = time.monotonic()
+                        self._prune(conn)
+            except sqlite3.Error:
+                self.write_errors += 1
+                log.exception("history: could not write %d records to %s", len(batch), self.path)
+            for barrier in barriers:
+                barrier.set()
+        conn.close()
+
+    def _prune(self, conn: sqlite3.Connection) -> None:
+        cutoff = time.time() - self.retention
+        for table in ("events", "samples", "deltas"):
+            conn.execute(f"DELETE FROM {table} WHERE ts < ?", (cutoff,))

@@ -1,0 +1,243 @@
+"""A simulated system of any size, alive: for demos, browser tests and benchmarks.
+
+It builds a plausible cluster (nodes, namespaces, deployments with replica sets, pods and
+their containers, services, config maps, secrets, volumes, NATS subjects and streams,
+databases) with the requested number of entities and edges, then keeps changing it at
+`churn_per_second`: pods replaced, restarting and recovering, CPU moving, traffic rates
+changing. Every entity carries `attrs.simulated = True` so the UI can badge it.
+Deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+
+from gestalt.model import (
+    Connection,
+    ConnectionKind,
+    Entity,
+    EntityKind,
+    EntityStatus,
+    SourceState,
+    ids,
+)
+from gestalt.model.config import SyntheticCollector
+from gestalt.sources.base import Sink
+
+CLUSTER = "sim"
+# Traffic edge kinds drawn for the edges beyond the structural ones.
+_TRAFFIC = (ConnectionKind.HTTP, ConnectionKind.GRPC, ConnectionKind.NATS, ConnectionKind.NETWORK)
+
+
+def _entity(kind: EntityKind, eid: str, name: str, ns: str | None = None, **kw: object) -> Entity:
+    attrs = dict(kw.pop("attrs", {}) or {})  # type: ignore[call-overload]
+    attrs["simulated"] = True
+    return Entity(id=eid, kind=kind, name=name, namespace=ns, attrs=attrs, **kw)  # type: ignore[arg-type]
+
+
+class SyntheticWorld:
+    """The simulated system's state; `SyntheticSource` reports it."""
+
+    def __init__(self, config: SyntheticCollector) -> None:
+        self.config = config
+        self.rng = random.Random(config.seed)
+        self.entities: dict[str, Entity] = {}
+        self.connections: dict[str, Connection] = {}
+        self.pods: list[str] = []
+        self._pod_counter = 0
+        self._build()
+
+    def _add(self, entity: Entity) -> Entity:
+        self.entities[entity.id] = entity
+        return entity
+
+    def _link(self, src: str, dst: str, kind: ConnectionKind, **kw: object) -> None:
+        conn = Connection(source_id=src, target_id=dst, kind=kind, **kw)  # type: ignore[arg-type]
+        self.connections[conn.id] = conn
+
+    def _build(self) -> None:
+        target = max(self.config.entities, 20)
+        rng = self.rng
+        n_ns = max(3, target // 250)
+        n_nodes = max(3, target // 150)
+        nodes = [
+            self._add(_entity(EntityKind.NODE, ids.k8s("node", CLUSTER, None, f"node-{i}"),
+                              f"node-{i}", status=EntityStatus.RUNNING,
+                              memory_limit=64 << 30, memory_bytes=(20 + i % 30) << 30,
+                              cpu_percent=20.0 + (i * 7) % 50)).id
+            for i in range(n_nodes)
+        ]
+        namespaces = [f"team-{i}" for i in range(n_ns)]
+        for ns in namespaces:
+            self._add(_entity(EntityKind.NAMESPACE, ids.k8s("namespace", CLUSTER, None, ns), ns,
+                              status=EntityStatus.ACTIVE, labels={"team": ns}))
+        # Shared infrastructure: NATS subjects and streams, databases.
+        subjects = []
+        for i in range(max(2, target // 200)):
+            sid = ids.nats_subject(CLUSTER, f"orders.{i}")
+            self._add(_entity(EntityKind.NATS_SUBJECT, sid, f"orders.{i}",
+                              status=EntityStatus.ACTIVE,
+                              custom_metrics={"msg_rate": float(rng.randint(1, 500)),
+                                              "pending": float(rng.randint(0, 50))}))
+            subjects.append(sid)
+            if i % 3 == 0:
+                st = ids.nats_stream(CLUSTER, f"ORDERS_{i}")
+                self._add(_entity(EntityKind.NATS_STREAM, st, f"ORDERS_{i}",
+                                  status=EntityStatus.ACTIVE))
+                self._link(st, sid, ConnectionKind.NATS)
+        databases = []
+        for i in range(max(1, target // 500)):
+            did = ids.database("postgresql", CLUSTER, f"db-{i}")
+            self._add(_entity(EntityKind.DATABASE, did, f"db-{i}", status=EntityStatus.RUNNING,
+                              custom_metrics={"pool_percent": float(rng.randint(10, 90))}))
+            databases.append(did)
+        services: list[str] = []
+        d = 0
+        while len(self.entities) < target:
+            ns = namespaces[d % n_ns]
+            name = f"app-{d}"
+            labels = {"app": name, "team": ns}
+            dep = self._add(_entity(EntityKind.DEPLOYMENT, ids.k8s("deployment", CLUSTER, ns, name),
+                                    name, ns, status=EntityStatus.RUNNING, labels=labels)).id
+            rs = self._add(_entity(EntityKind.REPLICASET,
+                                   ids.k8s("replicaset", CLUSTER, ns, f"{name}-7d9f"),
+                                   f"{name}-7d9f", ns, status=EntityStatus.RUNNING,
+                                   labels=labels)).id
+            self._link(dep, rs, ConnectionKind.OWNS)
+            svc = self._add(_entity(EntityKind.SERVICE, ids.k8s("service", CLUSTER, ns, name), name,
+                                    ns, status=EntityStatus.ACTIVE, labels=labels,
+                                    attrs={"type": "ClusterIP"})).id
+            services.append(svc)
+            cm = self._add(_entity(EntityKind.CONFIGMAP, ids.k8s("configmap", CLUSTER, ns,
+                                                                  f"{name}-config"),
+                                   f"{name}-config", ns, status=EntityStatus.ACTIVE)).id
+            secret = self._add(_entity(EntityKind.SECRET, ids.k8s("secret", CLUSTER, ns,
+                                                                   f"{name}-creds"),
+                                       f"{name}-creds", ns, status=EntityStatus.ACTIVE,
+                                       attrs={"type": "Opaque", "keys": 2})).id
+            for _ in range(rng.randint(2, 5)):
+                self._add_pod(ns, name, labels, rs, svc, cm, secret, rng.choice(nodes))
+            if rng.random() < 0.2:
+                vol = self._add(_entity(EntityKind.VOLUME, ids.k8s("pvc", CLUSTER, ns,
+                                                                    f"{name}-data"),
+                                        f"{name}-data", ns, status=EntityStatus.ACTIVE,
+                                        attrs={"capacity_bytes": 10 << 30})).id
+                self._link(dep, vol, ConnectionKind.VOLUME)
+            if databases and rng.random() < 0.3:
+                self._link(svc, rng.choice(databases), ConnectionKind.DEPENDS)
+            if subjects and rng.random() < 0.4:
+                self._link(svc, rng.choice(subjects), ConnectionKind.NATS,
+                           requests_per_sec=float(rng.randint(1, 200)))
+            d += 1
+        # Traffic between services until the edge budget is spent.
+        budget = self.config.edges - len(self.connections)
+        pool = services + subjects + databases
+        attempts = 0
+        while budget > 0 and len(pool) > 1 and attempts < self.config.edges * 4:
+            attempts += 1
+            a, b = rng.sample(pool, 2)
+            kind = rng.choice(_TRAFFIC)
+            before = len(self.connections)
+            self._link(a, b, kind, requests_per_sec=round(rng.uniform(0.5, 300), 1),
+                       error_rate=round(rng.random() * 0.05, 3),
+                       latency_ms=round(rng.uniform(1, 80), 1))
+            budget -= len(self.connections) - before
+
+    def _add_pod(self, ns: str, app: str, labels: dict[str, str], rs: str, svc: str, cm: str,
+                 secret: str, node: str) -> str:
+        self._pod_counter += 1
+        name = f"{app}-{self._pod_counter:05d}"
+        pod = self._add(_entity(EntityKind.POD, ids.k8s("pod", CLUSTER, ns, name), name, ns,
+                                status=EntityStatus.RUNNING, labels=labels,
+                                cpu_percent=round(self.rng.uniform(1, 60), 1),
+                                memory_limit=512 << 20,
+                                memory_bytes=self.rng.randint(50, 400) << 20,
+                                attrs={"cpu_request": 0.1, "node": node.rsplit("/", 1)[-1],
+                                       "restart_count": 0, "app": app}))
+        ctr = self._add(_entity(EntityKind.CONTAINER, ids.container(f"{self._pod_counter:012x}"),
+                                app, ns, status=EntityStatus.RUNNING,
+                                memory_limit=512 << 20, attrs={"image": f"registry/{app}:1.0"}))
+        self._link(rs, pod.id, ConnectionKind.OWNS)
+        self._link(pod.id, ctr.id, ConnectionKind.OWNS)
+        self._link(svc, pod.id, ConnectionKind.HTTP, requests_per_sec=10.0)
+        self._link(pod.id, cm, ConnectionKind.DEPENDS)
+        self._link(pod.id, secret, ConnectionKind.DEPENDS)
+        self._link(pod.id, node, ConnectionKind.NETWORK)
+        self.pods.append(pod.id)
+        return pod.id
+
+    def churn(self) -> tuple[list[Entity], list[Connection], list[str]]:
+        """One random change: (upserts, edge upserts, removals)."""
+        rng = self.rng
+        roll = rng.random()
+        pod_id = rng.choice(self.pods)
+        pod = self.entities[pod_id]
+        if roll < 0.2:
+            # Replace the pod with a new one of the same app (a rolling update).
+            edges = [c for c in self.connections.values() if pod_id in (c.source_id, c.target_id)]
+            owner = next((c.source_id for c in edges if c.kind is ConnectionKind.OWNS
+                          and c.target_id == pod_id), None)
+            svc = next((c.source_id for c in edges if c.kind is ConnectionKind.HTTP), None)
+            deps = [c.target_id for c in edges if c.kind is ConnectionKind.DEPENDS]
+            node = next((c.target_id for c in edges if c.kind is ConnectionKind.NETWORK), None)
+            if owner and svc and len(deps) == 2 and node and pod.namespace:
+                ctr = [c.target_id for c in edges if c.kind is ConnectionKind.OWNS
+                       and c.source_id == pod_id]
+                for cid in [c.id for c in edges]:
+                    del self.connections[cid]
+                for gone in [pod_id, *ctr]:
+                    self.entities.pop(gone, None)
+                self.pods.remove(pod_id)
+                before = set(self.connections)
+                new_pod = self._add_pod(pod.namespace, str(pod.attrs.get("app", pod.name)),
+                                        pod.labels, owner, svc, deps[0], deps[1], node)
+                new_entities = [self.entities[new_pod]] + [
+                    self.entities[c.target_id] for c in self.connections.values()
+                    if c.source_id == new_pod and c.kind is ConnectionKind.OWNS]
+                new_edges = [self.connections[c] for c in set(self.connections) - before]
+                return new_entities, new_edges, [pod_id, *ctr]
+        if roll < 0.35:
+            restarting = pod.status is EntityStatus.RUNNING
+            restarts = int(pod.attrs.get("restart_count") or 0) + (1 if restarting else 0)
+            updated = Entity(**{**_fields(pod), "status": EntityStatus.PENDING if restarting
+                                else EntityStatus.RUNNING,
+                                "attrs": {**pod.attrs, "restart_count": restarts}})
+        else:
+            updated = Entity(**{**_fields(pod),
+                                "cpu_percent": round(min(99.0, max(0.5, (pod.cpu_percent or 10)
+                                                               + rng.uniform(-15, 15))), 1)})
+        self.entities[pod_id] = updated
+        return [updated], [], []
+
+
+def _fields(entity: Entity) -> dict[str, object]:
+    return {f: getattr(entity, f) for f in entity.__struct_fields__}
+
+
+class SyntheticSource:
+    name = "synthetic"
+
+    def __init__(self, config: SyntheticCollector) -> None:
+        self.config = config
+        self.world: SyntheticWorld | None = None
+
+    async def run(self, sink: Sink) -> None:
+        if self.world is None:
+            self.world = await asyncio.to_thread(SyntheticWorld, self.config)
+        world = self.world
+        sink.snapshot(world.entities.values(), world.connections.values(), observed_at=time.time())
+        sink.status(SourceState.OK)
+        if self.config.churn_per_second <= 0:
+            await asyncio.Event().wait()
+        interval = 1.0 / self.config.churn_per_second
+        next_tick = time.monotonic()
+        while True:
+            next_tick += interval
+            await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
+            upserts, edges, removals = world.churn()
+            now = time.time()
+            if removals:
+                sink.remove(removals, observed_at=now)
+            sink.upsert(upserts, edges, observed_at=now)
