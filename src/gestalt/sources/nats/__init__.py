@@ -1,0 +1,5 @@
+"""The NATS source: servers, subjects, JetStream streams and consumers, and message flow."""
+
+from gestalt.sources.nats.source import NatsSource, views
+
+__all__ = ["NatsSource", "views"]
