@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import msgspec
 
@@ -35,12 +36,16 @@ RESYNC: Item = (-1, b"")
 
 
 class Client:
-    __slots__ = ("id", "queue", "kind")
+    __slots__ = ("id", "queue", "kind", "accepts")
 
-    def __init__(self, client_id: int, max_frames: int, kind: str) -> None:
+    def __init__(
+        self, client_id: int, max_frames: int, kind: str, accepts: Callable[[Any], bool] | None
+    ) -> None:
         self.id = client_id
         self.kind = kind
         self.queue: asyncio.Queue[Item] = asyncio.Queue(max_frames)
+        # A per-client filter on what is published (e.g. event kinds); None takes all.
+        self.accepts = accepts
 
 
 class Broadcaster:
@@ -57,18 +62,27 @@ class Broadcaster:
     def count(self, kind: str) -> int:
         return sum(1 for c in self._clients.values() if c.kind == kind)
 
-    def connect(self, kind: str = "topology") -> Client:
-        client = Client(next(self._ids), self.max_frames, kind)
+    def connect(
+        self, kind: str = "topology", *, accepts: Callable[[Any], bool] | None = None
+    ) -> Client:
+        client = Client(next(self._ids), self.max_frames, kind, accepts)
         self._clients[client.id] = client
         return client
 
     def disconnect(self, client: Client) -> None:
         self._clients.pop(client.id, None)
 
-    def publish(self, frame: bytes, *, version: int | None = None, kind: str = "topology") -> None:
+    def publish(
+        self,
+        frame: bytes,
+        *,
+        version: int | None = None,
+        kind: str = "topology",
+        subject: Any = None,
+    ) -> None:
         item = (version, frame)
         for client in self._clients.values():
-            if client.kind != kind:
+            if client.kind != kind or (client.accepts is not None and not client.accepts(subject)):
                 continue
             try:
                 client.queue.put_nowait(item)

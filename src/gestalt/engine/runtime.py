@@ -1,0 +1,138 @@
+"""The running engine: store, hub, history, broadcaster and supervised sources, wired.
+
+`Engine.start()` opens history (so the version and the event sequence continue where the
+last run stopped), starts every enabled source under the supervisor and the metrics
+flusher; `Engine.stop()` stops the sources, flushes history and closes it. Both are safe
+to call twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from gestalt.engine.broadcast import Broadcaster, sse_frame
+from gestalt.engine.health import summarize
+from gestalt.engine.history import History
+from gestalt.engine.hub import Hub
+from gestalt.engine.registry import build_sources
+from gestalt.engine.store import Store
+from gestalt.engine.supervisor import Supervisor
+from gestalt.model import Delta, Event, SourceState, SourceStatus, Topology
+from gestalt.model.config import Config
+from gestalt.sources import Source
+
+log = logging.getLogger(__name__)
+
+_encoder = msgspec.json.Encoder()
+
+
+class Engine:
+    def __init__(self, config: Config, *, sources: list[Source] | None = None) -> None:
+        self.config = config
+        self.started_at = time.time()
+        self.history = History(
+            Path(config.server.data_dir) / "history.sqlite3",
+            retention_hours=config.history.retention_hours,
+            sample_interval=config.history.sample_interval,
+        )
+        self.store = Store(ring_size=config.server.delta_ring_size)
+        self.hub = Hub(self.store, health=config.health)
+        self.broadcaster = Broadcaster(max_frames=config.server.client_queue_frames)
+        self.supervisor = Supervisor(self.hub)
+        if sources is None:
+            sources, self.not_running = build_sources(config)
+        else:
+            self.not_running = {}
+        self.sources: dict[str, Source] = {s.name: s for s in sources}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._snapshot_cache: tuple[int, bytes] | None = None
+        self.started = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self.started:
+            return
+        await asyncio.to_thread(self.history.open)
+        self.store.version = self.history.last_version
+        self.store.subscribe(self._on_delta)
+        self.hub.on_event(self._on_event)
+        self.hub.on_status(self._on_status)
+        self.hub.on_metrics(lambda values, _observed: self.history.record_metrics(values))
+        for name, reason in self.not_running.items():
+            self.hub.register(name, SourceState.DISABLED)
+            self.hub.statuses[name].reason = reason
+        for source in self.sources.values():
+            self.supervisor.start(source)
+        self._tasks.append(asyncio.create_task(self._flush_metrics(), name="metrics-flusher"))
+        self.started = True
+        log.info("engine started: sources %s", ", ".join(self.sources) or "(none)")
+
+    async def stop(self) -> None:
+        if not self.started:
+            return
+        self.started = False
+        await self.supervisor.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        await asyncio.to_thread(self.history.close)
+
+    # -- views -----------------------------------------------------------------------------
+    def source_statuses(self) -> list[SourceStatus]:
+        return list(self.hub.statuses.values())
+
+    def topology(self) -> Topology:
+        store = self.store
+        entities = list(store.entities.values())
+        return Topology(
+            version=store.version,
+            timestamp=store.timestamp,
+            entities=entities,
+            connections=list(store.connections.values()),
+            summary=summarize(entities),
+            sources=self.source_statuses(),
+        )
+
+    def topology_json(self) -> bytes:
+        """The whole topology, encoded; cached until anything changes."""
+        key = self.store.generation
+        cached = self._snapshot_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        body = _encoder.encode(self.topology())
+        self._snapshot_cache = (key, body)
+        return body
+
+    # -- listeners -------------------------------------------------------------------------
+    def _on_delta(self, delta: Delta) -> None:
+        data = _encoder.encode(delta)
+        self.broadcaster.publish(sse_frame("delta", data, frame_id=delta.version),
+                                 version=delta.version)
+        self.history.record_delta(delta.version, delta.timestamp, data)
+
+    def _on_event(self, event: Event) -> None:
+        seq = self.history.record_event(event)
+        frame = sse_frame("event", _encoder.encode(event), frame_id=seq)
+        self.broadcaster.publish(frame, version=seq, kind="events", subject=event)
+
+    def _on_status(self, _status: SourceStatus) -> None:
+        self.broadcaster.publish(sse_frame("sources", _encoder.encode(self.source_statuses())))
+
+    async def _flush_metrics(self) -> None:
+        interval = self.config.server.metrics_interval
+        while True:
+            await asyncio.sleep(interval)
+            taken = self.hub.flush_metrics()
+            if taken is None:
+                continue
+            values, observed = taken
+            frame: dict[str, Any] = {"timestamp": time.time(), "observed_at": observed,
+                                     "values": values}
+            self.broadcaster.publish(sse_frame("metrics", _encoder.encode(frame)))
