@@ -1,0 +1,68 @@
+"""OTLP/gRPC: the collector's TraceService and MetricsService on grpcio's asyncio server.
+
+gRPC itself enforces the message size (after decompression) and decodes the protobuf;
+the handlers are the same ones OTLP/HTTP uses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+
+from gestalt.sources.otlp.http_server import Handler
+
+
+class _Traces(trace_service_pb2_grpc.TraceServiceServicer):
+    def __init__(self, handler: Handler) -> None:
+        self._handler = handler
+
+    async def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC's name)
+        return self._handler(request)
+
+
+class _Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
+    def __init__(self, handler: Handler) -> None:
+        self._handler = handler
+
+    async def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC's name)
+        return self._handler(request)
+
+
+class GrpcReceiver:
+    def __init__(
+        self,
+        *,
+        on_traces: Handler,
+        on_metrics: Handler,
+        max_message_bytes: int,
+        max_concurrent: int,
+    ) -> None:
+        self._server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", max_message_bytes),
+                ("grpc.max_concurrent_streams", max_concurrent),
+            ],
+            maximum_concurrent_rpcs=max_concurrent,
+        )
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_Traces(on_traces), self._server)
+        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(
+            _Metrics(on_metrics), self._server)
+        self.port = 0
+
+    async def start(self, host: str, port: int) -> None:
+        """Bind and serve; OSError when the address cannot be bound."""
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        try:
+            bound = self._server.add_insecure_port(address)
+        except RuntimeError as exc:  # grpcio reports a failed bind this way
+            raise OSError(f"cannot listen on {address}: {exc}") from exc
+        if not bound:
+            raise OSError(f"cannot listen on {address}")
+        self.port = bound
+        await self._server.start()
+
+    async def stop(self) -> None:
+        await self._server.stop(grace=1.0)

@@ -1,0 +1,193 @@
+"""OTLP/HTTP: `POST /v1/traces` and `/v1/metrics`, protobuf or JSON, optionally gzip.
+
+A bare ASGI app (no framework: two routes, and every byte of the body is counted before
+it is kept) served by uvicorn on a socket the source binds itself, so that a port in use
+is a clean error instead of uvicorn's `sys.exit`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Awaitable, Callable, Generator, MutableMapping
+from typing import Any
+
+import uvicorn
+from google.protobuf.message import Message
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from gestalt.sources.otlp.decode import (
+    PayloadError,
+    TooLarge,
+    decompress,
+    error_body,
+    media_type,
+    parse,
+    response,
+)
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+# Takes a decoded export request, returns the response message (maybe a partial success).
+Handler = Callable[[Any], Message]
+
+_GRPC_INVALID_ARGUMENT = 3
+_GRPC_RESOURCE_EXHAUSTED = 8
+
+
+class _ClientGone(Exception):
+    pass
+
+
+class OtlpHttpApp:
+    def __init__(
+        self,
+        *,
+        on_traces: Handler,
+        on_metrics: Handler,
+        max_body_bytes: int,
+        max_decompressed_bytes: int,
+    ) -> None:
+        self._routes: dict[str, tuple[type[Message], Handler]] = {
+            "/v1/traces": (ExportTraceServiceRequest, on_traces),
+            "/v1/metrics": (ExportMetricsServiceRequest, on_metrics),
+        }
+        self._max_body = max_body_bytes
+        self._max_decompressed = max_decompressed_bytes
+        self.rejected_requests = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        route = self._routes.get(scope["path"])
+        if route is None:
+            await _plain(send, 404, "not found: OTLP/HTTP serves /v1/traces and /v1/metrics")
+            return
+        if scope["method"] != "POST":
+            await _plain(send, 405, "method not allowed: use POST", [(b"allow", b"POST")])
+            return
+        headers = {k.lower(): v for k, v in scope["headers"]}
+        try:
+            media = media_type(headers.get(b"content-type", b"").decode("latin-1"))
+        except PayloadError as exc:
+            self.rejected_requests += 1
+            await _plain(send, exc.status, exc.reason)
+            return
+        message_type, handler = route
+        try:
+            body = await self._read_body(headers, receive)
+            data = decompress(
+                body, headers.get(b"content-encoding", b"").decode("latin-1"),
+                self._max_decompressed)
+            request = parse(data, media, message_type)
+        except _ClientGone:
+            return
+        except PayloadError as exc:
+            self.rejected_requests += 1
+            code = _GRPC_RESOURCE_EXHAUSTED if exc.status == 413 else _GRPC_INVALID_ARGUMENT
+            await _reply(send, exc.status, media, error_body(exc.reason, code, media))
+            return
+        await _reply(send, 200, media, response(handler(request), media))
+
+    async def _read_body(self, headers: dict[bytes, bytes], receive: Receive) -> bytes:
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self._max_body:
+            raise TooLarge(f"body over {self._max_body} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _ClientGone
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self._max_body:
+                raise TooLarge(f"body over {self._max_body} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+
+async def _reply(send: Send, status: int, media: str, body: bytes) -> None:
+    await send({
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", media.encode()),
+                    (b"content-length", str(len(body)).encode())],
+    })
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _plain(
+    send: Send, status: int, reason: str, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    body = reason.encode()
+    await send({
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode()), *(extra or [])],
+    })
+    await send({"type": "http.response.body", "body": body})
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket; OSError (port in use, bad address) goes to the caller."""
+    family, _, _, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    sock = socket.create_server(address[:2], family=family)
+    sock.setblocking(False)
+    return sock
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        # Signals belong to the application hosting the source, not to this receiver.
+        yield
+
+
+class HttpReceiver:
+    """uvicorn serving the app on an already bound socket, inside the caller's loop."""
+
+    def __init__(self, app: OtlpHttpApp, sock: socket.socket, *, max_concurrent: int) -> None:
+        config = uvicorn.Config(
+            app,
+            lifespan="off",
+            access_log=False,
+            log_level="warning",
+            limit_concurrency=max_concurrent,
+            timeout_keep_alive=30,
+            timeout_graceful_shutdown=2,
+        )
+        self._server = _Server(config)
+        self._sock = sock
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def port(self) -> int:
+        port: int = self._sock.getsockname()[1]
+        return port
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._server.serve(sockets=[self._sock]),
+                                         name="otlp-http")
+
+    @property
+    def failed(self) -> bool:
+        return self._task is not None and self._task.done()
+
+    async def stop(self) -> None:
+        self._server.should_exit = True
+        if self._task is not None:
+            with contextlib.suppress(Exception):
+                await self._task
+        self._sock.close()

@@ -1,0 +1,333 @@
+"""The service graph: edges between services built from spans, as Tempo's service graphs
+are.
+
+A request between two instrumented services leaves two spans in the same trace: the
+caller's CLIENT span and the callee's SERVER span, whose parent is that client span
+(PRODUCER/CONSUMER likewise for messaging). They arrive in different requests from
+different processes, in either order, so each waits in a bounded, expiring pairing store
+keyed by (trace id, client span id) until its partner comes. A completed pair is one
+request on the edge caller -> callee.
+
+Some spans need no partner because the other side never traces itself:
+- a CLIENT span with `db.system` is a call to a database: edge to a `database` entity;
+- a `messaging.system=nats` PRODUCER (CONSUMER) span is a publish to (delivery from) a
+  subject: edge service -> `nats_subject` (subject -> service).
+A client span whose partner never came (an uninstrumented callee) becomes, when it
+expires, an edge to whoever owns the peer address (`endpoint:` reference, resolved by the
+hub) or to a `service` entity named by `peer.service` / the peer host name.
+
+Kinds: gRPC when `rpc.system=grpc`, NATS for NATS messaging, `network` for database
+connections (the same edge the PostgreSQL source reports for a client connection) and
+other brokers, HTTP otherwise.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import msgspec
+
+from gestalt.model import Connection, ConnectionKind, Entity, EntityKind, EntityStatus, Scalar, ids
+from gestalt.sources.otlp.spans import CLIENT, CONSUMER, PRODUCER, SERVER, Service, SpanRecord
+from gestalt.sources.otlp.window import WindowStats
+
+
+@dataclass(slots=True)
+class _Pending:
+    client: tuple[Service, SpanRecord] | None
+    server: tuple[Service, SpanRecord] | None
+    expires: float
+
+
+@dataclass(slots=True)
+class _Edge:
+    stats: WindowStats
+    attrs: dict[str, Scalar]
+
+
+@dataclass(slots=True)
+class _Seen:
+    entity: Entity
+    last_seen: float
+    stats: WindowStats | None = None  # requests the service served (server/consumer spans)
+
+
+@dataclass(slots=True)
+class Counters:
+    spans: int = 0
+    paired: int = 0
+    expired: int = 0
+    dropped_spans: int = 0  # pairing store full
+    dropped_edges: int = 0  # edge table full
+
+
+EdgeKey = tuple[str, str, ConnectionKind]
+
+
+class ServiceGraph:
+    def __init__(
+        self,
+        *,
+        window: float = 60.0,
+        pairing_wait: float = 10.0,
+        export_delay: float = 10.0,
+        max_pending: int = 100_000,
+        max_edges: int = 10_000,
+    ) -> None:
+        self._window = window
+        self._pairing_wait = pairing_wait
+        self._export_delay = export_delay
+        self._max_pending = max_pending
+        self._max_edges = max_edges
+        # Insertion order is expiry order: every entry waits the same time.
+        self._pending: OrderedDict[tuple[bytes, bytes], _Pending] = OrderedDict()
+        self._edges: dict[EdgeKey, _Edge] = {}
+        self._services: dict[str, _Seen] = {}
+        self._targets: dict[str, _Seen] = {}  # databases, subjects, uninstrumented peers
+        self.counters = Counters()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    # -- ingestion ----------------------------------------------------------------------
+    def ingest(self, service: Service, spans: Iterable[SpanRecord], now: float) -> None:
+        seen = self._services.get(service.entity_id)
+        if seen is None:
+            seen = self._services[service.entity_id] = _Seen(_service_entity(service), now)
+        seen.last_seen = now
+        for span in spans:
+            self.counters.spans += 1
+            if span.kind in (SERVER, CONSUMER):
+                if seen.stats is None:
+                    seen.stats = WindowStats(self._window)
+                seen.stats.add(span.end_s, span.duration_ms, span.error)
+            if self._direct(service, span, now):
+                continue
+            self._pair(service, span, now)
+
+    def _direct(self, service: Service, span: SpanRecord, now: float) -> bool:
+        """Record spans whose other side never traces itself; False for those to pair."""
+        attrs = span.attrs
+        db_system = attrs.get("db.system") or attrs.get("db.system.name")
+        if db_system and span.kind == CLIENT:
+            target = self._target(_database_entity(str(db_system), attrs), now)
+            self._record(service.entity_id, target, ConnectionKind.NETWORK, span,
+                         {"protocol": str(db_system)})
+            return True
+        if attrs.get("messaging.system") == "nats" and span.kind in (PRODUCER, CONSUMER):
+            target = self._target(_subject_entity(attrs), now)
+            source, dest = (service.entity_id, target) if span.kind == PRODUCER else (
+                target, service.entity_id)
+            self._record(source, dest, ConnectionKind.NATS, span, {"protocol": "nats"})
+            return True
+        return False
+
+    def _pair(self, service: Service, span: SpanRecord, now: float) -> None:
+        client_side = span.kind in (CLIENT, PRODUCER)
+        key = (span.trace_id, span.span_id if client_side else span.parent_id)
+        if not key[1]:
+            return  # a root server span: no caller to pair with
+        pending = self._pending.get(key)
+        if pending is None:
+            if len(self._pending) >= self._max_pending:
+                self.counters.dropped_spans += 1
+                return
+            half = (service, span)
+            self._pending[key] = _Pending(
+                half if client_side else None,
+                None if client_side else half,
+                now + self._pairing_wait,
+            )
+            return
+        if client_side:
+            pending.client = (service, span)
+        else:
+            pending.server = (service, span)
+        if pending.client is None or pending.server is None:
+            return  # a duplicate of the half already waiting
+        del self._pending[key]
+        self.counters.paired += 1
+        (caller, client), (callee, server) = pending.client, pending.server
+        kind, protocol = _paired_kind(client, server)
+        sample = client._replace(error=client.error or server.error)
+        self._record(caller.entity_id, callee.entity_id, kind, sample, {"protocol": protocol})
+
+    def _record(
+        self, source: str, target: str, kind: ConnectionKind, span: SpanRecord,
+        attrs: dict[str, Scalar],
+    ) -> None:
+        key = (source, target, kind)
+        edge = self._edges.get(key)
+        if edge is None:
+            if len(self._edges) >= self._max_edges:
+                self.counters.dropped_edges += 1
+                return
+            edge = self._edges[key] = _Edge(WindowStats(self._window), attrs)
+        edge.stats.add(span.end_s, span.duration_ms, span.error)
+
+    def _target(self, entity: Entity, now: float) -> str:
+        seen = self._targets.get(entity.id)
+        if seen is None:
+            self._targets[entity.id] = _Seen(entity, now)
+        else:
+            seen.last_seen = now
+        return entity.id
+
+    # -- expiry and reporting --------------------------------------------------------------
+    def expire(self, now: float) -> None:
+        """Give up on halves whose partner did not come in time."""
+        while self._pending:
+            key, pending = next(iter(self._pending.items()))
+            if pending.expires > now:
+                break
+            del self._pending[key]
+            self.counters.expired += 1
+            if pending.client is not None:
+                caller, span = pending.client
+                peer = _peer(span.attrs)
+                if peer is not None:
+                    target = peer if peer.startswith(ids.ENDPOINT_PREFIX) else self._target(
+                        _external_entity(peer), now)
+                    kind, protocol = _paired_kind(span, None)
+                    self._record(caller.entity_id, target, kind, span, {"protocol": protocol})
+
+    def snapshot(self, now: float) -> tuple[list[Entity], list[Connection]]:
+        """Entities and edges with traffic inside the window, with their figures."""
+        self.expire(now)
+        connections: list[Connection] = []
+        for key, edge in list(self._edges.items()):
+            if edge.stats.prune(now):
+                del self._edges[key]
+                continue
+            summary = edge.stats.summary(now, export_delay=self._export_delay)
+            if summary is None:
+                continue
+            source, target, kind = key
+            connections.append(Connection(
+                source_id=source,
+                target_id=target,
+                kind=kind,
+                requests_per_sec=summary.requests_per_sec,
+                error_rate=summary.error_rate,
+                latency_ms=summary.p50_ms,
+                attrs={
+                    **edge.attrs,
+                    "latency_p50_ms": summary.p50_ms,
+                    "latency_p99_ms": summary.p99_ms,
+                    "requests": summary.count,
+                    "errors": summary.errors,
+                    "window_s": self._window,
+                },
+            ))
+        live = {c.source_id for c in connections} | {c.target_id for c in connections}
+        entities: list[Entity] = []
+        for table in (self._services, self._targets):
+            for entity_id, seen in list(table.items()):
+                if entity_id not in live and seen.last_seen <= now - self._window:
+                    del table[entity_id]
+                    continue
+                entities.append(_with_metrics(seen, now, self._export_delay))
+        return entities, connections
+
+
+def _with_metrics(seen: _Seen, now: float, export_delay: float) -> Entity:
+    if seen.stats is None:
+        return seen.entity
+    seen.stats.prune(now)
+    summary = seen.stats.summary(now, export_delay=export_delay)
+    if summary is None:
+        return seen.entity
+    return msgspec.structs.replace(seen.entity, custom_metrics={
+        "requests_per_sec": summary.requests_per_sec,
+        "error_rate": summary.error_rate,
+        "latency_p50_ms": summary.p50_ms,
+        "latency_p99_ms": summary.p99_ms,
+    })
+
+
+def _paired_kind(client: SpanRecord, server: SpanRecord | None) -> tuple[ConnectionKind, str]:
+    rpc = client.attrs.get("rpc.system") or (server.attrs.get("rpc.system") if server else None)
+    if rpc == "grpc":
+        return ConnectionKind.GRPC, "grpc"
+    messaging = client.attrs.get("messaging.system")
+    if messaging:
+        return ConnectionKind.NETWORK, str(messaging)
+    return ConnectionKind.HTTP, str(rpc or "http")
+
+
+def _service_entity(service: Service) -> Entity:
+    # Only a `service` entity is ours to give a status; pods, containers and processes
+    # have owners (Kubernetes, Docker, host sources) that know their lifecycle.
+    status = EntityStatus.RUNNING if service.kind is EntityKind.SERVICE else EntityStatus.UNKNOWN
+    return Entity(
+        id=service.entity_id,
+        kind=service.kind,
+        name=service.name,
+        namespace=service.namespace,
+        status=status,
+        attrs=dict(service.attrs),
+    )
+
+
+def _address(attrs: dict[str, Scalar]) -> tuple[str | None, int | None]:
+    host = attrs.get("server.address") or attrs.get("net.peer.name") or attrs.get(
+        "network.peer.address")
+    port = attrs.get("server.port") or attrs.get("net.peer.port") or attrs.get(
+        "network.peer.port")
+    return (str(host) if host else None,
+            port if isinstance(port, int) and not isinstance(port, bool) else None)
+
+
+def _database_entity(system: str, attrs: dict[str, Scalar]) -> Entity:
+    host, port = _address(attrs)
+    address = f"{host}:{port}" if host and port else (host or "unknown")
+    name = str(attrs.get("db.namespace") or attrs.get("db.name") or system)
+    return Entity(
+        id=ids.database(system, address, name),
+        kind=EntityKind.DATABASE,
+        name=name,
+        attrs={"db.system": system, "address": address},
+    )
+
+
+def _subject_entity(attrs: dict[str, Scalar]) -> Entity:
+    # The NATS source names subjects by server; spans know the server only by the address
+    # the client dialled, so that address (host:port) is the server part here.
+    host, port = _address(attrs)
+    server = f"{host}:{port}" if host and port else (host or "default")
+    subject = str(attrs.get("messaging.destination.name") or attrs.get(
+        "messaging.destination") or "unknown")
+    return Entity(
+        id=ids.nats_subject(server, subject),
+        kind=EntityKind.NATS_SUBJECT,
+        name=subject,
+        attrs={"server": server},
+    )
+
+
+def _peer(attrs: dict[str, Scalar]) -> str | None:
+    """Where an unanswered client span went: an endpoint reference, or a peer name."""
+    if attrs.get("peer.service"):
+        return str(attrs["peer.service"])
+    host, port = _address(attrs)
+    if not host:
+        return None
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return f"{host}:{port}" if port else host
+    return ids.endpoint(host, port)
+
+
+def _external_entity(name: str) -> Entity:
+    return Entity(
+        id=ids.service("external", name),
+        kind=EntityKind.SERVICE,
+        name=name,
+        status=EntityStatus.UNKNOWN,
+        attrs={"traced": False},
+    )

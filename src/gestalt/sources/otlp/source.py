@@ -1,0 +1,150 @@
+"""OtlpSource: an OTLP receiver whose spans become the service map.
+
+Any OpenTelemetry SDK or Collector exports here (OTLP/HTTP on 4318, OTLP/gRPC on 4317,
+loopback by default). Spans are decoded, reduced to what makes an edge and fed to the
+service graph as they arrive; every `flush_interval` the graph's current window is
+reported as one snapshot (entities with their request figures, edges with rate, error
+rate and latency percentiles).
+
+Traces cannot be listed again, so the graph lives on the source and survives restarts of
+`run`; only the servers are started anew.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+from gestalt.model import SourceState
+from gestalt.model.config import OtelCollector
+from gestalt.sources.base import Sink, SourceError
+from gestalt.sources.otlp.grpc_server import GrpcReceiver
+from gestalt.sources.otlp.http_server import HttpReceiver, OtlpHttpApp, bind
+from gestalt.sources.otlp.servicegraph import ServiceGraph
+from gestalt.sources.otlp.spans import attributes, records, service_of
+
+log = logging.getLogger(__name__)
+
+
+class OtlpSource:
+    name = "otlp"
+
+    def __init__(self, config: OtelCollector, *, clock: Callable[[], float] = time.time) -> None:
+        self._config = config
+        self._clock = clock
+        self.graph = ServiceGraph(
+            window=config.window_seconds,
+            pairing_wait=config.pairing_wait_seconds,
+            export_delay=config.export_delay_seconds,
+            max_pending=config.max_pending_spans,
+            max_edges=config.max_edges,
+        )
+        self.metric_points = 0
+        # The bound ports (useful with port 0), set once `run` listens; `ready` is then set.
+        self.http_port: int | None = None
+        self.grpc_port: int | None = None
+        self.ready = asyncio.Event()
+
+    # -- handlers (shared by OTLP/HTTP and OTLP/gRPC) -------------------------------------
+    def accept_traces(self, request: ExportTraceServiceRequest) -> ExportTraceServiceResponse:
+        now = self._clock()
+        dropped = self.graph.counters.dropped_spans
+        for resource_spans in request.resource_spans:
+            service = service_of(attributes(resource_spans.resource.attributes))
+            self.graph.ingest(service, records(resource_spans), now)
+        rejected = self.graph.counters.dropped_spans - dropped
+        if not rejected:
+            return ExportTraceServiceResponse()
+        return ExportTraceServiceResponse(partial_success=ExportTracePartialSuccess(
+            rejected_spans=rejected,
+            error_message="span pairing buffer full; retry later"))
+
+    def accept_metrics(self, request: ExportMetricsServiceRequest) -> ExportMetricsServiceResponse:
+        # Accepted so that SDKs exporting metrics and traces to one endpoint work; the
+        # Prometheus source is where metrics come from for now.
+        for resource_metrics in request.resource_metrics:
+            for scope_metrics in resource_metrics.scope_metrics:
+                self.metric_points += len(scope_metrics.metrics)
+        return ExportMetricsServiceResponse()
+
+    # -- the source ---------------------------------------------------------------------------
+    async def run(self, sink: Sink) -> None:
+        config = self._config
+        app = OtlpHttpApp(
+            on_traces=self.accept_traces,
+            on_metrics=self.accept_metrics,
+            max_body_bytes=config.max_body_bytes,
+            max_decompressed_bytes=config.max_decompressed_bytes,
+        )
+        try:
+            sock = bind(config.otlp_host, config.otlp_http_port)
+        except OSError as exc:
+            raise SourceError(
+                f"OTLP/HTTP cannot listen on {config.otlp_host}:{config.otlp_http_port}: {exc}"
+            ) from exc
+        http = HttpReceiver(app, sock, max_concurrent=config.max_concurrent_requests)
+        grpc: GrpcReceiver | None = None
+        try:
+            if config.otlp_grpc_port is not None:
+                grpc = GrpcReceiver(
+                    on_traces=self.accept_traces,
+                    on_metrics=self.accept_metrics,
+                    max_message_bytes=config.max_decompressed_bytes,
+                    max_concurrent=config.max_concurrent_requests,
+                )
+                try:
+                    await grpc.start(config.otlp_host, config.otlp_grpc_port)
+                except OSError as exc:
+                    raise SourceError(f"OTLP/gRPC: {exc}") from exc
+                self.grpc_port = grpc.port
+            http.start()
+            self.http_port = http.port
+            self.ready.set()
+            sink.status(SourceState.OK, self._listening())
+            await self._report(sink, http)
+        finally:
+            self.ready.clear()
+            await http.stop()
+            if grpc is not None:
+                with contextlib.suppress(Exception):
+                    await grpc.stop()
+
+    async def _report(self, sink: Sink, http: HttpReceiver) -> None:
+        counters = self.graph.counters
+        dropped = (counters.dropped_spans, counters.dropped_edges)
+        degraded = False
+        while True:
+            await asyncio.sleep(self._config.flush_interval)
+            if http.failed:
+                raise SourceError("the OTLP/HTTP server stopped")
+            now = self._clock()
+            entities, connections = self.graph.snapshot(now)
+            sink.snapshot(entities, connections, observed_at=now)
+            current = (counters.dropped_spans, counters.dropped_edges)
+            if current != dropped:
+                degraded = True
+                sink.status(SourceState.DEGRADED, (
+                    f"dropping spans: {current[0]} unpaired spans over the buffer "
+                    f"({self._config.max_pending_spans}), {current[1]} requests over "
+                    f"max_edges ({self._config.max_edges})"))
+            elif degraded:
+                degraded = False
+                sink.status(SourceState.OK, self._listening())
+            dropped = current
+
+    def _listening(self) -> str:
+        grpc = f", OTLP/gRPC on port {self.grpc_port}" if self.grpc_port else ""
+        return f"OTLP/HTTP on {self._config.otlp_host}:{self.http_port}{grpc}"
