@@ -1,0 +1,510 @@
+"""The HTTP side of kubesim: a plain ASGI app speaking the Kubernetes REST protocol.
+
+Routing follows the API server's URL scheme:
+`/api/v1[/namespaces/{ns}]/{plural}[/{name}[/{sub}]]` and the same under
+`/apis/{group}/{version}`. Content negotiation follows the `Accept` header: `as=Table`,
+`as=PartialObjectMetadata[List]` or the full object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import random
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+import yaml
+
+from gestalt.sim.kubesim import discovery, metrics, tables
+from gestalt.sim.kubesim.faults import DISCONNECT, DROP, GONE, WAKE, Faults
+from gestalt.sim.kubesim.patch import json_patch, merge_patch, strategic_merge_patch
+from gestalt.sim.kubesim.resources import METRICS, STORED, Resource
+from gestalt.sim.kubesim.selectors import SelectorError, field_selector, label_selector
+from gestalt.sim.kubesim.store import CLOSE, ApiError, Change, Obj, Store, Watcher
+
+log = logging.getLogger("gestalt.sim.kubesim")
+
+MAX_BODY = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request as kubesim saw it: enough to prove how a client asked."""
+
+    method: str
+    path: str
+    verb: str  # get list watch create update patch delete discovery admin
+    resource: str | None
+    namespace: str | None
+    name: str | None
+    accept: str
+    user_agent: str
+    query: str
+    status: int = 0
+
+
+@dataclass
+class Rbac:
+    """Deny rules: `{"deny": [{"resource": "secrets", "verbs": ["list", "watch"]}]}`.
+
+    Anything not denied is allowed, which is all a test of "403 on one resource" needs."""
+
+    deny: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def from_file(cls, path: str) -> Rbac:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f) or {}
+        return cls(deny=list(data.get("deny") or []))
+
+    def forbid(self, resource: str, verbs: list[str] | None = None,
+               namespace: str | None = None) -> None:
+        self.deny.append({"resource": resource, "verbs": verbs or ["*"],
+                          "namespaces": [namespace] if namespace else []})
+
+    def allows(self, verb: str, resource: str, namespace: str | None) -> bool:
+        for rule in self.deny:
+            if rule.get("resource") not in (resource, "*"):
+                continue
+            verbs = rule.get("verbs") or ["*"]
+            namespaces = rule.get("namespaces") or []
+            if ("*" in verbs or verb in verbs) and (not namespaces or namespace in namespaces):
+                return False
+        return True
+
+
+class _Aborted(Exception):
+    """The connection is cut on purpose (a dropped or blackholed watch)."""
+
+
+def _json(body: Any) -> bytes:
+    return orjson.dumps(body)
+
+
+def negotiate(accept: str) -> str:
+    """'table', 'meta' or 'full' from an Accept header; raises 406 when none is servable."""
+    if not accept:
+        return "full"
+    for option in accept.split(","):
+        parts = [p.strip() for p in option.split(";")]
+        media, params = parts[0], dict(p.split("=", 1) for p in parts[1:] if "=" in p)
+        as_ = params.get("as")
+        if as_ == "Table" and params.get("g") == "meta.k8s.io":
+            return "table"
+        if as_ in ("PartialObjectMetadata", "PartialObjectMetadataList") and params.get(
+                "g") == "meta.k8s.io":
+            return "meta"
+        if as_ is None and media in ("application/json", "*/*", "application/*", "*"):
+            return "full"
+    raise ApiError(406, "NotAcceptable", f"only the following media types are accepted: "
+                   f"application/json, application/json;as=Table, "
+                   f"application/json;as=PartialObjectMetadataList (asked: {accept})")
+
+
+class KubeSimApp:
+    def __init__(self, store: Store, faults: Faults, *, token: str | None, rbac: Rbac,
+                 bookmark_interval: float = 5.0, server_address: str = "") -> None:
+        self.store, self.faults, self.token, self.rbac = store, faults, token, rbac
+        self.bookmark_interval = bookmark_interval
+        self.server_address = server_address
+        self.requests: list[Request] = []
+
+    # -- ASGI -------------------------------------------------------------------------
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        if scope["type"] != "http":
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        path = scope["path"].rstrip("/") or "/"
+        query = {k: v[-1] for k, v in parse_qs(scope["query_string"].decode()).items()}
+        method = scope["method"]
+        route = _route(path)
+        verb = _verb(method, route, query)
+        record = Request(method, path, verb, route[0].plural if route and route[0] else None,
+                         route[1] if route else None, route[2] if route else None,
+                         headers.get("accept", ""), headers.get("user-agent", ""),
+                         scope["query_string"].decode())
+        status = 500
+        try:
+            await self.faults.reachable()
+            if self.faults.delay:
+                await asyncio.sleep(self.faults.delay)
+            self._authenticate(headers)
+            retry_after = self.faults.take_throttle(record.resource)
+            if retry_after is not None:
+                raise ApiError(429, "TooManyRequests", "Too many requests, please try again later.",
+                               details={"retryAfterSeconds": retry_after},
+                               headers={"retry-after": str(retry_after)})
+            if route and route[0] and not self.rbac.allows(verb, route[0].plural, route[1]):
+                raise ApiError(403, "Forbidden",
+                               f'{route[0].plural} is forbidden: User "kubesim-user" cannot '
+                               f'{verb} resource "{route[0].plural}" in API group '
+                               f'"{route[0].group}"', details={"kind": route[0].plural})
+            if verb == "watch" and route:
+                status = 200
+                await self._watch(route, query, headers, receive, send)
+                return
+            body = await _read_body(receive) if method in ("POST", "PUT", "PATCH") else b""
+            status, payload = self._handle(method, path, route, verb, query, headers, body)
+            await _send(send, status, payload)
+        except ApiError as err:
+            status = err.code
+            await _send(send, err.code, _json(err.status()), err.headers)
+        except _Aborted:
+            status = 0
+        finally:
+            self.requests.append(Request(**{**record.__dict__, "status": status}))
+
+    def _authenticate(self, headers: dict[str, str]) -> None:
+        if self.token is None:
+            return
+        if headers.get("authorization") != f"Bearer {self.token}":
+            raise ApiError(401, "Unauthorized", "Unauthorized")
+
+    # -- plain requests -----------------------------------------------------------------
+    def _handle(self, method: str, path: str, route: _Route | None, verb: str,
+                query: dict[str, str], headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+        if route is None:
+            found = discovery.document(path, self.server_address)
+            if found is None or method != "GET":
+                raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            return 200, _json(found)
+        resource, namespace, name, sub = route
+        if resource is None:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if resource.group == "metrics.k8s.io":
+            return 200, _json(metrics.answer(self.store, resource, namespace, name))
+        view = negotiate(headers.get("accept", ""))
+        manager = query.get("fieldManager") or headers.get("user-agent", "unknown").split("/")[0]
+        if verb == "list":
+            return 200, _json(self._list(resource, namespace, query, view))
+        if verb == "get":
+            obj = self.store.get(resource, namespace, name or "")
+            if sub == "scale":
+                return 200, _json(_scale(obj))
+            return 200, _json(self._render_one(resource, obj, view, query))
+        if verb == "create":
+            obj = _decode(body)
+            if obj.get("kind") != resource.kind:
+                raise ApiError(400, "BadRequest", f"expected kind {resource.kind}")
+            if resource.namespaced:
+                obj.setdefault("metadata", {})["namespace"] = namespace or obj.get(
+                    "metadata", {}).get("namespace") or "default"
+            if query.get("dryRun"):
+                return 201, _json(obj)
+            return 201, _json(self.store.create(obj, manager=manager))
+        current = self.store.get(resource, namespace, name or "")
+        if verb == "delete":
+            return 200, _json(self.store.delete(resource, namespace, name or ""))
+        if sub == "scale":
+            scale = _scale(current)
+            new_scale = _apply_write(method, headers, body, scale)
+            replicas = new_scale.get("spec", {}).get("replicas", 0)
+            obj = copy.deepcopy(current)
+            obj.setdefault("spec", {})["replicas"] = replicas
+            return 200, _json(_scale(self.store.replace(obj, manager=manager)))
+        obj = _apply_write(method, headers, body, current)
+        obj["kind"], obj.setdefault("metadata", {})["name"] = resource.kind, name
+        if resource.namespaced:
+            obj["metadata"]["namespace"] = namespace
+        if sub != "status" and "status" in current:
+            obj["status"] = current["status"]  # the main resource ignores status writes
+        stored = self.store.replace(obj, manager=manager, check_rv=method == "PUT")
+        return 200, _json(stored)
+
+    def _list(self, resource: Resource, namespace: str | None, query: dict[str, str],
+              view: str) -> Obj:
+        match = _matcher(query)
+        items = [o for o in self.store.items(resource, namespace) if match is None or match(o)]
+        items.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+        list_meta: Obj = {"resourceVersion": str(self.store.rv)}
+        start = 0
+        if query.get("continue"):
+            try:
+                rv_text, start_text = query["continue"].split(":", 1)
+                start = int(start_text)
+                list_meta["resourceVersion"] = rv_text
+            except ValueError as exc:
+                raise ApiError(400, "BadRequest", "invalid continue token") from exc
+            if int(rv_text) < self.store.compacted_rv:
+                raise ApiError(410, "Expired", "The provided continue parameter is too old to "
+                               "display a consistent list result. You can start a new list "
+                               "without the continue parameter.")
+        limit = int(query.get("limit") or 0)
+        if limit > 0 and start + limit < len(items):
+            list_meta["continue"] = f"{list_meta['resourceVersion']}:{start + limit}"
+            list_meta["remainingItemCount"] = len(items) - start - limit
+            items = items[start:start + limit]
+        else:
+            items = items[start:]
+        if view == "table":
+            return tables.table(resource, items, list_meta, query.get("includeObject", "Metadata"))
+        if view == "meta":
+            return tables.partial_list(items, list_meta)
+        return {"kind": f"{resource.kind}List", "apiVersion": resource.api_version,
+                "metadata": list_meta, "items": items}
+
+    def _render_one(self, resource: Resource, obj: Obj, view: str, query: dict[str, str]) -> Obj:
+        if view == "table":
+            return tables.table(resource, [obj], {"resourceVersion": obj["metadata"][
+                "resourceVersion"]}, query.get("includeObject", "Metadata"))
+        if view == "meta":
+            return tables.partial(obj)
+        return obj
+
+    # -- watch --------------------------------------------------------------------------
+    async def _watch(self, route: _Route, query: dict[str, str], headers: dict[str, str],
+                     receive: Any, send: Any) -> None:
+        resource, namespace, name, _ = route
+        assert resource is not None
+        view = negotiate(headers.get("accept", ""))
+        include = query.get("includeObject", "Metadata")
+        match = _matcher(query, name)
+        rv_param = query.get("resourceVersion", "")
+        since = int(rv_param) if rv_param not in ("", "0") else None
+        bookmarks = query.get("allowWatchBookmarks") in ("true", "1")
+        lifetime = float(query.get("timeoutSeconds") or random.uniform(1800, 3600))
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", b"application/json"), (b"cache-control", b"no-cache")]})
+        try:
+            watcher, backlog = self.store.watch(resource, namespace, match, since)
+        except ApiError as err:
+            error = b'{"type":"ERROR","object":' + _json(err.status()) + b"}\n"
+            await self._send_event(send, error)
+            await send({"type": "http.response.body", "body": b""})
+            return
+        listener = asyncio.create_task(_await_disconnect(receive, watcher))
+        try:
+            if since is None:
+                initial = [o for o in self.store.items(resource, namespace) if match(o)]
+                for obj in initial:
+                    await self._send_event(send, self._encode("ADDED", resource, obj, view,
+                                                              include))
+            for change in backlog:
+                await self._deliver(send, watcher, change, view, include)
+            await self._stream(send, watcher, view, include, bookmarks, lifetime)
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            listener.cancel()
+            self.store.unwatch(watcher)
+
+    async def _stream(self, send: Any, watcher: Watcher, view: str, include: str,
+                      bookmarks: bool, lifetime: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + lifetime
+        next_bookmark = loop.time() + self.bookmark_interval
+        held: list[Change] = []  # changes kept back while the watch is silent
+        while True:
+            wait_until = min(deadline, next_bookmark if bookmarks else deadline)
+            silent = self.faults.watches_silent
+            try:
+                item = await asyncio.wait_for(watcher.queue.get(),
+                                              None if silent else max(0, wait_until - loop.time()))
+            except TimeoutError:
+                item = None
+            if item == DISCONNECT:
+                raise _Aborted
+            if item == CLOSE:
+                return
+            if item == DROP:
+                raise _Aborted  # returning without completing the response cuts it
+            if item == GONE:
+                err = ApiError(410, "Expired", "too old resource version")
+                await self._send_event(send, b'{"type":"ERROR","object":' + _json(err.status())
+                                       + b"}\n")
+                return
+            if isinstance(item, Change):
+                if self.faults.watches_silent:
+                    held.append(item)
+                else:
+                    await self._deliver(send, watcher, item, view, include)
+                continue
+            if self.faults.watches_silent:
+                continue
+            for change in held:
+                await self._deliver(send, watcher, change, view, include)
+            held.clear()
+            if item == WAKE:
+                continue
+            now = loop.time()
+            if now >= deadline:
+                return
+            if bookmarks and now >= next_bookmark and watcher.queue.empty():
+                kind = "PartialObjectMetadata" if view == "meta" else watcher.resource.kind
+                api_version = tables.META_V1 if view == "meta" else watcher.resource.api_version
+                bookmark = {"type": "BOOKMARK", "object": {
+                    "kind": kind, "apiVersion": api_version,
+                    "metadata": {"resourceVersion": str(self.store.rv),
+                                 "annotations": {"k8s.io/initial-events-end": "true"}}}}
+                await self._send_event(send, _json(bookmark) + b"\n")
+                next_bookmark = now + self.bookmark_interval
+
+    async def _deliver(self, send: Any, watcher: Watcher, change: Change, view: str,
+                       include: str) -> None:
+        now_matches = watcher.match(change.obj)
+        was_matching = change.prev is not None and watcher.match(change.prev)
+        type_ = change.type
+        if change.type == "MODIFIED" and now_matches != was_matching:
+            type_ = "ADDED" if now_matches else "DELETED"
+        elif not now_matches:
+            return
+        if type_ != change.type:
+            await self._send_event(send, self._encode(type_, change.resource, change.obj, view,
+                                                      include))
+            return
+        key = f"{view}:{include}"
+        data = change.encoded.get(key)
+        if data is None:
+            data = change.encoded[key] = self._encode(type_, change.resource, change.obj, view,
+                                                      include)
+        await self._send_event(send, data)
+
+    @staticmethod
+    def _encode(type_: str, resource: Resource, obj: Obj, view: str, include: str) -> bytes:
+        if view == "table":
+            body: Obj = tables.table(resource, [obj], {"resourceVersion": obj["metadata"][
+                "resourceVersion"]}, include)
+        elif view == "meta":
+            body = tables.partial(obj)
+        else:
+            body = obj
+        return b'{"type":"' + type_.encode() + b'","object":' + _json(body) + b"}\n"
+
+    @staticmethod
+    async def _send_event(send: Any, data: bytes) -> None:
+        await send({"type": "http.response.body", "body": data, "more_body": True})
+
+
+_Route = tuple[Resource | None, str | None, str | None, str | None]
+
+
+def _route(path: str) -> _Route | None:
+    """(resource, namespace, name, subresource) for a resource path; None for others."""
+    parts = path.strip("/").split("/")
+    if parts[:2] == ["api", "v1"]:
+        group, rest = "", parts[2:]
+    elif parts[0] == "apis" and len(parts) >= 3:
+        group, rest = parts[1], parts[3:]
+    else:
+        return None
+    if not rest:
+        return None
+    namespace = None
+    if rest[0] == "namespaces" and len(rest) >= 3 and (group, rest[2]) in _PLURALS:
+        namespace, rest = rest[1], rest[2:]
+    plural = rest[0]
+    resource = METRICS.get(plural) if group == "metrics.k8s.io" else STORED.get((group, plural))
+    if resource is None:
+        return (None, namespace, None, None)
+    name = rest[1] if len(rest) > 1 else None
+    sub = rest[2] if len(rest) > 2 else None
+    return (resource, namespace, name, sub)
+
+
+_PLURALS = set(STORED) | {("metrics.k8s.io", p) for p in METRICS}
+
+
+def _verb(method: str, route: _Route | None, query: dict[str, str]) -> str:
+    if route is None:
+        return "discovery"
+    named = route[2] is not None
+    if method == "GET":
+        if query.get("watch") in ("true", "1"):
+            return "watch"
+        return "get" if named else "list"
+    return {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(
+        method, method.lower())
+
+
+def _matcher(query: dict[str, str], name: str | None = None) -> Any:
+    try:
+        labels = label_selector(query.get("labelSelector"))
+        fields = field_selector(query.get("fieldSelector"))
+    except SelectorError as exc:
+        raise ApiError(400, "BadRequest", str(exc)) from exc
+    tests = [t for t in (labels, fields) if t is not None]
+    if name:
+        tests.append(lambda o: o["metadata"]["name"] == name)
+    if not tests:
+        return None if name is None else (lambda o: True)
+    return lambda o: all(t(o) for t in tests)
+
+
+def _scale(obj: Obj) -> Obj:
+    meta = obj["metadata"]
+    selector = obj.get("spec", {}).get("selector", {}).get("matchLabels", {})
+    return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion",
+                                              "creationTimestamp") if k in meta},
+            "spec": {"replicas": obj.get("spec", {}).get("replicas", 0)},
+            "status": {"replicas": obj.get("status", {}).get("replicas", 0),
+                       "selector": ",".join(f"{k}={v}" for k, v in selector.items())}}
+
+
+def _apply_write(method: str, headers: dict[str, str], body: bytes, current: Obj) -> Obj:
+    if method == "PUT":
+        return _decode(body)
+    content_type = headers.get("content-type", "").split(";")[0].strip()
+    patch = orjson.loads(body) if body else {}
+    base = copy.deepcopy(current)
+    try:
+        if content_type == "application/merge-patch+json":
+            return merge_patch(base, patch)
+        if content_type == "application/strategic-merge-patch+json":
+            return strategic_merge_patch(base, patch)
+        if content_type == "application/json-patch+json":
+            return json_patch(base, patch)
+    except (KeyError, IndexError, ValueError, TypeError) as exc:
+        raise ApiError(422, "Invalid", f"the patch could not be applied: {exc}") from exc
+    raise ApiError(415, "UnsupportedMediaType",
+                   f"the body of the request was in an unknown format: {content_type}")
+
+
+def _decode(body: bytes) -> Obj:
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        try:
+            value = yaml.safe_load(body)
+        except yaml.YAMLError as exc:
+            raise ApiError(400, "BadRequest", f"invalid body: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ApiError(400, "BadRequest", "the body must be an object")
+    return value
+
+
+async def _read_body(receive: Any) -> bytes:
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Aborted
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise ApiError(413, "RequestEntityTooLarge", "request body too large")
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def _await_disconnect(receive: Any, watcher: Watcher) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    watcher.queue.put_nowait(DISCONNECT)  # type: ignore[arg-type]
+
+
+async def _send(send: Any, status: int, body: bytes, extra: dict[str, str] | None = None) -> None:
+    headers = [(b"content-type", b"application/json"),
+               (b"content-length", str(len(body)).encode())]
+    headers += [(k.encode(), v.encode()) for k, v in (extra or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
