@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS events (
     ts REAL NOT NULL,
     entity_id TEXT NOT NULL,
     severity TEXT NOT NULL,
+    source TEXT NOT NULL,
     body BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
@@ -121,7 +122,8 @@ class History:
         seq = self.last_event_seq
         self.recent_events.append((seq, event))
         self._queue.put(("event", (seq, event.id, event.timestamp, event.entity_id,
-                                   event.severity.value, _event_encoder.encode(event))))
+                                   event.severity.value, event.source,
+                                   _event_encoder.encode(event))))
         return seq
 
     def record_metrics(self, values: dict[str, dict[str, Any]], now: float | None = None) -> None:
@@ -155,6 +157,7 @@ class History:
         since: float | None = None,
         entity_id: str | None = None,
         severity: str | None = None,
+        source: str | None = None,
     ) -> list[Event]:
         """Newest first. Reads the database, so events from before a restart are included."""
         clauses, params = [], []
@@ -167,6 +170,9 @@ class History:
         if severity is not None:
             clauses.append("severity = ?")
             params.append(severity)
+        if source is not None:
+            clauses.append("source = ?")
+            params.append(source)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         sql = f"SELECT body FROM events {where} ORDER BY ts DESC, seq DESC LIMIT ?"
         rows = await self._read(sql, (*params, limit))
@@ -231,8 +237,9 @@ class History:
                     for kind, payload in batch:
                         if kind == "event":
                             conn.execute(
-                                "INSERT INTO events (seq, id, ts, entity_id, severity, body) "
-                                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+                                "INSERT INTO events "
+                                "(seq, id, ts, entity_id, severity, source, body) "
+                                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
                                 "ts = excluded.ts, severity = excluded.severity, "
                                 "body = excluded.body",
                                 payload,

@@ -23,13 +23,15 @@ from gestalt.engine.hub import Hub
 from gestalt.engine.registry import build_sources
 from gestalt.engine.store import Store
 from gestalt.engine.supervisor import Supervisor
-from gestalt.model import Delta, Event, SourceState, SourceStatus, Topology
+from gestalt.model import Alert, Delta, Event, SourceState, SourceStatus, Topology
 from gestalt.model.config import Config
 from gestalt.sources import Source
 
 log = logging.getLogger(__name__)
 
 _encoder = msgspec.json.Encoder()
+# The history series that holds the whole topology's health score.
+TOPOLOGY_SERIES = "topology"
 
 
 class Engine:
@@ -52,6 +54,8 @@ class Engine:
         self.sources: dict[str, Source] = {s.name: s for s in sources}
         self._tasks: list[asyncio.Task[None]] = []
         self._snapshot_cache: tuple[int, bytes] | None = None
+        self._alerts: dict[str, Alert] = {}
+        self._status_changed = asyncio.Event()
         self.started = False
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -122,13 +126,40 @@ class Engine:
         frame = sse_frame("event", _encoder.encode(event), frame_id=seq)
         self.broadcaster.publish(frame, version=seq, kind="events", subject=event)
 
+    async def settled(self, timeout: float) -> bool:
+        """Wait until no source is still starting; False when `timeout` passes first."""
+        deadline = time.monotonic() + timeout
+        while any(s.state is SourceState.STARTING for s in self.hub.statuses.values()):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self._status_changed.clear()
+            try:
+                await asyncio.wait_for(self._status_changed.wait(), remaining)
+            except TimeoutError:
+                return False
+        return True
+
     def _on_status(self, _status: SourceStatus) -> None:
+        self._status_changed.set()
         self.broadcaster.publish(sse_frame("sources", _encoder.encode(self.source_statuses())))
+
+    def alerts(self) -> list[Alert]:
+        """Active alerts, newest first. Rules and notifications live in engine/alerts."""
+        return sorted(self._alerts.values(), key=lambda a: -a.updated_at)
 
     async def _flush_metrics(self) -> None:
         interval = self.config.server.metrics_interval
+        last_summary = 0.0
         while True:
             await asyncio.sleep(interval)
+            now = time.time()
+            if now - last_summary >= self.config.history.sample_interval and self.store.entities:
+                # The whole topology's health over time (world.infra.health.history).
+                last_summary = now
+                overall = summarize(self.store.entities.values()).overall
+                if overall is not None:
+                    self.history.record_metrics({TOPOLOGY_SERIES: {"health": overall}}, now)
             taken = self.hub.flush_metrics()
             if taken is None:
                 continue

@@ -1,0 +1,246 @@
+"""The FastAPI application: REST, SSE, the path registry, operations endpoints, the web UI.
+
+Hot paths return pre-encoded JSON bytes (msgspec) instead of going through FastAPI's
+response models: a 10,000-entity topology is encoded once per change, not per request.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+from fastapi import FastAPI, Header, HTTPException, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.staticfiles import StaticFiles
+
+import gestalt
+from gestalt.api.metrics import engine_registry, exposition
+from gestalt.api.security import SecurityMiddleware
+from gestalt.api.streams import SSE_HEADERS, event_stream, parse_last_event_id, topology_stream
+from gestalt.engine.filters import TopologyFilter, parse_labels, split_values
+from gestalt.engine.health import overall_status, summarize
+from gestalt.engine.paths import REGISTRY, PathError, resolve, topology_diff
+from gestalt.engine.runtime import Engine
+from gestalt.model import Event, Topology
+
+WEB_ROOT = Path(gestalt.__file__).parent / "web"
+MAX_QUERY_VALUES = 100
+
+_encoder = msgspec.json.Encoder()
+
+
+def _json(value: Any, status_code: int = 200) -> Response:
+    return Response(_encoder.encode(value), status_code=status_code,
+                    media_type="application/json")
+
+
+Multi = Annotated[list[str] | None, Query(max_length=MAX_QUERY_VALUES)]
+
+
+def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
+    """The app for `engine`; when `manage_engine`, the app's lifespan starts and stops it."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if manage_engine:
+            await engine.start()
+        try:
+            yield
+        finally:
+            if manage_engine:
+                await engine.stop()
+
+    app = FastAPI(
+        title="Gestalt Live",
+        version=gestalt.__version__,
+        description="A live map of a running system: topology, events, metrics and health.",
+        lifespan=lifespan,
+    )
+    app.state.engine = engine
+    app.add_middleware(SecurityMiddleware, config=engine.config.server)
+
+    @app.exception_handler(PathError)
+    async def _path_error(_request: Request, exc: PathError) -> JSONResponse:
+        return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+    # -- topology ----------------------------------------------------------------------
+    @app.get("/api/infra/topology", tags=["topology"])
+    async def get_topology(
+        kinds: Multi = None, namespaces: Multi = None, labels: Multi = None,
+        sources: Multi = None,
+    ) -> Response:
+        """The current topology, optionally filtered (comma-separated or repeated values)."""
+        flt = _topology_filter(kinds, namespaces, labels, sources)
+        if flt.empty:
+            return Response(engine.topology_json(), media_type="application/json")
+        entities, connections = flt.apply(engine.store.entities.values(),
+                                           engine.store.connections.values())
+        topology = Topology(version=engine.store.version, timestamp=engine.store.timestamp,
+                            entities=entities, connections=connections,
+                            summary=summarize(entities), sources=engine.source_statuses())
+        return _json(topology)
+
+    @app.get("/api/infra/topology/stream", tags=["topology"])
+    async def stream_topology(
+        last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+        last_event_id: str | None = None,
+    ) -> StreamingResponse:
+        """SSE: `snapshot`, then `delta` (id = version), `metrics`, `sources`, `resync`."""
+        resume = parse_last_event_id(last_event_id_header or last_event_id)
+        return StreamingResponse(topology_stream(engine, resume),
+                                 media_type="text/event-stream", headers=SSE_HEADERS)
+
+    @app.get("/api/infra/topology/diff", tags=["topology"])
+    async def get_topology_diff(since: Annotated[int, Query(ge=0)]) -> Response:
+        """Changes since a version, merged; `reset` with a full topology when too old."""
+        return _json(topology_diff(engine, since))
+
+    @app.get("/api/infra/entities/{entity_id:path}", tags=["topology"])
+    async def get_entity(entity_id: str) -> Response:
+        entity = engine.store.entities.get(entity_id)
+        if entity is None:
+            raise HTTPException(404, f"no entity {entity_id!r}")
+        store = engine.store
+        edges = [store.connections[c] for c in store.edges_of(entity_id)]
+        events = await engine.history.events(limit=20, entity_id=entity_id)
+        return _json({
+            "entity": entity,
+            "incoming": [c for c in edges if c.target_id == entity_id],
+            "outgoing": [c for c in edges if c.source_id == entity_id],
+            "events": events,
+            "contributions": engine.hub.contributions(entity_id),
+        })
+
+    # -- events ------------------------------------------------------------------------
+    @app.get("/api/infra/events", tags=["events"])
+    async def get_events(
+        limit: Annotated[int, Query(ge=1, le=10000)] = 100,
+        since: float | None = None,
+        entity_id: Annotated[str | None, Query(max_length=1000)] = None,
+        severity: Annotated[str | None, Query(pattern="^(info|warning|error|critical)$")] = None,
+    ) -> Response:
+        """Events, newest first, from history (so they survive restarts)."""
+        events = await engine.history.events(limit=limit, since=since, entity_id=entity_id,
+                                             severity=severity)
+        return _json({"events": events})
+
+    @app.get("/api/infra/events/stream", tags=["events"])
+    async def stream_events(
+        kinds: Multi = None,
+        last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+        last_event_id: str | None = None,
+    ) -> StreamingResponse:
+        """SSE: the last 50 events, then each new one (`event: event`, id = sequence)."""
+        wanted = split_values(kinds)
+
+        def accepts(event: Event) -> bool:
+            return not wanted or event.entity_kind.value in wanted
+
+        resume = parse_last_event_id(last_event_id_header or last_event_id)
+        return StreamingResponse(event_stream(engine, resume, accepts),
+                                 media_type="text/event-stream", headers=SSE_HEADERS)
+
+    # -- metrics, health, alerts, config ------------------------------------------------
+    @app.get("/api/infra/metrics/{entity_id:path}", tags=["metrics"])
+    async def get_metrics(
+        entity_id: Annotated[str, PathParam(max_length=1000)],
+        metrics: Multi = None,
+        since: float | None = None,
+    ) -> Response:
+        """Metric history of one entity: `{series: {name: [[ts, value], ...]}}`."""
+        if entity_id not in engine.store.entities and entity_id != "topology":
+            raise HTTPException(404, f"no entity {entity_id!r}")
+        names = sorted(split_values(metrics)) or None
+        start = since if since is not None else time.time() - 3600
+        series = await engine.history.metric_series(entity_id, names, start)
+        return _json({"entity_id": entity_id, "series": series})
+
+    @app.get("/api/infra/health", tags=["health"])
+    async def get_health() -> Response:
+        summary = summarize(engine.store.entities.values())
+        return _json({"overall": summary.overall, "status": overall_status(summary),
+                      "summary": summary, "sources": engine.source_statuses()})
+
+    @app.get("/api/infra/alerts", tags=["health"])
+    async def get_alerts() -> Response:
+        return _json({"alerts": engine.alerts()})
+
+    @app.get("/api/infra/config", tags=["ui"])
+    async def get_ui_config() -> Response:
+        """What the web UI needs from the configuration."""
+        return _json({"visualization": engine.config.visualization,
+                      "version": gestalt.__version__})
+
+    # -- paths -------------------------------------------------------------------------
+    @app.get("/api/paths", tags=["paths"])
+    async def list_paths() -> Response:
+        return _json({"paths": [
+            {"path": s.path, "description": s.description, "source": s.source,
+             "params": list(s.params), "enabled": s.source is None or s.source in engine.sources}
+            for s in REGISTRY.values()
+        ]})
+
+    @app.get("/api/paths/{name}", tags=["paths"])
+    async def get_path(name: str, request: Request) -> Response:
+        """Answer one `world.infra.*` path; query parameters are the path's parameters."""
+        params = {k: v for k, v in request.query_params.items() if k != "token"}
+        spec, result = await resolve(engine, name, params)
+        return _json({"path": spec.path, "columns": list(spec.columns), "result": result})
+
+    # -- operations --------------------------------------------------------------------
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> Response:
+        """The process is up."""
+        return _json({"status": "ok"})
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz() -> Response:
+        """The engine runs and every enabled source has started (ok, degraded or down)."""
+        starting = [s.name for s in engine.source_statuses() if s.state == "starting"]
+        ready = engine.started and not starting
+        body = {"ready": ready, "starting": starting, "version": engine.store.version}
+        return _json(body, status_code=200 if ready else 503)
+
+    registry = engine_registry(engine)
+
+    @app.get("/metrics", tags=["operations"])
+    async def prometheus_metrics() -> Response:
+        """Gestalt's own numbers in the Prometheus exposition format."""
+        return exposition(registry)
+
+    _mount_web(app)
+    return app
+
+
+def _topology_filter(
+    kinds: list[str] | None, namespaces: list[str] | None, labels: list[str] | None,
+    sources: list[str] | None,
+) -> TopologyFilter:
+    try:
+        parsed_labels = parse_labels(labels)
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from exc
+    return TopologyFilter(kinds=split_values(kinds), namespaces=split_values(namespaces),
+                          labels=parsed_labels, sources=split_values(sources))
+
+
+_NOT_BUILT = """<!doctype html><meta charset="utf-8"><title>Gestalt Live</title>
+<body style="font-family:system-ui;background:#0b0f17;color:#d7dde8;padding:3em">
+<h1>Gestalt Live</h1><p>The web UI is not built. <code>make run</code> builds it;
+the API is live: <a style="color:#7cc4ff" href="/docs">/docs</a>,
+<a style="color:#7cc4ff" href="/api/infra/topology">/api/infra/topology</a>.</p>"""
+
+
+def _mount_web(app: FastAPI) -> None:
+    if (WEB_ROOT / "index.html").is_file():
+        app.mount("/", StaticFiles(directory=WEB_ROOT, html=True), name="web")
+        return
+
+    @app.get("/", include_in_schema=False)
+    async def not_built() -> HTMLResponse:
+        return HTMLResponse(_NOT_BUILT)

@@ -1,0 +1,66 @@
+"""`/metrics`: Gestalt's own numbers in the Prometheus exposition format.
+
+A custom collector reads the engine's state at scrape time, so nothing is counted twice
+and nothing is kept in a second registry that could drift.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+from fastapi.responses import Response
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from gestalt.engine.runtime import Engine
+from gestalt.model import SourceState
+
+
+class EngineCollector:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[Metric]:
+        engine = self.engine
+        entities = GaugeMetricFamily("gestalt_entities", "Entities on the map", labels=["kind"])
+        for kind, count in sorted(Counter(e.kind.value for e in
+                                          engine.store.entities.values()).items()):
+            entities.add_metric([kind], count)
+        yield entities
+        yield GaugeMetricFamily("gestalt_connections", "Connections on the map",
+                                value=len(engine.store.connections))
+        yield GaugeMetricFamily("gestalt_topology_version", "Current topology version",
+                                value=engine.store.version)
+        clients = GaugeMetricFamily("gestalt_sse_clients", "Connected SSE clients",
+                                    labels=["stream"])
+        for kind in ("topology", "events"):
+            clients.add_metric([kind], engine.broadcaster.count(kind))
+        yield clients
+        yield CounterMetricFamily("gestalt_sse_resyncs", "Clients cut to resync for lagging",
+                                  value=engine.broadcaster.resyncs)
+        yield CounterMetricFamily("gestalt_observations", "Observations received from sources",
+                                  value=engine.hub.observations)
+        up = GaugeMetricFamily("gestalt_source_up", "1 when the source is ok or degraded",
+                               labels=["source", "state"])
+        restarts = CounterMetricFamily("gestalt_source_restarts", "Source restarts",
+                                       labels=["source"])
+        for status in engine.source_statuses():
+            live = status.state in (SourceState.OK, SourceState.DEGRADED)
+            up.add_metric([status.name, status.state.value], 1.0 if live else 0.0)
+            restarts.add_metric([status.name], engine.supervisor.restarts.get(status.name, 0))
+        yield up
+        yield restarts
+        yield CounterMetricFamily("gestalt_history_write_errors", "Failed history writes",
+                                  value=engine.history.write_errors)
+
+
+def engine_registry(engine: Engine) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(EngineCollector(engine))  # type: ignore[arg-type]
+    return registry
+
+
+def exposition(registry: CollectorRegistry) -> Response:
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,121 @@
+"""Secure defaults for the HTTP API.
+
+- Token: when `server.token` is set, every request needs it (`Authorization: Bearer`,
+  `?token=` for EventSource clients, or the cookie set when a valid `?token=` is seen, so a
+  browser opened on `/?token=...` keeps working without the UI handling tokens).
+- Host check: protects loopback binds from DNS rebinding; only names that reach this
+  server are accepted (`localhost`, loopback addresses, the bind address).
+- Origin check: a browser request from another origin is refused unless that origin is
+  listed in `server.allowed_origins`. There is no wildcard CORS.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from urllib.parse import unquote, urlsplit
+
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from gestalt.model.config import ServerConfig
+
+COOKIE = "gestalt_token"
+# Reachable without a token: liveness probes must work for orchestrators.
+OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _split_host(value: str) -> str:
+    if value.startswith("["):
+        return value[1:].split("]", 1)[0]
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+class SecurityMiddleware:
+    def __init__(self, app: ASGIApp, config: ServerConfig) -> None:
+        self.app = app
+        self.token = config.token
+        self.bind = config.host
+        self.allowed_origins = {o.rstrip("/") for o in config.allowed_origins}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        problem = self._check_host(headers) or self._check_origin(headers)
+        if problem:
+            await JSONResponse({"error": problem}, status_code=403)(scope, receive, send)
+            return
+        set_cookie = False
+        if self.token and scope["path"] not in OPEN_PATHS:
+            presented, from_query = self._presented_token(scope, headers)
+            if presented is None or not hmac.compare_digest(presented, self.token):
+                response = JSONResponse(
+                    {"error": "authentication required: send 'Authorization: Bearer <token>'"},
+                    status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+                await response(scope, receive, send)
+                return
+            set_cookie = from_query
+
+        if not set_cookie:
+            await self.app(scope, receive, send)
+            return
+
+        cookie = f"{COOKIE}={self.token}; Path=/; HttpOnly; SameSite=Strict".encode()
+
+        async def send_with_cookie(message: dict) -> None:  # type: ignore[type-arg]
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"set-cookie", cookie))
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)
+
+    def _check_host(self, headers: Headers) -> str | None:
+        host = headers.get("host")
+        if host is None:
+            return None  # HTTP/1.0 clients; nothing to rebind
+        name = _split_host(host)
+        if is_loopback(name) or name == self.bind or self.bind in ("0.0.0.0", "::"):
+            return None
+        if self.token and not is_loopback(self.bind):
+            return None  # a token-protected public bind serves whatever name points at it
+        return f"host {name!r} is not allowed (this server answers to localhost and {self.bind})"
+
+    def _check_origin(self, headers: Headers) -> str | None:
+        origin = headers.get("origin")
+        if origin is None or origin == "null":
+            return None
+        if origin.rstrip("/") in self.allowed_origins:
+            return None
+        host = headers.get("host", "")
+        if urlsplit(origin).netloc == host:
+            return None  # same origin
+        return f"origin {origin!r} is not allowed (server.allowed_origins)"
+
+    def _presented_token(self, scope: Scope, headers: Headers) -> tuple[str | None, bool]:
+        auth = headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            return auth[7:].strip(), False
+        query = scope.get("query_string", b"").decode("latin-1")
+        for part in query.split("&"):
+            key, _, value = part.partition("=")
+            if key == "token" and value:
+                return unquote(value), True
+        for part in headers.get("cookie", "").split(";"):
+            key, _, value = part.strip().partition("=")
+            if key == COOKIE:
+                return value, False
+        return None, False

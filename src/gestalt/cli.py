@@ -1,0 +1,247 @@
+"""The `gestalt` command: serve the live map, query paths, check configuration, run a demo."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import msgspec
+import typer
+from rich.console import Console
+from rich.table import Table
+
+import gestalt
+from gestalt.api.security import is_loopback
+from gestalt.model.config import Config, ConfigError, load_config
+
+app = typer.Typer(
+    name="gestalt",
+    help="Gestalt Live: a live 3D map of a running system.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Configuration file (default: $GESTALT_CONFIG, "
+                 "else built-in defaults).", envvar="GESTALT_CONFIG", show_envvar=False),
+]
+
+
+def _load(config_path: Path | None) -> Config:
+    try:
+        return load_config(config_path)
+    except ConfigError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from exc
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+
+
+@app.command()
+def serve(
+    config_path: ConfigOption = None,
+    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8765).")] = None,
+    token: Annotated[str | None, typer.Option(
+        help="Bearer token required on every request; needed for a non-loopback bind.",
+        envvar="GESTALT_TOKEN")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Where history is kept.")] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
+) -> None:
+    """Watch this machine and what it can reach; serve the live map, API and streams."""
+    import uvicorn
+
+    from gestalt.api import create_app
+    from gestalt.engine.runtime import Engine
+
+    config = _load(config_path)
+    overrides = {"host": host, "port": port, "token": token,
+                 "data_dir": str(data_dir) if data_dir else None}
+    config.server = msgspec.structs.replace(
+        config.server, **{k: v for k, v in overrides.items() if v is not None})
+    server = config.server
+    if not is_loopback(server.host) and not server.token:
+        err.print(f"[red]error:[/red] refusing to listen on {server.host} without a token: "
+                  "set --token (or server.token / GESTALT_TOKEN), or bind 127.0.0.1")
+        raise typer.Exit(2)
+    _setup_logging(log_level)
+    engine = Engine(config)
+    url_host = server.host if ":" not in server.host else f"[{server.host}]"
+    url = f"http://{url_host}:{server.port}/"
+    err.print(f"Gestalt Live {gestalt.__version__} serving [bold]{url}[/bold]  "
+              f"(sources: {', '.join(engine.sources) or 'none'}; history in {server.data_dir})")
+    uvicorn.run(
+        create_app(engine),
+        host=server.host,
+        port=server.port,
+        log_level=log_level.lower() if log_level.lower() != "info" else "warning",
+        timeout_graceful_shutdown=3,
+        access_log=False,
+    )
+
+
+@app.command("check-config")
+def check_config(
+    file: Annotated[Path, typer.Argument(help="The configuration file to validate.")],
+) -> None:
+    """Validate a configuration file without starting anything."""
+    config = _load(file)
+    enabled = [name for name in msgspec.structs.fields(config.collectors)
+               if getattr(config.collectors, name.name).enabled]
+    out.print(f"{file}: ok (collectors enabled: "
+              f"{', '.join(f.name for f in enabled) or 'none'})", highlight=False)
+
+
+@app.command()
+def query(
+    path: Annotated[str | None, typer.Argument(help="A world.infra.* path.")] = None,
+    param: Annotated[list[str] | None, typer.Option(
+        "--param", "-p", help="Path parameter key=value (repeatable).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    url: Annotated[str | None, typer.Option(
+        help="A running server (default: from the config's server section).")] = None,
+    list_paths: Annotated[bool, typer.Option("--list", help="List the paths.")] = False,
+    config_path: ConfigOption = None,
+    local: Annotated[bool, typer.Option(
+        help="Collect in this process instead of asking a running server.")] = False,
+) -> None:
+    """Answer a world.infra.* path, from a running server or by collecting locally."""
+    from gestalt.engine.paths import REGISTRY
+
+    if list_paths or path is None:
+        table = Table("path", "description", "source", box=None)
+        for spec in REGISTRY.values():
+            table.add_row(spec.path, spec.description, spec.source or "-")
+        out.print(table)
+        return
+    params: dict[str, str] = {}
+    for item in param or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            err.print(f"[red]error:[/red] --param {item!r} is not key=value")
+            raise typer.Exit(2)
+        params[key] = value
+    config = _load(config_path)
+    answer: dict[str, Any] | None = None
+    if not local:
+        answer = _query_server(url or _server_url(config), config.server.token, path, params)
+    if answer is None:
+        answer = asyncio.run(_query_locally(config, path, params))
+    if as_json:
+        out.print_json(json.dumps(answer["result"]))
+    else:
+        _print_result(answer["result"], answer.get("columns") or [])
+
+
+def _server_url(config: Config) -> str:
+    host = "127.0.0.1" if config.server.host in ("0.0.0.0", "::") else config.server.host
+    return f"http://{host}:{config.server.port}"
+
+
+def _query_server(url: str, token: str | None, path: str,
+                  params: dict[str, str]) -> dict[str, Any] | None:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        response = httpx.get(f"{url.rstrip('/')}/api/paths/{path}", params=params,
+                             headers=headers, timeout=30)
+    except httpx.TransportError:
+        err.print(f"no server at {url}; collecting locally", style="dim")
+        return None
+    if response.status_code != 200:
+        try:
+            message = response.json().get("error") or response.json().get("detail")
+        except ValueError:
+            message = response.text[:200]
+        err.print(f"[red]error:[/red] {message}")
+        raise typer.Exit(1)
+    return response.json()  # type: ignore[no-any-return]
+
+
+async def _query_locally(config: Config, path: str, params: dict[str, str]) -> dict[str, Any]:
+    from gestalt.engine.paths import PathError, resolve
+    from gestalt.engine.runtime import Engine
+
+    with tempfile.TemporaryDirectory(prefix="gestalt-query-") as data_dir:
+        config.server = msgspec.structs.replace(config.server, data_dir=data_dir)
+        engine = Engine(config)
+        await engine.start()
+        try:
+            with err.status("collecting…"):
+                await engine.settled(timeout=15)
+            try:
+                spec, result = await resolve(engine, path, params)
+            except PathError as exc:
+                err.print(f"[red]error:[/red] {exc.message}")
+                raise typer.Exit(1) from exc
+            return {"path": spec.path, "columns": list(spec.columns),
+                    "result": msgspec.to_builtins(result)}
+        finally:
+            await engine.stop()
+
+
+def _print_result(result: Any, columns: list[str]) -> None:
+    if isinstance(result, dict):
+        out.print_json(json.dumps(result))
+        return
+    if not result:
+        out.print("(nothing)", style="dim")
+        return
+    columns = columns or list(result[0])
+    table = Table(*columns, box=None, header_style="bold")
+    for row in result:
+        table.add_row(*(_cell(column, row.get(column)) for column in columns))
+    out.print(table)
+
+
+def _cell(column: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and column in ("time", "timestamp"):
+        return time.strftime("%H:%M:%S", time.localtime(value))
+    if isinstance(value, int | float) and ("bytes" in column or column.endswith("_limit")):
+        return _human_bytes(float(value))
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1 else f"{value:.1f}"
+    return str(value)
+
+
+def _human_bytes(value: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return str(value)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    out.print(gestalt.__version__)
+
+
+def main() -> None:
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The engine: hub, versioned store, health, history, broadcaster and supervisor."""
