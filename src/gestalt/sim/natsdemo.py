@@ -27,6 +27,7 @@ import urllib.request
 from pathlib import Path
 
 import nats
+from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import ConsumerConfig
 
@@ -56,7 +57,7 @@ async def publish(url: str, subject: str, rate: float, size: int, name: str,
 async def subscribe(url: str, subject: str, queue: str, delay: float, name: str) -> None:
     nc = await nats.connect(url, name=name, **RECONNECT)
 
-    async def handle(msg: nats.aio.msg.Msg) -> None:
+    async def handle(msg: Msg) -> None:
         if delay:
             await asyncio.sleep(delay)
 

@@ -243,7 +243,8 @@ async def poll(client: httpx.AsyncClient, *, jetstream: bool = True) -> Poll:
     if failures:  # "unreachable" decides between retry-with-backoff and degraded
         raise next((f for f in failures if isinstance(f, MonitorUnreachable)), failures[0])
     varz, connz, subsz, routez = results
-    assert isinstance(varz, Varz) and isinstance(subsz, Subsz) and isinstance(routez, Routez)
+    assert isinstance(varz, Varz) and isinstance(connz, Connz)
+    assert isinstance(subsz, Subsz) and isinstance(routez, Routez)
     jsz = None
     if jetstream and varz.jetstream.get("config"):
         result = await fetch(client, "/jsz?streams=true&consumers=true&config=true", Jsz)
