@@ -48,6 +48,7 @@ class KubeSim:
         self._kubeconfig_path = kubeconfig_path
         self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
         self._ca = b""
+        self.ca_file: str | None = None  # the server certificate, which is its own CA
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
         for ns in ("default", "kube-system"):
@@ -79,7 +80,8 @@ class KubeSim:
         if self.tls:
             cert, key = self_signed(self.host)
             self._ca = cert
-            tls = {"ssl_certfile": self._write("tls.crt", cert),
+            self.ca_file = self._write("tls.crt", cert)
+            tls = {"ssl_certfile": self.ca_file,
                    "ssl_keyfile": self._write("tls.key", key)}
         config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
                                 timeout_graceful_shutdown=2, timeout_keep_alive=30, **tls)

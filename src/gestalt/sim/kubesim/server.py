@@ -267,7 +267,7 @@ class KubeSimApp:
         assert resource is not None
         view = negotiate(headers.get("accept", ""))
         include = query.get("includeObject", "Metadata")
-        match = _matcher(query, name)
+        match = _matcher(query, name) or (lambda _o: True)
         rv_param = query.get("resourceVersion", "")
         since = int(rv_param) if rv_param not in ("", "0") else None
         bookmarks = query.get("allowWatchBookmarks") in ("true", "1")
@@ -434,7 +434,7 @@ def _matcher(query: dict[str, str], name: str | None = None) -> Any:
     if name:
         tests.append(lambda o: o["metadata"]["name"] == name)
     if not tests:
-        return None if name is None else (lambda o: True)
+        return None
     return lambda o: all(t(o) for t in tests)
 
 
