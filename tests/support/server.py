@@ -1,0 +1,40 @@
+"""A real uvicorn server on a free loopback port, in the test's own event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+
+import uvicorn
+
+from gestalt.api import create_app
+from gestalt.engine.runtime import Engine
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def running_server(engine: Engine, *, port: int | None = None) -> AsyncIterator[str]:
+    """Serve `engine` (started and stopped by the app's lifespan); yields the base URL."""
+    port = port or free_port()
+    config = uvicorn.Config(create_app(engine), host="127.0.0.1", port=port,
+                            log_level="warning", lifespan="on", timeout_graceful_shutdown=1)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(15):
+            while not server.started:
+                if task.done():
+                    task.result()
+                await asyncio.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, 10)

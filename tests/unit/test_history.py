@@ -1,0 +1,94 @@
+"""History: events, samples and versions survive a restart."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+from gestalt.engine.history import History
+from gestalt.model import Event, EntityKind, Severity
+
+
+# Recent times: older rows would be pruned by the retention window, as they should be.
+NOW = time.time()
+
+
+def event(i: int, **kw: object) -> Event:
+    return Event(id=f"e{i}", type="Warning", reason="die", message=f"m{i}", entity_id="c:1",
+                 entity_kind=EntityKind.CONTAINER, entity_name="c", timestamp=NOW + i,
+                 severity=Severity.WARNING, source="docker", **kw)  # type: ignore[arg-type]
+
+
+async def test_everything_survives_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite3"
+    history = History(path, sample_interval=0)
+    history.open()
+    for i in range(3):
+        history.record_event(event(i))
+    history.record_metrics({"c:1": {"cpu_percent": 5.0, "custom_metrics": {"error_rate": 0.1}}},
+                           now=NOW)
+    history.record_delta(41, NOW, b"{}")
+    history.record_delta(42, NOW + 1, b"{}")
+    await history.flushed()
+    history.close()
+    history.close()  # safe twice
+
+    again = History(path)
+    again.open()
+    try:
+        assert again.last_version == 42
+        assert again.last_event_seq == 3
+        assert [e.id for _, e in again.recent_events] == ["e0", "e1", "e2"]
+        events = await again.events(limit=2)
+        assert [e.id for e in events] == ["e2", "e1"]
+        assert [e.id for e in await again.events(source="nats")] == []
+        assert [e.id for e in await again.events(since=NOW + 2)] == ["e2"]
+        series = await again.metric_series("c:1", None, since=0)
+        assert series == {"cpu_percent": [(NOW, 5.0)], "error_rate": [(NOW, 0.1)]}
+        assert again.record_event(event(9)) == 4
+    finally:
+        again.close()
+    mode = sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+
+
+async def test_an_updated_event_keeps_one_row(tmp_path: Path) -> None:
+    history = History(tmp_path / "h.sqlite3")
+    history.open()
+    try:
+        history.record_event(event(1))
+        history.record_event(event(1, count=5))
+        await history.flushed()
+        (stored,) = await history.events()
+        assert stored.count == 5
+    finally:
+        history.close()
+
+
+async def test_samples_are_rate_limited_per_entity(tmp_path: Path) -> None:
+    history = History(tmp_path / "h.sqlite3", sample_interval=10)
+    history.open()
+    try:
+        for t in (0.0, 5.0, 10.0, 12.0, 21.0):
+            history.record_metrics({"c:1": {"cpu_percent": t}}, now=NOW + t)
+        await history.flushed()
+        series = await history.metric_series("c:1", ["cpu_percent"], since=0)
+        assert [v for _, v in series["cpu_percent"]] == [0.0, 10.0, 21.0]
+    finally:
+        history.close()
+
+
+async def test_retention_prunes_old_rows(tmp_path: Path) -> None:
+    history = History(tmp_path / "h.sqlite3", retention_hours=1)
+    history.open()
+    try:
+        old = Event(id="old", type="Normal", reason="start", message="m", entity_id="c:1",
+                    entity_kind=EntityKind.CONTAINER, entity_name="c",
+                    timestamp=NOW - 7200)
+        history.record_event(old)
+        history.record_event(event(1))
+        await history.flushed()
+        assert [e.id for e in await history.events()] == ["e1"]
+    finally:
+        history.close()

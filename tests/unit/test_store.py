@@ -1,0 +1,41 @@
+"""The versioned store and its delta ring."""
+
+from __future__ import annotations
+
+from gestalt.engine.store import Store
+from gestalt.model import Connection, ConnectionKind, Entity, EntityKind
+
+
+def ent(eid: str) -> Entity:
+    return Entity(id=eid, kind=EntityKind.POD, name=eid)
+
+
+def test_versions_and_resume_from_the_ring() -> None:
+    store = Store(ring_size=3)
+    for i in range(5):
+        store.apply(upserts=[ent(f"p{i}")])
+    assert store.version == 5
+    assert [d.version for d in store.deltas_since(3) or []] == [4, 5]
+    assert store.deltas_since(5) == []
+    assert store.oldest_resumable == 2
+    assert store.deltas_since(1) is None  # older than the ring: a snapshot is needed
+    assert store.deltas_since(9) is None  # from the future (another server's version)
+
+
+def test_nothing_changed_means_no_delta() -> None:
+    store = Store()
+    assert store.apply() is None
+    assert store.apply(removals=["nope"], edge_removals=["nope"]) is None
+    assert store.version == 0
+
+
+def test_incomplete_edges_are_refused_and_removing_an_entity_removes_its_edges() -> None:
+    store = Store()
+    edge = Connection(source_id="a", target_id="b", kind=ConnectionKind.HTTP)
+    delta = store.apply(upserts=[ent("a")], edge_upserts=[edge])
+    assert delta is not None and delta.edge_upserts == []
+    store.apply(upserts=[ent("b")], edge_upserts=[edge])
+    assert edge.id in store.connections
+    delta = store.apply(removals=["b"])
+    assert delta is not None and delta.edge_removals == [edge.id]
+    assert store.edges_of("a") == set()
