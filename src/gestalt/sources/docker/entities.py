@@ -1,0 +1,116 @@
+"""Docker objects as entities and edges.
+
+A container links to each network it is attached to (`network`), each named volume it
+mounts (`volume`) and, when the engine runs on this machine, to its main process as the
+host source sees it (`owns`: the engine's name is this machine's hostname, so the ids
+meet).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import msgspec
+
+from gestalt.model import Connection, ConnectionKind, Entity, EntityKind, EntityStatus, ids
+from gestalt.sources.docker.api import ContainerInspect, Network, Volume, epoch
+
+_STATUS = {
+    "running": EntityStatus.RUNNING,
+    "created": EntityStatus.PENDING,
+    "restarting": EntityStatus.PENDING,
+    "paused": EntityStatus.PAUSED,
+    "exited": EntityStatus.EXITED,
+    "dead": EntityStatus.EXITED,
+    "removing": EntityStatus.TERMINATING,
+}
+
+
+def container(
+    c: ContainerInspect,
+    *,
+    engine: str,
+    local: bool,
+    metrics: Mapping[str, float | int | None] | None = None,
+) -> tuple[Entity, list[Connection]]:
+    """The container and its edges; `metrics` are the latest stats, kept across re-inspects."""
+    cid = ids.container(c.Id)
+    state = c.State
+    networks = c.NetworkSettings.Networks or {}
+    attrs: dict[str, str | int | float | bool | None] = {
+        "image": c.Config.Image,
+        "state": state.Status,
+        "exit_code": state.ExitCode,
+        "restart_count": c.RestartCount,
+        "ports": _ports(c),
+    }
+    if state.Pid:
+        attrs["pid"] = state.Pid
+    if state.Health is not None and state.Health.Status:
+        attrs["health_check"] = state.Health.Status
+    if state.OOMKilled:
+        attrs["oom_killed"] = True
+    if epoch(state.StartedAt) is not None:
+        attrs["started_at"] = state.StartedAt
+    entity = Entity(
+        id=cid,
+        kind=EntityKind.CONTAINER,
+        name=c.Name.removeprefix("/"),
+        status=_STATUS.get(state.Status, EntityStatus.UNKNOWN),
+        labels=dict(c.Config.Labels or {}),
+        attrs=attrs,
+        endpoints=sorted({ip for n in networks.values()
+                          for ip in (n.IPAddress, n.GlobalIPv6Address) if ip}),
+        created_at=epoch(c.Created),
+    )
+    if metrics:
+        entity = msgspec.structs.replace(entity, **metrics)
+    edges = [
+        Connection(source_id=cid, target_id=ids.docker_network(engine, name),
+                   kind=ConnectionKind.NETWORK)
+        for name in sorted(networks)
+    ]
+    edges += [
+        Connection(source_id=cid, target_id=ids.docker_volume(engine, m.Name),
+                   kind=ConnectionKind.VOLUME, attrs={"path": m.Destination})
+        for m in c.Mounts or ()
+        if m.Type == "volume" and m.Name
+    ]
+    if local and state.Pid:
+        edges.append(Connection(source_id=cid, target_id=ids.process(engine, state.Pid),
+                                kind=ConnectionKind.OWNS))
+    return entity, edges
+
+
+def network(n: Network, *, engine: str) -> Entity:
+    return Entity(
+        id=ids.docker_network(engine, n.Name),
+        kind=EntityKind.NETWORK,
+        name=n.Name,
+        status=EntityStatus.ACTIVE,
+        labels=dict(n.Labels or {}),
+        attrs={"driver": n.Driver, "scope": n.Scope, "internal": n.Internal,
+               "network_id": n.Id[:12]},
+        created_at=epoch(n.Created),
+    )
+
+
+def volume(v: Volume, *, engine: str) -> Entity:
+    return Entity(
+        id=ids.docker_volume(engine, v.Name),
+        kind=EntityKind.VOLUME,
+        name=v.Name,
+        status=EntityStatus.ACTIVE,
+        labels=dict(v.Labels or {}),
+        attrs={"driver": v.Driver, "scope": v.Scope},
+        created_at=epoch(v.CreatedAt),
+    )
+
+
+def _ports(c: ContainerInspect) -> str:
+    """`80/tcp->0.0.0.0:8080, 443/tcp`, as `docker ps` shows them."""
+    shown = []
+    for port, bindings in sorted((c.NetworkSettings.Ports or {}).items()):
+        targets = sorted({f"{b.HostIp}:{b.HostPort}" for b in bindings or ()})
+        shown.append(f"{port}->{','.join(targets)}" if targets else port)
+    return ", ".join(shown)

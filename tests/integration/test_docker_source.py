@@ -1,0 +1,317 @@
+"""The docker source against the real engine: lifecycle, secrets, and an engine restart."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+
+import msgspec
+import pytest
+
+from gestalt.model import ConnectionKind, EntityKind, EntityStatus, Severity, SourceState, ids
+from gestalt.model.config import DockerCollector
+from gestalt.sources import SourceError, SourceUnavailable
+from gestalt.sources.docker import DockerSource
+from tests.support.services import TEST_IMAGE, require_service
+from tests.support.sinks import RecordingSink
+
+pytestmark = pytest.mark.integration
+
+LABEL = "gestalt.test=1"
+# Exits at once on SIGTERM, so stopping it (or the engine) takes no stop timeout.
+SERVE = ["sh", "-c", "trap 'exit 0' TERM; sleep 600 & wait"]
+
+
+def docker_sync(*args: str, check: bool = True) -> str:
+    proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=60)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)}: {proc.stderr.strip()}")
+    return proc.stdout.strip()
+
+
+async def docker(*args: str, check: bool = True) -> str:
+    """The docker CLI, in a thread: the source under test keeps running meanwhile."""
+    return await asyncio.to_thread(docker_sync, *args, check=check)
+
+
+class Objects:
+    """Names for this test's containers, networks and volumes; all removed in teardown."""
+
+    def __init__(self) -> None:
+        self.prefix = f"gst-{uuid.uuid4().hex[:8]}"
+        self.containers: list[str] = []
+        self.networks: list[str] = []
+        self.volumes: list[str] = []
+
+    async def network(self) -> str:
+        name = f"{self.prefix}-net{len(self.networks)}"
+        await docker("network", "create", "--label", LABEL, name)
+        self.networks.append(name)
+        return name
+
+    async def volume(self) -> str:
+        name = f"{self.prefix}-vol{len(self.volumes)}"
+        await docker("volume", "create", "--label", LABEL, name)
+        self.volumes.append(name)
+        return name
+
+    async def run(self, *options: str, start: bool = True) -> tuple[str, str]:
+        """(name, full id) of a new container."""
+        name = f"{self.prefix}-c{len(self.containers)}"
+        self.containers.append(name)
+        verb = ["run", "-d"] if start else ["create"]
+        full_id = await docker(*verb, "--name", name, "--label", LABEL, *options,
+                               TEST_IMAGE, *SERVE)
+        return name, full_id
+
+    def remove_all(self) -> None:
+        if self.containers:
+            docker_sync("rm", "-f", *self.containers, check=False)
+        for name in self.networks:
+            docker_sync("network", "rm", name, check=False)
+        for name in self.volumes:
+            docker_sync("volume", "rm", "-f", name, check=False)
+
+
+@pytest.fixture
+def objects(docker_engine: str) -> Iterator[Objects]:
+    made = Objects()
+    yield made
+    made.remove_all()
+
+
+@contextlib.asynccontextmanager
+async def running(source: DockerSource, sink: RecordingSink) -> AsyncIterator[list[Exception]]:
+    """Run the source as the engine's supervisor would: report down, back off, run again."""
+    failures: list[Exception] = []
+
+    async def supervise() -> None:
+        while True:
+            try:
+                await source.run(sink)
+            except SourceError as exc:
+                failures.append(exc)
+                sink.status(SourceState.DOWN, str(exc))
+            await asyncio.sleep(0.2)  # the supervisor's backoff, shortened
+
+    task = asyncio.create_task(supervise())
+    try:
+        yield failures
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def new_source(docker_engine: str) -> DockerSource:
+    return DockerSource(DockerCollector(poll_interval=0.3), host=docker_engine)
+
+
+async def engine_name() -> str:
+    return await docker("info", "--format", "{{.Name}}")
+
+
+async def test_container_lifecycle(docker_engine: str, objects: Objects) -> None:
+    sink = RecordingSink()
+    engine = await engine_name()
+    net, vol = await objects.network(), await objects.volume()
+    async with running(new_source(docker_engine), sink):
+        await sink.wait_for(lambda: sink.state is SourceState.OK, what="first snapshot")
+
+        name, full_id = await objects.run("--network", net, "-v", f"{vol}:/data")
+        cid = ids.container(full_id)
+        net_edge = ids.connection("network", cid, ids.docker_network(engine, net))
+        vol_edge = ids.connection("volume", cid, ids.docker_volume(engine, vol))
+
+        def shown() -> bool:
+            entity = sink.entities.get(cid)
+            return (entity is not None and entity.status is EntityStatus.RUNNING
+                    and net_edge in sink.connections and vol_edge in sink.connections)
+
+        await sink.wait_for(shown, timeout=1.0, what="running container with its edges in 1 s")
+
+        container = sink.entities[cid]
+        assert container.kind is EntityKind.CONTAINER and container.name == name
+        assert container.labels["gestalt.test"] == "1"
+        assert container.attrs["image"] == TEST_IMAGE
+        assert container.attrs["restart_count"] == 0
+        inspected = msgspec.json.decode(await docker("inspect", full_id))[0]
+        assert container.attrs["pid"] == inspected["State"]["Pid"]
+        assert container.endpoints == [inspected["NetworkSettings"]["Networks"][net]["IPAddress"]]
+        assert sink.entities[ids.docker_network(engine, net)].kind is EntityKind.NETWORK
+        assert sink.entities[ids.docker_volume(engine, vol)].kind is EntityKind.VOLUME
+        assert sink.connections[vol_edge].attrs == {"path": "/data"}
+        pid_edge = ids.connection("owns", cid, ids.process(engine, inspected["State"]["Pid"]))
+        assert sink.connections[pid_edge].kind is ConnectionKind.OWNS
+        await sink.wait_for(lambda: any(e.reason == "start" and e.entity_id == cid
+                                        for e in sink.events), what="start event in the feed")
+
+        # CPU is a difference between two of our own samples: it shows from the second on.
+        def cpu_sample() -> dict[str, float | int | None] | None:
+            return next((values for entity_id, values, _ in sink.metric_samples
+                         if entity_id == cid and values["cpu_percent"] is not None), None)
+
+        values = await sink.wait_for(cpu_sample, what="container CPU from two samples")
+        assert 0 <= float(values["cpu_percent"] or 0) <= 100 * os.cpu_count()  # type: ignore[operator]
+        assert 0 < int(values["memory_bytes"] or 0) <= int(values["memory_limit"] or 0)
+        assert values["network_rx_bytes"] is not None
+
+        await docker("stop", name)
+        await sink.wait_for(lambda: sink.entities[cid].status is EntityStatus.EXITED,
+                            what="exited after docker stop")
+        die = await sink.wait_for(lambda: next((e for e in sink.events
+                                                if e.entity_id == cid and e.reason == "die"), None),
+                                  what="die event in the feed")
+        assert die.message == f"container {name} exited with code 0"
+        assert die.severity is Severity.INFO and die.type == "Normal"
+        assert sink.entities[cid].attrs["exit_code"] == 0
+        assert pid_edge not in sink.connections  # no process once it exited
+
+        await docker("rm", name)
+        await sink.wait_for(lambda: cid not in sink.entities, what="removed after docker rm")
+        assert net_edge not in sink.connections and vol_edge not in sink.connections
+
+
+async def test_container_env_never_enters(
+    docker_engine: str, objects: Objects, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    canary = f"canary-{uuid.uuid4().hex}"
+    sink = RecordingSink()
+    async with running(new_source(docker_engine), sink):
+        await sink.wait_for(lambda: sink.state is SourceState.OK, what="first snapshot")
+        name, full_id = await objects.run("-e", f"DB_PASSWORD={canary}", "-e", f"OTHER={canary}")
+        cid = ids.container(full_id)
+        await sink.wait_for(lambda: any(e == cid for e, _, _ in sink.metric_samples),
+                            what="stats of the canary container")
+        await docker("stop", name)
+        await sink.wait_for(lambda: any(e.entity_id == cid and e.reason == "die"
+                                        for e in sink.events), what="die event")
+
+    recorded = msgspec.json.encode([
+        list(sink.entities.values()), list(sink.connections.values()), sink.events,
+        sink.metric_samples, sink.statuses,
+    ])
+    assert cid.encode() in recorded  # the container was seen...
+    assert canary.encode() not in recorded  # ...its environment was not
+    assert canary not in caplog.text
+
+
+async def test_engine_restart_converges_on_docker_ps(
+    docker_engine: str, objects: Objects
+) -> None:
+    pgrep = await asyncio.to_thread(subprocess.run, ["pgrep", "-x", "dockerd"],
+                                    capture_output=True, text=True)
+    pids = [pid for pid in pgrep.stdout.split() if not _zombie(int(pid))]
+    require_service("local dockerd", docker_engine.startswith("unix://") and len(pids) == 1,
+                    f"restarting the engine needs one local dockerd (found {pids})")
+    dockerd = DockerDaemon(int(pids[0]))
+
+    sink = RecordingSink()
+    removed, _ = await objects.run()
+    stopped, _ = await objects.run()
+    created, _ = await objects.run(start=False)
+    async with running(new_source(docker_engine), sink) as failures:
+        await eventually(lambda: shown_matches_docker_ps(sink), what="initial list")
+        try:
+            dockerd.stop()
+            await eventually(dockerd.stopped, what="dockerd exited")
+            # The run that was watching fails; the next ones find no engine, and say so.
+            unavailable = await sink.wait_for(
+                lambda: next((f for f in failures if isinstance(f, SourceUnavailable)), None),
+                what="a run that finds no engine")
+            assert sink.state is SourceState.DOWN
+        finally:
+            await dockerd.start()  # even when the test fails: others need the engine
+        # Change containers while the source is reconnecting.
+        await docker("rm", "-f", removed)
+        added, _ = await objects.run()
+        await docker("start", created)
+
+        async def converged() -> bool:
+            return sink.state is SourceState.OK and await shown_matches_docker_ps(sink)
+
+        await eventually(converged, timeout=60, what="the source's containers == docker ps -a")
+
+    assert str(unavailable).startswith(f"no Docker engine at {docker_engine}: ")
+    assert str(unavailable).endswith(("connection refused", "no such file or directory"))
+    states = [state for state, _ in sink.statuses]
+    assert SourceState.OK in states[states.index(SourceState.DOWN):]  # recovered
+    for name in (stopped, created, added):
+        full_id = await docker("inspect", "--format", "{{.Id}}", name)
+        want = await docker("inspect", "--format", "{{.State.Status}}", name)
+        assert sink.entities[ids.container(full_id)].attrs["state"] == want
+    assert not [e for e in sink.entities.values() if e.name == removed]
+
+
+async def shown_matches_docker_ps(sink: RecordingSink) -> bool:
+    listed = {ids.container(i) for i in (await docker("ps", "-a", "--format", "{{.ID}}")).split()}
+    return {e.id for e in sink.of_kind(EntityKind.CONTAINER)} == listed
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], *, timeout: float = 30.0, what: str = ""
+) -> None:
+    """Poll `check` until it is true, or fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+class DockerDaemon:
+    """The running dockerd, stopped by pid and started again the way it was started
+    (scripts/services.sh: `nohup dockerd --host ... >log 2>&1 &`)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        proc = f"/proc/{pid}"
+        with open(f"{proc}/cmdline", "rb") as f:
+            self.argv = [a.decode() for a in f.read().split(b"\0") if a]
+        self.log = os.readlink(f"{proc}/fd/1")
+        self.cwd = os.readlink(f"{proc}/cwd")
+
+    def stop(self) -> None:
+        os.kill(self.pid, signal.SIGTERM)
+
+    async def stopped(self) -> bool:
+        return not os.path.exists(f"/proc/{self.pid}") or _zombie(self.pid)  # noqa: ASYNC240
+
+    async def start(self) -> None:
+        if not await asyncio.to_thread(engine_answers):
+            await asyncio.to_thread(self._spawn)
+        await eventually(lambda: asyncio.to_thread(engine_answers), timeout=90,
+                         what="docker info after restart")
+
+    def _spawn(self) -> None:
+        with open(self.log if self.log.startswith("/") else os.devnull, "ab") as log:
+            proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT, cwd=self.cwd,
+                                    start_new_session=True)
+        _STARTED.append(proc)  # it outlives the test; keep the handle to it
+        pidfile = os.path.join(self.cwd, ".services", "dockerd.pid")
+        if os.path.exists(pidfile):  # keep `scripts/services.sh stop` able to stop it
+            with open(pidfile, "w") as f:
+                f.write(f"{proc.pid}\n")
+
+
+_STARTED: list[subprocess.Popen[bytes]] = []
+
+
+def engine_answers() -> bool:
+    return subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0
+
+
+def _zombie(pid: int) -> bool:
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    return False
+
