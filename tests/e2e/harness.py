@@ -1,0 +1,103 @@
+"""A real `gestalt serve` and Debian's Chromium, for the browser tests and benchmarks.
+
+Chromium is driven through Playwright's `executable_path` (no browser download works here);
+WebGL runs on SwiftShader, the software path, since there is no GPU.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--use-gl=angle", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+    "--ignore-gpu-blocklist",
+]
+WEB_INDEX = ROOT / "src" / "gestalt" / "web" / "index.html"
+ARTIFACTS = ROOT / "web" / "tests" / "artifacts"
+ALL_COLLECTORS = ("host", "kubernetes", "docker", "nats", "otel", "postgres", "synthetic")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
+    """Poll `check` until it returns something truthy; fail with `what` at the deadline."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def ensure_web_built() -> None:
+    """Build the UI when it is missing (make test builds it first; this is for direct runs)."""
+    if not WEB_INDEX.is_file():
+        subprocess.run(["bash", str(ROOT / "scripts" / "build-web.sh")], check=True)
+
+
+@contextmanager
+def gestalt_server(workdir: Path, collectors: dict[str, dict[str, Any]],
+                   visualization: dict[str, Any] | None = None) -> Iterator[str]:
+    """Run `gestalt serve` with only `collectors` enabled; yields its base URL."""
+    port = free_port()
+    config = {
+        "server": {"host": "127.0.0.1", "port": port, "data_dir": str(workdir / "data")},
+        "collectors": {name: {"enabled": False} for name in ALL_COLLECTORS},
+        "visualization": visualization or {},
+    }
+    for name, section in collectors.items():
+        config["collectors"][name] = {"enabled": True, **section}
+    path = workdir / "gestalt.yaml"
+    path.write_text(json.dumps(config, indent=2))  # JSON is YAML
+    log = (workdir / "gestalt.log").open("wb")
+    gestalt = Path(sys.executable).with_name("gestalt")
+    proc = subprocess.Popen([str(gestalt), "serve", "--config", str(path), "--port", str(port),
+                             "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT,
+                            cwd=workdir, env={**os.environ, "GESTALT_CONFIG": str(path)})
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"gestalt serve exited {proc.returncode}: "
+                                 f"{(workdir / 'gestalt.log').read_text()[-2000:]}")
+        try:
+            return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_until(ready, 30, "gestalt serve to be ready", 0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def launch_chromium(playwright: Any) -> Any:
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)

@@ -1,0 +1,150 @@
+// The wire shapes of docs/api.md. Fields left out by the server are their defaults
+// (`omit_defaults`): optional here.
+
+export type EntityKind =
+  | "namespace" | "pod" | "service" | "deployment" | "container" | "nats_subject"
+  | "nats_stream" | "database" | "volume" | "configmap" | "secret" | "ingress" | "node"
+  | "process" | "network" | "nats_consumer" | "nats_server" | "replicaset"
+  | "statefulset" | "daemonset" | "job";
+
+export type ConnectionKind = "network" | "http" | "grpc" | "nats" | "volume" | "depends" | "owns";
+export type HealthStatus = "unknown" | "ok" | "warning" | "critical";
+export type Severity = "info" | "warning" | "error" | "critical";
+export type Scalar = string | number | boolean | null;
+
+export interface Entity {
+  id: string;
+  kind: EntityKind;
+  name: string;
+  namespace?: string | null;
+  status?: string;
+  health?: number | null;
+  health_status?: HealthStatus;
+  health_reasons?: string[];
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  cpu_percent?: number | null;
+  memory_bytes?: number | null;
+  memory_limit?: number | null;
+  network_rx_bytes?: number | null;
+  network_tx_bytes?: number | null;
+  network_rx_rate?: number | null;
+  network_tx_rate?: number | null;
+  custom_metrics?: Record<string, number>;
+  attrs?: Record<string, Scalar>;
+  endpoints?: string[];
+  sources?: string[];
+  stale?: boolean;
+  created_at?: number | null;
+  updated_at?: number | null;
+}
+
+export interface Connection {
+  id: string;
+  source_id: string;
+  target_id: string;
+  kind: ConnectionKind;
+  requests_per_sec?: number | null;
+  bytes_per_sec?: number | null;
+  error_rate?: number | null;
+  latency_ms?: number | null;
+  attrs?: Record<string, Scalar>;
+  sources?: string[];
+}
+
+export interface KindSummary {
+  count: number; health?: number | null; ok: number; warning: number; critical: number; unknown: number;
+}
+
+export interface Summary {
+  total: number; overall?: number | null; healthy: number; warning: number; critical: number;
+  unknown: number; by_kind: Record<string, KindSummary>;
+}
+
+export interface SourceStatus {
+  name: string;
+  state: "starting" | "ok" | "degraded" | "down" | "disabled";
+  reason?: string;
+  since?: number;
+  last_ok?: number | null;
+  entities?: number;
+}
+
+export interface Topology {
+  version: number;
+  timestamp: number;
+  entities: Entity[];
+  connections: Connection[];
+  summary?: Summary;
+  sources?: SourceStatus[];
+}
+
+export interface Delta {
+  version: number;
+  timestamp: number;
+  observed_at?: number | null;
+  upserts?: Entity[];
+  removals?: string[];
+  edge_upserts?: Connection[];
+  edge_removals?: string[];
+}
+
+export type MetricValues = Partial<Pick<Entity,
+  "cpu_percent" | "memory_bytes" | "memory_limit" | "network_rx_rate" | "network_tx_rate" |
+  "network_rx_bytes" | "network_tx_bytes" | "health" | "custom_metrics">>;
+
+export interface MetricsFrame {
+  timestamp: number;
+  observed_at?: number | null;
+  values: Record<string, MetricValues>;
+}
+
+export interface InfraEvent {
+  id: string;
+  type: string;
+  reason: string;
+  message: string;
+  entity_id: string;
+  entity_kind: EntityKind;
+  entity_name: string;
+  timestamp: number;
+  severity?: Severity;
+  source?: string;
+  namespace?: string | null;
+  count?: number;
+}
+
+export interface Alert {
+  id: string;
+  rule: string;
+  entity_id: string;
+  severity: Severity;
+  state: string;
+  message: string;
+  started_at: number;
+  updated_at: number;
+  resolved_at?: number | null;
+  entity_kind?: EntityKind | null;
+  entity_name?: string;
+  labels?: Record<string, string>;
+  blast_radius?: string[];
+}
+
+export interface EntityDetails {
+  entity: Entity;
+  incoming: Connection[];
+  outgoing: Connection[];
+  events: InfraEvent[];
+  contributions?: Record<string, Entity>;
+}
+
+export interface MetricSeries {
+  entity_id: string;
+  series: Record<string, [number, number][]>;
+}
+
+export interface VisualizationConfig {
+  max_entities: number;
+  layout_algorithm: string;
+  animation_fps: number;
+}

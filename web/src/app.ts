@@ -1,0 +1,95 @@
+// The live parts of the page that outlive React renders: the graph, its streams, and
+// `window.__gestalt`, the page's numbers for tests and benchmarks.
+import { apiUrl, api } from "./api/http";
+import { openEventStream } from "./live/eventStream";
+import { TopologyStream } from "./live/topologyStream";
+import { GraphStore, type DeltaTiming } from "./state/graph";
+import { useUi } from "./state/ui";
+
+export const graph = new GraphStore();
+
+export interface RenderStats {
+  drawCalls: number;
+  triangles: number;
+  fps: number;
+  frames: number;
+  /** Recent frame intervals, ms (the last 600). */
+  frameTimes: number[];
+  viewNodes: number;
+  viewEdges: number;
+}
+
+export const renderStats: RenderStats = {
+  drawCalls: 0, triangles: 0, fps: 0, frames: 0, frameTimes: [], viewNodes: 0, viewEdges: 0,
+};
+
+/** Screen position of an entity, set by the scene (for tests that click on the map). */
+export const screenOf: { fn: (id: string) => { x: number; y: number } | null } = { fn: () => null };
+
+export let topologyStream: TopologyStream | null = null;
+
+export function startLive(): void {
+  topologyStream = new TopologyStream(graph, {
+    url: apiUrl("/api/infra/topology/stream"),
+    onStatus: (status) => useUi.setState({ status }),
+  });
+  topologyStream.start();
+  // The first batch (the replay of recent events) is not "new"; what follows is.
+  let first = true;
+  openEventStream(apiUrl("/api/infra/events/stream"), (events) => {
+    useUi.getState().addEvents(events, !first);
+    first = false;
+  });
+  // Panels follow the graph at a human pace, not at the delta rate.
+  let seen = -1;
+  setInterval(() => {
+    if (graph.revision !== seen) {
+      seen = graph.revision;
+      useUi.setState({ graphRevision: seen });
+    }
+  }, 250);
+  const loadAlerts = () => api.alerts().then(({ alerts }) => useUi.setState({ alerts })).catch(() => undefined);
+  loadAlerts();
+  setInterval(loadAlerts, 5000);
+  api.config().then(({ visualization }) => {
+    const ui = useUi.getState();
+    const fromUrl = new URLSearchParams(window.location.search).get("layout");
+    useUi.setState({ config: visualization });
+    if (!fromUrl && visualization.layout_algorithm.includes("namespace")) ui.setLayout("namespace");
+  }).catch(() => undefined);
+}
+
+declare global {
+  interface Window { __gestalt: unknown }
+}
+
+window.__gestalt = {
+  get version() { return graph.version; },
+  get entities() { return graph.entities.size; },
+  get edges() { return graph.edges.size; },
+  get viewNodes() { return renderStats.viewNodes; },
+  get viewEdges() { return renderStats.viewEdges; },
+  get drawCalls() { return renderStats.drawCalls; },
+  get triangles() { return renderStats.triangles; },
+  get fps() { return renderStats.fps; },
+  get frames() { return renderStats.frames; },
+  get frameTimes() { return renderStats.frameTimes.slice(); },
+  get deltas(): DeltaTiming[] { return graph.timings.map((t) => ({ ...t })); },
+  get status() { return useUi.getState().status; },
+  get stream() {
+    const s = topologyStream;
+    return s ? { status: s.status, connects: s.connects, gaps: s.gaps, snapshots: s.snapshots } : null;
+  },
+  get events() { return useUi.getState().events.length; },
+  get selected() { return useUi.getState().selected; },
+  get memory() {
+    const m = (performance as unknown as { memory?: { usedJSHeapSize: number } }).memory;
+    return m ? m.usedJSHeapSize : null;
+  },
+  ids: () => [...graph.entities.keys()],
+  edgeIds: () => [...graph.edges.keys()],
+  entity: (id: string) => graph.entities.get(id) ?? null,
+  screen: (id: string) => screenOf.fn(id),
+  /** Drop the topology stream as a network failure would (for resume tests). */
+  dropStream: () => topologyStream?.forceReconnect(),
+};

@@ -1,0 +1,54 @@
+// The layout's Web Worker: keeps the simulation off the main thread and posts positions
+// (a transferable Float32Array) as it moves; node order is sent only when it changes.
+import { LayoutEngine, type LayoutSync } from "./engine";
+import type { LayoutPreset } from "../state/url";
+
+export type LayoutRequest =
+  | { type: "sync"; change: LayoutSync }
+  | { type: "preset"; preset: LayoutPreset };
+
+export interface LayoutResponse {
+  orderVersion: number;
+  ids?: string[];
+  positions: Float32Array;
+  alpha: number;
+}
+
+const engine = new LayoutEngine();
+let sentOrder = -1;
+let running = false;
+
+function post(): void {
+  const positions = engine.positions();
+  const message: LayoutResponse = { orderVersion: engine.orderVersion, positions, alpha: engine.alpha };
+  if (sentOrder !== engine.orderVersion) {
+    message.ids = engine.ids();
+    sentOrder = engine.orderVersion;
+  }
+  (self as unknown as Worker).postMessage(message, [positions.buffer]);
+}
+
+function loop(): void {
+  // A time slice per post: big graphs tick once, small ones several times.
+  const start = performance.now();
+  let moved = false;
+  do moved = engine.tick() || moved;
+  while (moved && performance.now() - start < 12 && engine.alpha >= 0.005);
+  post();
+  if (moved && engine.alpha >= 0.005) setTimeout(loop, 0);
+  else running = false;
+}
+
+function kick(): void {
+  if (running) return;
+  running = true;
+  setTimeout(loop, 0);
+}
+
+self.onmessage = (ev: MessageEvent<LayoutRequest>) => {
+  const request = ev.data;
+  if (request.type === "sync") engine.sync(request.change);
+  else engine.setPreset(request.preset);
+  if (request.type === "sync" && sentOrder !== engine.orderVersion) post();
+  kick();
+};

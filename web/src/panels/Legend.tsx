@@ -1,0 +1,50 @@
+// What the shapes, colours and lines mean; only the kinds on the map, plus health.
+import { useState } from "react";
+import { graph } from "../app";
+import { COLOURS, EDGE_KINDS, EDGE_STYLES, KIND_STYLES, type RGB } from "../scene/mapping";
+import { useUi } from "../state/ui";
+import { ShapeIcon } from "./ShapeIcon";
+
+export const css = (c: RGB) => `rgb(${Math.round(c[0] * 255)} ${Math.round(c[1] * 255)} ${Math.round(c[2] * 255)})`;
+
+export function Legend() {
+  useUi((s) => s.graphRevision);
+  const [open, setOpen] = useState(window.innerWidth > 700);
+  const present = new Set<string>();
+  for (const e of graph.entities.values()) present.add(e.kind);
+  const edgeKinds = new Set<string>();
+  for (const e of graph.edges.values()) edgeKinds.add(e.kind);
+  const kinds = Object.entries(KIND_STYLES).filter(([k]) => present.has(k));
+  return (
+    <aside className={open ? "legend open" : "legend"} aria-label="Legend" data-testid="legend">
+      <button type="button" className="legend-toggle" aria-expanded={open} onClick={() => setOpen(!open)}>Legend {open ? "▾" : "▸"}</button>
+      {open && (
+        <div className="legend-body">
+          <div className="legend-grid">
+            {kinds.map(([kind, style]) => (
+              <div key={kind} className="legend-item" data-kind={kind} title={`colour: ${style.colour}`}>
+                <ShapeIcon shape={style.shape} colour="#c9d4e5" /> {style.label}
+              </div>
+            ))}
+          </div>
+          <div className="legend-health">
+            {([["ok", COLOURS.green], ["warning", COLOURS.amber], ["critical", COLOURS.red], ["unknown/stale", COLOURS.grey]] as [string, RGB][]).map(([label, c]) => (
+              <span key={label}><i style={{ background: css(c) }} /> {label}</span>
+            ))}
+          </div>
+          <div className="legend-edges">
+            {EDGE_KINDS.filter((k) => edgeKinds.has(k)).map((k) => {
+              const s = EDGE_STYLES[k];
+              return (
+                <span key={k}>
+                  <svg width="26" height="8" aria-hidden="true"><line x1="1" y1="4" x2="25" y2="4" stroke={css(s.colour)} strokeWidth="2" strokeDasharray={s.dashed ? "4 3" : undefined} /></svg>
+                  {s.label}{s.particles ? " ⋯" : s.pulse ? " ∿" : ""}
+                </span>
+              );
+            })}
+          </div>
+        </div>
+      )}
+    </aside>
+  );
+}

@@ -1,0 +1,85 @@
+// CPU / memory / network bars for the selection, with sparklines of its history (uPlot),
+// and message rate and queue depth for NATS subjects.
+import { useEffect, useRef, useState } from "react";
+import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
+import { api } from "../api/http";
+import type { Entity } from "../api/types";
+import { graph } from "../app";
+import { metric } from "../scene/mapping";
+import { useUi } from "../state/ui";
+import { bytes, percent, rate } from "./format";
+
+function Sparkline({ points, colour }: { points: [number, number][]; colour: string }) {
+  const host = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    if (!host.current || points.length < 2) return;
+    const plot = new uPlot(
+      {
+        width: 150, height: 28, pxAlign: false, cursor: { show: false }, legend: { show: false },
+        scales: { x: { time: false } },
+        axes: [{ show: false }, { show: false }],
+        series: [{}, { stroke: colour, width: 1.5, fill: `${colour}33`, points: { show: false } }],
+      },
+      [points.map((p) => p[0]), points.map((p) => p[1])],
+      host.current,
+    );
+    return () => plot.destroy();
+  }, [points, colour]);
+  return <div className="spark" ref={host} />;
+}
+
+function Bar({ label, value, max, text, colour, series }: {
+  label: string; value: number | null; max: number; text: string; colour: string; series?: [number, number][];
+}) {
+  const fraction = value == null ? 0 : Math.min(1, value / max);
+  return (
+    <div className="metric">
+      <div className="metric-head"><span>{label}</span><b>{text}</b></div>
+      <div className="bar"><i style={{ width: `${fraction * 100}%`, background: colour }} /></div>
+      {series && series.length > 1 && <Sparkline points={series} colour={colour} />}
+    </div>
+  );
+}
+
+export function MetricsOverlay() {
+  const selected = useUi((s) => s.selected);
+  useUi((s) => s.graphRevision);
+  const [series, setSeries] = useState<Record<string, [number, number][]>>({});
+  useEffect(() => {
+    setSeries({});
+    if (!selected) return;
+    let live = true;
+    const load = () => api.metrics(selected, Date.now() / 1000 - 900)
+      .then((m) => { if (live) setSeries(m.series); })
+      .catch(() => undefined);
+    load();
+    const timer = setInterval(load, 5000);
+    return () => { live = false; clearInterval(timer); };
+  }, [selected]);
+  const e: Entity | undefined = selected ? graph.entities.get(selected) : undefined;
+  if (!e) return null;
+  const net = (e.network_rx_rate ?? 0) + (e.network_tx_rate ?? 0);
+  const hasNet = e.network_rx_rate != null || e.network_tx_rate != null;
+  const msgRate = metric(e, "msg_rate", "msgs_per_sec", "messages_per_sec", "in_msgs_rate");
+  const depth = metric(e, "queue_depth", "pending", "num_pending");
+  if (e.cpu_percent == null && e.memory_bytes == null && !hasNet && msgRate == null && depth == null) return null;
+  return (
+    <section className="metrics-overlay" aria-label="Metrics" data-testid="metrics">
+      <div className="metrics-title">{e.name}</div>
+      {e.cpu_percent != null && (
+        <Bar label="CPU" value={e.cpu_percent} max={100} text={percent(e.cpu_percent)} colour="#4f8cff" series={series.cpu_percent} />
+      )}
+      {e.memory_bytes != null && (
+        <Bar label="Memory" value={e.memory_bytes} max={e.memory_limit || Math.max(e.memory_bytes * 1.5, 1)}
+          text={`${bytes(e.memory_bytes)}${e.memory_limit ? ` / ${bytes(e.memory_limit)}` : ""}`} colour="#b37bff" series={series.memory_bytes} />
+      )}
+      {hasNet && (
+        <Bar label="Network" value={net} max={Math.max(net * 1.3, 1024 * 1024)}
+          text={`↓${bytes(e.network_rx_rate ?? 0)}/s ↑${bytes(e.network_tx_rate ?? 0)}/s`} colour="#2fd5e8" series={series.network_rx_rate} />
+      )}
+      {msgRate != null && <Bar label="Message rate" value={msgRate} max={Math.max(msgRate * 1.3, 100)} text={rate(msgRate, " msg/s")} colour="#b37bff" />}
+      {depth != null && <Bar label="Queue depth" value={depth} max={Math.max(depth * 1.3, 100)} text={String(Math.round(depth))} colour="#f9b72a" />}
+    </section>
+  );
+}

@@ -1,0 +1,153 @@
+// The live graph: entities and connections in Maps by id, changed in place by snapshots,
+// deltas and metrics frames. Nothing here renders or re-renders React: the scene reads
+// the Maps every frame and `revision` tells it (and the panels) that something changed.
+import type {
+  Connection, Delta, Entity, MetricsFrame, SourceStatus, Summary, Topology,
+} from "../api/types";
+
+/** Timing of one applied delta, epoch milliseconds (performance.timeOrigin + now()). */
+export interface DeltaTiming {
+  version: number;
+  observed_at: number | null; // when the source saw the change (ms)
+  received_at: number;
+  applied_at: number;
+  rendered_at: number | null;
+}
+
+export type DeltaResult = "applied" | "stale" | "gap";
+
+export function nowMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** Replace `target`'s fields by `source`'s, keeping the object (and so its identity). */
+function replaceInPlace<T extends object>(target: T, source: T): T {
+  for (const key of Object.keys(target)) {
+    if (!(key in source)) delete (target as Record<string, unknown>)[key];
+  }
+  return Object.assign(target, source);
+}
+
+const MAX_TIMINGS = 5000;
+
+export class GraphStore {
+  readonly entities = new Map<string, Entity>();
+  readonly edges = new Map<string, Connection>();
+  version = 0;
+  summary: Summary | null = null;
+  sources: SourceStatus[] = [];
+  /** Bumped on any change; `structure` only when entities or edges come or go. */
+  revision = 0;
+  structure = 0;
+  timings: DeltaTiming[] = [];
+  /** Deltas applied since the last render, waiting for their rendered_at. */
+  private unrendered: DeltaTiming[] = [];
+  /** Ids removed since the scene last looked (for fading them out). */
+  removedSinceRender: Entity[] = [];
+  private listeners = new Set<() => void>();
+
+  subscribe(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private changed(structural: boolean): void {
+    this.revision += 1;
+    if (structural) this.structure += 1;
+    for (const listener of this.listeners) listener();
+  }
+
+  /** A snapshot or resync: replace everything, keeping the objects of ids that stay. */
+  applySnapshot(topology: Topology): void {
+    const seen = new Set<string>();
+    for (const entity of topology.entities) {
+      seen.add(entity.id);
+      const existing = this.entities.get(entity.id);
+      if (existing) replaceInPlace(existing, entity);
+      else this.entities.set(entity.id, entity);
+    }
+    for (const [id, entity] of this.entities) {
+      if (!seen.has(id)) {
+        this.entities.delete(id);
+        this.removedSinceRender.push(entity);
+      }
+    }
+    seen.clear();
+    for (const edge of topology.connections) {
+      seen.add(edge.id);
+      const existing = this.edges.get(edge.id);
+      if (existing) replaceInPlace(existing, edge);
+      else this.edges.set(edge.id, edge);
+    }
+    for (const id of [...this.edges.keys()]) if (!seen.has(id)) this.edges.delete(id);
+    this.version = topology.version;
+    if (topology.summary) this.summary = topology.summary;
+    if (topology.sources) this.sources = topology.sources;
+    this.changed(true);
+  }
+
+  /** Apply one delta; a version that is not `current + 1` is a gap (or old news). */
+  applyDelta(delta: Delta, receivedAt: number = nowMs()): DeltaResult {
+    if (delta.version <= this.version) return "stale";
+    if (delta.version !== this.version + 1) return "gap";
+    for (const entity of delta.upserts ?? []) {
+      const existing = this.entities.get(entity.id);
+      if (existing) replaceInPlace(existing, entity);
+      else this.entities.set(entity.id, entity);
+    }
+    for (const id of delta.removals ?? []) {
+      const entity = this.entities.get(id);
+      if (entity) {
+        this.entities.delete(id);
+        this.removedSinceRender.push(entity);
+      }
+    }
+    for (const edge of delta.edge_upserts ?? []) {
+      const existing = this.edges.get(edge.id);
+      if (existing) replaceInPlace(existing, edge);
+      else this.edges.set(edge.id, edge);
+    }
+    for (const id of delta.edge_removals ?? []) this.edges.delete(id);
+    // Connections never outlive an end: the server promises it, the view relies on it.
+    if (delta.removals?.length) {
+      for (const [id, edge] of this.edges) {
+        if (!this.entities.has(edge.source_id) || !this.entities.has(edge.target_id)) this.edges.delete(id);
+      }
+    }
+    this.version = delta.version;
+    const timing: DeltaTiming = {
+      version: delta.version,
+      observed_at: delta.observed_at != null ? delta.observed_at * 1000 : null,
+      received_at: receivedAt,
+      applied_at: nowMs(),
+      rendered_at: null,
+    };
+    this.timings.push(timing);
+    if (this.timings.length > MAX_TIMINGS) this.timings.splice(0, this.timings.length - MAX_TIMINGS);
+    this.unrendered.push(timing);
+    // Upserts of known ids may change kind or namespace (what the layout groups by), so any
+    // delta counts as structural; the scene rebuilds at most once a frame anyway.
+    this.changed(true);
+    return "applied";
+  }
+
+  /** Merge a coalesced metrics frame into the entities it names. */
+  applyMetrics(frame: MetricsFrame): void {
+    for (const [id, values] of Object.entries(frame.values)) {
+      const entity = this.entities.get(id);
+      if (entity) Object.assign(entity, values);
+    }
+    this.changed(false);
+  }
+
+  setSources(sources: SourceStatus[]): void {
+    this.sources = sources;
+    this.changed(false);
+  }
+
+  /** Called by the scene right after a frame that showed every change so far. */
+  markRendered(at: number = nowMs()): void {
+    for (const timing of this.unrendered) timing.rendered_at = at;
+    this.unrendered.length = 0;
+  }
+}

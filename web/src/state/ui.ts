@@ -1,0 +1,77 @@
+// UI state (zustand): selection, filters, panels, the event feed, connection status.
+// The graph itself lives in the GraphStore; `graphRevision` is its throttled echo for panels.
+import { create } from "zustand";
+import type { Alert, InfraEvent, VisualizationConfig } from "../api/types";
+import type { StreamStatus } from "../live/topologyStream";
+import { mergeEvents } from "../live/eventStream";
+import { EMPTY_FILTERS, type Filters, type LayoutPreset, parseUrl, toSearch } from "./url";
+
+export type Tab = "details" | "events" | "alerts";
+
+export interface UiState {
+  filters: Filters;
+  selected: string | null;
+  hovered: string | null;
+  layout: LayoutPreset;
+  tab: Tab;
+  sheetOpen: boolean;
+  status: StreamStatus;
+  events: InfraEvent[];
+  /** Event ids that arrived after the first load, highlighted until they age. */
+  freshEvents: Record<string, number>;
+  alerts: Alert[];
+  config: VisualizationConfig;
+  expanded: string[];
+  graphRevision: number;
+  flyTo: { id: string; at: number } | null;
+  setFilters: (f: Partial<Filters>) => void;
+  select: (id: string | null) => void;
+  hover: (id: string | null) => void;
+  setLayout: (l: LayoutPreset) => void;
+  setTab: (t: Tab) => void;
+  setSheetOpen: (open: boolean) => void;
+  addEvents: (events: InfraEvent[], fresh: boolean) => void;
+  fly: (id: string) => void;
+  expand: (key: string) => void;
+}
+
+const initial = parseUrl(window.location.search);
+
+export const useUi = create<UiState>((set, get) => ({
+  filters: { ...EMPTY_FILTERS, q: initial.q, kinds: initial.kinds, namespaces: initial.namespaces, sources: initial.sources, health: initial.health },
+  selected: initial.selected,
+  hovered: null,
+  layout: initial.layout ?? "force",
+  tab: "details",
+  sheetOpen: false,
+  status: "connecting",
+  events: [],
+  freshEvents: {},
+  alerts: [],
+  config: { max_entities: 1000, layout_algorithm: "force-directed-3d", animation_fps: 60 },
+  expanded: [],
+  graphRevision: 0,
+  flyTo: null,
+  setFilters: (f) => set({ filters: { ...get().filters, ...f } }),
+  select: (id) => set({ selected: id, tab: id ? "details" : get().tab }),
+  hover: (id) => { if (get().hovered !== id) set({ hovered: id }); },
+  setLayout: (layout) => set({ layout }),
+  setTab: (tab) => set({ tab }),
+  setSheetOpen: (sheetOpen) => set({ sheetOpen }),
+  addEvents: (incoming, fresh) => {
+    const events = mergeEvents(get().events, incoming);
+    if (events === get().events) return;
+    const freshEvents = { ...get().freshEvents };
+    if (fresh) for (const e of incoming) freshEvents[e.id] = Date.now();
+    set({ events, freshEvents });
+  },
+  fly: (id) => set({ flyTo: { id, at: performance.now() } }),
+  expand: (key) => set({ expanded: [...get().expanded, key] }),
+}));
+
+// Keep the URL in step with selection, filters and layout (replaceState: no history spam).
+useUi.subscribe((state, previous) => {
+  if (state.filters === previous.filters && state.selected === previous.selected && state.layout === previous.layout) return;
+  const search = toSearch({ ...state.filters, selected: state.selected, layout: state.layout === "force" ? null : state.layout }, window.location.search);
+  if (search !== window.location.search) window.history.replaceState(null, "", `${window.location.pathname}${search}`);
+});

@@ -1,0 +1,95 @@
+import { describe, expect, it } from "vitest";
+import type { Delta, Topology } from "../src/api/types";
+import { GraphStore } from "../src/state/graph";
+import { readFrames } from "./sse";
+
+const frames = readFrames("topology-stream.sse");
+const snapshot = JSON.parse(frames.find((f) => f.event === "snapshot")!.data) as Topology;
+const deltas = frames.filter((f) => f.event === "delta").map((f) => JSON.parse(f.data) as Delta);
+
+describe("GraphStore", () => {
+  it("loads a recorded snapshot", () => {
+    const store = new GraphStore();
+    store.applySnapshot(snapshot);
+    expect(store.entities.size).toBe(snapshot.entities.length);
+    expect(store.edges.size).toBe(snapshot.connections.length);
+    expect(store.version).toBe(snapshot.version);
+  });
+
+  it("applies recorded deltas in order: removals go, new pods arrive", () => {
+    const store = new GraphStore();
+    store.applySnapshot(snapshot);
+    for (const delta of deltas) expect(store.applyDelta(delta)).toBe("applied");
+    expect(store.version).toBe(deltas[deltas.length - 1].version);
+    const removed = deltas.flatMap((d) => d.removals ?? []);
+    const added = deltas.flatMap((d) => d.upserts ?? []).map((e) => e.id);
+    expect(removed.length).toBeGreaterThan(0);
+    for (const id of removed) if (!added.includes(id)) expect(store.entities.has(id)).toBe(false);
+    for (const id of added) expect(store.entities.has(id)).toBe(true);
+    // Every edge still has both ends.
+    for (const edge of store.edges.values()) {
+      expect(store.entities.has(edge.source_id) && store.entities.has(edge.target_id)).toBe(true);
+    }
+  });
+
+  it("mutates entities in place by id, dropping fields the upsert leaves out", () => {
+    const store = new GraphStore();
+    store.applySnapshot(snapshot);
+    const before = store.entities.get(snapshot.entities[0].id)!;
+    const { cpu_percent: _, ...rest } = { ...before, cpu_percent: 1 };
+    const upsert = { ...rest, status: "failed", health_status: "critical" as const };
+    store.applyDelta({ version: store.version + 1, timestamp: 1, upserts: [upsert] });
+    const after = store.entities.get(before.id)!;
+    expect(after).toBe(before); // the same object
+    expect(after.status).toBe("failed");
+    expect("cpu_percent" in after).toBe(false);
+  });
+
+  it("reports a gap and ignores old versions", () => {
+    const store = new GraphStore();
+    store.applySnapshot(snapshot);
+    const v = store.version;
+    expect(store.applyDelta({ version: v + 2, timestamp: 1, removals: [snapshot.entities[0].id] })).toBe("gap");
+    expect(store.entities.has(snapshot.entities[0].id)).toBe(true);
+    expect(store.applyDelta({ version: v, timestamp: 1 })).toBe("stale");
+    expect(store.version).toBe(v);
+  });
+
+  it("records per-delta timings and stamps them when rendered", () => {
+    const store = new GraphStore();
+    store.applySnapshot(snapshot);
+    store.applyDelta(deltas[0], 1000);
+    const t = store.timings[0];
+    expect(t.version).toBe(deltas[0].version);
+    expect(t.observed_at).toBeCloseTo(deltas[0].observed_at! * 1000, 3);
+    expect(t.received_at).toBe(1000);
+    expect(t.applied_at).toBeGreaterThan(1000);
+    expect(t.rendered_at).toBeNull();
+    store.markRendered(t.applied_at + 5);
+    expect(t.rendered_at).toBe(t.applied_at + 5);
+  });
+
+  it("merges metrics frames without changing the version", () => {
+    const store = new GraphStore();
+    store.applySnapshot(snapshot);
+    const frame = JSON.parse(frames.find((f) => f.event === "metrics")!.data);
+    const [id, values] = Object.entries(frame.values)[0] as [string, Record<string, number>];
+    const object = store.entities.get(id)!;
+    store.applyMetrics({ ...frame, values: { [id]: { ...values, cpu_percent: 77.5 } } });
+    expect(store.entities.get(id)).toBe(object);
+    expect(object.cpu_percent).toBe(77.5);
+    expect(store.version).toBe(snapshot.version);
+  });
+
+  it("a resync replaces everything but keeps objects of ids that stay", () => {
+    const store = new GraphStore();
+    store.applySnapshot(snapshot);
+    const keep = store.entities.get(snapshot.entities[0].id)!;
+    const smaller: Topology = { ...snapshot, version: snapshot.version + 10, entities: snapshot.entities.slice(0, 3), connections: [] };
+    store.applySnapshot(smaller);
+    expect(store.entities.size).toBe(3);
+    expect(store.edges.size).toBe(0);
+    expect(store.entities.get(keep.id)).toBe(keep);
+    expect(store.removedSinceRender.length).toBe(snapshot.entities.length - 3);
+  });
+});
