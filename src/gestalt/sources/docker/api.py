@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import TypeVar
@@ -298,11 +299,8 @@ def _why(exc: BaseException) -> str:
     """The operating system's reason for a failed connect ("connection refused")."""
     cause: BaseException | None = exc
     while cause is not None:
-        if isinstance(cause, OSError) and cause.strerror:
-            return cause.strerror.lower()
-        os_error = getattr(cause, "os_error", None)
-        if isinstance(os_error, OSError) and os_error.strerror:
-            return os_error.strerror.lower()
+        error = cause if isinstance(cause, OSError) else getattr(cause, "os_error", None)
+        if isinstance(error, OSError) and error.errno:
+            return os.strerror(error.errno).lower()
         cause = cause.__cause__ or cause.__context__
     return "cannot connect"
-

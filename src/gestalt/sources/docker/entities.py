@@ -108,9 +108,10 @@ def volume(v: Volume, *, engine: str) -> Entity:
 
 
 def _ports(c: ContainerInspect) -> str:
-    """`80/tcp->0.0.0.0:8080, 443/tcp`, as `docker ps` shows them."""
+    """`80/tcp->0.0.0.0:8080,[::]:8080, 443/tcp`, as `docker ps` shows them."""
     shown = []
     for port, bindings in sorted((c.NetworkSettings.Ports or {}).items()):
-        targets = sorted({f"{b.HostIp}:{b.HostPort}" for b in bindings or ()})
+        targets = sorted({f"[{b.HostIp}]:{b.HostPort}" if ":" in b.HostIp
+                          else f"{b.HostIp}:{b.HostPort}" for b in bindings or ()})
         shown.append(f"{port}->{','.join(targets)}" if targets else port)
     return ", ".join(shown)
