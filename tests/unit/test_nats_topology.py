@@ -162,3 +162,18 @@ def test_a_growing_backlog_is_reported_once_and_its_recovery_too() -> None:
         consumer_of(poll).num_pending = pending
         reasons += [e.reason for e in builder.build(poll).events]
     assert reasons == ["ConsumerBacklogGrowing", "ConsumerRecovered"]
+
+
+def test_a_connection_new_since_the_last_poll_gets_a_rate_over_its_lifetime() -> None:
+    builder = TopologyBuilder(sampled=["orders.>"])
+    builder.build(recorded(at=0.0), counts={}, window=2.0)
+    later = recorded(at=2.0)
+    newcomer = msgspec.structs.replace(
+        later.connz.connections[0], cid=99, port=40000, in_msgs=40, in_bytes=4000,
+        start=later.connz.now - timedelta(seconds=1), subscriptions_list_detail=[])
+    later.connz.connections.append(newcomer)
+    obs = builder.build(later, counts={"orders.created": [40, 4000]}, window=2.0,
+                        last_seen={"orders.created": 1e12}, wall=1e12)
+    edge = next(c for c in obs.connections
+                if c.source_id == ids.endpoint("127.0.0.1", 40000))
+    assert edge.requests_per_sec == pytest.approx(20.0)  # 40 messages since the poll before

@@ -59,6 +59,7 @@ class SubDetail(_View, kw_only=True):
 
 class Conn(_View, kw_only=True):
     cid: int
+    start: datetime | None = None
     ip: str = ""
     port: int = 0
     name: str = ""

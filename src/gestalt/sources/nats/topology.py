@@ -193,6 +193,11 @@ class _Build:
             conn.bytes_per_sec = rate * size if size is not None else None
         self.edges[conn.id] = conn
 
+    def lifetime(self, conn: Conn) -> float | None:
+        if conn.start is None:
+            return None
+        return (self.poll.connz.now - conn.start).total_seconds()
+
     def subject(self, subject: str) -> str:
         self.subjects.setdefault(subject, {})
         return ids.nats_subject(self.server, subject)
@@ -266,11 +271,16 @@ class _Build:
             for sub in conn.subscriptions_list_detail:
                 prev_subs[(conn.cid, sub.sid)] = sub.msgs
         dt = self.seconds()
+        before = {c.cid for c in self.prev.connz.connections} if self.prev else set()
         for conn in clients:
+            new = self.prev is not None and conn.cid not in before
             for sub in conn.subscriptions_list_detail:
                 if is_internal(sub.subject) and sub.subject not in deliver_subjects:
                     continue
-                rate = _rate(sub.msgs, prev_subs.get((conn.cid, sub.sid)), dt)
+                if new:  # connected since the last poll: everything it has is new
+                    rate = _rate(sub.msgs, 0, self.lifetime(conn))
+                else:
+                    rate = _rate(sub.msgs, prev_subs.get((conn.cid, sub.sid)), dt)
                 metrics = self.subjects.setdefault(sub.subject, {})
                 metrics["subscribers"] = metrics.get("subscribers", 0) + 1
                 metrics["pending_bytes"] = metrics.get("pending_bytes", 0) + conn.pending_bytes
@@ -293,8 +303,12 @@ class _Build:
         publishing: dict[int, tuple[float, float]] = {}
         for conn in clients:
             old = before.get(conn.cid)
-            rate = _rate(conn.in_msgs, old.in_msgs if old else None, dt)
-            if rate and old is not None:
+            if old is None:  # connected since the last poll: a rate over its lifetime
+                old = Conn(cid=conn.cid)
+                rate = _rate(conn.in_msgs, 0, self.lifetime(conn))
+            else:
+                rate = _rate(conn.in_msgs, old.in_msgs, dt)
+            if rate:
                 sent = conn.in_msgs - old.in_msgs
                 publishing[conn.cid] = (rate, (conn.in_bytes - old.in_bytes) / sent)
         by_cid = {c.cid: c for c in clients}
