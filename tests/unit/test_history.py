@@ -7,8 +7,7 @@ import time
 from pathlib import Path
 
 from gestalt.engine.history import History
-from gestalt.model import Event, EntityKind, Severity
-
+from gestalt.model import EntityKind, Event, Severity
 
 # Recent times: older rows would be pruned by the retention window, as they should be.
 NOW = time.time()

@@ -20,6 +20,8 @@ from gestalt.model import (
     Entity,
     EntityKind,
     EntityStatus,
+    Event,
+    Severity,
     SourceState,
     ids,
 )
@@ -47,6 +49,7 @@ class SyntheticWorld:
         self.connections: dict[str, Connection] = {}
         self.pods: list[str] = []
         self._pod_counter = 0
+        self._events = 0
         self._build()
 
     def _add(self, entity: Entity) -> Entity:
@@ -168,8 +171,8 @@ class SyntheticWorld:
         self.pods.append(pod.id)
         return pod.id
 
-    def churn(self) -> tuple[list[Entity], list[Connection], list[str]]:
-        """One random change: (upserts, edge upserts, removals)."""
+    def churn(self) -> tuple[list[Entity], list[Connection], list[str], list[Event]]:
+        """One random change: (upserts, edge upserts, removals, feed events)."""
         rng = self.rng
         roll = rng.random()
         pod_id = rng.choice(self.pods)
@@ -197,19 +200,33 @@ class SyntheticWorld:
                     self.entities[c.target_id] for c in self.connections.values()
                     if c.source_id == new_pod and c.kind is ConnectionKind.OWNS]
                 new_edges = [self.connections[c] for c in set(self.connections) - before]
-                return new_entities, new_edges, [pod_id, *ctr]
+                return new_entities, new_edges, [pod_id, *ctr], []
         if roll < 0.35:
             restarting = pod.status is EntityStatus.RUNNING
             restarts = int(pod.attrs.get("restart_count") or 0) + (1 if restarting else 0)
             updated = Entity(**{**_fields(pod), "status": EntityStatus.PENDING if restarting
                                 else EntityStatus.RUNNING,
                                 "attrs": {**pod.attrs, "restart_count": restarts}})
+            self.entities[pod_id] = updated
+            self._events += 1
+            event = Event(
+                id=f"synthetic:{self.config.seed}:{self._events}",
+                type="Warning" if restarting else "Normal",
+                reason="BackOff" if restarting else "Started",
+                message=(f"Back-off restarting failed container in pod {pod.name} "
+                         f"(restart {restarts})" if restarting
+                         else f"Started container in pod {pod.name}"),
+                entity_id=pod_id, entity_kind=EntityKind.POD, entity_name=pod.name,
+                namespace=pod.namespace, timestamp=time.time(),
+                severity=Severity.WARNING if restarting else Severity.INFO,
+            )
+            return [updated], [], [], [event]
         else:
             updated = Entity(**{**_fields(pod),
                                 "cpu_percent": round(min(99.0, max(0.5, (pod.cpu_percent or 10)
                                                                + rng.uniform(-15, 15))), 1)})
         self.entities[pod_id] = updated
-        return [updated], [], []
+        return [updated], [], [], []
 
 
 def _fields(entity: Entity) -> dict[str, object]:
@@ -236,8 +253,10 @@ class SyntheticSource:
         while True:
             next_tick += interval
             await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
-            upserts, edges, removals = world.churn()
+            upserts, edges, removals, events = world.churn()
             now = time.time()
             if removals:
                 sink.remove(removals, observed_at=now)
             sink.upsert(upserts, edges, observed_at=now)
+            for event in events:
+                sink.event(event)
