@@ -8,7 +8,7 @@ import statistics
 import time
 
 import nats
-from nats_support import nats_server, write
+from nats_support import nats_server, varz, write
 
 from gestalt.model import ids
 from gestalt.model.config import NatsCollector
@@ -41,9 +41,11 @@ async def trials(url: str, monitor_url: str, interval: float) -> list[float]:
                            subjects=["lat.>"])
     source = NatsSource(config)
     task = asyncio.create_task(source.run(sink))
-    while not source.sampler.connected:
+    for _ in range(200):  # the sampler subscribes within a poll or two
+        if source.sampler.connected:
+            break
         await asyncio.sleep(0.05)
-    server = (await asyncio.to_thread(lambda: __import__("nats_support").varz(monitor_url)))
+    server = await asyncio.to_thread(varz, monitor_url)
     name = server.get("server_name") or server["server_id"]
     latencies = []
     for trial in range(TRIALS):

@@ -16,10 +16,11 @@ RATE, SECONDS = 50_000, 10.0
 
 
 async def measure(url: str) -> dict:
-    sampler = Sampler(NatsCollector(url=url, subjects=["load.>"]), client_name="bench-sampler")
+    ready = asyncio.Event()
+    sampler = Sampler(NatsCollector(url=url, subjects=["load.>"]), client_name="bench-sampler",
+                      on_connection=lambda up, why: ready.set())
     task = asyncio.create_task(sampler.run())
-    while not sampler.connected:
-        await asyncio.sleep(0.05)
+    await asyncio.wait_for(ready.wait(), 30)
     viewer = sampler.listen(["load.>"])  # a message-view viewer, as the API would have
     idle_c0, idle_t0 = time.process_time(), time.perf_counter()
     await asyncio.sleep(2.0)
