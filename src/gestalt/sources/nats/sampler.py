@@ -68,6 +68,12 @@ class Sampler:
         seconds, self._since = now - self._since, now
         return counts, seconds
 
+    def forget(self, before: float) -> None:
+        """Drop subjects quiet since `before` (wall time), so the tracked set stays small."""
+        for subject in [s for s, seen in self.last_seen.items() if seen < before]:
+            del self.last_seen[subject]
+            self._budget.pop(subject, None)
+
     def _count(self, pattern: str, msg: Msg) -> None:
         subject = msg.subject
         if subject not in self.last_seen and len(self.last_seen) >= MAX_SUBJECTS:

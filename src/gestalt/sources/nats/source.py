@@ -30,7 +30,7 @@ from gestalt.model.config import NatsCollector
 from gestalt.sources.base import Sink, SourceUnavailable
 from gestalt.sources.nats import monitor
 from gestalt.sources.nats.sampler import Sampler
-from gestalt.sources.nats.topology import Observation, TopologyBuilder
+from gestalt.sources.nats.topology import SUBJECT_TTL, Observation, TopologyBuilder
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,7 @@ class NatsSource:
 
     def _observe(self, sink: Sink, poll: monitor.Poll) -> None:
         counts, window = self.sampler.take()
+        self.sampler.forget(before=time.time() - SUBJECT_TTL)
         observation = self._builder.build(
             poll,
             counts=counts if self.sampler.connected else None,
