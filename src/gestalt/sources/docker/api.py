@@ -12,7 +12,6 @@ aiodocker gives us the transport (unix socket, TCP, TLS, `DOCKER_HOST`) and its
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
@@ -24,7 +23,6 @@ import msgspec
 
 from gestalt.sources.base import SourceError, SourceUnavailable
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # Ordinary calls are small; a stuck engine must not hang a relist forever.

@@ -80,6 +80,8 @@ class DockerSource:
             edges += links
         self._metrics = {cid: m for cid, m in self._metrics.items() if cid in self._running}
         sink.snapshot(found, edges, observed_at=observed_at)
+        log.info("docker: engine %s at %s: %d containers, %d networks, %d volumes",
+                 self._engine, self.url, len(self._container_edges), len(networks), len(volumes))
 
     def _container(self, c: ContainerInspect) -> tuple[Entity, list[Connection]]:
         if c.State.Status == "running":
