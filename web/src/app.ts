@@ -23,8 +23,12 @@ export const renderStats: RenderStats = {
   drawCalls: 0, triangles: 0, fps: 0, frames: 0, frameTimes: [], viewNodes: 0, viewEdges: 0,
 };
 
-/** Screen position of an entity, set by the scene (for tests that click on the map). */
-export const screenOf: { fn: (id: string) => { x: number; y: number } | null } = { fn: () => null };
+/** What the scene shows, for tests: set by the scene once it exists. */
+export const sceneHooks: {
+  screen: (id: string) => { x: number; y: number } | null;
+  colour: (id: string) => [number, number, number] | null;
+  highlighted: () => string[] | null;
+} = { screen: () => null, colour: () => null, highlighted: () => null };
 
 export let topologyStream: TopologyStream | null = null;
 
@@ -89,7 +93,10 @@ window.__gestalt = {
   ids: () => [...graph.entities.keys()],
   edgeIds: () => [...graph.edges.keys()],
   entity: (id: string) => graph.entities.get(id) ?? null,
-  screen: (id: string) => screenOf.fn(id),
+  /** Page coordinates of an entity on the map (to click it), its drawn colour, the traced path. */
+  screen: (id: string) => sceneHooks.screen(id),
+  colour: (id: string) => sceneHooks.colour(id),
+  highlighted: () => sceneHooks.highlighted(),
   /** Drop the topology stream as a network failure would (for resume tests). */
   dropStream: () => topologyStream?.forceReconnect(),
 };

@@ -5,7 +5,7 @@ import { Canvas, useFrame, useThree } from "@react-three/fiber";
 import { useEffect, useMemo, useRef } from "react";
 import * as THREE from "three";
 import { OrbitControls } from "three/examples/jsm/controls/OrbitControls.js";
-import { graph, renderStats, screenOf } from "../app";
+import { graph, renderStats, sceneHooks } from "../app";
 import { LayoutClient } from "../layout/client";
 import { nowMs } from "../state/graph";
 import { useUi } from "../state/ui";
@@ -67,7 +67,9 @@ function MapScene({ labels }: { labels: React.RefObject<LabelItem[]> }) {
     el.addEventListener("pointerdown", press);
     el.addEventListener("click", click);
     el.addEventListener("dblclick", dbl);
-    screenOf.fn = (id) => {
+    sceneHooks.colour = (id) => sceneGraph.colourOf(id);
+    sceneHooks.highlighted = () => (sceneGraph.highlight ? [...sceneGraph.highlight] : null);
+    sceneHooks.screen = (id) => {
       const p = sceneGraph.positionOf(id);
       if (!p) return null;
       p.project(camera);
@@ -125,7 +127,7 @@ function MapScene({ labels }: { labels: React.RefObject<LabelItem[]> }) {
       const { centre, radius } = sceneGraph.bounds();
       const fov = ((camera as THREE.PerspectiveCamera).fov * Math.PI) / 180;
       const aspect = Math.min(1, size.width / Math.max(1, size.height));
-      const want = (radius / Math.sin(fov / 2)) / Math.max(0.55, aspect) * 1.05;
+      const want = (radius / Math.sin(fov / 2)) / Math.max(0.55, aspect) * 0.85;
       const dir = camera.position.clone().sub(controls.target).normalize();
       controls.target.lerp(centre, 0.5);
       camera.position.copy(controls.target).addScaledVector(dir, distance + (want - distance) * 0.5);

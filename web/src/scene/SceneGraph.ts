@@ -403,6 +403,11 @@ export class SceneGraph {
     return i === undefined ? null : new THREE.Vector3(this.pos[i * 3], this.pos[i * 3 + 1], this.pos[i * 3 + 2]);
   }
 
+  colourOf(id: string): [number, number, number] | null {
+    const i = this.index.get(this.view.shownAs.get(id) ?? id);
+    return i === undefined ? null : [this.colours[i * 3], this.colours[i * 3 + 1], this.colours[i * 3 + 2]];
+  }
+
   /** Bounding radius of everything shown, around its centre. */
   bounds(): { centre: THREE.Vector3; radius: number } {
     const n = this.view.nodes.length;

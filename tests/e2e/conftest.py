@@ -1,0 +1,51 @@
+"""Browser fixtures: Debian's Chromium through Playwright, and a built web UI."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.e2e.harness import ARTIFACTS, CHROMIUM, ensure_web_built, launch_chromium
+from tests.support.services import require_service
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    require_service("Chromium", os.access(CHROMIUM, os.X_OK),
+                    f"{CHROMIUM} missing (scripts/services.sh installs Debian's chromium)")
+    from playwright.sync_api import sync_playwright
+
+    ensure_web_built()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()
+
+
+class ConsoleErrors(list[str]):
+    """Errors the page logged; every test ends by asserting there were none."""
+
+
+@pytest.fixture
+def open_page(browser: Any) -> Iterator[Any]:
+    pages: list[tuple[Any, ConsoleErrors]] = []
+
+    def open_(url: str, width: int = 1280, height: int = 800) -> Any:
+        context = browser.new_context(viewport={"width": width, "height": height})
+        page = context.new_page()
+        errors = ConsoleErrors()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url)
+        pages.append((page, errors))
+        return page
+
+    yield open_
+    for page, _ in pages:
+        page.context.close()
+    for _, errors in pages:
+        assert not errors, f"console errors: {errors[:5]}"
