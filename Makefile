@@ -44,7 +44,7 @@ test: $(INSTALLED) web services lint
 	@if [ -f web/package.json ]; then cd web && npm test --silent; fi
 
 bench: $(INSTALLED) web services
-	$(BIN)/python -m bench
+	$(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf $(VENV) src/gestalt/web web/node_modules .pytest_cache

@@ -84,6 +84,7 @@ def serve(
                   "set --token (or server.token / GESTALT_TOKEN), or bind 127.0.0.1")
         raise typer.Exit(2)
     _setup_logging(log_level)
+    _raise_open_files_limit()
     engine = Engine(config)
     url_host = server.host if ":" not in server.host else f"[{server.host}]"
     url = f"http://{url_host}:{server.port}/"
@@ -97,6 +98,18 @@ def serve(
         timeout_graceful_shutdown=3,
         access_log=False,
     )
+
+
+def _raise_open_files_limit() -> None:
+    """Every SSE client holds a socket: allow as many as the hard limit permits."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ImportError, ValueError, OSError):
+        pass
 
 
 @app.command("check-config")

@@ -23,7 +23,7 @@ from gestalt.engine.hub import Hub
 from gestalt.engine.registry import build_sources
 from gestalt.engine.store import Store
 from gestalt.engine.supervisor import Supervisor
-from gestalt.model import Alert, Delta, Event, SourceState, SourceStatus, Topology
+from gestalt.model import Alert, Delta, Event, SourceState, SourceStatus, Summary, Topology
 from gestalt.model.config import Config
 from gestalt.sources import Source
 
@@ -54,6 +54,7 @@ class Engine:
         self.sources: dict[str, Source] = {s.name: s for s in sources}
         self._tasks: list[asyncio.Task[None]] = []
         self._snapshot_cache: tuple[int, bytes] | None = None
+        self._summary_cache: tuple[tuple[int, int], Summary] | None = None
         self._alerts: dict[str, Alert] = {}
         self._status_changed = asyncio.Event()
         self.started = False
@@ -100,17 +101,35 @@ class Engine:
             timestamp=store.timestamp,
             entities=entities,
             connections=list(store.connections.values()),
-            summary=summarize(entities),
+            summary=self.summary(),
             sources=self.source_statuses(),
         )
 
+    def summary(self) -> Summary:
+        """The health summary; recomputed when the topology changes, else at most once a
+        second (metric-only changes move the scores a little, not the picture)."""
+        key = (self.store.version, int(time.monotonic()))
+        if self._summary_cache is None or self._summary_cache[0] != key:
+            self._summary_cache = (key, summarize(self.store.entities.values()))
+        return self._summary_cache[1]
+
     def topology_json(self) -> bytes:
-        """The whole topology, encoded; cached until anything changes."""
-        key = self.store.generation
+        """The whole topology as JSON (the same document as `topology()`), cached until
+        anything changes; built by joining the store's per-item encodings."""
+        store = self.store
+        key = store.generation
         cached = self._snapshot_cache
         if cached is not None and cached[0] == key:
             return cached[1]
-        body = _encoder.encode(self.topology())
+        body = b"".join((
+            b'{"version":', str(store.version).encode(),
+            b',"timestamp":', _encoder.encode(store.timestamp),
+            b',"entities":[', b",".join(store.encoded_entities.values()),
+            b'],"connections":[', b",".join(store.encoded_connections.values()),
+            b'],"summary":', _encoder.encode(self.summary()),
+            b',"sources":', _encoder.encode(self.source_statuses()),
+            b"}",
+        ))
         self._snapshot_cache = (key, body)
         return body
 

@@ -16,15 +16,24 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 
+import msgspec
+
 from gestalt.model import Connection, Delta, Entity
 
 DeltaListener = Callable[[Delta], None]
+
+_encode = msgspec.json.Encoder().encode
 
 
 class Store:
     def __init__(self, *, ring_size: int = 4096, start_version: int = 0) -> None:
         self.entities: dict[str, Entity] = {}
         self.connections: dict[str, Connection] = {}
+        # Each entity and connection as JSON, kept current on every change, so a snapshot of
+        # any size is one join instead of one big encode per client (Scope's idea: pay per
+        # change, not per read).
+        self.encoded_entities: dict[str, bytes] = {}
+        self.encoded_connections: dict[str, bytes] = {}
         self.version = start_version
         self.timestamp = time.time()
         # Bumped on every change, metric-only ones included: the key for cached encodings.
@@ -79,13 +88,16 @@ class Store:
                 edge_rems[cid] = None
         for eid in rems:
             del self.entities[eid]
+            del self.encoded_entities[eid]
             for cid in self._edges_of.pop(eid, ()):
                 edge_rems[cid] = None
         for entity in ups:
             self.entities[entity.id] = entity
+            self.encoded_entities[entity.id] = _encode(entity)
         for cid in edge_rems:
             conn = self.connections.pop(cid, None)
             if conn is not None:
+                del self.encoded_connections[cid]
                 self._unindex(conn)
         edge_ups: list[Connection] = []
         for conn in edge_upserts:
@@ -94,6 +106,7 @@ class Store:
                 if old is not None:
                     self._unindex(old)
                 self.connections[conn.id] = conn
+                self.encoded_connections[conn.id] = _encode(conn)
                 self._edges_of.setdefault(conn.source_id, set()).add(conn.id)
                 self._edges_of.setdefault(conn.target_id, set()).add(conn.id)
                 edge_rems.pop(conn.id, None)
@@ -120,6 +133,7 @@ class Store:
     def replace_quietly(self, entity: Entity) -> None:
         """Swap in an entity whose change is metric-only: no version, no delta."""
         self.entities[entity.id] = entity
+        self.encoded_entities[entity.id] = _encode(entity)
         self.generation += 1
 
     def _unindex(self, conn: Connection) -> None:

@@ -1,0 +1,43 @@
+"""Run every benchmark in bench/ (each in its own process) and list where results went.
+
+    python bench/run_all.py [NAME ...]     # default: all of them
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+NOT_BENCHMARKS = {"benchlib.py", "run_all.py"}
+
+
+def benchmarks() -> list[Path]:
+    return sorted(
+        p for p in HERE.glob("*.py")
+        if p.name not in NOT_BENCHMARKS and "support" not in p.stem
+        and 'if __name__ == "__main__"' in p.read_text()
+    )
+
+
+def main() -> int:
+    wanted = set(sys.argv[1:])
+    chosen = [p for p in benchmarks() if not wanted or p.stem in wanted]
+    failed = []
+    for index, path in enumerate(chosen, 1):
+        print(f"[{index}/{len(chosen)}] {path.stem} ...", flush=True)
+        started = time.monotonic()
+        proc = subprocess.run([sys.executable, str(path)], cwd=HERE.parent)
+        took = time.monotonic() - started
+        status = "ok" if proc.returncode == 0 else f"FAILED (exit {proc.returncode})"
+        print(f"[{index}/{len(chosen)}] {path.stem}: {status} in {took:.0f}s", flush=True)
+        if proc.returncode:
+            failed.append(path.stem)
+    print(f"results in {HERE / 'results'}; failed: {', '.join(failed) or 'none'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
