@@ -49,6 +49,7 @@ class NatsSource:
         self._sink: Sink | None = None
         self._poll_problem = ""
         self._state: tuple[SourceState, str] | None = None
+        self._sampler_since = 0.0  # when the sampling connection was (re)started
 
     async def run(self, sink: Sink) -> None:
         self._sink, self._state = sink, None
@@ -73,6 +74,7 @@ class NatsSource:
                             sampler = None
                         if sampler is None and self.config.subjects:
                             sampler = asyncio.create_task(self.sampler.run(), name="nats-sampler")
+                            self._sampler_since = loop.time()
                         self._observe(sink, poll)
                     self._report()
                     elapsed = loop.time() - started
@@ -107,10 +109,15 @@ class NatsSource:
         exc = task.exception() if not task.cancelled() else None
         log.warning("nats sampling connection ended: %s", type(exc).__name__ if exc else "")
 
+    def _sampler_late(self) -> bool:
+        """Down, and not merely still making its first connection of this run."""
+        grace = 2 * self.config.poll_interval + 2.0  # 2 s: the connect timeout
+        return asyncio.get_running_loop().time() - self._sampler_since > grace
+
     def _report(self) -> None:
         if self._poll_problem:
             state = (SourceState.DEGRADED, f"monitoring: {self._poll_problem}")
-        elif self.config.subjects and not self.sampler.connected:
+        elif self.config.subjects and not self.sampler.connected and self._sampler_late():
             state = (SourceState.DEGRADED, "sampling connection down: subject rates unknown")
         else:
             state = (SourceState.OK, "")
