@@ -58,6 +58,12 @@ class KubernetesCollector(_Section):
     cluster_name: str | None = None  # defaults to the context's cluster name
     namespaces: list[str] = []  # empty = all
     poll_interval: float = 5.0  # metrics.k8s.io poll
+    # A watch with nothing (not even a bookmark) for this long is taken as a dead
+    # connection and reopened from the last resourceVersion.
+    inactivity_timeout: float = 90.0
+    watch_timeout: float = 300.0  # the server ends each watch after this (timeoutSeconds)
+    request_timeout: float = 30.0  # list and get requests
+    page_size: int = 500  # objects per list page (limit/continue)
 
 
 class DockerCollector(_Section):

@@ -72,7 +72,10 @@ class Faults:
 
     def throttle(self, count: int = 1, *, retry_after: int = 1,
                  resource: str | None = None) -> None:
-        """Answer the next `count` requests (for `resource`, or any) with 429 Retry-After."""
+        """Answer the next `count` requests (for `resource`, or any) with 429 Retry-After.
+
+        `resource` is qualified by its group as kubectl writes it: "pods", "deployments.apps".
+        """
         self.throttles.append(Throttle(count, retry_after, resource))
 
     def slow(self, seconds: float) -> None:

@@ -24,6 +24,11 @@ class Resource:
         return f"{self.group}/{self.version}" if self.group else self.version
 
     @property
+    def qualified(self) -> str:
+        """The name kubectl and RBAC messages use: "pods", "deployments.apps"."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    @property
     def group_version(self) -> str:
         return self.api_version
 

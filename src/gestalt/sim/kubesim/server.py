@@ -12,6 +12,7 @@ import asyncio
 import copy
 import logging
 import random
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -31,20 +32,22 @@ log = logging.getLogger("gestalt.sim.kubesim")
 MAX_BODY = 8 * 1024 * 1024
 
 
-@dataclass(frozen=True)
+@dataclass
 class Request:
-    """One request as kubesim saw it: enough to prove how a client asked."""
+    """One request as kubesim saw it: enough to prove how a client asked. Recorded when
+    it arrives (so open watches are in the log); `status` is set when it is answered."""
 
     method: str
     path: str
-    verb: str  # get list watch create update patch delete discovery admin
-    resource: str | None
+    verb: str  # get list watch create update patch delete discovery
+    resource: str | None  # "pods", "deployments.apps", "pods.metrics.k8s.io"
     namespace: str | None
     name: str | None
     accept: str
     user_agent: str
     query: str
     status: int = 0
+    at: float = 0.0  # time.time() when the request arrived
 
 
 @dataclass
@@ -128,10 +131,11 @@ class KubeSimApp:
         method = scope["method"]
         route = _route(path)
         verb = _verb(method, route, query)
-        record = Request(method, path, verb, route[0].plural if route and route[0] else None,
+        record = Request(method, path, verb, route[0].qualified if route and route[0] else None,
                          route[1] if route else None, route[2] if route else None,
                          headers.get("accept", ""), headers.get("user-agent", ""),
-                         scope["query_string"].decode())
+                         scope["query_string"].decode(), at=time.time())
+        self.requests.append(record)
         status = 500
         try:
             await self.faults.reachable()
@@ -161,7 +165,7 @@ class KubeSimApp:
         except _Aborted:
             status = 0
         finally:
-            self.requests.append(Request(**{**record.__dict__, "status": status}))
+            record.status = status
 
     def _authenticate(self, headers: dict[str, str]) -> None:
         if self.token is None:

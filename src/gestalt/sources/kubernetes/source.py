@@ -1,0 +1,230 @@
+"""KubernetesSource: informers for every kind, metrics from metrics.k8s.io, events.
+
+Status: OK when every informer is live; DEGRADED (with the kinds named) when RBAC
+forbids some of them, which hides only those; DOWN while the API server cannot be
+reached, so the engine marks our entities stale. Transient failures are retried here,
+per kind; only bad credentials or configuration end `run` (PermanentSourceError).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import httpx
+
+from gestalt.model import Event, Severity, SourceState
+from gestalt.model.config import KubernetesCollector
+from gestalt.sources.base import Sink
+from gestalt.sources.kubernetes import quantity
+from gestalt.sources.kubernetes.access import ClusterAccess, load_access
+from gestalt.sources.kubernetes.api import KINDS, Api, ApiError, Kind
+from gestalt.sources.kubernetes.graph import Graph
+from gestalt.sources.kubernetes.informer import Informer, Listener
+from gestalt.sources.kubernetes.translate import KINDS as ENTITY_KINDS
+from gestalt.sources.kubernetes.translate import entity_id, parse_time
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+EVENT_MEMORY = 20_000  # (uid, count) pairs remembered so a relist does not repeat events
+METRICS_RETRY = 60.0  # when metrics.k8s.io is missing or forbidden
+
+
+class KubernetesSource(Listener):
+    name = "kubernetes"
+
+    def __init__(self, config: KubernetesCollector, *, access: ClusterAccess | None = None) -> None:
+        self.config = config
+        self._access = access
+        self.informers: list[Informer] = []
+        self.graph: Graph | None = None
+
+    async def run(self, sink: Sink) -> None:
+        access = self._access or await load_access(self.config)
+        self._sink = sink
+        self.graph = Graph(access.cluster)
+        self._cluster = access.cluster
+        self._settled: set[tuple[str, str | None]] = set()
+        self._synced = False
+        self._synced_event = asyncio.Event()
+        self._problems: dict[tuple[str, str | None], tuple[str, bool]] = {}
+        self._state: tuple[SourceState, str] | None = None
+        self._seen_events: dict[tuple[str, int], None] = {}
+        namespaces = self.config.namespaces or [None]
+        limits = httpx.Limits(max_connections=len(KINDS) * len(namespaces) + 8,
+                              max_keepalive_connections=len(KINDS) * len(namespaces) + 8)
+        async with httpx.AsyncClient(verify=access.verify, limits=limits,
+                                     timeout=self.config.request_timeout) as http:
+            api = Api(access, http, page_size=self.config.page_size,
+                      watch_timeout=int(self.config.watch_timeout),
+                      inactivity_timeout=self.config.inactivity_timeout)
+            self.informers = [
+                Informer(api, kind, ns if kind.namespaced else None, self)
+                for kind in KINDS for ns in (namespaces if kind.namespaced else [None])]
+            sink.status(SourceState.STARTING, f"listing from {access.server}")
+            async with asyncio.TaskGroup() as group:
+                for informer in self.informers:
+                    group.create_task(informer.run(), name=f"kubernetes:{informer.label}")
+                group.create_task(self._poll_metrics(api, namespaces), name="kubernetes:metrics")
+
+    # -- Listener ---------------------------------------------------------------------
+    def listed(self, kind: Kind, namespace: str | None, objects: list[Obj]) -> None:
+        assert self.graph is not None
+        if kind.kind == "Event":
+            self._events(objects, initial=not self._synced)
+        elif namespace and self.config.namespaces:
+            others = [o for k, o in self.graph.objects.get(kind.kind, {}).items()
+                      if k[1] != namespace]
+            self.graph.replace(kind.kind, others + self._filter(kind, objects))
+        else:
+            self.graph.replace(kind.kind, self._filter(kind, objects))
+        self._settled.add((kind.kind, namespace))
+        if self._synced or len(self._settled) == len(self.informers):
+            self._synced = True
+            self._synced_event.set()
+            # A (re)list replaces this source's view atomically: the hub diffs it.
+            self._sink.snapshot(self.graph.entities(), self.graph.edges(),
+                                observed_at=time.time())
+
+    def changed(self, kind: Kind, event_type: str, obj: Obj) -> None:
+        assert self.graph is not None
+        if kind.kind == "Event":
+            if event_type != "DELETED":
+                self._events([obj], initial=False)
+            return
+        if not self._filter(kind, [obj]):
+            return
+        change = self.graph.apply(event_type, obj)
+        if not self._synced or not change:
+            return
+        now = time.time()
+        if change.upserts or change.edge_upserts:
+            self._sink.upsert(change.upserts.values(), change.edge_upserts.values(),
+                              observed_at=now)
+        if change.removals or change.edge_removals:
+            self._sink.remove(change.removals, change.edge_removals, observed_at=now)
+
+    def healthy(self, kind: Kind, namespace: str | None) -> None:
+        self._problems.pop((kind.kind, namespace), None)
+        self._report()
+
+    def failing(self, kind: Kind, namespace: str | None, reason: str,
+                forbidden: bool = False) -> None:
+        self._problems[(kind.kind, namespace)] = (reason, forbidden)
+        if forbidden and (kind.kind, namespace) not in self._settled:
+            self.listed(kind, namespace, [])  # forbidden counts as settled: show the rest
+        self._report()
+
+    # -- helpers ----------------------------------------------------------------------
+    def _filter(self, kind: Kind, objects: list[Obj]) -> list[Obj]:
+        """Namespaces outside the configured filter are not shown."""
+        if kind.kind != "Namespace" or not self.config.namespaces:
+            return objects
+        wanted = set(self.config.namespaces)
+        return [o for o in objects if o["metadata"]["name"] in wanted]
+
+    def _report(self) -> None:
+        down = sorted(r for r, forbidden in self._problems.values() if not forbidden)
+        forbidden = sorted(r for r, f in self._problems.values() if f)
+        if down:
+            state = (SourceState.DOWN, f"API server unreachable: {down[0]}"
+                     + (f" (and {len(down) - 1} more)" if len(down) > 1 else ""))
+        elif forbidden:
+            state = (SourceState.DEGRADED, "; ".join(forbidden))
+        elif self._synced or len(self._settled) == len(self.informers):
+            state = (SourceState.OK, "")
+        else:
+            return
+        if state != self._state:
+            self._state = state
+            self._sink.status(*state)
+
+    def _events(self, objects: list[Obj], *, initial: bool) -> None:
+        horizon = time.time() - 3600 if initial else 0.0
+        for obj in objects:
+            meta = obj["metadata"]
+            key = (meta.get("uid", ""), int(obj.get("count") or 1))
+            if key in self._seen_events:
+                continue
+            self._seen_events[key] = None
+            if len(self._seen_events) > EVENT_MEMORY:
+                del self._seen_events[next(iter(self._seen_events))]
+            involved = obj.get("involvedObject") or {}
+            kind = involved.get("kind", "")
+            if kind not in ENTITY_KINDS:
+                continue
+            stamp = (parse_time(obj.get("lastTimestamp")) or parse_time(obj.get("eventTime"))
+                     or parse_time(meta.get("creationTimestamp")) or time.time())
+            if stamp < horizon:
+                continue
+            namespace = involved.get("namespace") or meta.get("namespace")
+            name = involved.get("name", "")
+            warning = obj.get("type") == "Warning"
+            self._sink.event(Event(
+                id=f"k8s-event:{self._cluster}/{key[0]}/{key[1]}", type=obj.get("type") or "Normal",
+                reason=obj.get("reason") or "", message=(obj.get("message") or "")[:1000],
+                entity_id=entity_id(self._cluster, kind, namespace if kind not in (
+                    "Node", "Namespace", "PersistentVolume") else None, name),
+                entity_kind=ENTITY_KINDS[kind][1], entity_name=name, timestamp=stamp,
+                severity=Severity.WARNING if warning else Severity.INFO, source=self.name,
+                namespace=namespace, count=key[1]))
+
+    async def _poll_metrics(self, api: Api, namespaces: list[str | None]) -> None:
+        base = "/apis/metrics.k8s.io/v1beta1"
+        await self._synced_event.wait()  # limits and allocatable come from the objects
+        while True:
+            try:
+                for ns in namespaces:
+                    pods = await api.get(f"{base}/namespaces/{ns}/pods" if ns else f"{base}/pods")
+                    self._pod_metrics(pods.get("items") or [])
+                self._node_metrics((await api.get(f"{base}/nodes")).get("items") or [])
+            except (ApiError, httpx.HTTPError) as exc:
+                log.info("kubernetes: metrics.k8s.io unavailable (%s); retrying in %gs",
+                         exc, METRICS_RETRY)
+                await asyncio.sleep(METRICS_RETRY)
+                continue
+            await asyncio.sleep(self.config.poll_interval)
+
+    def _pod_metrics(self, items: list[Obj]) -> None:
+        assert self.graph is not None
+        pods = self.graph.objects.get("Pod", {})
+        for item in items:
+            meta = item.get("metadata") or {}
+            ns, name = meta.get("namespace", ""), meta.get("name", "")
+            cpu = sum(quantity.parse((c.get("usage") or {}).get("cpu")) or 0.0
+                      for c in item.get("containers") or [])
+            memory = sum(quantity.bytes_((c.get("usage") or {}).get("memory")) or 0
+                         for c in item.get("containers") or [])
+            values: dict[str, float | int | None] = {"cpu_percent": round(cpu * 100, 2),
+                                                     "memory_bytes": memory}
+            pod = pods.get(("Pod", ns, name))
+            if pod is not None:
+                limits = [quantity.bytes_(((c.get("resources") or {}).get("limits") or {}).get(
+                    "memory")) for c in (pod.get("spec") or {}).get("containers") or []]
+                if limits and all(v is not None for v in limits):
+                    values["memory_limit"] = sum(v for v in limits if v is not None)
+            observed = parse_time(item.get("timestamp")) or time.time()
+            self._sink.metrics(entity_id(self._cluster, "Pod", ns, name), values, observed)
+
+    def _node_metrics(self, items: list[Obj]) -> None:
+        assert self.graph is not None
+        nodes = self.graph.objects.get("Node", {})
+        for item in items:
+            name = (item.get("metadata") or {}).get("name", "")
+            usage = item.get("usage") or {}
+            cpu = quantity.parse(usage.get("cpu"))
+            values: dict[str, float | int | None] = {"memory_bytes": quantity.bytes_(
+                usage.get("memory"))}
+            node = nodes.get(("Node", "", name))
+            if node is not None:
+                status = node.get("status") or {}
+                allocatable = status.get("allocatable") or status.get("capacity") or {}
+                cores = quantity.parse(allocatable.get("cpu"))
+                if cpu is not None and cores:
+                    values["cpu_percent"] = round(100 * cpu / cores, 2)
+                values["memory_limit"] = quantity.bytes_(allocatable.get("memory"))
+            observed = parse_time(item.get("timestamp")) or time.time()
+            self._sink.metrics(entity_id(self._cluster, "Node", None, name), values, observed)

@@ -1,0 +1,327 @@
+"""KubernetesSource against kubesim (and the real kubectl): informer behaviour, the graph
+it builds, and the Secret canary."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import shutil
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+import pytest
+
+from gestalt.model import ConnectionKind, EntityKind, SourceState, ids
+from gestalt.model.config import KubernetesCollector
+from gestalt.sim.kubesim import STORED, KubeSim
+from gestalt.sources.kubernetes import KubernetesSource
+from tests.sim.conftest import deployment, kubectl, seed, wait_until
+from tests.support.services import require_service
+from tests.support.sinks import RecordingSink
+
+pytestmark = pytest.mark.integration
+
+PODS = STORED[("", "pods")]
+CANARY = "canary-7f3a9c-never-show-me"
+CLUSTER = "kubesim"
+
+
+def pod_id(name: str, namespace: str = "shop") -> str:
+    return ids.k8s("pod", CLUSTER, namespace, name)
+
+
+def populate(sim: KubeSim) -> None:
+    store = sim.store
+    store.create({"kind": "ConfigMap", "metadata": {"name": "web-conf", "namespace": "shop"},
+                  "data": {"a": "1", "b": "2"}})
+    store.create({"kind": "PersistentVolume", "metadata": {"name": "pv-data"},
+                  "spec": {"capacity": {"storage": "10Gi"}, "accessModes": ["ReadWriteOnce"],
+                           "storageClassName": "standard"}, "status": {"phase": "Bound"}})
+    store.create({"kind": "PersistentVolumeClaim",
+                  "metadata": {"name": "data", "namespace": "shop"},
+                  "spec": {"volumeName": "pv-data", "storageClassName": "standard",
+                           "resources": {"requests": {"storage": "10Gi"}}},
+                  "status": {"phase": "Bound", "capacity": {"storage": "10Gi"}}})
+    web = deployment("web", replicas=2)
+    web["spec"]["template"]["spec"]["volumes"] = [
+        {"name": "conf", "configMap": {"name": "web-conf"}},
+        {"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]
+    store.create(web)
+    store.create({"kind": "Service", "metadata": {"name": "web", "namespace": "shop"},
+                  "spec": {"selector": {"app": "web"}, "type": "ClusterIP",
+                           "clusterIP": "10.96.0.20", "ports": [{"port": 80,
+                                                                 "targetPort": 8080}]}})
+    store.create({"kind": "Ingress", "metadata": {"name": "web", "namespace": "shop"},
+                  "spec": {"rules": [{"host": "shop.local", "http": {"paths": [
+                      {"path": "/", "pathType": "Prefix",
+                       "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}})
+
+
+@pytest.fixture
+def kubectl_bin() -> str:
+    path = shutil.which("kubectl")
+    require_service("kubectl", path is not None,
+                    "no kubectl on PATH (scripts/services.sh installs it)")
+    return path or ""
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[KubeSim]:
+    async with KubeSim(bookmark_interval=0.3) as server:
+        seed(server)
+        populate(server)
+        yield server
+
+
+class Running:
+    def __init__(self, source: KubernetesSource, sink: RecordingSink,
+                 task: asyncio.Task[None]) -> None:
+        self.source, self.sink, self.task = source, sink, task
+
+
+async def start(sim: KubeSim, **overrides: Any) -> Running:
+    config = KubernetesCollector(kubeconfig=sim.kubeconfig, inactivity_timeout=1.0,
+                                 poll_interval=0.5, **overrides)
+    source = KubernetesSource(config)
+    sink = RecordingSink()
+    task = asyncio.create_task(source.run(sink))
+    return Running(source, sink, task)
+
+
+@pytest.fixture
+async def running(sim: KubeSim) -> AsyncIterator[Running]:
+    run = await start(sim)
+    await run.sink.wait_for(lambda: run.sink.snapshots >= 1, what="the first snapshot")
+    yield run
+    run.task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run.task
+
+
+def pods_in_sink(sink: RecordingSink) -> set[str]:
+    return {e.name for e in sink.of_kind(EntityKind.POD)}
+
+
+def store_pods(sim: KubeSim) -> set[str]:
+    return {p["metadata"]["name"] for p in sim.store.items(PODS)}
+
+
+async def test_initial_snapshot_builds_the_graph(sim: KubeSim, running: Running) -> None:
+    sink = running.sink
+    assert sink.state is SourceState.OK
+    pods = sink.of_kind(EntityKind.POD)
+    assert len(pods) == 2
+    pod = pods[0]
+    raw = sim.store.get(PODS, "shop", pod.name)
+    assert pod.id == pod_id(pod.name)
+    assert pod.attrs["phase"] == "Running" and pod.attrs["restart_count"] == 0
+    assert pod.attrs["cpu_request"] == 100 and pod.memory_limit == 256 * 2**20
+    assert pod.attrs["node"] == "node-a"
+    assert pod.endpoints == [raw["status"]["podIP"]]
+    container_id = ids.container(raw["status"]["containerStatuses"][0]["containerID"])
+    assert sink.entities[container_id].kind is EntityKind.CONTAINER
+
+    def edge(kind: ConnectionKind, source: str, target: str) -> bool:
+        return f"{kind.value}:{source}->{target}" in sink.connections
+
+    rs_name = raw["metadata"]["ownerReferences"][0]["name"]
+    dep = ids.k8s("deployment", CLUSTER, "shop", "web")
+    rs = ids.k8s("replicaset", CLUSTER, "shop", rs_name)
+    svc = ids.k8s("service", CLUSTER, "shop", "web")
+    cm = ids.k8s("configmap", CLUSTER, "shop", "web-conf")
+    pvc = ids.k8s("pvc", CLUSTER, "shop", "data")
+    assert edge(ConnectionKind.OWNS, ids.k8s("namespace", CLUSTER, None, "shop"), dep)
+    assert edge(ConnectionKind.OWNS, dep, rs) and edge(ConnectionKind.OWNS, rs, pod.id)
+    assert edge(ConnectionKind.OWNS, pod.id, container_id)
+    assert edge(ConnectionKind.NETWORK, svc, pod.id)
+    assert edge(ConnectionKind.VOLUME, pod.id, cm) and edge(ConnectionKind.VOLUME, pod.id, pvc)
+    assert edge(ConnectionKind.VOLUME, pvc, ids.k8s("pv", CLUSTER, None, "pv-data"))
+    assert edge(ConnectionKind.DEPENDS, pod.id, ids.k8s("node", CLUSTER, None, "node-a"))
+    assert edge(ConnectionKind.HTTP, ids.k8s("ingress", CLUSTER, "shop", "web"), svc)
+    assert sink.entities[dep].attrs["rollout"] == "complete"
+    assert sink.entities[dep].attrs["ready_replicas"] == 2
+    assert sink.entities[svc].attrs["connections"] == 2
+    assert sink.entities[svc].attrs["type"] == "ClusterIP"
+    assert sink.entities[cm].attrs == {"k8s_kind": "ConfigMap", "keys": 2, "reference_count": 2,
+                                       "uid": sink.entities[cm].attrs["uid"]}
+    assert sink.entities[pvc].attrs["capacity_bytes"] == 10 * 2**30
+    assert sink.entities[pvc].kind is EntityKind.VOLUME
+
+
+async def test_kubectl_apply_scale_delete_reach_the_sink(sim: KubeSim, running: Running,
+                                                         kubectl_bin: str) -> None:
+    sink = running.sink
+    manifest = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, namespace: shop}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec: {containers: [{name: app, image: "registry.local/api:1"}]}
+"""
+    code, out = await kubectl(sim, "apply", "-f", "-", stdin=manifest)
+    assert code == 0, out
+    dep = ids.k8s("deployment", CLUSTER, "shop", "api")
+    await sink.wait_for(lambda: dep in sink.entities and sum(
+        1 for n in pods_in_sink(sink) if n.startswith("api-")) == 2, what="api and 2 pods")
+    code, out = await kubectl(sim, "scale", "deployment/api", "-n", "shop", "--replicas=4")
+    assert code == 0, out
+    await sink.wait_for(lambda: sink.entities[dep].attrs["replicas"] == 4 and sum(
+        1 for n in pods_in_sink(sink) if n.startswith("api-")) == 4, what="scaled to 4")
+    code, out = await kubectl(sim, "delete", "deployment", "api", "-n", "shop")
+    assert code == 0, out
+    await sink.wait_for(lambda: dep not in sink.entities and not any(
+        n.startswith("api-") for n in pods_in_sink(sink)), what="api gone")
+    assert pods_in_sink(sink) == store_pods(sim)
+
+
+async def test_blackhole_then_recovery(sim: KubeSim, running: Running) -> None:
+    sink = running.sink
+    deployments = STORED[("apps", "deployments")]
+    sim.faults.blackhole()
+    await sink.wait_for(lambda: sink.state is SourceState.DOWN, timeout=15,
+                        what="DOWN while blackholed")
+    # The world moves on meanwhile: a deployment goes, another comes, one scales.
+    sim.store.delete(deployments, "shop", "web")
+    sim.store.create(deployment("cart", replicas=3))
+    sim.faults.restore()
+    await sink.wait_for(lambda: sink.state is SourceState.OK, timeout=15, what="recovered")
+    await sink.wait_for(lambda: pods_in_sink(sink) == store_pods(sim), timeout=10,
+                        what="pods as in the store")
+    assert not any(n.startswith("web-") for n in pods_in_sink(sink))
+    graph = running.source.graph
+    assert graph is not None
+    for kind, resource in (("Pod", PODS), ("Deployment", deployments)):
+        fresh = {("", o["metadata"].get("namespace", ""), o["metadata"]["name"]):
+                 (o["metadata"]["uid"], o["metadata"]["resourceVersion"])
+                 for o in sim.store.items(resource)}
+        cached = {(k[1], k[2]): v for k, v in graph.versions(kind).items()}
+        assert cached == {(k[1], k[2]): v for k, v in fresh.items()}
+    names = [e.name for e in sink.of_kind(EntityKind.POD)]
+    assert len(names) == len(set(names))
+
+
+async def test_forced_410_relists_exactly_once(sim: KubeSim, running: Running) -> None:
+    sink = running.sink
+    pods_informer = next(i for i in running.source.informers if i.kind.plural == "pods")
+    assert pods_informer.lists == 1
+    snapshots = sink.snapshots
+    sim.faults.expire_watches("pods")
+    await sink.wait_for(lambda: sink.snapshots > snapshots, what="the relist snapshot")
+    sim.store.create(deployment("after", replicas=1))
+    await sink.wait_for(lambda: any(n.startswith("after-") for n in pods_in_sink(sink)),
+                        what="a pod created after the relist")
+    assert pods_informer.lists == 2
+    lists = [r for r in sim.requests if r.resource == "pods" and r.verb == "list"
+             and r.user_agent.startswith("gestalt")]
+    assert len(lists) == 2
+    assert pods_in_sink(sink) == store_pods(sim)
+
+
+async def test_throttled_list_waits_retry_after(sim: KubeSim) -> None:
+    sim.faults.throttle(1, retry_after=2, resource="pods")
+    run = await start(sim)
+    try:
+        await run.sink.wait_for(lambda: run.sink.snapshots >= 1, timeout=15, what="snapshot")
+        lists = [r for r in sim.requests if r.resource == "pods" and r.verb == "list"]
+        assert [r.status for r in lists[:2]] == [429, 200]
+        assert lists[1].at - lists[0].at >= 2.0
+    finally:
+        run.task.cancel()
+        await asyncio.gather(run.task, return_exceptions=True)
+
+
+async def test_silent_watch_reconnects(sim: KubeSim, running: Running) -> None:
+    def pod_watches() -> int:
+        return sum(1 for r in sim.requests if r.resource == "pods" and r.verb == "watch")
+
+    before = pod_watches()
+    sim.faults.pause_watches()
+    await wait_until(lambda: pod_watches() > before, timeout=10,
+                     what="a new watch after the inactivity timeout")
+    sim.faults.resume_watches()
+    sim.store.create(deployment("later", replicas=1))
+    await running.sink.wait_for(lambda: any(n.startswith("later-")
+                                            for n in pods_in_sink(running.sink)),
+                                what="a pod created after the silence")
+
+
+async def test_forbidden_resource_degrades_only_itself(sim: KubeSim) -> None:
+    sim.rbac.forbid("configmaps", ["list", "watch"])
+    run = await start(sim)
+    try:
+        sink = run.sink
+        await sink.wait_for(lambda: sink.snapshots >= 1, what="snapshot")
+        await sink.wait_for(lambda: sink.state is SourceState.DEGRADED, what="DEGRADED")
+        assert "configmaps" in sink.statuses[-1][1]
+        assert sink.of_kind(EntityKind.CONFIGMAP) == []
+        assert len(sink.of_kind(EntityKind.POD)) == 2
+    finally:
+        run.task.cancel()
+        await asyncio.gather(run.task, return_exceptions=True)
+
+
+async def test_events_and_metrics(sim: KubeSim, running: Running) -> None:
+    sink = running.sink
+    pod = next(iter(sim.store.items(PODS, "shop")))
+    sim.store.create({"kind": "Event", "metadata": {"name": "crash.1", "namespace": "shop"},
+                      "type": "Warning", "reason": "BackOff", "count": 3,
+                      "message": "Back-off restarting failed container",
+                      "involvedObject": {"kind": "Pod", "namespace": "shop",
+                                         "name": pod["metadata"]["name"]},
+                      "lastTimestamp": pod["metadata"]["creationTimestamp"]})
+    event = await sink.wait_for(lambda: next((e for e in sink.events if e.reason == "BackOff"),
+                                             None), what="the event")
+    assert (event.type, event.count, event.entity_id) == ("Warning", 3,
+                                                          pod_id(pod["metadata"]["name"]))
+    await sink.wait_for(lambda: any(s[0] == pod_id(pod["metadata"]["name"])
+                                    for s in sink.metric_samples), what="pod metrics")
+    sample = next(s for s in sink.metric_samples if s[0] == pod_id(pod["metadata"]["name"]))
+    assert sample[1]["cpu_percent"] > 0 and sample[1]["memory_bytes"] > 0
+    assert sample[1]["memory_limit"] == 256 * 2**20
+
+
+async def test_secret_canary_never_enters(sim: KubeSim, kubectl_bin: str,
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    encoded = base64.b64encode(CANARY.encode()).decode()
+    sim.store.create({"kind": "Secret", "metadata": {
+        "name": "db", "namespace": "shop", "annotations": {
+            "kubectl.kubernetes.io/last-applied-configuration": json.dumps(
+                {"stringData": {"password": CANARY}})}},
+        "type": "Opaque", "data": {"password": encoded, "user": encoded},
+        "stringData": {"token": CANARY}})
+    run = await start(sim)
+    try:
+        sink = run.sink
+        await sink.wait_for(lambda: sink.snapshots >= 1, what="snapshot")
+        manifest = ("apiVersion: v1\nkind: Secret\nmetadata: {name: api-key, namespace: shop}\n"
+                    f"type: Opaque\nstringData: {{key: {CANARY}}}\n")
+        code, out = await kubectl(sim, "apply", "-f", "-", stdin=manifest)
+        assert code == 0, out
+        secret_id = ids.k8s("secret", CLUSTER, "shop", "api-key")
+        await sink.wait_for(lambda: secret_id in sink.entities, what="the applied secret")
+        db = sink.entities[ids.k8s("secret", CLUSTER, "shop", "db")]
+        assert (db.attrs["type"], db.attrs["keys"]) == ("Opaque", 2)
+    finally:
+        run.task.cancel()
+        await asyncio.gather(run.task, return_exceptions=True)
+    recorded = msgspec.json.encode([list(sink.entities.values()),
+                                    list(sink.connections.values()), sink.events,
+                                    sink.metric_samples, sink.statuses]).decode()
+    for needle in (CANARY, encoded):
+        assert needle not in recorded
+        assert needle not in caplog.text
+        assert needle not in repr(run.source.graph.objects if run.source.graph else {})
+    ours = [r for r in sim.requests if r.resource == "secrets"
+            and r.user_agent.startswith("gestalt")]
+    assert {r.verb for r in ours} == {"list", "watch"}
+    for request in ours:
+        options = [o.strip() for o in request.accept.split(",")]
+        assert all("as=Table" in o or "as=PartialObjectMetadata" in o for o in options), request
