@@ -88,6 +88,8 @@ class ServiceGraph:
         self._services: dict[str, _Seen] = {}
         self._targets: dict[str, _Seen] = {}  # databases, subjects, uninstrumented peers
         self.counters = Counters()
+        # Set when an entity or edge appears; the source reports those without waiting.
+        self.grew = False
 
     @property
     def pending(self) -> int:
@@ -98,6 +100,7 @@ class ServiceGraph:
         seen = self._services.get(service.entity_id)
         if seen is None:
             seen = self._services[service.entity_id] = _Seen(_service_entity(service), now)
+            self.grew = True
         seen.last_seen = now
         for span in spans:
             self.counters.spans += 1
@@ -167,12 +170,14 @@ class ServiceGraph:
                 self.counters.dropped_edges += 1
                 return
             edge = self._edges[key] = _Edge(WindowStats(self._window), attrs)
+            self.grew = True
         edge.stats.add(span.end_s, span.duration_ms, span.error)
 
     def _target(self, entity: Entity, now: float) -> str:
         seen = self._targets.get(entity.id)
         if seen is None:
             self._targets[entity.id] = _Seen(entity, now)
+            self.grew = True
         else:
             seen.last_seen = now
         return entity.id
@@ -198,6 +203,7 @@ class ServiceGraph:
     def snapshot(self, now: float) -> tuple[list[Entity], list[Connection]]:
         """Entities and edges with traffic inside the window, with their figures."""
         self.expire(now)
+        self.grew = False
         connections: list[Connection] = []
         for key, edge in list(self._edges.items()):
             if edge.stats.prune(now):

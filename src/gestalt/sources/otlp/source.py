@@ -38,6 +38,8 @@ from gestalt.sources.otlp.spans import attributes, records, service_of
 
 log = logging.getLogger(__name__)
 
+MIN_REPORT_GAP = 0.05  # seconds between two reports, however fast the map grows
+
 
 class OtlpSource:
     name = "otlp"
@@ -57,6 +59,7 @@ class OtlpSource:
         self.http_port: int | None = None
         self.grpc_port: int | None = None
         self.ready = asyncio.Event()
+        self._grew = asyncio.Event()
 
     # -- handlers (shared by OTLP/HTTP and OTLP/gRPC) -------------------------------------
     def accept_traces(self, request: ExportTraceServiceRequest) -> ExportTraceServiceResponse:
@@ -65,6 +68,8 @@ class OtlpSource:
         for resource_spans in request.resource_spans:
             service = service_of(attributes(resource_spans.resource.attributes))
             self.graph.ingest(service, records(resource_spans), now)
+        if self.graph.grew:
+            self._grew.set()
         rejected = self.graph.counters.dropped_spans - dropped
         if not rejected:
             return ExportTraceServiceResponse()
@@ -126,8 +131,14 @@ class OtlpSource:
         counters = self.graph.counters
         dropped = (counters.dropped_spans, counters.dropped_edges)
         degraded = False
+        interval = self._config.flush_interval
         while True:
-            await asyncio.sleep(self._config.flush_interval)
+            # New services and edges are shown at once (at most every MIN_REPORT_GAP);
+            # figures of known ones are refreshed every flush_interval.
+            await asyncio.sleep(min(MIN_REPORT_GAP, interval))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._grew.wait(), max(interval - MIN_REPORT_GAP, 0))
+            self._grew.clear()
             if http.failed:
                 raise SourceError("the OTLP/HTTP server stopped")
             now = self._clock()
