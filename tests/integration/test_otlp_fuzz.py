@@ -6,51 +6,21 @@ The 10,000-body run is bench/otlp_fuzz.py; this one stays short."""
 from __future__ import annotations
 
 import gzip
-import json
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import orjson
-import psutil
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.fixtures.otlp.payloads import call_pairs
+from tests.fixtures.otlp.receiver import Receiver
 
 pytestmark = pytest.mark.integration
 
-RECEIVER = Path(__file__).parents[1] / "fixtures" / "otlp" / "receiver.py"
 MAX_BODY = 64 * 1024
 MAX_DECOMPRESSED = 256 * 1024
-
-
-class Receiver:
-    def __init__(self, **limits: int) -> None:
-        self.dir = tempfile.mkdtemp(prefix="gestalt-otlp-")
-        ports_file = Path(self.dir) / "ports.json"
-        args = [f"--{k.replace('_', '-')}={v}" for k, v in limits.items()]
-        self.proc = subprocess.Popen([sys.executable, str(RECEIVER), str(ports_file), *args])
-        deadline = time.monotonic() + 30
-        while not ports_file.exists():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.proc.kill()
-                raise RuntimeError("the OTLP receiver did not start")
-            time.sleep(0.05)
-        self.ports = json.loads(ports_file.read_text())
-        self.url = f"http://127.0.0.1:{self.ports['http']}"
-
-    def rss(self) -> int:
-        return int(psutil.Process(self.proc.pid).memory_info().rss)
-
-    def close(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
 
 
 @pytest.fixture(scope="module")
