@@ -299,8 +299,9 @@ async def test_events_and_history_survive_a_restart_of_gestalt_serve(tmp_path: P
                         return False
 
                 await eventually(ready, timeout=30, what="gestalt serve to be ready")
-                pods = (await client.get("/api/infra/topology?kinds=pod")).json()["entities"]
-                pod_id = pods[0]["id"]
+                # Nodes are never replaced by the churn, so their history keeps growing.
+                nodes = (await client.get("/api/infra/topology?kinds=node")).json()["entities"]
+                pod_id = nodes[0]["id"]
 
                 async def samples() -> list:
                     got = (await client.get(f"/api/infra/metrics/{pod_id}")).json()["series"]

@@ -74,3 +74,11 @@ def test_summary_counts_by_status_and_kind() -> None:
     assert summary.overall == pytest.approx(0.6)
     assert summary.by_kind["pod"].count == 2 and summary.by_kind["pod"].health == 0.6
     assert overall_status(summary) is Health.CRITICAL
+
+
+def test_a_source_judgement_counts_as_a_check() -> None:
+    entity = Entity(id="x", kind=EntityKind.NATS_CONSUMER, name="x", status=EntityStatus.ACTIVE)
+    hint = (Health.CRITICAL, ["ack pending reached MaxAckPending: delivery stalled"])
+    value, status, reasons = score_entity(entity, CFG, hint)
+    assert status is Health.CRITICAL and reasons == hint[1]
+    assert score_entity(entity, CFG, (Health.OK, []))[1] is Health.OK

@@ -10,7 +10,7 @@ marker in its queue and gets a fresh `resync` snapshot; versions it already has 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import msgspec
 
@@ -19,6 +19,8 @@ from gestalt.engine.runtime import Engine
 from gestalt.model import Event
 
 HEARTBEAT_SECONDS = 15.0
+CHUNK = 64 * 1024
+MAX_BATCH = 64
 RETRY = b"retry: 2000\n\n"
 HEARTBEAT = b": heartbeat\n\n"
 SSE_HEADERS = {
@@ -34,7 +36,7 @@ def parse_last_event_id(value: str | None) -> int | None:
     return int(value.strip())
 
 
-def topology_stream(engine: Engine, last_event_id: int | None) -> AsyncIterator[bytes]:
+def topology_stream(engine: Engine, last_event_id: int | None) -> AsyncIterator[bytes | memoryview]:
     # Register and compute the first frames synchronously (before the generator starts),
     # so that no delta published in between is lost or duplicated.
     client = engine.broadcaster.connect("topology")
@@ -43,19 +45,18 @@ def topology_stream(engine: Engine, last_event_id: int | None) -> AsyncIterator[
     if deltas is not None:
         first = b"".join(encode_delta(d) for d in deltas)
     else:
-        first = sse_frame("snapshot", engine.topology_json(), frame_id=store.version)
+        first = engine.topology_frame("snapshot")
     sent_version = store.version
 
     def resync() -> tuple[bytes, int]:
-        version = store.version
-        return sse_frame("resync", engine.topology_json(), frame_id=version), version
+        return engine.topology_frame("resync"), store.version
 
-    return _pump(engine, client, RETRY + first, sent_version, resync)
+    return _pump(engine, client, first, sent_version, resync)
 
 
 def event_stream(
     engine: Engine, last_event_id: int | None, accepts: Callable[[Event], bool]
-) -> AsyncIterator[bytes]:
+) -> AsyncIterator[bytes | memoryview]:
     client = engine.broadcaster.connect("events", accepts=accepts)
     backlog = [
         sse_frame("event", msgspec.json.encode(event), frame_id=seq)
@@ -70,7 +71,15 @@ def event_stream(
         # Events are not state: a client that fell behind is told how many it missed.
         return sse_frame("overflow", b'{"message": "events were dropped"}'), sent
 
-    return _pump(engine, client, RETRY + b"".join(backlog), sent, resync)
+    return _pump(engine, client, b"".join(backlog), sent, resync)
+
+
+def chunked(data: bytes) -> Iterator[memoryview]:
+    """A large frame in pieces: the server's transport then applies flow control between
+    them, so a slow client holds one chunk in memory instead of a whole snapshot."""
+    view = memoryview(data)
+    for start in range(0, len(view), CHUNK):
+        yield view[start : start + CHUNK]
 
 
 async def _pump(
@@ -79,9 +88,11 @@ async def _pump(
     first: bytes,
     sent_version: int,
     resync: Callable[[], tuple[bytes, int]],
-) -> AsyncIterator[bytes]:
+) -> AsyncIterator[bytes | memoryview]:
     try:
-        yield first
+        yield RETRY
+        for piece in chunked(first):
+            yield piece
         queue = client.queue
         while True:
             try:
@@ -89,16 +100,24 @@ async def _pump(
             except TimeoutError:
                 yield HEARTBEAT
                 continue
-            if item is RESYNC:
-                frame, sent_version = resync()
-                yield frame
-                continue
-            version, frame = item
-            if version is not None:
-                if version <= sent_version:
-                    continue  # already in the snapshot or replay this client got
-                sent_version = version
-            yield frame
+            # Take whatever else is already queued: one write for a burst of frames.
+            batch = [item]
+            while len(batch) < MAX_BATCH and not queue.empty():
+                batch.append(queue.get_nowait())
+            out: list[bytes] = []
+            for version, frame in batch:
+                if (version, frame) == RESYNC:
+                    snapshot, sent_version = resync()
+                    out = [snapshot]  # supersedes everything before it
+                    continue
+                if version is not None:
+                    if version <= sent_version:
+                        continue  # already in the snapshot or replay this client got
+                    sent_version = version
+                out.append(frame)
+            if out:
+                for piece in chunked(b"".join(out) if len(out) > 1 else out[0]):
+                    yield piece
     finally:
         engine.broadcaster.disconnect(client)
 

@@ -39,11 +39,22 @@ def band(score: float) -> Health:
     return Health.CRITICAL
 
 
-def score_entity(entity: Entity, thresholds: HealthConfig) -> tuple[float, Health, list[str]]:
-    """Return (score, status, reasons) for one entity."""
+def score_entity(
+    entity: Entity,
+    thresholds: HealthConfig,
+    hint: tuple[Health, list[str]] = (Health.UNKNOWN, []),
+) -> tuple[float, Health, list[str]]:
+    """Return (score, status, reasons) for one entity.
+
+    `hint` is what the source itself judged (a stalled NATS consumer, a crash-looping pod):
+    it counts as one more check, so the status is never better than the source says.
+    """
     scores = [_status_score(entity)]
     reasons: list[str] = []
     checks: list[Health] = []
+    if hint[0] in (Health.WARNING, Health.CRITICAL):
+        checks.append(hint[0])
+        reasons.extend(hint[1])
 
     if entity.memory_limit and entity.memory_bytes is not None:
         used = entity.memory_bytes / entity.memory_limit

@@ -27,6 +27,7 @@ from gestalt.model import (
     Connection,
     Entity,
     Event,
+    Health,
     SourceState,
     SourceStatus,
     ids,
@@ -95,9 +96,11 @@ class Hub:
         # Address -> entities that own it (first one wins; others wait as fallbacks).
         self._endpoint_owners: dict[str, list[str]] = {}
         # Raw edges by what they reference (entity id or endpoint key), for re-resolution.
-        self._refs: dict[str, set[RawEdgeKey]] = {}
+        self._refs: dict[str, list[RawEdgeKey]] = {}
         self._resolved: dict[RawEdgeKey, str] = {}
         self._backers: dict[str, list[RawEdgeKey]] = {}
+        # Ends of connections whose id the hub made by resolving an `endpoint:` reference.
+        self._resolved_ends: dict[str, tuple[str, str]] = {}
         self._pending_metrics: dict[str, dict[str, Any]] = {}
         self._pending_observed: float | None = None
         self._event_listeners: list[EventListener] = []
@@ -149,8 +152,8 @@ class Hub:
         changed.update(self._set_contributions(source, new.values(), gone, only=changed))
         edge_keys = {(source, cid) for cid in old_edges if cid not in new_edges}
         edge_keys.update((source, cid) for cid, c in new_edges.items() if old_edges.get(cid) != c)
-        for _, cid in edge_keys:
-            self._set_raw_edge(source, cid, new_edges.get(cid))
+        for key in edge_keys:
+            self._set_raw_edge(key, new_edges.get(key[1]))
         # Metric overlays of entities this source no longer reports go with them.
         overlay = self._overlay[source]
         for eid in gone:
@@ -178,8 +181,9 @@ class Hub:
         for conn in connections:
             self.observations += 1
             if edges.get(conn.id) != conn:
-                self._set_raw_edge(source, conn.id, conn)
-                edge_keys.add((source, conn.id))
+                key = (source, conn.id)
+                self._set_raw_edge(key, conn)
+                edge_keys.add(key)
         self._commit(changed, edge_keys, observed_at)
 
     def remove(
@@ -197,8 +201,9 @@ class Hub:
         edge_keys: set[RawEdgeKey] = set()
         for cid in connection_ids:
             if cid in self._raw_edges[source]:
-                self._set_raw_edge(source, cid, None)
-                edge_keys.add((source, cid))
+                key = (source, cid)
+                self._set_raw_edge(key, None)
+                edge_keys.add(key)
         self._commit(set(gone), edge_keys, observed_at)
 
     def metrics(
@@ -287,14 +292,17 @@ class Hub:
             status.entities = len(contrib)
         return touched
 
-    def _set_raw_edge(self, source: str, cid: str, conn: Connection | None) -> None:
+    def _set_raw_edge(self, key: RawEdgeKey, conn: Connection | None) -> None:
+        """Record (or forget) one raw edge and index it under what it references. Lists,
+        not sets: most references have one or two edges, and memory matters at scale."""
+        source, cid = key
         edges = self._raw_edges[source]
         old = edges.get(cid)
         if old is not None:
             for ref in self._ref_keys(old):
                 refs = self._refs.get(ref)
-                if refs is not None:
-                    refs.discard((source, cid))
+                if refs is not None and key in refs:
+                    refs.remove(key)
                     if not refs:
                         del self._refs[ref]
         if conn is None:
@@ -302,7 +310,9 @@ class Hub:
             return
         edges[cid] = conn
         for ref in self._ref_keys(conn):
-            self._refs.setdefault(ref, set()).add((source, cid))
+            refs = self._refs.setdefault(ref, [])
+            if key not in refs:
+                refs.append(key)
 
     @staticmethod
     def _ref_keys(conn: Connection) -> list[str]:
@@ -334,9 +344,18 @@ class Hub:
                     _apply_metrics(merged, metrics)
         merged.stale = any(self.statuses[s].state not in _LIVE_STATES for s in owners)
         merged.health, merged.health_status, merged.health_reasons = score_entity(
-            merged, self._health
+            merged, self._health, self._source_hint(eid, owners)
         )
         return merged
+
+    def _source_hint(self, eid: str, owners: list[str]) -> tuple[Health, list[str]]:
+        """The worst health a source itself reported for this entity, with its reasons."""
+        worst, reasons = Health.UNKNOWN, []
+        for source in owners:
+            entity = self._contrib[source][eid]
+            if entity.health_status.rank > worst.rank:
+                worst, reasons = entity.health_status, list(entity.health_reasons)
+        return worst, reasons
 
     def _commit(
         self, changed: set[str], edge_keys: set[RawEdgeKey], observed_at: float | None
@@ -395,6 +414,7 @@ class Hub:
                     backers.remove(key)
                 if not backers:
                     self._backers.pop(previous, None)
+                    self._resolved_ends.pop(previous, None)
                 visible_changed.add(previous)
                 del self._resolved[key]
             if target is not None:
@@ -450,7 +470,11 @@ class Hub:
         dst = self._resolve_end(conn.target_id, exists)
         if src is None or dst is None or src == dst:
             return None
-        return ids.connection(conn.kind.value, src, dst)
+        if src == conn.source_id and dst == conn.target_id:
+            return conn.id  # the usual case: no endpoint to resolve, no new string
+        cid = ids.connection(conn.kind.value, src, dst)
+        self._resolved_ends[cid] = (src, dst)
+        return cid
 
     def _visible(self, cid: str) -> Connection | None:
         backers = self._backers.get(cid)
@@ -458,13 +482,10 @@ class Hub:
             return None
         source, raw_id = backers[0]
         raw = self._raw_edges[source][raw_id]
-        kind, _, ends = cid.partition(":")
-        src, _, dst = ends.partition("->")
-        if raw.source_id == src and raw.target_id == dst and raw.id == cid:
-            if raw.sources == [source]:
-                return raw
-            return msgspec.structs.replace(raw, sources=[source])
-        return msgspec.structs.replace(raw, id=cid, source_id=src, target_id=dst, sources=[source])
+        if raw.id == cid:
+            return raw  # shared with the source's view: connections are values
+        src, dst = self._resolved_ends[cid]
+        return msgspec.structs.replace(raw, id=cid, source_id=src, target_id=dst)
 
 
 def _overlay_entity(merged: Entity, other: Entity) -> None:

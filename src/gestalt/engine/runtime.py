@@ -55,6 +55,7 @@ class Engine:
         self._tasks: list[asyncio.Task[None]] = []
         self._snapshot_cache: tuple[int, bytes] | None = None
         self._summary_cache: tuple[tuple[int, int], Summary] | None = None
+        self._frame_cache: tuple[tuple[int, str], bytes] | None = None
         self._alerts: dict[str, Alert] = {}
         self._status_changed = asyncio.Event()
         self.started = False
@@ -132,6 +133,17 @@ class Engine:
         ))
         self._snapshot_cache = (key, body)
         return body
+
+    def topology_frame(self, event: str) -> bytes:
+        """The topology as one SSE frame (`snapshot` or `resync`), shared by every client
+        that needs it at this generation: 1,000 connecting browsers hold one copy."""
+        key = (self.store.generation, event)
+        cached = self._frame_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        frame = sse_frame(event, self.topology_json(), frame_id=self.store.version)
+        self._frame_cache = (key, frame)
+        return frame
 
     # -- listeners -------------------------------------------------------------------------
     def _on_delta(self, delta: Delta) -> None:
