@@ -29,7 +29,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
+# Piped output is for reading later or for grep: never truncate it to a terminal's width.
+out = Console(width=None if sys.stdout.isatty() else 400)
 err = Console(stderr=True)
 
 ConfigOption = Annotated[

@@ -22,9 +22,10 @@ import gestalt
 from gestalt.api.metrics import engine_registry, exposition
 from gestalt.api.security import SecurityMiddleware
 from gestalt.api.streams import SSE_HEADERS, event_stream, parse_last_event_id, topology_stream
+from gestalt.engine.broadcast import sse_frame
 from gestalt.engine.filters import TopologyFilter, parse_labels, split_values
 from gestalt.engine.health import overall_status, summarize
-from gestalt.engine.paths import REGISTRY, PathError, resolve, topology_diff
+from gestalt.engine.paths import REGISTRY, PathError, nats_messages, resolve, topology_diff
 from gestalt.engine.runtime import Engine
 from gestalt.model import Event, Topology
 
@@ -144,6 +145,25 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
         resume = parse_last_event_id(last_event_id_header or last_event_id)
         return StreamingResponse(event_stream(engine, resume, accepts),
                                  media_type="text/event-stream", headers=SSE_HEADERS)
+
+    @app.get("/api/infra/nats/messages/stream", tags=["events"])
+    async def stream_nats_messages(subjects: Multi = None) -> StreamingResponse:
+        """SSE of sampled NATS messages (`event: message`): subject, size, header names;
+        payload and headers only for subjects allow-listed in collectors.nats."""
+        wanted = sorted(split_values(subjects))
+        if not wanted:
+            raise HTTPException(400, "pass subjects=<subject>[,<subject>...]")
+        messages = nats_messages(engine, wanted)
+
+        async def frames() -> AsyncIterator[bytes]:
+            yield b"retry: 2000\n\n"
+            try:
+                async for sample in messages:
+                    yield sse_frame("message", _encoder.encode(sample))
+            finally:
+                await messages.aclose()
+
+        return StreamingResponse(frames(), media_type="text/event-stream", headers=SSE_HEADERS)
 
     # -- metrics, health, alerts, config ------------------------------------------------
     @app.get("/api/infra/metrics/{entity_id:path}", tags=["metrics"])

@@ -7,8 +7,9 @@ handler returns rows (a list of flat dicts, shown as a table by the CLI) or a do
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -269,14 +270,39 @@ async def _nats_streams(engine: Engine, params: Params) -> Result:
 
 
 @path("world.infra.nats.messages", "Stream messages on subjects (sampled)", source="nats",
-      columns=("subject", "size", "timestamp", "payload"), params=("subjects", "limit"))
+      columns=("timestamp", "subject", "size", "payload"),
+      params=("subjects", "limit", "seconds"))
 async def _nats_messages(engine: Engine, params: Params) -> Result:
-    source = engine.sources["nats"]
-    recent = getattr(source, "recent_messages", None)
-    if recent is None:
-        raise PathError(501, "message sampling is not available from this NATS source")
+    """What arrives within `seconds` (default 2, at most 10), at most `limit` messages.
+    The live stream is GET /api/infra/nats/messages/stream."""
     subjects = sorted(split_values([params.get("subjects", "")]))
-    return list(recent(subjects, _limit(params)))
+    if not subjects:
+        raise PathError(400, "pass subjects=<subject>[,<subject>...] (wildcards allowed)")
+    try:
+        seconds = min(10.0, max(0.1, float(params.get("seconds", "2"))))
+    except ValueError as exc:
+        raise PathError(400, "seconds must be a number") from exc
+    limit = _limit(params)
+    samples: list[dict[str, Any]] = []
+    stream = nats_messages(engine, subjects)
+    try:
+        async with asyncio.timeout(seconds):
+            async for sample in stream:
+                samples.append(sample)
+                if len(samples) >= limit:
+                    break
+    except TimeoutError:
+        pass
+    finally:
+        await stream.aclose()
+    return samples
+
+
+def nats_messages(engine: Engine, subjects: list[str]) -> AsyncGenerator[dict[str, Any], None]:
+    source = engine.sources.get("nats")
+    if source is None:
+        raise PathError(409, "source nats is not enabled (collectors.nats.enabled)")
+    return source.sampled_messages(subjects)  # type: ignore[attr-defined, no-any-return]
 
 
 # -- metrics -----------------------------------------------------------------------------
