@@ -9,7 +9,6 @@ controllers.bulk():`) syncs each owner once instead of once per pod.
 from __future__ import annotations
 
 import contextlib
-import copy
 import ipaddress
 import itertools
 import secrets
@@ -20,7 +19,7 @@ import orjson
 
 from gestalt.sim.kubesim.resources import STORED
 from gestalt.sim.kubesim.selectors import selector_matches
-from gestalt.sim.kubesim.store import Change, Obj, Store, now_rfc3339
+from gestalt.sim.kubesim.store import Change, Obj, Store, clone, now_rfc3339
 
 PODS = STORED[("", "pods")]
 NODES = STORED[("", "nodes")]
@@ -62,17 +61,25 @@ class Controllers:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._dirty: dict[str, dict[tuple[str, str], None]] = {k: {} for k in _ORDER}
+        # Namespaces whose pods changed during a bulk build: all their services resync.
+        self._dirty_namespaces: set[str] = set()
+        # Pods by namespace and label, built on demand for EndpointSlice syncs.
+        self._by_label: dict[str, dict[tuple[str, str], list[Obj]]] = {}
         self._deferred = 0
         self._draining = False
         self._ips = (str(ipaddress.IPv4Address("10.244.0.0") + i) for i in itertools.count(2))
         self._next_node = 0
+        self._nodes: list[Obj] | None = None  # schedulable nodes, until a node changes
         store.hooks.append(self._on_change)
 
     def next_ip(self) -> str:
         return next(self._ips)
 
     def pick_node(self) -> Obj | None:
-        nodes = [n for n in self.store.items(NODES) if not n.get("spec", {}).get("unschedulable")]
+        if self._nodes is None:
+            self._nodes = [n for n in self.store.items(NODES)
+                           if not n.get("spec", {}).get("unschedulable")]
+        nodes = self._nodes
         if not nodes:
             return None
         self._next_node += 1
@@ -95,6 +102,8 @@ class Controllers:
         kind, obj = change.resource.kind, change.obj
         meta = obj["metadata"]
         ns = meta.get("namespace", "")
+        if kind == "Node":
+            self._nodes = None
         if kind in ("Deployment", "ReplicaSet", "Service") and change.type != "DELETED":
             self._mark(kind, ns, meta["name"])
         if kind in ("ReplicaSet", "Pod"):
@@ -102,6 +111,10 @@ class Controllers:
                 if ref.get("kind") in ("Deployment", "ReplicaSet"):
                     self._mark(ref["kind"], ns, ref["name"])
         if kind == "Pod":
+            self._by_label.pop(ns, None)
+            if self._deferred or self._draining:
+                self._dirty_namespaces.add(ns)
+                return
             labels = [meta.get("labels") or {}]
             if change.prev is not None:
                 labels.append(change.prev["metadata"].get("labels") or {})
@@ -118,6 +131,12 @@ class Controllers:
         try:
             while True:
                 kind = next((k for k in _ORDER if self._dirty[k]), None)
+                if kind == "Service" or kind is None and self._dirty_namespaces:
+                    for ns in self._dirty_namespaces:
+                        for svc in self.store.items(SERVICES, ns):
+                            self._mark("Service", ns, svc["metadata"]["name"])
+                    self._dirty_namespaces.clear()
+                    kind = "Service" if self._dirty["Service"] else None
                 if kind is None:
                     return
                 ns, name = next(iter(self._dirty[kind]))
@@ -129,8 +148,7 @@ class Controllers:
 
     # -- deployments --------------------------------------------------------------------
     def _owned(self, resource: object, namespace: str, uid: str) -> list[Obj]:
-        return [o for o in self.store.items(resource, namespace)  # type: ignore[arg-type]
-                if any(r.get("uid") == uid for r in o["metadata"].get("ownerReferences") or ())]
+        return self.store.owned_by(resource, uid)  # type: ignore[arg-type]
 
     def sync_deployment(self, namespace: str, name: str) -> None:
         dep = self.store.find(DEPLOYMENTS, namespace, name)
@@ -147,9 +165,9 @@ class Controllers:
         if current is None:
             labels = {**(template.get("metadata", {}).get("labels") or {}),
                       "pod-template-hash": template_hash}
-            rs_template = copy.deepcopy(template)
+            rs_template = clone(template)
             rs_template.setdefault("metadata", {})["labels"] = labels
-            selector = copy.deepcopy(spec.get("selector") or {"matchLabels": {}})
+            selector = clone(spec.get("selector") or {"matchLabels": {}})
             selector.setdefault("matchLabels", {})["pod-template-hash"] = template_hash
             current = self.store.create({
                 "kind": "ReplicaSet",
@@ -232,7 +250,7 @@ class Controllers:
     def create_pod(self, owner: Obj) -> Obj:
         template = owner.get("spec", {}).get("template", {})
         meta = owner["metadata"]
-        spec = copy.deepcopy(template.get("spec") or {})
+        spec = clone(template.get("spec") or {})
         node = self.pick_node()
         ts = now_rfc3339()
         pod: Obj = {"kind": "Pod", "metadata": {
@@ -250,6 +268,20 @@ class Controllers:
         return self.store.create(pod)
 
     # -- services -----------------------------------------------------------------------
+    def _candidates(self, namespace: str, selector: Obj) -> list[Obj]:
+        """Pods that carry the selector's first label: a cheap superset of its matches."""
+        plain = {k: v for k, v in selector.items() if isinstance(v, str)}
+        if not plain:
+            return list(self.store.items(PODS, namespace))
+        index = self._by_label.get(namespace)
+        if index is None:
+            index = self._by_label[namespace] = {}
+            for pod in self.store.items(PODS, namespace):
+                for label in (pod["metadata"].get("labels") or {}).items():
+                    index.setdefault(label, []).append(pod)
+        key, value = next(iter(plain.items()))
+        return index.get((key, value), [])
+
     def sync_service(self, namespace: str, name: str) -> None:
         svc = self.store.find(SERVICES, namespace, name)
         if svc is None:
@@ -257,7 +289,7 @@ class Controllers:
         selector = svc.get("spec", {}).get("selector")
         if not selector:
             return
-        pods = [p for p in self.store.items(PODS, namespace)
+        pods = [p for p in self._candidates(namespace, selector)
                 if p.get("status", {}).get("podIP")
                 and selector_matches(selector, p["metadata"].get("labels") or {})]
         pods.sort(key=lambda p: p["metadata"]["name"])

@@ -16,6 +16,7 @@ import os
 import secrets
 import socket
 import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
@@ -28,6 +29,15 @@ from gestalt.sim.kubesim.store import Store
 from gestalt.sim.kubesim.tls import self_signed
 
 CONTEXT = "kubesim"
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn without its signal handling: kubesim lives inside other programs (tests,
+    `gestalt demo`), whose own Ctrl-C handling must stay theirs."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 class KubeSim:
@@ -49,7 +59,7 @@ class KubeSim:
         self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
         self._ca = b""
         self.ca_file: str | None = None  # the server certificate, which is its own CA
-        self._server: uvicorn.Server | None = None
+        self._server: _EmbeddedServer | None = None
         self._task: asyncio.Task[None] | None = None
         for ns in ("default", "kube-system"):
             self.store.create({"kind": "Namespace", "metadata": {"name": ns},
@@ -85,7 +95,7 @@ class KubeSim:
                    "ssl_keyfile": self._write("tls.key", key)}
         config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
                                 timeout_graceful_shutdown=2, timeout_keep_alive=30, **tls)
-        self._server = uvicorn.Server(config)
+        self._server = _EmbeddedServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="kubesim")
         while not self._server.started:
             if self._task.done():

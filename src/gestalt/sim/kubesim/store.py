@@ -9,13 +9,14 @@ never mutated in place (each write stores a new dict), so history entries stay t
 from __future__ import annotations
 
 import asyncio
-import copy
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from gestalt.sim.kubesim.resources import BY_KIND, STORED, Resource
 from gestalt.sim.kubesim.selectors import Predicate
@@ -40,6 +41,11 @@ class ApiError(Exception):
         if self.details:
             body["details"] = self.details
         return body
+
+
+def clone(obj: Any) -> Any:
+    """A deep copy of JSON data, several times faster than copy.deepcopy."""
+    return orjson.loads(orjson.dumps(obj))
 
 
 def now_rfc3339(ts: float | None = None) -> str:
@@ -73,6 +79,8 @@ class Store:
         self.history: deque[Change] = deque(maxlen=history)
         self.compacted_rv = 0  # changes at or below this version are gone from history
         self.watchers: dict[Resource, set[Watcher]] = {r: set() for r in STORED.values()}
+        # owner uid -> (resource, namespace, name) of its dependents (ownerReferences).
+        self.dependents: dict[str, set[tuple[Resource, str, str]]] = {}
         # Called after every write (controllers keep derived objects in step).
         self.hooks: list[Callable[[Change], None]] = []
 
@@ -96,10 +104,32 @@ class Store:
     def count(self, resource: Resource) -> int:
         return sum(len(objs) for objs in self.objects[resource].values())
 
-    def _put(self, resource: Resource, obj: Obj) -> None:
+    def owned_by(self, resource: Resource, uid: str) -> list[Obj]:
+        """The objects of `resource` that name `uid` in their ownerReferences."""
+        out = []
+        for res, ns, name in self.dependents.get(uid, ()):
+            if res is resource:
+                obj = self.objects[res].get(ns, {}).get(name)
+                if obj is not None:
+                    out.append(obj)
+        return out
+
+    def _put(self, resource: Resource, obj: Obj, prev: Obj | None = None) -> None:
         meta = obj["metadata"]
         ns = meta.get("namespace") or "" if resource.namespaced else ""
         self.objects[resource].setdefault(ns, {})[meta["name"]] = obj
+        refs = meta.get("ownerReferences")
+        old_refs = prev["metadata"].get("ownerReferences") if prev is not None else None
+        if refs != old_refs:
+            self._index_owners(resource, ns, meta["name"], old_refs, refs)
+
+    def _index_owners(self, resource: Resource, ns: str, name: str,
+                      old: list[Obj] | None, new: list[Obj] | None) -> None:
+        entry = (resource, ns, name)
+        for ref in old or ():
+            self.dependents.get(ref.get("uid", ""), set()).discard(entry)
+        for ref in new or ():
+            self.dependents.setdefault(ref.get("uid", ""), set()).add(entry)
 
     # -- writes -----------------------------------------------------------------------
     def _next_rv(self) -> int:
@@ -167,14 +197,14 @@ class Store:
             return prev  # a no-op write keeps its version, as on a real server
         rv = self._next_rv()
         meta["resourceVersion"] = str(rv)
-        self._put(resource, obj)
+        self._put(resource, obj, prev)
         self._record(rv, resource, "MODIFIED", obj, prev)
         return obj
 
     def update(self, resource: Resource, namespace: str | None, name: str,
                mutate: Callable[[Obj], None]) -> Obj:
         """Copy, mutate and store: the way controllers and scenarios change objects."""
-        obj = copy.deepcopy(self.get(resource, namespace, name))
+        obj = clone(self.get(resource, namespace, name))
         mutate(obj)
         return self.replace(obj)
 
@@ -184,6 +214,8 @@ class Store:
         if prev is None:
             raise not_found(resource, name)
         obj = {**prev, "metadata": {**prev["metadata"], "resourceVersion": str(self._next_rv())}}
+        self._index_owners(resource, namespace or "" if resource.namespaced else "", name,
+                           prev["metadata"].get("ownerReferences"), None)
         self._record(self.rv, resource, "DELETED", obj, prev)
         if resource.kind == "Namespace":
             for res, by_ns in self.objects.items():
@@ -194,17 +226,9 @@ class Store:
 
     def _collect_garbage(self, owner: Obj) -> None:
         """Background cascading deletion: dependents of a deleted owner go too."""
-        uid = owner["metadata"]["uid"]
-        namespace = owner["metadata"].get("namespace")
-        if not namespace:
-            return
-        for resource, by_ns in self.objects.items():
-            objs = by_ns.get(namespace, {})
-            doomed = [name for name, o in objs.items() if any(
-                ref.get("uid") == uid for ref in o["metadata"].get("ownerReferences") or ())]
-            for name in doomed:
-                if name in objs:
-                    self.delete(resource, namespace, name)
+        for resource, ns, name in list(self.dependents.pop(owner["metadata"]["uid"], ())):
+            if self.find(resource, ns, name) is not None:
+                self.delete(resource, ns, name)
 
     def _record(self, rv: int, resource: Resource, type_: str, obj: Obj, prev: Obj | None) -> None:
         change = Change(rv, resource, type_, obj, prev)
