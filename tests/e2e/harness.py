@@ -60,6 +60,7 @@ def ensure_web_built() -> None:
 def gestalt_server(workdir: Path, collectors: dict[str, dict[str, Any]],
                    visualization: dict[str, Any] | None = None) -> Iterator[str]:
     """Run `gestalt serve` with only `collectors` enabled; yields its base URL."""
+    workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     config = {
         "server": {"host": "127.0.0.1", "port": port, "data_dir": str(workdir / "data")},

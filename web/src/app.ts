@@ -17,10 +17,12 @@ export interface RenderStats {
   frameTimes: number[];
   viewNodes: number;
   viewEdges: number;
+  /** ms since navigation start when every entity was first on screen. */
+  firstFullRender: number | null;
 }
 
 export const renderStats: RenderStats = {
-  drawCalls: 0, triangles: 0, fps: 0, frames: 0, frameTimes: [], viewNodes: 0, viewEdges: 0,
+  drawCalls: 0, triangles: 0, fps: 0, frames: 0, frameTimes: [], viewNodes: 0, viewEdges: 0, firstFullRender: null,
 };
 
 /** What the scene shows, for tests: set by the scene once it exists. */
@@ -77,6 +79,7 @@ window.__gestalt = {
   get triangles() { return renderStats.triangles; },
   get fps() { return renderStats.fps; },
   get frames() { return renderStats.frames; },
+  get firstFullRender() { return renderStats.firstFullRender; },
   get frameTimes() { return renderStats.frameTimes.slice(); },
   get deltas(): DeltaTiming[] { return graph.timings.map((t) => ({ ...t })); },
   get status() { return useUi.getState().status; },

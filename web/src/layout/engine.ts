@@ -78,8 +78,13 @@ export class LayoutEngine {
     );
     this.setPreset(this.preset);
     const changed = change.addNodes.length + change.removeNodes.length + change.addLinks.length + change.removeLinks.length;
+    // Reheat by how much changed: a pod replaced among 10,000 nudges its neighbourhood only
+    // (it was placed next to its owner already); a big change re-flows the map.
     if (first) this.simulation.alpha(1);
-    else if (changed) this.simulation.alpha(Math.max(this.simulation.alpha(), REHEAT));
+    else if (changed) {
+      const share = changed / Math.max(1, this.nodes.size);
+      this.simulation.alpha(Math.max(this.simulation.alpha(), Math.min(REHEAT, 0.03 + share * 2)));
+    }
   }
 
   private placeNear(spec: LayoutNodeSpec): { x: number; y: number; z: number } {

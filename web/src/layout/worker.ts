@@ -35,7 +35,9 @@ function loop(): void {
   do moved = engine.tick() || moved;
   while (moved && performance.now() - start < 12 && engine.alpha >= 0.005);
   post();
-  if (moved && engine.alpha >= 0.005) setTimeout(loop, 0);
+  // Rest as long as we worked: the layout takes at most half a core, leaving the rest to
+  // the page (and to software rendering where there is no GPU).
+  if (moved && engine.alpha >= 0.005) setTimeout(loop, Math.max(4, performance.now() - start));
   else running = false;
 }
 

@@ -171,6 +171,9 @@ function MapScene({ labels }: { labels: React.RefObject<LabelItem[]> }) {
     renderStats.drawCalls = gl.info.render.calls;
     renderStats.triangles = gl.info.render.triangles;
     renderStats.frames += 1;
+    if (renderStats.firstFullRender === null && graph.entities.size > 0 && renderStats.viewNodes === graph.entities.size) {
+      renderStats.firstFullRender = now;
+    }
     if (s.lastFrame) {
       renderStats.frameTimes.push(now - s.lastFrame);
       if (renderStats.frameTimes.length > 600) renderStats.frameTimes.shift();
@@ -231,14 +234,30 @@ function collectLabels(
   return items;
 }
 
+/** Software WebGL (SwiftShader, llvmpipe): no GPU, so no multisampling and 1 px per px. */
+function softwareRenderer(): boolean {
+  try {
+    const gl = document.createElement("canvas").getContext("webgl2");
+    if (!gl) return true;
+    const info = gl.getExtension("WEBGL_debug_renderer_info");
+    const name = info ? String(gl.getParameter(info.UNMASKED_RENDERER_WEBGL)) : "";
+    gl.getExtension("WEBGL_lose_context")?.loseContext();
+    return /swiftshader|llvmpipe|software/i.test(name);
+  } catch {
+    return true;
+  }
+}
+
+const SOFTWARE = softwareRenderer();
+
 export function MapCanvas() {
   const labels = useRef<LabelItem[]>([]);
   return (
     <div className="map" data-testid="map">
       <Canvas
         camera={{ fov: 50, near: 0.5, far: 30000, position: [0, 140, 360] }}
-        gl={{ antialias: true, powerPreference: "high-performance" }}
-        dpr={[1, 2]}
+        gl={{ antialias: !SOFTWARE, powerPreference: "high-performance" }}
+        dpr={SOFTWARE ? 1 : [1, 2]}
         onCreated={({ gl, scene }) => {
           gl.setClearColor(new THREE.Color("#070b14"));
           scene.fog = new THREE.FogExp2(0x070b14, 0.00045);
