@@ -23,7 +23,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-
 from tests.e2e.harness import ensure_web_built, gestalt_server, launch_chromium, wait_until  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "browser_scale.json"
@@ -36,18 +35,26 @@ def pct(values: list[float], q: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1) + 0.5))], 2)
 
 
-def measure(browser: Any, entities: int, edges: int, churn: float, seconds: float) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp, gestalt_server(
-        Path(tmp), {"synthetic": {"entities": entities, "edges": edges, "churn_per_second": churn}},
-        {"max_entities": max(20000, entities * 2)},
-    ) as url:
+def measure(
+    browser: Any, entities: int, edges: int, churn: float, seconds: float
+) -> dict[str, Any]:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        gestalt_server(
+            Path(tmp),
+            {"synthetic": {"entities": entities, "edges": edges, "churn_per_second": churn}},
+            {"max_entities": max(20000, entities * 2)},
+        ) as url,
+    ):
         api_count = len(httpx.get(f"{url}/api/infra/topology", timeout=60).json()["entities"])
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         started = time.monotonic()
         page.goto(f"{url}/")
-        wait_until(lambda: page.evaluate("__gestalt.firstFullRender"), 180, "first full render", 0.25)
+        wait_until(
+            lambda: page.evaluate("__gestalt.firstFullRender"), 180, "first full render", 0.25
+        )
         loaded_s = time.monotonic() - started
         first_full = page.evaluate("__gestalt.firstFullRender")
         # Measure a window of steady live updates.
@@ -57,10 +64,12 @@ def measure(browser: Any, entities: int, edges: int, churn: float, seconds: floa
         t0 = time.monotonic()
         time.sleep(seconds)  # a measurement window, not synchronisation
         elapsed = time.monotonic() - t0
-        stats = page.evaluate("({fps: __gestalt.fps, frames: __gestalt.frames, ft: __gestalt.frameTimes,"
-                              " dc: __gestalt.drawCalls, tri: __gestalt.triangles, mem: __gestalt.memory,"
-                              " n: __gestalt.entities, e: __gestalt.edges, v: __gestalt.viewNodes,"
-                              " deltas: __gestalt.deltas})")
+        stats = page.evaluate(
+            "({fps: __gestalt.fps, frames: __gestalt.frames, ft: __gestalt.frameTimes,"
+            " dc: __gestalt.drawCalls, tri: __gestalt.triangles, mem: __gestalt.memory,"
+            " n: __gestalt.entities, e: __gestalt.edges, v: __gestalt.viewNodes,"
+            " deltas: __gestalt.deltas})"
+        )
         page.close()
     deltas = [d for d in stats["deltas"][skip:] if d["observed_at"] and d["rendered_at"]]
     applied = [d["applied_at"] - d["observed_at"] for d in deltas]
@@ -69,18 +78,28 @@ def measure(browser: Any, entities: int, edges: int, churn: float, seconds: floa
     rendered = [d["rendered_at"] - d["observed_at"] for d in deltas]
     frame_times = stats["ft"]
     return {
-        "entities": stats["n"], "edges": stats["e"], "api_entities": api_count, "view_nodes": stats["v"],
+        "entities": stats["n"],
+        "edges": stats["e"],
+        "api_entities": api_count,
+        "view_nodes": stats["v"],
         "fps": round((stats["frames"] - frames0) / elapsed, 1),
-        "frame_ms_p50": pct(frame_times, 0.5), "frame_ms_p99": pct(frame_times, 0.99),
+        "frame_ms_p50": pct(frame_times, 0.5),
+        "frame_ms_p99": pct(frame_times, 0.99),
         "frame_ms_mean": round(statistics.fmean(frame_times), 2) if frame_times else None,
-        "draw_calls": stats["dc"], "triangles": stats["tri"],
+        "draw_calls": stats["dc"],
+        "triangles": stats["tri"],
         "js_heap_mb": round(stats["mem"] / 2**20, 1) if stats["mem"] else None,
-        "first_full_render_ms": round(first_full), "load_to_full_render_s": round(loaded_s, 2),
+        "first_full_render_ms": round(first_full),
+        "load_to_full_render_s": round(loaded_s, 2),
         "deltas_measured": len(deltas),
-        "observed_to_applied_ms_p50": pct(applied, 0.5), "observed_to_applied_ms_p99": pct(applied, 0.99),
-        "observed_to_received_ms_p50": pct(received, 0.5), "observed_to_received_ms_p99": pct(received, 0.99),
-        "received_to_applied_ms_p50": pct(in_page, 0.5), "received_to_applied_ms_p99": pct(in_page, 0.99),
-        "observed_to_rendered_ms_p50": pct(rendered, 0.5), "observed_to_rendered_ms_p99": pct(rendered, 0.99),
+        "observed_to_applied_ms_p50": pct(applied, 0.5),
+        "observed_to_applied_ms_p99": pct(applied, 0.99),
+        "observed_to_received_ms_p50": pct(received, 0.5),
+        "observed_to_received_ms_p99": pct(received, 0.99),
+        "received_to_applied_ms_p50": pct(in_page, 0.5),
+        "received_to_applied_ms_p99": pct(in_page, 0.99),
+        "observed_to_rendered_ms_p50": pct(rendered, 0.5),
+        "observed_to_rendered_ms_p99": pct(rendered, 0.99),
         "page_errors": errors[:3],
     }
 
@@ -98,11 +117,16 @@ def main() -> None:
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         small = measure(browser, 100, 200, 2.0, 5.0)
-        large = measure(browser, args.entities, args.edges or args.entities * 2, args.churn, args.seconds)
+        large = measure(
+            browser, args.entities, args.edges or args.entities * 2, args.churn, args.seconds
+        )
         browser.close()
     result = {
-        "benchmark": "browser_scale", "renderer": "Chromium headless, SwiftShader (software WebGL)",
-        "viewport": "1280x800", "small": small, "large": large,
+        "benchmark": "browser_scale",
+        "renderer": "Chromium headless, SwiftShader (software WebGL)",
+        "viewport": "1280x800",
+        "small": small,
+        "large": large,
         "draw_calls_constant": small["draw_calls"] == large["draw_calls"],
         "target_applied_p99_ms": 100,
     }

@@ -14,8 +14,11 @@ from tests.support.services import require_service
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    require_service("Chromium", os.access(CHROMIUM, os.X_OK),
-                    f"{CHROMIUM} missing (scripts/services.sh installs Debian's chromium)")
+    require_service(
+        "Chromium",
+        os.access(CHROMIUM, os.X_OK),
+        f"{CHROMIUM} missing (scripts/services.sh installs Debian's chromium)",
+    )
     from playwright.sync_api import sync_playwright
 
     ensure_web_built()

@@ -22,9 +22,17 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--use-gl=angle", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-gl=angle",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
     "--ignore-gpu-blocklist",
 ]
 WEB_INDEX = ROOT / "src" / "gestalt" / "web" / "index.html"
@@ -57,8 +65,11 @@ def ensure_web_built() -> None:
 
 
 @contextmanager
-def gestalt_server(workdir: Path, collectors: dict[str, dict[str, Any]],
-                   visualization: dict[str, Any] | None = None) -> Iterator[str]:
+def gestalt_server(
+    workdir: Path,
+    collectors: dict[str, dict[str, Any]],
+    visualization: dict[str, Any] | None = None,
+) -> Iterator[str]:
     """Run `gestalt serve` with only `collectors` enabled; yields its base URL."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -73,15 +84,30 @@ def gestalt_server(workdir: Path, collectors: dict[str, dict[str, Any]],
     path.write_text(json.dumps(config, indent=2))  # JSON is YAML
     log = (workdir / "gestalt.log").open("wb")
     gestalt = Path(sys.executable).with_name("gestalt")
-    proc = subprocess.Popen([str(gestalt), "serve", "--config", str(path), "--port", str(port),
-                             "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT,
-                            cwd=workdir, env={**os.environ, "GESTALT_CONFIG": str(path)})
+    proc = subprocess.Popen(
+        [
+            str(gestalt),
+            "serve",
+            "--config",
+            str(path),
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=workdir,
+        env={**os.environ, "GESTALT_CONFIG": str(path)},
+    )
     url = f"http://127.0.0.1:{port}"
 
     def ready() -> bool:
         if proc.poll() is not None:
-            raise AssertionError(f"gestalt serve exited {proc.returncode}: "
-                                 f"{(workdir / 'gestalt.log').read_text()[-2000:]}")
+            raise AssertionError(
+                f"gestalt serve exited {proc.returncode}: "
+                f"{(workdir / 'gestalt.log').read_text()[-2000:]}"
+            )
         try:
             return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
         except httpx.HTTPError:

@@ -17,15 +17,19 @@ from tests.support.services import TEST_IMAGE
 
 
 def docker(*args: str) -> str:
-    return subprocess.run(["docker", *args], check=True, capture_output=True, text=True,
-                          timeout=60).stdout.strip()
+    return subprocess.run(
+        ["docker", *args], check=True, capture_output=True, text=True, timeout=60
+    ).stdout.strip()
 
 
 @pytest.fixture
 def names(docker_engine: str) -> Iterator[dict[str, str]]:
     tag = uuid.uuid4().hex[:8]
-    made = {"container": f"gestalt-e2e-{tag}", "network": f"gestalt-e2e-net-{tag}",
-            "volume": f"gestalt-e2e-vol-{tag}"}
+    made = {
+        "container": f"gestalt-e2e-{tag}",
+        "network": f"gestalt-e2e-net-{tag}",
+        "volume": f"gestalt-e2e-vol-{tag}",
+    }
     yield made
     subprocess.run(["docker", "rm", "-f", made["container"]], capture_output=True, timeout=60)
     subprocess.run(["docker", "network", "rm", made["network"]], capture_output=True, timeout=60)
@@ -35,27 +39,48 @@ def names(docker_engine: str) -> Iterator[dict[str, str]]:
 def find(page: Any, kind: str, name: str) -> str | None:
     return page.evaluate(
         "([kind, name]) => __gestalt.ids().find((id) => { const e = __gestalt.entity(id);"
-        " return e.kind === kind && e.name === name; }) ?? null", [kind, name])
+        " return e.kind === kind && e.name === name; }) ?? null",
+        [kind, name],
+    )
 
 
-def test_container_lifecycle_on_the_map(names: dict[str, str], open_page: Any, tmp_path: Path) -> None:
+def test_container_lifecycle_on_the_map(
+    names: dict[str, str], open_page: Any, tmp_path: Path
+) -> None:
     with gestalt_server(tmp_path, {"docker": {"poll_interval": 1.0}}) as url:
         page = open_page(f"{url}/")
         wait_until(lambda: page.evaluate("__gestalt.status") == "live", 20, "the stream")
         docker("network", "create", names["network"])
         docker("volume", "create", names["volume"])
-        cid = docker("run", "-d", "--name", names["container"], "--network", names["network"],
-                     "-v", f"{names['volume']}:/data", TEST_IMAGE, "sleep", "300")
+        cid = docker(
+            "run",
+            "-d",
+            "--name",
+            names["container"],
+            "--network",
+            names["network"],
+            "-v",
+            f"{names['volume']}:/data",
+            TEST_IMAGE,
+            "sleep",
+            "300",
+        )
         entity_id = f"container:{cid[:12]}"
 
         # It appears in the scene and in the event feed.
-        wait_until(lambda: page.evaluate(f"__gestalt.screen({entity_id!r})"), 30, "the container on the map")
+        wait_until(
+            lambda: page.evaluate(f"__gestalt.screen({entity_id!r})"),
+            30,
+            "the container on the map",
+        )
         page.locator('[data-tab="events"]').click()
-        page.locator(f'[data-testid="event-feed"] [data-entity="{entity_id}"]').first.wait_for(timeout=30_000)
+        page.locator(f'[data-testid="event-feed"] [data-entity="{entity_id}"]').first.wait_for(
+            timeout=30_000
+        )
 
         # Search finds it; choosing it selects it and shows its details.
         page.get_by_test_id("search").fill(names["container"])
-        page.get_by_test_id("search-results").get_by_text(names["container"]).first.click()
+        page.locator(f'[data-testid="search-results"] [data-id="{entity_id}"]').click()
         details = page.get_by_test_id("details")
         details.wait_for()
         assert details.get_attribute("data-entity") == entity_id
@@ -64,8 +89,13 @@ def test_container_lifecycle_on_the_map(names: dict[str, str], open_page: Any, t
         # Path tracing lights its network and its volume.
         network = wait_until(lambda: find(page, "network", names["network"]), 20, "the network")
         volume = wait_until(lambda: find(page, "volume", names["volume"]), 20, "the volume")
-        wait_until(lambda: {entity_id, network, volume} <= set(page.evaluate("__gestalt.highlighted()") or []),
-                   10, "network and volume on the traced path")
+        wait_until(
+            lambda: (
+                {entity_id, network, volume} <= set(page.evaluate("__gestalt.highlighted()") or [])
+            ),
+            10,
+            "network and volume on the traced path",
+        )
         page.get_by_test_id("search").fill("")
         page.screenshot(path=str(ARTIFACTS / "docker.png"))
 
@@ -84,7 +114,12 @@ def test_container_lifecycle_on_the_map(names: dict[str, str], open_page: Any, t
         # Stopped, its colour changes.
         before = page.evaluate(f"__gestalt.colour({entity_id!r})")
         docker("stop", "-t", "0", names["container"])
-        wait_until(lambda: page.evaluate(f"__gestalt.entity({entity_id!r}).status") != "running", 30,
-                   "the stop to reach the page")
-        wait_until(lambda: page.evaluate(f"__gestalt.colour({entity_id!r})") != before, 10, "a new colour")
+        wait_until(
+            lambda: page.evaluate(f"__gestalt.entity({entity_id!r}).status") != "running",
+            30,
+            "the stop to reach the page",
+        )
+        wait_until(
+            lambda: page.evaluate(f"__gestalt.colour({entity_id!r})") != before, 10, "a new colour"
+        )
         page.context.close()  # before the server stops

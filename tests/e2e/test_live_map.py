@@ -17,8 +17,9 @@ SYNTHETIC = {"entities": 150, "edges": 300, "churn_per_second": 3}
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with gestalt_server(tmp_path_factory.mktemp("live"), {"synthetic": SYNTHETIC},
-                        {"max_entities": 5000}) as url:
+    with gestalt_server(
+        tmp_path_factory.mktemp("live"), {"synthetic": SYNTHETIC}, {"max_entities": 5000}
+    ) as url:
         yield url
 
 
@@ -29,7 +30,9 @@ def gestalt(page: Any, expression: str) -> Any:
 def same_as_api(page: Any, url: str) -> bool:
     """The browser holds exactly what a fresh GET returns, at the same version."""
     api = httpx.get(f"{url}/api/infra/topology", timeout=10).json()
-    state = page.evaluate("({v: __gestalt.version, ids: __gestalt.ids(), edges: __gestalt.edgeIds()})")
+    state = page.evaluate(
+        "({v: __gestalt.version, ids: __gestalt.ids(), edges: __gestalt.edgeIds()})"
+    )
     if state["v"] != api["version"]:
         return False
     assert sorted(state["ids"]) == sorted(e["id"] for e in api["entities"])
@@ -39,8 +42,12 @@ def same_as_api(page: Any, url: str) -> bool:
 
 def test_snapshot_deltas_and_resume(server: str, open_page: Any) -> None:
     page = open_page(f"{server}/")
-    wait_until(lambda: gestalt(page, "entities") > 0 and gestalt(page, "status") == "live", 20, "snapshot")
-    wait_until(lambda: same_as_api(page, server), 20, "the browser to match GET /api/infra/topology")
+    wait_until(
+        lambda: gestalt(page, "entities") > 0 and gestalt(page, "status") == "live", 20, "snapshot"
+    )
+    wait_until(
+        lambda: same_as_api(page, server), 20, "the browser to match GET /api/infra/topology"
+    )
     assert page.get_by_test_id("connection").get_attribute("data-status") == "live"
     # It is drawn: every entity is a view node, instanced, with a handful of draw calls.
     wait_until(lambda: gestalt(page, "viewNodes") == gestalt(page, "entities"), 10, "view nodes")
@@ -52,16 +59,28 @@ def test_snapshot_deltas_and_resume(server: str, open_page: Any) -> None:
     wait_until(lambda: before - set(gestalt(page, "ids()")), 20, "an entity to disappear")
     timings = gestalt(page, "deltas")
     assert timings and all(t["applied_at"] >= t["received_at"] for t in timings)
-    wait_until(lambda: all(t["rendered_at"] for t in gestalt(page, "deltas")[:-3]), 10, "rendered deltas")
+    wait_until(
+        lambda: all(t["rendered_at"] for t in gestalt(page, "deltas")[:-3]), 10, "rendered deltas"
+    )
 
     # The stream drops; the client resumes with its last version and catches up from the
     # server's ring (no second snapshot), ending where a fresh GET is.
     stream = gestalt(page, "stream")
     gestalt(page, "dropStream()")
-    wait_until(lambda: gestalt(page, "stream")["connects"] > stream["connects"]
-               and gestalt(page, "status") == "live", 15, "reconnect")
+    wait_until(
+        lambda: (
+            gestalt(page, "stream")["connects"] > stream["connects"]
+            and gestalt(page, "status") == "live"
+        ),
+        15,
+        "reconnect",
+    )
     versions = {gestalt(page, "version")}
-    wait_until(lambda: versions.add(gestalt(page, "version")) or len(versions) > 1, 15, "deltas after resume")
+    wait_until(
+        lambda: versions.add(gestalt(page, "version")) or len(versions) > 1,
+        15,
+        "deltas after resume",
+    )
     wait_until(lambda: same_as_api(page, server), 20, "resumed state to match a fresh GET")
     assert gestalt(page, "stream")["snapshots"] == stream["snapshots"]
 
@@ -75,9 +94,15 @@ def test_search_filters_selection_in_url(server: str, open_page: Any) -> None:
     # "/" focuses search; the query goes into the URL and the result selects the entity.
     page.keyboard.press("/")
     page.keyboard.type(service["name"])
-    wait_until(lambda: parse_qs(urlparse(page.url).query).get("q") == [service["name"]], 5, "q in the URL")
-    page.get_by_test_id("search-results").get_by_text(service["name"], exact=False).first.click()
-    wait_until(lambda: parse_qs(urlparse(page.url).query).get("sel") == [service["id"]], 5, "sel in the URL")
+    wait_until(
+        lambda: parse_qs(urlparse(page.url).query).get("q") == [service["name"]], 5, "q in the URL"
+    )
+    page.locator(f'[data-testid="search-results"] [data-id="{service["id"]}"]').click()
+    wait_until(
+        lambda: parse_qs(urlparse(page.url).query).get("sel") == [service["id"]],
+        5,
+        "sel in the URL",
+    )
     details = page.get_by_test_id("details")
     details.wait_for()
     assert details.get_attribute("data-entity") == service["id"]
@@ -90,10 +115,20 @@ def test_search_filters_selection_in_url(server: str, open_page: Any) -> None:
     # Filters reach the URL and the map.
     page.get_by_test_id("filter-button").click()
     page.locator('[data-filter="kinds:pod"]').click()
-    wait_until(lambda: parse_qs(urlparse(page.url).query).get("kind") == ["pod"], 5, "kind filter in the URL")
-    wait_until(lambda: page.evaluate("__gestalt.viewNodes") < gestalt(page, "entities"), 5, "filtered map")
+    wait_until(
+        lambda: parse_qs(urlparse(page.url).query).get("kind") == ["pod"],
+        5,
+        "kind filter in the URL",
+    )
+    wait_until(
+        lambda: page.evaluate("__gestalt.viewNodes") < gestalt(page, "entities"), 5, "filtered map"
+    )
     page.locator('[data-layout="namespace"]').click()
-    wait_until(lambda: parse_qs(urlparse(page.url).query).get("layout") == ["namespace"], 5, "layout in URL")
+    wait_until(
+        lambda: parse_qs(urlparse(page.url).query).get("layout") == ["namespace"],
+        5,
+        "layout in URL",
+    )
 
     # A shared URL restores it all.
     shared = open_page(page.url)

@@ -41,12 +41,15 @@ function SearchBox() {
   }, [select]);
   const matches = useMemo(() => {
     if (!q) return [];
+    // Exact names first, then prefixes, then the rest.
+    const needle = q.toLowerCase();
+    const rank = (name: string) => (name.toLowerCase() === needle ? 0 : name.toLowerCase().startsWith(needle) ? 1 : 2);
     const out = [];
     for (const e of graph.entities.values()) {
       if (matchesSearch(e, q)) out.push(e);
-      if (out.length >= 8) break;
+      if (out.length >= 500) break;
     }
-    return out;
+    return out.sort((a, b) => rank(a.name) - rank(b.name) || a.name.localeCompare(b.name)).slice(0, 8);
   }, [q, graph.revision]); // eslint-disable-line react-hooks/exhaustive-deps
   const choose = (id: string) => { select(id); fly(id); setOpen(false); input.current?.blur(); };
   return (
@@ -66,7 +69,7 @@ function SearchBox() {
       {open && matches.length > 0 && (
         <ul className="search-results" role="listbox" data-testid="search-results">
           {matches.map((e) => (
-            <li key={e.id} role="option" aria-selected="false" onMouseDown={() => choose(e.id)}>
+            <li key={e.id} role="option" aria-selected="false" data-id={e.id} onMouseDown={() => choose(e.id)}>
               <span className="kind">{kindStyle(e.kind).label}</span> {e.name}
               {e.namespace && <span className="muted"> · {e.namespace}</span>}
             </li>
