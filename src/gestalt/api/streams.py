@@ -43,12 +43,12 @@ def topology_stream(engine: Engine, last_event_id: int | None) -> AsyncIterator[
     store = engine.store
     deltas = store.deltas_since(last_event_id) if last_event_id is not None else None
     if deltas is not None:
-        first = b"".join(encode_delta(d) for d in deltas)
+        first = [b"".join(encode_delta(d) for d in deltas)]
     else:
         first = engine.topology_frame("snapshot")
     sent_version = store.version
 
-    def resync() -> tuple[bytes, int]:
+    def resync() -> tuple[list[bytes], int]:
         return engine.topology_frame("resync"), store.version
 
     return _pump(engine, client, first, sent_version, resync)
@@ -67,11 +67,11 @@ def event_stream(
         backlog = backlog[-50:]
     sent = engine.history.last_event_seq
 
-    def resync() -> tuple[bytes, int]:
-        # Events are not state: a client that fell behind is told how many it missed.
-        return sse_frame("overflow", b'{"message": "events were dropped"}'), sent
+    def resync() -> tuple[list[bytes], int]:
+        # Events are not state: a client that fell behind is told that it missed some.
+        return [sse_frame("overflow", b'{"message": "events were dropped"}')], sent
 
-    return _pump(engine, client, b"".join(backlog), sent, resync)
+    return _pump(engine, client, [b"".join(backlog)], sent, resync)
 
 
 def chunked(data: bytes) -> Iterator[memoryview]:
@@ -85,14 +85,15 @@ def chunked(data: bytes) -> Iterator[memoryview]:
 async def _pump(
     engine: Engine,
     client: Client,
-    first: bytes,
+    first: list[bytes],
     sent_version: int,
-    resync: Callable[[], tuple[bytes, int]],
+    resync: Callable[[], tuple[list[bytes], int]],
 ) -> AsyncIterator[bytes | memoryview]:
     try:
         yield RETRY
-        for piece in chunked(first):
-            yield piece
+        for part in first:
+            for piece in chunked(part):
+                yield piece
         queue = client.queue
         while True:
             try:
@@ -108,15 +109,18 @@ async def _pump(
             for version, frame in batch:
                 if (version, frame) == RESYNC:
                     snapshot, sent_version = resync()
-                    out = [snapshot]  # supersedes everything before it
+                    out = list(snapshot)  # supersedes everything before it
                     continue
                 if version is not None:
                     if version <= sent_version:
                         continue  # already in the snapshot or replay this client got
                     sent_version = version
                 out.append(frame)
-            if out:
-                for piece in chunked(b"".join(out) if len(out) > 1 else out[0]):
+            if sum(map(len, out)) <= CHUNK:
+                yield b"".join(out)  # the usual case: a few small frames, one write
+                continue
+            for part in out:
+                for piece in chunked(part):
                     yield piece
     finally:
         engine.broadcaster.disconnect(client)

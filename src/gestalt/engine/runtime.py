@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 
+from gestalt.engine.alerts import AlertManager
 from gestalt.engine.broadcast import Broadcaster, sse_frame
 from gestalt.engine.health import summarize
 from gestalt.engine.history import History
@@ -55,8 +56,8 @@ class Engine:
         self._tasks: list[asyncio.Task[None]] = []
         self._snapshot_cache: tuple[int, bytes] | None = None
         self._summary_cache: tuple[tuple[int, int], Summary] | None = None
-        self._frame_cache: tuple[tuple[int, str], bytes] | None = None
-        self._alerts: dict[str, Alert] = {}
+        self.alert_manager = AlertManager(config, self.store, self.history,
+                                          statuses=self.source_statuses, emit=self._on_event)
         self._status_changed = asyncio.Event()
         self.started = False
 
@@ -76,6 +77,9 @@ class Engine:
         for source in self.sources.values():
             self.supervisor.start(source)
         self._tasks.append(asyncio.create_task(self._flush_metrics(), name="metrics-flusher"))
+        self.alert_manager.restore()
+        if self.config.alerts.enabled:
+            self._tasks.append(asyncio.create_task(self.alert_manager.run(), name="alerts"))
         self.started = True
         log.info("engine started: sources %s", ", ".join(self.sources) or "(none)")
 
@@ -134,16 +138,12 @@ class Engine:
         self._snapshot_cache = (key, body)
         return body
 
-    def topology_frame(self, event: str) -> bytes:
-        """The topology as one SSE frame (`snapshot` or `resync`), shared by every client
-        that needs it at this generation: 1,000 connecting browsers hold one copy."""
-        key = (self.store.generation, event)
-        cached = self._frame_cache
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        frame = sse_frame(event, self.topology_json(), frame_id=self.store.version)
-        self._frame_cache = (key, frame)
-        return frame
+    def topology_frame(self, event: str) -> list[bytes]:
+        """The topology as one SSE frame (`snapshot` or `resync`) in parts: the header, the
+        cached JSON itself (shared by every client at this generation, never copied) and
+        the terminator."""
+        head = f"id: {self.store.version}\nevent: {event}\ndata: ".encode()
+        return [head, self.topology_json(), b"\n\n"]
 
     # -- listeners -------------------------------------------------------------------------
     def _on_delta(self, delta: Delta) -> None:
@@ -176,8 +176,8 @@ class Engine:
         self.broadcaster.publish(sse_frame("sources", _encoder.encode(self.source_statuses())))
 
     def alerts(self) -> list[Alert]:
-        """Active alerts, newest first. Rules and notifications live in engine/alerts."""
-        return sorted(self._alerts.values(), key=lambda a: -a.updated_at)
+        """Alerts (pending, firing, unknown, recently resolved), newest first."""
+        return sorted(self.alert_manager.alerts(), key=lambda a: -a.updated_at)
 
     async def _flush_metrics(self) -> None:
         interval = self.config.server.metrics_interval
