@@ -76,7 +76,7 @@ content_types = st.sampled_from([
 encodings = st.sampled_from(["", "gzip", "identity", "deflate", "GZIP"])
 
 
-@settings(max_examples=300, deadline=None, database=None,
+@settings(max_examples=1000, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(body=bodies, content_type=content_types, encoding=encodings, compress=st.booleans(),
        path=st.sampled_from(["/v1/traces", "/v1/traces", "/v1/metrics"]))

@@ -141,10 +141,19 @@ async def _plain(
 
 def bind(host: str, port: int) -> socket.socket:
     """A listening TCP socket; OSError (port in use, bad address) goes to the caller."""
-    family, _, _, _, address = socket.getaddrinfo(
+    family, kind, proto, _, address = socket.getaddrinfo(
         host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
-    sock = socket.create_server(address[:2], family=family)
-    sock.setblocking(False)
+    # proto must say TCP: asyncio sets TCP_NODELAY on accepted sockets only then, and
+    # without it a response's body waits ~40 ms behind its headers (Nagle, delayed ACK).
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(socket.SOMAXCONN)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
     return sock
 
 
