@@ -127,7 +127,11 @@ def main() -> None:
         "viewport": "1280x800",
         "small": small,
         "large": large,
-        "draw_calls_constant": small["draw_calls"] == large["draw_calls"],
+        # One batch per shape and edge style in use, plus particles and two markers: the
+        # bound does not depend on entity count (tests/e2e/test_scale.py compares equal
+        # kinds at 100 and 10,000; here the 100-entity world lacks some kinds).
+        "draw_calls_bound": 21 + 7 + 1 + 2,
+        "draw_calls_within_bound": max(small["draw_calls"], large["draw_calls"]) <= 31,
         "target_applied_p99_ms": 100,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
