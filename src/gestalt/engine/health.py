@@ -1,16 +1,24 @@
-"""Health scoring.
+"""Health as data: one table of checks, a score, and the worst of them as the status.
 
-The score is the product plan's algorithm (status, memory and CPU pressure, error rate,
-averaged into 0..1). The status is the worst of the score's band and of explicit checks
-against the configured thresholds, so one saturated resource is never averaged away.
-Missing data is UNKNOWN, never OK; an entity whose source is down is UNKNOWN too.
+Every check is a row of `CHECKS` (id, title, kinds, default thresholds, unit, message
+template and the reader that takes its value from an entity, a connection or a source),
+in the spirit of Coroot's check table: adding a check is adding a row, and the alert
+rules (`engine/alerts`) evaluate the very same rows.
+
+The 0..1 score is the product plan's algorithm (status, memory and CPU pressure, error
+rate, averaged). The status is the worst of the score's band, of every check and of what
+the source itself judged, so one saturated resource is never averaged away. Missing data
+is UNKNOWN, never OK; an entity whose source is down is UNKNOWN too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from gestalt.model import Entity, EntityStatus, Health, KindSummary, Summary
+from gestalt.model import Connection, Entity, EntityKind, EntityStatus, Health, KindSummary, Summary
 from gestalt.model.config import HealthConfig
 
 # The product plan's status scores, plus the lifecycle states our sources add.
@@ -30,6 +38,312 @@ STATUS_SCORES: dict[EntityStatus, float] = {
 OK_FROM = 0.8
 WARNING_FROM = 0.5
 
+# "Rising" checks compare a counter with its value this long ago.
+RISING_WINDOW = 600.0
+
+Target = Literal["entity", "connection", "source"]
+Reader = Callable[[Any, float], "float | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One check. `read(subject, now)` returns the observed value (None: does not apply or
+    no data); the check is WARNING at `warning` or above and CRITICAL at `critical` or
+    above. `message` is formatted with `value`, `threshold`, `name` and the subject's attrs
+    and custom metrics."""
+
+    id: str
+    title: str
+    kinds: frozenset[EntityKind]  # empty: every kind (entity checks only)
+    warning: float | None
+    critical: float | None
+    unit: str  # "" (a count or a flag), "ratio", "seconds", "ms"
+    message: str
+    read: Reader
+    target: Target = "entity"
+    for_seconds: float = 0.0  # how long the condition holds before its default rule fires
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    check: Check
+    level: Health  # OK, WARNING or CRITICAL
+    value: float
+    threshold: float | None
+    message: str
+
+
+# -- readers --------------------------------------------------------------------------------
+
+def _attr(name: str) -> Callable[[Entity], Any]:
+    return lambda e: e.attrs.get(name)
+
+
+def _flag(entity: Entity, name: str) -> float:
+    return 1.0 if entity.attrs.get(name) is True else 0.0
+
+
+def _metric(name: str, scale: float = 1.0) -> Reader:
+    def read(subject: Entity, _now: float) -> float | None:
+        value = subject.custom_metrics.get(name)
+        return None if value is None else value * scale
+
+    return read
+
+
+def _crash_loop(e: Entity, _now: float) -> float | None:
+    return 1.0 if e.attrs.get("reason") == "CrashLoopBackOff" else 0.0
+
+
+def _failed(e: Entity, _now: float) -> float | None:
+    # A crash loop is its own check, with its own message.
+    return 1.0 if e.status is EntityStatus.FAILED and e.attrs.get("reason") != "CrashLoopBackOff" \
+        else 0.0
+
+
+def _exited(e: Entity, _now: float) -> float | None:
+    if e.status is not EntityStatus.EXITED:
+        return 0.0
+    return 1.0 if e.attrs.get("exit_code") == 0 else 2.0
+
+
+def _pending_seconds(e: Entity, now: float) -> float | None:
+    if e.status is not EntityStatus.PENDING:
+        return 0.0
+    return max(0.0, now - e.created_at) if e.created_at is not None else None
+
+
+def _unavailable(e: Entity, _now: float) -> float | None:
+    desired = e.attrs.get("replicas")
+    if not isinstance(desired, int) or desired <= 0:
+        return None
+    unavailable = e.attrs.get("unavailable_replicas")
+    if not isinstance(unavailable, int):
+        ready = e.attrs.get("ready_replicas")
+        if not isinstance(ready, int):
+            return None
+        unavailable = desired - ready
+    return max(0, unavailable) / desired
+
+
+def _pressure(e: Entity, _now: float) -> float | None:
+    return float(sum(1 for k in ("memory_pressure", "disk_pressure", "pid_pressure")
+                     if e.attrs.get(k) is True))
+
+
+def _cpu(e: Entity, _now: float) -> float | None:
+    return None if e.cpu_percent is None else e.cpu_percent / 100.0
+
+
+def _memory(e: Entity, _now: float) -> float | None:
+    if not e.memory_limit or e.memory_bytes is None:
+        return None
+    return e.memory_bytes / e.memory_limit
+
+
+def _rising(counter: Callable[[Entity], Any]) -> Reader:
+    def read(e: Entity, now: float) -> float | None:
+        value = counter(e)
+        if not isinstance(value, int | float):
+            return None
+        return COUNTERS.increase(e.id, float(value), now)
+
+    return read
+
+
+def _edge(field: str) -> Reader:
+    return lambda c, _now: getattr(c, field)
+
+
+def _source_down(status: Any, now: float) -> float | None:
+    return 1.0 if str(status.state) == "down" else 0.0
+
+
+_WORKLOADS = frozenset({EntityKind.DEPLOYMENT, EntityKind.STATEFULSET, EntityKind.DAEMONSET,
+                        EntityKind.REPLICASET})
+_RUNNABLE = frozenset({EntityKind.POD, EntityKind.CONTAINER})
+
+CHECKS: tuple[Check, ...] = (
+    Check("crash_loop", "Crash-looping", _RUNNABLE, None, 1, "",
+          "crash-looping: {restart_count} restarts, back-off before the next start", _crash_loop),
+    Check("restarts", "Restarts rising", _RUNNABLE, 2, 5, "",
+          "restarted {value:.0f} times in the last 10 minutes", _rising(_attr("restart_count"))),
+    Check("failed", "Failed", frozenset(), None, 1, "", "failed: {reason}", _failed),
+    Check("exited", "Exited", frozenset({EntityKind.CONTAINER, EntityKind.PROCESS}), 1, 2, "",
+          "exited with code {exit_code}", _exited),
+    Check("oom_killed", "Out of memory", frozenset({EntityKind.CONTAINER}), None, 1, "",
+          "killed by the kernel: out of memory (limit reached)",
+          lambda e, _now: _flag(e, "oom_killed")),
+    Check("health_check", "Health check failing", frozenset({EntityKind.CONTAINER}), None, 1, "",
+          "health check failing",
+          lambda e, _now: 1.0 if e.attrs.get("health_check") == "unhealthy" else 0.0),
+    Check("pending", "Pending too long", frozenset({EntityKind.POD}), 60, 300, "seconds",
+          "pending for {value:.0f} s (not scheduled or not started)", _pending_seconds),
+    Check("unavailable_replicas", "Replicas unavailable", _WORKLOADS, 0.01, 1.0, "ratio",
+          "{unavailable_replicas} of {replicas} replicas unavailable", _unavailable,
+          for_seconds=30),
+    Check("node_pressure", "Node under pressure", frozenset({EntityKind.NODE}), 1, None, "",
+          "node under pressure: {pressure}", _pressure),
+    Check("cpu", "CPU", frozenset(), 0.7, 0.9, "ratio", "cpu at or above {threshold:.0%}",
+          _cpu, for_seconds=60),
+    Check("memory", "Memory", frozenset(), 0.8, 0.95, "ratio",
+          "memory at or above {threshold:.0%}", _memory, for_seconds=60),
+    Check("error_rate", "Error rate", frozenset({EntityKind.SERVICE}), 0.05, 0.2, "ratio",
+          "{value:.1%} of requests fail (>= {threshold:.0%})", _metric("error_rate"),
+          for_seconds=30),
+    Check("latency", "Latency p99", frozenset({EntityKind.SERVICE}), 500, 2000, "ms",
+          "p99 latency {value:.0f} ms (>= {threshold:.0f} ms)", _metric("latency_p99_ms"),
+          for_seconds=30),
+    Check("edge_error_rate", "Edge error rate", frozenset(), 0.05, 0.2, "ratio",
+          "{value:.1%} of calls fail (>= {threshold:.0%})", _edge("error_rate"),
+          target="connection", for_seconds=30),
+    Check("edge_latency", "Edge latency", frozenset(), 500, 2000, "ms",
+          "calls take {value:.0f} ms (>= {threshold:.0f} ms)", _edge("latency_ms"),
+          target="connection", for_seconds=30),
+    Check("consumer_stalled", "Consumer stalled", frozenset({EntityKind.NATS_CONSUMER}), None,
+          1, "", "delivery stalled: {num_ack_pending} ack pending of {max_ack_pending}",
+          lambda e, _now: _flag(e, "stalled")),
+    Check("consumer_backlog", "Consumer backlog growing", frozenset({EntityKind.NATS_CONSUMER}),
+          1, None, "", "backlog growing: {num_pending} pending",
+          lambda e, _now: _flag(e, "backlog_growing")),
+    Check("consumer_pending", "Consumer pending", frozenset({EntityKind.NATS_CONSUMER}), 10_000,
+          100_000, "", "{value:.0f} messages pending", _metric("num_pending"), for_seconds=60),
+    Check("slow_consumers", "Slow consumers", frozenset({EntityKind.NATS_SERVER}), 1, 10, "",
+          "{value:.0f} slow consumers in the last 10 minutes",
+          _rising(lambda e: e.custom_metrics.get("slow_consumers"))),
+    Check("pool_saturation", "Connection pool saturated", frozenset({EntityKind.DATABASE}), 0.8,
+          0.95, "ratio", "{value:.0%} of max_connections in use", _metric("pool_percent", 0.01)),
+    Check("volume_full", "Volume nearly full", frozenset({EntityKind.VOLUME}), 0.85, 0.95,
+          "ratio", "{value:.0%} full", _metric("used_percent", 0.01), for_seconds=60),
+    Check("source_down", "Source down", frozenset(), None, 1, "",
+          "source {name} is down: {reason}", _source_down, target="source", for_seconds=30),
+)
+CHECKS_BY_ID: dict[str, Check] = {c.id: c for c in CHECKS}
+
+# Entity checks by kind: the table, indexed once (most kinds have two to five checks).
+_BY_KIND: dict[EntityKind, tuple[Check, ...]] = {
+    kind: tuple(c for c in CHECKS if c.target == "entity" and (not c.kinds or kind in c.kinds))
+    for kind in EntityKind
+}
+
+
+def checks_for(kind: EntityKind) -> tuple[Check, ...]:
+    return _BY_KIND[kind]
+
+
+def thresholds(check: Check, config: HealthConfig) -> tuple[float | None, float | None]:
+    """The check's thresholds: its defaults, then the config's (cpu and memory have their
+    own keys in the product plan's `health` section; every check can be set in `checks`)."""
+    warning, critical = check.warning, check.critical
+    if check.id == "cpu":
+        warning, critical = config.cpu_warning_threshold, config.cpu_critical_threshold
+    elif check.id == "memory":
+        warning, critical = config.memory_warning_threshold, config.memory_critical_threshold
+    override = config.checks.get(check.id)
+    if override is not None:
+        if override.warning is not None:
+            warning = override.warning
+        if override.critical is not None:
+            critical = override.critical
+    return warning, critical
+
+
+def judge(
+    check: Check, subject: Any, now: float, warning: float | None, critical: float | None
+) -> CheckResult | None:
+    """The check's verdict on one subject (None: it does not apply or there is no data)."""
+    value = check.read(subject, now)
+    if value is None:
+        return None
+    if critical is not None and value >= critical:
+        level, threshold = Health.CRITICAL, critical
+    elif warning is not None and value >= warning:
+        level, threshold = Health.WARNING, warning
+    else:
+        return CheckResult(check, Health.OK, value, None, "")
+    return CheckResult(check, level, value, threshold,
+                       check.message.format_map(_Fields(subject, value, threshold)))
+
+
+def run_checks(entity: Entity, config: HealthConfig, now: float) -> list[CheckResult]:
+    results = []
+    for check in _BY_KIND[entity.kind]:
+        override = config.checks.get(check.id)
+        if override is not None and not override.enabled:
+            continue
+        result = judge(check, entity, now, *thresholds(check, config))
+        if result is not None:
+            results.append(result)
+    return results
+
+
+def check_connection(conn: Connection, config: HealthConfig, now: float) -> list[CheckResult]:
+    results = []
+    for check in CHECKS:
+        if check.target == "connection":
+            result = judge(check, conn, now, *thresholds(check, config))
+            if result is not None:
+                results.append(result)
+    return results
+
+
+class _Fields(dict[str, Any]):
+    """Template fields: value, threshold, name, then the subject's attrs and metrics;
+    anything unknown shows as "?" rather than failing the check."""
+
+    def __init__(self, subject: Any, value: float, threshold: float | None) -> None:
+        super().__init__(value=value, threshold=threshold if threshold is not None else 0.0,
+                         name=getattr(subject, "name", ""))
+        self._subject = subject
+
+    def __missing__(self, key: str) -> Any:
+        for mapping in ("attrs", "custom_metrics"):
+            values = getattr(self._subject, mapping, None) or {}
+            if values.get(key) is not None:
+                value = values[key]
+                return int(value) if isinstance(value, float) and value.is_integer() else value
+        value = getattr(self._subject, key, None)
+        if value:
+            return value
+        return "reason unknown" if key == "reason" else "?"
+
+
+class CounterWindows:
+    """How much a counter (restarts, slow consumers) rose over the last RISING_WINDOW
+    seconds, per entity. Only changes are kept, so a quiet counter costs one entry; a
+    counter that goes down (a new container, a restarted server) starts over."""
+
+    def __init__(self, window: float = RISING_WINDOW, max_entries: int = 100_000) -> None:
+        self.window = window
+        self.max_entries = max_entries
+        self._points: dict[str, list[tuple[float, float]]] = {}
+
+    def increase(self, key: str, value: float, now: float) -> float:
+        points = self._points.get(key)
+        if points is None or value < points[-1][1]:
+            if len(self._points) >= self.max_entries:
+                self._points.clear()  # a bound, not a policy: at worst "rising" is forgotten
+            self._points[key] = [(now, value)]
+            return 0.0
+        if value > points[-1][1]:
+            points.append((now, value))
+        # The baseline is the newest value at or before the window's start (or the first
+        # value ever seen: restarts from before we looked are not "rising").
+        cutoff = now - self.window
+        while len(points) > 1 and points[1][0] <= cutoff:
+            points.pop(0)
+        return value - points[0][1]
+
+    def clear(self) -> None:
+        self._points.clear()
+
+
+# One per process: the hub scores an entity whenever it changes, and "rising" needs the
+# previous values. Keyed by entity id, which is unique across sources.
+COUNTERS = CounterWindows()
+
+
+# -- the score and the status ------------------------------------------------------------
 
 def band(score: float) -> Health:
     if score >= OK_FROM:
@@ -39,92 +353,62 @@ def band(score: float) -> Health:
     return Health.CRITICAL
 
 
+def plan_score(entity: Entity) -> tuple[float, int]:
+    """The product plan's 0..1 score, and how many terms it averaged."""
+    scores = [_status_score(entity)]
+    if entity.memory_limit and entity.memory_bytes is not None:
+        scores.append(1.0 - min(entity.memory_bytes / entity.memory_limit, 1.0) * 0.5)
+    if entity.cpu_percent:
+        scores.append(1.0 - min(entity.cpu_percent / 100.0, 1.0) * 0.3)
+    error_rate = entity.custom_metrics.get("error_rate")
+    if error_rate is not None:
+        scores.append(1.0 - min(max(error_rate, 0.0), 1.0))
+    return round(sum(scores) / len(scores), 4), len(scores)
+
+
 def score_entity(
     entity: Entity,
     thresholds: HealthConfig,
     hint: tuple[Health, list[str]] = (Health.UNKNOWN, []),
+    *,
+    now: float | None = None,
 ) -> tuple[float, Health, list[str]]:
     """Return (score, status, reasons) for one entity.
 
     `hint` is what the source itself judged (a stalled NATS consumer, a crash-looping pod):
     it counts as one more check, so the status is never better than the source says.
     """
-    scores = [_status_score(entity)]
+    now = time.time() if now is None else now
+    score, terms = plan_score(entity)
     reasons: list[str] = []
-    checks: list[Health] = []
+    levels: list[Health] = []
     if hint[0] in (Health.WARNING, Health.CRITICAL):
-        checks.append(hint[0])
+        levels.append(hint[0])
         reasons.extend(hint[1])
-
-    if entity.memory_limit and entity.memory_bytes is not None:
-        used = entity.memory_bytes / entity.memory_limit
-        scores.append(1.0 - min(used, 1.0) * 0.5)
-        checks.append(
-            _threshold(
-                used,
-                thresholds.memory_warning_threshold,
-                thresholds.memory_critical_threshold,
-                "memory",
-                reasons,
-            )
-        )
-    if entity.cpu_percent:
-        cpu = entity.cpu_percent / 100.0
-        scores.append(1.0 - min(cpu, 1.0) * 0.3)
-        checks.append(
-            _threshold(
-                cpu,
-                thresholds.cpu_warning_threshold,
-                thresholds.cpu_critical_threshold,
-                "cpu",
-                reasons,
-            )
-        )
-    error_rate = entity.custom_metrics.get("error_rate")
-    if error_rate is not None:
-        scores.append(1.0 - min(max(error_rate, 0.0), 1.0))
-
-    score = round(sum(scores) / len(scores), 4)
-    status = _status_check(entity, reasons)
-    if entity.attrs.get("health_check") == "unhealthy":
-        reasons.append("health check failing")
-        checks.append(Health.CRITICAL)
-
+    failing = 0
+    for result in run_checks(entity, thresholds, now):
+        if result.level is not Health.OK:
+            failing += 1
+            levels.append(result.level)
+            if result.message not in reasons:
+                reasons.append(result.message)
     if entity.stale:
         return score, Health.UNKNOWN, ["source down: data may be out of date", *reasons]
-    if entity.status is EntityStatus.UNKNOWN and len(scores) == 1 and not checks:
+    if entity.status is EntityStatus.UNKNOWN and terms == 1 and not levels:
         return score, Health.UNKNOWN, ["no status reported"]
-    return score, Health.worst(band(score), status, *checks), reasons
+    return score, Health.worst(band(score), *levels), reasons
 
 
 def _status_score(entity: Entity) -> float:
-    if entity.status is EntityStatus.EXITED and entity.attrs.get("exit_code") == 0:
-        return 0.6  # a clean exit: worth a look, not a page
+    if entity.status is EntityStatus.EXITED:
+        if entity.kind in (EntityKind.POD, EntityKind.JOB):
+            return 1.0  # a pod or job that completed did its work
+        if entity.attrs.get("exit_code") == 0:
+            return 0.6  # a clean exit: worth a look, not a page
     return STATUS_SCORES.get(entity.status, 0.5)
 
 
-def _status_check(entity: Entity, reasons: list[str]) -> Health:
-    if entity.status is EntityStatus.FAILED:
-        reasons.append("failed")
-        return Health.CRITICAL
-    if entity.status is EntityStatus.EXITED:
-        code = entity.attrs.get("exit_code")
-        reasons.append(f"exited with code {code}" if code is not None else "exited")
-        return Health.WARNING if code == 0 else Health.CRITICAL
-    return Health.OK
-
-
-def _threshold(
-    value: float, warning: float, critical: float, what: str, reasons: list[str]
-) -> Health:
-    if value >= critical:
-        reasons.append(f"{what} at or above {critical:.0%}")
-        return Health.CRITICAL
-    if value >= warning:
-        reasons.append(f"{what} at or above {warning:.0%}")
-        return Health.WARNING
-    return Health.OK
-
+# -- the summary -------------------------------------------------------------------------
 
 def summarize(entities: Iterable[Entity]) -> Summary:
     summary = Summary()

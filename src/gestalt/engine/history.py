@@ -22,7 +22,7 @@ from typing import Any
 
 import msgspec
 
-from gestalt.model import Event
+from gestalt.model import Alert, Event
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,29 @@ CREATE TABLE IF NOT EXISTS deltas (
     body BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS deltas_ts ON deltas (ts);
+CREATE TABLE IF NOT EXISTS alerts (
+    id TEXT PRIMARY KEY,
+    ts REAL NOT NULL,
+    state TEXT NOT NULL,
+    prior TEXT,
+    body BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS notifications (
+    seq INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,
+    receiver TEXT NOT NULL,
+    alert_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notifications_key ON notifications (receiver, alert_id, ts);
+CREATE INDEX IF NOT EXISTS notifications_ts ON notifications (ts);
 """
+
+# One line of the notification log: (ts, receiver, alert id, state, severity, outcome, detail).
+Notification = tuple[float, str, str, str, str, str, str]
 
 BATCH_SECONDS = 0.5
 BATCH_ROWS = 5000
@@ -61,6 +83,7 @@ RECENT_EVENTS = 500
 
 _event_encoder = msgspec.json.Encoder()
 _event_decoder = msgspec.json.Decoder(Event)
+_alert_decoder = msgspec.json.Decoder(Alert)
 _STOP = object()
 
 
@@ -81,6 +104,11 @@ class History:
         self._reader: sqlite3.Connection | None = None
         self._read_lock = threading.Lock()
         self.write_errors = 0
+        # Alert state and the last successful notification per (receiver, alert), as the
+        # last run left them: the alert manager starts from these (no re-page, no lost
+        # resolve after a restart).
+        self.saved_alerts: list[tuple[Alert, str | None]] = []
+        self.saved_deliveries: dict[tuple[str, str], tuple[str, str, float]] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
     def open(self) -> None:
@@ -96,6 +124,15 @@ class History:
         ).fetchall()
         for seq, body in reversed(rows):
             self.recent_events.append((seq, _event_decoder.decode(body)))
+        self.saved_alerts = [(_alert_decoder.decode(body), prior) for body, prior in
+                             conn.execute("SELECT body, prior FROM alerts ORDER BY ts")]
+        # SQLite returns the other columns of the row holding MAX(ts).
+        self.saved_deliveries = {
+            (receiver, alert_id): (state, severity, ts)
+            for receiver, alert_id, state, severity, ts in conn.execute(
+                "SELECT receiver, alert_id, state, severity, MAX(ts) FROM notifications "
+                "WHERE outcome = 'sent' GROUP BY receiver, alert_id")
+        }
         self._reader = conn
         self._writer = threading.Thread(target=self._write_loop, name="history-writer", daemon=True)
         self._writer.start()
@@ -146,6 +183,16 @@ class History:
         self.last_version = max(self.last_version, version)
         self._queue.put(("delta", (version, timestamp, body)))
 
+    def record_alert(self, alert: Alert, prior: str | None = None) -> None:
+        self._queue.put(("alert", (alert.id, alert.updated_at, alert.state, prior,
+                                   _event_encoder.encode(alert))))
+
+    def forget_alert(self, alert_id: str) -> None:
+        self._queue.put(("alert_gone", (alert_id,)))
+
+    def record_notification(self, line: Notification) -> None:
+        self._queue.put(("notification", line))
+
     def forget_entity(self, entity_id: str) -> None:
         self._last_sample.pop(entity_id, None)
 
@@ -191,6 +238,13 @@ class History:
         for name, ts, value in rows:
             series.setdefault(name, []).append((ts, value))
         return series
+
+    async def notifications(self, *, limit: int = 100) -> list[Notification]:
+        """The notification log, newest first."""
+        rows = await self._read(
+            "SELECT ts, receiver, alert_id, state, severity, outcome, detail FROM notifications "
+            "ORDER BY seq DESC LIMIT ?", (limit,))
+        return [tuple(row) for row in rows]  # type: ignore[misc]
 
     async def deltas_between(self, since_version: int, limit: int = 10000) -> list[bytes]:
         rows = await self._read(
@@ -250,6 +304,18 @@ class History:
                             conn.execute(
                                 "INSERT OR REPLACE INTO deltas VALUES (?, ?, ?)", payload
                             )
+                        elif kind == "alert":
+                            conn.execute(
+                                "INSERT OR REPLACE INTO alerts VALUES (?, ?, ?, ?, ?)", payload
+                            )
+                        elif kind == "alert_gone":
+                            conn.execute("DELETE FROM alerts WHERE id = ?", payload)
+                        elif kind == "notification":
+                            conn.execute(
+                                "INSERT INTO notifications "
+                                "(ts, receiver, alert_id, state, severity, outcome, detail) "
+                                "VALUES (?, ?, ?, ?, ?, ?, ?)", payload
+                            )
                         elif kind == "barrier":
                             barriers.append(payload)
                     if time.monotonic() - last_prune > PRUNE_EVERY:
@@ -264,5 +330,5 @@ class History:
 
     def _prune(self, conn: sqlite3.Connection) -> None:
         cutoff = time.time() - self.retention
-        for table in ("events", "samples", "deltas"):
+        for table in ("events", "samples", "deltas", "notifications"):
             conn.execute(f"DELETE FROM {table} WHERE ts < ?", (cutoff,))

@@ -176,18 +176,83 @@ class Visualization(_Section):
     animation_fps: int = 60
 
 
+class CheckSettings(_Section):
+    """Overrides for one check of the health table (engine/health.py `CHECKS`)."""
+
+    enabled: bool = True
+    warning: float | None = None
+    critical: float | None = None
+
+
 class HealthConfig(_Section):
     # Fractions of one core (cpu) and of the limit (memory), as in the product plan.
     cpu_warning_threshold: float = 0.7
     cpu_critical_threshold: float = 0.9
     memory_warning_threshold: float = 0.8
     memory_critical_threshold: float = 0.95
+    # Check id -> thresholds or `enabled: false` (e.g. `pending: {critical: 600}`).
+    checks: dict[str, CheckSettings] = {}
+
+
+# Durations: seconds, or a string with a unit as Prometheus writes them ("30s", "5m", "4h").
+Duration = float | str
+
+
+class AlertRule(_Section):
+    """An alert rule: a check of the health table, with its own thresholds and `for`."""
+
+    name: str
+    check: str  # a check id (engine/health.py CHECKS)
+    # The alert is active while the check is at this level or worse (warning|critical);
+    # the alert's severity is the check's level at the time.
+    severity: str = "warning"
+    for_: Duration = msgspec.field(default=0.0, name="for")
+    warning: float | None = None  # thresholds for this rule; default: the check's
+    critical: float | None = None
+    kinds: list[str] = []  # narrower than the check's kinds
+    match_labels: dict[str, str] = {}  # only entities with these labels
+    labels: dict[str, str] = {}  # added to the alert (routing in Alertmanager)
+
+
+class Receiver(_Section):
+    """Where notifications go: slack (incoming webhook), pagerduty (Events API v2),
+    webhook (Alertmanager's webhook JSON) or alertmanager (its /api/v2/alerts)."""
+
+    name: str
+    type: str
+    url: str
+    routing_key: str | None = None  # PagerDuty integration key
+    min_severity: str = "warning"
+    repeat_interval: Duration | None = None  # default: alerts.repeat_interval
+    timeout: float = 10.0
 
 
 class AlertsConfig(_Section):
     enabled: bool = True
     slack_webhook: str | None = None
     pagerduty_key: str | None = None
+    pagerduty_url: str = "https://events.pagerduty.com/v2/enqueue"
+    # Empty: one rule per check of the health table, with the check's defaults.
+    rules: list[AlertRule] = []
+    receivers: list[Receiver] = []
+    evaluation_interval: float = 1.0
+    # A firing alert is notified again after this long (Alertmanager resends are apart).
+    repeat_interval: Duration = "4h"
+    # Alerts that become due together within this long go out as one notification.
+    group_wait: float = 1.0
+    # Retry delays after a 5xx or a connection error: exponential from initial to max,
+    # jittered; a 429 waits for its Retry-After instead.
+    retry_initial: float = 1.0
+    retry_max: float = 30.0
+    # This many failed deliveries in a row raise the "notifications failing" alert.
+    failing_after: int = 3
+    # Alertmanager wants firing alerts re-sent; it resolves them itself after endsAt.
+    alertmanager_resend: Duration = "1m"
+    # Resolved alerts stay listed (and in history) this long.
+    resolved_retention: Duration = "15m"
+    # After a restart, alerts of entities not seen again are held (unknown) this long
+    # before they are resolved: sources need a moment to report.
+    startup_grace: Duration = "30s"
 
 
 class HistoryConfig(_Section):
@@ -306,3 +371,19 @@ def _kind(value: Any) -> str:
     return {list: "a list", str: "a string", int: "a number", float: "a number"}.get(
         type(value), type(value).__name__
     )
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def duration_seconds(value: Duration, key: str = "duration") -> float:
+    """`30`, `"30s"`, `"5m"`, `"4h"` -> seconds. Raises ConfigError naming `key`."""
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ConfigError(f"key `{key}`: a duration cannot be negative")
+        return float(value)
+    match = _DURATION.match(value)
+    if match is None:
+        raise ConfigError(f"key `{key}`: expected a duration like 30s, 5m or 4h, got {value!r}")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"]

@@ -1,0 +1,214 @@
+"""The alert manager: rules evaluated over the live graph, the lifecycle, blast radius,
+persistence, feed events and notifications, wired together.
+
+`evaluate(now)` runs the rules over the store and the source statuses (every
+`alerts.evaluation_interval`, one second by default: cheap, as each entity meets only the
+rules of its kind). Every change is written to history (so a restart continues where it
+stopped), firing and resolved alerts go to the event feed as AlertFiring/AlertResolved,
+and the notifier is woken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+
+from gestalt.engine.alerts.blast import blast_radius
+from gestalt.engine.alerts.lifecycle import FIRING, PENDING, RESOLVED, Change, Lifecycle
+from gestalt.engine.alerts.notifier import (
+    FAILING_RULE,
+    RECEIVER_PREFIX,
+    DeliveryLog,
+    Notifier,
+)
+from gestalt.engine.alerts.receivers import validate
+from gestalt.engine.alerts.rules import SOURCE_PREFIX, RuleSet, alert_id, compile_rules
+from gestalt.engine.history import History
+from gestalt.engine.store import Store
+from gestalt.model import Alert, Event, Severity, SourceStatus
+from gestalt.model.config import Config, Receiver, duration_seconds
+
+log = logging.getLogger(__name__)
+
+EventSink = Callable[[Event], None]
+
+
+def receivers_of(config: Config) -> list[tuple[Receiver, float]]:
+    """Configured receivers with their repeat intervals; the product plan's
+    `slack_webhook` and `pagerduty_key` are receivers too."""
+    alerts = config.alerts
+    found = list(alerts.receivers)
+    if alerts.slack_webhook:
+        found.append(Receiver(name="slack", type="slack", url=alerts.slack_webhook))
+    if alerts.pagerduty_key:
+        found.append(Receiver(name="pagerduty", type="pagerduty", url=alerts.pagerduty_url,
+                              routing_key=alerts.pagerduty_key))
+    default_repeat = duration_seconds(alerts.repeat_interval, "alerts.repeat_interval")
+    resend = duration_seconds(alerts.alertmanager_resend, "alerts.alertmanager_resend")
+    out = []
+    for index, receiver in enumerate(found):
+        where = f"alerts.receivers[{index}]"
+        validate(receiver, where)
+        if receiver.repeat_interval is not None:
+            repeat = duration_seconds(receiver.repeat_interval, f"{where}.repeat_interval")
+        else:
+            repeat = resend if receiver.type == "alertmanager" else default_repeat
+        out.append((receiver, repeat))
+    return out
+
+
+class AlertManager:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        history: History,
+        *,
+        statuses: Callable[[], Iterable[SourceStatus]],
+        emit: EventSink,
+    ) -> None:
+        alerts = config.alerts
+        self.config = alerts
+        self.store = store
+        self.history = history
+        self._statuses = statuses
+        self._emit = emit
+        self.rules = RuleSet(compile_rules(alerts, config.health))
+        self.lifecycle = Lifecycle(
+            resolved_retention=duration_seconds(alerts.resolved_retention,
+                                                "alerts.resolved_retention"))
+        self.lifecycle.external_rules.add(FAILING_RULE)
+        self._grace = duration_seconds(alerts.startup_grace, "alerts.startup_grace")
+        self._receivers = receivers_of(config)
+        self.notifier: Notifier | None = None
+        self._blast_version = -1
+
+    def alerts(self) -> list[Alert]:
+        """Every alert known: pending, firing, unknown and recently resolved."""
+        return list(self.lifecycle.alerts.values())
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def restore(self, now: float | None = None) -> None:
+        """Start from what the last run left in history (after `history.open()`)."""
+        now = time.time() if now is None else now
+        for alert, prior in self.history.saved_alerts:
+            self.lifecycle.restore(alert, prior)
+        self.lifecycle.hold_until = now + self._grace
+        self.notifier = Notifier(
+            self._receivers,
+            DeliveryLog(self.history.saved_deliveries, self.history.record_notification),
+            self.alerts,
+            group_wait=self.config.group_wait,
+            retry_initial=self.config.retry_initial,
+            retry_max=self.config.retry_max,
+            failing_after=self.config.failing_after,
+            resend=duration_seconds(self.config.alertmanager_resend, "alerts.alertmanager_resend"),
+            on_failing=self._notifications_failing,
+        )
+
+    async def run(self) -> None:
+        """Evaluate every `evaluation_interval` and deliver, until cancelled."""
+        if self.notifier is None:
+            self.restore()
+        assert self.notifier is not None
+        delivery = asyncio.create_task(self.notifier.run(), name="alert-notifier")
+        try:
+            while True:
+                try:
+                    self.evaluate()
+                except Exception:  # one bad evaluation must not end alerting
+                    log.exception("alert evaluation failed")
+                await asyncio.sleep(self.config.evaluation_interval)
+        finally:
+            delivery.cancel()
+            await asyncio.gather(delivery, return_exceptions=True)
+
+    # -- evaluation ------------------------------------------------------------------------
+    def evaluate(self, now: float | None = None) -> list[Change]:
+        now = time.time() if now is None else now
+        store = self.store
+        statuses = {s.name: s for s in self._statuses()}
+        observations = self.rules.observe(store.entities.values(), store.connections.values(),
+                                          statuses.values(), now, names=store.entities)
+
+        def present(subject_id: str) -> bool:
+            if subject_id.startswith(SOURCE_PREFIX):
+                return subject_id[len(SOURCE_PREFIX):] in statuses
+            return subject_id in store.entities or subject_id in store.connections
+
+        changes = self.lifecycle.apply(now, observations, present)
+        for change in changes:
+            if change.what in (PENDING, FIRING):
+                change.alert.blast_radius = blast_radius(store, change.alert.entity_id)
+        if store.version != self._blast_version:
+            # The topology moved: what an active alert touches may have too.
+            self._blast_version = store.version
+            for alert in self.lifecycle.active():
+                alert.blast_radius = blast_radius(store, alert.entity_id)
+        self._record(changes, now)
+        return changes
+
+    def _record(self, changes: list[Change], now: float) -> None:
+        if not changes:
+            return
+        for change in changes:
+            alert = change.alert
+            if change.what in ("dropped", "expired"):
+                self.history.forget_alert(alert.id)
+            else:
+                self.history.record_alert(alert, self.lifecycle.prior.get(alert.id))
+            if change.what in (FIRING, RESOLVED):
+                event = self._event(alert, change.what, now)
+                if event is not None:
+                    self._emit(event)
+        if self.notifier is not None:
+            self.notifier.wake()
+
+    def _event(self, alert: Alert, what: str, now: float) -> Event | None:
+        """The feed's view of an alert change; alerts on things that are not entities
+        (a source, a receiver) have no entity to hang it on and stay in the alerts list."""
+        entity_id = alert.entity_id
+        conn = self.store.connections.get(entity_id)
+        if conn is not None:
+            entity_id = conn.target_id
+        entity = self.store.entities.get(entity_id)
+        kind = entity.kind if entity is not None else alert.entity_kind
+        if kind is None:
+            return None
+        firing = what == FIRING
+        affects = f" (affects {len(alert.blast_radius)})" if alert.blast_radius and firing else ""
+        return Event(
+            id=f"alert:{alert.id}:{what}:{int(now * 1000)}",
+            type="Warning" if firing else "Normal",
+            reason="AlertFiring" if firing else "AlertResolved",
+            message=f"{alert.rule}: {alert.message}{affects}" if firing else
+            f"{alert.rule} resolved",
+            entity_id=entity_id, entity_kind=kind,
+            entity_name=entity.name if entity is not None else alert.entity_name,
+            namespace=entity.namespace if entity is not None else None,
+            timestamp=now,
+            severity=alert.severity if firing else Severity.INFO,
+            source="alerts",
+        )
+
+    def _notifications_failing(self, receiver: str, failing: bool, detail: str) -> None:
+        now = time.time()
+        subject = RECEIVER_PREFIX + receiver
+        aid = alert_id(FAILING_RULE, subject)
+        current = self.lifecycle.alerts.get(aid)
+        if failing:
+            if current is not None and current.state == FIRING:
+                return
+            alert = Alert(id=aid, rule=FAILING_RULE, entity_id=subject,
+                          severity=Severity.CRITICAL, state=FIRING,
+                          message=f"notifications to {receiver} are failing: {detail}",
+                          started_at=now, updated_at=now, entity_name=receiver,
+                          labels={"alertname": FAILING_RULE, "severity": "critical",
+                                  "receiver": receiver})
+            self.lifecycle.alerts[aid] = alert
+            self._record([Change(alert, FIRING)], now)
+        elif current is not None and current.state == FIRING:
+            current.state, current.resolved_at, current.updated_at = RESOLVED, now, now
+            self._record([Change(current, RESOLVED)], now)

@@ -1,0 +1,169 @@
+"""Alert rules: checks of the health table, with thresholds, `for`, severity and labels.
+
+A rule is compiled once from the config (`alerts.rules`; empty means one rule per check
+with the check's defaults) and then judges subjects: entities of its kinds, connections
+(edge checks) or source statuses (source down). Judging is pure: `observe` turns the
+current graph into one `Observation` per (rule, subject), and `Lifecycle` does the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+
+from gestalt.engine.health import CHECKS, CHECKS_BY_ID, Check, judge, thresholds
+from gestalt.model import Connection, Entity, EntityKind, Health, SourceStatus
+from gestalt.model.config import (
+    AlertRule,
+    AlertsConfig,
+    ConfigError,
+    HealthConfig,
+    duration_seconds,
+)
+
+_LEVELS = {"warning": Health.WARNING, "critical": Health.CRITICAL}
+SOURCE_PREFIX = "source:"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    name: str
+    check: Check
+    min_level: Health
+    for_seconds: float
+    warning: float | None
+    critical: float | None
+    kinds: frozenset[EntityKind]
+    match_labels: tuple[tuple[str, str], ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+
+    def applies_to(self, entity: Entity) -> bool:
+        if self.kinds and entity.kind not in self.kinds:
+            return False
+        return all(entity.labels.get(k) == v for k, v in self.match_labels)
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """A rule that holds on a subject now (`active` True), or cannot be judged because the
+    subject's source is down (`active` None). Rules that do not hold yield nothing: an
+    alert without an observation is over (see Lifecycle)."""
+
+    rule: Rule
+    subject_id: str
+    active: bool | None = True
+    level: Health = Health.OK
+    message: str = ""
+    kind: EntityKind | None = None
+    name: str = ""
+    namespace: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def alert_id(self) -> str:
+        return alert_id(self.rule.name, self.subject_id)
+
+
+def alert_id(rule: str, subject_id: str) -> str:
+    """Stable across restarts and replicas: the PagerDuty dedup_key and Alertmanager's
+    identity of "this rule on this thing"."""
+    return hashlib.sha256(f"{rule}\0{subject_id}".encode()).hexdigest()[:24]
+
+
+def compile_rules(alerts: AlertsConfig, health: HealthConfig) -> list[Rule]:
+    configured = alerts.rules or [
+        AlertRule(name=c.id, check=c.id, for_=c.for_seconds) for c in CHECKS
+        if (health.checks.get(c.id) is None or health.checks[c.id].enabled)
+    ]
+    rules = []
+    for index, spec in enumerate(configured):
+        where = f"alerts.rules[{index}]"
+        check = CHECKS_BY_ID.get(spec.check)
+        if check is None:
+            raise ConfigError(f"key `{where}.check`: unknown check {spec.check!r} "
+                              f"(checks: {', '.join(CHECKS_BY_ID)})")
+        level = _LEVELS.get(spec.severity)
+        if level is None:
+            raise ConfigError(f"key `{where}.severity`: expected warning or critical, "
+                              f"got {spec.severity!r}")
+        try:
+            kinds = frozenset(EntityKind(k) for k in spec.kinds)
+        except ValueError as exc:
+            raise ConfigError(f"key `{where}.kinds`: {exc}") from exc
+        warning, critical = thresholds(check, health)
+        rules.append(Rule(
+            name=spec.name, check=check, min_level=level,
+            for_seconds=duration_seconds(spec.for_, f"{where}.for"),
+            warning=spec.warning if spec.warning is not None else warning,
+            critical=spec.critical if spec.critical is not None else critical,
+            kinds=kinds or check.kinds,
+            match_labels=tuple(sorted(spec.match_labels.items())),
+            labels=tuple(sorted(spec.labels.items())),
+        ))
+    return rules
+
+
+class RuleSet:
+    """Rules indexed by what they judge, so one evaluation touches each entity once."""
+
+    def __init__(self, rules: Iterable[Rule]) -> None:
+        self.rules = list(rules)
+        self._by_kind: dict[EntityKind, list[Rule]] = {
+            kind: [r for r in self.rules if r.check.target == "entity"
+                   and (not r.kinds or kind in r.kinds)]
+            for kind in EntityKind
+        }
+        self._edge_rules = [r for r in self.rules if r.check.target == "connection"]
+        self._source_rules = [r for r in self.rules if r.check.target == "source"]
+
+    def observe(
+        self,
+        entities: Iterable[Entity],
+        connections: Iterable[Connection],
+        statuses: Iterable[SourceStatus],
+        now: float,
+        names: dict[str, Entity] | None = None,
+    ) -> Iterator[Observation]:
+        for entity in entities:
+            rules = self._by_kind[entity.kind]
+            for rule in rules:
+                if not rule.applies_to(entity):
+                    continue
+                if entity.stale:
+                    yield Observation(rule, entity.id, None)
+                    continue
+                seen = _observe(rule, entity, entity.id, now, entity.kind, entity.name,
+                                entity.namespace, entity.labels)
+                if seen is not None:
+                    yield seen
+        if self._edge_rules:
+            for conn in connections:
+                for rule in self._edge_rules:
+                    seen = _observe(rule, conn, conn.id, now, None, "", None, {})
+                    if seen is not None:
+                        dst = names.get(conn.target_id) if names else None
+                        yield replace(seen, name=_edge_name(conn, names),
+                                      namespace=dst.namespace if dst else None)
+        for status in statuses:
+            for rule in self._source_rules:
+                seen = _observe(rule, status, SOURCE_PREFIX + status.name, now, None,
+                                status.name, None, {})
+                if seen is not None:
+                    yield seen
+
+
+def _observe(rule: Rule, subject: object, subject_id: str, now: float,
+             kind: EntityKind | None, name: str, namespace: str | None,
+             labels: dict[str, str]) -> Observation | None:
+    result = judge(rule.check, subject, now, rule.warning, rule.critical)
+    if result is None or result.level.rank < rule.min_level.rank:
+        return None
+    return Observation(rule, subject_id, True, result.level, result.message, kind, name,
+                       namespace, labels)
+
+
+def _edge_name(conn: Connection, names: dict[str, Entity] | None) -> str:
+    src = names.get(conn.source_id) if names else None
+    dst = names.get(conn.target_id) if names else None
+    return f"{src.name if src else conn.source_id} -> {dst.name if dst else conn.target_id}"

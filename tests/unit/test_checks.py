@@ -1,0 +1,259 @@
+"""The checks table: each check reads the fields its source really reports.
+
+Entities come from the sources' own translators fed with recorded or hand-written API
+objects (Docker inspect, Kubernetes pods/nodes/deployments), so a renamed attribute in a
+source breaks these tests rather than silently turning a check off.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from gestalt.engine.health import (
+    CHECKS,
+    CHECKS_BY_ID,
+    CounterWindows,
+    check_connection,
+    checks_for,
+    run_checks,
+    score_entity,
+)
+from gestalt.model import (
+    Connection,
+    ConnectionKind,
+    Entity,
+    EntityKind,
+    EntityStatus,
+    Health,
+)
+from gestalt.model.config import CheckSettings, HealthConfig
+from gestalt.sources.docker.api import ContainerInspect
+from gestalt.sources.docker.entities import container
+from gestalt.sources.kubernetes import translate
+
+CFG = HealthConfig()
+NOW = 1_800_000_000.0
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+
+
+def failing(entity: Entity, config: HealthConfig = CFG, now: float = NOW) -> dict[str, Health]:
+    return {r.check.id: r.level for r in run_checks(entity, config, now)
+            if r.level is not Health.OK}
+
+
+def docker(**state: Any) -> Entity:
+    raw = json.loads((FIXTURES / "docker" / "container_inspect.json").read_text())
+    raw["State"].update(state)
+    inspect = msgspec.convert(raw, ContainerInspect)
+    return container(inspect, engine="host", local=False)[0]
+
+
+def k8s_pod(**status: Any) -> Entity:
+    obj = {"kind": "Pod", "metadata": {"name": "api-1", "namespace": "shop", "uid": "u1",
+                                       "creationTimestamp": "2026-01-01T00:00:00Z"},
+           "spec": {"containers": [{"name": "api", "image": "api:1"}]}, "status": status}
+    return translate.pod("c1", obj)[0][0]
+
+
+# -- the table itself ------------------------------------------------------------------
+
+def test_table_rows_are_complete_and_unique() -> None:
+    assert len({c.id for c in CHECKS}) == len(CHECKS)
+    for check in CHECKS:
+        assert check.title and check.message
+        assert check.warning is not None or check.critical is not None
+        if check.warning is not None and check.critical is not None:
+            assert check.warning <= check.critical, check.id
+
+
+def test_every_family_the_issue_names_is_a_row() -> None:
+    wanted = {"crash_loop", "restarts", "pending", "oom_killed", "health_check",
+              "unavailable_replicas", "node_pressure", "cpu", "memory", "edge_error_rate",
+              "edge_latency", "consumer_stalled", "consumer_backlog", "consumer_pending",
+              "slow_consumers", "pool_saturation", "volume_full", "source_down"}
+    assert wanted <= set(CHECKS_BY_ID)
+
+
+def test_checks_are_indexed_by_kind() -> None:
+    node_checks = {c.id for c in checks_for(EntityKind.NODE)}
+    assert "node_pressure" in node_checks and "oom_killed" not in node_checks
+
+
+# -- Docker ------------------------------------------------------------------------------
+
+def test_recorded_healthy_container_passes_every_check() -> None:
+    entity = docker()
+    assert failing(entity) == {}
+    assert score_entity(entity, CFG)[1] is Health.OK
+
+
+def test_docker_oom_kill_and_exit_code() -> None:
+    entity = docker(Status="exited", Running=False, OOMKilled=True, ExitCode=137, Pid=0)
+    assert failing(entity) == {"oom_killed": Health.CRITICAL, "exited": Health.CRITICAL}
+    _, status, reasons = score_entity(entity, CFG)
+    assert status is Health.CRITICAL
+    assert "exited with code 137" in reasons
+    assert any("out of memory" in r for r in reasons)
+
+
+def test_docker_failing_health_check() -> None:
+    entity = docker(Health={"Status": "unhealthy", "FailingStreak": 3})
+    assert failing(entity) == {"health_check": Health.CRITICAL}
+
+
+def test_docker_paused_is_a_warning_by_score() -> None:
+    entity = docker(Status="paused", Paused=True)
+    assert failing(entity) == {}
+    score, status, _ = score_entity(entity, CFG)
+    assert score == 0.6 and status is Health.WARNING
+
+
+# -- Kubernetes -------------------------------------------------------------------------
+
+def test_crash_looping_pod() -> None:
+    pod = k8s_pod(phase="Running", containerStatuses=[{
+        "name": "api", "restartCount": 7, "ready": False, "containerID": "containerd://ab12",
+        "state": {"waiting": {"reason": "CrashLoopBackOff"}}}])
+    result = {r.check.id: r for r in run_checks(pod, CFG, NOW)}
+    assert result["crash_loop"].level is Health.CRITICAL
+    assert "7 restarts" in result["crash_loop"].message
+    assert "failed" not in failing(pod)  # one problem, one message
+
+
+def test_restarts_rising_counts_only_the_window() -> None:
+    counters = CounterWindows(window=600)
+    assert counters.increase("p", 4, 0) == 0  # restarts from before we looked
+    assert counters.increase("p", 5, 100) == 1
+    assert counters.increase("p", 7, 200) == 3
+    assert counters.increase("p", 7, 750) == 2  # the baseline is now t=100 (5)
+    assert counters.increase("p", 7, 900) == 0
+    assert counters.increase("p", 1, 950) == 0  # a new container: starts over
+
+
+def test_pending_too_long_uses_the_creation_time() -> None:
+    pod = k8s_pod(phase="Pending", conditions=[
+        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}])
+    created = pod.created_at
+    assert created is not None
+    assert failing(pod, now=created + 10) == {}
+    assert failing(pod, now=created + 120) == {"pending": Health.WARNING}
+    assert failing(pod, now=created + 400) == {"pending": Health.CRITICAL}
+
+
+def test_deployment_unavailable_replicas() -> None:
+    obj = {"kind": "Deployment", "metadata": {"name": "api", "namespace": "shop",
+                                              "generation": 1},
+           "spec": {"replicas": 3},
+           "status": {"observedGeneration": 1, "replicas": 3, "updatedReplicas": 3,
+                      "readyReplicas": 1, "availableReplicas": 1, "unavailableReplicas": 2}}
+    dep = translate.deployment("c1", obj)[0][0]
+    result = {r.check.id: r for r in run_checks(dep, CFG, NOW)}
+    assert result["unavailable_replicas"].level is Health.WARNING
+    assert result["unavailable_replicas"].message == "2 of 3 replicas unavailable"
+    down = copy.deepcopy(obj)
+    down["status"].update(readyReplicas=0, availableReplicas=0, unavailableReplicas=3)
+    assert failing(translate.deployment("c1", down)[0][0])["unavailable_replicas"] is \
+        Health.CRITICAL
+
+
+def test_node_pressure() -> None:
+    obj = {"kind": "Node", "metadata": {"name": "n1"}, "status": {"conditions": [
+        {"type": "Ready", "status": "True"}, {"type": "MemoryPressure", "status": "True"}]}}
+    node = translate.node("c1", obj)[0][0]
+    result = {r.check.id: r for r in run_checks(node, CFG, NOW)}
+    assert result["node_pressure"].level is Health.WARNING
+    assert result["node_pressure"].message == "node under pressure: MemoryPressure"
+
+
+def test_completed_job_is_not_a_problem() -> None:
+    obj = {"kind": "Job", "metadata": {"name": "backup", "namespace": "ops"},
+           "status": {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}}
+    job = translate.job("c1", obj)[0][0]
+    assert score_entity(job, CFG)[1] is Health.OK
+
+
+# -- NATS, databases, volumes, edges ------------------------------------------------------
+
+def entity(kind: EntityKind, **kw: Any) -> Entity:
+    return Entity(id="e", kind=kind, name="e", status=EntityStatus.ACTIVE, **kw)
+
+
+def test_nats_consumer_stall_backlog_and_pending() -> None:
+    stalled = entity(EntityKind.NATS_CONSUMER, attrs={"stalled": True, "max_ack_pending": 5},
+                     custom_metrics={"num_ack_pending": 5.0, "num_pending": 20.0})
+    result = {r.check.id: r for r in run_checks(stalled, CFG, NOW)}
+    assert result["consumer_stalled"].level is Health.CRITICAL
+    assert result["consumer_stalled"].message == "delivery stalled: 5 ack pending of 5"
+    growing = entity(EntityKind.NATS_CONSUMER, attrs={"backlog_growing": True},
+                     custom_metrics={"num_pending": 20_000.0})
+    assert failing(growing) == {"consumer_backlog": Health.WARNING,
+                                "consumer_pending": Health.WARNING}
+
+
+def test_slow_consumers_rising_on_the_server() -> None:
+    from gestalt.engine import health
+
+    server = entity(EntityKind.NATS_SERVER, custom_metrics={"slow_consumers": 3.0})
+    health.COUNTERS.clear()
+    assert failing(server, now=NOW) == {}  # counted before we looked
+    server.custom_metrics = {"slow_consumers": 4.0}
+    assert failing(server, now=NOW + 5) == {"slow_consumers": Health.WARNING}
+    health.COUNTERS.clear()
+
+
+@pytest.mark.parametrize(("pool", "expected"), [(50.0, None), (85.0, Health.WARNING),
+                                                  (97.0, Health.CRITICAL)])
+def test_database_pool_saturation(pool: float, expected: Health | None) -> None:
+    db = entity(EntityKind.DATABASE, custom_metrics={"pool_percent": pool})
+    assert failing(db).get("pool_saturation") is expected
+
+
+def test_volume_nearly_full() -> None:
+    volume = entity(EntityKind.VOLUME, custom_metrics={"used_percent": 96.0})
+    result = {r.check.id: r for r in run_checks(volume, CFG, NOW)}
+    assert result["volume_full"].level is Health.CRITICAL
+    assert result["volume_full"].message == "96% full"
+
+
+def test_edge_error_rate_and_latency() -> None:
+    edge = Connection(source_id="a", target_id="b", kind=ConnectionKind.HTTP,
+                      error_rate=0.1, latency_ms=2500.0)
+    levels = {r.check.id: r.level for r in check_connection(edge, CFG, NOW)}
+    assert levels == {"edge_error_rate": Health.WARNING, "edge_latency": Health.CRITICAL}
+
+
+def test_service_error_rate_from_traces() -> None:
+    svc = entity(EntityKind.SERVICE, custom_metrics={"error_rate": 0.3,
+                                                     "latency_p99_ms": 100.0})
+    assert failing(svc) == {"error_rate": Health.CRITICAL}
+
+
+# -- configuration ----------------------------------------------------------------------
+
+def test_thresholds_and_switches_from_config() -> None:
+    volume = entity(EntityKind.VOLUME, custom_metrics={"used_percent": 90.0})
+    assert failing(volume) == {"volume_full": Health.WARNING}
+    strict = HealthConfig(checks={"volume_full": CheckSettings(critical=0.9)})
+    assert failing(volume, strict) == {"volume_full": Health.CRITICAL}
+    off = HealthConfig(checks={"volume_full": CheckSettings(enabled=False)})
+    assert failing(volume, off) == {}
+
+
+def test_missing_data_does_not_apply() -> None:
+    # No pool figure yet: the check has nothing to say, and the entity is not "ok" for it.
+    db = entity(EntityKind.DATABASE)
+    assert [r.check.id for r in run_checks(db, CFG, NOW) if r.check.id == "pool_saturation"] \
+        == []
+
+
+def test_stale_is_unknown_with_the_failing_checks_kept_as_reasons() -> None:
+    volume = entity(EntityKind.VOLUME, custom_metrics={"used_percent": 99.0}, stale=True)
+    _, status, reasons = score_entity(volume, CFG)
+    assert status is Health.UNKNOWN
+    assert reasons[0].startswith("source down") and "99% full" in reasons
