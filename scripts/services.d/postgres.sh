@@ -7,9 +7,13 @@ start() {
   apt_install postgresql postgresql-contrib || return 1
   # Debian's package starts a system cluster on 5432; the tests need none of it.
   if command -v pg_lsclusters >/dev/null 2>&1; then
-    pg_lsclusters -h 2>/dev/null | while read -r ver name port status _; do
-      [ "$status" = online ] && pg_ctlcluster "$ver" "$name" stop 2>/dev/null
-    done
+    local ver name port status rest
+    while read -r ver name port status rest; do
+      if [ "$status" = online ]; then
+        log "stopping Debian's cluster $ver/$name on port $port"
+        pg_ctlcluster "$ver" "$name" stop || true
+      fi
+    done < <(pg_lsclusters -h 2>/dev/null || true)
   fi
   log "postgresql: $(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1)"
 }
