@@ -12,7 +12,9 @@ from tests.e2e.harness import ARTIFACTS, CHROMIUM, ensure_web_built, launch_chro
 from tests.support.services import require_service
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API runs an event loop on this thread while it is open,
+# so it must be closed before any asyncio test runs (pyproject lists tests/e2e last).
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     require_service(
         "Chromium",
