@@ -290,9 +290,13 @@ class KubeSimApp:
             if since is None:
                 initial = [o for o in self.store.items(resource, namespace) if match(o)]
                 for obj in initial:
+                    if watcher.ended:
+                        raise _Aborted
                     await self._send_event(send, self._encode("ADDED", resource, obj, view,
                                                               include))
             for change in backlog:
+                if watcher.ended:
+                    raise _Aborted
                 await self._deliver(send, watcher, change, view, include)
             await self._stream(send, watcher, view, include, bookmarks, lifetime)
             await send({"type": "http.response.body", "body": b""})
@@ -314,9 +318,9 @@ class KubeSimApp:
                                               None if silent else max(0, wait_until - loop.time()))
             except TimeoutError:
                 item = None
-            if item == DISCONNECT:
+            if item == DISCONNECT or watcher.ended == DISCONNECT:
                 raise _Aborted
-            if item == CLOSE:
+            if item == CLOSE or watcher.ended == CLOSE:
                 return
             if item == DROP:
                 raise _Aborted  # returning without completing the response cuts it
@@ -503,6 +507,7 @@ async def _read_body(receive: Any) -> bytes:
 async def _await_disconnect(receive: Any, watcher: Watcher) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
+    watcher.ended = DISCONNECT
     watcher.queue.put_nowait(DISCONNECT)  # type: ignore[arg-type]
 
 

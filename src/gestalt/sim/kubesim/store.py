@@ -69,6 +69,8 @@ class Watcher:
     namespace: str | None
     match: Callable[[Obj], bool]
     queue: asyncio.Queue[Change | str] = field(default_factory=asyncio.Queue)
+    # Set when the stream must end now, whatever is still queued: "close" or "disconnect".
+    ended: str | None = None
 
 
 class Store:
@@ -270,6 +272,7 @@ class Store:
         """End every open watch cleanly (server shutdown)."""
         for watchers in self.watchers.values():
             for watcher in watchers:
+                watcher.ended = CLOSE
                 watcher.queue.put_nowait(CLOSE)  # type: ignore[arg-type]
 
 

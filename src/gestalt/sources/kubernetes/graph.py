@@ -52,12 +52,17 @@ class Graph:
         self._origin: dict[str, ObjKey] = {}  # entity id -> the object that made it
         self._references: Counter[str] = Counter()  # target id -> pods using it
         self._ready: dict[str, dict[ObjKey, int]] = {}  # service id -> slice -> ready
+        self._slice_service: dict[ObjKey, str] = {}  # slice -> its service id
+        # After `replace`, contributions are recomputed once, when next read.
+        self._built = True
 
     # -- reading ----------------------------------------------------------------------
     def entities(self) -> list[Entity]:
+        self._ensure_built()
         return [e for ents in self._entities.values() for e in ents]
 
     def edges(self) -> list[Connection]:
+        self._ensure_built()
         return [c for edges in self._edges.values() for c in edges.values()]
 
     def versions(self, kind: str) -> dict[ObjKey, tuple[str, str]]:
@@ -67,23 +72,32 @@ class Graph:
 
     # -- writing ----------------------------------------------------------------------
     def replace(self, kind: str, objects: list[Obj]) -> None:
-        """Swap a kind's cache for a fresh list; the caller then sends a full snapshot."""
+        """Swap a kind's cache for a fresh list; the caller then sends a full snapshot
+        (the graph is rebuilt once, when it is next read, however many kinds relisted)."""
         self.objects[kind] = {key_of(o): o for o in objects}
-        self._rebuild()
+        self._built = False
 
     def apply(self, event_type: str, obj: Obj) -> Change:
+        """Apply one watch event; returns what changed (empty until the graph is read
+        after a `replace`, since the snapshot that follows carries everything)."""
         change = Change()
         key = key_of(obj)
         cache = self.objects.setdefault(key[0], {})
         if event_type == "DELETED":
             cache.pop(key, None)
-            self._contribute(key, None, change)
         else:
             cache[key] = obj
-            self._contribute(key, obj, change)
+        if self._built:
+            self._contribute(key, None if event_type == "DELETED" else obj, change)
         return change
 
+    def _ensure_built(self) -> None:
+        if not self._built:
+            self._rebuild()
+            self._built = True
+
     def _rebuild(self) -> None:
+        self._slice_service.clear()
         self._entities.clear()
         self._edges.clear()
         self._origin.clear()
@@ -135,11 +149,16 @@ class Graph:
                 self._refresh(target, change)
 
     def _slice(self, key: ObjKey, obj: Obj | None, edges: list[Connection]) -> set[str]:
-        touched = {sid for sid, slices in self._ready.items() if slices.pop(key, None) is not None}
+        touched = set()
+        previous = self._slice_service.pop(key, None)
+        if previous is not None:
+            self._ready.get(previous, {}).pop(key, None)
+            touched.add(previous)
         if obj is not None:
             service_id, ready, slice_edges = translate.endpoint_slice(self.cluster, obj)
             if service_id:
                 self._ready.setdefault(service_id, {})[key] = ready
+                self._slice_service[key] = service_id
                 touched.add(service_id)
                 edges += slice_edges
         return touched

@@ -44,16 +44,8 @@ class KubernetesSource(Listener):
 
     async def run(self, sink: Sink) -> None:
         access = self._access or await load_access(self.config)
-        self._sink = sink
-        self.graph = Graph(access.cluster)
-        self._cluster = access.cluster
-        self._settled: set[tuple[str, str | None]] = set()
-        self._synced = False
-        self._synced_event = asyncio.Event()
-        self._problems: dict[tuple[str, str | None], tuple[str, bool]] = {}
-        self._state: tuple[SourceState, str] | None = None
-        self._seen_events: dict[tuple[str, int], None] = {}
         namespaces = self.config.namespaces or [None]
+        self.start(sink, access.cluster)
         limits = httpx.Limits(max_connections=len(KINDS) * len(namespaces) + 8,
                               max_keepalive_connections=len(KINDS) * len(namespaces) + 8)
         async with httpx.AsyncClient(verify=access.verify, limits=limits,
@@ -70,6 +62,20 @@ class KubernetesSource(Listener):
                     group.create_task(informer.run(), name=f"kubernetes:{informer.label}")
                 group.create_task(self._poll_metrics(api, namespaces), name="kubernetes:metrics")
 
+    def start(self, sink: Sink, cluster: str) -> None:
+        """Fresh state for one run (every run starts with a full list)."""
+        namespaces = len(self.config.namespaces) or 1
+        self._expected = sum(namespaces if kind.namespaced else 1 for kind in KINDS)
+        self._sink = sink
+        self.graph = Graph(cluster)
+        self._cluster = cluster
+        self._settled: set[tuple[str, str | None]] = set()
+        self._synced = False
+        self._synced_event = asyncio.Event()
+        self._problems: dict[tuple[str, str | None], tuple[str, bool]] = {}
+        self._state: tuple[SourceState, str] | None = None
+        self._seen_events: dict[tuple[str, int], None] = {}
+
     # -- Listener ---------------------------------------------------------------------
     def listed(self, kind: Kind, namespace: str | None, objects: list[Obj]) -> None:
         assert self.graph is not None
@@ -82,7 +88,7 @@ class KubernetesSource(Listener):
         else:
             self.graph.replace(kind.kind, self._filter(kind, objects))
         self._settled.add((kind.kind, namespace))
-        if self._synced or len(self._settled) == len(self.informers):
+        if self._synced or len(self._settled) == self._expected:
             self._synced = True
             self._synced_event.set()
             # A (re)list replaces this source's view atomically: the hub diffs it.
@@ -134,7 +140,7 @@ class KubernetesSource(Listener):
                      + (f" (and {len(down) - 1} more)" if len(down) > 1 else ""))
         elif forbidden:
             state = (SourceState.DEGRADED, "; ".join(forbidden))
-        elif self._synced or len(self._settled) == len(self.informers):
+        elif self._synced or len(self._settled) == self._expected:
             state = (SourceState.OK, "")
         else:
             return

@@ -15,8 +15,8 @@ Choices worth knowing:
 
 from __future__ import annotations
 
-import calendar
-import time
+import datetime
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -59,11 +59,13 @@ def entity_id(cluster: str, kind: str, namespace: str | None, name: str) -> str:
     return ids.k8s(prefix, cluster, namespace, name)
 
 
+@functools.lru_cache(maxsize=8192)
 def parse_time(value: str | None) -> float | None:
+    """RFC 3339 (the API's timestamps) to epoch seconds; cached, as many objects share one."""
     if not value:
         return None
     try:
-        return float(calendar.timegm(time.strptime(value[:19], "%Y-%m-%dT%H:%M:%S")))
+        return datetime.datetime.fromisoformat(value).timestamp()
     except ValueError:
         return None
 
