@@ -83,9 +83,11 @@ def decompress(body: bytes, encoding: str, limit: int) -> bytes:
 
 def parse(data: bytes, media: str, message_type: type[M]) -> M:
     """An OTLP export request from protobuf bytes or OTLP/JSON."""
+    message: M = message_type()
     if media == PROTOBUF:
         try:
-            return message_type.FromString(data)
+            message.ParseFromString(data)
+            return message
         except (DecodeError, RecursionError, ValueError) as exc:
             raise BadPayload(f"invalid protobuf: {exc}") from exc
     try:
@@ -96,15 +98,16 @@ def parse(data: bytes, media: str, message_type: type[M]) -> M:
         raise BadPayload("invalid OTLP/JSON: the body must be an object")
     try:
         _hex_ids_to_base64(document)
-        return json_format.ParseDict(document, message_type(), ignore_unknown_fields=True)
+        json_format.ParseDict(document, message, ignore_unknown_fields=True)
+        return message
     except (json_format.ParseError, RecursionError, ValueError, TypeError) as exc:
         raise BadPayload(f"invalid OTLP/JSON: {str(exc)[:300]}") from exc
 
 
 def response(message: Message, media: str) -> bytes:
-    if media == PROTOBUF:
-        return message.SerializeToString()
-    return orjson.dumps(json_format.MessageToDict(message))
+    encoded: bytes = (message.SerializeToString() if media == PROTOBUF
+                      else orjson.dumps(json_format.MessageToDict(message)))
+    return encoded
 
 
 def error_body(reason: str, code: int, media: str) -> bytes:

@@ -47,8 +47,10 @@ class GrpcReceiver:
             ],
             maximum_concurrent_rpcs=max_concurrent,
         )
-        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_Traces(on_traces), self._server)
-        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(
+        # The generated registration functions carry no annotations.
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(  # type: ignore[no-untyped-call]
+            _Traces(on_traces), self._server)
+        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(  # type: ignore[no-untyped-call]
             _Metrics(on_metrics), self._server)
         self.port = 0
 
