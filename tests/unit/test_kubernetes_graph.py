@@ -1,0 +1,84 @@
+"""The source's graph: watch events give the same picture as a fresh rebuild, and
+cross-object counts follow."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+from gestalt.model import ids
+from gestalt.sources.kubernetes.graph import Graph
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "k8s"
+C = "prod"
+
+
+def pod(name: str, configmap: str = "checkout-config") -> dict:
+    obj = json.loads((FIXTURES / "pod_crashloop.json").read_text())
+    obj["metadata"]["name"] = name
+    obj["spec"]["volumes"][0]["configMap"]["name"] = configmap
+    for i, status in enumerate(obj["status"]["containerStatuses"]):
+        status["containerID"] = f"containerd://{name.encode().hex():0<63}{i}"
+    return obj
+
+
+def configmap(name: str) -> dict:
+    return {"kind": "ConfigMap", "metadata": {"name": name, "namespace": "shop"},
+            "data": {"a": "1"}}
+
+
+def picture(graph: Graph) -> tuple[dict, set]:
+    return ({e.id: e for e in graph.entities()}, {c.id for c in graph.edges()})
+
+
+def test_events_match_a_rebuild() -> None:
+    graph = Graph(C)
+    graph.replace("ConfigMap", [configmap("checkout-config"), configmap("other")])
+    graph.replace("Pod", [pod("p1")])
+    graph.entities()  # built
+    changes = [graph.apply("ADDED", pod("p2")), graph.apply("MODIFIED", pod("p1", "other")),
+               graph.apply("DELETED", pod("p2"))]
+    assert all(changes)
+    fresh = Graph(C)
+    for kind, objects in graph.objects.items():
+        fresh.replace(kind, list(objects.values()))
+    assert picture(graph) == picture(fresh)
+
+
+def test_reference_counts_follow_pods() -> None:
+    graph = Graph(C)
+    graph.replace("ConfigMap", [configmap("checkout-config")])
+    graph.replace("Pod", [pod("p1"), pod("p2")])
+    cm = ids.k8s("configmap", C, "shop", "checkout-config")
+    assert {e.id: e for e in graph.entities()}[cm].attrs["reference_count"] == 2
+    change = graph.apply("DELETED", pod("p1"))
+    assert change.upserts[cm].attrs["reference_count"] == 1
+    containers = {ids.container(s["containerID"]) for s in pod("p1")["status"]["containerStatuses"]}
+    assert change.removals == {ids.k8s("pod", C, "shop", "p1")} | containers
+    p1 = ids.k8s("pod", C, "shop", "p1")
+    assert not any(p1 in edge for edge in {c.id for c in graph.edges()})
+    assert all(p1 in edge for edge in change.edge_removals) and change.edge_removals
+
+
+def test_service_connections_follow_slices() -> None:
+    graph = Graph(C)
+    graph.replace("Service", [{"kind": "Service", "metadata": {"name": "web", "namespace": "shop"},
+                               "spec": {"clusterIP": "10.96.0.9", "ports": [{"port": 80}]}}])
+    graph.entities()
+    sid = ids.k8s("service", C, "shop", "web")
+
+    def eps(ready: int) -> dict:
+        return {"kind": "EndpointSlice", "metadata": {
+            "name": "web-1", "namespace": "shop", "labels": {"kubernetes.io/service-name": "web"}},
+            "endpoints": [{"conditions": {"ready": True},
+                           "targetRef": {"kind": "Pod", "name": f"p{i}"}} for i in range(ready)]}
+
+    change = graph.apply("ADDED", eps(3))
+    assert change.upserts[sid].attrs["connections"] == 3 and len(change.edge_upserts) == 3
+    change = graph.apply("MODIFIED", eps(1))
+    assert change.upserts[sid].attrs["connections"] == 1 and len(change.edge_removals) == 2
+    sent = copy.deepcopy(change.upserts[sid])
+    change = graph.apply("DELETED", eps(1))
+    assert change.upserts[sid].attrs["connections"] == 0
+    assert sent.attrs["connections"] == 1  # what was sent before is never changed in place
