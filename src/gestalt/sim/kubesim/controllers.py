@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import orjson
 
-from gestalt.sim.kubesim.resources import STORED
+from gestalt.sim.kubesim.resources import STORED, Resource
 from gestalt.sim.kubesim.selectors import selector_matches
 from gestalt.sim.kubesim.store import Change, Obj, Store, clone, now_rfc3339
 
@@ -147,8 +147,8 @@ class Controllers:
             self._draining = False
 
     # -- deployments --------------------------------------------------------------------
-    def _owned(self, resource: object, namespace: str, uid: str) -> list[Obj]:
-        return self.store.owned_by(resource, uid)  # type: ignore[arg-type]
+    def _owned(self, resource: Resource, namespace: str, uid: str) -> list[Obj]:
+        return self.store.owned_by(resource, uid)
 
     def sync_deployment(self, namespace: str, name: str) -> None:
         dep = self.store.find(DEPLOYMENTS, namespace, name)
@@ -202,7 +202,7 @@ class Controllers:
         def condition(type_: str, status: str, reason: str, message: str) -> Obj:
             old = old_conditions.get(type_)
             if old and old.get("status") == status and old.get("reason") == reason:
-                return old
+                return dict(old)
             return {"type": type_, "status": status, "reason": reason, "message": message,
                     "lastUpdateTime": ts, "lastTransitionTime": ts}
 

@@ -68,7 +68,7 @@ class Faults:
         for res, watchers in self._store.watchers.items():
             if resource in (None, res.plural):
                 for watcher in watchers:
-                    watcher.queue.put_nowait(GONE)  # type: ignore[arg-type]
+                    watcher.queue.put_nowait(GONE)
 
     def throttle(self, count: int = 1, *, retry_after: int = 1,
                  resource: str | None = None) -> None:
@@ -107,4 +107,4 @@ class Faults:
     def _broadcast(self, sentinel: str) -> None:
         for watchers in self._store.watchers.values():
             for watcher in watchers:
-                watcher.queue.put_nowait(sentinel)  # type: ignore[arg-type]
+                watcher.queue.put_nowait(sentinel)

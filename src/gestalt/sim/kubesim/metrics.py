@@ -62,7 +62,7 @@ def _node_metrics(node: Obj, pods: list[Obj]) -> Obj:
 
 
 def _running(pod: Obj) -> bool:
-    return pod.get("status", {}).get("phase") == "Running"
+    return bool(pod.get("status", {}).get("phase") == "Running")
 
 
 def answer(store: Store, resource: Resource, namespace: str | None, name: str | None) -> Any:

@@ -39,31 +39,34 @@ def label_selector(selector: str | None) -> Predicate | None:
         eq = _EQ_EXPR.match(part)
         if eq:
             key, op, value = eq.groups()
-            if op == "!=":
-                tests.append(lambda labels, k=key, v=value: labels.get(k) != v)
-            else:
-                tests.append(lambda labels, k=key, v=value: labels.get(k) == v)
+            tests.append(_equals(key, value, op != "!="))
             continue
         expr = _SET_EXPR.match(part)
         if not expr:
             raise SelectorError(f"unable to parse requirement: {part!r}")
         negate, key, op, values = expr.groups()
         if op:
-            allowed = {v.strip() for v in values.split(",")}
-            if op == "in":
-                tests.append(lambda labels, k=key, a=allowed: labels.get(k) in a)
-            else:
-                tests.append(lambda labels, k=key, a=allowed: labels.get(k) not in a)
-        elif negate:
-            tests.append(lambda labels, k=key: k not in labels)
+            tests.append(_member(key, {v.strip() for v in values.split(",")}, op == "in"))
         else:
-            tests.append(lambda labels, k=key: k in labels)
+            tests.append(_exists(key, not negate))
 
     def matches(obj: dict[str, Any]) -> bool:
         labels = obj.get("metadata", {}).get("labels") or {}
         return all(test(labels) for test in tests)
 
     return matches
+
+
+def _equals(key: str, value: str, want: bool) -> Callable[[dict[str, str]], bool]:
+    return lambda labels: (labels.get(key) == value) == want
+
+
+def _member(key: str, allowed: set[str], want: bool) -> Callable[[dict[str, str]], bool]:
+    return lambda labels: (labels.get(key) in allowed) == want
+
+
+def _exists(key: str, want: bool) -> Callable[[dict[str, str]], bool]:
+    return lambda labels: (key in labels) == want
 
 
 def _field(obj: dict[str, Any], path: str) -> str:

@@ -461,17 +461,22 @@ def _apply_write(method: str, headers: dict[str, str], body: bytes, current: Obj
     if method == "PUT":
         return _decode(body)
     content_type = headers.get("content-type", "").split(";")[0].strip()
-    patch = orjson.loads(body) if body else {}
+    patch: Any = orjson.loads(body) if body else {}
     base = copy.deepcopy(current)
+    result: Any = None
     try:
         if content_type == "application/merge-patch+json":
-            return merge_patch(base, patch)
-        if content_type == "application/strategic-merge-patch+json":
-            return strategic_merge_patch(base, patch)
-        if content_type == "application/json-patch+json":
-            return json_patch(base, patch)
+            result = merge_patch(base, patch)
+        elif content_type == "application/strategic-merge-patch+json":
+            result = strategic_merge_patch(base, patch)
+        elif content_type == "application/json-patch+json":
+            result = json_patch(base, patch)
     except (KeyError, IndexError, ValueError, TypeError) as exc:
         raise ApiError(422, "Invalid", f"the patch could not be applied: {exc}") from exc
+    if isinstance(result, dict):
+        return result
+    if result is not None:
+        raise ApiError(422, "Invalid", "the patched object is not an object")
     raise ApiError(415, "UnsupportedMediaType",
                    f"the body of the request was in an unknown format: {content_type}")
 
@@ -508,7 +513,7 @@ async def _await_disconnect(receive: Any, watcher: Watcher) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
     watcher.ended = DISCONNECT
-    watcher.queue.put_nowait(DISCONNECT)  # type: ignore[arg-type]
+    watcher.queue.put_nowait(DISCONNECT)
 
 
 async def _send(send: Any, status: int, body: bytes, extra: dict[str, str] | None = None) -> None:

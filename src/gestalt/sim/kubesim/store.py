@@ -149,12 +149,12 @@ class Store:
         namespace = meta.get("namespace") if resource.namespaced else None
         if resource.namespaced and not namespace:
             namespace = meta["namespace"] = "default"
-        if self.find(resource, namespace, name) is not None:
+        if self.find(resource, namespace, str(name)) is not None:
             raise ApiError(409, "AlreadyExists",
                            f'{resource.plural} "{name}" already exists',
                            details={"name": name, "kind": resource.plural})
         if resource.namespaced and resource.kind != "Namespace":
-            if self.find(STORED[("", "namespaces")], None, namespace) is None:
+            if self.find(STORED[("", "namespaces")], None, str(namespace)) is None:
                 raise ApiError(404, "NotFound", f'namespaces "{namespace}" not found',
                                details={"name": namespace, "kind": "namespaces"})
         obj["apiVersion"] = resource.api_version
@@ -273,7 +273,7 @@ class Store:
         for watchers in self.watchers.values():
             for watcher in watchers:
                 watcher.ended = CLOSE
-                watcher.queue.put_nowait(CLOSE)  # type: ignore[arg-type]
+                watcher.queue.put_nowait(CLOSE)
 
 
 CLOSE = "close"

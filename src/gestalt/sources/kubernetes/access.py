@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import ssl
 from dataclasses import dataclass
+from typing import Any
 
 from kubernetes_asyncio.client import Configuration
 from kubernetes_asyncio.config import (
@@ -54,10 +55,10 @@ async def load_access(config: KubernetesCollector) -> ClusterAccess:
             loader = await load_kube_config(config_file=path, context=config.context,
                                             client_configuration=configuration,
                                             persist_config=False)
-            context = loader.current_context
-            cluster = config.cluster_name or context["context"]["cluster"]
+            context: Any = loader.current_context
+            cluster = config.cluster_name or str(context["context"]["cluster"])
         else:
-            load_incluster_config(client_configuration=configuration)
+            load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
             cluster = config.cluster_name or "in-cluster"
     except (ConfigException, OSError, KeyError) as exc:
         where = path or "in-cluster service account"
@@ -69,5 +70,5 @@ async def load_access(config: KubernetesCollector) -> ClusterAccess:
         if configuration.cert_file:
             context_ssl.load_cert_chain(configuration.cert_file, configuration.key_file)
         verify = context_ssl
-    return ClusterAccess(server=configuration.host.rstrip("/"), cluster=cluster, verify=verify,
+    return ClusterAccess(server=str(configuration.host).rstrip("/"), cluster=cluster, verify=verify,
                          configuration=configuration)

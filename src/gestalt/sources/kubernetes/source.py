@@ -44,7 +44,7 @@ class KubernetesSource(Listener):
 
     async def run(self, sink: Sink) -> None:
         access = self._access or await load_access(self.config)
-        namespaces = self.config.namespaces or [None]
+        namespaces: list[str | None] = list(self.config.namespaces) or [None]
         self.start(sink, access.cluster)
         limits = httpx.Limits(max_connections=len(KINDS) * len(namespaces) + 8,
                               max_keepalive_connections=len(KINDS) * len(namespaces) + 8)

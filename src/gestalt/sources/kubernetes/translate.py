@@ -260,7 +260,7 @@ def deployment(cluster: str, obj: Obj) -> tuple[list[Entity], list[Connection]]:
     desired = spec.get("replicas", 1)
     updated = status.get("updatedReplicas", 0)
     available = status.get("availableReplicas", 0)
-    progressing = next((c for c in status.get("conditions") or []
+    progressing: Obj = next((c for c in status.get("conditions") or []
                         if c.get("type") == "Progressing"), {})
     if progressing.get("reason") == "ProgressDeadlineExceeded":
         rollout, state = "failed", EntityStatus.FAILED
