@@ -19,7 +19,8 @@ from gestalt.model import (
 
 def ent(eid: str, kind: EntityKind = EntityKind.CONTAINER, **kw: object) -> Entity:
     kw.setdefault("status", EntityStatus.RUNNING)
-    return Entity(id=eid, kind=kind, name=eid.split(":")[-1], **kw)  # type: ignore[arg-type]
+    kw.setdefault("name", eid.split(":")[-1])
+    return Entity(id=eid, kind=kind, **kw)  # type: ignore[arg-type]
 
 
 def make() -> tuple[Hub, Store, list[Delta]]:
@@ -64,6 +65,15 @@ def test_one_source_removing_does_not_remove_what_another_still_sees() -> None:
     hub.sink("docker").snapshot([])
     assert "container:abc" in store.entities
     assert store.entities["container:abc"].sources == ["kubernetes"]
+
+
+def test_the_first_source_keeps_the_name() -> None:
+    hub, store, _ = make()
+    hub.sink("docker").snapshot([ent("container:abc")])
+    hub.sink("otlp").snapshot([ent("container:abc", name="checkout",
+                                   custom_metrics={"error_rate": 0.1})])
+    merged = store.entities["container:abc"]
+    assert merged.name == "abc" and merged.custom_metrics == {"error_rate": 0.1}
 
 
 def test_fields_merge_labels_combine() -> None:

@@ -488,11 +488,18 @@ class Hub:
         return msgspec.structs.replace(raw, id=cid, source_id=src, target_id=dst)
 
 
+# Identity stays with the entity's first source (a container keeps its Docker name when a
+# trace calls its service "checkout"); health is the engine's to compute.
+_NOT_OVERLAID = frozenset(
+    {"id", "kind", "name", "sources", "stale", "health", "health_status", "health_reasons"}
+)
+
+
 def _overlay_entity(merged: Entity, other: Entity) -> None:
     """Fields `other` knows fill in or override `merged`; maps and lists are combined."""
     defaults = _DEFAULTS
     for name in _ENTITY_FIELDS:
-        if name in ("id", "sources", "stale", "health", "health_status", "health_reasons"):
+        if name in _NOT_OVERLAID:
             continue
         value = getattr(other, name)
         if value == defaults[name]:
