@@ -325,3 +325,20 @@ async def test_secret_canary_never_enters(sim: KubeSim, kubectl_bin: str,
     for request in ours:
         options = [o.strip() for o in request.accept.split(",")]
         assert all("as=Table" in o or "as=PartialObjectMetadata" in o for o in options), request
+
+
+async def test_namespace_filter(sim: KubeSim) -> None:
+    sim.store.create({"kind": "Namespace", "metadata": {"name": "other"}})
+    sim.store.create(deployment("elsewhere", namespace="other", replicas=1))
+    run = await start(sim, namespaces=["shop"])
+    try:
+        sink = run.sink
+        await sink.wait_for(lambda: sink.snapshots >= 1, what="snapshot")
+        assert {e.namespace for e in sink.entities.values() if e.namespace} == {"shop"}
+        assert [e.name for e in sink.of_kind(EntityKind.NAMESPACE)] == ["shop"]
+        assert sink.of_kind(EntityKind.NODE)  # cluster-scoped kinds are still shown
+        pods = [r for r in sim.requests if r.resource == "pods" and r.verb == "list"]
+        assert {r.namespace for r in pods} == {"shop"}
+    finally:
+        run.task.cancel()
+        await asyncio.gather(run.task, return_exceptions=True)

@@ -218,3 +218,26 @@ async def test_deployment_controller_rolls_and_scales(sim: KubeSim) -> None:
     assert images == {"registry.local/web:2"}
     status = sim.store.get(deployments, "shop", "web")["status"]
     assert (status["replicas"], status["updatedReplicas"], status["readyReplicas"]) == (3, 3, 3)
+
+
+async def test_admin_endpoints_drive_faults(sim: KubeSim, api: httpx.AsyncClient) -> None:
+    response = await api.post("/_kubesim/faults/throttle",
+                              json={"count": 1, "retry_after": 2, "resource": "pods"})
+    assert response.status_code == 200
+    assert (await api.get("/api/v1/pods")).status_code == 429
+    assert (await api.post("/_kubesim/faults/blackhole")).status_code == 200
+    with pytest.raises(httpx.ReadTimeout):
+        await api.get("/api/v1/pods", timeout=0.3)
+    assert (await api.post("/_kubesim/faults/restore")).status_code == 200  # never blackholed
+    assert (await api.get("/api/v1/pods")).status_code == 200
+    log = (await api.get("/_kubesim/requests")).json()
+    assert [r["status"] for r in log if r["resource"] == "pods"][:1] == [429]
+    assert (await api.post("/_kubesim/faults/nonsense")).status_code == 404
+    assert (await api.post("/_kubesim/faults/slow", json={"bogus": 1})).status_code == 400
+
+
+async def test_slow_delays_every_answer(sim: KubeSim, api: httpx.AsyncClient) -> None:
+    sim.faults.slow(0.3)
+    started = time.monotonic()
+    assert (await api.get("/api/v1/namespaces")).status_code == 200
+    assert time.monotonic() - started >= 0.3

@@ -30,6 +30,9 @@ from gestalt.sim.kubesim.store import CLOSE, ApiError, Change, Obj, Store, Watch
 log = logging.getLogger("gestalt.sim.kubesim")
 
 MAX_BODY = 8 * 1024 * 1024
+ADMIN_PREFIX = "/_kubesim/"
+FAULT_CONTROLS = frozenset({"blackhole", "restore", "pause_watches", "resume_watches",
+                            "drop_watches", "expire_watches", "throttle", "slow", "clear"})
 
 
 @dataclass
@@ -135,8 +138,12 @@ class KubeSimApp:
                          route[1] if route else None, route[2] if route else None,
                          headers.get("accept", ""), headers.get("user-agent", ""),
                          scope["query_string"].decode(), at=time.time())
-        self.requests.append(record)
+        if not path.startswith(ADMIN_PREFIX):
+            self.requests.append(record)
         status = 500
+        if path.startswith(ADMIN_PREFIX):
+            await self._admin(method, path, headers, receive, send)
+            return
         try:
             await self.faults.reachable()
             if self.faults.delay:
@@ -166,6 +173,35 @@ class KubeSimApp:
             status = 0
         finally:
             record.status = status
+
+    async def _admin(self, method: str, path: str, headers: dict[str, str], receive: Any,
+                     send: Any) -> None:
+        """Fault controls over HTTP, for a kubesim in another process. Never faulted itself.
+
+        POST /_kubesim/faults/<control> with a JSON object of keyword arguments (see
+        `Faults`: blackhole, restore, pause_watches, resume_watches, drop_watches,
+        expire_watches, throttle, slow, clear); GET /_kubesim/requests for the request log.
+        """
+        try:
+            self._authenticate(headers)
+            action = path.removeprefix(ADMIN_PREFIX)
+            if method == "GET" and action == "requests":
+                await _send(send, 200, _json([r.__dict__ for r in self.requests]))
+                return
+            control = action.removeprefix("faults/")
+            if method != "POST" or control not in FAULT_CONTROLS or control == action:
+                raise ApiError(404, "NotFound", f"no admin action {method} {path}")
+            body = await _read_body(receive)
+            kwargs = orjson.loads(body) if body else {}
+            try:
+                getattr(self.faults, control)(**kwargs)
+            except TypeError as exc:
+                raise ApiError(400, "BadRequest", str(exc)) from exc
+            await _send(send, 200, _json({"ok": control}))
+        except ApiError as err:
+            await _send(send, err.code, _json(err.status()), err.headers)
+        except _Aborted:
+            pass
 
     def _authenticate(self, headers: dict[str, str]) -> None:
         if self.token is None:
