@@ -188,7 +188,16 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
 
     @app.get("/api/infra/alerts", tags=["health"])
     async def get_alerts() -> Response:
+        """Pending, firing, unknown and recently resolved alerts, newest first; changes
+        also reach the event stream as AlertFiring/AlertResolved events."""
         return _json({"alerts": engine.alerts()})
+
+    @app.get("/api/infra/alerts/notifications", tags=["health"])
+    async def get_notifications(limit: Annotated[int, Query(ge=1, le=10000)] = 100) -> Response:
+        """The notification log, newest first: every delivery attempt and its outcome."""
+        lines = await engine.history.notifications(limit=limit)
+        keys = ("timestamp", "receiver", "alert_id", "state", "severity", "outcome", "detail")
+        return _json({"notifications": [dict(zip(keys, line, strict=True)) for line in lines]})
 
     @app.get("/api/infra/config", tags=["ui"])
     async def get_ui_config() -> Response:
