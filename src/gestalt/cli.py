@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -261,6 +262,94 @@ def _human_bytes(value: float) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return str(value)
+
+
+@app.command()
+def demo(
+    config_path: ConfigOption = None,
+    port: Annotated[int, typer.Option(help="Port of the map.")] = 8765,
+    pods: Annotated[int, typer.Option(help="Pods in the simulated cluster.")] = 120,
+    nats: Annotated[bool, typer.Option(help="Also run a NATS server with demo traffic.")] = True,
+    open_browser: Annotated[bool, typer.Option("--open/--no-open",
+                                               help="Open the map in a browser.")] = True,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "warning",
+) -> None:
+    """A lively simulated Kubernetes cluster (kubesim) and NATS traffic, next to this
+    machine and its Docker engine, on one map. Ctrl-C stops everything."""
+    config = _load(config_path)
+    _setup_logging(log_level)
+    _raise_open_files_limit()
+    try:
+        asyncio.run(_demo(config, port=port, pods=pods, with_nats=nats, open_browser=open_browser))
+    except KeyboardInterrupt:
+        pass
+
+
+async def _demo(config: Config, *, port: int, pods: int, with_nats: bool,
+                open_browser: bool) -> None:
+    import shutil
+    import socket
+    import webbrowser
+
+    import uvicorn
+
+    from gestalt.api import create_app
+    from gestalt.engine.runtime import Engine
+    from gestalt.sim.kubesim.runner import KubeSim
+    from gestalt.sim.scenarios import ClusterLife, build_cluster
+
+    def free_port() -> int:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+
+    data_dir = tempfile.mkdtemp(prefix="gestalt-demo-")
+    sim = KubeSim()
+    with err.status("building the simulated cluster…"):
+        cluster = build_cluster(sim, nodes=4, namespaces=4, pods=pods, replicas=3)
+        await sim.start()
+    life = asyncio.create_task(ClusterLife(sim, cluster).run(1.0), name="kubesim-life")
+    nats_proc: asyncio.subprocess.Process | None = None
+    collectors = config.collectors
+    replace = msgspec.structs.replace
+    kubernetes = replace(collectors.kubernetes, enabled=True, kubeconfig=sim.kubeconfig,
+                         context=None, cluster_name="kubesim", namespaces=[])
+    nats_config = replace(collectors.nats, enabled=False)
+    if with_nats:
+        nats_port, monitor_port = free_port(), free_port()
+        nats_proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "gestalt.sim.natsdemo", "--port", str(nats_port),
+            "--monitor-port", str(monitor_port),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        nats_config = replace(collectors.nats, enabled=True,
+                              url=f"nats://127.0.0.1:{nats_port}",
+                              monitor_url=f"http://127.0.0.1:{monitor_port}",
+                              subjects=["orders.>", "kgents.>"])
+    config.collectors = replace(collectors, kubernetes=kubernetes, nats=nats_config,
+                                otel=replace(collectors.otel, enabled=False))
+    config.server = replace(config.server, port=port, data_dir=data_dir)
+    simulated = frozenset({"kubernetes", "nats"} if with_nats else {"kubernetes"})
+    engine = Engine(config, simulated=simulated)
+    server = uvicorn.Server(uvicorn.Config(create_app(engine), host=config.server.host,
+                                           port=port, log_level="warning",
+                                           timeout_graceful_shutdown=2, access_log=False))
+    url = f"http://{config.server.host}:{port}/"
+    err.print(f"Gestalt Live demo on [bold]{url}[/bold]: kubesim ({pods} pods, "
+              f"kubeconfig {sim.kubeconfig})" + (", NATS demo traffic" if with_nats else "")
+              + ", and this machine. Ctrl-C stops everything.")
+    if open_browser:
+        asyncio.get_running_loop().call_later(1.5, webbrowser.open, url)
+    try:
+        await server.serve()
+    finally:
+        life.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await life
+        await sim.stop()
+        if nats_proc is not None:
+            nats_proc.terminate()
+            await asyncio.wait_for(nats_proc.wait(), 10)
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @app.command()

@@ -192,3 +192,12 @@ def test_events_are_attributed_to_their_source() -> None:
                                    entity_id="c:1", entity_kind=EntityKind.CONTAINER,
                                    entity_name="c", timestamp=1.0))
     assert seen[0].source == "docker"
+
+
+def test_entities_of_a_simulated_source_are_marked() -> None:
+    store = Store()
+    hub = Hub(store, simulated=frozenset({"kubernetes"}))
+    hub.sink("kubernetes").snapshot([ent("pod:kubesim/a/b", EntityKind.POD)])
+    hub.sink("docker").snapshot([ent("container:1")])
+    assert store.entities["pod:kubesim/a/b"].attrs["simulated"] is True
+    assert "simulated" not in store.entities["container:1"].attrs

@@ -84,9 +84,18 @@ def endpoint_candidates(key: str) -> list[str]:
 
 
 class Hub:
-    def __init__(self, store: Store, *, health: HealthConfig | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        health: HealthConfig | None = None,
+        simulated: frozenset[str] = frozenset(),
+    ) -> None:
         self.store = store
         self._health = health or HealthConfig()
+        # Sources that observe a simulation (the demo's kubesim): their entities are marked
+        # `attrs.simulated` so nobody mistakes them for the real thing.
+        self._simulated = simulated
         self._order: list[str] = []
         self._contrib: dict[str, dict[str, Entity]] = {}
         self._raw_edges: dict[str, dict[str, Connection]] = {}
@@ -342,6 +351,8 @@ class Hub:
                 metrics = overlay.get(eid)
                 if metrics:
                     _apply_metrics(merged, metrics)
+        if self._simulated and not self._simulated.isdisjoint(owners):
+            merged.attrs = {**merged.attrs, "simulated": True}
         merged.stale = any(self.statuses[s].state not in _LIVE_STATES for s in owners)
         merged.health, merged.health_status, merged.health_reasons = score_entity(
             merged, self._health, self._source_hint(eid, owners)

@@ -36,7 +36,13 @@ TOPOLOGY_SERIES = "topology"
 
 
 class Engine:
-    def __init__(self, config: Config, *, sources: list[Source] | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        sources: list[Source] | None = None,
+        simulated: frozenset[str] = frozenset(),
+    ) -> None:
         self.config = config
         self.started_at = time.time()
         self.history = History(
@@ -45,7 +51,7 @@ class Engine:
             sample_interval=config.history.sample_interval,
         )
         self.store = Store(ring_size=config.server.delta_ring_size)
-        self.hub = Hub(self.store, health=config.health)
+        self.hub = Hub(self.store, health=config.health, simulated=simulated)
         self.broadcaster = Broadcaster(max_frames=config.server.client_queue_frames)
         self.supervisor = Supervisor(self.hub)
         if sources is None:
