@@ -40,8 +40,8 @@ lint: $(INSTALLED)
 	$(BIN)/lint-imports
 
 test: $(INSTALLED) web services lint
-	$(BIN)/python -m pytest
 	@if [ -f web/package.json ]; then cd web && npm test --silent; fi
+	$(BIN)/python -m pytest
 
 bench: $(INSTALLED) web services
 	$(BIN)/python bench/run_all.py
