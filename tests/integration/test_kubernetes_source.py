@@ -9,14 +9,17 @@ import json
 import logging
 import shutil
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
+import yaml
 
 from gestalt.model import ConnectionKind, EntityKind, SourceState, ids
 from gestalt.model.config import KubernetesCollector
 from gestalt.sim.kubesim import STORED, KubeSim
+from gestalt.sources.base import PermanentSourceError
 from gestalt.sources.kubernetes import KubernetesSource
 from tests.sim.conftest import deployment, kubectl, seed, wait_until
 from tests.support.services import require_service
@@ -197,12 +200,21 @@ async def test_blackhole_then_recovery(sim: KubeSim, running: Running) -> None:
     assert not any(n.startswith("web-") for n in pods_in_sink(sink))
     graph = running.source.graph
     assert graph is not None
-    for kind, resource in (("Pod", PODS), ("Deployment", deployments)):
-        fresh = {("", o["metadata"].get("namespace", ""), o["metadata"]["name"]):
-                 (o["metadata"]["uid"], o["metadata"]["resourceVersion"])
-                 for o in sim.store.items(resource)}
-        cached = {(k[1], k[2]): v for k, v in graph.versions(kind).items()}
-        assert cached == {(k[1], k[2]): v for k, v in fresh.items()}
+
+    def cache_is_fresh() -> bool:
+        """The informers' caches equal a fresh list, by uid and resourceVersion."""
+        assert graph is not None
+        for kind, resource in (("Pod", PODS), ("Deployment", deployments)):
+            fresh = {(o["metadata"]["namespace"], o["metadata"]["name"]):
+                     (o["metadata"]["uid"], o["metadata"]["resourceVersion"])
+                     for o in sim.store.items(resource)}
+            if {(k[1], k[2]): v for k, v in graph.versions(kind).items()} != fresh:
+                return False
+        return True
+
+    await sink.wait_for(cache_is_fresh, timeout=15, what="caches equal to a fresh list")
+    assert ids.k8s("deployment", CLUSTER, "shop", "cart") in sink.entities
+    assert ids.k8s("deployment", CLUSTER, "shop", "web") not in sink.entities
     names = [e.name for e in sink.of_kind(EntityKind.POD)]
     assert len(names) == len(set(names))
 
@@ -342,3 +354,39 @@ async def test_namespace_filter(sim: KubeSim) -> None:
     finally:
         run.task.cancel()
         await asyncio.gather(run.task, return_exceptions=True)
+
+
+async def test_exec_plugin_and_context_selection(sim: KubeSim, tmp_path: Path) -> None:
+    plugin = tmp_path / "credential-plugin"
+    plugin.write_text("#!/bin/sh\necho '" + json.dumps({
+        "apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
+        "status": {"token": sim.token}}) + "'\n")
+    plugin.chmod(0o700)
+    config = sim.kubeconfig_dict()
+    cluster = config["clusters"][0]["cluster"]
+    config["clusters"].append({"name": "elsewhere", "cluster": cluster})
+    config["users"] = [
+        {"name": "plugin", "user": {"exec": {"apiVersion": "client.authentication.k8s.io/v1",
+                                             "command": str(plugin),
+                                             "interactiveMode": "Never"}}},
+        {"name": "wrong", "user": {"token": "not-the-token"}}]
+    config["contexts"] = [
+        {"name": "good", "context": {"cluster": "elsewhere", "user": "plugin"}},
+        {"name": "bad", "context": {"cluster": "kubesim", "user": "wrong"}}]
+    config["current-context"] = "bad"
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+
+    sink = RecordingSink()
+    good = KubernetesSource(KubernetesCollector(kubeconfig=str(path), context="good"))
+    task = asyncio.create_task(good.run(sink))
+    try:
+        await sink.wait_for(lambda: sink.snapshots >= 1, what="snapshot through the plugin")
+        assert any(e.id.startswith("pod:elsewhere/shop/") for e in sink.entities.values())
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    bad = KubernetesSource(KubernetesCollector(kubeconfig=str(path)))  # current-context: bad
+    with pytest.raises(PermanentSourceError, match="unauthorized"):
+        await asyncio.wait_for(bad.run(RecordingSink()), 20)

@@ -6,9 +6,12 @@ certificates, in-cluster service account); the requests themselves go through ht
 
 from __future__ import annotations
 
+import asyncio
 import os
 import ssl
-from dataclasses import dataclass
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from kubernetes_asyncio.client import Configuration
@@ -21,6 +24,8 @@ from kubernetes_asyncio.config import (
 from gestalt.model.config import KubernetesCollector
 from gestalt.sources.base import PermanentSourceError
 
+RELOAD_DEBOUNCE = 5.0  # seconds: one reload answers a burst of 401s
+
 
 @dataclass
 class ClusterAccess:
@@ -28,12 +33,28 @@ class ClusterAccess:
     cluster: str
     verify: ssl.SSLContext | bool
     configuration: Configuration
+    # Loads the credentials again (an exec plugin's token expires); None: cannot.
+    reload: Callable[[], Awaitable[Configuration]] | None = None
+    _reloaded_at: float = field(default=0.0, repr=False)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     async def headers(self) -> dict[str, str]:
-        """Auth headers, fresh: exec plugins and service-account tokens rotate."""
+        """Auth headers, fresh: service-account tokens rotate (the loader's hook)."""
         settings = await self.configuration.auth_settings()
         token = settings.get("BearerToken", {}).get("value")
         return {"Authorization": token} if token else {}
+
+    async def refresh(self) -> bool:
+        """Reload the credentials after a 401; False when they cannot be reloaded.
+
+        Every informer sees the same 401 at once: one reload serves all of them."""
+        if self.reload is None:
+            return False
+        async with self._lock:
+            if time.monotonic() - self._reloaded_at > RELOAD_DEBOUNCE:
+                self.configuration = await self.reload()
+                self._reloaded_at = time.monotonic()
+        return True
 
 
 def _kubeconfig_path(config: KubernetesCollector) -> str | None:
@@ -48,6 +69,22 @@ def _kubeconfig_path(config: KubernetesCollector) -> str | None:
 
 async def load_access(config: KubernetesCollector) -> ClusterAccess:
     """Raises PermanentSourceError naming what is wrong with the configuration."""
+    configuration, cluster, path = await _load(config)
+    verify: ssl.SSLContext | bool = False
+    if configuration.verify_ssl:
+        context_ssl = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
+        if configuration.cert_file:
+            context_ssl.load_cert_chain(configuration.cert_file, configuration.key_file)
+        verify = context_ssl
+
+    async def reload() -> Configuration:
+        return (await _load(config))[0]
+
+    return ClusterAccess(server=str(configuration.host).rstrip("/"), cluster=cluster,
+                         verify=verify, configuration=configuration, reload=reload)
+
+
+async def _load(config: KubernetesCollector) -> tuple[Configuration, str, str | None]:
     configuration = Configuration()
     path = _kubeconfig_path(config)
     try:
@@ -64,11 +101,4 @@ async def load_access(config: KubernetesCollector) -> ClusterAccess:
         where = path or "in-cluster service account"
         raise PermanentSourceError(f"kubernetes: cannot load credentials from {where}: {exc}") \
             from exc
-    verify: ssl.SSLContext | bool = False
-    if configuration.verify_ssl:
-        context_ssl = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
-        if configuration.cert_file:
-            context_ssl.load_cert_chain(configuration.cert_file, configuration.key_file)
-        verify = context_ssl
-    return ClusterAccess(server=str(configuration.host).rstrip("/"), cluster=cluster, verify=verify,
-                         configuration=configuration)
+    return configuration, cluster, path

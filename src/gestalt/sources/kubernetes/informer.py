@@ -66,6 +66,7 @@ class Informer:
         self.sleep = sleep
         self.lists = 0  # how many times this informer listed (a 410 adds exactly one)
         self.resource_version = ""
+        self._reauthenticated = False  # reloaded credentials since the last success
 
     @property
     def label(self) -> str:
@@ -80,6 +81,7 @@ class Informer:
                 await self._failed(exc, backoff, "list")
                 continue
             self.lists += 1
+            self._reauthenticated = False
             self.listener.listed(self.kind, self.namespace, objects)
             self.listener.healthy(self.kind, self.namespace)
             backoff.reset()
@@ -91,6 +93,7 @@ class Informer:
                 async for event_type, payload in self.api.watch(self.kind, self.namespace,
                                                                  self.resource_version):
                     if event_type == "OPEN":
+                        self._reauthenticated = False
                         if backoff.failures:
                             backoff.reset()
                             self.listener.healthy(self.kind, self.namespace)
@@ -111,6 +114,9 @@ class Informer:
 
     async def _failed(self, exc: Exception, backoff: Backoff, what: str) -> None:
         if isinstance(exc, Unauthorized):
+            if not self._reauthenticated and await self.api.access.refresh():
+                self._reauthenticated = True  # an expired token: try once with fresh ones
+                return
             raise PermanentSourceError(f"kubernetes: unauthorized ({exc.message}); check the "
                                        "credentials in the kubeconfig") from exc
         if isinstance(exc, Throttled):

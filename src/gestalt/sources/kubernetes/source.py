@@ -17,7 +17,7 @@ import httpx
 
 from gestalt.model import Event, Severity, SourceState
 from gestalt.model.config import KubernetesCollector
-from gestalt.sources.base import Sink
+from gestalt.sources.base import PermanentSourceError, Sink
 from gestalt.sources.kubernetes import quantity
 from gestalt.sources.kubernetes.access import ClusterAccess, load_access
 from gestalt.sources.kubernetes.api import KINDS, Api, ApiError, Kind
@@ -57,10 +57,17 @@ class KubernetesSource(Listener):
                 Informer(api, kind, ns if kind.namespaced else None, self)
                 for kind in KINDS for ns in (namespaces if kind.namespaced else [None])]
             sink.status(SourceState.STARTING, f"listing from {access.server}")
-            async with asyncio.TaskGroup() as group:
-                for informer in self.informers:
-                    group.create_task(informer.run(), name=f"kubernetes:{informer.label}")
-                group.create_task(self._poll_metrics(api, namespaces), name="kubernetes:metrics")
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for informer in self.informers:
+                        group.create_task(informer.run(), name=f"kubernetes:{informer.label}")
+                    group.create_task(self._poll_metrics(api, namespaces),
+                                      name="kubernetes:metrics")
+            except ExceptionGroup as failed:
+                # One informer's failure stops them all; the supervisor sees the first
+                # permanent error (bad credentials) if there is one, plainly.
+                permanent = [e for e in failed.exceptions if isinstance(e, PermanentSourceError)]
+                raise (permanent or failed.exceptions)[0] from failed
 
     def start(self, sink: Sink, cluster: str) -> None:
         """Fresh state for one run (every run starts with a full list)."""
