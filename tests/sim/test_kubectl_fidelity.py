@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
-from gestalt.sim.kubesim import STORED, KubeSim
+from gestalt.sim.kubesim import STORED, KubeSim, Rbac
 from tests.sim.conftest import deployment, kubectl, wait_until
 
 pytestmark = pytest.mark.usefixtures("kubectl_bin")
@@ -143,3 +144,15 @@ async def test_rbac_forbids_one_resource(sim: KubeSim) -> None:
     assert code != 0 and "Forbidden" in out
     code, out = await kubectl(sim, "get", "configmaps", "-n", "shop")
     assert code == 0, out
+
+
+async def test_rbac_rule_file(tmp_path: Path) -> None:
+    rules = tmp_path / "rbac.yaml"
+    rules.write_text("deny:\n  - resource: configmaps\n    verbs: [list]\n"
+                     "    namespaces: [shop]\n")
+    async with KubeSim(rbac=Rbac.from_file(str(rules))) as server:
+        server.store.create({"kind": "Namespace", "metadata": {"name": "shop"}})
+        code, out = await kubectl(server, "get", "configmaps", "-n", "shop")
+        assert code != 0 and "Forbidden" in out
+        code, out = await kubectl(server, "get", "configmaps", "-n", "default")
+        assert code == 0, out

@@ -11,6 +11,7 @@ import time
 
 from gestalt.sim.kubesim.resources import STORED
 from gestalt.sim.kubesim.runner import KubeSim
+from gestalt.sim.kubesim.server import Rbac
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -35,6 +36,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--token", help="bearer token (default: random)")
     parser.add_argument("--no-tls", action="store_true",
                         help="plain HTTP without authentication")
+    parser.add_argument("--rbac", metavar="FILE",
+                        help='deny rules, YAML: {deny: [{resource: secrets, verbs: [list]}]}')
     parser.add_argument("--bookmark-interval", type=float, default=5.0)
     parser.add_argument("--history", type=int, default=20_000,
                         help="watch history window (changes kept for resuming watches)")
@@ -46,6 +49,7 @@ async def serve(args: argparse.Namespace) -> None:
 
     sim = KubeSim(host=args.host, port=args.port, token=args.token, tls=not args.no_tls,
                   history=args.history, bookmark_interval=args.bookmark_interval,
+                  rbac=Rbac.from_file(args.rbac) if args.rbac else None,
                   kubeconfig_path=args.kubeconfig_out)
     tasks: list[asyncio.Task[object]] = []
     started = time.perf_counter()
