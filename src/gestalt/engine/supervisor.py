@@ -65,8 +65,11 @@ class Supervisor:
     async def _keep_running(self, source: Source) -> None:
         sink = self._hub.sink(source.name)
         attempt = 0
+        # Only the first run is "starting": a retry stays "down" (with its reason) until the
+        # source reports ok, so a source that cannot connect does not flap, and its warning
+        # is logged once per distinct reason rather than on every retry.
+        sink.status(SourceState.STARTING)
         while True:
-            sink.status(SourceState.STARTING)
             started = time.monotonic()
             try:
                 await source.run(sink)
@@ -88,5 +91,6 @@ class Supervisor:
                 attempt = 0
             delay = backoff_delay(attempt)
             attempt += 1
-            log.info("source %s: retrying in %.1fs", source.name, delay)
+            log.log(logging.INFO if attempt == 1 else logging.DEBUG,
+                    "source %s: retrying in %.1fs", source.name, delay)
             await asyncio.sleep(delay)
