@@ -159,6 +159,7 @@ class ClusterLife:
         self.rng = random.Random(seed)
         self.crashing: dict[tuple[str, str], int] = {}  # pod -> restarts so far
         self.pressured: str | None = None
+        self.built_replicas: dict[tuple[str, str], int] = {}
 
     async def run(self, interval: float = 1.0) -> None:
         actions = [(self.crash_loop, 4), (self.recover, 2), (self.rolling_update, 2),
@@ -240,7 +241,11 @@ class ClusterLife:
         ns, app = self.rng.choice(self.cluster.deployments)
         dep = self.sim.store.get(DEPLOYMENTS, ns, app)
         current = dep["spec"].get("replicas", 1)
-        target = max(1, min(current + self.rng.choice([-1, 1]), current * 2 + 1))
+        built = self.built_replicas.setdefault((ns, app), current)
+        # A random walk kept between 1 and twice the built size, so a long demo keeps its shape.
+        target = max(1, min(current + self.rng.choice([-1, 1]), 2 * built))
+        if target == current:
+            raise LookupError("already at a bound")
         self.sim.store.update(DEPLOYMENTS, ns, app,
                               lambda o: o["spec"].__setitem__("replicas", target))
         self._event(dep, "Normal", "ScalingReplicaSet",
