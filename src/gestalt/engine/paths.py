@@ -68,7 +68,7 @@ async def resolve(engine: Engine, name: str, params: Params) -> tuple[PathSpec, 
     if spec is None:
         raise PathError(404, f"unknown path {name!r}; `gestalt query --list` shows them all")
     if spec.source is not None and spec.source not in engine.sources:
-        key = SPECS[spec.source].config_key if spec.source in SPECS else spec.source
+        key = SPECS[spec.source].key if spec.source in SPECS else spec.source
         raise PathError(409, f"source {spec.source} is not enabled ({key})")
     unknown = set(params) - set(spec.params)
     if unknown:

@@ -23,42 +23,37 @@ class SourceSpec:
     name: str
     module: str
     cls: str
-    # The config section the source is built from, and whether it is enabled.
-    section: Callable[[Config], Any]
-    enabled: Callable[[Config], bool]
-    config_key: str
+    # The `collectors` section the source is built from.
+    section: str
+    # The config key that turns it on, for messages ("not enabled (collectors.x.enabled)").
+    config_key: str = ""
+    # Whether it runs; by default the section's `enabled`.
+    enabled: Callable[[Config], bool] | None = None
 
+    def config(self, config: Config) -> Any:
+        return getattr(config.collectors, self.section)
 
-def _on(section: Callable[[Config], Any]) -> Callable[[Config], bool]:
-    return lambda config: bool(section(config).enabled)
+    def is_enabled(self, config: Config) -> bool:
+        if self.enabled is not None:
+            return self.enabled(config)
+        return bool(self.config(config).enabled)
+
+    @property
+    def key(self) -> str:
+        return self.config_key or f"collectors.{self.section}.enabled"
 
 
 SOURCES: tuple[SourceSpec, ...] = (
-    SourceSpec("host", "gestalt.sources.host", "HostSource",
-               lambda c: c.collectors.host, _on(lambda c: c.collectors.host),
-               "collectors.host.enabled"),
-    SourceSpec("docker", "gestalt.sources.docker", "DockerSource",
-               lambda c: c.collectors.docker, _on(lambda c: c.collectors.docker),
-               "collectors.docker.enabled"),
-    SourceSpec("kubernetes", "gestalt.sources.kubernetes", "KubernetesSource",
-               lambda c: c.collectors.kubernetes, _on(lambda c: c.collectors.kubernetes),
-               "collectors.kubernetes.enabled"),
-    SourceSpec("nats", "gestalt.sources.nats", "NatsSource",
-               lambda c: c.collectors.nats, _on(lambda c: c.collectors.nats),
-               "collectors.nats.enabled"),
-    SourceSpec("otlp", "gestalt.sources.otlp", "OtlpSource",
-               lambda c: c.collectors.otel, _on(lambda c: c.collectors.otel),
-               "collectors.otel.enabled"),
-    SourceSpec("prometheus", "gestalt.sources.prometheus", "PrometheusSource",
-               lambda c: c.collectors.otel,
-               lambda c: c.collectors.otel.enabled and bool(c.collectors.otel.prometheus_endpoint),
-               "collectors.otel.prometheus_endpoint"),
-    SourceSpec("postgres", "gestalt.sources.postgres", "PostgresSource",
-               lambda c: c.collectors.postgres, _on(lambda c: c.collectors.postgres),
-               "collectors.postgres.enabled"),
-    SourceSpec("synthetic", "gestalt.sources.synthetic", "SyntheticSource",
-               lambda c: c.collectors.synthetic, _on(lambda c: c.collectors.synthetic),
-               "collectors.synthetic.enabled"),
+    SourceSpec("host", "gestalt.sources.host", "HostSource", "host"),
+    SourceSpec("docker", "gestalt.sources.docker", "DockerSource", "docker"),
+    SourceSpec("kubernetes", "gestalt.sources.kubernetes", "KubernetesSource", "kubernetes"),
+    SourceSpec("nats", "gestalt.sources.nats", "NatsSource", "nats"),
+    SourceSpec("otlp", "gestalt.sources.otlp", "OtlpSource", "otel"),
+    SourceSpec("prometheus", "gestalt.sources.prometheus", "PrometheusSource", "otel",
+               "collectors.otel.prometheus_endpoint",
+               lambda c: c.collectors.otel.enabled and bool(c.collectors.otel.prometheus_endpoint)),
+    SourceSpec("postgres", "gestalt.sources.postgres", "PostgresSource", "postgres"),
+    SourceSpec("synthetic", "gestalt.sources.synthetic", "SyntheticSource", "synthetic"),
 )
 
 SPECS = {spec.name: spec for spec in SOURCES}
@@ -69,8 +64,8 @@ def build_sources(config: Config) -> tuple[list[Source], dict[str, str]]:
     sources: list[Source] = []
     not_running: dict[str, str] = {}
     for spec in SOURCES:
-        if not spec.enabled(config):
-            not_running[spec.name] = f"not enabled ({spec.config_key})"
+        if not spec.is_enabled(config):
+            not_running[spec.name] = f"not enabled ({spec.key})"
             continue
         try:
             module = importlib.import_module(spec.module)
@@ -79,5 +74,5 @@ def build_sources(config: Config) -> tuple[list[Source], dict[str, str]]:
             not_running[spec.name] = f"not available in this build: {exc}"
             log.warning("source %s is not available: %s", spec.name, exc)
             continue
-        sources.append(factory(spec.section(config)))
+        sources.append(factory(spec.config(config)))
     return sources, not_running
