@@ -58,7 +58,7 @@ class EngineCollector:
 
 def engine_registry(engine: Engine) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(EngineCollector(engine))  # type: ignore[arg-type]
+    registry.register(EngineCollector(engine))
     return registry
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+from collections.abc import MutableMapping
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from starlette.datastructures import Headers
@@ -76,7 +78,7 @@ class SecurityMiddleware:
 
         cookie = f"{COOKIE}={self.token}; Path=/; HttpOnly; SameSite=Strict".encode()
 
-        async def send_with_cookie(message: dict) -> None:  # type: ignore[type-arg]
+        async def send_with_cookie(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 message.setdefault("headers", []).append((b"set-cookie", cookie))
             await send(message)

@@ -207,7 +207,8 @@ class History:
         source: str | None = None,
     ) -> list[Event]:
         """Newest first. Reads the database, so events from before a restart are included."""
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[Any] = []
         if since is not None:
             clauses.append("ts >= ?")
             params.append(since)

@@ -30,7 +30,7 @@ HEALTHY_RUN = 60.0
 def backoff_delay(attempt: int, *, rng: Callable[[], float] = random.random) -> float:
     """Full jitter: uniform in (0, min(cap, start * 2**attempt)], never below 0.1 s."""
     ceiling = min(BACKOFF_CAP, BACKOFF_START * (2**attempt))
-    return max(0.1, ceiling * rng())
+    return float(max(0.1, ceiling * rng()))
 
 
 class Supervisor:

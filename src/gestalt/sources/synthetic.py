@@ -14,6 +14,8 @@ import asyncio
 import random
 import time
 
+import msgspec
+
 from gestalt.model import (
     Connection,
     ConnectionKind,
@@ -204,9 +206,9 @@ class SyntheticWorld:
         if roll < 0.35:
             restarting = pod.status is EntityStatus.RUNNING
             restarts = int(pod.attrs.get("restart_count") or 0) + (1 if restarting else 0)
-            updated = Entity(**{**_fields(pod), "status": EntityStatus.PENDING if restarting
-                                else EntityStatus.RUNNING,
-                                "attrs": {**pod.attrs, "restart_count": restarts}})
+            updated = msgspec.structs.replace(
+                pod, status=EntityStatus.PENDING if restarting else EntityStatus.RUNNING,
+                attrs={**pod.attrs, "restart_count": restarts})
             self.entities[pod_id] = updated
             self._events += 1
             event = Event(
@@ -222,15 +224,10 @@ class SyntheticWorld:
             )
             return [updated], [], [], [event]
         else:
-            updated = Entity(**{**_fields(pod),
-                                "cpu_percent": round(min(99.0, max(0.5, (pod.cpu_percent or 10)
-                                                               + rng.uniform(-15, 15))), 1)})
+            cpu = (pod.cpu_percent or 10.0) + rng.uniform(-15, 15)
+            updated = msgspec.structs.replace(pod, cpu_percent=round(min(99.0, max(0.5, cpu)), 1))
         self.entities[pod_id] = updated
         return [updated], [], [], []
-
-
-def _fields(entity: Entity) -> dict[str, object]:
-    return {f: getattr(entity, f) for f in entity.__struct_fields__}
 
 
 class SyntheticSource:
