@@ -107,9 +107,9 @@ def test_docker_failing_health_check() -> None:
     assert failing(entity) == {"health_check": Health.CRITICAL}
 
 
-def test_docker_paused_is_a_warning_by_score() -> None:
+def test_docker_paused_is_a_warning() -> None:
     entity = docker(Status="paused", Paused=True)
-    assert failing(entity) == {}
+    assert failing(entity) == {"paused": Health.WARNING}
     score, status, _ = score_entity(entity, CFG)
     assert score == 0.6 and status is Health.WARNING
 

@@ -107,6 +107,10 @@ def _exited(e: Entity, _now: float) -> float | None:
     return 1.0 if e.attrs.get("exit_code") == 0 else 2.0
 
 
+def _paused(e: Entity, _now: float) -> float | None:
+    return 1.0 if e.status is EntityStatus.PAUSED else 0.0
+
+
 def _pending_seconds(e: Entity, now: float) -> float | None:
     if e.status is not EntityStatus.PENDING:
         return 0.0
@@ -169,8 +173,11 @@ CHECKS: tuple[Check, ...] = (
     Check("restarts", "Restarts rising", _RUNNABLE, 2, 5, "",
           "restarted {value:.0f} times in the last 10 minutes", _rising(_attr("restart_count"))),
     Check("failed", "Failed", frozenset(), None, 1, "", "failed: {reason}", _failed),
+    # `for` 5 s: a normal restart passes through "exited" for a moment and must not page.
     Check("exited", "Exited", frozenset({EntityKind.CONTAINER, EntityKind.PROCESS}), 1, 2, "",
-          "exited with code {exit_code}", _exited),
+          "exited with code {exit_code}", _exited, for_seconds=5),
+    Check("paused", "Paused", frozenset({EntityKind.CONTAINER}), 1, None, "",
+          "paused: its processes are frozen", _paused),
     Check("oom_killed", "Out of memory", frozenset({EntityKind.CONTAINER}), None, 1, "",
           "killed by the kernel: out of memory (limit reached)",
           lambda e, _now: _flag(e, "oom_killed")),
