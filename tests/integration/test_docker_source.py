@@ -10,14 +10,24 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from pathlib import Path
 
 import msgspec
 import pytest
 
-from gestalt.model import ConnectionKind, EntityKind, EntityStatus, Severity, SourceState, ids
-from gestalt.model.config import DockerCollector
-from gestalt.sources import SourceError, SourceUnavailable
+from gestalt.engine.runtime import Engine
+from gestalt.model import (
+    ConnectionKind,
+    EntityKind,
+    EntityStatus,
+    Health,
+    Severity,
+    SourceState,
+    ids,
+)
+from gestalt.model.config import Config, DockerCollector, ServerConfig
+from gestalt.sources import SourceError
 from gestalt.sources.docker import DockerSource
 from tests.support.docker import Objects, docker
 from tests.support.services import TEST_IMAGE, require_service
@@ -143,8 +153,11 @@ async def test_container_env_never_enters(
 
 
 async def test_engine_restart_converges_on_docker_ps(
-    docker_engine: str, objects: Objects
+    docker_engine: str, objects: Objects, tmp_path: Path
 ) -> None:
+    """Run by the real engine (supervisor, hub, store): while dockerd is gone the source is
+    down and its containers stay on the map, stale and unknown; afterwards the map equals
+    `docker ps -a`."""
     pgrep = await asyncio.to_thread(subprocess.run, ["pgrep", "-x", "dockerd"],
                                     capture_output=True, text=True)
     pids = [pid for pid in pgrep.stdout.split() if not _zombie(int(pid))]
@@ -152,20 +165,31 @@ async def test_engine_restart_converges_on_docker_ps(
                     f"restarting the engine needs one local dockerd (found {pids})")
     dockerd = DockerDaemon(int(pids[0]))
 
-    sink = RecordingSink()
     removed, _ = await objects.run()
     stopped, _ = await objects.run()
     created, _ = await objects.run(start=False)
-    async with running(new_source(docker_engine), sink) as failures:
-        await eventually(lambda: shown_matches_docker_ps(sink), what="initial list")
+    engine = Engine(Config(server=ServerConfig(data_dir=str(tmp_path))),
+                    sources=[new_source(docker_engine)])
+    status = lambda: engine.hub.statuses["docker"]  # noqa: E731
+    shown = lambda: {e.id: e for e in engine.store.entities.values()  # noqa: E731
+                     if e.kind is EntityKind.CONTAINER}
+    await engine.start()
+    try:
+        await eventually(lambda: shown_matches_docker_ps(shown()), what="initial list")
+        before = set(shown())
         try:
             dockerd.stop()
             await eventually(dockerd.stopped, what="dockerd exited")
-            # The run that was watching fails; the next ones find no engine, and say so.
-            unavailable = await sink.wait_for(
-                lambda: next((f for f in failures if isinstance(f, SourceUnavailable)), None),
-                what="a run that finds no engine")
-            assert sink.state is SourceState.DOWN
+
+            async def down_and_stale() -> bool:
+                return (status().state is SourceState.DOWN
+                        and status().reason.startswith(f"no Docker engine at {docker_engine}: ")
+                        and all(e.stale and e.health_status is Health.UNKNOWN
+                                for e in shown().values()))
+
+            await eventually(down_and_stale, what="the source down, its containers stale")
+            assert set(shown()) == before  # last state kept, not deleted
+            assert status().reason.endswith(("connection refused", "no such file or directory"))
         finally:
             await dockerd.start()  # even when the test fails: others need the engine
         # Change containers while the source is reconnecting.
@@ -174,24 +198,23 @@ async def test_engine_restart_converges_on_docker_ps(
         await docker("start", created)
 
         async def converged() -> bool:
-            return sink.state is SourceState.OK and await shown_matches_docker_ps(sink)
+            return (status().state is SourceState.OK
+                    and await shown_matches_docker_ps(shown())
+                    and not any(e.stale for e in shown().values()))
 
-        await eventually(converged, timeout=60, what="the source's containers == docker ps -a")
-
-    assert str(unavailable).startswith(f"no Docker engine at {docker_engine}: ")
-    assert str(unavailable).endswith(("connection refused", "no such file or directory"))
-    states = [state for state, _ in sink.statuses]
-    assert SourceState.OK in states[states.index(SourceState.DOWN):]  # recovered
-    for name in (stopped, created, added):
-        full_id = await docker("inspect", "--format", "{{.Id}}", name)
-        want = await docker("inspect", "--format", "{{.State.Status}}", name)
-        assert sink.entities[ids.container(full_id)].attrs["state"] == want
-    assert not [e for e in sink.entities.values() if e.name == removed]
+        await eventually(converged, timeout=60, what="the map's containers == docker ps -a")
+        for name in (stopped, created, added):
+            full_id = await docker("inspect", "--format", "{{.Id}}", name)
+            want = await docker("inspect", "--format", "{{.State.Status}}", name)
+            assert shown()[ids.container(full_id)].attrs["state"] == want
+        assert not [e for e in shown().values() if e.name == removed]
+    finally:
+        await engine.stop()
 
 
-async def shown_matches_docker_ps(sink: RecordingSink) -> bool:
+async def shown_matches_docker_ps(shown: Iterable[str]) -> bool:
     listed = {ids.container(i) for i in (await docker("ps", "-a", "--format", "{{.ID}}")).split()}
-    return {e.id for e in sink.of_kind(EntityKind.CONTAINER)} == listed
+    return set(shown) == listed
 
 
 async def eventually(
