@@ -17,12 +17,15 @@ export interface RenderStats {
   frameTimes: number[];
   viewNodes: number;
   viewEdges: number;
+  /** Entities drawn as meshes and as glyphs (level of detail) in the last frame. */
+  meshes: number;
+  glyphs: number;
   /** ms since navigation start when every entity was first on screen. */
   firstFullRender: number | null;
 }
 
 export const renderStats: RenderStats = {
-  drawCalls: 0, triangles: 0, fps: 0, frames: 0, frameTimes: [], viewNodes: 0, viewEdges: 0, firstFullRender: null,
+  drawCalls: 0, triangles: 0, fps: 0, frames: 0, frameTimes: [], meshes: 0, glyphs: 0, viewNodes: 0, viewEdges: 0, firstFullRender: null,
 };
 
 /** What the scene shows, for tests: set by the scene once it exists. */
@@ -76,6 +79,8 @@ window.__gestalt = {
   get viewNodes() { return renderStats.viewNodes; },
   get viewEdges() { return renderStats.viewEdges; },
   get drawCalls() { return renderStats.drawCalls; },
+  get meshes() { return renderStats.meshes; },
+  get glyphs() { return renderStats.glyphs; },
   get triangles() { return renderStats.triangles; },
   get fps() { return renderStats.fps; },
   get frames() { return renderStats.frames; },

@@ -11,11 +11,11 @@ import { nowMs } from "../state/graph";
 import { useUi } from "../state/ui";
 import { buildView, matchesSearch, tracePath } from "../state/view";
 import { Labels, type LabelItem } from "./Labels";
-import { SceneGraph } from "./SceneGraph";
+import { GPU_OPTIONS, SOFTWARE_OPTIONS, SceneGraph } from "./SceneGraph";
 
 function MapScene({ labels }: { labels: React.RefObject<LabelItem[]> }) {
   const { scene, camera, gl, size } = useThree();
-  const sceneGraph = useMemo(() => new SceneGraph(), []);
+  const sceneGraph = useMemo(() => new SceneGraph(SOFTWARE ? SOFTWARE_OPTIONS : GPU_OPTIONS), []);
   const layout = useMemo(() => new LayoutClient(), []);
   const controls = useMemo(() => {
     const c = new OrbitControls(camera, gl.domElement);
@@ -28,6 +28,8 @@ function MapScene({ labels }: { labels: React.RefObject<LabelItem[]> }) {
   const state = useRef({
     structure: -1, revision: -1, viewKey: "", highlightKey: "", userMoved: false, lastFit: 0,
     lastRender: 0, lastFrame: 0, fpsWindow: 0, fpsFrames: 0, lastLabels: 0,
+    // The graph version the scene shows, and when the next rebuild / restyle may run.
+    shownVersion: 0, nextRebuild: 0, nextStyle: 0, lastParticles: 0, fieldsShape: false, dirty: true,
     fly: null as null | { from: THREE.Vector3; to: THREE.Vector3; fromCam: THREE.Vector3; toCam: THREE.Vector3; start: number },
   });
 
@@ -88,22 +90,38 @@ function MapScene({ labels }: { labels: React.RefObject<LabelItem[]> }) {
   useFrame(({ clock }) => {
     const s = state.current;
     const ui = useUi.getState();
+    sceneGraph.prepare(gl);
     const viewKey = JSON.stringify([ui.filters.kinds, ui.filters.namespaces, ui.filters.sources, ui.filters.health, ui.config.max_entities, ui.expanded]);
-    if (graph.structure !== s.structure || viewKey !== s.viewKey) {
+    const frameStart = performance.now();
+    // Deltas arrive faster than a big view can be rebuilt: rebuilds (and restyles) wait
+    // three times their own cost after the last one, so they take at most a quarter of the
+    // main thread; changes in between are taken in together. A changed filter is at once.
+    const restructure = graph.structure !== s.structure || (s.fieldsShape && graph.revision !== s.revision);
+    if (viewKey !== s.viewKey || (restructure && frameStart >= s.nextRebuild)) {
       s.structure = graph.structure;
       s.revision = graph.revision;
       s.viewKey = viewKey;
+      s.shownVersion = graph.version;
       const view = buildView(graph.entities, graph.edges, ui.filters, ui.config.max_entities, new Set(ui.expanded));
       const removed = graph.removedSinceRender;
       graph.removedSinceRender = [];
       sceneGraph.setView(view, removed, layout);
       layout.sync(view);
+      // Aggregates' health and the health filter follow fields: field changes rebuild too.
+      s.fieldsShape = ui.filters.health.length > 0 || view.nodes.some((n) => n.members);
+      s.lastParticles = frameStart;
       renderStats.viewNodes = view.nodes.length;
       renderStats.viewEdges = view.edges.length;
       s.highlightKey = "";
-    } else if (graph.revision !== s.revision) {
+      s.nextRebuild = performance.now() + (performance.now() - frameStart) * 3;
+    } else if (!restructure && graph.revision !== s.revision && frameStart >= s.nextStyle) {
       s.revision = graph.revision;
-      sceneGraph.refreshStyle();
+      s.shownVersion = graph.version;
+      // Particles follow rates (metrics frames, once a second): at most twice a second.
+      const particles = frameStart - s.lastParticles > 500;
+      if (particles) s.lastParticles = frameStart;
+      sceneGraph.refreshStyle(particles);
+      s.nextStyle = performance.now() + (performance.now() - frameStart) * 3;
     }
     // Path tracing for the selection; search matches are highlighted likewise.
     const highlightKey = `${ui.selected}|${ui.filters.q}|${s.structure}`;
@@ -118,7 +136,9 @@ function MapScene({ labels }: { labels: React.RefObject<LabelItem[]> }) {
     }
     sceneGraph.hovered = ui.hovered;
     const distance = camera.position.distanceTo(controls.target);
-    sceneGraph.update(layout, clock.elapsedTime, camera, distance);
+    if (sceneGraph.update(layout, clock.elapsedTime, camera, distance, size.height * gl.getPixelRatio())) s.dirty = true;
+    renderStats.meshes = sceneGraph.meshCount;
+    renderStats.glyphs = sceneGraph.glyphCount;
 
     // Frame the map until the user takes the camera.
     const now = performance.now();
@@ -157,17 +177,20 @@ function MapScene({ labels }: { labels: React.RefObject<LabelItem[]> }) {
     }
   });
 
-  // Render by hand, then stamp the deltas this frame shows.
+  // Render by hand, only when the picture changed (on demand), at most animation_fps times
+  // a second; then stamp the deltas this frame shows.
   useFrame(() => {
     const s = state.current;
     const now = performance.now();
     const fps = useUi.getState().config.animation_fps || 60;
     if (fps < 60 && now - s.lastRender < 1000 / fps - 2) return;
+    if (!s.dirty) return;
+    s.dirty = false;
     gl.info.autoReset = false;
     gl.info.reset();
     gl.render(scene, camera);
     s.lastRender = now;
-    graph.markRendered(nowMs());
+    graph.markRendered(nowMs(), s.shownVersion);
     renderStats.drawCalls = gl.info.render.calls;
     renderStats.triangles = gl.info.render.triangles;
     renderStats.frames += 1;

@@ -1,12 +1,15 @@
-// The map as three.js objects, built for scale: one InstancedMesh per shape, one
-// LineSegments per edge style, one Points for all particles. Draw calls depend on the
-// number of shapes and styles, never on the number of entities. Updated imperatively from
-// the GraphStore and the layout once per frame; React never sees individual entities.
+// The map as three.js objects, built for scale: one InstancedMesh per shape for entities
+// near the camera, one Points for all the others (each drawn as its shape's picture, see
+// glyphs.ts), one LineSegments per edge style and one Points for all particles. Draw calls
+// depend on the number of shapes and styles, never on the number of entities. Buffers are
+// rewritten only when what they show changed (the layout moved, styles changed, the camera
+// moved enough to move an entity between mesh and glyph), and uploaded only in the range used.
 import * as THREE from "three";
 import type { ConnectionKind, Entity } from "../api/types";
 import type { LayoutClient } from "../layout/client";
 import type { View } from "../state/view";
 import { makeGeometry } from "./geometries";
+import { type GlyphAtlas, glyphFragment, glyphVertex, renderGlyphAtlas } from "./glyphs";
 import {
   EDGE_KINDS, EDGE_STYLES, SHAPES, type Shape, edgeRate, entityColour, entitySize, kindStyle,
   particleFlow, pulses, spins,
@@ -16,12 +19,28 @@ import { edgeFragment, edgeVertex, particleFragment, particleVertex } from "./sh
 const BASE = 2.4; // world units per unit of entity size
 const DIM = 0.13; // colour factor of what path tracing leaves out
 const FADE_MS = 700;
-const MAX_PARTICLES = 80000;
+const RING: Shape = "torus"; // namespace rings: always meshes (few, and no glyph fits them)
+
+export interface SceneOptions {
+  /** Entities at least this many pixels in radius are drawn as meshes... */
+  meshPixels: number;
+  /** ...at most this many triangles of them (the largest on screen first); the rest as glyphs. */
+  meshTriangles: number;
+  /** Traffic particles at most (the busiest edges first). */
+  particleBudget: number;
+  /** Edges drawn per frame, in pixels of line (the shortest on screen first; the path
+   * traced from the selection always): lines cost a software renderer per pixel. */
+  edgePixels: number;
+}
+
+/** For a software renderer (no GPU), which pays for every triangle and pixel on the CPU. */
+export const SOFTWARE_OPTIONS: SceneOptions = { meshPixels: 7, meshTriangles: 30_000, particleBudget: 4000, edgePixels: 300_000 };
+export const GPU_OPTIONS: SceneOptions = { meshPixels: 2.5, meshTriangles: 2_000_000, particleBudget: 60000, edgePixels: Infinity };
 
 interface ShapeBatch {
   mesh: THREE.InstancedMesh;
   capacity: number;
-  nodes: number[]; // view node indices drawn by this mesh, in instance order
+  nodes: number[]; // view node indices of this shape
 }
 
 interface EdgeBatch {
@@ -31,7 +50,6 @@ interface EdgeBatch {
 }
 
 interface Fading {
-  entity: Entity;
   shape: Shape;
   x: number; y: number; z: number;
   size: number;
@@ -44,21 +62,47 @@ function nextCapacity(n: number): number {
   return c;
 }
 
+function upload(attribute: THREE.BufferAttribute | THREE.InstancedBufferAttribute, items: number): void {
+  attribute.clearUpdateRanges();
+  attribute.addUpdateRange(0, Math.max(1, items) * attribute.itemSize);
+  attribute.needsUpdate = true;
+}
+
 export class SceneGraph {
   readonly root = new THREE.Group();
   view: View = { nodes: [], edges: [], shownAs: new Map(), degree: new Map() };
-  /** Positions of the view's nodes (x, y, z per node), refreshed every frame. */
+  /** Positions of the view's nodes (x, y, z per node), refreshed when the layout moves. */
   pos = new Float32Array(0);
   sizes = new Float32Array(0);
   index = new Map<string, number>();
   highlight: Set<string> | null = null;
   selected: string | null = null;
   hovered: string | null = null;
+  /** Entities drawn as meshes / as glyphs in the last update (for tests and benchmarks). */
+  meshCount = 0;
+  glyphCount = 0;
   private colours = new Float32Array(0);
+  private dims = new Float32Array(0);
   private flags = new Uint8Array(0); // 1 pulse, 2 spin
+  private near = new Uint8Array(0); // 1: drawn as a mesh
+  private pixels = new Float32Array(0); // on-screen radius, px
+  private shapeOf = new Uint8Array(0); // index into SHAPES
+  private slot = new Int32Array(0); // view node -> layout index, -1 when not placed yet
+  private ringScale = new Float32Array(0); // namespace rings' radius, 0 for other nodes
+  private edgeA = new Int32Array(0);
+  private edgeB = new Int32Array(0);
+  private screen = new Float32Array(0); // x, y in pixels per node; NaN behind the camera
+  private edgeLength = new Float32Array(0); // on screen, px
+  private edgeShown = new Uint8Array(0);
   private nsMembers = new Map<number, number[]>(); // namespace node -> member nodes
+  private readonly options: SceneOptions;
+  private readonly material: THREE.MeshStandardMaterial;
   private readonly shapes = new Map<Shape, ShapeBatch>();
+  private readonly triangles: number[]; // per shape (index into SHAPES)
   private readonly edgeBatches = new Map<ConnectionKind, EdgeBatch>();
+  private readonly glyphs: THREE.Points;
+  private readonly glyphMaterial: THREE.ShaderMaterial;
+  private atlas: GlyphAtlas | null = null;
   private readonly particles: THREE.Points;
   private particleEdges = new Int32Array(0); // edge index per particle
   private particleCount = 0;
@@ -67,15 +111,24 @@ export class SceneGraph {
   private readonly hoverMarker: THREE.Mesh;
   private readonly edgeMaterials = new Map<ConnectionKind, THREE.ShaderMaterial>();
   private readonly particleMaterial: THREE.ShaderMaterial;
+  // What the buffers were last written from.
+  private layoutRevision = -1;
+  private layoutIds: string[] | null = null;
+  private viewDirty = true;
+  private styleDirty = true;
+  private readonly lastCamera = new Float32Array(33);
+  private pulsingNear = false;
+  private pulsingAny = false;
+  private partitionedFor = "";
 
-  constructor() {
-    const material = new THREE.MeshStandardMaterial({ roughness: 0.42, metalness: 0.15, emissive: 0x0b1220 });
+  constructor(options: SceneOptions = GPU_OPTIONS) {
+    this.options = options;
+    this.material = new THREE.MeshStandardMaterial({ roughness: 0.42, metalness: 0.15, emissive: 0x0b1220 });
+    this.triangles = [];
     for (const shape of SHAPES) {
-      const mesh = new THREE.InstancedMesh(makeGeometry(shape), material, 64);
-      mesh.count = 0;
-      mesh.frustumCulled = false;
-      mesh.instanceColor = new THREE.InstancedBufferAttribute(new Float32Array(64 * 3), 3);
-      mesh.name = `shape:${shape}`;
+      const geometry = makeGeometry(shape);
+      this.triangles.push((geometry.index?.count ?? geometry.getAttribute("position").count) / 3);
+      const mesh = this.instancedMesh(geometry, 64, `shape:${shape}`);
       this.shapes.set(shape, { mesh, capacity: 64, nodes: [] });
       this.root.add(mesh);
     }
@@ -101,6 +154,20 @@ export class SceneGraph {
       this.edgeBatches.set(kind, { lines, capacity: 64, edges: [] });
       this.root.add(lines);
     }
+    this.glyphMaterial = new THREE.ShaderMaterial({
+      vertexShader: glyphVertex,
+      fragmentShader: glyphFragment,
+      fog: true,
+      uniforms: THREE.UniformsUtils.merge([THREE.UniformsLib.fog, {
+        atlas: { value: null }, grid: { value: new THREE.Vector2(1, 1) }, dotCell: { value: 0 },
+        projScale: { value: 1 }, time: { value: 0 },
+      }]),
+    });
+    this.glyphs = new THREE.Points(this.glyphGeometry(64), this.glyphMaterial);
+    this.glyphs.frustumCulled = false;
+    this.glyphs.name = "glyphs";
+    this.glyphs.visible = false;
+    this.root.add(this.glyphs);
     this.particleMaterial = new THREE.ShaderMaterial({
       vertexShader: particleVertex,
       fragmentShader: particleFragment,
@@ -121,11 +188,45 @@ export class SceneGraph {
     this.root.add(this.selectMarker, this.hoverMarker);
   }
 
+  /** Draws the glyph atlas with the page's renderer (once, before the first frame). */
+  prepare(renderer: THREE.WebGLRenderer): void {
+    if (this.atlas) return;
+    this.atlas = renderGlyphAtlas(renderer, SHAPES.filter((s) => s !== RING), this.material);
+    const u = this.glyphMaterial.uniforms;
+    u.atlas.value = this.atlas.texture;
+    u.grid.value.set(this.atlas.columns, this.atlas.rows);
+    u.dotCell.value = this.atlas.cells.get("sphere") ?? 0;
+  }
+
+  private instancedMesh(geometry: THREE.BufferGeometry, capacity: number, name: string): THREE.InstancedMesh {
+    const mesh = new THREE.InstancedMesh(geometry, this.material, capacity);
+    mesh.instanceMatrix.setUsage(THREE.DynamicDrawUsage);
+    mesh.instanceColor = new THREE.InstancedBufferAttribute(new Float32Array(capacity * 3), 3).setUsage(THREE.DynamicDrawUsage);
+    mesh.count = 0;
+    mesh.visible = false;
+    mesh.frustumCulled = false;
+    mesh.name = name;
+    return mesh;
+  }
+
   private edgeGeometry(capacity: number): THREE.BufferGeometry {
     const g = new THREE.BufferGeometry();
     g.setAttribute("position", new THREE.BufferAttribute(new Float32Array(capacity * 6), 3).setUsage(THREE.DynamicDrawUsage));
     g.setAttribute("aDist", new THREE.BufferAttribute(new Float32Array(capacity * 2), 1).setUsage(THREE.DynamicDrawUsage));
     g.setAttribute("aDim", new THREE.BufferAttribute(new Float32Array(capacity * 2), 1).setUsage(THREE.DynamicDrawUsage));
+    g.setDrawRange(0, 0);
+    return g;
+  }
+
+  private glyphGeometry(capacity: number): THREE.BufferGeometry {
+    const g = new THREE.BufferGeometry();
+    const attr = (size: number) => new THREE.BufferAttribute(new Float32Array(capacity * size), size).setUsage(THREE.DynamicDrawUsage);
+    g.setAttribute("position", attr(3));
+    g.setAttribute("aColor", attr(3));
+    g.setAttribute("aSize", attr(1));
+    g.setAttribute("aExtent", attr(1));
+    g.setAttribute("aGlyph", attr(1));
+    g.setAttribute("aPulse", attr(1));
     g.setDrawRange(0, 0);
     return g;
   }
@@ -152,7 +253,7 @@ export class SceneGraph {
       const i = this.index.get(entity.id);
       if (i === undefined || view.shownAs.has(entity.id)) continue;
       this.fading.push({
-        entity, shape: kindStyle(entity.kind).shape, size: this.sizes[i] || BASE,
+        shape: kindStyle(entity.kind).shape, size: this.sizes[i] || BASE,
         x: this.pos[i * 3], y: this.pos[i * 3 + 1], z: this.pos[i * 3 + 2], start: now,
       });
     }
@@ -162,6 +263,11 @@ export class SceneGraph {
     const n = view.nodes.length;
     this.index = new Map(view.nodes.map((node, i) => [node.id, i]));
     this.pos = new Float32Array(n * 3);
+    this.near = new Uint8Array(n);
+    this.pixels = new Float32Array(n);
+    this.shapeOf = new Uint8Array(n);
+    this.ringScale = new Float32Array(n);
+    this.screen = new Float32Array(n * 2);
     // Keep positions of nodes that stay; new ones start at their owner's place.
     const scratch = { x: 0, y: 0, z: 0 };
     view.nodes.forEach((node, i) => {
@@ -172,11 +278,14 @@ export class SceneGraph {
         this.pos[i * 3] = scratch.x; this.pos[i * 3 + 1] = scratch.y; this.pos[i * 3 + 2] = scratch.z;
       }
     });
+    const shapeIndex = new Map(SHAPES.map((shape, k) => [shape, k]));
     for (const batch of this.shapes.values()) batch.nodes = [];
     this.nsMembers = new Map();
     const nsIndex = new Map<string, number>();
     view.nodes.forEach((node, i) => {
-      this.shapes.get(kindStyle(node.entity.kind).shape)!.nodes.push(i);
+      const shape = kindStyle(node.entity.kind).shape;
+      this.shapes.get(shape)!.nodes.push(i);
+      this.shapeOf[i] = shapeIndex.get(shape)!;
       if (node.entity.kind === "namespace") nsIndex.set(node.entity.name, i);
     });
     view.nodes.forEach((node, i) => {
@@ -186,9 +295,18 @@ export class SceneGraph {
       members.push(i);
       this.nsMembers.set(ns, members);
     });
+    this.edgeA = new Int32Array(view.edges.length);
+    this.edgeB = new Int32Array(view.edges.length);
+    this.edgeLength = new Float32Array(view.edges.length);
+    this.edgeShown = new Uint8Array(view.edges.length).fill(1);
     for (const batch of this.edgeBatches.values()) batch.edges = [];
-    view.edges.forEach((edge, i) => this.edgeBatches.get(edge.edge.kind)?.edges.push(i));
+    view.edges.forEach((edge, i) => {
+      this.edgeA[i] = this.index.get(edge.source)!;
+      this.edgeB[i] = this.index.get(edge.target)!;
+      this.edgeBatches.get(edge.edge.kind)?.edges.push(i);
+    });
     this.ensureCapacity();
+    this.viewDirty = true;
     this.refreshStyle();
   }
 
@@ -196,15 +314,12 @@ export class SceneGraph {
     const fadingByShape = new Map<Shape, number>();
     for (const f of this.fading) fadingByShape.set(f.shape, (fadingByShape.get(f.shape) ?? 0) + 1);
     for (const [shape, batch] of this.shapes) {
+      // Only near nodes are meshes, but any of them may be near.
       const need = batch.nodes.length + (fadingByShape.get(shape) ?? 0);
       if (need <= batch.capacity) continue;
       const capacity = nextCapacity(need);
       const old = batch.mesh;
-      const mesh = new THREE.InstancedMesh(old.geometry, old.material, capacity);
-      mesh.instanceMatrix.setUsage(THREE.DynamicDrawUsage);
-      mesh.instanceColor = new THREE.InstancedBufferAttribute(new Float32Array(capacity * 3), 3);
-      mesh.frustumCulled = false;
-      mesh.name = old.name;
+      const mesh = this.instancedMesh(old.geometry, capacity, old.name);
       this.root.remove(old);
       old.dispose();
       this.root.add(mesh);
@@ -217,10 +332,15 @@ export class SceneGraph {
       batch.lines.geometry.dispose();
       batch.lines.geometry = this.edgeGeometry(batch.capacity);
     }
+    const n = this.view.nodes.length;
+    if ((this.glyphs.geometry.getAttribute("aSize") as THREE.BufferAttribute).count < n) {
+      this.glyphs.geometry.dispose();
+      this.glyphs.geometry = this.glyphGeometry(nextCapacity(n));
+    }
   }
 
   /** Colours, sizes and animation flags from the entities' current fields. */
-  refreshStyle(): void {
+  refreshStyle(rebuildParticles = true): void {
     const n = this.view.nodes.length;
     if (this.colours.length !== n * 3) {
       this.colours = new Float32Array(n * 3);
@@ -237,19 +357,30 @@ export class SceneGraph {
       this.sizes[i] = size;
       this.flags[i] = (pulses(e) ? 1 : 0) | (spins(e) ? 2 : 0);
     });
-    this.rebuildParticles();
+    this.pulsingAny = this.flags.some((f) => (f & 1) !== 0);
+    this.applyHighlight();
+    if (rebuildParticles || this.particleEdges.length === 0) this.rebuildParticles();
+    this.styleDirty = true;
   }
 
+  /** Traffic particles, the busiest edges first: each edge's first particle before any second. */
   private rebuildParticles(): void {
+    const flows = this.view.edges.map((edge, i) => {
+      const { count, speed } = particleFlow(edge.edge.kind, edgeRate(edge.edge.kind, edge.edge));
+      return { i, count, speed, rate: edgeRate(edge.edge.kind, edge.edge) };
+    }).filter((f) => f.count > 0);
+    flows.sort((a, b) => b.rate - a.rate);
     const list: number[] = [];
     const meta: number[] = [];
-    this.view.edges.forEach((edge, i) => {
-      const { count, speed } = particleFlow(edge.edge.kind, edgeRate(edge.edge.kind, edge.edge));
-      for (let k = 0; k < count && list.length < MAX_PARTICLES; k++) {
-        list.push(i);
-        meta.push(k / count, speed, k);
+    const budget = this.options.particleBudget;
+    for (let rank = 0; rank < 6 && list.length < budget; rank++) {
+      for (const f of flows) {
+        if (rank >= f.count) continue;
+        if (list.length >= budget) break;
+        list.push(f.i);
+        meta.push(rank / f.count, f.speed, rank);
       }
-    });
+    }
     this.particleCount = list.length;
     this.particleEdges = Int32Array.from(list);
     let g = this.particles.geometry;
@@ -275,48 +406,161 @@ export class SceneGraph {
       colour.array[p * 3 + 1] = c[1] * (1 - err) + 0.3 * err;
       colour.array[p * 3 + 2] = c[2] * (1 - err) + 0.3 * err;
     }
-    for (const a of [phase, speed, rank, colour]) a.needsUpdate = true;
+    for (const a of [phase, speed, rank, colour]) upload(a, list.length);
     g.setDrawRange(0, list.length);
+    this.viewDirty = true; // particle ends must be written
   }
 
   setHighlight(ids: Set<string> | null): void {
     this.highlight = ids;
+    this.applyHighlight();
+    this.styleDirty = true;
   }
 
-  /** Per frame: positions from the layout, animations, buffers. */
-  update(layout: LayoutClient, time: number, camera: THREE.Camera, cameraDistance: number): void {
-    const { nodes, edges } = this.view;
-    const scratch = { x: 0, y: 0, z: 0 };
+  private applyHighlight(): void {
+    const n = this.view.nodes.length;
+    if (this.dims.length !== n) this.dims = new Float32Array(n);
+    this.dims.fill(1);
+    const highlight = this.highlight;
+    if (highlight) this.view.nodes.forEach((node, i) => { if (!highlight.has(node.id)) this.dims[i] = DIM; });
+  }
+
+  /** Copies the layout's positions when they moved; false when nothing changed. */
+  private readPositions(layout: LayoutClient): boolean {
+    if (layout.revision === this.layoutRevision && !this.viewDirty) return false;
+    this.layoutRevision = layout.revision;
+    const nodes = this.view.nodes;
+    if (this.viewDirty || layout.ids !== this.layoutIds || this.slot.length !== nodes.length) {
+      this.layoutIds = layout.ids;
+      this.slot = new Int32Array(nodes.length);
+      for (let i = 0; i < nodes.length; i++) this.slot[i] = layout.index.get(nodes[i].id) ?? -1;
+    }
     const pos = this.pos;
+    const src = layout.positions;
     for (let i = 0; i < nodes.length; i++) {
-      if (layout.read(nodes[i].id, scratch)) {
-        pos[i * 3] = scratch.x; pos[i * 3 + 1] = scratch.y; pos[i * 3 + 2] = scratch.z;
-      }
+      const s = this.slot[i] * 3;
+      if (s < 0 || s + 2 >= src.length) continue;
+      pos[i * 3] = src[s]; pos[i * 3 + 1] = src[s + 1]; pos[i * 3 + 2] = src[s + 2];
     }
     // Namespace rings surround their members.
-    const ringScale = new Map<number, number>();
     for (const [ns, members] of this.nsMembers) {
       let cx = 0, cy = 0, cz = 0;
       for (const m of members) { cx += pos[m * 3]; cy += pos[m * 3 + 1]; cz += pos[m * 3 + 2]; }
       cx /= members.length; cy /= members.length; cz /= members.length;
       // The ring holds most members (the 85th percentile): strays should not inflate it.
-      const radii = members.map((m) => Math.hypot(pos[m * 3] - cx, pos[m * 3 + 2] - cz)).sort((a, b) => a - b);
+      const radii = new Float32Array(members.length);
+      members.forEach((m, k) => { radii[k] = Math.hypot(pos[m * 3] - cx, pos[m * 3 + 2] - cz); });
+      radii.sort();
       pos[ns * 3] = cx; pos[ns * 3 + 1] = cy; pos[ns * 3 + 2] = cz;
-      ringScale.set(ns, radii[Math.floor((radii.length - 1) * 0.85)] + 6);
+      this.ringScale[ns] = radii[Math.floor((radii.length - 1) * 0.85)] + 6;
     }
-    const highlight = this.highlight;
-    const dims = new Float32Array(nodes.length).fill(1);
-    if (highlight) nodes.forEach((node, i) => { if (!highlight.has(node.id)) dims[i] = DIM; });
+    return true;
+  }
 
-    const fadeNow = performance.now();
-    this.fading = this.fading.filter((f) => fadeNow - f.start < FADE_MS);
-    this.ensureCapacity();
+  /** Whether the camera (or the viewport) changed since the last call. */
+  private cameraMoved(camera: THREE.Camera, projScale: number): boolean {
+    const last = this.lastCamera;
+    const world = camera.matrixWorld.elements;
+    const proj = camera.projectionMatrix.elements;
+    let moved = last[32] !== projScale;
+    for (let k = 0; k < 16; k++) {
+      if (last[k] !== world[k] || last[16 + k] !== proj[k]) moved = true;
+      last[k] = world[k];
+      last[16 + k] = proj[k];
+    }
+    last[32] = projScale;
+    return moved;
+  }
+
+  /**
+   * Level of detail: the entities largest on screen (and the selection) are meshes, within
+   * the triangle budget; the others glyphs. Returns whether the split changed.
+   */
+  private partition(camera: THREE.Camera, projScale: number): boolean {
+    const n = this.view.nodes.length;
+    const pos = this.pos;
+    const camPos = camera.getWorldPosition(new THREE.Vector3());
+    const { meshPixels, meshTriangles } = this.options;
+    // Screen positions (for the edge budget): clip space by hand, pixels from the centre.
+    const m = new THREE.Matrix4().multiplyMatrices(camera.projectionMatrix, camera.matrixWorldInverse).elements;
+    const half = projScale / camera.projectionMatrix.elements[5];
+    const candidates: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const x = pos[i * 3], y = pos[i * 3 + 1], z = pos[i * 3 + 2];
+      const d = Math.hypot(x - camPos.x, y - camPos.y, z - camPos.z);
+      const px = (this.sizes[i] * projScale) / Math.max(d, 1e-3);
+      this.pixels[i] = px;
+      if (px >= meshPixels) candidates.push(i);
+      const w = m[3] * x + m[7] * y + m[11] * z + m[15];
+      this.screen[i * 2] = w > 1e-3 ? ((m[0] * x + m[4] * y + m[8] * z + m[12]) / w) * half : NaN;
+      this.screen[i * 2 + 1] = w > 1e-3 ? ((m[1] * x + m[5] * y + m[9] * z + m[13]) / w) * half : NaN;
+    }
+    const near = new Uint8Array(n);
+    const ring = SHAPES.indexOf(RING);
+    let triangles = 0;
+    const take = (i: number | undefined) => {
+      if (i === undefined || near[i]) return;
+      near[i] = 1;
+      triangles += this.triangles[this.shapeOf[i]];
+    };
+    for (let i = 0; i < n; i++) if (this.shapeOf[i] === ring) take(i);
+    take(this.selected !== null ? this.index.get(this.selected) : undefined);
+    take(this.hovered !== null ? this.index.get(this.hovered) : undefined);
+    candidates.sort((a, b) => this.pixels[b] - this.pixels[a]);
+    for (const i of candidates) {
+      if (triangles + this.triangles[this.shapeOf[i]] > meshTriangles) break;
+      take(i);
+    }
+    let changed = false;
+    this.pulsingNear = false;
+    for (let i = 0; i < n; i++) {
+      if (near[i] && this.flags[i]) this.pulsingNear = true;
+      if (near[i] !== this.near[i]) changed = true;
+    }
+    this.near = near;
+    return changed;
+  }
+
+  private writeGlyphs(): void {
+    const g = this.glyphs.geometry;
+    const p = g.getAttribute("position").array as Float32Array;
+    const c = g.getAttribute("aColor").array as Float32Array;
+    const size = g.getAttribute("aSize").array as Float32Array;
+    const glyph = g.getAttribute("aGlyph").array as Float32Array;
+    const pulse = g.getAttribute("aPulse").array as Float32Array;
+    const cells = this.atlas?.cells;
+    const cellOf = SHAPES.map((s) => cells?.get(s) ?? 0);
+    const extentOf = SHAPES.map((s) => this.atlas?.extents.get(s) ?? 1);
+    const extent = g.getAttribute("aExtent").array as Float32Array;
+    const pos = this.pos;
+    let k = 0;
+    for (let i = 0; i < this.view.nodes.length; i++) {
+      if (this.near[i]) continue;
+      p[k * 3] = pos[i * 3]; p[k * 3 + 1] = pos[i * 3 + 1]; p[k * 3 + 2] = pos[i * 3 + 2];
+      const d = this.dims[i];
+      c[k * 3] = this.colours[i * 3] * d; c[k * 3 + 1] = this.colours[i * 3 + 1] * d; c[k * 3 + 2] = this.colours[i * 3 + 2] * d;
+      size[k] = this.sizes[i];
+      extent[k] = extentOf[this.shapeOf[i]];
+      glyph[k] = cellOf[this.shapeOf[i]];
+      pulse[k] = this.flags[i] & 1 ? 1 + (i % 97) / 97 : 0;
+      k++;
+    }
+    for (const name of ["position", "aColor", "aSize", "aExtent", "aGlyph", "aPulse"]) upload(g.getAttribute(name) as THREE.BufferAttribute, k);
+    g.setDrawRange(0, k);
+    this.glyphs.visible = k > 0 && this.atlas !== null;
+    this.glyphCount = k;
+  }
+
+  private writeMeshes(time: number, fadeNow: number): void {
+    const pos = this.pos;
+    let total = 0;
     for (const [shape, batch] of this.shapes) {
       const m = batch.mesh.instanceMatrix.array as Float32Array;
       const c = batch.mesh.instanceColor!.array as Float32Array;
       let k = 0;
       for (const i of batch.nodes) {
-        const ring = ringScale.get(i);
+        if (!this.near[i]) continue;
+        const ring = this.ringScale[i] || undefined;
         let s = ring ?? this.sizes[i];
         let angle = 0;
         const flags = this.flags[i];
@@ -324,67 +568,162 @@ export class SceneGraph {
         if (flags & 2) angle = time * 1.5;
         // Rings grow wide, not thick: y keeps the entity scale.
         writeMatrix(m, k, pos[i * 3], pos[i * 3 + 1], pos[i * 3 + 2], s, angle, ring !== undefined ? BASE : s);
-        const d = dims[i];
+        const d = this.dims[i];
         c[k * 3] = this.colours[i * 3] * d; c[k * 3 + 1] = this.colours[i * 3 + 1] * d; c[k * 3 + 2] = this.colours[i * 3 + 2] * d;
         k++;
       }
       for (const f of this.fading) {
         if (f.shape !== shape) continue;
-        const t = (fadeNow - f.start) / FADE_MS;
+        const t = Math.min(1, (fadeNow - f.start) / FADE_MS);
         writeMatrix(m, k, f.x, f.y, f.z, f.size * (1 - t), 0);
         c[k * 3] = c[k * 3 + 1] = c[k * 3 + 2] = 0.5 * (1 - t);
         k++;
       }
       batch.mesh.count = k;
       batch.mesh.visible = k > 0;
-      batch.mesh.instanceMatrix.needsUpdate = true;
-      batch.mesh.instanceColor!.needsUpdate = true;
+      if (k) {
+        upload(batch.mesh.instanceMatrix, k);
+        upload(batch.mesh.instanceColor!, k);
+      }
+      total += k;
     }
+    this.meshCount = total;
+  }
 
-    for (const [kind, batch] of this.edgeBatches) {
+  /**
+   * Which edges to draw: all of them within the pixel budget; beyond it the traced path,
+   * the selection's and hover's edges, and then the shortest on screen until the budget is
+   * spent (a histogram of lengths gives the cut without sorting).
+   */
+  private chooseEdges(): void {
+    const edges = this.view.edges;
+    const m = edges.length;
+    const budget = this.options.edgePixels;
+    const shown = this.edgeShown;
+    if (!Number.isFinite(budget)) { shown.fill(1); return; }
+    const sc = this.screen;
+    const BUCKETS = 256;
+    const WIDTH = 8; // px per bucket; the last bucket holds everything longer
+    const sums = new Float64Array(BUCKETS);
+    let total = 0;
+    for (let e = 0; e < m; e++) {
+      const a = this.edgeA[e] * 2, b = this.edgeB[e] * 2;
+      let len = Math.hypot(sc[b] - sc[a], sc[b + 1] - sc[a + 1]);
+      if (Number.isNaN(len)) len = 1e6; // an end behind the camera: long
+      this.edgeLength[e] = len;
+      total += len;
+      sums[Math.min(BUCKETS - 1, Math.floor(len / WIDTH))] += Math.min(len, 4000);
+    }
+    if (total <= budget) { shown.fill(1); return; }
+    let cut = 0;
+    let spent = 0;
+    while (cut < BUCKETS && spent + sums[cut] <= budget) spent += sums[cut++];
+    const limit = cut * WIDTH;
+    const highlight = this.highlight;
+    const focus = [this.selected, this.hovered];
+    for (let e = 0; e < m; e++) {
+      const edge = edges[e];
+      shown[e] = this.edgeLength[e] < limit ||
+        (highlight !== null && highlight.has(edge.source) && highlight.has(edge.target)) ||
+        focus.includes(edge.source) || focus.includes(edge.target) ? 1 : 0;
+    }
+  }
+
+  private writeEdges(): void {
+    this.chooseEdges();
+    const pos = this.pos;
+    const highlight = this.highlight;
+    const edges = this.view.edges;
+    const shown = this.edgeShown;
+    for (const batch of this.edgeBatches.values()) {
       const g = batch.lines.geometry;
       const p = g.getAttribute("position").array as Float32Array;
       const dist = g.getAttribute("aDist").array as Float32Array;
       const dim = g.getAttribute("aDim").array as Float32Array;
       let k = 0;
       for (const e of batch.edges) {
-        const a = this.index.get(edges[e].source)!;
-        const b = this.index.get(edges[e].target)!;
-        p[k * 6] = pos[a * 3]; p[k * 6 + 1] = pos[a * 3 + 1]; p[k * 6 + 2] = pos[a * 3 + 2];
-        p[k * 6 + 3] = pos[b * 3]; p[k * 6 + 4] = pos[b * 3 + 1]; p[k * 6 + 5] = pos[b * 3 + 2];
+        if (!shown[e]) continue;
+        const a = this.edgeA[e] * 3;
+        const b = this.edgeB[e] * 3;
+        p[k * 6] = pos[a]; p[k * 6 + 1] = pos[a + 1]; p[k * 6 + 2] = pos[a + 2];
+        p[k * 6 + 3] = pos[b]; p[k * 6 + 4] = pos[b + 1]; p[k * 6 + 5] = pos[b + 2];
         dist[k * 2] = 0;
-        dist[k * 2 + 1] = Math.hypot(p[k * 6 + 3] - p[k * 6], p[k * 6 + 4] - p[k * 6 + 1], p[k * 6 + 5] - p[k * 6 + 2]);
+        dist[k * 2 + 1] = Math.hypot(pos[b] - pos[a], pos[b + 1] - pos[a + 1], pos[b + 2] - pos[a + 2]);
         const d = highlight ? (highlight.has(edges[e].source) && highlight.has(edges[e].target) ? 1.6 : 0.25) : 1;
         dim[k * 2] = dim[k * 2 + 1] = d;
         k++;
       }
       g.setDrawRange(0, k * 2);
       batch.lines.visible = k > 0;
-      for (const name of ["position", "aDist", "aDim"]) (g.getAttribute(name) as THREE.BufferAttribute).needsUpdate = true;
-      this.edgeMaterials.get(kind)!.uniforms.time.value = time;
+      for (const name of ["position", "aDist", "aDim"]) upload(g.getAttribute(name) as THREE.BufferAttribute, k * 2);
     }
+  }
 
+  private writeParticles(): void {
+    const pos = this.pos;
+    const highlight = this.highlight;
+    const edges = this.view.edges;
     const g = this.particles.geometry;
     const start = g.getAttribute("position").array as Float32Array;
     const end = g.getAttribute("aEnd").array as Float32Array;
     const pdim = g.getAttribute("aDim").array as Float32Array;
     for (let q = 0; q < this.particleCount; q++) {
-      const edge = edges[this.particleEdges[q]];
-      const a = this.index.get(edge.source)!;
-      const b = this.index.get(edge.target)!;
-      start[q * 3] = pos[a * 3]; start[q * 3 + 1] = pos[a * 3 + 1]; start[q * 3 + 2] = pos[a * 3 + 2];
-      end[q * 3] = pos[b * 3]; end[q * 3 + 1] = pos[b * 3 + 1]; end[q * 3 + 2] = pos[b * 3 + 2];
-      pdim[q] = highlight ? (highlight.has(edge.source) && highlight.has(edge.target) ? 1 : 0.08) : 1;
+      const e = this.particleEdges[q];
+      const a = this.edgeA[e] * 3;
+      const b = this.edgeB[e] * 3;
+      start[q * 3] = pos[a]; start[q * 3 + 1] = pos[a + 1]; start[q * 3 + 2] = pos[a + 2];
+      end[q * 3] = pos[b]; end[q * 3 + 1] = pos[b + 1]; end[q * 3 + 2] = pos[b + 2];
+      // Particles of edges left out by the budget stay hidden.
+      pdim[q] = !this.edgeShown[e] ? 0 : highlight ? (highlight.has(edges[e].source) && highlight.has(edges[e].target) ? 1 : 0.08) : 1;
     }
-    for (const name of ["position", "aEnd", "aDim"]) (g.getAttribute(name) as THREE.BufferAttribute).needsUpdate = true;
+    for (const name of ["position", "aEnd", "aDim"]) upload(g.getAttribute(name) as THREE.BufferAttribute, this.particleCount);
+  }
+
+  /**
+   * Per frame: positions from the layout, level of detail, animations, buffers. Returns
+   * whether the next frame differs from the last one (something moved or animates), so
+   * that the caller can skip drawing identical frames.
+   */
+  update(layout: LayoutClient, time: number, camera: THREE.Camera, cameraDistance: number, viewportHeight: number): boolean {
+    const projScale = (camera.projectionMatrix.elements[5] * viewportHeight) / 2;
+    const moved = this.readPositions(layout);
+    const viewChanged = this.viewDirty;
+    const styled = this.styleDirty;
+    const looked = this.cameraMoved(camera, projScale);
+    this.viewDirty = this.styleDirty = false;
+    const focus = `${this.selected}|${this.hovered}`;
+    const refocused = focus !== this.partitionedFor;
+    this.partitionedFor = focus;
+    const split = moved || looked || styled || refocused ? this.partition(camera, projScale) : false;
+    if (moved || split || styled) this.writeGlyphs();
+
+    const fadeNow = performance.now();
+    const fadingBefore = this.fading.length;
+    this.fading = this.fading.filter((f) => fadeNow - f.start < FADE_MS);
+    if (moved || split || styled || this.pulsingNear || this.fading.length || fadingBefore) this.writeMeshes(time, fadeNow);
+    // Edges are chosen by their length on screen, so a camera move may change them too.
+    const budgeted = Number.isFinite(this.options.edgePixels);
+    const edgesChanged = moved || styled || (budgeted && looked);
+    if (edgesChanged) this.writeEdges();
+    if (edgesChanged || viewChanged) this.writeParticles();
+
+    for (const mat of this.edgeMaterials.values()) mat.uniforms.time.value = time;
+    this.glyphMaterial.uniforms.time.value = time;
+    this.glyphMaterial.uniforms.projScale.value = projScale;
     this.particles.visible = this.particleCount > 0;
     this.particleMaterial.uniforms.time.value = time;
     // Level of detail: fewer particles per edge as the camera backs away.
-    this.particleMaterial.uniforms.maxRank.value =
-      cameraDistance < 250 ? 6 : cameraDistance < 600 ? 3 : cameraDistance < 1400 ? 1 : 0;
+    const maxRank = cameraDistance < 250 ? 6 : cameraDistance < 600 ? 3 : cameraDistance < 1400 ? 1 : 0;
+    this.particleMaterial.uniforms.maxRank.value = maxRank;
+    this.particles.visible = this.particleCount > 0 && maxRank > 0;
 
     this.placeMarker(this.selectMarker, this.selected, camera, time, 1.9);
     this.placeMarker(this.hoverMarker, this.hovered !== this.selected ? this.hovered : null, camera, time, 1.6);
+
+    const animating = this.particles.visible || this.pulsingNear || this.fading.length > 0 || fadingBefore > 0 ||
+      this.selectMarker.visible || this.hoverMarker.visible || this.edgeBatches.get("volume")!.lines.visible ||
+      (this.glyphs.visible && this.pulsingAny);
+    return moved || looked || styled || split || animating;
   }
 
   private placeMarker(marker: THREE.Mesh, id: string | null, camera: THREE.Camera, time: number, factor: number): void {

@@ -47,7 +47,7 @@ void main() {
   float dist = max(-mv.z, 1.0);
   // Level of detail: zoomed out, only the first particles of each edge remain.
   float keep = step(aRank + 0.5, maxRank);
-  gl_PointSize = keep * clamp(pixelScale * 90.0 / dist, 1.5, 9.0);
+  gl_PointSize = keep * step(0.001, aDim) * clamp(pixelScale * 90.0 / dist, 1.5, 9.0);
   vColor = aColor;
   vAlpha = aDim * (0.35 + 0.65 * sin(3.14159 * t));
 }`;

@@ -90,10 +90,18 @@ export class GraphStore {
   applyDelta(delta: Delta, receivedAt: number = nowMs()): DeltaResult {
     if (delta.version <= this.version) return "stale";
     if (delta.version !== this.version + 1) return "gap";
+    // Structural: something came or went, or changed what the view groups by (kind,
+    // namespace, ends). A field change (status, health, rates) only restyles.
+    let structural = Boolean(delta.removals?.length || delta.edge_removals?.length);
     for (const entity of delta.upserts ?? []) {
       const existing = this.entities.get(entity.id);
-      if (existing) replaceInPlace(existing, entity);
-      else this.entities.set(entity.id, entity);
+      if (existing) {
+        if (existing.kind !== entity.kind || existing.namespace !== entity.namespace) structural = true;
+        replaceInPlace(existing, entity);
+      } else {
+        this.entities.set(entity.id, entity);
+        structural = true;
+      }
     }
     for (const id of delta.removals ?? []) {
       const entity = this.entities.get(id);
@@ -104,8 +112,13 @@ export class GraphStore {
     }
     for (const edge of delta.edge_upserts ?? []) {
       const existing = this.edges.get(edge.id);
-      if (existing) replaceInPlace(existing, edge);
-      else this.edges.set(edge.id, edge);
+      if (existing) {
+        if (existing.kind !== edge.kind || existing.source_id !== edge.source_id || existing.target_id !== edge.target_id) structural = true;
+        replaceInPlace(existing, edge);
+      } else {
+        this.edges.set(edge.id, edge);
+        structural = true;
+      }
     }
     for (const id of delta.edge_removals ?? []) this.edges.delete(id);
     // Connections never outlive an end: the server promises it, the view relies on it.
@@ -125,9 +138,7 @@ export class GraphStore {
     this.timings.push(timing);
     if (this.timings.length > MAX_TIMINGS) this.timings.splice(0, this.timings.length - MAX_TIMINGS);
     this.unrendered.push(timing);
-    // Upserts of known ids may change kind or namespace (what the layout groups by), so any
-    // delta counts as structural; the scene rebuilds at most once a frame anyway.
-    this.changed(true);
+    this.changed(structural);
     return "applied";
   }
 
@@ -145,9 +156,21 @@ export class GraphStore {
     this.changed(false);
   }
 
-  /** Called by the scene right after a frame that showed every change so far. */
-  markRendered(at: number = nowMs()): void {
-    for (const timing of this.unrendered) timing.rendered_at = at;
-    this.unrendered.length = 0;
+  /**
+   * Called by the scene right after a frame; `upTo` is the version that frame's view was
+   * built from (the scene may take in changes a little later than they were applied).
+   */
+  markRendered(at: number = nowMs(), upTo: number = this.version): void {
+    let shown = 0;
+    while (shown < this.unrendered.length && this.unrendered[shown].version <= upTo) {
+      this.unrendered[shown].rendered_at = at;
+      shown += 1;
+    }
+    this.unrendered.splice(0, shown);
+  }
+
+  /** Whether applied deltas wait for a frame that shows them. */
+  get hasUnrendered(): boolean {
+    return this.unrendered.length > 0;
   }
 }
