@@ -273,3 +273,19 @@ def test_blast_radius_follows_dependencies() -> None:
     # an edge's alert starts from both ends.
     assert set(blast_radius(store, "http:ing:web->svc:api", depth=0)) == {"ing:web", "svc:api"}
     assert len(blast_radius(store, "svc:api", limit=2)) == 2
+
+
+def test_a_moving_value_refreshes_the_message_without_a_change() -> None:
+    rules = RuleSet(compile_rules(AlertsConfig(rules=[AlertRule(name="PodPending",
+                                                                 check="pending")]),
+                                  HealthConfig()))
+    lifecycle = Lifecycle()
+    pending = Entity(id=POD, kind=EntityKind.POD, name="api-1", status=EntityStatus.PENDING,
+                     created_at=0.0)
+    first = lifecycle.apply(100.0, rules.observe([pending], [], [], 100.0), lambda _id: True)
+    assert [c.what for c in first] == ["firing"]
+    later = lifecycle.apply(130.0, rules.observe([pending], [], [], 130.0), lambda _id: True)
+    assert later == []  # nothing to persist or notify
+    alert = lifecycle.alerts[first[0].alert.id]
+    assert alert.message == "pending for 130 s (not scheduled or not started)"
+    assert alert.updated_at == 100.0

@@ -105,6 +105,10 @@ def test_docker_oom_kill_and_exit_code() -> None:
 def test_docker_failing_health_check() -> None:
     entity = docker(Health={"Status": "unhealthy", "FailingStreak": 3})
     assert failing(entity) == {"health_check": Health.CRITICAL}
+    # Docker calls every stopped container unhealthy: the exit is what matters then.
+    stopped = docker(Status="exited", Running=False, ExitCode=0, Pid=0,
+                     Health={"Status": "unhealthy", "FailingStreak": 0})
+    assert failing(stopped) == {"exited": Health.WARNING}
 
 
 def test_docker_paused_is_a_warning() -> None:

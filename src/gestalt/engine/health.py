@@ -107,6 +107,13 @@ def _exited(e: Entity, _now: float) -> float | None:
     return 1.0 if e.attrs.get("exit_code") == 0 else 2.0
 
 
+def _unhealthy(e: Entity, _now: float) -> float | None:
+    # Docker reports a stopped container as "unhealthy" too; its exit is its own check.
+    if e.status is not EntityStatus.RUNNING:
+        return 0.0
+    return 1.0 if e.attrs.get("health_check") == "unhealthy" else 0.0
+
+
 def _paused(e: Entity, _now: float) -> float | None:
     return 1.0 if e.status is EntityStatus.PAUSED else 0.0
 
@@ -182,8 +189,7 @@ CHECKS: tuple[Check, ...] = (
           "killed by the kernel: out of memory (limit reached)",
           lambda e, _now: _flag(e, "oom_killed")),
     Check("health_check", "Health check failing", frozenset({EntityKind.CONTAINER}), None, 1, "",
-          "health check failing",
-          lambda e, _now: 1.0 if e.attrs.get("health_check") == "unhealthy" else 0.0),
+          "health check failing", _unhealthy),
     Check("pending", "Pending too long", frozenset({EntityKind.POD}), 60, 300, "seconds",
           "pending for {value:.0f} s (not scheduled or not started)", _pending_seconds),
     Check("unavailable_replicas", "Replicas unavailable", _WORKLOADS, 0.01, 1.0, "ratio",

@@ -74,10 +74,13 @@ class Lifecycle:
                     alert.state = self.prior.pop(aid, FIRING)
                     alert.updated_at = now
                     changes[aid] = Change(alert, alert.state)
-                if severity != alert.severity or obs.message != alert.message:
-                    alert.severity, alert.message, alert.updated_at = severity, obs.message, now
+                if severity != alert.severity:
+                    alert.severity, alert.updated_at = severity, now
                     alert.labels = _labels(obs, severity)
                     changes.setdefault(aid, Change(alert, "updated"))
+                # The message follows the value (a pool at 91 %, then 93 %): kept current
+                # for the API without counting as a change to persist or notify.
+                alert.message = obs.message
             if alert.state == PENDING and now - alert.started_at >= obs.rule.for_seconds:
                 alert.state, alert.updated_at = FIRING, now
                 changes[aid] = Change(alert, FIRING)

@@ -93,7 +93,12 @@ class AlertManager:
     def restore(self, now: float | None = None) -> None:
         """Start from what the last run left in history (after `history.open()`)."""
         now = time.time() if now is None else now
+        configured = {RECEIVER_PREFIX + r.name for r, _ in self._receivers}
         for alert, prior in self.history.saved_alerts:
+            if alert.rule == FAILING_RULE and alert.state == FIRING \
+                    and alert.entity_id not in configured:
+                # That receiver is gone from the config: nothing is failing any more.
+                alert.state, alert.resolved_at, alert.updated_at = RESOLVED, now, now
             self.lifecycle.restore(alert, prior)
         self.lifecycle.hold_until = now + self._grace
         self.notifier = Notifier(

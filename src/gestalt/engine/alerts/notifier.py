@@ -176,7 +176,8 @@ class Notifier:
             state.rejected.pop(alert.id, None)
         state.sent += len(outcome.delivered)
         if outcome.ok:
-            if state.failures >= self.failing_after and self._on_failing is not None:
+            if self._on_failing is not None:
+                # Also ends a "failing" alert that a previous run left firing.
                 self._on_failing(receiver.name, False, "")
             state.failures, state.last_error = 0, ""
             return
