@@ -245,7 +245,7 @@ class History:
         rows = await self._read(
             "SELECT ts, receiver, alert_id, state, severity, outcome, detail FROM notifications "
             "ORDER BY seq DESC LIMIT ?", (limit,))
-        return [tuple(row) for row in rows]  # type: ignore[misc]
+        return [tuple(row) for row in rows]
 
     async def deltas_between(self, since_version: int, limit: int = 10000) -> list[bytes]:
         rows = await self._read(
