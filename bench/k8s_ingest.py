@@ -65,7 +65,7 @@ def run(pods: int, events: int) -> dict[str, Any]:
         listed[kind] = [orjson.loads(orjson.dumps(o)) for o in sim.store.items(resource)]
     started = time.perf_counter()
     for kind, objects in listed.items():
-        source.listed(kind, None, objects)
+        source.listed(kind, None, source.prepare(kind, objects))
     initial = time.perf_counter() - started
     all_pods = list(sim.store.items(PODS))
     lines = []

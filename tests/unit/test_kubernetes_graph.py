@@ -14,9 +14,9 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "k8s"
 C = "prod"
 
 
-def pod(name: str, configmap: str = "checkout-config") -> dict:
+def pod(name: str, configmap: str = "checkout-config", version: int = 1) -> dict:
     obj = json.loads((FIXTURES / "pod_crashloop.json").read_text())
-    obj["metadata"]["name"] = name
+    obj["metadata"].update(name=name, uid=f"uid-{name}", resourceVersion=str(version))
     obj["spec"]["volumes"][0]["configMap"]["name"] = configmap
     for i, status in enumerate(obj["status"]["containerStatuses"]):
         status["containerID"] = f"containerd://{name.encode().hex():0<63}{i}"
@@ -28,28 +28,58 @@ def configmap(name: str) -> dict:
             "data": {"a": "1"}}
 
 
+def listed(graph: Graph, kind: str, objects: list[dict]) -> None:
+    graph.replace(kind, graph.records(objects))
+
+
 def picture(graph: Graph) -> tuple[dict, set]:
     return ({e.id: e for e in graph.entities()}, {c.id for c in graph.edges()})
 
 
 def test_events_match_a_rebuild() -> None:
     graph = Graph(C)
-    graph.replace("ConfigMap", [configmap("checkout-config"), configmap("other")])
-    graph.replace("Pod", [pod("p1")])
+    configmaps = [configmap("checkout-config"), configmap("other")]
+    listed(graph, "ConfigMap", configmaps)
+    listed(graph, "Pod", [pod("p1")])
     graph.entities()  # built
-    changes = [graph.apply("ADDED", pod("p2")), graph.apply("MODIFIED", pod("p1", "other")),
+    changes = [graph.apply("ADDED", pod("p2")),
+               graph.apply("MODIFIED", pod("p1", "other", version=2)),
                graph.apply("DELETED", pod("p2"))]
     assert all(changes)
     fresh = Graph(C)
-    for kind, objects in graph.objects.items():
-        fresh.replace(kind, list(objects.values()))
+    listed(fresh, "ConfigMap", configmaps)
+    listed(fresh, "Pod", [pod("p1", "other", version=2)])
     assert picture(graph) == picture(fresh)
+    assert graph.versions("Pod") == {("Pod", "shop", "p1"): ("uid-p1", "2")}
+
+
+def test_replays_and_relists_of_unchanged_objects_reuse_what_is_cached() -> None:
+    graph = Graph(C)
+    listed(graph, "Pod", [pod("p1"), pod("p2")])
+    before = {e.id: e for e in graph.entities()}
+    assert not graph.apply("MODIFIED", pod("p1"))  # same resourceVersion: nothing new
+    listed(graph, "Pod", [pod("p1"), pod("p2", "other", version=2)])
+    after = {e.id: e for e in graph.entities()}
+    p1, p2 = ids.k8s("pod", C, "shop", "p1"), ids.k8s("pod", C, "shop", "p2")
+    assert after[p1] is before[p1]  # not translated again
+    assert after[p2] is not before[p2]
+    assert ids.k8s("configmap", C, "shop", "other") in {c.target_id for c in graph.edges()}
+
+
+def test_the_decoded_object_is_not_kept() -> None:
+    graph = Graph(C)
+    obj = pod("p1")
+    listed(graph, "Pod", [obj])
+    graph.entities()
+    kept = repr(graph.objects)
+    assert "resourceVersion" not in kept and obj["metadata"]["uid"] in kept
+    assert graph.entity("Pod", "shop", "p1") is graph.entities()[0]
 
 
 def test_reference_counts_follow_pods() -> None:
     graph = Graph(C)
-    graph.replace("ConfigMap", [configmap("checkout-config")])
-    graph.replace("Pod", [pod("p1"), pod("p2")])
+    listed(graph, "ConfigMap", [configmap("checkout-config")])
+    listed(graph, "Pod", [pod("p1"), pod("p2")])
     cm = ids.k8s("configmap", C, "shop", "checkout-config")
     assert {e.id: e for e in graph.entities()}[cm].attrs["reference_count"] == 2
     change = graph.apply("DELETED", pod("p1"))
@@ -63,7 +93,7 @@ def test_reference_counts_follow_pods() -> None:
 
 def test_service_connections_follow_slices() -> None:
     graph = Graph(C)
-    graph.replace("Service", [{"kind": "Service", "metadata": {"name": "web", "namespace": "shop"},
+    listed(graph, "Service", [{"kind": "Service", "metadata": {"name": "web", "namespace": "shop"},
                                "spec": {"clusterIP": "10.96.0.9", "ports": [{"port": 80}]}}])
     graph.entities()
     sid = ids.k8s("service", C, "shop", "web")

@@ -1,7 +1,8 @@
 """The few API calls the source makes (paged list, watch, get), over httpx, with errors
 classified the way the informer needs them.
 
-Objects are decoded with msgspec and slimmed at once. Secrets are never asked for in
+Objects are decoded with msgspec straight into what the source reads of them (`schema`):
+the rest of each object is skipped while decoding. Secrets are never asked for in
 full: their list and watch ask only for the Table or PartialObjectMetadata views (no
 plain JSON fallback in the Accept header), and are decoded into structs that have no
 field for annotations, so not even a last-applied-configuration copy becomes a string.
@@ -9,17 +10,20 @@ field for annotations, so not even a last-applied-configuration copy becomes a s
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import msgspec
 
 from gestalt.sources.kubernetes.access import ClusterAccess
+from gestalt.sources.kubernetes.schema import SCHEMAS, MetricsList
 from gestalt.sources.kubernetes.translate import slim
 
 Obj = dict[str, Any]
+Objs = list[Obj]  # (`Api.list` hides the builtin in the class's annotations)
+T = TypeVar("T")
 USER_AGENT = "gestalt-live/0.1 (kubernetes source)"
 METADATA_ACCEPT = ("application/json;as=Table;v=v1;g=meta.k8s.io,"
                    "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io")
@@ -172,10 +176,12 @@ _view_decoder = msgspec.json.Decoder(_MetaView)
 _kind_decoder = msgspec.json.Decoder(_KindOnly)
 _meta_object_decoder = msgspec.json.Decoder(_MetaObject)
 _version_decoder = msgspec.json.Decoder(_Versioned)
+_object_decoders = {kind: msgspec.json.Decoder(schema) for kind, schema in SCHEMAS.items()}
+_metrics_decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(MetricsList)
 
 
 def _full(kind: Kind, raw: bytes) -> Obj:
-    obj = _dict_decoder.decode(raw)
+    obj: Obj = _object_decoders[kind.kind].decode(raw)
     obj["kind"] = kind.kind
     return slim(obj)
 
@@ -227,25 +233,28 @@ class Api:
             headers["Accept"] = "application/json"
         return headers
 
-    async def list(self, kind: Kind, namespace: str | None) -> tuple[list[Obj], str]:
-        """All objects (paged), and the resourceVersion to watch from."""
-        items: list[Obj] = []
+    async def list(self, kind: Kind, namespace: str | None,
+                   keep: Callable[[list[Obj]], list[T]]) -> tuple[list[T], str]:
+        """All objects (paged), each page through `keep` as it arrives (so a large list is
+        never held decoded all at once), and the resourceVersion to watch from."""
+        items: list[T] = []
         params: dict[str, str | int] = {"limit": self.page_size}
         if kind.metadata_only:
             params["includeObject"] = "Metadata"
         while True:
             response = await self.http.get(self.access.server + kind.path(namespace),
                                            params=params, headers=await self._headers(kind))
-            body = response.content
             if response.status_code != 200:
-                raise _error(response.status_code, _status(body), response.headers)
+                raise _error(response.status_code, _status(response.content), response.headers)
             if kind.metadata_only:
-                objects, meta = _meta_objects(kind, body)
-                items += objects
+                objects, meta = _meta_objects(kind, response.content)
             else:
-                page = _list_decoder.decode(body)
+                page = _list_decoder.decode(response.content)
                 meta = page.metadata
-                items += [_full(kind, raw) for raw in page.items]
+                objects = [_full(kind, raw) for raw in page.items]
+                del page
+            del response  # the body: the next page is fetched while this frame lives
+            items += keep(objects)
             if not meta.continue_:
                 return items, meta.resourceVersion
             params["continue"] = meta.continue_
@@ -285,12 +294,14 @@ class Api:
                 else:
                     yield event.type, _full(kind, event.object)
 
-    async def get(self, path: str) -> Obj:
+    async def metrics(self, path: str) -> Objs:
+        """The items of a metrics.k8s.io list (PodMetricsList, NodeMetricsList)."""
         response = await self.http.get(self.access.server + path,
                                        headers=await self._headers(None))
         if response.status_code != 200:
             raise _error(response.status_code, _status(response.content), response.headers)
-        return _dict_decoder.decode(response.content)
+        items: Objs = _metrics_decoder.decode(response.content).get("items") or []
+        return items
 
 
 def _status(body: bytes) -> Obj | None:

@@ -10,6 +10,7 @@ and keeps trying slowly. Every wait after a failure is jittered exponential back
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 from collections.abc import Callable
@@ -52,7 +53,11 @@ class Backoff:
 class Listener:
     """What an informer reports to (the source)."""
 
-    def listed(self, kind: Kind, namespace: str | None, objects: list[Obj]) -> None: ...
+    def prepare(self, kind: Kind, objects: list[Obj]) -> list[Any]:
+        """What to keep of one page of a list (as pages arrive); `listed` gets them all."""
+        return objects
+
+    def listed(self, kind: Kind, namespace: str | None, objects: list[Any]) -> None: ...
     def changed(self, kind: Kind, event_type: str, obj: Obj) -> None: ...
     def healthy(self, kind: Kind, namespace: str | None) -> None: ...
     def failing(self, kind: Kind, namespace: str | None, reason: str,
@@ -76,13 +81,16 @@ class Informer:
         backoff = Backoff()
         while True:
             try:
-                objects, self.resource_version = await self.api.list(self.kind, self.namespace)
+                objects, self.resource_version = await self.api.list(
+                    self.kind, self.namespace, functools.partial(self.listener.prepare, self.kind))
             except Exception as exc:  # noqa: BLE001  (classified in _failed)
                 await self._failed(exc, backoff, "list")
                 continue
             self.lists += 1
             self._reauthenticated = False
             self.listener.listed(self.kind, self.namespace, objects)
+            # The listener keeps what it needs; this frame lives as long as the watch.
+            del objects
             self.listener.healthy(self.kind, self.namespace)
             backoff.reset()
             await self._watch(backoff)  # returns when a relist is needed

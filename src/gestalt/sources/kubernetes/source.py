@@ -84,16 +84,20 @@ class KubernetesSource(Listener):
         self._seen_events: dict[tuple[str, int], None] = {}
 
     # -- Listener ---------------------------------------------------------------------
-    def listed(self, kind: Kind, namespace: str | None, objects: list[Obj]) -> None:
+    def prepare(self, kind: Kind, objects: list[Obj]) -> list[Any]:
+        """Events as they are; other objects translated page by page (`Graph.records`)."""
+        assert self.graph is not None
+        if kind.kind == "Event":
+            return objects
+        return self.graph.records(self._filter(kind, objects))
+
+    def listed(self, kind: Kind, namespace: str | None, objects: list[Any]) -> None:
         assert self.graph is not None
         if kind.kind == "Event":
             self._events(objects, initial=not self._synced)
-        elif namespace and self.config.namespaces:
-            others = [o for k, o in self.graph.objects.get(kind.kind, {}).items()
-                      if k[1] != namespace]
-            self.graph.replace(kind.kind, others + self._filter(kind, objects))
         else:
-            self.graph.replace(kind.kind, self._filter(kind, objects))
+            self.graph.replace(kind.kind, objects,
+                               namespace if namespace and self.config.namespaces else None)
         self._settled.add((kind.kind, namespace))
         if self._synced or len(self._settled) == self._expected:
             self._synced = True
@@ -190,10 +194,11 @@ class KubernetesSource(Listener):
         await self._synced_event.wait()  # limits and allocatable come from the objects
         while True:
             try:
+                # Passed on at once: nothing of a poll is held through the sleep.
                 for ns in namespaces:
-                    pods = await api.get(f"{base}/namespaces/{ns}/pods" if ns else f"{base}/pods")
-                    self._pod_metrics(pods.get("items") or [])
-                self._node_metrics((await api.get(f"{base}/nodes")).get("items") or [])
+                    self._pod_metrics(await api.metrics(
+                        f"{base}/namespaces/{ns}/pods" if ns else f"{base}/pods"))
+                self._node_metrics(await api.metrics(f"{base}/nodes"))
             except (ApiError, httpx.HTTPError) as exc:
                 log.info("kubernetes: metrics.k8s.io unavailable (%s); retrying in %gs",
                          exc, METRICS_RETRY)
@@ -203,7 +208,6 @@ class KubernetesSource(Listener):
 
     def _pod_metrics(self, items: list[Obj]) -> None:
         assert self.graph is not None
-        pods = self.graph.objects.get("Pod", {})
         for item in items:
             meta = item.get("metadata") or {}
             ns, name = meta.get("namespace", ""), meta.get("name", "")
@@ -213,31 +217,25 @@ class KubernetesSource(Listener):
                          for c in item.get("containers") or [])
             values: dict[str, float | int | None] = {"cpu_percent": round(cpu * 100, 2),
                                                      "memory_bytes": memory}
-            pod = pods.get(("Pod", ns, name))
-            if pod is not None:
-                limits = [quantity.bytes_(((c.get("resources") or {}).get("limits") or {}).get(
-                    "memory")) for c in (pod.get("spec") or {}).get("containers") or []]
-                if limits and all(v is not None for v in limits):
-                    values["memory_limit"] = sum(v for v in limits if v is not None)
+            pod = self.graph.entity("Pod", ns, name)
+            if pod is not None and pod.memory_limit is not None:
+                values["memory_limit"] = pod.memory_limit
             observed = parse_time(item.get("timestamp")) or time.time()
             self._sink.metrics(entity_id(self._cluster, "Pod", ns, name), values, observed)
 
     def _node_metrics(self, items: list[Obj]) -> None:
         assert self.graph is not None
-        nodes = self.graph.objects.get("Node", {})
         for item in items:
             name = (item.get("metadata") or {}).get("name", "")
             usage = item.get("usage") or {}
             cpu = quantity.parse(usage.get("cpu"))
             values: dict[str, float | int | None] = {"memory_bytes": quantity.bytes_(
                 usage.get("memory"))}
-            node = nodes.get(("Node", "", name))
+            node = self.graph.entity("Node", None, name)
             if node is not None:
-                status = node.get("status") or {}
-                allocatable = status.get("allocatable") or status.get("capacity") or {}
-                cores = quantity.parse(allocatable.get("cpu"))
-                if cpu is not None and cores:
-                    values["cpu_percent"] = round(100 * cpu / cores, 2)
-                values["memory_limit"] = quantity.bytes_(allocatable.get("memory"))
+                millicores = node.attrs.get("cpu_capacity")
+                if cpu is not None and isinstance(millicores, int) and millicores:
+                    values["cpu_percent"] = round(100 * cpu / (millicores / 1000), 2)
+                values["memory_limit"] = node.memory_limit
             observed = parse_time(item.get("timestamp")) or time.time()
             self._sink.metrics(entity_id(self._cluster, "Node", None, name), values, observed)

@@ -176,8 +176,11 @@ def pod(cluster: str, obj: Obj) -> tuple[list[Entity], list[Connection]]:
         ip=status.get("podIP"), qos_class=status.get("qosClass"),
         images=",".join(c.get("image", "") for c in containers),
         containers=len(containers))
-    entity.memory_limit = _sum(quantity.bytes_((r.get("limits") or {}).get("memory"))
-                               for r in resources)
+    # A container without a limit leaves the pod unlimited: a partial sum would overstate
+    # how close the pod is to its limit.
+    limits = [quantity.bytes_((r.get("limits") or {}).get("memory")) for r in resources]
+    if limits and None not in limits:
+        entity.memory_limit = sum(v for v in limits if v is not None)
     if not spec.get("hostNetwork"):
         entity.endpoints = [p["ip"] for p in status.get("podIPs") or [] if p.get("ip")] or (
             [status["podIP"]] if status.get("podIP") else [])
