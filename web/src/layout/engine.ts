@@ -83,7 +83,7 @@ export class LayoutEngine {
     if (first) this.simulation.alpha(1);
     else if (changed) {
       const share = changed / Math.max(1, this.nodes.size);
-      this.simulation.alpha(Math.max(this.simulation.alpha(), Math.min(REHEAT, 0.03 + share * 2)));
+      this.simulation.alpha(Math.max(this.simulation.alpha(), Math.min(REHEAT, 0.015 + share * 2)));
     }
   }
 

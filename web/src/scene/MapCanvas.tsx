@@ -30,6 +30,7 @@ function MapScene({ labels }: { labels: React.RefObject<LabelItem[]> }) {
     lastRender: 0, lastFrame: 0, fpsWindow: 0, fpsFrames: 0, lastLabels: 0,
     // The graph version the scene shows, and when the next rebuild / restyle may run.
     shownVersion: 0, nextRebuild: 0, nextStyle: 0, lastParticles: 0, fieldsShape: false, dirty: true,
+    fence: null as WebGLSync | null,
     fly: null as null | { from: THREE.Vector3; to: THREE.Vector3; fromCam: THREE.Vector3; toCam: THREE.Vector3; start: number },
   });
 
@@ -185,10 +186,20 @@ function MapScene({ labels }: { labels: React.RefObject<LabelItem[]> }) {
     const fps = useUi.getState().config.animation_fps || 60;
     if (fps < 60 && now - s.lastRender < 1000 / fps - 2) return;
     if (!s.dirty) return;
+    // At most one frame in flight: while the GPU (or a software renderer) is still drawing
+    // the last one, queuing another would block this thread in WebGL calls, and deltas
+    // would wait behind it. A fence says, without waiting, when the last frame is done.
+    const ctx = gl.getContext();
+    if (s.fence && ctx instanceof WebGL2RenderingContext) {
+      if (ctx.getSyncParameter(s.fence, ctx.SYNC_STATUS) !== ctx.SIGNALED) return;
+      ctx.deleteSync(s.fence);
+      s.fence = null;
+    }
     s.dirty = false;
     gl.info.autoReset = false;
     gl.info.reset();
     gl.render(scene, camera);
+    if (ctx instanceof WebGL2RenderingContext) s.fence = ctx.fenceSync(ctx.SYNC_GPU_COMMANDS_COMPLETE, 0);
     s.lastRender = now;
     graph.markRendered(nowMs(), s.shownVersion);
     renderStats.drawCalls = gl.info.render.calls;

@@ -19,7 +19,9 @@ import { edgeFragment, edgeVertex, particleFragment, particleVertex } from "./sh
 const BASE = 2.4; // world units per unit of entity size
 const DIM = 0.13; // colour factor of what path tracing leaves out
 const FADE_MS = 700;
-const RING: Shape = "torus"; // namespace rings: always meshes (few, and no glyph fits them)
+const RING: Shape = "torus"; // namespace rings: meshes, or far away circles of lines
+const RING_SIDES = 48;
+const RING_TUBE = 0.012; // the ring geometry's tube radius (geometries.ts)
 
 export interface SceneOptions {
   /** Entities at least this many pixels in radius are drawn as meshes... */
@@ -34,7 +36,7 @@ export interface SceneOptions {
 }
 
 /** For a software renderer (no GPU), which pays for every triangle and pixel on the CPU. */
-export const SOFTWARE_OPTIONS: SceneOptions = { meshPixels: 7, meshTriangles: 30_000, particleBudget: 4000, edgePixels: 300_000 };
+export const SOFTWARE_OPTIONS: SceneOptions = { meshPixels: 7, meshTriangles: 30_000, particleBudget: 4000, edgePixels: 150_000 };
 export const GPU_OPTIONS: SceneOptions = { meshPixels: 2.5, meshTriangles: 2_000_000, particleBudget: 60000, edgePixels: Infinity };
 
 interface ShapeBatch {
@@ -104,6 +106,7 @@ export class SceneGraph {
   private readonly glyphMaterial: THREE.ShaderMaterial;
   private atlas: GlyphAtlas | null = null;
   private readonly particles: THREE.Points;
+  private readonly ringLines: THREE.LineSegments;
   private particleEdges = new Int32Array(0); // edge index per particle
   private particleCount = 0;
   private fading: Fading[] = [];
@@ -159,7 +162,8 @@ export class SceneGraph {
       fragmentShader: glyphFragment,
       fog: true,
       uniforms: THREE.UniformsUtils.merge([THREE.UniformsLib.fog, {
-        atlas: { value: null }, grid: { value: new THREE.Vector2(1, 1) }, dotCell: { value: 0 },
+        atlas: { value: null }, grid: { value: new THREE.Vector2(1, 1) }, dotLight: { value: new THREE.Color(1, 1, 1) },
+        dotCell: { value: 0 },
         projScale: { value: 1 }, time: { value: 0 },
       }]),
     });
@@ -168,6 +172,12 @@ export class SceneGraph {
     this.glyphs.name = "glyphs";
     this.glyphs.visible = false;
     this.root.add(this.glyphs);
+    // A torus only a pixel thick costs a software renderer as much as hundreds of glyphs,
+    // and looks like a circle: far rings are drawn as one.
+    this.ringLines = new THREE.LineSegments(new THREE.BufferGeometry(), new THREE.LineBasicMaterial({ vertexColors: true }));
+    this.ringLines.frustumCulled = false;
+    this.ringLines.name = "rings";
+    this.root.add(this.ringLines);
     this.particleMaterial = new THREE.ShaderMaterial({
       vertexShader: particleVertex,
       fragmentShader: particleFragment,
@@ -195,6 +205,7 @@ export class SceneGraph {
     const u = this.glyphMaterial.uniforms;
     u.atlas.value = this.atlas.texture;
     u.grid.value.set(this.atlas.columns, this.atlas.rows);
+    u.dotLight.value = this.atlas.dotLight;
     u.dotCell.value = this.atlas.cells.get("sphere") ?? 0;
   }
 
@@ -503,7 +514,11 @@ export class SceneGraph {
       near[i] = 1;
       triangles += this.triangles[this.shapeOf[i]];
     };
-    for (let i = 0; i < n; i++) if (this.shapeOf[i] === ring) take(i);
+    for (let i = 0; i < n; i++) {
+      if (this.shapeOf[i] !== ring) continue;
+      const d = Math.hypot(pos[i * 3] - camPos.x, pos[i * 3 + 1] - camPos.y, pos[i * 3 + 2] - camPos.z);
+      if ((2 * RING_TUBE * this.ringScale[i] * projScale) / Math.max(d, 1e-3) >= 1.5) take(i);
+    }
     take(this.selected !== null ? this.index.get(this.selected) : undefined);
     take(this.hovered !== null ? this.index.get(this.hovered) : undefined);
     candidates.sort((a, b) => this.pixels[b] - this.pixels[a]);
@@ -534,8 +549,9 @@ export class SceneGraph {
     const extent = g.getAttribute("aExtent").array as Float32Array;
     const pos = this.pos;
     let k = 0;
+    const ring = SHAPES.indexOf(RING);
     for (let i = 0; i < this.view.nodes.length; i++) {
-      if (this.near[i]) continue;
+      if (this.near[i] || this.shapeOf[i] === ring) continue;
       p[k * 3] = pos[i * 3]; p[k * 3 + 1] = pos[i * 3 + 1]; p[k * 3 + 2] = pos[i * 3 + 2];
       const d = this.dims[i];
       c[k * 3] = this.colours[i * 3] * d; c[k * 3 + 1] = this.colours[i * 3 + 1] * d; c[k * 3 + 2] = this.colours[i * 3 + 2] * d;
@@ -549,6 +565,40 @@ export class SceneGraph {
     g.setDrawRange(0, k);
     this.glyphs.visible = k > 0 && this.atlas !== null;
     this.glyphCount = k;
+  }
+
+  private writeRingLines(): void {
+    const ring = SHAPES.indexOf(RING);
+    const rings: number[] = [];
+    for (let i = 0; i < this.view.nodes.length; i++) if (this.shapeOf[i] === ring && !this.near[i]) rings.push(i);
+    let g = this.ringLines.geometry;
+    const need = rings.length * RING_SIDES * 2;
+    if (!g.getAttribute("position") || g.getAttribute("position").count < need) {
+      g.dispose();
+      const capacity = nextCapacity(need);
+      g = this.ringLines.geometry = new THREE.BufferGeometry();
+      g.setAttribute("position", new THREE.BufferAttribute(new Float32Array(capacity * 3), 3).setUsage(THREE.DynamicDrawUsage));
+      g.setAttribute("color", new THREE.BufferAttribute(new Float32Array(capacity * 3), 3).setUsage(THREE.DynamicDrawUsage));
+    }
+    const p = g.getAttribute("position").array as Float32Array;
+    const c = g.getAttribute("color").array as Float32Array;
+    let v = 0;
+    for (const i of rings) {
+      const r = this.ringScale[i];
+      const d = this.dims[i];
+      for (let k = 0; k < RING_SIDES; k++) {
+        for (const step of [k, k + 1]) {
+          const a = (step / RING_SIDES) * Math.PI * 2;
+          p[v * 3] = this.pos[i * 3] + Math.cos(a) * r; p[v * 3 + 1] = this.pos[i * 3 + 1]; p[v * 3 + 2] = this.pos[i * 3 + 2] + Math.sin(a) * r;
+          c[v * 3] = this.colours[i * 3] * d; c[v * 3 + 1] = this.colours[i * 3 + 1] * d; c[v * 3 + 2] = this.colours[i * 3 + 2] * d;
+          v++;
+        }
+      }
+    }
+    upload(g.getAttribute("position") as THREE.BufferAttribute, v);
+    upload(g.getAttribute("color") as THREE.BufferAttribute, v);
+    g.setDrawRange(0, v);
+    this.ringLines.visible = v > 0;
   }
 
   private writeMeshes(time: number, fadeNow: number): void {
@@ -695,7 +745,10 @@ export class SceneGraph {
     const refocused = focus !== this.partitionedFor;
     this.partitionedFor = focus;
     const split = moved || looked || styled || refocused ? this.partition(camera, projScale) : false;
-    if (moved || split || styled) this.writeGlyphs();
+    if (moved || split || styled) {
+      this.writeGlyphs();
+      this.writeRingLines();
+    }
 
     const fadeNow = performance.now();
     const fadingBefore = this.fading.length;

@@ -18,8 +18,9 @@ function star(): THREE.BufferGeometry {
 
 export function makeGeometry(shape: Shape): THREE.BufferGeometry {
   switch (shape) {
-    // Namespace rings are few but wide: 48 sides read as round, and cost 288 triangles.
-    case "torus": return new THREE.TorusGeometry(1, 0.012, 3, 48).rotateX(Math.PI / 2).scale(1, 12, 1);
+    // Namespace rings are few but wide, and a software renderer pays per triangle of them
+    // however thin: 40 sides still read as round.
+    case "torus": return new THREE.TorusGeometry(1, 0.012, 3, 40).rotateX(Math.PI / 2).scale(1, 12, 1);
     case "sphere": return new THREE.IcosahedronGeometry(1, 1);
     case "octahedron": return new THREE.OctahedronGeometry(1.2);
     case "dodecahedron": return new THREE.DodecahedronGeometry(1.1);
