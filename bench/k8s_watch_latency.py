@@ -1,12 +1,14 @@
 """Kubernetes source on a 10,000-pod kubesim cluster: initial sync time, watch event ->
-sink latency under 100 pod updates/s, side by side with `kubectl get pods -A -w` on the
-same server, and the resident memory of the source process and of kubesim.
+hub latency under 100 pod updates/s, side by side with `kubectl get pods -A -w` on the
+same server, and the resident memory of the process running the source and the engine's
+hub (and of kubesim).
 
 kubesim runs in its own process (`python -m gestalt.sim.kubesim --churn`), each churn
-write stamps the pod with the time it was written; the source's sink and kubectl's output
-are timed against that stamp.
+write stamps the pod with the time it was written; what the source hands the hub and
+kubectl's output are timed against that stamp. `--no-hub` leaves the hub out, to see the
+source's own share of the memory.
 
-    python bench/k8s_watch_latency.py [--pods 10000] [--rate 100] [--seconds 20]
+    python bench/k8s_watch_latency.py [--pods 10000] [--rate 100] [--seconds 20] [--no-hub]
 """
 
 from __future__ import annotations
@@ -24,30 +26,41 @@ from typing import Any
 import psutil
 from benchlib import summary_ms, write_result
 
+from gestalt.engine.hub import Hub
+from gestalt.engine.store import Store
 from gestalt.model import Connection, Entity, Event, SourceState
 from gestalt.model.config import KubernetesCollector
 from gestalt.sim.scenarios import STAMP_ANNOTATION
+from gestalt.sources.base import Sink
 from gestalt.sources.kubernetes import KubernetesSource
 
 
 class LatencySink:
-    """Records when each stamped pod update arrives; keeps nothing else."""
+    """Records when each stamped pod update arrives, after passing everything on to the
+    hub (when there is one)."""
 
-    def __init__(self) -> None:
+    def __init__(self, hub: Sink | None = None) -> None:
+        self.hub = hub
         self.latencies: list[float] = []
         self.seen: set[str] = set()
         self.snapshot_at: float | None = None
-        self.entities = 0
+        self.entities = self.connections = 0
         self.measuring = False
 
     def snapshot(self, entities: Iterable[Entity], connections: Iterable[Connection] = (), *,
                  observed_at: float | None = None) -> None:
-        self.entities = sum(1 for _ in entities)
+        entities, connections = list(entities), list(connections)
+        if self.hub is not None:
+            self.hub.snapshot(entities, connections, observed_at=observed_at)
+        self.entities, self.connections = len(entities), len(connections)
         if self.snapshot_at is None:
             self.snapshot_at = time.time()
 
     def upsert(self, entities: Iterable[Entity] = (), connections: Iterable[Connection] = (), *,
                observed_at: float | None = None) -> None:
+        entities = list(entities)
+        if self.hub is not None:
+            self.hub.upsert(entities, connections, observed_at=observed_at)
         now = time.time()
         for entity in entities:
             stamp = entity.annotations.get(STAMP_ANNOTATION)
@@ -57,16 +70,20 @@ class LatencySink:
 
     def remove(self, entity_ids: Iterable[str] = (), connection_ids: Iterable[str] = (), *,
                observed_at: float | None = None) -> None:
-        pass
+        if self.hub is not None:
+            self.hub.remove(entity_ids, connection_ids, observed_at=observed_at)
 
     def event(self, event: Event) -> None:
-        pass
+        if self.hub is not None:
+            self.hub.event(event)
 
     def metrics(self, entity_id: str, values: Mapping[str, Any], observed_at: float) -> None:
-        pass
+        if self.hub is not None:
+            self.hub.metrics(entity_id, values, observed_at)
 
     def status(self, state: SourceState, reason: str = "") -> None:
-        pass
+        if self.hub is not None:
+            self.hub.status(state, reason)
 
 
 async def kubectl_watch(kubeconfig: str, latencies: list[float], measuring: list[bool]) -> None:
@@ -90,7 +107,7 @@ async def kubectl_watch(kubeconfig: str, latencies: list[float], measuring: list
             await proc.wait()
 
 
-async def run(pods: int, rate: float, seconds: float) -> dict[str, Any]:
+async def run(pods: int, rate: float, seconds: float, with_hub: bool) -> dict[str, Any]:
     workdir = tempfile.mkdtemp(prefix="k8s-bench-")
     kubeconfig = os.path.join(workdir, "kubeconfig")
     server = await asyncio.create_subprocess_exec(
@@ -101,8 +118,10 @@ async def run(pods: int, rate: float, seconds: float) -> dict[str, Any]:
     try:
         for _ in range(3):
             print((await asyncio.wait_for(server.stdout.readline(), 300)).decode().strip())
-        sink = LatencySink()
+        hub = Hub(Store()) if with_hub else None
+        sink = LatencySink(hub.sink("kubernetes") if hub is not None else None)
         source = KubernetesSource(KubernetesCollector(kubeconfig=kubeconfig, poll_interval=5.0))
+        rss_before = psutil.Process().memory_info().rss
         started = time.time()
         task = asyncio.create_task(source.run(sink))
         while sink.snapshot_at is None:
@@ -129,9 +148,13 @@ async def run(pods: int, rate: float, seconds: float) -> dict[str, Any]:
         theirs = summary_ms(kubectl_latencies) if kubectl_latencies else None
         result: dict[str, Any] = {
             "pods": pods, "churn_per_second": rate, "measured_seconds": seconds,
+            "with_hub": with_hub,
             "initial_sync_seconds": round(sync_seconds, 3),
             "entities_in_first_snapshot": sink.entities,
+            "edges_in_first_snapshot": sink.connections,
+            "rss_before_source_mb": round(rss_before / 2**20, 1),
             "rss_source_process_mb": round(rss_source / 2**20, 1),
+            "bytes_per_entity": round((rss_source - rss_before) / sink.entities),
             "rss_kubesim_mb": round(rss_server / 2**20, 1),
             "source_latency": ours, "kubectl_watch_latency": theirs,
         }
@@ -151,8 +174,10 @@ def main() -> None:
     parser.add_argument("--pods", type=int, default=10_000)
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--no-hub", action="store_true", help="the source alone")
     args = parser.parse_args()
-    write_result("k8s_watch_latency", asyncio.run(run(args.pods, args.rate, args.seconds)))
+    write_result("k8s_watch_latency",
+                 asyncio.run(run(args.pods, args.rate, args.seconds, not args.no_hub)))
 
 
 if __name__ == "__main__":

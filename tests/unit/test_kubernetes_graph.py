@@ -66,6 +66,20 @@ def test_replays_and_relists_of_unchanged_objects_reuse_what_is_cached() -> None
     assert ids.k8s("configmap", C, "shop", "other") in {c.target_id for c in graph.edges()}
 
 
+def test_counts_follow_events_that_arrive_between_a_relist_and_its_snapshot() -> None:
+    graph = Graph(C)
+    listed(graph, "ConfigMap", [configmap("checkout-config")])
+    listed(graph, "Pod", [])
+    cm = ids.k8s("configmap", C, "shop", "checkout-config")
+    sent = {e.id: e for e in graph.entities()}[cm]
+    assert sent.attrs["reference_count"] == 0
+    listed(graph, "Job", [])  # a relist of a kind that feeds no count
+    assert not graph.apply("ADDED", pod("p1"))  # the snapshot that follows carries it
+    now = {e.id: e for e in graph.entities()}[cm]
+    assert now.attrs["reference_count"] == 1
+    assert sent.attrs["reference_count"] == 0  # a copy: what was sent is never changed
+
+
 def test_the_decoded_object_is_not_kept() -> None:
     graph = Graph(C)
     obj = pod("p1")

@@ -186,6 +186,14 @@ def _full(kind: Kind, raw: bytes) -> Obj:
     return slim(obj)
 
 
+def decode_page(kind: Kind, body: bytes) -> tuple[list[Obj], _ListMeta]:
+    """One page of a list: its objects, and its resourceVersion and continue token."""
+    if kind.metadata_only:
+        return _meta_objects(kind, body)
+    page = _list_decoder.decode(body)
+    return [_full(kind, raw) for raw in page.items], page.metadata
+
+
 def _meta_objects(kind: Kind, raw: bytes) -> tuple[list[Obj], _ListMeta]:
     """Objects from a metadata-only view: metadata plus `type` and `keys` from a Table."""
     answered = _kind_decoder.decode(raw).kind
@@ -246,13 +254,7 @@ class Api:
                                            params=params, headers=await self._headers(kind))
             if response.status_code != 200:
                 raise _error(response.status_code, _status(response.content), response.headers)
-            if kind.metadata_only:
-                objects, meta = _meta_objects(kind, response.content)
-            else:
-                page = _list_decoder.decode(response.content)
-                meta = page.metadata
-                objects = [_full(kind, raw) for raw in page.items]
-                del page
+            objects, meta = decode_page(kind, response.content)
             del response  # the body: the next page is fetched while this frame lives
             items += keep(objects)
             if not meta.continue_:

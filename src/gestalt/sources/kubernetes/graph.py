@@ -28,6 +28,7 @@ ObjKey = tuple[str, str, str]  # (kind, namespace, name)
 _REFERENCED = (EntityKind.CONFIGMAP, EntityKind.SECRET, EntityKind.VOLUME)
 _DECORATED = frozenset({"ConfigMap", "Secret", "PersistentVolume", "PersistentVolumeClaim",
                         "Service"})
+_COUNTED = _DECORATED | {"Pod", "EndpointSlice"}  # kinds that hold or feed the counts
 _REFERENCE_VIAS = ("volume", "env", "envFrom")
 
 
@@ -69,8 +70,11 @@ class Graph:
         self._origin: dict[str, ObjKey] = {}
         self._references: Counter[str] = Counter()  # target id -> pods using it
         self._ready: dict[str, dict[ObjKey, int]] = {}  # service id -> slice -> ready
-        # After `replace`, the counts are recomputed once, when the graph is next read.
-        self._built = True
+        # Kinds changed by `replace` (or by events after one) since the graph was last
+        # read: the counts they feed are recomputed once, when it is next read.
+        self._relisted: set[str] = set()
+        # Decorated objects translated meanwhile: not sent yet, so corrected in place.
+        self._unsent: set[ObjKey] = set()
 
     # -- reading ----------------------------------------------------------------------
     def entities(self) -> list[Entity]:
@@ -115,7 +119,7 @@ class Graph:
             fresh = {k: r for k, r in self.objects.get(kind, {}).items() if k[1] != namespace}
         fresh.update(records)
         self.objects[kind] = fresh
-        self._built = False
+        self._relisted.add(kind)
 
     def apply(self, event_type: str, obj: Obj) -> Change:
         """Apply one watch event; returns what changed (empty until the graph is read
@@ -131,7 +135,9 @@ class Graph:
             if old is not None and _same(old, obj):
                 return change  # a replay of what is cached
             new = cache[key] = self._record(key, obj)
-        if self._built:
+        if self._relisted:
+            self._relisted.add(key[0])
+        else:
             self._contribute(key, old, new, change)
         return change
 
@@ -148,30 +154,39 @@ class Graph:
             for entity in entities:
                 self._origin[entity.id] = key
                 self._decorate(entity)
+            if self._relisted:
+                self._unsent.add(key)
         return Record(uid, version, tuple(entities), tuple(edges))
 
     def _ensure_built(self) -> None:
-        if not self._built:
-            self._recount()
-            self._built = True
+        if self._relisted:
+            self._recount(self._relisted)
+            self._relisted.clear()
+            self._unsent.clear()
 
-    def _recount(self) -> None:
-        """Counts from scratch over every cached object; entities whose counts differ
-        from what they carry are replaced by re-decorated copies."""
-        self._references.clear()
-        self._ready.clear()
-        for record in self.objects.get("Pod", {}).values():
-            self._references.update(_targets(record.edges))
-        for key, record in self.objects.get("EndpointSlice", {}).items():
-            if record.service:
-                self._ready.setdefault(record.service, {})[key] = record.ready
+    def _recount(self, relisted: set[str]) -> None:
+        """Counts from scratch over the cached objects of the kinds that feed them;
+        entities whose counts differ from what they carry are replaced by re-decorated
+        copies (or corrected in place when not sent yet)."""
+        if "Pod" in relisted:
+            self._references.clear()
+            for record in self.objects.get("Pod", {}).values():
+                self._references.update(_targets(record.edges))
+        if "EndpointSlice" in relisted:
+            self._ready.clear()
+            for key, record in self.objects.get("EndpointSlice", {}).items():
+                if record.service:
+                    self._ready.setdefault(record.service, {})[key] = record.ready
+        if relisted.isdisjoint(_COUNTED):
+            return
         self._origin.clear()
         for kind in _DECORATED:
-            records = self.objects.get(kind, {})
-            for key, record in records.items():
+            for key, record in self.objects.get(kind, {}).items():
                 for entity in record.entities:
                     self._origin[entity.id] = key
-                    if self._decorated(entity) != entity.attrs:
+                    if key in self._unsent:
+                        self._decorate(entity)
+                    elif self._decorated(entity) != entity.attrs:
                         self._refresh(entity.id, Change())
 
     def _contribute(self, key: ObjKey, old: Record | None, new: Record | None,
@@ -222,18 +237,22 @@ class Graph:
             self._references[target] += 1
         return before ^ after
 
-    def _decorated(self, entity: Entity) -> dict[str, Any]:
-        """The entity's attrs with the counts as they are now."""
+    def _counts(self, entity: Entity) -> dict[str, int]:
+        """The counts an entity carries, as they are now."""
         if entity.kind in _REFERENCED:
-            return {**entity.attrs, "reference_count": self._references.get(entity.id, 0)}
+            return {"reference_count": self._references.get(entity.id, 0)}
         if entity.kind is EntityKind.SERVICE:
             ready = sum(self._ready.get(entity.id, {}).values())
-            return {**entity.attrs, "connections": ready, "endpoints": ready}
-        return entity.attrs
+            return {"connections": ready, "endpoints": ready}
+        return {}
+
+    def _decorated(self, entity: Entity) -> dict[str, Any]:
+        """The entity's attrs with the counts as they are now."""
+        return {**entity.attrs, **self._counts(entity)}
 
     def _decorate(self, entity: Entity) -> None:
         """In place: only for an entity not sent yet."""
-        entity.attrs = self._decorated(entity)
+        entity.attrs.update(self._counts(entity))
 
     def _refresh(self, entity_id: str, change: Change) -> None:
         """Re-decorate an entity whose counts changed; a copy, since the old one was sent."""

@@ -54,9 +54,30 @@ KINDS: dict[str, tuple[str, EntityKind]] = {
 }
 
 
+# Strings that many objects repeat (ids of namespaces, nodes, owners and configmaps named
+# by edges; namespaces, label keys and values, node names, images, phases) are shared: one
+# string object each instead of one per object, in this source's cache and the hub's.
+# The table is emptied when full, so the strings of deleted objects cannot pile up (which
+# is why sys.intern, whose strings may live forever, is not used).
+_SHARED_LIMIT = 1 << 17
+_shared_strings: dict[str, str] = {}
+
+
+def _shared(value: Any) -> Any:
+    if type(value) is not str:
+        return value
+    shared = _shared_strings.get(value)
+    if shared is None:
+        if len(_shared_strings) >= _SHARED_LIMIT:
+            _shared_strings.clear()
+        shared = _shared_strings[value] = value
+    return shared
+
+
 def entity_id(cluster: str, kind: str, namespace: str | None, name: str) -> str:
     prefix = KINDS[kind][0] if kind in KINDS else kind.lower()
-    return ids.k8s(prefix, cluster, namespace, name)
+    ident: str = _shared(ids.k8s(prefix, cluster, namespace, name))
+    return ident
 
 
 @functools.lru_cache(maxsize=8192)
@@ -90,13 +111,13 @@ def _annotations(meta: Obj) -> dict[str, str]:
 def _base(cluster: str, obj: Obj, status: EntityStatus, **attrs: Any) -> Entity:
     meta = obj["metadata"]
     kind = obj["kind"]
-    namespace = meta.get("namespace")
+    namespace = _shared(meta.get("namespace"))
     return Entity(id=entity_id(cluster, kind, namespace, meta["name"]), kind=KINDS[kind][1],
                   name=meta["name"], namespace=namespace, status=status,
-                  labels=dict(meta.get("labels") or {}),
+                  labels={_shared(k): _shared(v) for k, v in (meta.get("labels") or {}).items()},
                   annotations=_annotations(meta) if kind != "Secret" else {},
                   attrs={"k8s_kind": kind, "uid": meta.get("uid", ""),
-                         **{k: v for k, v in attrs.items() if v is not None}},
+                         **{k: _shared(v) for k, v in attrs.items() if v is not None}},
                   sources=[SOURCE], created_at=parse_time(meta.get("creationTimestamp")))
 
 
@@ -152,7 +173,7 @@ def _sum(values: Iterator[int | None]) -> int | None:
 
 def pod(cluster: str, obj: Obj) -> tuple[list[Entity], list[Connection]]:
     meta, spec, status = obj["metadata"], obj.get("spec") or {}, obj.get("status") or {}
-    namespace, name = meta.get("namespace"), meta["name"]
+    namespace, name = _shared(meta.get("namespace")), meta["name"]
     containers = spec.get("containers") or []
     statuses = status.get("containerStatuses") or []
     reason = status.get("reason")
@@ -182,8 +203,9 @@ def pod(cluster: str, obj: Obj) -> tuple[list[Entity], list[Connection]]:
     if limits and None not in limits:
         entity.memory_limit = sum(v for v in limits if v is not None)
     if not spec.get("hostNetwork"):
-        entity.endpoints = [p["ip"] for p in status.get("podIPs") or [] if p.get("ip")] or (
-            [status["podIP"]] if status.get("podIP") else [])
+        entity.endpoints = [_shared(p["ip"]) for p in status.get("podIPs") or []
+                            if p.get("ip")] or ([_shared(status["podIP"])]
+                                                if status.get("podIP") else [])
     entities = [entity]
     edges = _ownership(cluster, obj, entity.id)
     if node:
@@ -195,9 +217,9 @@ def pod(cluster: str, obj: Obj) -> tuple[list[Entity], list[Connection]]:
             continue
         state, why = _container_state(cs)
         container = Entity(
-            id=ids.container(cid), kind=EntityKind.CONTAINER, name=cs["name"],
+            id=ids.container(cid), kind=EntityKind.CONTAINER, name=_shared(cs["name"]),
             namespace=namespace, status=state, sources=[SOURCE],
-            attrs={k: v for k, v in {"image": cs.get("image"), "pod": name,
+            attrs={k: v for k, v in {"image": _shared(cs.get("image")), "pod": name,
                                      "restart_count": cs.get("restartCount", 0),
                                      "ready": bool(cs.get("ready")), "reason": why,
                                      "container_id": cid}.items() if v is not None})
