@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 _SUFFIX = {
@@ -12,8 +13,10 @@ _SUFFIX = {
 _QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)([a-zA-Z]*)$")
 
 
+@functools.lru_cache(maxsize=1024)
 def parse(value: str | int | float | None) -> float | None:
-    """The quantity in base units (cores, bytes); None when absent or unparsable."""
+    """The quantity in base units (cores, bytes); None when absent or unparsable. Cached:
+    a cluster uses few distinct quantities ("100m", "128Mi") many times over."""
     if value is None:
         return None
     if isinstance(value, int | float):

@@ -57,27 +57,23 @@ KINDS: dict[str, tuple[str, EntityKind]] = {
 # Strings that many objects repeat (ids of namespaces, nodes, owners and configmaps named
 # by edges; namespaces, label keys and values, node names, images, phases) are shared: one
 # string object each instead of one per object, in this source's cache and the hub's.
-# The table is emptied when full, so the strings of deleted objects cannot pile up (which
-# is why sys.intern, whose strings may live forever, is not used).
+# The table is emptied when full (checked once per object, in `_base`), so the strings
+# of deleted objects cannot pile up: which is why sys.intern, whose strings may live
+# forever, is not used.
 _SHARED_LIMIT = 1 << 17
 _shared_strings: dict[str, str] = {}
+_share = _shared_strings.setdefault  # _share(s, s): the shared copy of the string s
 
 
 def _shared(value: Any) -> Any:
-    if type(value) is not str:
-        return value
-    shared = _shared_strings.get(value)
-    if shared is None:
-        if len(_shared_strings) >= _SHARED_LIMIT:
-            _shared_strings.clear()
-        shared = _shared_strings[value] = value
-    return shared
+    """The shared copy of a string; any other value as it is."""
+    return _share(value, value) if type(value) is str else value
 
 
 def entity_id(cluster: str, kind: str, namespace: str | None, name: str) -> str:
     prefix = KINDS[kind][0] if kind in KINDS else kind.lower()
-    ident: str = _shared(ids.k8s(prefix, cluster, namespace, name))
-    return ident
+    ident = ids.k8s(prefix, cluster, namespace, name)
+    return _share(ident, ident)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -109,15 +105,19 @@ def _annotations(meta: Obj) -> dict[str, str]:
 
 
 def _base(cluster: str, obj: Obj, status: EntityStatus, **attrs: Any) -> Entity:
+    if len(_shared_strings) > _SHARED_LIMIT:
+        _shared_strings.clear()
     meta = obj["metadata"]
     kind = obj["kind"]
     namespace = _shared(meta.get("namespace"))
     return Entity(id=entity_id(cluster, kind, namespace, meta["name"]), kind=KINDS[kind][1],
                   name=meta["name"], namespace=namespace, status=status,
-                  labels={_shared(k): _shared(v) for k, v in (meta.get("labels") or {}).items()},
+                  labels={_share(k, k): _share(v, v)
+                          for k, v in (meta.get("labels") or {}).items()},
                   annotations=_annotations(meta) if kind != "Secret" else {},
                   attrs={"k8s_kind": kind, "uid": meta.get("uid", ""),
-                         **{k: _shared(v) for k, v in attrs.items() if v is not None}},
+                         **{k: _share(v, v) if type(v) is str else v
+                            for k, v in attrs.items() if v is not None}},
                   sources=[SOURCE], created_at=parse_time(meta.get("creationTimestamp")))
 
 
