@@ -70,6 +70,13 @@ def _shared(value: Any) -> Any:
     return _share(value, value) if type(value) is str else value
 
 
+# Entities and connections are values, never changed in place (the hub shares them as
+# they are): so all share one `sources` list, and edges with the same attrs (a few
+# constant ones: via volume, env...) one dict, instead of one of each per object.
+_SOURCES = [SOURCE]
+_EDGE_ATTRS: dict[tuple[tuple[str, Any], ...], dict[str, Any]] = {}
+
+
 def entity_id(cluster: str, kind: str, namespace: str | None, name: str) -> str:
     prefix = KINDS[kind][0] if kind in KINDS else kind.lower()
     ident = ids.k8s(prefix, cluster, namespace, name)
@@ -118,12 +125,13 @@ def _base(cluster: str, obj: Obj, status: EntityStatus, **attrs: Any) -> Entity:
                   attrs={"k8s_kind": kind, "uid": meta.get("uid", ""),
                          **{k: _share(v, v) if type(v) is str else v
                             for k, v in attrs.items() if v is not None}},
-                  sources=[SOURCE], created_at=parse_time(meta.get("creationTimestamp")))
+                  sources=_SOURCES, created_at=parse_time(meta.get("creationTimestamp")))
 
 
 def _edge(kind: ConnectionKind, source: str, target: str, **attrs: Any) -> Connection:
-    return Connection(source_id=source, target_id=target, kind=kind, attrs=attrs,
-                      sources=[SOURCE])
+    return Connection(source_id=source, target_id=target, kind=kind,
+                      attrs=_EDGE_ATTRS.setdefault(tuple(attrs.items()), attrs),
+                      sources=_SOURCES)
 
 
 def _ownership(cluster: str, obj: Obj, own_id: str) -> list[Connection]:
@@ -218,7 +226,7 @@ def pod(cluster: str, obj: Obj) -> tuple[list[Entity], list[Connection]]:
         state, why = _container_state(cs)
         container = Entity(
             id=ids.container(cid), kind=EntityKind.CONTAINER, name=_shared(cs["name"]),
-            namespace=namespace, status=state, sources=[SOURCE],
+            namespace=namespace, status=state, sources=_SOURCES,
             attrs={k: v for k, v in {"image": _shared(cs.get("image")), "pod": name,
                                      "restart_count": cs.get("restartCount", 0),
                                      "ready": bool(cs.get("ready")), "reason": why,
