@@ -69,6 +69,35 @@ describe("GraphStore", () => {
     expect(t.rendered_at).toBe(t.applied_at + 5);
   });
 
+  it("counts only comings, goings and regroupings as structural", () => {
+    const store = new GraphStore();
+    store.applySnapshot(snapshot);
+    const entity = store.entities.get(snapshot.entities[0].id)!;
+    const structure = store.structure;
+    store.applyDelta({ version: store.version + 1, timestamp: 1, upserts: [{ ...entity, status: "failed" }] });
+    expect(store.structure).toBe(structure); // a field change restyles only
+    store.applyDelta({ version: store.version + 1, timestamp: 1, upserts: [{ ...entity, namespace: "elsewhere" }] });
+    expect(store.structure).toBe(structure + 1);
+    store.applyDelta({ version: store.version + 1, timestamp: 1, upserts: [{ ...entity, id: "pod:new" }] });
+    expect(store.structure).toBe(structure + 2);
+    store.applyDelta({ version: store.version + 1, timestamp: 1, removals: ["pod:new"] });
+    expect(store.structure).toBe(structure + 3);
+  });
+
+  it("stamps rendered_at only on deltas the rendered view was built from", () => {
+    const store = new GraphStore();
+    store.applySnapshot(snapshot);
+    const shown = store.version + 1;
+    store.applyDelta({ version: shown, timestamp: 1 });
+    store.applyDelta({ version: shown + 1, timestamp: 1 });
+    store.markRendered(500, shown);
+    expect(store.timings.map((t) => t.rendered_at)).toEqual([500, null]);
+    expect(store.hasUnrendered).toBe(true);
+    store.markRendered(600);
+    expect(store.timings.map((t) => t.rendered_at)).toEqual([500, 600]);
+    expect(store.hasUnrendered).toBe(false);
+  });
+
   it("merges metrics frames without changing the version", () => {
     const store = new GraphStore();
     store.applySnapshot(snapshot);

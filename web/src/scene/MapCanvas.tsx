@@ -30,7 +30,7 @@ function MapScene({ labels }: { labels: React.RefObject<LabelItem[]> }) {
     lastRender: 0, lastFrame: 0, fpsWindow: 0, fpsFrames: 0, lastLabels: 0,
     // The graph version the scene shows, and when the next rebuild / restyle may run.
     shownVersion: 0, nextRebuild: 0, nextStyle: 0, lastParticles: 0, fieldsShape: false, dirty: true,
-    fence: null as WebGLSync | null,
+    fence: null as WebGLSync | null, drawNext: false,
     fly: null as null | { from: THREE.Vector3; to: THREE.Vector3; fromCam: THREE.Vector3; toCam: THREE.Vector3; start: number },
   });
 
@@ -115,6 +115,10 @@ function MapScene({ labels }: { labels: React.RefObject<LabelItem[]> }) {
       renderStats.viewEdges = view.edges.length;
       s.highlightKey = "";
       s.nextRebuild = performance.now() + (performance.now() - frameStart) * 3;
+      // Drawing waits for the next frame: where drawing blocks this thread (software
+      // compositing reads each frame back), a rebuild and a draw in one task would keep
+      // deltas waiting for both.
+      s.drawNext = true;
     } else if (!restructure && graph.revision !== s.revision && frameStart >= s.nextStyle) {
       s.revision = graph.revision;
       s.shownVersion = graph.version;
@@ -186,6 +190,10 @@ function MapScene({ labels }: { labels: React.RefObject<LabelItem[]> }) {
     const fps = useUi.getState().config.animation_fps || 60;
     if (fps < 60 && now - s.lastRender < 1000 / fps - 2) return;
     if (!s.dirty) return;
+    if (s.drawNext) {
+      s.drawNext = false;
+      return;
+    }
     // At most one frame in flight: while the GPU (or a software renderer) is still drawing
     // the last one, queuing another would block this thread in WebGL calls, and deltas
     // would wait behind it. A fence says, without waiting, when the last frame is done.

@@ -36,7 +36,7 @@ export interface SceneOptions {
 }
 
 /** For a software renderer (no GPU), which pays for every triangle and pixel on the CPU. */
-export const SOFTWARE_OPTIONS: SceneOptions = { meshPixels: 7, meshTriangles: 30_000, particleBudget: 4000, edgePixels: 150_000 };
+export const SOFTWARE_OPTIONS: SceneOptions = { meshPixels: 10, meshTriangles: 30_000, particleBudget: 4000, edgePixels: 150_000 };
 export const GPU_OPTIONS: SceneOptions = { meshPixels: 2.5, meshTriangles: 2_000_000, particleBudget: 60000, edgePixels: Infinity };
 
 interface ShapeBatch {
@@ -485,7 +485,8 @@ export class SceneGraph {
 
   /**
    * Level of detail: the entities largest on screen (and the selection) are meshes, within
-   * the triangle budget; the others glyphs. Returns whether the split changed.
+   * the triangle budget; the others glyphs. Returns whether the split changed. Rings
+   * thinner than a pixel or two are circles of lines.
    */
   private partition(camera: THREE.Camera, projScale: number): boolean {
     const n = this.view.nodes.length;
@@ -521,6 +522,10 @@ export class SceneGraph {
     }
     take(this.selected !== null ? this.index.get(this.selected) : undefined);
     take(this.hovered !== null ? this.index.get(this.hovered) : undefined);
+    // A map whose every entity fits the budget needs no glyphs at all.
+    let all = triangles;
+    for (let i = 0; i < n && all <= meshTriangles; i++) if (!near[i]) all += this.triangles[this.shapeOf[i]];
+    if (all <= meshTriangles) for (let i = 0; i < n; i++) take(i);
     candidates.sort((a, b) => this.pixels[b] - this.pixels[a]);
     for (const i of candidates) {
       if (triangles + this.triangles[this.shapeOf[i]] > meshTriangles) break;
@@ -770,8 +775,8 @@ export class SceneGraph {
     this.particleMaterial.uniforms.maxRank.value = maxRank;
     this.particles.visible = this.particleCount > 0 && maxRank > 0;
 
-    this.placeMarker(this.selectMarker, this.selected, camera, time, 1.9);
-    this.placeMarker(this.hoverMarker, this.hovered !== this.selected ? this.hovered : null, camera, time, 1.6);
+    this.placeMarker(this.selectMarker, this.selected, camera, time, 1.9, projScale);
+    this.placeMarker(this.hoverMarker, this.hovered !== this.selected ? this.hovered : null, camera, time, 1.6, projScale);
 
     const animating = this.particles.visible || this.pulsingNear || this.fading.length > 0 || fadingBefore > 0 ||
       this.selectMarker.visible || this.hoverMarker.visible || this.edgeBatches.get("volume")!.lines.visible ||
@@ -779,13 +784,15 @@ export class SceneGraph {
     return moved || looked || styled || split || animating;
   }
 
-  private placeMarker(marker: THREE.Mesh, id: string | null, camera: THREE.Camera, time: number, factor: number): void {
+  private placeMarker(marker: THREE.Mesh, id: string | null, camera: THREE.Camera, time: number, factor: number, projScale: number): void {
     const i = id ? this.index.get(id) : undefined;
     marker.visible = i !== undefined;
     if (i === undefined) return;
     marker.position.set(this.pos[i * 3], this.pos[i * 3 + 1], this.pos[i * 3 + 2]);
     marker.quaternion.copy(camera.quaternion);
-    marker.scale.setScalar(this.sizes[i] * factor * (1 + 0.06 * Math.sin(time * 4)));
+    // Never smaller than a dozen pixels: among thousands of dots the selection must show.
+    const least = (12 * marker.position.distanceTo(camera.getWorldPosition(new THREE.Vector3()))) / Math.max(projScale, 1e-3);
+    marker.scale.setScalar(Math.max(this.sizes[i] * factor, least) * (1 + 0.06 * Math.sin(time * 4)));
   }
 
   /** World position of a shown node (an entity id is looked up through its aggregate). */
