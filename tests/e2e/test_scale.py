@@ -21,13 +21,19 @@ def click_a_glyph(page: Any) -> None:
         " && p.x > 350 && p.x < 750 && p.y > 150 && p.y < 550; })"
     )
     assert pod, "no pod in the middle of the map"
+    # The layout still moves at this point: what lies under the cursor is read just before
+    # and just after the click, and the pick must be among it.
+    near = """(p) => __gestalt.ids().filter((id) => {
+      const q = __gestalt.screen(id);
+      return q && Math.hypot(q.x - p.x, q.y - p.y) < 25;
+    })"""
     point = page.evaluate(f"__gestalt.screen({pod!r})")
+    under = set(page.evaluate(near, point))
     page.mouse.click(point["x"], point["y"])
+    under |= set(page.evaluate(near, point))
     selected = wait_until(lambda: page.evaluate("__gestalt.selected"), 10, "a selection")
-    # Entities crowd at this scale: the click may pick a neighbour, but one under the cursor
-    # (give or take how far the still-settling layout moved it since).
-    at = page.evaluate(f"__gestalt.screen({selected!r})")
-    assert abs(at["x"] - point["x"]) < 40 and abs(at["y"] - point["y"]) < 40, (point, at)
+    # Entities crowd at this scale: the pick may be a neighbour, but one under the cursor.
+    assert selected in under, (selected, under)
     wait_until(lambda: selected in (page.evaluate("__gestalt.highlighted()") or []), 10, "a path")
     page.screenshot(path=str(ARTIFACTS / "scale.png"))
 
@@ -53,10 +59,10 @@ def test_draw_calls_do_not_grow_from_100_to_10000(open_page: Any, tmp_path: Path
     small = draw_calls(open_page, tmp_path / "small", 100)
     large = draw_calls(open_page, tmp_path / "large", 10000)
     assert large["nodes"] > 50 * small["nodes"]
-    # Level of detail moves batches between meshes and glyphs: fewer draws, never more.
-    assert 0 < large["calls"] <= small["calls"], (small, large)
-    # The whole small map is close enough for meshes; the large one is mostly glyphs, and
-    # every entity is drawn one way or the other (namespace rings may be circles instead).
-    assert small["meshes"] >= small["nodes"] * 0.9, small
-    assert large["glyphs"] > large["nodes"] * 0.9, large
-    assert large["glyphs"] + large["meshes"] >= large["nodes"] * 0.99, large
+    # Level of detail adds at most two batches (glyphs, ring circles), whatever the count.
+    assert 0 < large["calls"] <= small["calls"] + 2, (small, large)
+    # The small map fits the triangle budget: all meshes. The large one, framed whole, is
+    # mostly glyphs (what lies off screen is not drawn; rings may be circles of lines).
+    assert small["meshes"] == small["nodes"] and small["glyphs"] == 0, small
+    assert large["glyphs"] > 20 * large["meshes"], large
+    assert large["glyphs"] + large["meshes"] <= large["nodes"], large

@@ -36,7 +36,7 @@ export interface SceneOptions {
 }
 
 /** For a software renderer (no GPU), which pays for every triangle and pixel on the CPU. */
-export const SOFTWARE_OPTIONS: SceneOptions = { meshPixels: 10, meshTriangles: 30_000, particleBudget: 4000, edgePixels: 150_000 };
+export const SOFTWARE_OPTIONS: SceneOptions = { meshPixels: 10, meshTriangles: 20_000, particleBudget: 4000, edgePixels: 150_000 };
 export const GPU_OPTIONS: SceneOptions = { meshPixels: 2.5, meshTriangles: 2_000_000, particleBudget: 60000, edgePixels: Infinity };
 
 interface ShapeBatch {
@@ -93,7 +93,9 @@ export class SceneGraph {
   private ringScale = new Float32Array(0); // namespace rings' radius, 0 for other nodes
   private edgeA = new Int32Array(0);
   private edgeB = new Int32Array(0);
-  private screen = new Float32Array(0); // x, y in pixels per node; NaN behind the camera
+  private screen = new Float32Array(0); // x, y in pixels from the centre per node; NaN behind the camera
+  private halfWidth = 0; // the viewport's, in the same pixels
+  private halfHeight = 0;
   private edgeLength = new Float32Array(0); // on screen, px
   private edgeShown = new Uint8Array(0);
   private nsMembers = new Map<number, number[]>(); // namespace node -> member nodes
@@ -495,7 +497,11 @@ export class SceneGraph {
     const { meshPixels, meshTriangles } = this.options;
     // Screen positions (for the edge budget): clip space by hand, pixels from the centre.
     const m = new THREE.Matrix4().multiplyMatrices(camera.projectionMatrix, camera.matrixWorldInverse).elements;
-    const half = projScale / camera.projectionMatrix.elements[5];
+    const proj = camera.projectionMatrix.elements;
+    const half = projScale / proj[5];
+    const halfWidth = projScale / proj[0];
+    this.halfWidth = halfWidth;
+    this.halfHeight = half;
     const candidates: number[] = [];
     for (let i = 0; i < n; i++) {
       const x = pos[i * 3], y = pos[i * 3 + 1], z = pos[i * 3 + 2];
@@ -504,7 +510,7 @@ export class SceneGraph {
       this.pixels[i] = px;
       if (px >= meshPixels) candidates.push(i);
       const w = m[3] * x + m[7] * y + m[11] * z + m[15];
-      this.screen[i * 2] = w > 1e-3 ? ((m[0] * x + m[4] * y + m[8] * z + m[12]) / w) * half : NaN;
+      this.screen[i * 2] = w > 1e-3 ? ((m[0] * x + m[4] * y + m[8] * z + m[12]) / w) * halfWidth : NaN;
       this.screen[i * 2 + 1] = w > 1e-3 ? ((m[1] * x + m[5] * y + m[9] * z + m[13]) / w) * half : NaN;
     }
     const near = new Uint8Array(n);
@@ -555,8 +561,12 @@ export class SceneGraph {
     const pos = this.pos;
     let k = 0;
     const ring = SHAPES.indexOf(RING);
+    const sc = this.screen;
     for (let i = 0; i < this.view.nodes.length; i++) {
       if (this.near[i] || this.shapeOf[i] === ring) continue;
+      // Off screen (zoomed in): not sent at all, since each point costs its setup anyway.
+      const margin = 4 * this.pixels[i] + 8;
+      if (!(Math.abs(sc[i * 2]) < this.halfWidth + margin && Math.abs(sc[i * 2 + 1]) < this.halfHeight + margin)) continue;
       p[k * 3] = pos[i * 3]; p[k * 3 + 1] = pos[i * 3 + 1]; p[k * 3 + 2] = pos[i * 3 + 2];
       const d = this.dims[i];
       c[k * 3] = this.colours[i * 3] * d; c[k * 3 + 1] = this.colours[i * 3 + 1] * d; c[k * 3 + 2] = this.colours[i * 3 + 2] * d;
@@ -750,7 +760,7 @@ export class SceneGraph {
     const refocused = focus !== this.partitionedFor;
     this.partitionedFor = focus;
     const split = moved || looked || styled || refocused ? this.partition(camera, projScale) : false;
-    if (moved || split || styled) {
+    if (moved || split || styled || looked) {
       this.writeGlyphs();
       this.writeRingLines();
     }
