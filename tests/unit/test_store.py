@@ -38,4 +38,4 @@ def test_incomplete_edges_are_refused_and_removing_an_entity_removes_its_edges()
     assert edge.id in store.connections
     delta = store.apply(removals=["b"])
     assert delta is not None and delta.edge_removals == [edge.id]
-    assert store.edges_of("a") == set()
+    assert store.edges_of("a") == ()
