@@ -12,17 +12,13 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-from kubernetes_asyncio.client import Configuration
-from kubernetes_asyncio.config import (
-    ConfigException,
-    load_incluster_config,
-    load_kube_config,
-)
+from typing import TYPE_CHECKING, Any
 
 from gestalt.model.config import KubernetesCollector
 from gestalt.sources.base import PermanentSourceError
+
+if TYPE_CHECKING:
+    from kubernetes_asyncio.client import Configuration
 
 RELOAD_DEBOUNCE = 5.0  # seconds: one reload answers a burst of 401s
 
@@ -85,8 +81,22 @@ async def load_access(config: KubernetesCollector) -> ClusterAccess:
 
 
 async def _load(config: KubernetesCollector) -> tuple[Configuration, str, str | None]:
-    configuration = Configuration()
     path = _kubeconfig_path(config)
+    if path is None and not os.environ.get("KUBERNETES_SERVICE_HOST"):
+        # Said before importing kubernetes_asyncio, whose package imports every generated
+        # model (~40 MB of memory) even for its loaders: a machine without a cluster
+        # should not pay for one.
+        raise PermanentSourceError(
+            "kubernetes: no kubeconfig (collectors.kubernetes.kubeconfig, $KUBECONFIG, "
+            "~/.kube/config) and not running inside a cluster")
+    from kubernetes_asyncio.client import Configuration
+    from kubernetes_asyncio.config import (
+        ConfigException,
+        load_incluster_config,
+        load_kube_config,
+    )
+
+    configuration = Configuration()
     try:
         if path is not None:
             loader = await load_kube_config(config_file=path, context=config.context,
