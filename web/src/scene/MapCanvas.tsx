@@ -30,7 +30,7 @@ function MapScene({ labels }: { labels: React.RefObject<LabelItem[]> }) {
     lastRender: 0, lastFrame: 0, fpsWindow: 0, fpsFrames: 0, lastLabels: 0,
     // The graph version the scene shows, and when the next rebuild / restyle may run.
     shownVersion: 0, nextRebuild: 0, nextStyle: 0, lastParticles: 0, fieldsShape: false, dirty: true,
-    fence: null as WebGLSync | null, drawNext: false,
+    fence: null as WebGLSync | null, drawNext: false, rebuildCost: 0,
     fly: null as null | { from: THREE.Vector3; to: THREE.Vector3; fromCam: THREE.Vector3; toCam: THREE.Vector3; start: number },
   });
 
@@ -95,7 +95,7 @@ function MapScene({ labels }: { labels: React.RefObject<LabelItem[]> }) {
     const viewKey = JSON.stringify([ui.filters.kinds, ui.filters.namespaces, ui.filters.sources, ui.filters.health, ui.config.max_entities, ui.expanded]);
     const frameStart = performance.now();
     // Deltas arrive faster than a big view can be rebuilt: rebuilds (and restyles) wait
-    // three times their own cost after the last one, so they take at most a quarter of the
+    // three times their cost after the last one, so they take at most a quarter of the
     // main thread; changes in between are taken in together. A changed filter is at once.
     const restructure = graph.structure !== s.structure || (s.fieldsShape && graph.revision !== s.revision);
     if (viewKey !== s.viewKey || (restructure && frameStart >= s.nextRebuild)) {
@@ -114,7 +114,10 @@ function MapScene({ labels }: { labels: React.RefObject<LabelItem[]> }) {
       renderStats.viewNodes = view.nodes.length;
       renderStats.viewEdges = view.edges.length;
       s.highlightKey = "";
-      s.nextRebuild = performance.now() + (performance.now() - frameStart) * 3;
+      // Paced by the smoothed cost (one slow rebuild on a busy machine must not hold the
+      // next one back for long), never more than 300 ms apart.
+      s.rebuildCost = s.rebuildCost ? s.rebuildCost * 0.7 + (performance.now() - frameStart) * 0.3 : performance.now() - frameStart;
+      s.nextRebuild = performance.now() + Math.min(300, s.rebuildCost * 3);
       // Drawing waits for the next frame: where drawing blocks this thread (software
       // compositing reads each frame back), a rebuild and a draw in one task would keep
       // deltas waiting for both.
