@@ -38,6 +38,7 @@ services-stop:
 lint: $(INSTALLED)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 test: $(INSTALLED) web services lint
 	@if [ -f web/package.json ]; then cd web && npm test --silent; fi
