@@ -656,9 +656,10 @@ export class SceneGraph {
   }
 
   /**
-   * Which edges to draw: all of them within the pixel budget; beyond it the traced path,
-   * the selection's and hover's edges, and then the shortest on screen until the budget is
-   * spent (a histogram of lengths gives the cut without sorting).
+   * Which edges to draw: all of them within the pixel budget; beyond it, first the edges of
+   * the selection and the hover, then those of the traced path, then the rest, each tier
+   * the shortest on screen first until the budget is spent (a histogram of lengths gives
+   * each tier's cut without sorting).
    */
   private chooseEdges(): void {
     const edges = this.view.edges;
@@ -667,9 +668,9 @@ export class SceneGraph {
     const shown = this.edgeShown;
     if (!Number.isFinite(budget)) { shown.fill(1); return; }
     const sc = this.screen;
-    const BUCKETS = 256;
-    const WIDTH = 8; // px per bucket; the last bucket holds everything longer
-    const sums = new Float64Array(BUCKETS);
+    const tier = new Uint8Array(m); // 0 focus, 1 path, 2 the rest
+    const highlight = this.highlight;
+    const focus = [this.selected, this.hovered];
     let total = 0;
     for (let e = 0; e < m; e++) {
       const a = this.edgeA[e] * 2, b = this.edgeB[e] * 2;
@@ -677,21 +678,26 @@ export class SceneGraph {
       if (Number.isNaN(len)) len = 1e6; // an end behind the camera: long
       this.edgeLength[e] = len;
       total += len;
-      sums[Math.min(BUCKETS - 1, Math.floor(len / WIDTH))] += Math.min(len, 4000);
+      const edge = edges[e];
+      tier[e] = focus.includes(edge.source) || focus.includes(edge.target) ? 0
+        : highlight !== null && highlight.has(edge.source) && highlight.has(edge.target) ? 1 : 2;
     }
     if (total <= budget) { shown.fill(1); return; }
-    let cut = 0;
-    let spent = 0;
-    while (cut < BUCKETS && spent + sums[cut] <= budget) spent += sums[cut++];
-    const limit = cut * WIDTH;
-    const highlight = this.highlight;
-    const focus = [this.selected, this.hovered];
-    for (let e = 0; e < m; e++) {
-      const edge = edges[e];
-      shown[e] = this.edgeLength[e] < limit ||
-        (highlight !== null && highlight.has(edge.source) && highlight.has(edge.target)) ||
-        focus.includes(edge.source) || focus.includes(edge.target) ? 1 : 0;
+    const BUCKETS = 256;
+    const WIDTH = 8; // px per bucket; the last bucket holds everything longer
+    let left = budget;
+    const limits = [Infinity, 0, 0];
+    for (let e = 0; e < m; e++) if (tier[e] === 0) left -= Math.min(this.edgeLength[e], 4000);
+    for (const t of [1, 2]) {
+      const sums = new Float64Array(BUCKETS);
+      for (let e = 0; e < m; e++) {
+        if (tier[e] === t) sums[Math.min(BUCKETS - 1, Math.floor(this.edgeLength[e] / WIDTH))] += Math.min(this.edgeLength[e], 4000);
+      }
+      let cut = 0;
+      while (cut < BUCKETS && sums[cut] <= left) left -= sums[cut++];
+      limits[t] = cut * WIDTH;
     }
+    for (let e = 0; e < m; e++) shown[e] = this.edgeLength[e] < limits[tier[e]] ? 1 : 0;
   }
 
   private writeEdges(): void {
