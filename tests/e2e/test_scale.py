@@ -27,11 +27,22 @@ def click_a_glyph(page: Any) -> None:
       const q = __gestalt.screen(id);
       return q && Math.hypot(q.x - p.x, q.y - p.y) < 25;
     })"""
-    point = page.evaluate(f"__gestalt.screen({pod!r})")
-    under = set(page.evaluate(near, point))
-    page.mouse.click(point["x"], point["y"])
-    under |= set(page.evaluate(near, point))
-    selected = wait_until(lambda: page.evaluate("__gestalt.selected"), 10, "a selection")
+    picked: list[tuple[str, set[str]]] = []
+
+    def click() -> bool:
+        # The pod may have moved off the cursor between reading its place and the click:
+        # then nothing is picked, and the click is tried again.
+        point = page.evaluate(f"__gestalt.screen({pod!r})")
+        under = set(page.evaluate(near, point))
+        page.mouse.click(point["x"], point["y"])
+        under |= set(page.evaluate(near, point))
+        selected = page.evaluate("__gestalt.selected")
+        if selected:
+            picked.append((selected, under))
+        return bool(selected)
+
+    wait_until(click, 20, "a click to select an entity", 0.5)
+    selected, under = picked[-1]
     # Entities crowd at this scale: the pick may be a neighbour, but one under the cursor.
     assert selected in under, (selected, under)
     wait_until(lambda: selected in (page.evaluate("__gestalt.highlighted()") or []), 10, "a path")
@@ -45,6 +56,16 @@ def draw_calls(open_page: Any, workdir: Path, entities: int) -> dict[str, int]:
         wait_until(lambda: page.evaluate("__gestalt.viewNodes") > 0, 60, "the map")
         frames = page.evaluate("__gestalt.frames")
         wait_until(lambda: page.evaluate("__gestalt.frames") > frames + 2, 60, "frames")
+        if entities >= 10000:
+            # The camera frames the map as the layout spreads it out; framed, it is on screen.
+            wait_until(
+                lambda: page.evaluate(
+                    "__gestalt.glyphs + __gestalt.meshes > __gestalt.viewNodes / 2"
+                ),
+                60,
+                "the map framed",
+                0.25,
+            )
         result = page.evaluate(
             "({calls: __gestalt.drawCalls, nodes: __gestalt.viewNodes,"
             " meshes: __gestalt.meshes, glyphs: __gestalt.glyphs})"
