@@ -141,15 +141,26 @@ def test_click_on_map_and_screenshots(server: str, open_page: Any) -> None:
     page = open_page(f"{server}/")
     wait_until(lambda: gestalt(page, "viewNodes") > 0, 20, "the map")
     api = httpx.get(f"{server}/api/infra/topology", timeout=10).json()
-    target = next(e for e in api["entities"] if e["kind"] == "deployment")
+    deployments = [e["id"] for e in api["entities"] if e["kind"] == "deployment"]
     wait_until(lambda: page.evaluate("__gestalt.frames") > 30, 20, "frames")
+    target: dict[str, str] = {}
 
     def click_target() -> bool:
+        # A deployment the map shows in the open (not under the legend or off the canvas).
+        target["id"] = page.evaluate(
+            """(ids) => ids.find((id) => {
+              const p = __gestalt.screen(id);
+              return p && document.elementFromPoint(p.x, p.y)?.tagName === "CANVAS";
+            })""",
+            deployments,
+        )
+        if not target["id"]:
+            return False
         point = page.evaluate(f"__gestalt.screen({target['id']!r})")
         page.mouse.click(point["x"], point["y"])
         return page.evaluate("__gestalt.selected") == target["id"]
 
-    wait_until(click_target, 20, "a click on the map to select the deployment", 0.5)
+    wait_until(click_target, 20, "a click on the map to select a deployment", 0.5)
     page.get_by_test_id("details").wait_for()
     page.screenshot(path=str(ARTIFACTS / "desktop.png"))
 
