@@ -6,6 +6,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
 from gestalt.engine.history import History
 from gestalt.model import EntityKind, Event, Severity
 
@@ -89,5 +91,20 @@ async def test_retention_prunes_old_rows(tmp_path: Path) -> None:
         history.record_event(event(1))
         await history.flushed()
         assert [e.id for e in await history.events()] == ["e1"]
+    finally:
+        history.close()
+
+
+async def test_the_sample_index_forgets_entities_long_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("gestalt.engine.history.SAMPLE_INDEX_LIMIT", 2)
+    history = History(tmp_path / "h.sqlite3", sample_interval=1)
+    history.open()
+    try:
+        for i in range(3):
+            history.record_metrics({f"pod:{i}": {"cpu_percent": 1.0}}, now=NOW)
+        history.record_metrics({"pod:new": {"cpu_percent": 1.0}}, now=NOW + 60)
+        assert set(history._last_sample) == {"pod:new"}
     finally:
         history.close()

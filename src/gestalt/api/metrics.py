@@ -40,6 +40,8 @@ class EngineCollector:
         yield clients
         yield CounterMetricFamily("gestalt_sse_resyncs", "Clients cut to resync for lagging",
                                   value=engine.broadcaster.resyncs)
+        yield CounterMetricFamily("gestalt_sse_frames", "Frames queued to SSE clients",
+                                  value=engine.broadcaster.frames_sent)
         yield CounterMetricFamily("gestalt_observations", "Observations received from sources",
                                   value=engine.hub.observations)
         up = GaugeMetricFamily("gestalt_source_up", "1 when the source is ok or degraded",

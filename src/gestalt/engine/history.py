@@ -80,6 +80,8 @@ BATCH_SECONDS = 0.5
 BATCH_ROWS = 5000
 PRUNE_EVERY = 600.0
 RECENT_EVENTS = 500
+# Entities whose last sample time is remembered before quiet ones are forgotten.
+SAMPLE_INDEX_LIMIT = 50_000
 
 _event_encoder = msgspec.json.Encoder()
 _event_decoder = msgspec.json.Decoder(Event)
@@ -165,6 +167,10 @@ class History:
 
     def record_metrics(self, values: dict[str, dict[str, Any]], now: float | None = None) -> None:
         now = time.time() if now is None else now
+        if len(self._last_sample) > SAMPLE_INDEX_LIMIT:
+            # Entities come and go (pods are replaced): forget the ones long quiet.
+            horizon = now - 10 * max(self.sample_interval, 1.0)
+            self._last_sample = {k: t for k, t in self._last_sample.items() if t >= horizon}
         rows: list[tuple[str, str, float, float]] = []
         for entity_id, fields in values.items():
             last = self._last_sample.get(entity_id)
@@ -192,9 +198,6 @@ class History:
 
     def record_notification(self, line: Notification) -> None:
         self._queue.put(("notification", line))
-
-    def forget_entity(self, entity_id: str) -> None:
-        self._last_sample.pop(entity_id, None)
 
     # -- reading ---------------------------------------------------------------------------
     async def events(
@@ -246,13 +249,6 @@ class History:
             "SELECT ts, receiver, alert_id, state, severity, outcome, detail FROM notifications "
             "ORDER BY seq DESC LIMIT ?", (limit,))
         return [tuple(row) for row in rows]
-
-    async def deltas_between(self, since_version: int, limit: int = 10000) -> list[bytes]:
-        rows = await self._read(
-            "SELECT body FROM deltas WHERE version > ? ORDER BY version LIMIT ?",
-            (since_version, limit),
-        )
-        return [body for (body,) in rows]
 
     async def flushed(self) -> None:
         """Wait until everything queued so far is committed (tests, shutdown)."""
