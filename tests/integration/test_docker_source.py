@@ -8,9 +8,8 @@ import logging
 import os
 import signal
 import subprocess
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
 import msgspec
@@ -32,6 +31,7 @@ from gestalt.sources.docker import DockerSource
 from tests.support.docker import Objects, docker
 from tests.support.services import TEST_IMAGE, require_service
 from tests.support.sinks import RecordingSink
+from tests.support.wait import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -175,11 +175,12 @@ async def test_engine_restart_converges_on_docker_ps(
                      if e.kind is EntityKind.CONTAINER}
     await engine.start()
     try:
-        await eventually(lambda: shown_matches_docker_ps(shown()), what="initial list")
+        await eventually(lambda: shown_matches_docker_ps(shown()), timeout=30,
+                         what="initial list")
         before = set(shown())
         try:
             dockerd.stop()
-            await eventually(dockerd.stopped, what="dockerd exited")
+            await eventually(dockerd.stopped, timeout=30, what="dockerd exited")
 
             async def down_and_stale() -> bool:
                 return (status().state is SourceState.DOWN
@@ -187,7 +188,8 @@ async def test_engine_restart_converges_on_docker_ps(
                         and all(e.stale and e.health_status is Health.UNKNOWN
                                 for e in shown().values()))
 
-            await eventually(down_and_stale, what="the source down, its containers stale")
+            await eventually(down_and_stale, timeout=30,
+                             what="the source down, its containers stale")
             assert set(shown()) == before  # last state kept, not deleted
             assert status().reason.endswith(("connection refused", "no such file or directory"))
         finally:
@@ -215,17 +217,6 @@ async def test_engine_restart_converges_on_docker_ps(
 async def shown_matches_docker_ps(shown: Iterable[str]) -> bool:
     listed = {ids.container(i) for i in (await docker("ps", "-a", "--format", "{{.ID}}")).split()}
     return set(shown) == listed
-
-
-async def eventually(
-    check: Callable[[], Awaitable[bool]], *, timeout: float = 30.0, what: str = ""
-) -> None:
-    """Poll `check` until it is true, or fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 class DockerDaemon:

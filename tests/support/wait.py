@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -22,7 +23,7 @@ async def eventually(
     last: Any = None
     while True:
         result = probe()
-        last = await result if asyncio.iscoroutine(result) else result
+        last = await result if inspect.isawaitable(result) else result
         if last:
             return last  # type: ignore[no-any-return]
         if time.monotonic() >= deadline:
