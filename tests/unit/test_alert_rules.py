@@ -68,6 +68,7 @@ class Harness:
         values = {name: series(spec) for name, spec in fields.items()}
         steps = max([steps, *(len(v) for v in values.values())])
         timeline = []
+        last_ok: dict[str, float] = {}
         for step in range(steps):
             now = step * self.interval
             kw: dict[str, Any] = {"status": EntityStatus.RUNNING, **(base or {})}
@@ -80,8 +81,12 @@ class Harness:
                     kw[name] = value
             pod = Entity(id=POD, kind=EntityKind.POD, name="api-1", namespace="shop",
                          stale=stale, **kw)
-            statuses = [SourceStatus(name=s, state=SourceState(st))
-                        for s, st in zip(sources or [], _states(sources, step), strict=True)]
+            statuses = []
+            for s, st in zip(sources or [], _states(sources, step), strict=True):
+                if st == "ok":
+                    last_ok[s] = now  # as the hub does
+                statuses.append(SourceStatus(name=s, state=SourceState(st),
+                                             last_ok=last_ok.get(s)))
             observations = self.rules.observe([pod], [], statuses, now)
             self.lifecycle.apply(now, observations, lambda _id: True)
             timeline.append({a.rule: (a.state, a.severity.value)
@@ -183,6 +188,13 @@ def test_source_down_fires_after_for_and_resolves() -> None:
                            sources=["docker@ok down down down ok"])
     assert [t.get("SourceDown", ("-",))[0] for t in timeline] == [
         "-", "pending", "firing", "firing", "resolved"]
+
+
+def test_a_source_that_never_worked_does_not_page() -> None:
+    # No cluster configured, no NATS on this machine: shown in /api/infra/health, not paged.
+    harness = Harness(AlertRule(name="SourceDown", check="source_down", for_="1m"))
+    timeline = harness.run({"cpu_percent": "10x4"}, sources=["nats@down down down down down"])
+    assert all("SourceDown" not in t for t in timeline)
 
 
 def test_default_rules_are_one_per_check() -> None:

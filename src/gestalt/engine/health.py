@@ -167,6 +167,11 @@ def _edge(field: str) -> Reader:
 
 
 def _source_down(status: Any, now: float) -> float | None:
+    """A source that worked and stopped: visibility was lost. One that never came up (no
+    cluster configured, no NATS on this machine) says why in /api/infra/health instead of
+    paging someone on every fresh start."""
+    if status.last_ok is None:
+        return 0.0
     return 1.0 if str(status.state) == "down" else 0.0
 
 
