@@ -10,8 +10,15 @@ export function ConnectionIndicator() {
   const status = useUi((s) => s.status);
   useUi((s) => s.graphRevision);
   const bad = graph.sources.filter((s) => s.state === "down" || s.state === "degraded");
-  const stale = bad.length > 0 && status === "live";
-  const label = status === "live" ? (stale ? `stale source: ${bad.map((s) => s.name).join(", ")}` : "live") : status;
+  // A source that worked and failed leaves stale data on the map; one that never connected
+  // (no cluster configured, no NATS here) has nothing on it and is only worth a mention.
+  const staleSources = bad.filter((s) => s.state === "degraded" || s.last_ok != null);
+  const absent = bad.filter((s) => !staleSources.includes(s));
+  const stale = staleSources.length > 0 && status === "live";
+  const names = (list: typeof bad) => list.map((s) => s.name).join(", ");
+  const label = status !== "live" ? status
+    : stale ? `stale source: ${names(staleSources)}`
+    : absent.length ? `live · not connected: ${names(absent)}` : "live";
   const cls = status === "live" ? (stale ? "warn" : "ok") : status === "reconnecting" ? "bad" : "wait";
   return (
     <div className={`conn conn-${cls}`} data-testid="connection" data-status={status} role="status"
