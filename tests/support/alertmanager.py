@@ -8,13 +8,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
+from tests.support.daemons import log_tail, start_until_ready
 from tests.support.server import free_port
 from tests.support.services import require_service
 
@@ -48,28 +47,15 @@ class Alertmanager:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> None:
-        log = open(self.root / "alertmanager.log", "ab")  # noqa: SIM115 (the child keeps it)
-        self.proc = subprocess.Popen(
-            [self.binary, f"--config.file={self.root / 'alertmanager.yml'}",
+        self.proc = start_until_ready(
+            "alertmanager", [self.binary, f"--config.file={self.root / 'alertmanager.yml'}",
              f"--storage.path={self.root / 'data'}",
              f"--web.listen-address=127.0.0.1:{self.port}",
              "--cluster.listen-address=", "--log.level=warn"],
-            stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"alertmanager exited: {self.log_tail()}")
-            try:
-                if httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"alertmanager not ready in {timeout}s: {self.log_tail()}")
+            self.root / "alertmanager.log", f"{self.url}/-/ready", timeout)
 
     def log_tail(self) -> str:
-        path = self.root / "alertmanager.log"
-        return path.read_text(errors="replace")[-2000:] if path.exists() else ""
+        return log_tail(self.root / "alertmanager.log")
 
     def stop(self) -> None:
         if self.proc is not None:

@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.daemons import start_until_ready
 from tests.support.services import require_service
 
 NAMESPACE = "shop"
@@ -118,23 +119,11 @@ class PrometheusServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> None:
-        log = open(self.root / "prometheus.log", "ab")  # noqa: SIM115 (the child keeps it)
-        self.proc = subprocess.Popen(
-            [self.binary, f"--config.file={self.root / 'prometheus.yml'}",
+        self.proc = start_until_ready(
+            "prometheus", [self.binary, f"--config.file={self.root / 'prometheus.yml'}",
              f"--storage.tsdb.path={self.root / 'data'}",
              f"--web.listen-address=127.0.0.1:{self.port}"],
-            stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"prometheus exited: {self.log_tail()}")
-            try:
-                if httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"prometheus not ready in {timeout}s: {self.log_tail()}")
+            self.root / "prometheus.log", f"{self.url}/-/ready", timeout)
 
     def wait_for_series(self, promql: str, count: int, timeout: float = 30.0) -> None:
         """Until `promql` returns `count` series (scraped at least twice for rate())."""
