@@ -21,7 +21,13 @@ from starlette.staticfiles import StaticFiles
 import gestalt
 from gestalt.api.metrics import engine_registry, exposition
 from gestalt.api.security import SecurityMiddleware
-from gestalt.api.streams import SSE_HEADERS, event_stream, parse_last_event_id, topology_stream
+from gestalt.api.streams import (
+    RETRY,
+    SSE_HEADERS,
+    event_stream,
+    parse_last_event_id,
+    topology_stream,
+)
 from gestalt.engine.broadcast import sse_frame
 from gestalt.engine.filters import TopologyFilter, parse_labels, split_values
 from gestalt.engine.health import overall_status, summarize
@@ -156,7 +162,7 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
         messages = nats_messages(engine, wanted)
 
         async def frames() -> AsyncIterator[bytes]:
-            yield b"retry: 2000\n\n"
+            yield RETRY
             try:
                 async for sample in messages:
                     yield sse_frame("message", _encoder.encode(sample))

@@ -56,6 +56,12 @@ def _structural(entity: Entity) -> tuple[Any, ...]:
     return tuple(getattr(entity, name) for name in _STRUCTURAL_FIELDS)
 
 
+def _metric_key(entity: Entity) -> tuple[Any, ...]:
+    """What a metrics frame carries, for comparing without building the frame's dict."""
+    return (*(getattr(entity, name) for name in _METRIC_FIELD_NAMES),
+            entity.custom_metrics, entity.health)
+
+
 def _metric_values(entity: Entity) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name in _METRIC_FIELD_NAMES:
@@ -394,11 +400,12 @@ class Hub:
                 upserts[eid] = new
                 if old.endpoints != new.endpoints:
                     touched_refs.update(self._reindex_endpoints(eid, old.endpoints, new.endpoints))
+            elif new == old:
+                continue  # recomputed (a source's status flipped back), nothing moved
             else:
                 store.replace_quietly(new)  # same shape, new numbers: no version bump
-            metric_values = _metric_values(new)
-            if old is None or metric_values != _metric_values(old):
-                self._pending_metrics[eid] = metric_values
+            if old is None or _metric_key(new) != _metric_key(old):
+                self._pending_metrics[eid] = _metric_values(new)
                 if observed_at is not None:
                     self._pending_observed = max(self._pending_observed or 0.0, observed_at)
 

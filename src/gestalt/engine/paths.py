@@ -307,7 +307,7 @@ def nats_messages(engine: Engine, subjects: list[str]) -> AsyncGenerator[dict[st
 
 # -- metrics -----------------------------------------------------------------------------
 
-def _metric_path(metric: str, *fields: str) -> Handler:
+def _metric_path(*fields: str) -> Handler:
     async def handler(engine: Engine, params: Params) -> Result:
         rows = []
         for e in engine.store.entities.values():
@@ -322,13 +322,13 @@ def _metric_path(metric: str, *fields: str) -> Handler:
 
 
 path("world.infra.metrics.cpu", "CPU utilization by entity", params=("limit",),
-     columns=("kind", "name", "cpu_percent", "id"))(_metric_path("cpu", "cpu_percent"))
+     columns=("kind", "name", "cpu_percent", "id"))(_metric_path("cpu_percent"))
 path("world.infra.metrics.memory", "Memory utilization by entity", params=("limit",),
      columns=("kind", "name", "memory_bytes", "memory_limit", "id"))(
-    _metric_path("memory", "memory_bytes", "memory_limit"))
+    _metric_path("memory_bytes", "memory_limit"))
 path("world.infra.metrics.network", "Network I/O by entity", params=("limit",),
      columns=("kind", "name", "network_rx_rate", "network_tx_rate", "id"))(
-    _metric_path("network", "network_rx_rate", "network_tx_rate", "network_rx_bytes",
+    _metric_path("network_rx_rate", "network_tx_rate", "network_rx_bytes",
                  "network_tx_bytes"))
 
 

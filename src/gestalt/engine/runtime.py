@@ -44,7 +44,6 @@ class Engine:
         simulated: frozenset[str] = frozenset(),
     ) -> None:
         self.config = config
-        self.started_at = time.time()
         self.history = History(
             Path(config.server.data_dir) / "history.sqlite3",
             retention_hours=config.history.retention_hours,
