@@ -3,6 +3,8 @@ engine (tests/fixtures/docker/), and its start-up failures on real sockets."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 
 from gestalt.model import ConnectionKind, EntityStatus, Severity, ids
 from gestalt.model.config import DockerCollector
-from gestalt.sources import SourceUnavailable
+from gestalt.sources import SourceError, SourceUnavailable
 from gestalt.sources.docker import DockerSource, entities
 from gestalt.sources.docker.api import ContainerInspect, DockerEvent, Stats
 from gestalt.sources.docker.events import feed_event
@@ -143,3 +145,38 @@ async def test_refused_connection_says_why():
     with pytest.raises(SourceUnavailable) as raised:
         await DockerSource(DockerCollector(), host=url).run(RecordingSink())
     assert str(raised.value) == f"no Docker engine at {url}: connection refused"
+
+
+class _StatsEngine:
+    """Answers stats from the recorded samples; one container's request fails, as a stats
+    call racing a `docker pause` does."""
+
+    def __init__(self, failing: str) -> None:
+        self.failing = failing
+        self.samples = [msgspec.json.decode((FIXTURES / name).read_bytes(), type=Stats)
+                        for name in ("stats_1.json", "stats_2.json")]
+        self.calls = 0
+
+    async def stats(self, container_id: str) -> Stats | None:
+        if container_id == self.failing:
+            raise SourceError("Docker engine: GET /containers/x/stats: TimeoutError")
+        self.calls += 1
+        return self.samples[min(self.calls - 1, 1)]
+
+
+async def test_one_containers_stats_failing_does_not_stop_the_others() -> None:
+    source = DockerSource(DockerCollector(poll_interval=0.01))
+    source._running = {"a" * 64, "b" * 64}
+    engine = _StatsEngine(failing="a" * 64)
+    sink = RecordingSink()
+    poll = asyncio.create_task(source._poll_stats(engine, sink))  # type: ignore[arg-type]
+    try:
+        await sink.wait_for(lambda: any(v.get("cpu_percent") is not None
+                                        for _, v, _ in sink.metric_samples),
+                            what="a CPU figure for the healthy container")
+        assert not poll.done()  # still polling: the failure was not fatal
+        assert {eid for eid, _, _ in sink.metric_samples} == {ids.container("b" * 64)}
+    finally:
+        poll.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await poll

@@ -18,9 +18,9 @@ from typing import TypeVar
 
 from gestalt.model import Connection, Entity, SourceState, ids
 from gestalt.model.config import DockerCollector
-from gestalt.sources.base import Sink, SourceError
+from gestalt.sources.base import Sink, SourceError, SourceUnavailable
 from gestalt.sources.docker import entities
-from gestalt.sources.docker.api import ContainerInspect, DockerEvent, Engine, epoch
+from gestalt.sources.docker.api import ContainerInspect, DockerEvent, Engine, Stats, epoch
 from gestalt.sources.docker.events import CONTAINER_CHANGES, action, feed_event
 from gestalt.sources.docker.stats import Metrics, StatsTracker
 
@@ -152,10 +152,21 @@ class DockerSource:
 
     # -- stats -------------------------------------------------------------------------------
     async def _poll_stats(self, engine: Engine, sink: Sink) -> None:
+        async def stats_of(container_id: str) -> Stats | None:
+            try:
+                return await engine.stats(container_id)
+            except SourceUnavailable:
+                raise  # the engine is gone: the run ends and the supervisor takes over
+            except SourceError as exc:
+                # One container's stats failing (a pause racing the request times out)
+                # must not take the whole source down: skip its sample this round.
+                log.debug("docker: no stats for %s this round: %s", container_id[:12], exc)
+                return None
+
         while True:
             started = time.monotonic()
             running = sorted(self._running)
-            samples = await _bounded(engine.stats, running)
+            samples = await _bounded(stats_of, running)
             for container_id, sample in zip(running, samples, strict=True):
                 if sample is None or container_id not in self._running:
                     continue  # stopped or removed while we asked
