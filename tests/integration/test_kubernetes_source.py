@@ -24,6 +24,7 @@ from gestalt.sources.kubernetes import KubernetesSource
 from tests.sim.conftest import deployment, kubectl, seed, wait_until
 from tests.support.services import require_service
 from tests.support.sinks import RecordingSink
+from tests.support.wait import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -390,3 +391,62 @@ async def test_exec_plugin_and_context_selection(sim: KubeSim, tmp_path: Path) -
     bad = KubernetesSource(KubernetesCollector(kubeconfig=str(path)))  # current-context: bad
     with pytest.raises(PermanentSourceError, match="unauthorized"):
         await asyncio.wait_for(bad.run(RecordingSink()), 20)
+
+
+async def test_new_ca_reloads_the_kubeconfig(tmp_path: Path) -> None:
+    """The API server restarts with a new CA and the kubeconfig is rewritten (as kind, k3s
+    or a cert rotation do): the source reloads it and recovers within its backoff,
+    instead of failing CERTIFICATE_VERIFY_FAILED forever with the CA it loaded first."""
+    from gestalt.engine.hub import Hub
+    from gestalt.engine.store import Store
+    from gestalt.engine.supervisor import Supervisor
+
+    sim = KubeSim(bookmark_interval=0.3, kubeconfig_path=str(tmp_path / "kubeconfig"))
+    await sim.start()
+    seed(sim)
+    populate(sim)
+    hub = Hub(Store())
+    supervisor = Supervisor(hub)
+    supervisor.start(KubernetesSource(KubernetesCollector(
+        kubeconfig=sim.kubeconfig, inactivity_timeout=1.0, poll_interval=0.5)))
+    try:
+        await eventually(lambda: hub.statuses["kubernetes"].state is SourceState.OK,
+                         timeout=20, what="the source ok")
+        def ca() -> str:
+            return str(sim.kubeconfig_dict()["clusters"][0]["cluster"]
+                       ["certificate-authority-data"])
+
+        first_ca = ca()
+        await sim.stop()
+        await sim.start()  # same port and store, a new self-signed CA, kubeconfig rewritten
+        assert ca() != first_ca
+        sim.store.create(deployment("after-restart", replicas=1))
+        # Within the source's backoff (its retries are jittered, capped at 30 s).
+        await wait_until(lambda: hub.statuses["kubernetes"].state is SourceState.OK and any(
+            e.name.startswith("after-restart-") for e in hub.store.entities.values()),
+            timeout=30, what="recovered with the new CA, a pod made after the restart shown")
+    finally:
+        await supervisor.stop()
+        await sim.stop()
+
+
+async def test_kubeconfig_unreadable_after_a_good_load_is_retried(tmp_path: Path) -> None:
+    """Caught mid-rewrite, a kubeconfig that loaded before is a moment to wait out: the
+    run fails as retryable, not as a configuration error that stops the source for good."""
+    from gestalt.sources.base import SourceError
+
+    path = tmp_path / "kubeconfig"
+    async with KubeSim(kubeconfig_path=str(path)):
+        source = KubernetesSource(KubernetesCollector(kubeconfig=str(path)))
+        sink = RecordingSink()
+        task = asyncio.create_task(source.run(sink))
+        await sink.wait_for(lambda: sink.snapshots >= 1, what="the first snapshot")
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        path.write_text("apiVersion: v1\nkind: Config\n")  # truncated: no clusters
+        with pytest.raises(SourceError) as failed:
+            await asyncio.wait_for(source.run(RecordingSink()), 20)
+        assert not isinstance(failed.value, PermanentSourceError)
+    fresh = KubernetesSource(KubernetesCollector(kubeconfig=str(path)))
+    with pytest.raises(PermanentSourceError, match="cannot load"):  # never loaded: config error
+        await asyncio.wait_for(fresh.run(RecordingSink()), 20)

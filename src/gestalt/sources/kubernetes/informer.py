@@ -5,6 +5,12 @@ Layers, as in kopf's watching.py: an outer loop that (re)lists, an inner loop th
 out to relist (once per 410); a dropped or silent connection rewatches from the last
 version; 429 waits as long as Retry-After says; 403 marks only this kind as forbidden
 and keeps trying slowly. Every wait after a failure is jittered exponential backoff.
+
+A certificate the TLS handshake rejects (the API server came back with a new CA, or our
+client certificate was rotated) ends the whole run, as a 401 does once reloading the
+credentials did not help: the trusted CA is baked into the run's HTTP client, and only a
+new run reads the kubeconfig again (under the supervisor's backoff). Retrying with the
+old CA would fail forever while kubectl, reading the same file, works.
 """
 
 from __future__ import annotations
@@ -13,12 +19,13 @@ import asyncio
 import functools
 import logging
 import random
+import ssl
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
-from gestalt.sources.base import PermanentSourceError
+from gestalt.sources.base import PermanentSourceError, SourceError
 from gestalt.sources.kubernetes.api import (
     Api,
     ApiError,
@@ -33,6 +40,25 @@ log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 FORBIDDEN_RETRY = 60.0
+
+
+class CertificateRejected(SourceError):
+    """The TLS handshake with the API server failed over a certificate: reload and rerun."""
+
+
+def rejected_certificate(exc: BaseException) -> ssl.SSLError | None:
+    """The certificate failure behind an httpx error: our CA does not trust the server's
+    certificate, or the server rejected ours. Other TLS errors (an EOF while the server
+    shuts down) are ordinary network failures."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen
+        if isinstance(seen, ssl.SSLError) and any(
+                word in (seen.reason or "") for word in ("CERTIFICATE", "UNKNOWN_CA")):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 class Backoff:
@@ -127,6 +153,11 @@ class Informer:
                 return
             raise PermanentSourceError(f"kubernetes: unauthorized ({exc.message}); check the "
                                        "credentials in the kubeconfig") from exc
+        rejected = rejected_certificate(exc)
+        if rejected is not None:
+            raise CertificateRejected(
+                f"kubernetes: TLS with {self.api.access.server} failed: "
+                f"{rejected.reason or rejected}; reloading the kubeconfig") from exc
         if isinstance(exc, Throttled):
             delay = exc.retry_after if exc.retry_after is not None else backoff.next()
             log.info("kubernetes: %s: throttled (429), retrying in %.1fs", self.label, delay)

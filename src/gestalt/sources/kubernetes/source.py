@@ -3,7 +3,9 @@
 Status: OK when every informer is live; DEGRADED (with the kinds named) when RBAC
 forbids some of them, which hides only those; DOWN while the API server cannot be
 reached, so the engine marks our entities stale. Transient failures are retried here,
-per kind; only bad credentials or configuration end `run` (PermanentSourceError).
+per kind; bad credentials or configuration end `run` (PermanentSourceError), and so does
+a certificate the TLS handshake rejects (the supervisor reruns us with the kubeconfig read
+again; see informer.py).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import httpx
 
 from gestalt.model import Event, Severity, SourceState
 from gestalt.model.config import KubernetesCollector
-from gestalt.sources.base import PermanentSourceError, Sink
+from gestalt.sources.base import PermanentSourceError, Sink, SourceError
 from gestalt.sources.kubernetes import quantity
 from gestalt.sources.kubernetes.access import ClusterAccess, load_access
 from gestalt.sources.kubernetes.api import KINDS, Api, ApiError, Kind
@@ -39,11 +41,12 @@ class KubernetesSource(Listener):
     def __init__(self, config: KubernetesCollector, *, access: ClusterAccess | None = None) -> None:
         self.config = config
         self._access = access
+        self._loaded = False  # a kubeconfig loaded once: failing to load it now is transient
         self.informers: list[Informer] = []
         self.graph: Graph | None = None
 
     async def run(self, sink: Sink) -> None:
-        access = self._access or await load_access(self.config)
+        access = self._access or await self._load_access()
         namespaces: list[str | None] = list(self.config.namespaces) or [None]
         self.start(sink, access.cluster)
         limits = httpx.Limits(max_connections=len(KINDS) * len(namespaces) + 8,
@@ -68,6 +71,18 @@ class KubernetesSource(Listener):
                 # permanent error (bad credentials) if there is one, plainly.
                 permanent = [e for e in failed.exceptions if isinstance(e, PermanentSourceError)]
                 raise (permanent or failed.exceptions)[0] from failed
+
+    async def _load_access(self) -> ClusterAccess:
+        try:
+            access = await load_access(self.config)
+        except PermanentSourceError as exc:
+            if not self._loaded:
+                raise
+            # It loaded before: a kubeconfig being rewritten (a CA or credentials rotated)
+            # is a moment to wait out, not a configuration to give up on.
+            raise SourceError(str(exc)) from exc
+        self._loaded = True
+        return access
 
     def start(self, sink: Sink, cluster: str) -> None:
         """Fresh state for one run (every run starts with a full list)."""
