@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from gestalt.engine.hub import Hub
 from gestalt.engine.store import Store
 from gestalt.engine.supervisor import BACKOFF_CAP, Supervisor, backoff_delay
-from gestalt.model import SourceState
+from gestalt.model import Entity, EntityKind, SourceState
 from gestalt.sources import PermanentSourceError, SourceError
 from gestalt.sources.base import Sink
 from tests.support.wait import eventually
@@ -71,3 +72,55 @@ async def test_permanent_errors_are_not_retried() -> None:
     assert "not retrying" in hub.statuses["broken"].reason
     assert broken.runs == 1
     await supervisor.stop()
+
+
+class Polling:
+    """A polling source (host, postgres): a snapshot and "ok" on every poll."""
+
+    name = "polling"
+
+    async def run(self, sink: Sink) -> None:
+        while True:
+            sink.snapshot([Entity(id="node:a", kind=EntityKind.NODE, name="a")])
+            sink.status(SourceState.OK)
+            await asyncio.sleep(0.05)  # the source's own poll interval
+
+
+class Watching:
+    """A watch source (kubernetes): "ok" once, then changes as they come."""
+
+    name = "watching"
+
+    def __init__(self) -> None:
+        self.change = asyncio.Event()
+
+    async def run(self, sink: Sink) -> None:
+        sink.snapshot([])
+        sink.status(SourceState.OK)
+        while True:
+            await self.change.wait()
+            self.change.clear()
+            sink.upsert([Entity(id="pod:c/ns/p", kind=EntityKind.POD, name="p")])
+
+
+async def test_last_ok_moves_on_every_successful_poll_and_report() -> None:
+    """`last_ok` says when the source last delivered: it must not stand still while the
+    source keeps polling (or reporting changes) in the same state."""
+    hub = Hub(Store())
+    supervisor = Supervisor(hub)
+    watching = Watching()
+    supervisor.start(Polling())
+    supervisor.start(watching)
+    try:
+        first = await eventually(lambda: hub.statuses["polling"].last_ok, what="a first poll")
+        await eventually(lambda: (hub.statuses["polling"].last_ok or 0) > first,
+                         what="last_ok to move on a later poll")
+        assert hub.statuses["polling"].since <= first  # the state itself did not change
+        reported = await eventually(lambda: hub.statuses["watching"].last_ok,
+                                    what="the watch source ok")
+        await eventually(lambda: time.time() > reported, what="the clock to move")
+        watching.change.set()
+        await eventually(lambda: (hub.statuses["watching"].last_ok or 0) > reported,
+                         what="last_ok to move on a reported change")
+    finally:
+        await supervisor.stop()

@@ -157,6 +157,7 @@ class Hub:
         connections: Iterable[Connection],
         observed_at: float | None,
     ) -> None:
+        self._delivered(source)
         new = {e.id: e for e in entities}
         new_edges = {c.id: c for c in connections}
         old = self._contrib[source]
@@ -182,6 +183,7 @@ class Hub:
         connections: Iterable[Connection],
         observed_at: float | None,
     ) -> None:
+        self._delivered(source)
         contrib = self._contrib[source]
         changed: set[str] = set()
         fresh: list[Entity] = []
@@ -208,6 +210,7 @@ class Hub:
         connection_ids: Iterable[str],
         observed_at: float | None,
     ) -> None:
+        self._delivered(source)
         contrib = self._contrib[source]
         gone = [eid for eid in entity_ids if eid in contrib]
         self._set_contributions(source, (), gone)
@@ -224,6 +227,7 @@ class Hub:
     def metrics(
         self, source: str, entity_id: str, values: MetricValues, observed_at: float
     ) -> None:
+        self._delivered(source)
         self.observations += 1
         overlay = self._overlay[source].setdefault(entity_id, {})
         if all(overlay.get(k) == v for k, v in values.items()):
@@ -233,6 +237,7 @@ class Hub:
             self._commit({entity_id}, set(), observed_at)
 
     def event(self, source: str, event: Event) -> None:
+        self._delivered(source)
         self.observations += 1
         if not event.source:
             event.source = source
@@ -242,6 +247,7 @@ class Hub:
     def status(self, source: str, state: SourceState, reason: str = "") -> None:
         current = self.statuses[source]
         if current.state == state and current.reason == reason:
+            self._delivered(source)  # a poll that went well says so, state unchanged
             return
         now = time.time()
         was_live = current.state in _LIVE_STATES
@@ -250,7 +256,7 @@ class Hub:
             state=state,
             reason=reason,
             since=now if current.state != state else current.since,
-            last_ok=now if state is SourceState.OK else current.last_ok,
+            last_ok=now if state in _LIVE_STATES else current.last_ok,
             entities=len(self._contrib[source]),
         )
         self.statuses[source] = status
@@ -262,6 +268,14 @@ class Hub:
             self._commit(set(self._contrib[source]), set(), None)
         for listener in list(self._status_listeners):
             listener(status)
+
+    def _delivered(self, source: str) -> None:
+        """`last_ok` is when the source last delivered while working: every poll, change
+        or sample moves it, not only a change of state (a source that polls for hours in
+        the same state is still fresh)."""
+        status = self.statuses[source]
+        if status.state in _LIVE_STATES:
+            status.last_ok = time.time()
 
     # -- metrics coalescing ----------------------------------------------------------------
     def flush_metrics(self) -> tuple[dict[str, dict[str, Any]], float | None] | None:
