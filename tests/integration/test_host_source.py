@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 
+import psutil
 import pytest
 
 from gestalt.model import ConnectionKind, EntityKind, SourceState, ids
 from gestalt.model.config import HostCollector
 from gestalt.sources.host import HostSource
 from tests.support.sinks import RecordingSink
+from tests.support.wait import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -105,3 +109,79 @@ async def test_processes_edge_node_and_disks(sink: RecordingSink) -> None:
     await sink.wait_for(lambda: server_id not in sink.entities, timeout=10,
                         what="exited listener removed")
     assert edge_id not in sink.connections
+
+
+LOOPBACK_BYTES = 64 * 1024 * 1024
+
+
+def _send_over_loopback(total: int) -> None:
+    """Push `total` bytes from one socket to another through 127.0.0.1."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        with socket.create_connection(server.getsockname()) as sender:
+            receiver, _ = server.accept()
+            with receiver:
+                chunk = b"x" * (1024 * 1024)
+
+                def drain() -> None:
+                    left = total
+                    while left > 0:
+                        left -= len(receiver.recv(1024 * 1024))
+
+                with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                    done = pool.submit(drain)
+                    for _ in range(total // len(chunk)):
+                        sender.sendall(chunk)
+                    done.result(timeout=60)
+
+
+def test_node_network_rate_leaves_loopback_out() -> None:
+    """Local processes talking over 127.0.0.1 are not the machine's network traffic: the
+    node's rate is what its interfaces carry (the issue saw rx = tx = 65.7 KB/s of
+    loopback on a host whose eth0 carried 350 B/s)."""
+    source = HostSource(HostCollector())
+    _, _, started = source.poll()
+    _send_over_loopback(LOOPBACK_BYTES)
+    entities, _, ended = source.poll()
+    node = next(e for e in entities if e.kind is EntityKind.NODE)
+    assert "lo" not in str(node.attrs["network_interfaces"]).split(",")
+    assert node.network_rx_rate is not None and node.network_tx_rate is not None
+    # The 64 MiB went through lo; what the measured interfaces carried meanwhile is
+    # whatever else this machine did, far less, not 64 MiB on top.
+    received = node.network_rx_rate * (ended - started)
+    sent = node.network_tx_rate * (ended - started)
+    assert received < LOOPBACK_BYTES / 4 and sent < LOOPBACK_BYTES / 4, (received, sent)
+
+
+BUSY = ("import hashlib,sys,threading\n"
+        "data=b'x'*(1<<20)\n"
+        "def spin():\n"
+        "    while True: hashlib.sha256(data).digest()\n"  # releases the GIL: real cores
+        "for _ in range(int(sys.argv[1])): threading.Thread(target=spin,daemon=True).start()\n"
+        "import socket;l=socket.create_server(('127.0.0.1',0));print('up',flush=True)\n"
+        "sys.stdin.read()")
+
+
+async def test_process_cpu_is_a_share_of_the_whole_machine() -> None:
+    """CPU % means one thing for every entity: a share of all the cores the thing may
+    use (here the machine's), within 0..100 however many cores a process keeps busy;
+    psutil alone says 100 % per busy core."""
+    cores = psutil.cpu_count() or 1
+    source = HostSource(HostCollector())
+    with spawn("-c", BUSY, str(2 * cores)) as busy:
+        assert busy.stdout is not None and busy.stdout.readline().strip() == "up"
+        proc = psutil.Process(busy.pid)
+
+        def cpu_seconds() -> float:
+            times = proc.cpu_times()
+            return float(times.user + times.system)
+
+        await asyncio.to_thread(source.poll)  # the first look: no CPU figure yet
+        start, started = cpu_seconds(), time.monotonic()
+        await eventually(lambda: cpu_seconds() - start >= 1.0, timeout=30,
+                         what="a second of CPU time burnt by the busy process")
+        entities, _, _ = await asyncio.to_thread(source.poll)
+        used, elapsed = cpu_seconds() - start, time.monotonic() - started
+    reading = next(e for e in entities if e.id == ids.process(HOST, busy.pid)).cpu_percent
+    expected = 100 * used / elapsed / cores
+    assert reading is not None and 0 <= reading <= 100
+    assert reading == pytest.approx(expected, rel=0.3), (reading, expected)

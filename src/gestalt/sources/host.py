@@ -6,6 +6,13 @@ the result. psutil.Process objects are kept between polls because `cpu_percent` 
 delta against the previous call on the same object; a process seen for the first time
 has no CPU figure yet (None, not 0).
 
+Units: CPU as a percentage of the whole machine (all its cores: a process keeping two
+cores busy on an 8-core host is at 25 %), as Gestalt states CPU for every entity; network
+rates in bytes per second over the machine's own interfaces only (physical ones where
+the kernel tells them apart, never loopback): traffic between local processes over
+127.0.0.1 or through a container bridge never leaves the machine and would double what
+the NIC carries.
+
 Direction of network edges: connector -> listener. A socket whose local address is a
 listening address is the server's accepted end of a connection and adds no edge; the
 client's end does. A connection to an address no local process listens on goes to
@@ -24,7 +31,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psutil
 
@@ -155,9 +162,42 @@ class _Counters:
     """Cumulative counters from the previous poll, for rates and utilisation."""
 
     at: float
-    net_rx: int
-    net_tx: int
+    net: dict[str, tuple[int, int]]  # measured interface -> (bytes received, bytes sent)
     disk_busy_ms: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def net_rx(self) -> int:
+        return sum(rx for rx, _ in self.net.values())
+
+    @property
+    def net_tx(self) -> int:
+        return sum(tx for _, tx in self.net.values())
+
+
+def measured_interfaces(nics: dict[str, Any], *, sysfs: str = "/sys/class/net") -> list[str]:
+    """The interfaces whose traffic is the machine's: the physical ones (those with a
+    device behind them in sysfs: NICs, virtio, Wi-Fi; not bridges, veths, VLANs, tunnels
+    or bonds, whose bytes the physical ones also carry), or, where there is none (inside
+    a container, off Linux), every interface but loopback."""
+    outside = [name for name, nic in nics.items()
+               if "loopback" not in str(getattr(nic, "flags", "")).split(",") and name != "lo"]
+    physical = [name for name in outside if os.path.exists(os.path.join(sysfs, name, "device"))]
+    return sorted(physical or outside)
+
+
+def _rates(current: _Counters, previous: _Counters | None) -> tuple[float | None, float | None]:
+    """Bytes/s received and sent since the previous poll, over the interfaces measured
+    both times (one that appears or goes adds no jump)."""
+    elapsed = current.at - previous.at if previous else 0.0
+    if previous is None or elapsed <= 0:
+        return None, None
+    rx = tx = 0
+    for name, (now_rx, now_tx) in current.net.items():
+        before = previous.net.get(name)
+        if before is not None:
+            rx += max(0, now_rx - before[0])
+            tx += max(0, now_tx - before[1])
+    return rx / elapsed, tx / elapsed
 
 
 class HostSource:
@@ -171,6 +211,7 @@ class HostSource:
         self._processes: dict[int, psutil.Process] = {}
         self._previous: _Counters | None = None
         self._node_attrs = _node_attrs()
+        self._cpus = psutil.cpu_count() or 1
 
     async def run(self, sink: Sink) -> None:
         while True:
@@ -214,13 +255,9 @@ class HostSource:
     def _node_entity(
         self, node_id: str, current: _Counters, previous: _Counters | None
     ) -> Entity:
-        elapsed = current.at - previous.at if previous else 0.0
         memory = psutil.virtual_memory()
         cpu = psutil.cpu_percent(interval=None)  # since the previous call: the last poll
-        rx_rate = tx_rate = None
-        if previous and elapsed > 0:
-            rx_rate = max(0, current.net_rx - previous.net_rx) / elapsed
-            tx_rate = max(0, current.net_tx - previous.net_tx) / elapsed
+        rx_rate, tx_rate = _rates(current, previous)
         return Entity(
             id=node_id,
             kind=EntityKind.NODE,
@@ -233,7 +270,7 @@ class HostSource:
             network_tx_bytes=current.net_tx,
             network_rx_rate=rx_rate,
             network_tx_rate=tx_rate,
-            attrs=dict(self._node_attrs),
+            attrs={**self._node_attrs, "network_interfaces": ",".join(sorted(current.net))},
         )
 
     # -- processes -------------------------------------------------------------------------
@@ -262,7 +299,8 @@ class HostSource:
                 proc = self._processes[pid] = psutil.Process(pid)
             assert proc is not None
             with proc.oneshot():
-                cpu = proc.cpu_percent(interval=None)
+                # psutil counts one busy core as 100 %: share of the whole machine instead.
+                cpu = proc.cpu_percent(interval=None) / self._cpus
                 name = proc.name()
                 rss = proc.memory_info().rss
                 cmdline: list[str] = _hidden_as(proc.cmdline, [])
@@ -352,12 +390,12 @@ def _local_ips() -> set[str]:
 
 
 def _counters(now: float) -> _Counters:
-    net = psutil.net_io_counters()
+    nics = psutil.net_io_counters(pernic=True)
     disks = psutil.disk_io_counters(perdisk=True) or {}
     return _Counters(
         at=now,
-        net_rx=net.bytes_recv,
-        net_tx=net.bytes_sent,
+        net={name: (nics[name].bytes_recv, nics[name].bytes_sent)
+             for name in measured_interfaces(psutil.net_if_stats()) if name in nics},
         disk_busy_ms={name: getattr(c, "busy_time", 0) for name, c in disks.items()},
     )
 
