@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator
 
+import asyncpg
 import psutil
 import pytest
 
@@ -15,6 +17,8 @@ from gestalt.model.config import PostgresCollector
 from gestalt.sources.base import PermanentSourceError
 from gestalt.sources.postgres import PostgresSource, redact
 from tests.support.postgres import (  # noqa: F401  (fixture)
+    BENCH_PASSWORD,
+    BENCH_USER,
     DATABASE,
     MAX_CONNECTIONS,
     MONITOR_PASSWORD,
@@ -93,8 +97,8 @@ async def test_pgbench_connections_pool_and_client_edges(
     assert db.kind == EntityKind.DATABASE and db.name == DATABASE
     metrics = db.custom_metrics
     assert db.attrs["max_connections"] == MAX_CONNECTIONS
-    # Cluster-wide client backends (pgbench's and ours) against max_connections.
-    assert metrics["cluster_connections"] >= CLIENTS + 1
+    # Cluster-wide client backends (pgbench's; never ours) against max_connections.
+    assert metrics["cluster_connections"] == CLIENTS
     assert metrics["pool_percent"] == pytest.approx(
         100 * metrics["cluster_connections"] / MAX_CONNECTIONS)
     by_state = sum(v for k, v in db.attrs.items() if k.startswith("connections."))
@@ -133,3 +137,45 @@ def test_redact_masks_passwords() -> None:
     assert redact("postgresql://h/db?user=u&password=x") == \
         "postgresql://h/db?user=u&password=***"
     assert redact("postgresql://u@h/db") == "postgresql://u@h/db"
+
+
+async def test_gestalts_own_polling_is_left_out(postgres_cluster: PgCluster) -> None:  # noqa: F811
+    """A database whose one client is idle shows 0 transactions/s, one connection, and
+    only that client's queries: none of Gestalt's own polling (its transactions, its
+    session, its statements)."""
+    cluster = postgres_cluster
+    name = f"quiet_{uuid.uuid4().hex[:8]}"
+    cluster.sql(f"CREATE DATABASE {name} OWNER {BENCH_USER}")
+    cluster.sql("CREATE EXTENSION pg_stat_statements",
+                f"CREATE TABLE items (id int); GRANT SELECT ON items TO {BENCH_USER}",
+                database=name)
+    app = await asyncpg.connect(cluster.dsn(BENCH_USER, BENCH_PASSWORD, name),
+                                server_settings={"application_name": "shop-app"})
+    try:
+        for i in range(20):
+            await app.fetchval("SELECT id FROM items WHERE id = $1", i)
+        db_id = ids.database("postgresql", f"127.0.0.1:{cluster.port}", name)
+        source = PostgresSource(PostgresCollector(
+            enabled=True, dsns=[cluster.dsn(database=name)], poll_interval=0.3))
+        rates: list[tuple[int, float | None]] = []
+
+        def quiet() -> bool:
+            entity = sink.entities.get(db_id)
+            if entity is not None and (not rates or rates[-1][0] != sink.snapshots):
+                rates.append((sink.snapshots, entity.custom_metrics.get("transactions_per_sec")))
+            return len(rates) >= 6 and all(rate == 0 for _, rate in rates[-5:])
+
+        async with running(source) as sink:
+            # The app's statistics reach the view within ~10 s of it going idle; ours never.
+            await sink.wait_for(quiet, timeout=40,
+                                what=f"0 transactions/s over 5 polls of an idle database: {rates}")
+            db = sink.entities[db_id]
+    finally:
+        await app.close()
+    metrics = db.custom_metrics
+    assert metrics["connections"] == 1 and metrics["cluster_connections"] == 1, metrics
+    assert metrics["pool_percent"] == pytest.approx(100 / MAX_CONNECTIONS)
+    assert db.attrs["connections.idle"] == 1
+    queries = {k: v for k, v in db.attrs.items() if k.startswith("query_") and k.count("_") == 1}
+    assert list(queries.values()) == ["SELECT id FROM items WHERE id = $1"], queries
+    assert not any("gestalt" in str(c.attrs.get("application")) for c in sink.connections.values())

@@ -14,6 +14,14 @@ transactions, `application_name=gestalt`), polled every `poll_interval`. The rol
 - client connections: `endpoint:<client_addr>:<client_port>` -> database, so the hub
   attaches them to the process, container or pod that owns that socket.
 
+Gestalt's own polling is left out of every figure, or a quiet database would show a
+steady trickle of transactions and Gestalt's queries at its top. Its sessions are known
+by `application_name` (any Gestalt's) and backend pid (this one's); its statements by the
+`/* gestalt */` comment that starts each, which `pg_stat_statements` keeps in the text;
+its transactions by count: each poll is one read-only transaction whose statistics it
+flushes before the next poll reads them (`pg_stat_force_next_flush`, PostgreSQL 15+), so
+every delta between two polls holds exactly one of ours.
+
 DSN passwords never reach a log, a status or an entity: only `redact(dsn)` does.
 """
 
@@ -43,38 +51,52 @@ from gestalt.sources.base import PermanentSourceError, Sink, SourceError
 
 log = logging.getLogger(__name__)
 
-_SERVER = """
+APPLICATION_NAME = "gestalt"
+# Starts every statement the source runs: pg_stat_statements keeps it in the query text.
+_MARK = "/* gestalt */"
+# Sessions that are not Gestalt's, in pg_stat_activity.
+_OTHERS = f"pid <> pg_backend_pid() AND application_name <> '{APPLICATION_NAME}'"
+
+_SERVER = f"""{_MARK}
 SELECT current_database() AS database,
        current_setting('max_connections')::int AS max_connections,
        current_setting('server_version') AS version,
+       current_setting('server_version_num')::int AS version_num,
        pg_database_size(current_database()) AS size_bytes,
        (SELECT count(*) FROM pg_stat_activity
-         WHERE backend_type = 'client backend') AS cluster_connections,
+         WHERE backend_type = 'client backend' AND {_OTHERS}) AS cluster_connections,
        (SELECT count(*) > 0 FROM pg_extension
          WHERE extname = 'pg_stat_statements') AS has_statements
 """
 
-_DATABASE = """
+# Our transaction's statistics reach pg_stat_database when this session next goes idle,
+# before the next poll reads them: one of ours in every delta, never 0 or 2.
+_FLUSH = f"{_MARK} SELECT pg_stat_force_next_flush()"
+_FLUSH_SINCE = 150000  # the server_version_num that has it
+_OWN_TRANSACTIONS_PER_POLL = 1
+
+_DATABASE = f"""{_MARK}
 SELECT xact_commit + xact_rollback AS transactions, blks_hit, blks_read
   FROM pg_stat_database WHERE datname = current_database()
 """
 
-# Our own polling connection is left out of every figure.
-_SESSIONS = """
+_SESSIONS = f"""{_MARK}
 SELECT state, client_addr::text AS client_addr, client_port, usename, application_name,
        extract(epoch FROM now() - query_start) AS query_age,
        extract(epoch FROM now() - xact_start) AS xact_age
   FROM pg_stat_activity
- WHERE datname = current_database() AND backend_type = 'client backend'
-   AND pid <> pg_backend_pid()
+ WHERE datname = current_database() AND backend_type = 'client backend' AND {_OTHERS}
 """
 
-_STATEMENTS = """
+# Plannable statements only, after any leading comments (sqlcommenter, marginalia); ours
+# (marked) never.
+_STATEMENTS = f"""{_MARK}
 SELECT query, calls, total_exec_time, mean_exec_time, rows
   FROM pg_stat_statements
  WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-   AND query ~* '^\\s*(select|insert|update|delete|with|merge)\\s'
+   AND query ~* '^\\s*(/\\*.*?\\*/\\s*)*(select|insert|update|delete|with|merge)\\s'
    AND position('''' in query) = 0
+   AND left(query, {len(_MARK)}) <> '{_MARK}'
  ORDER BY total_exec_time DESC
  LIMIT $1
 """
@@ -135,12 +157,13 @@ class _Database:
     async def _connect(self) -> asyncpg.Connection:
         if self._conn is not None and not self._conn.is_closed():
             return self._conn
+        self._previous = None  # a delta spans polls of one session: one of ours in each
         try:
             self._conn = await asyncpg.connect(
                 self.dsn,
                 timeout=self._config.connect_timeout,
                 server_settings={
-                    "application_name": "gestalt",
+                    "application_name": APPLICATION_NAME,
                     "default_transaction_read_only": "on",
                     "statement_timeout": str(int(self._config.connect_timeout * 1000)),
                 },
@@ -163,11 +186,14 @@ class _Database:
     async def poll(self) -> tuple[Entity, list[Connection]]:
         conn = await self._connect()
         try:
-            server = await conn.fetchrow(_SERVER)
-            stats = await conn.fetchrow(_DATABASE)
-            sessions = await conn.fetch(_SESSIONS)
-            statements = (await conn.fetch(_STATEMENTS, self._config.top_queries)
-                          if server["has_statements"] else [])
+            async with conn.transaction(readonly=True):  # one transaction per poll
+                server = await conn.fetchrow(_SERVER)
+                if server["version_num"] >= _FLUSH_SINCE:
+                    await conn.execute(_FLUSH)
+                stats = await conn.fetchrow(_DATABASE)
+                sessions = await conn.fetch(_SESSIONS)
+                statements = (await conn.fetch(_STATEMENTS, self._config.top_queries)
+                              if server["has_statements"] else [])
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
             await self.close()
             raise SourceError(f"{self.safe_dsn}: {self._scrub(str(exc))}") from None
@@ -228,8 +254,8 @@ class _Database:
         hit, read = current.blks_hit, current.blks_read
         rates: dict[str, float] = {}
         if previous is not None and now > previous.at:
-            rates["transactions_per_sec"] = max(
-                current.transactions - previous.transactions, 0) / (now - previous.at)
+            theirs = current.transactions - previous.transactions - _OWN_TRANSACTIONS_PER_POLL
+            rates["transactions_per_sec"] = max(theirs, 0) / (now - previous.at)
             if hit - previous.blks_hit + read - previous.blks_read > 0:
                 hit, read = hit - previous.blks_hit, read - previous.blks_read
         if hit + read > 0:  # since the last poll, or since the statistics were reset
