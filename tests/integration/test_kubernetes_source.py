@@ -450,3 +450,38 @@ async def test_kubeconfig_unreadable_after_a_good_load_is_retried(tmp_path: Path
     fresh = KubernetesSource(KubernetesCollector(kubeconfig=str(path)))
     with pytest.raises(PermanentSourceError, match="cannot load"):  # never loaded: config error
         await asyncio.wait_for(fresh.run(RecordingSink()), 20)
+
+
+def _pinned_pod(name: str, usage_millicores: int, cpu_limit: str | None) -> dict[str, Any]:
+    resources: dict[str, Any] = {"requests": {"cpu": "100m"}}
+    if cpu_limit:
+        resources["limits"] = {"cpu": cpu_limit}
+    return {"kind": "Pod", "metadata": {
+                "name": name, "namespace": "shop",
+                "annotations": {"kubesim.gestalt.dev/usage": f"{usage_millicores},64"}},
+            "spec": {"nodeName": "node-a", "containers": [
+                {"name": "app", "image": "registry.local/app:1", "resources": resources}]},
+            "status": {"phase": "Running"}}
+
+
+async def test_pod_cpu_is_a_share_of_its_limit_or_its_node(sim: KubeSim,
+                                                           running: Running) -> None:
+    """cpu_percent is a share of what the pod may use: its CPU limit, else its node's
+    allocatable CPU (node-a: 4 cores), never "100 per busy core"; the usage itself in
+    millicores, as kubectl top shows it, like cpu_request and cpu_limit."""
+    sink = running.sink
+    sim.store.create(_pinned_pod("limited", 250, "500m"))
+    sim.store.create(_pinned_pod("unlimited", 1000, None))
+
+    def sample(name: str) -> dict[str, Any] | None:
+        return next((values for eid, values, _ in reversed(sink.metric_samples)
+                     if eid == pod_id(name)), None)
+
+    limited = await sink.wait_for(lambda: sample("limited"), what="the limited pod's metrics")
+    unlimited = await sink.wait_for(lambda: sample("unlimited"),
+                                    what="the unlimited pod's metrics")
+    assert limited["cpu_percent"] == pytest.approx(50.0)  # 250m of a 500m limit
+    assert unlimited["cpu_percent"] == pytest.approx(25.0)  # 1000m of node-a's 4000m
+    assert (limited["cpu_usage"], unlimited["cpu_usage"]) == (250, 1000)
+    assert sink.entities[pod_id("limited")].attrs["cpu_limit"] == 500
+    assert "cpu_limit" not in sink.entities[pod_id("unlimited")].attrs

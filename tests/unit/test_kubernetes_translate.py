@@ -36,7 +36,9 @@ def test_crash_looping_pod() -> None:
     assert pod.status is EntityStatus.FAILED
     assert pod.attrs["reason"] == "CrashLoopBackOff" and pod.attrs["restart_count"] == 7
     assert pod.attrs["ready"] == "1/2" and pod.attrs["node"] == "node-007"
-    assert pod.attrs["cpu_request"] == 300 and pod.attrs["cpu_limit"] == 1000
+    assert pod.attrs["cpu_request"] == 300  # millicores
+    # The sidecar has no CPU limit, so neither has the pod (not the app's 1000m alone).
+    assert "cpu_limit" not in pod.attrs
     assert pod.memory_limit == 576 * 2**20
     assert pod.endpoints == ["10.244.7.31"]
     assert pod.annotations == {"kubectl.kubernetes.io/restartedAt": "2026-11-27T08:59:00Z"}

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from gestalt.model import Event, Severity, SourceState
+from gestalt.model import Entity, Event, Severity, SourceState
 from gestalt.model.config import KubernetesCollector
 from gestalt.sources.base import PermanentSourceError, Sink, SourceError
 from gestalt.sources.kubernetes import quantity
@@ -33,6 +33,13 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 EVENT_MEMORY = 20_000  # (uid, count) pairs remembered so a relist does not repeat events
 METRICS_RETRY = 60.0  # when metrics.k8s.io is missing or forbidden
+
+
+def _share(cores: float, capacity_millicores: Any) -> float | None:
+    """CPU in use as a percentage of a capacity in millicores (None when unknown)."""
+    if not isinstance(capacity_millicores, int | float) or capacity_millicores <= 0:
+        return None
+    return round(100 * cores * 1000 / capacity_millicores, 2)
 
 
 class KubernetesSource(Listener):
@@ -226,31 +233,45 @@ class KubernetesSource(Listener):
         for item in items:
             meta = item.get("metadata") or {}
             ns, name = meta.get("namespace", ""), meta.get("name", "")
-            cpu = sum(quantity.parse((c.get("usage") or {}).get("cpu")) or 0.0
-                      for c in item.get("containers") or [])
+            cores = sum(quantity.parse((c.get("usage") or {}).get("cpu")) or 0.0
+                        for c in item.get("containers") or [])
             memory = sum(quantity.bytes_((c.get("usage") or {}).get("memory")) or 0
                          for c in item.get("containers") or [])
-            values: dict[str, float | int | None] = {"cpu_percent": round(cpu * 100, 2),
-                                                     "memory_bytes": memory}
             pod = self.graph.entity("Pod", ns, name)
+            values: dict[str, float | int | None] = {
+                "cpu_percent": _share(cores, self._pod_cpu_capacity(pod)),
+                "cpu_usage": round(cores * 1000, 1),  # millicores, as cpu_request and kubectl
+                "memory_bytes": memory}
             if pod is not None and pod.memory_limit is not None:
                 values["memory_limit"] = pod.memory_limit
             observed = parse_time(item.get("timestamp")) or time.time()
             self._sink.metrics(entity_id(self._cluster, "Pod", ns, name), values, observed)
+
+    def _pod_cpu_capacity(self, pod: Entity | None) -> Any:
+        """Millicores the pod may use: its CPU limit, else its node's allocatable CPU."""
+        assert self.graph is not None
+        if pod is None:
+            return None
+        if pod.attrs.get("cpu_limit"):
+            return pod.attrs["cpu_limit"]
+        node = pod.attrs.get("node")
+        entity = self.graph.entity("Node", None, str(node)) if node else None
+        return entity.attrs.get("cpu_capacity") if entity is not None else None
 
     def _node_metrics(self, items: list[Obj]) -> None:
         assert self.graph is not None
         for item in items:
             name = (item.get("metadata") or {}).get("name", "")
             usage = item.get("usage") or {}
-            cpu = quantity.parse(usage.get("cpu"))
+            cores = quantity.parse(usage.get("cpu"))
             values: dict[str, float | int | None] = {"memory_bytes": quantity.bytes_(
                 usage.get("memory"))}
             node = self.graph.entity("Node", None, name)
+            if cores is not None:
+                values["cpu_usage"] = round(cores * 1000, 1)
+                if node is not None:
+                    values["cpu_percent"] = _share(cores, node.attrs.get("cpu_capacity"))
             if node is not None:
-                millicores = node.attrs.get("cpu_capacity")
-                if cpu is not None and isinstance(millicores, int) and millicores:
-                    values["cpu_percent"] = round(100 * cpu / (millicores / 1000), 2)
                 values["memory_limit"] = node.memory_limit
             observed = parse_time(item.get("timestamp")) or time.time()
             self._sink.metrics(entity_id(self._cluster, "Node", None, name), values, observed)

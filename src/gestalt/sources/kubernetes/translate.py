@@ -179,6 +179,16 @@ def _sum(values: Iterator[int | None]) -> int | None:
     return sum(known) if known else None
 
 
+def _all(values: Iterator[int | None]) -> int | None:
+    """A pod's limit: the sum of its containers' limits, None if one has none. A container
+    without a limit leaves the pod unlimited: a partial sum would overstate how close the
+    pod is to its limit."""
+    limits = list(values)
+    if not limits or None in limits:
+        return None
+    return sum(v for v in limits if v is not None)
+
+
 def pod(cluster: str, obj: Obj) -> tuple[list[Entity], list[Connection]]:
     meta, spec, status = obj["metadata"], obj.get("spec") or {}, obj.get("status") or {}
     namespace, name = _shared(meta.get("namespace")), meta["name"]
@@ -198,18 +208,15 @@ def pod(cluster: str, obj: Obj) -> tuple[list[Entity], list[Connection]]:
         restart_count=sum(c.get("restartCount", 0) for c in statuses),
         cpu_request=_sum(quantity.millicores((r.get("requests") or {}).get("cpu"))
                          for r in resources),
-        cpu_limit=_sum(quantity.millicores((r.get("limits") or {}).get("cpu"))
+        cpu_limit=_all(quantity.millicores((r.get("limits") or {}).get("cpu"))
                        for r in resources),
         memory_request=_sum(quantity.bytes_((r.get("requests") or {}).get("memory"))
                             for r in resources),
         ip=status.get("podIP"), qos_class=status.get("qosClass"),
         images=",".join(c.get("image", "") for c in containers),
         containers=len(containers))
-    # A container without a limit leaves the pod unlimited: a partial sum would overstate
-    # how close the pod is to its limit.
-    limits = [quantity.bytes_((r.get("limits") or {}).get("memory")) for r in resources]
-    if limits and None not in limits:
-        entity.memory_limit = sum(v for v in limits if v is not None)
+    entity.memory_limit = _all(quantity.bytes_((r.get("limits") or {}).get("memory"))
+                               for r in resources)
     if not spec.get("hostNetwork"):
         entity.endpoints = [_shared(p["ip"]) for p in status.get("podIPs") or []
                             if p.get("ip")] or ([_shared(status["podIP"])]
