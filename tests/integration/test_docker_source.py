@@ -107,7 +107,7 @@ async def test_container_lifecycle(docker_engine: str, objects: Objects) -> None
                          if entity_id == cid and values["cpu_percent"] is not None), None)
 
         values = await sink.wait_for(cpu_sample, what="container CPU from two samples")
-        assert 0 <= float(values["cpu_percent"] or 0) <= 100 * os.cpu_count()  # type: ignore[operator]
+        assert 0 <= float(values["cpu_percent"] or 0) <= 100  # a share of the whole host
         assert 0 < int(values["memory_bytes"] or 0) <= int(values["memory_limit"] or 0)
         assert values["network_rx_bytes"] is not None
 

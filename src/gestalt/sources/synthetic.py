@@ -84,8 +84,8 @@ class SyntheticWorld:
             sid = ids.nats_subject(CLUSTER, f"orders.{i}")
             self._add(_entity(EntityKind.NATS_SUBJECT, sid, f"orders.{i}",
                               status=EntityStatus.ACTIVE,
-                              custom_metrics={"msg_rate": float(rng.randint(1, 500)),
-                                              "pending": float(rng.randint(0, 50))}))
+                              custom_metrics={"msgs_per_sec": float(rng.randint(1, 500)),
+                                              "queue_depth": rng.randint(0, 50)}))
             subjects.append(sid)
             if i % 3 == 0:
                 st = ids.nats_stream(CLUSTER, f"ORDERS_{i}")
@@ -159,7 +159,7 @@ class SyntheticWorld:
                                 cpu_percent=round(self.rng.uniform(1, 60), 1),
                                 memory_limit=512 << 20,
                                 memory_bytes=self.rng.randint(50, 400) << 20,
-                                attrs={"cpu_request": 0.1, "node": node.rsplit("/", 1)[-1],
+                                attrs={"cpu_request": 100, "node": node.rsplit("/", 1)[-1],
                                        "restart_count": 0, "app": app}))
         ctr = self._add(_entity(EntityKind.CONTAINER, ids.container(f"{self._pod_counter:012x}"),
                                 app, ns, status=EntityStatus.RUNNING,

@@ -2,7 +2,8 @@
 
 With `one-shot=true` the engine answers at once but leaves `precpu_stats` empty, so CPU %
 comes from the difference between our own consecutive samples of the same container:
-container CPU time over host CPU time, times the CPUs online, as `docker stats` does.
+container CPU time over host CPU time, a share of the whole host as Gestalt states CPU
+for every entity (`docker stats` multiplies it by the CPUs online: 100 per busy core).
 The first sample of a container has no CPU or rates yet (None: no data, not idle).
 """
 
@@ -71,8 +72,7 @@ def _cpu_percent(previous: Stats, sample: Stats) -> float | None:
     used = now.cpu_usage.total_usage - before.cpu_usage.total_usage
     if system <= 0 or used < 0:  # same sample twice, or a restart reset the counters
         return None
-    cpus = now.online_cpus or len(now.cpu_usage.percpu_usage or ()) or 1
-    return used / system * cpus * 100.0
+    return used / system * 100.0
 
 
 def _elapsed(previous: Stats, sample: Stats) -> float | None:

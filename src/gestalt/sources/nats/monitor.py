@@ -40,7 +40,8 @@ class Varz(_View, kw_only=True):
     slow_consumers: int = 0
     subscriptions: int = 0
     mem: int = 0
-    cpu: float = 0.0
+    cpu: float = 0.0  # % of one core
+    cores: int = 0
     cluster: dict[str, object] = {}
     jetstream: dict[str, object] = {}
 
