@@ -106,6 +106,7 @@ async def test_pgbench_connections_pool_and_client_edges(
     assert metrics["active_connections"] + metrics["idle_connections"] \
         + metrics["idle_in_transaction_connections"] == CLIENTS
     assert metrics["storage_bytes"] > 1_000_000  # pgbench's tables at scale 1
+    assert metrics["longest_query_seconds"] >= 0 and metrics["longest_transaction_seconds"] >= 0
     assert 0 < transactions.custom_metrics["cache_hit_ratio"] <= 1
     assert all(c.kind == ConnectionKind.NETWORK for c in sink.connections.values())
 
@@ -174,6 +175,7 @@ async def test_gestalts_own_polling_is_left_out(postgres_cluster: PgCluster) -> 
         await app.close()
     metrics = db.custom_metrics
     assert metrics["connections"] == 1 and metrics["cluster_connections"] == 1, metrics
+    assert type(metrics["connections"]) is int  # a count: shown as 1, not 1.0
     assert metrics["pool_percent"] == pytest.approx(100 / MAX_CONNECTIONS)
     assert db.attrs["connections.idle"] == 1
     queries = {k: v for k, v in db.attrs.items() if k.startswith("query_") and k.count("_") == 1}

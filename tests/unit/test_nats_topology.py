@@ -62,9 +62,14 @@ def test_entities_from_one_poll() -> None:
     assert server.attrs["version"] == "2.15.1"
     assert server.custom_metrics["connections"] == 1
     assert "in_msgs_per_sec" not in server.custom_metrics  # one poll: no rate yet, not 0
+    # varz says cpu 1 (% of one core, as ps does) on 2 cores: 0.5 % of the machine.
+    assert server.cpu_percent == 0.5
 
     stream = by_id[ids.nats_stream("probe", "ORDERS")]
     assert stream.custom_metrics["messages"] == 20 and stream.attrs["subjects"] == "orders.>"
+    # Counts are whole numbers (623, not 623.0) wherever they are shown.
+    assert type(stream.custom_metrics["messages"]) is int
+    assert type(server.custom_metrics["connections"]) is int
     consumer = by_id[ids.nats_consumer("probe", "ORDERS", "worker")]
     assert consumer.custom_metrics["num_pending"] == 17
     assert consumer.custom_metrics["num_ack_pending"] == 3

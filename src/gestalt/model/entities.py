@@ -50,7 +50,8 @@ class Entity(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     network_tx_bytes: int | None = None
     network_rx_rate: float | None = None  # bytes/s
     network_tx_rate: float | None = None  # bytes/s
-    custom_metrics: dict[str, float] = {}
+    # Counts stay whole numbers (623, not 623.0) through every encode and decode.
+    custom_metrics: dict[str, int | float] = {}
     attrs: dict[str, Scalar] = {}
     # Network addresses this entity owns: "ip:port" for sockets (a process's listening and
     # connected local ends), plain "ip" for interfaces (a container's or pod's IP). The hub

@@ -80,10 +80,12 @@ SELECT xact_commit + xact_rollback AS transactions, blks_hit, blks_read
   FROM pg_stat_database WHERE datname = current_database()
 """
 
+# clock_timestamp(), not now(): now() is when our poll's transaction began, and a query
+# that started after that would be -0.003 s old.
 _SESSIONS = f"""{_MARK}
 SELECT state, client_addr::text AS client_addr, client_port, usename, application_name,
-       extract(epoch FROM now() - query_start) AS query_age,
-       extract(epoch FROM now() - xact_start) AS xact_age
+       extract(epoch FROM clock_timestamp() - query_start) AS query_age,
+       extract(epoch FROM clock_timestamp() - xact_start) AS xact_age
   FROM pg_stat_activity
  WHERE datname = current_database() AND backend_type = 'client backend' AND {_OTHERS}
 """
@@ -210,16 +212,17 @@ class _Database:
                        if r["state"] == "active" and r["query_age"] is not None]
         xact_ages = [r["xact_age"] for r in sessions if r["xact_age"] is not None]
         max_connections = server["max_connections"]
+        # Counts and bytes stay whole numbers (1, not 1.0).
         metrics: dict[str, float] = {
             "pool_percent": 100.0 * server["cluster_connections"] / max_connections,
-            "connections": float(len(sessions)),
-            "active_connections": float(by_state.get("active", 0)),
-            "idle_connections": float(by_state.get("idle", 0)),
-            "idle_in_transaction_connections": float(
+            "connections": len(sessions),
+            "active_connections": by_state.get("active", 0),
+            "idle_connections": by_state.get("idle", 0),
+            "idle_in_transaction_connections": (
                 by_state.get("idle in transaction", 0)
                 + by_state.get("idle in transaction (aborted)", 0)),
-            "cluster_connections": float(server["cluster_connections"]),
-            "storage_bytes": float(server["size_bytes"]),
+            "cluster_connections": server["cluster_connections"],
+            "storage_bytes": server["size_bytes"],
             "longest_query_seconds": float(max(active_ages, default=0.0)),
             "longest_transaction_seconds": float(max(xact_ages, default=0.0)),
         }

@@ -98,7 +98,8 @@ def _rate(new: int, old: int | None, seconds: float | None) -> float | None:
 
 
 def _metrics(**values: float | int | None) -> dict[str, float]:
-    return {k: float(v) for k, v in values.items() if v is not None}
+    """The known values; counts stay whole numbers (shown as 623, not 623.0)."""
+    return {k: v for k, v in values.items() if v is not None}
 
 
 class _ConsumerWatch:
@@ -215,7 +216,8 @@ class _Build:
             kind=EntityKind.NATS_SERVER,
             name=self.server,
             status=EntityStatus.RUNNING,
-            cpu_percent=v.cpu,
+            # varz counts one busy core as 100 % (as ps does): a share of the machine.
+            cpu_percent=v.cpu / v.cores if v.cores else None,
             memory_bytes=v.mem,
             attrs={
                 "version": v.version,
