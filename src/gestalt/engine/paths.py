@@ -248,23 +248,23 @@ async def _docker_stats(engine: Engine, params: Params) -> Result:
 # -- NATS --------------------------------------------------------------------------------
 
 @path("world.infra.nats.subjects", "List NATS subjects", source="nats",
-      columns=("name", "subscribers", "msg_rate", "pending", "health"))
+      columns=("name", "subscribers", "msgs_per_sec", "bytes_per_sec", "queue_depth", "health"))
 async def _nats_subjects(engine: Engine, params: Params) -> Result:
-    rows = []
-    for e in _of_kind(engine, EntityKind.NATS_SUBJECT, "nats"):
-        row = _row(e, "subscribers")
-        row.update(e.custom_metrics)
-        rows.append(row)
-    return rows
+    return [{**_row(e), **e.custom_metrics}
+            for e in _of_kind(engine, EntityKind.NATS_SUBJECT, "nats")]
 
 
 @path("world.infra.nats.streams", "List JetStream streams", source="nats",
-      columns=("name", "messages", "bytes", "storage", "subjects", "health"))
+      columns=("name", "subjects", "messages", "bytes", "consumers", "msgs_per_sec", "storage",
+               "health"))
 async def _nats_streams(engine: Engine, params: Params) -> Result:
     rows = []
     for e in _of_kind(engine, EntityKind.NATS_STREAM, "nats"):
-        row = _row(e, "storage", "subjects")
-        row.update(e.custom_metrics)
+        row = {**_row(e, "storage"), **e.custom_metrics}
+        # "subjects": the stream's configured subjects; how many distinct ones it holds
+        # is a count of its own.
+        row["distinct_subjects"] = row.pop("subjects", None)
+        row["subjects"] = e.attrs.get("subjects")
         rows.append(row)
     return rows
 
