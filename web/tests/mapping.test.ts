@@ -56,8 +56,8 @@ describe("colours", () => {
     const lb = entityColour(e("service", { attrs: { type: "LoadBalancer" }, health_status: "ok" }));
     expect(cluster).not.toEqual(lb);
     near(entityColour(e("deployment", { attrs: { replicas: 4, ready_replicas: 2 } })), COLOURS.amber);
-    const quiet = entityColour(e("nats_subject", { custom_metrics: { msg_rate: 0 } }));
-    const busy = entityColour(e("nats_subject", { custom_metrics: { msg_rate: 5000 } }));
+    const quiet = entityColour(e("nats_subject", { custom_metrics: { msgs_per_sec: 0 } }));
+    const busy = entityColour(e("nats_subject", { custom_metrics: { msgs_per_sec: 5000 } }));
     expect(busy[0]).toBeGreaterThan(quiet[0]);
     near(entityColour(e("database", { custom_metrics: { pool_percent: 100 } })), COLOURS.red);
     const now = 1_800_000_000;
@@ -69,7 +69,8 @@ describe("colours", () => {
 
 describe("sizes", () => {
   it("grows with the plan's measure and keeps secrets small", () => {
-    expect(entitySize(e("pod", { attrs: { cpu_request: 2 } }))).toBeGreaterThan(entitySize(e("pod", { attrs: { cpu_request: 0.05 } })));
+    // cpu_request in millicores, as the Kubernetes source gives it: 2 cores vs 50m.
+    expect(entitySize(e("pod", { attrs: { cpu_request: 2000 } }))).toBeGreaterThan(entitySize(e("pod", { attrs: { cpu_request: 50 } })));
     expect(entitySize(e("service"), 20)).toBeGreaterThan(entitySize(e("service"), 1));
     expect(entitySize(e("container", { memory_limit: 4 * 2 ** 30 }))).toBeGreaterThan(entitySize(e("container", { memory_limit: 64 * 2 ** 20 })));
     expect(entitySize(e("volume", { attrs: { capacity_bytes: 100 * 2 ** 30 } }))).toBeGreaterThan(entitySize(e("volume")));

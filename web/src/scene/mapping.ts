@@ -2,6 +2,7 @@
 // table, health colours, and edge styles by its "Edge Types" table. Pure functions: the
 // scene and the legend read the same tables.
 import type { ConnectionKind, Entity, EntityKind } from "../api/types";
+import { FIELDS, cpuRequestCores, ioBusyPercent, read } from "./fields";
 
 export type Shape =
   | "torus" | "sphere" | "octahedron" | "dodecahedron" | "cube" | "cone" | "cylinder" | "box"
@@ -24,7 +25,7 @@ export const KIND_STYLES: Record<EntityKind, KindStyle> = {
   container: { shape: "cube", label: "Container", colour: "health" },
   nats_subject: { shape: "cone", label: "NATS subject", colour: "message rate" },
   database: { shape: "cylinder", label: "Database", colour: "pool use" },
-  volume: { shape: "box", label: "Volume", colour: "I/O use" },
+  volume: { shape: "box", label: "Volume", colour: "I/O use (health where no I/O data)" },
   configmap: { shape: "icosahedron", label: "ConfigMap", colour: "age" },
   secret: { shape: "tetrahedron", label: "Secret", colour: "always amber" },
   // Beyond the plan's table.
@@ -142,7 +143,7 @@ export function entityColour(entity: Entity, now: number = Date.now() / 1000): R
       return want != null && ready != null ? scoreColour(want > 0 ? ready / want : 1) : healthColour(entity);
     }
     case "nats_subject": {
-      const rate = metric(entity, "msg_rate", "msgs_per_sec", "messages_per_sec", "in_msgs_rate");
+      const rate = read(entity, FIELDS.messageRate);
       if (rate == null) return healthColour(entity);
       // Heat: cool blue when quiet, through purple, to hot orange at ~1000 msg/s.
       const t = Math.min(1, Math.log10(1 + rate) / 3);
@@ -156,8 +157,9 @@ export function entityColour(entity: Entity, now: number = Date.now() / 1000): R
       return used != null && size ? scoreColour(1 - used / size) : healthColour(entity);
     }
     case "volume": {
-      const util = metric(entity, "io_utilization", "io_util", "used_percent");
-      return util != null ? scoreColour(1 - (util > 1 ? util / 100 : util)) : healthColour(entity);
+      // I/O where it is measured; how full a volume is says nothing about its I/O.
+      const busy = ioBusyPercent(entity);
+      return busy != null ? scoreColour(1 - busy / 100) : healthColour(entity);
     }
     case "configmap": {
       if (entity.created_at == null) return healthColour(entity);
@@ -186,19 +188,19 @@ export function entitySize(entity: Entity, degree = 0): number {
     case "namespace":
       return 1; // rings are sized by the spread of their members
     case "pod":
-      return logSize(metric(entity, "cpu_request", "cpu_request_cores"), 0.1);
+      return logSize(cpuRequestCores(entity), 0.1);
     case "service":
       return logSize(degree, 2);
     case "deployment": case "replicaset": case "statefulset": case "daemonset":
-      return logSize(metric(entity, "replicas", "desired_replicas"), 1);
+      return logSize(read(entity, FIELDS.replicas), 1);
     case "container":
       return logSize(entity.memory_limit ?? null, 128 * 1024 * 1024);
     case "nats_subject":
-      return logSize(metric(entity, "queue_depth", "pending", "num_pending"), 10);
+      return logSize(read(entity, FIELDS.queueDepth), 10);
     case "database":
-      return logSize(metric(entity, "size_bytes", "storage_bytes", "capacity_bytes"), 1024 ** 3);
+      return logSize(read(entity, FIELDS.storageBytes), 1024 ** 3);
     case "volume":
-      return logSize(metric(entity, "capacity_bytes", "size_bytes"), 1024 ** 3);
+      return logSize(read(entity, FIELDS.capacityBytes), 1024 ** 3);
     case "configmap":
       return logSize(degree, 1);
     case "secret":
