@@ -4,6 +4,7 @@ import { useEffect, useState } from "react";
 import { api } from "../api/http";
 import type { Connection, EntityDetails, InfraEvent } from "../api/types";
 import { graph } from "../app";
+import { ioText } from "../scene/fields";
 import { healthColour, isSimulated, kindStyle } from "../scene/mapping";
 import { useUi, type Tab } from "../state/ui";
 import { bytes, percent, relativeTime, SEVERITY_ICON } from "./format";
@@ -91,6 +92,7 @@ function Details() {
     ...(e.namespace ? [["Namespace", e.namespace] as [string, string]] : []),
     ...(e.cpu_percent != null ? [["CPU", percent(e.cpu_percent)] as [string, string]] : []),
     ...(e.memory_bytes != null ? [["Memory", `${bytes(e.memory_bytes)}${e.memory_limit ? ` / ${bytes(e.memory_limit)}` : ""}`] as [string, string]] : []),
+    ...(e.kind === "volume" ? [["I/O", ioText(e)] as [string, string]] : []),
     ["Sources", (e.sources ?? []).join(", ") || "–"],
     ...(e.created_at ? [["Created", relativeTime(e.created_at)] as [string, string]] : []),
     ...(e.updated_at ? [["Updated", relativeTime(e.updated_at)] as [string, string]] : []),
