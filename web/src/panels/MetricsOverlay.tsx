@@ -61,8 +61,9 @@ export function MetricsOverlay() {
   if (!e) return null;
   const net = (e.network_rx_rate ?? 0) + (e.network_tx_rate ?? 0);
   const hasNet = e.network_rx_rate != null || e.network_tx_rate != null;
-  const msgRate = metric(e, "msg_rate", "msgs_per_sec", "messages_per_sec", "in_msgs_rate");
-  const depth = metric(e, "queue_depth", "pending", "num_pending");
+  // The NATS source's names (docs/api.md, Units): subjects and streams, servers, consumers.
+  const msgRate = metric(e, "msgs_per_sec", "in_msgs_per_sec", "delivered_per_sec");
+  const depth = metric(e, "queue_depth", "num_pending");
   if (e.cpu_percent == null && e.memory_bytes == null && !hasNet && msgRate == null && depth == null) return null;
   return (
     <section className="metrics-overlay" aria-label="Metrics" data-testid="metrics">
