@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -93,6 +94,17 @@ async def test_retention_prunes_old_rows(tmp_path: Path) -> None:
         assert [e.id for e in await history.events()] == ["e1"]
     finally:
         history.close()
+
+
+async def test_pruning_does_not_depend_on_uptime(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The monotonic clock counts from boot: on a machine up for a minute it reads ~60.
+    # The first batch prunes all the same.
+    booted = time.monotonic()
+    monkeypatch.setattr("gestalt.engine.history.time", SimpleNamespace(
+        time=time.time, monotonic=lambda: 5.0 + time.monotonic() - booted))
+    await test_retention_prunes_old_rows(tmp_path)
 
 
 async def test_the_sample_index_forgets_entities_long_gone(

@@ -268,7 +268,9 @@ class History:
     # -- the writer thread -------------------------------------------------------------------
     def _write_loop(self) -> None:
         conn = self._connect()
-        last_prune = 0.0
+        # None: prune with the first batch. The monotonic clock counts from boot, so "0.0"
+        # would mean "pruned at boot" and nothing would be pruned in the first minutes.
+        last_prune: float | None = None
         stopping = False
         while not stopping:
             batch: list[Any] = []
@@ -315,7 +317,7 @@ class History:
                             )
                         elif kind == "barrier":
                             barriers.append(payload)
-                    if time.monotonic() - last_prune > PRUNE_EVERY:
+                    if last_prune is None or time.monotonic() - last_prune > PRUNE_EVERY:
                         last_prune = time.monotonic()
                         self._prune(conn)
             except sqlite3.Error:
