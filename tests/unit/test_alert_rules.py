@@ -8,7 +8,9 @@ whose source is down.
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -28,9 +30,12 @@ from gestalt.model import (
     SourceStatus,
 )
 from gestalt.model.config import AlertRule, AlertsConfig, ConfigError, HealthConfig
+from gestalt.sources.docker.api import ContainerInspect
+from gestalt.sources.docker.entities import container
 
 STALE = "stale"
 POD = "pod:c1/shop/api-1"
+FIXTURES = Path(__file__).parent.parent / "fixtures"
 
 
 _TERM = re.compile(r"^(-?[\d.]+)(?:([+-])([\d.]+))?(?:x(\d+))?$")
@@ -285,6 +290,27 @@ def test_blast_radius_follows_dependencies() -> None:
     # an edge's alert starts from both ends.
     assert set(blast_radius(store, "http:ing:web->svc:api", depth=0)) == {"ing:web", "svc:api"}
     assert len(blast_radius(store, "svc:api", limit=2)) == 2
+
+
+def test_containers_sharing_a_docker_network_do_not_harm_each_other() -> None:
+    # Eleven containers on one network (as every standalone container is on `bridge`):
+    # trouble in one is not trouble in the others. A call between two of them is.
+    raw = json.loads((FIXTURES / "docker" / "container_inspect.json").read_text())
+    net = Entity(id="network:docker/host/gfx-net", kind=EntityKind.NETWORK, name="gfx-net")
+    store = Store()
+    store.apply(upserts=[net])
+    ids = []
+    for i in range(11):
+        inspect = msgspec.convert({**raw, "Id": f"{i:02d}" + raw["Id"][2:],
+                                   "Name": f"/app-{i}"}, ContainerInspect)
+        entity, edges = container(inspect, engine="host", local=False)
+        assert net.id in [e.target_id for e in edges]
+        ids.append(entity.id)
+        store.apply(upserts=[entity], edge_upserts=edges)
+    assert len(store.edges_of(net.id)) == 11
+    assert blast_radius(store, ids[0]) == []
+    store.apply(edge_upserts=[edge(ids[1], ids[0], ConnectionKind.HTTP)])
+    assert blast_radius(store, ids[0]) == [ids[1]]
 
 
 def test_a_moving_value_refreshes_the_message_without_a_change() -> None:
