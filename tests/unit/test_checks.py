@@ -166,6 +166,14 @@ def test_deployment_unavailable_replicas() -> None:
         Health.CRITICAL
 
 
+def test_a_workload_scaled_to_zero_has_nothing_unavailable() -> None:
+    obj = {"kind": "StatefulSet", "metadata": {"name": "db", "namespace": "shop"},
+           "spec": {"replicas": 0}, "status": {"replicas": 0}}
+    sts = translate.replicated("c1", obj)[0][0]
+    result = {r.check.id: r for r in run_checks(sts, CFG, NOW)}
+    assert result["unavailable_replicas"].level is Health.OK
+
+
 def test_node_pressure() -> None:
     obj = {"kind": "Node", "metadata": {"name": "n1"}, "status": {"conditions": [
         {"type": "Ready", "status": "True"}, {"type": "MemoryPressure", "status": "True"}]}}
@@ -198,6 +206,12 @@ def test_nats_consumer_stall_backlog_and_pending() -> None:
                      custom_metrics={"num_pending": 20_000.0})
     assert failing(growing) == {"consumer_backlog": Health.WARNING,
                                 "consumer_pending": Health.WARNING}
+
+
+def test_a_backlog_not_yet_judged_is_no_data() -> None:
+    consumer = entity(EntityKind.NATS_CONSUMER, attrs={"backlog_growing": None},
+                      custom_metrics={"num_pending": 20.0})
+    assert "consumer_backlog" not in {r.check.id for r in run_checks(consumer, CFG, NOW)}
 
 
 def test_restarts_keep_rising_across_a_restart_of_gestalt() -> None:

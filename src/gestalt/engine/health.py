@@ -83,6 +83,16 @@ def _flag(entity: Entity, name: str) -> float:
     return 1.0 if entity.attrs.get(name) is True else 0.0
 
 
+def _judged_flag(name: str) -> Reader:
+    """A flag the source can only judge over several polls (a backlog growing): absent or
+    None until then, which is no data, not "no"."""
+    def read(e: Entity, _now: float) -> float | None:
+        value = e.attrs.get(name)
+        return None if value is None else 1.0 if value is True else 0.0
+
+    return read
+
+
 def _metric(name: str, scale: float = 1.0) -> Reader:
     def read(subject: Entity, _now: float) -> float | None:
         value = subject.custom_metrics.get(name)
@@ -124,9 +134,11 @@ def _pending_seconds(e: Entity, now: float) -> float | None:
     return max(0.0, now - e.created_at) if e.created_at is not None else None
 
 
-def _unavailable(e: Entity, _now: float) -> float | None:
+def _replicas(e: Entity) -> tuple[int, int] | None:
+    """(desired, unavailable); Kubernetes omits unavailableReplicas on most workloads, so
+    it is desired - ready there."""
     desired = e.attrs.get("replicas")
-    if not isinstance(desired, int) or desired <= 0:
+    if not isinstance(desired, int):
         return None
     unavailable = e.attrs.get("unavailable_replicas")
     if not isinstance(unavailable, int):
@@ -134,7 +146,16 @@ def _unavailable(e: Entity, _now: float) -> float | None:
         if not isinstance(ready, int):
             return None
         unavailable = desired - ready
-    return max(0, unavailable) / desired
+    return desired, max(0, unavailable)
+
+
+def _unavailable(e: Entity, _now: float) -> float | None:
+    counts = _replicas(e)
+    if counts is None:
+        return None
+    desired, unavailable = counts
+    # Scaled to zero: nothing is wanted, so nothing is missing.
+    return unavailable / desired if desired > 0 else 0.0
 
 
 def _pressure(e: Entity, _now: float) -> float | None:
@@ -143,10 +164,14 @@ def _pressure(e: Entity, _now: float) -> float | None:
 
 
 def _cpu(e: Entity, _now: float) -> float | None:
+    if e.status is EntityStatus.EXITED:
+        return 0.0  # nothing runs; its last sample is history, not load
     return None if e.cpu_percent is None else e.cpu_percent / 100.0
 
 
 def _memory(e: Entity, _now: float) -> float | None:
+    if e.status is EntityStatus.EXITED:
+        return 0.0
     if not e.memory_limit or e.memory_bytes is None:
         return None
     return e.memory_bytes / e.memory_limit
@@ -223,7 +248,7 @@ CHECKS: tuple[Check, ...] = (
           lambda e, _now: _flag(e, "stalled")),
     Check("consumer_backlog", "Consumer backlog growing", frozenset({EntityKind.NATS_CONSUMER}),
           1, None, "", "backlog growing: {num_pending} pending",
-          lambda e, _now: _flag(e, "backlog_growing")),
+          _judged_flag("backlog_growing")),
     Check("consumer_pending", "Consumer pending", frozenset({EntityKind.NATS_CONSUMER}), 10_000,
           100_000, "", "{value:.0f} messages pending", _metric("num_pending"), for_seconds=60),
     Check("slow_consumers", "Slow consumers", frozenset({EntityKind.NATS_SERVER}), 1, 10, "",
