@@ -166,6 +166,16 @@ def test_deployment_unavailable_replicas() -> None:
         Health.CRITICAL
 
 
+def test_a_statefulset_says_how_many_replicas_are_unavailable() -> None:
+    # StatefulSets (and ReplicaSets, DaemonSets) report ready, not unavailable, replicas:
+    # the message counts them as the check does rather than printing "?".
+    obj = {"kind": "StatefulSet", "metadata": {"name": "db", "namespace": "shop"},
+           "spec": {"replicas": 5}, "status": {"replicas": 5, "readyReplicas": 2}}
+    sts = translate.replicated("c1", obj)[0][0]
+    result = {r.check.id: r for r in run_checks(sts, CFG, NOW)}
+    assert result["unavailable_replicas"].message == "3 of 5 replicas unavailable"
+
+
 def test_a_workload_scaled_to_zero_has_nothing_unavailable() -> None:
     obj = {"kind": "StatefulSet", "metadata": {"name": "db", "namespace": "shop"},
            "spec": {"replicas": 0}, "status": {"replicas": 0}}

@@ -62,6 +62,8 @@ class Check:
     read: Reader
     target: Target = "entity"
     for_seconds: float = 0.0  # how long the condition holds before its default rule fires
+    # Template fields computed from the subject, for numbers it does not carry as such.
+    fields: Callable[[Any], dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +160,11 @@ def _unavailable(e: Entity, _now: float) -> float | None:
     return unavailable / desired if desired > 0 else 0.0
 
 
+def _unavailable_fields(e: Entity) -> dict[str, Any]:
+    counts = _replicas(e)
+    return {"unavailable": counts[1] if counts else None}
+
+
 def _pressure(e: Entity, _now: float) -> float | None:
     return float(sum(1 for k in ("memory_pressure", "disk_pressure", "pid_pressure")
                      if e.attrs.get(k) is True))
@@ -223,8 +230,8 @@ CHECKS: tuple[Check, ...] = (
     Check("pending", "Pending too long", frozenset({EntityKind.POD}), 60, 300, "seconds",
           "pending for {value:.0f} s (not scheduled or not started)", _pending_seconds),
     Check("unavailable_replicas", "Replicas unavailable", _WORKLOADS, 0.01, 1.0, "ratio",
-          "{unavailable_replicas} of {replicas} replicas unavailable", _unavailable,
-          for_seconds=30),
+          "{unavailable} of {replicas} replicas unavailable", _unavailable,
+          for_seconds=30, fields=_unavailable_fields),
     Check("node_pressure", "Node under pressure", frozenset({EntityKind.NODE}), 1, None, "",
           "node under pressure: {pressure}", _pressure),
     Check("cpu", "CPU", frozenset(), 0.7, 0.9, "ratio", "cpu at or above {threshold:.0%}",
@@ -304,8 +311,10 @@ def judge(
         level, threshold = Health.WARNING, warning
     else:
         return CheckResult(check, Health.OK, value, None, "")
-    return CheckResult(check, level, value, threshold,
-                       check.message.format_map(_Fields(subject, value, threshold)))
+    fields = _Fields(subject, value, threshold)
+    if check.fields is not None:
+        fields.update({k: v for k, v in check.fields(subject).items() if v is not None})
+    return CheckResult(check, level, value, threshold, check.message.format_map(fields))
 
 
 def run_checks(entity: Entity, config: HealthConfig, now: float) -> list[CheckResult]:

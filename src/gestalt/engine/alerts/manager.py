@@ -254,11 +254,14 @@ class AlertManager:
             return None
         firing = what == FIRING
         affects = f" (affects {len(alert.blast_radius)})" if alert.blast_radius and firing else ""
+        # A default rule is named after its check, whose message already says what it is
+        # ("paused: its processes are frozen"): its name in front would say it twice.
+        named = "" if alert.rule == alert.labels.get("check") else f"{alert.rule}: "
         return Event(
             id=f"alert:{alert.id}:{what}:{int(now * 1000)}",
             type="Warning" if firing else "Normal",
             reason="AlertFiring" if firing else "AlertResolved",
-            message=f"{alert.rule}: {alert.message}{affects}" if firing else
+            message=f"{named}{alert.message}{affects}" if firing else
             f"{alert.rule} resolved",
             entity_id=entity_id, entity_kind=kind,
             entity_name=entity.name if entity is not None else alert.entity_name,
