@@ -17,10 +17,12 @@ from collections.abc import Callable, Iterable
 
 from gestalt.engine.alerts.blast import blast_radius
 from gestalt.engine.alerts.lifecycle import (
+    ACTIVE,
     FIRING,
     PENDING,
     RESOLVED,
     RETURNED,
+    UNKNOWN,
     Change,
     Lifecycle,
 )
@@ -61,6 +63,17 @@ EventSink = Callable[[Event], None]
 EVALUATION_STEP = 1000
 # Sources that have not reported in this run (yet): their word on a subject is still due.
 _NOT_REPORTED = (SourceState.STARTING, SourceState.DOWN)
+# What `state` selects in the alerts list: "active" (the default) is everything not over.
+STATE_CHOICES = ("active", PENDING, FIRING, UNKNOWN, RESOLVED, "all")
+
+
+def select_alerts(alerts: Iterable[Alert], state: str = "active") -> list[Alert]:
+    """Alerts in `state` (one of STATE_CHOICES), newest first; ValueError for another."""
+    if state not in STATE_CHOICES:
+        raise ValueError(f"state must be one of {', '.join(STATE_CHOICES)}, not {state!r}")
+    wanted = ACTIVE if state == "active" else None if state == "all" else (state,)
+    chosen = [a for a in alerts if wanted is None or a.state in wanted]
+    return sorted(chosen, key=lambda a: -a.updated_at)
 
 
 def receivers_of(config: Config) -> list[tuple[Receiver, float]]:
