@@ -200,8 +200,12 @@ async def test_alerts_that_still_hold_neither_resolve_nor_page_again(
             # The paused container shares the default bridge with every other container:
             # nothing else is harmed, and the message says "paused" once.
             assert event["message"] == "paused: its processes are frozen"
-            line = next(line for body in slack.accepted() for line in body["text"].split("\n")
-                        if paused_name in line)
+            def slack_line() -> str | None:
+                return next((line for body in slack.accepted()
+                             for line in body["text"].split("\n") if paused_name in line), None)
+
+            # Slack is a receiver of its own: it may hear a moment after the webhook.
+            line = await eventually(slack_line, timeout=10, what="the paused alert on Slack")
             assert line.endswith(": paused: its processes are frozen")
             assert "paused on" not in line
 
