@@ -211,6 +211,20 @@ async def test_alerts_in_the_api_and_the_event_feed(tmp_path: Path) -> None:
                 return bool(events) and events[0]["reason"] == "AlertResolved"
 
             await eventually(resolved, timeout=10, what="AlertResolved in the feed")
+            # The list holds what is active unless asked for another state.
+            active = (await client.get("/api/infra/alerts")).json()["alerts"]
+            assert active == []
+            over = (await client.get("/api/infra/alerts", params={"state": "resolved"})).json()
+            assert [a["id"] for a in over["alerts"]] == [alerts[0]["id"]]
+            path = (await client.get("/api/paths/world.infra.health.alerts")).json()
+            assert path["result"] == []
+            path = (await client.get("/api/paths/world.infra.health.alerts",
+                                     params={"state": "all"})).json()
+            assert [a["state"] for a in path["result"]] == ["resolved"]
+            for url in ("/api/infra/alerts", "/api/paths/world.infra.health.alerts"):
+                bad = await client.get(url, params={"state": "over"})
+                assert bad.status_code == 400
+                assert "state must be one of active, pending, firing" in bad.text
             log = (await client.get("/api/infra/alerts/notifications")).json()
             assert log == {"notifications": []}  # no receivers configured
 

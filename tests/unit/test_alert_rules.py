@@ -8,13 +8,16 @@ whose source is down.
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 
 from gestalt.engine.alerts import Lifecycle, RuleSet, blast_radius, compile_rules
+from gestalt.engine.alerts.rules import CLEAR, GONE, NO_DATA, UNSEEN
 from gestalt.engine.store import Store
 from gestalt.model import (
     Alert,
@@ -28,9 +31,12 @@ from gestalt.model import (
     SourceStatus,
 )
 from gestalt.model.config import AlertRule, AlertsConfig, ConfigError, HealthConfig
+from gestalt.sources.docker.api import ContainerInspect
+from gestalt.sources.docker.entities import container
 
 STALE = "stale"
 POD = "pod:c1/shop/api-1"
+FIXTURES = Path(__file__).parent.parent / "fixtures"
 
 
 _TERM = re.compile(r"^(-?[\d.]+)(?:([+-])([\d.]+))?(?:x(\d+))?$")
@@ -88,7 +94,10 @@ class Harness:
                 statuses.append(SourceStatus(name=s, state=SourceState(st),
                                              last_ok=last_ok.get(s)))
             observations = self.rules.observe([pod], [], statuses, now)
-            self.lifecycle.apply(now, observations, lambda _id: True)
+            subjects: dict[str, Any] = {POD: pod, **{f"source:{s.name}": s for s in statuses}}
+            self.lifecycle.apply(now, observations,
+                                 lambda alert, subjects=subjects, now=now: self.rules.verdict(
+                                     alert.rule, subjects[alert.entity_id], now))
             timeline.append({a.rule: (a.state, a.severity.value)
                              for a in self.lifecycle.alerts.values()})
         return timeline
@@ -130,6 +139,24 @@ def test_stale_is_unknown_never_resolved_and_comes_back_firing() -> None:
     assert alert.started_at == 0  # the same incident throughout
 
 
+def test_coming_back_from_unknown_is_not_a_new_firing() -> None:
+    # A source that recovers must not put a second AlertFiring in the feed (nor page):
+    # the alert fired once; coming back is "returned", which nobody is told about.
+    rules = RuleSet(compile_rules(AlertsConfig(rules=[cpu_rule()]), HealthConfig()))
+    lifecycle = Lifecycle()
+    hot = Entity(id=POD, kind=EntityKind.POD, name="api-1", status=EntityStatus.RUNNING,
+                 cpu_percent=95.0)
+    stale = Entity(id=POD, kind=EntityKind.POD, name="api-1", status=EntityStatus.RUNNING,
+                   cpu_percent=95.0, stale=True)
+    whats = []
+    for now, pod in enumerate([hot, stale, hot, hot]):
+        changes = lifecycle.apply(float(now), rules.observe([pod], [], [], float(now)),
+                                  lambda alert, pod=pod, now=now: rules.verdict(
+                                      alert.rule, pod, float(now)))
+        whats.append([c.what for c in changes])
+    assert whats == [["firing"], ["unknown"], ["returned"], []]
+
+
 def test_pending_alert_stays_pending_through_an_outage() -> None:
     timeline = Harness(cpu_rule(for_="3m")).run({"cpu_percent": "95 stale 95 95"})
     assert [t["HighCpu"][0] for t in timeline] == ["pending", "unknown", "pending", "firing"]
@@ -148,10 +175,33 @@ def test_critical_only_rule_ignores_warnings() -> None:
     assert [t.get("HighCpu") for t in timeline] == [None, None, ("firing", "critical")]
 
 
-def test_missing_metric_ends_the_alert() -> None:
-    # As in Prometheus: an absent series does not satisfy the rule.
-    timeline = Harness(cpu_rule()).run({"cpu_percent": "95 _ _"})
-    assert [t["HighCpu"][0] for t in timeline] == ["firing", "resolved", "resolved"]
+def test_missing_data_never_resolves() -> None:
+    # No CPU sample (the first stats sample after a restart has no CPU yet) says nothing:
+    # the alert stays firing until a value says the condition is gone.
+    timeline = Harness(cpu_rule()).run({"cpu_percent": "95 _ _ 50"})
+    assert [t["HighCpu"][0] for t in timeline] == ["firing", "firing", "firing", "resolved"]
+
+
+def test_a_pending_alert_without_data_waits_and_does_not_fire() -> None:
+    timeline = Harness(cpu_rule(for_="2m")).run({"cpu_percent": "95 _ _ _ 50"})
+    assert [t.get("HighCpu", ("-",))[0] for t in timeline] == [
+        "pending", "pending", "pending", "pending", "-"]
+
+
+def test_an_exited_container_is_not_busy() -> None:
+    # Its last CPU sample stays on the entity: history, not load.
+    rules = RuleSet(compile_rules(AlertsConfig(rules=[cpu_rule()]), HealthConfig()))
+    lifecycle = Lifecycle()
+    busy = Entity(id="container:abc", kind=EntityKind.CONTAINER, name="web",
+                  status=EntityStatus.RUNNING, cpu_percent=95.0)
+    exited = msgspec.structs.replace(busy, status=EntityStatus.EXITED)
+    states = []
+    for now, ctr in enumerate([busy, exited]):
+        lifecycle.apply(float(now), rules.observe([ctr], [], [], float(now)),
+                        lambda alert, ctr=ctr, now=now: rules.verdict(alert.rule, ctr,
+                                                                      float(now)))
+        states.append([a.state for a in lifecycle.alerts.values()])
+    assert states == [["firing"], ["resolved"]]
 
 
 def test_rule_thresholds_override_the_check() -> None:
@@ -225,14 +275,45 @@ def test_rules_load_from_yaml_with_for() -> None:
 
 # -- restart --------------------------------------------------------------------------
 
-def test_restored_alerts_wait_for_their_entity_then_resolve() -> None:
-    lifecycle = Lifecycle(hold_until=100.0)
+def restored(lifecycle: Lifecycle, **kw: Any) -> Alert:
     alert = Alert(id="a1", rule="HighCpu", entity_id=POD, severity=Severity.CRITICAL,
-                  state="firing", message="", started_at=0, updated_at=0)
+                  state="firing", message="", started_at=0, updated_at=0,
+                  sources=["kubernetes"], **kw)
     lifecycle.restore(alert)
-    lifecycle.apply(50.0, [], lambda _id: False)
-    assert alert.state == "unknown"  # the sources have not reported yet
-    lifecycle.apply(120.0, [], lambda _id: False)
+    return alert
+
+
+def test_a_restored_alert_stays_firing_until_its_subject_is_judged() -> None:
+    lifecycle = Lifecycle(hold_until=100.0)
+    alert = restored(lifecycle)
+    # The sources have not reported yet: nothing to say, nothing changes.
+    assert lifecycle.apply(50.0, [], lambda _a: UNSEEN) == []
+    assert alert.state == "firing"
+    # The subject is back but its check has no value yet (a trend needs a few polls).
+    assert lifecycle.apply(60.0, [], lambda _a: NO_DATA) == []
+    assert lifecycle.apply(160.0, [], lambda _a: NO_DATA) == []
+    assert alert.state == "firing"
+    # Judged, and the condition is gone: resolved now.
+    assert [c.what for c in lifecycle.apply(170.0, [], lambda _a: CLEAR)] == ["resolved"]
+
+
+def test_a_restored_alert_whose_source_never_reports_is_unknown_not_resolved() -> None:
+    lifecycle = Lifecycle(hold_until=100.0)
+    alert = restored(lifecycle)
+    lifecycle.apply(50.0, [], lambda _a: UNSEEN)
+    assert alert.state == "firing"
+    assert [c.what for c in lifecycle.apply(120.0, [], lambda _a: UNSEEN)] == ["unknown"]
+    assert lifecycle.apply(500.0, [], lambda _a: UNSEEN) == []
+    assert alert.state == "unknown"
+    # The source reports at last, without the subject: it is gone.
+    assert [c.what for c in lifecycle.apply(510.0, [], lambda _a: GONE)] == ["resolved"]
+
+
+def test_a_restored_alert_of_a_subject_gone_is_resolved_after_the_grace() -> None:
+    lifecycle = Lifecycle(hold_until=100.0)
+    alert = restored(lifecycle)
+    assert lifecycle.apply(50.0, [], lambda _a: GONE) == []
+    lifecycle.apply(120.0, [], lambda _a: GONE)
     assert alert.state == "resolved" and alert.resolved_at == 120.0
 
 
@@ -241,7 +322,7 @@ def test_restored_pending_unknown_alert_is_dropped_not_resolved() -> None:
     alert = Alert(id="a1", rule="HighCpu", entity_id=POD, severity=Severity.WARNING,
                   state="unknown", message="", started_at=0, updated_at=0)
     lifecycle.restore(alert, prior="pending")
-    changes = lifecycle.apply(10.0, [], lambda _id: True)
+    changes = lifecycle.apply(10.0, [], lambda _a: CLEAR)
     assert [c.what for c in changes] == ["dropped"] and not lifecycle.alerts
 
 
@@ -287,6 +368,27 @@ def test_blast_radius_follows_dependencies() -> None:
     assert len(blast_radius(store, "svc:api", limit=2)) == 2
 
 
+def test_containers_sharing_a_docker_network_do_not_harm_each_other() -> None:
+    # Eleven containers on one network (as every standalone container is on `bridge`):
+    # trouble in one is not trouble in the others. A call between two of them is.
+    raw = json.loads((FIXTURES / "docker" / "container_inspect.json").read_text())
+    net = Entity(id="network:docker/host/gfx-net", kind=EntityKind.NETWORK, name="gfx-net")
+    store = Store()
+    store.apply(upserts=[net])
+    ids = []
+    for i in range(11):
+        inspect = msgspec.convert({**raw, "Id": f"{i:02d}" + raw["Id"][2:],
+                                   "Name": f"/app-{i}"}, ContainerInspect)
+        entity, edges = container(inspect, engine="host", local=False)
+        assert net.id in [e.target_id for e in edges]
+        ids.append(entity.id)
+        store.apply(upserts=[entity], edge_upserts=edges)
+    assert len(store.edges_of(net.id)) == 11
+    assert blast_radius(store, ids[0]) == []
+    store.apply(edge_upserts=[edge(ids[1], ids[0], ConnectionKind.HTTP)])
+    assert blast_radius(store, ids[0]) == [ids[1]]
+
+
 def test_a_moving_value_refreshes_the_message_without_a_change() -> None:
     rules = RuleSet(compile_rules(AlertsConfig(rules=[AlertRule(name="PodPending",
                                                                  check="pending")]),
@@ -294,9 +396,9 @@ def test_a_moving_value_refreshes_the_message_without_a_change() -> None:
     lifecycle = Lifecycle()
     pending = Entity(id=POD, kind=EntityKind.POD, name="api-1", status=EntityStatus.PENDING,
                      created_at=0.0)
-    first = lifecycle.apply(100.0, rules.observe([pending], [], [], 100.0), lambda _id: True)
+    first = lifecycle.apply(100.0, rules.observe([pending], [], [], 100.0), lambda _a: CLEAR)
     assert [c.what for c in first] == ["firing"]
-    later = lifecycle.apply(130.0, rules.observe([pending], [], [], 130.0), lambda _id: True)
+    later = lifecycle.apply(130.0, rules.observe([pending], [], [], 130.0), lambda _a: CLEAR)
     assert later == []  # nothing to persist or notify
     alert = lifecycle.alerts[first[0].alert.id]
     assert alert.message == "pending for 130 s (not scheduled or not started)"

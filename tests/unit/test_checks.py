@@ -166,6 +166,24 @@ def test_deployment_unavailable_replicas() -> None:
         Health.CRITICAL
 
 
+def test_a_statefulset_says_how_many_replicas_are_unavailable() -> None:
+    # StatefulSets (and ReplicaSets, DaemonSets) report ready, not unavailable, replicas:
+    # the message counts them as the check does rather than printing "?".
+    obj = {"kind": "StatefulSet", "metadata": {"name": "db", "namespace": "shop"},
+           "spec": {"replicas": 5}, "status": {"replicas": 5, "readyReplicas": 2}}
+    sts = translate.replicated("c1", obj)[0][0]
+    result = {r.check.id: r for r in run_checks(sts, CFG, NOW)}
+    assert result["unavailable_replicas"].message == "3 of 5 replicas unavailable"
+
+
+def test_a_workload_scaled_to_zero_has_nothing_unavailable() -> None:
+    obj = {"kind": "StatefulSet", "metadata": {"name": "db", "namespace": "shop"},
+           "spec": {"replicas": 0}, "status": {"replicas": 0}}
+    sts = translate.replicated("c1", obj)[0][0]
+    result = {r.check.id: r for r in run_checks(sts, CFG, NOW)}
+    assert result["unavailable_replicas"].level is Health.OK
+
+
 def test_node_pressure() -> None:
     obj = {"kind": "Node", "metadata": {"name": "n1"}, "status": {"conditions": [
         {"type": "Ready", "status": "True"}, {"type": "MemoryPressure", "status": "True"}]}}
@@ -198,6 +216,43 @@ def test_nats_consumer_stall_backlog_and_pending() -> None:
                      custom_metrics={"num_pending": 20_000.0})
     assert failing(growing) == {"consumer_backlog": Health.WARNING,
                                 "consumer_pending": Health.WARNING}
+
+
+def test_a_backlog_not_yet_judged_is_no_data() -> None:
+    consumer = entity(EntityKind.NATS_CONSUMER, attrs={"backlog_growing": None},
+                      custom_metrics={"num_pending": 20.0})
+    assert "consumer_backlog" not in {r.check.id for r in run_checks(consumer, CFG, NOW)}
+
+
+def test_restarts_keep_rising_across_a_restart_of_gestalt() -> None:
+    # The last run wrote its counter changes down; the next one starts from them, so a
+    # container that restarted 4 times in the last minutes is still "rising" (not reset
+    # to a fresh baseline that reads "0 restarts" and resolves its alert).
+    written: list[tuple[str, float, float]] = []
+    before = CounterWindows()
+    before.resume({}, last_alive=None, now=NOW, record=lambda *p: written.append(p))
+    for i, count in enumerate([10, 12, 14]):
+        before.increase("container:abc", count, NOW - 300 + 60 * i)
+    saved: dict[str, list[tuple[float, float]]] = {}
+    for key, ts, value in written:
+        saved.setdefault(key, []).append((ts, value))
+    after = CounterWindows()
+    after.resume(saved, last_alive=NOW - 20, now=NOW)
+    assert after.increase("container:abc", 14, NOW) == 4
+    # Away longer than the window: when the rise happened is unknown, so it starts over.
+    stale = CounterWindows()
+    stale.resume(saved, last_alive=NOW - 3600, now=NOW)
+    assert stale.increase("container:abc", 14, NOW) == 0
+
+
+def test_restarts_of_a_container_created_within_the_window_all_count() -> None:
+    # Created two minutes ago, first seen at its 6th restart: all six are in the window.
+    counters = CounterWindows()
+    assert counters.increase("container:new", 6, NOW, born=NOW - 120) == 6
+    assert counters.increase("container:new", 7, NOW + 5, born=NOW - 120) == 7
+    # Created an hour ago: restarts from before we looked may be from before the window.
+    assert counters.increase("container:old", 6, NOW, born=NOW - 3600) == 0
+    assert counters.increase("container:unborn", 6, NOW) == 0
 
 
 def test_slow_consumers_rising_on_the_server() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -93,6 +94,49 @@ async def test_retention_prunes_old_rows(tmp_path: Path) -> None:
         assert [e.id for e in await history.events()] == ["e1"]
     finally:
         history.close()
+
+
+async def test_pruning_does_not_depend_on_uptime(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The monotonic clock counts from boot: on a machine up for a minute it reads ~60.
+    # The first batch prunes all the same.
+    booted = time.monotonic()
+    monkeypatch.setattr("gestalt.engine.history.time", SimpleNamespace(
+        time=time.time, monotonic=lambda: 5.0 + time.monotonic() - booted))
+    await test_retention_prunes_old_rows(tmp_path)
+
+
+async def test_counter_changes_survive_reopening_and_pruning_keeps_the_baseline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "h.sqlite3"
+    history = History(path)
+    history.open()
+    history.record_counter("container:abc", NOW - 1800, 3.0)
+    history.record_counter("container:abc", NOW - 900, 4.0)
+    history.record_counter("container:abc", NOW - 60, 6.0)
+    history.record_metrics({"topology": {"health": 1.0}}, now=NOW - 5)
+    await history.flushed()
+    history.close()
+    again = History(path)
+    again.open()
+    again.close()
+    assert again.saved_counters == {"container:abc": [(NOW - 1800, 3.0), (NOW - 900, 4.0),
+                                                      (NOW - 60, 6.0)]}
+    assert again.last_alive == NOW - 5
+    # An hour on, only what the "rising" checks can still use is kept: each counter's
+    # newest change, the baseline of the next window.
+    monkeypatch.setattr("gestalt.engine.history.time", SimpleNamespace(
+        time=lambda: NOW + 3600, monotonic=time.monotonic))
+    pruned = History(path)
+    pruned.open()
+    await pruned.flushed()
+    pruned.close()
+    final = History(path)
+    final.open()
+    final.close()
+    assert final.saved_counters == {"container:abc": [(NOW - 60, 6.0)]}
 
 
 async def test_the_sample_index_forgets_entities_long_gone(

@@ -169,6 +169,20 @@ def test_a_growing_backlog_is_reported_once_and_its_recovery_too() -> None:
     assert reasons == ["ConsumerBacklogGrowing", "ConsumerRecovered"]
 
 
+def test_a_backlog_is_not_judged_until_enough_polls_are_in() -> None:
+    # After a (re)start the first polls cannot say whether a backlog grows: that is no
+    # data, not "not growing" (which would resolve a firing alert at every restart).
+    builder = TopologyBuilder()
+    flags = []
+    for step, pending in enumerate([10, 20, 30, 40]):
+        poll = recorded(at=2.0 * step)
+        consumer_of(poll).num_pending = pending
+        obs = builder.build(poll)
+        (consumer,) = [e for e in obs.entities if e.kind is EntityKind.NATS_CONSUMER]
+        flags.append(consumer.attrs["backlog_growing"])
+    assert flags == [None, None, None, True]
+
+
 def test_a_connection_new_since_the_last_poll_gets_a_rate_over_its_lifetime() -> None:
     builder = TopologyBuilder(sampled=["orders.>"])
     builder.build(recorded(at=0.0), counts={}, window=2.0)

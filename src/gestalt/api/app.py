@@ -28,6 +28,7 @@ from gestalt.api.streams import (
     parse_last_event_id,
     topology_stream,
 )
+from gestalt.engine.alerts import select_alerts
 from gestalt.engine.broadcast import sse_frame
 from gestalt.engine.filters import TopologyFilter, parse_labels, split_values
 from gestalt.engine.health import overall_status, summarize
@@ -193,10 +194,16 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
                       "summary": summary, "sources": engine.source_statuses()})
 
     @app.get("/api/infra/alerts", tags=["health"])
-    async def get_alerts() -> Response:
-        """Pending, firing, unknown and recently resolved alerts, newest first; changes
-        also reach the event stream as AlertFiring/AlertResolved events."""
-        return _json({"alerts": engine.alerts()})
+    async def get_alerts(state: Annotated[str, Query(
+            description="active (pending, firing and unknown: the default), pending, "
+                        "firing, unknown, resolved (within alerts.resolved_retention) "
+                        "or all")] = "active") -> Response:
+        """Alerts in one state, newest first: the active ones unless `state` says otherwise.
+        Changes also reach the event stream as AlertFiring/AlertResolved events."""
+        try:
+            return _json({"alerts": select_alerts(engine.alerts(), state)})
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from exc
 
     @app.get("/api/infra/alerts/notifications", tags=["health"])
     async def get_notifications(limit: Annotated[int, Query(ge=1, le=10000)] = 100) -> Response:

@@ -62,6 +62,8 @@ class Check:
     read: Reader
     target: Target = "entity"
     for_seconds: float = 0.0  # how long the condition holds before its default rule fires
+    # Template fields computed from the subject, for numbers it does not carry as such.
+    fields: Callable[[Any], dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +83,16 @@ def _attr(name: str) -> Callable[[Entity], Any]:
 
 def _flag(entity: Entity, name: str) -> float:
     return 1.0 if entity.attrs.get(name) is True else 0.0
+
+
+def _judged_flag(name: str) -> Reader:
+    """A flag the source can only judge over several polls (a backlog growing): absent or
+    None until then, which is no data, not "no"."""
+    def read(e: Entity, _now: float) -> float | None:
+        value = e.attrs.get(name)
+        return None if value is None else 1.0 if value is True else 0.0
+
+    return read
 
 
 def _metric(name: str, scale: float = 1.0) -> Reader:
@@ -124,9 +136,11 @@ def _pending_seconds(e: Entity, now: float) -> float | None:
     return max(0.0, now - e.created_at) if e.created_at is not None else None
 
 
-def _unavailable(e: Entity, _now: float) -> float | None:
+def _replicas(e: Entity) -> tuple[int, int] | None:
+    """(desired, unavailable); Kubernetes omits unavailableReplicas on most workloads, so
+    it is desired - ready there."""
     desired = e.attrs.get("replicas")
-    if not isinstance(desired, int) or desired <= 0:
+    if not isinstance(desired, int):
         return None
     unavailable = e.attrs.get("unavailable_replicas")
     if not isinstance(unavailable, int):
@@ -134,7 +148,21 @@ def _unavailable(e: Entity, _now: float) -> float | None:
         if not isinstance(ready, int):
             return None
         unavailable = desired - ready
-    return max(0, unavailable) / desired
+    return desired, max(0, unavailable)
+
+
+def _unavailable(e: Entity, _now: float) -> float | None:
+    counts = _replicas(e)
+    if counts is None:
+        return None
+    desired, unavailable = counts
+    # Scaled to zero: nothing is wanted, so nothing is missing.
+    return unavailable / desired if desired > 0 else 0.0
+
+
+def _unavailable_fields(e: Entity) -> dict[str, Any]:
+    counts = _replicas(e)
+    return {"unavailable": counts[1] if counts else None}
 
 
 def _pressure(e: Entity, _now: float) -> float | None:
@@ -143,10 +171,14 @@ def _pressure(e: Entity, _now: float) -> float | None:
 
 
 def _cpu(e: Entity, _now: float) -> float | None:
+    if e.status is EntityStatus.EXITED:
+        return 0.0  # nothing runs; its last sample is history, not load
     return None if e.cpu_percent is None else e.cpu_percent / 100.0
 
 
 def _memory(e: Entity, _now: float) -> float | None:
+    if e.status is EntityStatus.EXITED:
+        return 0.0
     if not e.memory_limit or e.memory_bytes is None:
         return None
     return e.memory_bytes / e.memory_limit
@@ -157,7 +189,7 @@ def _rising(counter: Callable[[Entity], Any]) -> Reader:
         value = counter(e)
         if not isinstance(value, int | float):
             return None
-        return COUNTERS.increase(e.id, float(value), now)
+        return COUNTERS.increase(e.id, float(value), now, born=e.created_at)
 
     return read
 
@@ -198,8 +230,8 @@ CHECKS: tuple[Check, ...] = (
     Check("pending", "Pending too long", frozenset({EntityKind.POD}), 60, 300, "seconds",
           "pending for {value:.0f} s (not scheduled or not started)", _pending_seconds),
     Check("unavailable_replicas", "Replicas unavailable", _WORKLOADS, 0.01, 1.0, "ratio",
-          "{unavailable_replicas} of {replicas} replicas unavailable", _unavailable,
-          for_seconds=30),
+          "{unavailable} of {replicas} replicas unavailable", _unavailable,
+          for_seconds=30, fields=_unavailable_fields),
     Check("node_pressure", "Node under pressure", frozenset({EntityKind.NODE}), 1, None, "",
           "node under pressure: {pressure}", _pressure),
     Check("cpu", "CPU", frozenset(), 0.7, 0.9, "ratio", "cpu at or above {threshold:.0%}",
@@ -223,7 +255,7 @@ CHECKS: tuple[Check, ...] = (
           lambda e, _now: _flag(e, "stalled")),
     Check("consumer_backlog", "Consumer backlog growing", frozenset({EntityKind.NATS_CONSUMER}),
           1, None, "", "backlog growing: {num_pending} pending",
-          lambda e, _now: _flag(e, "backlog_growing")),
+          _judged_flag("backlog_growing")),
     Check("consumer_pending", "Consumer pending", frozenset({EntityKind.NATS_CONSUMER}), 10_000,
           100_000, "", "{value:.0f} messages pending", _metric("num_pending"), for_seconds=60),
     Check("slow_consumers", "Slow consumers", frozenset({EntityKind.NATS_SERVER}), 1, 10, "",
@@ -279,8 +311,10 @@ def judge(
         level, threshold = Health.WARNING, warning
     else:
         return CheckResult(check, Health.OK, value, None, "")
-    return CheckResult(check, level, value, threshold,
-                       check.message.format_map(_Fields(subject, value, threshold)))
+    fields = _Fields(subject, value, threshold)
+    if check.fields is not None:
+        fields.update({k: v for k, v in check.fields(subject).items() if v is not None})
+    return CheckResult(check, level, value, threshold, check.message.format_map(fields))
 
 
 def run_checks(entity: Entity, config: HealthConfig, now: float) -> list[CheckResult]:
@@ -329,28 +363,65 @@ class _Fields(dict[str, Any]):
 class CounterWindows:
     """How much a counter (restarts, slow consumers) rose over the last RISING_WINDOW
     seconds, per entity. Only changes are kept, so a quiet counter costs one entry; a
-    counter that goes down (a new container, a restarted server) starts over."""
+    counter that goes down (a new container, a restarted server) starts over.
+
+    Each change is handed to `record` (history writes it down) and `resume` starts from
+    what the last run wrote: without that, a restart of Gestalt would make every counter's
+    current value its baseline, and a container that keeps restarting would read "not
+    rising" (its alert resolved) until it had restarted twice more."""
 
     def __init__(self, window: float = RISING_WINDOW, max_entries: int = 100_000) -> None:
         self.window = window
         self.max_entries = max_entries
         self._points: dict[str, list[tuple[float, float]]] = {}
+        self.record: Callable[[str, float, float], None] | None = None
 
-    def increase(self, key: str, value: float, now: float) -> float:
+    def resume(
+        self,
+        points: dict[str, list[tuple[float, float]]],
+        *,
+        last_alive: float | None,
+        now: float,
+        record: Callable[[str, float, float], None] | None = None,
+    ) -> None:
+        """Start from the last run's changes ((time, value), oldest first, per key) when it
+        was alive less than a window ago. After a longer gap a rise cannot be placed in
+        time, so every counter starts over from its next value, as on a first start."""
+        self._points = {}
+        if last_alive is not None and now - last_alive < self.window:
+            self._points = {k: list(v) for k, v in points.items() if v}
+        self.record = record
+
+    def increase(self, key: str, value: float, now: float, *, born: float | None = None) -> float:
+        """`born`: when the counter's owner was created, so counted from 0 (a container's
+        restarts): one created within the window rose by all of its value in it, however
+        late we first saw it."""
         points = self._points.get(key)
         if points is None or value < points[-1][1]:
             if len(self._points) >= self.max_entries:
                 self._points.clear()  # a bound, not a policy: at worst "rising" is forgotten
-            self._points[key] = [(now, value)]
-            return 0.0
+            start = [(now, value)]
+            if points is None and born is not None and now - self.window < born < now \
+                    and value > 0:
+                start.insert(0, (born, 0.0))
+            self._points[key] = start
+            for ts, counted in start:
+                self._recorded(key, ts, counted)
+            return value - start[0][1]
         if value > points[-1][1]:
             points.append((now, value))
+            self._recorded(key, now, value)
         # The baseline is the newest value at or before the window's start (or the first
-        # value ever seen: restarts from before we looked are not "rising").
+        # value ever seen: restarts from before we looked, and before the window, are not
+        # "rising").
         cutoff = now - self.window
         while len(points) > 1 and points[1][0] <= cutoff:
             points.pop(0)
         return value - points[0][1]
+
+    def _recorded(self, key: str, now: float, value: float) -> None:
+        if self.record is not None:
+            self.record(key, now, value)
 
     def clear(self) -> None:
         self._points.clear()

@@ -71,6 +71,12 @@ CREATE TABLE IF NOT EXISTS notifications (
 );
 CREATE INDEX IF NOT EXISTS notifications_key ON notifications (receiver, alert_id, ts);
 CREATE INDEX IF NOT EXISTS notifications_ts ON notifications (ts);
+CREATE TABLE IF NOT EXISTS counters (
+    key TEXT NOT NULL,
+    ts REAL NOT NULL,
+    value REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS counters_key ON counters (key, ts);
 """
 
 # One line of the notification log: (ts, receiver, alert id, state, severity, outcome, detail).
@@ -79,6 +85,9 @@ Notification = tuple[float, str, str, str, str, str, str]
 BATCH_SECONDS = 0.5
 BATCH_ROWS = 5000
 PRUNE_EVERY = 600.0
+# Counter changes older than this are pruned, but for each counter's newest (its baseline);
+# the "rising" checks look back ten minutes.
+COUNTER_KEEP = 3600.0
 RECENT_EVENTS = 500
 # Entities whose last sample time is remembered before quiet ones are forgotten.
 SAMPLE_INDEX_LIMIT = 50_000
@@ -111,6 +120,10 @@ class History:
         # resolve after a restart).
         self.saved_alerts: list[tuple[Alert, str | None]] = []
         self.saved_deliveries: dict[tuple[str, str], tuple[str, str, float]] = {}
+        # Counter changes per key, oldest first ("rising" checks, see health.CounterWindows),
+        # and the last time the previous run wrote a sample (how long Gestalt was away).
+        self.saved_counters: dict[str, list[tuple[float, float]]] = {}
+        self.last_alive: float | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def open(self) -> None:
@@ -135,6 +148,10 @@ class History:
                 "SELECT receiver, alert_id, state, severity, MAX(ts) FROM notifications "
                 "WHERE outcome = 'sent' GROUP BY receiver, alert_id")
         }
+        for key, ts, value in conn.execute("SELECT key, ts, value FROM counters "
+                                           "ORDER BY key, ts"):
+            self.saved_counters.setdefault(key, []).append((ts, value))
+        (self.last_alive,) = conn.execute("SELECT MAX(ts) FROM samples").fetchone()
         self._reader = conn
         self._writer = threading.Thread(target=self._write_loop, name="history-writer", daemon=True)
         self._writer.start()
@@ -198,6 +215,9 @@ class History:
 
     def record_notification(self, line: Notification) -> None:
         self._queue.put(("notification", line))
+
+    def record_counter(self, key: str, ts: float, value: float) -> None:
+        self._queue.put(("counter", (key, ts, value)))
 
     # -- reading ---------------------------------------------------------------------------
     async def events(
@@ -268,7 +288,9 @@ class History:
     # -- the writer thread -------------------------------------------------------------------
     def _write_loop(self) -> None:
         conn = self._connect()
-        last_prune = 0.0
+        # None: prune with the first batch. The monotonic clock counts from boot, so "0.0"
+        # would mean "pruned at boot" and nothing would be pruned in the first minutes.
+        last_prune: float | None = None
         stopping = False
         while not stopping:
             batch: list[Any] = []
@@ -313,9 +335,11 @@ class History:
                                 "(ts, receiver, alert_id, state, severity, outcome, detail) "
                                 "VALUES (?, ?, ?, ?, ?, ?, ?)", payload
                             )
+                        elif kind == "counter":
+                            conn.execute("INSERT INTO counters VALUES (?, ?, ?)", payload)
                         elif kind == "barrier":
                             barriers.append(payload)
-                    if time.monotonic() - last_prune > PRUNE_EVERY:
+                    if last_prune is None or time.monotonic() - last_prune > PRUNE_EVERY:
                         last_prune = time.monotonic()
                         self._prune(conn)
             except sqlite3.Error:
@@ -327,5 +351,8 @@ class History:
 
     def _prune(self, conn: sqlite3.Connection) -> None:
         cutoff = time.time() - self.retention
-        for table in ("events", "samples", "deltas", "notifications"):
+        for table in ("events", "samples", "deltas", "notifications", "counters"):
             conn.execute(f"DELETE FROM {table} WHERE ts < ?", (cutoff,))
+        conn.execute("DELETE FROM counters WHERE ts < ? AND ts < "
+                     "(SELECT MAX(ts) FROM counters AS newer WHERE newer.key = counters.key)",
+                     (time.time() - COUNTER_KEEP,))

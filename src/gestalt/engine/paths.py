@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 
+from gestalt.engine.alerts import select_alerts
 from gestalt.engine.filters import TopologyFilter, parse_labels, split_values
 from gestalt.engine.health import overall_status, summarize
 from gestalt.engine.registry import SPECS
@@ -365,10 +366,16 @@ async def _health_score(engine: Engine, params: Params) -> Result:
             "summary": _to_builtins(summary)}
 
 
-@path("world.infra.health.alerts", "Get active alerts",
-      columns=("severity", "state", "rule", "entity_name", "message"))
+@path("world.infra.health.alerts",
+      "Get alerts: the active ones (pending, firing, unknown) unless state= says "
+      "pending, firing, unknown, resolved or all",
+      columns=("severity", "state", "rule", "entity_name", "message"), params=("state",))
 async def _health_alerts(engine: Engine, params: Params) -> Result:
-    return [_to_builtins(a) for a in engine.alerts()]
+    try:
+        alerts = select_alerts(engine.alerts(), params.get("state", "active"))
+    except ValueError as exc:
+        raise PathError(400, str(exc)) from exc
+    return [_to_builtins(a) for a in alerts]
 
 
 @path("world.infra.health.history", "Get health history (an entity's, or the topology's)",

@@ -18,7 +18,7 @@ import msgspec
 
 from gestalt.engine.alerts import AlertManager
 from gestalt.engine.broadcast import Broadcaster, sse_frame
-from gestalt.engine.health import summarize
+from gestalt.engine.health import COUNTERS, summarize
 from gestalt.engine.history import History
 from gestalt.engine.hub import Hub
 from gestalt.engine.registry import build_sources
@@ -72,6 +72,9 @@ class Engine:
             return
         await asyncio.to_thread(self.history.open)
         self.store.version = self.history.last_version
+        # "Rising" checks continue from the last run's counters (before any source reports).
+        COUNTERS.resume(self.history.saved_counters, last_alive=self.history.last_alive,
+                        now=time.time(), record=self.history.record_counter)
         self.store.subscribe(self._on_delta)
         self.hub.on_event(self._on_event)
         self.hub.on_status(self._on_status)
@@ -97,6 +100,8 @@ class Engine:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        if COUNTERS.record == self.history.record_counter:
+            COUNTERS.record = None
         await asyncio.to_thread(self.history.close)
 
     # -- views -----------------------------------------------------------------------------

@@ -250,8 +250,9 @@ class AlertsConfig(_Section):
     alertmanager_resend: Duration = "1m"
     # Resolved alerts stay listed (and in history) this long.
     resolved_retention: Duration = "15m"
-    # After a restart, alerts of entities not seen again are held (unknown) this long
-    # before they are resolved: sources need a moment to report.
+    # After a restart, alerts of entities not seen again are held this long before they
+    # are resolved (and only once the entity's sources have reported): sources need a
+    # moment to report.
     startup_grace: Duration = "30s"
 
 

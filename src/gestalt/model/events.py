@@ -37,3 +37,6 @@ class Alert(msgspec.Struct, kw_only=True, omit_defaults=True):
     labels: dict[str, str] = {}
     # Entities upstream/downstream of this one: what else the problem touches.
     blast_radius: list[str] = []
+    # The sources that report the subject: after a restart, an alert whose subject is not
+    # back is only resolved once these have reported (missing data never resolves).
+    sources: list[str] = []

@@ -7,6 +7,9 @@ From the entity in trouble we follow edges to what depends on it, up to `depth` 
 - `volume` edges backwards: who mounts a volume;
 - `owns` edges both ways: a pod's containers and its replicaset and deployment
   (an owner is degraded by its children), but never up to a namespace.
+Groupings are not paths of harm: a namespace, or a Docker network that containers share
+(one container in trouble does nothing to the others on the default `bridge`; traffic
+between them is an edge of its own, and that edge does carry harm).
 A connection's alert starts from both of its ends.
 """
 
@@ -20,7 +23,7 @@ from gestalt.model import ConnectionKind, EntityKind
 _TRAFFIC = frozenset({ConnectionKind.NETWORK, ConnectionKind.HTTP, ConnectionKind.GRPC,
                       ConnectionKind.NATS})
 _BACKWARDS = frozenset({ConnectionKind.DEPENDS, ConnectionKind.VOLUME})
-_NEVER = frozenset({EntityKind.NAMESPACE})
+_NEVER = frozenset({EntityKind.NAMESPACE, EntityKind.NETWORK})
 
 
 def blast_radius(store: Store, subject_id: str, *, depth: int = 2, limit: int = 50) -> list[str]:

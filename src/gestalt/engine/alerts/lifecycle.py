@@ -1,15 +1,19 @@
 """The alert lifecycle: pending -> firing -> resolved, one alert per (rule, subject).
 
-`Lifecycle.apply(now, observations, present)` is pure state-machine work with the time
+`Lifecycle.apply(now, observations, verdict)` is pure state-machine work with the time
 passed in, so rule tests drive it with a fake clock:
 
 - a rule that starts to hold opens a *pending* alert; once it has held for the rule's
   `for`, the alert is *firing*; when it stops holding, a firing alert is *resolved* and a
   pending one is dropped (it never fired, so nobody was told);
-- a subject whose source is down cannot be judged: its alerts become *unknown* (never
-  resolved on missing data) and return to what they were when data comes back;
-- after a restart, alerts of subjects not seen again are held unknown until `hold_until`
-  (the sources need a moment), then resolved;
+- missing data never resolves. A subject whose check has no value (a trend or a rate
+  needs a few samples after a restart) keeps its alerts as they are. A subject whose
+  source is down cannot be judged: its alerts become *unknown* and return to what they
+  were when data comes back, quietly (`returned`: the same incident, nothing new to tell);
+- after a restart, alerts keep their state until their subject is judged again. Those of
+  subjects not back are resolved only once `hold_until` has passed (the sources need a
+  moment) and the sources that reported the subject have reported since; while a source
+  of theirs has not, they are *unknown* after `hold_until`;
 - resolved alerts stay listed for `resolved_retention` seconds, then expire.
 """
 
@@ -18,16 +22,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from gestalt.engine.alerts.rules import Observation
+from gestalt.engine.alerts.rules import GONE, NO_DATA, UNSEEN, Observation, Verdict
 from gestalt.model import Alert, Health, Severity
 
 PENDING, FIRING, RESOLVED, UNKNOWN = "pending", "firing", "resolved", "unknown"
+# Back from unknown to what it was: kept in history, not a new transition for the feed.
+RETURNED = "returned"
+ACTIVE = (PENDING, FIRING, UNKNOWN)
 
 
 @dataclass(frozen=True, slots=True)
 class Change:
     alert: Alert
-    what: str  # pending | firing | resolved | unknown | updated | dropped | expired
+    what: str  # pending | firing | resolved | unknown | returned | updated | dropped | expired
 
 
 class Lifecycle:
@@ -47,8 +54,11 @@ class Lifecycle:
             self.prior[alert.id] = prior or FIRING
 
     def apply(
-        self, now: float, observations: Iterable[Observation], present: Callable[[str], bool]
+        self, now: float, observations: Iterable[Observation],
+        verdict: Callable[[Alert], Verdict],
     ) -> list[Change]:
+        """One evaluation. `verdict(alert)` says why an alert got no observation (see
+        rules.CLEAR, NO_DATA, GONE, UNSEEN)."""
         changes: dict[str, Change] = {}
         seen: set[str] = set()
         for obs in observations:
@@ -65,7 +75,7 @@ class Lifecycle:
                     id=aid, rule=obs.rule.name, entity_id=obs.subject_id, severity=severity,
                     state=PENDING, message=obs.message, started_at=now, updated_at=now,
                     entity_kind=obs.kind, entity_name=obs.name,
-                    labels=_labels(obs, severity),
+                    labels=_labels(obs, severity), sources=list(obs.sources),
                 )
                 self.alerts[aid] = alert
                 changes[aid] = Change(alert, PENDING)
@@ -73,7 +83,9 @@ class Lifecycle:
                 if alert.state == UNKNOWN:
                     alert.state = self.prior.pop(aid, FIRING)
                     alert.updated_at = now
-                    changes[aid] = Change(alert, alert.state)
+                    changes[aid] = Change(alert, RETURNED)
+                if obs.sources and alert.sources != list(obs.sources):
+                    alert.sources = list(obs.sources)
                 if severity != alert.severity:
                     alert.severity, alert.updated_at = severity, now
                     alert.labels = _labels(obs, severity)
@@ -95,8 +107,11 @@ class Lifecycle:
                 continue
             if alert.rule in self.external_rules:
                 continue
-            if now < self.hold_until and not present(alert.entity_id):
-                if alert.state != UNKNOWN:
+            why = verdict(alert)
+            if why == NO_DATA:
+                continue
+            if why == UNSEEN or (why == GONE and now < self.hold_until):
+                if now >= self.hold_until and alert.state != UNKNOWN:
                     self._unknown(alert, now, changes)
                 continue
             was = self.prior.pop(aid, PENDING) if alert.state == UNKNOWN else alert.state
@@ -114,7 +129,7 @@ class Lifecycle:
         changes[alert.id] = Change(alert, UNKNOWN)
 
     def active(self) -> list[Alert]:
-        return [a for a in self.alerts.values() if a.state != RESOLVED]
+        return [a for a in self.alerts.values() if a.state in ACTIVE]
 
 
 def _labels(obs: Observation, severity: Severity) -> dict[str, str]:

@@ -4,8 +4,8 @@ persistence, feed events and notifications, wired together.
 `evaluate(now)` runs the rules over the store and the source statuses (every
 `alerts.evaluation_interval`, one second by default: cheap, as each entity meets only the
 rules of its kind). Every change is written to history (so a restart continues where it
-stopped), firing and resolved alerts go to the event feed as AlertFiring/AlertResolved,
-and the notifier is woken.
+stopped), each transition to firing or resolved goes to the event feed once, as
+AlertFiring/AlertResolved, and the notifier is woken.
 """
 
 from __future__ import annotations
@@ -16,7 +16,16 @@ import time
 from collections.abc import Callable, Iterable
 
 from gestalt.engine.alerts.blast import blast_radius
-from gestalt.engine.alerts.lifecycle import FIRING, PENDING, RESOLVED, Change, Lifecycle
+from gestalt.engine.alerts.lifecycle import (
+    ACTIVE,
+    FIRING,
+    PENDING,
+    RESOLVED,
+    RETURNED,
+    UNKNOWN,
+    Change,
+    Lifecycle,
+)
 from gestalt.engine.alerts.notifier import (
     FAILING_RULE,
     RECEIVER_PREFIX,
@@ -25,15 +34,26 @@ from gestalt.engine.alerts.notifier import (
 )
 from gestalt.engine.alerts.receivers import validate
 from gestalt.engine.alerts.rules import (
+    GONE,
     SOURCE_PREFIX,
+    UNSEEN,
     Observation,
     RuleSet,
+    Verdict,
     alert_id,
     compile_rules,
 )
 from gestalt.engine.history import History
 from gestalt.engine.store import Store
-from gestalt.model import Alert, Event, Severity, SourceStatus
+from gestalt.model import (
+    Alert,
+    Connection,
+    Entity,
+    Event,
+    Severity,
+    SourceState,
+    SourceStatus,
+)
 from gestalt.model.config import Config, Receiver, duration_seconds
 
 log = logging.getLogger(__name__)
@@ -41,6 +61,19 @@ log = logging.getLogger(__name__)
 EventSink = Callable[[Event], None]
 # Subjects judged between two yields to the event loop (about 5 ms of work).
 EVALUATION_STEP = 1000
+# Sources that have not reported in this run (yet): their word on a subject is still due.
+_NOT_REPORTED = (SourceState.STARTING, SourceState.DOWN)
+# What `state` selects in the alerts list: "active" (the default) is everything not over.
+STATE_CHOICES = ("active", PENDING, FIRING, UNKNOWN, RESOLVED, "all")
+
+
+def select_alerts(alerts: Iterable[Alert], state: str = "active") -> list[Alert]:
+    """Alerts in `state` (one of STATE_CHOICES), newest first; ValueError for another."""
+    if state not in STATE_CHOICES:
+        raise ValueError(f"state must be one of {', '.join(STATE_CHOICES)}, not {state!r}")
+    wanted = ACTIVE if state == "active" else None if state == "all" else (state,)
+    chosen = [a for a in alerts if wanted is None or a.state in wanted]
+    return sorted(chosen, key=lambda a: -a.updated_at)
 
 
 def receivers_of(config: Config) -> list[tuple[Receiver, float]]:
@@ -172,16 +205,30 @@ class AlertManager:
     def _apply(self, now: float, observations: list[Observation],
                statuses: list[SourceStatus]) -> list[Change]:
         store = self.store
-        names = {s.name for s in statuses}
+        by_name = {s.name: s for s in statuses}
 
-        def present(subject_id: str) -> bool:
+        def verdict(alert: Alert) -> Verdict:
+            subject_id = alert.entity_id
+            subject: Entity | Connection | SourceStatus | None
             if subject_id.startswith(SOURCE_PREFIX):
-                return subject_id[len(SOURCE_PREFIX):] in names
-            return subject_id in store.entities or subject_id in store.connections
+                subject = by_name.get(subject_id[len(SOURCE_PREFIX):])
+            else:
+                subject = store.entities.get(subject_id)
+                if subject is None:
+                    subject = store.connections.get(subject_id)
+            if subject is not None:
+                return self.rules.verdict(alert.rule, subject, now)
+            # Gone, or not reported yet: a source that has not reported since the start
+            # (or is down) cannot have said that the subject is gone.
+            for name in alert.sources:
+                status = by_name.get(name)
+                if status is not None and status.state in _NOT_REPORTED:
+                    return UNSEEN
+            return GONE
 
-        changes = self.lifecycle.apply(now, observations, present)
+        changes = self.lifecycle.apply(now, observations, verdict)
         for change in changes:
-            if change.what in (PENDING, FIRING):
+            if change.what in (PENDING, FIRING, RETURNED):
                 change.alert.blast_radius = blast_radius(store, change.alert.entity_id)
         if store.version != self._blast_version:
             # The topology moved: what an active alert touches may have too.
@@ -220,11 +267,14 @@ class AlertManager:
             return None
         firing = what == FIRING
         affects = f" (affects {len(alert.blast_radius)})" if alert.blast_radius and firing else ""
+        # A default rule is named after its check, whose message already says what it is
+        # ("paused: its processes are frozen"): its name in front would say it twice.
+        named = "" if alert.rule == alert.labels.get("check") else f"{alert.rule}: "
         return Event(
             id=f"alert:{alert.id}:{what}:{int(now * 1000)}",
             type="Warning" if firing else "Normal",
             reason="AlertFiring" if firing else "AlertResolved",
-            message=f"{alert.rule}: {alert.message}{affects}" if firing else
+            message=f"{named}{alert.message}{affects}" if firing else
             f"{alert.rule} resolved",
             entity_id=entity_id, entity_kind=kind,
             entity_name=entity.name if entity is not None else alert.entity_name,

@@ -127,6 +127,15 @@ def _title(alert: Alert) -> str:
     return f"{alert.rule} on {alert.entity_name or alert.entity_id}"
 
 
+def _headline(alert: Alert) -> str:
+    """The title and the message. A default rule is named after its check, whose message
+    already says what it is ("paused: its processes are frozen"): the subject alone goes
+    in front, or the line would say it twice."""
+    if alert.rule == alert.labels.get("check"):
+        return f"{alert.entity_name or alert.entity_id}: {alert.message}"
+    return f"{_title(alert)}: {alert.message}"
+
+
 def _affects(alert: Alert) -> str:
     n = len(alert.blast_radius)
     return f"; affects {n} other{'s' if n != 1 else ''}" if n else ""
@@ -138,7 +147,7 @@ def _slack(alerts: list[Alert]) -> dict[str, Any]:
     lines = []
     if firing:
         lines.append(f"*[FIRING:{len(firing)}]*")
-        lines += [f"• {a.severity.value.upper()} {_title(a)}: {a.message}{_affects(a)}"
+        lines += [f"• {a.severity.value.upper()} {_headline(a)}{_affects(a)}"
                   for a in firing]
     if resolved:
         lines.append(f"*[RESOLVED:{len(resolved)}]*")
@@ -154,7 +163,7 @@ def _pagerduty(receiver: Receiver, alert: Alert) -> dict[str, Any]:
     }
     if alert.state != "resolved":
         body["payload"] = {
-            "summary": f"{_title(alert)}: {alert.message}"[:1024],
+            "summary": _headline(alert)[:1024],
             "source": alert.entity_name or alert.entity_id,
             "severity": _PD_SEVERITY[alert.severity],
             "timestamp": _iso(alert.started_at),

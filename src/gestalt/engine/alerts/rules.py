@@ -3,7 +3,9 @@
 A rule is compiled once from the config (`alerts.rules`; empty means one rule per check
 with the check's defaults) and then judges subjects: entities of its kinds, connections
 (edge checks) or source statuses (source down). Judging is pure: `observe` turns the
-current graph into one `Observation` per (rule, subject), and `Lifecycle` does the rest.
+current graph into one `Observation` per (rule, subject) that holds or cannot be judged,
+and `Lifecycle` does the rest. An alert that got no observation asks `verdict` why: the
+condition is over, or the check has no value (yet) and nothing can be said.
 """
 
 from __future__ import annotations
@@ -24,6 +26,13 @@ from gestalt.model.config import (
 
 _LEVELS = {"warning": Health.WARNING, "critical": Health.CRITICAL}
 SOURCE_PREFIX = "source:"
+
+# Why an alert got no observation in an evaluation (see Lifecycle.apply):
+CLEAR = "clear"  # its subject was judged and the rule does not hold: it is over
+NO_DATA = "no data"  # its subject is there but the check has no value (yet): say nothing
+GONE = "gone"  # its subject is gone and the sources that saw it have reported since
+UNSEEN = "unseen"  # its subject is not there, but one of its sources has not reported yet
+Verdict = str
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +56,8 @@ class Rule:
 @dataclass(frozen=True, slots=True)
 class Observation:
     """A rule that holds on a subject now (`active` True), or cannot be judged because the
-    subject's source is down (`active` None). Rules that do not hold yield nothing: an
-    alert without an observation is over (see Lifecycle)."""
+    subject's source is down (`active` None). Rules that do not hold yield nothing; the
+    lifecycle asks `RuleSet.verdict` about alerts left without an observation."""
 
     rule: Rule
     subject_id: str
@@ -59,6 +68,7 @@ class Observation:
     name: str = ""
     namespace: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    sources: tuple[str, ...] = ()  # who reports the subject (whose word ends an alert)
 
     @property
     def alert_id(self) -> str:
@@ -116,6 +126,19 @@ class RuleSet:
         }
         self._edge_rules = [r for r in self.rules if r.check.target == "connection"]
         self._source_rules = [r for r in self.rules if r.check.target == "source"]
+        self.by_name = {r.name: r for r in self.rules}
+
+    def verdict(self, rule_name: str, subject: Entity | Connection | SourceStatus,
+                now: float) -> Verdict:
+        """Why an alert of `rule_name` on `subject` (in the graph now) got no observation:
+        the rule was judged and does not hold (CLEAR), or its check has no value, as a
+        rate or a trend right after a restart (NO_DATA: missing data never resolves)."""
+        rule = self.by_name.get(rule_name)
+        if rule is None:
+            return CLEAR  # the rule is gone from the config: nobody judges it any more
+        if isinstance(subject, Entity) and not rule.applies_to(subject):
+            return CLEAR
+        return NO_DATA if rule.check.read(subject, now) is None else CLEAR
 
     def observe(
         self,
@@ -134,13 +157,14 @@ class RuleSet:
                     yield Observation(rule, entity.id, None)
                     continue
                 seen = _observe(rule, entity, entity.id, now, entity.kind, entity.name,
-                                entity.namespace, entity.labels)
+                                entity.namespace, entity.labels, entity.sources)
                 if seen is not None:
                     yield seen
         if self._edge_rules:
             for conn in connections:
                 for rule in self._edge_rules:
-                    seen = _observe(rule, conn, conn.id, now, None, "", None, {})
+                    seen = _observe(rule, conn, conn.id, now, None, "", None, {},
+                                    conn.sources)
                     if seen is not None:
                         dst = names.get(conn.target_id) if names else None
                         yield replace(seen, name=_edge_name(conn, names),
@@ -148,19 +172,19 @@ class RuleSet:
         for status in statuses:
             for rule in self._source_rules:
                 seen = _observe(rule, status, SOURCE_PREFIX + status.name, now, None,
-                                status.name, None, {})
+                                status.name, None, {}, ())
                 if seen is not None:
                     yield seen
 
 
 def _observe(rule: Rule, subject: object, subject_id: str, now: float,
              kind: EntityKind | None, name: str, namespace: str | None,
-             labels: dict[str, str]) -> Observation | None:
+             labels: dict[str, str], sources: Iterable[str]) -> Observation | None:
     result = judge(rule.check, subject, now, rule.warning, rule.critical)
     if result is None or result.level.rank < rule.min_level.rank:
         return None
     return Observation(rule, subject_id, True, result.level, result.message, kind, name,
-                       namespace, labels)
+                       namespace, labels, tuple(sources))
 
 
 def _edge_name(conn: Connection, names: dict[str, Entity] | None) -> str:

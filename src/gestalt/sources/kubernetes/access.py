@@ -31,7 +31,9 @@ class ClusterAccess:
     configuration: Configuration
     # Loads the credentials again (an exec plugin's token expires); None: cannot.
     reload: Callable[[], Awaitable[Configuration]] | None = None
-    _reloaded_at: float = field(default=0.0, repr=False)
+    # Monotonic time of the last reload; None: never (0.0 would be "at boot", and the first
+    # 401 within RELOAD_DEBOUNCE of boot would not reload).
+    _reloaded_at: float | None = field(default=None, repr=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     async def headers(self) -> dict[str, str]:
@@ -47,7 +49,8 @@ class ClusterAccess:
         if self.reload is None:
             return False
         async with self._lock:
-            if time.monotonic() - self._reloaded_at > RELOAD_DEBOUNCE:
+            if self._reloaded_at is None or \
+                    time.monotonic() - self._reloaded_at > RELOAD_DEBOUNCE:
                 self.configuration = await self.reload()
                 self._reloaded_at = time.monotonic()
         return True

@@ -49,7 +49,8 @@ class NatsSource:
         self._sink: Sink | None = None
         self._poll_problem = ""
         self._state: tuple[SourceState, str] | None = None
-        self._sampler_since = 0.0  # when the sampling connection was (re)started
+        # Loop time the sampling connection was (re)started; None: not yet, so not late.
+        self._sampler_since: float | None = None
 
     async def run(self, sink: Sink) -> None:
         self._sink, self._state = sink, None
@@ -112,6 +113,8 @@ class NatsSource:
     def _sampler_late(self) -> bool:
         """Down, and not merely still making its first connection of this run."""
         grace = 2 * self.config.poll_interval + 2.0  # 2 s: the connect timeout
+        if self._sampler_since is None:
+            return False
         return asyncio.get_running_loop().time() - self._sampler_since > grace
 
     def _report(self) -> None:

@@ -376,8 +376,10 @@ class _Build:
         limit = c.config.max_ack_pending
         stalled = limit > 0 and c.num_ack_pending >= limit
         history = list(watch.pending)
-        growing = len(history) == watch.pending.maxlen and all(
-            a < b for a, b in zip(history, history[1:], strict=False))
+        # Not judged until GROWTH_POLLS polls are in (after a start, a restart of Gestalt):
+        # None is "no data yet", which must not read as "not growing".
+        growing = all(a < b for a, b in zip(history, history[1:], strict=False)) \
+            if len(history) == watch.pending.maxlen else None
         reasons = []
         if stalled:
             reasons.append(
@@ -389,9 +391,11 @@ class _Build:
                 f"delivered {delivered or 0:.1f} msgs/s, acked {acked or 0:.1f} msgs/s")
         self.transition(cid, c.name, "ConsumerStalled", watch.stalled, stalled,
                         reasons[0] if stalled else "", Severity.ERROR)
-        self.transition(cid, c.name, "ConsumerBacklogGrowing", watch.growing, growing,
-                        reasons[-1] if growing else "", Severity.WARNING)
-        watch.stalled, watch.growing = stalled, growing
+        if growing is not None:
+            self.transition(cid, c.name, "ConsumerBacklogGrowing", watch.growing, growing,
+                            reasons[-1] if growing else "", Severity.WARNING)
+            watch.growing = growing
+        watch.stalled = stalled
         health = Health.CRITICAL if stalled else Health.WARNING if growing else Health.OK
         self.entities[cid] = Entity(
             id=cid, kind=EntityKind.NATS_CONSUMER, name=f"{stream}/{c.name}",
