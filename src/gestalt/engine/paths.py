@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from gestalt.engine.filters import TopologyFilter, parse_labels, split_values
+from gestalt.engine.filters import TopologyFilter, split_values
 from gestalt.engine.health import overall_status, summarize
 from gestalt.engine.registry import SPECS
 from gestalt.engine.runtime import TOPOLOGY_SERIES, Engine
@@ -105,17 +105,16 @@ def _of_kind(engine: Engine, kind: EntityKind, source: str | None = None) -> lis
     return sorted(entities, key=lambda e: (e.namespace or "", e.name))
 
 
-def _filter(params: Params) -> TopologyFilter:
+def _filter(engine: Engine, params: Params) -> TopologyFilter:
+    def values(name: str) -> list[str]:
+        return [params[name]] if name in params else []
+
     try:
-        labels = parse_labels([params["labels"]] if "labels" in params else None)
+        return TopologyFilter.parse(kinds=values("kinds"), namespaces=values("namespaces"),
+                                    labels=values("labels"), sources=values("sources"),
+                                    known_sources=engine.source_names())
     except ValueError as exc:
         raise PathError(400, str(exc)) from exc
-    return TopologyFilter(
-        kinds=split_values([params.get("kinds", "")]),
-        namespaces=split_values([params.get("namespaces", "")]),
-        labels=labels,
-        sources=split_values([params.get("sources", "")]),
-    )
 
 
 def _to_builtins(value: Any) -> Any:
@@ -132,7 +131,7 @@ async def _topology(engine: Engine, params: Params) -> Result:
 @path("world.infra.topology.filter", "Filter topology by kind/namespace/label",
       columns=_ENTITY_COLUMNS, params=("kinds", "namespaces", "labels", "sources"))
 async def _topology_filter(engine: Engine, params: Params) -> Result:
-    entities, _ = _filter(params).apply(engine.store.entities.values(), ())
+    entities, _ = _filter(engine, params).apply(engine.store.entities.values(), ())
     return [_row(e) for e in sorted(entities, key=lambda e: (e.kind.value, e.name))]
 
 
@@ -335,7 +334,7 @@ path("world.infra.metrics.network", "Network I/O by entity", params=("limit",),
 @path("world.infra.metrics.custom", "Custom metrics by label",
       columns=("kind", "name", "metric", "value", "id"), params=("labels", "metric", "limit"))
 async def _metrics_custom(engine: Engine, params: Params) -> Result:
-    flt = _filter({"labels": params["labels"]} if "labels" in params else {})
+    flt = _filter(engine, {"labels": params["labels"]} if "labels" in params else {})
     wanted = params.get("metric")
     rows = []
     for e in engine.store.entities.values():
