@@ -249,7 +249,7 @@ def query(
         help="Collect in this process instead of asking a running server.")] = False,
 ) -> None:
     """Answer a world.infra.* path, from a running server or by collecting locally."""
-    from gestalt.engine.paths import REGISTRY
+    from gestalt.engine.paths import REGISTRY, PathError, check_request
 
     if list_paths or path is None:
         table = Table("path", "description", "source", box=None)
@@ -265,7 +265,13 @@ def query(
         params[key] = value
     if token == "":
         _fail("--token (or GESTALT_TOKEN) is empty")
+    try:
+        check_request(path, params)  # before asking a server or collecting for seconds
+    except PathError as exc:
+        _fail(exc.message)
     config = _load(config_path)
+    # What a source logs while collecting for one answer is summed up in the notes below.
+    _setup_logging("error")
     answer: dict[str, Any] | None = None
     if not local:
         target = url or _server_url(config)

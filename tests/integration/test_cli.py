@@ -209,6 +209,17 @@ def test_query_an_explicit_url_that_is_down_fails_instead_of_collecting(tmp_path
     assert time.monotonic() - started < 10
 
 
+def test_query_refuses_an_unknown_path_or_kind_before_collecting(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "gestalt.yaml", host={},
+                          server={"port": free_port()})  # nothing listens there
+    for args, part in [(["world.infra.nonsense"], "unknown path"),
+                       (["world.infra.topology.filter", "-p", "kinds=pods"], "kinds: "),
+                       (["world.infra.k8s.pods", "-p", "namespace=x"], "unknown parameter")]:
+        result = gestalt("query", *args, "-c", str(config))
+        assert_one_line_error(result, 2, part)
+        assert "collecting" not in result.stderr
+
+
 def test_query_a_url_that_answers_html_is_one_line(tmp_path: Path) -> None:
     site = tmp_path / "site"
     (site / "api" / "paths").mkdir(parents=True)

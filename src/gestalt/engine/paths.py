@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from gestalt.engine.filters import TopologyFilter, split_values
+from gestalt.engine.filters import TopologyFilter, parse_kinds, split_values
 from gestalt.engine.health import overall_status, summarize
 from gestalt.engine.registry import SPECS
 from gestalt.engine.runtime import TOPOLOGY_SERIES, Engine
@@ -63,18 +63,29 @@ def path(
     return register
 
 
-async def resolve(engine: Engine, name: str, params: Params) -> tuple[PathSpec, Result]:
+def check_request(name: str, params: Params) -> PathSpec:
+    """The path's spec, if the path exists and takes these parameters (kinds among them
+    known kinds); else PathError. Needs no engine: the CLI asks before collecting."""
     spec = REGISTRY.get(name)
     if spec is None:
         raise PathError(404, f"unknown path {name!r}; `gestalt query --list` shows them all")
-    if spec.source is not None and spec.source not in engine.sources:
-        key = SPECS[spec.source].key if spec.source in SPECS else spec.source
-        raise PathError(409, f"source {spec.source} is not enabled ({key})")
     unknown = set(params) - set(spec.params)
     if unknown:
         allowed = ", ".join(spec.params) or "none"
         raise PathError(400, f"unknown parameter(s) {', '.join(sorted(unknown))}; "
                              f"{name} takes: {allowed}")
+    try:
+        parse_kinds([params["kinds"]] if "kinds" in params else None)
+    except ValueError as exc:
+        raise PathError(400, str(exc)) from exc
+    return spec
+
+
+async def resolve(engine: Engine, name: str, params: Params) -> tuple[PathSpec, Result]:
+    spec = check_request(name, params)
+    if spec.source is not None and spec.source not in engine.sources:
+        key = SPECS[spec.source].key if spec.source in SPECS else spec.source
+        raise PathError(409, f"source {spec.source} is not enabled ({key})")
     return spec, await spec.handler(engine, params)
 
 
@@ -399,4 +410,5 @@ def _event_row(event: Any) -> dict[str, Any]:
             "message": event.message, "severity": event.severity.value}
 
 
-__all__ = ["REGISTRY", "PathError", "PathSpec", "Health", "resolve", "topology_diff"]
+__all__ = ["REGISTRY", "PathError", "PathSpec", "Health", "check_request", "resolve",
+           "topology_diff"]
