@@ -7,21 +7,28 @@ import contextlib
 import json
 import logging
 import os
+import signal
+import sqlite3
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import httpx
 import msgspec
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 import gestalt
-from gestalt.api.security import is_loopback
+from gestalt.engine.validation import validate
 from gestalt.model.config import Config, ConfigError, load_config
+
+if TYPE_CHECKING:
+    from gestalt.engine.runtime import Engine
 
 app = typer.Typer(
     name="gestalt",
@@ -30,23 +37,46 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-# Piped output is for reading later or for grep: never truncate it to a terminal's width.
-out = Console(width=None if sys.stdout.isatty() else 400)
-err = Console(stderr=True)
+# What is printed is data (names of processes, subjects, containers) and error text: never
+# read it as Rich markup or emoji codes (`kgents.[/x]` would crash, `[bold]srv` would lose
+# its name). Piped output is for reading later or for grep: never cut or wrap it to a
+# terminal's width; an error stays on one line.
+out = Console(width=None if sys.stdout.isatty() else 400, markup=False, emoji=False)
+err = Console(stderr=True, markup=False, emoji=False, highlight=False, soft_wrap=True)
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 ConfigOption = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="Configuration file (default: $GESTALT_CONFIG, "
                  "else built-in defaults).", envvar="GESTALT_CONFIG", show_envvar=False),
 ]
+LogLevelOption = Annotated[str, typer.Option(help="debug, info, warning, error.")]
 
 
-def _load(config_path: Path | None) -> Config:
+def _fail(message: str, code: int = 2) -> NoReturn:
+    """One line on stderr, then exit: 2 for configuration and usage, 1 for the rest."""
+    err.print(Text.assemble(("error:", "red"), " ", " ".join(message.split())))
+    raise typer.Exit(code)
+
+
+def _note(message: str) -> None:
+    err.print(Text(" ".join(message.split()), style="dim"))
+
+
+def _load(config_path: Path | None, options: dict[str, tuple[str, object]] | None = None
+          ) -> Config:
+    """The configuration, validated the one way every command validates it."""
     try:
-        return load_config(config_path)
+        return load_config(config_path, options=options, validate=validate)
     except ConfigError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from exc
+        _fail(str(exc))
+
+
+def _log_level(value: str) -> str:
+    if value.lower() not in LOG_LEVELS:
+        _fail(f"--log-level: expected one of {', '.join(LOG_LEVELS)}, got {value!r}")
+    return value.lower()
 
 
 def _setup_logging(level: str) -> None:
@@ -56,6 +86,28 @@ def _setup_logging(level: str) -> None:
         datefmt="%H:%M:%S",
         stream=sys.stderr,
     )
+    # The HTTP client logs every request at info: one line per poll of every source.
+    quiet = logging.DEBUG if level == "debug" else logging.WARNING
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(quiet, logging.getLogger().level))
+
+
+def _check_data_dir(path: str) -> None:
+    """History needs a directory it can write; say so in one line before anything starts."""
+    where = Path(path)
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        _fail(f"server.data_dir {path}: not a directory")
+    except OSError as exc:
+        _fail(f"server.data_dir {path}: cannot create it: {exc.strerror or exc}")
+    if not where.is_dir():
+        _fail(f"server.data_dir {path}: not a directory")
+    try:
+        with tempfile.TemporaryFile(dir=where):
+            pass
+    except OSError as exc:
+        _fail(f"server.data_dir {path}: not writable: {exc.strerror or exc}")
 
 
 @app.command()
@@ -67,40 +119,69 @@ def serve(
         help="Bearer token required on every request; needed for a non-loopback bind.",
         envvar="GESTALT_TOKEN")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Where history is kept.")] = None,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
+    log_level: LogLevelOption = "info",
 ) -> None:
     """Watch this machine and what it can reach; serve the live map, API and streams."""
-    import uvicorn
-
-    from gestalt.api import create_app
+    level = _log_level(log_level)
+    options: dict[str, tuple[str, object]] = {}
+    for key, option, value in (("host", "--host", host), ("port", "--port", port),
+                               ("token", "--token/GESTALT_TOKEN", token),
+                               ("data_dir", "--data-dir", str(data_dir) if data_dir else None)):
+        if value is not None:
+            options[f"server.{key}"] = (option, value)
+    config = _load(config_path, options)
+    # Imported only now: FastAPI takes a second to import, a config error need not wait.
+    from gestalt.api.security import is_loopback
+    from gestalt.api.serving import BindError, bind
     from gestalt.engine.runtime import Engine
 
-    config = _load(config_path)
-    overrides = {"host": host, "port": port, "token": token,
-                 "data_dir": str(data_dir) if data_dir else None}
-    config.server = msgspec.structs.replace(
-        config.server, **{k: v for k, v in overrides.items() if v is not None})
     server = config.server
     if not is_loopback(server.host) and not server.token:
-        err.print(f"[red]error:[/red] refusing to listen on {server.host} without a token: "
-                  "set --token (or server.token / GESTALT_TOKEN), or bind 127.0.0.1")
-        raise typer.Exit(2)
-    _setup_logging(log_level)
+        _fail(f"refusing to listen on {server.host} without a token: set --token "
+              "(or server.token / GESTALT_TOKEN), or bind 127.0.0.1")
+    _setup_logging(level)
+    _check_data_dir(server.data_dir)
+    try:
+        sock = bind(server.host, server.port)
+    except BindError as exc:
+        _fail(str(exc), 1)
     _raise_open_files_limit()
     _return_large_allocations()
     engine = Engine(config)
     url_host = server.host if ":" not in server.host else f"[{server.host}]"
     url = f"http://{url_host}:{server.port}/"
-    err.print(f"Gestalt Live {gestalt.__version__} serving [bold]{url}[/bold]  "
-              f"(sources: {', '.join(engine.sources) or 'none'}; history in {server.data_dir})")
-    uvicorn.run(
-        create_app(engine),
-        host=server.host,
-        port=server.port,
-        log_level=log_level.lower() if log_level.lower() != "info" else "warning",
-        timeout_graceful_shutdown=3,
-        access_log=False,
-    )
+    err.print(Text.assemble(
+        f"Gestalt Live {gestalt.__version__} serving ", (url, "bold"),
+        f"  (sources: {', '.join(engine.sources) or 'none'}; history in {server.data_dir})"))
+    asyncio.run(_serve(engine, sock, level))
+
+
+async def _serve(engine: Engine, sock: Any, level: str, *,
+                 cleanup: Callable[[], Awaitable[None]] | None = None) -> None:
+    """Start the engine, serve on `sock` until SIGTERM or Ctrl-C, stop the engine, then
+    run `cleanup` (the demo's simulators)."""
+    import uvicorn
+
+    from gestalt.api import create_app
+    from gestalt.api.serving import Server
+
+    try:
+        try:
+            await engine.start()
+        except (OSError, sqlite3.Error) as exc:
+            sock.close()
+            _fail(f"history in {engine.config.server.data_dir}: cannot open it: {exc}", 1)
+        server = Server(uvicorn.Config(
+            create_app(engine, manage_engine=False), lifespan="off", access_log=False,
+            log_level=level if level != "info" else "warning", timeout_graceful_shutdown=3),
+            engine)
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            await engine.stop()
+    finally:
+        if cleanup is not None:
+            await cleanup()
 
 
 def _raise_open_files_limit() -> None:
@@ -135,12 +216,19 @@ def _return_large_allocations() -> None:
 def check_config(
     file: Annotated[Path, typer.Argument(help="The configuration file to validate.")],
 ) -> None:
-    """Validate a configuration file without starting anything."""
+    """Validate a configuration file (and GESTALT_* overrides) without starting anything:
+    the same checks `serve` makes."""
+    from gestalt.engine.alerts.manager import receivers_of
+    from gestalt.engine.alerts.receivers import target_url
+
     config = _load(file)
-    enabled = [name for name in msgspec.structs.fields(config.collectors)
-               if getattr(config.collectors, name.name).enabled]
-    out.print(f"{file}: ok (collectors enabled: "
-              f"{', '.join(f.name for f in enabled) or 'none'})", highlight=False)
+    enabled = [f.name for f in msgspec.structs.fields(config.collectors)
+               if getattr(config.collectors, f.name).enabled]
+    out.print(f"{file}: ok (collectors enabled: {', '.join(enabled) or 'none'})")
+    if config.alerts.enabled:
+        for receiver, _repeat in receivers_of(config):
+            out.print(f"  alerts go to {receiver.name} ({receiver.type}): "
+                      f"POST {target_url(receiver)}")
 
 
 @app.command()
@@ -150,14 +238,18 @@ def query(
         "--param", "-p", help="Path parameter key=value (repeatable).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     url: Annotated[str | None, typer.Option(
-        help="A running server (default: from the config's server section).")] = None,
+        help="A running server (default: from the config's server section; when nothing "
+             "answers there, collect locally).")] = None,
+    token: Annotated[str | None, typer.Option(
+        help="The server's token (default: $GESTALT_TOKEN, else server.token).",
+        envvar="GESTALT_TOKEN", show_envvar=False)] = None,
     list_paths: Annotated[bool, typer.Option("--list", help="List the paths.")] = False,
     config_path: ConfigOption = None,
     local: Annotated[bool, typer.Option(
         help="Collect in this process instead of asking a running server.")] = False,
 ) -> None:
     """Answer a world.infra.* path, from a running server or by collecting locally."""
-    from gestalt.engine.paths import REGISTRY
+    from gestalt.engine.paths import REGISTRY, PathError, check_request
 
     if list_paths or path is None:
         table = Table("path", "description", "source", box=None)
@@ -169,79 +261,255 @@ def query(
     for item in param or []:
         key, sep, value = item.partition("=")
         if not sep:
-            err.print(f"[red]error:[/red] --param {item!r} is not key=value")
-            raise typer.Exit(2)
+            _fail(f"--param {item!r} is not key=value")
         params[key] = value
+    if token == "":
+        _fail("--token (or GESTALT_TOKEN) is empty")
+    try:
+        check_request(path, params)  # before asking a server or collecting for seconds
+    except PathError as exc:
+        _fail(exc.message)
     config = _load(config_path)
+    # What a source logs while collecting for one answer is summed up in the notes below.
+    _setup_logging("error")
     answer: dict[str, Any] | None = None
     if not local:
-        answer = _query_server(url or _server_url(config), config.server.token, path, params)
+        target = url or _server_url(config)
+        answer = _query_server(target, token or config.server.token, path, params,
+                               explicit=url is not None)
+        if answer is None:
+            _note(f"no server at {target}; collecting locally")
     if answer is None:
         answer = asyncio.run(_query_locally(config, path, params))
     if as_json:
-        out.print_json(json.dumps(answer["result"]))
+        out.print_json(json.dumps(answer["result"]), highlight=sys.stdout.isatty())
     else:
-        _print_result(answer["result"], answer.get("columns") or [])
+        _print_answer(answer["result"], answer.get("columns") or [])
+    for note in answer.get("notes", []):
+        _note(note)
 
 
 def _server_url(config: Config) -> str:
     host = "127.0.0.1" if config.server.host in ("0.0.0.0", "::") else config.server.host
+    host = f"[{host}]" if ":" in host else host
     return f"http://{host}:{config.server.port}"
 
 
-def _query_server(url: str, token: str | None, path: str,
-                  params: dict[str, str]) -> dict[str, Any] | None:
+def _query_server(url: str, token: str | None, path: str, params: dict[str, str], *,
+                  explicit: bool) -> dict[str, Any] | None:
+    """The server's answer; None when nothing listens at `url` and it was not asked for
+    by name (then the caller collects locally). Anything else that goes wrong is fatal."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    base = url.rstrip("/")
     try:
-        response = httpx.get(f"{url.rstrip('/')}/api/paths/{path}", params=params,
-                             headers=headers, timeout=30)
-    except httpx.TransportError:
-        err.print(f"no server at {url}; collecting locally", style="dim")
+        response = httpx.get(f"{base}/api/paths/{path}", params=params, headers=headers,
+                             timeout=30)
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+        _fail(f"--url {url!r}: not an http(s) URL: {exc}")
+    except httpx.TransportError as exc:
+        if explicit:
+            _fail(f"no Gestalt server at {url}: {_reason(exc)}", 1)
         return None
+    body = _json_object(response)
+    if response.status_code == 401:
+        _fail(f"{url} refused the token: pass the server's token with --token or GESTALT_TOKEN"
+              if token else f"{url} needs a token: pass --token or set GESTALT_TOKEN", 1)
+    if body is None or (response.status_code == 200 and "result" not in body):
+        kind = response.headers.get("content-type", "no content type").split(";")[0]
+        _fail(f"{url} is not a Gestalt server (it answered HTTP {response.status_code}, "
+              f"{kind})", 1)
     if response.status_code != 200:
-        try:
-            message = response.json().get("error") or response.json().get("detail")
-        except ValueError:
-            message = response.text[:200]
-        err.print(f"[red]error:[/red] {message}")
-        raise typer.Exit(1)
-    return response.json()  # type: ignore[no-any-return]
+        message = body.get("error") or body.get("detail") or f"HTTP {response.status_code}"
+        _fail(str(message), 2 if response.status_code in (400, 404, 422) else 1)
+    if not body["result"]:
+        body["notes"] = _source_notes(path, _remote_statuses(base, headers))
+    return body
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _reason(exc: httpx.TransportError) -> str:
+    cause: BaseException = exc
+    while cause.__cause__ is not None or cause.__context__ is not None:
+        cause = cause.__cause__ or cause.__context__  # type: ignore[assignment]
+    text = getattr(cause, "strerror", None) or str(cause) or type(exc).__name__
+    return str(text)
+
+
+def _remote_statuses(base: str, headers: dict[str, str]) -> list[dict[str, Any]]:
+    try:
+        body = httpx.get(f"{base}/api/infra/health", headers=headers, timeout=10).json()
+    except (httpx.HTTPError, ValueError):
+        return []
+    sources = body.get("sources", []) if isinstance(body, dict) else []
+    return [s for s in sources if isinstance(s, dict)]
+
+
+def _source_notes(path: str, statuses: list[dict[str, Any]]) -> list[str]:
+    """Why an answer may be empty: the path's source (or, for paths over everything, any
+    source) that is not working, with its reason."""
+    from gestalt.engine.paths import REGISTRY
+
+    spec = REGISTRY.get(path)
+    wanted = spec.source if spec is not None else None
+    notes = []
+    for status in statuses:
+        state = str(status.get("state", ""))
+        if state in ("ok", "disabled") or (wanted is not None and status.get("name") != wanted):
+            continue
+        reason = status.get("reason") or "no reason given"
+        notes.append(f"note: source {status.get('name')} is {state}: {reason}")
+    return notes
+
+
+# Columns that hold measurements: a first local poll may not have them yet (CPU is a
+# difference between two samples).
+_METRIC_COLUMNS = frozenset({"cpu_percent", "memory_bytes", "network_rx_rate",
+                             "network_tx_rate", "msg_rate"})
+
+
+def _lacks_metrics(columns: list[str], result: Any) -> bool:
+    wanted = _METRIC_COLUMNS.intersection(columns)
+    if not wanted or not isinstance(result, list):
+        return False
+    return not any(row.get(c) is not None for row in result for c in wanted)
 
 
 async def _query_locally(config: Config, path: str, params: dict[str, str]) -> dict[str, Any]:
     from gestalt.engine.paths import PathError, resolve
     from gestalt.engine.runtime import Engine
 
+    replace = msgspec.structs.replace
+    # Collecting for one answer must not notify anyone: no receivers here.
+    config.alerts = replace(config.alerts, receivers=[], slack_webhook=None, pagerduty_key=None)
     with tempfile.TemporaryDirectory(prefix="gestalt-query-") as data_dir:
-        config.server = msgspec.structs.replace(config.server, data_dir=data_dir)
+        config.server = replace(config.server, data_dir=data_dir)
         engine = Engine(config)
         await engine.start()
         try:
             with err.status("collecting…"):
                 await engine.settled(timeout=15)
-            try:
-                spec, result = await resolve(engine, path, params)
-            except PathError as exc:
-                err.print(f"[red]error:[/red] {exc.message}")
-                raise typer.Exit(1) from exc
-            return {"path": spec.path, "columns": list(spec.columns),
-                    "result": msgspec.to_builtins(result)}
+                try:
+                    spec, result = await resolve(engine, path, params)
+                    columns = list(spec.columns)
+                    # Measurements need a second poll: wait for it (at most one poll
+                    # interval and a bit) rather than print a table without them.
+                    deadline = time.monotonic() + min(15.0, _longest_poll(config) + 2.0)
+                    while _lacks_metrics(columns, result) and time.monotonic() < deadline:
+                        await asyncio.sleep(0.5)  # re-ask until the second sample is in
+                        spec, result = await resolve(engine, path, params)
+                except PathError as exc:
+                    _fail(exc.message, 2 if exc.status in (400, 404) else 1)
+            statuses = msgspec.to_builtins(engine.source_statuses())
+            return {"path": spec.path, "columns": columns, "result": msgspec.to_builtins(result),
+                    "notes": _source_notes(path, statuses) if not result else []}
         finally:
             await engine.stop()
 
 
-def _print_result(result: Any, columns: list[str]) -> None:
-    if isinstance(result, dict):
-        out.print_json(json.dumps(result))
-        return
-    if not result:
+def _longest_poll(config: Config) -> float:
+    collectors = config.collectors
+    polls = [section.poll_interval for section in (collectors.host, collectors.docker,
+             collectors.kubernetes, collectors.nats) if section.enabled]
+    return max(polls, default=0.0)
+
+
+# -- printing answers ----------------------------------------------------------------------
+
+_ENTITY_COLUMNS = ["kind", "name", "namespace", "status", "health", "id"]
+
+
+def _print_answer(result: Any, columns: list[str]) -> None:
+    if isinstance(result, list):
+        _print_rows(result, columns)
+    elif "entities" in result and "connections" in result:
+        _print_topology(result)
+    elif "upserts" in result or "reset" in result:
+        _print_diff(result)
+    else:
+        _print_document(result)
+
+
+def _print_rows(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    if not rows:
         out.print("(nothing)", style="dim")
         return
-    columns = columns or list(result[0])
+    columns = columns or list(rows[0])
     table = Table(*columns, box=None, header_style="bold")
-    for row in result:
+    for row in rows:
         table.add_row(*(_cell(column, row.get(column)) for column in columns))
     out.print(table)
+
+
+def _entity_rows(entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for e in sorted(entities, key=lambda e: (e.get("kind", ""), e.get("namespace") or "",
+                                              e.get("name", ""))):
+        health = e.get("health_status", "unknown") + (" (stale)" if e.get("stale") else "")
+        rows.append({**e, "health": health})
+    return rows
+
+
+def _print_topology(topology: dict[str, Any]) -> None:
+    sources = topology.get("sources") or []
+    if sources:
+        table = Table("source", "state", "entities", "reason", box=None, header_style="bold")
+        for s in sources:
+            table.add_row(*(_cell(c, s.get(c)) for c in ("name", "state", "entities", "reason")))
+        out.print(table)
+        out.print()
+    _print_rows(_entity_rows(topology["entities"]), _ENTITY_COLUMNS)
+    summary = topology.get("summary") or {}
+    out.print()
+    out.print(f"{len(topology['entities'])} entities, {len(topology['connections'])} "
+              f"connections (version {topology.get('version')}); health: "
+              f"{summary.get('healthy', 0)} ok, {summary.get('warning', 0)} warning, "
+              f"{summary.get('critical', 0)} critical, {summary.get('unknown', 0)} unknown")
+
+
+def _print_diff(diff: dict[str, Any]) -> None:
+    if diff.get("reset"):
+        out.print(f"version {diff['from']} is too old to diff against: the whole topology "
+                  f"at version {diff['to']} follows")
+        _print_topology(diff["topology"])
+        return
+    out.print(f"changes from version {diff['from']} to {diff['to']}: "
+              f"{len(diff['upserts'])} added or changed, {len(diff['removals'])} removed; "
+              f"connections {len(diff['edge_upserts'])} added or changed, "
+              f"{len(diff['edge_removals'])} removed")
+    if diff["upserts"]:
+        _print_rows(_entity_rows(diff["upserts"]), _ENTITY_COLUMNS)
+    for removed in diff["removals"]:
+        out.print(f"removed {removed}")
+
+
+def _print_document(document: dict[str, Any]) -> None:
+    table = Table("key", "value", box=None, header_style="bold")
+    for key, value in _flatten(document):
+        table.add_row(key, _cell(key, value))
+    out.print(table)
+
+
+def _flatten(document: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    items: list[tuple[str, Any]] = []
+    for key, value in document.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            items.extend(_flatten(value, f"{name}."))
+        elif isinstance(value, list) and value and not all(
+                isinstance(v, str | int | float) for v in value):
+            items.append((name, json.dumps(value)))
+        elif isinstance(value, list):
+            items.append((name, ", ".join(map(str, value)) or "-"))
+        else:
+            items.append((name, value))
+    return items
 
 
 def _cell(column: str, value: Any) -> str:
@@ -249,10 +517,13 @@ def _cell(column: str, value: Any) -> str:
         return "-"
     if isinstance(value, float) and column in ("time", "timestamp"):
         return time.strftime("%H:%M:%S", time.localtime(value))
-    if isinstance(value, int | float) and ("bytes" in column or column.endswith("_limit")):
+    if isinstance(value, int | float) and not isinstance(value, bool) and (
+            "bytes" in column or column.endswith("_limit")):
         return _human_bytes(float(value))
     if isinstance(value, float):
         return f"{value:.3g}" if abs(value) < 1 else f"{value:.1f}"
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
     return str(value)
 
 
@@ -272,84 +543,114 @@ def demo(
     nats: Annotated[bool, typer.Option(help="Also run a NATS server with demo traffic.")] = True,
     open_browser: Annotated[bool, typer.Option("--open/--no-open",
                                                help="Open the map in a browser.")] = True,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "warning",
+    log_level: LogLevelOption = "warning",
 ) -> None:
     """A lively simulated Kubernetes cluster (kubesim) and NATS traffic, next to this
-    machine and its Docker engine, on one map. Ctrl-C stops everything."""
-    config = _load(config_path)
-    _setup_logging(log_level)
-    _raise_open_files_limit()
+    machine and its Docker engine, on one map. Ctrl-C (or SIGTERM) stops everything."""
+    from gestalt.api.serving import BindError, bind
+
+    level = _log_level(log_level)
+    config = _load(config_path, {"server.port": ("--port", port)})
+    _setup_logging(level)
     try:
-        asyncio.run(_demo(config, port=port, pods=pods, with_nats=nats, open_browser=open_browser))
-    except KeyboardInterrupt:
-        pass
+        sock = bind(config.server.host, config.server.port)
+    except BindError as exc:
+        _fail(str(exc), 1)
+    _raise_open_files_limit()
+    # Until the server takes over the signals (and after it gives them back), SIGTERM
+    # ends the demo like Ctrl-C: through the clean-up below, never leaving NATS running.
+    signal.signal(signal.SIGTERM, _interrupt)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_demo(config, sock, pods=pods, with_nats=nats, open_browser=open_browser,
+                          level=level))
 
 
-async def _demo(config: Config, *, port: int, pods: int, with_nats: bool,
-                open_browser: bool) -> None:
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+async def _demo(config: Config, sock: Any, *, pods: int, with_nats: bool, open_browser: bool,
+                level: str) -> None:
     import shutil
     import socket
     import webbrowser
 
-    import uvicorn
-
-    from gestalt.api import create_app
     from gestalt.engine.runtime import Engine
     from gestalt.sim.kubesim.runner import KubeSim
     from gestalt.sim.scenarios import ClusterLife, build_cluster
 
     def free_port() -> int:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            return int(sock.getsockname()[1])
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            return int(probe.getsockname()[1])
 
     data_dir = tempfile.mkdtemp(prefix="gestalt-demo-")
     sim = KubeSim()
-    with err.status("building the simulated cluster…"):
-        cluster = build_cluster(sim, nodes=4, namespaces=4, pods=pods, replicas=3)
-        await sim.start()
-    life = asyncio.create_task(ClusterLife(sim, cluster).run(1.0), name="kubesim-life")
+    life: asyncio.Task[None] | None = None
     nats_proc: asyncio.subprocess.Process | None = None
-    collectors = config.collectors
-    replace = msgspec.structs.replace
-    kubernetes = replace(collectors.kubernetes, enabled=True, kubeconfig=sim.kubeconfig,
-                         context=None, cluster_name="kubesim", namespaces=[])
-    nats_config = replace(collectors.nats, enabled=False)
-    if with_nats:
-        nats_port, monitor_port = free_port(), free_port()
-        nats_proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "gestalt.sim.natsdemo", "--port", str(nats_port),
-            "--monitor-port", str(monitor_port),
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-        nats_config = replace(collectors.nats, enabled=True,
-                              url=f"nats://127.0.0.1:{nats_port}",
-                              monitor_url=f"http://127.0.0.1:{monitor_port}",
-                              subjects=["orders.>", "kgents.>"])
-    config.collectors = replace(collectors, kubernetes=kubernetes, nats=nats_config,
-                                otel=replace(collectors.otel, enabled=False))
-    config.server = replace(config.server, port=port, data_dir=data_dir)
-    simulated = frozenset({"kubernetes", "nats"} if with_nats else {"kubernetes"})
-    engine = Engine(config, simulated=simulated)
-    server = uvicorn.Server(uvicorn.Config(create_app(engine), host=config.server.host,
-                                           port=port, log_level="warning",
-                                           timeout_graceful_shutdown=2, access_log=False))
-    url = f"http://{config.server.host}:{port}/"
-    err.print(f"Gestalt Live demo on [bold]{url}[/bold]: kubesim ({pods} pods, "
-              f"kubeconfig {sim.kubeconfig})" + (", NATS demo traffic" if with_nats else "")
-              + ", and this machine. Ctrl-C stops everything.")
-    if open_browser:
-        asyncio.get_running_loop().call_later(1.5, webbrowser.open, url)
-    try:
-        await server.serve()
-    finally:
-        life.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await life
+
+    async def cleanup() -> None:
+        if life is not None:
+            life.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await life
         await sim.stop()
         if nats_proc is not None:
-            nats_proc.terminate()
-            await asyncio.wait_for(nats_proc.wait(), 10)
+            await _stop_group(nats_proc)
         shutil.rmtree(data_dir, ignore_errors=True)
+
+    try:
+        with err.status("building the simulated cluster…"):
+            cluster = build_cluster(sim, nodes=4, namespaces=4, pods=pods, replicas=3)
+            await sim.start()
+        life = asyncio.create_task(ClusterLife(sim, cluster).run(1.0), name="kubesim-life")
+        collectors = config.collectors
+        replace = msgspec.structs.replace
+        kubernetes = replace(collectors.kubernetes, enabled=True, kubeconfig=sim.kubeconfig,
+                             context=None, cluster_name="kubesim", namespaces=[])
+        nats_config = replace(collectors.nats, enabled=False)
+        if with_nats:
+            nats_port, monitor_port = free_port(), free_port()
+            # Its own process group: the demo's NATS server and clients stop together.
+            nats_proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "gestalt.sim.natsdemo", "--port", str(nats_port),
+                "--monitor-port", str(monitor_port), start_new_session=True,
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            nats_config = replace(collectors.nats, enabled=True,
+                                  url=f"nats://127.0.0.1:{nats_port}",
+                                  monitor_url=f"http://127.0.0.1:{monitor_port}",
+                                  subjects=["orders.>", "kgents.>"])
+        config.collectors = replace(collectors, kubernetes=kubernetes, nats=nats_config,
+                                    otel=replace(collectors.otel, enabled=False))
+        config.server = replace(config.server, data_dir=data_dir)
+        simulated = frozenset({"kubernetes", "nats"} if with_nats else {"kubernetes"})
+        engine = Engine(config, simulated=simulated)
+        url = f"http://{config.server.host}:{config.server.port}/"
+        err.print(Text.assemble(
+            "Gestalt Live demo on ", (url, "bold"),
+            f": kubesim ({pods} pods, kubeconfig {sim.kubeconfig})"
+            + (", NATS demo traffic" if with_nats else "")
+            + ", and this machine. Ctrl-C stops everything."))
+        if open_browser:
+            asyncio.get_running_loop().call_later(1.5, webbrowser.open, url)
+    except BaseException:
+        sock.close()
+        await cleanup()
+        raise
+    await _serve(engine, sock, level, cleanup=cleanup)
+
+
+async def _stop_group(proc: asyncio.subprocess.Process, grace: float = 10.0) -> None:
+    """SIGTERM to the process group `proc` leads, then SIGKILL to whatever is left."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), grace)
+    except TimeoutError:
+        pass
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    await proc.wait()
 
 
 @app.command()

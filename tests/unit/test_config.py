@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from gestalt.model.config import ConfigError, load_config
+from gestalt.engine.validation import validate
+from gestalt.model.config import ConfigError, duration_seconds, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
 
+# Each broken file and the key its error must name.
 BAD = {
     "bad_unknown_key.yaml": "collectors.docker.sokcet",
     "bad_wrong_type.yaml": "server.port",
@@ -21,11 +23,26 @@ BAD = {
     "bad_unknown_section.yaml": "colectors",
     "bad_list_item.yaml": "collectors.nats.subjects[1]",
     "bad_threshold_type.yaml": "health.cpu_warning_threshold",
+    "bad_duration.yaml": "alerts.repeat_interval",
+    "bad_rule_check.yaml": "alerts.rules[1].check",
+    "bad_rule_severity.yaml": "alerts.rules[0].severity",
+    "bad_receiver_type.yaml": "alerts.receivers[0].type",
+    "bad_port_too_high.yaml": "server.port",
+    "bad_port_negative.yaml": "server.port",
+    "bad_poll_interval_zero.yaml": "collectors.host.poll_interval",
+    "bad_poll_interval_negative.yaml": "collectors.docker.poll_interval",
+    "bad_threshold_order.yaml": "health.cpu_warning_threshold",
+    "bad_check_threshold_order.yaml": "health.checks.pending.warning",
+    "bad_duplicate_key.yaml": "server.port",
+    "bad_check_id.yaml": "health.checks.crashloop",
+    "bad_layout.yaml": "visualization.layout_algorithm",
+    "bad_empty_token.yaml": "server.token",
+    "bad_alertmanager_v1.yaml": "alerts.receivers[0].url",
 }
 
 
 def test_the_shipped_config_is_the_product_plan_schema() -> None:
-    config = load_config(ROOT / "config" / "infrastructure.yaml", env={})
+    config = load_config(ROOT / "config" / "infrastructure.yaml", env={}, validate=validate)
     assert config.collectors.nats.subjects == ["kgents.>"]
     assert config.visualization.max_entities == 1000
     assert config.health.memory_critical_threshold == 0.95
@@ -39,7 +56,7 @@ def test_every_bad_fixture_is_covered() -> None:
 @pytest.mark.parametrize(("name", "key"), sorted(BAD.items()))
 def test_bad_config_names_file_and_key(name: str, key: str) -> None:
     with pytest.raises(ConfigError) as info:
-        load_config(FIXTURES / name, env={})
+        load_config(FIXTURES / name, env={}, validate=validate)
     message = str(info.value)
     assert "\n" not in message
     assert message.startswith(str(FIXTURES / name))
@@ -51,22 +68,83 @@ def test_unknown_key_lists_what_is_allowed() -> None:
         load_config(FIXTURES / "bad_unknown_key.yaml", env={})
 
 
+def test_a_value_inside_a_mapping_is_named_by_its_key() -> None:
+    with pytest.raises(ConfigError, match=r"key `health\.checks\.pending\.critical`: expected"):
+        load_config(None, env={"GESTALT_HEALTH__CHECKS__PENDING__CRITICAL": "-5"})
+
+
 def test_environment_overrides_nested_keys_and_ignores_other_gestalt_vars() -> None:
     env = {"GESTALT_SERVER__PORT": "9001", "GESTALT_COLLECTORS__DOCKER__ENABLED": "false",
-           "GESTALT_REQUIRE_SERVICES": "1"}
-    config = load_config(ROOT / "config" / "infrastructure.yaml", env=env)
+           "GESTALT_REQUIRE_SERVICES": "1", "GESTALT_TOKEN": "not-config",
+           "GESTALT_COLLECTORS__NATS__SUBJECTS": "[orders.>, kgents.>]",
+           "GESTALT_HEALTH__CHECKS__PENDING__CRITICAL": "600",
+           "GESTALT_COLLECTORS__OTEL__OTLP_GRPC_PORT": ""}
+    config = load_config(ROOT / "config" / "infrastructure.yaml", env=env, validate=validate)
     assert config.server.port == 9001
     assert config.collectors.docker.enabled is False
+    assert config.collectors.nats.subjects == ["orders.>", "kgents.>"]
+    assert config.health.checks["pending"].critical == 600
+    assert config.collectors.otel.otlp_grpc_port is None  # empty clears a nullable key
 
 
-def test_environment_override_with_a_wrong_type_is_an_error() -> None:
-    with pytest.raises(ConfigError, match="server.port"):
-        load_config(None, env={"GESTALT_SERVER__PORT": "many"})
+# Tokens that YAML would turn into null, a cut string, a number, a boolean or a list.
+@pytest.mark.parametrize("token", ["#Kx9pQ", "abc #def", "12345", "yes", "null", "[a]",
+                                   "~", "0x1F", "{a: b}", "'quoted'"])
+def test_a_string_override_is_taken_verbatim(token: str) -> None:
+    config = load_config(None, env={"GESTALT_SERVER__TOKEN": token})
+    assert config.server.token == token
+    other = load_config(None, env={"GESTALT_COLLECTORS__NATS__URL": token})
+    assert other.collectors.nats.url == token
+
+
+@pytest.mark.parametrize("token", ["", " ", " padded", "padded "])
+def test_an_empty_or_padded_token_is_an_error_not_auth_off(token: str) -> None:
+    blamed = r"^environment GESTALT_SERVER__TOKEN: key `server\.token`"
+    with pytest.raises(ConfigError, match=blamed):
+        load_config(None, env={"GESTALT_SERVER__TOKEN": token})
+
+
+@pytest.mark.parametrize(("name", "value", "key"), [
+    ("GESTALT_SERVER__PORT", "many", "server.port"),
+    ("GESTALT_SERVER__PORT", "#8080", "server.port"),
+    ("GESTALT_SERVER__PORT", "70000", "server.port"),
+    ("GESTALT_COLLECTORS__HOST__POLL_INTERVAL", "0", "collectors.host.poll_interval"),
+    ("GESTALT_ALERTS__REPEAT_INTERVAL", "4 hours", "alerts.repeat_interval"),
+    ("GESTALT_HEALTH__CPU_WARNING_THRESHOLD", "0.99", "health.cpu_warning_threshold"),
+    ("GESTALT_SERVER__PROT", "9000", "server.prot"),
+])
+def test_an_error_in_an_override_names_the_variable_not_the_file(
+    name: str, value: str, key: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(ROOT / "config" / "infrastructure.yaml", env={name: value},
+                    validate=validate)
+    message = str(info.value)
+    assert message.startswith(f"environment {name}: key `{key}`"), message
+    assert "infrastructure.yaml" not in message
+
+
+def test_an_error_in_the_file_still_names_the_file_when_overrides_are_set() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(FIXTURES / "bad_duration.yaml", env={"GESTALT_SERVER__PORT": "9001"})
+    assert str(info.value).startswith(str(FIXTURES / "bad_duration.yaml"))
+
+
+def test_an_error_in_a_command_line_option_names_the_option() -> None:
+    with pytest.raises(ConfigError, match=r"^option --port: key `server\.port`"):
+        load_config(None, env={}, options={"server.port": ("--port", 99999)})
 
 
 def test_missing_file() -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(FIXTURES / "nope.yaml", env={})
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("30s", 30), ("5m", 300), ("4h", 14400), ("1h30m", 5400), ("90", 90), ("250ms", 0.25),
+    ("1.5h", 5400), ("1w", 604800)])
+def test_durations_as_prometheus_writes_them(text: str, seconds: float) -> None:
+    assert duration_seconds(text) == seconds
 
 
 def test_check_config_command_prints_one_line_and_fails() -> None:

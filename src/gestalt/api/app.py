@@ -27,10 +27,11 @@ from gestalt.api.streams import (
     event_stream,
     parse_last_event_id,
     topology_stream,
+    until_closed,
 )
 from gestalt.engine.alerts import select_alerts
 from gestalt.engine.broadcast import sse_frame
-from gestalt.engine.filters import TopologyFilter, parse_labels, split_values
+from gestalt.engine.filters import TopologyFilter, parse_kinds, split_values
 from gestalt.engine.health import overall_status, summarize
 from gestalt.engine.paths import REGISTRY, PathError, nats_messages, resolve, topology_diff
 from gestalt.engine.runtime import Engine
@@ -83,7 +84,7 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
         sources: Multi = None,
     ) -> Response:
         """The current topology, optionally filtered (comma-separated or repeated values)."""
-        flt = _topology_filter(kinds, namespaces, labels, sources)
+        flt = _topology_filter(engine, kinds, namespaces, labels, sources)
         if flt.empty:
             return Response(engine.topology_json(), media_type="application/json")
         entities, connections = flt.apply(engine.store.entities.values(),
@@ -144,7 +145,10 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
         last_event_id: str | None = None,
     ) -> StreamingResponse:
         """SSE: the last 50 events, then each new one (`event: event`, id = sequence)."""
-        wanted = split_values(kinds)
+        try:
+            wanted = parse_kinds(kinds)
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from exc
 
         def accepts(event: Event) -> bool:
             return not wanted or event.entity_kind.value in wanted
@@ -170,7 +174,8 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
             finally:
                 await messages.aclose()
 
-        return StreamingResponse(frames(), media_type="text/event-stream", headers=SSE_HEADERS)
+        return StreamingResponse(until_closed(engine, frames()), media_type="text/event-stream",
+                                 headers=SSE_HEADERS)
 
     # -- metrics, health, alerts, config ------------------------------------------------
     @app.get("/api/infra/metrics/{entity_id:path}", tags=["metrics"])
@@ -260,15 +265,14 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
 
 
 def _topology_filter(
-    kinds: list[str] | None, namespaces: list[str] | None, labels: list[str] | None,
-    sources: list[str] | None,
+    engine: Engine, kinds: list[str] | None, namespaces: list[str] | None,
+    labels: list[str] | None, sources: list[str] | None,
 ) -> TopologyFilter:
     try:
-        parsed_labels = parse_labels(labels)
+        return TopologyFilter.parse(kinds=kinds, namespaces=namespaces, labels=labels,
+                                    sources=sources, known_sources=engine.source_names())
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from exc
-    return TopologyFilter(kinds=split_values(kinds), namespaces=split_values(namespaces),
-                          labels=parsed_labels, sources=split_values(sources))
 
 
 _NOT_BUILT = """<!doctype html><meta charset="utf-8"><title>Gestalt Live</title>

@@ -45,6 +45,9 @@ def _split_host(value: str) -> str:
 
 class SecurityMiddleware:
     def __init__(self, app: ASGIApp, config: ServerConfig) -> None:
+        if config.token is not None and not config.token.strip():
+            # The config refuses it too; here it must never quietly mean "no auth".
+            raise ValueError("server.token is empty: leave it out for no token")
         self.app = app
         self.token = config.token
         self.bind = config.host

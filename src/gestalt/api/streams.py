@@ -10,11 +10,12 @@ marker in its queue and gets a fresh `resync` snapshot; versions it already has 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import msgspec
 
-from gestalt.engine.broadcast import RESYNC, Client, encode_delta, sse_frame
+from gestalt.engine.broadcast import CLOSE, RESYNC, Client, encode_delta, sse_frame
 from gestalt.engine.runtime import Engine
 from gestalt.model import Event
 
@@ -74,6 +75,31 @@ def event_stream(
     return _pump(engine, client, [b"".join(backlog)], sent, resync)
 
 
+async def until_closed(
+    engine: Engine, frames: AsyncIterator[bytes]
+) -> AsyncIterator[bytes]:
+    """`frames` until they end or the server shuts down (`Broadcaster.close`), for streams
+    that are not fed by the broadcaster."""
+    control = engine.broadcaster.connect("control")
+    closed = asyncio.ensure_future(control.queue.get())
+    try:
+        while True:
+            following = asyncio.ensure_future(anext(frames))
+            await asyncio.wait((following, closed), return_when=asyncio.FIRST_COMPLETED)
+            if not following.done():
+                following.cancel()  # runs the stream's own clean-up (its `finally`)
+                with contextlib.suppress(asyncio.CancelledError):
+                    await following
+                return
+            try:
+                yield following.result()
+            except StopAsyncIteration:
+                return
+    finally:
+        closed.cancel()
+        engine.broadcaster.disconnect(control)
+
+
 def chunked(data: bytes) -> Iterator[memoryview]:
     """A large frame in pieces: the server's transport then applies flow control between
     them, so a slow client holds one chunk in memory instead of a whole snapshot."""
@@ -107,6 +133,8 @@ async def _pump(
                 batch.append(queue.get_nowait())
             out: list[bytes] = []
             for version, frame in batch:
+                if (version, frame) == CLOSE:
+                    return
                 if (version, frame) == RESYNC:
                     snapshot, sent_version = resync()
                     out = list(snapshot)  # supersedes everything before it

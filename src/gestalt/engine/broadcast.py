@@ -33,6 +33,9 @@ def encode_delta(delta: Delta) -> bytes:
 Item = tuple[int | None, bytes]
 # Put in a client's queue in place of what it could not keep up with.
 RESYNC: Item = (-1, b"")
+# Put in every queue when the server shuts down: the stream ends, so the server does not
+# wait out its graceful-shutdown timeout and then cancel the response mid-write.
+CLOSE: Item = (-2, b"")
 
 
 class Client:
@@ -55,6 +58,7 @@ class Broadcaster:
         self._ids: Iterator[int] = itertools.count(1)
         self.resyncs = 0
         self.frames_sent = 0
+        self.closed = False
 
     def __len__(self) -> int:
         return len(self._clients)
@@ -67,7 +71,15 @@ class Broadcaster:
     ) -> Client:
         client = Client(next(self._ids), self.max_frames, kind, accepts)
         self._clients[client.id] = client
+        if self.closed:
+            client.queue.put_nowait(CLOSE)
         return client
+
+    def close(self) -> None:
+        """End every stream (now and any opened later): the server is shutting down."""
+        self.closed = True
+        for client in self._clients.values():
+            _replace_queue(client, CLOSE)
 
     def disconnect(self, client: Client) -> None:
         self._clients.pop(client.id, None)
@@ -80,6 +92,8 @@ class Broadcaster:
         kind: str = "topology",
         subject: Any = None,
     ) -> None:
+        if self.closed:
+            return
         item = (version, frame)
         for client in self._clients.values():
             if client.kind != kind or (client.accepts is not None and not client.accepts(subject)):
@@ -89,7 +103,11 @@ class Broadcaster:
                 self.frames_sent += 1
             except asyncio.QueueFull:
                 # Drop what it has not read; it gets a fresh snapshot instead.
-                while not client.queue.empty():
-                    client.queue.get_nowait()
-                client.queue.put_nowait(RESYNC)
+                _replace_queue(client, RESYNC)
                 self.resyncs += 1
+
+
+def _replace_queue(client: Client, item: Item) -> None:
+    while not client.queue.empty():
+        client.queue.get_nowait()
+    client.queue.put_nowait(item)

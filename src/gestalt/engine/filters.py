@@ -6,7 +6,9 @@ from collections.abc import Iterable
 
 import msgspec
 
-from gestalt.model import Connection, Entity
+from gestalt.model import Connection, Entity, EntityKind
+
+KINDS = frozenset(kind.value for kind in EntityKind)
 
 
 class TopologyFilter(msgspec.Struct, kw_only=True):
@@ -14,6 +16,28 @@ class TopologyFilter(msgspec.Struct, kw_only=True):
     namespaces: frozenset[str] = frozenset()
     labels: dict[str, str] = {}
     sources: frozenset[str] = frozenset()
+
+    @classmethod
+    def parse(
+        cls,
+        *,
+        kinds: Iterable[str] | None = None,
+        namespaces: Iterable[str] | None = None,
+        labels: Iterable[str] | None = None,
+        sources: Iterable[str] | None = None,
+        known_sources: Iterable[str] = (),
+    ) -> TopologyFilter:
+        """From query values (comma-separated or repeated). Raises ValueError naming what
+        is valid: an unknown kind or source would otherwise match nothing, silently."""
+        wanted_kinds = parse_kinds(kinds)
+        wanted_sources = split_values(sources)
+        known = frozenset(known_sources)
+        unknown = sorted(wanted_sources - known)
+        if unknown:
+            raise ValueError(f"unknown source(s) {', '.join(unknown)}; "
+                             f"sources: {', '.join(sorted(known))}")
+        return cls(kinds=wanted_kinds, namespaces=split_values(namespaces),
+                   labels=parse_labels(labels), sources=wanted_sources)
 
     @property
     def empty(self) -> bool:
@@ -42,6 +66,15 @@ def split_values(values: Iterable[str] | None) -> frozenset[str]:
     for value in values or ():
         out.update(v.strip() for v in value.split(",") if v.strip())
     return frozenset(out)
+
+
+def parse_kinds(values: Iterable[str] | None) -> frozenset[str]:
+    """Entity kinds; raises ValueError listing the kinds for one that does not exist."""
+    kinds = split_values(values)
+    unknown = sorted(kinds - KINDS)
+    if unknown:
+        raise ValueError(f"unknown kind(s) {', '.join(unknown)}; kinds: {', '.join(sorted(KINDS))}")
+    return kinds
 
 
 def parse_labels(values: Iterable[str] | None) -> dict[str, str]:

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from gestalt.engine.alerts import select_alerts
-from gestalt.engine.filters import TopologyFilter, parse_labels, split_values
+from gestalt.engine.filters import TopologyFilter, parse_kinds, split_values
 from gestalt.engine.health import overall_status, summarize
 from gestalt.engine.registry import SPECS
 from gestalt.engine.runtime import TOPOLOGY_SERIES, Engine
@@ -64,18 +64,29 @@ def path(
     return register
 
 
-async def resolve(engine: Engine, name: str, params: Params) -> tuple[PathSpec, Result]:
+def check_request(name: str, params: Params) -> PathSpec:
+    """The path's spec, if the path exists and takes these parameters (kinds among them
+    known kinds); else PathError. Needs no engine: the CLI asks before collecting."""
     spec = REGISTRY.get(name)
     if spec is None:
         raise PathError(404, f"unknown path {name!r}; `gestalt query --list` shows them all")
-    if spec.source is not None and spec.source not in engine.sources:
-        key = SPECS[spec.source].key if spec.source in SPECS else spec.source
-        raise PathError(409, f"source {spec.source} is not enabled ({key})")
     unknown = set(params) - set(spec.params)
     if unknown:
         allowed = ", ".join(spec.params) or "none"
         raise PathError(400, f"unknown parameter(s) {', '.join(sorted(unknown))}; "
                              f"{name} takes: {allowed}")
+    try:
+        parse_kinds([params["kinds"]] if "kinds" in params else None)
+    except ValueError as exc:
+        raise PathError(400, str(exc)) from exc
+    return spec
+
+
+async def resolve(engine: Engine, name: str, params: Params) -> tuple[PathSpec, Result]:
+    spec = check_request(name, params)
+    if spec.source is not None and spec.source not in engine.sources:
+        key = SPECS[spec.source].key if spec.source in SPECS else spec.source
+        raise PathError(409, f"source {spec.source} is not enabled ({key})")
     return spec, await spec.handler(engine, params)
 
 
@@ -106,17 +117,16 @@ def _of_kind(engine: Engine, kind: EntityKind, source: str | None = None) -> lis
     return sorted(entities, key=lambda e: (e.namespace or "", e.name))
 
 
-def _filter(params: Params) -> TopologyFilter:
+def _filter(engine: Engine, params: Params) -> TopologyFilter:
+    def values(name: str) -> list[str]:
+        return [params[name]] if name in params else []
+
     try:
-        labels = parse_labels([params["labels"]] if "labels" in params else None)
+        return TopologyFilter.parse(kinds=values("kinds"), namespaces=values("namespaces"),
+                                    labels=values("labels"), sources=values("sources"),
+                                    known_sources=engine.source_names())
     except ValueError as exc:
         raise PathError(400, str(exc)) from exc
-    return TopologyFilter(
-        kinds=split_values([params.get("kinds", "")]),
-        namespaces=split_values([params.get("namespaces", "")]),
-        labels=labels,
-        sources=split_values([params.get("sources", "")]),
-    )
 
 
 def _to_builtins(value: Any) -> Any:
@@ -133,7 +143,7 @@ async def _topology(engine: Engine, params: Params) -> Result:
 @path("world.infra.topology.filter", "Filter topology by kind/namespace/label",
       columns=_ENTITY_COLUMNS, params=("kinds", "namespaces", "labels", "sources"))
 async def _topology_filter(engine: Engine, params: Params) -> Result:
-    entities, _ = _filter(params).apply(engine.store.entities.values(), ())
+    entities, _ = _filter(engine, params).apply(engine.store.entities.values(), ())
     return [_row(e) for e in sorted(entities, key=lambda e: (e.kind.value, e.name))]
 
 
@@ -336,7 +346,7 @@ path("world.infra.metrics.network", "Network I/O by entity", params=("limit",),
 @path("world.infra.metrics.custom", "Custom metrics by label",
       columns=("kind", "name", "metric", "value", "id"), params=("labels", "metric", "limit"))
 async def _metrics_custom(engine: Engine, params: Params) -> Result:
-    flt = _filter({"labels": params["labels"]} if "labels" in params else {})
+    flt = _filter(engine, {"labels": params["labels"]} if "labels" in params else {})
     wanted = params.get("metric")
     rows = []
     for e in engine.store.entities.values():
@@ -407,4 +417,5 @@ def _event_row(event: Any) -> dict[str, Any]:
             "message": event.message, "severity": event.severity.value}
 
 
-__all__ = ["REGISTRY", "PathError", "PathSpec", "Health", "resolve", "topology_diff"]
+__all__ = ["REGISTRY", "PathError", "PathSpec", "Health", "check_request", "resolve",
+           "topology_diff"]

@@ -21,9 +21,10 @@ from gestalt.engine.broadcast import Broadcaster, sse_frame
 from gestalt.engine.health import COUNTERS, summarize
 from gestalt.engine.history import History
 from gestalt.engine.hub import Hub
-from gestalt.engine.registry import build_sources
+from gestalt.engine.registry import SPECS, build_sources
 from gestalt.engine.store import Store
 from gestalt.engine.supervisor import Supervisor
+from gestalt.engine.validation import validate
 from gestalt.model import Alert, Delta, Event, SourceState, SourceStatus, Summary, Topology
 from gestalt.model.config import Config
 from gestalt.sources import Source
@@ -43,6 +44,7 @@ class Engine:
         sources: list[Source] | None = None,
         simulated: frozenset[str] = frozenset(),
     ) -> None:
+        validate(config)
         self.config = config
         self.history = History(
             Path(config.server.data_dir) / "history.sqlite3",
@@ -107,6 +109,10 @@ class Engine:
     # -- views -----------------------------------------------------------------------------
     def source_statuses(self) -> list[SourceStatus]:
         return list(self.hub.statuses.values())
+
+    def source_names(self) -> frozenset[str]:
+        """Every source name an entity can carry here, running or not (for filters)."""
+        return frozenset(SPECS) | frozenset(self.hub.statuses) | frozenset(self.sources)
 
     def topology(self) -> Topology:
         store = self.store

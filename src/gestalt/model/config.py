@@ -1,22 +1,45 @@
 """Configuration: the product plan's `config/infrastructure.yaml` schema, plus `server`,
 `host` and `history` sections.
 
-Every section is a Struct that forbids unknown fields, so a typo is an error naming the
-file and the key, not a silently ignored setting. Environment variables override the file:
-`GESTALT_<SECTION>__<KEY>[__<KEY>...]=<yaml value>`, e.g. `GESTALT_SERVER__PORT=9000`,
-`GESTALT_COLLECTORS__DOCKER__ENABLED=false`.
+Every section is a Struct that forbids unknown fields, and numbers carry their bounds
+(ports, intervals above zero), so a typo or an impossible value is an error naming the
+file and the key, not a silently ignored setting or a traceback at start-up. A key given
+twice in one mapping is an error too (YAML would silently keep the last one).
+
+Environment variables override the file: `GESTALT_<SECTION>__<KEY>[__<KEY>...]=<value>`,
+e.g. `GESTALT_SERVER__PORT=9000`, `GESTALT_COLLECTORS__DOCKER__ENABLED=false`. A value is
+read as its key's declared type: string keys take it verbatim (a token `#x9`, `yes` or
+`12345` stays that string), other keys read it as YAML (`9000`, `false`, `[a, b]`), and an
+empty value clears a key that may be null. A problem with an override names the variable.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+import types
+import typing
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 import yaml
+
+# Bounds carried by the types, checked by msgspec when the config is read.
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+# A listener of a source: port 0 picks a free port.
+ListenPort = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+# Intervals and timeouts: a zero interval would spin, a negative one makes no sense.
+Seconds = Annotated[float, msgspec.Meta(gt=0)]
+# Waits that may be zero (no wait).
+Wait = Annotated[float, msgspec.Meta(ge=0)]
+Positive = Annotated[int, msgspec.Meta(ge=1)]
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+Threshold = Annotated[float, msgspec.Meta(ge=0)]
+# The layouts the web UI knows (web/src/app.ts picks its "By namespace" preset for a
+# value naming namespaces; anything else is the force layout).
+LayoutAlgorithm = Literal["force-directed-3d", "force", "namespace"]
 
 
 class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -25,24 +48,24 @@ class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class ServerConfig(_Section):
     host: str = "127.0.0.1"
-    port: int = 8765
-    # Bearer token; required for any non-loopback bind.
+    port: Port = 8765
+    # Bearer token; required for any non-loopback bind. Never empty: leave it out instead.
     token: str | None = None
     # Where history (SQLite) lives. Relative paths are relative to the working directory.
     data_dir: str = "data"
     # Extra origins allowed to call the API from a browser (besides the server's own).
     allowed_origins: list[str] = []
     # Per-SSE-client queue bound (frames); a client further behind gets a `resync`.
-    client_queue_frames: int = 256
+    client_queue_frames: Positive = 256
     # Deltas kept for Last-Event-ID resume.
-    delta_ring_size: int = 4096
+    delta_ring_size: Positive = 4096
     # Metric-only changes are coalesced into one frame per this many seconds.
-    metrics_interval: float = 1.0
+    metrics_interval: Seconds = 1.0
 
 
 class HostCollector(_Section):
     enabled: bool = True
-    poll_interval: float = 5.0
+    poll_interval: Seconds = 5.0
     # Mounted filesystems of these types are not shown (pseudo filesystems).
     ignore_fstypes: list[str] = msgspec.field(default_factory=lambda: [
         "tmpfs", "devtmpfs", "overlay", "squashfs", "proc", "sysfs", "cgroup", "cgroup2",
@@ -57,33 +80,33 @@ class KubernetesCollector(_Section):
     context: str | None = None
     cluster_name: str | None = None  # defaults to the context's cluster name
     namespaces: list[str] = []  # empty = all
-    poll_interval: float = 5.0  # metrics.k8s.io poll
+    poll_interval: Seconds = 5.0  # metrics.k8s.io poll
     # A watch with nothing (not even a bookmark) for this long is taken as a dead
     # connection and reopened from the last resourceVersion.
-    inactivity_timeout: float = 90.0
-    watch_timeout: float = 300.0  # the server ends each watch after this (timeoutSeconds)
-    request_timeout: float = 30.0  # list and get requests
-    page_size: int = 500  # objects per list page (limit/continue)
+    inactivity_timeout: Seconds = 90.0
+    watch_timeout: Seconds = 300.0  # the server ends each watch after this (timeoutSeconds)
+    request_timeout: Seconds = 30.0  # list and get requests
+    page_size: Positive = 500  # objects per list page (limit/continue)
 
 
 class DockerCollector(_Section):
     enabled: bool = True
     # None: $DOCKER_HOST, then the default socket.
     socket: str | None = "unix:///var/run/docker.sock"
-    poll_interval: float = 3.0  # container stats
+    poll_interval: Seconds = 3.0  # container stats
 
 
 class NatsCollector(_Section):
     enabled: bool = True
     url: str = "nats://localhost:4222"
     monitor_url: str = "http://localhost:8222"
-    poll_interval: float = 2.0
+    poll_interval: Seconds = 2.0
     subjects: list[str] = msgspec.field(default_factory=lambda: ["kgents.>"])
     # Payloads are shown only for these subjects (wildcards allowed), truncated.
     payload_subjects: list[str] = []
-    max_payload_bytes: int = 1024
+    max_payload_bytes: NonNegative = 1024
     # At most this many messages per second per subject are sampled for the message view.
-    sample_per_second: int = 100
+    sample_per_second: NonNegative = 100
 
 
 def _default_prometheus_queries() -> dict[str, str]:
@@ -115,27 +138,27 @@ class OtelCollector(_Section):
     # The OTLP receiver (traces become the service map). Loopback by default; port 0 picks
     # a free port; otlp_grpc_port None turns gRPC off.
     otlp_host: str = "127.0.0.1"
-    otlp_http_port: int = 4318
-    otlp_grpc_port: int | None = 4317
+    otlp_http_port: ListenPort = 4318
+    otlp_grpc_port: ListenPort | None = 4317
     # Every input is bounded: compressed body, decompressed body, concurrent requests.
-    max_body_bytes: int = 4 * 1024 * 1024
-    max_decompressed_bytes: int = 16 * 1024 * 1024
-    max_concurrent_requests: int = 32
+    max_body_bytes: Positive = 4 * 1024 * 1024
+    max_decompressed_bytes: Positive = 16 * 1024 * 1024
+    max_concurrent_requests: Positive = 32
     # Service graph: rates, errors and latency percentiles over this sliding window.
-    window_seconds: float = 60.0
+    window_seconds: Seconds = 60.0
     # How long a client span waits for its server span (and back) before it is given up.
-    pairing_wait_seconds: float = 10.0
+    pairing_wait_seconds: Wait = 10.0
     # How late spans may arrive (SDK batching); a rate is not decayed before this.
-    export_delay_seconds: float = 10.0
+    export_delay_seconds: Wait = 10.0
     # Bounded span buffer: unpaired client/server halves kept at most; more are dropped.
-    max_pending_spans: int = 100_000
-    max_edges: int = 10_000
+    max_pending_spans: Positive = 100_000
+    max_edges: Positive = 10_000
     # How often the service graph is reported.
-    flush_interval: float = 1.0
+    flush_interval: Seconds = 1.0
     # The Prometheus source: PromQL per metric, polled every prometheus_interval.
     prometheus_queries: dict[str, str] = msgspec.field(default_factory=_default_prometheus_queries)
-    prometheus_interval: float = 15.0
-    prometheus_timeout: float = 10.0
+    prometheus_interval: Seconds = 15.0
+    prometheus_timeout: Seconds = 10.0
     # Kubernetes cluster name for pod ids built from Prometheus labels.
     cluster_name: str = "default"
 
@@ -143,10 +166,10 @@ class OtelCollector(_Section):
 class PostgresCollector(_Section):
     enabled: bool = False
     dsns: list[str] = []
-    poll_interval: float = 5.0
+    poll_interval: Seconds = 5.0
     # Top query patterns (from pg_stat_statements, normalised: no literals) kept per database.
-    top_queries: int = 5
-    connect_timeout: float = 5.0
+    top_queries: NonNegative = 5
+    connect_timeout: Seconds = 5.0
 
 
 class SyntheticCollector(_Section):
@@ -154,9 +177,9 @@ class SyntheticCollector(_Section):
     Everything it makes is labelled simulated."""
 
     enabled: bool = False
-    entities: int = 1000
-    edges: int = 2000
-    churn_per_second: float = 5.0
+    entities: NonNegative = 1000
+    edges: NonNegative = 2000
+    churn_per_second: Wait = 5.0
     seed: int = 1
 
 
@@ -171,25 +194,25 @@ class Collectors(_Section):
 
 
 class Visualization(_Section):
-    max_entities: int = 1000
-    layout_algorithm: str = "force-directed-3d"
-    animation_fps: int = 60
+    max_entities: Positive = 1000
+    layout_algorithm: LayoutAlgorithm = "force-directed-3d"
+    animation_fps: Annotated[int, msgspec.Meta(ge=1, le=240)] = 60
 
 
 class CheckSettings(_Section):
     """Overrides for one check of the health table (engine/health.py `CHECKS`)."""
 
     enabled: bool = True
-    warning: float | None = None
-    critical: float | None = None
+    warning: Threshold | None = None
+    critical: Threshold | None = None
 
 
 class HealthConfig(_Section):
     # Fractions of one core (cpu) and of the limit (memory), as in the product plan.
-    cpu_warning_threshold: float = 0.7
-    cpu_critical_threshold: float = 0.9
-    memory_warning_threshold: float = 0.8
-    memory_critical_threshold: float = 0.95
+    cpu_warning_threshold: Threshold = 0.7
+    cpu_critical_threshold: Threshold = 0.9
+    memory_warning_threshold: Threshold = 0.8
+    memory_critical_threshold: Threshold = 0.95
     # Check id -> thresholds or `enabled: false` (e.g. `pending: {critical: 600}`).
     checks: dict[str, CheckSettings] = {}
 
@@ -207,8 +230,8 @@ class AlertRule(_Section):
     # the alert's severity is the check's level at the time.
     severity: str = "warning"
     for_: Duration = msgspec.field(default=0.0, name="for")
-    warning: float | None = None  # thresholds for this rule; default: the check's
-    critical: float | None = None
+    warning: Threshold | None = None  # thresholds for this rule; default: the check's
+    critical: Threshold | None = None
     kinds: list[str] = []  # narrower than the check's kinds
     match_labels: dict[str, str] = {}  # only entities with these labels
     labels: dict[str, str] = {}  # added to the alert (routing in Alertmanager)
@@ -224,7 +247,7 @@ class Receiver(_Section):
     routing_key: str | None = None  # PagerDuty integration key
     min_severity: str = "warning"
     repeat_interval: Duration | None = None  # default: alerts.repeat_interval
-    timeout: float = 10.0
+    timeout: Seconds = 10.0
 
 
 class AlertsConfig(_Section):
@@ -235,17 +258,17 @@ class AlertsConfig(_Section):
     # Empty: one rule per check of the health table, with the check's defaults.
     rules: list[AlertRule] = []
     receivers: list[Receiver] = []
-    evaluation_interval: float = 1.0
+    evaluation_interval: Seconds = 1.0
     # A firing alert is notified again after this long (Alertmanager resends are apart).
     repeat_interval: Duration = "4h"
     # Alerts that become due together within this long go out as one notification.
-    group_wait: float = 1.0
+    group_wait: Wait = 1.0
     # Retry delays after a 5xx or a connection error: exponential from initial to max,
     # jittered; a 429 waits for its Retry-After instead.
-    retry_initial: float = 1.0
-    retry_max: float = 30.0
+    retry_initial: Seconds = 1.0
+    retry_max: Seconds = 30.0
     # This many failed deliveries in a row raise the "notifications failing" alert.
-    failing_after: int = 3
+    failing_after: Positive = 3
     # Alertmanager wants firing alerts re-sent; it resolves them itself after endsAt.
     alertmanager_resend: Duration = "1m"
     # Resolved alerts stay listed (and in history) this long.
@@ -257,9 +280,9 @@ class AlertsConfig(_Section):
 
 
 class HistoryConfig(_Section):
-    retention_hours: float = 168.0
+    retention_hours: Seconds = 168.0
     # Metric samples are kept at most once per entity per this many seconds.
-    sample_interval: float = 10.0
+    sample_interval: Seconds = 10.0
 
 
 class Config(_Section):
@@ -272,78 +295,232 @@ class Config(_Section):
 
 
 class ConfigError(Exception):
-    """A configuration problem, worded for the person who wrote the file."""
+    """A configuration problem, worded for the person who wrote the file: one line,
+    `key `a.b`: what is wrong` when it is about a key (then `key` holds `a.b`)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        match = _KEY.match(message)
+        self.key: str | None = match.group(1) if match else None
 
 
+_KEY = re.compile(r"^key `([^`]+)`")
 _ENV_PREFIX = "GESTALT_"
+# Checks that need more than the schema (alert rules, receivers, check ids) live in the
+# engine; it hands them in so that every command validates the same way.
+Validator = Callable[["Config"], None]
 
 
 def load_config(
-    path: str | os.PathLike[str] | None = None, *, env: Mapping[str, str] | None = None
+    path: str | os.PathLike[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    options: Mapping[str, tuple[str, object]] | None = None,
+    validate: Validator | None = None,
 ) -> Config:
-    """Read, override from the environment and validate. Raises ConfigError."""
+    """Read the file, override it from the environment and then from command-line
+    `options` (dotted key -> (option name, value)), and validate. Raises ConfigError,
+    whose message starts with where the bad value came from: the file, the environment
+    variable or the option."""
     origin = str(path) if path is not None else "<defaults>"
-    raw: Any = {}
-    if path is not None:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"{origin}: cannot read: {exc.strerror or exc}") from exc
-        try:
-            raw = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-            problem = getattr(exc, "problem", None) or str(exc)
-            raise ConfigError(f"{origin}: not valid YAML{where}: {problem}") from exc
-        if raw is None:
-            raw = {}
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{origin}: expected a mapping at the top level, got {_kind(raw)}")
-    overridden = _apply_env(raw, os.environ if env is None else env)
+    raw = _read(path, origin) if path is not None else {}
+    origins: dict[str, str] = {}  # dotted key -> the variable or option that set it
+    _apply_env(raw, os.environ if env is None else env, origins)
+    for key, (option, value) in (options or {}).items():
+        _set(raw, key.split("."), value)
+        origins[key] = f"option {option}"
     try:
-        return msgspec.convert(overridden, Config, strict=True)
+        config = msgspec.convert(raw, Config, strict=True)
+        _check(config)
+        if validate is not None:
+            validate(config)
     except msgspec.ValidationError as exc:
-        raise ConfigError(f"{origin}: {_explain(str(exc))}") from exc
+        raise _blame(ConfigError(_explain(str(exc), raw)), origin, origins) from exc
+    except ConfigError as exc:
+        raise _blame(exc, origin, origins) from exc
+    return config
 
 
-def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
-    result: dict[str, Any] = _deep_copy(raw)
+def _read(path: str | os.PathLike[str], origin: str) -> dict[str, Any]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{origin}: cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{origin}: not UTF-8 text: {exc.reason}") from exc
+    try:
+        duplicate = _first_duplicate_key(yaml.compose(text, Loader=yaml.SafeLoader))
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{origin}: not valid YAML{where}: {problem}") from exc
+    if duplicate is not None:
+        key, line = duplicate
+        raise ConfigError(f"{origin}: key `{key}`: given twice (again on line {line}); "
+                          "YAML would silently keep only the last one")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: expected a mapping at the top level, got {_kind(raw)}")
+    return raw
+
+
+def _first_duplicate_key(node: yaml.Node | None, path: str = "") -> tuple[str, int] | None:
+    """The first key given twice in one mapping (its dotted path and line), if any."""
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *anchor` merges on purpose
+            key = str(key_node.value)
+            dotted = f"{path}.{key}" if path else key
+            if key in seen:
+                return dotted, key_node.start_mark.line + 1
+            seen.add(key)
+            found = _first_duplicate_key(value_node, dotted)
+            if found:
+                return found
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            found = _first_duplicate_key(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
+
+
+def _apply_env(raw: dict[str, Any], env: Mapping[str, str], origins: dict[str, str]) -> None:
     for name, value in sorted(env.items()):
         if not name.startswith(_ENV_PREFIX) or "__" not in name:
-            continue  # GESTALT_REQUIRE_SERVICES and friends are not config
+            continue  # GESTALT_TOKEN, GESTALT_REQUIRE_SERVICES and friends are not config
         keys = name[len(_ENV_PREFIX) :].lower().split("__")
-        node = result
-        for key in keys[:-1]:
-            child = node.get(key)
-            if not isinstance(child, dict):
-                child = node[key] = {}
-            node = child
-        try:
-            node[keys[-1]] = yaml.safe_load(value) if value != "" else None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"environment {name}: not a valid value: {value!r}") from exc
-    return result
+        dotted = ".".join(keys)
+        declared = _type_at(keys)
+        if declared is None:
+            parent = ".".join(keys[:-1])
+            allowed = ", ".join(_allowed(parent)) or "none"
+            raise ConfigError(f"environment {name}: key `{dotted}`: unknown key "
+                              f"(allowed keys: {allowed})")
+        _set(raw, keys, _env_value(name, value, declared))
+        origins[dotted] = f"environment {name}"
 
 
-def _deep_copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _deep_copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_deep_copy(v) for v in value]
-    return value
+def _env_value(name: str, value: str, declared: Any) -> Any:
+    members = _members(declared)
+    if str in members:
+        return value  # verbatim: a token `#x9` or `yes` must not turn into null or true
+    if value == "" and type(None) in members:
+        return None
+    try:
+        return yaml.safe_load(value)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"environment {name}: not a valid value: {value!r}") from exc
+
+
+def _set(raw: dict[str, Any], keys: list[str], value: Any) -> None:
+    node = raw
+    for key in keys[:-1]:
+        child = node.get(key)
+        if not isinstance(child, dict):
+            child = node[key] = {}
+        node = child
+    node[keys[-1]] = value
+
+
+def _blame(error: ConfigError, origin: str, origins: dict[str, str]) -> ConfigError:
+    """Prefix the error with the variable or option that set its key, else the file."""
+    where = origin
+    if error.key is not None:
+        key = re.sub(r"\[(\d+)\]", r".\1", error.key)
+        for set_key, source in origins.items():
+            if key == set_key or key.startswith(set_key + ".") or set_key.startswith(key + "."):
+                where = source
+                break
+    return ConfigError(f"{where}: {error}")
+
+
+def _check(config: Config) -> None:
+    """What the types cannot say: durations that parse, a token that is a token."""
+    token = config.server.token
+    if token is not None and (not token or token != token.strip()):
+        raise ConfigError("key `server.token`: an empty token, or one with spaces at either "
+                          "end, cannot be sent in a header; leave the key out for no token")
+    for key, value in _durations(config):
+        duration_seconds(value, key)
+    alerts = config.alerts
+    if alerts.retry_initial > alerts.retry_max:
+        raise ConfigError(f"key `alerts.retry_initial`: {alerts.retry_initial} is more than "
+                          f"alerts.retry_max ({alerts.retry_max})")
+
+
+def _durations(config: Config) -> Iterator[tuple[str, Duration]]:
+    alerts = config.alerts
+    for name in ("repeat_interval", "alertmanager_resend", "resolved_retention", "startup_grace"):
+        yield f"alerts.{name}", getattr(alerts, name)
+    for index, rule in enumerate(alerts.rules):
+        yield f"alerts.rules[{index}].for", rule.for_
+    for index, receiver in enumerate(alerts.receivers):
+        if receiver.repeat_interval is not None:
+            yield f"alerts.receivers[{index}].repeat_interval", receiver.repeat_interval
+
+
+# -- the schema, read back for messages and for typed environment overrides ---------------
+
+def _unwrap(tp: Any) -> Any:
+    """`Annotated[int, Meta]` -> int; `X | None` -> X (when there is one other member)."""
+    while typing.get_origin(tp) is Annotated:
+        tp = typing.get_args(tp)[0]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        others = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(others) == 1:
+            return _unwrap(others[0])
+    return tp
+
+
+def _members(tp: Any) -> set[Any]:
+    """The plain types a value of `tp` may have (a Literal of strings counts as str)."""
+    while typing.get_origin(tp) is Annotated:
+        tp = typing.get_args(tp)[0]
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return set().union(*(_members(a) for a in typing.get_args(tp)))
+    if origin is Literal:
+        return {type(a) for a in typing.get_args(tp)}
+    return {origin or tp}
+
+
+def _type_at(keys: list[str]) -> Any | None:
+    """The declared type at a key path (`["server", "port"]` -> int), None if no such key."""
+    tp: Any = Config
+    for key in keys:
+        tp = _unwrap(tp)
+        if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
+            fields = {f.encode_name: f.type for f in msgspec.structs.fields(tp)}
+            if key not in fields:
+                return None
+            tp = fields[key]
+        elif typing.get_origin(tp) is dict:
+            tp = typing.get_args(tp)[1]
+        else:
+            return None
+    return tp
 
 
 _AT = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
 _UNKNOWN = re.compile(r"Object contains unknown field `(?P<field>[^`]+)`")
 _EXPECTED = re.compile(r"Expected `(?P<want>[^`]+)`, got `(?P<got>[^`]+)`")
+_BOUND = re.compile(r"Expected `(?P<want>[^`]+)` (?P<bound>[<>]=? \S+)")
+_ENUM = re.compile(r"Invalid enum value (?P<got>.+)")
 
 
-def _explain(message: str) -> str:
+def _explain(message: str, raw: Any = None) -> str:
     """Turn msgspec's `Expected int, got str - at $.server.port` into a key-first sentence."""
     match = _AT.match(message.strip())
     what = match.group("what") if match else message
     path = _dotted(match.group("path") or "") if match else ""
+    if "[...]" in path:
+        path = _name_mapping_key(path, raw)
     unknown = _UNKNOWN.search(what)
     if unknown:
         key = f"{path}.{unknown.group('field')}" if path else unknown.group("field")
@@ -351,21 +528,49 @@ def _explain(message: str) -> str:
     expected = _EXPECTED.search(what)
     if expected:
         return f"key `{path}`: expected {expected.group('want')}, got {expected.group('got')}"
+    bound = _BOUND.search(what)
+    if bound:
+        return f"key `{path}`: expected {bound.group('want')} {bound.group('bound')}"
+    enum = _ENUM.search(what)
+    if enum:
+        declared = _type_at(re.sub(r"\[\d+\]", "", path).split(".")) if path else None
+        choices = typing.get_args(declared) if typing.get_origin(declared) is Literal else ()
+        return f"key `{path}`: {enum.group('got')} is not one of: {', '.join(choices)}"
     return f"key `{path or '<top>'}`: {what}"
 
 
+def _name_mapping_key(path: str, raw: Any) -> str:
+    """msgspec says `health.checks[...]` for a value inside a mapping: find which key's
+    value is the bad one, so the message can name it."""
+    head, _, rest = path.partition("[...]")
+    keys = head.split(".")
+    declared = _unwrap(_type_at(keys))
+    node = raw
+    for key in keys:
+        node = node.get(key) if isinstance(node, dict) else None
+    if typing.get_origin(declared) is not dict or not isinstance(node, dict):
+        return path
+    value_type = typing.get_args(declared)[1]
+    for key, value in node.items():
+        try:
+            msgspec.convert(value, value_type, strict=True)
+        except msgspec.ValidationError:
+            return f"{head}.{key}{rest}"
+    return path
+
+
 def _dotted(path: str) -> str:
-    return re.sub(r"\[(\d+)\]", r"[\1]", path.lstrip(".")).replace("`", "")
+    return path.lstrip(".").replace("`", "")
 
 
 def _allowed(path: str) -> list[str]:
-    cls: Any = Config
-    for part in [p for p in re.sub(r"\[\d+\]", "", path).split(".") if p]:
-        field_type = {f.name: f.type for f in msgspec.structs.fields(cls)}.get(part)
-        if not (isinstance(field_type, type) and issubclass(field_type, msgspec.Struct)):
-            return []
-        cls = field_type
-    return [f.name for f in msgspec.structs.fields(cls)]
+    keys = [p for p in re.sub(r"\[[^]]*\]", "", path).split(".") if p]
+    cls = _unwrap(_type_at(keys)) if keys else Config
+    while typing.get_origin(cls) in (list, dict):
+        cls = _unwrap(typing.get_args(cls)[-1])
+    if not (isinstance(cls, type) and issubclass(cls, msgspec.Struct)):
+        return []
+    return [f.encode_name for f in msgspec.structs.fields(cls)]
 
 
 def _kind(value: Any) -> str:
@@ -374,17 +579,22 @@ def _kind(value: Any) -> str:
     )
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+# One or more number-unit pairs, as Prometheus writes durations: 30s, 5m, 1h30m, 1.5h.
+_DURATION = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+$")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
 
 def duration_seconds(value: Duration, key: str = "duration") -> float:
-    """`30`, `"30s"`, `"5m"`, `"4h"` -> seconds. Raises ConfigError naming `key`."""
+    """`30`, `"30"`, `"30s"`, `"5m"`, `"1h30m"` -> seconds. Raises ConfigError naming `key`."""
     if isinstance(value, int | float):
         if value < 0:
             raise ConfigError(f"key `{key}`: a duration cannot be negative")
         return float(value)
-    match = _DURATION.match(value)
-    if match is None:
-        raise ConfigError(f"key `{key}`: expected a duration like 30s, 5m or 4h, got {value!r}")
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"]
+    text = value.strip()
+    if re.fullmatch(r"\d+(?:\.\d+)?", text):
+        return float(text)
+    if not _DURATION.match(text):
+        raise ConfigError(f"key `{key}`: expected a duration like 30s, 5m, 4h or 1h30m, "
+                          f"got {value!r}")
+    return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))

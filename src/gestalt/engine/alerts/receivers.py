@@ -10,7 +10,10 @@ rejected (any other 4xx: sending the same thing again will not help).
 - webhook: Alertmanager's webhook JSON (version 4), so existing webhook consumers work.
 - alertmanager: POST /api/v2/alerts; firing alerts carry an endsAt a few resend periods
   ahead (Alertmanager resolves them by itself if Gestalt goes away), resolved ones their
-  resolve time; Alertmanager's own routing groups and deduplicates.
+  resolve time; Alertmanager's own routing groups and deduplicates. Its `url` is
+  Alertmanager's base URL, as amtool and Prometheus take it (`http://am:9093`, or with a
+  route prefix `http://host/alertmanager`); a URL that already ends in /api/v2/alerts is
+  used as it is.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -59,6 +63,24 @@ def validate(receiver: Receiver, where: str) -> None:
                           f"got {receiver.min_severity!r}")
     if not receiver.url.startswith(("http://", "https://")):
         raise ConfigError(f"key `{where}.url`: expected an http(s) URL")
+    if receiver.type == "alertmanager" and urlsplit(receiver.url).path.rstrip("/").endswith(
+            "/api/v1/alerts"):
+        raise ConfigError(f"key `{where}.url`: Alertmanager's v1 API is gone (since 0.27); "
+                          "give its base URL, e.g. http://alertmanager:9093")
+
+
+_ALERTMANAGER_PATH = "/api/v2/alerts"
+
+
+def target_url(receiver: Receiver) -> str:
+    """Where a receiver's notifications are posted."""
+    if receiver.type != "alertmanager":
+        return receiver.url
+    parts = urlsplit(receiver.url)
+    path = parts.path.rstrip("/")
+    if not path.endswith(_ALERTMANAGER_PATH):
+        path = path.removesuffix("/api/v2") + _ALERTMANAGER_PATH
+    return urlunsplit(parts._replace(path=path))
 
 
 async def deliver(
@@ -88,7 +110,7 @@ async def deliver(
 
 async def _post(client: httpx.AsyncClient, receiver: Receiver, body: Any) -> Outcome:
     try:
-        response = await client.post(receiver.url, json=body, timeout=receiver.timeout)
+        response = await client.post(target_url(receiver), json=body, timeout=receiver.timeout)
     except httpx.HTTPError as exc:
         return Outcome(retryable=True, detail=f"{type(exc).__name__}: {exc}"[:_MAX_DETAIL])
     status = response.status_code

@@ -1,0 +1,48 @@
+"""The checks of a configuration that need the engine's knowledge: which health checks
+exist, what an alert rule and a receiver may say, and which thresholds make sense.
+
+`validate` is the one validation every command runs after the schema (`gestalt
+check-config`, `serve`, `demo` and `query` hand it to `load_config`; `Engine` runs it
+too), so a file that `check-config` calls ok never stops `serve` with a traceback.
+"""
+
+from __future__ import annotations
+
+from gestalt.engine.alerts.manager import receivers_of
+from gestalt.engine.alerts.rules import compile_rules
+from gestalt.engine.health import CHECKS, CHECKS_BY_ID, Check, thresholds
+from gestalt.model.config import Config, ConfigError, HealthConfig
+
+
+def validate(config: Config) -> None:
+    """Raise ConfigError (one line, naming the key) for the first problem found."""
+    health = config.health
+    for check_id in health.checks:
+        if check_id not in CHECKS_BY_ID:
+            raise ConfigError(f"key `health.checks.{check_id}`: unknown check "
+                              f"(checks: {', '.join(CHECKS_BY_ID)})")
+    for check in CHECKS:
+        warning, critical = thresholds(check, health)
+        if warning is not None and critical is not None and warning > critical:
+            raise ConfigError(f"key `{_threshold_key(check, health)}`: the warning threshold "
+                              f"({warning:g}) is above the critical one ({critical:g})")
+    rules = compile_rules(config.alerts, health)
+    for index, rule in enumerate(rules if config.alerts.rules else ()):
+        if rule.warning is not None and rule.critical is not None and rule.warning > rule.critical:
+            raise ConfigError(f"key `alerts.rules[{index}].warning`: the warning threshold "
+                              f"({rule.warning:g}) is above the critical one ({rule.critical:g})")
+    alerts = config.alerts
+    for key, url in (("slack_webhook", alerts.slack_webhook),
+                     ("pagerduty_url", alerts.pagerduty_url if alerts.pagerduty_key else None)):
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ConfigError(f"key `alerts.{key}`: expected an http(s) URL")
+    receivers_of(config)
+
+
+def _threshold_key(check: Check, health: HealthConfig) -> str:
+    override = health.checks.get(check.id)
+    if override is not None and override.warning is not None:
+        return f"health.checks.{check.id}.warning"
+    if check.id in ("cpu", "memory"):
+        return f"health.{check.id}_warning_threshold"
+    return f"health.checks.{check.id}.critical"
