@@ -16,7 +16,8 @@ from tests.support.sinks import RecordingSink
 @contextlib.asynccontextmanager
 async def running_source(**overrides: object) -> AsyncIterator[tuple[OtlpSource, RecordingSink]]:
     config = msgspec.structs.replace(
-        OtelCollector(otlp_http_port=0, otlp_grpc_port=0, flush_interval=0.2),
+        OtelCollector(otlp_endpoint="127.0.0.1:0", otlp_http_endpoint="127.0.0.1:0",
+                      flush_interval=0.2),
         **overrides,
     )
     source = OtlpSource(config)

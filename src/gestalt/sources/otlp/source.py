@@ -29,7 +29,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from gestalt.model import SourceState
-from gestalt.model.config import OtelCollector
+from gestalt.model.config import OtelCollector, listen_address
 from gestalt.sources.base import Sink, SourceError
 from gestalt.sources.otlp.grpc_server import GrpcReceiver
 from gestalt.sources.otlp.http_server import HttpReceiver, OtlpHttpApp, bind
@@ -88,22 +88,25 @@ class OtlpSource:
     # -- the source ---------------------------------------------------------------------------
     async def run(self, sink: Sink) -> None:
         config = self._config
-        app = OtlpHttpApp(
-            on_traces=self.accept_traces,
-            on_metrics=self.accept_metrics,
-            max_body_bytes=config.max_body_bytes,
-            max_decompressed_bytes=config.max_decompressed_bytes,
-        )
-        try:
-            sock = bind(config.otlp_host, config.otlp_http_port)
-        except OSError as exc:
-            raise SourceError(
-                f"OTLP/HTTP cannot listen on {config.otlp_host}:{config.otlp_http_port}: {exc}"
-            ) from exc
-        http = HttpReceiver(app, sock, max_concurrent=config.max_concurrent_requests)
+        http: HttpReceiver | None = None
         grpc: GrpcReceiver | None = None
         try:
-            if config.otlp_grpc_port is not None:
+            if config.otlp_http_endpoint is not None:
+                host, port = listen_address(config.otlp_http_endpoint)
+                try:
+                    sockets = bind(host, port)
+                except OSError as exc:
+                    raise SourceError(f"OTLP/HTTP cannot listen on {host}:{port} "
+                                      f"(collectors.otel.otlp_http_endpoint): {exc}") from exc
+                app = OtlpHttpApp(
+                    on_traces=self.accept_traces,
+                    on_metrics=self.accept_metrics,
+                    max_body_bytes=config.max_body_bytes,
+                    max_decompressed_bytes=config.max_decompressed_bytes,
+                )
+                http = HttpReceiver(app, sockets, max_concurrent=config.max_concurrent_requests)
+            if config.otlp_endpoint is not None:
+                host, port = listen_address(config.otlp_endpoint)
                 grpc = GrpcReceiver(
                     on_traces=self.accept_traces,
                     on_metrics=self.accept_metrics,
@@ -111,23 +114,26 @@ class OtlpSource:
                     max_concurrent=config.max_concurrent_requests,
                 )
                 try:
-                    await grpc.start(config.otlp_host, config.otlp_grpc_port)
+                    await grpc.start(host, port)
                 except OSError as exc:
-                    raise SourceError(f"OTLP/gRPC: {exc}") from exc
+                    raise SourceError(
+                        f"OTLP/gRPC (collectors.otel.otlp_endpoint): {exc}") from exc
                 self.grpc_port = grpc.port
-            http.start()
-            self.http_port = http.port
+            if http is not None:
+                http.start()
+                self.http_port = http.port
             self.ready.set()
             sink.status(SourceState.OK, self._listening())
             await self._report(sink, http)
         finally:
             self.ready.clear()
-            await http.stop()
+            if http is not None:
+                await http.stop()
             if grpc is not None:
                 with contextlib.suppress(Exception):
                     await grpc.stop()
 
-    async def _report(self, sink: Sink, http: HttpReceiver) -> None:
+    async def _report(self, sink: Sink, http: HttpReceiver | None) -> None:
         counters = self.graph.counters
         dropped = (counters.dropped_spans, counters.dropped_edges)
         degraded = False
@@ -139,7 +145,7 @@ class OtlpSource:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._grew.wait(), max(interval - MIN_REPORT_GAP, 0))
             self._grew.clear()
-            if http.failed:
+            if http is not None and http.failed:
                 raise SourceError("the OTLP/HTTP server stopped")
             now = self._clock()
             entities, connections = self.graph.snapshot(now)
@@ -157,5 +163,10 @@ class OtlpSource:
             dropped = current
 
     def _listening(self) -> str:
-        grpc = f", OTLP/gRPC on port {self.grpc_port}" if self.grpc_port else ""
-        return f"OTLP/HTTP on {self._config.otlp_host}:{self.http_port}{grpc}"
+        config, parts = self._config, []
+        if config.otlp_endpoint is not None:
+            parts.append(f"OTLP/gRPC on {listen_address(config.otlp_endpoint)[0]}:{self.grpc_port}")
+        if config.otlp_http_endpoint is not None:
+            parts.append(
+                f"OTLP/HTTP on {listen_address(config.otlp_http_endpoint)[0]}:{self.http_port}")
+        return ", ".join(parts)
