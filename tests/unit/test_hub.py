@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from gestalt.engine.hub import Hub, endpoint_candidates
+from gestalt.engine.hub import Hub
+from gestalt.engine.links import endpoint_candidates
 from gestalt.engine.store import Store
 from gestalt.model import (
     Connection,

@@ -146,11 +146,11 @@ def bind(host: str, port: int) -> list[socket.socket]:
     use, bad address) goes to the caller; an extra address the machine lacks (IPv6 off)
     is skipped."""
     addresses = list(dict.fromkeys(
-        (family, address[:2]) for family, *_, address in socket.getaddrinfo(
+        (family, str(address[0])) for family, *_, address in socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)))
     sockets: list[socket.socket] = []
     try:
-        for family, (ip, _) in addresses:
+        for family, ip in addresses:
             try:
                 sockets.append(_listen(family, ip, sockets[0].getsockname()[1]
                                        if sockets else port))

@@ -13,8 +13,12 @@ Some spans need no partner because the other side never traces itself:
 - a `messaging.system=nats` PRODUCER (CONSUMER) span is a publish to (delivery from) a
   subject: edge service -> `nats_subject` (subject -> service).
 A client span whose partner never came (an uninstrumented callee) becomes, when it
-expires, an edge to whoever owns the peer address (`endpoint:` reference, resolved by the
-hub) or to a `service` entity named by `peer.service` / the peer host name.
+expires, an edge to the peer it dialled, or to a `service` named by `peer.service`.
+
+Databases, subjects and peers are known here only by the address the span dialled
+(`localhost:5432`, `nats:4222`, a container IP): they are reported with a `Locator`, and
+the hub shows instead the entity the PostgreSQL, NATS, Docker, Kubernetes or host source
+reports at that place (engine/links.py); the located entity only while none does.
 
 Kinds: gRPC when `rpc.system=grpc`, NATS for NATS messaging, `network` for database
 connections (the same edge the PostgreSQL source reports for a client connection) and
@@ -30,7 +34,16 @@ from dataclasses import dataclass
 
 import msgspec
 
-from gestalt.model import Connection, ConnectionKind, Entity, EntityKind, EntityStatus, Scalar, ids
+from gestalt.model import (
+    Connection,
+    ConnectionKind,
+    Entity,
+    EntityKind,
+    EntityStatus,
+    Locator,
+    Scalar,
+    ids,
+)
 from gestalt.sources.otlp.spans import CLIENT, CONSUMER, PRODUCER, SERVER, Service, SpanRecord
 from gestalt.sources.otlp.window import WindowStats
 
@@ -117,12 +130,12 @@ class ServiceGraph:
         attrs = span.attrs
         db_system = attrs.get("db.system") or attrs.get("db.system.name")
         if db_system and span.kind == CLIENT:
-            target = self._target(_database_entity(str(db_system), attrs), now)
+            target = self._target(_database_entity(str(db_system), attrs, service.scope), now)
             self._record(service.entity_id, target, ConnectionKind.NETWORK, span,
                          {"protocol": str(db_system)})
             return True
         if attrs.get("messaging.system") == "nats" and span.kind in (PRODUCER, CONSUMER):
-            target = self._target(_subject_entity(attrs), now)
+            target = self._target(_subject_entity(attrs, service.scope), now)
             source, dest = (service.entity_id, target) if span.kind == PRODUCER else (
                 target, service.entity_id)
             self._record(source, dest, ConnectionKind.NATS, span, {"protocol": "nats"})
@@ -193,10 +206,9 @@ class ServiceGraph:
             self.counters.expired += 1
             if pending.client is not None:
                 caller, span = pending.client
-                peer = _peer(span.attrs)
+                peer = peer_entity(span.attrs, caller.scope)
                 if peer is not None:
-                    target = peer if peer.startswith(ids.ENDPOINT_PREFIX) else self._target(
-                        _external_entity(peer), now)
+                    target = self._target(peer, now)
                     kind, protocol = _paired_kind(span, None)
                     self._record(caller.entity_id, target, kind, span, {"protocol": protocol})
 
@@ -280,60 +292,92 @@ def _service_entity(service: Service) -> Entity:
 
 
 def _address(attrs: dict[str, Scalar]) -> tuple[str | None, int | None]:
+    """The peer as the span names it (a logical name first), for ids and names."""
     host = attrs.get("server.address") or attrs.get("net.peer.name") or attrs.get(
         "network.peer.address")
     port = attrs.get("server.port") or attrs.get("net.peer.port") or attrs.get(
         "network.peer.port")
-    return (str(host) if host else None,
-            port if isinstance(port, int) and not isinstance(port, bool) else None)
+    return str(host) if host else None, _port(port)
 
 
-def _database_entity(system: str, attrs: dict[str, Scalar]) -> Entity:
+def _locator(attrs: dict[str, Scalar], scope: str | None, *, system: str | None = None,
+             name: str | None = None) -> Locator | None:
+    """Where the span's peer is: the socket it dialled when the span records it (the most
+    precise), else the name it dialled."""
+    host = attrs.get("network.peer.address")
+    port = _port(attrs.get("network.peer.port"))
+    if not host:
+        host, port = _address(attrs)
+    elif port is None:
+        port = _address(attrs)[1]
+    if not host:
+        return None
+    return Locator(host=str(host), port=port, scope=scope, system=system, name=name)
+
+
+def _port(value: Scalar) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _dialled(host: str, port: int | None, scope: str | None) -> str:
+    """host:port as dialled, qualified by the dialler where the name is relative to it (its
+    loopback, a short name), so that two diallers' `localhost` stay apart while unresolved."""
+    address = ids.endpoint_key(host, port)
+    try:
+        relative = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        relative = host == "localhost" or "." not in host
+    return f"{address}@{scope}" if relative and scope else address
+
+
+def _database_entity(system: str, attrs: dict[str, Scalar], scope: str | None) -> Entity:
     host, port = _address(attrs)
-    address = f"{host}:{port}" if host and port else (host or "unknown")
-    name = str(attrs.get("db.namespace") or attrs.get("db.name") or system)
+    # db.namespace may append the schema: `shop|public`.
+    database = attrs.get("db.namespace") or attrs.get("db.name")
+    name = str(database).split("|", 1)[0] if database else system
     return Entity(
-        id=ids.database(system, address, name),
+        id=ids.database(system, _dialled(host, port, scope) if host else "unknown", name),
         kind=EntityKind.DATABASE,
         name=name,
-        attrs={"db.system": system, "address": address},
+        attrs={"db.system": system, "address": ids.endpoint_key(host, port) if host else None},
+        locator=_locator(attrs, scope, system=system, name=name),
     )
 
 
-def _subject_entity(attrs: dict[str, Scalar]) -> Entity:
+def _subject_entity(attrs: dict[str, Scalar], scope: str | None) -> Entity:
     # The NATS source names subjects by server; spans know the server only by the address
-    # the client dialled, so that address (host:port) is the server part here.
+    # the client dialled: that address is the server part here until the hub resolves it.
     host, port = _address(attrs)
-    server = f"{host}:{port}" if host and port else (host or "default")
     subject = str(attrs.get("messaging.destination.name") or attrs.get(
         "messaging.destination") or "unknown")
+    server = _dialled(host, port, scope) if host else "default"
     return Entity(
         id=ids.nats_subject(server, subject),
         kind=EntityKind.NATS_SUBJECT,
         name=subject,
         attrs={"server": server},
+        locator=_locator(attrs, scope, system="nats", name=subject),
     )
 
 
-def _peer(attrs: dict[str, Scalar]) -> str | None:
-    """Where an unanswered client span went: an endpoint reference, or a peer name."""
-    if attrs.get("peer.service"):
-        return str(attrs["peer.service"])
+def peer_entity(attrs: dict[str, Scalar], scope: str | None) -> Entity | None:
+    """The uninstrumented peer a client span (or a client duration metric) dialled."""
+    peer_service = attrs.get("peer.service")
     host, port = _address(attrs)
-    if not host:
-        return None
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return f"{host}:{port}" if port else host
-    return ids.endpoint(host, port)
+    locator = _locator(attrs, scope)
+    if locator is None:
+        return _external_entity(str(peer_service), None) if peer_service else None
+    assert host is not None
+    name = str(peer_service) if peer_service else ids.endpoint_key(host, port)
+    return _external_entity(name, locator, _dialled(host, port, scope))
 
 
-def _external_entity(name: str) -> Entity:
+def _external_entity(name: str, locator: Locator | None, key: str | None = None) -> Entity:
     return Entity(
-        id=ids.service("external", name),
+        id=ids.service("external", key or name),
         kind=EntityKind.SERVICE,
         name=name,
         status=EntityStatus.UNKNOWN,
         attrs={"traced": False},
+        locator=locator,
     )

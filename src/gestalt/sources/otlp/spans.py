@@ -69,6 +69,9 @@ class Service:
     name: str
     namespace: str | None = None
     attrs: dict[str, Scalar] = field(default_factory=dict, hash=False, compare=False)
+    # Its network (whose loopback and DNS names its peers' addresses are relative to): the
+    # pod, the container or the host node; None when the resource does not say.
+    scope: str | None = field(default=None, hash=False, compare=False)
 
 
 class SpanRecord(NamedTuple):
@@ -113,22 +116,19 @@ def service_of(resource_attrs: dict[str, Scalar]) -> Service:
     namespace = resource_attrs.get("k8s.namespace.name")
     if pod and namespace:
         cluster = str(resource_attrs.get("k8s.cluster.name") or "default")
-        return Service(
-            ids.k8s("pod", cluster, str(namespace), str(pod)),
-            EntityKind.POD,
-            str(pod),
-            str(namespace),
-            attrs,
-        )
+        pod_id = ids.k8s("pod", cluster, str(namespace), str(pod))
+        return Service(pod_id, EntityKind.POD, str(pod), str(namespace), attrs, pod_id)
     container_id = resource_attrs.get("container.id")
     if container_id:
-        return Service(ids.container(str(container_id)), EntityKind.CONTAINER, name, None, attrs)
+        cid = ids.container(str(container_id))
+        return Service(cid, EntityKind.CONTAINER, name, None, attrs, cid)
     host = resource_attrs.get("host.name")
+    node = ids.host_node(str(host)) if host else None
     pid = resource_attrs.get("process.pid")
     if host and isinstance(pid, int) and not isinstance(pid, bool) and pid > 0:
-        return Service(ids.process(str(host), pid), EntityKind.PROCESS, name, None, attrs)
-    scope = resource_attrs.get("service.namespace") or host or "default"
-    return Service(ids.service(str(scope), name), EntityKind.SERVICE, name, None, attrs)
+        return Service(ids.process(str(host), pid), EntityKind.PROCESS, name, None, attrs, node)
+    group = resource_attrs.get("service.namespace") or host or "default"
+    return Service(ids.service(str(group), name), EntityKind.SERVICE, name, None, attrs, node)
 
 
 def records(resource_spans: ResourceSpans) -> Iterator[SpanRecord]:
