@@ -140,6 +140,11 @@ class Hub:
     def contributions(self, entity_id: str) -> dict[str, Entity]:
         return {s: self._contrib[s][entity_id] for s in self._owners.get(entity_id, ())}
 
+    def connection_sources(self, connection_id: str) -> list[str]:
+        """The sources whose edges make this connection (after endpoint and locator
+        resolution), e.g. a database client seen by the PostgreSQL source and by a span."""
+        return list(dict.fromkeys(source for source, _ in self._backers.get(connection_id, ())))
+
     # -- observations ----------------------------------------------------------------------
     def snapshot(
         self,
@@ -516,12 +521,29 @@ class Hub:
         backers = self._backers.get(cid)
         if not backers:
             return None
+        if len(backers) > 1:
+            return self._combined(cid, backers)
         source, raw_id = backers[0]
         raw = self._raw_edges[source][raw_id]
         if raw.id == cid:
             return raw  # shared with the source's view: connections are values
         src, dst = self._resolved_ends[cid]
         return msgspec.structs.replace(raw, id=cid, source_id=src, target_id=dst)
+
+    def _combined(self, cid: str, backers: list[RawEdgeKey]) -> Connection:
+        """One edge that several sources see (a database client: the PostgreSQL source's
+        session and a span's query): each figure from the first source, in source order,
+        that has it; attributes combined, the earlier source's winning."""
+        raws = [self._raw_edges[s][r]
+                for s, r in sorted(backers, key=lambda key: self._order.index(key[0]))]
+        src, dst = self._resolved_ends.get(cid, (raws[0].source_id, raws[0].target_id))
+        figures = {name: next((v for raw in raws if (v := getattr(raw, name)) is not None), None)
+                   for name in _EDGE_FIGURES}
+        attrs: dict[str, Any] = {}
+        for raw in reversed(raws):
+            attrs.update(raw.attrs)
+        return msgspec.structs.replace(raws[0], id=cid, source_id=src, target_id=dst,
+                                       attrs=attrs, **figures)
 
 
 class _Staged:
@@ -604,6 +626,8 @@ def _apply_metrics(merged: Entity, values: Mapping[str, Any]) -> None:
     if custom is not None:
         merged.custom_metrics = custom
 
+
+_EDGE_FIGURES = ("requests_per_sec", "bytes_per_sec", "error_rate", "latency_ms")
 
 _DEFAULTS: dict[str, Any] = {
     f.name: (f.default if f.default is not msgspec.NODEFAULT else None)

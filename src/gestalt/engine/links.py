@@ -48,8 +48,9 @@ NATS_SERVERS = "nats-servers"
 
 
 def endpoint_candidates(key: str) -> list[str]:
-    """Index keys that may own `key` (ip:port), best first: the socket itself, a wildcard
-    listener on that port, then the bare IP (a container's or pod's interface)."""
+    """Index keys that may own `key` (ip:port), best first: the socket itself, the bare IP
+    (a container's or pod's interface: its own network, where this host's listeners are
+    not), then a wildcard listener of this host on that port."""
     if key.startswith("["):
         ip, _, port = key[1:].partition("]:")
     else:
@@ -58,7 +59,7 @@ def endpoint_candidates(key: str) -> list[str]:
             return [key]
     if not port.isdigit():
         return [key]
-    return [key, *(f"{w}:{port}" for w in _WILDCARDS if not key.startswith(w)), ip]
+    return [key, ip, *(f"{w}:{port}" for w in _WILDCARDS if not key.startswith(w))]
 
 
 class Links:
