@@ -1,10 +1,11 @@
-"""OtlpSource: an OTLP receiver whose spans become the service map.
+"""OtlpSource: an OTLP receiver whose spans and metrics become the service map.
 
-Any OpenTelemetry SDK or Collector exports here (OTLP/HTTP on 4318, OTLP/gRPC on 4317,
-loopback by default). Spans are decoded, reduced to what makes an edge and fed to the
-service graph as they arrive; every `flush_interval` the graph's current window is
-reported as one snapshot (entities with their request figures, edges with rate, error
-rate and latency percentiles).
+Any OpenTelemetry SDK or Collector exports here (OTLP/gRPC on `otlp_endpoint`, OTLP/HTTP
+on `otlp_http_endpoint`, loopback by default). Spans are decoded, reduced to what makes an
+edge and fed to the service graph as they arrive; metrics land on the entities their
+resources name (see `metrics`). Every `flush_interval` the graph's current window is
+reported as one snapshot (entities with their request figures and custom metrics, edges
+with rate, error rate and latency percentiles).
 
 Traces cannot be listed again, so the graph lives on the source and survives restarts of
 `run`; only the servers are started anew.
@@ -19,6 +20,7 @@ import time
 from collections.abc import Callable
 
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsPartialSuccess,
     ExportMetricsServiceRequest,
     ExportMetricsServiceResponse,
 )
@@ -53,6 +55,7 @@ class OtlpSource:
             export_delay=config.export_delay_seconds,
             max_pending=config.max_pending_spans,
             max_edges=config.max_edges,
+            max_metric_series=config.max_metric_series,
         )
         self.metric_points = 0
         # The bound ports (useful with port 0), set once `run` listens; `ready` is then set.
@@ -78,12 +81,23 @@ class OtlpSource:
             error_message="span pairing buffer full; retry later"))
 
     def accept_metrics(self, request: ExportMetricsServiceRequest) -> ExportMetricsServiceResponse:
-        # Accepted so that SDKs exporting metrics and traces to one endpoint work; the
-        # Prometheus source is where metrics come from for now.
+        now = self._clock()
+        metrics = self.graph.metrics
+        dropped = metrics.dropped_series
         for resource_metrics in request.resource_metrics:
+            service = service_of(attributes(resource_metrics.resource.attributes))
+            self.graph.ingest_metrics(service, resource_metrics, now)
             for scope_metrics in resource_metrics.scope_metrics:
                 self.metric_points += len(scope_metrics.metrics)
-        return ExportMetricsServiceResponse()
+        if self.graph.grew:
+            self._grew.set()
+        rejected = metrics.dropped_series - dropped
+        if not rejected:
+            return ExportMetricsServiceResponse()
+        return ExportMetricsServiceResponse(partial_success=ExportMetricsPartialSuccess(
+            rejected_data_points=rejected,
+            error_message=f"over {self._config.max_metric_series} series for one entity "
+                          "(collectors.otel.max_metric_series)"))
 
     # -- the source ---------------------------------------------------------------------------
     async def run(self, sink: Sink) -> None:
@@ -134,8 +148,8 @@ class OtlpSource:
                     await grpc.stop()
 
     async def _report(self, sink: Sink, http: HttpReceiver | None) -> None:
-        counters = self.graph.counters
-        dropped = (counters.dropped_spans, counters.dropped_edges)
+        counters, metrics = self.graph.counters, self.graph.metrics
+        dropped = (counters.dropped_spans, counters.dropped_edges, metrics.dropped_series)
         degraded = False
         interval = self._config.flush_interval
         while True:
@@ -150,13 +164,14 @@ class OtlpSource:
             now = self._clock()
             entities, connections = self.graph.snapshot(now)
             sink.snapshot(entities, connections, observed_at=now)
-            current = (counters.dropped_spans, counters.dropped_edges)
+            current = (counters.dropped_spans, counters.dropped_edges, metrics.dropped_series)
             if current != dropped:
                 degraded = True
                 sink.status(SourceState.DEGRADED, (
-                    f"dropping spans: {current[0]} unpaired spans over the buffer "
+                    f"dropping data: {current[0]} unpaired spans over the buffer "
                     f"({self._config.max_pending_spans}), {current[1]} requests over "
-                    f"max_edges ({self._config.max_edges})"))
+                    f"max_edges ({self._config.max_edges}), {current[2]} metric points over "
+                    f"max_metric_series ({self._config.max_metric_series})"))
             elif degraded:
                 degraded = False
                 sink.status(SourceState.OK, self._listening())

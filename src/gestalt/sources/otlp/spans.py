@@ -149,3 +149,16 @@ def records(resource_spans: ResourceSpans) -> Iterator[SpanRecord]:
                 span.status.code == _ERROR,
                 attributes(span.attributes, SPAN_KEYS),
             )
+
+
+def peer_address(attrs: dict[str, Scalar]) -> tuple[str | None, int | None]:
+    """The peer as a span or metric point names it (a logical name first)."""
+    host = attrs.get("server.address") or attrs.get("net.peer.name") or attrs.get(
+        "network.peer.address")
+    port = attrs.get("server.port") or attrs.get("net.peer.port") or attrs.get(
+        "network.peer.port")
+    return str(host) if host else None, port_number(port)
+
+
+def port_number(value: Scalar) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
