@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind
 
-from gestalt.model import ids
+from gestalt.model import EntityKind, ids
 from gestalt.model.config import ConfigError, load_config
 from gestalt.sources.otlp import OtlpSource
 from tests.fixtures.otlp.payloads import call_pairs
@@ -35,12 +35,16 @@ def _localhost_urls(port: int) -> list[str]:
 
 
 def _export_one_span(port: int) -> None:
-    """One CLIENT span through the SDK's own OTLP/gRPC exporter (blocking)."""
+    """A query span through the SDK's own OTLP/gRPC exporter (blocking)."""
     provider = TracerProvider(resource=Resource.create(
         {"service.name": "sdk-grpc", "service.namespace": "endpoint-test"}))
     provider.add_span_processor(SimpleSpanProcessor(
         OTLPSpanExporter(endpoint=f"127.0.0.1:{port}", insecure=True, timeout=10)))
-    with provider.get_tracer("test").start_as_current_span("call", kind=SpanKind.SERVER):
+    with provider.get_tracer("test").start_as_current_span(
+        "SELECT", kind=SpanKind.CLIENT,
+        attributes={"db.system": "postgresql", "db.namespace": "shop",
+                    "server.address": "localhost", "server.port": 5432},
+    ):
         pass
     provider.shutdown()
 
@@ -63,6 +67,10 @@ async def test_otlp_endpoint_and_http_endpoint_are_the_listen_addresses(tmp_path
         grpc_service = ids.service("endpoint-test", "sdk-grpc")
         await sink.wait_for(lambda: grpc_service in sink.entities, timeout=15,
                             what="the span exported over gRPC to otlp_endpoint")
+        # Sent over loopback by a resource naming no host: its `localhost` is this host.
+        (database,) = [e for e in sink.entities.values() if e.kind is EntityKind.DATABASE]
+        assert database.locator is not None
+        assert database.locator.scope == ids.host_node(socket.gethostname())
 
         # `localhost` is every address it names: an SDK may dial 127.0.0.1 or ::1.
         urls = _localhost_urls(http_port)

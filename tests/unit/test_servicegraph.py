@@ -7,6 +7,7 @@ import math
 import pytest
 
 from gestalt.model import ConnectionKind, EntityKind, Locator, ids
+from gestalt.sources.otlp.grpc_server import sender_ip
 from gestalt.sources.otlp.servicegraph import ServiceGraph
 from gestalt.sources.otlp.spans import records, service_of
 from gestalt.sources.otlp.window import WindowStats
@@ -129,6 +130,16 @@ def test_resources_map_to_pods_containers_processes_then_services() -> None:
     # Each one's network: where `localhost` and short names in its spans point.
     assert (pod.scope, container.scope, process.scope, plain.scope) == (
         pod.entity_id, container.entity_id, ids.host_node("h"), None)
+    # Exported over loopback, a resource that names no host runs on the receiver's host.
+    local = service_of({"service.name": "web"}, sent_from="here")
+    assert (local.entity_id, local.scope) == (ids.service("default", "web"), "node:host/here")
+    assert service_of({"service.name": "web", "host.name": "h"}, "here").scope == "node:host/h"
+
+
+def test_grpc_peer_strings() -> None:
+    assert sender_ip("ipv4:127.0.0.1:50412") == "127.0.0.1"
+    assert sender_ip("ipv6:[::1]:50412") == "::1"
+    assert sender_ip("unix:/tmp/socket") is None
 
 
 def test_pairing_store_is_bounded() -> None:

@@ -37,8 +37,9 @@ log = logging.getLogger(__name__)
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-# Takes a decoded export request, returns the response message (maybe a partial success).
-Handler = Callable[[Any], Message]
+# Takes a decoded export request and the sender's IP (None when unknown), returns the
+# response message (maybe a partial success).
+Handler = Callable[[Any, str | None], Message]
 
 _GRPC_INVALID_ARGUMENT = 3
 _GRPC_RESOURCE_EXHAUSTED = 8
@@ -96,7 +97,9 @@ class OtlpHttpApp:
             code = _GRPC_RESOURCE_EXHAUSTED if exc.status == 413 else _GRPC_INVALID_ARGUMENT
             await _reply(send, exc.status, media, error_body(exc.reason, code, media))
             return
-        await _reply(send, 200, media, response(handler(request), media))
+        client = scope.get("client")
+        sender = str(client[0]) if client else None
+        await _reply(send, 200, media, response(handler(request, sender), media))
 
     async def _read_body(self, headers: dict[bytes, bytes], receive: Receive) -> bytes:
         declared = headers.get(b"content-length")

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
+import socket
 import time
 from collections.abc import Callable
 
@@ -58,6 +60,7 @@ class OtlpSource:
             max_metric_series=config.max_metric_series,
         )
         self.metric_points = 0
+        self._hostname = socket.gethostname()  # as the host source names this machine
         # The bound ports (useful with port 0), set once `run` listens; `ready` is then set.
         self.http_port: int | None = None
         self.grpc_port: int | None = None
@@ -65,11 +68,14 @@ class OtlpSource:
         self._grew = asyncio.Event()
 
     # -- handlers (shared by OTLP/HTTP and OTLP/gRPC) -------------------------------------
-    def accept_traces(self, request: ExportTraceServiceRequest) -> ExportTraceServiceResponse:
+    def accept_traces(
+        self, request: ExportTraceServiceRequest, sender: str | None = None
+    ) -> ExportTraceServiceResponse:
         now = self._clock()
         dropped = self.graph.counters.dropped_spans
+        sent_from = self._local_host(sender)
         for resource_spans in request.resource_spans:
-            service = service_of(attributes(resource_spans.resource.attributes))
+            service = service_of(attributes(resource_spans.resource.attributes), sent_from)
             self.graph.ingest(service, records(resource_spans), now)
         if self.graph.grew:
             self._grew.set()
@@ -80,12 +86,15 @@ class OtlpSource:
             rejected_spans=rejected,
             error_message="span pairing buffer full; retry later"))
 
-    def accept_metrics(self, request: ExportMetricsServiceRequest) -> ExportMetricsServiceResponse:
+    def accept_metrics(
+        self, request: ExportMetricsServiceRequest, sender: str | None = None
+    ) -> ExportMetricsServiceResponse:
         now = self._clock()
         metrics = self.graph.metrics
         dropped = metrics.dropped_series
+        sent_from = self._local_host(sender)
         for resource_metrics in request.resource_metrics:
-            service = service_of(attributes(resource_metrics.resource.attributes))
+            service = service_of(attributes(resource_metrics.resource.attributes), sent_from)
             self.graph.ingest_metrics(service, resource_metrics, now)
             for scope_metrics in resource_metrics.scope_metrics:
                 self.metric_points += len(scope_metrics.metrics)
@@ -98,6 +107,17 @@ class OtlpSource:
             rejected_data_points=rejected,
             error_message=f"over {self._config.max_metric_series} series for one entity "
                           "(collectors.otel.max_metric_series)"))
+
+    def _local_host(self, sender: str | None) -> str | None:
+        """This host's name when the export came over loopback: a resource that names no
+        host, container or pod then runs here (an SDK with default detectors)."""
+        if sender is None:
+            return None
+        try:
+            loopback = ipaddress.ip_address(sender.removeprefix("::ffff:")).is_loopback
+        except ValueError:
+            return None
+        return self._hostname if loopback else None
 
     # -- the source ---------------------------------------------------------------------------
     async def run(self, sink: Sink) -> None:

@@ -103,12 +103,14 @@ def attributes(
     return out
 
 
-def service_of(resource_attrs: dict[str, Scalar]) -> Service:
+def service_of(resource_attrs: dict[str, Scalar], sent_from: str | None = None) -> Service:
     """Map a resource to the most specific real thing it names.
 
     Pod (k8s.pod.name + k8s.namespace.name), then container (container.id), then host
     process (host.name + process.pid), so traced traffic lands on the entities the
     Kubernetes, Docker and host sources already show; otherwise a `service` entity.
+    `sent_from` is this host's name when the export came over loopback: the network of a
+    resource that names no host (`localhost` in its spans is this host).
     """
     name = str(resource_attrs.get("service.name") or "unknown_service")
     attrs = {k: resource_attrs[k] for k in _RESOURCE_ATTRS if resource_attrs.get(k) is not None}
@@ -123,7 +125,7 @@ def service_of(resource_attrs: dict[str, Scalar]) -> Service:
         cid = ids.container(str(container_id))
         return Service(cid, EntityKind.CONTAINER, name, None, attrs, cid)
     host = resource_attrs.get("host.name")
-    node = ids.host_node(str(host)) if host else None
+    node = ids.host_node(str(host)) if host else ids.host_node(sent_from) if sent_from else None
     pid = resource_attrs.get("process.pid")
     if host and isinstance(pid, int) and not isinstance(pid, bool) and pid > 0:
         return Service(ids.process(str(host), pid), EntityKind.PROCESS, name, None, attrs, node)
