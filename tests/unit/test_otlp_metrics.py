@@ -186,3 +186,20 @@ def test_series_per_entity_are_bounded() -> None:
     now = sdk.export()
     assert len(custom(graph, now)) == 3
     assert graph.metrics.dropped_series == 2
+
+
+def test_host_metrics_land_on_the_host() -> None:
+    """A resource with a host and no service (the Collector's hostmetrics receiver)."""
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(resource=Resource({"host.name": "h1", "os.type": "linux"}),
+                             metric_readers=[reader])
+    provider.get_meter("hostmetrics").create_gauge("system.cpu.utilization").set(
+        0.25, {"state": "user"})
+    graph = ServiceGraph(window=60)
+    (resource_metrics,) = encode_metrics(reader.get_metrics_data()).resource_metrics
+    now = resource_metrics.scope_metrics[0].metrics[0].gauge.data_points[0].time_unix_nano / 1e9
+    graph.ingest_metrics(service_of(attributes(resource_metrics.resource.attributes)),
+                         resource_metrics, now)
+    (node,) = graph.snapshot(now)[0]
+    assert node.id == ids.host_node("h1")
+    assert node.custom_metrics == {'system.cpu.utilization{state="user"}': 0.25}

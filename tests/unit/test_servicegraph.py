@@ -127,6 +127,8 @@ def test_resources_map_to_pods_containers_processes_then_services() -> None:
     assert process.entity_id == ids.process("h", 7)
     plain = service_of({"service.name": "web", "service.namespace": "shop"})
     assert (plain.entity_id, plain.kind) == (ids.service("shop", "web"), EntityKind.SERVICE)
+    host = service_of({"host.name": "h", "os.type": "linux"})  # a collector's host metrics
+    assert (host.entity_id, host.kind, host.name) == (ids.host_node("h"), EntityKind.NODE, "h")
     # Each one's network: where `localhost` and short names in its spans point.
     assert (pod.scope, container.scope, process.scope, plain.scope) == (
         pod.entity_id, container.entity_id, ids.host_node("h"), None)

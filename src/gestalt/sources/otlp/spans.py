@@ -107,8 +107,9 @@ def service_of(resource_attrs: dict[str, Scalar], sent_from: str | None = None) 
     """Map a resource to the most specific real thing it names.
 
     Pod (k8s.pod.name + k8s.namespace.name), then container (container.id), then host
-    process (host.name + process.pid), so traced traffic lands on the entities the
-    Kubernetes, Docker and host sources already show; otherwise a `service` entity.
+    process (host.name + process.pid), then the host itself (host.name and no service.name:
+    a collector's host metrics), so spans and metrics land on the entities the Kubernetes,
+    Docker and host sources already show; otherwise a `service` entity.
     `sent_from` is this host's name when the export came over loopback: the network of a
     resource that names no host (`localhost` in its spans is this host).
     """
@@ -129,6 +130,8 @@ def service_of(resource_attrs: dict[str, Scalar], sent_from: str | None = None) 
     pid = resource_attrs.get("process.pid")
     if host and isinstance(pid, int) and not isinstance(pid, bool) and pid > 0:
         return Service(ids.process(str(host), pid), EntityKind.PROCESS, name, None, attrs, node)
+    if host and not resource_attrs.get("service.name"):
+        return Service(str(node), EntityKind.NODE, str(host), None, attrs, node)
     group = resource_attrs.get("service.namespace") or host or "default"
     return Service(ids.service(str(group), name), EntityKind.SERVICE, name, None, attrs, node)
 
