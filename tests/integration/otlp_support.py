@@ -116,6 +116,7 @@ async def running_mesh(
     engine = Engine(load_config(config, env={}))
     await engine.start()
     front: asyncio.subprocess.Process | None = None
+    stack = contextlib.ExitStack()
     try:
         otlp = engine.sources["otlp"]
         await eventually(lambda: engine.hub.statuses["otlp"].state == SourceState.OK,
@@ -142,6 +143,8 @@ async def running_mesh(
         back_ip, plain_ip = [
             await docker("inspect", "-f", f"{{{{(index .NetworkSettings.Networks \"{network}\")"
                          ".IPAddress}}", name) for name in (back, plain)]
+        # Its log, for a failing test to look at (an unread pipe would fill and stall it).
+        log = stack.enter_context(await asyncio.to_thread(open, tmp_path / "front.log", "wb"))
         front_dsn = postgres.dsn(user=BENCH_USER, password=BENCH_PASSWORD).replace(
             "@127.0.0.1:", "@localhost:")
         front = await asyncio.create_subprocess_exec(
@@ -151,7 +154,7 @@ async def running_mesh(
             "--call", f"http://{plain_ip}:8080/", "--postgres", front_dsn,
             "--nats", nats.url.replace("127.0.0.1", "localhost"), "--subject", subject,
             *no_traces, "--interval", "0.1",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            stdout=asyncio.subprocess.PIPE, stderr=log)
         assert front.stdout is not None
         listening = await asyncio.wait_for(front.stdout.readline(), 30)
         assert listening.strip() == str(front_port).encode(), listening
@@ -166,4 +169,5 @@ async def running_mesh(
         if front is not None and front.returncode is None:
             front.terminate()
             await front.wait()
+        stack.close()
         await engine.stop()

@@ -106,12 +106,14 @@ async def test_metrics_land_on_the_entities_and_make_edges_without_spans(
             lambda: (c := store.connections.get(edge_id)) and c.attrs["requests"] >= 30 and c,
             timeout=30, what="30 requests measured on the edge")
         assert "otlp" in engine.hub.connection_sources(edge.id)
-        # Ten calls a second, one way, from each caller (fewer while the other one starts).
-        assert 2 < edge.requests_per_sec <= 12
         assert edge.error_rate == 0
-        # Local calls take milliseconds (the histogram says to within its buckets).
-        assert 0 < edge.attrs["latency_p50_ms"] <= edge.attrs["latency_p99_ms"] < 1000
-        assert edge.attrs["latency_p50_ms"] < 100
+        # The callee's server histogram counts the same calls (front is its only caller):
+        # the two rates agree, give or take where each export's window falls.
+        served = store.entities[back].custom_metrics["requests_per_sec"]
+        assert 0.5 < edge.requests_per_sec / served < 2, (edge.requests_per_sec, served)
+        # Local calls: well under a second, even on a busy machine (to within the buckets).
+        assert 0 < edge.attrs["latency_p50_ms"] <= edge.attrs["latency_p99_ms"]
+        assert edge.attrs["latency_p50_ms"] < 1000
 
         def custom(entity_id: str) -> dict[str, float]:
             entity = store.entities.get(entity_id)
@@ -123,9 +125,10 @@ async def test_metrics_land_on_the_entities_and_make_edges_without_spans(
                          timeout=30, what="the counters on both entities")
         back_entity = store.entities[back]
         assert set(back_entity.sources) == {"docker", "otlp"}  # Docker's container
-        assert back_entity.custom_metrics[done] > 2  # front calls it ~10 times a second
-        assert back_entity.custom_metrics["requests_per_sec"] > 2  # its server histogram
-        assert back_entity.custom_metrics["mesh.queue.depth"] >= 1
+        # Its counter of served calls and its server histogram count the same requests.
+        metrics = back_entity.custom_metrics
+        assert 0.5 < metrics[done] / metrics["requests_per_sec"] < 2, metrics
+        assert metrics["mesh.queue.depth"] >= 1
         assert set(store.entities[front].sources) == {"host", "otlp"}
 
         _, rows = await resolve(engine, "world.infra.metrics.custom",
