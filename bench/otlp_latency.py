@@ -45,7 +45,8 @@ class EdgeSink(CountingSink):
 
 
 async def trial_set(flush_interval: float) -> tuple[list[float], list[float]]:
-    config = msgspec.structs.replace(OtelCollector(otlp_http_port=0, otlp_grpc_port=None),
+    config = msgspec.structs.replace(OtelCollector(otlp_endpoint=None,
+                                                   otlp_http_endpoint="127.0.0.1:0"),
                                      flush_interval=flush_interval)
     source = OtlpSource(config)
     sink = EdgeSink()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import socket
 import time
 
 import httpx
@@ -17,7 +18,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from gestalt.model import ConnectionKind, ids
+from gestalt.model import ConnectionKind, Locator, ids
 from tests.fixtures.otlp.payloads import call_pairs
 from tests.integration.otlp_support import running_source
 
@@ -64,12 +65,16 @@ async def test_otlp_json_with_gzip_makes_edges() -> None:
             assert reply.headers["content-type"] == "application/json"
             assert reply.json() == {}
         checkout, inventory = ids.service("shop", "checkout"), ids.service("shop", "inventory")
-        database = ids.database("postgresql", "127.0.0.1:5432", "orders")
+        # Sent over loopback by a resource naming no host: `127.0.0.1` is this host's.
+        here = ids.host_node(socket.gethostname())
+        database = ids.database("postgresql", f"127.0.0.1:5432@{here}", "orders")
         await sink.wait_for(lambda: {
             ids.connection(ConnectionKind.HTTP.value, checkout, inventory),
             ids.connection(ConnectionKind.NETWORK.value, checkout, database),
         } <= sink.connections.keys(), timeout=10, what="the http and database edges")
     assert sink.entities[database].name == "orders"
+    assert sink.entities[database].locator == Locator(
+        host="127.0.0.1", port=5432, scope=here, system="postgresql", name="orders")
 
 
 async def test_protobuf_and_metrics_are_accepted() -> None:

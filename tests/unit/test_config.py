@@ -78,13 +78,13 @@ def test_environment_overrides_nested_keys_and_ignores_other_gestalt_vars() -> N
            "GESTALT_REQUIRE_SERVICES": "1", "GESTALT_TOKEN": "not-config",
            "GESTALT_COLLECTORS__NATS__SUBJECTS": "[orders.>, kgents.>]",
            "GESTALT_HEALTH__CHECKS__PENDING__CRITICAL": "600",
-           "GESTALT_COLLECTORS__OTEL__OTLP_GRPC_PORT": ""}
+           "GESTALT_HEALTH__CHECKS__PENDING__WARNING": ""}
     config = load_config(ROOT / "config" / "infrastructure.yaml", env=env, validate=validate)
     assert config.server.port == 9001
     assert config.collectors.docker.enabled is False
     assert config.collectors.nats.subjects == ["orders.>", "kgents.>"]
     assert config.health.checks["pending"].critical == 600
-    assert config.collectors.otel.otlp_grpc_port is None  # empty clears a nullable key
+    assert config.health.checks["pending"].warning is None  # empty clears a nullable key
 
 
 # Tokens that YAML would turn into null, a cut string, a number, a boolean or a list.

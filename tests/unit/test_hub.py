@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from gestalt.engine.hub import Hub, endpoint_candidates
+from gestalt.engine.hub import Hub
+from gestalt.engine.links import endpoint_candidates
 from gestalt.engine.store import Store
 from gestalt.model import (
     Connection,
@@ -97,7 +98,7 @@ def test_edges_wait_for_both_ends() -> None:
     assert store.connections == {}
 
 
-def test_endpoint_reference_resolves_to_socket_owner_then_wildcard_then_ip() -> None:
+def test_endpoint_reference_resolves_to_socket_owner_then_ip_then_wildcard() -> None:
     hub, store, _ = make()
     subject = ent("nats-subject:s/orders", EntityKind.NATS_SUBJECT)
     edge = Connection(source_id=ids.endpoint("127.0.0.1", 50000), target_id=subject.id,
@@ -118,11 +119,44 @@ def test_endpoint_reference_resolves_to_socket_owner_then_wildcard_then_ip() -> 
     assert conn.source_id == "container:c1"
 
 
+def test_a_container_ip_is_the_containers_not_a_host_wildcard_listeners() -> None:
+    hub, store, _ = make()
+    hub.sink("host").snapshot([ent("process:h/7", EntityKind.PROCESS, endpoints=["0.0.0.0:80"]),
+                               ent("process:h/8", EntityKind.PROCESS)])
+    hub.sink("docker").snapshot([ent("container:c1", endpoints=["172.17.0.5"])])
+    hub.sink("edges").snapshot([], [
+        Connection(source_id="process:h/8", target_id=ids.endpoint("172.17.0.5", 80),
+                   kind=ConnectionKind.NETWORK),
+        Connection(source_id="process:h/8", target_id=ids.endpoint("192.0.2.2", 80),
+                   kind=ConnectionKind.NETWORK)])
+    assert {c.target_id for c in store.connections.values()} == {"container:c1", "process:h/7"}
+
+
+def test_an_edge_two_sources_see_carries_what_each_knows() -> None:
+    hub, store, _ = make()
+    hub.sink("host").snapshot([ent("process:h/8", EntityKind.PROCESS,
+                                   endpoints=["127.0.0.1:50000"])])
+    hub.sink("postgres").snapshot(
+        [ent("database:pg/db", EntityKind.DATABASE)],
+        [Connection(source_id=ids.endpoint("127.0.0.1", 50000), target_id="database:pg/db",
+                    kind=ConnectionKind.NETWORK, attrs={"user": "app", "protocol": "pg"})])
+    hub.sink("otlp").snapshot([], [Connection(
+        source_id="process:h/8", target_id="database:pg/db", kind=ConnectionKind.NETWORK,
+        requests_per_sec=12.5, latency_ms=3.0, attrs={"requests": 25, "protocol": "sql"})])
+    (edge,) = store.connections.values()
+    assert (edge.requests_per_sec, edge.latency_ms) == (12.5, 3.0)
+    assert edge.attrs == {"user": "app", "protocol": "pg", "requests": 25}
+    assert hub.connection_sources(edge.id) in (["postgres", "otlp"], ["otlp", "postgres"])
+    hub.sink("otlp").snapshot([], [])
+    (edge,) = store.connections.values()
+    assert edge.requests_per_sec is None and edge.attrs == {"user": "app", "protocol": "pg"}
+
+
 def test_endpoint_candidates() -> None:
-    assert endpoint_candidates("10.0.0.5:80") == ["10.0.0.5:80", "0.0.0.0:80", "[::]:80",
-                                                  "10.0.0.5"]
-    assert endpoint_candidates("[::1]:4222") == ["[::1]:4222", "0.0.0.0:4222", "[::]:4222",
-                                                 "::1"]
+    assert endpoint_candidates("10.0.0.5:80") == ["10.0.0.5:80", "10.0.0.5", "0.0.0.0:80",
+                                                  "[::]:80"]
+    assert endpoint_candidates("[::1]:4222") == ["[::1]:4222", "::1", "0.0.0.0:4222",
+                                                 "[::]:4222"]
     assert endpoint_candidates("10.0.0.5") == ["10.0.0.5"]
 
 

@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from gestalt.model import ConnectionKind, EntityKind, ids
+from gestalt.model import ConnectionKind, EntityKind, Locator, ids
+from gestalt.sources.otlp.grpc_server import sender_ip
 from gestalt.sources.otlp.servicegraph import ServiceGraph
 from gestalt.sources.otlp.spans import records, service_of
 from gestalt.sources.otlp.window import WindowStats
@@ -73,15 +74,22 @@ def test_grpc_db_and_nats_edges() -> None:
     feed(graph, B, span(CONSUMER, trace_id=trace, span_id=new_ids()[1], attrs=nats))
     entities, connections = graph.snapshot(NOW)
     db = ids.database("postgresql", "10.0.0.7:5432", "shop")
-    subject = ids.nats_subject("nats:4222", "orders.created")
+    # A short name is relative to the dialler (its DNS search path): qualified by its host.
+    subject = ids.nats_subject("nats:4222@node:host/h1", "orders.created")
     assert {(c.source_id, c.target_id, c.kind) for c in connections} == {
         (A_ID, B_ID, ConnectionKind.GRPC),
         (B_ID, db, ConnectionKind.NETWORK),
         (A_ID, subject, ConnectionKind.NATS),
         (subject, B_ID, ConnectionKind.NATS),
     }
-    kinds = {e.id: e.kind for e in entities}
-    assert kinds[db] == EntityKind.DATABASE and kinds[subject] == EntityKind.NATS_SUBJECT
+    by_id = {e.id: e for e in entities}
+    assert by_id[db].kind == EntityKind.DATABASE
+    assert by_id[subject].kind == EntityKind.NATS_SUBJECT
+    # Both found only by address: located, for the hub to resolve.
+    assert by_id[db].locator == Locator(host="10.0.0.7", port=5432, scope="node:host/h1",
+                                        system="postgresql", name="shop")
+    assert by_id[subject].locator == Locator(host="nats", port=4222, scope="node:host/h1",
+                                             system="nats", name="orders.created")
 
 
 def test_unanswered_client_spans_expire_to_the_peer() -> None:
@@ -91,11 +99,21 @@ def test_unanswered_client_spans_expire_to_the_peer() -> None:
                         attrs={"server.address": "10.1.2.3", "server.port": 8080}))
     feed(graph, A, span(CLIENT, trace_id=trace, span_id=new_ids()[1],
                         attrs={"peer.service": "payments"}))
+    feed(graph, A, span(CLIENT, trace_id=trace, span_id=new_ids()[1],
+                        attrs={"server.address": "inventory", "server.port": 80,
+                               "network.peer.address": "10.1.2.4"}))
     assert graph.snapshot(NOW)[1] == []  # still waiting for the server spans
-    _, connections = graph.snapshot(NOW + 6)
+    entities, connections = graph.snapshot(NOW + 6)
+    by_ip = ids.service("external", "10.1.2.3:8080")
+    by_name = ids.service("external", "inventory:80@node:host/h1")
     assert {c.target_id for c in connections} == {
-        ids.endpoint("10.1.2.3", 8080), ids.service("external", "payments")}
-    assert graph.counters.expired == 2
+        by_ip, by_name, ids.service("external", "payments")}
+    located = {e.id: e.locator for e in entities}
+    assert located[by_ip] == Locator(host="10.1.2.3", port=8080, scope="node:host/h1")
+    # The socket the span records is more precise than the name it dialled.
+    assert located[by_name] == Locator(host="10.1.2.4", port=80, scope="node:host/h1")
+    assert located[ids.service("external", "payments")] is None
+    assert graph.counters.expired == 3
 
 
 def test_resources_map_to_pods_containers_processes_then_services() -> None:
@@ -109,6 +127,21 @@ def test_resources_map_to_pods_containers_processes_then_services() -> None:
     assert process.entity_id == ids.process("h", 7)
     plain = service_of({"service.name": "web", "service.namespace": "shop"})
     assert (plain.entity_id, plain.kind) == (ids.service("shop", "web"), EntityKind.SERVICE)
+    host = service_of({"host.name": "h", "os.type": "linux"})  # a collector's host metrics
+    assert (host.entity_id, host.kind, host.name) == (ids.host_node("h"), EntityKind.NODE, "h")
+    # Each one's network: where `localhost` and short names in its spans point.
+    assert (pod.scope, container.scope, process.scope, plain.scope) == (
+        pod.entity_id, container.entity_id, ids.host_node("h"), None)
+    # Exported over loopback, a resource that names no host runs on the receiver's host.
+    local = service_of({"service.name": "web"}, sent_from="here")
+    assert (local.entity_id, local.scope) == (ids.service("default", "web"), "node:host/here")
+    assert service_of({"service.name": "web", "host.name": "h"}, "here").scope == "node:host/h"
+
+
+def test_grpc_peer_strings() -> None:
+    assert sender_ip("ipv4:127.0.0.1:50412") == "127.0.0.1"
+    assert sender_ip("ipv6:[::1]:50412") == "::1"
+    assert sender_ip("unix:/tmp/socket") is None
 
 
 def test_pairing_store_is_bounded() -> None:

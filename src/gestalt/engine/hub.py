@@ -14,6 +14,7 @@ metrics frame per interval by `flush_metrics`.
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -21,10 +22,12 @@ from typing import Any
 import msgspec
 
 from gestalt.engine.health import score_entity
+from gestalt.engine.links import Links, endpoint_candidates
 from gestalt.engine.store import Store
 from gestalt.model import (
     METRIC_FIELDS,
     Connection,
+    ConnectionKind,
     Entity,
     Event,
     Health,
@@ -47,7 +50,6 @@ _VOLATILE = METRIC_FIELDS | {"custom_metrics", "health", "updated_at"}
 _STRUCTURAL_FIELDS = tuple(f for f in _ENTITY_FIELDS if f not in _VOLATILE)
 _METRIC_FIELD_NAMES = tuple(sorted(METRIC_FIELDS))
 _LIVE_STATES = (SourceState.OK, SourceState.DEGRADED)
-_WILDCARDS = ("0.0.0.0", "[::]")
 
 RawEdgeKey = tuple[str, str]  # (source, raw connection id)
 
@@ -75,20 +77,6 @@ def _metric_values(entity: Entity) -> dict[str, Any]:
     return values
 
 
-def endpoint_candidates(key: str) -> list[str]:
-    """Index keys that may own `key` (ip:port), best first: the socket itself, a wildcard
-    listener on that port, then the bare IP (a container's or pod's interface)."""
-    if key.startswith("["):
-        ip, _, port = key[1:].partition("]:")
-    else:
-        ip, sep, port = key.rpartition(":")
-        if not sep:
-            return [key]
-    if not port.isdigit():
-        return [key]
-    return [key, *(f"{w}:{port}" for w in _WILDCARDS if not key.startswith(w)), ip]
-
-
 class Hub:
     def __init__(
         self,
@@ -96,6 +84,7 @@ class Hub:
         *,
         health: HealthConfig | None = None,
         simulated: frozenset[str] = frozenset(),
+        local_host: str | None = None,
     ) -> None:
         self.store = store
         self._health = health or HealthConfig()
@@ -116,6 +105,8 @@ class Hub:
         self._backers: dict[str, list[RawEdgeKey]] = {}
         # Ends of connections whose id the hub made by resolving an `endpoint:` reference.
         self._resolved_ends: dict[str, tuple[str, str]] = {}
+        # Entities found only by address (Entity.locator), shown as what is at that place.
+        self._links = Links(local_host=local_host or socket.gethostname())
         self._pending_metrics: dict[str, dict[str, Any]] = {}
         self._pending_observed: float | None = None
         self._event_listeners: list[EventListener] = []
@@ -148,6 +139,11 @@ class Hub:
 
     def contributions(self, entity_id: str) -> dict[str, Entity]:
         return {s: self._contrib[s][entity_id] for s in self._owners.get(entity_id, ())}
+
+    def connection_sources(self, connection_id: str) -> list[str]:
+        """The sources whose edges make this connection (after endpoint and locator
+        resolution), e.g. a database client seen by the PostgreSQL source and by a span."""
+        return list(dict.fromkeys(source for source, _ in self._backers.get(connection_id, ())))
 
     # -- observations ----------------------------------------------------------------------
     def snapshot(
@@ -394,43 +390,33 @@ class Hub:
         if not changed and not edge_keys:
             return
         store = self.store
-        upserts: dict[str, Entity] = {}
-        removals: list[str] = []
-        touched_refs: set[str] = set()
+        staged = _Staged(self, observed_at)
+        located: dict[str, Entity] = {}
+        links = self._links
         for eid in changed:
             new = self._merge(eid)
-            old = store.entities.get(eid)
-            if new is None:
-                if old is not None:
-                    removals.append(eid)
-                    touched_refs.add(eid)
-                    touched_refs.update(self._reindex_endpoints(eid, old.endpoints, ()))
+            if new is not None and new.locator is not None:
+                located[eid] = new  # staged last: it may stand for one of the others
                 continue
-            if old is None:
-                upserts[eid] = new
-                touched_refs.add(eid)
-                touched_refs.update(self._reindex_endpoints(eid, (), new.endpoints))
-            elif _structural(old) != _structural(new):
-                upserts[eid] = new
-                if old.endpoints != new.endpoints:
-                    touched_refs.update(self._reindex_endpoints(eid, old.endpoints, new.endpoints))
-            elif new == old:
-                continue  # recomputed (a source's status flipped back), nothing moved
-            else:
-                store.replace_quietly(new)  # same shape, new numbers: no version bump
-            if old is None or _metric_key(new) != _metric_key(old):
-                self._pending_metrics[eid] = _metric_values(new)
-                if observed_at is not None:
-                    self._pending_observed = max(self._pending_observed or 0.0, observed_at)
+            if links.knows(eid) and links.resolve(eid, new, staged):
+                staged.touched_refs.add(eid)
+            self._stage(eid, new, staged)
 
-        removed = set(removals)
+        # Located entities, resolved against everything staged above: hidden while they
+        # stand for another entity, shown while nothing known is at their place.
+        for eid in links.affected(staged.touched_refs) - located.keys():
+            merged = self._merge(eid)
+            if merged is not None:
+                located[eid] = merged
+            elif links.resolve(eid, None, staged):
+                staged.touched_refs.add(eid)
+        for eid, entity in located.items():
+            if links.resolve(eid, entity, staged):
+                staged.touched_refs.add(eid)
+            self._stage(eid, None if links.target(eid) else entity, staged)
 
-        def exists(entity_id: str) -> bool:
-            if entity_id in upserts:
-                return True
-            return entity_id in store.entities and entity_id not in removed
-
-        for ref in touched_refs:
+        exists = staged.exists
+        for ref in staged.touched_refs:
             edge_keys.update(self._refs.get(ref, ()))
         visible_changed: set[str] = set()
         for key in edge_keys:
@@ -464,12 +450,43 @@ class Hub:
             elif store.connections.get(cid) != conn:
                 edge_upserts.append(conn)
         store.apply(
-            upserts=upserts.values(),
-            removals=removals,
+            upserts=staged.upserts.values(),
+            removals=staged.removals,
             edge_upserts=edge_upserts,
             edge_removals=edge_removals,
             observed_at=observed_at,
         )
+
+    def _stage(self, eid: str, new: Entity | None, staged: _Staged) -> None:
+        """Stage one entity's new merged view (None: gone) against the store."""
+        store = self.store
+        old = store.entities.get(eid)
+        touched = staged.touched_refs
+        if new is None:
+            if old is not None:
+                staged.remove(eid)
+                touched.add(eid)
+                touched.update(self._reindex_endpoints(eid, old.endpoints, ()))
+                touched.update(self._links.index(eid, None))
+            return
+        if old is None:
+            staged.upserts[eid] = new
+            touched.add(eid)
+            touched.update(self._reindex_endpoints(eid, (), new.endpoints))
+            touched.update(self._links.index(eid, new))
+        elif _structural(old) != _structural(new):
+            staged.upserts[eid] = new
+            if old.endpoints != new.endpoints:
+                touched.update(self._reindex_endpoints(eid, old.endpoints, new.endpoints))
+            touched.update(self._links.index(eid, new))
+        elif new == old:
+            return  # recomputed (a source's status flipped back), nothing moved
+        else:
+            store.replace_quietly(new)  # same shape, new numbers: no version bump
+        if old is None or _metric_key(new) != _metric_key(old):
+            self._pending_metrics[eid] = _metric_values(new)
+            if staged.observed_at is not None:
+                self._pending_observed = max(self._pending_observed or 0.0, staged.observed_at)
 
     def _reindex_endpoints(
         self, eid: str, old: Iterable[str], new: Iterable[str]
@@ -486,10 +503,16 @@ class Hub:
         return old_set ^ new_set
 
     def _resolve_end(self, end: str, exists: Callable[[str], bool]) -> str | None:
+        target = self._links.target(end)
+        if target is not None:
+            return target if exists(target) else None
         if not end.startswith(ids.ENDPOINT_PREFIX):
             return end if exists(end) else None
-        for key in endpoint_candidates(end[len(ids.ENDPOINT_PREFIX) :]):
-            for owner in self._endpoint_owners.get(key, ()):
+        return self._endpoint_owner(end[len(ids.ENDPOINT_PREFIX) :], exists)
+
+    def _endpoint_owner(self, key: str, exists: Callable[[str], bool]) -> str | None:
+        for candidate in endpoint_candidates(key):
+            for owner in self._endpoint_owners.get(candidate, ()):
                 if exists(owner):
                     return owner
         return None
@@ -512,12 +535,72 @@ class Hub:
         backers = self._backers.get(cid)
         if not backers:
             return None
+        if len(backers) > 1:
+            return self._combined(cid, backers)
         source, raw_id = backers[0]
         raw = self._raw_edges[source][raw_id]
         if raw.id == cid:
             return raw  # shared with the source's view: connections are values
         src, dst = self._resolved_ends[cid]
         return msgspec.structs.replace(raw, id=cid, source_id=src, target_id=dst)
+
+    def _combined(self, cid: str, backers: list[RawEdgeKey]) -> Connection:
+        """One edge that several sources see (a database client: the PostgreSQL source's
+        session and a span's query): each figure from the first source, in source order,
+        that has it; attributes combined, the earlier source's winning."""
+        raws = [self._raw_edges[s][r]
+                for s, r in sorted(backers, key=lambda key: self._order.index(key[0]))]
+        src, dst = self._resolved_ends.get(cid, (raws[0].source_id, raws[0].target_id))
+        figures = {name: next((v for raw in raws if (v := getattr(raw, name)) is not None), None)
+                   for name in _EDGE_FIGURES}
+        attrs: dict[str, Any] = {}
+        for raw in reversed(raws):
+            attrs.update(raw.attrs)
+        return msgspec.structs.replace(raws[0], id=cid, source_id=src, target_id=dst,
+                                       attrs=attrs, **figures)
+
+
+class _Staged:
+    """One commit's entity changes, before the store applies them; `exists` and `lookup`
+    answer for the state after it."""
+
+    __slots__ = ("_hub", "_removed", "observed_at", "removals", "touched_refs", "upserts")
+
+    def __init__(self, hub: Hub, observed_at: float | None) -> None:
+        self._hub = hub
+        self.observed_at = observed_at
+        self.upserts: dict[str, Entity] = {}
+        self.removals: list[str] = []
+        self._removed: set[str] = set()
+        # Entity ids, endpoint keys and name keys whose meaning changed: edges and
+        # located entities that reference them are resolved again.
+        self.touched_refs: set[str] = set()
+
+    def remove(self, eid: str) -> None:
+        self.removals.append(eid)
+        self._removed.add(eid)
+
+    def lookup(self, eid: str) -> Entity | None:
+        new = self.upserts.get(eid)
+        if new is not None:
+            return new
+        return None if eid in self._removed else self._hub.store.entities.get(eid)
+
+    def exists(self, eid: str) -> bool:
+        return self.lookup(eid) is not None
+
+    def owner(self, endpoint_key: str) -> str | None:
+        return self._hub._endpoint_owner(endpoint_key, self.exists)
+
+    def members(self, entity_id: str) -> list[str]:
+        store = self._hub.store
+        found = []
+        for cid in store.edges_of(entity_id):
+            conn = store.connections.get(cid)
+            if conn is not None and conn.source_id == entity_id \
+                    and conn.kind is ConnectionKind.NETWORK and conn.target_id.startswith("pod:"):
+                found.append(conn.target_id)
+        return found
 
 
 # Identity stays with the entity's first source (a container keeps its Docker name when a
@@ -557,6 +640,8 @@ def _apply_metrics(merged: Entity, values: Mapping[str, Any]) -> None:
     if custom is not None:
         merged.custom_metrics = custom
 
+
+_EDGE_FIGURES = ("requests_per_sec", "bytes_per_sec", "error_rate", "latency_ms")
 
 _DEFAULTS: dict[str, Any] = {
     f.name: (f.default if f.default is not msgspec.NODEFAULT else None)

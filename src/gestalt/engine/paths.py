@@ -344,19 +344,31 @@ path("world.infra.metrics.network", "Network I/O by entity", params=("limit",),
 
 
 @path("world.infra.metrics.custom", "Custom metrics by label",
-      columns=("kind", "name", "metric", "value", "id"), params=("labels", "metric", "limit"))
+      columns=("kind", "name", "metric", "labels", "value", "id"),
+      params=("labels", "metric", "limit"))
 async def _metrics_custom(engine: Engine, params: Params) -> Result:
+    """Every custom metric series: the sources' own (database, NATS...) and what OTLP
+    metrics say, one row per series (`labels`: its attributes). `labels=` filters the
+    entities by their labels, `metric=` takes a metric's name (all its series) or one
+    series as written (`name{key="value"}`)."""
     flt = _filter(engine, {"labels": params["labels"]} if "labels" in params else {})
     wanted = params.get("metric")
     rows = []
     for e in engine.store.entities.values():
         if not e.custom_metrics or not flt.matches(e):
             continue
-        for name, value in sorted(e.custom_metrics.items()):
-            if wanted is None or name == wanted:
+        for series, value in sorted(e.custom_metrics.items()):
+            metric, labels = _series(series)
+            if wanted is None or wanted in (metric, series):
                 rows.append({"id": e.id, "kind": e.kind.value, "name": e.name,
-                             "metric": name, "value": value})
+                             "metric": metric, "labels": labels, "value": value})
     return rows[: _limit(params)]
+
+
+def _series(key: str) -> tuple[str, str]:
+    """`name{k="v"}` (a series of an OTLP metric) -> ("name", 'k="v"')."""
+    metric, brace, labels = key.partition("{")
+    return (metric, labels[:-1]) if brace and labels.endswith("}") else (key, "")
 
 
 # -- health ------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The model: plain, fast value types shared by every layer."""
 
 from gestalt.model import ids
-from gestalt.model.entities import METRIC_FIELDS, Connection, Entity, Scalar
+from gestalt.model.entities import METRIC_FIELDS, Connection, Entity, Locator, Scalar
 from gestalt.model.events import Alert, Event
 from gestalt.model.kinds import (
     ConnectionKind,
@@ -25,6 +25,7 @@ __all__ = [
     "Event",
     "Health",
     "KindSummary",
+    "Locator",
     "Scalar",
     "Severity",
     "SourceState",

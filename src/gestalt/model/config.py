@@ -133,13 +133,13 @@ def _default_prometheus_queries() -> dict[str, str]:
 
 class OtelCollector(_Section):
     enabled: bool = True
-    otlp_endpoint: str = "http://localhost:4317"
+    # Where the OTLP receiver listens (spans and metrics become the service map): OTLP/gRPC
+    # on otlp_endpoint, OTLP/HTTP on otlp_http_endpoint; `host:port` or `http://host:port`,
+    # null turns that protocol off, port 0 picks a free port. Loopback by default: the
+    # receiver has no authentication, so bind another address only on a trusted network.
+    otlp_endpoint: str | None = "http://localhost:4317"
+    otlp_http_endpoint: str | None = "http://localhost:4318"
     prometheus_endpoint: str | None = "http://localhost:9090"
-    # The OTLP receiver (traces become the service map). Loopback by default; port 0 picks
-    # a free port; otlp_grpc_port None turns gRPC off.
-    otlp_host: str = "127.0.0.1"
-    otlp_http_port: ListenPort = 4318
-    otlp_grpc_port: ListenPort | None = 4317
     # Every input is bounded: compressed body, decompressed body, concurrent requests.
     max_body_bytes: Positive = 4 * 1024 * 1024
     max_decompressed_bytes: Positive = 16 * 1024 * 1024
@@ -161,6 +161,38 @@ class OtelCollector(_Section):
     prometheus_timeout: Seconds = 10.0
     # Kubernetes cluster name for pod ids built from Prometheus labels.
     cluster_name: str = "default"
+    # OTLP metrics other than the HTTP/RPC durations become custom metrics of the entity
+    # their resource names, at most this many series per entity (more are dropped).
+    max_metric_series: Positive = 200
+
+    def __post_init__(self) -> None:
+        for key in ("otlp_endpoint", "otlp_http_endpoint"):
+            value = getattr(self, key)
+            if value is not None:
+                listen_address(value, key)
+        if self.enabled and self.otlp_endpoint is None and self.otlp_http_endpoint is None:
+            raise ValueError("`otlp_endpoint` and `otlp_http_endpoint` are both null: the "
+                             "receiver would listen nowhere (set `enabled: false` instead)")
+
+
+def listen_address(value: str, key: str = "address") -> tuple[str, int]:
+    """`http://localhost:4317`, `localhost:4317` or `[::1]:4317` -> (host, port)."""
+    text = value.strip()
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "http", text
+    if scheme.lower() != "http":
+        raise ValueError(f"`{key}` {value!r}: the receiver speaks plain http:// only "
+                         "(terminate TLS in front of it)")
+    rest = rest.rstrip("/")
+    if rest.startswith("["):
+        host, _, port = rest[1:].partition("]:")
+    else:
+        host, _, port = rest.rpartition(":")
+    if not host or "/" in rest or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"`{key}` {value!r}: expected host:port or http://host:port, "
+                         "e.g. http://localhost:4317")
+    return host, int(port)
 
 
 class PostgresCollector(_Section):

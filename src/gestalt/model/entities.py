@@ -31,6 +31,23 @@ METRIC_FIELDS: frozenset[str] = frozenset(
 
 # gc=False: entities and connections never form reference cycles, and at 10,000+ of each
 # the garbage collector would otherwise scan them all on every full collection.
+
+
+class Locator(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
+    """Where a source found a thing it cannot name: the address it was dialled at, and from
+    where. A traced service knows its database as `localhost:5432` and its NATS server as
+    `nats:4222`, while the PostgreSQL and NATS sources name them by their own identity; the
+    hub shows the entity another source reports at that place instead of the located one
+    (engine/links.py), and the located one only while no source does."""
+
+    host: str  # as dialled: an IP, `localhost`, a container, Kubernetes service or host name
+    port: int | None = None
+    # The dialler's network (its loopback, its DNS): a pod, container or host node id.
+    scope: str | None = None
+    system: str | None = None  # db.system for a database
+    name: str | None = None  # the database or NATS subject at that address
+
+
 class Entity(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     id: str
     kind: EntityKind
@@ -57,6 +74,8 @@ class Entity(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     # connected local ends), plain "ip" for interfaces (a container's or pod's IP). The hub
     # indexes them to resolve `endpoint:` references in connections (see ids.endpoint).
     endpoints: list[str] = []
+    # Set by a source that found this entity only by address: see `Locator`.
+    locator: Locator | None = None
     # Which sources describe this entity, and whether any of them is currently down.
     sources: list[str] = []
     stale: bool = False

@@ -21,6 +21,14 @@ def process(host: str, pid: int) -> str:
     return f"process:{host}/{pid}"
 
 
+def process_host(entity_id: str) -> str | None:
+    """The host of a `process:<host>/<pid>` id (None for any other id)."""
+    if not entity_id.startswith("process:"):
+        return None
+    host, sep, pid = entity_id[len("process:") :].rpartition("/")
+    return host if sep and pid.isdigit() else None
+
+
 def host_volume(host: str, mountpoint: str) -> str:
     return f"volume:host/{host}{mountpoint}"
 

@@ -20,7 +20,7 @@ class _Traces(trace_service_pb2_grpc.TraceServiceServicer):
         self._handler = handler
 
     async def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC's name)
-        return self._handler(request)
+        return self._handler(request, sender_ip(context.peer()))
 
 
 class _Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
@@ -28,7 +28,17 @@ class _Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
         self._handler = handler
 
     async def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC's name)
-        return self._handler(request)
+        return self._handler(request, sender_ip(context.peer()))
+
+
+def sender_ip(peer: str) -> str | None:
+    """gRPC's peer string (`ipv4:127.0.0.1:5000`, `ipv6:[::1]:5000`) -> the IP."""
+    family, _, address = peer.partition(":")
+    if family == "ipv4":
+        return address.rpartition(":")[0] or None
+    if family == "ipv6":
+        return address.rpartition(":")[0].strip("[]") or None
+    return None
 
 
 class GrpcReceiver:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import socket
 from collections.abc import Awaitable, Callable, Generator, MutableMapping
@@ -36,8 +37,9 @@ log = logging.getLogger(__name__)
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-# Takes a decoded export request, returns the response message (maybe a partial success).
-Handler = Callable[[Any], Message]
+# Takes a decoded export request and the sender's IP (None when unknown), returns the
+# response message (maybe a partial success).
+Handler = Callable[[Any, str | None], Message]
 
 _GRPC_INVALID_ARGUMENT = 3
 _GRPC_RESOURCE_EXHAUSTED = 8
@@ -95,7 +97,9 @@ class OtlpHttpApp:
             code = _GRPC_RESOURCE_EXHAUSTED if exc.status == 413 else _GRPC_INVALID_ARGUMENT
             await _reply(send, exc.status, media, error_body(exc.reason, code, media))
             return
-        await _reply(send, 200, media, response(handler(request), media))
+        client = scope.get("client")
+        sender = str(client[0]) if client else None
+        await _reply(send, 200, media, response(handler(request, sender), media))
 
     async def _read_body(self, headers: dict[bytes, bytes], receive: Receive) -> bytes:
         declared = headers.get(b"content-length")
@@ -139,16 +143,39 @@ async def _plain(
     await send({"type": "http.response.body", "body": body})
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket; OSError (port in use, bad address) goes to the caller."""
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+def bind(host: str, port: int) -> list[socket.socket]:
+    """Listening TCP sockets on every address `host` names (`localhost`: 127.0.0.1 and
+    ::1, as an SDK's default endpoint may dial either), all on one port. OSError (port in
+    use, bad address) goes to the caller; an extra address the machine lacks (IPv6 off)
+    is skipped."""
+    addresses = list(dict.fromkeys(
+        (family, str(address[0])) for family, *_, address in socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)))
+    sockets: list[socket.socket] = []
+    try:
+        for family, ip in addresses:
+            try:
+                sockets.append(_listen(family, ip, sockets[0].getsockname()[1]
+                                       if sockets else port))
+            except OSError as exc:
+                if not sockets or exc.errno not in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+                    raise
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def _listen(family: socket.AddressFamily, ip: str, port: int) -> socket.socket:
     # proto must say TCP: asyncio sets TCP_NODELAY on accepted sockets only then, and
     # without it a response's body waits ~40 ms behind its headers (Nagle, delayed ACK).
-    sock = socket.socket(family, kind, proto)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((ip, port))
         sock.listen(socket.SOMAXCONN)
         sock.setblocking(False)
     except OSError:
@@ -165,9 +192,11 @@ class _Server(uvicorn.Server):
 
 
 class HttpReceiver:
-    """uvicorn serving the app on an already bound socket, inside the caller's loop."""
+    """uvicorn serving the app on already bound sockets, inside the caller's loop."""
 
-    def __init__(self, app: OtlpHttpApp, sock: socket.socket, *, max_concurrent: int) -> None:
+    def __init__(
+        self, app: OtlpHttpApp, sockets: list[socket.socket], *, max_concurrent: int
+    ) -> None:
         config = uvicorn.Config(
             app,
             lifespan="off",
@@ -178,16 +207,16 @@ class HttpReceiver:
             timeout_graceful_shutdown=2,
         )
         self._server = _Server(config)
-        self._sock = sock
+        self._sockets = sockets
         self._task: asyncio.Task[None] | None = None
 
     @property
     def port(self) -> int:
-        port: int = self._sock.getsockname()[1]
+        port: int = self._sockets[0].getsockname()[1]
         return port
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._server.serve(sockets=[self._sock]),
+        self._task = asyncio.create_task(self._server.serve(sockets=self._sockets),
                                          name="otlp-http")
 
     @property
@@ -199,4 +228,5 @@ class HttpReceiver:
         if self._task is not None:
             with contextlib.suppress(Exception):
                 await self._task
-        self._sock.close()
+        for sock in self._sockets:
+            sock.close()

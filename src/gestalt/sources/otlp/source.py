@@ -1,10 +1,11 @@
-"""OtlpSource: an OTLP receiver whose spans become the service map.
+"""OtlpSource: an OTLP receiver whose spans and metrics become the service map.
 
-Any OpenTelemetry SDK or Collector exports here (OTLP/HTTP on 4318, OTLP/gRPC on 4317,
-loopback by default). Spans are decoded, reduced to what makes an edge and fed to the
-service graph as they arrive; every `flush_interval` the graph's current window is
-reported as one snapshot (entities with their request figures, edges with rate, error
-rate and latency percentiles).
+Any OpenTelemetry SDK or Collector exports here (OTLP/gRPC on `otlp_endpoint`, OTLP/HTTP
+on `otlp_http_endpoint`, loopback by default). Spans are decoded, reduced to what makes an
+edge and fed to the service graph as they arrive; metrics land on the entities their
+resources name (see `metrics`). Every `flush_interval` the graph's current window is
+reported as one snapshot (entities with their request figures and custom metrics, edges
+with rate, error rate and latency percentiles).
 
 Traces cannot be listed again, so the graph lives on the source and survives restarts of
 `run`; only the servers are started anew.
@@ -14,11 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
+import socket
 import time
 from collections.abc import Callable
 
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsPartialSuccess,
     ExportMetricsServiceRequest,
     ExportMetricsServiceResponse,
 )
@@ -29,7 +33,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from gestalt.model import SourceState
-from gestalt.model.config import OtelCollector
+from gestalt.model.config import OtelCollector, listen_address
 from gestalt.sources.base import Sink, SourceError
 from gestalt.sources.otlp.grpc_server import GrpcReceiver
 from gestalt.sources.otlp.http_server import HttpReceiver, OtlpHttpApp, bind
@@ -53,8 +57,10 @@ class OtlpSource:
             export_delay=config.export_delay_seconds,
             max_pending=config.max_pending_spans,
             max_edges=config.max_edges,
+            max_metric_series=config.max_metric_series,
         )
         self.metric_points = 0
+        self._hostname = socket.gethostname()  # as the host source names this machine
         # The bound ports (useful with port 0), set once `run` listens; `ready` is then set.
         self.http_port: int | None = None
         self.grpc_port: int | None = None
@@ -62,11 +68,14 @@ class OtlpSource:
         self._grew = asyncio.Event()
 
     # -- handlers (shared by OTLP/HTTP and OTLP/gRPC) -------------------------------------
-    def accept_traces(self, request: ExportTraceServiceRequest) -> ExportTraceServiceResponse:
+    def accept_traces(
+        self, request: ExportTraceServiceRequest, sender: str | None = None
+    ) -> ExportTraceServiceResponse:
         now = self._clock()
         dropped = self.graph.counters.dropped_spans
+        sent_from = self._local_host(sender)
         for resource_spans in request.resource_spans:
-            service = service_of(attributes(resource_spans.resource.attributes))
+            service = service_of(attributes(resource_spans.resource.attributes), sent_from)
             self.graph.ingest(service, records(resource_spans), now)
         if self.graph.grew:
             self._grew.set()
@@ -77,33 +86,61 @@ class OtlpSource:
             rejected_spans=rejected,
             error_message="span pairing buffer full; retry later"))
 
-    def accept_metrics(self, request: ExportMetricsServiceRequest) -> ExportMetricsServiceResponse:
-        # Accepted so that SDKs exporting metrics and traces to one endpoint work; the
-        # Prometheus source is where metrics come from for now.
+    def accept_metrics(
+        self, request: ExportMetricsServiceRequest, sender: str | None = None
+    ) -> ExportMetricsServiceResponse:
+        now = self._clock()
+        metrics = self.graph.metrics
+        dropped = metrics.dropped_series
+        sent_from = self._local_host(sender)
         for resource_metrics in request.resource_metrics:
+            service = service_of(attributes(resource_metrics.resource.attributes), sent_from)
+            self.graph.ingest_metrics(service, resource_metrics, now)
             for scope_metrics in resource_metrics.scope_metrics:
                 self.metric_points += len(scope_metrics.metrics)
-        return ExportMetricsServiceResponse()
+        if self.graph.grew:
+            self._grew.set()
+        rejected = metrics.dropped_series - dropped
+        if not rejected:
+            return ExportMetricsServiceResponse()
+        return ExportMetricsServiceResponse(partial_success=ExportMetricsPartialSuccess(
+            rejected_data_points=rejected,
+            error_message=f"over {self._config.max_metric_series} series for one entity "
+                          "(collectors.otel.max_metric_series)"))
+
+    def _local_host(self, sender: str | None) -> str | None:
+        """This host's name when the export came over loopback: a resource that names no
+        host, container or pod then runs here (an SDK with default detectors)."""
+        if sender is None:
+            return None
+        try:
+            loopback = ipaddress.ip_address(sender.removeprefix("::ffff:")).is_loopback
+        except ValueError:
+            return None
+        return self._hostname if loopback else None
 
     # -- the source ---------------------------------------------------------------------------
     async def run(self, sink: Sink) -> None:
         config = self._config
-        app = OtlpHttpApp(
-            on_traces=self.accept_traces,
-            on_metrics=self.accept_metrics,
-            max_body_bytes=config.max_body_bytes,
-            max_decompressed_bytes=config.max_decompressed_bytes,
-        )
-        try:
-            sock = bind(config.otlp_host, config.otlp_http_port)
-        except OSError as exc:
-            raise SourceError(
-                f"OTLP/HTTP cannot listen on {config.otlp_host}:{config.otlp_http_port}: {exc}"
-            ) from exc
-        http = HttpReceiver(app, sock, max_concurrent=config.max_concurrent_requests)
+        http: HttpReceiver | None = None
         grpc: GrpcReceiver | None = None
         try:
-            if config.otlp_grpc_port is not None:
+            if config.otlp_http_endpoint is not None:
+                host, port = listen_address(config.otlp_http_endpoint)
+                try:
+                    sockets = bind(host, port)
+                except OSError as exc:
+                    raise SourceError(f"OTLP/HTTP cannot listen on {host}:{port} "
+                                      f"(collectors.otel.otlp_http_endpoint): {exc}") from exc
+                app = OtlpHttpApp(
+                    on_traces=self.accept_traces,
+                    on_metrics=self.accept_metrics,
+                    max_body_bytes=config.max_body_bytes,
+                    max_decompressed_bytes=config.max_decompressed_bytes,
+                )
+                http = HttpReceiver(app, sockets, max_concurrent=config.max_concurrent_requests)
+            if config.otlp_endpoint is not None:
+                host, port = listen_address(config.otlp_endpoint)
                 grpc = GrpcReceiver(
                     on_traces=self.accept_traces,
                     on_metrics=self.accept_metrics,
@@ -111,25 +148,28 @@ class OtlpSource:
                     max_concurrent=config.max_concurrent_requests,
                 )
                 try:
-                    await grpc.start(config.otlp_host, config.otlp_grpc_port)
+                    await grpc.start(host, port)
                 except OSError as exc:
-                    raise SourceError(f"OTLP/gRPC: {exc}") from exc
+                    raise SourceError(
+                        f"OTLP/gRPC (collectors.otel.otlp_endpoint): {exc}") from exc
                 self.grpc_port = grpc.port
-            http.start()
-            self.http_port = http.port
+            if http is not None:
+                http.start()
+                self.http_port = http.port
             self.ready.set()
             sink.status(SourceState.OK, self._listening())
             await self._report(sink, http)
         finally:
             self.ready.clear()
-            await http.stop()
+            if http is not None:
+                await http.stop()
             if grpc is not None:
                 with contextlib.suppress(Exception):
                     await grpc.stop()
 
-    async def _report(self, sink: Sink, http: HttpReceiver) -> None:
-        counters = self.graph.counters
-        dropped = (counters.dropped_spans, counters.dropped_edges)
+    async def _report(self, sink: Sink, http: HttpReceiver | None) -> None:
+        counters, metrics = self.graph.counters, self.graph.metrics
+        dropped = (counters.dropped_spans, counters.dropped_edges, metrics.dropped_series)
         degraded = False
         interval = self._config.flush_interval
         while True:
@@ -139,23 +179,29 @@ class OtlpSource:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._grew.wait(), max(interval - MIN_REPORT_GAP, 0))
             self._grew.clear()
-            if http.failed:
+            if http is not None and http.failed:
                 raise SourceError("the OTLP/HTTP server stopped")
             now = self._clock()
             entities, connections = self.graph.snapshot(now)
             sink.snapshot(entities, connections, observed_at=now)
-            current = (counters.dropped_spans, counters.dropped_edges)
+            current = (counters.dropped_spans, counters.dropped_edges, metrics.dropped_series)
             if current != dropped:
                 degraded = True
                 sink.status(SourceState.DEGRADED, (
-                    f"dropping spans: {current[0]} unpaired spans over the buffer "
+                    f"dropping data: {current[0]} unpaired spans over the buffer "
                     f"({self._config.max_pending_spans}), {current[1]} requests over "
-                    f"max_edges ({self._config.max_edges})"))
+                    f"max_edges ({self._config.max_edges}), {current[2]} metric points over "
+                    f"max_metric_series ({self._config.max_metric_series})"))
             elif degraded:
                 degraded = False
                 sink.status(SourceState.OK, self._listening())
             dropped = current
 
     def _listening(self) -> str:
-        grpc = f", OTLP/gRPC on port {self.grpc_port}" if self.grpc_port else ""
-        return f"OTLP/HTTP on {self._config.otlp_host}:{self.http_port}{grpc}"
+        config, parts = self._config, []
+        if config.otlp_endpoint is not None:
+            parts.append(f"OTLP/gRPC on {listen_address(config.otlp_endpoint)[0]}:{self.grpc_port}")
+        if config.otlp_http_endpoint is not None:
+            parts.append(
+                f"OTLP/HTTP on {listen_address(config.otlp_http_endpoint)[0]}:{self.http_port}")
+        return ", ".join(parts)

@@ -69,6 +69,9 @@ class Service:
     name: str
     namespace: str | None = None
     attrs: dict[str, Scalar] = field(default_factory=dict, hash=False, compare=False)
+    # Its network (whose loopback and DNS names its peers' addresses are relative to): the
+    # pod, the container or the host node; None when the resource does not say.
+    scope: str | None = field(default=None, hash=False, compare=False)
 
 
 class SpanRecord(NamedTuple):
@@ -100,12 +103,15 @@ def attributes(
     return out
 
 
-def service_of(resource_attrs: dict[str, Scalar]) -> Service:
+def service_of(resource_attrs: dict[str, Scalar], sent_from: str | None = None) -> Service:
     """Map a resource to the most specific real thing it names.
 
     Pod (k8s.pod.name + k8s.namespace.name), then container (container.id), then host
-    process (host.name + process.pid), so traced traffic lands on the entities the
-    Kubernetes, Docker and host sources already show; otherwise a `service` entity.
+    process (host.name + process.pid), then the host itself (host.name and no service.name:
+    a collector's host metrics), so spans and metrics land on the entities the Kubernetes,
+    Docker and host sources already show; otherwise a `service` entity.
+    `sent_from` is this host's name when the export came over loopback: the network of a
+    resource that names no host (`localhost` in its spans is this host).
     """
     name = str(resource_attrs.get("service.name") or "unknown_service")
     attrs = {k: resource_attrs[k] for k in _RESOURCE_ATTRS if resource_attrs.get(k) is not None}
@@ -113,22 +119,21 @@ def service_of(resource_attrs: dict[str, Scalar]) -> Service:
     namespace = resource_attrs.get("k8s.namespace.name")
     if pod and namespace:
         cluster = str(resource_attrs.get("k8s.cluster.name") or "default")
-        return Service(
-            ids.k8s("pod", cluster, str(namespace), str(pod)),
-            EntityKind.POD,
-            str(pod),
-            str(namespace),
-            attrs,
-        )
+        pod_id = ids.k8s("pod", cluster, str(namespace), str(pod))
+        return Service(pod_id, EntityKind.POD, str(pod), str(namespace), attrs, pod_id)
     container_id = resource_attrs.get("container.id")
     if container_id:
-        return Service(ids.container(str(container_id)), EntityKind.CONTAINER, name, None, attrs)
+        cid = ids.container(str(container_id))
+        return Service(cid, EntityKind.CONTAINER, name, None, attrs, cid)
     host = resource_attrs.get("host.name")
+    node = ids.host_node(str(host)) if host else ids.host_node(sent_from) if sent_from else None
     pid = resource_attrs.get("process.pid")
     if host and isinstance(pid, int) and not isinstance(pid, bool) and pid > 0:
-        return Service(ids.process(str(host), pid), EntityKind.PROCESS, name, None, attrs)
-    scope = resource_attrs.get("service.namespace") or host or "default"
-    return Service(ids.service(str(scope), name), EntityKind.SERVICE, name, None, attrs)
+        return Service(ids.process(str(host), pid), EntityKind.PROCESS, name, None, attrs, node)
+    if host and not resource_attrs.get("service.name"):
+        return Service(str(node), EntityKind.NODE, str(host), None, attrs, node)
+    group = resource_attrs.get("service.namespace") or host or "default"
+    return Service(ids.service(str(group), name), EntityKind.SERVICE, name, None, attrs, node)
 
 
 def records(resource_spans: ResourceSpans) -> Iterator[SpanRecord]:
@@ -149,3 +154,16 @@ def records(resource_spans: ResourceSpans) -> Iterator[SpanRecord]:
                 span.status.code == _ERROR,
                 attributes(span.attributes, SPAN_KEYS),
             )
+
+
+def peer_address(attrs: dict[str, Scalar]) -> tuple[str | None, int | None]:
+    """The peer as a span or metric point names it (a logical name first)."""
+    host = attrs.get("server.address") or attrs.get("net.peer.name") or attrs.get(
+        "network.peer.address")
+    port = attrs.get("server.port") or attrs.get("net.peer.port") or attrs.get(
+        "network.peer.port")
+    return str(host) if host else None, port_number(port)
+
+
+def port_number(value: Scalar) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
