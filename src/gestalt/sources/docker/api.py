@@ -59,6 +59,7 @@ class State(_Struct):
     ExitCode: int = 0
     OOMKilled: bool = False
     StartedAt: str = ""
+    FinishedAt: str = ""
     Health: Health | None = None
 
 
@@ -69,12 +70,23 @@ class Config(_Struct):
     Labels: dict[str, str] | None = None
 
 
+class RestartPolicy(_Struct):
+    Name: str = ""  # "" or "no" | "always" | "unless-stopped" | "on-failure"
+
+
+class HostConfig(_Struct):
+    RestartPolicy: RestartPolicy = msgspec.field(default_factory=RestartPolicy)
+
+
 class PortBinding(_Struct):
     HostIp: str = ""
     HostPort: str = ""
 
 
 class EndpointSettings(_Struct):
+    # Empty while the container is stopped: it is then no member of the network (what
+    # `docker network inspect` lists), though inspect still names the network.
+    EndpointID: str = ""
     IPAddress: str = ""
     GlobalIPv6Address: str = ""
 
@@ -97,6 +109,7 @@ class ContainerInspect(_Struct):
     RestartCount: int = 0
     State: State = msgspec.field(default_factory=State)
     Config: Config = msgspec.field(default_factory=Config)
+    HostConfig: HostConfig = msgspec.field(default_factory=HostConfig)
     NetworkSettings: NetworkSettings = msgspec.field(default_factory=NetworkSettings)
     Mounts: list[Mount] | None = None
 
@@ -244,6 +257,17 @@ class Engine:
             yield self._decode_events(response)
         finally:
             response.close()
+
+    async def past_events(self, *, since: str, until: str, actions: tuple[str, ...]
+                          ) -> list[DockerEvent]:
+        """Container events between two moments (epoch seconds), as far back as the engine
+        still remembers them (it keeps its last 256 events in memory)."""
+        filters = {"type": ["container"], "event": list(actions)}
+        params = {"since": since, "until": until, "filters": msgspec.json.encode(filters).decode()}
+        body = await self._read("events", params)
+        decoder = msgspec.json.Decoder(DockerEvent)
+        with self._errors("decode past events"):
+            return [decoder.decode(line) for line in body.splitlines() if line.strip()]
 
     async def _decode_events(self, response: aiohttp.ClientResponse) -> AsyncIterator[DockerEvent]:
         decoder = msgspec.json.Decoder(DockerEvent)
