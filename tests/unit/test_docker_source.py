@@ -17,8 +17,10 @@ from gestalt.sources import SourceError, SourceUnavailable
 from gestalt.sources.docker import DockerSource, entities
 from gestalt.sources.docker.api import ContainerInspect, DockerEvent, Stats
 from gestalt.sources.docker.events import StopRequests, feed_event
+from gestalt.sources.docker.source import _Refresher
 from gestalt.sources.docker.stats import StatsTracker
 from tests.support.sinks import RecordingSink
+from tests.support.wait import eventually
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "docker"
 ENV_CANARY = b"canary-env-4711"  # the recorded container's Env holds it
@@ -232,3 +234,29 @@ async def test_one_containers_stats_failing_does_not_stop_the_others() -> None:
         poll.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await poll
+
+
+async def test_a_slow_inspect_holds_up_only_its_own_container() -> None:
+    """The engine can take 30 s to answer an inspect of a container being paused while a
+    health check probes it: the other containers' news must not wait for it, and that
+    container's own news during the wait makes one more inspect, not one each."""
+    stuck, started = asyncio.Event(), asyncio.Event()
+    done: list[tuple[str, float]] = []
+
+    async def refresh(container_id: str, at: float) -> None:
+        if container_id == "paused" and not done:
+            started.set()
+            await stuck.wait()
+        done.append((container_id, at))
+
+    async with asyncio.TaskGroup() as group:
+        refresher = _Refresher(group, refresh)
+        refresher.request("paused", 1.0)
+        await asyncio.wait_for(started.wait(), 2)
+        for n in range(3):  # its health_status and die events, say
+            refresher.request("paused", 2.0 + n)
+        refresher.request("other", 1.5)
+        await eventually(lambda: done, timeout=2, what="the other container")
+        assert done == [("other", 1.5)]
+        stuck.set()
+    assert done == [("other", 1.5), ("paused", 1.0), ("paused", 4.0)]

@@ -27,6 +27,11 @@ T = TypeVar("T")
 
 # Ordinary calls are small; a stuck engine must not hang a relist forever.
 _CALL_TIMEOUT = aiohttp.ClientTimeout(total=30, connect=5)
+# A stats call racing `docker pause` of a health-checked container can hang in the engine,
+# and the engine's stats of every other container with it (one collector serves them all):
+# give up soon (the round's samples are skipped, the next round asks again) rather than
+# have no figures for 30 s.
+_STATS_TIMEOUT = aiohttp.ClientTimeout(total=5, connect=5)
 # The event stream is silent for as long as nothing happens.
 _STREAM_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_read=None, connect=5)
 # Docker emits these types; images, plugins, daemons and the like change no entity we show.
@@ -232,7 +237,8 @@ class Engine:
         with an empty body)."""
         params = {"stream": "false", "one-shot": "true"}
         try:
-            body = await self._read(f"containers/{container_id}/stats", params)
+            body = await self._read(f"containers/{container_id}/stats", params,
+                                    timeout=_STATS_TIMEOUT)
         except _NotFound:
             return None
         if not body.strip():
@@ -281,9 +287,10 @@ class Engine:
         with self._errors(f"decode /{path}"):
             return msgspec.json.decode(body, type=kind)
 
-    async def _read(self, path: str, params: dict[str, str] | None = None) -> bytes:
+    async def _read(self, path: str, params: dict[str, str] | None = None, *,
+                    timeout: aiohttp.ClientTimeout = _CALL_TIMEOUT) -> bytes:
         with self._errors(f"GET /{path}"):
-            async with self._docker._query(path, params=params) as response:
+            async with self._docker._query(path, params=params, timeout=timeout) as response:
                 try:
                     return await response.read()
                 finally:

@@ -123,23 +123,31 @@ class DockerSource:
 
     # -- watch -------------------------------------------------------------------------------
     async def _watch(self, engine: Engine, sink: Sink, stream: AsyncIterator[DockerEvent]) -> None:
-        async for event in stream:
-            await self._apply(engine, sink, event)
-        raise SourceError(f"the Docker engine at {self.url} closed its event stream")
+        try:
+            async with asyncio.TaskGroup() as group:  # a refresh that fails ends the run
+                refresher = _Refresher(
+                    group, lambda cid, at: self._refresh_container(engine, sink, cid, at))
+                async for event in stream:
+                    await self._apply(engine, sink, event, refresher)
+                raise SourceError(f"the Docker engine at {self.url} closed its event stream")
+        except ExceptionGroup as failed:
+            raise failed.exceptions[0]  # noqa: B904  (the first failure is the reason)
 
-    async def _apply(self, engine: Engine, sink: Sink, event: DockerEvent) -> None:
+    async def _apply(
+        self, engine: Engine, sink: Sink, event: DockerEvent, refresher: _Refresher
+    ) -> None:
         verb, _ = action(event)
         attrs = event.Actor.Attributes or {}
         observed_at = event.timeNano / 1e9 if event.timeNano else time.time()
         if event.Type == "container" and verb in CONTAINER_CHANGES:
             self._stops.observe(event)
-            await self._refresh_container(engine, sink, event.Actor.ID, observed_at)
+            refresher.request(event.Actor.ID, observed_at)
             feed = feed_event(event, engine=self._engine, source=self.name,
                               stop_requested=self._stops.asked(event.Actor.ID))
             if feed is not None:
                 sink.event(feed)
         elif event.Type == "network" and verb in ("connect", "disconnect"):
-            await self._refresh_container(engine, sink, attrs.get("container", ""), observed_at)
+            refresher.request(attrs.get("container", ""), observed_at)
         elif event.Type == "network" and verb == "create":
             found = await engine.network(event.Actor.ID)
             if found is not None:
@@ -161,8 +169,6 @@ class DockerSource:
         self, engine: Engine, sink: Sink, container_id: str, observed_at: float
     ) -> None:
         """Report the container as it is now (events only say that something changed)."""
-        if not container_id:
-            return
         inspected = await engine.inspect(container_id)
         if inspected is None:
             # Gone. Events carry the full id; inspect results are keyed by it too.
@@ -207,6 +213,38 @@ class DockerSource:
             self._stats.keep_only(self._live)
             elapsed = time.monotonic() - started
             await asyncio.sleep(max(0.0, self._config.poll_interval - elapsed))
+
+
+class _Refresher:
+    """Inspects containers after their events: one request at a time per container (news
+    that comes meanwhile makes one more, not one each), containers independently. The
+    engine can take 30 s to answer for one container (a health check probing it while it
+    is being paused holds it until the probe times out): that container's news waits, the
+    others' do not."""
+
+    def __init__(self, group: asyncio.TaskGroup,
+                 refresh: Callable[[str, float], Awaitable[None]]) -> None:
+        self._group = group
+        self._refresh = refresh
+        self._due: dict[str, float] = {}  # container id -> when its latest news happened
+        self._busy: set[str] = set()
+        self._limit = asyncio.Semaphore(CONCURRENCY)
+
+    def request(self, container_id: str, observed_at: float) -> None:
+        if not container_id:
+            return
+        self._due[container_id] = observed_at
+        if container_id not in self._busy:
+            self._busy.add(container_id)
+            self._group.create_task(self._run(container_id))
+
+    async def _run(self, container_id: str) -> None:
+        try:
+            while container_id in self._due:
+                async with self._limit:
+                    await self._refresh(container_id, self._due.pop(container_id))
+        finally:
+            self._busy.discard(container_id)
 
 
 async def _bounded(call: Callable[[T], Awaitable[R]], args: list[T]) -> list[R]:
