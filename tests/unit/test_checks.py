@@ -18,6 +18,7 @@ import pytest
 
 from gestalt.engine.health import (
     CHECKS,
+    COUNTERS,
     CHECKS_BY_ID,
     CounterWindows,
     check_connection,
@@ -136,6 +137,16 @@ def test_docker_crash_loop_from_the_restart_policy() -> None:
     assert failing(between)["crash_loop"] is Health.CRITICAL
     # Up for longer than Docker's back-off reset: out of the loop.
     assert "crash_loop" not in failing(between, now=NOW + 60)
+    # One problem, one alert: the restarts are the loop's, not a second finding...
+    COUNTERS.clear()
+    for n in range(1, 8):
+        looping = docker(Status="restarting", Restarting=True, Running=False, ExitCode=1,
+                         Pid=0, restart_policy="always", restart_count=n)
+        assert "restarts" not in failing(looping, now=NOW + n)
+    # ...until it is out of the loop: then what happened in the window is worth telling.
+    after = docker(Status="running", StartedAt=rfc3339(NOW), restart_policy="always",
+                   restart_count=7)
+    assert failing(after, now=NOW + 60) == {"restarts": Health.CRITICAL}
     # Started by someone (docker start resets the count): no loop.
     fresh = docker(Status="running", StartedAt=rfc3339(NOW - 2), restart_policy="always")
     assert "crash_loop" not in failing(fresh)

@@ -209,6 +209,13 @@ def _rising(counter: Callable[[Entity], Any]) -> Reader:
     return read
 
 
+def _restarts(e: Entity, now: float) -> float | None:
+    """Restarts in the window; while the container is in a crash loop that is the one
+    problem, with its own check and message (the window still counts them)."""
+    rose = _restarts_rising(e, now)
+    return 0.0 if rose and _crash_loop(e, now) else rose
+
+
 def _edge(field: str) -> Reader:
     return lambda c, _now: getattr(c, field)
 
@@ -222,6 +229,8 @@ def _source_down(status: Any, now: float) -> float | None:
     return 1.0 if str(status.state) == "down" else 0.0
 
 
+_restarts_rising = _rising(_attr("restart_count"))
+
 _WORKLOADS = frozenset({EntityKind.DEPLOYMENT, EntityKind.STATEFULSET, EntityKind.DAEMONSET,
                         EntityKind.REPLICASET})
 _RUNNABLE = frozenset({EntityKind.POD, EntityKind.CONTAINER})
@@ -230,7 +239,7 @@ CHECKS: tuple[Check, ...] = (
     Check("crash_loop", "Crash-looping", _RUNNABLE, None, 1, "",
           "crash-looping: {restart_count} restarts, back-off before the next start", _crash_loop),
     Check("restarts", "Restarts rising", _RUNNABLE, 2, 5, "",
-          "restarted {value:.0f} times in the last 10 minutes", _rising(_attr("restart_count"))),
+          "restarted {value:.0f} times in the last 10 minutes", _restarts),
     Check("failed", "Failed", frozenset(), None, 1, "", "failed: {reason}", _failed),
     # `for` 5 s: a normal restart passes through "exited" for a moment and must not page.
     Check("exited", "Exited", frozenset({EntityKind.CONTAINER, EntityKind.PROCESS}), 1, 2, "",
