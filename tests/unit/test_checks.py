@@ -18,8 +18,8 @@ import pytest
 
 from gestalt.engine.health import (
     CHECKS,
-    COUNTERS,
     CHECKS_BY_ID,
+    COUNTERS,
     CounterWindows,
     check_connection,
     checks_for,
