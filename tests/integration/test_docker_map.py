@@ -113,7 +113,7 @@ async def test_a_container_lives_on_the_map(
                 capture_output=True, text=True, timeout=60)
             assert listing.returncode == 0, listing.stderr
             assert name in listing.stdout and full_id[:12] in listing.stdout
-            assert "exited" in listing.stdout
+            assert "exited" in listing.stdout and "Stopped" in listing.stdout
 
             await docker("rm", name)
             await apply_until(lambda: cid not in mirror.entities, "the container to be removed")
