@@ -8,14 +8,25 @@ JetStream and a throwaway PostgreSQL cluster. Faults and healthy changes are int
 one action every `STEP` seconds; each fault is repaired `HOLD` seconds after injection.
 
 Faults (labelled, each with the entity it must be seen on):
-- Docker: kill (SIGKILL), OOM (a memory limit smaller than what the process takes),
-  failing health check (the file it tests is removed), pause;
+- Docker: kill (SIGKILL of the container's process from outside the engine, as a crash
+  or an operator's `kill -9` looks: no `docker kill`, which is a user's intent), a `docker
+  kill` of a container whose restart policy is `always` (it should run), OOM (a memory
+  limit smaller than what the process takes),
+  failing health check (the file it tests is removed), pause, crash loop (`--restart
+  always` of a command that fails after a second);
 - kubesim: crash loop, unschedulable pod, node pressure, deployment stuck (a rollout
   whose new pods never become ready);
 - NATS: stalled consumer (MaxAckPending reached, nothing acked);
 - PostgreSQL: connection exhaustion (connections opened until the server refuses).
-Healthy changes: container starts, normal restarts and removals; kubesim rolling updates
-and scaling up and down; NATS consumers that keep up; PostgreSQL connection bursts.
+Healthy changes: container starts, normal restarts and removals, one-shots that exit 0 (a
+migration, an init step), `docker stop` of a container (no restart policy), `docker compose
+down` of a two-service project; kubesim rolling updates, scaling up and down, a deployment
+scaled to zero on purpose, a Job's pod and a CronJob's pod that succeed; NATS consumers
+that keep up; PostgreSQL connection bursts.
+
+The compose plugin is not part of Debian's docker.io (`docker compose` is unknown here),
+so `compose down` is done as compose does it: the project's containers (labelled
+`com.docker.compose.project`) are stopped, then removed, then its network.
 
 Measured, from a watcher that reads the store and the alerts every 100 ms:
 - status: a fault is detected when its entity turns warning/critical within WINDOW s;
@@ -33,7 +44,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -77,7 +90,8 @@ from gestalt.model.config import (  # noqa: E402
     PostgresCollector,
     ServerConfig,
 )
-from gestalt.sim.kubesim import KubeSim  # noqa: E402
+from gestalt.sim.kubesim import STORED, KubeSim  # noqa: E402
+from gestalt.sim.kubesim.controllers import running_status  # noqa: E402
 from gestalt.sim.kubesim.store import Obj, now_rfc3339  # noqa: E402
 from gestalt.sim.scenarios import DEPLOYMENTS, NODES, PODS, build_cluster  # noqa: E402
 from gestalt.sources.kubernetes.translate import entity_id  # noqa: E402
@@ -154,15 +168,43 @@ class DockerLab:
                        f"gf-{self.n}-{random.randrange(1 << 30):x}", *args, IMAGE, *cmd)
         return cid
 
-    async def healthy_container(self) -> str:
-        return await self.run("--health-cmd", "test -f /tmp/ok", "--health-interval", "1s",
+    async def healthy_container(self, *args: str) -> str:
+        return await self.run(*args, "--health-cmd", "test -f /tmp/ok", "--health-interval", "1s",
                               "--health-retries", "2", "--health-start-period", "0s",
                               cmd=("sh", "-c", "touch /tmp/ok; exec sleep 3600"))
+
+    async def compose_up(self) -> list[str]:
+        """What `docker compose up -d` makes of a two-service project: a network and one
+        container per service, labelled as compose labels them (ids; the network last)."""
+        self.n += 1
+        project = f"gfproj{self.n}-{random.randrange(1 << 20):x}"
+        network = f"{project}_default"
+        await sh("docker", "network", "create", "--label", LABEL, "--label",
+                 f"com.docker.compose.project={project}", "--label",
+                 "com.docker.compose.network=default", network)
+        web = await self.run("--network", network, "--restart", "unless-stopped", "--label",
+                             f"com.docker.compose.project={project}", "--label",
+                             "com.docker.compose.service=web")
+        db = await self.run("--network", network, "--label",
+                            f"com.docker.compose.project={project}", "--label",
+                            "com.docker.compose.service=db")
+        return [web, db, network]
+
+    async def compose_down(self, made: list[str]) -> None:
+        """`docker compose down`: stop the containers, remove them, remove the network."""
+        *containers, network = made
+        await sh("docker", "stop", "-t", "1", *containers)
+        await sh("docker", "rm", *containers)
+        await sh("docker", "network", "rm", network)
 
     async def cleanup(self) -> None:
         for cid in (await sh("docker", "ps", "-aq", "--filter", f"label={LABEL}")).split():
             with contextlib.suppress(RuntimeError):
                 await sh("docker", "rm", "-f", cid)
+        for net in (await sh("docker", "network", "ls", "-q", "--filter",
+                             f"label={LABEL}")).split():
+            with contextlib.suppress(RuntimeError):
+                await sh("docker", "network", "rm", net)
 
 
 def docker_actions(lab: DockerLab, count: int) -> tuple[list[Action], list[Action]]:
@@ -170,22 +212,30 @@ def docker_actions(lab: DockerLab, count: int) -> tuple[list[Action], list[Actio
     healthy: list[Action] = []
 
     for _ in range(count):
-        for kind in ("kill", "oom", "health_check", "pause"):
+        for kind in ("kill", "kill_always", "oom", "health_check", "pause", "crash_loop"):
             box: list[str] = []
             action = Action(f"docker.{kind}", True, inject=None)  # type: ignore[arg-type]
 
             async def prepare(box: list[str] = box, kind: str = kind) -> None:
-                if kind != "oom":
+                if kind == "kill_always":
+                    box.append(await lab.healthy_container("--restart", "always"))
+                elif kind not in ("oom", "crash_loop"):
                     box.append(await lab.healthy_container())
 
             async def inject(box: list[str] = box, kind: str = kind,
                              action: Action = action) -> None:
                 if kind == "kill":
+                    pid = await sh("docker", "inspect", "--format", "{{.State.Pid}}", box[0])
+                    os.kill(int(pid), signal.SIGKILL)
+                elif kind == "kill_always":
                     await sh("docker", "kill", box[0])
                 elif kind == "pause":
                     await sh("docker", "pause", box[0])
                 elif kind == "health_check":
                     await sh("docker", "exec", box[0], "sh", "-c", "rm /tmp/ok")
+                elif kind == "crash_loop":
+                    box.append(await lab.run("--restart", "always",
+                                             cmd=("sh", "-c", "sleep 1; exit 1")))
                 else:  # dd's 64 MiB buffer in an 8 MiB container: the kernel kills it
                     box.append(await lab.run("-m", "8m", "--memory-swap", "8m",
                                              cmd=("dd", "if=/dev/zero", "of=/dev/null",
@@ -222,6 +272,33 @@ def docker_actions(lab: DockerLab, count: int) -> tuple[list[Action], list[Actio
         action.inject = inject_h
         action.prepare = prepare_h  # type: ignore[attr-defined]
         healthy.append(action)
+    for _ in range(count):
+        for kind in ("one_shot", "stop", "compose_down"):
+            made: list[str] = []
+            action = Action(f"docker.{kind}", False, inject=None)  # type: ignore[arg-type]
+
+            async def prepare_w(made: list[str] = made, kind: str = kind) -> None:
+                if kind == "stop":
+                    made.append(await lab.healthy_container())
+                elif kind == "compose_down":
+                    made.extend(await lab.compose_up())
+
+            async def inject_w(made: list[str] = made, kind: str = kind,
+                               action: Action = action) -> None:
+                if kind == "one_shot":  # a migration, an init step, `docker compose run`
+                    made.append(await lab.run(cmd=("sh", "-c", "sleep 1; exit 0")))
+                elif kind == "stop":  # sleep ignores SIGTERM: the stop ends in SIGKILL (137)
+                    await sh("docker", "stop", "-t", "1", made[0])
+                else:
+                    await lab.compose_down(made)
+                # The containers it made or changed, and a compose project's network.
+                touched = {ids.container(c) for c in made}
+                action.target = lambda e, touched=touched, made=made: (
+                    e.id in touched or (e.kind is EntityKind.NETWORK and e.name in made))
+
+            action.inject = inject_w
+            action.prepare = prepare_w  # type: ignore[attr-defined]
+            healthy.append(action)
     return faults, healthy
 
 
@@ -337,7 +414,80 @@ def kube_actions(sim: KubeSim, deployments: list[tuple[str, str]], nodes: list[s
                     "replicas", max(1, o["spec"].get("replicas", 1) + delta)))
 
         healthy.append(Action(f"kube.{kind}", False, inject=change, target=app_pods(ns, app)))
+
+    for i in range(count):
+        # A deployment scaled to zero on purpose (a feature switched off, a batch paused).
+        ns, app = next(spare, apps[-1 - i % 3])
+        healthy.append(Action("kube.scale_to_zero", False, target=app_pods(ns, app),
+                              inject=lambda ns=ns, app=app: store.update(
+                                  DEPLOYMENTS, ns, app,
+                                  lambda o: o["spec"].__setitem__("replicas", 0))))
+        # A Job's pod, and a CronJob's (its Job is owned by the CronJob), that succeed.
+        for kind in ("job", "cronjob"):
+            job = JobRun(sim, deployments[0][0], f"{kind}-{i}", nodes[i % len(nodes)],
+                         cronjob=f"nightly-{i}" if kind == "cronjob" else None)
+            action = Action(f"kube.{kind}_succeeded", False, inject=job.succeed,
+                            target=app_pods(job.namespace, job.name))
+            action.prepare = job.start  # type: ignore[attr-defined]
+            healthy.append(action)
     return faults, healthy
+
+
+JOBS = STORED[("batch", "jobs")]
+
+
+class JobRun:
+    """A Job with one pod, running from `start` and succeeding at `succeed`, as the Job
+    controller and the kubelet report it (kubesim has no Job controller of its own)."""
+
+    def __init__(self, sim: KubeSim, namespace: str, name: str, node: str,
+                 cronjob: str | None = None) -> None:
+        self.store = sim.store
+        self.namespace, self.name, self.node, self.cronjob = namespace, name, node, cronjob
+        self.pod = f"{name}-x7k2p"
+
+    async def start(self) -> None:
+        owners = [{"apiVersion": "batch/v1", "kind": "CronJob", "name": self.cronjob,
+                   "uid": f"uid-{self.cronjob}", "controller": True}] if self.cronjob else []
+        job = self.store.create({
+            "apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": self.name, "namespace": self.namespace,
+                         "ownerReferences": owners},
+            "spec": {"completions": 1, "backoffLimit": 6},
+            "status": {"active": 1, "startTime": now_rfc3339()}})
+        spec = {"containers": [{"name": "task", "image": "registry.local/batch:1"}],
+                "restartPolicy": "Never", "nodeName": self.node}
+        self.store.create({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": self.pod, "namespace": self.namespace,
+                         "labels": {"job-name": self.name},
+                         "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job",
+                                              "name": self.name,
+                                              "uid": job["metadata"]["uid"],
+                                              "controller": True}]},
+            "spec": spec,
+            "status": running_status(spec, "10.244.9.9", "10.0.0.9", now_rfc3339())})
+
+    def succeed(self) -> None:
+        done = now_rfc3339()
+
+        def pod(obj: Obj) -> None:
+            status = obj["status"]
+            status["phase"] = "Succeeded"
+            for c in status["containerStatuses"]:
+                c.update(ready=False, started=False, state={"terminated": {
+                    "exitCode": 0, "reason": "Completed", "finishedAt": done}})
+            for cond in status["conditions"]:
+                if cond["type"] in ("Ready", "ContainersReady"):
+                    cond.update(status="False", reason="PodCompleted")
+
+        def job(obj: Obj) -> None:
+            obj["status"] = {"succeeded": 1, "startTime": obj["status"]["startTime"],
+                             "completionTime": done, "conditions": [
+                                 {"type": "Complete", "status": "True"}]}
+
+        self.store.update(PODS, self.namespace, self.pod, pod)
+        self.store.update(JOBS, self.namespace, self.name, job)
 
 
 # -- NATS -----------------------------------------------------------------------------------
@@ -581,6 +731,7 @@ async def run(count: int = 3) -> dict[str, Any]:
             faults = d_f + k_f + n_f + p_f
             healthy = d_h + k_h + n_h + p_h
             plan = interleave(faults, healthy, rng)
+            await docker.cleanup()  # what an interrupted run left (names repeat: seeded)
             for action in plan:  # containers the actions work on exist before the run
                 prepare = getattr(action, "prepare", None)
                 if prepare is not None:

@@ -91,9 +91,11 @@ async def test_a_container_lives_on_the_map(
             def stopped() -> bool:
                 entity = mirror.entities.get(cid, {})
                 return (entity.get("status") == "exited"
-                        and entity.get("health_status") in ("warning", "critical"))
+                        and entity.get("attrs", {}).get("reason") == "Stopped")
 
-            await apply_until(stopped, "the container to turn exited and unhealthy")
+            await apply_until(stopped, "the container to turn exited, stopped by the user")
+            # A stop someone asked for is not a fault.
+            assert mirror.entities[cid]["health_status"] == "ok"
 
             async def die_event() -> bool:
                 await engine.history.flushed()
@@ -111,7 +113,7 @@ async def test_a_container_lives_on_the_map(
                 capture_output=True, text=True, timeout=60)
             assert listing.returncode == 0, listing.stderr
             assert name in listing.stdout and full_id[:12] in listing.stdout
-            assert "exited" in listing.stdout
+            assert "exited" in listing.stdout and "Stopped" in listing.stdout
 
             await docker("rm", name)
             await apply_until(lambda: cid not in mirror.entities, "the container to be removed")

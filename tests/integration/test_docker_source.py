@@ -117,14 +117,20 @@ async def test_container_lifecycle(docker_engine: str, objects: Objects) -> None
         die = await sink.wait_for(lambda: next((e for e in sink.events
                                                 if e.entity_id == cid and e.reason == "die"), None),
                                   what="die event in the feed")
-        assert die.message == f"container {name} exited with code 0"
+        assert die.message == f"container {name} stopped on request (exit code 0)"
         assert die.severity is Severity.INFO and die.type == "Normal"
         assert sink.entities[cid].attrs["exit_code"] == 0
+        assert sink.entities[cid].attrs["reason"] == "Stopped"
         assert pid_edge not in sink.connections  # no process once it exited
+        assert net_edge not in sink.connections  # nor a place on the network
+        assert vol_edge in sink.connections  # its volume is still its own
+        # Its last stats are withdrawn: a stopped container uses nothing.
+        last = [values for entity_id, values, _ in sink.metric_samples if entity_id == cid][-1]
+        assert set(last.values()) == {None}
 
         await docker("rm", name)
         await sink.wait_for(lambda: cid not in sink.entities, what="removed after docker rm")
-        assert net_edge not in sink.connections and vol_edge not in sink.connections
+        assert vol_edge not in sink.connections
 
 
 async def test_container_env_never_enters(

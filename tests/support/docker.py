@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 
@@ -49,13 +49,14 @@ class Objects:
         self.volumes.append(name)
         return name
 
-    async def run(self, *options: str, start: bool = True) -> tuple[str, str]:
-        """(name, full id) of a new container."""
+    async def run(self, *options: str, start: bool = True,
+                  command: Sequence[str] = SERVE) -> tuple[str, str]:
+        """(name, full id) of a new container (running `command`, SERVE by default)."""
         name = f"{self.prefix}-c{len(self.containers)}"
         self.containers.append(name)
         verb = ["run", "-d"] if start else ["create"]
         full_id = await docker(*verb, "--name", name, "--label", LABEL, *options,
-                               TEST_IMAGE, *SERVE)
+                               TEST_IMAGE, *command)
         return name, full_id
 
     def remove_all(self) -> None:

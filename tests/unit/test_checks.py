@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import pytest
 from gestalt.engine.health import (
     CHECKS,
     CHECKS_BY_ID,
+    COUNTERS,
     CounterWindows,
     check_connection,
     checks_for,
@@ -47,11 +49,20 @@ def failing(entity: Entity, config: HealthConfig = CFG, now: float = NOW) -> dic
             if r.level is not Health.OK}
 
 
-def docker(**state: Any) -> Entity:
+def docker(*, restart_policy: str | None = None, restart_count: int | None = None,
+           stop_requested: bool = False, **state: Any) -> Entity:
     raw = json.loads((FIXTURES / "docker" / "container_inspect.json").read_text())
     raw["State"].update(state)
+    if restart_policy is not None:
+        raw["HostConfig"]["RestartPolicy"]["Name"] = restart_policy
+    if restart_count is not None:
+        raw["RestartCount"] = restart_count
     inspect = msgspec.convert(raw, ContainerInspect)
-    return container(inspect, engine="host", local=False)[0]
+    return container(inspect, engine="host", local=False, stop_requested=stop_requested)[0]
+
+
+def rfc3339(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
 
 
 def k8s_pod(**status: Any) -> Entity:
@@ -106,9 +117,68 @@ def test_docker_failing_health_check() -> None:
     entity = docker(Health={"Status": "unhealthy", "FailingStreak": 3})
     assert failing(entity) == {"health_check": Health.CRITICAL}
     # Docker calls every stopped container unhealthy: the exit is what matters then.
-    stopped = docker(Status="exited", Running=False, ExitCode=0, Pid=0,
+    stopped = docker(Status="exited", Running=False, ExitCode=1, Pid=0,
                      Health={"Status": "unhealthy", "FailingStreak": 0})
-    assert failing(stopped) == {"exited": Health.WARNING}
+    assert failing(stopped) == {"exited": Health.CRITICAL}
+
+
+def test_docker_crash_loop_from_the_restart_policy() -> None:
+    """`--restart always` with `sh -c 'sleep 1; exit 1'`: Docker restarts it, waiting
+    longer each time; it is a crash loop while waiting and in each short run between."""
+    waiting = docker(Status="restarting", Restarting=True, Running=False, ExitCode=1, Pid=0,
+                     restart_policy="always", restart_count=5)
+    result = {r.check.id: r for r in run_checks(waiting, CFG, NOW)}
+    assert result["crash_loop"].level is Health.CRITICAL
+    assert result["crash_loop"].message.startswith("crash-looping: 5 restarts")
+    _, status, reasons = score_entity(waiting, CFG, now=NOW)
+    assert status is Health.CRITICAL and result["crash_loop"].message in reasons
+    between = docker(Status="running", StartedAt=rfc3339(NOW - 2), restart_policy="always",
+                     restart_count=6)
+    assert failing(between)["crash_loop"] is Health.CRITICAL
+    # Up for longer than Docker's back-off reset: out of the loop.
+    assert "crash_loop" not in failing(between, now=NOW + 60)
+    # One problem, one alert: the restarts are the loop's, not a second finding...
+    COUNTERS.clear()
+    for n in range(1, 8):
+        looping = docker(Status="restarting", Restarting=True, Running=False, ExitCode=1,
+                         Pid=0, restart_policy="always", restart_count=n)
+        assert "restarts" not in failing(looping, now=NOW + n)
+    # ...until it is out of the loop: then what happened in the window is worth telling.
+    after = docker(Status="running", StartedAt=rfc3339(NOW), restart_policy="always",
+                   restart_count=7)
+    assert failing(after, now=NOW + 60) == {"restarts": Health.CRITICAL}
+    # Started by someone (docker start resets the count): no loop.
+    fresh = docker(Status="running", StartedAt=rfc3339(NOW - 2), restart_policy="always")
+    assert "crash_loop" not in failing(fresh)
+
+
+@pytest.mark.parametrize(("policy", "exit_code", "asked", "expected"), [
+    ("no", 0, False, {}),  # a one-shot that completed: a migration, an init step
+    ("on-failure", 0, False, {}),
+    ("no", 137, True, {}),  # docker stop (SIGKILL after the timeout) or docker kill
+    ("unless-stopped", 0, True, {}),
+    ("no", 1, False, {"exited": Health.CRITICAL}),  # a failure
+    ("on-failure", 1, False, {"exited": Health.CRITICAL}),  # ... its retries used up
+    ("always", 137, True, {"exited": Health.CRITICAL}),  # the policy says it should run
+    ("always", 0, True, {"exited": Health.WARNING}),
+    ("unless-stopped", 0, False, {"exited": Health.WARNING}),
+])
+def test_docker_exit_meant_or_not(policy: str, exit_code: int, asked: bool,
+                                  expected: dict[str, Health]) -> None:
+    entity = docker(Status="exited", Running=False, ExitCode=exit_code, Pid=0,
+                    restart_policy=policy, stop_requested=asked)
+    assert failing(entity) == expected
+    assert (score_entity(entity, CFG)[1] is Health.OK) == (not expected)
+
+
+def test_docker_created_and_failed_to_start() -> None:
+    created = docker(Status="created", Running=False, Pid=0, StartedAt="0001-01-01T00:00:00Z")
+    assert failing(created) == {} and score_entity(created, CFG)[1] is Health.OK
+    # `docker run` of a command that does not exist: left "created" with exit code 127.
+    broken = docker(Status="created", Running=False, Pid=0, ExitCode=127,
+                    StartedAt="0001-01-01T00:00:00Z")
+    assert failing(broken) == {"failed": Health.CRITICAL}
+    assert "failed: StartError" in score_entity(broken, CFG)[2]
 
 
 def test_docker_paused_is_a_warning() -> None:
@@ -191,6 +261,26 @@ def test_node_pressure() -> None:
     result = {r.check.id: r for r in run_checks(node, CFG, NOW)}
     assert result["node_pressure"].level is Health.WARNING
     assert result["node_pressure"].message == "node under pressure: MemoryPressure"
+
+
+def test_succeeded_job_pod_and_its_container_are_not_a_problem() -> None:
+    obj = {"kind": "Pod", "metadata": {"name": "backup-x1", "namespace": "ops", "uid": "u2",
+                                       "ownerReferences": [{"kind": "Job", "name": "backup"}]},
+           "spec": {"containers": [{"name": "backup", "image": "backup:1"}],
+                    "restartPolicy": "Never"},
+           "status": {"phase": "Succeeded", "containerStatuses": [{
+               "name": "backup", "containerID": "containerd://cd34", "restartCount": 0,
+               "ready": False, "state": {"terminated": {"exitCode": 0,
+                                                        "reason": "Completed"}}}]}}
+    found = translate.pod("c1", obj)[0]
+    assert {e.kind for e in found} == {EntityKind.POD, EntityKind.CONTAINER}
+    for entity in found:
+        assert failing(entity) == {}, entity.kind
+        assert score_entity(entity, CFG)[1] is Health.OK, entity.kind
+    errored = copy.deepcopy(obj)
+    errored["status"]["containerStatuses"][0]["state"]["terminated"].update(
+        exitCode=2, reason="Error")
+    assert failing(translate.pod("c1", errored)[0][1]) == {"exited": Health.CRITICAL}
 
 
 def test_completed_job_is_not_a_problem() -> None:

@@ -16,9 +16,11 @@ from gestalt.model.config import DockerCollector
 from gestalt.sources import SourceError, SourceUnavailable
 from gestalt.sources.docker import DockerSource, entities
 from gestalt.sources.docker.api import ContainerInspect, DockerEvent, Stats
-from gestalt.sources.docker.events import feed_event
+from gestalt.sources.docker.events import StopRequests, feed_event
+from gestalt.sources.docker.source import _Refresher
 from gestalt.sources.docker.stats import StatsTracker
 from tests.support.sinks import RecordingSink
+from tests.support.wait import eventually
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "docker"
 ENV_CANARY = b"canary-env-4711"  # the recorded container's Env holds it
@@ -49,7 +51,7 @@ def test_container_entity_and_edges():
     assert entity.labels == {"app": "web", "gestalt.test": "1"}
     assert entity.attrs == {
         "image": "gestalt-busybox:test", "state": "running", "exit_code": 0,
-        "restart_count": 0, "pid": 8892, "health_check": "healthy",
+        "restart_count": 0, "restart_policy": "no", "pid": 8892, "health_check": "healthy",
         "ports": "80/tcp->0.0.0.0:18080,[::]:18080",
         "started_at": "2026-11-27T10:03:45.350104985Z",
     }
@@ -85,9 +87,61 @@ def test_cpu_memory_and_network_from_two_one_shot_samples():
     assert tracker.metrics("c1", second)["cpu_percent"] is None  # forgotten
 
 
-def recorded_events() -> list[DockerEvent]:
-    lines = (FIXTURES / "events.jsonl").read_bytes().splitlines()
+def recorded_events(name: str = "events.jsonl") -> list[DockerEvent]:
+    lines = (FIXTURES / name).read_bytes().splitlines()
     return [msgspec.json.decode(line, type=DockerEvent) for line in lines]
+
+
+def test_a_stopped_container_is_no_member_of_its_networks():
+    # Recorded after `docker stop`: inspect still names gfx-net, with no endpoint on it.
+    stopped = msgspec.json.decode((FIXTURES / "container_inspect_stopped.json").read_bytes(),
+                                  type=ContainerInspect)
+    assert stopped.NetworkSettings.Networks and "gfx-net" in stopped.NetworkSettings.Networks
+    entity, edges = entities.container(stopped, engine="vm", local=True)
+    assert entity.status is EntityStatus.EXITED and entity.endpoints == []
+    assert {(e.target_id, e.kind) for e in edges} == {
+        (ids.docker_volume("vm", "gfx-vol"), ConnectionKind.VOLUME)}
+    assert ENV_CANARY not in msgspec.json.encode([entity, edges])
+
+
+def test_why_a_container_stopped():
+    stopped = msgspec.json.decode((FIXTURES / "container_inspect_stopped.json").read_bytes(),
+                                  type=ContainerInspect)
+    asked, _ = entities.container(stopped, engine="vm", local=True, stop_requested=True)
+    assert asked.attrs["reason"] == "Stopped" and asked.attrs["exit_code"] == 137
+    assert asked.attrs["restart_policy"] == "no"
+    unasked, _ = entities.container(stopped, engine="vm", local=True)
+    assert unasked.attrs["reason"] == "Error"
+    running, _ = entities.container(inspect_fixture(), engine="vm", local=True)
+    assert "reason" not in running.attrs
+
+
+def test_stop_requests_from_recorded_events():
+    """Recorded: gfx-crash exits 3 by itself; gfx-reload gets SIGHUP (trapped: it keeps
+    running), later SIGKILL; gfx-stopped is stopped, started and stopped again."""
+    requests = StopRequests()
+    by_name = {}
+    seen = []
+    for event in recorded_events("stop_events.jsonl"):
+        requests.observe(event)
+        name = (event.Actor.Attributes or {})["name"]
+        by_name[name] = event.Actor.ID
+        seen.append((event.Action, name, requests.asked(event.Actor.ID)))
+        if event.Action == "die":
+            feed = feed_event(event, engine="vm", stop_requested=requests.asked(event.Actor.ID))
+            assert feed is not None
+            if name == "gfx-crash":
+                assert (feed.severity, feed.message) == (
+                    Severity.WARNING, "container gfx-crash exited with code 3")
+            else:
+                assert (feed.severity, feed.message) == (
+                    Severity.INFO, f"container {name} stopped on request (exit code 137)")
+    assert ("die", "gfx-crash", False) in seen
+    assert ("kill", "gfx-reload", False) in seen  # SIGHUP asks for no exit
+    assert seen[-1] == ("stop", "gfx-stopped", True)
+    assert ("start", "gfx-stopped", False) in seen  # a start forgets the earlier stop
+    requests.keep_only({by_name["gfx-crash"]})
+    assert not requests.asked(by_name["gfx-stopped"])
 
 
 def test_feed_events_from_recorded_stream():
@@ -97,8 +151,8 @@ def test_feed_events_from_recorded_stream():
     assert [(f.reason, f.severity, f.type, f.message) for f in feed] == [
         ("start", Severity.INFO, "Normal", "container gfx-web started"),
         ("health_status", Severity.INFO, "Normal", "container gfx-web is healthy"),
-        ("kill", Severity.WARNING, "Warning", "container gfx-web was sent signal 15"),
-        ("kill", Severity.WARNING, "Warning", "container gfx-web was sent signal 9"),
+        ("kill", Severity.INFO, "Normal", "container gfx-web was sent signal 15"),
+        ("kill", Severity.INFO, "Normal", "container gfx-web was sent signal 9"),
         ("die", Severity.WARNING, "Warning", "container gfx-web exited with code 137"),
     ]
     container_ids = {e.Actor.ID for e in recorded_events() if e.Type == "container"}
@@ -167,7 +221,7 @@ class _StatsEngine:
 
 async def test_one_containers_stats_failing_does_not_stop_the_others() -> None:
     source = DockerSource(DockerCollector(poll_interval=0.01))
-    source._running = {"a" * 64, "b" * 64}
+    source._live = {"a" * 64, "b" * 64}
     engine = _StatsEngine(failing="a" * 64)
     sink = RecordingSink()
     poll = asyncio.create_task(source._poll_stats(engine, sink))  # type: ignore[arg-type]
@@ -181,3 +235,29 @@ async def test_one_containers_stats_failing_does_not_stop_the_others() -> None:
         poll.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await poll
+
+
+async def test_a_slow_inspect_holds_up_only_its_own_container() -> None:
+    """The engine can take 30 s to answer an inspect of a container being paused while a
+    health check probes it: the other containers' news must not wait for it, and that
+    container's own news during the wait makes one more inspect, not one each."""
+    stuck, started = asyncio.Event(), asyncio.Event()
+    done: list[tuple[str, float]] = []
+
+    async def refresh(container_id: str, at: float) -> None:
+        if container_id == "paused" and not done:
+            started.set()
+            await stuck.wait()
+        done.append((container_id, at))
+
+    async with asyncio.TaskGroup() as group:
+        refresher = _Refresher(group, refresh)
+        refresher.request("paused", 1.0)
+        await asyncio.wait_for(started.wait(), 2)
+        for n in range(3):  # its health_status and die events, say
+            refresher.request("paused", 2.0 + n)
+        refresher.request("other", 1.5)
+        await eventually(lambda: done, timeout=2, what="the other container")
+        assert done == [("other", 1.5)]
+        stuck.set()
+    assert done == [("other", 1.5), ("paused", 1.0), ("paused", 4.0)]

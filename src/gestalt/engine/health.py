@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from gestalt.model import Connection, Entity, EntityKind, EntityStatus, Health, KindSummary, Summary
@@ -40,6 +41,10 @@ WARNING_FROM = 0.5
 
 # "Rising" checks compare a counter with its value this long ago.
 RISING_WINDOW = 600.0
+
+# Docker's restart manager waits longer before each restart of a container that keeps
+# failing, and starts over once a run lasts this long: until then it is in its loop.
+DOCKER_BACKOFF_RESET = 10.0
 
 Target = Literal["entity", "connection", "source"]
 Reader = Callable[[Any, float], "float | None"]
@@ -103,8 +108,32 @@ def _metric(name: str, scale: float = 1.0) -> Reader:
     return read
 
 
-def _crash_loop(e: Entity, _now: float) -> float | None:
-    return 1.0 if e.attrs.get("reason") == "CrashLoopBackOff" else 0.0
+def _crash_loop(e: Entity, now: float) -> float | None:
+    if e.attrs.get("reason") == "CrashLoopBackOff":  # Kubernetes says so itself
+        return 1.0
+    return 1.0 if _docker_crash_looping(e, now) else 0.0
+
+
+def _docker_crash_looping(e: Entity, now: float) -> bool:
+    """Docker has no CrashLoopBackOff: its restart policy restarted the container
+    (`restart_count`), and it is either waiting for the next try (`restarting`) or has not
+    yet run long enough for the back-off to start over. Both phases count, so the check
+    holds through the whole loop instead of flapping with each start."""
+    restarts = e.attrs.get("restart_count")
+    if "restart_policy" not in e.attrs or not isinstance(restarts, int) or restarts < 1:
+        return False
+    state = e.attrs.get("state")
+    if state == "restarting":
+        return True
+    started = _epoch(e.attrs.get("started_at"))
+    return state == "running" and started is not None and now - started < DOCKER_BACKOFF_RESET
+
+
+def _epoch(timestamp: Any) -> float | None:
+    try:
+        return datetime.fromisoformat(timestamp).timestamp() if timestamp else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _failed(e: Entity, _now: float) -> float | None:
@@ -114,9 +143,27 @@ def _failed(e: Entity, _now: float) -> float | None:
 
 
 def _exited(e: Entity, _now: float) -> float | None:
-    if e.status is not EntityStatus.EXITED:
+    if e.status is not EntityStatus.EXITED or _exit_was_meant(e):
         return 0.0
     return 1.0 if e.attrs.get("exit_code") == 0 else 2.0
+
+
+def _exit_was_meant(e: Entity) -> bool:
+    """An exit that is normal work: a one-shot that completed (exit 0, a migration, `docker
+    compose run`, a Job's pod) or a stop someone asked for (`docker stop`, `docker kill`,
+    `compose down`) — unless the restart policy says the container should keep running:
+    `always` whatever happened, `unless-stopped` unless someone stopped it."""
+    if e.kind in (EntityKind.POD, EntityKind.JOB):
+        return True  # their failures are FAILED, not EXITED
+    policy = e.attrs.get("restart_policy")
+    reason = e.attrs.get("reason")
+    if policy == "always":
+        return False
+    if reason == "Stopped":
+        return True
+    if policy == "unless-stopped":
+        return False
+    return reason == "Completed"
 
 
 def _unhealthy(e: Entity, _now: float) -> float | None:
@@ -194,6 +241,13 @@ def _rising(counter: Callable[[Entity], Any]) -> Reader:
     return read
 
 
+def _restarts(e: Entity, now: float) -> float | None:
+    """Restarts in the window; while the container is in a crash loop that is the one
+    problem, with its own check and message (the window still counts them)."""
+    rose = _restarts_rising(e, now)
+    return 0.0 if rose and _crash_loop(e, now) else rose
+
+
 def _edge(field: str) -> Reader:
     return lambda c, _now: getattr(c, field)
 
@@ -207,6 +261,8 @@ def _source_down(status: Any, now: float) -> float | None:
     return 1.0 if str(status.state) == "down" else 0.0
 
 
+_restarts_rising = _rising(_attr("restart_count"))
+
 _WORKLOADS = frozenset({EntityKind.DEPLOYMENT, EntityKind.STATEFULSET, EntityKind.DAEMONSET,
                         EntityKind.REPLICASET})
 _RUNNABLE = frozenset({EntityKind.POD, EntityKind.CONTAINER})
@@ -215,7 +271,7 @@ CHECKS: tuple[Check, ...] = (
     Check("crash_loop", "Crash-looping", _RUNNABLE, None, 1, "",
           "crash-looping: {restart_count} restarts, back-off before the next start", _crash_loop),
     Check("restarts", "Restarts rising", _RUNNABLE, 2, 5, "",
-          "restarted {value:.0f} times in the last 10 minutes", _rising(_attr("restart_count"))),
+          "restarted {value:.0f} times in the last 10 minutes", _restarts),
     Check("failed", "Failed", frozenset(), None, 1, "", "failed: {reason}", _failed),
     # `for` 5 s: a normal restart passes through "exited" for a moment and must not page.
     Check("exited", "Exited", frozenset({EntityKind.CONTAINER, EntityKind.PROCESS}), 1, 2, "",
@@ -490,10 +546,12 @@ def score_entity(
 
 def _status_score(entity: Entity) -> float:
     if entity.status is EntityStatus.EXITED:
-        if entity.kind in (EntityKind.POD, EntityKind.JOB):
-            return 1.0  # a pod or job that completed did its work
+        if _exit_was_meant(entity):
+            return 1.0  # it did its work, or was stopped on purpose
         if entity.attrs.get("exit_code") == 0:
-            return 0.6  # a clean exit: worth a look, not a page
+            return 0.6  # a clean exit of something that should run: worth a look
+    elif entity.status is EntityStatus.PENDING and entity.attrs.get("state") == "created":
+        return 1.0  # a Docker container made and not (yet) started: nothing is wrong
     return STATUS_SCORES.get(entity.status, 0.5)
 
 

@@ -223,11 +223,13 @@ async def _k8s_events(engine: Engine, params: Params) -> Result:
 # -- Docker ------------------------------------------------------------------------------
 
 @path("world.infra.docker.containers", "List Docker containers", source="docker",
-      columns=("name", "short_id", "image", "status", "health", "cpu_percent", "memory_bytes"))
+      columns=("name", "short_id", "image", "status", "reason", "health", "cpu_percent",
+               "memory_bytes"))
 async def _docker_containers(engine: Engine, params: Params) -> Result:
     rows = []
     for e in _of_kind(engine, EntityKind.CONTAINER, "docker"):
-        row = _row(e, "image", "cpu_percent", "memory_bytes", "restart_count")
+        # reason: why it is not running (Completed, Stopped, Error, OOMKilled, StartError).
+        row = _row(e, "image", "reason", "cpu_percent", "memory_bytes", "restart_count")
         row["short_id"] = e.id.split(":", 1)[1]
         rows.append(row)
     return rows

@@ -27,6 +27,11 @@ T = TypeVar("T")
 
 # Ordinary calls are small; a stuck engine must not hang a relist forever.
 _CALL_TIMEOUT = aiohttp.ClientTimeout(total=30, connect=5)
+# A stats call racing `docker pause` of a health-checked container can hang in the engine,
+# and the engine's stats of every other container with it (one collector serves them all):
+# give up soon (the round's samples are skipped, the next round asks again) rather than
+# have no figures for 30 s.
+_STATS_TIMEOUT = aiohttp.ClientTimeout(total=5, connect=5)
 # The event stream is silent for as long as nothing happens.
 _STREAM_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_read=None, connect=5)
 # Docker emits these types; images, plugins, daemons and the like change no entity we show.
@@ -59,6 +64,7 @@ class State(_Struct):
     ExitCode: int = 0
     OOMKilled: bool = False
     StartedAt: str = ""
+    FinishedAt: str = ""
     Health: Health | None = None
 
 
@@ -69,12 +75,23 @@ class Config(_Struct):
     Labels: dict[str, str] | None = None
 
 
+class RestartPolicy(_Struct):
+    Name: str = ""  # "" or "no" | "always" | "unless-stopped" | "on-failure"
+
+
+class HostConfig(_Struct):
+    RestartPolicy: RestartPolicy = msgspec.field(default_factory=RestartPolicy)
+
+
 class PortBinding(_Struct):
     HostIp: str = ""
     HostPort: str = ""
 
 
 class EndpointSettings(_Struct):
+    # Empty while the container is stopped: it is then no member of the network (what
+    # `docker network inspect` lists), though inspect still names the network.
+    EndpointID: str = ""
     IPAddress: str = ""
     GlobalIPv6Address: str = ""
 
@@ -97,6 +114,7 @@ class ContainerInspect(_Struct):
     RestartCount: int = 0
     State: State = msgspec.field(default_factory=State)
     Config: Config = msgspec.field(default_factory=Config)
+    HostConfig: HostConfig = msgspec.field(default_factory=HostConfig)
     NetworkSettings: NetworkSettings = msgspec.field(default_factory=NetworkSettings)
     Mounts: list[Mount] | None = None
 
@@ -219,7 +237,8 @@ class Engine:
         with an empty body)."""
         params = {"stream": "false", "one-shot": "true"}
         try:
-            body = await self._read(f"containers/{container_id}/stats", params)
+            body = await self._read(f"containers/{container_id}/stats", params,
+                                    timeout=_STATS_TIMEOUT)
         except _NotFound:
             return None
         if not body.strip():
@@ -245,6 +264,17 @@ class Engine:
         finally:
             response.close()
 
+    async def past_events(self, *, since: str, until: str, actions: tuple[str, ...]
+                          ) -> list[DockerEvent]:
+        """Container events between two moments (epoch seconds), as far back as the engine
+        still remembers them (it keeps its last 256 events in memory)."""
+        filters = {"type": ["container"], "event": list(actions)}
+        params = {"since": since, "until": until, "filters": msgspec.json.encode(filters).decode()}
+        body = await self._read("events", params)
+        decoder = msgspec.json.Decoder(DockerEvent)
+        with self._errors("decode past events"):
+            return [decoder.decode(line) for line in body.splitlines() if line.strip()]
+
     async def _decode_events(self, response: aiohttp.ClientResponse) -> AsyncIterator[DockerEvent]:
         decoder = msgspec.json.Decoder(DockerEvent)
         with self._errors("read events"):
@@ -257,9 +287,10 @@ class Engine:
         with self._errors(f"decode /{path}"):
             return msgspec.json.decode(body, type=kind)
 
-    async def _read(self, path: str, params: dict[str, str] | None = None) -> bytes:
+    async def _read(self, path: str, params: dict[str, str] | None = None, *,
+                    timeout: aiohttp.ClientTimeout = _CALL_TIMEOUT) -> bytes:
         with self._errors(f"GET /{path}"):
-            async with self._docker._query(path, params=params) as response:
+            async with self._docker._query(path, params=params, timeout=timeout) as response:
                 try:
                     return await response.read()
                 finally:

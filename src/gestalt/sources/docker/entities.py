@@ -1,9 +1,15 @@
 """Docker objects as entities and edges.
 
-A container links to each network it is attached to (`network`), each named volume it
-mounts (`volume`) and, when the engine runs on this machine, to its main process as the
-host source sees it (`owns`: the engine's name is this machine's hostname, so the ids
-meet).
+A container links to each network it is a member of (`network`: while it runs or is
+paused, as `docker network inspect` lists it; a stopped container keeps the network in
+its settings but has no endpoint on it), each named volume it mounts (`volume`) and,
+when the engine runs on this machine, to its main process as the host source sees it
+(`owns`: the engine's name is this machine's hostname, so the ids meet).
+
+Why a container is not running is an attribute the health checks read: `reason` is
+`Completed` (exit 0), `Stopped` (someone asked: `docker stop`, `docker kill`), `OOMKilled`,
+`Error` or `StartError` (it never started), in Kubernetes' words where they exist; and
+`restart_policy` says whether it should be running at all.
 """
 
 from __future__ import annotations
@@ -32,18 +38,29 @@ def container(
     engine: str,
     local: bool,
     metrics: Mapping[str, float | int | None] | None = None,
+    stop_requested: bool = False,
 ) -> tuple[Entity, list[Connection]]:
-    """The container and its edges; `metrics` are the latest stats, kept across re-inspects."""
+    """The container and its edges; `metrics` are the latest stats, kept across re-inspects;
+    `stop_requested`: someone asked the engine to stop it since it last started."""
     cid = ids.container(c.Id)
     state = c.State
-    networks = c.NetworkSettings.Networks or {}
+    networks = {name: n for name, n in (c.NetworkSettings.Networks or {}).items()
+                if n.EndpointID}
+    status = _STATUS.get(state.Status, EntityStatus.UNKNOWN)
     attrs: dict[str, str | int | float | bool | None] = {
         "image": c.Config.Image,
         "state": state.Status,
         "exit_code": state.ExitCode,
         "restart_count": c.RestartCount,
+        "restart_policy": c.HostConfig.RestartPolicy.Name or "no",
         "ports": _ports(c),
     }
+    if state.Status == "created" and state.ExitCode:
+        # `docker run` of a command that cannot start leaves it "created" with 126/127.
+        status, attrs["reason"] = EntityStatus.FAILED, "StartError"
+    elif status is EntityStatus.EXITED:
+        attrs["reason"] = ("OOMKilled" if state.OOMKilled else "Stopped" if stop_requested
+                           else "Completed" if state.ExitCode == 0 else "Error")
     if state.Pid:
         attrs["pid"] = state.Pid
     if state.Health is not None and state.Health.Status:
@@ -56,7 +73,7 @@ def container(
         id=cid,
         kind=EntityKind.CONTAINER,
         name=c.Name.removeprefix("/"),
-        status=_STATUS.get(state.Status, EntityStatus.UNKNOWN),
+        status=status,
         labels=dict(c.Config.Labels or {}),
         attrs=attrs,
         endpoints=sorted({ip for n in networks.values()

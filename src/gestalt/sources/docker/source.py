@@ -2,9 +2,14 @@
 
 Each run: connect, subscribe to /events, then list (so nothing that happens between the
 list and the watch is lost), send one snapshot, then apply events as they come, while a
-second task polls container stats. When the event stream ends or the engine stops
-answering, `run` raises; the supervisor keeps the last state visible as stale and runs
-it again, and the new run's snapshot is exactly what the engine then has.
+second task polls container stats. A container that stops has no CPU, memory or traffic:
+its metrics are cleared, not left at their last values. Whether someone asked for a stop
+comes from the events (see StopRequests); each list reads the engine's recent past back
+for it, so a restart of Gestalt does not forget a `docker stop` of a minute ago.
+
+When the event stream ends or the engine stops answering, `run` raises; the supervisor
+keeps the last state visible as stale and runs it again, and the new run's snapshot is
+exactly what the engine then has.
 """
 
 from __future__ import annotations
@@ -16,12 +21,17 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
-from gestalt.model import Connection, Entity, SourceState, ids
+from gestalt.model import METRIC_FIELDS, Connection, Entity, SourceState, ids
 from gestalt.model.config import DockerCollector
 from gestalt.sources.base import Sink, SourceError, SourceUnavailable
 from gestalt.sources.docker import entities
 from gestalt.sources.docker.api import ContainerInspect, DockerEvent, Engine, Stats, epoch
-from gestalt.sources.docker.events import CONTAINER_CHANGES, action, feed_event
+from gestalt.sources.docker.events import (
+    CONTAINER_CHANGES,
+    StopRequests,
+    action,
+    feed_event,
+)
 from gestalt.sources.docker.stats import Metrics, StatsTracker
 
 log = logging.getLogger(__name__)
@@ -32,6 +42,12 @@ DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 # Requests in flight at once for inspects and stats: enough to list hundreds of containers
 # quickly without queueing a burst of work in a small engine.
 CONCURRENCY = 8
+# What a stopped container uses: nothing, so no numbers (None: absent, not the last ones).
+NO_METRICS: dict[str, float | int | None] = dict.fromkeys(sorted(METRIC_FIELDS))
+# States in which a container has processes: paused ones are frozen but hold their memory.
+_LIVE = frozenset({"running", "paused"})
+# How far back a list asks the engine for stop requests (it remembers less in practice).
+STOPS_LOOKBACK = 24 * 3600.0
 
 
 class DockerSource:
@@ -47,7 +63,9 @@ class DockerSource:
         self._engine = ""
         # What the current run has reported: container id -> its edge ids.
         self._container_edges: dict[str, set[str]] = {}
-        self._running: set[str] = set()
+        # Containers in a _LIVE state: the ones with stats.
+        self._live: set[str] = set()
+        self._stops = StopRequests()
 
     async def run(self, sink: Sink) -> None:
         async with Engine(self.url) as engine:
@@ -55,63 +73,81 @@ class DockerSource:
             self._engine = info.Name
             since = epoch(info.SystemTime) or time.time()
             async with engine.events(since=f"{since:.6f}") as stream:
-                await self._relist(engine, sink)
+                await self._relist(engine, sink, until=since)
                 sink.status(SourceState.OK)
                 await _first_to_end(self._watch(engine, sink, stream),
                                     self._poll_stats(engine, sink))
 
     # -- list --------------------------------------------------------------------------------
-    async def _relist(self, engine: Engine, sink: Sink) -> None:
+    async def _relist(self, engine: Engine, sink: Sink, *, until: float) -> None:
         networks = await engine.networks()
         volumes = await engine.volumes()
         summaries = await engine.containers()
+        for event in await engine.past_events(since=f"{until - STOPS_LOOKBACK:.6f}",
+                                              until=f"{until:.6f}",
+                                              actions=("start", "kill", "stop", "destroy")):
+            self._stops.observe(event)
+        self._stops.keep_only({s.Id for s in summaries})
         inspected = await _bounded(engine.inspect, [s.Id for s in summaries])
         observed_at = time.time()
         found: list[Entity] = [entities.network(n, engine=self._engine) for n in networks]
         found += [entities.volume(v, engine=self._engine) for v in volumes]
         edges: list[Connection] = []
         self._container_edges.clear()
-        self._running.clear()
+        self._live.clear()
         for c in inspected:
             if c is None:
                 continue  # removed between the list and the inspect; its event follows
             entity, links = self._container(c)
             found.append(entity)
             edges += links
-        self._metrics = {cid: m for cid, m in self._metrics.items() if cid in self._running}
+            if c.Id not in self._live:  # it may have stopped while we were away
+                sink.metrics(entity.id, NO_METRICS, observed_at)
+        self._metrics = {cid: m for cid, m in self._metrics.items() if cid in self._live}
         sink.snapshot(found, edges, observed_at=observed_at)
         log.info("docker: engine %s at %s: %d containers, %d networks, %d volumes",
                  self._engine, self.url, len(self._container_edges), len(networks), len(volumes))
 
     def _container(self, c: ContainerInspect) -> tuple[Entity, list[Connection]]:
-        if c.State.Status == "running":
-            self._running.add(c.Id)
+        if c.State.Status in _LIVE:
+            self._live.add(c.Id)
         else:  # a stopped container has no CPU or memory to show, not the last ones seen
-            self._running.discard(c.Id)
+            self._live.discard(c.Id)
             self._metrics.pop(c.Id, None)
         entity, edges = entities.container(
-            c, engine=self._engine, local=self._local, metrics=self._metrics.get(c.Id)
+            c, engine=self._engine, local=self._local, metrics=self._metrics.get(c.Id),
+            stop_requested=self._stops.asked(c.Id),
         )
         self._container_edges[c.Id] = {e.id for e in edges}
         return entity, edges
 
     # -- watch -------------------------------------------------------------------------------
     async def _watch(self, engine: Engine, sink: Sink, stream: AsyncIterator[DockerEvent]) -> None:
-        async for event in stream:
-            await self._apply(engine, sink, event)
-        raise SourceError(f"the Docker engine at {self.url} closed its event stream")
+        try:
+            async with asyncio.TaskGroup() as group:  # a refresh that fails ends the run
+                refresher = _Refresher(
+                    group, lambda cid, at: self._refresh_container(engine, sink, cid, at))
+                async for event in stream:
+                    await self._apply(engine, sink, event, refresher)
+                raise SourceError(f"the Docker engine at {self.url} closed its event stream")
+        except ExceptionGroup as failed:
+            raise failed.exceptions[0]  # noqa: B904  (the first failure is the reason)
 
-    async def _apply(self, engine: Engine, sink: Sink, event: DockerEvent) -> None:
+    async def _apply(
+        self, engine: Engine, sink: Sink, event: DockerEvent, refresher: _Refresher
+    ) -> None:
         verb, _ = action(event)
         attrs = event.Actor.Attributes or {}
         observed_at = event.timeNano / 1e9 if event.timeNano else time.time()
         if event.Type == "container" and verb in CONTAINER_CHANGES:
-            await self._refresh_container(engine, sink, event.Actor.ID, observed_at)
-            feed = feed_event(event, engine=self._engine, source=self.name)
+            self._stops.observe(event)
+            refresher.request(event.Actor.ID, observed_at)
+            feed = feed_event(event, engine=self._engine, source=self.name,
+                              stop_requested=self._stops.asked(event.Actor.ID))
             if feed is not None:
                 sink.event(feed)
         elif event.Type == "network" and verb in ("connect", "disconnect"):
-            await self._refresh_container(engine, sink, attrs.get("container", ""), observed_at)
+            refresher.request(attrs.get("container", ""), observed_at)
         elif event.Type == "network" and verb == "create":
             found = await engine.network(event.Actor.ID)
             if found is not None:
@@ -133,13 +169,11 @@ class DockerSource:
         self, engine: Engine, sink: Sink, container_id: str, observed_at: float
     ) -> None:
         """Report the container as it is now (events only say that something changed)."""
-        if not container_id:
-            return
         inspected = await engine.inspect(container_id)
         if inspected is None:
             # Gone. Events carry the full id; inspect results are keyed by it too.
             old_edges = self._container_edges.pop(container_id, set())
-            self._running.discard(container_id)
+            self._live.discard(container_id)
             self._metrics.pop(container_id, None)
             sink.remove([ids.container(container_id)], old_edges, observed_at=observed_at)
             return
@@ -148,6 +182,8 @@ class DockerSource:
         dropped = old_edges - {e.id for e in edges}
         if dropped:
             sink.remove((), dropped, observed_at=observed_at)
+        if inspected.Id not in self._live:
+            sink.metrics(entity.id, NO_METRICS, observed_at)
         sink.upsert([entity], edges, observed_at=observed_at)
 
     # -- stats -------------------------------------------------------------------------------
@@ -165,18 +201,50 @@ class DockerSource:
 
         while True:
             started = time.monotonic()
-            running = sorted(self._running)
-            samples = await _bounded(stats_of, running)
-            for container_id, sample in zip(running, samples, strict=True):
-                if sample is None or container_id not in self._running:
+            live = sorted(self._live)
+            samples = await _bounded(stats_of, live)
+            for container_id, sample in zip(live, samples, strict=True):
+                if sample is None or container_id not in self._live:
                     continue  # stopped or removed while we asked
                 values = self._stats.metrics(container_id, sample)
                 self._metrics[container_id] = values
                 sink.metrics(ids.container(container_id), values,
                              observed_at=epoch(sample.read) or time.time())
-            self._stats.keep_only(self._running)
+            self._stats.keep_only(self._live)
             elapsed = time.monotonic() - started
             await asyncio.sleep(max(0.0, self._config.poll_interval - elapsed))
+
+
+class _Refresher:
+    """Inspects containers after their events: one request at a time per container (news
+    that comes meanwhile makes one more, not one each), containers independently. The
+    engine can take 30 s to answer for one container (a health check probing it while it
+    is being paused holds it until the probe times out): that container's news waits, the
+    others' do not."""
+
+    def __init__(self, group: asyncio.TaskGroup,
+                 refresh: Callable[[str, float], Awaitable[None]]) -> None:
+        self._group = group
+        self._refresh = refresh
+        self._due: dict[str, float] = {}  # container id -> when its latest news happened
+        self._busy: set[str] = set()
+        self._limit = asyncio.Semaphore(CONCURRENCY)
+
+    def request(self, container_id: str, observed_at: float) -> None:
+        if not container_id:
+            return
+        self._due[container_id] = observed_at
+        if container_id not in self._busy:
+            self._busy.add(container_id)
+            self._group.create_task(self._run(container_id))
+
+    async def _run(self, container_id: str) -> None:
+        try:
+            while container_id in self._due:
+                async with self._limit:
+                    await self._refresh(container_id, self._due.pop(container_id))
+        finally:
+            self._busy.discard(container_id)
 
 
 async def _bounded(call: Callable[[T], Awaitable[R]], args: list[T]) -> list[R]:
