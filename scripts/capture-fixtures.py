@@ -198,10 +198,15 @@ async def docker() -> dict[str, Any]:
     try:
         network, volume = await objects.network(), await objects.volume()
         await objects.run("--network", network, "-v", f"{volume}:/data", "--memory", "64m")
+        # A one-shot job that completed: stopped containers carry their reason.
+        await objects.run(command=["true"])
         source = DockerSource(cfg.DockerCollector(poll_interval=0.5))
+        mine = objects.prefix
         return await _capture(
-            source, lambda s: any(e.cpu_percent is not None and e.name.startswith(objects.prefix)
-                                  for e in _of(s, EntityKind.CONTAINER)),
+            source, lambda s: any(e.cpu_percent is not None and e.name.startswith(mine)
+                                  for e in _of(s, EntityKind.CONTAINER))
+            and any(e.attrs.get("reason") and e.name.startswith(mine)
+                    for e in _of(s, EntityKind.CONTAINER)),
             keep=lambda e: e.name.startswith(objects.prefix))
     finally:
         objects.remove_all()
