@@ -164,17 +164,19 @@ async def _serve(engine: Engine, sock: Any, level: str, *,
 
     from gestalt.api import create_app
     from gestalt.api.serving import Server
+    from gestalt.engine.history import HistoryError
 
     try:
         try:
             await engine.start()
-        except (OSError, sqlite3.Error) as exc:
+        except (OSError, sqlite3.Error, HistoryError) as exc:
             sock.close()
             _fail(f"history in {engine.config.server.data_dir}: cannot open it: {exc}", 1)
+        app = create_app(engine, manage_engine=False)
         server = Server(uvicorn.Config(
-            create_app(engine, manage_engine=False), lifespan="off", access_log=False,
+            app, lifespan="off", access_log=False,
             log_level=level if level != "info" else "warning", timeout_graceful_shutdown=3),
-            engine)
+            app.state.broadcaster)
         try:
             await server.serve(sockets=[sock])
         finally:

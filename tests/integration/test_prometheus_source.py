@@ -13,8 +13,9 @@ from typing import Any
 import msgspec
 import pytest
 
+from gestalt.engine.changelog import Entry
 from gestalt.engine.runtime import Engine
-from gestalt.model import SourceState, ids
+from gestalt.model import MetricsFrame, SourceState, ids
 from gestalt.model.config import Config, OtelCollector, PostgresCollector
 from gestalt.sources.base import SourceError
 from gestalt.sources.postgres import PostgresSource
@@ -150,7 +151,12 @@ async def test_killing_prometheus_marks_only_that_source_down(
                                                 poll_interval=0.3))
     engine = Engine(config, sources=[PrometheusSource(_config(prometheus.url)), postgres])
     flushed: list[set[str]] = []
-    engine.hub.on_metrics(lambda values, _observed: flushed.append(set(values)))
+
+    def read(entry: Entry) -> None:
+        if isinstance(entry.change, MetricsFrame):
+            flushed.append(set(entry.change.values))
+
+    engine.changes.subscribe(read)
     db_id = ids.database("postgresql", f"127.0.0.1:{postgres_cluster.port}", DATABASE)
     await engine.start()
     try:

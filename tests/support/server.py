@@ -8,6 +8,7 @@ import socket
 from collections.abc import AsyncIterator
 
 import uvicorn
+from fastapi import FastAPI
 
 from gestalt.api import create_app
 from gestalt.engine.runtime import Engine
@@ -20,10 +21,13 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def running_server(engine: Engine, *, port: int | None = None) -> AsyncIterator[str]:
-    """Serve `engine` (started and stopped by the app's lifespan); yields the base URL."""
+async def running_server(
+    engine: Engine, *, port: int | None = None, app: FastAPI | None = None
+) -> AsyncIterator[str]:
+    """Serve `engine` (started and stopped by the app's lifespan; `app` when the test
+    holds it); yields the base URL."""
     port = port or free_port()
-    config = uvicorn.Config(create_app(engine), host="127.0.0.1", port=port,
+    config = uvicorn.Config(app or create_app(engine), host="127.0.0.1", port=port,
                             log_level="warning", lifespan="on", timeout_graceful_shutdown=1)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import time
 from pathlib import Path
@@ -9,8 +10,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from gestalt.engine.history import History
-from gestalt.model import EntityKind, Event, Severity
+from gestalt.engine.changelog import ChangeLog
+from gestalt.engine.history import LAYOUT, History, HistoryError
+from gestalt.model import Delta, Entity, EntityKind, Event, Severity
 
 # Recent times: older rows would be pruned by the retention window, as they should be.
 NOW = time.time()
@@ -22,16 +24,26 @@ def event(i: int, **kw: object) -> Event:
                  severity=Severity.WARNING, source="docker", **kw)  # type: ignore[arg-type]
 
 
+def recorded(history: History) -> ChangeLog:
+    """A change log that history reads, as the engine wires them."""
+    changes = ChangeLog()
+    changes.event_seq = history.last_event_seq
+    changes.subscribe(history.record)
+    return changes
+
+
 async def test_everything_survives_reopening(tmp_path: Path) -> None:
     path = tmp_path / "h.sqlite3"
     history = History(path, sample_interval=0)
     history.open()
+    changes = recorded(history)
     for i in range(3):
-        history.record_event(event(i))
+        changes.event(event(i))
     history.record_metrics({"c:1": {"cpu_percent": 5.0, "custom_metrics": {"error_rate": 0.1}}},
                            now=NOW)
-    history.record_delta(41, NOW, b"{}")
-    history.record_delta(42, NOW + 1, b"{}")
+    pod = Entity(id="pod:c/ns/web", kind=EntityKind.POD, name="web")
+    changes.delta(Delta(version=41, timestamp=NOW, upserts=[pod]))
+    changes.delta(Delta(version=42, timestamp=NOW + 1, removals=[pod.id]))
     await history.flushed()
     history.close()
     history.close()  # safe twice
@@ -48,7 +60,11 @@ async def test_everything_survives_reopening(tmp_path: Path) -> None:
         assert [e.id for e in await again.events(since=NOW + 2)] == ["e2"]
         series = await again.metric_series("c:1", None, since=0)
         assert series == {"cpu_percent": [(NOW, 5.0)], "error_rate": [(NOW, 0.1)]}
-        assert again.record_event(event(9)) == 4
+        assert [d.version for d in await again.deltas(since=0)] == [41, 42]
+        assert (await again.deltas(since=40))[0].upserts == [pod]
+        changes = recorded(again)
+        changes.event(event(9))
+        assert again.recent_events[-1][0] == changes.event_seq == 4
     finally:
         again.close()
     mode = sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0]
@@ -59,8 +75,9 @@ async def test_an_updated_event_keeps_one_row(tmp_path: Path) -> None:
     history = History(tmp_path / "h.sqlite3")
     history.open()
     try:
-        history.record_event(event(1))
-        history.record_event(event(1, count=5))
+        changes = recorded(history)
+        changes.event(event(1))
+        changes.event(event(1, count=5))
         await history.flushed()
         (stored,) = await history.events()
         assert stored.count == 5
@@ -88,8 +105,9 @@ async def test_retention_prunes_old_rows(tmp_path: Path) -> None:
         old = Event(id="old", type="Normal", reason="start", message="m", entity_id="c:1",
                     entity_kind=EntityKind.CONTAINER, entity_name="c",
                     timestamp=NOW - 7200)
-        history.record_event(old)
-        history.record_event(event(1))
+        changes = recorded(history)
+        changes.event(old)
+        changes.event(event(1))
         await history.flushed()
         assert [e.id for e in await history.events()] == ["e1"]
     finally:
@@ -152,3 +170,42 @@ async def test_the_sample_index_forgets_entities_long_gone(
         assert set(history._last_sample) == {"pod:new"}
     finally:
         history.close()
+
+
+LAYOUT_0 = Path(__file__).parent.parent / "fixtures" / "history" / "layout-0.sqlite3"
+
+
+async def test_a_data_dir_from_before_layouts_opens_upgraded_and_reads_as_values(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "history.sqlite3"
+    shutil.copyfile(LAYOUT_0, path)
+    history = History(path)
+    history.open()
+    try:
+        assert (history.last_version, history.last_event_seq) == (35, 6)
+        deltas = await history.deltas(since=0)
+        assert [d.version for d in deltas] == list(range(1, 36))
+        assert deltas[0].upserts and all(isinstance(e, Entity) for e in deltas[0].upserts)
+        assert len(await history.events(limit=100)) == 6
+        changes = recorded(history)
+        changes.delta(Delta(version=36, timestamp=NOW, removals=["x"]))
+        changes.event(event(1))
+        await history.flushed()
+        assert [d.version for d in await history.deltas(since=34)] == [35, 36]
+    finally:
+        history.close()
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == LAYOUT
+    again = History(path)
+    again.open()
+    again.close()
+    assert (again.last_version, again.last_event_seq) == (36, 7)
+
+
+def test_history_from_a_newer_gestalt_is_refused_not_misread(tmp_path: Path) -> None:
+    path = tmp_path / "history.sqlite3"
+    shutil.copyfile(LAYOUT_0, path)
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {LAYOUT + 1}")
+    with pytest.raises(HistoryError, match="written by a newer Gestalt"):
+        History(path).open()

@@ -188,11 +188,11 @@ def test_metric_only_change_is_coalesced_without_a_version() -> None:
     sink.metrics("c:1", {"cpu_percent": 13.5}, 2.0)
     assert store.version == version
     assert store.entities["c:1"].cpu_percent == 13.5
-    taken = hub.flush_metrics()
-    assert taken is not None
-    values, observed = taken
+    frame = hub.flush_metrics()
+    assert frame is not None and frame.version == version
+    values = frame.values
     assert values["c:1"]["cpu_percent"] == 13.5 and values["c:1"]["memory_bytes"] == 200
-    assert observed == 2.0
+    assert frame.observed_at == 2.0
     assert hub.flush_metrics() is None
 
 

@@ -21,6 +21,7 @@ from starlette.staticfiles import StaticFiles
 import gestalt
 from gestalt.api.metrics import engine_registry, exposition
 from gestalt.api.security import SecurityMiddleware
+from gestalt.api.sse import Broadcaster, sse_frame
 from gestalt.api.streams import (
     RETRY,
     SSE_HEADERS,
@@ -30,7 +31,6 @@ from gestalt.api.streams import (
     until_closed,
 )
 from gestalt.engine.alerts import select_alerts
-from gestalt.engine.broadcast import sse_frame
 from gestalt.engine.filters import TopologyFilter, parse_kinds, split_values
 from gestalt.engine.health import overall_status, summarize
 from gestalt.engine.paths import REGISTRY, PathError, nats_messages, resolve, topology_diff
@@ -52,7 +52,10 @@ Multi = Annotated[list[str] | None, Query(max_length=MAX_QUERY_VALUES)]
 
 
 def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
-    """The app for `engine`; when `manage_engine`, the app's lifespan starts and stops it."""
+    """The app for `engine`; when `manage_engine`, the app's lifespan starts and stops it.
+    Its SSE broadcaster (`app.state.broadcaster`) follows the engine's change log from now."""
+    broadcaster = Broadcaster(max_frames=engine.config.server.client_queue_frames)
+    broadcaster.follow(engine)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -71,6 +74,7 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.engine = engine
+    app.state.broadcaster = broadcaster
     app.add_middleware(SecurityMiddleware, config=engine.config.server)
 
     @app.exception_handler(PathError)
@@ -101,7 +105,7 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
     ) -> StreamingResponse:
         """SSE: `snapshot`, then `delta` (id = version), `metrics`, `sources`, `resync`."""
         resume = parse_last_event_id(last_event_id_header or last_event_id)
-        return StreamingResponse(topology_stream(engine, resume),
+        return StreamingResponse(topology_stream(engine, broadcaster, resume),
                                  media_type="text/event-stream", headers=SSE_HEADERS)
 
     @app.get("/api/infra/topology/diff", tags=["topology"])
@@ -154,7 +158,7 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
             return not wanted or event.entity_kind.value in wanted
 
         resume = parse_last_event_id(last_event_id_header or last_event_id)
-        return StreamingResponse(event_stream(engine, resume, accepts),
+        return StreamingResponse(event_stream(engine, broadcaster, resume, accepts),
                                  media_type="text/event-stream", headers=SSE_HEADERS)
 
     @app.get("/api/infra/nats/messages/stream", tags=["events"])
@@ -174,8 +178,8 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
             finally:
                 await messages.aclose()
 
-        return StreamingResponse(until_closed(engine, frames()), media_type="text/event-stream",
-                                 headers=SSE_HEADERS)
+        return StreamingResponse(until_closed(broadcaster, frames()),
+                                 media_type="text/event-stream", headers=SSE_HEADERS)
 
     # -- metrics, health, alerts, config ------------------------------------------------
     @app.get("/api/infra/metrics/{entity_id:path}", tags=["metrics"])
@@ -253,7 +257,7 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
         body = {"ready": ready, "starting": starting, "version": engine.store.version}
         return _json(body, status_code=200 if ready else 503)
 
-    registry = engine_registry(engine)
+    registry = engine_registry(engine, broadcaster)
 
     @app.get("/metrics", tags=["operations"])
     async def prometheus_metrics() -> Response:

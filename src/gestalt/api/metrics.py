@@ -14,16 +14,18 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from gestalt.api.sse import Broadcaster
 from gestalt.engine.runtime import Engine
 from gestalt.model import SourceState
 
 
 class EngineCollector:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, broadcaster: Broadcaster) -> None:
         self.engine = engine
+        self.broadcaster = broadcaster
 
     def collect(self) -> Iterator[Metric]:
-        engine = self.engine
+        engine, broadcaster = self.engine, self.broadcaster
         entities = GaugeMetricFamily("gestalt_entities", "Entities on the map", labels=["kind"])
         for kind, count in sorted(Counter(e.kind.value for e in
                                           engine.store.entities.values()).items()):
@@ -36,12 +38,12 @@ class EngineCollector:
         clients = GaugeMetricFamily("gestalt_sse_clients", "Connected SSE clients",
                                     labels=["stream"])
         for kind in ("topology", "events"):
-            clients.add_metric([kind], engine.broadcaster.count(kind))
+            clients.add_metric([kind], broadcaster.count(kind))
         yield clients
         yield CounterMetricFamily("gestalt_sse_resyncs", "Clients cut to resync for lagging",
-                                  value=engine.broadcaster.resyncs)
+                                  value=broadcaster.resyncs)
         yield CounterMetricFamily("gestalt_sse_frames", "Frames queued to SSE clients",
-                                  value=engine.broadcaster.frames_sent)
+                                  value=broadcaster.frames_sent)
         yield CounterMetricFamily("gestalt_observations", "Observations received from sources",
                                   value=engine.hub.observations)
         up = GaugeMetricFamily("gestalt_source_up", "1 when the source is ok or degraded",
@@ -58,9 +60,9 @@ class EngineCollector:
                                   value=engine.history.write_errors)
 
 
-def engine_registry(engine: Engine) -> CollectorRegistry:
+def engine_registry(engine: Engine, broadcaster: Broadcaster) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(EngineCollector(engine))
+    registry.register(EngineCollector(engine, broadcaster))
     return registry
 
 

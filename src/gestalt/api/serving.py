@@ -19,7 +19,7 @@ from collections.abc import Generator
 
 import uvicorn
 
-from gestalt.engine.runtime import Engine
+from gestalt.api.sse import Broadcaster
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -42,13 +42,13 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 class Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, engine: Engine) -> None:
+    def __init__(self, config: uvicorn.Config, broadcaster: Broadcaster) -> None:
         super().__init__(config)
-        self.engine = engine
+        self.broadcaster = broadcaster
         self.stopped_by: int | None = None  # the signal that stopped it, if one did
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        self.engine.broadcaster.close()
+        self.broadcaster.close()
         await super().shutdown(sockets)
 
     def handle_exit(self, sig: int, frame: object) -> None:

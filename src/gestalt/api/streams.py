@@ -13,11 +13,18 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 
-import msgspec
-
-from gestalt.engine.broadcast import CLOSE, RESYNC, Client, encode_delta, sse_frame
+from gestalt.api.sse import (
+    CLOSE,
+    RESYNC,
+    Broadcaster,
+    Client,
+    delta_frame,
+    sse_frame,
+    topology_frame,
+)
 from gestalt.engine.runtime import Engine
 from gestalt.model import Event
+from gestalt.model.changes import encode
 
 HEARTBEAT_SECONDS = 15.0
 CHUNK = 64 * 1024
@@ -37,30 +44,33 @@ def parse_last_event_id(value: str | None) -> int | None:
     return int(value.strip())
 
 
-def topology_stream(engine: Engine, last_event_id: int | None) -> AsyncIterator[bytes | memoryview]:
+def topology_stream(
+    engine: Engine, broadcaster: Broadcaster, last_event_id: int | None
+) -> AsyncIterator[bytes | memoryview]:
     # Register and compute the first frames synchronously (before the generator starts),
     # so that no delta published in between is lost or duplicated.
-    client = engine.broadcaster.connect("topology")
+    client = broadcaster.connect("topology")
     store = engine.store
     deltas = store.deltas_since(last_event_id) if last_event_id is not None else None
     if deltas is not None:
-        first = [b"".join(encode_delta(d) for d in deltas)]
+        first = [b"".join(delta_frame(d) for d in deltas)]
     else:
-        first = engine.topology_frame("snapshot")
+        first = topology_frame(engine, "snapshot")
     sent_version = store.version
 
     def resync() -> tuple[list[bytes], int]:
-        return engine.topology_frame("resync"), store.version
+        return topology_frame(engine, "resync"), store.version
 
-    return _pump(engine, client, first, sent_version, resync)
+    return _pump(broadcaster, client, first, sent_version, resync)
 
 
 def event_stream(
-    engine: Engine, last_event_id: int | None, accepts: Callable[[Event], bool]
+    engine: Engine, broadcaster: Broadcaster, last_event_id: int | None,
+    accepts: Callable[[Event], bool],
 ) -> AsyncIterator[bytes | memoryview]:
-    client = engine.broadcaster.connect("events", accepts=accepts)
+    client = broadcaster.connect("events", accepts=accepts)
     backlog = [
-        sse_frame("event", msgspec.json.encode(event), frame_id=seq)
+        sse_frame("event", encode(event), frame_id=seq)
         for seq, event in engine.history.recent_events
         if (last_event_id is None or seq > last_event_id) and accepts(event)
     ]
@@ -72,15 +82,15 @@ def event_stream(
         # Events are not state: a client that fell behind is told that it missed some.
         return [sse_frame("overflow", b'{"message": "events were dropped"}')], sent
 
-    return _pump(engine, client, [b"".join(backlog)], sent, resync)
+    return _pump(broadcaster, client, [b"".join(backlog)], sent, resync)
 
 
 async def until_closed(
-    engine: Engine, frames: AsyncIterator[bytes]
+    broadcaster: Broadcaster, frames: AsyncIterator[bytes]
 ) -> AsyncIterator[bytes]:
     """`frames` until they end or the server shuts down (`Broadcaster.close`), for streams
     that are not fed by the broadcaster."""
-    control = engine.broadcaster.connect("control")
+    control = broadcaster.connect("control")
     closed = asyncio.ensure_future(control.queue.get())
     try:
         while True:
@@ -97,7 +107,7 @@ async def until_closed(
                 return
     finally:
         closed.cancel()
-        engine.broadcaster.disconnect(control)
+        broadcaster.disconnect(control)
 
 
 def chunked(data: bytes) -> Iterator[memoryview]:
@@ -109,7 +119,7 @@ def chunked(data: bytes) -> Iterator[memoryview]:
 
 
 async def _pump(
-    engine: Engine,
+    broadcaster: Broadcaster,
     client: Client,
     first: list[bytes],
     sent_version: int,
@@ -151,5 +161,5 @@ async def _pump(
                 for piece in chunked(part):
                     yield piece
     finally:
-        engine.broadcaster.disconnect(client)
+        broadcaster.disconnect(client)
 

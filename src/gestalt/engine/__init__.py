@@ -1,1 +1,1 @@
-"""The engine: hub, versioned store, health, history, broadcaster and supervisor."""
+"""The engine: hub, versioned store, change log, health, history and supervisor."""

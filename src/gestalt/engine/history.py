@@ -3,9 +3,14 @@
 Writes never block the event loop: they go through a queue to one writer thread that
 commits in batches (every half second, or sooner when a batch is large). Reads run in a
 worker thread on their own connection; WAL lets them proceed while the writer writes.
-Deltas are stored with their version so the version continues after a restart (a browser
+History is a reader of the engine's change log (engine/changelog.py): it keeps each
+entry's bytes as the log encoded them, so what it holds is what the browser saw. Deltas
+are stored with their version so the version continues after a restart (a browser
 resuming with an old Last-Event-ID gets a fresh snapshot, never a wrong replay) and so
 the topology at a past moment can be rebuilt from them.
+
+The database says its layout in `PRAGMA user_version`; `open` upgrades an older one in
+place, one step per layout, and refuses one written by a newer Gestalt.
 """
 
 from __future__ import annotations
@@ -22,11 +27,15 @@ from typing import Any
 
 import msgspec
 
-from gestalt.model import Alert, Event
+from gestalt.engine.changelog import Entry
+from gestalt.model import Alert, Delta, Event, MetricsFrame
+from gestalt.model.changes import decode_delta, decode_event
 
 log = logging.getLogger(__name__)
 
-_SCHEMA = """
+# The layout as the first releases made it (they did not set user_version: 0). Every
+# statement is idempotent, so it is also the upgrade from 0 to 1.
+_LAYOUT_1 = """
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
@@ -79,6 +88,14 @@ CREATE TABLE IF NOT EXISTS counters (
 CREATE INDEX IF NOT EXISTS counters_key ON counters (key, ts);
 """
 
+# The upgrade to layout N is MIGRATIONS[N - 1]; the current layout is len(MIGRATIONS).
+MIGRATIONS: tuple[str, ...] = (_LAYOUT_1,)
+LAYOUT = len(MIGRATIONS)
+
+
+class HistoryError(Exception):
+    """History cannot be opened as it is; the message is one line for the user."""
+
 # One line of the notification log: (ts, receiver, alert id, state, severity, outcome, detail).
 Notification = tuple[float, str, str, str, str, str, str]
 
@@ -92,8 +109,7 @@ RECENT_EVENTS = 500
 # Entities whose last sample time is remembered before quiet ones are forgotten.
 SAMPLE_INDEX_LIMIT = 50_000
 
-_event_encoder = msgspec.json.Encoder()
-_event_decoder = msgspec.json.Decoder(Event)
+_alert_encoder = msgspec.json.Encoder()
 _alert_decoder = msgspec.json.Decoder(Alert)
 _STOP = object()
 
@@ -129,7 +145,11 @@ class History:
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = self._connect()
-        conn.executescript(_SCHEMA)
+        try:
+            _migrate(conn, self.path)
+        except BaseException:
+            conn.close()
+            raise
         (self.last_version,) = conn.execute("SELECT MAX(version) FROM deltas").fetchone()
         (self.last_event_seq,) = conn.execute("SELECT MAX(seq) FROM events").fetchone()
         self.last_version = self.last_version or 0
@@ -138,7 +158,7 @@ class History:
             "SELECT seq, body FROM events ORDER BY seq DESC LIMIT ?", (RECENT_EVENTS,)
         ).fetchall()
         for seq, body in reversed(rows):
-            self.recent_events.append((seq, _event_decoder.decode(body)))
+            self.recent_events.append((seq, decode_event(body)))
         self.saved_alerts = [(_alert_decoder.decode(body), prior) for body, prior in
                              conn.execute("SELECT body, prior FROM alerts ORDER BY ts")]
         # SQLite returns the other columns of the row holding MAX(ts).
@@ -173,14 +193,20 @@ class History:
         return conn
 
     # -- writing (called on the event loop; never blocks) ------------------------------------
-    def record_event(self, event: Event) -> int:
-        self.last_event_seq += 1
-        seq = self.last_event_seq
-        self.recent_events.append((seq, event))
-        self._queue.put(("event", (seq, event.id, event.timestamp, event.entity_id,
-                                   event.severity.value, event.source,
-                                   _event_encoder.encode(event))))
-        return seq
+    def record(self, entry: Entry) -> None:
+        """Keep one entry of the change log (History is a `ChangeLog` reader)."""
+        change = entry.change
+        if isinstance(change, Delta):
+            self.last_version = max(self.last_version, change.version)
+            self._queue.put(("delta", (change.version, change.timestamp, entry.body)))
+        elif isinstance(change, MetricsFrame):
+            self.record_metrics(change.values, change.timestamp)
+        else:
+            assert entry.seq is not None  # every event is numbered by the log
+            self.last_event_seq = entry.seq
+            self.recent_events.append((entry.seq, change))
+            self._queue.put(("event", (entry.seq, change.id, change.timestamp, change.entity_id,
+                                       change.severity.value, change.source, entry.body)))
 
     def record_metrics(self, values: dict[str, dict[str, Any]], now: float | None = None) -> None:
         now = time.time() if now is None else now
@@ -202,13 +228,9 @@ class History:
         if rows:
             self._queue.put(("samples", rows))
 
-    def record_delta(self, version: int, timestamp: float, body: bytes) -> None:
-        self.last_version = max(self.last_version, version)
-        self._queue.put(("delta", (version, timestamp, body)))
-
     def record_alert(self, alert: Alert, prior: str | None = None) -> None:
         self._queue.put(("alert", (alert.id, alert.updated_at, alert.state, prior,
-                                   _event_encoder.encode(alert))))
+                                   _alert_encoder.encode(alert))))
 
     def forget_alert(self, alert_id: str) -> None:
         self._queue.put(("alert_gone", (alert_id,)))
@@ -247,7 +269,13 @@ class History:
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         sql = f"SELECT body FROM events {where} ORDER BY ts DESC, seq DESC LIMIT ?"
         rows = await self._read(sql, (*params, limit))
-        return [_event_decoder.decode(body) for (body,) in rows]
+        return [decode_event(body) for (body,) in rows]
+
+    async def deltas(self, *, since: int = 0, limit: int = 1000) -> list[Delta]:
+        """The deltas after version `since`, oldest first, as they were recorded."""
+        rows = await self._read("SELECT body FROM deltas WHERE version > ? "
+                                "ORDER BY version LIMIT ?", (since, limit))
+        return [decode_delta(body) for (body,) in rows]
 
     async def metric_series(
         self, entity_id: str, names: list[str] | None, since: float
@@ -356,3 +384,15 @@ class History:
         conn.execute("DELETE FROM counters WHERE ts < ? AND ts < "
                      "(SELECT MAX(ts) FROM counters AS newer WHERE newer.key = counters.key)",
                      (time.time() - COUNTER_KEEP,))
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    """Bring the database to the current layout, one step at a time, or refuse it."""
+    (layout,) = conn.execute("PRAGMA user_version").fetchone()
+    if layout > LAYOUT:
+        raise HistoryError(f"{path} was written by a newer Gestalt (history layout {layout}; "
+                           f"this one reads up to {LAYOUT}): use that version, or another "
+                           "data dir")
+    for step in range(layout, LAYOUT):
+        # One transaction per step: the layout and its number change together.
+        conn.executescript(f"BEGIN; {MIGRATIONS[step]}\nPRAGMA user_version = {step + 1}; COMMIT;")

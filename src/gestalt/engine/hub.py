@@ -31,6 +31,7 @@ from gestalt.model import (
     Entity,
     Event,
     Health,
+    MetricsFrame,
     SourceState,
     SourceStatus,
     ids,
@@ -42,7 +43,6 @@ log = logging.getLogger(__name__)
 MetricValues = Mapping[str, float | int | None]
 EventListener = Callable[[Event], None]
 StatusListener = Callable[[SourceStatus], None]
-MetricsListener = Callable[[dict[str, dict[str, Any]], float | None], None]
 
 _ENTITY_FIELDS = tuple(f.name for f in msgspec.structs.fields(Entity))
 # Fields whose change is not structural: they travel in metrics frames, not deltas.
@@ -111,7 +111,6 @@ class Hub:
         self._pending_observed: float | None = None
         self._event_listeners: list[EventListener] = []
         self._status_listeners: list[StatusListener] = []
-        self._metrics_listeners: list[MetricsListener] = []
         self.observations = 0  # count of entities/edges/metrics/events received
 
     # -- wiring ----------------------------------------------------------------------------
@@ -133,9 +132,6 @@ class Hub:
 
     def on_status(self, listener: StatusListener) -> None:
         self._status_listeners.append(listener)
-
-    def on_metrics(self, listener: MetricsListener) -> None:
-        self._metrics_listeners.append(listener)
 
     def contributions(self, entity_id: str) -> dict[str, Entity]:
         return {s: self._contrib[s][entity_id] for s in self._owners.get(entity_id, ())}
@@ -274,15 +270,15 @@ class Hub:
             status.last_ok = time.time()
 
     # -- metrics coalescing ----------------------------------------------------------------
-    def flush_metrics(self) -> tuple[dict[str, dict[str, Any]], float | None] | None:
-        """Take the metric changes collected since the last flush (None when there are none)."""
+    def flush_metrics(self) -> MetricsFrame | None:
+        """The metric changes collected since the last flush as one frame (None when there
+        are none)."""
         if not self._pending_metrics:
             return None
-        values, observed = self._pending_metrics, self._pending_observed
+        frame = MetricsFrame(version=self.store.version, timestamp=time.time(),
+                             observed_at=self._pending_observed, values=self._pending_metrics)
         self._pending_metrics, self._pending_observed = {}, None
-        for listener in list(self._metrics_listeners):
-            listener(values, observed)
-        return values, observed
+        return frame
 
     # -- internals -------------------------------------------------------------------------
     def _set_contributions(

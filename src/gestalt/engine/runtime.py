@@ -1,4 +1,9 @@
-"""The running engine: store, hub, history, broadcaster and supervised sources, wired.
+"""The running engine: store, hub, change log, history and supervised sources, wired.
+
+Sources report to the hub, the hub commits to the store, and every change goes out
+through one change log (`changes`): deltas from the store, metrics frames and events
+from the hub. History reads the log; so does the API, which subscribes its own readers
+(the SSE broadcaster): the engine knows no wire format.
 
 `Engine.start()` opens history (so the version and the event sequence continue where the
 last run stopped), starts every enabled source under the supervisor and the metrics
@@ -12,12 +17,11 @@ import asyncio
 import logging
 import time
 from pathlib import Path
-from typing import Any
 
 import msgspec
 
 from gestalt.engine.alerts import AlertManager
-from gestalt.engine.broadcast import Broadcaster, sse_frame
+from gestalt.engine.changelog import ChangeLog
 from gestalt.engine.health import COUNTERS, summarize
 from gestalt.engine.history import History
 from gestalt.engine.hub import Hub
@@ -25,7 +29,7 @@ from gestalt.engine.registry import SPECS, build_sources
 from gestalt.engine.store import Store
 from gestalt.engine.supervisor import Supervisor
 from gestalt.engine.validation import validate
-from gestalt.model import Alert, Delta, Event, SourceState, SourceStatus, Summary, Topology
+from gestalt.model import Alert, SourceState, SourceStatus, Summary, Topology
 from gestalt.model.config import Config
 from gestalt.sources import Source
 
@@ -53,7 +57,11 @@ class Engine:
         )
         self.store = Store(ring_size=config.server.delta_ring_size)
         self.hub = Hub(self.store, health=config.health, simulated=simulated)
-        self.broadcaster = Broadcaster(max_frames=config.server.client_queue_frames)
+        self.changes = ChangeLog()
+        self.store.subscribe(self.changes.delta)
+        self.hub.on_event(self.changes.event)
+        self.changes.subscribe(self.history.record)
+        self.hub.on_status(self._on_status)
         self.supervisor = Supervisor(self.hub)
         if sources is None:
             sources, self.not_running = build_sources(config)
@@ -64,7 +72,7 @@ class Engine:
         self._snapshot_cache: tuple[int, bytes] | None = None
         self._summary_cache: tuple[tuple[int, int], Summary] | None = None
         self.alert_manager = AlertManager(config, self.store, self.history,
-                                          statuses=self.source_statuses, emit=self._on_event)
+                                          statuses=self.source_statuses, emit=self.changes.event)
         self._status_changed = asyncio.Event()
         self.started = False
 
@@ -74,13 +82,10 @@ class Engine:
             return
         await asyncio.to_thread(self.history.open)
         self.store.version = self.history.last_version
+        self.changes.event_seq = self.history.last_event_seq
         # "Rising" checks continue from the last run's counters (before any source reports).
         COUNTERS.resume(self.history.saved_counters, last_alive=self.history.last_alive,
                         now=time.time(), record=self.history.record_counter)
-        self.store.subscribe(self._on_delta)
-        self.hub.on_event(self._on_event)
-        self.hub.on_status(self._on_status)
-        self.hub.on_metrics(lambda values, _observed: self.history.record_metrics(values))
         for name, reason in self.not_running.items():
             self.hub.register(name, SourceState.DISABLED)
             self.hub.statuses[name].reason = reason
@@ -154,25 +159,6 @@ class Engine:
         self._snapshot_cache = (key, body)
         return body
 
-    def topology_frame(self, event: str) -> list[bytes]:
-        """The topology as one SSE frame (`snapshot` or `resync`) in parts: the header, the
-        cached JSON itself (shared by every client at this generation, never copied) and
-        the terminator."""
-        head = f"id: {self.store.version}\nevent: {event}\ndata: ".encode()
-        return [head, self.topology_json(), b"\n\n"]
-
-    # -- listeners -------------------------------------------------------------------------
-    def _on_delta(self, delta: Delta) -> None:
-        data = _encoder.encode(delta)
-        self.broadcaster.publish(sse_frame("delta", data, frame_id=delta.version),
-                                 version=delta.version)
-        self.history.record_delta(delta.version, delta.timestamp, data)
-
-    def _on_event(self, event: Event) -> None:
-        seq = self.history.record_event(event)
-        frame = sse_frame("event", _encoder.encode(event), frame_id=seq)
-        self.broadcaster.publish(frame, version=seq, kind="events", subject=event)
-
     async def settled(self, timeout: float) -> bool:
         """Wait until no source is still starting; False when `timeout` passes first."""
         deadline = time.monotonic() + timeout
@@ -189,7 +175,6 @@ class Engine:
 
     def _on_status(self, _status: SourceStatus) -> None:
         self._status_changed.set()
-        self.broadcaster.publish(sse_frame("sources", _encoder.encode(self.source_statuses())))
 
     def alerts(self) -> list[Alert]:
         """Alerts (pending, firing, unknown, recently resolved), newest first."""
@@ -207,10 +192,6 @@ class Engine:
                 overall = summarize(self.store.entities.values()).overall
                 if overall is not None:
                     self.history.record_metrics({TOPOLOGY_SERIES: {"health": overall}}, now)
-            taken = self.hub.flush_metrics()
-            if taken is None:
-                continue
-            values, observed = taken
-            frame: dict[str, Any] = {"timestamp": time.time(), "observed_at": observed,
-                                     "values": values}
-            self.broadcaster.publish(sse_frame("metrics", _encoder.encode(frame)))
+            frame = self.hub.flush_metrics()
+            if frame is not None:
+                self.changes.metrics(frame)

@@ -5,9 +5,14 @@ from __future__ import annotations
 import msgspec
 
 from gestalt.model.kinds import EntityKind, Severity
+from gestalt.model.schema import SCHEMA_VERSION
 
 
-class Event(msgspec.Struct, kw_only=True, omit_defaults=True):
+class Event(msgspec.Struct, kw_only=True, omit_defaults=True, tag_field="schema",
+            tag=SCHEMA_VERSION):
+    """One entry of the feed; part of the change log (model/changes.py), so it says its
+    schema."""
+
     id: str
     type: str  # "Normal", "Warning", "Error" (Kubernetes' vocabulary)
     reason: str

@@ -1,4 +1,4 @@
-"""The whole graph at one version, and the change from one version to the next."""
+"""The whole graph at one version (its changes are model/changes.py)."""
 
 from __future__ import annotations
 
@@ -43,22 +43,3 @@ class Topology(msgspec.Struct, kw_only=True):
     connections: list[Connection]
     summary: Summary
     sources: list[SourceStatus] = []
-
-
-class Delta(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """What changed between `version - 1` and `version`.
-
-    `observed_at` is when the source saw the change, so latency can be measured from the
-    source all the way to the screen.
-    """
-
-    version: int
-    timestamp: float
-    observed_at: float | None = None
-    upserts: list[Entity] = []
-    removals: list[str] = []
-    edge_upserts: list[Connection] = []
-    edge_removals: list[str] = []
-
-    def is_empty(self) -> bool:
-        return not (self.upserts or self.removals or self.edge_upserts or self.edge_removals)

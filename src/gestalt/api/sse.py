@@ -1,9 +1,13 @@
-"""Fan-out of topology frames to SSE clients, with bounded memory per client.
+"""Server-Sent Events: the wire format, and the fan-out of the change log to SSE clients.
 
-Each frame is encoded once and the same bytes object is dropped into every client's queue.
-A client whose queue is full is not allowed to grow: its queue is emptied and it is told
-to `resync` (the next thing it sends is a fresh snapshot), so one slow browser can never
-make the server's memory grow.
+This is the only module that knows SSE framing. The broadcaster reads the engine's change
+log: each entry arrives encoded once (`Entry.body`), is framed once, and the same bytes
+object is dropped into every client's queue (a `delta` with `id:` = its version, an
+`event` with `id:` = its sequence number, an unnumbered `metrics` frame).
+
+Memory per client is bounded: a client whose queue is full is not allowed to grow; its
+queue is emptied and it is told to `resync` (the next thing it sends is a fresh
+snapshot), so one slow browser can never make the server's memory grow.
 """
 
 from __future__ import annotations
@@ -15,7 +19,10 @@ from typing import Any
 
 import msgspec
 
-from gestalt.model import Delta
+from gestalt.engine.changelog import Entry
+from gestalt.engine.runtime import Engine
+from gestalt.model import Delta, MetricsFrame, SourceStatus
+from gestalt.model.changes import encode
 
 _encoder = msgspec.json.Encoder()
 
@@ -25,8 +32,17 @@ def sse_frame(event: str, data: bytes, *, frame_id: int | str | None = None) -> 
     return b"".join((head.encode(), b"data: ", data, b"\n\n"))
 
 
-def encode_delta(delta: Delta) -> bytes:
-    return sse_frame("delta", _encoder.encode(delta), frame_id=delta.version)
+def delta_frame(delta: Delta) -> bytes:
+    """A delta from the store's ring (a resuming client), framed as it was live."""
+    return sse_frame("delta", encode(delta), frame_id=delta.version)
+
+
+def topology_frame(engine: Engine, event: str) -> list[bytes]:
+    """The topology as one SSE frame (`snapshot` or `resync`) in parts: the header, the
+    engine's cached JSON itself (shared by every client at this generation, never copied)
+    and the terminator."""
+    head = f"id: {engine.store.version}\nevent: {event}\ndata: ".encode()
+    return [head, engine.topology_json(), b"\n\n"]
 
 
 # A queue item: (version or None for unversioned frames, frame bytes).
@@ -83,6 +99,26 @@ class Broadcaster:
 
     def disconnect(self, client: Client) -> None:
         self._clients.pop(client.id, None)
+
+    # -- what is published -------------------------------------------------------------------
+    def follow(self, engine: Engine) -> None:
+        """Publish the engine's change log and its source statuses from now on."""
+        engine.changes.subscribe(self.publish_entry)
+
+        def sources(_status: SourceStatus) -> None:
+            self.publish(sse_frame("sources", _encoder.encode(engine.source_statuses())))
+
+        engine.hub.on_status(sources)
+
+    def publish_entry(self, entry: Entry) -> None:
+        change = entry.change
+        if isinstance(change, Delta):
+            self.publish(sse_frame("delta", entry.body, frame_id=entry.seq), version=entry.seq)
+        elif isinstance(change, MetricsFrame):
+            self.publish(sse_frame("metrics", entry.body))
+        else:
+            self.publish(sse_frame("event", entry.body, frame_id=entry.seq), version=entry.seq,
+                         kind="events", subject=change)
 
     def publish(
         self,
