@@ -62,7 +62,7 @@ def test_every_reader_gets_every_change_in_order_encoded_once() -> None:
     sink.snapshot([pod("web", memory_limit=1000, memory_bytes=10)])
     sink.event(crashed(1))
     sink.metrics("pod:c/ns/web", {"cpu_percent": 12.0}, 5.0)
-    frame = hub.flush_metrics()
+    frame = store.flush_metrics()
     assert frame is not None
     changes.metrics(frame)
     sink.snapshot([])

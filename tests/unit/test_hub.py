@@ -145,7 +145,9 @@ def test_an_edge_two_sources_see_carries_what_each_knows() -> None:
         requests_per_sec=12.5, latency_ms=3.0, attrs={"requests": 25, "protocol": "sql"})])
     (edge,) = store.connections.values()
     assert (edge.requests_per_sec, edge.latency_ms) == (12.5, 3.0)
-    assert edge.attrs == {"user": "app", "protocol": "pg", "requests": 25}
+    # Attributes combined; in a conflict the source earlier in precedence wins (otlp
+    # precedes postgres in the registry), whichever reported first.
+    assert edge.attrs == {"user": "app", "protocol": "sql", "requests": 25}
     assert hub.connection_sources(edge.id) in (["postgres", "otlp"], ["otlp", "postgres"])
     hub.sink("otlp").snapshot([], [])
     (edge,) = store.connections.values()
@@ -183,17 +185,17 @@ def test_metric_only_change_is_coalesced_without_a_version() -> None:
     sink.snapshot([ent("c:1", memory_limit=1000, memory_bytes=100)])
     sink.status(SourceState.OK)
     version = store.version
-    hub.flush_metrics()
+    store.flush_metrics()
     sink.metrics("c:1", {"cpu_percent": 12.5, "memory_bytes": 200}, 1.0)
     sink.metrics("c:1", {"cpu_percent": 13.5}, 2.0)
     assert store.version == version
     assert store.entities["c:1"].cpu_percent == 13.5
-    frame = hub.flush_metrics()
+    frame = store.flush_metrics()
     assert frame is not None and frame.version == version
     values = frame.values
     assert values["c:1"]["cpu_percent"] == 13.5 and values["c:1"]["memory_bytes"] == 200
     assert frame.observed_at == 2.0
-    assert hub.flush_metrics() is None
+    assert store.flush_metrics() is None
 
 
 def test_metric_crossing_a_threshold_is_a_structural_change() -> None:

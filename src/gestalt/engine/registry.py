@@ -43,6 +43,11 @@ class SourceSpec:
         return self.config_key or f"collectors.{self.section}.enabled"
 
 
+# The rows are in merge precedence (engine/merge.py, rule 1): where sources describe the
+# same thing, the earlier one names it and a later one's values win a conflict. The host,
+# Docker and Kubernetes come first (they see processes, containers and pods themselves);
+# the others follow in the order they were added, which is what the map has always shown.
+# Moving a row changes names and conflicting fields on the map: do it on purpose only.
 SOURCES: tuple[SourceSpec, ...] = (
     SourceSpec("host", "gestalt.sources.host", "HostSource", "host"),
     SourceSpec("docker", "gestalt.sources.docker", "DockerSource", "docker"),
@@ -57,6 +62,13 @@ SOURCES: tuple[SourceSpec, ...] = (
 )
 
 SPECS = {spec.name: spec for spec in SOURCES}
+_RANK = {spec.name: index for index, spec in enumerate(SOURCES)}
+
+
+def precedence(source: str) -> tuple[int, str]:
+    """Sort key of merge precedence: the registry's order, then any other source name
+    (a test's, a plug-in's) alphabetically after them."""
+    return _RANK.get(source, len(_RANK)), source
 
 
 def build_sources(config: Config) -> tuple[list[Source], dict[str, str]]:

@@ -192,6 +192,6 @@ class Engine:
                 overall = summarize(self.store.entities.values()).overall
                 if overall is not None:
                     self.history.record_metrics({TOPOLOGY_SERIES: {"health": overall}}, now)
-            frame = self.hub.flush_metrics()
+            frame = self.store.flush_metrics()
             if frame is not None:
                 self.changes.metrics(frame)

@@ -1,13 +1,14 @@
 """The versioned live graph.
 
 The store holds what clients see: merged entities with their health, and connections whose
-two ends exist. Every structural change bumps `version` and produces one `Delta`, kept in a
-bounded ring so a client that reconnects with `Last-Event-ID` gets exactly what it missed
-(or a fresh snapshot when it is older than the ring). Metric-only changes do not bump the
-version: they are coalesced by the hub into `metrics` frames.
+two ends exist. It produces the change log's values (model/changes.py): every structural
+change bumps `version` and produces one `Delta`, kept in a bounded ring so a client that
+reconnects with `Last-Event-ID` gets exactly what it missed (or a fresh snapshot when it
+is older than the ring). Metric-only changes do not bump the version: they are collected
+and taken as one `MetricsFrame` per interval (`flush_metrics`).
 
-Listeners are called synchronously with each delta; they must be cheap (the broadcaster
-encodes the frame once and drops it into bounded client queues).
+Listeners are called synchronously with each delta; they must be cheap (the change log
+encodes it once and hands the bytes to its readers).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import msgspec
 
-from gestalt.model import Connection, Delta, Entity
+from gestalt.model import Connection, ConnectionKind, Delta, Entity, MetricsFrame
 
 DeltaListener = Callable[[Delta], None]
 
@@ -44,6 +46,9 @@ class Store:
         self._edges_of: dict[str, list[str]] = {}
         self._ring: deque[Delta] = deque(maxlen=ring_size)
         self._listeners: list[DeltaListener] = []
+        # Metric-only changes since the last frame: entity id -> its values.
+        self._pending_metrics: dict[str, dict[str, Any]] = {}
+        self._pending_observed: float | None = None
 
     # -- reading ---------------------------------------------------------------------------
     def edges_of(self, entity_id: str) -> tuple[str, ...]:
@@ -138,6 +143,22 @@ class Store:
         self.encoded_entities[entity.id] = _encode(entity)
         self.generation += 1
 
+    def note_metrics(self, entity_id: str, values: dict[str, Any],
+                     observed_at: float | None) -> None:
+        """An entity's metric values changed: they go out with the next metrics frame."""
+        self._pending_metrics[entity_id] = values
+        if observed_at is not None:
+            self._pending_observed = max(self._pending_observed or 0.0, observed_at)
+
+    def flush_metrics(self) -> MetricsFrame | None:
+        """The metric changes noted since the last flush, as one frame (None: none)."""
+        if not self._pending_metrics:
+            return None
+        frame = MetricsFrame(version=self.version, timestamp=time.time(),
+                             observed_at=self._pending_observed, values=self._pending_metrics)
+        self._pending_metrics, self._pending_observed = {}, None
+        return frame
+
     def _unindex(self, conn: Connection) -> None:
         for end in (conn.source_id, conn.target_id):
             edges = self._edges_of.get(end)
@@ -145,3 +166,47 @@ class Store:
                 edges.remove(conn.id)
                 if not edges:
                     del self._edges_of[end]
+
+
+class Pending:
+    """A change set being built against the store: the graph as it will be once applied
+    (what link resolution consults, `links.View`)."""
+
+    __slots__ = ("_owner", "_removed", "_store", "observed_at", "removals", "upserts")
+
+    def __init__(self, store: Store, observed_at: float | None, *,
+                 owner: Callable[[str, Callable[[str], bool]], str | None]) -> None:
+        self._store = store
+        self._owner = owner
+        self.observed_at = observed_at
+        self.upserts: dict[str, Entity] = {}
+        self.removals: list[str] = []
+        self._removed: set[str] = set()
+
+    def remove(self, eid: str) -> None:
+        self.removals.append(eid)
+        self._removed.add(eid)
+
+    def lookup(self, eid: str) -> Entity | None:
+        new = self.upserts.get(eid)
+        if new is not None:
+            return new
+        return None if eid in self._removed else self._store.entities.get(eid)
+
+    def exists(self, eid: str) -> bool:
+        return self.lookup(eid) is not None
+
+    def owner(self, endpoint_key: str) -> str | None:
+        """The entity owning an endpoint key, as the graph will be."""
+        return self._owner(endpoint_key, self.exists)
+
+    def members(self, entity_id: str) -> list[str]:
+        """The pods behind a Kubernetes service: its network edges to pods."""
+        store = self._store
+        found = []
+        for cid in store.edges_of(entity_id):
+            conn = store.connections.get(cid)
+            if conn is not None and conn.source_id == entity_id \
+                    and conn.kind is ConnectionKind.NETWORK and conn.target_id.startswith("pod:"):
+                found.append(conn.target_id)
+        return found

@@ -23,10 +23,16 @@ endpoint keys and the name keys `index` keeps).
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 from typing import Protocol
 
+from gestalt.engine.links.addresses import (
+    clean_host,
+    endpoint_candidates,
+    ip_of,
+    is_loopback,
+    split_address,
+)
 from gestalt.model import Entity, EntityKind, Locator, ids
 
 
@@ -41,28 +47,10 @@ class View(Protocol):
     def members(self, entity_id: str) -> list[str]:
         """The pods behind a Kubernetes service (its EndpointSlices' edges)."""
 
-_WILDCARDS = ("0.0.0.0", "[::]")
-_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost",
-                             "ip6-loopback"})
 NATS_SERVERS = "nats-servers"
 
 
-def endpoint_candidates(key: str) -> list[str]:
-    """Index keys that may own `key` (ip:port), best first: the socket itself, the bare IP
-    (a container's or pod's interface: its own network, where this host's listeners are
-    not), then a wildcard listener of this host on that port."""
-    if key.startswith("["):
-        ip, _, port = key[1:].partition("]:")
-    else:
-        ip, sep, port = key.rpartition(":")
-        if not sep:
-            return [key]
-    if not port.isdigit():
-        return [key]
-    return [key, ip, *(f"{w}:{port}" for w in _WILDCARDS if not key.startswith(w))]
-
-
-class Links:
+class Located:
     """Name indexes of the entities that can be reached by name, and what each located
     entity resolves to."""
 
@@ -138,7 +126,7 @@ class Links:
 class _Resolution:
     """One resolution: every key it consults is recorded, so the hub knows when to redo it."""
 
-    def __init__(self, links: Links, view: View, consulted: set[str]) -> None:
+    def __init__(self, links: Located, view: View, consulted: set[str]) -> None:
         self.links, self.view, self.consulted = links, view, consulted
 
     def entity_for(self, entity: Entity) -> str | None:
@@ -156,7 +144,7 @@ class _Resolution:
             return None
         want = self.place(locator.host, locator.port, locator.scope)
         for candidate in self.named(f"db:{locator.system}/{locator.name}"):
-            host, port = _split(str(candidate.attrs.get("address") or ""))
+            host, port = split_address(str(candidate.attrs.get("address") or ""))
             if self.same_place(locator, want, host, port):
                 return candidate.id
         return None
@@ -166,7 +154,7 @@ class _Resolution:
             return None
         want = self.place(locator.host, locator.port, locator.scope)
         for server in self.named(NATS_SERVERS):
-            host, port = _split(str(server.attrs.get("address") or ""))
+            host, port = split_address(str(server.attrs.get("address") or ""))
             if self.same_place(locator, want, host, port):
                 subject = ids.nats_subject(server.name, locator.name)
                 self.consulted.add(subject)
@@ -176,9 +164,9 @@ class _Resolution:
 
     def peer(self, locator: Locator) -> str | None:
         """Whoever owns the dialled socket: a process, container, pod or service."""
-        host, port, scope = _clean(locator.host), locator.port, locator.scope
-        ip = _ip(host)
-        if _is_loopback(host, ip):
+        host, port, scope = clean_host(locator.host), locator.port, locator.scope
+        ip = ip_of(host)
+        if is_loopback(host, ip):
             if scope == self.links.local_node:
                 return self.socket_owner("127.0.0.1", port) or self.socket_owner("::1", port)
             return scope if scope is not None and self.exists(scope) else None
@@ -193,9 +181,9 @@ class _Resolution:
     def place(self, host: str, port: int | None, scope: str | None) -> str | None:
         """The network `host` is in, as seen from `scope`: a host node, container, pod or
         Kubernetes service id; None when nothing known is there."""
-        host = _clean(host)
-        ip = _ip(host)
-        if _is_loopback(host, ip):
+        host = clean_host(host)
+        ip = ip_of(host)
+        if is_loopback(host, ip):
             return scope
         if ip is not None:
             owner = self.socket_owner(str(ip), port)
@@ -211,7 +199,7 @@ class _Resolution:
             return False
         here = self.place(host, port, self.links.local_node)
         if want is None and here is None:
-            return _clean(host) == _clean(locator.host)  # two spellings of one unknown name
+            return clean_host(host) == clean_host(locator.host)  # two spellings of one unknown name
         if want is None or here is None:
             return False
         # A Kubernetes service is also where its pods are (a headless service's DNS name
@@ -281,42 +269,6 @@ def _name_keys(entity: Entity) -> tuple[str, ...]:
     if kind is EntityKind.NATS_SERVER:
         return (NATS_SERVERS,)
     return ()
-
-
-def _clean(host: str) -> str:
-    host = host.strip().lower().rstrip(".")
-    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
-
-
-def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    return ip
-
-
-def _is_loopback(host: str, ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> bool:
-    # 0.0.0.0 dialled is this machine too (Linux connects it to the loopback).
-    if ip is not None:
-        return ip.is_loopback or ip.is_unspecified
-    return host in _LOOPBACK_NAMES or host.endswith(".localhost")
-
-
-def _split(address: str) -> tuple[str | None, int | None]:
-    """`host:port`, `[v6]:port` or `host` -> (host, port)."""
-    if not address:
-        return None, None
-    if address.startswith("["):
-        host, _, port = address[1:].partition("]")
-        port = port.removeprefix(":")
-    elif address.count(":") == 1:
-        host, _, port = address.partition(":")
-    else:
-        host, port = address, ""
-    return host, int(port) if port.isdigit() else None
 
 
 def _pod_namespace(scope: str | None) -> str | None:
