@@ -16,6 +16,7 @@ import msgspec
 from gestalt.engine.runtime import Engine
 from gestalt.model import SourceState, ids
 from gestalt.model.config import OtelCollector, load_config
+from gestalt.sources.base import ReceivesStreams
 from gestalt.sources.otlp import OtlpSource
 from tests.support.docker import LABEL, Objects, docker
 from tests.support.nats_server import NatsServer
@@ -119,9 +120,10 @@ async def running_mesh(
     stack = contextlib.ExitStack()
     try:
         otlp = engine.sources["otlp"]
+        assert isinstance(otlp, ReceivesStreams)
         await eventually(lambda: engine.hub.statuses["otlp"].state == SourceState.OK,
                          timeout=20, what="the OTLP receiver to listen")
-        otlp_url = f"http://{gateway}:{otlp.http_port}"  # type: ignore[attr-defined]
+        otlp_url = f"http://{gateway}:{otlp.ports()['http']}"
         no_traces = [] if traces else ["--no-traces"]
 
         plain = f"{objects.prefix}-plain"

@@ -62,7 +62,7 @@ async def test_otlp_endpoint_and_http_endpoint_are_the_listen_addresses(tmp_path
     task = asyncio.create_task(source.run(sink))
     try:
         await asyncio.wait_for(source.ready.wait(), 20)
-        assert (source.grpc_port, source.http_port) == (grpc_port, http_port)
+        assert source.ports() == {"grpc": grpc_port, "http": http_port}
         await asyncio.to_thread(_export_one_span, grpc_port)
         grpc_service = ids.service("endpoint-test", "sdk-grpc")
         await sink.wait_for(lambda: grpc_service in sink.entities, timeout=15,

@@ -2,10 +2,13 @@
 
 from gestalt.sources.base import (
     PermanentSourceError,
+    ReceivesStreams,
+    SamplesMessages,
     Sink,
     Source,
     SourceError,
     SourceUnavailable,
 )
 
-__all__ = ["PermanentSourceError", "Sink", "Source", "SourceError", "SourceUnavailable"]
+__all__ = ["PermanentSourceError", "ReceivesStreams", "SamplesMessages", "Sink", "Source",
+           "SourceError", "SourceUnavailable"]

@@ -16,12 +16,17 @@ Rules of the contract:
 - Raise `PermanentSourceError` for what retrying cannot fix (bad credentials, a
   misconfiguration): the supervisor then stops retrying and says why.
 - Read-only towards the system observed, always.
+
+Capabilities: a source may offer more than observations. Each capability is a protocol
+below; the engine and the API ask `isinstance(source, Capability)` and answer a clear
+error when no running source offers it, never an AttributeError.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Protocol, runtime_checkable
+import asyncio
+from collections.abc import AsyncGenerator, Iterable, Mapping
+from typing import Any, Protocol, runtime_checkable
 
 from gestalt.model import Connection, Entity, Event, SourceState
 
@@ -65,6 +70,32 @@ class Source(Protocol):
     name: str
 
     async def run(self, sink: Sink) -> None: ...
+
+
+@runtime_checkable
+class SamplesMessages(Protocol):
+    """Message sampling (NATS): the messages passing through what the source observes.
+
+    `world.infra.nats.messages` takes a bounded sample; the live message stream
+    (`GET /api/infra/nats/messages/stream`) follows them until the client leaves. Rules:
+    yield one dict per message of `subjects` (wildcards allowed) as it arrives: at least
+    `timestamp`, `subject`, `size`; payloads only where the configuration allows them
+    (size-capped); never faster than the source's own sampling limit. Runs until closed
+    (`aclose()`), which releases what it holds.
+    """
+
+    def sampled_messages(self, subjects: list[str]) -> AsyncGenerator[dict[str, Any], None]: ...
+
+
+@runtime_checkable
+class ReceivesStreams(Protocol):
+    """A receiver of live streams others push to it (OTLP exporters send spans and
+    metrics). `ready` is set while it listens; `ports()` names each protocol it listens
+    on with the port it bound (useful when configured with port 0)."""
+
+    ready: asyncio.Event
+
+    def ports(self) -> dict[str, int]: ...
 
 
 class SourceError(Exception):

@@ -20,17 +20,17 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import httpx
 
-from gestalt.model import EntityKind, SourceState
+from gestalt.model import SourceState
 from gestalt.model.config import NatsCollector
 from gestalt.sources.base import Sink, SourceUnavailable
 from gestalt.sources.nats import monitor
 from gestalt.sources.nats.sampler import Sampler
-from gestalt.sources.nats.topology import SUBJECT_TTL, Observation, TopologyBuilder
+from gestalt.sources.nats.topology import SUBJECT_TTL, TopologyBuilder
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,6 @@ class NatsSource:
         client = f"gestalt-sampler/{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
         self.sampler = Sampler(config, client_name=client, on_connection=self._sampler_changed)
         self._builder = TopologyBuilder(own_client=client, sampled=config.subjects)
-        self.last: Observation | None = None
         self._sink: Sink | None = None
         self._poll_problem = ""
         self._state: tuple[SourceState, str] | None = None
@@ -96,7 +95,6 @@ class NatsSource:
             last_seen=self.sampler.last_seen,
             wall=time.time(),
         )
-        self.last = observation
         sink.snapshot(observation.entities, observation.connections, observed_at=time.time())
         for event in observation.events:
             sink.event(event)
@@ -128,30 +126,14 @@ class NatsSource:
             self._state = state
             self._sink.status(*state)
 
-    # -- views for the API ------------------------------------------------------------------
-    async def sampled_messages(self, subjects: list[str]) -> AsyncIterator[dict[str, Any]]:
+    # -- capabilities ---------------------------------------------------------------------
+    async def sampled_messages(self, subjects: list[str]) -> AsyncGenerator[dict[str, Any], None]:
         """Sampled messages of `subjects` (within the configured sampled subjects), at most
-        `sample_per_second` per subject; payloads only for allow-listed subjects."""
+        `sample_per_second` per subject; payloads only for allow-listed subjects
+        (SamplesMessages)."""
         listener = self.sampler.listen(subjects)
         try:
             while True:
                 yield await listener.queue.get()
         finally:
             self.sampler.unlisten(listener)
-
-    def subjects(self) -> list[dict[str, Any]]:
-        return views(self.last, EntityKind.NATS_SUBJECT)
-
-    def streams(self) -> list[dict[str, Any]]:
-        return views(self.last, EntityKind.NATS_STREAM, EntityKind.NATS_CONSUMER)
-
-
-def views(observation: Observation | None, *kinds: EntityKind) -> list[dict[str, Any]]:
-    """`world.infra.nats.subjects` / `.streams`: the last poll's entities of these kinds."""
-    if observation is None:
-        return []
-    return [
-        {"id": e.id, "kind": e.kind.value, "name": e.name, **e.attrs, **e.custom_metrics}
-        for e in observation.entities
-        if e.kind in kinds
-    ]

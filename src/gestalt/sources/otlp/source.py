@@ -67,6 +67,11 @@ class OtlpSource:
         self.ready = asyncio.Event()
         self._grew = asyncio.Event()
 
+    def ports(self) -> dict[str, int]:
+        """The ports it listens on ("grpc", "http"), once `ready` (ReceivesStreams)."""
+        found = {"grpc": self.grpc_port, "http": self.http_port}
+        return {protocol: port for protocol, port in found.items() if port is not None}
+
     # -- handlers (shared by OTLP/HTTP and OTLP/gRPC) -------------------------------------
     def accept_traces(
         self, request: ExportTraceServiceRequest, sender: str | None = None
