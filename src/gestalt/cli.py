@@ -385,6 +385,7 @@ def _lacks_metrics(columns: list[str], result: Any) -> bool:
 
 async def _query_locally(config: Config, path: str, params: dict[str, str]) -> dict[str, Any]:
     from gestalt.engine.paths import PathError, resolve
+    from gestalt.engine.registry import longest_poll
     from gestalt.engine.runtime import Engine
 
     replace = msgspec.structs.replace
@@ -402,7 +403,7 @@ async def _query_locally(config: Config, path: str, params: dict[str, str]) -> d
                     columns = list(spec.columns)
                     # Measurements need a second poll: wait for it (at most one poll
                     # interval and a bit) rather than print a table without them.
-                    deadline = time.monotonic() + min(15.0, _longest_poll(config) + 2.0)
+                    deadline = time.monotonic() + min(15.0, longest_poll(config) + 2.0)
                     while _lacks_metrics(columns, result) and time.monotonic() < deadline:
                         await asyncio.sleep(0.5)  # re-ask until the second sample is in
                         spec, result = await resolve(engine, path, params)
@@ -413,13 +414,6 @@ async def _query_locally(config: Config, path: str, params: dict[str, str]) -> d
                     "notes": _source_notes(path, statuses) if not result else []}
         finally:
             await engine.stop()
-
-
-def _longest_poll(config: Config) -> float:
-    collectors = config.collectors
-    polls = [section.poll_interval for section in (collectors.host, collectors.docker,
-             collectors.kubernetes, collectors.nats) if section.enabled]
-    return max(polls, default=0.0)
 
 
 # -- printing answers ----------------------------------------------------------------------

@@ -1,7 +1,14 @@
-"""Which sources exist and how each is built from the configuration.
+"""Which sources exist and how each is built from the configuration: one row per source.
 
 Sources are imported only when enabled: a disabled collector costs nothing, and the
 heavier client libraries (gRPC, asyncpg) load only where they are used.
+
+A row names the third-party packages its source needs (`requires`). When one of those
+is missing the source is "not available in this build" (shown as its status, the others
+run); any other import error is a bug in the source module and stops start-up with its
+traceback, so a typo cannot pass for a missing package. tests/unit/test_registry.py keeps
+the rows, the config sections, the packages each source really imports and the
+import-linter contracts in step.
 """
 
 from __future__ import annotations
@@ -18,6 +25,10 @@ from gestalt.sources import Source
 log = logging.getLogger(__name__)
 
 
+class SourceBuildError(Exception):
+    """A source module is broken (not merely missing an optional package)."""
+
+
 @dataclass(frozen=True)
 class SourceSpec:
     name: str
@@ -25,6 +36,8 @@ class SourceSpec:
     cls: str
     # The `collectors` section the source is built from.
     section: str
+    # Third-party packages (top-level import names) the source module needs.
+    requires: tuple[str, ...] = ()
     # The config key that turns it on, for messages ("not enabled (collectors.x.enabled)").
     config_key: str = ""
     # Whether it runs; by default the section's `enabled`.
@@ -42,6 +55,12 @@ class SourceSpec:
     def key(self) -> str:
         return self.config_key or f"collectors.{self.section}.enabled"
 
+    def missing(self, error: ImportError) -> str | None:
+        """The required package whose absence `error` reports, if that is what it says."""
+        name = getattr(error, "name", None) or ""
+        root = name.split(".", 1)[0]
+        return root if root in self.requires else None
+
 
 # The rows are in merge precedence (engine/merge.py, rule 1): where sources describe the
 # same thing, the earlier one names it and a later one's values win a conflict. The host,
@@ -49,15 +68,19 @@ class SourceSpec:
 # the others follow in the order they were added, which is what the map has always shown.
 # Moving a row changes names and conflicting fields on the map: do it on purpose only.
 SOURCES: tuple[SourceSpec, ...] = (
-    SourceSpec("host", "gestalt.sources.host", "HostSource", "host"),
-    SourceSpec("docker", "gestalt.sources.docker", "DockerSource", "docker"),
-    SourceSpec("kubernetes", "gestalt.sources.kubernetes", "KubernetesSource", "kubernetes"),
-    SourceSpec("nats", "gestalt.sources.nats", "NatsSource", "nats"),
-    SourceSpec("otlp", "gestalt.sources.otlp", "OtlpSource", "otel"),
+    SourceSpec("host", "gestalt.sources.host", "HostSource", "host", ("psutil",)),
+    SourceSpec("docker", "gestalt.sources.docker", "DockerSource", "docker",
+               ("aiodocker", "aiohttp")),
+    SourceSpec("kubernetes", "gestalt.sources.kubernetes", "KubernetesSource", "kubernetes",
+               ("httpx", "kubernetes_asyncio")),
+    SourceSpec("nats", "gestalt.sources.nats", "NatsSource", "nats", ("httpx", "nats")),
+    SourceSpec("otlp", "gestalt.sources.otlp", "OtlpSource", "otel",
+               ("google", "grpc", "opentelemetry", "orjson", "uvicorn")),
     SourceSpec("prometheus", "gestalt.sources.prometheus", "PrometheusSource", "otel",
-               "collectors.otel.prometheus_endpoint",
+               ("httpx", "orjson"), "collectors.otel.prometheus_endpoint",
                lambda c: c.collectors.otel.enabled and bool(c.collectors.otel.prometheus_endpoint)),
-    SourceSpec("postgres", "gestalt.sources.postgres", "PostgresSource", "postgres"),
+    SourceSpec("postgres", "gestalt.sources.postgres", "PostgresSource", "postgres",
+               ("asyncpg",)),
     SourceSpec("synthetic", "gestalt.sources.synthetic", "SyntheticSource", "synthetic"),
 )
 
@@ -71,20 +94,37 @@ def precedence(source: str) -> tuple[int, str]:
     return _RANK.get(source, len(_RANK)), source
 
 
-def build_sources(config: Config) -> tuple[list[Source], dict[str, str]]:
-    """The enabled sources, and for every other one the reason it is not running."""
+def build_sources(
+    config: Config, specs: tuple[SourceSpec, ...] = SOURCES
+) -> tuple[list[Source], dict[str, str]]:
+    """The enabled sources, and for every other one the reason it is not running. Raises
+    SourceBuildError for a source module that is broken."""
     sources: list[Source] = []
     not_running: dict[str, str] = {}
-    for spec in SOURCES:
+    for spec in specs:
         if not spec.is_enabled(config):
             not_running[spec.name] = f"not enabled ({spec.key})"
             continue
         try:
             module = importlib.import_module(spec.module)
-            factory = getattr(module, spec.cls)
-        except (ImportError, AttributeError) as exc:
-            not_running[spec.name] = f"not available in this build: {exc}"
-            log.warning("source %s is not available: %s", spec.name, exc)
+        except ImportError as exc:
+            package = spec.missing(exc)
+            if package is None:
+                raise SourceBuildError(f"source {spec.name}: cannot import {spec.module}: "
+                                       f"{exc}") from exc
+            not_running[spec.name] = (f"not available in this build: the package {package} "
+                                      "is not installed")
+            log.warning("source %s is not available: %s is not installed", spec.name, package)
             continue
+        factory = getattr(module, spec.cls, None)
+        if factory is None:
+            raise SourceBuildError(f"source {spec.name}: {spec.module} has no {spec.cls}")
         sources.append(factory(spec.config(config)))
     return sources, not_running
+
+
+def longest_poll(config: Config) -> float:
+    """The longest poll interval of the enabled sources (0 when none polls)."""
+    polls = [getattr(spec.config(config), "poll_interval", 0.0)
+             for spec in SOURCES if spec.is_enabled(config)]
+    return float(max(polls, default=0.0))
