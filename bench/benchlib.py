@@ -6,8 +6,6 @@ import contextlib
 import json
 import os
 import platform
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -15,10 +13,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
+# The one way tests and benchmarks start a server and wait for it (tests/support/daemons.py).
+sys.path.insert(0, str(ROOT))
+from tests.support.daemons import free_port, start_until_ready, stop  # noqa: E402
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -55,12 +54,6 @@ def write_result(name: str, result: dict[str, Any]) -> Path:
     return path
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def gestalt_serve(collectors: str, *, server: str = "") -> Iterator[tuple[str, int]]:
     """A real `gestalt serve` process; yields (base URL, pid). `collectors` is YAML for the
@@ -76,27 +69,13 @@ def gestalt_serve(collectors: str, *, server: str = "") -> Iterator[tuple[str, i
         lines.extend("  " + line for line in collectors.strip().splitlines())
         config = Path(tmp) / "gestalt.yaml"
         config.write_text(f"server: {{data_dir: {tmp}/data{server}}}\n" + "\n".join(lines) + "\n")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gestalt.cli", "serve", "-c", str(config), "--port", str(port),
-             "--log-level", "warning"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
         url = f"http://127.0.0.1:{port}"
+        proc = start_until_ready(
+            "gestalt serve",
+            [sys.executable, "-m", "gestalt.cli", "serve", "-c", str(config), "--port",
+             str(port), "--log-level", "warning"],
+            Path(tmp) / "gestalt.log", f"{url}/readyz", 60)
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("gestalt serve did not become ready")
-                time.sleep(0.1)
             yield url, proc.pid
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop(proc)

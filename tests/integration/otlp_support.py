@@ -18,18 +18,13 @@ from gestalt.model import SourceState, ids
 from gestalt.model.config import OtelCollector, load_config
 from gestalt.sources.base import ReceivesStreams
 from gestalt.sources.otlp import OtlpSource
+from tests.support.daemons import free_port
 from tests.support.docker import LABEL, Objects, docker
 from tests.support.nats_server import NatsServer
 from tests.support.postgres import BENCH_PASSWORD, BENCH_USER, DATABASE, PgCluster
 from tests.support.services import TEST_IMAGE, docker_host
 from tests.support.sinks import RecordingSink
 from tests.support.wait import eventually
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.asynccontextmanager

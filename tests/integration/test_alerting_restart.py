@@ -10,7 +10,6 @@ feed must show one AlertFiring per alert, ever.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import signal
 import subprocess
@@ -27,10 +26,10 @@ from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 
 from gestalt.engine.alerts import alert_id
 from gestalt.model import ids
+from tests.support.cli import serving
 from tests.support.docker import LABEL, Objects, docker
 from tests.support.nats_server import NatsServer, new_server
 from tests.support.receivers import Loopback
-from tests.support.server import free_port
 from tests.support.services import TEST_IMAGE
 from tests.support.wait import eventually
 
@@ -97,26 +96,11 @@ alerts:
 @contextlib.asynccontextmanager
 async def gestalt_serve(config: Path) -> AsyncIterator[httpx.AsyncClient]:
     """A real `gestalt serve` process; stopped with SIGTERM like an operator would."""
-    port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gestalt.cli", "serve", "-c", str(config), "--port", str(port),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
-            async def ready() -> bool:
-                try:
-                    return (await client.get("/readyz")).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            await eventually(ready, timeout=30, what="gestalt serve to be ready")
+    async with serving(config) as served:
+        async with httpx.AsyncClient(base_url=served.url, timeout=5) as client:
             yield client
-    finally:
-        proc.terminate()
-        code = await asyncio.wait_for(proc.wait(), 20)
-        errors = (await proc.stderr.read()).decode() if proc.stderr else ""
-        assert code in (0, -signal.SIGTERM), errors
-        assert "Traceback" not in errors, errors
+    assert served.proc.returncode in (0, -signal.SIGTERM), served.stderr
+    assert "Traceback" not in served.stderr, served.stderr
 
 
 def states(hook: Loopback, fingerprint: str) -> list[str]:

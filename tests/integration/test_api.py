@@ -28,7 +28,8 @@ from gestalt.model import (
 )
 from gestalt.model.config import Config, ServerConfig
 from gestalt.sources.base import Sink
-from tests.support.server import free_port, running_server
+from tests.support.daemons import free_port
+from tests.support.server import running_server
 from tests.support.sse import Frame, TopologyMirror, frames
 from tests.support.wait import eventually
 

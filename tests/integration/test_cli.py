@@ -26,8 +26,8 @@ from tests.support.cli import (
     user_env,
     write_config,
 )
+from tests.support.daemons import free_port
 from tests.support.nats_server import NatsServer, nats_server  # noqa: F401
-from tests.support.server import free_port
 from tests.support.sse import frames
 from tests.support.wait import eventually
 

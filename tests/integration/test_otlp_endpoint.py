@@ -21,7 +21,7 @@ from gestalt.model import EntityKind, ids
 from gestalt.model.config import ConfigError, load_config
 from gestalt.sources.otlp import OtlpSource
 from tests.fixtures.otlp.payloads import call_pairs
-from tests.support.nats_server import free_port
+from tests.support.daemons import free_port
 from tests.support.sinks import RecordingSink
 
 pytestmark = pytest.mark.integration

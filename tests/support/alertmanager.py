@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.daemons import log_tail, start_until_ready
-from tests.support.server import free_port
+from tests.support.daemons import free_port, log_tail, start_until_ready, stop
 from tests.support.services import require_service
 
 BINARY = "prometheus-alertmanager"
@@ -59,12 +58,7 @@ class Alertmanager:
 
     def stop(self) -> None:
         if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+            stop(self.proc, grace=10)
             self.proc = None
         shutil.rmtree(self.root, ignore_errors=True)
 

@@ -3,9 +3,9 @@ serve` as a process on a free port that is stopped with SIGTERM afterwards."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Mapping
@@ -13,11 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 
-from tests.support.server import free_port
-from tests.support.wait import eventually
+from tests.support.daemons import free_port, start_until_ready, stop
 
 GESTALT = [sys.executable, "-m", "gestalt.cli"]
 COLLECTORS = ("host", "docker", "kubernetes", "nats", "otel", "postgres", "synthetic")
@@ -55,13 +53,13 @@ def write_config(path: Path, *, server: dict[str, Any] | None = None,
 
 @dataclass
 class Served:
-    proc: subprocess.Popen[str]
+    proc: subprocess.Popen[bytes]
     url: str
-    stderr_path: Path
+    log_path: Path  # its stdout and stderr
 
     @property
     def stderr(self) -> str:
-        return self.stderr_path.read_text(errors="replace")
+        return self.log_path.read_text(errors="replace")
 
 
 def spawn(argv: list[str], *, env: Mapping[str, str] | None = None,
@@ -80,27 +78,13 @@ async def serving(config: Path, *args: str, env: Mapping[str, str] | None = None
                   ) -> AsyncIterator[Served]:
     """`gestalt serve -c config` on a free port, ready (`/readyz`); SIGTERM at the end."""
     port = free_port()
-    stderr_path = config.parent / f"serve-{port}.err"
-    proc = spawn([*GESTALT, "serve", "-c", str(config), "--port", str(port), *args], env=env,
-                 stderr=stderr_path)
-    served = Served(proc, f"http://127.0.0.1:{port}", stderr_path)
+    url = f"http://127.0.0.1:{port}"
+    log_path = config.parent / f"serve-{port}.err"
+    proc = await asyncio.to_thread(
+        start_until_ready, "gestalt serve",
+        [*GESTALT, "serve", "-c", str(config), "--port", str(port), *args], log_path,
+        f"{url}/readyz", 30, env=env if env is not None else user_env())
     try:
-        async with httpx.AsyncClient(base_url=served.url, timeout=5) as client:
-            async def ready() -> bool:
-                if proc.poll() is not None:
-                    raise AssertionError(f"gestalt serve exited: {served.stderr}")
-                try:
-                    return (await client.get("/readyz")).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            await eventually(ready, timeout=30, what="gestalt serve to be ready")
-        yield served
+        yield Served(proc, url, log_path)
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+        await asyncio.to_thread(stop, proc)

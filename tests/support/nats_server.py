@@ -4,10 +4,8 @@ and JetStream, for the NATS tests and benchmarks."""
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,13 +13,8 @@ import httpx
 import pytest
 
 from gestalt.sim.natsdemo import nats_server_binary
+from tests.support.daemons import free_port, start_until_ready
 from tests.support.services import require_service
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class NatsServer:
@@ -44,23 +37,11 @@ class NatsServer:
         return f"http://127.0.0.1:{self.monitor_port}"
 
     def start(self, timeout: float = 15.0) -> None:
-        log = open(Path(self.store) / "server.log", "ab")  # noqa: SIM115 (the child keeps it)
-        self.proc = subprocess.Popen(
+        self.proc = start_until_ready(
+            "nats-server",
             [self.binary, "-a", "127.0.0.1", "-p", str(self.port), "-m", str(self.monitor_port),
              "-js", "-sd", self.store, "-n", self.name],
-            stdout=log, stderr=subprocess.STDOUT,
-        )
-        log.close()
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if httpx.get(f"{self.monitor_url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"nats-server did not start: {self.log_tail()}")
-            time.sleep(0.05)  # polling the health endpoint, not synchronising
+            Path(self.store) / "server.log", f"{self.monitor_url}/healthz", timeout)
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.daemons import free_port
 from tests.support.services import require_service
 
 MONITOR_USER, MONITOR_PASSWORD = "gestalt", "canary-Pg-s3cret-7731"
@@ -35,16 +35,10 @@ def postgres_bin() -> Path | None:
     return Path(found[-1]).parent if found else None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class PgCluster:
     def __init__(self, bin_dir: Path) -> None:
         self.bin = bin_dir
-        self.port = _free_port()
+        self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="gestalt-pg-"))
         self.data = self.root / "data"
         self.sockets = self.root / "run"

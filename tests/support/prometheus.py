@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -22,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.daemons import start_until_ready
+from tests.support.daemons import free_port, start_until_ready
 from tests.support.services import require_service
 
 NAMESPACE = "shop"
@@ -41,12 +40,6 @@ def container_id(index: int) -> str:
 
 def pod_name(index: int) -> str:
     return f"web-{index}"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Exporter:
@@ -101,7 +94,7 @@ class Exporter:
 class PrometheusServer:
     def __init__(self, binary: str, targets: list[str], *, scrape_interval: str = "1s") -> None:
         self.binary = binary
-        self.port = _free_port()
+        self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="gestalt-prom-"))
         (self.root / "prometheus.yml").write_text(
             "global:\n"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 
 import uvicorn
@@ -12,12 +11,7 @@ from fastapi import FastAPI
 
 from gestalt.api import create_app
 from gestalt.engine.runtime import Engine
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.daemons import free_port
 
 
 @contextlib.asynccontextmanager

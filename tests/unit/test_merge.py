@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import json
-from pathlib import Path
 
 import msgspec
 
@@ -18,22 +16,11 @@ from gestalt.engine.merge import combine_edges, merge_entity, reported_health
 from gestalt.engine.registry import SOURCES, precedence
 from gestalt.engine.store import Store
 from gestalt.model import Connection, ConnectionKind, Entity, Health, SourceState
+from tests.support.captured import first_view
 
-CAPTURED = Path(__file__).parent.parent / "fixtures" / "captured"
-
-
-def captured_container(source: str) -> Entity:
-    """The first container a source reported, as the source reported it (no engine fields)."""
-    doc = json.loads((CAPTURED / f"{source}.json").read_text())
-    raw = next(e for e in doc["entities"] if e["kind"] == "container")
-    for engine_field in ("health", "health_status", "health_reasons", "sources", "stale"):
-        raw.pop(engine_field, None)
-    return msgspec.convert(raw, Entity)
-
-
-KUBERNETES = captured_container("kubernetes")
+KUBERNETES = first_view("kubernetes", "container")
 # The same container as Docker sees it: one real thing, one id.
-DOCKER = msgspec.structs.replace(captured_container("docker"), id=KUBERNETES.id)
+DOCKER = msgspec.structs.replace(first_view("docker", "container"), id=KUBERNETES.id)
 
 
 def test_identity_is_the_first_sources_and_later_sources_fill_in_and_win_conflicts() -> None:

@@ -7,7 +7,8 @@ import time
 
 from gestalt.engine.hub import Hub
 from gestalt.engine.store import Store
-from gestalt.engine.supervisor import BACKOFF_CAP, Supervisor, backoff_delay
+from gestalt.engine.supervisor import Supervisor
+from gestalt.engine.tasks import BACKOFF_CAP, backoff_delay
 from gestalt.model import Entity, EntityKind, SourceState
 from gestalt.sources import PermanentSourceError, SourceError
 from gestalt.sources.base import Sink
@@ -47,7 +48,7 @@ def test_backoff_is_jittered_and_capped() -> None:
 
 
 async def test_retries_until_ok_and_reports_down_once(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr("gestalt.engine.supervisor.BACKOFF_START", 0.01)
+    monkeypatch.setattr("gestalt.engine.tasks.BACKOFF_START", 0.01)
     hub = Hub(Store())
     seen: list[tuple[str, str]] = []
     hub.on_status(lambda s: seen.append((s.state.value, s.reason)))

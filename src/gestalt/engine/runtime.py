@@ -20,6 +20,7 @@ from pathlib import Path
 
 import msgspec
 
+from gestalt.engine import tasks
 from gestalt.engine.alerts import AlertManager
 from gestalt.engine.changelog import ChangeLog
 from gestalt.engine.health import COUNTERS, summarize
@@ -91,10 +92,10 @@ class Engine:
             self.hub.statuses[name].reason = reason
         for source in self.sources.values():
             self.supervisor.start(source)
-        self._tasks.append(asyncio.create_task(self._flush_metrics(), name="metrics-flusher"))
+        self._tasks.append(tasks.guarded("metrics-flusher", self._flush_metrics))
         self.alert_manager.restore()
         if self.config.alerts.enabled:
-            self._tasks.append(asyncio.create_task(self.alert_manager.run(), name="alerts"))
+            self._tasks.append(tasks.guarded("alerts", self.alert_manager.run))
         self.started = True
         log.info("engine started: sources %s", ", ".join(self.sources) or "(none)")
 
@@ -103,9 +104,7 @@ class Engine:
             return
         self.started = False
         await self.supervisor.stop()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await tasks.stop(self._tasks)
         self._tasks.clear()
         if COUNTERS.record == self.history.record_counter:
             COUNTERS.record = None

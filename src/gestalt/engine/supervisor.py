@@ -11,27 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
-from collections.abc import Callable
 
+from gestalt.engine import tasks
 from gestalt.engine.hub import Hub
+from gestalt.engine.tasks import HEALTHY_RUN, backoff_delay
 from gestalt.model import SourceState
 from gestalt.sources import PermanentSourceError, Source, SourceError
 
 log = logging.getLogger(__name__)
-
-BACKOFF_START = 1.0
-BACKOFF_CAP = 30.0
-# A run that lasted this long counts as healthy: the next failure starts backoff afresh.
-HEALTHY_RUN = 60.0
-
-
-def backoff_delay(attempt: int, *, rng: Callable[[], float] = random.random) -> float:
-    """Full jitter: uniform in (0, min(cap, start * 2**attempt)], never below 0.1 s."""
-    ceiling = min(BACKOFF_CAP, BACKOFF_START * (2**attempt))
-    return float(max(0.1, ceiling * rng()))
-
 
 class Supervisor:
     def __init__(self, hub: Hub) -> None:
@@ -53,13 +41,7 @@ class Supervisor:
         )
 
     async def stop(self, grace: float = 5.0) -> None:
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=grace)
-            for task in pending:
-                log.warning("task %s did not stop within %.0fs", task.get_name(), grace)
+        await tasks.stop(self._tasks.values(), grace)
         self._tasks.clear()
 
     async def _keep_running(self, source: Source) -> None:

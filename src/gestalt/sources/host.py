@@ -46,6 +46,7 @@ from gestalt.model import (
 )
 from gestalt.model.config import HostCollector
 from gestalt.sources.base import Sink
+from gestalt.sources.polling import poll_every
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -214,13 +215,12 @@ class HostSource:
         self._cpus = psutil.cpu_count() or 1
 
     async def run(self, sink: Sink) -> None:
-        while True:
-            started = time.monotonic()
+        async def look() -> None:
             entities, connections, observed_at = await asyncio.to_thread(self.poll)
             sink.snapshot(entities, connections, observed_at=observed_at)
             sink.status(SourceState.OK)
-            elapsed = time.monotonic() - started
-            await asyncio.sleep(max(0.0, self._config.poll_interval - elapsed))
+
+        await poll_every(self._config.poll_interval, look)
 
     def poll(self) -> tuple[list[Entity], list[Connection], float]:
         """One blocking look at the machine: entities, connections and when it was taken."""

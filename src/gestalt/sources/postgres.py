@@ -48,6 +48,7 @@ from gestalt.model import (
 )
 from gestalt.model.config import PostgresCollector
 from gestalt.sources.base import PermanentSourceError, Sink, SourceError
+from gestalt.sources.polling import poll_every
 
 log = logging.getLogger(__name__)
 
@@ -294,9 +295,7 @@ class PostgresSource:
         if not self._databases:
             raise PermanentSourceError("collectors.postgres.dsns is empty")
         try:
-            while True:
-                await self._poll_all(sink)
-                await asyncio.sleep(self._config.poll_interval)
+            await poll_every(self._config.poll_interval, lambda: self._poll_all(sink))
         finally:
             for database in self._databases:
                 await database.close()

@@ -35,6 +35,7 @@ import orjson
 from gestalt.model import SourceState, ids
 from gestalt.model.config import OtelCollector
 from gestalt.sources.base import PermanentSourceError, Sink, SourceError
+from gestalt.sources.polling import poll_every
 
 _MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 _CONTAINER_ID = re.compile(r"[0-9a-f]{64}")
@@ -76,9 +77,7 @@ class PrometheusSource:
             base_url=endpoint,
             timeout=self._config.prometheus_timeout + 1.0,
         ) as client:
-            while True:
-                await self.poll(client, sink)
-                await asyncio.sleep(self._config.prometheus_interval)
+            await poll_every(self._config.prometheus_interval, lambda: self.poll(client, sink))
 
     async def poll(self, client: httpx.AsyncClient, sink: Sink) -> Cycle:
         started = time.monotonic()

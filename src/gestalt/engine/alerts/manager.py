@@ -45,6 +45,7 @@ from gestalt.engine.alerts.rules import (
 )
 from gestalt.engine.history import History
 from gestalt.engine.store import Store
+from gestalt.engine.tasks import guarded, stop
 from gestalt.model import (
     Alert,
     Connection,
@@ -159,7 +160,9 @@ class AlertManager:
         if self.notifier is None:
             self.restore()
         assert self.notifier is not None
-        delivery = asyncio.create_task(self.notifier.run(), name="alert-notifier")
+        # Delivery runs while there is somewhere to deliver to.
+        delivery = [guarded("alert-notifier", self.notifier.run)] if self.notifier.receiving \
+            else []
         try:
             while True:
                 try:
@@ -168,8 +171,7 @@ class AlertManager:
                     log.exception("alert evaluation failed")
                 await asyncio.sleep(self.config.evaluation_interval)
         finally:
-            delivery.cancel()
-            await asyncio.gather(delivery, return_exceptions=True)
+            await stop(delivery)
 
     # -- evaluation ------------------------------------------------------------------------
     def evaluate(self, now: float | None = None) -> list[Change]:

@@ -111,9 +111,7 @@ class Notifier:
             state.wake.set()
 
     async def run(self) -> None:
-        """Deliver until cancelled."""
-        if not self.receiving:
-            return
+        """Deliver until cancelled (run it only when there are receivers)."""
         async with httpx.AsyncClient(follow_redirects=False) as client:
             self._client = client
             await asyncio.gather(*(self._loop(s) for s in self.receiving.values()))

@@ -33,6 +33,7 @@ from gestalt.sources.docker.events import (
     feed_event,
 )
 from gestalt.sources.docker.stats import Metrics, StatsTracker
+from gestalt.sources.polling import poll_every
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -199,8 +200,7 @@ class DockerSource:
                 log.debug("docker: no stats for %s this round: %s", container_id[:12], exc)
                 return None
 
-        while True:
-            started = time.monotonic()
+        async def sample_all() -> None:
             live = sorted(self._live)
             samples = await _bounded(stats_of, live)
             for container_id, sample in zip(live, samples, strict=True):
@@ -211,8 +211,8 @@ class DockerSource:
                 sink.metrics(ids.container(container_id), values,
                              observed_at=epoch(sample.read) or time.time())
             self._stats.keep_only(self._live)
-            elapsed = time.monotonic() - started
-            await asyncio.sleep(max(0.0, self._config.poll_interval - elapsed))
+
+        await poll_every(self._config.poll_interval, sample_all)
 
 
 class _Refresher:

@@ -31,6 +31,7 @@ from gestalt.sources.base import Sink, SourceUnavailable
 from gestalt.sources.nats import monitor
 from gestalt.sources.nats.sampler import Sampler
 from gestalt.sources.nats.topology import SUBJECT_TTL, TopologyBuilder
+from gestalt.sources.polling import poll_every
 
 log = logging.getLogger(__name__)
 
@@ -55,30 +56,31 @@ class NatsSource:
         self._sink, self._state = sink, None
         loop = asyncio.get_running_loop()
         sampler: asyncio.Task[None] | None = None
+
+        async def look(http: httpx.AsyncClient) -> None:
+            nonlocal sampler
+            try:
+                poll = await monitor.poll(http)
+            except monitor.MonitorUnreachable as exc:
+                raise SourceUnavailable(str(exc)) from exc
+            except monitor.MonitorError as exc:
+                log.warning("nats monitoring poll failed: %s", exc)
+                self._poll_problem = str(exc)
+            else:
+                self._poll_problem = ""
+                if sampler is not None and sampler.done():
+                    self._sampler_failed(sampler)
+                    sampler = None
+                if sampler is None and self.config.subjects:
+                    sampler = asyncio.create_task(self.sampler.run(), name="nats-sampler")
+                    self._sampler_since = loop.time()
+                self._observe(sink, poll)
+            self._report()
+
         async with httpx.AsyncClient(base_url=self.config.monitor_url,
                                      timeout=self.timeout) as http:
             try:
-                while True:
-                    started = loop.time()
-                    try:
-                        poll = await monitor.poll(http)
-                    except monitor.MonitorUnreachable as exc:
-                        raise SourceUnavailable(str(exc)) from exc
-                    except monitor.MonitorError as exc:
-                        log.warning("nats monitoring poll failed: %s", exc)
-                        self._poll_problem = str(exc)
-                    else:
-                        self._poll_problem = ""
-                        if sampler is not None and sampler.done():
-                            self._sampler_failed(sampler)
-                            sampler = None
-                        if sampler is None and self.config.subjects:
-                            sampler = asyncio.create_task(self.sampler.run(), name="nats-sampler")
-                            self._sampler_since = loop.time()
-                        self._observe(sink, poll)
-                    self._report()
-                    elapsed = loop.time() - started
-                    await asyncio.sleep(max(0.0, self.config.poll_interval - elapsed))
+                await poll_every(self.config.poll_interval, lambda: look(http))
             finally:
                 if sampler is not None:
                     sampler.cancel()
