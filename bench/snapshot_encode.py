@@ -9,8 +9,8 @@ import time
 
 from benchlib import summary_ms, write_result
 
-from gestalt.engine.health import summarize
 from gestalt.engine.runtime import Engine
+from gestalt.engine.scoring import summarize
 from gestalt.model import SourceState
 from gestalt.model.config import Config, ServerConfig, SyntheticCollector
 from gestalt.sources.synthetic import SyntheticWorld

@@ -16,16 +16,15 @@ from typing import Any
 import msgspec
 import pytest
 
+from gestalt.engine.counters import COUNTERS, CounterWindows
 from gestalt.engine.health import (
     CHECKS,
     CHECKS_BY_ID,
-    COUNTERS,
-    CounterWindows,
     check_connection,
     checks_for,
     run_checks,
-    score_entity,
 )
+from gestalt.engine.scoring import score_entity
 from gestalt.model import (
     Connection,
     ConnectionKind,
@@ -346,14 +345,12 @@ def test_restarts_of_a_container_created_within_the_window_all_count() -> None:
 
 
 def test_slow_consumers_rising_on_the_server() -> None:
-    from gestalt.engine import health
-
     server = entity(EntityKind.NATS_SERVER, custom_metrics={"slow_consumers": 3.0})
-    health.COUNTERS.clear()
+    COUNTERS.clear()
     assert failing(server, now=NOW) == {}  # counted before we looked
     server.custom_metrics = {"slow_consumers": 4.0}
     assert failing(server, now=NOW + 5) == {"slow_consumers": Health.WARNING}
-    health.COUNTERS.clear()
+    COUNTERS.clear()
 
 
 @pytest.mark.parametrize(("pool", "expected"), [(50.0, None), (85.0, Health.WARNING),

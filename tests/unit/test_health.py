@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gestalt.engine.health import overall_status, score_entity, summarize
+from gestalt.engine.scoring import overall_status, score_entity, summarize
 from gestalt.model import Entity, EntityKind, EntityStatus, Health
 from gestalt.model.config import HealthConfig
 

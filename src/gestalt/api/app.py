@@ -32,9 +32,9 @@ from gestalt.api.streams import (
 )
 from gestalt.engine.alerts import select_alerts
 from gestalt.engine.filters import TopologyFilter, parse_kinds, split_values
-from gestalt.engine.health import overall_status, summarize
 from gestalt.engine.paths import REGISTRY, PathError, nats_messages, resolve, topology_diff
 from gestalt.engine.runtime import Engine
+from gestalt.engine.scoring import overall_status, summarize
 from gestalt.model import Event, Topology
 
 WEB_ROOT = Path(gestalt.__file__).parent / "web"

@@ -1,46 +1,22 @@
-"""Health as data: one table of checks, a score, and the worst of them as the status.
+"""Health as data: one table of checks.
 
 Every check is a row of `CHECKS` (id, title, kinds, default thresholds, unit, message
 template and the reader that takes its value from an entity, a connection or a source),
 in the spirit of Coroot's check table: adding a check is adding a row, and the alert
-rules (`engine/alerts`) evaluate the very same rows.
-
-The 0..1 score is the product plan's algorithm (status, memory and CPU pressure, error
-rate, averaged). The status is the worst of the score's band, of every check and of what
-the source itself judged, so one saturated resource is never averaged away. Missing data
-is UNKNOWN, never OK; an entity whose source is down is UNKNOWN too.
+rules (`engine/alerts`) evaluate the very same rows. How the checks make an entity's
+score and status is `engine/scoring.py`.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from gestalt.model import Connection, Entity, EntityKind, EntityStatus, Health, KindSummary, Summary
+from gestalt.engine.counters import COUNTERS
+from gestalt.model import Connection, Entity, EntityKind, EntityStatus, Health
 from gestalt.model.config import HealthConfig
-
-# The product plan's status scores, plus the lifecycle states our sources add.
-STATUS_SCORES: dict[EntityStatus, float] = {
-    EntityStatus.RUNNING: 1.0,
-    EntityStatus.ACTIVE: 1.0,
-    EntityStatus.PROCESSING: 1.0,
-    EntityStatus.PENDING: 0.6,
-    EntityStatus.PAUSED: 0.6,
-    EntityStatus.TERMINATING: 0.3,
-    EntityStatus.EXITED: 0.3,
-    EntityStatus.FAILED: 0.0,
-    EntityStatus.UNKNOWN: 0.5,
-}
-
-# Score bands, as the product plan's topology summary draws them.
-OK_FROM = 0.8
-WARNING_FROM = 0.5
-
-# "Rising" checks compare a counter with its value this long ago.
-RISING_WINDOW = 600.0
 
 # Docker's restart manager waits longer before each restart of a container that keeps
 # failing, and starts over once a run lasts this long: until then it is in its loop.
@@ -143,12 +119,12 @@ def _failed(e: Entity, _now: float) -> float | None:
 
 
 def _exited(e: Entity, _now: float) -> float | None:
-    if e.status is not EntityStatus.EXITED or _exit_was_meant(e):
+    if e.status is not EntityStatus.EXITED or exit_was_meant(e):
         return 0.0
     return 1.0 if e.attrs.get("exit_code") == 0 else 2.0
 
 
-def _exit_was_meant(e: Entity) -> bool:
+def exit_was_meant(e: Entity) -> bool:
     """An exit that is normal work: a one-shot that completed (exit 0, a migration, `docker
     compose run`, a Job's pod) or a stop someone asked for (`docker stop`, `docker kill`,
     `compose down`) — unless the restart policy says the container should keep running:
@@ -414,191 +390,3 @@ class _Fields(dict[str, Any]):
         if value:
             return value
         return "reason unknown" if key == "reason" else "?"
-
-
-class CounterWindows:
-    """How much a counter (restarts, slow consumers) rose over the last RISING_WINDOW
-    seconds, per entity. Only changes are kept, so a quiet counter costs one entry; a
-    counter that goes down (a new container, a restarted server) starts over.
-
-    Each change is handed to `record` (history writes it down) and `resume` starts from
-    what the last run wrote: without that, a restart of Gestalt would make every counter's
-    current value its baseline, and a container that keeps restarting would read "not
-    rising" (its alert resolved) until it had restarted twice more."""
-
-    def __init__(self, window: float = RISING_WINDOW, max_entries: int = 100_000) -> None:
-        self.window = window
-        self.max_entries = max_entries
-        self._points: dict[str, list[tuple[float, float]]] = {}
-        self.record: Callable[[str, float, float], None] | None = None
-
-    def resume(
-        self,
-        points: dict[str, list[tuple[float, float]]],
-        *,
-        last_alive: float | None,
-        now: float,
-        record: Callable[[str, float, float], None] | None = None,
-    ) -> None:
-        """Start from the last run's changes ((time, value), oldest first, per key) when it
-        was alive less than a window ago. After a longer gap a rise cannot be placed in
-        time, so every counter starts over from its next value, as on a first start."""
-        self._points = {}
-        if last_alive is not None and now - last_alive < self.window:
-            self._points = {k: list(v) for k, v in points.items() if v}
-        self.record = record
-
-    def increase(self, key: str, value: float, now: float, *, born: float | None = None) -> float:
-        """`born`: when the counter's owner was created, so counted from 0 (a container's
-        restarts): one created within the window rose by all of its value in it, however
-        late we first saw it."""
-        points = self._points.get(key)
-        if points is None or value < points[-1][1]:
-            if len(self._points) >= self.max_entries:
-                self._points.clear()  # a bound, not a policy: at worst "rising" is forgotten
-            start = [(now, value)]
-            if points is None and born is not None and now - self.window < born < now \
-                    and value > 0:
-                start.insert(0, (born, 0.0))
-            self._points[key] = start
-            for ts, counted in start:
-                self._recorded(key, ts, counted)
-            return value - start[0][1]
-        if value > points[-1][1]:
-            points.append((now, value))
-            self._recorded(key, now, value)
-        # The baseline is the newest value at or before the window's start (or the first
-        # value ever seen: restarts from before we looked, and before the window, are not
-        # "rising").
-        cutoff = now - self.window
-        while len(points) > 1 and points[1][0] <= cutoff:
-            points.pop(0)
-        return value - points[0][1]
-
-    def _recorded(self, key: str, now: float, value: float) -> None:
-        if self.record is not None:
-            self.record(key, now, value)
-
-    def clear(self) -> None:
-        self._points.clear()
-
-
-# One per process: the hub scores an entity whenever it changes, and "rising" needs the
-# previous values. Keyed by entity id, which is unique across sources.
-COUNTERS = CounterWindows()
-
-
-# -- the score and the status ------------------------------------------------------------
-
-def band(score: float) -> Health:
-    if score >= OK_FROM:
-        return Health.OK
-    if score >= WARNING_FROM:
-        return Health.WARNING
-    return Health.CRITICAL
-
-
-def plan_score(entity: Entity) -> tuple[float, int]:
-    """The product plan's 0..1 score, and how many terms it averaged."""
-    scores = [_status_score(entity)]
-    if entity.memory_limit and entity.memory_bytes is not None:
-        scores.append(1.0 - min(entity.memory_bytes / entity.memory_limit, 1.0) * 0.5)
-    if entity.cpu_percent:
-        scores.append(1.0 - min(entity.cpu_percent / 100.0, 1.0) * 0.3)
-    error_rate = entity.custom_metrics.get("error_rate")
-    if error_rate is not None:
-        scores.append(1.0 - min(max(error_rate, 0.0), 1.0))
-    return round(sum(scores) / len(scores), 4), len(scores)
-
-
-def score_entity(
-    entity: Entity,
-    thresholds: HealthConfig,
-    hint: tuple[Health, list[str]] = (Health.UNKNOWN, []),
-    *,
-    now: float | None = None,
-) -> tuple[float, Health, list[str]]:
-    """Return (score, status, reasons) for one entity.
-
-    `hint` is what the source itself judged (a stalled NATS consumer, a crash-looping pod):
-    it counts as one more check, so the status is never better than the source says.
-    """
-    now = time.time() if now is None else now
-    score, terms = plan_score(entity)
-    reasons: list[str] = []
-    levels: list[Health] = []
-    if hint[0] in (Health.WARNING, Health.CRITICAL):
-        levels.append(hint[0])
-        reasons.extend(hint[1])
-    failing = 0
-    for result in run_checks(entity, thresholds, now):
-        if result.level is not Health.OK:
-            failing += 1
-            levels.append(result.level)
-            if result.message not in reasons:
-                reasons.append(result.message)
-    if entity.stale:
-        return score, Health.UNKNOWN, ["source down: data may be out of date", *reasons]
-    if entity.status is EntityStatus.UNKNOWN and terms == 1 and not levels:
-        return score, Health.UNKNOWN, ["no status reported"]
-    return score, Health.worst(band(score), *levels), reasons
-
-
-def _status_score(entity: Entity) -> float:
-    if entity.status is EntityStatus.EXITED:
-        if _exit_was_meant(entity):
-            return 1.0  # it did its work, or was stopped on purpose
-        if entity.attrs.get("exit_code") == 0:
-            return 0.6  # a clean exit of something that should run: worth a look
-    elif entity.status is EntityStatus.PENDING and entity.attrs.get("state") == "created":
-        return 1.0  # a Docker container made and not (yet) started: nothing is wrong
-    return STATUS_SCORES.get(entity.status, 0.5)
-
-
-# -- the summary -------------------------------------------------------------------------
-
-def summarize(entities: Iterable[Entity]) -> Summary:
-    summary = Summary()
-    total_score = 0.0
-    scored = 0
-    by_kind: dict[str, KindSummary] = {}
-    kind_scores: dict[str, tuple[float, int]] = {}
-    for entity in entities:
-        summary.total += 1
-        kind = by_kind.get(entity.kind.value)
-        if kind is None:
-            kind = by_kind[entity.kind.value] = KindSummary()
-        kind.count += 1
-        status = entity.health_status
-        if status is Health.OK:
-            summary.healthy += 1
-            kind.ok += 1
-        elif status is Health.WARNING:
-            summary.warning += 1
-            kind.warning += 1
-        elif status is Health.CRITICAL:
-            summary.critical += 1
-            kind.critical += 1
-        else:
-            summary.unknown += 1
-            kind.unknown += 1
-        if entity.health is not None and status is not Health.UNKNOWN:
-            total_score += entity.health
-            scored += 1
-            ks, kn = kind_scores.get(entity.kind.value, (0.0, 0))
-            kind_scores[entity.kind.value] = (ks + entity.health, kn + 1)
-    summary.overall = round(total_score / scored, 4) if scored else None
-    for name, (ks, kn) in kind_scores.items():
-        by_kind[name].health = round(ks / kn, 4)
-    summary.by_kind = by_kind
-    return summary
-
-
-def overall_status(summary: Summary) -> Health:
-    if summary.critical:
-        return Health.CRITICAL
-    if summary.warning:
-        return Health.WARNING
-    if summary.healthy:
-        return Health.OK
-    return Health.UNKNOWN

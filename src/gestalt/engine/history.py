@@ -136,7 +136,7 @@ class History:
         # resolve after a restart).
         self.saved_alerts: list[tuple[Alert, str | None]] = []
         self.saved_deliveries: dict[tuple[str, str], tuple[str, str, float]] = {}
-        # Counter changes per key, oldest first ("rising" checks, see health.CounterWindows),
+        # Counter changes per key, oldest first ("rising" checks, see counters.CounterWindows),
         # and the last time the previous run wrote a sample (how long Gestalt was away).
         self.saved_counters: dict[str, list[tuple[float, float]]] = {}
         self.last_alive: float | None = None

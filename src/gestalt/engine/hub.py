@@ -8,7 +8,8 @@ changed to the `Store` as one delta. What it does not do itself:
 - `merge.py` makes one entity (or connection) of several sources' views, by a written
   precedence;
 - `links/` finds the ends of connections (addresses, entities known by address);
-- `health.py` scores each merged entity; `statuses.py` keeps each source's state.
+- `scoring.py` scores each merged entity (by the checks of `health.py`); `statuses.py`
+  keeps each source's state.
 
 Applying the same observation twice changes nothing: every path compares before it writes.
 A change that only moves numbers does not bump the version: the store collects it into the
@@ -21,7 +22,6 @@ import socket
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from gestalt.engine.health import score_entity
 from gestalt.engine.links import Edges, Located, RawEdgeKey
 from gestalt.engine.merge import (
     merge_entity,
@@ -31,6 +31,7 @@ from gestalt.engine.merge import (
     structural_key,
 )
 from gestalt.engine.registry import precedence
+from gestalt.engine.scoring import score_entity
 from gestalt.engine.sink import SourceSink
 from gestalt.engine.statuses import SourceStatuses, StatusListener
 from gestalt.engine.store import Pending, Store

@@ -23,10 +23,11 @@ import msgspec
 from gestalt.engine import tasks
 from gestalt.engine.alerts import AlertManager
 from gestalt.engine.changelog import ChangeLog
-from gestalt.engine.health import COUNTERS, summarize
+from gestalt.engine.counters import COUNTERS
 from gestalt.engine.history import History
 from gestalt.engine.hub import Hub
 from gestalt.engine.registry import SPECS, build_sources
+from gestalt.engine.scoring import summarize
 from gestalt.engine.store import Store
 from gestalt.engine.supervisor import Supervisor
 from gestalt.engine.validation import validate

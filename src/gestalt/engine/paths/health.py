@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 from gestalt.engine.alerts import select_alerts
-from gestalt.engine.health import overall_status, summarize
 from gestalt.engine.paths.base import Params, PathError, Result, path, to_builtins
 from gestalt.engine.runtime import TOPOLOGY_SERIES, Engine
+from gestalt.engine.scoring import overall_status, summarize
 
 
 @path("world.infra.health.score", "Calculate health score for entity (or everything)",

@@ -7,9 +7,9 @@ the official clients, and lets tests break it on purpose (see `Faults`). Start o
 """
 
 from gestalt.sim.kubesim.faults import Faults
+from gestalt.sim.kubesim.protocol import Rbac, Request
 from gestalt.sim.kubesim.resources import BY_KIND, RESOURCES, STORED, Resource
 from gestalt.sim.kubesim.runner import KubeSim
-from gestalt.sim.kubesim.server import Rbac, Request
 from gestalt.sim.kubesim.store import ApiError, Store
 
 __all__ = ["BY_KIND", "RESOURCES", "STORED", "ApiError", "Faults", "KubeSim", "Rbac",

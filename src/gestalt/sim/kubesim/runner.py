@@ -24,7 +24,8 @@ import yaml
 
 from gestalt.sim.kubesim.controllers import Controllers
 from gestalt.sim.kubesim.faults import Faults
-from gestalt.sim.kubesim.server import KubeSimApp, Rbac, Request
+from gestalt.sim.kubesim.protocol import Rbac, Request
+from gestalt.sim.kubesim.server import KubeSimApp
 from gestalt.sim.kubesim.store import Store
 from gestalt.sim.kubesim.tls import self_signed
 

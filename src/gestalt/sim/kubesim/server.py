@@ -13,18 +13,26 @@ import copy
 import logging
 import random
 import time
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
-import yaml
 
 from gestalt.sim.kubesim import discovery, metrics, tables
 from gestalt.sim.kubesim.faults import DISCONNECT, DROP, GONE, WAKE, Faults
-from gestalt.sim.kubesim.patch import json_patch, merge_patch, strategic_merge_patch
-from gestalt.sim.kubesim.resources import METRICS, STORED, Resource
-from gestalt.sim.kubesim.selectors import SelectorError, field_selector, label_selector
+from gestalt.sim.kubesim.protocol import (
+    Rbac,
+    Request,
+    Route,
+    apply_write,
+    decode,
+    matcher,
+    negotiate,
+    route_of,
+    scale_of,
+    verb_of,
+)
+from gestalt.sim.kubesim.resources import Resource
 from gestalt.sim.kubesim.store import CLOSE, ApiError, Change, Obj, Store, Watcher
 
 log = logging.getLogger("gestalt.sim.kubesim")
@@ -34,81 +42,12 @@ ADMIN_PREFIX = "/_kubesim/"
 FAULT_CONTROLS = frozenset({"blackhole", "restore", "pause_watches", "resume_watches",
                             "drop_watches", "expire_watches", "throttle", "slow", "clear"})
 
-
-@dataclass
-class Request:
-    """One request as kubesim saw it: enough to prove how a client asked. Recorded when
-    it arrives (so open watches are in the log); `status` is set when it is answered."""
-
-    method: str
-    path: str
-    verb: str  # get list watch create update patch delete discovery
-    resource: str | None  # "pods", "deployments.apps", "pods.metrics.k8s.io"
-    namespace: str | None
-    name: str | None
-    accept: str
-    user_agent: str
-    query: str
-    status: int = 0
-    at: float = 0.0  # time.time() when the request arrived
-
-
-@dataclass
-class Rbac:
-    """Deny rules: `{"deny": [{"resource": "secrets", "verbs": ["list", "watch"]}]}`.
-
-    Anything not denied is allowed, which is all a test of "403 on one resource" needs."""
-
-    deny: list[dict[str, Any]] = field(default_factory=list)
-
-    @classmethod
-    def from_file(cls, path: str) -> Rbac:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f) or {}
-        return cls(deny=list(data.get("deny") or []))
-
-    def forbid(self, resource: str, verbs: list[str] | None = None,
-               namespace: str | None = None) -> None:
-        self.deny.append({"resource": resource, "verbs": verbs or ["*"],
-                          "namespaces": [namespace] if namespace else []})
-
-    def allows(self, verb: str, resource: str, namespace: str | None) -> bool:
-        for rule in self.deny:
-            if rule.get("resource") not in (resource, "*"):
-                continue
-            verbs = rule.get("verbs") or ["*"]
-            namespaces = rule.get("namespaces") or []
-            if ("*" in verbs or verb in verbs) and (not namespaces or namespace in namespaces):
-                return False
-        return True
-
-
 class _Aborted(Exception):
     """The connection is cut on purpose (a dropped or blackholed watch)."""
 
 
 def _json(body: Any) -> bytes:
     return orjson.dumps(body)
-
-
-def negotiate(accept: str) -> str:
-    """'table', 'meta' or 'full' from an Accept header; raises 406 when none is servable."""
-    if not accept:
-        return "full"
-    for option in accept.split(","):
-        parts = [p.strip() for p in option.split(";")]
-        media, params = parts[0], dict(p.split("=", 1) for p in parts[1:] if "=" in p)
-        as_ = params.get("as")
-        if as_ == "Table" and params.get("g") == "meta.k8s.io":
-            return "table"
-        if as_ in ("PartialObjectMetadata", "PartialObjectMetadataList") and params.get(
-                "g") == "meta.k8s.io":
-            return "meta"
-        if as_ is None and media in ("application/json", "*/*", "application/*", "*"):
-            return "full"
-    raise ApiError(406, "NotAcceptable", f"only the following media types are accepted: "
-                   f"application/json, application/json;as=Table, "
-                   f"application/json;as=PartialObjectMetadataList (asked: {accept})")
 
 
 class KubeSimApp:
@@ -132,8 +71,8 @@ class KubeSimApp:
         path = scope["path"].rstrip("/") or "/"
         query = {k: v[-1] for k, v in parse_qs(scope["query_string"].decode()).items()}
         method = scope["method"]
-        route = _route(path)
-        verb = _verb(method, route, query)
+        route = route_of(path)
+        verb = verb_of(method, route, query)
         record = Request(method, path, verb, route[0].qualified if route and route[0] else None,
                          route[1] if route else None, route[2] if route else None,
                          headers.get("accept", ""), headers.get("user-agent", ""),
@@ -210,7 +149,7 @@ class KubeSimApp:
             raise ApiError(401, "Unauthorized", "Unauthorized")
 
     # -- plain requests -----------------------------------------------------------------
-    def _handle(self, method: str, path: str, route: _Route | None, verb: str,
+    def _handle(self, method: str, path: str, route: Route | None, verb: str,
                 query: dict[str, str], headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
         if route is None:
             found = discovery.document(path, self.server_address)
@@ -229,10 +168,10 @@ class KubeSimApp:
         if verb == "get":
             obj = self.store.get(resource, namespace, name or "")
             if sub == "scale":
-                return 200, _json(_scale(obj))
+                return 200, _json(scale_of(obj))
             return 200, _json(self._render_one(resource, obj, view, query))
         if verb == "create":
-            obj = _decode(body)
+            obj = decode(body)
             if obj.get("kind") != resource.kind:
                 raise ApiError(400, "BadRequest", f"expected kind {resource.kind}")
             if resource.namespaced:
@@ -245,13 +184,13 @@ class KubeSimApp:
         if verb == "delete":
             return 200, _json(self.store.delete(resource, namespace, name or ""))
         if sub == "scale":
-            scale = _scale(current)
-            new_scale = _apply_write(method, headers, body, scale)
+            scale = scale_of(current)
+            new_scale = apply_write(method, headers, body, scale)
             replicas = new_scale.get("spec", {}).get("replicas", 0)
             obj = copy.deepcopy(current)
             obj.setdefault("spec", {})["replicas"] = replicas
-            return 200, _json(_scale(self.store.replace(obj, manager=manager)))
-        obj = _apply_write(method, headers, body, current)
+            return 200, _json(scale_of(self.store.replace(obj, manager=manager)))
+        obj = apply_write(method, headers, body, current)
         obj["kind"], obj.setdefault("metadata", {})["name"] = resource.kind, name
         if resource.namespaced:
             obj["metadata"]["namespace"] = namespace
@@ -262,7 +201,7 @@ class KubeSimApp:
 
     def _list(self, resource: Resource, namespace: str | None, query: dict[str, str],
               view: str) -> Obj:
-        match = _matcher(query)
+        match = matcher(query)
         items = [o for o in self.store.items(resource, namespace) if match is None or match(o)]
         items.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
         list_meta: Obj = {"resourceVersion": str(self.store.rv)}
@@ -301,13 +240,13 @@ class KubeSimApp:
         return obj
 
     # -- watch --------------------------------------------------------------------------
-    async def _watch(self, route: _Route, query: dict[str, str], headers: dict[str, str],
+    async def _watch(self, route: Route, query: dict[str, str], headers: dict[str, str],
                      receive: Any, send: Any) -> None:
         resource, namespace, name, _ = route
         assert resource is not None
         view = negotiate(headers.get("accept", ""))
         include = query.get("includeObject", "Metadata")
-        match = _matcher(query, name) or (lambda _o: True)
+        match = matcher(query, name) or (lambda _o: True)
         rv_param = query.get("resourceVersion", "")
         since = int(rv_param) if rv_param not in ("", "0") else None
         bookmarks = query.get("allowWatchBookmarks") in ("true", "1")
@@ -425,109 +364,6 @@ class KubeSimApp:
     @staticmethod
     async def _send_event(send: Any, data: bytes) -> None:
         await send({"type": "http.response.body", "body": data, "more_body": True})
-
-
-_Route = tuple[Resource | None, str | None, str | None, str | None]
-
-
-def _route(path: str) -> _Route | None:
-    """(resource, namespace, name, subresource) for a resource path; None for others."""
-    parts = path.strip("/").split("/")
-    if parts[:2] == ["api", "v1"]:
-        group, rest = "", parts[2:]
-    elif parts[0] == "apis" and len(parts) >= 3:
-        group, rest = parts[1], parts[3:]
-    else:
-        return None
-    if not rest:
-        return None
-    namespace = None
-    if rest[0] == "namespaces" and len(rest) >= 3 and (group, rest[2]) in _PLURALS:
-        namespace, rest = rest[1], rest[2:]
-    plural = rest[0]
-    resource = METRICS.get(plural) if group == "metrics.k8s.io" else STORED.get((group, plural))
-    if resource is None:
-        return (None, namespace, None, None)
-    name = rest[1] if len(rest) > 1 else None
-    sub = rest[2] if len(rest) > 2 else None
-    return (resource, namespace, name, sub)
-
-
-_PLURALS = set(STORED) | {("metrics.k8s.io", p) for p in METRICS}
-
-
-def _verb(method: str, route: _Route | None, query: dict[str, str]) -> str:
-    if route is None:
-        return "discovery"
-    named = route[2] is not None
-    if method == "GET":
-        if query.get("watch") in ("true", "1"):
-            return "watch"
-        return "get" if named else "list"
-    return {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(
-        method, method.lower())
-
-
-def _matcher(query: dict[str, str], name: str | None = None) -> Any:
-    try:
-        labels = label_selector(query.get("labelSelector"))
-        fields = field_selector(query.get("fieldSelector"))
-    except SelectorError as exc:
-        raise ApiError(400, "BadRequest", str(exc)) from exc
-    tests = [t for t in (labels, fields) if t is not None]
-    if name:
-        tests.append(lambda o: o["metadata"]["name"] == name)
-    if not tests:
-        return None
-    return lambda o: all(t(o) for t in tests)
-
-
-def _scale(obj: Obj) -> Obj:
-    meta = obj["metadata"]
-    selector = obj.get("spec", {}).get("selector", {}).get("matchLabels", {})
-    return {"kind": "Scale", "apiVersion": "autoscaling/v1",
-            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion",
-                                              "creationTimestamp") if k in meta},
-            "spec": {"replicas": obj.get("spec", {}).get("replicas", 0)},
-            "status": {"replicas": obj.get("status", {}).get("replicas", 0),
-                       "selector": ",".join(f"{k}={v}" for k, v in selector.items())}}
-
-
-def _apply_write(method: str, headers: dict[str, str], body: bytes, current: Obj) -> Obj:
-    if method == "PUT":
-        return _decode(body)
-    content_type = headers.get("content-type", "").split(";")[0].strip()
-    patch: Any = orjson.loads(body) if body else {}
-    base = copy.deepcopy(current)
-    result: Any = None
-    try:
-        if content_type == "application/merge-patch+json":
-            result = merge_patch(base, patch)
-        elif content_type == "application/strategic-merge-patch+json":
-            result = strategic_merge_patch(base, patch)
-        elif content_type == "application/json-patch+json":
-            result = json_patch(base, patch)
-    except (KeyError, IndexError, ValueError, TypeError) as exc:
-        raise ApiError(422, "Invalid", f"the patch could not be applied: {exc}") from exc
-    if isinstance(result, dict):
-        return result
-    if result is not None:
-        raise ApiError(422, "Invalid", "the patched object is not an object")
-    raise ApiError(415, "UnsupportedMediaType",
-                   f"the body of the request was in an unknown format: {content_type}")
-
-
-def _decode(body: bytes) -> Obj:
-    try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        try:
-            value = yaml.safe_load(body)
-        except yaml.YAMLError as exc:
-            raise ApiError(400, "BadRequest", f"invalid body: {exc}") from exc
-    if not isinstance(value, dict):
-        raise ApiError(400, "BadRequest", "the body must be an object")
-    return value
 
 
 async def _read_body(receive: Any) -> bytes:

@@ -1,0 +1,92 @@
+"""What every `gestalt` command shares: the Typer app, the consoles, one-line errors,
+loading the configuration, logging."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from gestalt.engine.validation import validate
+from gestalt.model.config import Config, ConfigError, load_config
+
+app = typer.Typer(
+    name="gestalt",
+    help="Gestalt Live: a live 3D map of a running system.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+# What is printed is data (names of processes, subjects, containers) and error text: never
+# read it as Rich markup or emoji codes (`kgents.[/x]` would crash, `[bold]srv` would lose
+# its name). Piped output is for reading later or for grep: never cut or wrap it to a
+# terminal's width; an error stays on one line.
+out = Console(width=None if sys.stdout.isatty() else 400, markup=False, emoji=False)
+err = Console(stderr=True, markup=False, emoji=False, highlight=False, soft_wrap=True)
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Configuration file (default: $GESTALT_CONFIG, "
+                 "else built-in defaults).", envvar="GESTALT_CONFIG", show_envvar=False),
+]
+LogLevelOption = Annotated[str, typer.Option(help="debug, info, warning, error.")]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """One line on stderr, then exit: 2 for configuration and usage, 1 for the rest."""
+    err.print(Text.assemble(("error:", "red"), " ", " ".join(message.split())))
+    raise typer.Exit(code)
+
+
+def note(message: str) -> None:
+    err.print(Text(" ".join(message.split()), style="dim"))
+
+
+def load(config_path: Path | None, options: dict[str, tuple[str, object]] | None = None
+          ) -> Config:
+    """The configuration, validated the one way every command validates it."""
+    try:
+        return load_config(config_path, options=options, validate=validate)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def parse_log_level(value: str) -> str:
+    if value.lower() not in LOG_LEVELS:
+        fail(f"--log-level: expected one of {', '.join(LOG_LEVELS)}, got {value!r}")
+    return value.lower()
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    # The HTTP client logs every request at info: one line per poll of every source.
+    quiet = logging.DEBUG if level == "debug" else logging.WARNING
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(quiet, logging.getLogger().level))
+
+
+
+
+def raise_open_files_limit() -> None:
+    """Every SSE client holds a socket: allow as many as the hard limit permits."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ImportError, ValueError, OSError):
+        pass
+

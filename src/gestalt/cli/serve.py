@@ -1,0 +1,139 @@
+"""`gestalt serve`: bind first, start the engine, serve until SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.text import Text
+
+import gestalt
+from gestalt.cli.common import (
+    ConfigOption,
+    LogLevelOption,
+    err,
+    fail,
+    load,
+    parse_log_level,
+    raise_open_files_limit,
+    setup_logging,
+)
+
+if TYPE_CHECKING:
+    from gestalt.engine.runtime import Engine
+
+
+def _check_data_dir(path: str) -> None:
+    """History needs a directory it can write; say so in one line before anything starts."""
+    where = Path(path)
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        fail(f"server.data_dir {path}: not a directory")
+    except OSError as exc:
+        fail(f"server.data_dir {path}: cannot create it: {exc.strerror or exc}")
+    if not where.is_dir():
+        fail(f"server.data_dir {path}: not a directory")
+    try:
+        with tempfile.TemporaryFile(dir=where):
+            pass
+    except OSError as exc:
+        fail(f"server.data_dir {path}: not writable: {exc.strerror or exc}")
+
+
+def serve(
+    config_path: ConfigOption = None,
+    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8765).")] = None,
+    token: Annotated[str | None, typer.Option(
+        help="Bearer token required on every request; needed for a non-loopback bind.",
+        envvar="GESTALT_TOKEN")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Where history is kept.")] = None,
+    log_level: LogLevelOption = "info",
+) -> None:
+    """Watch this machine and what it can reach; serve the live map, API and streams."""
+    level = parse_log_level(log_level)
+    options: dict[str, tuple[str, object]] = {}
+    for key, option, value in (("host", "--host", host), ("port", "--port", port),
+                               ("token", "--token/GESTALT_TOKEN", token),
+                               ("data_dir", "--data-dir", str(data_dir) if data_dir else None)):
+        if value is not None:
+            options[f"server.{key}"] = (option, value)
+    config = load(config_path, options)
+    # Imported only now: FastAPI takes a second to import, a config error need not wait.
+    from gestalt.api.security import is_loopback
+    from gestalt.api.serving import BindError, bind
+    from gestalt.engine.runtime import Engine
+
+    server = config.server
+    if not is_loopback(server.host) and not server.token:
+        fail(f"refusing to listen on {server.host} without a token: set --token "
+              "(or server.token / GESTALT_TOKEN), or bind 127.0.0.1")
+    setup_logging(level)
+    _check_data_dir(server.data_dir)
+    try:
+        sock = bind(server.host, server.port)
+    except BindError as exc:
+        fail(str(exc), 1)
+    raise_open_files_limit()
+    _return_large_allocations()
+    engine = Engine(config)
+    url_host = server.host if ":" not in server.host else f"[{server.host}]"
+    url = f"http://{url_host}:{server.port}/"
+    err.print(Text.assemble(
+        f"Gestalt Live {gestalt.__version__} serving ", (url, "bold"),
+        f"  (sources: {', '.join(engine.sources) or 'none'}; history in {server.data_dir})"))
+    asyncio.run(serve_engine(engine, sock, level))
+
+
+async def serve_engine(engine: Engine, sock: Any, level: str, *,
+                 cleanup: Callable[[], Awaitable[None]] | None = None) -> None:
+    """Start the engine, serve on `sock` until SIGTERM or Ctrl-C, stop the engine, then
+    run `cleanup` (the demo's simulators)."""
+    import uvicorn
+
+    from gestalt.api import create_app
+    from gestalt.api.serving import Server
+    from gestalt.engine.history import HistoryError
+
+    try:
+        try:
+            await engine.start()
+        except (OSError, sqlite3.Error, HistoryError) as exc:
+            sock.close()
+            fail(f"history in {engine.config.server.data_dir}: cannot open it: {exc}", 1)
+        app = create_app(engine, manage_engine=False)
+        server = Server(uvicorn.Config(
+            app, lifespan="off", access_log=False,
+            log_level=level if level != "info" else "warning", timeout_graceful_shutdown=3),
+            app.state.broadcaster)
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            await engine.stop()
+    finally:
+        if cleanup is not None:
+            await cleanup()
+
+
+
+def _return_large_allocations() -> None:
+    """Keep glibc from growing its mmap threshold: snapshots of a large topology are
+    megabytes of short-lived bytes, and with the adaptive threshold they end up on the heap
+    and keep the process's memory high after they are freed (measured: 153 MB -> 121 MB
+    at 10,000 entities)."""
+    try:
+        import ctypes
+        import ctypes.util
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        m_mmap_threshold = -3
+        libc.mallopt(m_mmap_threshold, 128 * 1024)
+    except (OSError, AttributeError):
+        pass  # not glibc: nothing to tune
+

@@ -1,0 +1,150 @@
+"""The 0..1 score and the status of an entity, and the summary of many.
+
+The score is the product plan's algorithm (status, memory and CPU pressure, error rate,
+averaged). The status is the worst of the score's band, of every check (engine/health.py)
+and of what the source itself judged, so one saturated resource is never averaged away.
+Missing data is UNKNOWN, never OK; an entity whose source is down is UNKNOWN too.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from gestalt.engine.health import exit_was_meant, run_checks
+from gestalt.model import Entity, EntityStatus, Health, KindSummary, Summary
+from gestalt.model.config import HealthConfig
+
+# The product plan's status scores, plus the lifecycle states our sources add.
+STATUS_SCORES: dict[EntityStatus, float] = {
+    EntityStatus.RUNNING: 1.0,
+    EntityStatus.ACTIVE: 1.0,
+    EntityStatus.PROCESSING: 1.0,
+    EntityStatus.PENDING: 0.6,
+    EntityStatus.PAUSED: 0.6,
+    EntityStatus.TERMINATING: 0.3,
+    EntityStatus.EXITED: 0.3,
+    EntityStatus.FAILED: 0.0,
+    EntityStatus.UNKNOWN: 0.5,
+}
+
+# Score bands, as the product plan's topology summary draws them.
+OK_FROM = 0.8
+WARNING_FROM = 0.5
+
+
+
+# -- the score and the status ------------------------------------------------------------
+
+def band(score: float) -> Health:
+    if score >= OK_FROM:
+        return Health.OK
+    if score >= WARNING_FROM:
+        return Health.WARNING
+    return Health.CRITICAL
+
+
+def plan_score(entity: Entity) -> tuple[float, int]:
+    """The product plan's 0..1 score, and how many terms it averaged."""
+    scores = [_status_score(entity)]
+    if entity.memory_limit and entity.memory_bytes is not None:
+        scores.append(1.0 - min(entity.memory_bytes / entity.memory_limit, 1.0) * 0.5)
+    if entity.cpu_percent:
+        scores.append(1.0 - min(entity.cpu_percent / 100.0, 1.0) * 0.3)
+    error_rate = entity.custom_metrics.get("error_rate")
+    if error_rate is not None:
+        scores.append(1.0 - min(max(error_rate, 0.0), 1.0))
+    return round(sum(scores) / len(scores), 4), len(scores)
+
+
+def score_entity(
+    entity: Entity,
+    thresholds: HealthConfig,
+    hint: tuple[Health, list[str]] = (Health.UNKNOWN, []),
+    *,
+    now: float | None = None,
+) -> tuple[float, Health, list[str]]:
+    """Return (score, status, reasons) for one entity.
+
+    `hint` is what the source itself judged (a stalled NATS consumer, a crash-looping pod):
+    it counts as one more check, so the status is never better than the source says.
+    """
+    now = time.time() if now is None else now
+    score, terms = plan_score(entity)
+    reasons: list[str] = []
+    levels: list[Health] = []
+    if hint[0] in (Health.WARNING, Health.CRITICAL):
+        levels.append(hint[0])
+        reasons.extend(hint[1])
+    failing = 0
+    for result in run_checks(entity, thresholds, now):
+        if result.level is not Health.OK:
+            failing += 1
+            levels.append(result.level)
+            if result.message not in reasons:
+                reasons.append(result.message)
+    if entity.stale:
+        return score, Health.UNKNOWN, ["source down: data may be out of date", *reasons]
+    if entity.status is EntityStatus.UNKNOWN and terms == 1 and not levels:
+        return score, Health.UNKNOWN, ["no status reported"]
+    return score, Health.worst(band(score), *levels), reasons
+
+
+def _status_score(entity: Entity) -> float:
+    if entity.status is EntityStatus.EXITED:
+        if exit_was_meant(entity):
+            return 1.0  # it did its work, or was stopped on purpose
+        if entity.attrs.get("exit_code") == 0:
+            return 0.6  # a clean exit of something that should run: worth a look
+    elif entity.status is EntityStatus.PENDING and entity.attrs.get("state") == "created":
+        return 1.0  # a Docker container made and not (yet) started: nothing is wrong
+    return STATUS_SCORES.get(entity.status, 0.5)
+
+
+# -- the summary -------------------------------------------------------------------------
+
+def summarize(entities: Iterable[Entity]) -> Summary:
+    summary = Summary()
+    total_score = 0.0
+    scored = 0
+    by_kind: dict[str, KindSummary] = {}
+    kind_scores: dict[str, tuple[float, int]] = {}
+    for entity in entities:
+        summary.total += 1
+        kind = by_kind.get(entity.kind.value)
+        if kind is None:
+            kind = by_kind[entity.kind.value] = KindSummary()
+        kind.count += 1
+        status = entity.health_status
+        if status is Health.OK:
+            summary.healthy += 1
+            kind.ok += 1
+        elif status is Health.WARNING:
+            summary.warning += 1
+            kind.warning += 1
+        elif status is Health.CRITICAL:
+            summary.critical += 1
+            kind.critical += 1
+        else:
+            summary.unknown += 1
+            kind.unknown += 1
+        if entity.health is not None and status is not Health.UNKNOWN:
+            total_score += entity.health
+            scored += 1
+            ks, kn = kind_scores.get(entity.kind.value, (0.0, 0))
+            kind_scores[entity.kind.value] = (ks + entity.health, kn + 1)
+    summary.overall = round(total_score / scored, 4) if scored else None
+    for name, (ks, kn) in kind_scores.items():
+        by_kind[name].health = round(ks / kn, 4)
+    summary.by_kind = by_kind
+    return summary
+
+
+def overall_status(summary: Summary) -> Health:
+    if summary.critical:
+        return Health.CRITICAL
+    if summary.warning:
+        return Health.WARNING
+    if summary.healthy:
+        return Health.OK
+    return Health.UNKNOWN

@@ -1,0 +1,324 @@
+"""Reading the configuration: the file, then environment overrides, then command-line
+options, validated; every problem one line naming where the bad value came from."""
+
+from __future__ import annotations
+
+import os
+import re
+import types
+import typing
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+import yaml
+
+from gestalt.model.config.settings import Config
+from gestalt.model.config.types import Duration
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the person who wrote the file: one line,
+    `key `a.b`: what is wrong` when it is about a key (then `key` holds `a.b`)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        match = _KEY.match(message)
+        self.key: str | None = match.group(1) if match else None
+
+
+_KEY = re.compile(r"^key `([^`]+)`")
+_ENV_PREFIX = "GESTALT_"
+# Checks that need more than the schema (alert rules, receivers, check ids) live in the
+# engine; it hands them in so that every command validates the same way.
+Validator = Callable[["Config"], None]
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    options: Mapping[str, tuple[str, object]] | None = None,
+    validate: Validator | None = None,
+) -> Config:
+    """Read the file, override it from the environment and then from command-line
+    `options` (dotted key -> (option name, value)), and validate. Raises ConfigError,
+    whose message starts with where the bad value came from: the file, the environment
+    variable or the option."""
+    origin = str(path) if path is not None else "<defaults>"
+    raw = _read(path, origin) if path is not None else {}
+    origins: dict[str, str] = {}  # dotted key -> the variable or option that set it
+    _apply_env(raw, os.environ if env is None else env, origins)
+    for key, (option, value) in (options or {}).items():
+        _set(raw, key.split("."), value)
+        origins[key] = f"option {option}"
+    try:
+        config = msgspec.convert(raw, Config, strict=True)
+        _check(config)
+        if validate is not None:
+            validate(config)
+    except msgspec.ValidationError as exc:
+        raise _blame(ConfigError(_explain(str(exc), raw)), origin, origins) from exc
+    except ConfigError as exc:
+        raise _blame(exc, origin, origins) from exc
+    return config
+
+
+def _read(path: str | os.PathLike[str], origin: str) -> dict[str, Any]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{origin}: cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{origin}: not UTF-8 text: {exc.reason}") from exc
+    try:
+        duplicate = _first_duplicate_key(yaml.compose(text, Loader=yaml.SafeLoader))
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{origin}: not valid YAML{where}: {problem}") from exc
+    if duplicate is not None:
+        key, line = duplicate
+        raise ConfigError(f"{origin}: key `{key}`: given twice (again on line {line}); "
+                          "YAML would silently keep only the last one")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: expected a mapping at the top level, got {_kind(raw)}")
+    return raw
+
+
+def _first_duplicate_key(node: yaml.Node | None, path: str = "") -> tuple[str, int] | None:
+    """The first key given twice in one mapping (its dotted path and line), if any."""
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *anchor` merges on purpose
+            key = str(key_node.value)
+            dotted = f"{path}.{key}" if path else key
+            if key in seen:
+                return dotted, key_node.start_mark.line + 1
+            seen.add(key)
+            found = _first_duplicate_key(value_node, dotted)
+            if found:
+                return found
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            found = _first_duplicate_key(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
+
+
+def _apply_env(raw: dict[str, Any], env: Mapping[str, str], origins: dict[str, str]) -> None:
+    for name, value in sorted(env.items()):
+        if not name.startswith(_ENV_PREFIX) or "__" not in name:
+            continue  # GESTALT_TOKEN, GESTALT_REQUIRE_SERVICES and friends are not config
+        keys = name[len(_ENV_PREFIX) :].lower().split("__")
+        dotted = ".".join(keys)
+        declared = _type_at(keys)
+        if declared is None:
+            parent = ".".join(keys[:-1])
+            allowed = ", ".join(_allowed(parent)) or "none"
+            raise ConfigError(f"environment {name}: key `{dotted}`: unknown key "
+                              f"(allowed keys: {allowed})")
+        _set(raw, keys, _env_value(name, value, declared))
+        origins[dotted] = f"environment {name}"
+
+
+def _env_value(name: str, value: str, declared: Any) -> Any:
+    members = _members(declared)
+    if str in members:
+        return value  # verbatim: a token `#x9` or `yes` must not turn into null or true
+    if value == "" and type(None) in members:
+        return None
+    try:
+        return yaml.safe_load(value)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"environment {name}: not a valid value: {value!r}") from exc
+
+
+def _set(raw: dict[str, Any], keys: list[str], value: Any) -> None:
+    node = raw
+    for key in keys[:-1]:
+        child = node.get(key)
+        if not isinstance(child, dict):
+            child = node[key] = {}
+        node = child
+    node[keys[-1]] = value
+
+
+def _blame(error: ConfigError, origin: str, origins: dict[str, str]) -> ConfigError:
+    """Prefix the error with the variable or option that set its key, else the file."""
+    where = origin
+    if error.key is not None:
+        key = re.sub(r"\[(\d+)\]", r".\1", error.key)
+        for set_key, source in origins.items():
+            if key == set_key or key.startswith(set_key + ".") or set_key.startswith(key + "."):
+                where = source
+                break
+    return ConfigError(f"{where}: {error}")
+
+
+def _check(config: Config) -> None:
+    """What the types cannot say: durations that parse, a token that is a token."""
+    token = config.server.token
+    if token is not None and (not token or token != token.strip()):
+        raise ConfigError("key `server.token`: an empty token, or one with spaces at either "
+                          "end, cannot be sent in a header; leave the key out for no token")
+    for key, value in _durations(config):
+        duration_seconds(value, key)
+    alerts = config.alerts
+    if alerts.retry_initial > alerts.retry_max:
+        raise ConfigError(f"key `alerts.retry_initial`: {alerts.retry_initial} is more than "
+                          f"alerts.retry_max ({alerts.retry_max})")
+
+
+def _durations(config: Config) -> Iterator[tuple[str, Duration]]:
+    alerts = config.alerts
+    for name in ("repeat_interval", "alertmanager_resend", "resolved_retention", "startup_grace"):
+        yield f"alerts.{name}", getattr(alerts, name)
+    for index, rule in enumerate(alerts.rules):
+        yield f"alerts.rules[{index}].for", rule.for_
+    for index, receiver in enumerate(alerts.receivers):
+        if receiver.repeat_interval is not None:
+            yield f"alerts.receivers[{index}].repeat_interval", receiver.repeat_interval
+
+
+# -- the schema, read back for messages and for typed environment overrides ---------------
+
+def _unwrap(tp: Any) -> Any:
+    """`Annotated[int, Meta]` -> int; `X | None` -> X (when there is one other member)."""
+    while typing.get_origin(tp) is Annotated:
+        tp = typing.get_args(tp)[0]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        others = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(others) == 1:
+            return _unwrap(others[0])
+    return tp
+
+
+def _members(tp: Any) -> set[Any]:
+    """The plain types a value of `tp` may have (a Literal of strings counts as str)."""
+    while typing.get_origin(tp) is Annotated:
+        tp = typing.get_args(tp)[0]
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return set().union(*(_members(a) for a in typing.get_args(tp)))
+    if origin is Literal:
+        return {type(a) for a in typing.get_args(tp)}
+    return {origin or tp}
+
+
+def _type_at(keys: list[str]) -> Any | None:
+    """The declared type at a key path (`["server", "port"]` -> int), None if no such key."""
+    tp: Any = Config
+    for key in keys:
+        tp = _unwrap(tp)
+        if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
+            fields = {f.encode_name: f.type for f in msgspec.structs.fields(tp)}
+            if key not in fields:
+                return None
+            tp = fields[key]
+        elif typing.get_origin(tp) is dict:
+            tp = typing.get_args(tp)[1]
+        else:
+            return None
+    return tp
+
+
+_AT = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+_UNKNOWN = re.compile(r"Object contains unknown field `(?P<field>[^`]+)`")
+_EXPECTED = re.compile(r"Expected `(?P<want>[^`]+)`, got `(?P<got>[^`]+)`")
+_BOUND = re.compile(r"Expected `(?P<want>[^`]+)` (?P<bound>[<>]=? \S+)")
+_ENUM = re.compile(r"Invalid enum value (?P<got>.+)")
+
+
+def _explain(message: str, raw: Any = None) -> str:
+    """Turn msgspec's `Expected int, got str - at $.server.port` into a key-first sentence."""
+    match = _AT.match(message.strip())
+    what = match.group("what") if match else message
+    path = _dotted(match.group("path") or "") if match else ""
+    if "[...]" in path:
+        path = _name_mapping_key(path, raw)
+    unknown = _UNKNOWN.search(what)
+    if unknown:
+        key = f"{path}.{unknown.group('field')}" if path else unknown.group("field")
+        return f"key `{key}`: unknown key (allowed keys: {', '.join(_allowed(path))})"
+    expected = _EXPECTED.search(what)
+    if expected:
+        return f"key `{path}`: expected {expected.group('want')}, got {expected.group('got')}"
+    bound = _BOUND.search(what)
+    if bound:
+        return f"key `{path}`: expected {bound.group('want')} {bound.group('bound')}"
+    enum = _ENUM.search(what)
+    if enum:
+        declared = _type_at(re.sub(r"\[\d+\]", "", path).split(".")) if path else None
+        choices = typing.get_args(declared) if typing.get_origin(declared) is Literal else ()
+        return f"key `{path}`: {enum.group('got')} is not one of: {', '.join(choices)}"
+    return f"key `{path or '<top>'}`: {what}"
+
+
+def _name_mapping_key(path: str, raw: Any) -> str:
+    """msgspec says `health.checks[...]` for a value inside a mapping: find which key's
+    value is the bad one, so the message can name it."""
+    head, _, rest = path.partition("[...]")
+    keys = head.split(".")
+    declared = _unwrap(_type_at(keys))
+    node = raw
+    for key in keys:
+        node = node.get(key) if isinstance(node, dict) else None
+    if typing.get_origin(declared) is not dict or not isinstance(node, dict):
+        return path
+    value_type = typing.get_args(declared)[1]
+    for key, value in node.items():
+        try:
+            msgspec.convert(value, value_type, strict=True)
+        except msgspec.ValidationError:
+            return f"{head}.{key}{rest}"
+    return path
+
+
+def _dotted(path: str) -> str:
+    return path.lstrip(".").replace("`", "")
+
+
+def _allowed(path: str) -> list[str]:
+    keys = [p for p in re.sub(r"\[[^]]*\]", "", path).split(".") if p]
+    cls = _unwrap(_type_at(keys)) if keys else Config
+    while typing.get_origin(cls) in (list, dict):
+        cls = _unwrap(typing.get_args(cls)[-1])
+    if not (isinstance(cls, type) and issubclass(cls, msgspec.Struct)):
+        return []
+    return [f.encode_name for f in msgspec.structs.fields(cls)]
+
+
+def _kind(value: Any) -> str:
+    return {list: "a list", str: "a string", int: "a number", float: "a number"}.get(
+        type(value), type(value).__name__
+    )
+
+
+# One or more number-unit pairs, as Prometheus writes durations: 30s, 5m, 1h30m, 1.5h.
+_DURATION = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+$")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def duration_seconds(value: Duration, key: str = "duration") -> float:
+    """`30`, `"30"`, `"30s"`, `"5m"`, `"1h30m"` -> seconds. Raises ConfigError naming `key`."""
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ConfigError(f"key `{key}`: a duration cannot be negative")
+        return float(value)
+    text = value.strip()
+    if re.fullmatch(r"\d+(?:\.\d+)?", text):
+        return float(text)
+    if not _DURATION.match(text):
+        raise ConfigError(f"key `{key}`: expected a duration like 30s, 5m, 4h or 1h30m, "
+                          f"got {value!r}")
+    return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
