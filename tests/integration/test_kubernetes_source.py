@@ -225,6 +225,10 @@ async def test_forced_410_relists_exactly_once(sim: KubeSim, running: Running) -
     pods_informer = next(i for i in running.source.informers if i.kind.plural == "pods")
     assert pods_informer.lists == 1
     snapshots = sink.snapshots
+    # Expire the watch once it is open: a watch that starts after the compaction, from the
+    # list's (still current) resourceVersion, is not too old and sees no 410.
+    await sink.wait_for(lambda: any(watchers for res, watchers in sim.store.watchers.items()
+                                    if res.plural == "pods"), what="the pods watch open")
     sim.faults.expire_watches("pods")
     await sink.wait_for(lambda: sink.snapshots > snapshots, what="the relist snapshot")
     sim.store.create(deployment("after", replicas=1))
@@ -474,8 +478,10 @@ async def test_pod_cpu_is_a_share_of_its_limit_or_its_node(sim: KubeSim,
     sim.store.create(_pinned_pod("unlimited", 1000, None))
 
     def sample(name: str) -> dict[str, Any] | None:
+        # A metrics poll may land before the watch has brought the pod (and its limit):
+        # that sample has usage but no share yet; the next one has both.
         return next((values for eid, values, _ in reversed(sink.metric_samples)
-                     if eid == pod_id(name)), None)
+                     if eid == pod_id(name) and values.get("cpu_percent") is not None), None)
 
     limited = await sink.wait_for(lambda: sample("limited"), what="the limited pod's metrics")
     unlimited = await sink.wait_for(lambda: sample("unlimited"),

@@ -313,8 +313,8 @@ class AlertsConfig(_Section):
 
 class HistoryConfig(_Section):
     retention_hours: Seconds = 168.0
-    # Metric samples are kept at most once per entity per this many seconds.
-    sample_interval: Seconds = 10.0
+    # Metric samples are kept at most once per entity per this many seconds (0: every one).
+    sample_interval: Wait = 10.0
 
 
 class Config(_Section):
