@@ -92,6 +92,16 @@ def _setup_logging(level: str) -> None:
         logging.getLogger(name).setLevel(max(quiet, logging.getLogger().level))
 
 
+def _refuse_open_bind(config: Config) -> None:
+    """Secure by default: anything but a loopback bind needs a token. `serve`, `demo` and
+    `check-config` refuse alike."""
+    from gestalt.api.security import is_loopback
+
+    if not is_loopback(config.server.host) and not config.server.token:
+        _fail(f"refusing to listen on {config.server.host} without a token: set --token "
+              "(or server.token / GESTALT_TOKEN), or bind 127.0.0.1")
+
+
 def _check_data_dir(path: str) -> None:
     """History needs a directory it can write; say so in one line before anything starts."""
     where = Path(path)
@@ -130,15 +140,12 @@ def serve(
         if value is not None:
             options[f"server.{key}"] = (option, value)
     config = _load(config_path, options)
+    _refuse_open_bind(config)
     # Imported only now: FastAPI takes a second to import, a config error need not wait.
-    from gestalt.api.security import is_loopback
     from gestalt.api.serving import BindError, bind
     from gestalt.engine.runtime import Engine
 
     server = config.server
-    if not is_loopback(server.host) and not server.token:
-        _fail(f"refusing to listen on {server.host} without a token: set --token "
-              "(or server.token / GESTALT_TOKEN), or bind 127.0.0.1")
     _setup_logging(level)
     _check_data_dir(server.data_dir)
     try:
@@ -221,7 +228,10 @@ def check_config(
     from gestalt.engine.alerts.manager import receivers_of
     from gestalt.engine.alerts.receivers import target_url
 
-    config = _load(file)
+    # GESTALT_TOKEN is `serve --token`'s variable: judge the file as `serve` would.
+    token = os.environ.get("GESTALT_TOKEN") or None
+    config = _load(file, {"server.token": ("--token/GESTALT_TOKEN", token)} if token else None)
+    _refuse_open_bind(config)
     enabled = [f.name for f in msgspec.structs.fields(config.collectors)
                if getattr(config.collectors, f.name).enabled]
     out.print(f"{file}: ok (collectors enabled: {', '.join(enabled) or 'none'})")
@@ -551,6 +561,7 @@ def demo(
 
     level = _log_level(log_level)
     config = _load(config_path, {"server.port": ("--port", port)})
+    _refuse_open_bind(config)
     _setup_logging(level)
     try:
         sock = bind(config.server.host, config.server.port)
