@@ -25,6 +25,7 @@ from rich.text import Text
 
 import gestalt
 from gestalt.engine.validation import validate
+from gestalt.model import SourceState
 from gestalt.model.config import Config, ConfigError, load_config
 
 if TYPE_CHECKING:
@@ -411,7 +412,8 @@ async def _query_locally(config: Config, path: str, params: dict[str, str]) -> d
                     # Measurements need a second poll: wait for it (at most one poll
                     # interval and a bit) rather than print a table without them.
                     deadline = time.monotonic() + min(15.0, _longest_poll(config) + 2.0)
-                    while _lacks_metrics(columns, result) and time.monotonic() < deadline:
+                    while _lacks_metrics(columns, result) and _can_answer(engine, spec.source) \
+                            and time.monotonic() < deadline:
                         await asyncio.sleep(0.5)  # re-ask until the second sample is in
                         spec, result = await resolve(engine, path, params)
                 except PathError as exc:
@@ -421,6 +423,12 @@ async def _query_locally(config: Config, path: str, params: dict[str, str]) -> d
                     "notes": _source_notes(path, statuses) if not result else []}
         finally:
             await engine.stop()
+
+
+def _can_answer(engine: Any, source: str | None) -> bool:
+    """Whether waiting can help: not when the path's own source is down (no cluster)."""
+    status = engine.hub.statuses.get(source) if source else None
+    return status is None or status.state in (SourceState.OK, SourceState.DEGRADED)
 
 
 def _longest_poll(config: Config) -> float:
@@ -672,7 +680,27 @@ def version() -> None:
 
 def main() -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    app()
+    # Not standalone: a usage error (`--port abc`) is one line like every other start-up
+    # error, not a boxed panel wrapped at 80 columns. Typer (pinned) carries its own click;
+    # tests/integration/test_cli.py fails if these names move.
+    from typer._click import exceptions as usage
+
+    try:
+        code = app(standalone_mode=False, prog_name="gestalt")
+    except usage.NoArgsIsHelpError as exc:
+        exc.show()
+        sys.exit(0)
+    except usage.UsageError as exc:
+        where = f" (see {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+        err.print(Text.assemble(("error:", "red"), " ",
+                                " ".join(exc.format_message().split()) + where))
+        sys.exit(exc.exit_code)
+    except usage.ClickException as exc:
+        err.print(Text.assemble(("error:", "red"), " ", " ".join(exc.format_message().split())))
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

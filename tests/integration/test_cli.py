@@ -371,3 +371,17 @@ async def test_names_from_sources_are_printed_as_they_are(
                for line in processes.stdout.splitlines()), processes.stdout
     # Every poll of the NATS monitor is an HTTP request: none of them is logged at info.
     assert "HTTP Request" not in log, log
+
+
+def test_usage_errors_are_one_line_too() -> None:
+    """A mistyped option or command is a start-up error like any other: one line naming
+    what is wrong and where help is, not a boxed panel wrapped at 80 columns."""
+    cases = [
+        (["serve", "--port", "abc"], "'--port'", "gestalt serve --help"),
+        (["serve", "--no-such-option"], "--no-such-option", "gestalt serve --help"),
+        (["no-such-command"], "no-such-command", "gestalt --help"),
+    ]
+    for args, *parts in cases:
+        assert_one_line_error(gestalt(*args), 2, *parts)
+    assert gestalt("--help").returncode == 0
+    assert gestalt().returncode == 0  # no arguments: the help, as a question answered
