@@ -33,7 +33,15 @@ export const sceneHooks: {
   screen: (id: string) => { x: number; y: number } | null;
   colour: (id: string) => [number, number, number] | null;
   highlighted: () => string[] | null;
-} = { screen: () => null, colour: () => null, highlighted: () => null };
+  labels: () => { id: string; ids: string[]; text: string; kind: string }[];
+  camera: () => { mode: string; moving: boolean; distance: number } | null;
+  freeRect: () => { left: number; top: number; right: number; bottom: number } | null;
+  halos: () => number;
+  layoutAlpha: () => number;
+} = {
+  screen: () => null, colour: () => null, highlighted: () => null, labels: () => [], camera: () => null,
+  freeRect: () => null, halos: () => 0, layoutAlpha: () => 1,
+};
 
 export let topologyStream: TopologyStream | null = null;
 
@@ -105,6 +113,15 @@ window.__gestalt = {
   screen: (id: string) => sceneHooks.screen(id),
   colour: (id: string) => sceneHooks.colour(id),
   highlighted: () => sceneHooks.highlighted(),
+  /** The labels on the map (each names one entity or group, a critical one maybe more). */
+  labels: () => sceneHooks.labels(),
+  /** The camera's mode (auto: framing the whole map; flying; free: the user's) and distance. */
+  camera: () => sceneHooks.camera(),
+  /** The part of the map no panel covers, page px: what framing fills. */
+  freeRect: () => sceneHooks.freeRect(),
+  get halos() { return sceneHooks.halos(); },
+  /** The layout's temperature: it moves until this falls below 0.005. */
+  get layoutAlpha() { return sceneHooks.layoutAlpha(); },
   /** Drop the topology stream as a network failure would (for resume tests). */
   dropStream: () => topologyStream?.forceReconnect(),
 };

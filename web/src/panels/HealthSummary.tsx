@@ -23,7 +23,7 @@ export function HealthSummary() {
   }
   const overall = scored ? sum / scored : null;
   return (
-    <section className="health" aria-label="Health summary" data-testid="health">
+    <section className="health" aria-label="Health summary" data-testid="health" data-obstacle>
       <button type="button" className="health-main" aria-expanded={open} onClick={() => setOpen(!open)}>
         <span className="score" style={{ color: css(scoreColour(overall)) }}>{overall == null ? "–" : Math.round(overall * 100)}</span>
         <span className="counts">

@@ -65,7 +65,7 @@ export function MetricsOverlay() {
   const depth = metric(e, "queue_depth", "pending", "num_pending");
   if (e.cpu_percent == null && e.memory_bytes == null && !hasNet && msgRate == null && depth == null) return null;
   return (
-    <section className="metrics-overlay" aria-label="Metrics" data-testid="metrics">
+    <section className="metrics-overlay" aria-label="Metrics" data-testid="metrics" data-obstacle>
       <div className="metrics-title">{e.name}</div>
       {e.cpu_percent != null && (
         <Bar label="CPU" value={e.cpu_percent} max={100} text={percent(e.cpu_percent)} colour="#4f8cff" series={series.cpu_percent} />

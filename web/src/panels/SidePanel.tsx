@@ -181,7 +181,7 @@ export function SidePanel() {
   const alerts = useUi((s) => s.alerts.filter((a) => a.state !== "resolved").length);
   const events = useUi((s) => s.events.length);
   return (
-    <aside className={sheetOpen ? "side open" : "side"} aria-label="Panels" data-testid="side">
+    <aside className={sheetOpen ? "side open" : "side"} aria-label="Panels" data-testid="side" data-obstacle>
       <button type="button" className="sheet-handle" aria-expanded={sheetOpen} onClick={() => setSheetOpen(!sheetOpen)}>
         <span />{sheetOpen ? "Hide" : "Details · Events · Alerts"}
       </button>

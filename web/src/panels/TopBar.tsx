@@ -34,6 +34,7 @@ function SearchBox() {
   const setFilters = useUi((s) => s.setFilters);
   const select = useUi((s) => s.select);
   const fly = useUi((s) => s.fly);
+  const requestFit = useUi((s) => s.requestFit);
   const input = useRef<HTMLInputElement>(null);
   const [open, setOpen] = useState(false);
   useUi((s) => s.graphRevision);
@@ -41,11 +42,12 @@ function SearchBox() {
     const key = (ev: KeyboardEvent) => {
       const typing = ev.target instanceof HTMLInputElement || ev.target instanceof HTMLTextAreaElement;
       if (ev.key === "/" && !typing) { ev.preventDefault(); input.current?.focus(); input.current?.select(); }
-      if (ev.key === "Escape") { input.current?.blur(); if (!typing) select(null); }
+      // Esc leaves the search box; outside it, it lets go of the selection and shows the whole map.
+      if (ev.key === "Escape") { input.current?.blur(); if (!typing) { select(null); requestFit(); } }
     };
     window.addEventListener("keydown", key);
     return () => window.removeEventListener("keydown", key);
-  }, [select]);
+  }, [select, requestFit]);
   const matches = useMemo(() => {
     if (!q) return [];
     // Exact names first, then prefixes, then the rest.

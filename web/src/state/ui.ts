@@ -24,6 +24,8 @@ export interface UiState {
   expanded: string[];
   graphRevision: number;
   flyTo: { id: string; at: number } | null;
+  /** Bumped to ask the camera to frame the whole map (Home, the fit button, Esc, a layout or filter change). */
+  fitRequest: number;
   setFilters: (f: Partial<Filters>) => void;
   select: (id: string | null) => void;
   hover: (id: string | null) => void;
@@ -32,6 +34,7 @@ export interface UiState {
   setSheetOpen: (open: boolean) => void;
   addEvents: (events: InfraEvent[], fresh: boolean) => void;
   fly: (id: string) => void;
+  requestFit: () => void;
   expand: (key: string) => void;
 }
 
@@ -52,10 +55,11 @@ export const useUi = create<UiState>((set, get) => ({
   expanded: [],
   graphRevision: 0,
   flyTo: null,
+  fitRequest: 0,
   setFilters: (f) => set({ filters: { ...get().filters, ...f } }),
   select: (id) => set({ selected: id, tab: id ? "details" : get().tab }),
   hover: (id) => { if (get().hovered !== id) set({ hovered: id }); },
-  setLayout: (layout) => set({ layout }),
+  setLayout: (layout) => set({ layout, fitRequest: get().fitRequest + 1 }),
   setTab: (tab) => set({ tab }),
   setSheetOpen: (sheetOpen) => set({ sheetOpen }),
   addEvents: (incoming, fresh) => {
@@ -66,6 +70,7 @@ export const useUi = create<UiState>((set, get) => ({
     set({ events, freshEvents });
   },
   fly: (id) => set({ flyTo: { id, at: performance.now() } }),
+  requestFit: () => set({ fitRequest: get().fitRequest + 1, flyTo: null }),
   expand: (key) => set({ expanded: [...get().expanded, key] }),
 }));
 
