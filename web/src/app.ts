@@ -34,13 +34,14 @@ export const sceneHooks: {
   colour: (id: string) => [number, number, number] | null;
   highlighted: () => string[] | null;
   labels: () => { id: string; ids: string[]; text: string; kind: string }[];
-  camera: () => { mode: string; moving: boolean; distance: number } | null;
+  camera: () => { mode: string; moving: boolean; distance: number; position: number[] } | null;
+  world: (id: string) => { position: number[]; size: number } | null;
   freeRect: () => { left: number; top: number; right: number; bottom: number } | null;
   halos: () => number;
   layoutAlpha: () => number;
 } = {
   screen: () => null, colour: () => null, highlighted: () => null, labels: () => [], camera: () => null,
-  freeRect: () => null, halos: () => 0, layoutAlpha: () => 1,
+  freeRect: () => null, halos: () => 0, layoutAlpha: () => 1, world: () => null,
 };
 
 export let topologyStream: TopologyStream | null = null;
@@ -117,6 +118,8 @@ window.__gestalt = {
   labels: () => sceneHooks.labels(),
   /** The camera's mode (auto: framing the whole map; flying; free: the user's) and distance. */
   camera: () => sceneHooks.camera(),
+  /** Where a shown entity is in the scene, and its radius (world units). */
+  world: (id: string) => sceneHooks.world(id),
   /** The part of the map no panel covers, page px: what framing fills. */
   freeRect: () => sceneHooks.freeRect(),
   get halos() { return sceneHooks.halos(); },

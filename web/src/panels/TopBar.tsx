@@ -1,10 +1,10 @@
-// Search (focus with "/"), layout presets, filters and the connection indicator.
-import { useEffect, useMemo, useRef, useState } from "react";
+// The top bar: search (Search.tsx), layout presets, filters and the connection indicator.
+import { useState } from "react";
 import { graph } from "../app";
 import { kindStyle } from "../scene/mapping";
 import { useUi } from "../state/ui";
-import { matchesSearch } from "../state/view";
 import type { Filters, LayoutPreset } from "../state/url";
+import { SearchBox } from "./Search";
 
 export function ConnectionIndicator() {
   const status = useUi((s) => s.status);
@@ -25,66 +25,6 @@ export function ConnectionIndicator() {
       title={bad.map((s) => `${s.name}: ${s.state} ${s.reason ?? ""}`).join("\n") || "all sources ok"}>
       <span className="dot" />
       {label}
-    </div>
-  );
-}
-
-function SearchBox() {
-  const q = useUi((s) => s.filters.q);
-  const setFilters = useUi((s) => s.setFilters);
-  const select = useUi((s) => s.select);
-  const fly = useUi((s) => s.fly);
-  const requestFit = useUi((s) => s.requestFit);
-  const input = useRef<HTMLInputElement>(null);
-  const [open, setOpen] = useState(false);
-  useUi((s) => s.graphRevision);
-  useEffect(() => {
-    const key = (ev: KeyboardEvent) => {
-      const typing = ev.target instanceof HTMLInputElement || ev.target instanceof HTMLTextAreaElement;
-      if (ev.key === "/" && !typing) { ev.preventDefault(); input.current?.focus(); input.current?.select(); }
-      // Esc leaves the search box; outside it, it lets go of the selection and shows the whole map.
-      if (ev.key === "Escape") { input.current?.blur(); if (!typing) { select(null); requestFit(); } }
-    };
-    window.addEventListener("keydown", key);
-    return () => window.removeEventListener("keydown", key);
-  }, [select, requestFit]);
-  const matches = useMemo(() => {
-    if (!q) return [];
-    // Exact names first, then prefixes, then the rest.
-    const needle = q.toLowerCase();
-    const rank = (name: string) => (name.toLowerCase() === needle ? 0 : name.toLowerCase().startsWith(needle) ? 1 : 2);
-    const out = [];
-    for (const e of graph.entities.values()) {
-      if (matchesSearch(e, q)) out.push(e);
-      if (out.length >= 500) break;
-    }
-    return out.sort((a, b) => rank(a.name) - rank(b.name) || a.name.localeCompare(b.name)).slice(0, 8);
-  }, [q, graph.revision]); // eslint-disable-line react-hooks/exhaustive-deps
-  const choose = (id: string) => { select(id); fly(id); setOpen(false); input.current?.blur(); };
-  return (
-    <div className="search">
-      <input
-        ref={input}
-        type="search"
-        placeholder="Search name or label=value   ( / )"
-        aria-label="Search entities"
-        data-testid="search"
-        value={q}
-        onChange={(ev) => { setFilters({ q: ev.target.value }); setOpen(true); }}
-        onFocus={() => setOpen(true)}
-        onBlur={() => setTimeout(() => setOpen(false), 150)}
-        onKeyDown={(ev) => { if (ev.key === "Enter" && matches[0]) choose(matches[0].id); }}
-      />
-      {open && matches.length > 0 && (
-        <ul className="search-results" role="listbox" data-testid="search-results">
-          {matches.map((e) => (
-            <li key={e.id} role="option" aria-selected="false" data-id={e.id} onMouseDown={() => choose(e.id)}>
-              <span className="kind">{kindStyle(e.kind).label}</span> {e.name}
-              {e.namespace && <span className="muted"> · {e.namespace}</span>}
-            </li>
-          ))}
-        </ul>
-      )}
     </div>
   );
 }

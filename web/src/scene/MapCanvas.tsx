@@ -97,7 +97,14 @@ function MapScene({ labels }: { labels: React.RefObject<LabelItem[]> }) {
       return { x: rect.left + (p.x + 1) / 2 * rect.width, y: rect.top + (1 - p.y) / 2 * rect.height };
     };
     sceneHooks.labels = () => (labels.current ?? []).map((l) => ({ id: l.id, ids: l.ids, text: l.text, kind: l.kind }));
-    sceneHooks.camera = () => ({ mode: director.mode, moving: director.moving, distance: camera.position.distanceTo(controls.target) });
+    sceneHooks.camera = () => ({
+      mode: director.mode, moving: director.moving, distance: camera.position.distanceTo(controls.target),
+      position: camera.position.toArray(),
+    });
+    sceneHooks.world = (id) => {
+      const i = sceneGraph.index.get(sceneGraph.view.shownAs.get(id) ?? id);
+      return i === undefined ? null : { position: [...sceneGraph.pos.subarray(i * 3, i * 3 + 3)], size: sceneGraph.sizes[i] };
+    };
     sceneHooks.freeRect = () => {
       const rect = el.getBoundingClientRect();
       const free = readFreeRect(el);
