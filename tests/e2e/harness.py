@@ -70,10 +70,12 @@ def gestalt_server(
     workdir: Path,
     collectors: dict[str, dict[str, Any]],
     visualization: dict[str, Any] | None = None,
+    port: int | None = None,
 ) -> Iterator[str]:
-    """Run `gestalt serve` with only `collectors` enabled; yields its base URL."""
+    """Run `gestalt serve` with only `collectors` enabled (on `port`, else a free one);
+    yields its base URL."""
     workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     config = {
         "server": {"host": "127.0.0.1", "port": port, "data_dir": str(workdir / "data")},
         "collectors": {name: {"enabled": False} for name in ALL_COLLECTORS},

@@ -2,6 +2,7 @@
 import { useState } from "react";
 import { graph } from "../app";
 import { COLOURS, EDGE_KINDS, EDGE_STYLES, KIND_STYLES, type RGB } from "../scene/mapping";
+import { kindTint } from "../scene/palette";
 import { useUi } from "../state/ui";
 import { ShapeIcon } from "./ShapeIcon";
 
@@ -44,14 +45,15 @@ export function Legend() {
         <div className="legend-body">
           <div className="legend-grid">
             {kinds.map(([kind, style]) => (
-              <div key={kind} className="legend-item" data-kind={kind} title={`colour: ${style.colour}`}>
-                <ShapeIcon shape={style.shape} colour="#c9d4e5" /> {style.label}
+              <div key={kind} className="legend-item" data-kind={kind} title={`${style.label}: its own colour when healthy (${style.colour})`}>
+                <ShapeIcon shape={style.shape} colour={css(kindTint(kind))} /> {style.label}
               </div>
             ))}
           </div>
           <div className="legend-health">
-            {([["ok", COLOURS.green], ["warning", COLOURS.amber], ["critical", COLOURS.red], ["unknown/stale", COLOURS.grey]] as [string, RGB][]).map(([label, c]) => (
-              <span key={label} data-health={label}><i style={{ background: css(c) }} /> {label}</span>
+            <span data-health="ok" title="Healthy entities are drawn in their kind's colour (above)"><i className="kind-colours" /> healthy: kind colour</span>
+            {([["warning", COLOURS.amber], ["critical", COLOURS.red], ["unknown/stale", COLOURS.grey]] as [string, RGB][]).map(([label, c]) => (
+              <span key={label} data-health={label}><i style={{ background: css(c) }} /> {label}{label === "unknown/stale" ? "" : " (ringed)"}</span>
             ))}
           </div>
           <div className="legend-edges">

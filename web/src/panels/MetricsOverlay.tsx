@@ -48,7 +48,8 @@ export function MetricsOverlay() {
   const [series, setSeries] = useState<Record<string, [number, number][]>>({});
   useEffect(() => {
     setSeries({});
-    if (!selected) return;
+    // A folded group (agg:...) has no history of its own.
+    if (!selected || selected.startsWith("agg:")) return;
     let live = true;
     const load = () => api.metrics(selected, Date.now() / 1000 - 900)
       .then((m) => { if (live) setSeries(m.series); })

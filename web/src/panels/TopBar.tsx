@@ -1,9 +1,10 @@
 // The top bar: search (Search.tsx), layout presets, filters and the connection indicator.
-import { useState } from "react";
+import { useCallback, useRef, useState } from "react";
 import { graph } from "../app";
-import { kindStyle } from "../scene/mapping";
 import { useUi } from "../state/ui";
-import type { Filters, LayoutPreset } from "../state/url";
+import type { LayoutPreset } from "../state/url";
+import { FilterMenu } from "./Filters";
+import { clock } from "./OutageBanner";
 import { SearchBox } from "./Search";
 
 export function ConnectionIndicator() {
@@ -16,13 +17,17 @@ export function ConnectionIndicator() {
   const absent = bad.filter((s) => !staleSources.includes(s));
   const stale = staleSources.length > 0 && status === "live";
   const names = (list: typeof bad) => list.map((s) => s.name).join(", ");
-  const label = status !== "live" ? status
+  const label = status === "reconnecting" ? "disconnected" : status !== "live" ? status
     : stale ? `stale source: ${names(staleSources)}`
     : absent.length ? `live · not connected: ${names(absent)}` : "live";
   const cls = status === "live" ? (stale ? "warn" : "ok") : status === "reconnecting" ? "bad" : "wait";
+  // The tooltip speaks of the server first: with it gone, what the sources did is unknown.
+  const since = graph.lastDataAt ? clock(graph.lastDataAt) : null;
+  const title = status === "reconnecting" ? `No connection to the Gestalt server${since ? `; data as of ${since}` : ""}. Retrying.`
+    : status === "connecting" ? "Connecting to the Gestalt server"
+    : bad.map((s) => `${s.name}: ${s.state} ${s.reason ?? ""}`).join("\n") || "Connected; all sources ok";
   return (
-    <div className={`conn conn-${cls}`} data-testid="connection" data-status={status} role="status"
-      title={bad.map((s) => `${s.name}: ${s.state} ${s.reason ?? ""}`).join("\n") || "all sources ok"}>
+    <div className={`conn conn-${cls}`} data-testid="connection" data-status={status} role="status" title={title}>
       <span className="dot" />
       {label}
     </div>
@@ -33,48 +38,13 @@ const PRESETS: { id: LayoutPreset; label: string }[] = [
   { id: "force", label: "Force" }, { id: "namespace", label: "By namespace" }, { id: "kind", label: "By kind" },
 ];
 
-function Chips({ field, values }: { field: keyof Omit<Filters, "q">; values: string[] }) {
-  const active = useUi((s) => s.filters[field]);
-  const setFilters = useUi((s) => s.setFilters);
-  const toggle = (v: string) =>
-    setFilters({ [field]: active.includes(v) ? active.filter((x) => x !== v) : [...active, v] });
-  return (
-    <div className="chips">
-      {values.map((v) => (
-        <button key={v} type="button" className={active.includes(v) ? "chip on" : "chip"} aria-pressed={active.includes(v)}
-          data-filter={`${field}:${v}`} onClick={() => toggle(v)}>
-          {field === "kinds" ? kindStyle(v).label : v || "(none)"}
-        </button>
-      ))}
-    </div>
-  );
-}
-
-function FilterMenu({ onClose }: { onClose: () => void }) {
-  useUi((s) => s.graphRevision);
-  const kinds = new Set<string>(), namespaces = new Set<string>(), sources = new Set<string>();
-  for (const e of graph.entities.values()) {
-    kinds.add(e.kind);
-    if (e.namespace) namespaces.add(e.namespace);
-    for (const s of e.sources ?? []) sources.add(s);
-  }
-  const sorted = (s: Set<string>) => [...s].sort().slice(0, 60);
-  return (
-    <div className="filter-menu" role="dialog" aria-label="Filters" data-testid="filters">
-      <div className="filter-head"><b>Filters</b><button type="button" className="link" onClick={onClose}>close</button></div>
-      <h4>Kind</h4><Chips field="kinds" values={sorted(kinds)} />
-      <h4>Health</h4><Chips field="health" values={["ok", "warning", "critical", "unknown"]} />
-      <h4>Source</h4><Chips field="sources" values={sorted(sources)} />
-      <h4>Namespace</h4><Chips field="namespaces" values={sorted(namespaces)} />
-    </div>
-  );
-}
-
 export function TopBar() {
   const layout = useUi((s) => s.layout);
   const setLayout = useUi((s) => s.setLayout);
   const filters = useUi((s) => s.filters);
   const [menu, setMenu] = useState(false);
+  const button = useRef<HTMLButtonElement>(null);
+  const close = useCallback(() => setMenu(false), []);
   const count = filters.kinds.length + filters.namespaces.length + filters.sources.length + filters.health.length;
   return (
     <header className="topbar">
@@ -86,10 +56,12 @@ export function TopBar() {
             data-layout={p.id} onClick={() => setLayout(p.id)}>{p.label}</button>
         ))}
       </div>
-      <button type="button" className={count ? "filter-btn on" : "filter-btn"} data-testid="filter-button"
-        aria-expanded={menu} onClick={() => setMenu(!menu)}>Filters{count ? ` · ${count}` : ""}</button>
+      <span className="filter-anchor">
+        <button type="button" ref={button} className={count ? "filter-btn on" : "filter-btn"} data-testid="filter-button"
+          aria-expanded={menu} onClick={() => setMenu(!menu)}>Filters{count ? ` · ${count}` : ""}</button>
+        {menu && <FilterMenu onClose={close} anchor={button} />}
+      </span>
       <ConnectionIndicator />
-      {menu && <FilterMenu onClose={() => setMenu(false)} />}
     </header>
   );
 }

@@ -112,6 +112,7 @@ function MapScene({ labels }: { labels: React.RefObject<LabelItem[]> }) {
     };
     sceneHooks.halos = () => sceneGraph.haloCount;
     sceneHooks.layoutAlpha = () => layout.alpha;
+    sceneHooks.viewIds = () => sceneGraph.view.nodes.map((n) => n.id);
     return () => {
       el.removeEventListener("pointermove", move);
       el.removeEventListener("pointerdown", press);
@@ -148,6 +149,10 @@ function MapScene({ labels }: { labels: React.RefObject<LabelItem[]> }) {
       s.lastParticles = frameStart;
       renderStats.viewNodes = view.nodes.length;
       renderStats.viewEdges = view.edges.length;
+      renderStats.folded = view.nodes.reduce((n, node) => n + (node.members ? 1 : 0), 0);
+      if (ui.shown.nodes !== view.nodes.length || ui.shown.folded !== renderStats.folded) {
+        useUi.setState({ shown: { nodes: view.nodes.length, folded: renderStats.folded } });
+      }
       s.highlightKey = "";
       // Paced by the smoothed cost (one slow rebuild on a busy machine must not hold the
       // next one back for long), never more than 300 ms apart.
@@ -292,6 +297,8 @@ const SOFTWARE = softwareRenderer();
 /** The map's own controls: frame everything (also the Home key). */
 function MapControls() {
   const requestFit = useUi((s) => s.requestFit);
+  const shown = useUi((s) => s.shown);
+  useUi((s) => s.graphRevision);
   useEffect(() => {
     const key = (ev: KeyboardEvent) => {
       const typing = ev.target instanceof HTMLInputElement || ev.target instanceof HTMLTextAreaElement;
@@ -303,8 +310,14 @@ function MapControls() {
   return (
     <div className="map-controls" data-obstacle>
       <button type="button" data-testid="fit-all" title="Show the whole map (Home)" onClick={requestFit}>
-        <span aria-hidden="true">⤢</span> Fit all
+        <span aria-hidden="true">⤢</span><span className="fit-label"> Fit all</span>
       </button>
+      {shown.folded > 0 && (
+        <div className="map-note" data-testid="fold-note"
+          title="Beyond visualization.max_entities, many alike entities are drawn as one group: select a group to expand it.">
+          {shown.nodes - shown.folded} of {graph.entities.size} shown · {shown.folded} {shown.folded === 1 ? "group" : "groups"} folded
+        </div>
+      )}
     </div>
   );
 }

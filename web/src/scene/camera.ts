@@ -191,8 +191,12 @@ export function aimAt(
     if (blocked === 0) break;
   }
   if (!best) return null;
-  // Orbit around the selection itself.
-  return { position: best.pose.position, target: p };
+  // The camera orbits a point on its axis (OrbitControls looks at its target): the one at
+  // the selection's depth, so that the selection stays where the framing put it (clear of
+  // the panels), not at the canvas's centre.
+  const { position } = best.pose;
+  const axis = best.pose.target.clone().sub(position).normalize();
+  return { position, target: position.clone().addScaledVector(axis, p.clone().sub(position).dot(axis)) };
 }
 
 /** How many nodes lie on the line of sight from `eye` to node `i`, in front of it. */

@@ -91,10 +91,10 @@ export function fitPoints(
 /**
  * The largest part of `canvas` that `obstacles` (panels over it) leave free: each obstacle
  * that overlaps is cut off along the side that keeps the most area. Obstacles that would
- * leave less than `minShare` of the canvas (a phone's open sheet over most of it) are
+ * leave less than `minShare` of the canvas (a sheet over nearly all of it) are
  * ignored rather than framing the map into a sliver.
  */
-export function freeRect(canvas: Rect, obstacles: Rect[], minShare = 0.3): Rect {
+export function freeRect(canvas: Rect, obstacles: Rect[], minShare = 0.2): Rect {
   const area = (r: Rect) => Math.max(0, r.right - r.left) * Math.max(0, r.bottom - r.top);
   const whole = area(canvas);
   let free = { ...canvas };
