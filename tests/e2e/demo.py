@@ -95,6 +95,8 @@ def framed(page: Any) -> bool:
 
 def open_map(open_page: Any, url: str, width: int, height: int) -> Any:
     page = open_page(f"{url}/", width, height)
+    # A busy 2-core machine renders a 500-entity map in software slowly: actions get time.
+    page.set_default_timeout(60_000)
     wait_until(lambda: page.evaluate("__gestalt.viewNodes") > 300, 60, "the demo's map")
     wait_until(lambda: framed(page), 120, "the map framed", 0.25)
     return page

@@ -25,6 +25,16 @@ def owns(page: Any) -> list[tuple[str, str]]:
     return pairs
 
 
+def feed_entities(page: Any) -> set[str]:
+    """The entities of the event feed's rows, read at one instant."""
+    return set(
+        page.evaluate(
+            "[...document.querySelectorAll('[data-testid=\"event-feed\"] .event')]"
+            ".map((r) => r.dataset.entity)"
+        )
+    )
+
+
 def count_critical(page: Any) -> int:
     return page.evaluate(
         "__gestalt.ids().filter((id) => { const e = __gestalt.entity(id);"
@@ -85,32 +95,46 @@ def test_alerts_grouped_by_incident(demo: tuple[str, str], open_page: Any) -> No
     [pod] = crash_pods(kubeconfig, 1)
     page = open_map(open_page, url, 1440, 900)
     page.locator('[data-tab="alerts"]').click()
-    firing = page.locator('[data-testid="alerts-firing"] .incident')
     # The pod's container, the pod, its replica set and deployment: one incident.
     parent = {owned: owner for owner, owned in owns(page)}
     deployment = pod
     while deployment in parent and not parent[deployment].startswith("namespace:"):
         deployment = parent[deployment]
     assert deployment.startswith("deployment:"), deployment
-    row = page.locator(f'[data-testid="alerts-firing"] [data-root="{deployment}"]')
-    wait_until(lambda: row.count() == 1, 90, "the crash loop's incident to fire")
-    roots = [r.get_attribute("data-root") for r in firing.all()]
+
+    def firing() -> list[dict[str, str]] | None:
+        """The firing incidents read at one instant, once the deployment's is among them
+        (the list refreshes every few seconds)."""
+        rows = page.evaluate(
+            """() => [...document.querySelectorAll('[data-testid="alerts-firing"] .incident')]
+              .map((r) => ({root: r.dataset.root, cls: r.className,
+                msg: r.querySelector('.event-msg').textContent,
+                title: r.querySelector('button').title}))"""
+        )
+        return rows if any(r["root"] == deployment for r in rows) else None
+
+    shown = {"rows": wait_until(firing, 90, "the crash loop's incident to fire", 0.5)}
+    roots = [r["root"] for r in shown["rows"]]
     assert len(roots) == len(set(roots)), "one row per incident"
     assert pod not in roots, "the pod's alerts are part of its deployment's incident"
     # Worst first; rule titles, not ids; the whole story on hover.
-    severities = [
-        next(c[4:] for c in r.get_attribute("class").split() if c.startswith("sev-"))
-        for r in firing.all()
-    ]
-    assert [SEVERITY[s] for s in severities] == sorted(
-        (SEVERITY[s] for s in severities), reverse=True
-    )
-    assert "Crash-looping" in row.inner_text()
-    assert not re.search(r"\b[a-z]+_[a-z_]+\b", row.locator(".event-msg").inner_text())
-    assert pod.rsplit("/", 1)[1] in row.locator("button").get_attribute("title")
+    severities = [SEVERITY[re.search(r"sev-(\w+)", r["cls"]).group(1)] for r in shown["rows"]]
+    assert severities == sorted(severities, reverse=True), severities
+    row = next(r for r in shown["rows"] if r["root"] == deployment)
+    assert "Crash-looping" in row["msg"]
+    assert not re.search(r"\b[a-z]+_[a-z_]+\b", row["msg"])
+    assert pod.rsplit("/", 1)[1] in row["title"]
     # The badge counts firing incidents only (pending ones wait below, apart).
     badge = page.get_by_test_id("alerts-badge")
-    assert int(badge.inner_text()) == firing.count()
+
+    def badge_counts_firing() -> bool:
+        counted = page.evaluate(
+            """() => [document.querySelector('[data-testid="alerts-badge"]')?.textContent,
+              document.querySelectorAll('[data-testid="alerts-firing"] .incident').length]"""
+        )
+        return counted[0] == str(counted[1])
+
+    wait_until(badge_counts_firing, 20, "the badge to count the firing incidents")
     assert "bad" in badge.get_attribute("class")
     page.screenshot(path=str(ARTIFACTS / "alerts.png"))
 
@@ -122,8 +146,16 @@ def test_event_feed_lanes_and_filters(demo: tuple[str, str], open_page: Any) -> 
     rows = page.locator('[data-testid="event-feed"] .event')
     wait_until(lambda: rows.count() > 3, 60, "events")
 
+    def read(attribute: str) -> list[str]:
+        """One attribute of every row, read at one instant (rows come and go)."""
+        return page.evaluate(
+            "(a) => [...document.querySelectorAll('[data-testid=\"event-feed\"] .event')]"
+            ".map((r) => r.getAttribute(a))",
+            attribute,
+        )
+
     def reasons() -> list[str]:
-        return [r.get_attribute("data-reason") for r in rows.all()]
+        return read("data-reason")
 
     # Alert transitions have their own lane; the changes lane has none of them.
     assert not [r for r in reasons() if r.startswith("Alert")]
@@ -133,11 +165,11 @@ def test_event_feed_lanes_and_filters(demo: tuple[str, str], open_page: Any) -> 
     page.locator('[data-lane="changes"]').click()
     # Warnings and worse.
     page.locator('[data-filter="serious"]').click()
-    classes = [r.get_attribute("class") for r in rows.all()]
+    classes = read("class")
     assert all(re.search(r"sev-(warning|error|critical)", c) for c in classes), classes
     page.locator('[data-filter="serious"]').click()
     # Only what concerns the selection (and what it owns).
-    entity = rows.first.get_attribute("data-entity")
+    entity = read("data-entity")[0]
     page.evaluate(
         "(id) => history.replaceState(null, '', '?sel=' + encodeURIComponent(id))", entity
     )
@@ -145,7 +177,7 @@ def test_event_feed_lanes_and_filters(demo: tuple[str, str], open_page: Any) -> 
     page.locator('[data-tab="events"]').click()
     wait_until(lambda: rows.count() > 0, 30, "events again")
     page.locator('[data-filter="selected"]').click()
-    entities = {r.get_attribute("data-entity") for r in rows.all()}
+    entities = set(read("data-entity"))
     assert entity in entities
     owned = {entity}
     pairs = owns(page)
@@ -153,8 +185,7 @@ def test_event_feed_lanes_and_filters(demo: tuple[str, str], open_page: Any) -> 
         owned |= grown
     assert entities <= set(owned), entities - set(owned)
     # A highlight means a new problem: never on an informational row.
-    for r in page.locator('[data-testid="event-feed"] .event.fresh').all():
-        assert "sev-info" not in r.get_attribute("class")
+    assert not [c for c in read("class") if "fresh" in c and "sev-info" in c]
 
 
 def test_outage_banner_and_events_after_restart(browser: Any, tmp_path: Path) -> None:
@@ -169,7 +200,7 @@ def test_outage_banner_and_events_after_restart(browser: Any, tmp_path: Path) ->
         page.locator('[data-tab="events"]').click()
         rows = page.locator('[data-testid="event-feed"] .event')
         wait_until(lambda: rows.count() >= 3, 60, "events from the first server")
-        before = {r.get_attribute("data-entity") for r in rows.all()}
+        before = feed_entities(page)
     # The server is gone: a banner, since when the data is old, the map greyed.
     banner = page.get_by_test_id("outage")
     banner.wait_for(timeout=30_000)
@@ -192,7 +223,7 @@ def test_outage_banner_and_events_after_restart(browser: Any, tmp_path: Path) ->
         def first_world_gone() -> bool:
             # (The second world's own churn may leave events of its replaced pods: those
             # are this world's history, marked gone, and may stay.)
-            return not {r.get_attribute("data-entity") for r in rows.all()} & gone
+            return not feed_entities(page) & gone
 
         wait_until(first_world_gone, 20, "events of gone entities to be dropped")
         context.close()  # before the server goes, so that no stream breaks under it
