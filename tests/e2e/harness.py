@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -69,10 +70,12 @@ def gestalt_server(
     workdir: Path,
     collectors: dict[str, dict[str, Any]],
     visualization: dict[str, Any] | None = None,
+    port: int | None = None,
 ) -> Iterator[str]:
-    """Run `gestalt serve` with only `collectors` enabled; yields its base URL."""
+    """Run `gestalt serve` with only `collectors` enabled (on `port`, else a free one);
+    yields its base URL."""
     workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     config = {
         "server": {"host": "127.0.0.1", "port": port, "data_dir": str(workdir / "data")},
         "collectors": {name: {"enabled": False} for name in ALL_COLLECTORS},
@@ -120,6 +123,50 @@ def gestalt_server(
         proc.terminate()
         try:
             proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@contextmanager
+def demo_server(workdir: Path, pods: int = 120) -> Iterator[tuple[str, str]]:
+    """Run `gestalt demo` (kubesim, NATS demo traffic and this machine, about 500
+    entities); yields its base URL and the simulated cluster's kubeconfig, for kubectl."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log_path = workdir / "demo.log"
+    log = log_path.open("wb")
+    gestalt = Path(sys.executable).with_name("gestalt")
+    proc = subprocess.Popen(
+        [str(gestalt), "demo", "--no-open", "--port", str(port), "--pods", str(pods)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=workdir,
+        # A wide console, so that the kubeconfig path is not wrapped.
+        env={**{k: v for k, v in os.environ.items() if k != "GESTALT_CONFIG"}, "COLUMNS": "400"},
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> str | None:
+        if proc.poll() is not None:
+            raise AssertionError(
+                f"gestalt demo exited {proc.returncode}: {log_path.read_text()[-2000:]}"
+            )
+        found = re.search(r"kubeconfig (\S+?kubeconfig)", log_path.read_text())
+        try:
+            up = httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            up = False
+        return found.group(1) if found and up else None
+
+    try:
+        kubeconfig = wait_until(ready, 90, "gestalt demo to be ready", 0.3)
+        yield url, kubeconfig
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
