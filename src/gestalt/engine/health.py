@@ -145,7 +145,13 @@ def _failed(e: Entity, _now: float) -> float | None:
 def _exited(e: Entity, _now: float) -> float | None:
     if e.status is not EntityStatus.EXITED or _exit_was_meant(e):
         return 0.0
+    if _exit_unknown(e):
+        return None  # ended by a signal before we watched: a stop or a kill, we cannot say
     return 1.0 if e.attrs.get("exit_code") == 0 else 2.0
+
+
+def _exit_unknown(e: Entity) -> bool:
+    return e.attrs.get("reason") == "Signalled" and e.attrs.get("restart_policy") != "always"
 
 
 def _exit_was_meant(e: Entity) -> bool:
@@ -546,8 +552,10 @@ def score_entity(
 
 def _status_score(entity: Entity) -> float:
     if entity.status is EntityStatus.EXITED:
-        if _exit_was_meant(entity):
-            return 1.0  # it did its work, or was stopped on purpose
+        if _exit_was_meant(entity) or _exit_unknown(entity):
+            # It did its work, or was stopped on purpose; or it was ended by a signal before
+            # we watched, which is what an old `docker stop` looks like (no guess at a crash).
+            return 1.0
         if entity.attrs.get("exit_code") == 0:
             return 0.6  # a clean exit of something that should run: worth a look
     elif entity.status is EntityStatus.PENDING and entity.attrs.get("state") == "created":
