@@ -6,10 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from gestalt.engine.validation import validate
-from gestalt.model.config import ConfigError, duration_seconds, load_config
+from gestalt.model.config import ConfigError, Receiver, duration_seconds, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -38,6 +39,10 @@ BAD = {
     "bad_layout.yaml": "visualization.layout_algorithm",
     "bad_empty_token.yaml": "server.token",
     "bad_alertmanager_v1.yaml": "alerts.receivers[0].url",
+    "bad_nats_url.yaml": "collectors.nats.url",
+    "bad_rule_duplicate_name.yaml": "alerts.rules[1].name",
+    "bad_rule_kinds.yaml": "alerts.rules[0].kinds",
+    "bad_receiver_min_severity.yaml": "alerts.receivers[0].min_severity",
 }
 
 
@@ -158,3 +163,15 @@ def test_check_config_command_prints_one_line_and_fails() -> None:
     assert bad.returncode == 2
     lines = [line for line in bad.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "server.port" in lines[0] and "bad_wrong_type.yaml" in lines[0]
+
+
+def test_a_pagerduty_receiver_needs_no_url() -> None:
+    """The Events API has one address: a receiver that names only its key posts there."""
+    from gestalt.engine.alerts.manager import receivers_of
+
+    config = load_config(None, env={}, validate=validate)
+    config.alerts.receivers = [msgspec.convert(
+        {"name": "pd", "type": "pagerduty", "routing_key": "k"}, Receiver)]
+    validate(config)
+    ((receiver, _),) = receivers_of(config)
+    assert receiver.url == config.alerts.pagerduty_url

@@ -275,7 +275,8 @@ class Receiver(_Section):
 
     name: str
     type: str
-    url: str
+    # Where to post; a pagerduty receiver defaults to `alerts.pagerduty_url` (Events API v2).
+    url: str = ""
     routing_key: str | None = None  # PagerDuty integration key
     min_severity: str = "warning"
     repeat_interval: Duration | None = None  # default: alerts.repeat_interval
