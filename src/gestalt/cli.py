@@ -141,6 +141,7 @@ def serve(
               "(or server.token / GESTALT_TOKEN), or bind 127.0.0.1")
     _setup_logging(level)
     _check_data_dir(server.data_dir)
+    _check_tls(server.tls_cert, server.tls_key)
     try:
         sock = bind(server.host, server.port)
     except BindError as exc:
@@ -149,11 +150,29 @@ def serve(
     _return_large_allocations()
     engine = Engine(config)
     url_host = server.host if ":" not in server.host else f"[{server.host}]"
-    url = f"http://{url_host}:{server.port}/"
+    url = f"{'https' if server.tls_cert else 'http'}://{url_host}:{server.port}/"
     err.print(Text.assemble(
         f"Gestalt Live {gestalt.__version__} serving ", (url, "bold"),
         f"  (sources: {', '.join(engine.sources) or 'none'}; history in {server.data_dir})"))
     asyncio.run(_serve(engine, sock, level))
+
+
+def _check_tls(cert: str | None, key: str | None) -> None:
+    """The certificate and key load and belong together; said in one line before anything
+    starts (uvicorn would say it with a traceback once the sources run)."""
+    if cert is None or key is None:
+        return
+    import ssl
+
+    for name, path in (("tls_cert", cert), ("tls_key", key)):
+        if not os.access(path, os.R_OK):
+            _fail(f"server.{name} {path}: " + (
+                "not readable" if os.path.exists(path) else "no such file"))
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        _fail(f"server.tls_cert {cert} / server.tls_key {key}: cannot load them: "
+              f"{getattr(exc, 'reason', None) or exc}")
 
 
 async def _serve(engine: Engine, sock: Any, level: str, *,
@@ -171,10 +190,11 @@ async def _serve(engine: Engine, sock: Any, level: str, *,
         except (OSError, sqlite3.Error) as exc:
             sock.close()
             _fail(f"history in {engine.config.server.data_dir}: cannot open it: {exc}", 1)
+        tls = engine.config.server
         server = Server(uvicorn.Config(
             create_app(engine, manage_engine=False), lifespan="off", access_log=False,
-            log_level=level if level != "info" else "warning", timeout_graceful_shutdown=3),
-            engine)
+            log_level=level if level != "info" else "warning", timeout_graceful_shutdown=3,
+            ssl_certfile=tls.tls_cert, ssl_keyfile=tls.tls_key), engine)
         try:
             await server.serve(sockets=[sock])
         finally:
@@ -276,7 +296,7 @@ def query(
     if not local:
         target = url or _server_url(config)
         answer = _query_server(target, token or config.server.token, path, params,
-                               explicit=url is not None)
+                               explicit=url is not None, verify=_trust(config))
         if answer is None:
             _note(f"no server at {target}; collecting locally")
     if answer is None:
@@ -292,18 +312,31 @@ def query(
 def _server_url(config: Config) -> str:
     host = "127.0.0.1" if config.server.host in ("0.0.0.0", "::") else config.server.host
     host = f"[{host}]" if ":" in host else host
-    return f"http://{host}:{config.server.port}"
+    scheme = "https" if config.server.tls_cert else "http"
+    return f"{scheme}://{host}:{config.server.port}"
+
+
+def _trust(config: Config) -> Any:
+    """What verifies a server with TLS: the system's CAs, plus the configured certificate
+    itself (a self-signed one is its own CA)."""
+    import ssl
+
+    context = ssl.create_default_context()
+    if config.server.tls_cert:
+        with contextlib.suppress(OSError, ssl.SSLError):
+            context.load_verify_locations(config.server.tls_cert)
+    return context
 
 
 def _query_server(url: str, token: str | None, path: str, params: dict[str, str], *,
-                  explicit: bool) -> dict[str, Any] | None:
+                  explicit: bool, verify: Any = True) -> dict[str, Any] | None:
     """The server's answer; None when nothing listens at `url` and it was not asked for
     by name (then the caller collects locally). Anything else that goes wrong is fatal."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     base = url.rstrip("/")
     try:
         response = httpx.get(f"{base}/api/paths/{path}", params=params, headers=headers,
-                             timeout=30)
+                             timeout=30, verify=verify)
     except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
         _fail(f"--url {url!r}: not an http(s) URL: {exc}")
     except httpx.TransportError as exc:
@@ -322,7 +355,7 @@ def _query_server(url: str, token: str | None, path: str, params: dict[str, str]
         message = body.get("error") or body.get("detail") or f"HTTP {response.status_code}"
         _fail(str(message), 2 if response.status_code in (400, 404, 422) else 1)
     if not body["result"]:
-        body["notes"] = _source_notes(path, _remote_statuses(base, headers))
+        body["notes"] = _source_notes(path, _remote_statuses(base, headers, verify))
     return body
 
 
@@ -342,9 +375,11 @@ def _reason(exc: httpx.TransportError) -> str:
     return str(text)
 
 
-def _remote_statuses(base: str, headers: dict[str, str]) -> list[dict[str, Any]]:
+def _remote_statuses(base: str, headers: dict[str, str], verify: Any = True
+                     ) -> list[dict[str, Any]]:
     try:
-        body = httpx.get(f"{base}/api/infra/health", headers=headers, timeout=10).json()
+        body = httpx.get(f"{base}/api/infra/health", headers=headers, timeout=10,
+                         verify=verify).json()
     except (httpx.HTTPError, ValueError):
         return []
     sources = body.get("sources", []) if isinstance(body, dict) else []
