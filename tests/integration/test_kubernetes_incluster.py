@@ -246,3 +246,29 @@ def test_in_cluster_says_what_is_missing(tmp_path: Path) -> None:
     environ = {"KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"}
     with pytest.raises(PermanentSourceError, match=f"service account in {tmp_path}"):
         in_cluster(config, root=str(tmp_path), environ=environ)
+
+
+async def test_access_granted_later_is_used_without_a_restart(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gestalt.sources.kubernetes import permissions
+
+    monkeypatch.setattr(permissions, "RECHECK", 0.5)
+    rbac = rbac_of("namespaced")
+    async with KubeSim(bookmark_interval=0.3) as sim:
+        populate(sim)
+        root = write_service_account(tmp_path / "sa", sim, grant(sim, rbac))
+        async with running(sim, root, namespaces=["default"]) as (_source, sink):
+            await sink.wait_for(lambda: "nodes" in sink.not_permitted, timeout=30,
+                                what="nodes not permitted")
+            nodes_role = next(d for d in rbac_of("cluster") if d["kind"] == "ClusterRole")
+            sim.store.create({**nodes_role, "metadata": {"name": "nodes-too"}, "rules": [
+                {"apiGroups": [""], "resources": ["nodes"], "verbs": ["list", "watch"]}]})
+            sim.store.create({"kind": "ClusterRoleBinding", "metadata": {"name": "nodes-too"},
+                              "roleRef": {"apiGroup": "rbac.authorization.k8s.io",
+                                          "kind": "ClusterRole", "name": "nodes-too"},
+                              "subjects": [{"kind": "ServiceAccount", "name": "gestalt",
+                                            "namespace": "gestalt"}]})
+            await sink.wait_for(lambda: "node-a" in names(sink, EntityKind.NODE), timeout=30,
+                                what="the node, once RBAC allows it")
+            assert sink.not_permitted == ["nodes.metrics.k8s.io", "persistentvolumes"]
+        assert [r for r in sim.requests if r.user == USER and r.status == 403] == []

@@ -103,6 +103,16 @@ class Permissions:
         return self.allows(kind, "list", namespace) and self.allows(kind, "watch", namespace)
 
     @property
+    def refused(self) -> list[Need]:
+        return [need for need, allowed in self.answers if allowed is False]
+
+    def updated(self, newer: Permissions) -> Permissions:
+        """These answers, with those `newer` gives again replaced."""
+        fresh = {need.key: (need, allowed) for need, allowed in newer.answers}
+        return Permissions([fresh.get(need.key, (need, allowed))
+                            for need, allowed in self.answers])
+
+    @property
     def missing_required(self) -> list[Need]:
         return [need for need, allowed in self.answers if need.required and allowed is False]
 

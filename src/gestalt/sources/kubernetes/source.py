@@ -164,11 +164,11 @@ class KubernetesSource(Listener):
         informers it allows, without a restart."""
         while True:
             await asyncio.sleep(permissions.RECHECK)
-            if not self._not_permitted:
+            if not self._not_permitted or self.permissions is None:
                 continue
-            try:
-                self.permissions = await permissions.review(
-                    api, permissions.needs(self.config))
+            try:  # only what was refused is asked again
+                self.permissions = self.permissions.updated(await permissions.review(
+                    api, self.permissions.refused))
             except (ApiError, httpx.HTTPError) as exc:
                 log.info("kubernetes: could not ask about RBAC again: %s", exc)
                 continue
