@@ -290,7 +290,7 @@ def check_access(
         _fail(f"{len(missing)} required permission(s) missing: {', '.join(names)}", 1)
     optional = [r for r in rows if r["allowed"] is False]
     _note("every required permission is granted" + (
-        f"; {len(optional)} optional not granted (those kinds are shown as not permitted)"
+        f"; {len(optional)} optional not granted (the map does without them)"
         if optional else ""))
 
 
