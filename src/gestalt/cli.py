@@ -149,6 +149,7 @@ def serve(
     server = config.server
     _setup_logging(level)
     _check_data_dir(server.data_dir)
+    _check_tls(server.tls_cert, server.tls_key)
     try:
         sock = bind(server.host, server.port)
     except BindError as exc:
@@ -157,11 +158,29 @@ def serve(
     _return_large_allocations()
     engine = Engine(config)
     url_host = server.host if ":" not in server.host else f"[{server.host}]"
-    url = f"http://{url_host}:{server.port}/"
+    url = f"{'https' if server.tls_cert else 'http'}://{url_host}:{server.port}/"
     err.print(Text.assemble(
         f"Gestalt Live {gestalt.__version__} serving ", (url, "bold"),
         f"  (sources: {', '.join(engine.sources) or 'none'}; history in {server.data_dir})"))
     asyncio.run(_serve(engine, sock, level))
+
+
+def _check_tls(cert: str | None, key: str | None) -> None:
+    """The certificate and key load and belong together; said in one line before anything
+    starts (uvicorn would say it with a traceback once the sources run)."""
+    if cert is None or key is None:
+        return
+    import ssl
+
+    for name, path in (("tls_cert", cert), ("tls_key", key)):
+        if not os.access(path, os.R_OK):
+            _fail(f"server.{name} {path}: " + (
+                "not readable" if os.path.exists(path) else "no such file"))
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        _fail(f"server.tls_cert {cert} / server.tls_key {key}: cannot load them: "
+              f"{getattr(exc, 'reason', None) or exc}")
 
 
 async def _serve(engine: Engine, sock: Any, level: str, *,
@@ -179,10 +198,11 @@ async def _serve(engine: Engine, sock: Any, level: str, *,
         except (OSError, sqlite3.Error) as exc:
             sock.close()
             _fail(f"history in {engine.config.server.data_dir}: cannot open it: {exc}", 1)
+        tls = engine.config.server
         server = Server(uvicorn.Config(
             create_app(engine, manage_engine=False), lifespan="off", access_log=False,
-            log_level=level if level != "info" else "warning", timeout_graceful_shutdown=3),
-            engine)
+            log_level=level if level != "info" else "warning", timeout_graceful_shutdown=3,
+            ssl_certfile=tls.tls_cert, ssl_keyfile=tls.tls_key), engine)
         try:
             await server.serve(sockets=[sock])
         finally:
@@ -242,6 +262,74 @@ def check_config(
                       f"POST {target_url(receiver)}")
 
 
+@app.command("check-access")
+def check_access(
+    config_path: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """What the current Kubernetes credentials may read of what Gestalt reads (as
+    `kubectl auth can-i` would answer for each); exits 1 when something required is
+    missing."""
+    config = _load(config_path)
+    from gestalt.sources.base import SourceError
+
+    try:
+        server, who, answers = asyncio.run(_check_access(config))
+    except SourceError as exc:
+        _fail(str(exc), 1)
+    rows = [{"resource": need.kind.resource, "verb": need.verb, "scope": need.scope,
+             "allowed": allowed, "required": need.required, "for": need.why}
+            for need, allowed in answers]
+    missing = [r for r in rows if r["required"] and r["allowed"] is False]
+    unanswered = any(r["allowed"] is None for r in rows)
+    if as_json:
+        out.print_json(json.dumps({"server": server, "credentials": who, "checks": rows,
+                                   "missing_required": len(missing)}))
+    else:
+        out.print(f"Kubernetes access at {server} ({who}):")
+        table = Table("resource", "verb", "scope", "allowed", "needed", "for", box=None,
+                      header_style="bold")
+        for r in rows:
+            allowed = {True: "yes", False: "NO", None: "unknown"}[r["allowed"]]
+            table.add_row(r["resource"], r["verb"], r["scope"], allowed,
+                          "required" if r["required"] else "optional", r["for"])
+        out.print(table)
+    if unanswered:
+        _fail("the API server did not answer SelfSubjectAccessReview: cannot tell", 1)
+    if missing:
+        names = sorted({f"{r['verb']} {r['resource']} ({r['scope']})" for r in missing})
+        _fail(f"{len(missing)} required permission(s) missing: {', '.join(names)}", 1)
+    optional = [r for r in rows if r["allowed"] is False]
+    _note("every required permission is granted" + (
+        f"; {len(optional)} optional not granted (the map does without them)"
+        if optional else ""))
+
+
+async def _check_access(config: Config) -> tuple[str, str, list[Any]]:
+    import httpx as client
+
+    from gestalt.sources.base import SourceError
+    from gestalt.sources.kubernetes.access import load_access
+    from gestalt.sources.kubernetes.api import Api, ApiError
+    from gestalt.sources.kubernetes.permissions import needs, review
+
+    section = config.collectors.kubernetes
+    access = await load_access(section)
+    who = (f"service account token in namespace {access.namespace}" if access.token_file
+           and access.namespace else "service account token" if access.token_file
+           else f"kubeconfig, cluster {access.cluster}")
+    async with client.AsyncClient(verify=access.verify, timeout=section.request_timeout) as http:
+        api = Api(access, http, page_size=section.page_size, watch_timeout=60,
+                  inactivity_timeout=section.inactivity_timeout)
+        try:
+            permissions = await review(api, needs(section))
+        except ApiError as exc:
+            raise SourceError(f"{access.server}: {exc}") from exc
+        except client.TransportError as exc:
+            raise SourceError(f"cannot reach {access.server}: {_reason(exc)}") from exc
+    return access.server, who, permissions.answers
+
+
 @app.command()
 def query(
     path: Annotated[str | None, typer.Argument(help="A world.infra.* path.")] = None,
@@ -287,7 +375,7 @@ def query(
     if not local:
         target = url or _server_url(config)
         answer = _query_server(target, token or config.server.token, path, params,
-                               explicit=url is not None)
+                               explicit=url is not None, verify=_trust(config))
         if answer is None:
             _note(f"no server at {target}; collecting locally")
     if answer is None:
@@ -303,18 +391,31 @@ def query(
 def _server_url(config: Config) -> str:
     host = "127.0.0.1" if config.server.host in ("0.0.0.0", "::") else config.server.host
     host = f"[{host}]" if ":" in host else host
-    return f"http://{host}:{config.server.port}"
+    scheme = "https" if config.server.tls_cert else "http"
+    return f"{scheme}://{host}:{config.server.port}"
+
+
+def _trust(config: Config) -> Any:
+    """What verifies a server with TLS: the system's CAs, plus the configured certificate
+    itself (a self-signed one is its own CA)."""
+    import ssl
+
+    context = ssl.create_default_context()
+    if config.server.tls_cert:
+        with contextlib.suppress(OSError, ssl.SSLError):
+            context.load_verify_locations(config.server.tls_cert)
+    return context
 
 
 def _query_server(url: str, token: str | None, path: str, params: dict[str, str], *,
-                  explicit: bool) -> dict[str, Any] | None:
+                  explicit: bool, verify: Any = True) -> dict[str, Any] | None:
     """The server's answer; None when nothing listens at `url` and it was not asked for
     by name (then the caller collects locally). Anything else that goes wrong is fatal."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     base = url.rstrip("/")
     try:
         response = httpx.get(f"{base}/api/paths/{path}", params=params, headers=headers,
-                             timeout=30)
+                             timeout=30, verify=verify)
     except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
         _fail(f"--url {url!r}: not an http(s) URL: {exc}")
     except httpx.TransportError as exc:
@@ -333,7 +434,7 @@ def _query_server(url: str, token: str | None, path: str, params: dict[str, str]
         message = body.get("error") or body.get("detail") or f"HTTP {response.status_code}"
         _fail(str(message), 2 if response.status_code in (400, 404, 422) else 1)
     if not body["result"]:
-        body["notes"] = _source_notes(path, _remote_statuses(base, headers))
+        body["notes"] = _source_notes(path, _remote_statuses(base, headers, verify))
     return body
 
 
@@ -353,9 +454,11 @@ def _reason(exc: httpx.TransportError) -> str:
     return str(text)
 
 
-def _remote_statuses(base: str, headers: dict[str, str]) -> list[dict[str, Any]]:
+def _remote_statuses(base: str, headers: dict[str, str], verify: Any = True
+                     ) -> list[dict[str, Any]]:
     try:
-        body = httpx.get(f"{base}/api/infra/health", headers=headers, timeout=10).json()
+        body = httpx.get(f"{base}/api/infra/health", headers=headers, timeout=10,
+                         verify=verify).json()
     except (httpx.HTTPError, ValueError):
         return []
     sources = body.get("sources", []) if isinstance(body, dict) else []

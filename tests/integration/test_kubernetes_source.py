@@ -476,12 +476,15 @@ async def test_pod_cpu_is_a_share_of_its_limit_or_its_node(sim: KubeSim,
     sink = running.sink
     sim.store.create(_pinned_pod("limited", 250, "500m"))
     sim.store.create(_pinned_pod("unlimited", 1000, None))
+    # A metrics poll may come before the pods' watch events: only samples taken once the
+    # source knows both pods (their limits and node) count.
+    await sink.wait_for(lambda: {pod_id("limited"), pod_id("unlimited")} <= set(sink.entities),
+                        what="both pods")
+    known = len(sink.metric_samples)
 
     def sample(name: str) -> dict[str, Any] | None:
-        # A metrics poll may land before the watch has brought the pod (and its limit):
-        # that sample has usage but no share yet; the next one has both.
-        return next((values for eid, values, _ in reversed(sink.metric_samples)
-                     if eid == pod_id(name) and values.get("cpu_percent") is not None), None)
+        return next((values for eid, values, _ in reversed(sink.metric_samples[known:])
+                     if eid == pod_id(name)), None)
 
     limited = await sink.wait_for(lambda: sample("limited"), what="the limited pod's metrics")
     unlimited = await sink.wait_for(lambda: sample("unlimited"),

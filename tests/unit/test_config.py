@@ -43,6 +43,9 @@ BAD = {
     "bad_rule_duplicate_name.yaml": "alerts.rules[1].name",
     "bad_rule_kinds.yaml": "alerts.rules[0].kinds",
     "bad_receiver_min_severity.yaml": "alerts.receivers[0].min_severity",
+    "bad_otlp_public_without_token.yaml": "collectors.otel.otlp_http_endpoint",
+    "bad_tls_cert_without_key.yaml": "server.tls_cert",
+    "bad_otlp_https_without_cert.yaml": "collectors.otel.otlp_endpoint",
 }
 
 
@@ -175,3 +178,31 @@ def test_a_pagerduty_receiver_needs_no_url() -> None:
     validate(config)
     ((receiver, _),) = receivers_of(config)
     assert receiver.url == config.alerts.pagerduty_url
+
+
+def test_otlp_beyond_loopback_needs_its_own_token() -> None:
+    public = {"GESTALT_COLLECTORS__OTEL__OTLP_ENDPOINT": "http://0.0.0.0:4317"}
+    with pytest.raises(ConfigError, match=r"refusing to receive OTLP on 0\.0\.0\.0 without"):
+        load_config(None, env=public)
+    with pytest.raises(ConfigError, match="refusing"):  # the API's token is not the OTLP one
+        load_config(None, env={**public, "GESTALT_SERVER__TOKEN": "api-token"})
+    config = load_config(None, env={**public, "GESTALT_COLLECTORS__OTEL__TOKEN": "otlp-token"})
+    assert config.collectors.otel.token == "otlp-token"
+    off = load_config(None, env={**public, "GESTALT_COLLECTORS__OTEL__ENABLED": "false"})
+    assert off.collectors.otel.enabled is False  # a receiver that does not run needs none
+
+
+@pytest.mark.parametrize("token", ["", " x"])
+def test_an_empty_otlp_token_is_an_error_not_auth_off(token: str) -> None:
+    with pytest.raises(ConfigError, match=r"key `collectors\.otel\.token`: an empty token"):
+        load_config(None, env={"GESTALT_COLLECTORS__OTEL__TOKEN": token})
+
+
+def test_otlp_tls_files_default_to_the_servers() -> None:
+    env = {"GESTALT_SERVER__TLS_CERT": "/tls/tls.crt", "GESTALT_SERVER__TLS_KEY": "/tls/tls.key",
+           "GESTALT_COLLECTORS__OTEL__OTLP_ENDPOINT": "https://localhost:4317"}
+    otel = load_config(None, env=env).collectors.otel
+    assert (otel.tls_cert, otel.tls_key) == ("/tls/tls.crt", "/tls/tls.key")
+    own = load_config(None, env={**env, "GESTALT_COLLECTORS__OTEL__TLS_CERT": "/o.crt",
+                                 "GESTALT_COLLECTORS__OTEL__TLS_KEY": "/o.key"}).collectors.otel
+    assert (own.tls_cert, own.tls_key) == ("/o.crt", "/o.key")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -240,9 +240,11 @@ class Hub:
         for listener in list(self._event_listeners):
             listener(event)
 
-    def status(self, source: str, state: SourceState, reason: str = "") -> None:
+    def status(self, source: str, state: SourceState, reason: str = "", *,
+               not_permitted: Sequence[str] = ()) -> None:
         current = self.statuses[source]
-        if current.state == state and current.reason == reason:
+        if current.state == state and current.reason == reason and \
+                current.not_permitted == list(not_permitted):
             self._delivered(source)  # a poll that went well says so, state unchanged
             return
         now = time.time()
@@ -254,6 +256,7 @@ class Hub:
             since=now if current.state != state else current.since,
             last_ok=now if state in _LIVE_STATES else current.last_ok,
             entities=len(self._contrib[source]),
+            not_permitted=list(not_permitted),
         )
         self.statuses[source] = status
         quiet = state in _LIVE_STATES or state is SourceState.STARTING
@@ -691,5 +694,6 @@ class SourceSink:
     def metrics(self, entity_id: str, values: MetricValues, observed_at: float) -> None:
         self._hub.metrics(self.name, entity_id, values, observed_at)
 
-    def status(self, state: SourceState, reason: str = "") -> None:
-        self._hub.status(self.name, state, reason)
+    def status(self, state: SourceState, reason: str = "", *,
+               not_permitted: Sequence[str] = ()) -> None:
+        self._hub.status(self.name, state, reason, not_permitted=not_permitted)

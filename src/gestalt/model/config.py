@@ -15,6 +15,7 @@ empty value clears a key that may be null. A problem with an override names the 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import types
@@ -51,6 +52,10 @@ class ServerConfig(_Section):
     port: Port = 8765
     # Bearer token; required for any non-loopback bind. Never empty: leave it out instead.
     token: str | None = None
+    # TLS for the API (PEM files; both or neither), for installs without a proxy or
+    # ingress that terminates TLS. The certificate file may hold the chain.
+    tls_cert: str | None = None
+    tls_key: str | None = None
     # Where history (SQLite) lives. Relative paths are relative to the working directory.
     data_dir: str = "data"
     # Extra origins allowed to call the API from a browser (besides the server's own).
@@ -134,16 +139,27 @@ def _default_prometheus_queries() -> dict[str, str]:
 class OtelCollector(_Section):
     enabled: bool = True
     # Where the OTLP receiver listens (spans and metrics become the service map): OTLP/gRPC
-    # on otlp_endpoint, OTLP/HTTP on otlp_http_endpoint; `host:port` or `http://host:port`,
-    # null turns that protocol off, port 0 picks a free port. Loopback by default: the
-    # receiver has no authentication, so bind another address only on a trusted network.
+    # on otlp_endpoint, OTLP/HTTP on otlp_http_endpoint; `host:port`, `http://host:port`
+    # or `https://host:port` (TLS with tls_cert/tls_key), null turns that protocol off,
+    # port 0 picks a free port. Loopback by default; like the API, any other address
+    # refuses to start without `token`.
     otlp_endpoint: str | None = "http://localhost:4317"
     otlp_http_endpoint: str | None = "http://localhost:4318"
+    # Exporters send it as `Authorization: Bearer <token>` (an HTTP header, or gRPC
+    # metadata). Its own token, not the API's: an exporter that can send spans cannot read
+    # the map. Never empty: leave it out instead.
+    token: str | None = None
+    # For https:// endpoints; null: server.tls_cert and server.tls_key.
+    tls_cert: str | None = None
+    tls_key: str | None = None
     prometheus_endpoint: str | None = "http://localhost:9090"
     # Every input is bounded: compressed body, decompressed body, concurrent requests.
     max_body_bytes: Positive = 4 * 1024 * 1024
     max_decompressed_bytes: Positive = 16 * 1024 * 1024
     max_concurrent_requests: Positive = 32
+    # Requests per second from one sender (IP address), with bursts of twice that; more
+    # are answered 429 (HTTP) or RESOURCE_EXHAUSTED (gRPC), which exporters retry later.
+    max_requests_per_second: Annotated[float, msgspec.Meta(gt=0)] = 200.0
     # Service graph: rates, errors and latency percentiles over this sliding window.
     window_seconds: Seconds = 60.0
     # How long a client span waits for its server span (and back) before it is given up.
@@ -175,15 +191,31 @@ class OtelCollector(_Section):
                              "receiver would listen nowhere (set `enabled: false` instead)")
 
 
+def is_loopback(host: str) -> bool:
+    """Whether an address to listen on is reachable from this machine only. A name other
+    than `localhost` counts as not loopback: what it resolves to may change."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def uses_tls(value: str) -> bool:
+    """Whether a listen address asks for TLS (`https://host:port`)."""
+    return value.strip().lower().startswith("https://")
+
+
 def listen_address(value: str, key: str = "address") -> tuple[str, int]:
-    """`http://localhost:4317`, `localhost:4317` or `[::1]:4317` -> (host, port)."""
+    """`http://localhost:4317`, `https://0.0.0.0:4317`, `localhost:4317` or `[::1]:4317`
+    -> (host, port)."""
     text = value.strip()
     scheme, sep, rest = text.partition("://")
     if not sep:
         scheme, rest = "http", text
-    if scheme.lower() != "http":
-        raise ValueError(f"`{key}` {value!r}: the receiver speaks plain http:// only "
-                         "(terminate TLS in front of it)")
+    if scheme.lower() not in ("http", "https"):
+        raise ValueError(f"`{key}` {value!r}: expected http:// or https:// (TLS)")
     rest = rest.rstrip("/")
     if rest.startswith("["):
         host, _, port = rest[1:].partition("]:")
@@ -364,6 +396,7 @@ def load_config(
         origins[key] = f"option {option}"
     try:
         config = msgspec.convert(raw, Config, strict=True)
+        _inherit(config)
         _check(config)
         if validate is not None:
             validate(config)
@@ -474,17 +507,53 @@ def _blame(error: ConfigError, origin: str, origins: dict[str, str]) -> ConfigEr
 
 
 def _check(config: Config) -> None:
-    """What the types cannot say: durations that parse, a token that is a token."""
-    token = config.server.token
-    if token is not None and (not token or token != token.strip()):
-        raise ConfigError("key `server.token`: an empty token, or one with spaces at either "
-                          "end, cannot be sent in a header; leave the key out for no token")
+    """What the types cannot say: durations that parse, a token that is a token, TLS files
+    in pairs, OTLP receivers that are either on loopback or protected by a token."""
+    server, otel = config.server, config.collectors.otel
+    for name, token in (("server.token", server.token), ("collectors.otel.token", otel.token)):
+        if token is not None and (not token or token != token.strip()):
+            raise ConfigError(f"key `{name}`: an empty token, or one with spaces at either "
+                              "end, cannot be sent in a header; leave the key out for no token")
+    for section, cert, key in (("server", server.tls_cert, server.tls_key),
+                               ("collectors.otel", otel.tls_cert, otel.tls_key)):
+        if (cert is None) != (key is None):
+            given, missing = ("tls_cert", "tls_key") if key is None else ("tls_key", "tls_cert")
+            raise ConfigError(f"key `{section}.{given}`: given without {section}.{missing}; "
+                              "the certificate and its private key (PEM files) go together")
+    if otel.enabled:
+        _check_otlp(otel)
     for key, value in _durations(config):
         duration_seconds(value, key)
     alerts = config.alerts
     if alerts.retry_initial > alerts.retry_max:
         raise ConfigError(f"key `alerts.retry_initial`: {alerts.retry_initial} is more than "
                           f"alerts.retry_max ({alerts.retry_max})")
+
+
+def _check_otlp(otel: OtelCollector) -> None:
+    for name in ("otlp_endpoint", "otlp_http_endpoint"):
+        value = getattr(otel, name)
+        if value is None:
+            continue
+        host, _port = listen_address(value, name)
+        if not is_loopback(host) and otel.token is None:
+            raise ConfigError(
+                f"key `collectors.otel.{name}`: refusing to receive OTLP on {host} without a "
+                "token: set collectors.otel.token (GESTALT_COLLECTORS__OTEL__TOKEN), or "
+                "listen on localhost")
+        if uses_tls(value) and otel.tls_cert is None:
+            raise ConfigError(
+                f"key `collectors.otel.{name}`: https:// needs a certificate: set "
+                "server.tls_cert and server.tls_key (or collectors.otel.tls_cert/tls_key)")
+
+
+def _inherit(config: Config) -> None:
+    """Defaults taken from another section: the OTLP receivers' TLS files are the API's
+    unless given their own."""
+    otel, server = config.collectors.otel, config.server
+    if otel.tls_cert is None and otel.tls_key is None and server.tls_cert is not None:
+        config.collectors.otel = msgspec.structs.replace(
+            otel, tls_cert=server.tls_cert, tls_key=server.tls_key)
 
 
 def _durations(config: Config) -> Iterator[tuple[str, Duration]]:

@@ -20,7 +20,7 @@ Rules of the contract:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from gestalt.model import Connection, Entity, Event, SourceState
@@ -57,7 +57,9 @@ class Sink(Protocol):
         self, entity_id: str, values: Mapping[str, float | int | None], observed_at: float
     ) -> None: ...
 
-    def status(self, state: SourceState, reason: str = "") -> None: ...
+    def status(self, state: SourceState, reason: str = "", *,
+               not_permitted: Sequence[str] = ()) -> None:
+        """`not_permitted`: what the source may not read (RBAC), one name per kind."""
 
 
 @runtime_checkable

@@ -9,9 +9,9 @@ import signal
 import sys
 import time
 
+from gestalt.sim.kubesim.rbac import Rbac
 from gestalt.sim.kubesim.resources import STORED
 from gestalt.sim.kubesim.runner import KubeSim
-from gestalt.sim.kubesim.server import Rbac
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

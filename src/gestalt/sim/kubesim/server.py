@@ -3,27 +3,30 @@
 Routing follows the API server's URL scheme:
 `/api/v1[/namespaces/{ns}]/{plural}[/{name}[/{sub}]]` and the same under
 `/apis/{group}/{version}`. Content negotiation follows the `Accept` header: `as=Table`,
-`as=PartialObjectMetadata[List]` or the full object.
+`as=PartialObjectMetadata[List]` or the full object. Every request is authenticated by
+its bearer token and authorized (see rbac.py) before it is served.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import hashlib
 import logging
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
 import yaml
 
-from gestalt.sim.kubesim import discovery, metrics, tables
+from gestalt.sim.kubesim import discovery, metrics, protobuf, tables
 from gestalt.sim.kubesim.faults import DISCONNECT, DROP, GONE, WAKE, Faults
 from gestalt.sim.kubesim.patch import json_patch, merge_patch, strategic_merge_patch
-from gestalt.sim.kubesim.resources import METRICS, STORED, Resource
+from gestalt.sim.kubesim.rbac import ADMIN, Attributes, Authorizer, Rbac, User
+from gestalt.sim.kubesim.resources import METRICS, REVIEWS, STORED, Resource
 from gestalt.sim.kubesim.selectors import SelectorError, field_selector, label_selector
 from gestalt.sim.kubesim.store import CLOSE, ApiError, Change, Obj, Store, Watcher
 
@@ -51,36 +54,19 @@ class Request:
     query: str
     status: int = 0
     at: float = 0.0  # time.time() when the request arrived
+    user: str = ""  # who it was authenticated as ("" when it was not)
+    credential: str = ""  # which bearer token: a fingerprint (tokens rotate)
+    group: str = ""  # the API group of `resource` ("" for core)
+    subresource: str | None = None
+
+    def attributes(self) -> Attributes:
+        """The request as RBAC sees it."""
+        plural = self.resource.split(".", 1)[0] if self.resource else ""
+        return Attributes.of(self.verb, self.group, plural, self.namespace, self.name,
+                             self.subresource)
 
 
-@dataclass
-class Rbac:
-    """Deny rules: `{"deny": [{"resource": "secrets", "verbs": ["list", "watch"]}]}`.
-
-    Anything not denied is allowed, which is all a test of "403 on one resource" needs."""
-
-    deny: list[dict[str, Any]] = field(default_factory=list)
-
-    @classmethod
-    def from_file(cls, path: str) -> Rbac:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f) or {}
-        return cls(deny=list(data.get("deny") or []))
-
-    def forbid(self, resource: str, verbs: list[str] | None = None,
-               namespace: str | None = None) -> None:
-        self.deny.append({"resource": resource, "verbs": verbs or ["*"],
-                          "namespaces": [namespace] if namespace else []})
-
-    def allows(self, verb: str, resource: str, namespace: str | None) -> bool:
-        for rule in self.deny:
-            if rule.get("resource") not in (resource, "*"):
-                continue
-            verbs = rule.get("verbs") or ["*"]
-            namespaces = rule.get("namespaces") or []
-            if ("*" in verbs or verb in verbs) and (not namespaces or namespace in namespaces):
-                return False
-        return True
+__all__ = ["KubeSimApp", "Rbac", "Request", "fingerprint", "negotiate"]
 
 
 class _Aborted(Exception):
@@ -115,6 +101,9 @@ class KubeSimApp:
     def __init__(self, store: Store, faults: Faults, *, token: str | None, rbac: Rbac,
                  bookmark_interval: float = 5.0, server_address: str = "") -> None:
         self.store, self.faults, self.token, self.rbac = store, faults, token, rbac
+        self.authorizer = Authorizer(store, rbac)
+        # Bearer tokens of other users (service accounts) -> who they are.
+        self.tokens: dict[str, User] = {}
         self.bookmark_interval = bookmark_interval
         self.server_address = server_address
         self.requests: list[Request] = []
@@ -137,7 +126,9 @@ class KubeSimApp:
         record = Request(method, path, verb, route[0].qualified if route and route[0] else None,
                          route[1] if route else None, route[2] if route else None,
                          headers.get("accept", ""), headers.get("user-agent", ""),
-                         scope["query_string"].decode(), at=time.time())
+                         scope["query_string"].decode(), at=time.time(),
+                         group=route[0].group if route and route[0] else "",
+                         subresource=route[3] if route else None)
         if not path.startswith(ADMIN_PREFIX):
             self.requests.append(record)
         status = 500
@@ -148,17 +139,26 @@ class KubeSimApp:
             await self.faults.reachable()
             if self.faults.delay:
                 await asyncio.sleep(self.faults.delay)
-            self._authenticate(headers)
+            record.credential = fingerprint(headers.get("authorization", ""))
+            user = self._authenticate(headers)
+            record.user = user.name
             retry_after = self.faults.take_throttle(record.resource)
             if retry_after is not None:
                 raise ApiError(429, "TooManyRequests", "Too many requests, please try again later.",
                                details={"retryAfterSeconds": retry_after},
                                headers={"retry-after": str(retry_after)})
-            if route and route[0] and not self.rbac.allows(verb, route[0].plural, route[1]):
+            if route and route[0] and not self.authorizer.allows(user, record.attributes()):
+                where = f' in the namespace "{route[1]}"' if route[1] else ""
                 raise ApiError(403, "Forbidden",
-                               f'{route[0].plural} is forbidden: User "kubesim-user" cannot '
+                               f'{route[0].plural} is forbidden: User "{user.name}" cannot '
                                f'{verb} resource "{route[0].plural}" in API group '
-                               f'"{route[0].group}"', details={"kind": route[0].plural})
+                               f'"{route[0].group}"{where}', details={"kind": route[0].plural})
+            if route and route[0] and route[0].group == "authorization.k8s.io":
+                body = await _read_body(receive)
+                status = 201
+                review = self._review(user, verb, body, headers.get("content-type", ""))
+                await _send(send, 201, _json(review))
+                return
             if verb == "watch" and route:
                 status = 200
                 await self._watch(route, query, headers, receive, send)
@@ -203,11 +203,40 @@ class KubeSimApp:
         except _Aborted:
             pass
 
-    def _authenticate(self, headers: dict[str, str]) -> None:
+    def _authenticate(self, headers: dict[str, str]) -> User:
+        presented = headers.get("authorization", "")
+        if presented.startswith("Bearer ") and presented[7:] in self.tokens:
+            return self.tokens[presented[7:]]
         if self.token is None:
-            return
-        if headers.get("authorization") != f"Bearer {self.token}":
+            return ADMIN  # plain HTTP: no authentication
+        if presented != f"Bearer {self.token}":
             raise ApiError(401, "Unauthorized", "Unauthorized")
+        return ADMIN
+
+    def _review(self, user: User, verb: str, body: bytes, content_type: str) -> Obj:
+        """A SelfSubjectAccessReview: may the caller do what it describes? (kubectl sends
+        it as protobuf, other clients as JSON; the answer is JSON.)"""
+        if verb != "create":
+            raise ApiError(405, "MethodNotAllowed", "only create is supported")
+        if "protobuf" in content_type:
+            try:
+                review = protobuf.self_subject_access_review(body)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise ApiError(400, "BadRequest", f"invalid protobuf body: {exc}") from exc
+        else:
+            review = _decode(body)
+        spec = review.get("spec") or {}
+        attrs = spec.get("resourceAttributes")
+        if not isinstance(attrs, dict):
+            raise ApiError(422, "Invalid", "spec.resourceAttributes is required (kubesim "
+                           "answers resource requests only)")
+        allowed = self.authorizer.allows(user, Attributes.of(
+            attrs.get("verb", ""), attrs.get("group", ""), attrs.get("resource", ""),
+            attrs.get("namespace") or None, attrs.get("name") or None,
+            attrs.get("subresource") or None))
+        return {"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
+                "metadata": {"creationTimestamp": None}, "spec": spec,
+                "status": {"allowed": allowed, **({} if allowed else {"reason": ""})}}
 
     # -- plain requests -----------------------------------------------------------------
     def _handle(self, method: str, path: str, route: _Route | None, verb: str,
@@ -427,6 +456,12 @@ class KubeSimApp:
         await send({"type": "http.response.body", "body": data, "more_body": True})
 
 
+def fingerprint(authorization: str) -> str:
+    """A short, stable name for the bearer token in an Authorization header."""
+    token = authorization.removeprefix("Bearer ")
+    return hashlib.sha256(token.encode()).hexdigest()[:12] if token else ""
+
+
 _Route = tuple[Resource | None, str | None, str | None, str | None]
 
 
@@ -445,7 +480,12 @@ def _route(path: str) -> _Route | None:
     if rest[0] == "namespaces" and len(rest) >= 3 and (group, rest[2]) in _PLURALS:
         namespace, rest = rest[1], rest[2:]
     plural = rest[0]
-    resource = METRICS.get(plural) if group == "metrics.k8s.io" else STORED.get((group, plural))
+    if group == "metrics.k8s.io":
+        resource = METRICS.get(plural)
+    elif group == "authorization.k8s.io":
+        resource = REVIEWS.get(plural)
+    else:
+        resource = STORED.get((group, plural))
     if resource is None:
         return (None, namespace, None, None)
     name = rest[1] if len(rest) > 1 else None
