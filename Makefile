@@ -8,13 +8,14 @@ INSTALLED := $(VENV)/.installed
 CONFIG ?= config/infrastructure.yaml
 WEB_BUILT := src/gestalt/web/index.html
 
-.PHONY: run test bench lint web services services-stop demo clean help
+.PHONY: run test bench lint web services services-stop demo clean help image
 
 help:
 	@echo "make run      set up and serve the live map on http://127.0.0.1:8765/"
 	@echo "make test     set up, start real components (Docker, NATS, ...), run all tests"
 	@echo "make bench    run the benchmarks, results in bench/results/"
 	@echo "make demo     a lively simulated cluster (kubesim) plus this machine"
+	@echo "make image    build the container image (docs/deploy.md)"
 
 $(INSTALLED): pyproject.toml requirements.lock scripts/bootstrap.sh
 	scripts/bootstrap.sh $(PYTHON) $(VENV)
@@ -43,6 +44,9 @@ lint: $(INSTALLED)
 test: $(INSTALLED) web services lint
 	@if [ -f web/package.json ]; then cd web && npm test --silent; fi
 	$(BIN)/python -m pytest
+
+image:
+	scripts/build-image.sh
 
 bench: $(INSTALLED) web services
 	$(BIN)/python bench/run_all.py

@@ -57,7 +57,7 @@ class CountingSink:
     def metrics(self, entity_id: str, values: Mapping[str, Any], observed_at: float) -> None:
         pass
 
-    def status(self, state: SourceState, reason: str = "") -> None:
+    def status(self, state: SourceState, reason: str = "", **_: object) -> None:
         pass
 
 

@@ -81,7 +81,7 @@ class LatencySink:
         if self.hub is not None:
             self.hub.metrics(entity_id, values, observed_at)
 
-    def status(self, state: SourceState, reason: str = "") -> None:
+    def status(self, state: SourceState, reason: str = "", **_: object) -> None:
         if self.hub is not None:
             self.hub.status(state, reason)
 

@@ -5,4 +5,5 @@ GESTALT_REQUIRE_SERVICES=1 (CI)."""
 from __future__ import annotations
 
 from tests.support.docker import objects  # noqa: F401  (fixture)
+from tests.support.image import gestalt_image  # noqa: F401  (fixture)
 from tests.support.services import *  # noqa: F401,F403  (fixtures)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import ARTIFACTS, CHROMIUM, ensure_web_built, launch_chromium
+from tests.e2e.harness import ARTIFACTS, CHROMIUM, demo_server, ensure_web_built, launch_chromium
 from tests.support.services import require_service
 
 
@@ -54,3 +54,11 @@ def open_page(browser: Any) -> Iterator[Any]:
         page.context.close()
     for _, errors in pages:
         assert not errors, f"console errors: {errors[:5]}"
+
+
+@pytest.fixture(scope="package")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """One `gestalt demo` for the tests that read the map as a user would: its URL and the
+    simulated cluster's kubeconfig."""
+    with demo_server(tmp_path_factory.mktemp("demo")) as running:
+        yield running

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -62,10 +63,12 @@ def gestalt_server(
     workdir: Path,
     collectors: dict[str, dict[str, Any]],
     visualization: dict[str, Any] | None = None,
+    port: int | None = None,
 ) -> Iterator[str]:
-    """Run `gestalt serve` with only `collectors` enabled; yields its base URL."""
+    """Run `gestalt serve` with only `collectors` enabled (on `port`, else a free one);
+    yields its base URL."""
     workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     config = {
         "server": {"host": "127.0.0.1", "port": port, "data_dir": str(workdir / "data")},
         "collectors": {name: {"enabled": False} for name in ALL_COLLECTORS},
@@ -86,6 +89,30 @@ def gestalt_server(
         yield f"http://127.0.0.1:{port}"
     finally:
         stop(proc, grace=10)
+
+
+@contextmanager
+def demo_server(workdir: Path, pods: int = 120) -> Iterator[tuple[str, str]]:
+    """Run `gestalt demo` (kubesim, NATS demo traffic and this machine, about 500
+    entities); yields its base URL and the simulated cluster's kubeconfig, for kubectl."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log_path = workdir / "demo.log"
+    gestalt = Path(sys.executable).with_name("gestalt")
+    url = f"http://127.0.0.1:{port}"
+    proc = start_until_ready(
+        "gestalt demo",
+        [str(gestalt), "demo", "--no-open", "--port", str(port), "--pods", str(pods)],
+        log_path, f"{url}/readyz", 90,
+        # A wide console, so that the kubeconfig path is not wrapped.
+        env={**{k: v for k, v in os.environ.items() if k != "GESTALT_CONFIG"}, "COLUMNS": "400"},
+        cwd=workdir)
+    try:
+        found = re.search(r"kubeconfig (\S+?kubeconfig)", log_path.read_text())
+        assert found, f"gestalt demo did not say its kubeconfig: {log_path.read_text()[-2000:]}"
+        yield url, found.group(1)
+    finally:
+        stop(proc, grace=15)
 
 
 def launch_chromium(playwright: Any) -> Any:

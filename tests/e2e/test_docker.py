@@ -1,5 +1,5 @@
 """A real container on the map: `docker run` -> it appears, in the scene and the event feed;
-stopped, its colour changes; clicked, its details; searched, found; traced, its network and
+crashed, its colour changes; clicked, its details; searched, found; traced, its network and
 volume light up."""
 
 from __future__ import annotations
@@ -62,8 +62,10 @@ def test_container_lifecycle_on_the_map(
             "-v",
             f"{names['volume']}:/data",
             TEST_IMAGE,
-            "sleep",
-            "300",
+            "sh",
+            "-c",
+            # Runs until told to crash (a stop on request is intent, not a fault).
+            "until [ -f /tmp/crash ]; do sleep 0.1; done; exit 3",
         )
         entity_id = f"container:{cid[:12]}"
 
@@ -111,13 +113,13 @@ def test_container_lifecycle_on_the_map(
 
         wait_until(click_it, 20, "a click on the container", 0.5)
 
-        # Stopped, its colour changes.
+        # It crashes: its colour changes.
         before = page.evaluate(f"__gestalt.colour({entity_id!r})")
-        docker("stop", "-t", "0", names["container"])
+        docker("exec", names["container"], "sh", "-c", "touch /tmp/crash")
         wait_until(
             lambda: page.evaluate(f"__gestalt.entity({entity_id!r}).status") != "running",
             30,
-            "the stop to reach the page",
+            "the crash to reach the page",
         )
         wait_until(
             lambda: page.evaluate(f"__gestalt.colour({entity_id!r})") != before, 10, "a new colour"

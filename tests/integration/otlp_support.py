@@ -54,6 +54,9 @@ async def running_source(**overrides: object) -> AsyncIterator[tuple[OtlpSource,
 # -- a mesh of SDK-instrumented processes, one in a Docker container -----------------------
 
 MESH_SERVICE = Path(__file__).parents[1] / "fixtures" / "otlp" / "mesh_service.py"
+MESH_OTLP_TOKEN = "mesh-otlp-token"
+# How an OpenTelemetry SDK is told to send the token (docs/deploy.md): the exporters read it.
+OTLP_HEADERS = f"Authorization=Bearer%20{MESH_OTLP_TOKEN}"
 
 
 def python_in_container() -> list[str]:
@@ -106,8 +109,10 @@ async def running_mesh(
         f"  nats: {{enabled: true, url: '{nats.url}', monitor_url: '{nats.monitor_url}',\n"
         "          poll_interval: 0.5, subjects: ['mesh.>']}\n"
         f"  postgres: {{enabled: true, dsns: ['{postgres.dsn()}'], poll_interval: 0.5}}\n"
-        # The receiver listens on the network's gateway: the container's way to this host.
+        # The receiver listens on the network's gateway: the container's way to this host;
+        # not loopback, so exporters must send the token.
         f"  otel: {{otlp_endpoint: null, otlp_http_endpoint: 'http://{gateway}:0',\n"
+        f"          token: {MESH_OTLP_TOKEN},\n"
         "          prometheus_endpoint: null, flush_interval: 0.2, window_seconds: 30}\n")
     engine = Engine(load_config(config, env={}))
     await engine.start()
@@ -133,6 +138,7 @@ async def running_mesh(
         objects.containers.append(back)
         back_full = await docker(
             "run", "-d", "--name", back, "--label", LABEL, "--network", network,
+            "-e", f"OTEL_EXPORTER_OTLP_HEADERS={OTLP_HEADERS}",
             *python_in_container(), TEST_IMAGE,
             container_python(), str(MESH_SERVICE), "--name", "back", "--listen", "0.0.0.0:8080",
             "--otlp", otlp_url, "--call", f"http://{gateway}:{front_port}/work",
@@ -151,6 +157,7 @@ async def running_mesh(
             "--call", f"http://{plain_ip}:8080/", "--postgres", front_dsn,
             "--nats", nats.url.replace("127.0.0.1", "localhost"), "--subject", subject,
             *no_traces, "--interval", "0.1",
+            env={**os.environ, "OTEL_EXPORTER_OTLP_HEADERS": OTLP_HEADERS},
             stdout=asyncio.subprocess.PIPE, stderr=log)
         assert front.stdout is not None
         listening = await asyncio.wait_for(front.stdout.readline(), 30)

@@ -233,6 +233,7 @@ async def test_metrics_history_diff_paths_and_operations(
         assert "/api/infra/topology/stream" in (await client.get("/openapi.json")).text
         config = (await client.get("/api/infra/config")).json()
         assert config["visualization"]["max_entities"] == 1000
+        assert config["checks"]["unavailable_replicas"] == "Replicas unavailable"
 
 
 async def test_token_host_and_origin_checks(tmp_path: Path) -> None:

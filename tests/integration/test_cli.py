@@ -113,6 +113,24 @@ def test_an_empty_token_is_refused_not_taken_as_no_auth(
     assert_one_line_error(result, 2, blamed, "server.token")
 
 
+def test_an_open_bind_without_a_token_is_refused_by_serve_demo_and_check_config(
+    tmp_path: Path
+) -> None:
+    config = write_config(tmp_path / "gestalt.yaml",
+                          server={"host": "0.0.0.0", "port": free_port()})
+    served = gestalt("serve", "-c", str(config))
+    line = assert_one_line_error(served, 2, "refusing to listen on 0.0.0.0 without a token")
+    # The demo serves the same API: it must not open it to the network either.
+    demo = gestalt("demo", "-c", str(config), "--no-open", "--no-nats", "--pods", "1",
+                   timeout=60)
+    assert assert_one_line_error(demo, 2) == line
+    checked = gestalt("check-config", str(config))
+    assert assert_one_line_error(checked, 2) == line
+    # With serve's token variable set, serve would start: check-config agrees.
+    with_token = gestalt("check-config", str(config), env=user_env(GESTALT_TOKEN="s3cret"))
+    assert with_token.returncode == 0, with_token.stderr
+
+
 # -- start-up ----------------------------------------------------------------------------
 
 def test_start_up_errors_are_one_line_and_not_wrapped(tmp_path: Path) -> None:
@@ -353,3 +371,17 @@ async def test_names_from_sources_are_printed_as_they_are(
                for line in processes.stdout.splitlines()), processes.stdout
     # Every poll of the NATS monitor is an HTTP request: none of them is logged at info.
     assert "HTTP Request" not in log, log
+
+
+def test_usage_errors_are_one_line_too() -> None:
+    """A mistyped option or command is a start-up error like any other: one line naming
+    what is wrong and where help is, not a boxed panel wrapped at 80 columns."""
+    cases = [
+        (["serve", "--port", "abc"], "'--port'", "gestalt serve --help"),
+        (["serve", "--no-such-option"], "--no-such-option", "gestalt serve --help"),
+        (["no-such-command"], "no-such-command", "gestalt --help"),
+    ]
+    for args, *parts in cases:
+        assert_one_line_error(gestalt(*args), 2, *parts)
+    assert gestalt("--help").returncode == 0
+    assert gestalt().returncode == 0  # no arguments: the help, as a question answered

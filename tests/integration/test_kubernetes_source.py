@@ -225,6 +225,10 @@ async def test_forced_410_relists_exactly_once(sim: KubeSim, running: Running) -
     pods_informer = next(i for i in running.source.informers if i.kind.plural == "pods")
     assert pods_informer.lists == 1
     snapshots = sink.snapshots
+    # Expire the watch once it is open: a watch that starts after the compaction, from the
+    # list's (still current) resourceVersion, is not too old and sees no 410.
+    await sink.wait_for(lambda: any(watchers for res, watchers in sim.store.watchers.items()
+                                    if res.plural == "pods"), what="the pods watch open")
     sim.faults.expire_watches("pods")
     await sink.wait_for(lambda: sink.snapshots > snapshots, what="the relist snapshot")
     sim.store.create(deployment("after", replicas=1))
@@ -472,9 +476,14 @@ async def test_pod_cpu_is_a_share_of_its_limit_or_its_node(sim: KubeSim,
     sink = running.sink
     sim.store.create(_pinned_pod("limited", 250, "500m"))
     sim.store.create(_pinned_pod("unlimited", 1000, None))
+    # A metrics poll may come before the pods' watch events: only samples taken once the
+    # source knows both pods (their limits and node) count.
+    await sink.wait_for(lambda: {pod_id("limited"), pod_id("unlimited")} <= set(sink.entities),
+                        what="both pods")
+    known = len(sink.metric_samples)
 
     def sample(name: str) -> dict[str, Any] | None:
-        return next((values for eid, values, _ in reversed(sink.metric_samples)
+        return next((values for eid, values, _ in reversed(sink.metric_samples[known:])
                      if eid == pod_id(name)), None)
 
     limited = await sink.wait_for(lambda: sample("limited"), what="the limited pod's metrics")

@@ -110,7 +110,7 @@ async def test_grpc_off_and_http_only() -> None:
 
 
 @pytest.mark.parametrize(("value", "message"), [
-    ("https://localhost:4317", "plain http:// only"),
+    ("ftp://localhost:4317", "expected http:// or https://"),
     ("localhost", "expected host:port or http://host:port"),
     ("http://localhost:99999", "expected host:port or http://host:port"),
     ("http://localhost:4317/v1/traces", "expected host:port or http://host:port"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from gestalt.model import Connection, Entity, Event, SourceState
@@ -22,6 +22,7 @@ class RecordingSink:
         self.metric_samples: list[tuple[str, dict[str, Any], float]] = []
         self.statuses: list[tuple[SourceState, str]] = []
         self.snapshots = 0
+        self.not_permitted: list[str] = []
         self._changed = asyncio.Event()
 
     # -- Sink ---------------------------------------------------------------------------
@@ -71,8 +72,10 @@ class RecordingSink:
         self.metric_samples.append((entity_id, dict(values), observed_at))
         self._poke()
 
-    def status(self, state: SourceState, reason: str = "") -> None:
+    def status(self, state: SourceState, reason: str = "", *,
+               not_permitted: Sequence[str] = ()) -> None:
         self.statuses.append((state, reason))
+        self.not_permitted = list(not_permitted)
         self._poke()
 
     # -- test helpers ----------------------------------------------------------------------

@@ -49,7 +49,7 @@ def failing(entity: Entity, config: HealthConfig = CFG, now: float = NOW) -> dic
 
 
 def docker(*, restart_policy: str | None = None, restart_count: int | None = None,
-           stop_requested: bool = False, **state: Any) -> Entity:
+           stop_requested: bool = False, exit_witnessed: bool = True, **state: Any) -> Entity:
     raw = json.loads((FIXTURES / "docker" / "container_inspect.json").read_text())
     raw["State"].update(state)
     if restart_policy is not None:
@@ -57,7 +57,8 @@ def docker(*, restart_policy: str | None = None, restart_count: int | None = Non
     if restart_count is not None:
         raw["RestartCount"] = restart_count
     inspect = msgspec.convert(raw, ContainerInspect)
-    return container(inspect, engine="host", local=False, stop_requested=stop_requested)[0]
+    return container(inspect, engine="host", local=False, stop_requested=stop_requested,
+                     exit_witnessed=exit_witnessed)[0]
 
 
 def rfc3339(epoch: float) -> str:
@@ -168,6 +169,25 @@ def test_docker_exit_meant_or_not(policy: str, exit_code: int, asked: bool,
                     restart_policy=policy, stop_requested=asked)
     assert failing(entity) == expected
     assert (score_entity(entity, CFG)[1] is Health.OK) == (not expected)
+
+
+@pytest.mark.parametrize(("policy", "exit_code", "expected"), [
+    ("no", 137, None),  # docker stop or kill before we watched, or a kill: cannot say
+    ("no", 143, None),
+    ("unless-stopped", 137, None),
+    ("no", 1, Health.CRITICAL),  # a process that failed by itself needs no witness
+    ("always", 137, Health.CRITICAL),  # the policy says it should run
+])
+def test_docker_exit_before_we_watched(policy: str, exit_code: int,
+                                       expected: Health | None) -> None:
+    """A stop older than the engine's event memory (256 events) looks like a SIGKILL/SIGTERM
+    exit with no kill event: after a restart of Gestalt that must not page as a crash."""
+    entity = docker(Status="exited", Running=False, ExitCode=exit_code, Pid=0,
+                    restart_policy=policy, exit_witnessed=False)
+    assert failing(entity).get("exited") is expected
+    if expected is None:
+        assert entity.attrs["reason"] == "Signalled"
+        assert score_entity(entity, CFG)[1] is Health.OK  # shown as a stopped container
 
 
 def test_docker_created_and_failed_to_start() -> None:

@@ -6,10 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from gestalt.engine.validation import validate
-from gestalt.model.config import ConfigError, duration_seconds, load_config
+from gestalt.model.config import ConfigError, Receiver, duration_seconds, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -38,6 +39,13 @@ BAD = {
     "bad_layout.yaml": "visualization.layout_algorithm",
     "bad_empty_token.yaml": "server.token",
     "bad_alertmanager_v1.yaml": "alerts.receivers[0].url",
+    "bad_nats_url.yaml": "collectors.nats.url",
+    "bad_rule_duplicate_name.yaml": "alerts.rules[1].name",
+    "bad_rule_kinds.yaml": "alerts.rules[0].kinds",
+    "bad_receiver_min_severity.yaml": "alerts.receivers[0].min_severity",
+    "bad_otlp_public_without_token.yaml": "collectors.otel.otlp_http_endpoint",
+    "bad_tls_cert_without_key.yaml": "server.tls_cert",
+    "bad_otlp_https_without_cert.yaml": "collectors.otel.otlp_endpoint",
 }
 
 
@@ -158,3 +166,43 @@ def test_check_config_command_prints_one_line_and_fails() -> None:
     assert bad.returncode == 2
     lines = [line for line in bad.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "server.port" in lines[0] and "bad_wrong_type.yaml" in lines[0]
+
+
+def test_a_pagerduty_receiver_needs_no_url() -> None:
+    """The Events API has one address: a receiver that names only its key posts there."""
+    from gestalt.engine.alerts.manager import receivers_of
+
+    config = load_config(None, env={}, validate=validate)
+    config.alerts.receivers = [msgspec.convert(
+        {"name": "pd", "type": "pagerduty", "routing_key": "k"}, Receiver)]
+    validate(config)
+    ((receiver, _),) = receivers_of(config)
+    assert receiver.url == config.alerts.pagerduty_url
+
+
+def test_otlp_beyond_loopback_needs_its_own_token() -> None:
+    public = {"GESTALT_COLLECTORS__OTEL__OTLP_ENDPOINT": "http://0.0.0.0:4317"}
+    with pytest.raises(ConfigError, match=r"refusing to receive OTLP on 0\.0\.0\.0 without"):
+        load_config(None, env=public)
+    with pytest.raises(ConfigError, match="refusing"):  # the API's token is not the OTLP one
+        load_config(None, env={**public, "GESTALT_SERVER__TOKEN": "api-token"})
+    config = load_config(None, env={**public, "GESTALT_COLLECTORS__OTEL__TOKEN": "otlp-token"})
+    assert config.collectors.otel.token == "otlp-token"
+    off = load_config(None, env={**public, "GESTALT_COLLECTORS__OTEL__ENABLED": "false"})
+    assert off.collectors.otel.enabled is False  # a receiver that does not run needs none
+
+
+@pytest.mark.parametrize("token", ["", " x"])
+def test_an_empty_otlp_token_is_an_error_not_auth_off(token: str) -> None:
+    with pytest.raises(ConfigError, match=r"key `collectors\.otel\.token`: an empty token"):
+        load_config(None, env={"GESTALT_COLLECTORS__OTEL__TOKEN": token})
+
+
+def test_otlp_tls_files_default_to_the_servers() -> None:
+    env = {"GESTALT_SERVER__TLS_CERT": "/tls/tls.crt", "GESTALT_SERVER__TLS_KEY": "/tls/tls.key",
+           "GESTALT_COLLECTORS__OTEL__OTLP_ENDPOINT": "https://localhost:4317"}
+    otel = load_config(None, env=env).collectors.otel
+    assert (otel.tls_cert, otel.tls_key) == ("/tls/tls.crt", "/tls/tls.key")
+    own = load_config(None, env={**env, "GESTALT_COLLECTORS__OTEL__TLS_CERT": "/o.crt",
+                                 "GESTALT_COLLECTORS__OTEL__TLS_KEY": "/o.key"}).collectors.otel
+    assert (own.tls_cert, own.tls_key) == ("/o.crt", "/o.key")

@@ -112,6 +112,8 @@ def test_why_a_container_stopped():
     assert asked.attrs["restart_policy"] == "no"
     unasked, _ = entities.container(stopped, engine="vm", local=True)
     assert unasked.attrs["reason"] == "Error"
+    unseen, _ = entities.container(stopped, engine="vm", local=True, exit_witnessed=False)
+    assert unseen.attrs["reason"] == "Signalled"  # 137 and no events: a stop, or a kill
     running, _ = entities.container(inspect_fixture(), engine="vm", local=True)
     assert "reason" not in running.attrs
 
@@ -139,9 +141,13 @@ def test_stop_requests_from_recorded_events():
     assert ("die", "gfx-crash", False) in seen
     assert ("kill", "gfx-reload", False) in seen  # SIGHUP asks for no exit
     assert seen[-1] == ("stop", "gfx-stopped", True)
+    # Every one of them ended in the events: none is a guess.
+    assert all(requests.witnessed(cid) for cid in by_name.values())
     assert ("start", "gfx-stopped", False) in seen  # a start forgets the earlier stop
     requests.keep_only({by_name["gfx-crash"]})
     assert not requests.asked(by_name["gfx-stopped"])
+    assert not requests.witnessed(by_name["gfx-stopped"])
+    assert not StopRequests().witnessed(by_name["gfx-crash"])  # before any event
 
 
 def test_feed_events_from_recorded_stream():

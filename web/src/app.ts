@@ -22,10 +22,13 @@ export interface RenderStats {
   glyphs: number;
   /** ms since navigation start when every entity was first on screen. */
   firstFullRender: number | null;
+  /** Groups folded to stay within max_entities (each one view node). */
+  folded: number;
 }
 
 export const renderStats: RenderStats = {
   drawCalls: 0, triangles: 0, fps: 0, frames: 0, frameTimes: [], meshes: 0, glyphs: 0, viewNodes: 0, viewEdges: 0, firstFullRender: null,
+  folded: 0,
 };
 
 /** What the scene shows, for tests: set by the scene once it exists. */
@@ -33,7 +36,17 @@ export const sceneHooks: {
   screen: (id: string) => { x: number; y: number } | null;
   colour: (id: string) => [number, number, number] | null;
   highlighted: () => string[] | null;
-} = { screen: () => null, colour: () => null, highlighted: () => null };
+  labels: () => { id: string; ids: string[]; text: string; kind: string }[];
+  camera: () => { mode: string; moving: boolean; distance: number; position: number[] } | null;
+  world: (id: string) => { position: number[]; size: number } | null;
+  viewIds: () => string[];
+  freeRect: () => { left: number; top: number; right: number; bottom: number } | null;
+  halos: () => number;
+  layoutAlpha: () => number;
+} = {
+  screen: () => null, colour: () => null, highlighted: () => null, labels: () => [], camera: () => null,
+  freeRect: () => null, halos: () => 0, layoutAlpha: () => 1, world: () => null, viewIds: () => [],
+};
 
 export let topologyStream: TopologyStream | null = null;
 
@@ -51,19 +64,27 @@ export function startLive(): void {
   });
   // Panels follow the graph at a human pace, not at the delta rate.
   let seen = -1;
+  let snapshots = 0;
   setInterval(() => {
     if (graph.revision !== seen) {
       seen = graph.revision;
       useUi.setState({ graphRevision: seen });
     }
+    // A new snapshot after the first (the server restarted, or this page fell too far
+    // behind): events of entities that are no longer there are from another life.
+    const taken = topologyStream?.snapshots ?? 0;
+    if (taken > snapshots) {
+      if (snapshots > 0) useUi.getState().pruneEvents((e) => graph.entities.has(e.entity_id));
+      snapshots = taken;
+    }
   }, 250);
   const loadAlerts = () => api.alerts().then(({ alerts }) => useUi.setState({ alerts })).catch(() => undefined);
   loadAlerts();
   setInterval(loadAlerts, 5000);
-  api.config().then(({ visualization }) => {
+  api.config().then(({ visualization, checks }) => {
     const ui = useUi.getState();
     const fromUrl = new URLSearchParams(window.location.search).get("layout");
-    useUi.setState({ config: visualization });
+    useUi.setState({ config: visualization, checks: checks ?? {} });
     if (!fromUrl && visualization.layout_algorithm.includes("namespace")) ui.setLayout("namespace");
   }).catch(() => undefined);
 }
@@ -78,6 +99,7 @@ window.__gestalt = {
   get edges() { return graph.edges.size; },
   get viewNodes() { return renderStats.viewNodes; },
   get viewEdges() { return renderStats.viewEdges; },
+  get folded() { return renderStats.folded; },
   get drawCalls() { return renderStats.drawCalls; },
   get meshes() { return renderStats.meshes; },
   get glyphs() { return renderStats.glyphs; },
@@ -99,12 +121,25 @@ window.__gestalt = {
     return m ? m.usedJSHeapSize : null;
   },
   ids: () => [...graph.entities.keys()],
+  /** What the map shows: entity ids, and agg:... for folded groups. */
+  viewIds: () => sceneHooks.viewIds(),
   edgeIds: () => [...graph.edges.keys()],
   entity: (id: string) => graph.entities.get(id) ?? null,
   /** Page coordinates of an entity on the map (to click it), its drawn colour, the traced path. */
   screen: (id: string) => sceneHooks.screen(id),
   colour: (id: string) => sceneHooks.colour(id),
   highlighted: () => sceneHooks.highlighted(),
+  /** The labels on the map (each names one entity or group, a critical one maybe more). */
+  labels: () => sceneHooks.labels(),
+  /** The camera's mode (auto: framing the whole map; flying; free: the user's) and distance. */
+  camera: () => sceneHooks.camera(),
+  /** Where a shown entity is in the scene, and its radius (world units). */
+  world: (id: string) => sceneHooks.world(id),
+  /** The part of the map no panel covers, page px: what framing fills. */
+  freeRect: () => sceneHooks.freeRect(),
+  get halos() { return sceneHooks.halos(); },
+  /** The layout's temperature: it moves until this falls below 0.005. */
+  get layoutAlpha() { return sceneHooks.layoutAlpha(); },
   /** Drop the topology stream as a network failure would (for resume tests). */
   dropStream: () => topologyStream?.forceReconnect(),
 };

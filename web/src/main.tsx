@@ -1,8 +1,17 @@
 import { StrictMode } from "react";
+import { setConsoleFunction } from "three";
 import { createRoot } from "react-dom/client";
 import { App } from "./App";
 import { startLive } from "./app";
 import "./styles.css";
+
+// react-three-fiber (9.x) still makes a THREE.Clock, which three r183+ reports as
+// deprecated on every load: that one message is not ours to fix and would hide real ones.
+// Everything else three says goes to the console as before.
+setConsoleFunction((type: "log" | "warn" | "error", message: string, ...params: unknown[]) => {
+  if (type === "warn" && message.startsWith("THREE.Clock: This module has been deprecated")) return;
+  console[type](message, ...params);
+});
 
 startLive();
 createRoot(document.getElementById("root")!).render(

@@ -4,6 +4,7 @@ import {
   COLOURS, EDGE_STYLES, KIND_STYLES, entityColour, entitySize, healthColour, isSimulated, kindStyle,
   particleFlow, pulses, scoreColour, spins,
 } from "../src/scene/mapping";
+import { KIND_TINTS } from "../src/scene/palette";
 
 const e = (kind: EntityKind, extra: Partial<Entity> = {}): Entity => ({ id: `${kind}:x`, kind, name: "x", ...extra });
 
@@ -39,30 +40,58 @@ describe("colours", () => {
     expect(healthColour(e("pod", { health: 1, health_status: "ok", stale: true }))).toEqual(COLOURS.grey);
   });
 
-  it("shows health for pods and containers", () => {
-    near(entityColour(e("pod", { health: 1, health_status: "ok" })), COLOURS.green);
-    const critical = entityColour(e("container", { health: 0.1, health_status: "critical" }));
-    expect(critical[0]).toBeGreaterThan(0.9);
-    expect(critical[1]).toBeLessThan(0.5);
-  });
-
-  it("keeps secrets amber and lets problems win over kind colours", () => {
-    expect(entityColour(e("secret", { health: 1, health_status: "ok" }))).toEqual(COLOURS.amber);
+  it("draws health in exactly the legend's colours, whatever the score", () => {
+    // A critical container whose score is still high was drawn salmon; a warning olive.
+    expect(entityColour(e("container", { health: 0.998, health_status: "critical" }))).toEqual(COLOURS.red);
+    expect(entityColour(e("pod", { health: 0.7, health_status: "warning" }))).toEqual(COLOURS.amber);
+    expect(entityColour(e("deployment", { health: 1, health_status: "warning" }))).toEqual(COLOURS.amber);
+    expect(entityColour(e("pod", { health: 1 }))).toEqual(COLOURS.grey);
+    expect(entityColour(e("pod", { health: 1, health_status: "ok", stale: true }))).toEqual(COLOURS.grey);
     expect(entityColour(e("service", { attrs: { type: "ClusterIP" }, health_status: "critical", health: 0 }))).toEqual(COLOURS.red);
   });
 
-  it("uses the plan's kind logic: service type, rollout, message heat, pool use, age", () => {
-    const cluster = entityColour(e("service", { attrs: { type: "ClusterIP" }, health_status: "ok" }));
-    const lb = entityColour(e("service", { attrs: { type: "LoadBalancer" }, health_status: "ok" }));
+  it("draws a healthy entity in its kind's colour, never one that reads as a health colour", () => {
+    expect(entityColour(e("pod", { health: 1, health_status: "ok" }))).toEqual(KIND_TINTS.pod);
+    expect(entityColour(e("secret", { health: 1, health_status: "ok" }))).toEqual(KIND_TINTS.secret);
+    // Amber and red are the warm hues (330°..60°); grey has no saturation.
+    const hsv = ([r, g, b]: number[]) => {
+      const max = Math.max(r, g, b), d = max - Math.min(r, g, b);
+      const h = d === 0 ? 0 : max === r ? ((g - b) / d + 6) % 6 : max === g ? (b - r) / d + 2 : (r - g) / d + 4;
+      return { hue: h * 60, saturation: max ? d / max : 0 };
+    };
+    for (const health of [COLOURS.amber, COLOURS.red]) {
+      const { hue } = hsv(health);
+      expect(hue < 60 || hue > 330).toBe(true);
+    }
+    const variants: Partial<Entity>[] = [
+      {}, { attrs: { replicas: 4, ready_replicas: 1 } }, { custom_metrics: { msgs_per_sec: 5000 } },
+      { custom_metrics: { pool_percent: 100 } }, { custom_metrics: { io_util_percent: 99 } },
+      { created_at: 0 }, { attrs: { type: "LoadBalancer" } },
+    ];
+    for (const kind of Object.keys(KIND_STYLES) as EntityKind[]) {
+      for (const extra of variants) {
+        const c = entityColour(e(kind, { health: 0.6, health_status: "ok", ...extra }));
+        const { hue, saturation } = hsv(c);
+        expect(hue > 60 && hue < 330, `${kind} ${JSON.stringify(extra)}: hue ${hue}`).toBe(true);
+        expect(saturation, `${kind} ${JSON.stringify(extra)}`).toBeGreaterThan(0.25);
+      }
+    }
+  });
+
+  it("uses the plan's kind logic when healthy: service type, message heat, pool use, age", () => {
+    const ok = { health: 1, health_status: "ok" as const };
+    const cluster = entityColour(e("service", { attrs: { type: "ClusterIP" }, ...ok }));
+    const lb = entityColour(e("service", { attrs: { type: "LoadBalancer" }, ...ok }));
     expect(cluster).not.toEqual(lb);
-    near(entityColour(e("deployment", { attrs: { replicas: 4, ready_replicas: 2 } })), COLOURS.amber);
-    const quiet = entityColour(e("nats_subject", { custom_metrics: { msgs_per_sec: 0 } }));
-    const busy = entityColour(e("nats_subject", { custom_metrics: { msgs_per_sec: 5000 } }));
+    const quiet = entityColour(e("nats_subject", { custom_metrics: { msgs_per_sec: 0 }, ...ok }));
+    const busy = entityColour(e("nats_subject", { custom_metrics: { msgs_per_sec: 5000 }, ...ok }));
     expect(busy[0]).toBeGreaterThan(quiet[0]);
-    near(entityColour(e("database", { custom_metrics: { pool_percent: 100 } })), COLOURS.red);
+    const idle = entityColour(e("database", { custom_metrics: { pool_percent: 0 }, ...ok }));
+    const full = entityColour(e("database", { custom_metrics: { pool_percent: 100 }, ...ok }));
+    expect(full).not.toEqual(idle);
     const now = 1_800_000_000;
-    const young = entityColour(e("configmap", { created_at: now }), now);
-    const old = entityColour(e("configmap", { created_at: now - 90 * 86400 }), now);
+    const young = entityColour(e("configmap", { created_at: now, ...ok }), now);
+    const old = entityColour(e("configmap", { created_at: now - 90 * 86400, ...ok }), now);
     expect(young).not.toEqual(old);
   });
 });

@@ -74,3 +74,13 @@ describe("URL state", () => {
     expect(toSearch({ ...EMPTY_FILTERS, selected: null, layout: null }, "")).toBe("");
   });
 });
+
+describe("folded groups in words", () => {
+  it("names a group by what it holds and where, not by its key", async () => {
+    const { describeFold } = await import("../src/state/view");
+    const name = (id: string) => (id === "namespace:kubesim/shop" ? "shop" : null);
+    expect(describeFold("agg:pod:namespace:kubesim/shop", 31, name)).toBe("31 pods of namespace shop");
+    expect(describeFold("agg:container:ns/data", 2, name)).toBe("2 containers in namespace data");
+    expect(describeFold("agg:replicaset:deployment:kubesim/shop/api", 1, () => null)).toBe("1 replicaset of deployment kubesim/shop/api");
+  });
+});

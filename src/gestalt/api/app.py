@@ -32,6 +32,7 @@ from gestalt.api.streams import (
 )
 from gestalt.engine.alerts import select_alerts
 from gestalt.engine.filters import TopologyFilter, parse_kinds, split_values
+from gestalt.engine.health import CHECKS
 from gestalt.engine.paths import REGISTRY, PathError, nats_messages, resolve, topology_diff
 from gestalt.engine.runtime import Engine
 from gestalt.engine.scoring import overall_status, summarize
@@ -223,8 +224,11 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
 
     @app.get("/api/infra/config", tags=["ui"])
     async def get_ui_config() -> Response:
-        """What the web UI needs from the configuration."""
+        """What the web UI needs from the configuration, and the health checks' titles
+        (an alert's `rule` is a check id: the UI shows "Replicas unavailable", not
+        `unavailable_replicas`)."""
         return _json({"visualization": engine.config.visualization,
+                      "checks": {c.id: c.title for c in CHECKS},
                       "version": gestalt.__version__})
 
     # -- paths -------------------------------------------------------------------------

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
 from collections.abc import MutableMapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -21,20 +20,13 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gestalt.model.config import ServerConfig
+from gestalt.model.config import ServerConfig, is_loopback
+
+__all__ = ["COOKIE", "OPEN_PATHS", "SecurityMiddleware", "is_loopback"]
 
 COOKIE = "gestalt_token"
 # Reachable without a token: liveness probes must work for orchestrators.
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _split_host(value: str) -> str:

@@ -1,41 +1,24 @@
-"""The `gestalt` command: serve the live map, query paths, check configuration, run a demo.
+"""The `gestalt` command: serve the live map, query paths, check configuration and access,
+run a demo.
 
-Each command is a function of its own module (`serve`, `query`, `demo`); they are
-registered here, in the order `gestalt --help` lists them.
+Each command is a function of its own module (`serve`, `check`, `query`, `demo`); they
+are registered here, in the order `gestalt --help` lists them.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import Annotated
+import sys
 
-import msgspec
 import typer
+from rich.text import Text
 
 import gestalt
-from gestalt.cli.common import app, load, out
+from gestalt.cli.check import check_access, check_config
+from gestalt.cli.common import app, err, out
 from gestalt.cli.demo import demo
 from gestalt.cli.query import query
 from gestalt.cli.serve import serve
-
-
-def check_config(
-    file: Annotated[Path, typer.Argument(help="The configuration file to validate.")],
-) -> None:
-    """Validate a configuration file (and GESTALT_* overrides) without starting anything:
-    the same checks `serve` makes."""
-    from gestalt.engine.alerts.manager import receivers_of
-    from gestalt.engine.alerts.receivers import target_url
-
-    config = load(file)
-    enabled = [f.name for f in msgspec.structs.fields(config.collectors)
-               if getattr(config.collectors, f.name).enabled]
-    out.print(f"{file}: ok (collectors enabled: {', '.join(enabled) or 'none'})")
-    if config.alerts.enabled:
-        for receiver, _repeat in receivers_of(config):
-            out.print(f"  alerts go to {receiver.name} ({receiver.type}): "
-                      f"POST {target_url(receiver)}")
 
 
 def version() -> None:
@@ -45,6 +28,7 @@ def version() -> None:
 
 app.command()(serve)
 app.command("check-config")(check_config)
+app.command("check-access")(check_access)
 app.command()(query)
 app.command()(demo)
 app.command()(version)
@@ -52,5 +36,24 @@ app.command()(version)
 
 def main() -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    app()
+    # Not standalone: a usage error (`--port abc`) is one line like every other start-up
+    # error, not a boxed panel wrapped at 80 columns. Typer (pinned) carries its own click;
+    # tests/integration/test_cli.py fails if these names move.
+    from typer._click import exceptions as usage
 
+    try:
+        code = app(standalone_mode=False, prog_name="gestalt")
+    except usage.NoArgsIsHelpError as exc:
+        exc.show()
+        sys.exit(0)
+    except usage.UsageError as exc:
+        where = f" (see {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+        err.print(Text.assemble(("error:", "red"), " ",
+                                " ".join(exc.format_message().split()) + where))
+        sys.exit(exc.exit_code)
+    except usage.ClickException as exc:
+        err.print(Text.assemble(("error:", "red"), " ", " ".join(exc.format_message().split())))
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

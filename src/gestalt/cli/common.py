@@ -1,5 +1,5 @@
 """What every `gestalt` command shares: the Typer app, the consoles, one-line errors,
-loading the configuration, logging."""
+loading the configuration, logging, refusing an open bind."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
 
+import httpx
 import typer
 from rich.console import Console
 from rich.text import Text
@@ -77,6 +78,14 @@ def setup_logging(level: str) -> None:
         logging.getLogger(name).setLevel(max(quiet, logging.getLogger().level))
 
 
+def refuse_open_bind(config: Config) -> None:
+    """Secure by default: anything but a loopback bind needs a token. `serve`, `demo` and
+    `check-config` refuse alike."""
+    from gestalt.api.security import is_loopback
+
+    if not is_loopback(config.server.host) and not config.server.token:
+        fail(f"refusing to listen on {config.server.host} without a token: set --token "
+              "(or server.token / GESTALT_TOKEN), or bind 127.0.0.1")
 
 
 def raise_open_files_limit() -> None:
@@ -90,3 +99,10 @@ def raise_open_files_limit() -> None:
     except (ImportError, ValueError, OSError):
         pass
 
+
+def transport_reason(exc: httpx.TransportError) -> str:
+    cause: BaseException = exc
+    while cause.__cause__ is not None or cause.__context__ is not None:
+        cause = cause.__cause__ or cause.__context__  # type: ignore[assignment]
+    text = getattr(cause, "strerror", None) or str(cause) or type(exc).__name__
+    return str(text)

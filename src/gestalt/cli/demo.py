@@ -23,6 +23,7 @@ from gestalt.cli.common import (
     load,
     parse_log_level,
     raise_open_files_limit,
+    refuse_open_bind,
     setup_logging,
 )
 from gestalt.cli.serve import serve_engine
@@ -44,6 +45,7 @@ def demo(
 
     level = parse_log_level(log_level)
     config = load(config_path, {"server.port": ("--port", port)})
+    refuse_open_bind(config)
     setup_logging(level)
     try:
         sock = bind(config.server.host, config.server.port)
@@ -144,4 +146,3 @@ async def _stop_group(proc: asyncio.subprocess.Process, grace: float = 10.0) -> 
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     await proc.wait()
-

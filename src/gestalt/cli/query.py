@@ -4,6 +4,7 @@ collecting locally when none answers."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 import tempfile
@@ -15,8 +16,18 @@ import msgspec
 import typer
 from rich.table import Table
 
-from gestalt.cli.common import ConfigOption, err, fail, load, note, out, setup_logging
+from gestalt.cli.common import (
+    ConfigOption,
+    err,
+    fail,
+    load,
+    note,
+    out,
+    setup_logging,
+    transport_reason,
+)
 from gestalt.cli.printing import print_answer
+from gestalt.model import SourceState
 from gestalt.model.config import Config
 
 
@@ -64,7 +75,7 @@ def query(
     if not local:
         target = url or _server_url(config)
         answer = _query_server(target, token or config.server.token, path, params,
-                               explicit=url is not None)
+                               explicit=url is not None, verify=_trust(config))
         if answer is None:
             note(f"no server at {target}; collecting locally")
     if answer is None:
@@ -80,23 +91,36 @@ def query(
 def _server_url(config: Config) -> str:
     host = "127.0.0.1" if config.server.host in ("0.0.0.0", "::") else config.server.host
     host = f"[{host}]" if ":" in host else host
-    return f"http://{host}:{config.server.port}"
+    scheme = "https" if config.server.tls_cert else "http"
+    return f"{scheme}://{host}:{config.server.port}"
+
+
+def _trust(config: Config) -> Any:
+    """What verifies a server with TLS: the system's CAs, plus the configured certificate
+    itself (a self-signed one is its own CA)."""
+    import ssl
+
+    context = ssl.create_default_context()
+    if config.server.tls_cert:
+        with contextlib.suppress(OSError, ssl.SSLError):
+            context.load_verify_locations(config.server.tls_cert)
+    return context
 
 
 def _query_server(url: str, token: str | None, path: str, params: dict[str, str], *,
-                  explicit: bool) -> dict[str, Any] | None:
+                  explicit: bool, verify: Any = True) -> dict[str, Any] | None:
     """The server's answer; None when nothing listens at `url` and it was not asked for
     by name (then the caller collects locally). Anything else that goes wrong is fatal."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     base = url.rstrip("/")
     try:
         response = httpx.get(f"{base}/api/paths/{path}", params=params, headers=headers,
-                             timeout=30)
+                             timeout=30, verify=verify)
     except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
         fail(f"--url {url!r}: not an http(s) URL: {exc}")
     except httpx.TransportError as exc:
         if explicit:
-            fail(f"no Gestalt server at {url}: {_reason(exc)}", 1)
+            fail(f"no Gestalt server at {url}: {transport_reason(exc)}", 1)
         return None
     body = _json_object(response)
     if response.status_code == 401:
@@ -110,7 +134,7 @@ def _query_server(url: str, token: str | None, path: str, params: dict[str, str]
         message = body.get("error") or body.get("detail") or f"HTTP {response.status_code}"
         fail(str(message), 2 if response.status_code in (400, 404, 422) else 1)
     if not body["result"]:
-        body["notes"] = _source_notes(path, _remote_statuses(base, headers))
+        body["notes"] = _source_notes(path, _remote_statuses(base, headers, verify))
     return body
 
 
@@ -122,17 +146,11 @@ def _json_object(response: httpx.Response) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
-def _reason(exc: httpx.TransportError) -> str:
-    cause: BaseException = exc
-    while cause.__cause__ is not None or cause.__context__ is not None:
-        cause = cause.__cause__ or cause.__context__  # type: ignore[assignment]
-    text = getattr(cause, "strerror", None) or str(cause) or type(exc).__name__
-    return str(text)
-
-
-def _remote_statuses(base: str, headers: dict[str, str]) -> list[dict[str, Any]]:
+def _remote_statuses(base: str, headers: dict[str, str], verify: Any = True
+                     ) -> list[dict[str, Any]]:
     try:
-        body = httpx.get(f"{base}/api/infra/health", headers=headers, timeout=10).json()
+        body = httpx.get(f"{base}/api/infra/health", headers=headers, timeout=10,
+                         verify=verify).json()
     except (httpx.HTTPError, ValueError):
         return []
     sources = body.get("sources", []) if isinstance(body, dict) else []
@@ -190,7 +208,8 @@ async def _query_locally(config: Config, path: str, params: dict[str, str]) -> d
                     # Measurements need a second poll: wait for it (at most one poll
                     # interval and a bit) rather than print a table without them.
                     deadline = time.monotonic() + min(15.0, longest_poll(config) + 2.0)
-                    while _lacks_metrics(columns, result) and time.monotonic() < deadline:
+                    while _lacks_metrics(columns, result) and _can_answer(engine, spec.source) \
+                            and time.monotonic() < deadline:
                         await asyncio.sleep(0.5)  # re-ask until the second sample is in
                         spec, result = await resolve(engine, path, params)
                 except PathError as exc:
@@ -202,5 +221,7 @@ async def _query_locally(config: Config, path: str, params: dict[str, str]) -> d
             await engine.stop()
 
 
-# -- printing answers ----------------------------------------------------------------------
-
+def _can_answer(engine: Any, source: str | None) -> bool:
+    """Whether waiting can help: not when the path's own source is down (no cluster)."""
+    status = engine.hub.statuses.get(source) if source else None
+    return status is None or status.state in (SourceState.OK, SourceState.DEGRADED)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -21,6 +22,7 @@ from gestalt.cli.common import (
     load,
     parse_log_level,
     raise_open_files_limit,
+    refuse_open_bind,
     setup_logging,
 )
 
@@ -65,17 +67,15 @@ def serve(
         if value is not None:
             options[f"server.{key}"] = (option, value)
     config = load(config_path, options)
+    refuse_open_bind(config)
     # Imported only now: FastAPI takes a second to import, a config error need not wait.
-    from gestalt.api.security import is_loopback
     from gestalt.api.serving import BindError, bind
     from gestalt.engine.runtime import Engine
 
     server = config.server
-    if not is_loopback(server.host) and not server.token:
-        fail(f"refusing to listen on {server.host} without a token: set --token "
-              "(or server.token / GESTALT_TOKEN), or bind 127.0.0.1")
     setup_logging(level)
     _check_data_dir(server.data_dir)
+    _check_tls(server.tls_cert, server.tls_key)
     try:
         sock = bind(server.host, server.port)
     except BindError as exc:
@@ -84,11 +84,29 @@ def serve(
     _return_large_allocations()
     engine = Engine(config)
     url_host = server.host if ":" not in server.host else f"[{server.host}]"
-    url = f"http://{url_host}:{server.port}/"
+    url = f"{'https' if server.tls_cert else 'http'}://{url_host}:{server.port}/"
     err.print(Text.assemble(
         f"Gestalt Live {gestalt.__version__} serving ", (url, "bold"),
         f"  (sources: {', '.join(engine.sources) or 'none'}; history in {server.data_dir})"))
     asyncio.run(serve_engine(engine, sock, level))
+
+
+def _check_tls(cert: str | None, key: str | None) -> None:
+    """The certificate and key load and belong together; said in one line before anything
+    starts (uvicorn would say it with a traceback once the sources run)."""
+    if cert is None or key is None:
+        return
+    import ssl
+
+    for name, path in (("tls_cert", cert), ("tls_key", key)):
+        if not os.access(path, os.R_OK):
+            fail(f"server.{name} {path}: " + (
+                "not readable" if os.path.exists(path) else "no such file"))
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        fail(f"server.tls_cert {cert} / server.tls_key {key}: cannot load them: "
+              f"{getattr(exc, 'reason', None) or exc}")
 
 
 async def serve_engine(engine: Engine, sock: Any, level: str, *,
@@ -107,11 +125,12 @@ async def serve_engine(engine: Engine, sock: Any, level: str, *,
         except (OSError, sqlite3.Error, HistoryError) as exc:
             sock.close()
             fail(f"history in {engine.config.server.data_dir}: cannot open it: {exc}", 1)
+        tls = engine.config.server
         app = create_app(engine, manage_engine=False)
         server = Server(uvicorn.Config(
             app, lifespan="off", access_log=False,
-            log_level=level if level != "info" else "warning", timeout_graceful_shutdown=3),
-            app.state.broadcaster)
+            log_level=level if level != "info" else "warning", timeout_graceful_shutdown=3,
+            ssl_certfile=tls.tls_cert, ssl_keyfile=tls.tls_key), app.state.broadcaster)
         try:
             await server.serve(sockets=[sock])
         finally:
@@ -119,7 +138,6 @@ async def serve_engine(engine: Engine, sock: Any, level: str, *,
     finally:
         if cleanup is not None:
             await cleanup()
-
 
 
 def _return_large_allocations() -> None:
@@ -136,4 +154,3 @@ def _return_large_allocations() -> None:
         libc.mallopt(m_mmap_threshold, 128 * 1024)
     except (OSError, AttributeError):
         pass  # not glibc: nothing to tune
-

@@ -121,7 +121,13 @@ def _failed(e: Entity, _now: float) -> float | None:
 def _exited(e: Entity, _now: float) -> float | None:
     if e.status is not EntityStatus.EXITED or exit_was_meant(e):
         return 0.0
+    if exit_unknown(e):
+        return None  # ended by a signal before we watched: a stop or a kill, we cannot say
     return 1.0 if e.attrs.get("exit_code") == 0 else 2.0
+
+
+def exit_unknown(e: Entity) -> bool:
+    return e.attrs.get("reason") == "Signalled" and e.attrs.get("restart_policy") != "always"
 
 
 def exit_was_meant(e: Entity) -> bool:

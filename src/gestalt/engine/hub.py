@@ -19,7 +19,7 @@ next `MetricsFrame`.
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from gestalt.engine.links import Edges, Located, RawEdgeKey
@@ -35,12 +35,7 @@ from gestalt.engine.scoring import score_entity
 from gestalt.engine.sink import SourceSink
 from gestalt.engine.statuses import SourceStatuses, StatusListener
 from gestalt.engine.store import Pending, Store
-from gestalt.model import (
-    Connection,
-    Entity,
-    Event,
-    SourceState,
-)
+from gestalt.model import Connection, Entity, Event, SourceState
 from gestalt.model.config import HealthConfig
 
 MetricValues = Mapping[str, float | int | None]
@@ -164,13 +159,14 @@ class Hub:
         for listener in list(self._event_listeners):
             listener(event)
 
-    def status(self, source: str, state: SourceState, reason: str = "") -> None:
-        update = self._statuses.update(source, state, reason, len(self._contrib[source]))
+    def status(self, source: str, state: SourceState, reason: str = "", *,
+               not_permitted: Sequence[str] = ()) -> None:
+        update = self._statuses.update(source, state, reason, len(self._contrib[source]),
+                                       not_permitted)
         if update is None:
             return
         status, flipped = update
-        if flipped:
-            # Staleness of everything this source describes flips.
+        if flipped:  # staleness of everything this source describes flips
             self._commit(set(self._contrib[source]), set(), None)
         self._statuses.announce(status)
 

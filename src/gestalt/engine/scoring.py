@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from gestalt.engine.health import exit_was_meant, run_checks
+from gestalt.engine.health import exit_unknown, exit_was_meant, run_checks
 from gestalt.model import Entity, EntityStatus, Health, KindSummary, Summary
 from gestalt.model.config import HealthConfig
 
@@ -92,8 +92,10 @@ def score_entity(
 
 def _status_score(entity: Entity) -> float:
     if entity.status is EntityStatus.EXITED:
-        if exit_was_meant(entity):
-            return 1.0  # it did its work, or was stopped on purpose
+        if exit_was_meant(entity) or exit_unknown(entity):
+            # It did its work, or was stopped on purpose; or it was ended by a signal before
+            # we watched, which is what an old `docker stop` looks like (no guess at a crash).
+            return 1.0
         if entity.attrs.get("exit_code") == 0:
             return 0.6  # a clean exit of something that should run: worth a look
     elif entity.status is EntityStatus.PENDING and entity.attrs.get("state") == "created":

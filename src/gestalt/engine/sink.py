@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from gestalt.model import Connection, Entity, Event, SourceState
@@ -55,5 +55,6 @@ class SourceSink:
     def metrics(self, entity_id: str, values: MetricValues, observed_at: float) -> None:
         self._hub.metrics(self.name, entity_id, values, observed_at)
 
-    def status(self, state: SourceState, reason: str = "") -> None:
-        self._hub.status(self.name, state, reason)
+    def status(self, state: SourceState, reason: str = "", *,
+               not_permitted: Sequence[str] = ()) -> None:
+        self._hub.status(self.name, state, reason, not_permitted=not_permitted)

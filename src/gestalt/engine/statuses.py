@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from gestalt.model import SourceState, SourceStatus
 
@@ -43,12 +43,14 @@ class SourceStatuses:
         if status.state in LIVE_STATES:
             status.last_ok = time.time()
 
-    def update(self, source: str, state: SourceState, reason: str,
-               entities: int) -> tuple[SourceStatus, bool] | None:
-        """Record what the source says: the new status and whether its liveness flipped;
-        None when nothing changed (then it only counts as a delivery)."""
+    def update(self, source: str, state: SourceState, reason: str, entities: int,
+               not_permitted: Sequence[str] = ()) -> tuple[SourceStatus, bool] | None:
+        """Record what the source says (`not_permitted`: what it may not read, one name per
+        kind): the new status and whether its liveness flipped; None when nothing changed
+        (then it only counts as a delivery)."""
         current = self.current[source]
-        if current.state == state and current.reason == reason:
+        if current.state == state and current.reason == reason and \
+                current.not_permitted == list(not_permitted):
             self.delivered(source)  # a poll that went well says so, state unchanged
             return None
         now = time.time()
@@ -60,6 +62,7 @@ class SourceStatuses:
             since=now if current.state != state else current.since,
             last_ok=now if live else current.last_ok,
             entities=entities,
+            not_permitted=list(not_permitted),
         )
         self.current[source] = status
         quiet = live or state is SourceState.STARTING

@@ -8,6 +8,8 @@ too), so a file that `check-config` calls ok never stops `serve` with a tracebac
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from gestalt.engine.alerts.manager import receivers_of
 from gestalt.engine.alerts.rules import compile_rules
 from gestalt.engine.health import CHECKS, CHECKS_BY_ID, Check, thresholds
@@ -37,6 +39,22 @@ def validate(config: Config) -> None:
         if url is not None and not url.startswith(("http://", "https://")):
             raise ConfigError(f"key `alerts.{key}`: expected an http(s) URL")
     receivers_of(config)
+    nats = config.collectors.nats
+    if nats.enabled:
+        _url("collectors.nats.url", nats.url, ("nats", "tls", "ws", "wss"))
+        _url("collectors.nats.monitor_url", nats.monitor_url, ("http", "https"))
+
+
+def _url(key: str, value: str, schemes: tuple[str, ...]) -> None:
+    example = f"{schemes[0]}://localhost:{4222 if schemes[0] == 'nats' else 8222}"
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # raises on a port that is not a number
+    except ValueError:
+        port, parts = None, None
+    if parts is None or parts.scheme not in schemes or not parts.hostname \
+            or (port is None and parts.netloc.endswith(":")):
+        raise ConfigError(f"key `{key}`: expected a URL like {example}, got {value!r}")
 
 
 def _threshold_key(check: Check, health: HealthConfig) -> str:

@@ -34,6 +34,8 @@ class SourceStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
     since: float = 0.0
     last_ok: float | None = None
     entities: int = 0
+    # What the source may not read (RBAC), one name per kind: "nodes", "secrets in shop".
+    not_permitted: list[str] = []
 
 
 class Topology(msgspec.Struct, kw_only=True):

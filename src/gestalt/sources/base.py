@@ -25,7 +25,7 @@ error when no running source offers it, never an AttributeError.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from gestalt.model import Connection, Entity, Event, SourceState
@@ -62,7 +62,9 @@ class Sink(Protocol):
         self, entity_id: str, values: Mapping[str, float | int | None], observed_at: float
     ) -> None: ...
 
-    def status(self, state: SourceState, reason: str = "") -> None: ...
+    def status(self, state: SourceState, reason: str = "", *,
+               not_permitted: Sequence[str] = ()) -> None:
+        """`not_permitted`: what the source may not read (RBAC), one name per kind."""
 
 
 @runtime_checkable

@@ -26,5 +26,5 @@ export const api = {
     getJson<MetricSeries>(`/api/infra/metrics/${encodeURIComponent(id)}`, { since: String(since) }),
   alerts: () => getJson<{ alerts: Alert[] }>("/api/infra/alerts"),
   events: (limit = 100) => getJson<{ events: InfraEvent[] }>("/api/infra/events", { limit: String(limit) }),
-  config: () => getJson<{ visualization: VisualizationConfig; version: string }>("/api/infra/config"),
+  config: () => getJson<{ visualization: VisualizationConfig; checks?: Record<string, string>; version: string }>("/api/infra/config"),
 };

@@ -12,7 +12,7 @@ export interface LayoutNodeSpec {
   id: string;
   /** Place a new node next to this one when it exists (its owner). */
   near?: string;
-  group: string; // namespace
+  group: string; // state/groups.ts layoutGroup: a namespace, or the system of what has none
   kind: string;
 }
 
@@ -28,6 +28,11 @@ export interface LayoutSync {
 interface Node extends SimNode, LayoutNodeSpec {}
 
 const REHEAT = 0.25;
+const LAYERS = [
+  "ingress", "service", "deployment", "statefulset", "daemonset", "job", "replicaset", "pod", "container",
+  "configmap", "secret", "volume", "database", "nats_server", "nats_stream", "nats_subject", "nats_consumer",
+  "process", "network", "node", "namespace",
+];
 const SPREAD = 12;
 
 export class LayoutEngine {
@@ -106,6 +111,12 @@ export class LayoutEngine {
     this.preset = preset;
     const keys = new Map<string, number>();
     const key = (n: Node) => (preset === "namespace" ? n.group : n.kind);
+    if (preset === "kind") {
+      // Layers top to bottom as traffic and ownership go: entry points, workloads, what
+      // they mount, then the machines and systems under them.
+      const present = new Set(this.order.map(key));
+      for (const kind of LAYERS) if (present.has(kind)) keys.set(kind, keys.size);
+    }
     for (const node of this.order) if (!keys.has(key(node))) keys.set(key(node), keys.size);
     const count = Math.max(1, keys.size);
     const radius = 40 + 12 * Math.sqrt(this.order.length);
@@ -120,12 +131,14 @@ export class LayoutEngine {
       this.simulation.force("y", forceY<Node>(0).strength(0.05));
       this.simulation.force("z", forceZ<Node>((n) => Math.sin(angle(n)) * radius).strength(0.12));
     } else {
-      // Kinds as horizontal layers.
-      const step = 60;
-      this.simulation.force("x", forceX<Node>(0).strength(0.02));
-      this.simulation.force("y", forceY<Node>((n) => ((count - 1) / 2 - (keys.get(key(n)) ?? 0)) * step).strength(0.3));
-      this.simulation.force("z", forceZ<Node>(0).strength(0.02));
+      // Kinds as horizontal layers, seen from the side: wide, shallow in depth, and held
+      // to their layer more than to their links (which cross layers).
+      const step = 70;
+      this.simulation.force("x", forceX<Node>(0).strength(0.006));
+      this.simulation.force("y", forceY<Node>((n) => ((count - 1) / 2 - (keys.get(key(n)) ?? 0)) * step).strength(0.6));
+      this.simulation.force("z", forceZ<Node>(0).strength(0.12));
     }
+    this.linkForce.strength(preset === "kind" ? 0.08 : 0.5);
     if (reheat) this.simulation.alpha(Math.max(this.simulation.alpha(), 0.6));
   }
 

@@ -1,47 +1,60 @@
-// Overall score and healthy / warning / critical counts, by kind.
-import { useState } from "react";
+// The headline of the map's health: the worst state first ("18 critical"), then the other
+// counts and the share of checked entities that pass; by kind on demand, with headers.
+import { useEffect, useRef, useState } from "react";
 import { graph } from "../app";
-import { kindStyle, scoreColour } from "../scene/mapping";
+import { kindStyle } from "../scene/mapping";
+import { countHealth, headline, healthyPercent } from "../state/health";
 import { useUi } from "../state/ui";
-import { css } from "./Legend";
+
+const WORDS = { critical: "critical", warning: "warning", ok: "all healthy", unknown: "not checked" };
 
 export function HealthSummary() {
   useUi((s) => s.graphRevision);
   const [open, setOpen] = useState(false);
+  const host = useRef<HTMLElement>(null);
+  useEffect(() => {
+    if (!open) return;
+    const away = (ev: PointerEvent) => { if (!host.current?.contains(ev.target as Node)) setOpen(false); };
+    const esc = (ev: KeyboardEvent) => { if (ev.key === "Escape") setOpen(false); };
+    window.addEventListener("pointerdown", away);
+    window.addEventListener("keydown", esc);
+    return () => { window.removeEventListener("pointerdown", away); window.removeEventListener("keydown", esc); };
+  }, [open]);
   // Counted here from the live entities: the snapshot's summary is not sent with deltas.
-  const byKind = new Map<string, { n: number; ok: number; warning: number; critical: number }>();
-  let ok = 0, warning = 0, critical = 0, sum = 0, scored = 0;
-  for (const e of graph.entities.values()) {
-    const k = byKind.get(e.kind) ?? { n: 0, ok: 0, warning: 0, critical: 0 };
-    k.n++;
-    const status = e.stale ? "unknown" : e.health_status ?? "unknown";
-    if (status === "ok") { ok++; k.ok++; }
-    if (status === "warning") { warning++; k.warning++; }
-    if (status === "critical") { critical++; k.critical++; }
-    byKind.set(e.kind, k);
-    if (e.health != null) { sum += e.health; scored++; }
-  }
-  const overall = scored ? sum / scored : null;
+  const { all, byKind } = countHealth(graph.entities.values());
+  const top = headline(all);
+  const percent = healthyPercent(all);
+  const others = (["critical", "warning", "ok"] as const).filter((s) => s !== top.state && all[s] > 0);
   return (
-    <section className="health" aria-label="Health summary" data-testid="health">
-      <button type="button" className="health-main" aria-expanded={open} onClick={() => setOpen(!open)}>
-        <span className="score" style={{ color: css(scoreColour(overall)) }}>{overall == null ? "–" : Math.round(overall * 100)}</span>
-        <span className="counts">
-          <span className="c-ok">{ok} healthy</span>
-          <span className="c-warn">{warning} warning</span>
-          <span className="c-crit">{critical} critical</span>
+    <section className={`health state-${top.state}`} aria-label="Health summary" data-testid="health" data-state={top.state} data-obstacle ref={host}>
+      <button type="button" className="health-main" aria-expanded={open} onClick={() => setOpen(!open)}
+        title="Entities by health state, from the health checks; click for each kind">
+        <span className="headline" data-testid="health-headline">
+          <b>{top.state === "ok" ? "" : top.count}</b> {WORDS[top.state]}
         </span>
-        <span className="muted small">{graph.entities.size} entities {open ? "▾" : "▸"}</span>
+        <span className="counts">
+          {others.map((s) => <span key={s} className={`c-${s}`}>{all[s]} {s === "ok" ? "healthy" : s}</span>)}
+          {all.unknown > 0 && <span className="c-unknown">{all.unknown} unknown</span>}
+        </span>
+        <span className="muted small">
+          {percent != null ? `${percent}% healthy · ` : ""}{all.total} entities {open ? "▾" : "▸"}
+        </span>
       </button>
       {open && (
-        <table className="by-kind">
+        <table className="by-kind" data-testid="health-by-kind">
+          <thead>
+            <tr><th scope="col">Kind</th><th scope="col" className="num">All</th><th scope="col" className="num c-critical">Critical</th>
+              <th scope="col" className="num c-warning">Warning</th><th scope="col" className="num c-ok">Healthy</th></tr>
+          </thead>
           <tbody>
-            {[...byKind].sort((a, b) => b[1].n - a[1].n).map(([kind, k]) => (
-              <tr key={kind}>
-                <td>{kindStyle(kind).label}</td><td className="num">{k.n}</td>
-                <td className="num c-ok">{k.ok}</td><td className="num c-warn">{k.warning}</td><td className="num c-crit">{k.critical}</td>
-              </tr>
-            ))}
+            {[...byKind].sort((a, b) => b[1].critical - a[1].critical || b[1].warning - a[1].warning || b[1].total - a[1].total)
+              .map(([kind, k]) => (
+                <tr key={kind}>
+                  <th scope="row">{kindStyle(kind).label}</th><td className="num">{k.total}</td>
+                  <td className="num c-critical">{k.critical || ""}</td><td className="num c-warning">{k.warning || ""}</td>
+                  <td className="num c-ok">{k.ok}</td>
+                </tr>
+              ))}
           </tbody>
         </table>
       )}

@@ -2,34 +2,58 @@
 import { useState } from "react";
 import { graph } from "../app";
 import { COLOURS, EDGE_KINDS, EDGE_STYLES, KIND_STYLES, type RGB } from "../scene/mapping";
+import { kindTint } from "../scene/palette";
 import { useUi } from "../state/ui";
 import { ShapeIcon } from "./ShapeIcon";
 
 export const css = (c: RGB) => `rgb(${Math.round(c[0] * 255)} ${Math.round(c[1] * 255)} ${Math.round(c[2] * 255)})`;
 
+// Open on a first visit (on a wide screen), collapsed after that unless the user opened
+// it: it covers part of the map.
+const KEY = "gestalt.legend";
+
+function stored(): string | null {
+  try { return window.localStorage.getItem(KEY); } catch { return null; }
+}
+
+function remember(value: string): void {
+  try { window.localStorage.setItem(KEY, value); } catch { /* private mode: not remembered */ }
+}
+
+function initiallyOpen(): boolean {
+  const seen = stored();
+  if (seen === null) remember("seen");
+  return seen === "open" || (seen === null && window.innerWidth > 700);
+}
+
 export function Legend() {
   useUi((s) => s.graphRevision);
-  const [open, setOpen] = useState(window.innerWidth > 700);
+  const [open, setOpen] = useState(initiallyOpen);
+  const toggle = () => {
+    setOpen(!open);
+    remember(!open ? "open" : "closed");
+  };
   const present = new Set<string>();
   for (const e of graph.entities.values()) present.add(e.kind);
   const edgeKinds = new Set<string>();
   for (const e of graph.edges.values()) edgeKinds.add(e.kind);
   const kinds = Object.entries(KIND_STYLES).filter(([k]) => present.has(k));
   return (
-    <aside className={open ? "legend open" : "legend"} aria-label="Legend" data-testid="legend">
-      <button type="button" className="legend-toggle" aria-expanded={open} onClick={() => setOpen(!open)}>Legend {open ? "▾" : "▸"}</button>
+    <aside className={open ? "legend open" : "legend"} aria-label="Legend" data-testid="legend" data-obstacle>
+      <button type="button" className="legend-toggle" aria-expanded={open} onClick={toggle}>Legend {open ? "▾" : "▸"}</button>
       {open && (
         <div className="legend-body">
           <div className="legend-grid">
             {kinds.map(([kind, style]) => (
-              <div key={kind} className="legend-item" data-kind={kind} title={`colour: ${style.colour}`}>
-                <ShapeIcon shape={style.shape} colour="#c9d4e5" /> {style.label}
+              <div key={kind} className="legend-item" data-kind={kind} title={`${style.label}: its own colour when healthy (${style.colour})`}>
+                <ShapeIcon shape={style.shape} colour={css(kindTint(kind))} /> {style.label}
               </div>
             ))}
           </div>
           <div className="legend-health">
-            {([["ok", COLOURS.green], ["warning", COLOURS.amber], ["critical", COLOURS.red], ["unknown/stale", COLOURS.grey]] as [string, RGB][]).map(([label, c]) => (
-              <span key={label}><i style={{ background: css(c) }} /> {label}</span>
+            <span data-health="ok" title="Healthy entities are drawn in their kind's colour (above)"><i className="kind-colours" /> healthy: kind colour</span>
+            {([["warning", COLOURS.amber], ["critical", COLOURS.red], ["unknown/stale", COLOURS.grey]] as [string, RGB][]).map(([label, c]) => (
+              <span key={label} data-health={label}><i style={{ background: css(c) }} /> {label}{label === "unknown/stale" ? "" : " (ringed)"}</span>
             ))}
           </div>
           <div className="legend-edges">

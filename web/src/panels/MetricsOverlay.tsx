@@ -48,7 +48,8 @@ export function MetricsOverlay() {
   const [series, setSeries] = useState<Record<string, [number, number][]>>({});
   useEffect(() => {
     setSeries({});
-    if (!selected) return;
+    // A folded group (agg:...) has no history of its own.
+    if (!selected || selected.startsWith("agg:")) return;
     let live = true;
     const load = () => api.metrics(selected, Date.now() / 1000 - 900)
       .then((m) => { if (live) setSeries(m.series); })
@@ -66,7 +67,7 @@ export function MetricsOverlay() {
   const depth = metric(e, "queue_depth", "num_pending");
   if (e.cpu_percent == null && e.memory_bytes == null && !hasNet && msgRate == null && depth == null) return null;
   return (
-    <section className="metrics-overlay" aria-label="Metrics" data-testid="metrics">
+    <section className="metrics-overlay" aria-label="Metrics" data-testid="metrics" data-obstacle>
       <div className="metrics-title">{e.name}</div>
       {e.cpu_percent != null && (
         <Bar label="CPU" value={e.cpu_percent} max={100} text={percent(e.cpu_percent)} colour="#4f8cff" series={series.cpu_percent} />

@@ -1,16 +1,9 @@
 // Entity labels as DOM text over the canvas (crisp at any zoom), repositioned a dozen
-// times a second from positions the scene computes; a small fixed pool of elements.
+// times a second from the boxes labelling.ts places; a small fixed pool of elements.
 import { useEffect, useRef } from "react";
+import type { LabelItem } from "./labelling";
 
-export interface LabelItem {
-  id: string;
-  text: string;
-  x: number;
-  y: number;
-  kind: "selected" | "hovered" | "near";
-}
-
-const POOL = 32;
+const POOL = 80;
 
 export function Labels({ items }: { items: React.RefObject<LabelItem[]> }) {
   const host = useRef<HTMLDivElement>(null);
@@ -33,13 +26,14 @@ export function Labels({ items }: { items: React.RefObject<LabelItem[]> }) {
         el.style.display = "block";
         el.dataset.kind = item.kind;
         el.dataset.id = item.id;
+        el.dataset.ids = item.ids.join(" ");
         if (el.textContent !== item.text) el.textContent = item.text;
-        el.style.transform = `translate(${item.x.toFixed(1)}px, ${item.y.toFixed(1)}px) translate(-50%, -100%)`;
+        el.style.transform = `translate(${item.left.toFixed(1)}px, ${item.top.toFixed(1)}px)`;
       }
       frame = requestAnimationFrame(draw);
     };
     frame = requestAnimationFrame(draw);
     return () => { cancelAnimationFrame(frame); pool.forEach((el) => el.remove()); };
   }, [items]);
-  return <div className="labels" ref={host} aria-hidden="true" />;
+  return <div className="labels" ref={host} aria-hidden="true" data-testid="labels" />;
 }

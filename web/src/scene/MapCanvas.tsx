@@ -1,6 +1,7 @@
 // The 3D map: a react-three-fiber Canvas around the imperative SceneGraph. Rendering is done
 // here by hand (a priority useFrame) so that each frame can stamp rendered_at on the deltas
-// it shows, read renderer.info, and honour visualization.animation_fps.
+// it shows, read renderer.info, and honour visualization.animation_fps. The camera's moves
+// are camera.ts's, the labels labelling.ts's.
 import { Canvas, useFrame, useThree } from "@react-three/fiber";
 import { useEffect, useMemo, useRef } from "react";
 import * as THREE from "three";
@@ -10,8 +11,18 @@ import { LayoutClient } from "../layout/client";
 import { nowMs } from "../state/graph";
 import { useUi } from "../state/ui";
 import { buildView, matchesSearch, tracePath } from "../state/view";
-import { Labels, type LabelItem } from "./Labels";
+import { CameraDirector, aimAt, readFreeRect } from "./camera";
+import { type LabelItem, placeLabels, textMeasurer, wishLabels } from "./labelling";
+import { Labels } from "./Labels";
+import { describeEntity } from "./describe";
 import { GPU_OPTIONS, SOFTWARE_OPTIONS, SceneGraph } from "./SceneGraph";
+
+/** The direction each layout is best seen along (camera to scene). */
+const LAYOUT_VIEWS: Record<string, THREE.Vector3> = {
+  force: new THREE.Vector3(0, -140, -360),
+  namespace: new THREE.Vector3(0, -200, -360),
+  kind: new THREE.Vector3(0, -40, -360),
+};
 
 function MapScene({ labels }: { labels: React.RefObject<LabelItem[]> }) {
   const { scene, camera, gl, size } = useThree();
@@ -25,30 +36,31 @@ function MapScene({ labels }: { labels: React.RefObject<LabelItem[]> }) {
     c.minDistance = 5;
     return c;
   }, [camera, gl]);
+  const director = useMemo(() => new CameraDirector(camera as THREE.PerspectiveCamera, controls), [camera, controls]);
+  const measure = useMemo(() => textMeasurer(), []);
   const state = useRef({
-    structure: -1, revision: -1, viewKey: "", highlightKey: "", userMoved: false, lastFit: 0,
+    structure: -1, revision: -1, viewKey: "", highlightKey: "",
     lastRender: 0, lastFrame: 0, fpsWindow: 0, fpsFrames: 0, lastLabels: 0,
     // The graph version the scene shows, and when the next rebuild / restyle may run.
     shownVersion: 0, nextRebuild: 0, nextStyle: 0, lastParticles: 0, fieldsShape: false, dirty: true,
-    fence: null as WebGLSync | null, drawNext: false, rebuildCost: 0,
-    fly: null as null | { from: THREE.Vector3; to: THREE.Vector3; fromCam: THREE.Vector3; toCam: THREE.Vector3; start: number },
+    fence: null as WebGLSync | null, drawNext: false, rebuildCost: 0, fitRequest: 0, flyAt: 0, layout: useUi.getState().layout,
   });
 
   useEffect(() => {
     scene.add(sceneGraph.root);
-    const mark = () => { state.current.userMoved = true; };
-    controls.addEventListener("start", mark);
+    const release = () => director.release();
+    controls.addEventListener("start", release);
     return () => {
       scene.remove(sceneGraph.root);
-      controls.removeEventListener("start", mark);
+      controls.removeEventListener("start", release);
       controls.dispose();
     };
-  }, [scene, sceneGraph, controls]);
+  }, [scene, sceneGraph, controls, director]);
 
   const layoutPreset = useUi((s) => s.layout);
   useEffect(() => layout.setPreset(layoutPreset), [layout, layoutPreset]);
 
-  // Pointer: hover, click to select (and trace paths), double-click to fly.
+  // Pointer: hover (a pointer cursor over an entity), click to select, double-click to fly.
   useEffect(() => {
     const el = gl.domElement;
     let down = { x: 0, y: 0 };
@@ -56,7 +68,11 @@ function MapScene({ labels }: { labels: React.RefObject<LabelItem[]> }) {
       const rect = el.getBoundingClientRect();
       return sceneGraph.pick(ev.clientX - rect.left, ev.clientY - rect.top, rect.width, rect.height, camera);
     };
-    const move = (ev: PointerEvent) => useUi.getState().hover(at(ev));
+    const move = (ev: PointerEvent) => {
+      const id = at(ev);
+      el.style.cursor = id ? "pointer" : "";
+      useUi.getState().hover(id);
+    };
     const press = (ev: PointerEvent) => { down = { x: ev.clientX, y: ev.clientY }; };
     const click = (ev: MouseEvent) => {
       if (Math.hypot(ev.clientX - down.x, ev.clientY - down.y) > 5) return; // a drag, not a click
@@ -76,18 +92,36 @@ function MapScene({ labels }: { labels: React.RefObject<LabelItem[]> }) {
       const p = sceneGraph.positionOf(id);
       if (!p) return null;
       p.project(camera);
+      if (p.z > 1) return null;
       const rect = el.getBoundingClientRect();
       return { x: rect.left + (p.x + 1) / 2 * rect.width, y: rect.top + (1 - p.y) / 2 * rect.height };
     };
+    sceneHooks.labels = () => (labels.current ?? []).map((l) => ({ id: l.id, ids: l.ids, text: l.text, kind: l.kind }));
+    sceneHooks.camera = () => ({
+      mode: director.mode, moving: director.moving, distance: camera.position.distanceTo(controls.target),
+      position: camera.position.toArray(),
+    });
+    sceneHooks.world = (id) => {
+      const i = sceneGraph.index.get(sceneGraph.view.shownAs.get(id) ?? id);
+      return i === undefined ? null : { position: [...sceneGraph.pos.subarray(i * 3, i * 3 + 3)], size: sceneGraph.sizes[i] };
+    };
+    sceneHooks.freeRect = () => {
+      const rect = el.getBoundingClientRect();
+      const free = readFreeRect(el);
+      return { left: rect.left + free.left, top: rect.top + free.top, right: rect.left + free.right, bottom: rect.top + free.bottom };
+    };
+    sceneHooks.halos = () => sceneGraph.haloCount;
+    sceneHooks.layoutAlpha = () => layout.alpha;
+    sceneHooks.viewIds = () => sceneGraph.view.nodes.map((n) => n.id);
     return () => {
       el.removeEventListener("pointermove", move);
       el.removeEventListener("pointerdown", press);
       el.removeEventListener("click", click);
       el.removeEventListener("dblclick", dbl);
     };
-  }, [gl, camera, sceneGraph]);
+  }, [gl, camera, sceneGraph, controls, director, labels, layout]);
 
-  // Scene update: view, layout, animation.
+  // Scene update: view, layout, camera, labels.
   useFrame(({ clock }) => {
     const s = state.current;
     const ui = useUi.getState();
@@ -99,6 +133,8 @@ function MapScene({ labels }: { labels: React.RefObject<LabelItem[]> }) {
     // main thread; changes in between are taken in together. A changed filter is at once.
     const restructure = graph.structure !== s.structure || (s.fieldsShape && graph.revision !== s.revision);
     if (viewKey !== s.viewKey || (restructure && frameStart >= s.nextRebuild)) {
+      // Another filter shows another map: frame it.
+      if (s.viewKey && viewKey !== s.viewKey) director.fitAll();
       s.structure = graph.structure;
       s.revision = graph.revision;
       s.viewKey = viewKey;
@@ -113,6 +149,10 @@ function MapScene({ labels }: { labels: React.RefObject<LabelItem[]> }) {
       s.lastParticles = frameStart;
       renderStats.viewNodes = view.nodes.length;
       renderStats.viewEdges = view.edges.length;
+      renderStats.folded = view.nodes.reduce((n, node) => n + (node.members ? 1 : 0), 0);
+      if (ui.shown.nodes !== view.nodes.length || ui.shown.folded !== renderStats.folded) {
+        useUi.setState({ shown: { nodes: view.nodes.length, folded: renderStats.folded } });
+      }
       s.highlightKey = "";
       // Paced by the smoothed cost (one slow rebuild on a busy machine must not hold the
       // next one back for long), never more than 300 ms apart.
@@ -144,44 +184,40 @@ function MapScene({ labels }: { labels: React.RefObject<LabelItem[]> }) {
     }
     sceneGraph.hovered = ui.hovered;
     const distance = camera.position.distanceTo(controls.target);
-    if (sceneGraph.update(layout, clock.elapsedTime, camera, distance, size.height * gl.getPixelRatio())) s.dirty = true;
+    const dpr = gl.getPixelRatio();
+    if (sceneGraph.update(layout, clock.elapsedTime, camera, distance, size.height * dpr, dpr)) s.dirty = true;
     renderStats.meshes = sceneGraph.meshCount;
     renderStats.glyphs = sceneGraph.glyphCount;
 
-    // Frame the map until the user takes the camera.
+    // Camera: fit-all on request, fly-to, and framing that follows the layout.
     const now = performance.now();
-    if (!s.userMoved && !s.fly && now - s.lastFit > 500 && sceneGraph.view.nodes.length) {
-      s.lastFit = now;
-      const { centre, radius } = sceneGraph.bounds();
-      const fov = ((camera as THREE.PerspectiveCamera).fov * Math.PI) / 180;
-      const aspect = Math.min(1, size.width / Math.max(1, size.height));
-      const want = (radius / Math.sin(fov / 2)) / Math.max(0.55, aspect) * 0.85;
-      const dir = camera.position.clone().sub(controls.target).normalize();
-      controls.target.lerp(centre, 0.5);
-      camera.position.copy(controls.target).addScaledVector(dir, distance + (want - distance) * 0.5);
+    if (ui.fitRequest !== s.fitRequest) {
+      s.fitRequest = ui.fitRequest;
+      // Layers by kind read from the side; other layouts from where the camera is.
+      const turned = ui.layout !== s.layout;
+      s.layout = ui.layout;
+      director.fitAll(turned ? LAYOUT_VIEWS[ui.layout] : undefined);
     }
-    if (ui.flyTo && (!s.fly || s.fly.start < ui.flyTo.at)) {
-      const p = sceneGraph.positionOf(ui.flyTo.id);
-      if (p) {
-        const dir = camera.position.clone().sub(controls.target).normalize();
-        s.fly = { from: controls.target.clone(), to: p, fromCam: camera.position.clone(), toCam: p.clone().addScaledVector(dir, 45), start: now };
-        s.userMoved = true;
-      }
+    if (ui.flyTo && ui.flyTo.at !== s.flyAt) {
+      s.flyAt = ui.flyTo.at;
+      const id = ui.flyTo.id;
+      director.flyTo(now, () => {
+        const i = sceneGraph.index.get(sceneGraph.view.shownAs.get(id) ?? id);
+        return i === undefined ? null : aimAt(sceneGraph, i, camera as THREE.PerspectiveCamera, controls.target, readFreeRect(gl.domElement), size);
+      });
       useUi.setState({ flyTo: null });
     }
-    if (s.fly) {
-      const t = Math.min(1, (now - s.fly.start) / 900);
-      const e = t < 0.5 ? 4 * t * t * t : 1 - (-2 * t + 2) ** 3 / 2;
-      controls.target.lerpVectors(s.fly.from, s.fly.to, e);
-      camera.position.lerpVectors(s.fly.fromCam, s.fly.toCam, e);
-      if (t >= 1) s.fly = null;
-    }
+    const fitKey = `${layout.revision}|${sceneGraph.view.nodes.length}|${size.width}x${size.height}|${ui.sheetOpen}`;
+    if (director.update(now, sceneGraph, fitKey, gl.domElement, size)) s.dirty = true;
     controls.update();
 
-    // Labels: hovered, selected, highlighted; nearby ones only when zoomed in (LOD).
+    // Labels, a dozen times a second.
     if (now - s.lastLabels > 80) {
       s.lastLabels = now;
-      labels.current = collectLabels(sceneGraph, camera, size, distance, ui.selected, ui.hovered);
+      const hoverIndex = ui.hovered ? sceneGraph.index.get(ui.hovered) : undefined;
+      const hoverText = hoverIndex !== undefined ? describeEntity(sceneGraph.view.nodes[hoverIndex].entity) : null;
+      const wishes = wishLabels(sceneGraph, { camera, width: size.width, height: size.height, pixelRatio: dpr, distance }, ui.layout, ui.selected, ui.hovered, hoverText);
+      labels.current = placeLabels(wishes, size.width, size.height, measure);
     }
   });
 
@@ -242,43 +278,6 @@ function MapScene({ labels }: { labels: React.RefObject<LabelItem[]> }) {
   );
 }
 
-const MAX_NEAR_LABELS = 24;
-
-function collectLabels(
-  sg: SceneGraph, camera: THREE.Camera, size: { width: number; height: number }, distance: number,
-  selected: string | null, hovered: string | null,
-): LabelItem[] {
-  const items: LabelItem[] = [];
-  const put = (id: string, kind: LabelItem["kind"]) => {
-    const shown = sg.view.shownAs.get(id) ?? id;
-    const i = sg.index.get(shown);
-    if (i === undefined) return;
-    const p = new THREE.Vector3(sg.pos[i * 3], sg.pos[i * 3 + 1] + sg.sizes[i] * 1.4, sg.pos[i * 3 + 2]).project(camera);
-    if (p.z > 1) return;
-    items.push({ id: shown, text: sg.view.nodes[i].entity.name, x: (p.x + 1) / 2 * size.width, y: (1 - p.y) / 2 * size.height, kind });
-  };
-  if (selected) put(selected, "selected");
-  if (hovered && hovered !== selected) put(hovered, "hovered");
-  // Zoomed out, labels thin out to none; zoomed in, the nodes nearest the view centre.
-  const budget = distance < 120 ? MAX_NEAR_LABELS : distance < 300 ? 10 : distance < 600 ? 4 : 0;
-  if (budget) {
-    const centre = new THREE.Vector3();
-    const candidates: { i: number; d: number }[] = [];
-    const v = new THREE.Vector3();
-    for (let i = 0; i < sg.view.nodes.length; i++) {
-      const id = sg.view.nodes[i].id;
-      if (id === selected || id === hovered) continue;
-      if (sg.highlight && !sg.highlight.has(id)) continue;
-      v.set(sg.pos[i * 3], sg.pos[i * 3 + 1], sg.pos[i * 3 + 2]).project(camera);
-      if (v.z > 1 || Math.abs(v.x) > 0.9 || Math.abs(v.y) > 0.9) continue;
-      candidates.push({ i, d: v.distanceTo(centre) + v.z });
-    }
-    candidates.sort((a, b) => a.d - b.d);
-    for (const { i } of candidates.slice(0, budget)) put(sg.view.nodes[i].id, "near");
-  }
-  return items;
-}
-
 /** Software WebGL (SwiftShader, llvmpipe): no GPU, so no multisampling and 1 px per px. */
 function softwareRenderer(): boolean {
   try {
@@ -294,6 +293,34 @@ function softwareRenderer(): boolean {
 }
 
 const SOFTWARE = softwareRenderer();
+
+/** The map's own controls: frame everything (also the Home key). */
+function MapControls() {
+  const requestFit = useUi((s) => s.requestFit);
+  const shown = useUi((s) => s.shown);
+  useUi((s) => s.graphRevision);
+  useEffect(() => {
+    const key = (ev: KeyboardEvent) => {
+      const typing = ev.target instanceof HTMLInputElement || ev.target instanceof HTMLTextAreaElement;
+      if (ev.key === "Home" && !typing) { ev.preventDefault(); requestFit(); }
+    };
+    window.addEventListener("keydown", key);
+    return () => window.removeEventListener("keydown", key);
+  }, [requestFit]);
+  return (
+    <div className="map-controls" data-obstacle>
+      <button type="button" data-testid="fit-all" title="Show the whole map (Home)" onClick={requestFit}>
+        <span aria-hidden="true">⤢</span><span className="fit-label"> Fit all</span>
+      </button>
+      {shown.folded > 0 && (
+        <div className="map-note" data-testid="fold-note"
+          title="Beyond visualization.max_entities, many alike entities are drawn as one group: select a group to expand it.">
+          {shown.nodes - shown.folded} of {graph.entities.size} shown · {shown.folded} {shown.folded === 1 ? "group" : "groups"} folded
+        </div>
+      )}
+    </div>
+  );
+}
 
 export function MapCanvas() {
   const labels = useRef<LabelItem[]>([]);
@@ -311,6 +338,7 @@ export function MapCanvas() {
         <MapScene labels={labels} />
       </Canvas>
       <Labels items={labels} />
+      <MapControls />
     </div>
   );
 }

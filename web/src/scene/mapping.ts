@@ -3,6 +3,7 @@
 // scene and the legend read the same tables.
 import type { ConnectionKind, Entity, EntityKind } from "../api/types";
 import { FIELDS, cpuRequestCores, ioBusyPercent, read } from "./fields";
+import { kindTint, loadColour } from "./palette";
 
 export type Shape =
   | "torus" | "sphere" | "octahedron" | "dodecahedron" | "cube" | "cone" | "cylinder" | "box"
@@ -19,27 +20,27 @@ export interface KindStyle {
 // The plan's ten kinds first, then a distinct shape for each kind the plan lacks.
 export const KIND_STYLES: Record<EntityKind, KindStyle> = {
   namespace: { shape: "torus", label: "Namespace", colour: "label hash" },
-  pod: { shape: "sphere", label: "Pod", colour: "health" },
+  pod: { shape: "sphere", label: "Pod", colour: "kind colour" },
   service: { shape: "octahedron", label: "Service", colour: "service type" },
-  deployment: { shape: "dodecahedron", label: "Deployment", colour: "rollout" },
-  container: { shape: "cube", label: "Container", colour: "health" },
+  deployment: { shape: "dodecahedron", label: "Deployment", colour: "kind colour" },
+  container: { shape: "cube", label: "Container", colour: "kind colour" },
   nats_subject: { shape: "cone", label: "NATS subject", colour: "message rate" },
   database: { shape: "cylinder", label: "Database", colour: "pool use" },
   volume: { shape: "box", label: "Volume", colour: "I/O use (health where no I/O data)" },
   configmap: { shape: "icosahedron", label: "ConfigMap", colour: "age" },
-  secret: { shape: "tetrahedron", label: "Secret", colour: "always amber" },
+  secret: { shape: "tetrahedron", label: "Secret", colour: "kind colour" },
   // Beyond the plan's table.
-  process: { shape: "capsule", label: "Process", colour: "health" },
-  network: { shape: "ring", label: "Network", colour: "health" },
-  node: { shape: "hexprism", label: "Node / host", colour: "health" },
-  ingress: { shape: "diamond", label: "Ingress", colour: "health" },
-  nats_stream: { shape: "knot", label: "NATS stream", colour: "health" },
-  nats_consumer: { shape: "pyramid", label: "NATS consumer", colour: "health" },
-  nats_server: { shape: "star", label: "NATS server", colour: "health" },
-  replicaset: { shape: "torusSmall", label: "ReplicaSet", colour: "rollout" },
-  statefulset: { shape: "triprism", label: "StatefulSet", colour: "rollout" },
-  daemonset: { shape: "cubeFlat", label: "DaemonSet", colour: "rollout" },
-  job: { shape: "octaFlat", label: "Job", colour: "health" },
+  process: { shape: "capsule", label: "Process", colour: "kind colour" },
+  network: { shape: "ring", label: "Network", colour: "kind colour" },
+  node: { shape: "hexprism", label: "Node / host", colour: "kind colour" },
+  ingress: { shape: "diamond", label: "Ingress", colour: "kind colour" },
+  nats_stream: { shape: "knot", label: "NATS stream", colour: "kind colour" },
+  nats_consumer: { shape: "pyramid", label: "NATS consumer", colour: "kind colour" },
+  nats_server: { shape: "star", label: "NATS server", colour: "kind colour" },
+  replicaset: { shape: "torusSmall", label: "ReplicaSet", colour: "kind colour" },
+  statefulset: { shape: "triprism", label: "StatefulSet", colour: "kind colour" },
+  daemonset: { shape: "cubeFlat", label: "DaemonSet", colour: "kind colour" },
+  job: { shape: "octaFlat", label: "Job", colour: "kind colour" },
 };
 
 export const SHAPES: Shape[] = [...new Set(Object.values(KIND_STYLES).map((s) => s.shape))];
@@ -62,6 +63,8 @@ export const COLOURS = {
   white: [0.92, 0.94, 0.97] as RGB,
 };
 
+const HOT: RGB = [0.9, 0.62, 1.0];
+
 function mix(a: RGB, b: RGB, t: number): RGB {
   return [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t, a[2] + (b[2] - a[2]) * t];
 }
@@ -73,25 +76,22 @@ export function scoreColour(score: number | null | undefined): RGB {
   return s >= 0.5 ? mix(COLOURS.amber, COLOURS.green, (s - 0.5) * 2) : mix(COLOURS.red, COLOURS.amber, s * 2);
 }
 
-/** The entity's health as a colour; unknown and stale entities are grey. */
+/** The entity's health in exactly the legend's colours; unknown and stale entities are grey. */
 export function healthColour(entity: Entity): RGB {
   if (entity.stale) return COLOURS.grey;
   switch (entity.health_status) {
-    case "critical":
-      return entity.health != null ? scoreColour(Math.min(entity.health, 0.2)) : COLOURS.red;
-    case "warning":
-      return entity.health != null ? scoreColour(Math.min(Math.max(entity.health, 0.3), 0.7)) : COLOURS.amber;
-    case "ok":
-      return entity.health != null ? scoreColour(Math.max(entity.health, 0.75)) : COLOURS.green;
-    default:
-      return entity.health != null ? scoreColour(entity.health) : COLOURS.grey;
+    case "critical": return COLOURS.red;
+    case "warning": return COLOURS.amber;
+    case "ok": return COLOURS.green;
+    default: return COLOURS.grey;
   }
 }
 
+// Namespace hues stay between teal and violet: never amber, red or green (health).
 function hashHue(text: string): number {
   let h = 2166136261;
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
-  return ((h >>> 0) % 360) / 360;
+  return 0.45 + (((h >>> 0) % 360) / 360) * 0.35;
 }
 
 export function hslToRgb(h: number, s: number, l: number): RGB {
@@ -124,53 +124,51 @@ const SERVICE_TYPE: Record<string, RGB> = {
 };
 
 /**
- * The plan's colour logic. Problems always win: a critical or warning entity shows its
- * health colour whatever its kind's own logic says, and a stale one is grey.
+ * The plan's colour logic. Problems always win, in exactly the legend's colours: critical
+ * red, warning amber, unknown or stale grey. A healthy entity shows its kind's own colour
+ * (palette.ts), varied by the kind's logic in hues that never read as a health colour.
  */
 export function entityColour(entity: Entity, now: number = Date.now() / 1000): RGB {
-  if (entity.stale) return COLOURS.grey;
-  if (entity.health_status === "critical" || entity.health_status === "warning") return healthColour(entity);
+  if (entity.stale || entity.health_status !== "ok") return healthColour(entity);
+  const tint = kindTint(entity.kind);
   switch (entity.kind) {
     case "namespace":
       return hslToRgb(hashHue(entity.labels?.["kubernetes.io/metadata.name"] ?? entity.name), 0.55, 0.6);
     case "service": {
       const type = entity.attrs?.["type"] ?? entity.attrs?.["service_type"];
-      return typeof type === "string" && SERVICE_TYPE[type] ? SERVICE_TYPE[type] : healthColour(entity);
+      return typeof type === "string" && SERVICE_TYPE[type] ? SERVICE_TYPE[type] : tint;
     }
-    case "deployment": case "replicaset": case "statefulset": case "daemonset": {
-      const want = metric(entity, "replicas", "desired_replicas");
-      const ready = metric(entity, "ready_replicas", "available_replicas");
-      return want != null && ready != null ? scoreColour(want > 0 ? ready / want : 1) : healthColour(entity);
-    }
+    case "deployment": case "replicaset": case "statefulset": case "daemonset":
+      // Missing replicas are a health check (warning, critical): healthy, the kind's colour.
+      return tint;
     case "nats_subject": {
       const rate = read(entity, FIELDS.messageRate);
-      if (rate == null) return healthColour(entity);
-      // Heat: cool blue when quiet, through purple, to hot orange at ~1000 msg/s.
+      if (rate == null) return tint;
+      // Heat: cool blue when quiet, through purple, to hot pale violet at ~1000 msg/s
+      // (not orange: that would read as a warning).
       const t = Math.min(1, Math.log10(1 + rate) / 3);
-      return t < 0.5 ? mix(COLOURS.blue, COLOURS.purple, t * 2) : mix(COLOURS.purple, COLOURS.orange, (t - 0.5) * 2);
+      return t < 0.5 ? mix(COLOURS.blue, COLOURS.purple, t * 2) : mix(COLOURS.purple, HOT, (t - 0.5) * 2);
     }
     case "database": {
       const pool = metric(entity, "pool_percent");
-      if (pool != null) return scoreColour(1 - pool / 100);
+      if (pool != null) return loadColour(entity.kind, pool / 100);
       const used = metric(entity, "pool_used", "connections", "numbackends", "active_connections");
       const size = metric(entity, "pool_size", "max_connections");
-      return used != null && size ? scoreColour(1 - used / size) : healthColour(entity);
+      return used != null && size ? loadColour(entity.kind, used / size) : tint;
     }
     case "volume": {
       // I/O where it is measured; how full a volume is says nothing about its I/O.
       const busy = ioBusyPercent(entity);
-      return busy != null ? scoreColour(1 - busy / 100) : healthColour(entity);
+      return busy != null ? loadColour(entity.kind, busy / 100) : tint;
     }
     case "configmap": {
-      if (entity.created_at == null) return healthColour(entity);
+      if (entity.created_at == null) return tint;
       // Age gradient: bright cyan when new, deep blue after a month.
       const days = Math.max(0, now - entity.created_at) / 86400;
       return mix(COLOURS.cyan, [0.2, 0.3, 0.7], Math.min(1, days / 30));
     }
-    case "secret":
-      return COLOURS.amber;
     default:
-      return healthColour(entity);
+      return tint;
   }
 }
 
@@ -238,7 +236,8 @@ export const EDGE_STYLES: Record<ConnectionKind, EdgeStyle> = {
   http: { colour: [0.3, 0.55, 0.98], dashed: false, particles: 0.35, pulse: false, opacity: 0.6, label: "HTTP" },
   grpc: { colour: [0.2, 0.85, 0.95], dashed: true, particles: 0.8, pulse: false, opacity: 0.6, label: "gRPC" },
   nats: { colour: [0.7, 0.45, 0.98], dashed: false, particles: 0.5, pulse: false, opacity: 0.6, label: "NATS" },
-  volume: { colour: [0.98, 0.55, 0.2], dashed: false, particles: 0, pulse: true, opacity: 0.6, label: "volume" },
+  // Not orange: amber and red mean trouble on this map.
+  volume: { colour: [0.55, 0.78, 0.72], dashed: false, particles: 0, pulse: true, opacity: 0.6, label: "volume" },
   depends: { colour: [0.55, 0.58, 0.62], dashed: true, particles: 0, pulse: false, opacity: 0.45, label: "depends" },
   owns: { colour: [0.9, 0.92, 0.95], dashed: false, particles: 0, pulse: false, opacity: 0.16, label: "owns" },
 };

@@ -42,6 +42,8 @@ export class GraphStore {
   timings: DeltaTiming[] = [];
   /** Deltas applied since the last render, waiting for their rendered_at. */
   private unrendered: DeltaTiming[] = [];
+  /** When the server last sent something (epoch ms), so an outage can say "data as of". */
+  lastDataAt: number | null = null;
   /** Ids removed since the scene last looked (for fading them out). */
   removedSinceRender: Entity[] = [];
   private listeners = new Set<() => void>();
@@ -52,6 +54,7 @@ export class GraphStore {
   }
 
   private changed(structural: boolean): void {
+    this.lastDataAt = Date.now();
     this.revision += 1;
     if (structural) this.structure += 1;
     for (const listener of this.listeners) listener();

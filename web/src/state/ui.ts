@@ -21,9 +21,15 @@ export interface UiState {
   freshEvents: Record<string, number>;
   alerts: Alert[];
   config: VisualizationConfig;
+  /** Health check id -> title (from /api/infra/config), for alert rules. */
+  checks: Record<string, string>;
   expanded: string[];
   graphRevision: number;
   flyTo: { id: string; at: number } | null;
+  /** What the map shows: view nodes, and how many of them are folded groups. */
+  shown: { nodes: number; folded: number };
+  /** Bumped to ask the camera to frame the whole map (Home, the fit button, Esc, a layout or filter change). */
+  fitRequest: number;
   setFilters: (f: Partial<Filters>) => void;
   select: (id: string | null) => void;
   hover: (id: string | null) => void;
@@ -31,8 +37,12 @@ export interface UiState {
   setTab: (t: Tab) => void;
   setSheetOpen: (open: boolean) => void;
   addEvents: (events: InfraEvent[], fresh: boolean) => void;
+  /** Keep only the events `keep` accepts (after a server restart: those of entities still there). */
+  pruneEvents: (keep: (e: InfraEvent) => boolean) => void;
   fly: (id: string) => void;
+  requestFit: () => void;
   expand: (key: string) => void;
+  fold: (key: string) => void;
 }
 
 const initial = parseUrl(window.location.search);
@@ -49,13 +59,16 @@ export const useUi = create<UiState>((set, get) => ({
   freshEvents: {},
   alerts: [],
   config: { max_entities: 1000, layout_algorithm: "force-directed-3d", animation_fps: 60 },
+  checks: {},
   expanded: [],
   graphRevision: 0,
   flyTo: null,
+  fitRequest: 0,
+  shown: { nodes: 0, folded: 0 },
   setFilters: (f) => set({ filters: { ...get().filters, ...f } }),
   select: (id) => set({ selected: id, tab: id ? "details" : get().tab }),
   hover: (id) => { if (get().hovered !== id) set({ hovered: id }); },
-  setLayout: (layout) => set({ layout }),
+  setLayout: (layout) => set({ layout, fitRequest: get().fitRequest + 1 }),
   setTab: (tab) => set({ tab }),
   setSheetOpen: (sheetOpen) => set({ sheetOpen }),
   addEvents: (incoming, fresh) => {
@@ -65,8 +78,14 @@ export const useUi = create<UiState>((set, get) => ({
     if (fresh) for (const e of incoming) freshEvents[e.id] = Date.now();
     set({ events, freshEvents });
   },
+  pruneEvents: (keep) => {
+    const events = get().events.filter(keep);
+    if (events.length !== get().events.length) set({ events });
+  },
   fly: (id) => set({ flyTo: { id, at: performance.now() } }),
-  expand: (key) => set({ expanded: [...get().expanded, key] }),
+  requestFit: () => set({ fitRequest: get().fitRequest + 1, flyTo: null }),
+  expand: (key) => set({ expanded: [...get().expanded.filter((k) => k !== key), key] }),
+  fold: (key) => set({ expanded: get().expanded.filter((k) => k !== key) }),
 }));
 
 // Keep the URL in step with selection, filters and layout (replaceState: no history spam).

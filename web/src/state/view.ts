@@ -71,6 +71,23 @@ function topOwner(id: string, parent: Map<string, string>): string | null {
   return current;
 }
 
+/** The group an entity folds into when the map is over max_entities (null: never folds). */
+export function foldKey(entity: Entity, parent: Map<string, string>): string | null {
+  if (!FOLDABLE.includes(entity.kind)) return null;
+  const owner = topOwner(entity.id, parent);
+  return `agg:${entity.kind}:${owner ?? `ns/${entity.namespace ?? "-"}`}`;
+}
+
+/** What a folded group is, in words: "31 pods of namespace shop" (the key says what). */
+export function describeFold(key: string, count: number, name: (id: string) => string | null): string {
+  const [, kind, ...rest] = key.split(":");
+  const owner = rest.join(":");
+  const what = `${count} ${kind.replace(/_/g, " ")}${count === 1 ? "" : "s"}`;
+  if (owner.startsWith("ns/")) return owner === "ns/-" ? what : `${what} in namespace ${owner.slice(3)}`;
+  const ownerKind = owner.slice(0, owner.indexOf(":")).replace(/_/g, " ");
+  return `${what} of ${ownerKind} ${name(owner) ?? owner.slice(owner.indexOf(":") + 1)}`;
+}
+
 function aggregateEntity(key: string, members: Entity[]): Entity {
   const kind = members[0].kind;
   let worst: HealthStatus = "unknown";
@@ -111,9 +128,8 @@ export function buildView(
   if (visible.length > maxEntities) {
     const groups = new Map<string, Entity[]>();
     for (const entity of visible) {
-      if (!FOLDABLE.includes(entity.kind)) continue;
-      const owner = topOwner(entity.id, parent);
-      const key = `agg:${entity.kind}:${owner ?? `ns/${entity.namespace ?? "-"}`}`;
+      const key = foldKey(entity, parent);
+      if (!key) continue;
       if (expanded.has(key)) continue;
       let group = groups.get(key);
       if (!group) groups.set(key, (group = []));

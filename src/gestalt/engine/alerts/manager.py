@@ -15,6 +15,8 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
+import msgspec
+
 from gestalt.engine.alerts.blast import blast_radius
 from gestalt.engine.alerts.lifecycle import (
     ACTIVE,
@@ -92,6 +94,8 @@ def receivers_of(config: Config) -> list[tuple[Receiver, float]]:
     out = []
     for index, receiver in enumerate(found):
         where = f"alerts.receivers[{index}]"
+        if receiver.type == "pagerduty" and not receiver.url:
+            receiver = msgspec.structs.replace(receiver, url=alerts.pagerduty_url)
         validate(receiver, where)
         if receiver.repeat_interval is not None:
             repeat = duration_seconds(receiver.repeat_interval, f"{where}.repeat_interval")

@@ -58,9 +58,11 @@ def validate(receiver: Receiver, where: str) -> None:
                           f"got {receiver.type!r}")
     if receiver.type == "pagerduty" and not receiver.routing_key:
         raise ConfigError(f"key `{where}.routing_key`: a pagerduty receiver needs one")
-    if receiver.min_severity not in {s.value for s in Severity}:
+    if receiver.min_severity not in (Severity.WARNING.value, Severity.CRITICAL.value):
         raise ConfigError(f"key `{where}.min_severity`: expected warning or critical, "
                           f"got {receiver.min_severity!r}")
+    if not receiver.url:
+        raise ConfigError(f"key `{where}.url`: a {receiver.type} receiver needs a URL")
     if not receiver.url.startswith(("http://", "https://")):
         raise ConfigError(f"key `{where}.url`: expected an http(s) URL")
     if receiver.type == "alertmanager" and urlsplit(receiver.url).path.rstrip("/").endswith(

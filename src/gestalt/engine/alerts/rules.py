@@ -87,8 +87,12 @@ def compile_rules(alerts: AlertsConfig, health: HealthConfig) -> list[Rule]:
         if (health.checks.get(c.id) is None or health.checks[c.id].enabled)
     ]
     rules = []
+    names: set[str] = set()
     for index, spec in enumerate(configured):
         where = f"alerts.rules[{index}]"
+        if spec.name in names:  # alert ids are made from rule names: two would be one alert
+            raise ConfigError(f"key `{where}.name`: {spec.name!r} names an earlier rule too")
+        names.add(spec.name)
         check = CHECKS_BY_ID.get(spec.check)
         if check is None:
             raise ConfigError(f"key `{where}.check`: unknown check {spec.check!r} "
@@ -101,6 +105,10 @@ def compile_rules(alerts: AlertsConfig, health: HealthConfig) -> list[Rule]:
             kinds = frozenset(EntityKind(k) for k in spec.kinds)
         except ValueError as exc:
             raise ConfigError(f"key `{where}.kinds`: {exc}") from exc
+        if kinds and check.kinds and not kinds <= check.kinds:
+            never = ", ".join(sorted(k.value for k in kinds - check.kinds))
+            raise ConfigError(f"key `{where}.kinds`: check {check.id} never judges {never} "
+                              f"(it judges {', '.join(sorted(k.value for k in check.kinds))})")
         warning, critical = thresholds(check, health)
         rules.append(Rule(
             name=spec.name, check=check, min_level=level,

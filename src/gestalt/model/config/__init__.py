@@ -22,7 +22,9 @@ from gestalt.model.config.collectors import (
     OtelCollector,
     PostgresCollector,
     SyntheticCollector,
+    is_loopback,
     listen_address,
+    uses_tls,
 )
 from gestalt.model.config.loading import ConfigError, Validator, duration_seconds, load_config
 from gestalt.model.config.settings import (
@@ -61,6 +63,8 @@ __all__ = [
     "Validator",
     "Visualization",
     "duration_seconds",
+    "is_loopback",
     "listen_address",
     "load_config",
+    "uses_tls",
 ]

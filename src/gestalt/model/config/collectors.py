@@ -1,7 +1,10 @@
 """One section per source under `collectors:` (a new source adds its section here and a
-field to `Collectors`; docs/adding-a-source.md)."""
+field to `Collectors`; docs/adding-a-source.md), and how a listen address is read."""
 
 from __future__ import annotations
+
+import ipaddress
+from typing import Annotated
 
 import msgspec
 
@@ -85,16 +88,27 @@ def _default_prometheus_queries() -> dict[str, str]:
 class OtelCollector(Section):
     enabled: bool = True
     # Where the OTLP receiver listens (spans and metrics become the service map): OTLP/gRPC
-    # on otlp_endpoint, OTLP/HTTP on otlp_http_endpoint; `host:port` or `http://host:port`,
-    # null turns that protocol off, port 0 picks a free port. Loopback by default: the
-    # receiver has no authentication, so bind another address only on a trusted network.
+    # on otlp_endpoint, OTLP/HTTP on otlp_http_endpoint; `host:port`, `http://host:port`
+    # or `https://host:port` (TLS with tls_cert/tls_key), null turns that protocol off,
+    # port 0 picks a free port. Loopback by default; like the API, any other address
+    # refuses to start without `token`.
     otlp_endpoint: str | None = "http://localhost:4317"
     otlp_http_endpoint: str | None = "http://localhost:4318"
+    # Exporters send it as `Authorization: Bearer <token>` (an HTTP header, or gRPC
+    # metadata). Its own token, not the API's: an exporter that can send spans cannot read
+    # the map. Never empty: leave it out instead.
+    token: str | None = None
+    # For https:// endpoints; null: server.tls_cert and server.tls_key.
+    tls_cert: str | None = None
+    tls_key: str | None = None
     prometheus_endpoint: str | None = "http://localhost:9090"
     # Every input is bounded: compressed body, decompressed body, concurrent requests.
     max_body_bytes: Positive = 4 * 1024 * 1024
     max_decompressed_bytes: Positive = 16 * 1024 * 1024
     max_concurrent_requests: Positive = 32
+    # Requests per second from one sender (IP address), with bursts of twice that; more
+    # are answered 429 (HTTP) or RESOURCE_EXHAUSTED (gRPC), which exporters retry later.
+    max_requests_per_second: Annotated[float, msgspec.Meta(gt=0)] = 200.0
     # Service graph: rates, errors and latency percentiles over this sliding window.
     window_seconds: Seconds = 60.0
     # How long a client span waits for its server span (and back) before it is given up.
@@ -126,15 +140,31 @@ class OtelCollector(Section):
                              "receiver would listen nowhere (set `enabled: false` instead)")
 
 
+def is_loopback(host: str) -> bool:
+    """Whether an address to listen on is reachable from this machine only. A name other
+    than `localhost` counts as not loopback: what it resolves to may change."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def uses_tls(value: str) -> bool:
+    """Whether a listen address asks for TLS (`https://host:port`)."""
+    return value.strip().lower().startswith("https://")
+
+
 def listen_address(value: str, key: str = "address") -> tuple[str, int]:
-    """`http://localhost:4317`, `localhost:4317` or `[::1]:4317` -> (host, port)."""
+    """`http://localhost:4317`, `https://0.0.0.0:4317`, `localhost:4317` or `[::1]:4317`
+    -> (host, port)."""
     text = value.strip()
     scheme, sep, rest = text.partition("://")
     if not sep:
         scheme, rest = "http", text
-    if scheme.lower() != "http":
-        raise ValueError(f"`{key}` {value!r}: the receiver speaks plain http:// only "
-                         "(terminate TLS in front of it)")
+    if scheme.lower() not in ("http", "https"):
+        raise ValueError(f"`{key}` {value!r}: expected http:// or https:// (TLS)")
     rest = rest.rstrip("/")
     if rest.startswith("["):
         host, _, port = rest[1:].partition("]:")
@@ -174,4 +204,3 @@ class Collectors(Section):
     otel: OtelCollector = msgspec.field(default_factory=OtelCollector)
     postgres: PostgresCollector = msgspec.field(default_factory=PostgresCollector)
     synthetic: SyntheticCollector = msgspec.field(default_factory=SyntheticCollector)
-

@@ -14,6 +14,12 @@ from typing import Annotated, Any, Literal
 import msgspec
 import yaml
 
+from gestalt.model.config.collectors import (
+    OtelCollector,
+    is_loopback,
+    listen_address,
+    uses_tls,
+)
 from gestalt.model.config.settings import Config
 from gestalt.model.config.types import Duration
 
@@ -55,6 +61,7 @@ def load_config(
         origins[key] = f"option {option}"
     try:
         config = msgspec.convert(raw, Config, strict=True)
+        _inherit(config)
         _check(config)
         if validate is not None:
             validate(config)
@@ -165,17 +172,53 @@ def _blame(error: ConfigError, origin: str, origins: dict[str, str]) -> ConfigEr
 
 
 def _check(config: Config) -> None:
-    """What the types cannot say: durations that parse, a token that is a token."""
-    token = config.server.token
-    if token is not None and (not token or token != token.strip()):
-        raise ConfigError("key `server.token`: an empty token, or one with spaces at either "
-                          "end, cannot be sent in a header; leave the key out for no token")
+    """What the types cannot say: durations that parse, a token that is a token, TLS files
+    in pairs, OTLP receivers that are either on loopback or protected by a token."""
+    server, otel = config.server, config.collectors.otel
+    for name, token in (("server.token", server.token), ("collectors.otel.token", otel.token)):
+        if token is not None and (not token or token != token.strip()):
+            raise ConfigError(f"key `{name}`: an empty token, or one with spaces at either "
+                              "end, cannot be sent in a header; leave the key out for no token")
+    for section, cert, key in (("server", server.tls_cert, server.tls_key),
+                               ("collectors.otel", otel.tls_cert, otel.tls_key)):
+        if (cert is None) != (key is None):
+            given, missing = ("tls_cert", "tls_key") if key is None else ("tls_key", "tls_cert")
+            raise ConfigError(f"key `{section}.{given}`: given without {section}.{missing}; "
+                              "the certificate and its private key (PEM files) go together")
+    if otel.enabled:
+        _check_otlp(otel)
     for key, value in _durations(config):
         duration_seconds(value, key)
     alerts = config.alerts
     if alerts.retry_initial > alerts.retry_max:
         raise ConfigError(f"key `alerts.retry_initial`: {alerts.retry_initial} is more than "
                           f"alerts.retry_max ({alerts.retry_max})")
+
+
+def _check_otlp(otel: OtelCollector) -> None:
+    for name in ("otlp_endpoint", "otlp_http_endpoint"):
+        value = getattr(otel, name)
+        if value is None:
+            continue
+        host, _port = listen_address(value, name)
+        if not is_loopback(host) and otel.token is None:
+            raise ConfigError(
+                f"key `collectors.otel.{name}`: refusing to receive OTLP on {host} without a "
+                "token: set collectors.otel.token (GESTALT_COLLECTORS__OTEL__TOKEN), or "
+                "listen on localhost")
+        if uses_tls(value) and otel.tls_cert is None:
+            raise ConfigError(
+                f"key `collectors.otel.{name}`: https:// needs a certificate: set "
+                "server.tls_cert and server.tls_key (or collectors.otel.tls_cert/tls_key)")
+
+
+def _inherit(config: Config) -> None:
+    """Defaults taken from another section: the OTLP receivers' TLS files are the API's
+    unless given their own."""
+    otel, server = config.collectors.otel, config.server
+    if otel.tls_cert is None and otel.tls_key is None and server.tls_cert is not None:
+        config.collectors.otel = msgspec.structs.replace(
+            otel, tls_cert=server.tls_cert, tls_key=server.tls_key)
 
 
 def _durations(config: Config) -> Iterator[tuple[str, Duration]]:

@@ -25,6 +25,10 @@ class ServerConfig(Section):
     port: Port = 8765
     # Bearer token; required for any non-loopback bind. Never empty: leave it out instead.
     token: str | None = None
+    # TLS for the API (PEM files; both or neither), for installs without a proxy or
+    # ingress that terminates TLS. The certificate file may hold the chain.
+    tls_cert: str | None = None
+    tls_key: str | None = None
     # Where history (SQLite) lives. Relative paths are relative to the working directory.
     data_dir: str = "data"
     # Extra origins allowed to call the API from a browser (besides the server's own).
@@ -35,7 +39,6 @@ class ServerConfig(Section):
     delta_ring_size: Positive = 4096
     # Metric-only changes are coalesced into one frame per this many seconds.
     metrics_interval: Seconds = 1.0
-
 
 
 class Visualization(Section):
@@ -62,8 +65,6 @@ class HealthConfig(Section):
     checks: dict[str, CheckSettings] = {}
 
 
-
-
 class AlertRule(Section):
     """An alert rule: a check of the health table, with its own thresholds and `for`."""
 
@@ -86,7 +87,8 @@ class Receiver(Section):
 
     name: str
     type: str
-    url: str
+    # Where to post; a pagerduty receiver defaults to `alerts.pagerduty_url` (Events API v2).
+    url: str = ""
     routing_key: str | None = None  # PagerDuty integration key
     min_severity: str = "warning"
     repeat_interval: Duration | None = None  # default: alerts.repeat_interval
@@ -124,8 +126,8 @@ class AlertsConfig(Section):
 
 class HistoryConfig(Section):
     retention_hours: Seconds = 168.0
-    # Metric samples are kept at most once per entity per this many seconds.
-    sample_interval: Seconds = 10.0
+    # Metric samples are kept at most once per entity per this many seconds (0: every one).
+    sample_interval: Wait = 10.0
 
 
 class Config(Section):
@@ -135,4 +137,3 @@ class Config(Section):
     health: HealthConfig = msgspec.field(default_factory=HealthConfig)
     alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
     history: HistoryConfig = msgspec.field(default_factory=HistoryConfig)
-

@@ -9,7 +9,7 @@ import signal
 import sys
 import time
 
-from gestalt.sim.kubesim.protocol import Rbac
+from gestalt.sim.kubesim.rbac import Rbac
 from gestalt.sim.kubesim.resources import STORED
 from gestalt.sim.kubesim.runner import KubeSim
 

@@ -1,18 +1,20 @@
 """The Kubernetes REST protocol as kubesim reads it: which resource and verb a request is,
 content negotiation, selectors, writes (PUT and the three patch types), the scale
-subresource, and the requests and RBAC rules kubesim records and applies."""
+subresource, and the request log's entries."""
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import yaml
 
 from gestalt.sim.kubesim.patch import json_patch, merge_patch, strategic_merge_patch
-from gestalt.sim.kubesim.resources import METRICS, STORED, Resource
+from gestalt.sim.kubesim.rbac import Attributes
+from gestalt.sim.kubesim.resources import METRICS, REVIEWS, STORED, Resource
 from gestalt.sim.kubesim.selectors import SelectorError, field_selector, label_selector
 from gestalt.sim.kubesim.store import ApiError, Obj
 
@@ -33,36 +35,16 @@ class Request:
     query: str
     status: int = 0
     at: float = 0.0  # time.time() when the request arrived
+    user: str = ""  # who it was authenticated as ("" when it was not)
+    credential: str = ""  # which bearer token: a fingerprint (tokens rotate)
+    group: str = ""  # the API group of `resource` ("" for core)
+    subresource: str | None = None
 
-
-@dataclass
-class Rbac:
-    """Deny rules: `{"deny": [{"resource": "secrets", "verbs": ["list", "watch"]}]}`.
-
-    Anything not denied is allowed, which is all a test of "403 on one resource" needs."""
-
-    deny: list[dict[str, Any]] = field(default_factory=list)
-
-    @classmethod
-    def from_file(cls, path: str) -> Rbac:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f) or {}
-        return cls(deny=list(data.get("deny") or []))
-
-    def forbid(self, resource: str, verbs: list[str] | None = None,
-               namespace: str | None = None) -> None:
-        self.deny.append({"resource": resource, "verbs": verbs or ["*"],
-                          "namespaces": [namespace] if namespace else []})
-
-    def allows(self, verb: str, resource: str, namespace: str | None) -> bool:
-        for rule in self.deny:
-            if rule.get("resource") not in (resource, "*"):
-                continue
-            verbs = rule.get("verbs") or ["*"]
-            namespaces = rule.get("namespaces") or []
-            if ("*" in verbs or verb in verbs) and (not namespaces or namespace in namespaces):
-                return False
-        return True
+    def attributes(self) -> Attributes:
+        """The request as RBAC sees it."""
+        plural = self.resource.split(".", 1)[0] if self.resource else ""
+        return Attributes.of(self.verb, self.group, plural, self.namespace, self.name,
+                             self.subresource)
 
 
 def negotiate(accept: str) -> str:
@@ -85,6 +67,12 @@ def negotiate(accept: str) -> str:
                    f"application/json;as=PartialObjectMetadataList (asked: {accept})")
 
 
+def fingerprint(authorization: str) -> str:
+    """A short, stable name for the bearer token in an Authorization header."""
+    token = authorization.removeprefix("Bearer ")
+    return hashlib.sha256(token.encode()).hexdigest()[:12] if token else ""
+
+
 Route = tuple[Resource | None, str | None, str | None, str | None]
 
 
@@ -103,7 +91,12 @@ def route_of(path: str) -> Route | None:
     if rest[0] == "namespaces" and len(rest) >= 3 and (group, rest[2]) in PLURALS:
         namespace, rest = rest[1], rest[2:]
     plural = rest[0]
-    resource = METRICS.get(plural) if group == "metrics.k8s.io" else STORED.get((group, plural))
+    if group == "metrics.k8s.io":
+        resource = METRICS.get(plural)
+    elif group == "authorization.k8s.io":
+        resource = REVIEWS.get(plural)
+    else:
+        resource = STORED.get((group, plural))
     if resource is None:
         return (None, namespace, None, None)
     name = rest[1] if len(rest) > 1 else None

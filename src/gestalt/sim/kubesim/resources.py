@@ -54,15 +54,27 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("batch", "v1", "Job", "jobs", True, (), categories=_ALL),
     Resource("networking.k8s.io", "v1", "Ingress", "ingresses", True, ("ing",)),
     Resource("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True),
+    Resource("", "v1", "ServiceAccount", "serviceaccounts", True, ("sa",)),
+    Resource("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False),
+    Resource("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings",
+             False),
+    Resource("rbac.authorization.k8s.io", "v1", "Role", "roles", True),
+    Resource("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", True),
     Resource("metrics.k8s.io", "v1beta1", "PodMetrics", "pods", True, verbs=("get", "list")),
     Resource("metrics.k8s.io", "v1beta1", "NodeMetrics", "nodes", False, verbs=("get", "list")),
+    # Answered, never stored: "may I?" (`kubectl auth can-i`).
+    Resource("authorization.k8s.io", "v1", "SelfSubjectAccessReview",
+             "selfsubjectaccessreviews", False, verbs=("create",)),
 )
 
-# Stored kinds (metrics are computed, not stored), keyed by (group, plural).
+_COMPUTED = ("metrics.k8s.io", "authorization.k8s.io")
+# Stored kinds (metrics and reviews are computed, not stored), keyed by (group, plural).
 STORED: dict[tuple[str, str], Resource] = {
-    (r.group, r.plural): r for r in RESOURCES if r.group != "metrics.k8s.io"
+    (r.group, r.plural): r for r in RESOURCES if r.group not in _COMPUTED
 }
 METRICS: dict[str, Resource] = {r.plural: r for r in RESOURCES if r.group == "metrics.k8s.io"}
+REVIEWS: dict[str, Resource] = {r.plural: r for r in RESOURCES
+                                if r.group == "authorization.k8s.io"}
 BY_KIND: dict[str, Resource] = {r.kind: r for r in STORED.values()}
 
 

@@ -4,7 +4,8 @@
         sim.url, sim.kubeconfig, sim.token
         sim.store, sim.controllers  # drive the cluster from Python
         sim.faults                  # blackhole(), pause_watches(), expire_watches(), throttle()
-        sim.requests                # every request seen: verb, resource, Accept, User-Agent
+        sim.requests                # every request seen: verb, resource, Accept, User-Agent, user
+        sim.service_account_token("gestalt", "gestalt")  # a token RBAC objects authorize
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ import yaml
 
 from gestalt.sim.kubesim.controllers import Controllers
 from gestalt.sim.kubesim.faults import Faults
-from gestalt.sim.kubesim.protocol import Rbac, Request
-from gestalt.sim.kubesim.server import KubeSimApp
+from gestalt.sim.kubesim.rbac import Rbac, service_account_user
+from gestalt.sim.kubesim.server import KubeSimApp, Request
 from gestalt.sim.kubesim.store import Store
 from gestalt.sim.kubesim.tls import self_signed
 
@@ -106,6 +107,18 @@ class KubeSim:
             self._kubeconfig_path = os.path.join(self._tmpdir.name, "kubeconfig")
         self.write_kubeconfig(self._kubeconfig_path)
 
+    def service_account_token(self, namespace: str, name: str) -> str:
+        """A new bearer token for the service account `namespace/name`, authorized by the
+        RBAC objects in the store (ClusterRoleBindings, RoleBindings), as a projected
+        service-account token is on a real cluster. Several may be valid at once."""
+        token = secrets.token_urlsafe(32)
+        self.app.tokens[token] = service_account_user(namespace, name)
+        return token
+
+    def revoke(self, token: str) -> None:
+        """The token stops working (it expired): requests with it get 401."""
+        self.app.tokens.pop(token, None)
+
     def _write(self, name: str, data: bytes) -> str:
         assert self._tmpdir is not None
         path = os.path.join(self._tmpdir.name, name)
@@ -134,12 +147,15 @@ class KubeSim:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    def kubeconfig_dict(self, context: str = CONTEXT) -> dict[str, Any]:
+    def kubeconfig_dict(self, context: str = CONTEXT, *,
+                        token: str | None = None) -> dict[str, Any]:
+        """A kubeconfig for this server; `token`: another user's (a service account's)
+        instead of the admin's."""
         cluster: dict[str, Any] = {"server": self.url}
         user: dict[str, Any] = {}
         if self.tls:
             cluster["certificate-authority-data"] = base64.b64encode(self._ca).decode()
-            user["token"] = self.token
+            user["token"] = token or self.token
         return {"apiVersion": "v1", "kind": "Config", "preferences": {},
                 "clusters": [{"name": context, "cluster": cluster}],
                 "users": [{"name": f"{context}-user", "user": user}],
@@ -147,8 +163,14 @@ class KubeSim:
                     "cluster": context, "user": f"{context}-user", "namespace": "default"}}],
                 "current-context": context}
 
-    def write_kubeconfig(self, path: str, context: str = CONTEXT) -> str:
+    def write_kubeconfig(self, path: str, context: str = CONTEXT, *,
+                         token: str | None = None) -> str:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            yaml.safe_dump(self.kubeconfig_dict(context), f, sort_keys=False)
+            yaml.safe_dump(self.kubeconfig_dict(context, token=token), f, sort_keys=False)
         return path
+
+    @property
+    def ca(self) -> bytes:
+        """The server's certificate (its own CA), PEM."""
+        return self._ca

@@ -3,7 +3,8 @@
 Routing follows the API server's URL scheme:
 `/api/v1[/namespaces/{ns}]/{plural}[/{name}[/{sub}]]` and the same under
 `/apis/{group}/{version}`. Content negotiation follows the `Accept` header: `as=Table`,
-`as=PartialObjectMetadata[List]` or the full object.
+`as=PartialObjectMetadata[List]` or the full object. Every request is authenticated by
+its bearer token and authorized (see rbac.py) before it is served.
 """
 
 from __future__ import annotations
@@ -18,20 +19,21 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from gestalt.sim.kubesim import discovery, metrics, tables
+from gestalt.sim.kubesim import discovery, metrics, protobuf, tables
 from gestalt.sim.kubesim.faults import DISCONNECT, DROP, GONE, WAKE, Faults
 from gestalt.sim.kubesim.protocol import (
-    Rbac,
     Request,
     Route,
     apply_write,
     decode,
+    fingerprint,
     matcher,
     negotiate,
     route_of,
     scale_of,
     verb_of,
 )
+from gestalt.sim.kubesim.rbac import ADMIN, Attributes, Authorizer, Rbac, User
 from gestalt.sim.kubesim.resources import Resource
 from gestalt.sim.kubesim.store import CLOSE, ApiError, Change, Obj, Store, Watcher
 
@@ -41,6 +43,9 @@ MAX_BODY = 8 * 1024 * 1024
 ADMIN_PREFIX = "/_kubesim/"
 FAULT_CONTROLS = frozenset({"blackhole", "restore", "pause_watches", "resume_watches",
                             "drop_watches", "expire_watches", "throttle", "slow", "clear"})
+
+__all__ = ["KubeSimApp", "Rbac", "Request", "fingerprint", "negotiate"]
+
 
 class _Aborted(Exception):
     """The connection is cut on purpose (a dropped or blackholed watch)."""
@@ -54,6 +59,9 @@ class KubeSimApp:
     def __init__(self, store: Store, faults: Faults, *, token: str | None, rbac: Rbac,
                  bookmark_interval: float = 5.0, server_address: str = "") -> None:
         self.store, self.faults, self.token, self.rbac = store, faults, token, rbac
+        self.authorizer = Authorizer(store, rbac)
+        # Bearer tokens of other users (service accounts) -> who they are.
+        self.tokens: dict[str, User] = {}
         self.bookmark_interval = bookmark_interval
         self.server_address = server_address
         self.requests: list[Request] = []
@@ -76,7 +84,9 @@ class KubeSimApp:
         record = Request(method, path, verb, route[0].qualified if route and route[0] else None,
                          route[1] if route else None, route[2] if route else None,
                          headers.get("accept", ""), headers.get("user-agent", ""),
-                         scope["query_string"].decode(), at=time.time())
+                         scope["query_string"].decode(), at=time.time(),
+                         group=route[0].group if route and route[0] else "",
+                         subresource=route[3] if route else None)
         if not path.startswith(ADMIN_PREFIX):
             self.requests.append(record)
         status = 500
@@ -87,17 +97,26 @@ class KubeSimApp:
             await self.faults.reachable()
             if self.faults.delay:
                 await asyncio.sleep(self.faults.delay)
-            self._authenticate(headers)
+            record.credential = fingerprint(headers.get("authorization", ""))
+            user = self._authenticate(headers)
+            record.user = user.name
             retry_after = self.faults.take_throttle(record.resource)
             if retry_after is not None:
                 raise ApiError(429, "TooManyRequests", "Too many requests, please try again later.",
                                details={"retryAfterSeconds": retry_after},
                                headers={"retry-after": str(retry_after)})
-            if route and route[0] and not self.rbac.allows(verb, route[0].plural, route[1]):
+            if route and route[0] and not self.authorizer.allows(user, record.attributes()):
+                where = f' in the namespace "{route[1]}"' if route[1] else ""
                 raise ApiError(403, "Forbidden",
-                               f'{route[0].plural} is forbidden: User "kubesim-user" cannot '
+                               f'{route[0].plural} is forbidden: User "{user.name}" cannot '
                                f'{verb} resource "{route[0].plural}" in API group '
-                               f'"{route[0].group}"', details={"kind": route[0].plural})
+                               f'"{route[0].group}"{where}', details={"kind": route[0].plural})
+            if route and route[0] and route[0].group == "authorization.k8s.io":
+                body = await _read_body(receive)
+                status = 201
+                review = self._review(user, verb, body, headers.get("content-type", ""))
+                await _send(send, 201, _json(review))
+                return
             if verb == "watch" and route:
                 status = 200
                 await self._watch(route, query, headers, receive, send)
@@ -142,11 +161,40 @@ class KubeSimApp:
         except _Aborted:
             pass
 
-    def _authenticate(self, headers: dict[str, str]) -> None:
+    def _authenticate(self, headers: dict[str, str]) -> User:
+        presented = headers.get("authorization", "")
+        if presented.startswith("Bearer ") and presented[7:] in self.tokens:
+            return self.tokens[presented[7:]]
         if self.token is None:
-            return
-        if headers.get("authorization") != f"Bearer {self.token}":
+            return ADMIN  # plain HTTP: no authentication
+        if presented != f"Bearer {self.token}":
             raise ApiError(401, "Unauthorized", "Unauthorized")
+        return ADMIN
+
+    def _review(self, user: User, verb: str, body: bytes, content_type: str) -> Obj:
+        """A SelfSubjectAccessReview: may the caller do what it describes? (kubectl sends
+        it as protobuf, other clients as JSON; the answer is JSON.)"""
+        if verb != "create":
+            raise ApiError(405, "MethodNotAllowed", "only create is supported")
+        if "protobuf" in content_type:
+            try:
+                review = protobuf.self_subject_access_review(body)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise ApiError(400, "BadRequest", f"invalid protobuf body: {exc}") from exc
+        else:
+            review = decode(body)
+        spec = review.get("spec") or {}
+        attrs = spec.get("resourceAttributes")
+        if not isinstance(attrs, dict):
+            raise ApiError(422, "Invalid", "spec.resourceAttributes is required (kubesim "
+                           "answers resource requests only)")
+        allowed = self.authorizer.allows(user, Attributes.of(
+            attrs.get("verb", ""), attrs.get("group", ""), attrs.get("resource", ""),
+            attrs.get("namespace") or None, attrs.get("name") or None,
+            attrs.get("subresource") or None))
+        return {"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
+                "metadata": {"creationTimestamp": None}, "spec": spec,
+                "status": {"allowed": allowed, **({} if allowed else {"reason": ""})}}
 
     # -- plain requests -----------------------------------------------------------------
     def _handle(self, method: str, path: str, route: Route | None, verb: str,

@@ -8,8 +8,9 @@ when the engine runs on this machine, to its main process as the host source see
 
 Why a container is not running is an attribute the health checks read: `reason` is
 `Completed` (exit 0), `Stopped` (someone asked: `docker stop`, `docker kill`), `OOMKilled`,
-`Error` or `StartError` (it never started), in Kubernetes' words where they exist; and
-`restart_policy` says whether it should be running at all.
+`Error` or `StartError` (it never started), in Kubernetes' words where they exist, or
+`Signalled` (ended by SIGTERM or SIGKILL before we watched, so whether someone asked is not
+known); and `restart_policy` says whether it should be running at all.
 """
 
 from __future__ import annotations
@@ -39,9 +40,11 @@ def container(
     local: bool,
     metrics: Mapping[str, float | int | None] | None = None,
     stop_requested: bool = False,
+    exit_witnessed: bool = True,
 ) -> tuple[Entity, list[Connection]]:
     """The container and its edges; `metrics` are the latest stats, kept across re-inspects;
-    `stop_requested`: someone asked the engine to stop it since it last started."""
+    `stop_requested`: someone asked the engine to stop it since it last started;
+    `exit_witnessed`: the events say how its last run ended (see StopRequests)."""
     cid = ids.container(c.Id)
     state = c.State
     networks = {name: n for name, n in (c.NetworkSettings.Networks or {}).items()
@@ -59,8 +62,8 @@ def container(
         # `docker run` of a command that cannot start leaves it "created" with 126/127.
         status, attrs["reason"] = EntityStatus.FAILED, "StartError"
     elif status is EntityStatus.EXITED:
-        attrs["reason"] = ("OOMKilled" if state.OOMKilled else "Stopped" if stop_requested
-                           else "Completed" if state.ExitCode == 0 else "Error")
+        attrs["reason"] = _exit_reason(state.ExitCode, oom=state.OOMKilled,
+                                       stop_requested=stop_requested, witnessed=exit_witnessed)
     if state.Pid:
         attrs["pid"] = state.Pid
     if state.Health is not None and state.Health.Status:
@@ -97,6 +100,22 @@ def container(
         edges.append(Connection(source_id=cid, target_id=ids.process(engine, state.Pid),
                                 kind=ConnectionKind.OWNS))
     return entity, edges
+
+
+# 128 + SIGINT, SIGKILL, SIGTERM: what `docker stop` and `docker kill` leave behind.
+_SIGNAL_EXITS = frozenset({130, 137, 143})
+
+
+def _exit_reason(code: int, *, oom: bool, stop_requested: bool, witnessed: bool) -> str:
+    if oom:
+        return "OOMKilled"
+    if stop_requested:
+        return "Stopped"
+    if code == 0:
+        return "Completed"
+    if not witnessed and code in _SIGNAL_EXITS:
+        return "Signalled"  # a stop before we watched looks exactly like this: not a crash
+    return "Error"
 
 
 def network(n: Network, *, engine: str) -> Entity:

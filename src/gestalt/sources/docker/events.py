@@ -28,10 +28,15 @@ class StopRequests:
     OOM kill or a process that simply ends has a `die` and no `kill`. So the events say
     whether an exit was someone's intent, which inspect cannot: the engine keeps that to
     itself. Entries go when the container starts again or is removed.
+
+    The engine remembers only its last events (256), so a container that stopped long
+    before we looked has no events either way: `witnessed` says whether we know how its
+    last run ended at all, so such an exit is not taken for a crash.
     """
 
     def __init__(self) -> None:
         self._asked: set[str] = set()
+        self._died: set[str] = set()
 
     def observe(self, event: DockerEvent) -> None:
         if event.Type != "container" or not event.Actor.ID:
@@ -40,14 +45,22 @@ class StopRequests:
         signal = (event.Actor.Attributes or {}).get("signal", "")
         if verb == "stop" or (verb == "kill" and signal.upper() not in _NOT_STOPPING):
             self._asked.add(event.Actor.ID)
+        elif verb == "die":
+            self._died.add(event.Actor.ID)
         elif verb in ("start", "destroy"):
             self._asked.discard(event.Actor.ID)
+            self._died.discard(event.Actor.ID)
 
     def asked(self, container_id: str) -> bool:
         return container_id in self._asked
 
+    def witnessed(self, container_id: str) -> bool:
+        """Whether the end of its last run is in the events we have (a die or a stop)."""
+        return container_id in self._died or container_id in self._asked
+
     def keep_only(self, container_ids: set[str]) -> None:
         self._asked &= container_ids
+        self._died &= container_ids
 
 
 def action(event: DockerEvent) -> tuple[str, str]:

@@ -86,7 +86,8 @@ class DockerSource:
         summaries = await engine.containers()
         for event in await engine.past_events(since=f"{until - STOPS_LOOKBACK:.6f}",
                                               until=f"{until:.6f}",
-                                              actions=("start", "kill", "stop", "destroy")):
+                                              actions=("start", "kill", "stop", "die",
+                                                       "destroy")):
             self._stops.observe(event)
         self._stops.keep_only({s.Id for s in summaries})
         inspected = await _bounded(engine.inspect, [s.Id for s in summaries])
@@ -117,7 +118,7 @@ class DockerSource:
             self._metrics.pop(c.Id, None)
         entity, edges = entities.container(
             c, engine=self._engine, local=self._local, metrics=self._metrics.get(c.Id),
-            stop_requested=self._stops.asked(c.Id),
+            stop_requested=self._stops.asked(c.Id), exit_witnessed=self._stops.witnessed(c.Id),
         )
         self._container_edges[c.Id] = {e.id for e in edges}
         return entity, edges

@@ -44,6 +44,16 @@ class Kind:
             return f"{self.prefix}/namespaces/{namespace}/{self.plural}"
         return f"{self.prefix}/{self.plural}"
 
+    @property
+    def group(self) -> str:
+        """The API group ("" for core/v1), as RBAC rules name it."""
+        return "" if self.prefix == "/api/v1" else self.prefix.split("/")[2]
+
+    @property
+    def resource(self) -> str:
+        """The name kubectl and RBAC messages use: "pods", "deployments.apps"."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
 
 KINDS: tuple[Kind, ...] = (
     Kind("Namespace", "/api/v1", "namespaces", False),
@@ -63,6 +73,10 @@ KINDS: tuple[Kind, ...] = (
     Kind("Ingress", "/apis/networking.k8s.io/v1", "ingresses", True),
     Kind("EndpointSlice", "/apis/discovery.k8s.io/v1", "endpointslices", True),
 )
+NAMESPACES = KINDS[0]
+# Read by list only, for the metrics overlay (metrics-server).
+POD_METRICS = Kind("PodMetrics", "/apis/metrics.k8s.io/v1beta1", "pods", True)
+NODE_METRICS = Kind("NodeMetrics", "/apis/metrics.k8s.io/v1beta1", "nodes", False)
 
 
 # -- errors -------------------------------------------------------------------------------
@@ -295,6 +309,37 @@ class Api:
                         yield event.type, obj
                 else:
                     yield event.type, _full(kind, event.object)
+
+    async def get(self, kind: Kind, name: str) -> Obj:
+        """One object of a cluster-scoped kind (a namespace, read by name where RBAC
+        grants no list)."""
+        response = await self.http.get(f"{self.access.server}{kind.path(None)}/{name}",
+                                       headers=await self._headers(kind))
+        if response.status_code != 200:
+            raise _error(response.status_code, _status(response.content), response.headers)
+        return _full(kind, response.content)
+
+    async def can(self, verb: str, kind: Kind, namespace: str | None,
+                  name: str | None = None) -> bool | None:
+        """Whether RBAC lets us `verb` the kind, asked as `kubectl auth can-i` asks
+        (a SelfSubjectAccessReview, which every authenticated user may create and which
+        changes nothing). None when the server does not answer the question."""
+        attributes = {"verb": verb, "group": kind.group, "resource": kind.plural,
+                      **({"namespace": namespace} if namespace else {}),
+                      **({"name": name} if name else {})}
+        body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                "spec": {"resourceAttributes": attributes}}
+        headers = await self._headers(None)
+        headers["Content-Type"] = "application/json"
+        response = await self.http.post(
+            self.access.server + "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            content=msgspec.json.encode(body), headers=headers)
+        if response.status_code == 401:
+            raise _error(401, _status(response.content), response.headers)
+        if response.status_code not in (200, 201):
+            return None
+        review = _dict_decoder.decode(response.content)
+        return bool((review.get("status") or {}).get("allowed"))
 
     async def metrics(self, path: str) -> Objs:
         """The items of a metrics.k8s.io list (PodMetricsList, NodeMetricsList)."""

@@ -1,11 +1,13 @@
 """KubernetesSource: informers for every kind, metrics from metrics.k8s.io, events.
 
-Status: OK when every informer is live; DEGRADED (with the kinds named) when RBAC
-forbids some of them, which hides only those; DOWN while the API server cannot be
-reached, so the engine marks our entities stale. Transient failures are retried here,
-per kind; bad credentials or configuration end `run` (PermanentSourceError), and so does
-a certificate the TLS handshake rejects (the supervisor reruns us with the kubeconfig read
-again; see informer.py).
+Status: OK when every informer is live; DEGRADED (with the kinds named, and listed in
+the status's `not_permitted`) when RBAC does not grant some of them, which hides only
+those; DOWN while the API server cannot be reached, so the engine marks our entities
+stale. What RBAC grants is asked before anything is listed (see permissions.py): a kind
+that is not permitted is never requested, only asked about again now and then.
+Transient failures are retried here, per kind; bad credentials or configuration end
+`run` (PermanentSourceError), and so does a certificate the TLS handshake rejects (the
+supervisor reruns us with the credentials read again; see informer.py).
 """
 
 from __future__ import annotations
@@ -20,19 +22,36 @@ import httpx
 from gestalt.model import Entity, Event, Severity, SourceState
 from gestalt.model.config import KubernetesCollector
 from gestalt.sources.base import PermanentSourceError, Sink, SourceError
-from gestalt.sources.kubernetes import quantity
+from gestalt.sources.kubernetes import permissions, quantity
 from gestalt.sources.kubernetes.access import ClusterAccess, load_access
-from gestalt.sources.kubernetes.api import KINDS, Api, ApiError, Kind
+from gestalt.sources.kubernetes.api import (
+    KINDS,
+    NAMESPACES,
+    NODE_METRICS,
+    POD_METRICS,
+    Api,
+    ApiError,
+    Kind,
+    Unauthorized,
+)
 from gestalt.sources.kubernetes.graph import Graph
-from gestalt.sources.kubernetes.informer import Informer, Listener
+from gestalt.sources.kubernetes.informer import (
+    CertificateRejected,
+    Informer,
+    Listener,
+    rejected_certificate,
+)
+from gestalt.sources.kubernetes.permissions import Permissions
 from gestalt.sources.kubernetes.translate import KINDS as ENTITY_KINDS
 from gestalt.sources.kubernetes.translate import entity_id, parse_time
 
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
+NAMES = {kind.kind: kind.resource for kind in KINDS}
 EVENT_MEMORY = 20_000  # (uid, count) pairs remembered so a relist does not repeat events
 METRICS_RETRY = 60.0  # when metrics.k8s.io is missing or forbidden
+NAMESPACE_POLL = 30.0  # namespaces read by name (a namespaced install): how often
 
 
 def _share(cores: float, capacity_millicores: Any) -> float | None:
@@ -51,6 +70,8 @@ class KubernetesSource(Listener):
         self._loaded = False  # a kubeconfig loaded once: failing to load it now is transient
         self.informers: list[Informer] = []
         self.graph: Graph | None = None
+        self.permissions: Permissions | None = None
+        self._namespace_objects: list[Obj] = []
 
     async def run(self, sink: Sink) -> None:
         access = self._access or await self._load_access()
@@ -67,17 +88,116 @@ class KubernetesSource(Listener):
                 Informer(api, kind, ns if kind.namespaced else None, self)
                 for kind in KINDS for ns in (namespaces if kind.namespaced else [None])]
             sink.status(SourceState.STARTING, f"listing from {access.server}")
+            self.permissions = await self._ask(api)
             try:
                 async with asyncio.TaskGroup() as group:
-                    for informer in self.informers:
-                        group.create_task(informer.run(), name=f"kubernetes:{informer.label}")
+                    self._start_permitted(group, api)
                     group.create_task(self._poll_metrics(api, namespaces),
                                       name="kubernetes:metrics")
+                    group.create_task(self._recheck(group, api), name="kubernetes:rbac")
             except ExceptionGroup as failed:
                 # One informer's failure stops them all; the supervisor sees the first
                 # permanent error (bad credentials) if there is one, plainly.
                 permanent = [e for e in failed.exceptions if isinstance(e, PermanentSourceError)]
                 raise (permanent or failed.exceptions)[0] from failed
+
+    # -- what RBAC grants --------------------------------------------------------------
+    async def _ask(self, api: Api) -> Permissions:
+        """What RBAC grants, before anything is listed."""
+        wanted = permissions.needs(self.config)
+        for attempt in range(2):
+            try:
+                return await permissions.review(api, wanted)
+            except Unauthorized as exc:
+                if attempt == 0 and await api.access.refresh():
+                    continue
+                raise PermanentSourceError(f"kubernetes: unauthorized ({exc.message}); check "
+                                           "the credentials") from exc
+            except httpx.HTTPError as exc:
+                rejected = rejected_certificate(exc)
+                if rejected is not None:
+                    raise CertificateRejected(
+                        f"kubernetes: TLS with {api.access.server} failed: "
+                        f"{rejected.reason or rejected}; reloading the credentials") from exc
+                raise SourceError(f"kubernetes: cannot reach {api.access.server}: "
+                                  f"{type(exc).__name__}: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    def _start_permitted(self, group: asyncio.TaskGroup, api: Api) -> None:
+        """Start the informers RBAC permits; the others count as listed (empty) and are
+        reported not permitted. Namespaces, where only a Role grants reading them one by
+        one, are read by name."""
+        assert self.permissions is not None
+        for informer in self.informers:
+            key = (informer.kind.kind, informer.namespace)
+            if key in self._running:
+                continue
+            if self.permissions.readable(informer.kind, informer.namespace):
+                self._running.add(key)
+                self._not_permitted.pop(key, None)
+                group.create_task(informer.run(), name=f"kubernetes:{informer.label}")
+                continue
+            if informer.kind is NAMESPACES and self._readable_namespaces():
+                self._running.add(key)
+                self._not_permitted.pop(key, None)
+                group.create_task(self._read_namespaces(api), name="kubernetes:namespaces")
+                continue
+            self._not_permitted[key] = informer.kind.resource + (
+                f" in {informer.namespace}" if informer.namespace else "")
+            if key not in self._settled:
+                self.listed(informer.kind, informer.namespace, [])
+        metrics = [(POD_METRICS, ns) for ns in self._namespaces] + [(NODE_METRICS, None)]
+        for kind, ns in metrics:
+            if self.permissions.allows(kind, "list", ns):
+                self._not_permitted.pop((kind.kind, ns), None)
+            else:
+                self._not_permitted[(kind.kind, ns)] = kind.resource + (f" in {ns}" if ns else "")
+        self._report()
+
+    def _readable_namespaces(self) -> list[str]:
+        assert self.permissions is not None
+        return [ns for ns in self.config.namespaces
+                if self.permissions.allows(NAMESPACES, "get", ns, ns)]
+
+    async def _recheck(self, group: asyncio.TaskGroup, api: Api) -> None:
+        """Ask again about what was not permitted: access granted later starts the
+        informers it allows, without a restart."""
+        while True:
+            await asyncio.sleep(permissions.RECHECK)
+            if not self._not_permitted or self.permissions is None:
+                continue
+            try:  # only what was refused is asked again
+                self.permissions = self.permissions.updated(await permissions.review(
+                    api, self.permissions.refused))
+            except (ApiError, httpx.HTTPError) as exc:
+                log.info("kubernetes: could not ask about RBAC again: %s", exc)
+                continue
+            self._start_permitted(group, api)
+
+    async def _read_namespaces(self, api: Api) -> None:
+        """The configured namespaces, each read by name, every NAMESPACE_POLL seconds;
+        handed on only when one changed."""
+        seen: dict[str, str] | None = None
+        while True:
+            objects: list[Obj] = []
+            versions: dict[str, str] = {}
+            for name in self._readable_namespaces():
+                try:
+                    obj = await api.get(NAMESPACES, name)
+                except (ApiError, httpx.HTTPError) as exc:
+                    log.info("kubernetes: cannot read namespace %s: %s", name, exc)
+                    if seen is not None and name in seen:
+                        versions[name] = seen[name]  # keep what we had; try again later
+                        objects.extend(o for o in self._namespace_objects if
+                                       o["metadata"]["name"] == name)
+                    continue
+                objects.append(obj)
+                versions[name] = obj["metadata"].get("resourceVersion", "")
+            if versions != seen:
+                seen = versions
+                self._namespace_objects = objects
+                self.listed(NAMESPACES, None, self.prepare(NAMESPACES, objects))
+            await asyncio.sleep(NAMESPACE_POLL)
 
     async def _load_access(self) -> ClusterAccess:
         try:
@@ -102,7 +222,13 @@ class KubernetesSource(Listener):
         self._synced = False
         self._synced_event = asyncio.Event()
         self._problems: dict[tuple[str, str | None], tuple[str, bool]] = {}
-        self._state: tuple[SourceState, str] | None = None
+        # (kind, namespace) -> "nodes", "configmaps in shop": what RBAC does not grant.
+        self._not_permitted: dict[tuple[str, str | None], str] = {}
+        self._running: set[tuple[str, str | None]] = set()
+        self._namespaces: list[str | None] = list(self.config.namespaces) or [None]
+        self._namespace_objects = []
+        self.permissions = None
+        self._state: tuple[SourceState, str, tuple[str, ...]] | None = None
         self._seen_events: dict[tuple[str, int], None] = {}
 
     # -- Listener ---------------------------------------------------------------------
@@ -168,18 +294,23 @@ class KubernetesSource(Listener):
     def _report(self) -> None:
         down = sorted(r for r, forbidden in self._problems.values() if not forbidden)
         forbidden = sorted(r for r, f in self._problems.values() if f)
+        not_permitted = tuple(sorted(set(self._not_permitted.values()) | {
+            NAMES[kind] + (f" in {ns}" if ns else "")
+            for (kind, ns), (_r, f) in self._problems.items() if f}))
         if down:
             state = (SourceState.DOWN, f"API server unreachable: {down[0]}"
-                     + (f" (and {len(down) - 1} more)" if len(down) > 1 else ""))
-        elif forbidden:
-            state = (SourceState.DEGRADED, "; ".join(forbidden))
+                     + (f" (and {len(down) - 1} more)" if len(down) > 1 else ""), not_permitted)
+        elif forbidden or not_permitted:
+            shown = ", ".join(sorted(self._not_permitted.values()))
+            reasons = ([f"not permitted by RBAC (not read): {shown}"] if shown else []) + forbidden
+            state = (SourceState.DEGRADED, "; ".join(reasons), not_permitted)
         elif self._synced or len(self._settled) == self._expected:
-            state = (SourceState.OK, "")
+            state = (SourceState.OK, "", ())
         else:
             return
         if state != self._state:
             self._state = state
-            self._sink.status(*state)
+            self._sink.status(state[0], state[1], not_permitted=list(state[2]))
 
     def _events(self, objects: list[Obj], *, initial: bool) -> None:
         horizon = time.time() - 3600 if initial else 0.0
@@ -215,12 +346,15 @@ class KubernetesSource(Listener):
         base = "/apis/metrics.k8s.io/v1beta1"
         await self._synced_event.wait()  # limits and allocatable come from the objects
         while True:
+            permitted = self.permissions
             try:
                 # Passed on at once: nothing of a poll is held through the sleep.
                 for ns in namespaces:
-                    self._pod_metrics(await api.metrics(
-                        f"{base}/namespaces/{ns}/pods" if ns else f"{base}/pods"))
-                self._node_metrics(await api.metrics(f"{base}/nodes"))
+                    if permitted is None or permitted.allows(POD_METRICS, "list", ns):
+                        self._pod_metrics(await api.metrics(
+                            f"{base}/namespaces/{ns}/pods" if ns else f"{base}/pods"))
+                if permitted is None or permitted.allows(NODE_METRICS, "list", None):
+                    self._node_metrics(await api.metrics(f"{base}/nodes"))
             except (ApiError, httpx.HTTPError) as exc:
                 log.info("kubernetes: metrics.k8s.io unavailable (%s); retrying in %gs",
                          exc, METRICS_RETRY)

@@ -2,7 +2,8 @@
 
 A bare ASGI app (no framework: two routes, and every byte of the body is counted before
 it is kept) served by uvicorn on a socket the source binds itself, so that a port in use
-is a clean error instead of uvicorn's `sys.exit`.
+is a clean error instead of uvicorn's `sys.exit`. Before a body is read, the sender must
+present the token (401) and be within its rate (429, see `admission`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from gestalt.sources.otlp.admission import Admission
 from gestalt.sources.otlp.decode import (
     PayloadError,
     TooLarge,
@@ -57,6 +59,7 @@ class OtlpHttpApp:
         on_metrics: Handler,
         max_body_bytes: int,
         max_decompressed_bytes: int,
+        admission: Admission | None = None,
     ) -> None:
         self._routes: dict[str, tuple[type[Message], Handler]] = {
             "/v1/traces": (ExportTraceServiceRequest, on_traces),
@@ -64,6 +67,7 @@ class OtlpHttpApp:
         }
         self._max_body = max_body_bytes
         self._max_decompressed = max_decompressed_bytes
+        self._admission = admission or Admission(token=None, rate=float("inf"))
         self.rejected_requests = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -77,11 +81,25 @@ class OtlpHttpApp:
             await _plain(send, 405, "method not allowed: use POST", [(b"allow", b"POST")])
             return
         headers = {k.lower(): v for k, v in scope["headers"]}
+        client = scope.get("client")
+        sender = str(client[0]) if client else None
+        if not self._admission.authorized(headers.get(b"authorization")):
+            self.rejected_requests += 1
+            await _plain(send, 401, "authentication required: send 'Authorization: Bearer "
+                         "<token>' (collectors.otel.token)", [(b"www-authenticate", b"Bearer")])
+            return
         try:
             media = media_type(headers.get(b"content-type", b"").decode("latin-1"))
         except PayloadError as exc:
             self.rejected_requests += 1
             await _plain(send, exc.status, exc.reason)
+            return
+        if not self._admission.allowed(sender):
+            self.rejected_requests += 1
+            retry = str(self._admission.retry_after()).encode()
+            await _reply(send, 429, media, error_body(
+                f"over {self._admission.rate:g} requests per second from {sender}; retry "
+                "later", _GRPC_RESOURCE_EXHAUSTED, media), [(b"retry-after", retry)])
             return
         message_type, handler = route
         try:
@@ -97,8 +115,6 @@ class OtlpHttpApp:
             code = _GRPC_RESOURCE_EXHAUSTED if exc.status == 413 else _GRPC_INVALID_ARGUMENT
             await _reply(send, exc.status, media, error_body(exc.reason, code, media))
             return
-        client = scope.get("client")
-        sender = str(client[0]) if client else None
         await _reply(send, 200, media, response(handler(request, sender), media))
 
     async def _read_body(self, headers: dict[bytes, bytes], receive: Receive) -> bytes:
@@ -120,12 +136,13 @@ class OtlpHttpApp:
                 return b"".join(chunks)
 
 
-async def _reply(send: Send, status: int, media: str, body: bytes) -> None:
+async def _reply(send: Send, status: int, media: str, body: bytes,
+                 extra: list[tuple[bytes, bytes]] | None = None) -> None:
     await send({
         "type": "http.response.start",
         "status": status,
         "headers": [(b"content-type", media.encode()),
-                    (b"content-length", str(len(body)).encode())],
+                    (b"content-length", str(len(body)).encode()), *(extra or [])],
     })
     await send({"type": "http.response.body", "body": body})
 
@@ -195,8 +212,10 @@ class HttpReceiver:
     """uvicorn serving the app on already bound sockets, inside the caller's loop."""
 
     def __init__(
-        self, app: OtlpHttpApp, sockets: list[socket.socket], *, max_concurrent: int
+        self, app: OtlpHttpApp, sockets: list[socket.socket], *, max_concurrent: int,
+        tls: tuple[str, str] | None = None,
     ) -> None:
+        """`tls`: (certificate file, key file) to serve HTTPS."""
         config = uvicorn.Config(
             app,
             lifespan="off",
@@ -205,7 +224,10 @@ class HttpReceiver:
             limit_concurrency=max_concurrent,
             timeout_keep_alive=30,
             timeout_graceful_shutdown=2,
+            ssl_certfile=tls[0] if tls else None,
+            ssl_keyfile=tls[1] if tls else None,
         )
+        config.load()  # reads the TLS files now: a bad one is an error at start
         self._server = _Server(config)
         self._sockets = sockets
         self._task: asyncio.Task[None] | None = None

@@ -1,7 +1,8 @@
 """OtlpSource: an OTLP receiver whose spans and metrics become the service map.
 
 Any OpenTelemetry SDK or Collector exports here (OTLP/gRPC on `otlp_endpoint`, OTLP/HTTP
-on `otlp_http_endpoint`, loopback by default). Spans are decoded, reduced to what makes an
+on `otlp_http_endpoint`, loopback by default; any other address only with a token, and
+`https://` endpoints with TLS). Spans are decoded, reduced to what makes an
 edge and fed to the service graph as they arrive; metrics land on the entities their
 resources name (see `metrics`). Every `flush_interval` the graph's current window is
 reported as one snapshot (entities with their request figures and custom metrics, edges
@@ -33,8 +34,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from gestalt.model import SourceState
-from gestalt.model.config import OtelCollector, listen_address
-from gestalt.sources.base import Sink, SourceError
+from gestalt.model.config import OtelCollector, is_loopback, listen_address, uses_tls
+from gestalt.sources.base import PermanentSourceError, Sink, SourceError
+from gestalt.sources.otlp.admission import Admission
 from gestalt.sources.otlp.grpc_server import GrpcReceiver
 from gestalt.sources.otlp.http_server import HttpReceiver, OtlpHttpApp, bind
 from gestalt.sources.otlp.servicegraph import ServiceGraph
@@ -66,6 +68,8 @@ class OtlpSource:
         self.grpc_port: int | None = None
         self.ready = asyncio.Event()
         self._grew = asyncio.Event()
+        # One admission for both protocols: a sender's rate counts whichever it uses.
+        self.admission = Admission(token=config.token, rate=config.max_requests_per_second)
 
     def ports(self) -> dict[str, int]:
         """The ports it listens on ("grpc", "http"), once `ready` (ReceivesStreams)."""
@@ -125,12 +129,30 @@ class OtlpSource:
         return self._hostname if loopback else None
 
     # -- the source ---------------------------------------------------------------------------
+    def _tls(self, key: str, endpoint: str) -> tuple[str, str] | None:
+        """The certificate and key files for an https:// endpoint; None for http://. The
+        configuration refuses the same (and says so at start); this guards sources built
+        without it."""
+        host, _port = listen_address(endpoint)
+        if not is_loopback(host) and self._config.token is None:
+            raise PermanentSourceError(
+                f"refusing to receive OTLP on {host} without a token "
+                f"(collectors.otel.{key}; set collectors.otel.token)")
+        if not uses_tls(endpoint):
+            return None
+        cert, key_file = self._config.tls_cert, self._config.tls_key
+        if cert is None or key_file is None:
+            raise PermanentSourceError(f"collectors.otel.{key}: https:// needs tls_cert and "
+                                       "tls_key")
+        return cert, key_file
+
     async def run(self, sink: Sink) -> None:
         config = self._config
         http: HttpReceiver | None = None
         grpc: GrpcReceiver | None = None
         try:
             if config.otlp_http_endpoint is not None:
+                tls = self._tls("otlp_http_endpoint", config.otlp_http_endpoint)
                 host, port = listen_address(config.otlp_http_endpoint)
                 try:
                     sockets = bind(host, port)
@@ -142,16 +164,32 @@ class OtlpSource:
                     on_metrics=self.accept_metrics,
                     max_body_bytes=config.max_body_bytes,
                     max_decompressed_bytes=config.max_decompressed_bytes,
+                    admission=self.admission,
                 )
-                http = HttpReceiver(app, sockets, max_concurrent=config.max_concurrent_requests)
+                try:
+                    http = HttpReceiver(app, sockets, max_concurrent=config.max_concurrent_requests,
+                                        tls=tls)
+                except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+                    for sock in sockets:
+                        sock.close()
+                    raise PermanentSourceError(
+                        f"OTLP/HTTP: cannot load the TLS certificate {tls[0] if tls else ''} "
+                        f"and key: {exc}") from exc
             if config.otlp_endpoint is not None:
+                tls = self._tls("otlp_endpoint", config.otlp_endpoint)
                 host, port = listen_address(config.otlp_endpoint)
-                grpc = GrpcReceiver(
-                    on_traces=self.accept_traces,
-                    on_metrics=self.accept_metrics,
-                    max_message_bytes=config.max_decompressed_bytes,
-                    max_concurrent=config.max_concurrent_requests,
-                )
+                try:
+                    grpc = GrpcReceiver(
+                        on_traces=self.accept_traces,
+                        on_metrics=self.accept_metrics,
+                        max_message_bytes=config.max_decompressed_bytes,
+                        max_concurrent=config.max_concurrent_requests,
+                        admission=self.admission,
+                        tls=tls,
+                    )
+                except OSError as exc:
+                    raise PermanentSourceError(
+                        f"OTLP/gRPC: cannot read the TLS certificate or key: {exc}") from exc
                 try:
                     await grpc.start(host, port)
                 except OSError as exc:
@@ -205,8 +243,10 @@ class OtlpSource:
     def _listening(self) -> str:
         config, parts = self._config, []
         if config.otlp_endpoint is not None:
-            parts.append(f"OTLP/gRPC on {listen_address(config.otlp_endpoint)[0]}:{self.grpc_port}")
+            parts.append(f"OTLP/gRPC on {listen_address(config.otlp_endpoint)[0]}:{self.grpc_port}"
+                         + (" (TLS)" if uses_tls(config.otlp_endpoint) else ""))
         if config.otlp_http_endpoint is not None:
             parts.append(
-                f"OTLP/HTTP on {listen_address(config.otlp_http_endpoint)[0]}:{self.http_port}")
-        return ", ".join(parts)
+                f"OTLP/HTTP on {listen_address(config.otlp_http_endpoint)[0]}:{self.http_port}"
+                + (" (TLS)" if uses_tls(config.otlp_http_endpoint) else ""))
+        return ", ".join(parts) + (", token required" if config.token else "")

@@ -1,0 +1,46 @@
+// The groups the map clusters by ("By namespace") and titles them with: a namespace, or,
+// for what has none, the system it comes from (this host, Docker, NATS...).
+import type { Entity } from "../api/types";
+
+const SYSTEMS: Record<string, string> = {
+  host: "This host",
+  docker: "Docker",
+  nats: "NATS",
+  kubernetes: "Cluster-wide",
+  otel: "Traced services",
+  postgres: "PostgreSQL",
+  prometheus: "Prometheus",
+  synthetic: "Synthetic",
+};
+
+/** The group key: a namespace's name (a namespace groups with its members), else `~system`. */
+export function layoutGroup(entity: Entity): string {
+  if (entity.kind === "namespace") return entity.name;
+  if (entity.namespace) return entity.namespace;
+  return `~${entity.sources?.[0] ?? "other"}`;
+}
+
+/** The cluster (site) in an id like `pod:<cluster>/<namespace>/<name>`, if it has one. */
+export function siteOf(id: string): string | null {
+  const rest = id.slice(id.indexOf(":") + 1);
+  const slash = rest.indexOf("/");
+  return slash > 0 ? rest.slice(0, slash) : null;
+}
+
+/** A group's title: "shop · kubesim" (namespace, cluster), or the system's name. */
+export function groupTitle(group: string, clusters: ReadonlyMap<string, string>): string {
+  if (group.startsWith("~")) return SYSTEMS[group.slice(1)] ?? group.slice(1);
+  const cluster = clusters.get(group);
+  return cluster ? `${group} · ${cluster}` : group;
+}
+
+/** Namespace name -> its cluster, from the namespace entities shown. */
+export function namespaceClusters(entities: Iterable<Entity>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const e of entities) {
+    if (e.kind !== "namespace") continue;
+    const site = siteOf(e.id);
+    if (site) out.set(e.name, site);
+  }
+  return out;
+}
