@@ -24,7 +24,7 @@ DOCKER = msgspec.structs.replace(first_view("docker", "container"), id=KUBERNETE
 
 
 def test_identity_is_the_first_sources_and_later_sources_fill_in_and_win_conflicts() -> None:
-    merged = merge_entity([("docker", DOCKER), ("kubernetes", KUBERNETES)])
+    merged = merge_entity(["docker", "kubernetes"], [DOCKER, KUBERNETES])
     assert (merged.id, merged.kind, merged.name) == (DOCKER.id, DOCKER.kind, DOCKER.name)
     assert merged.sources == ["docker", "kubernetes"]
     assert merged.namespace == KUBERNETES.namespace  # Docker says nothing: filled in
@@ -34,25 +34,25 @@ def test_identity_is_the_first_sources_and_later_sources_fill_in_and_win_conflic
 
 
 def test_merging_changes_no_view_and_gives_the_same_answer_every_time() -> None:
-    views = [("docker", DOCKER), ("kubernetes", KUBERNETES)]
+    views = [DOCKER, KUBERNETES]
     before = copy.deepcopy(views)
-    first = merge_entity(views, [{"cpu_percent": 3.0}])
-    again = merge_entity(views, [{"cpu_percent": 3.0}])
+    first = merge_entity(["docker", "kubernetes"], views, [{"cpu_percent": 3.0}])
+    again = merge_entity(["docker", "kubernetes"], views, [{"cpu_percent": 3.0}])
     assert first == again
     assert views == before
 
 
 def test_a_view_that_says_nothing_more_adds_nothing() -> None:
-    alone = merge_entity([("docker", DOCKER)])
+    alone = merge_entity(["docker"], [DOCKER])
     bare = Entity(id=DOCKER.id, kind=DOCKER.kind, name="checkout")
-    with_bare = merge_entity([("docker", DOCKER), ("otlp", bare)])
+    with_bare = merge_entity(["docker", "otlp"], [DOCKER, bare])
     assert msgspec.structs.replace(with_bare, sources=["docker"]) == alone
 
 
 def test_lists_are_united_in_order_and_metrics_laid_over() -> None:
     a = msgspec.structs.replace(DOCKER, endpoints=["172.17.0.5", "172.17.0.5:80"])
     b = msgspec.structs.replace(KUBERNETES, endpoints=["10.1.0.7", "172.17.0.5"])
-    merged = merge_entity([("docker", a), ("kubernetes", b)],
+    merged = merge_entity(["docker", "kubernetes"], [a, b],
                           [{"cpu_percent": 1.5}, {"cpu_percent": 2.5, "error_rate": 0.25}])
     assert merged.endpoints == ["172.17.0.5", "172.17.0.5:80", "10.1.0.7"]
     assert merged.cpu_percent == 2.5

@@ -33,7 +33,7 @@ from gestalt.engine.merge import (
 from gestalt.engine.registry import precedence
 from gestalt.engine.scoring import score_entity
 from gestalt.engine.sink import SourceSink
-from gestalt.engine.statuses import SourceStatuses, StatusListener
+from gestalt.engine.statuses import LIVE_STATES, SourceStatuses, StatusListener
 from gestalt.engine.store import Pending, Store
 from gestalt.model import Connection, Entity, Event, SourceState
 from gestalt.model.config import HealthConfig
@@ -205,15 +205,16 @@ class Hub:
         owners = self._owners.get(eid)
         if not owners:
             return None
-        views = [self._contrib[source][eid] for source in owners]
+        contrib, overlay, current = self._contrib, self._overlay, self.statuses
+        views = [contrib[s][eid] for s in owners]
         # Metrics of the entity's own sources, then of sources that only measure it.
-        metrics = [m for s in owners if (m := self._overlay[s].get(eid))]
-        metrics += [m for s in self._sources
-                    if s not in owners and (m := self._overlay[s].get(eid))]
-        merged = merge_entity(list(zip(owners, views, strict=True)), metrics)
+        metrics = [m for s in owners if (m := overlay[s].get(eid))]
+        if len(self._sources) > len(owners):
+            metrics += [m for s in self._sources if s not in owners and (m := overlay[s].get(eid))]
+        merged = merge_entity(owners, views, metrics)
         if self._simulated and not self._simulated.isdisjoint(owners):
             merged.attrs = {**merged.attrs, "simulated": True}
-        merged.stale = not all(self._statuses.live(s) for s in owners)
+        merged.stale = any(current[s].state not in LIVE_STATES for s in owners)
         merged.health, merged.health_status, merged.health_reasons = score_entity(
             merged, self._health, reported_health(views))
         return merged
@@ -254,8 +255,9 @@ class Hub:
         store, edges = self.store, self._edges
         edge_upserts: list[Connection] = []
         edge_removals: list[str] = []
-        rewired = edges.rewire(edge_keys | edges.referencing(touched), staged.exists)
-        for cid in rewired:
+        if touched:
+            edge_keys |= edges.referencing(touched)
+        for cid in edges.rewire(edge_keys, staged.exists) if edge_keys else ():
             conn = edges.visible(cid)
             if conn is None:
                 if cid in store.connections:

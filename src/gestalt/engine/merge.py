@@ -54,14 +54,13 @@ _METRIC_FIELD_NAMES = tuple(sorted(METRIC_FIELDS))
 
 
 def merge_entity(
-    views: Sequence[tuple[str, Entity]], metrics: Iterable[Mapping[str, Any]] = ()
+    sources: Sequence[str], views: Sequence[Entity], metrics: Iterable[Mapping[str, Any]] = ()
 ) -> Entity:
-    """One entity from its sources' views, in precedence order (at least one), with the
-    metric values reported for it laid over (rules 2 to 4). `sources` lists the views'
-    sources; health is left as the first view says, for the engine to score."""
-    base = views[0][1]
-    merged = msgspec.structs.replace(base, sources=[source for source, _ in views])
-    for _, other in views[1:]:
+    """One entity from its sources' views (`views[i]` is what `sources[i]` says), in
+    precedence order, at least one, with the metric values reported for it laid over
+    (rules 2 to 4). Health is left as the first view says, for the engine to score."""
+    merged = msgspec.structs.replace(views[0], sources=list(sources))
+    for other in views[1:]:
         _overlay(merged, other)
     for values in metrics:
         apply_metrics(merged, values)
