@@ -102,6 +102,10 @@ def test_fly_to_shows_neighbours_and_the_target_unblocked(
     page.keyboard.press("Enter")
     target = wait_until(lambda: page.evaluate("__gestalt.selected"), 10, "a selection")
     wait_until(lambda: page.evaluate("__gestalt.camera()")["mode"] == "free", 20, "the flight")
+    # The layout may still be settling: if it moves something in front of the selection,
+    # the camera looks again from elsewhere (until the user takes it).
+    wait_until(lambda: not page.evaluate("__gestalt.camera()")["moving"]
+               and not blockers(page, target), 10, "the target unblocked", 0.25)
     page.screenshot(path=str(ARTIFACTS / "fly-to.png"))
     # Its neighbours, as the API says, are in view with it.
     details = httpx.get(f"{url}/api/infra/entities/{target}", timeout=10).json()

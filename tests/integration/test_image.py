@@ -196,12 +196,14 @@ async def test_in_cluster_with_exactly_the_overlays_rules(
 
 
 def test_the_rendered_config_is_valid(gestalt_image: str, tmp_path: Path) -> None:
-    """The base's config.yaml, checked by the image's own `gestalt check-config`."""
-    config, _env = overlay_config("cluster")
+    """The base's config.yaml, checked by the image's own `gestalt check-config` with the
+    environment the pod gets: its plain env plus the two tokens from the Secret."""
+    config, env = overlay_config("cluster")
     (tmp_path / "config.yaml").write_text(config)
     os.chmod(tmp_path, 0o755)
-    out = docker("run", "--rm", "--read-only", "-v", f"{tmp_path}:/cfg:ro",
-                 "-e", "GESTALT_COLLECTORS__OTEL__TOKEN=x", gestalt_image,
-                 "check-config", "/cfg/config.yaml")
+    env_args = [arg for k, v in env.items() for arg in ("-e", f"{k}={v}")]
+    out = docker("run", "--rm", "--read-only", "-v", f"{tmp_path}:/cfg:ro", *env_args,
+                 "-e", "GESTALT_TOKEN=x", "-e", "GESTALT_COLLECTORS__OTEL__TOKEN=x",
+                 gestalt_image, "check-config", "/cfg/config.yaml")
     assert "ok (collectors enabled: kubernetes, otel)" in out
     assert yaml.safe_load(config)["server"]["data_dir"] == "/var/lib/gestalt"

@@ -11,7 +11,7 @@ import { LayoutClient } from "../layout/client";
 import { nowMs } from "../state/graph";
 import { useUi } from "../state/ui";
 import { buildView, matchesSearch, tracePath } from "../state/view";
-import { CameraDirector, aimAt, readFreeRect } from "./camera";
+import { CameraDirector, aimAt, occluders, readFreeRect } from "./camera";
 import { type LabelItem, placeLabels, textMeasurer, wishLabels } from "./labelling";
 import { Labels } from "./Labels";
 import { describeEntity } from "./describe";
@@ -201,9 +201,13 @@ function MapScene({ labels }: { labels: React.RefObject<LabelItem[]> }) {
     if (ui.flyTo && ui.flyTo.at !== s.flyAt) {
       s.flyAt = ui.flyTo.at;
       const id = ui.flyTo.id;
+      const indexOf = () => sceneGraph.index.get(sceneGraph.view.shownAs.get(id) ?? id);
       director.flyTo(now, () => {
-        const i = sceneGraph.index.get(sceneGraph.view.shownAs.get(id) ?? id);
+        const i = indexOf();
         return i === undefined ? null : aimAt(sceneGraph, i, camera as THREE.PerspectiveCamera, controls.target, readFreeRect(gl.domElement), size);
+      }, () => {
+        const i = indexOf();
+        return i !== undefined && occluders(sceneGraph, i, camera.position) > 0;
       });
       useUi.setState({ flyTo: null });
     }

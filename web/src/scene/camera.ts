@@ -37,6 +37,9 @@ export class CameraDirector {
   /** Re-aims a flight as it goes (the panels may still be opening). */
   private retarget: (() => Pose | null) | null = null;
   private lastRetarget = 0;
+  /** After a flight, until the user takes the camera: re-aim if the layout, still moving,
+   * puts something between the camera and the selection. */
+  private watch: { aim: () => Pose | null; blocked: () => boolean } | null = null;
   private framed = false;
   /** The direction framing looks along in this auto session. */
   private direction: THREE.Vector3 | null = null;
@@ -53,6 +56,7 @@ export class CameraDirector {
     this.mode = "free";
     this.flight = null;
     this.retarget = null;
+    this.watch = null;
   }
 
   /**
@@ -65,14 +69,17 @@ export class CameraDirector {
     this.lastFit = -Infinity;
     this.fittedFor = "";
     this.retarget = null;
+    this.watch = null;
   }
 
-  /** Fly to the pose `aim` gives (asked again during the flight). */
-  flyTo(now: number, aim: () => Pose | null): void {
+  /** Fly to the pose `aim` gives (asked again during the flight, and afterwards whenever
+   * `blocked` says the selection is hidden). */
+  flyTo(now: number, aim: () => Pose | null, blocked: () => boolean = () => false): void {
     const to = aim();
     if (!to) return;
     this.mode = "flying";
     this.retarget = aim;
+    this.watch = { aim, blocked };
     this.lastRetarget = now;
     this.flight = { from: this.pose(), to, start: now, duration: FLY_MS };
   }
@@ -117,6 +124,11 @@ export class CameraDirector {
       this.lastRetarget = now;
       const to = this.retarget();
       if (to) this.flight.to = to;
+    }
+    if (this.mode === "free" && this.watch && !this.flight && now - this.lastRetarget > 400) {
+      this.lastRetarget = now;
+      const to = this.watch.blocked() ? this.watch.aim() : null;
+      if (to && this.differs(to)) this.flight = { from: this.pose(), to, start: now, duration: EASE_MS };
     }
     if (!this.flight) return false;
     const { from, to, start, duration } = this.flight;
