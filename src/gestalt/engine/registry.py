@@ -82,6 +82,9 @@ SOURCES: tuple[SourceSpec, ...] = (
     SourceSpec("postgres", "gestalt.sources.postgres", "PostgresSource", "postgres",
                ("asyncpg",)),
     SourceSpec("synthetic", "gestalt.sources.synthetic", "SyntheticSource", "synthetic"),
+    SourceSpec("code", "gestalt.sources.code", "CodeSource", "code",
+               ("grimp", "pathspec", "tree_sitter", "tree_sitter_javascript",
+                "tree_sitter_typescript", "watchfiles")),
 )
 
 SPECS = {spec.name: spec for spec in SOURCES}

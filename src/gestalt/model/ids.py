@@ -79,6 +79,21 @@ def service(namespace_or_host: str, name: str) -> str:
     return f"service:otel/{namespace_or_host}/{name}"
 
 
+def repository(name: str) -> str:
+    """A scanned code repository, by the name the configuration gives it."""
+    return f"repository:{name}"
+
+
+def code_package(repository_name: str, path: str) -> str:
+    """A folder of modules, by its path inside the repository (`src/gestalt/engine`)."""
+    return f"package:{repository_name}/{path}"
+
+
+def code_module(repository_name: str, path: str) -> str:
+    """A source file, by its path inside the repository (`src/gestalt/engine/hub.py`)."""
+    return f"module:{repository_name}/{path}"
+
+
 def connection(kind: str, source_id: str, target_id: str) -> str:
     return f"{kind}:{source_id}->{target_id}"
 
