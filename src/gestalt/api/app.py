@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from starlette.staticfiles import StaticFiles
 
 import gestalt
+from gestalt.api.code import code_router
 from gestalt.api.metrics import engine_registry, exposition
 from gestalt.api.security import SecurityMiddleware
 from gestalt.api.sse import Broadcaster, sse_frame
@@ -230,6 +231,8 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
         return _json({"visualization": engine.config.visualization,
                       "checks": {c.id: c.title for c in CHECKS},
                       "version": gestalt.__version__})
+
+    app.include_router(code_router(engine))
 
     # -- paths -------------------------------------------------------------------------
     @app.get("/api/paths", tags=["paths"])

@@ -94,6 +94,26 @@ def code_module(repository_name: str, path: str) -> str:
     return f"module:{repository_name}/{path}"
 
 
+def source_url(url: str) -> str:
+    """One spelling of a repository's URL, as code and images name it: `git@github.com:
+    acme/api.git`, `https://github.com/acme/api` and `git+https://github.com/acme/api.git/`
+    are all `github.com/acme/api`."""
+    text = url.strip().removeprefix("git+")
+    if not text:
+        return ""
+    _scheme, sep, rest = text.partition("://")
+    if not sep:  # scp-like: git@host:path
+        user_host, colon, path = text.partition(":")
+        if not colon or "/" in user_host:
+            return text.rstrip("/").removesuffix(".git").lower()
+        rest = f"{user_host}/{path}"
+    rest = rest.split("#", 1)[0].split("?", 1)[0]
+    host, _, path = rest.partition("/")
+    host = host.rpartition("@")[2].lower()
+    path = path.rstrip("/").removesuffix(".git").rstrip("/").split("/tree/", 1)[0]
+    return f"{host}/{path}".lower() if path else host
+
+
 def connection(kind: str, source_id: str, target_id: str) -> str:
     return f"{kind}:{source_id}->{target_id}"
 

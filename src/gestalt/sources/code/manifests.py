@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from gestalt.model import ids
+
 
 @dataclass(slots=True)
 class Manifest:
@@ -39,7 +41,7 @@ def read_manifest(root: str) -> Manifest:
                 configparser.Error) as exc:
             found.warnings.append(f"{path}: cannot read: {str(exc).splitlines()[0]}")
     found.names = list(dict.fromkeys(found.names))
-    found.urls = list(dict.fromkeys(u for u in (normalize_url(u) for u in found.urls) if u))
+    found.urls = list(dict.fromkeys(u for u in (ids.source_url(u) for u in found.urls) if u))
     return found
 
 
@@ -104,27 +106,3 @@ def _catalog_info(path: str, found: Manifest) -> None:
         if found.backstage.get("source"):
             found.urls.append(found.backstage["source"].removeprefix("url:"))
         break
-
-
-def normalize_url(url: str) -> str:
-    """One spelling of a repository URL: `git@github.com:acme/api.git`,
-    `https://github.com/acme/api`, `git+https://github.com/acme/api.git/` all become
-    `github.com/acme/api`."""
-    text = url.strip()
-    if not text:
-        return ""
-    text = text.removeprefix("git+")
-    scheme, sep, rest = text.partition("://")
-    if not sep:
-        # scp-like: git@host:path
-        user_host, colon, path = text.partition(":")
-        if not colon or "/" in user_host:
-            return text.rstrip("/").removesuffix(".git").lower()
-        rest = f"{user_host}/{path}"
-    rest = rest.split("#", 1)[0].split("?", 1)[0]
-    host, _, path = rest.partition("/")
-    host = host.rpartition("@")[2].lower()
-    path = path.rstrip("/").removesuffix(".git").rstrip("/")
-    if path.startswith("tree/") or "/tree/" in path:  # a browse URL into a branch
-        path = path.split("/tree/", 1)[0]
-    return f"{host}/{path}".lower() if path else host
