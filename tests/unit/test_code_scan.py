@@ -84,11 +84,21 @@ def test_statements_are_counted_per_line(tmp_path: Path) -> None:
     write(tmp_path, "ui/x.ts", "import { y } from './y';\nexport * from './y';\n"
                                "import type { Z } from './y.js';\n")
     write(tmp_path, "ui/y.ts", "export const y = 1; export type Z = number;\n")
+    write(tmp_path, "tools/run.py", "import helper\nfrom pkg.a import X\nimport pkg.a\n")
+    write(tmp_path, "tools/helper.py", "import os\n")
+    write(tmp_path, "js/main.mjs", "import a from './lib.js';\nconst b = await import('./lib.js');\n")
+    write(tmp_path, "js/lib.js", "const c = require('./util');\nmodule.exports = c;\n")
+    write(tmp_path, "js/util.cjs", "module.exports = 1;\n")
+    write(tmp_path, "js/util.js", "module.exports = 2;\n")
     _, connections = repository_graph(scanned(tmp_path))
     statements = {(c.source_id, c.target_id): c.attrs["statements"] for c in connections
                   if c.kind is ConnectionKind.IMPORTS}
     assert statements == {("module:repo/pkg/b.py", "module:repo/pkg/a.py"): 3,
-                          ("module:repo/ui/x.ts", "module:repo/ui/y.ts"): 3}
+                          ("module:repo/ui/x.ts", "module:repo/ui/y.ts"): 3,
+                          ("module:repo/js/main.mjs", "module:repo/js/lib.js"): 2,
+                          ("module:repo/js/lib.js", "module:repo/js/util.js"): 1,
+                          ("module:repo/tools/run.py", "module:repo/tools/helper.py"): 1,
+                          ("module:repo/tools/run.py", "module:repo/pkg/a.py"): 2}
 
 
 def test_ignored_paths_are_not_code(tmp_path: Path) -> None:

@@ -169,7 +169,7 @@ def read_source(path: str, *, max_bytes: int) -> Text | str:
     except UnicodeDecodeError as exc:
         return f"not UTF-8 text (byte {exc.start}): not parsed"
     lines = text.splitlines()
-    return Text(text, len(lines), sum(1 for line in lines if line.strip()))
+    return Text(text, len(lines), sum(map(bool, map(str.strip, lines))))
 
 
 def _reason(exc: OSError) -> str:

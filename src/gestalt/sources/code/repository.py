@@ -189,30 +189,14 @@ class Repository:
         py = [p for p, f in self.files.items() if f.language == "python"]
         self.names = python.python_names(py)
         readable = {p for p in py if not _unreadable(self.files[p].warning)}
-        packaged = [p for p in readable if self.names[p].top is not None]
-        wanted = packaged if python_paths is None else \
-            [p for p in python_paths if p in readable and self.names[p].top is not None]
+        wanted = readable if python_paths is None else \
+            [p for p in python_paths if p in readable]
         warnings: dict[str, str] = {}
-        results = python.scan_packaged(self.root, self.names, wanted, warnings)
+        results = python.scan_python(self.root, self.names, wanted, warnings)
         for path in wanted:
             source = self.files[path]
             source.imports = results.get(path, {})
             source.warning = warnings.get(path)
-        # Loose scripts: all of them when names may have moved, else the changed ones.
-        modules = {n.name: p for p, n in self.names.items() if n.top is not None}
-        loose = [p for p in (readable if python_paths is None else python_paths)
-                 if p in readable and self.names[p].top is None]
-        for path in loose:
-            source = self.files[path]
-            text = read_source(os.path.join(self.root, path), max_bytes=self._max_bytes)
-            if isinstance(text, str):
-                source.warning, source.imports = text, {}
-                continue
-            found = python.scan_loose(path, text.text, self.names, modules)
-            if isinstance(found, str):
-                source.warning, source.imports = found, {}
-            else:
-                source.warning, source.imports = None, found
         script_files = set(self.files)
         for source in self.files.values():
             if source.language == "python" or _unreadable(source.warning):

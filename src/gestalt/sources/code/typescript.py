@@ -25,7 +25,6 @@ from tree_sitter import Language, Node, Parser, Query, QueryCursor
 _QUERY = """
 (import_statement source: (string (string_fragment) @spec))
 (export_statement source: (string (string_fragment) @spec))
-(import_require_clause source: (string (string_fragment) @spec))
 (call_expression function: (import) arguments: (arguments . (string (string_fragment) @spec)))
 (call_expression function: (identifier) @fn
   arguments: (arguments . (string (string_fragment) @spec)) (#eq? @fn "require"))
@@ -38,10 +37,14 @@ _SWAPS = {".js": (".ts", ".tsx", ".d.ts"), ".jsx": (".tsx",), ".mjs": (".mts", "
           ".cjs": (".cts", ".d.cts")}
 
 
+# `import x = require("y")` is TypeScript's alone.
+_TS_QUERY = _QUERY + "(import_require_clause source: (string (string_fragment) @spec))\n"
+
+
 class _Grammar:
-    def __init__(self, language: Language) -> None:
+    def __init__(self, language: Language, query: str) -> None:
         self.parser = Parser(language)
-        self.query = Query(language, _QUERY)
+        self.query = Query(language, query)
 
 
 _GRAMMARS: dict[str, _Grammar] = {}
@@ -59,7 +62,8 @@ def _grammar(path: str) -> _Grammar:
         capsule = {"tsx": tree_sitter_typescript.language_tsx,
                    "typescript": tree_sitter_typescript.language_typescript,
                    "javascript": tree_sitter_javascript.language}[key]()
-        grammar = _GRAMMARS[key] = _Grammar(Language(capsule))
+        grammar = _GRAMMARS[key] = _Grammar(Language(capsule),
+                                            _QUERY if key == "javascript" else _TS_QUERY)
     return grammar
 
 
