@@ -86,7 +86,8 @@ def test_statements_are_counted_per_line(tmp_path: Path) -> None:
     write(tmp_path, "ui/y.ts", "export const y = 1; export type Z = number;\n")
     write(tmp_path, "tools/run.py", "import helper\nfrom pkg.a import X\nimport pkg.a\n")
     write(tmp_path, "tools/helper.py", "import os\n")
-    write(tmp_path, "js/main.mjs", "import a from './lib.js';\nconst b = await import('./lib.js');\n")
+    write(tmp_path, "js/main.mjs",
+          "import a from './lib.js';\nconst b = await import('./lib.js');\n")
     write(tmp_path, "js/lib.js", "const c = require('./util');\nmodule.exports = c;\n")
     write(tmp_path, "js/util.cjs", "module.exports = 1;\n")
     write(tmp_path, "js/util.js", "module.exports = 2;\n")
