@@ -229,7 +229,8 @@ async def code() -> dict[str, Any]:
     from gestalt.sources.host import HostSource
 
     files = {
-        "pyproject.toml": '[project]\nname = "shop"\n[project.scripts]\nshop = "shop.server:main"\n',
+        "pyproject.toml": '[project]\nname = "shop"\n'
+                          '[project.scripts]\nshop = "shop.server:main"\n',
         "shop/__init__.py": "",
         "shop/models.py": "PRICE = 3\n",
         "shop/server.py": "import socket\nimport time\n\nfrom shop import models\n\n"
@@ -244,7 +245,8 @@ async def code() -> dict[str, Any]:
         for relpath, text in files.items():
             (root / relpath).parent.mkdir(parents=True, exist_ok=True)
             (root / relpath).write_text(text)
-        server = subprocess.Popen([sys.executable, "-m", "shop.server"], cwd=root)
+        server = await asyncio.create_subprocess_exec(sys.executable, "-m", "shop.server",
+                                                      cwd=root)
         try:
             source = CodeSource(cfg.CodeCollector(enabled=True, watch=False, repositories=[
                 cfg.CodeRepository(name="shop", path=str(root))]))
@@ -254,7 +256,7 @@ async def code() -> dict[str, Any]:
                 also=(HostSource(cfg.HostCollector(poll_interval=0.5)),))
         finally:
             server.terminate()
-            server.wait(timeout=10)
+            await asyncio.wait_for(server.wait(), 10)
         text = msgspec.json.encode(captured).decode().replace(str(root), CODE_ROOT)
         return msgspec.json.decode(text)
 
