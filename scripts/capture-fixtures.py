@@ -220,9 +220,9 @@ CODE_ROOT = "/capture/shop"
 
 
 async def code() -> dict[str, Any]:
-    """A small repository (Python and TypeScript, one broken file) scanned, and a process
-    run from it (`python -m shop.server`, listening) linked to its module by the host
-    source's view of it."""
+    """A small repository (Python and TypeScript, an import cycle, one broken file)
+    scanned, and a process run from it (`python -m shop.server`, listening) linked to its
+    module by the host source's view of it."""
     import tempfile
 
     from gestalt.sources.code import CodeSource
@@ -232,7 +232,8 @@ async def code() -> dict[str, Any]:
         "pyproject.toml": '[project]\nname = "shop"\n'
                           '[project.scripts]\nshop = "shop.server:main"\n',
         "shop/__init__.py": "",
-        "shop/models.py": "PRICE = 3\n",
+        "shop/models.py": "from shop import orders\n\nPRICE = 3\n",
+        "shop/orders.py": "from shop import models\n",  # an import cycle
         "shop/server.py": "import socket\nimport time\n\nfrom shop import models\n\n"
                           "def main():\n    with socket.create_server(('127.0.0.1', 0)):\n"
                           "        time.sleep(120)\n\nif __name__ == '__main__':\n    main()\n",
