@@ -140,7 +140,9 @@ async def test_gestalt_serve_is_linked_to_the_gestalt_package_by_its_process(
 
         found = await eventually(rows, timeout=30, what="the serve process's runs-as row")
         assert [r["code_id"] for r in found] == ["module:gestalt/src/gestalt/cli/__main__.py"]
-        assert "python -m gestalt.cli" in found[0]["evidence"]
+        # The module's name after -m is evidence of its own, not a path in the repository.
+        assert found[0]["evidence"].split("; ")[0] == "python -m gestalt.cli"
+        assert "inside the repository" not in found[0]["evidence"]
         assert found[0]["kind"] == "process"
         scan = (await client.post("/api/code/scan", timeout=60)).json()["result"]
         assert scan[0]["repository"] == "gestalt" and scan[0]["modules"] > 300

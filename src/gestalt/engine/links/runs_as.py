@@ -159,10 +159,14 @@ class RunsAs:
         home = self._containing(cwd) if cwd.startswith("/") else None
         if home is not None:
             evidence.setdefault(home[0], []).append(f"working directory {cwd}")
+        module_arg = -1
         for index, arg in enumerate(args):
             if arg == "-m" and index + 1 < len(args):
                 self._python_main(args[index + 1], home, evidence)
+                module_arg = index + 1
                 continue
+            if index == module_arg:
+                continue  # a module's name, not a path
             if index > 1 and arg.startswith("-"):
                 continue
             path = arg if arg.startswith("/") else (
