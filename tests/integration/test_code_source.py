@@ -4,9 +4,11 @@ built with an OCI source label)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -146,3 +148,60 @@ async def test_gestalt_serve_is_linked_to_the_gestalt_package_by_its_process(
         assert found[0]["kind"] == "process"
         scan = (await client.post("/api/code/scan", timeout=60)).json()["result"]
         assert scan[0]["repository"] == "gestalt" and scan[0]["modules"] > 300
+
+
+WORKER = '''"""Handles one job, traced with the OpenTelemetry SDK (code.* span attributes)."""
+import sys
+
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+
+def handle() -> None:
+    provider = TracerProvider(resource=Resource.create({"service.name": "shop-worker"}))
+    exporter = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{sys.argv[1]}/v1/traces")
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    attributes = {"code.function.name": "shop.worker.handle", "code.filepath": __file__}
+    with provider.get_tracer("shop").start_as_current_span(
+            "handle", kind=trace.SpanKind.SERVER, attributes=attributes):
+        pass
+    provider.shutdown()
+
+
+if __name__ == "__main__":
+    handle()
+'''
+
+
+async def test_a_traced_service_is_linked_to_the_module_its_spans_name(tmp_path: Path) -> None:
+    repo = tmp_path / "shop"
+    write(repo, "shop/__init__.py", "")
+    worker = write(repo, "shop/worker.py", WORKER)
+    otel = {"enabled": True, "otlp_endpoint": None, "otlp_http_endpoint": "127.0.0.1:0",
+            "prometheus_endpoint": None}
+    engine = Engine(load_config(engine_config(tmp_path, [{"name": "shop", "path": str(repo)}],
+                                              otel=otel), env={}))
+    await engine.start()
+    try:
+        module = "module:shop/shop/worker.py"
+        await eventually(lambda: module in engine.store.entities, timeout=20, what="the scan")
+        otlp = engine.sources["otlp"]
+        await eventually(lambda: otlp.ports().get("http"), timeout=20,  # type: ignore[attr-defined]
+                         what="the OTLP/HTTP receiver")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, str(worker), str(otlp.ports()["http"]),  # type: ignore[attr-defined]
+            stderr=asyncio.subprocess.PIPE)
+        _, stderr = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 0, stderr.decode()[-2000:]
+        link = await eventually(lambda: next(
+            (c for c in engine.store.connections.values() if c.kind is ConnectionKind.RUNS_AS
+             and c.source_id == module), None), timeout=20, what="the runs-as edge")
+        service = engine.store.entities[link.target_id]
+        assert service.name == "shop-worker"
+        assert link.attrs["evidence"] == ("spans name the code shop.worker.handle; "
+                                          f"spans name the file {worker}")
+    finally:
+        await engine.stop()

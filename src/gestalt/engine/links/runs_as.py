@@ -264,15 +264,14 @@ class RunsAs:
             for name in _module_names(namespace) if namespace else ():
                 modules = self._by_python.get(name, [])
                 for module in modules:
-                    evidence.setdefault(module, []).append(
-                        f"span attribute code.namespace={namespace}")
+                    evidence.setdefault(module, []).append(f"spans name the code {namespace}")
                 if modules:
                     break
         for path in str(entity.attrs.get("code.filepaths") or "").split(","):
             found = self._containing(path) if path.startswith("/") else None
             by_path = self._by_path.get(found) if found is not None else None
             if by_path is not None:
-                evidence.setdefault(by_path, []).append(f"span attribute code.filepath={path}")
+                evidence.setdefault(by_path, []).append(f"spans name the file {path}")
 
 
 def _list(repo: Entity, attr: str) -> list[str]:
