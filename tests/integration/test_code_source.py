@@ -21,6 +21,8 @@ import yaml
 from gestalt.engine.runtime import Engine
 from gestalt.model import ConnectionKind
 from gestalt.model.config import load_config
+from gestalt.sim.kubesim import KubeSim
+from tests.sim.conftest import deployment, seed
 from tests.support.cli import serving, write_config
 from tests.support.docker import Objects, docker_sync
 from tests.support.services import TEST_IMAGE
@@ -205,3 +207,47 @@ async def test_a_traced_service_is_linked_to_the_module_its_spans_name(tmp_path:
                                           f"spans name the file {worker}")
     finally:
         await engine.stop()
+
+
+async def test_pods_are_linked_by_image_and_by_backstage_label(tmp_path: Path) -> None:
+    api, worker = tmp_path / "api", tmp_path / "worker"
+    write(api, "api/__init__.py", "")
+    write(worker, "worker.ts", "export const work = 1;\n")
+    write(worker, "catalog-info.yaml", (
+        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: shop-worker\n"
+        "  annotations:\n    backstage.io/kubernetes-id: shop-worker\n"
+        "spec:\n  type: service\n  system: shop\n"))
+    async with KubeSim(bookmark_interval=0.3) as sim:
+        seed(sim)
+        sim.store.create(deployment("api", image="ghcr.io/acme/shop-api:1.2", replicas=1))
+        labelled = deployment("worker", image="registry.local/worker:7", replicas=1)
+        labelled["spec"]["template"]["metadata"]["labels"]["backstage.io/kubernetes-id"] = \
+            "shop-worker"
+        sim.store.create(labelled)
+        repositories = [{"name": "api", "path": str(api),
+                         "runtime": {"images": ["ghcr.io/acme/shop-api"]}},
+                        {"name": "worker", "path": str(worker)}]
+        engine = Engine(load_config(engine_config(
+            tmp_path, repositories, kubernetes={"enabled": True, "kubeconfig": sim.kubeconfig}),
+            env={}))
+        await engine.start()
+        try:
+            def links(repository: str) -> dict[str, str]:
+                return {c.target_id: str(c.attrs["evidence"])
+                        for c in engine.store.connections.values()
+                        if c.kind is ConnectionKind.RUNS_AS and c.source_id == repository}
+
+            by_image = await eventually(lambda: links("repository:api"), timeout=30,
+                                        what="the api pod linked")
+            by_label = await eventually(lambda: links("repository:worker"), timeout=30,
+                                        what="the worker pod linked")
+        finally:
+            await engine.stop()
+    # The pod, and its container (the image runs there), by the image the config names.
+    assert sorted(target.split(":")[0] for target in by_image) == ["container", "pod"]
+    assert next(t for t in by_image if t.startswith("pod:")).startswith("pod:kubesim/shop/api-")
+    assert set(by_image.values()) == {"image ghcr.io/acme/shop-api:1.2 (runtime.images)"}
+    # The worker's pod by the label Backstage's catalog-info.yaml names.
+    assert [t.rsplit("-", 2)[0] for t in by_label] == ["pod:kubesim/shop/worker"]
+    assert list(by_label.values()) == \
+        ["label backstage.io/kubernetes-id=shop-worker (catalog-info.yaml)"]
