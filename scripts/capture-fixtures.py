@@ -216,49 +216,69 @@ async def docker() -> dict[str, Any]:
         objects.remove_all()
 
 
-CODE_ROOT = "/capture/shop"
-
-
-async def code() -> dict[str, Any]:
-    """A small repository (Python and TypeScript, an import cycle, one broken file)
-    scanned, and a process run from it (`python -m shop.server`, listening) linked to its
-    module by the host source's view of it."""
-    import tempfile
-
-    from gestalt.sources.code import CodeSource
-    from gestalt.sources.host import HostSource
-
-    files = {
+CODE_FILES = {
+    "shop": {
         "pyproject.toml": '[project]\nname = "shop"\n'
                           '[project.scripts]\nshop = "shop.server:main"\n',
         "shop/__init__.py": "",
         "shop/models.py": "from shop import orders\n\nPRICE = 3\n",
         "shop/orders.py": "from shop import models\n",  # an import cycle
         "shop/server.py": "import socket\nimport time\n\nfrom shop import models\n\n"
-                          "def main():\n    with socket.create_server(('127.0.0.1', 0)):\n"
-                          "        time.sleep(120)\n\nif __name__ == '__main__':\n    main()\n",
+                          "def main():\n    with socket.create_server(('127.0.0.1', 0)) as s:\n"
+                          "        print(s.getsockname()[1], flush=True)\n"
+                          "        conn, _ = s.accept()\n        time.sleep(120)\n\n"
+                          "if __name__ == '__main__':\n    main()\n",
         "shop/broken.py": "def oops(:\n",
         "web/app.ts": "import { price } from './price';\nconsole.log(price);\n",
         "web/price.ts": "export const price = 3;\n",
-    }
+    },
+    "checkout": {
+        "checkout/__init__.py": "",
+        "checkout/main.py": "import socket\nimport sys\nimport time\n\n"
+                            "with socket.create_connection(('127.0.0.1', int(sys.argv[1]))):\n"
+                            "    time.sleep(120)\n",
+    },
+}
+
+
+async def code() -> dict[str, Any]:
+    """Two small repositories (Python and TypeScript, an import cycle, one broken file)
+    scanned, and a process run from each (`python -m shop.server` listening, `python -m
+    checkout.main` connected to it): the host source's view of them links each to its
+    module, and their TCP connection is the traffic Both mode projects onto the code."""
+    import tempfile
+
+    from gestalt.sources.code import CodeSource
+    from gestalt.sources.host import HostSource
+
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp) / "shop"
-        for relpath, text in files.items():
-            (root / relpath).parent.mkdir(parents=True, exist_ok=True)
-            (root / relpath).write_text(text)
-        server = await asyncio.create_subprocess_exec(sys.executable, "-m", "shop.server",
-                                                      cwd=root)
+        roots = {name: Path(tmp) / name for name in CODE_FILES}
+        for name, files in CODE_FILES.items():
+            for relpath, text in files.items():
+                (roots[name] / relpath).parent.mkdir(parents=True, exist_ok=True)
+                (roots[name] / relpath).write_text(text)
+        server = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "shop.server", cwd=roots["shop"], stdout=subprocess.PIPE)
+        assert server.stdout is not None
+        port = (await asyncio.wait_for(server.stdout.readline(), 20)).decode().strip()
+        client = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "checkout.main", port, cwd=roots["checkout"])
+        pids = {server.pid, client.pid}
         try:
             source = CodeSource(cfg.CodeCollector(enabled=True, watch=False, repositories=[
-                cfg.CodeRepository(name="shop", path=str(root))]))
+                cfg.CodeRepository(name=name, path=str(root)) for name, root in roots.items()]))
             captured = await _capture(
-                source, lambda s: any(c.kind == "runs_as" for c in s.connections.values()),
-                keep=lambda e: "code" in e.sources or e.attrs.get("pid") == server.pid,
+                source, lambda s: sum(c.kind == "runs_as" for c in s.connections.values()) == 2
+                and any(c.kind == "network" for c in s.connections.values()),
+                keep=lambda e: "code" in e.sources or e.attrs.get("pid") in pids,
                 also=(HostSource(cfg.HostCollector(poll_interval=0.5)),))
         finally:
-            server.terminate()
-            await asyncio.wait_for(server.wait(), 10)
-        text = msgspec.json.encode(captured).decode().replace(str(root), CODE_ROOT)
+            for proc in (client, server):
+                proc.terminate()
+                await asyncio.wait_for(proc.wait(), 10)
+        text = msgspec.json.encode(captured).decode()
+        for name, root in roots.items():
+            text = text.replace(str(root), f"/capture/{name}")
         return msgspec.json.decode(text)
 
 

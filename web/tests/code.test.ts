@@ -1,5 +1,6 @@
 // Code Mode in the view, fed with what the code source really reports (tests/fixtures/
-// captured/code.json: a scanned repository with an import cycle, and a process run from it).
+// captured/code.json: two scanned repositories, one with an import cycle, and a process run
+// from each, one connected to the other).
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -24,7 +25,16 @@ describe("Code Mode", () => {
     expect(kinds("both")).toEqual(new Set(["process", "repository", "package", "module"]));
     const runsAs = (mode: "live" | "code" | "both") => view(mode).edges.filter((e) => e.edge.kind === "runs_as");
     expect(runsAs("code")).toEqual([]);
-    expect(runsAs("both").map((e) => e.source)).toEqual(["module:shop/shop/server.py"]);
+    expect(runsAs("both").map((e) => e.source).sort()).toEqual(["module:checkout/checkout/main.py", "module:shop/shop/server.py"]);
+  });
+
+  it("projects the traffic between what runs the code onto the repositories (Both only)", () => {
+    const projected = (mode: "live" | "code" | "both") => view(mode).edges.filter((e) => e.projected);
+    expect(projected("live")).toEqual([]);
+    expect(projected("code")).toEqual([]);
+    const [edge, ...rest] = projected("both");
+    expect(rest).toEqual([]);
+    expect([edge.source, edge.target, edge.edge.kind]).toEqual(["repository:checkout", "repository:shop", "network"]);
   });
 
   it("marks the imports of an import cycle, and only those", () => {

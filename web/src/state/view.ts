@@ -4,6 +4,7 @@
 import type { Connection, Entity, EntityKind, HealthStatus } from "../api/types";
 import type { Filters } from "./url";
 import { importCycles } from "./cycles";
+import { projectTraffic } from "./projection";
 
 export interface ViewNode {
   id: string;
@@ -21,6 +22,8 @@ export interface ViewEdge {
   edge: Connection;
   /** An import that is part of an import cycle (drawn apart). */
   cycle?: boolean;
+  /** Runtime traffic drawn between the repositories that run as its ends (Both mode). */
+  projected?: boolean;
 }
 
 export interface View {
@@ -176,6 +179,13 @@ export function buildView(
     viewEdges.push(edge.kind === "imports" && cyclic.has(edge.id) ? { id, source, target, edge, cycle: true } : { id, source, target, edge });
     degree.set(source, (degree.get(source) ?? 0) + 1);
     degree.set(target, (degree.get(target) ?? 0) + 1);
+  }
+  if (filters.mode === "both") {
+    for (const edge of projectTraffic(edges.values(), parent, shownAs)) {
+      if (seen.has(edge.id)) continue;
+      seen.add(edge.id);
+      viewEdges.push(edge);
+    }
   }
   return { nodes, edges: viewEdges, shownAs, degree };
 }
