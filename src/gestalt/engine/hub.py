@@ -257,7 +257,7 @@ class Hub:
             self._stage(eid, None if links.target(eid) else entity, staged, touched)
 
         store, edges = self.store, self._edges
-        derived = self._runs_as.update(staged.upserts, staged.removals)
+        derived = self._runs_as.update(staged.upserts, staged.removals, store.entities)
         for cid, conn in derived.items():
             edges.put((RUNS_AS, cid), conn)
         if derived:

@@ -32,6 +32,7 @@ from gestalt.model import Connection, ConnectionKind, Entity, EntityKind, ids
 # The raw-edge source name the hub files these edges under (links/edges.py).
 RUNS_AS = "runs_as"
 _SOURCES = ["code"]
+_CODE = frozenset({EntityKind.REPOSITORY, EntityKind.MODULE})
 _RUNTIME = frozenset({EntityKind.PROCESS, EntityKind.CONTAINER, EntityKind.POD,
                       EntityKind.DEPLOYMENT, EntityKind.STATEFULSET, EntityKind.DAEMONSET,
                       EntityKind.JOB, EntityKind.SERVICE})
@@ -47,35 +48,39 @@ class RunsAs:
         self._modules: dict[str, tuple[str, str, str | None]] = {}  # id -> repo, path, py
         self._by_path: dict[tuple[str, str], str] = {}  # (repo id, path) -> module id
         self._by_python: dict[str, list[str]] = {}  # dotted name -> module ids
-        self._runtime: dict[str, Entity] = {}
         self._links: dict[str, dict[str, Connection]] = {}  # runtime id -> its edges
 
-    def update(self, upserts: Mapping[str, Entity],
-               removals: Iterable[str]) -> dict[str, Connection | None]:
-        """Take a commit's entity changes; the runs-as edges that changed (None: gone)."""
+    def update(self, upserts: Mapping[str, Entity], removals: Iterable[str],
+               current: Mapping[str, Entity]) -> dict[str, Connection | None]:
+        """Take a commit's entity changes (`current`: the graph before them); the runs-as
+        edges that changed (None: gone). Without code on the map this is one pass over
+        the changes, nothing more."""
         code_changed = False
-        runtime: set[str] = set()
+        runtime: list[str] = []
         for eid, entity in upserts.items():
-            if entity.kind is EntityKind.REPOSITORY or entity.kind is EntityKind.MODULE:
+            kind = entity.kind
+            if kind in _CODE:
                 self._forget(eid)
                 self._index(entity)
                 code_changed = True
-            elif entity.kind in _RUNTIME:
-                self._runtime[eid] = entity
-                runtime.add(eid)
-        for eid in removals:
+            elif kind in _RUNTIME:
+                runtime.append(eid)
+        removed = set(removals)
+        for eid in removed:
             if eid in self._repos or eid in self._modules:
                 self._forget(eid)
                 code_changed = True
-            elif self._runtime.pop(eid, None) is not None:
-                runtime.add(eid)
-        if not code_changed and not runtime:
-            return {}
+            elif eid in self._links:
+                runtime.append(eid)
+        if not self._repos and not self._links:
+            return {}  # no code on the map (the usual case): nothing to link, nothing to undo
+        targets: Iterable[str] = runtime
+        if code_changed:  # a scan: every runtime entity once
+            targets = {eid for eid, e in current.items() if e.kind in _RUNTIME}.union(runtime)
         changed: dict[str, Connection | None] = {}
-        for rid in (list(self._runtime) + [r for r in runtime if r not in self._runtime]
-                    if code_changed else runtime):
-            current = self._runtime.get(rid)
-            new = {c.id: c for c in self._edges(current)} if current is not None else {}
+        for rid in targets:
+            now = None if rid in removed else upserts.get(rid) or current.get(rid)
+            new = {c.id: c for c in self._edges(now)} if now is not None else {}
             old = self._links.get(rid, {})
             for cid in old.keys() - new.keys():
                 changed[cid] = None
