@@ -1,5 +1,6 @@
 // Live / Code / Both: the running system, the code (Code Mode), or the code on its own
 // layer above what runs it, joined by "runs as" edges.
+import { useGraph } from "../state/graphContext";
 import { useUi } from "../state/ui";
 import type { Mode } from "../state/url";
 
@@ -9,10 +10,14 @@ const MODES: { id: Mode; label: string; title: string }[] = [
   { id: "both", label: "Both", title: "The code above what runs it, joined by \"runs as\" edges" },
 ];
 
+/** Shown where there is code to show (the code source runs), or a mode other than Live is on. */
 export function ModeSwitch() {
+  const graph = useGraph();
+  useUi((s) => s.graphRevision);
   const mode = useUi((s) => s.filters.mode);
   const setFilters = useUi((s) => s.setFilters);
   const requestFit = useUi((s) => s.requestFit);
+  if (mode === "live" && !graph.sources.some((s) => s.name === "code")) return null;
   return (
     <div className="presets mode-switch" role="group" aria-label="Mode" data-testid="mode-switch">
       {MODES.map((m) => (
