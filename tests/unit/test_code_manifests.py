@@ -22,7 +22,8 @@ def test_the_manifests_name_the_project_its_urls_scripts_and_component(tmp_path:
     write(tmp_path, "package.json", '{"name": "@acme/shop-ui", "bin": {"shop-ui": "bin/ui.js"},'
           ' "repository": {"type": "git", "url": "git+https://github.com/acme/shop-ui.git"}}')
     write(tmp_path, ".git/config", '[core]\n\tbare = false\n[remote "origin"]\n'
-          '\turl = git@github.com:acme/shop-api.git\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n')
+          '\turl = git@github.com:acme/shop-api.git\n'
+          '\tfetch = +refs/heads/*:refs/remotes/origin/*\n')
     write(tmp_path, "catalog-info.yaml", "apiVersion: backstage.io/v1alpha1\nkind: Component\n"
           "metadata:\n  name: shop\n  annotations:\n    backstage.io/kubernetes-id: shop\n"
           "    backstage.io/kubernetes-label-selector: app=shop,tier=api\n"
