@@ -61,6 +61,8 @@ class Engine:
         self.hub = Hub(self.store, health=config.health, simulated=simulated)
         self.changes = ChangeLog()
         self.store.subscribe(self.changes.delta)
+        # A gone entity's "rising" counters go with it (pods are replaced all day long).
+        self.store.subscribe(lambda delta: COUNTERS.forget(delta.removals))
         self.hub.on_event(self.changes.event)
         self.changes.subscribe(self.history.record)
         self.hub.on_status(self._on_status)
@@ -114,6 +116,11 @@ class Engine:
     # -- views -----------------------------------------------------------------------------
     def source_statuses(self) -> list[SourceStatus]:
         return list(self.hub.statuses.values())
+
+    def footprint(self) -> dict[str, int]:
+        """What the engine holds, item counts per structure (the soak benchmark's series)."""
+        return {**self.store.footprint(), **self.hub.footprint(), **self.history.footprint(),
+                "counters": len(COUNTERS), "alerts": len(self.alert_manager.alerts())}
 
     def source_names(self) -> frozenset[str]:
         """Every source name an entity can carry here, running or not (for filters)."""

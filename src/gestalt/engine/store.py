@@ -68,6 +68,15 @@ class Store:
         first = self._ring[0].version
         return list(self._ring)[since + 1 - first :]
 
+    def footprint(self) -> dict[str, int]:
+        return {
+            "entities": len(self.entities),
+            "connections": len(self.connections),
+            "edge_index": len(self._edges_of),
+            "ring": len(self._ring),
+            "pending_metrics": len(self._pending_metrics),
+        }
+
     # -- writing ---------------------------------------------------------------------------
     def subscribe(self, listener: DeltaListener) -> Callable[[], None]:
         self._listeners.append(listener)
@@ -96,6 +105,7 @@ class Store:
         for eid in rems:
             del self.entities[eid]
             del self.encoded_entities[eid]
+            self._pending_metrics.pop(eid, None)  # nobody shows a gone entity's numbers
             for cid in self._edges_of.pop(eid, ()):
                 edge_rems[cid] = None
         for entity in ups:

@@ -54,6 +54,14 @@ class Edges:
         """The sources whose edges make this connection."""
         return list(dict.fromkeys(source for source, _ in self._backers.get(cid, ())))
 
+    def footprint(self) -> dict[str, int]:
+        return {
+            "raw_edges": sum(map(len, self.raw.values())),
+            "edge_refs": len(self._refs),
+            "resolved_edges": len(self._resolved),
+            "endpoint_owners": len(self._endpoint_owners),
+        }
+
     # -- what sources report -----------------------------------------------------------------
     def replace(self, source: str, edges: Mapping[str, Connection]) -> set[RawEdgeKey]:
         """A source's full set of edges (its snapshot); the raw edges that changed."""

@@ -75,6 +75,9 @@ class Located:
         """Whether the entity was resolved as a located one (and must be forgotten)."""
         return entity_id in self._depends_on
 
+    def footprint(self) -> dict[str, int]:
+        return {"names": len(self._named), "located": len(self._depends_on)}
+
     # -- the name index -----------------------------------------------------------------------
     def index(self, entity_id: str, entity: Entity | None) -> set[str]:
         """Index (or forget) an entity under the names it is reached by; the keys touched."""
