@@ -55,6 +55,12 @@ async def sse_client(port: int, *, slow: bool, read: list[int]) -> None:
         writer.close()
 
 
+def wait_for_graph(url: str) -> None:
+    while httpx.get(f"{url}/api/infra/topology?kinds=namespace", timeout=30).json()[
+            "summary"]["total"] == 0:
+        time.sleep(0.5)
+
+
 def scrape(url: str) -> dict[str, float]:
     text = httpx.get(f"{url}/metrics", timeout=30).text
     values: dict[str, float] = {}
@@ -100,9 +106,7 @@ def flatness(series: list[dict[str, Any]], key: str, start: float) -> dict[str, 
 async def soak(url: str, pid: int, minutes: float, interval: float) -> dict[str, Any]:
     port = int(url.rsplit(":", 1)[1])
     process = psutil.Process(pid)
-    while httpx.get(f"{url}/api/infra/topology?kinds=namespace", timeout=30).json()[
-            "summary"]["total"] == 0:
-        await asyncio.sleep(0.5)
+    await asyncio.to_thread(wait_for_graph, url)
     counters = [[0], [0], [0]]
     clients = [asyncio.create_task(sse_client(port, slow=i == 2, read=counters[i]))
                for i in range(3)]
