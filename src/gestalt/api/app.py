@@ -199,7 +199,7 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
 
     @app.get("/api/infra/health", tags=["health"])
     async def get_health() -> Response:
-        summary = summarize(engine.store.entities.values())
+        summary = engine.summary()
         return _json({"overall": summary.overall, "status": overall_status(summary),
                       "summary": summary, "sources": engine.source_statuses()})
 

@@ -27,7 +27,6 @@ from gestalt.engine.counters import COUNTERS
 from gestalt.engine.history import History
 from gestalt.engine.hub import Hub
 from gestalt.engine.registry import SPECS, build_sources
-from gestalt.engine.scoring import summarize
 from gestalt.engine.store import Store
 from gestalt.engine.supervisor import Supervisor
 from gestalt.engine.validation import validate
@@ -74,7 +73,6 @@ class Engine:
         self.sources: dict[str, Source] = {s.name: s for s in sources}
         self._tasks: list[asyncio.Task[None]] = []
         self._snapshot_cache: tuple[int, bytes] | None = None
-        self._summary_cache: tuple[tuple[int, int], Summary] | None = None
         self.alert_manager = AlertManager(config, self.store, self.history,
                                           statuses=self.source_statuses, emit=self.changes.event)
         self._status_changed = asyncio.Event()
@@ -139,12 +137,8 @@ class Engine:
         )
 
     def summary(self) -> Summary:
-        """The health summary; recomputed when the topology changes, else at most once a
-        second (metric-only changes move the scores a little, not the picture)."""
-        key = (self.store.version, int(time.monotonic()))
-        if self._summary_cache is None or self._summary_cache[0] != key:
-            self._summary_cache = (key, summarize(self.store.entities.values()))
-        return self._summary_cache[1]
+        """The health summary, as it is now (the store keeps its sums current)."""
+        return self.store.summary()
 
     def topology_json(self) -> bytes:
         """The whole topology as JSON (the same document as `topology()`), cached until
@@ -196,7 +190,7 @@ class Engine:
             if now - last_summary >= self.config.history.sample_interval and self.store.entities:
                 # The whole topology's health over time (world.infra.health.history).
                 last_summary = now
-                overall = summarize(self.store.entities.values()).overall
+                overall = self.store.summary().overall
                 if overall is not None:
                     self.history.record_metrics({TOPOLOGY_SERIES: {"health": overall}}, now)
             frame = self.store.flush_metrics()
