@@ -28,7 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 ENTITIES, EDGES, CHURN = 5000, 10000, 50
 FLAT_WITHIN = 0.05
-SLOW_READ_BYTES, SLOW_READ_EVERY = 4096, 0.5  # the slow client: 8 KB/s
+SLOW_READ_BYTES, SLOW_READ_EVERY = 1024, 1.0  # the slow client: 1 KB/s, well behind
 
 
 async def sse_client(port: int, *, slow: bool, read: list[int]) -> None:
