@@ -256,11 +256,13 @@ class SyntheticSource:
             self.step(sink)
 
     def report(self, sink: Sink) -> None:
-        """The whole world, as one snapshot."""
+        """The whole world, as one snapshot. The source is OK first: a snapshot from a
+        source still starting is shown stale, and turning it fresh would merge, score and
+        encode every entity a second time."""
         assert self.world is not None
+        sink.status(SourceState.OK)
         sink.snapshot(self.world.entities.values(), self.world.connections.values(),
                       observed_at=time.time())
-        sink.status(SourceState.OK)
 
     def step(self, sink: Sink) -> None:
         """One change of the world, reported (`run` makes `churn_per_second` of them)."""
