@@ -195,6 +195,8 @@ class Hub:
         for entity in entities:
             if only is not None and entity.id not in only:
                 continue
+            if entity.locator is not None and not self._located.indexing:
+                self._located.start_indexing(self.store.entities.values())
             if entity.id not in contrib:
                 owners = self._owners.setdefault(entity.id, [])
                 owners.append(source)
