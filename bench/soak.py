@@ -39,7 +39,9 @@ async def sse_client(port: int, *, slow: bool, read: list[int]) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.setblocking(False)
     await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
-    reader, writer = await asyncio.open_connection(sock=sock, limit=1 << 24)
+    # The stream reader's limit is what it buffers before it stops reading the socket.
+    reader, writer = await asyncio.open_connection(
+        sock=sock, limit=SLOW_READ_BYTES if slow else 1 << 24)
     writer.write(b"GET /api/infra/topology/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                  b"Accept: text/event-stream\r\n\r\n")
     await writer.drain()
