@@ -72,6 +72,7 @@ class History:
         self.recent_events: deque[tuple[int, Event]] = deque(maxlen=RECENT_EVENTS)
         self._last_sample: dict[str, float] = {}
         self._writer: Writer | None = None
+        self._oldest: float | None = None  # read-only: the oldest moment when opened
         self._reader: sqlite3.Connection | None = None
         self._read_lock = threading.Lock()
         # Alert state and the last successful notification per (receiver, alert), as the
@@ -137,6 +138,25 @@ class History:
         self._writer = writer
         writer.start()
 
+    def open_readonly(self) -> None:
+        """Open for reading only (a past moment without a server): nothing is written, not
+        even a run; HistoryError when there is no history here or it is of another layout."""
+        if not self.path.is_file():
+            raise HistoryError(f"no history at {self.path} (server.data_dir): nothing "
+                               "recorded there yet")
+        try:
+            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
+                                   check_same_thread=False)
+            (layout,) = conn.execute("PRAGMA user_version").fetchone()
+        except sqlite3.Error as exc:
+            raise HistoryError(f"{self.path}: cannot read it: {exc}") from exc
+        if layout != LAYOUT:
+            conn.close()
+            raise HistoryError(f"{self.path} has history layout {layout}; this Gestalt reads "
+                               f"{LAYOUT} (start `gestalt serve` once to upgrade it)")
+        self._reader = conn
+        self._oldest = oldest_moment(conn)
+
     def close(self) -> None:
         """Flush everything queued and close. Safe to call twice."""
         if self._writer is not None:
@@ -165,7 +185,7 @@ class History:
     @property
     def oldest(self) -> float | None:
         """The oldest moment whose topology is kept."""
-        return self._writer.oldest if self._writer is not None else None
+        return self._writer.oldest if self._writer is not None else self._oldest
 
     def usage(self) -> dict[str, Any]:
         """What history takes on disk and how far back it reaches (for /api/infra/health)."""
