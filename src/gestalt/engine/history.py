@@ -73,6 +73,7 @@ class History:
         self._last_sample: dict[str, float] = {}
         self._writer: Writer | None = None
         self._oldest: float | None = None  # read-only: the oldest moment when opened
+        self.last_delta_at = 0.0  # the time of the last delta handed to the writer
         self._reader: sqlite3.Connection | None = None
         self._read_lock = threading.Lock()
         # Alert state and the last successful notification per (receiver, alert), as the
@@ -204,6 +205,7 @@ class History:
         change = entry.change
         if isinstance(change, Delta):
             self.last_version = max(self.last_version, change.version)
+            self.last_delta_at = change.timestamp
             self._put("delta", change)
         elif isinstance(change, MetricsFrame):
             self.record_metrics(change.values, change.timestamp)
@@ -323,6 +325,13 @@ class History:
             return
         self._put("barrier", done)
         await asyncio.to_thread(done.wait, 10)
+
+    async def settled(self, at: float) -> None:
+        """Before reading the past at `at`: wait for the deltas up to it still queued."""
+        writer = self._writer
+        if writer is not None and writer.paused is None \
+                and writer.committed_at < self.last_delta_at and at >= writer.committed_at:
+            await self.flushed()
 
     async def read(self, query: Callable[[sqlite3.Connection], T]) -> T:
         """Run `query` on the reading connection, in a worker thread (engine/past.py)."""

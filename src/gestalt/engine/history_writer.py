@@ -89,6 +89,7 @@ class Writer:
         self.oldest: float | None = oldest_moment(conn)
         self.limit_bytes: float | None = None
         self._broken = False  # a batch was lost: resume with a keyframe before the next
+        self.committed_at = 0.0  # the time of the last delta committed
         self._thread = threading.Thread(target=self._loop, name="history-writer", daemon=True)
 
     def start(self) -> None:
@@ -167,6 +168,8 @@ class Writer:
                 if sized:
                     self._limit_size(conn, now)
             self._broken = False
+            if deltas:
+                self.committed_at = deltas[-1][0][1]
         except sqlite3.Error as exc:
             self.write_errors += 1
             self._broken = self._broken or bool(deltas)

@@ -32,6 +32,7 @@ class BadMoment(ValueError):
 async def state_at(engine: Engine, at: float) -> State:
     if at > time.time() + FUTURE_SLACK:
         raise BadMoment(f"{iso(at)} is in the future (now is {iso(time.time())})")
+    await engine.history.settled(at)
     return await engine.history.read(lambda conn: engine.history.past.state_at(conn, at))
 
 
