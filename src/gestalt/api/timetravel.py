@@ -176,7 +176,8 @@ async def _replay(engine: Engine, start: float, speed: float) -> AsyncIterator[b
     version, clock = state.version, start
     began = time.monotonic()
     while True:
-        page = await history.read(partial(read_deltas, since=version, limit=REPLAY_PAGE))
+        page = await history.read(partial(read_deltas, since=version, limit=REPLAY_PAGE,
+                                          past=history.past))
         if not page:
             break
         for delta in page:

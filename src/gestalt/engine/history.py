@@ -292,7 +292,8 @@ class History:
     async def deltas(self, *, since: int = 0, limit: int = 1000) -> list[Delta]:
         """The deltas after version `since`, oldest first, as they were recorded (without
         the noise that recording strips: metric values, `updated_at`)."""
-        return await self.read(lambda conn: read_deltas(conn, since, limit=limit))
+        return await self.read(lambda conn: read_deltas(conn, since, limit=limit,
+                                                           past=self.past))
 
     async def metric_series(
         self, entity_id: str, names: list[str] | None, since: float, until: float | None = None

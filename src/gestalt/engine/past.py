@@ -13,6 +13,7 @@ together.
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -37,6 +38,9 @@ _alerts = msgspec.json.Decoder(Alert)
 # SQLite's limit on host parameters is higher; this keeps each statement small.
 _CHUNK = 900
 KEYFRAME_CACHE = 4
+# Decoded bodies kept by hash: keyframes a few minutes apart share nearly all of theirs,
+# so an arbitrary moment decodes only what changed since a moment already asked.
+BODY_CACHE = 120_000
 
 
 class OutsideRetention(LookupError):
@@ -91,6 +95,7 @@ class Past:
         # keyframe version -> (entities, connections): decoded once, copied per answer.
         self._keyframes: OrderedDict[int, tuple[dict[str, Entity], dict[str, Connection]]] = \
             OrderedDict()
+        self._decoded: OrderedDict[bytes, Entity | Connection] = OrderedDict()
 
     def state_at(self, conn: sqlite3.Connection, at: float) -> State:
         run = conn.execute("SELECT start_version, start_ts, end_ts FROM runs WHERE start_ts <= ? "
@@ -108,7 +113,7 @@ class Past:
             state.version, state.timestamp = frame[0], frame[1]
         rows = conn.execute("SELECT version, ts, body, form FROM deltas WHERE version > ? "
                             "AND ts <= ? ORDER BY version", (state.version, at)).fetchall()
-        for delta in _deltas(conn, rows):
+        for delta in self.deltas(conn, rows):
             _apply(state, delta)
         if end_ts is not None and at > end_ts:
             (resumed,) = conn.execute("SELECT MIN(start_ts) FROM runs WHERE start_ts > ?",
@@ -123,18 +128,63 @@ class Past:
             self._keyframes.move_to_end(version)
             return cached
         entity_hashes, edge_hashes = keyframe_refs(body)
-        bodies = _bodies(conn, [*entity_hashes, *edge_hashes])
-        entities = decode_entities([bodies[h] for h in entity_hashes])
-        connections = decode_connections([bodies[h] for h in edge_hashes])
+        entities = self._items(conn, entity_hashes, edges=False)
+        connections = self._items(conn, edge_hashes, edges=True)
         decoded = ({e.id: e for e in entities}, {c.id: c for c in connections})
         self._keyframes[version] = decoded
         while len(self._keyframes) > KEYFRAME_CACHE:
             self._keyframes.popitem(last=False)
         return decoded
 
+    def _items(self, conn: sqlite3.Connection, hashes: list[bytes], *, edges: bool
+               ) -> list[Any]:
+        """The entities (or connections) stored under `hashes`, decoded once each."""
+        cache = self._decoded
+        missing = [h for h in dict.fromkeys(hashes) if h not in cache]
+        if missing:
+            bodies = _bodies(conn, missing)
+            packed = [bodies[h] for h in missing]
+            # Decoding allocates a dict per label set and attribute map: the collector
+            # would scan the whole heap several times over for nothing.
+            collecting = gc.isenabled()
+            gc.disable()
+            try:
+                values = decode_connections(packed) if edges else decode_entities(packed)
+            finally:
+                if collecting:
+                    gc.enable()
+            cache.update(zip(missing, values, strict=True))
+        found = [cache[h] for h in hashes]
+        for h in hashes[-BODY_CACHE // 2:]:
+            cache.move_to_end(h)
+        while len(cache) > BODY_CACHE:
+            cache.popitem(last=False)
+        return found
+
+    def deltas(self, conn: sqlite3.Connection, rows: Iterable[tuple[int, float, bytes, int]]
+               ) -> list[Delta]:
+        rows = list(rows)
+        refs = {v: delta_refs(body) for v, _, body, form in rows if form == BY_REFERENCE}
+        entity_hashes = list({h: None for r in refs.values() for h in r[1]})
+        edge_hashes = list({h: None for r in refs.values() for h in r[3]})
+        entities = dict(zip(entity_hashes, self._items(conn, entity_hashes, edges=False),
+                            strict=True))
+        edges = dict(zip(edge_hashes, self._items(conn, edge_hashes, edges=True), strict=True))
+        out = []
+        for version, ts, body, form in rows:
+            if form != BY_REFERENCE:
+                out.append(decode_delta(body))  # written whole, before layout 2
+                continue
+            observed, ups, rems, edge_ups, edge_rems = refs[version]
+            out.append(Delta(version=version, timestamp=ts, observed_at=observed,
+                             upserts=[entities[h] for h in ups], removals=rems,
+                             edge_upserts=[edges[h] for h in edge_ups],
+                             edge_removals=edge_rems))
+        return out
+
 
 def read_deltas(conn: sqlite3.Connection, since: int = 0, *, limit: int = 1000,
-                until: float | None = None) -> list[Delta]:
+                until: float | None = None, past: Past | None = None) -> list[Delta]:
     """The recorded deltas after version `since`, oldest first (up to `until`)."""
     sql = "SELECT version, ts, body, form FROM deltas WHERE version > ?"
     params: list[Any] = [since]
@@ -142,7 +192,7 @@ def read_deltas(conn: sqlite3.Connection, since: int = 0, *, limit: int = 1000,
         sql += " AND ts <= ?"
         params.append(until)
     rows = conn.execute(sql + " ORDER BY version LIMIT ?", (*params, limit)).fetchall()
-    return _deltas(conn, rows)
+    return (past or Past()).deltas(conn, rows)
 
 
 def runs(conn: sqlite3.Connection) -> list[tuple[int, float, float | None, str]]:
@@ -212,30 +262,6 @@ def _apply(state: State, delta: Delta) -> None:
     for edge in delta.edge_upserts:
         state.connections[edge.id] = edge
     state.version, state.timestamp = delta.version, delta.timestamp
-
-
-def _deltas(conn: sqlite3.Connection, rows: Iterable[tuple[int, float, bytes, int]]
-            ) -> list[Delta]:
-    rows = list(rows)
-    refs = {version: delta_refs(body) for version, _, body, form in rows if form == BY_REFERENCE}
-    wanted = {h for r in refs.values() for h in (*r[1], *r[3])}
-    bodies = _bodies(conn, list(wanted))
-    entity_hashes = sorted({h for r in refs.values() for h in r[1]})
-    edge_hashes = sorted({h for r in refs.values() for h in r[3]})
-    entities = dict(zip(entity_hashes, decode_entities([bodies[h] for h in entity_hashes]),
-                        strict=True))
-    edges = dict(zip(edge_hashes, decode_connections([bodies[h] for h in edge_hashes]),
-                     strict=True))
-    out = []
-    for version, ts, body, form in rows:
-        if form != BY_REFERENCE:
-            out.append(decode_delta(body))  # written whole, before layout 2
-            continue
-        observed, ups, rems, edge_ups, edge_rems = refs[version]
-        out.append(Delta(version=version, timestamp=ts, observed_at=observed,
-                         upserts=[entities[h] for h in ups], removals=rems,
-                         edge_upserts=[edges[h] for h in edge_ups], edge_removals=edge_rems))
-    return out
 
 
 def _bodies(conn: sqlite3.Connection, hashes: list[bytes]) -> dict[bytes, bytes]:

@@ -37,6 +37,9 @@ ENTITY_NOISE: dict[str, Any] = {
     **dict.fromkeys(METRIC_FIELDS), "custom_metrics": {}, "health": None, "updated_at": None}
 EDGE_NOISE: dict[str, Any] = dict.fromkeys(
     ("requests_per_sec", "bytes_per_sec", "error_rate", "latency_ms"))
+# A connection's id is made from its kind and ends (Connection.__post_init__ makes it again
+# when it is left out): not stored, a third of an edge body.
+_EDGE_STORED: dict[str, Any] = {**EDGE_NOISE, "id": ""}
 
 # A preset dictionary for zlib: a body is a few hundred bytes of JSON, too little for
 # deflate to find repeats in; primed with the field names and common values it shrinks
@@ -63,6 +66,8 @@ _keyframe_refs = msgspec.msgpack.Decoder(tuple[list[bytes], list[bytes]])
 BY_REFERENCE = 1
 
 Stored = tuple[bytes, bytes]  # (hash, compressed body)
+# Below this many items a rebuild from deltas is cheap whatever the topology's size.
+KEYFRAME_MIN_ITEMS = 2000
 
 
 def pack(body: bytes) -> bytes:
@@ -76,7 +81,7 @@ def unpack(packed: bytes) -> bytes:
 
 
 def stored(item: Entity | Connection) -> Stored:
-    noise = ENTITY_NOISE if isinstance(item, Entity) else EDGE_NOISE
+    noise = ENTITY_NOISE if isinstance(item, Entity) else _EDGE_STORED
     body = _encode(msgspec.structs.replace(item, **noise))
     return hashlib.blake2b(body, digest_size=16).digest(), pack(body)
 
@@ -91,7 +96,7 @@ def decode_connections(bodies: list[bytes]) -> list[Connection]:
 
 
 def delta_refs(body: bytes) -> DeltaRefs:
-    refs: DeltaRefs = _delta_refs.decode(body)
+    refs: DeltaRefs = _delta_refs.decode(unpack(body))
     return refs
 
 
@@ -116,6 +121,9 @@ class Recorder:
         self.version = 0
         self.timestamp = 0.0  # of the last delta followed
         self._since_keyframe = 0
+        # Entities and connections written by deltas since the last keyframe: once they are
+        # as many as the topology holds, rebuilding from deltas costs more than a keyframe.
+        self._items_since_keyframe = 0
         self._keyframe_at: float | None = None
 
     # -- runs ------------------------------------------------------------------------------
@@ -132,7 +140,7 @@ class Recorder:
         self.entities.clear()
         self.edges.clear()
         self.version = version
-        self._since_keyframe, self._keyframe_at = 0, now
+        self._since_keyframe, self._items_since_keyframe, self._keyframe_at = 0, 0, now
 
     def resume_run(self, conn: sqlite3.Connection, paused_at: float, now: float) -> None:
         """Recording resumes after a pause: the run before ends at the pause, a new one
@@ -168,8 +176,11 @@ class Recorder:
             self.edges.pop(cid, None)
         self.version, self.timestamp = delta.version, delta.timestamp
         self._since_keyframe += 1
-        refs = _pack_refs((delta.observed_at, hashes, delta.removals, edge_hashes,
-                           delta.edge_removals))
+        self._items_since_keyframe += len(bodies) + len(delta.removals) + \
+            len(delta.edge_removals)
+        # Compressed: removed ids share long prefixes (an entity and its edges).
+        refs = pack(_pack_refs((delta.observed_at, hashes, delta.removals, edge_hashes,
+                                delta.edge_removals)))
         return (delta.version, delta.timestamp, refs), bodies
 
     @staticmethod
@@ -185,6 +196,9 @@ class Recorder:
             return False
         if self._since_keyframe >= self.keyframe_deltas:
             return True
+        if self._items_since_keyframe >= max(KEYFRAME_MIN_ITEMS,
+                                             len(self.entities) + len(self.edges)):
+            return True
         return self._keyframe_at is None or now - self._keyframe_at >= self.keyframe_seconds
 
     def write_keyframe(self, conn: sqlite3.Connection, now: float,
@@ -199,7 +213,7 @@ class Recorder:
                            [h for h, _ in self.edges.values()]))
         conn.execute("INSERT OR REPLACE INTO keyframes (version, ts, body) VALUES (?, ?, ?)",
                      (version, ts, refs))
-        self._since_keyframe, self._keyframe_at = 0, now
+        self._since_keyframe, self._items_since_keyframe, self._keyframe_at = 0, 0, now
 
     # -- retention ---------------------------------------------------------------------------
     @staticmethod
