@@ -1,4 +1,4 @@
-"""Time travel against the real Docker engine and a real `gestalt serve`.
+"""Time travel against the real Docker engine and a real `gestalt serve`, and kubesim.
 
 A session is recorded through the real engine (containers run, stopped, removed, with a
 restart and a crash of Gestalt in the middle); for each moment captured live, `?at=` must
@@ -17,8 +17,13 @@ from typing import Any
 import httpx
 import pytest
 
+from gestalt.engine.runtime import Engine
+from gestalt.model.config import load_config
+from gestalt.sim.kubesim import KubeSim
+from gestalt.sim.scenarios import ClusterLife, build_cluster
 from tests.support.cli import serving, write_config
 from tests.support.docker import Objects, docker
+from tests.support.server import running_server
 from tests.support.wait import eventually
 
 pytestmark = pytest.mark.integration
@@ -157,3 +162,32 @@ def _versions(config: Path) -> int:
     except sqlite3.Error:
         return -1
     return int(version or 0)
+
+
+async def test_a_kubesim_scenario_reads_back_at_every_moment(tmp_path: Path) -> None:
+    async with KubeSim() as sim:
+        cluster = build_cluster(sim, nodes=2, namespaces=2, pods=12)
+        life = ClusterLife(sim, cluster, seed=3)
+        config = tmp_path / "gestalt.yaml"
+        config.write_text(
+            f"server: {{data_dir: {tmp_path / 'data'}}}\n"
+            "collectors:\n"
+            "  host: {enabled: false}\n  nats: {enabled: false}\n  otel: {enabled: false}\n"
+            "  docker: {enabled: false}\n"
+            f"  kubernetes: {{enabled: true, kubeconfig: {sim.kubeconfig}, "
+            "cluster_name: kubesim, poll_interval: 0.5}\n")
+        engine = Engine(load_config(config, env={}))
+        captured: list[dict[str, Any]] = []
+        async with running_server(engine) as url, httpx.AsyncClient(base_url=url) as client:
+            def pods(topology: dict[str, Any]) -> int:
+                return sum(1 for e in topology["entities"] if e["kind"] == "pod")
+
+            await capture_when(client, "the cluster's pods", lambda t: pods(t) >= 12, captured)
+            for action in (life.scale, life.crash_loop, life.rolling_update, life.crash_loop,
+                           life.scale):
+                action()
+                seen = captured[-1]["version"]
+                await capture_when(client, f"the map after {action.__name__}",
+                                   lambda t, seen=seen: t["version"] > seen, captured)
+            await assert_past_is_live(client, captured)
+            assert len({c["version"] for c in captured}) == len(captured)
