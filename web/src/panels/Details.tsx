@@ -4,7 +4,8 @@
 import { useEffect, useState } from "react";
 import { api } from "../api/http";
 import type { Connection, Entity, EntityDetails } from "../api/types";
-import { graph } from "../app";
+import type { GraphStore } from "../state/graph";
+import { useGraph } from "../state/graphContext";
 import { ioText } from "../scene/fields";
 import { healthColour, isSimulated, kindStyle } from "../scene/mapping";
 import { describeFold, foldKey, owners } from "../state/view";
@@ -34,23 +35,22 @@ function Relations({ title, list, end }: { title: string; list: Connection[]; en
   );
 }
 
-const nameOf = (id: string) => graph.entities.get(id)?.name ?? null;
-
 /** The members of a fold group, found the way the view folds them. */
-function foldMembers(key: string): Entity[] {
+function foldMembers(graph: GraphStore, key: string): Entity[] {
   const parent = owners(graph.edges.values());
   return [...graph.entities.values()].filter((e) => foldKey(e, parent) === key);
 }
 
 function FoldedGroup({ id }: { id: string }) {
+  const graph = useGraph();
   const expanded = useUi((s) => s.expanded.includes(id));
   const expand = useUi((s) => s.expand);
   const fold = useUi((s) => s.fold);
-  const members = foldMembers(id);
+  const members = foldMembers(graph, id);
   const worst = (s: string) => members.filter((m) => !m.stale && m.health_status === s).length;
   return (
     <div className="details" data-testid="details" data-entity={id}>
-      <h3 title={id}>{describeFold(id, members.length, nameOf)}</h3>
+      <h3 title={id}>{describeFold(id, members.length, (member) => graph.entities.get(member)?.name ?? null)}</h3>
       {expanded ? (
         <>
           <p className="muted">Expanded: each of them is on the map.</p>
@@ -79,6 +79,7 @@ function healthLine(e: Entity): string {
 }
 
 export function Details() {
+  const graph = useGraph();
   const selected = useUi((s) => s.selected);
   const revision = useUi((s) => s.graphRevision);
   const [details, setDetails] = useState<EntityDetails | null>(null);

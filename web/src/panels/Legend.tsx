@@ -1,6 +1,6 @@
 // What the shapes, colours and lines mean; only the kinds on the map, plus health.
 import { useState } from "react";
-import { graph } from "../app";
+import { useGraph } from "../state/graphContext";
 import { COLOURS, EDGE_KINDS, EDGE_STYLES, KIND_STYLES, type RGB } from "../scene/mapping";
 import { kindTint } from "../scene/palette";
 import { useUi } from "../state/ui";
@@ -27,6 +27,7 @@ function initiallyOpen(): boolean {
 }
 
 export function Legend() {
+  const graph = useGraph();
   useUi((s) => s.graphRevision);
   const [open, setOpen] = useState(initiallyOpen);
   const toggle = () => {

@@ -5,7 +5,7 @@ import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { api } from "../api/http";
 import type { Entity } from "../api/types";
-import { graph } from "../app";
+import { useGraph } from "../state/graphContext";
 import { metric } from "../scene/mapping";
 import { useUi } from "../state/ui";
 import { bytes, percent, rate } from "./format";
@@ -43,6 +43,7 @@ function Bar({ label, value, max, text, colour, series }: {
 }
 
 export function MetricsOverlay() {
+  const graph = useGraph();
   const selected = useUi((s) => s.selected);
   useUi((s) => s.graphRevision);
   const [series, setSeries] = useState<Record<string, [number, number][]>>({});

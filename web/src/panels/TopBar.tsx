@@ -1,6 +1,6 @@
 // The top bar: search (Search.tsx), layout presets, filters and the connection indicator.
 import { useCallback, useRef, useState } from "react";
-import { graph } from "../app";
+import { useGraph } from "../state/graphContext";
 import { useUi } from "../state/ui";
 import type { LayoutPreset } from "../state/url";
 import { FilterMenu } from "./Filters";
@@ -8,6 +8,7 @@ import { clock } from "./OutageBanner";
 import { SearchBox } from "./Search";
 
 export function ConnectionIndicator() {
+  const graph = useGraph();
   const status = useUi((s) => s.status);
   useUi((s) => s.graphRevision);
   const bad = graph.sources.filter((s) => s.state === "down" || s.state === "degraded");

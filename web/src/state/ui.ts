@@ -2,9 +2,11 @@
 // The graph itself lives in the GraphStore; `graphRevision` is its throttled echo for panels.
 import { create } from "zustand";
 import type { Alert, InfraEvent, VisualizationConfig } from "../api/types";
-import type { StreamStatus } from "../live/topologyStream";
-import { mergeEvents } from "../live/eventStream";
+import { mergeEvents } from "./events";
 import { EMPTY_FILTERS, type Filters, type LayoutPreset, parseUrl, toSearch } from "./url";
+
+/** The topology stream's connection, as the outage banner and the top bar show it. */
+export type StreamStatus = "connecting" | "live" | "reconnecting";
 
 export type Tab = "details" | "events" | "alerts";
 
