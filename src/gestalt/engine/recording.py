@@ -37,9 +37,17 @@ ENTITY_NOISE: dict[str, Any] = {
     **dict.fromkeys(METRIC_FIELDS), "custom_metrics": {}, "health": None, "updated_at": None}
 EDGE_NOISE: dict[str, Any] = dict.fromkeys(
     ("requests_per_sec", "bytes_per_sec", "error_rate", "latency_ms"))
-# A connection's id is made from its kind and ends (Connection.__post_init__ makes it again
-# when it is left out): not stored, a third of an edge body.
-_EDGE_STORED: dict[str, Any] = {**EDGE_NOISE, "id": ""}
+
+
+class _StoredEdge(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A connection as stored: no noise, and no id (made from its kind and ends, as
+    Connection.__post_init__ makes it again when decoding): a third of an edge body."""
+
+    source_id: str
+    target_id: str
+    kind: str
+    attrs: dict[str, Any] = {}
+    sources: list[str] = []
 
 # A preset dictionary for zlib: a body is a few hundred bytes of JSON, too little for
 # deflate to find repeats in; primed with the field names and common values it shrinks
@@ -81,8 +89,11 @@ def unpack(packed: bytes) -> bytes:
 
 
 def stored(item: Entity | Connection) -> Stored:
-    noise = ENTITY_NOISE if isinstance(item, Entity) else _EDGE_STORED
-    body = _encode(msgspec.structs.replace(item, **noise))
+    if isinstance(item, Entity):
+        body = _encode(msgspec.structs.replace(item, **ENTITY_NOISE))
+    else:
+        body = _encode(_StoredEdge(source_id=item.source_id, target_id=item.target_id,
+                                   kind=item.kind.value, attrs=item.attrs, sources=item.sources))
     return hashlib.blake2b(body, digest_size=16).digest(), pack(body)
 
 
@@ -122,7 +133,8 @@ class Recorder:
         self.timestamp = 0.0  # of the last delta followed
         self._since_keyframe = 0
         # Entities and connections written by deltas since the last keyframe: once they are
-        # as many as the topology holds, rebuilding from deltas costs more than a keyframe.
+        # twice as many as the topology holds, rebuilding from deltas costs more than a
+        # keyframe (a keyframe right after a source's first snapshot, say).
         self._items_since_keyframe = 0
         self._keyframe_at: float | None = None
 
@@ -197,7 +209,7 @@ class Recorder:
         if self._since_keyframe >= self.keyframe_deltas:
             return True
         if self._items_since_keyframe >= max(KEYFRAME_MIN_ITEMS,
-                                             len(self.entities) + len(self.edges)):
+                                             2 * (len(self.entities) + len(self.edges))):
             return True
         return self._keyframe_at is None or now - self._keyframe_at >= self.keyframe_seconds
 
