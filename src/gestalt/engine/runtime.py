@@ -17,11 +17,13 @@ import asyncio
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
 from gestalt.engine import tasks
 from gestalt.engine.alerts import AlertManager
+from gestalt.engine.alerts.manager import HISTORY_RULE
 from gestalt.engine.changelog import ChangeLog
 from gestalt.engine.counters import COUNTERS
 from gestalt.engine.history import History
@@ -55,6 +57,10 @@ class Engine:
             Path(config.server.data_dir) / "history.sqlite3",
             retention_hours=config.history.retention_hours,
             sample_interval=config.history.sample_interval,
+            max_size_mb=config.history.max_size_mb,
+            max_disk_percent=config.history.max_disk_percent,
+            keyframe_interval=config.history.keyframe_interval,
+            keyframe_deltas=config.history.keyframe_deltas,
         )
         self.store = Store(ring_size=config.server.delta_ring_size)
         self.hub = Hub(self.store, health=config.health, simulated=simulated)
@@ -78,6 +84,9 @@ class Engine:
                                           statuses=self.source_statuses, emit=self.changes.event)
         self._status_changed = asyncio.Event()
         self.started = False
+        # Set when this engine shows a snapshot file (read-only, no sources): what it is.
+        self.snapshot: dict[str, Any] | None = None
+        self._history_paused: str | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -188,6 +197,8 @@ class Engine:
 
     def alerts(self) -> list[Alert]:
         """Alerts (pending, firing, unknown, recently resolved), newest first."""
+        if self.snapshot is not None:
+            return list(self.snapshot["alerts"])
         return sorted(self.alert_manager.alerts(), key=lambda a: -a.updated_at)
 
     async def _flush_metrics(self) -> None:
@@ -206,3 +217,11 @@ class Engine:
             if frame is not None:
                 self.changes.metrics(frame)
                 self._drop_stale_snapshot()
+            self._watch_history()
+
+    def _watch_history(self) -> None:
+        """History paused (a full disk) is an alert; recording again resolves it."""
+        paused = self.history.paused
+        if paused != self._history_paused:
+            self._history_paused = paused
+            self.alert_manager.raise_external(HISTORY_RULE, "history:", "history", paused)

@@ -60,6 +60,8 @@ from gestalt.model import (
 from gestalt.model.config import Config, Receiver, duration_seconds
 
 log = logging.getLogger(__name__)
+# Raised by the engine while history cannot record (a full disk).
+HISTORY_RULE = "history_paused"
 
 EventSink = Callable[[Event], None]
 # Subjects judged between two yields to the event loop (about 5 ms of work).
@@ -125,7 +127,7 @@ class AlertManager:
         self.lifecycle = Lifecycle(
             resolved_retention=duration_seconds(alerts.resolved_retention,
                                                 "alerts.resolved_retention"))
-        self.lifecycle.external_rules.add(FAILING_RULE)
+        self.lifecycle.external_rules.update((FAILING_RULE, HISTORY_RULE))
         self._grace = duration_seconds(alerts.startup_grace, "alerts.startup_grace")
         self._receivers = receivers_of(config)
         self.notifier: Notifier | None = None
@@ -295,19 +297,25 @@ class AlertManager:
         )
 
     def _notifications_failing(self, receiver: str, failing: bool, detail: str) -> None:
+        self.raise_external(FAILING_RULE, RECEIVER_PREFIX + receiver, receiver,
+                            f"notifications to {receiver} are failing: {detail}" if failing
+                            else None, labels={"receiver": receiver})
+
+    def raise_external(self, rule: str, subject: str, name: str, message: str | None, *,
+                       labels: dict[str, str] | None = None) -> None:
+        """Fire (a message) or resolve (None) an alert that Gestalt raises about itself
+        (not judged by the rules): notifications failing, history paused."""
         now = time.time()
-        subject = RECEIVER_PREFIX + receiver
-        aid = alert_id(FAILING_RULE, subject)
+        self.lifecycle.external_rules.add(rule)
+        aid = alert_id(rule, subject)
         current = self.lifecycle.alerts.get(aid)
-        if failing:
+        if message is not None:
             if current is not None and current.state == FIRING:
                 return
-            alert = Alert(id=aid, rule=FAILING_RULE, entity_id=subject,
+            alert = Alert(id=aid, rule=rule, entity_id=subject,
                           severity=Severity.CRITICAL, state=FIRING,
-                          message=f"notifications to {receiver} are failing: {detail}",
-                          started_at=now, updated_at=now, entity_name=receiver,
-                          labels={"alertname": FAILING_RULE, "severity": "critical",
-                                  "receiver": receiver})
+                          message=message, started_at=now, updated_at=now, entity_name=name,
+                          labels={"alertname": rule, "severity": "critical", **(labels or {})})
             self.lifecycle.alerts[aid] = alert
             self._record([Change(alert, FIRING)], now)
         elif current is not None and current.state == FIRING:
