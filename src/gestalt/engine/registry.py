@@ -82,6 +82,8 @@ SOURCES: tuple[SourceSpec, ...] = (
     SourceSpec("postgres", "gestalt.sources.postgres", "PostgresSource", "postgres",
                ("asyncpg",)),
     SourceSpec("synthetic", "gestalt.sources.synthetic", "SyntheticSource", "synthetic"),
+    # A factory of one source per site (`site:<name>`), read from agents over JetStream.
+    SourceSpec("agents", "gestalt.sources.agents", "AgentsSource", "agents", ("nats",)),
 )
 
 SPECS = {spec.name: spec for spec in SOURCES}
@@ -119,7 +121,8 @@ def build_sources(
         factory = getattr(module, spec.cls, None)
         if factory is None:
             raise SourceBuildError(f"source {spec.name}: {spec.module} has no {spec.cls}")
-        sources.append(factory(spec.config(config)))
+        made = factory(spec.config(config))
+        sources.extend(made if isinstance(made, list) else [made])
     return sources, not_running
 
 

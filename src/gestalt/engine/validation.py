@@ -43,6 +43,12 @@ def validate(config: Config) -> None:
     if nats.enabled:
         _url("collectors.nats.url", nats.url, ("nats", "tls", "ws", "wss"))
         _url("collectors.nats.monitor_url", nats.monitor_url, ("http", "https"))
+    _url("agent.url", config.agent.url, ("nats", "tls", "ws", "wss"))
+    if config.collectors.agents.enabled:
+        if not config.collectors.agents.sites:
+            raise ConfigError("key `collectors.agents.sites`: name the sites to read (at least "
+                              "one; each site's agent has agent.site set to it)")
+        _url("collectors.agents.url", config.collectors.agents.url, ("nats", "tls", "ws", "wss"))
 
 
 def _url(key: str, value: str, schemes: tuple[str, ...]) -> None:
