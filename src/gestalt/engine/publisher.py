@@ -285,7 +285,9 @@ class Publisher:
         await self._publish(js, "heartbeat", encode(beat), f"{self.agent}:h{self._heartbeats}")
 
     def close(self) -> None:
-        self._unsubscribe()
+        """Stop reading the change log (safe twice)."""
+        unsubscribe, self._unsubscribe = self._unsubscribe, lambda: None
+        unsubscribe()
 
 
 def _counts(counter: Counter[str]) -> str:
