@@ -56,6 +56,11 @@ def kube_agent(site: str, sim: KubeSim, url: str, **options: object) -> Agent:
     return Agent(site, url, config, **options)
 
 
+async def start_agents(sims: list[KubeSim], url: str) -> list[Agent]:
+    return [await kube_agent(site, sim, url).start()
+            for site, sim in zip(SITES, sims, strict=True)]
+
+
 def scale(sim: KubeSim, name: str, replicas: int) -> None:
     sim.store.update(DEPLOYMENTS, "shop", name,
                      lambda obj: obj["spec"].__setitem__("replicas", replicas))
@@ -80,7 +85,7 @@ async def hub_matches(hub: Engine, agents: list[Agent], timeout: float = 20.0) -
 async def test_three_clusters_and_local_docker_on_one_hub_under_churn(
         nats: NatsServer, docker_engine: str) -> None:
     async with clusters() as sims:
-        agents = [await kube_agent(site, sim, nats.url).start() for site, sim in zip(SITES, sims)]
+        agents = await start_agents(sims, nats.url)
         config = hub_config(nats.url, list(SITES))
         config.collectors.docker = DockerCollector(enabled=True, socket=docker_engine)
         hub = Engine(config)
@@ -109,7 +114,7 @@ async def test_three_clusters_and_local_docker_on_one_hub_under_churn(
 async def test_hub_restart_rebuilds_from_the_stream_and_two_hubs_agree(
         nats: NatsServer) -> None:
     async with clusters() as sims:
-        agents = [await kube_agent(site, sim, nats.url).start() for site, sim in zip(SITES, sims)]
+        agents = await start_agents(sims, nats.url)
         hub = Engine(hub_config(nats.url, list(SITES)))
         await hub.start()
         try:
@@ -140,7 +145,7 @@ async def test_hub_restart_rebuilds_from_the_stream_and_two_hubs_agree(
 
 async def test_nats_server_restarts_mid_churn_lose_nothing(nats: NatsServer) -> None:
     async with clusters() as sims:
-        agents = [await kube_agent(site, sim, nats.url).start() for site, sim in zip(SITES, sims)]
+        agents = await start_agents(sims, nats.url)
         hub = Engine(hub_config(nats.url, list(SITES), silence_timeout=30.0))
         await hub.start()
         try:

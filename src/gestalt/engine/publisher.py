@@ -25,7 +25,6 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any
 
-import nats
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
 from nats.js.errors import Error as JetStreamError
@@ -43,17 +42,14 @@ from gestalt.model.federation import (
     Heartbeat,
     agent_id,
     encode,
+    inbox_prefix,
     is_refusal,
     keyframe_parts,
     subject,
 )
+from gestalt.sources.agents.connect import Refused, connect
 
 log = logging.getLogger(__name__)
-
-
-class Refused(Exception):
-    """The NATS server refused the agent's credentials or permissions: retrying with the
-    same ones will not help."""
 
 
 @dataclass(slots=True)
@@ -146,12 +142,14 @@ class Publisher:
         attempt = 0
         while True:
             try:
-                return await nats.connect(
-                    self._config.url, allow_reconnect=True, max_reconnect_attempts=-1,
-                    reconnect_time_wait=1, connect_timeout=self._config.publish_timeout,
+                return await connect(
+                    self._config.url, timeout=self._config.publish_timeout,
                     disconnected_cb=self._on_disconnected, reconnected_cb=self._on_reconnected,
-                    error_cb=self._on_error,
+                    on_error=self._on_error, inbox_prefix=inbox_prefix(self.site),
                     **self._config.connect_options(f"gestalt-agent {self.agent}"))
+            except Refused as exc:
+                self.refused = str(exc)
+                raise
             except Exception as exc:  # nats-py raises several kinds; all mean "not now"
                 if is_refusal(exc):
                     self.refused = str(exc)

@@ -67,6 +67,12 @@ def is_refusal(error: BaseException | str) -> bool:
         or "authentication" in text
 
 
+def inbox_prefix(site: str) -> str:
+    """Where an agent's replies (publish acknowledgements) come: its own, so that a
+    server can let it read only those (deploy/nats/gestalt.conf)."""
+    return f"_INBOX.gestalt-{site}"
+
+
 def agent_id(name: str, started_ms: int) -> str:
     return f"{name}-{started_ms}"
 

@@ -46,6 +46,7 @@ from gestalt.model.federation import (
     site_subjects,
     subject,
 )
+from gestalt.sources.agents.connect import Refused, connect
 from gestalt.sources.agents.mirror import Incoming, Numbers, Picture, SiteMirror
 from gestalt.sources.base import PermanentSourceError, Sink, SourceUnavailable
 
@@ -92,11 +93,12 @@ class SiteSource:
     async def run(self, sink: Sink) -> None:
         config = self.config
         try:
-            nc = await nats.connect(
-                config.url, allow_reconnect=True, max_reconnect_attempts=-1,
-                reconnect_time_wait=1, connect_timeout=config.request_timeout,
+            nc = await connect(
+                config.url, timeout=config.request_timeout,
                 disconnected_cb=self._disconnected, reconnected_cb=self._reconnected,
                 **config.connect_options(f"gestalt-hub {self.durable}"))
+        except Refused as exc:
+            raise PermanentSourceError(str(exc)) from exc
         except Exception as exc:  # nats-py raises several kinds for "cannot connect"
             if is_refusal(exc):
                 raise PermanentSourceError(f"NATS at {config.url} refused the hub: {exc}") \
