@@ -236,8 +236,8 @@ class SiteSource:
                         + (f"; refusing its messages ({mirror.last_rejected})"
                            if mirror.rejected else ""))
         elif silent:
-            ago = time.time() - heard if heard is not None else 0.0
-            sink.status(SourceState.DOWN, f"agent {mirror.agent} silent for {ago:.0f}s "
+            since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(heard or 0))
+            sink.status(SourceState.DOWN, f"agent {mirror.agent} silent since {since} "
                         f"(at version {mirror.version})")
         elif mirror.rejected and mirror.last_rejected:
             sink.status(SourceState.DEGRADED, f"refused {sum(mirror.rejected.values())} "
