@@ -23,6 +23,7 @@ BAD = {
     "bad_agents_creds_file.yaml": "collectors.agents.creds_file",
     "bad_agents_url.yaml": "collectors.agents.url",
     "bad_agents_no_sites.yaml": "collectors.agents.sites",
+    "bad_kubernetes_contexts.yaml": "collectors.kubernetes.context",
     "bad_unknown_key.yaml": "collectors.docker.sokcet",
     "bad_wrong_type.yaml": "server.port",
     "bad_not_yaml.yaml": "line 3",
