@@ -15,7 +15,6 @@ import nats
 import pytest
 from nats.js.errors import NotFoundError
 
-from gestalt.engine.publisher import Refused
 from gestalt.engine.runtime import Engine
 from gestalt.model import Delta, Entity, EntityKind, EntityStatus, SourceState
 from gestalt.model.changes import encode
@@ -27,6 +26,7 @@ from gestalt.model.federation import (
     keyframe_parts,
     subject,
 )
+from gestalt.sources.agents.connect import Refused
 from tests.support.federation import Agent, details, hub_config, hub_view, quiet_config
 from tests.support.nats_server import NatsServer, new_server
 from tests.support.wait import eventually

@@ -74,7 +74,7 @@ def agent(
 async def run_agent(engine: Engine, publisher: Publisher) -> int:
     """Start the engine and publish until SIGTERM or Ctrl-C; 1 when NATS refuses us."""
     from gestalt.engine.history import HistoryError
-    from gestalt.engine.publisher import Refused
+    from gestalt.sources.agents.connect import Refused
 
     try:
         await engine.start()

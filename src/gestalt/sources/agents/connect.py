@@ -34,7 +34,8 @@ async def connect(url: str, *, timeout: float, on_error: ErrorCallback | None = 
     attempt = asyncio.ensure_future(nats.connect(
         url, allow_reconnect=True, max_reconnect_attempts=-1, reconnect_time_wait=1,
         connect_timeout=timeout, error_cb=error, **options))
-    done, _ = await asyncio.wait({attempt, refused}, return_when=asyncio.FIRST_COMPLETED)
+    waiting: set[asyncio.Future[Any]] = {attempt, refused}
+    done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
     if attempt in done:
         return attempt.result()  # raises the connection error, if any
     attempt.cancel()
