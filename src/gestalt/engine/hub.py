@@ -227,7 +227,9 @@ class Hub:
         merged = merge_entity(owners, views, metrics)
         if self._simulated and not self._simulated.isdisjoint(owners):
             merged.attrs = {**merged.attrs, "simulated": True}
-        merged.stale = any(current[s].state not in LIVE_STATES for s in owners)
+        # Stale when a source of it is down, or a view says so (a site's agent lost a source).
+        merged.stale = any(current[s].state not in LIVE_STATES for s in owners) or \
+            any(v.stale for v in views)
         merged.health, merged.health_status, merged.health_reasons = score_entity(
             merged, self._health, reported_health(views))
         return merged

@@ -35,6 +35,7 @@ from gestalt.engine.validation import validate
 from gestalt.model import Alert, SourceState, SourceStatus, Summary, Topology
 from gestalt.model.config import Config
 from gestalt.sources import Source
+from gestalt.sources.base import HasDetails
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,12 @@ class Engine:
 
     # -- views -----------------------------------------------------------------------------
     def source_statuses(self) -> list[SourceStatus]:
-        return list(self.hub.statuses.values())
+        statuses = list(self.hub.statuses.values())
+        for index, status in enumerate(statuses):
+            source = self.sources.get(status.name)
+            if isinstance(source, HasDetails):
+                statuses[index] = msgspec.structs.replace(status, details=source.details())
+        return statuses
 
     def footprint(self) -> dict[str, int]:
         """What the engine holds, item counts per structure (the soak benchmark's series)."""

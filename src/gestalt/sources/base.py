@@ -103,6 +103,15 @@ class ReceivesStreams(Protocol):
     def ports(self) -> dict[str, int]: ...
 
 
+@runtime_checkable
+class HasDetails(Protocol):
+    """A source with more to say about itself than its state (a federated site: its agent,
+    lag, drops, refused messages); shown with its status in /api/infra/health. Cheap: it is
+    called on every status read."""
+
+    def details(self) -> dict[str, Any]: ...
+
+
 class SourceError(Exception):
     """A source failed in a way worth retrying (connection refused, timeout, 5xx)."""
 

@@ -106,6 +106,22 @@ class ClusterAccess:
         return True
 
 
+def kubeconfig_contexts(config: KubernetesCollector) -> list[str]:
+    """Every context of the kubeconfig (`contexts: all`); none when there is no
+    kubeconfig (the source then says so when it runs)."""
+    path = _kubeconfig_path(config)
+    if path is None:
+        return []
+    from kubernetes_asyncio.config import ConfigException, list_kube_config_contexts
+
+    try:
+        contexts, _active = list_kube_config_contexts(config_file=path)
+    except (ConfigException, OSError) as exc:
+        raise PermanentSourceError(f"kubernetes: cannot read contexts from {path}: {exc}") \
+            from exc
+    return [str(c["name"]) for c in contexts]
+
+
 def _kubeconfig_path(config: KubernetesCollector) -> str | None:
     if config.kubeconfig:
         return os.path.expanduser(config.kubeconfig)
