@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from starlette.staticfiles import StaticFiles
 
 import gestalt
+from gestalt.api.code import code_router
 from gestalt.api.metrics import engine_registry, exposition
 from gestalt.api.security import SecurityMiddleware
 from gestalt.api.sse import Broadcaster, sse_frame
@@ -299,6 +300,8 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
                       "checks": {c.id: c.title for c in CHECKS},
                       "version": gestalt.__version__,
                       "snapshot": engine.snapshot})
+
+    app.include_router(code_router(engine))
 
     # -- paths -------------------------------------------------------------------------
     @app.get("/api/paths", tags=["paths"])

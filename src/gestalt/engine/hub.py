@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from gestalt.engine.links import Edges, Located, RawEdgeKey
+from gestalt.engine.links.runs_as import RUNS_AS, RunsAs
 from gestalt.engine.merge import (
     merge_entity,
     metric_key,
@@ -67,6 +68,9 @@ class Hub:
         self.statuses = self._statuses.current
         self._located = Located(local_host=local_host or socket.gethostname())
         self._edges = Edges(self._located, precedence)
+        # Code to what runs it: edges of the engine's own making, filed as a raw source.
+        self._runs_as = RunsAs()
+        self._edges.register(RUNS_AS)
         self._event_listeners: list[EventListener] = []
         self.observations = 0  # count of entities/edges/metrics/events received
 
@@ -268,6 +272,11 @@ class Hub:
             self._stage(eid, None if links.target(eid) else entity, staged, touched)
 
         store, edges = self.store, self._edges
+        derived = self._runs_as.update(staged.upserts, staged.removals, store.entities)
+        for cid, conn in derived.items():
+            edges.put((RUNS_AS, cid), conn)
+        if derived:
+            edge_keys = edge_keys | {(RUNS_AS, cid) for cid in derived}
         edge_upserts: list[Connection] = []
         edge_removals: list[str] = []
         if touched:

@@ -112,6 +112,17 @@ class HasDetails(Protocol):
     def details(self) -> dict[str, Any]: ...
 
 
+@runtime_checkable
+class ScansOnDemand(Protocol):
+    """A source that reads what it observes again when asked (Code Mode's repositories):
+    `scan()` reads the configured places once more, reports the result through its sink
+    and answers one summary per place (`repository`, `modules`, `imports`, `seconds`,
+    `warnings`: one line each, naming the file). It only reads, and only what the
+    configuration names: nothing from the request chooses what is read."""
+
+    async def scan(self) -> list[dict[str, Any]]: ...
+
+
 class SourceError(Exception):
     """A source failed in a way worth retrying (connection refused, timeout, 5xx)."""
 

@@ -5,9 +5,12 @@ export type EntityKind =
   | "namespace" | "pod" | "service" | "deployment" | "container" | "nats_subject"
   | "nats_stream" | "database" | "volume" | "configmap" | "secret" | "ingress" | "node"
   | "process" | "network" | "nats_consumer" | "nats_server" | "replicaset"
-  | "statefulset" | "daemonset" | "job";
+  | "statefulset" | "daemonset" | "job"
+  // Code Mode (the code source).
+  | "repository" | "package" | "module";
 
-export type ConnectionKind = "network" | "http" | "grpc" | "nats" | "volume" | "depends" | "owns";
+export type ConnectionKind =
+  | "network" | "http" | "grpc" | "nats" | "volume" | "depends" | "owns" | "imports" | "runs_as";
 export type HealthStatus = "unknown" | "ok" | "warning" | "critical";
 export type Severity = "info" | "warning" | "error" | "critical";
 export type Scalar = string | number | boolean | null;

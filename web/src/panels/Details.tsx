@@ -11,6 +11,7 @@ import { healthColour, isSimulated, kindStyle } from "../scene/mapping";
 import { describeFold, foldKey, owners } from "../state/view";
 import { useTime } from "../state/time";
 import { useUi } from "../state/ui";
+import { CodeLinks } from "./CodeLinks";
 import { EntityLink, EventRow } from "./EntityLink";
 import { edgeRateText, fieldLabel, fieldValue } from "./fields";
 import { bytes, percent, relativeTime } from "./format";
@@ -133,6 +134,7 @@ export function Details() {
           <div className="labels-list">{Object.entries(e.labels!).map(([k, v]) => <code key={k}>{k}={v}</code>)}</div>
         </>
       )}
+      <CodeLinks entity={e} />
       {(e.endpoints ?? []).length > 0 && (<><h4>Endpoints</h4><div className="labels-list">{e.endpoints!.map((x) => <code key={x}>{x}</code>)}</div></>)}
       {details && <Relations title="Incoming" list={details.incoming} end="source_id" />}
       {details && <Relations title="Outgoing" list={details.outgoing} end="target_id" />}
