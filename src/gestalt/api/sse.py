@@ -50,7 +50,8 @@ Item = tuple[int | None, bytes]
 # Put in a client's queue in place of what it could not keep up with.
 RESYNC: Item = (-1, b"")
 # A comment frame: proxies and browsers keep a stream that says something now and then.
-HEARTBEAT: Item = (None, b": heartbeat\n\n")
+HEARTBEAT_FRAME = b": heartbeat\n\n"
+HEARTBEAT: Item = (None, HEARTBEAT_FRAME)
 # Put in every queue when the server shuts down: the stream ends, so the server does not
 # wait out its graceful-shutdown timeout and then cancel the response mid-write.
 CLOSE: Item = (-2, b"")
