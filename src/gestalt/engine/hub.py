@@ -97,6 +97,17 @@ class Hub:
     def contributions(self, entity_id: str) -> dict[str, Entity]:
         return {s: self._contrib[s][entity_id] for s in self._owners.get(entity_id, ())}
 
+    def footprint(self) -> dict[str, int]:
+        """How many items each of the hub's own structures holds: with the graph's size
+        steady, none of them may grow (the soak benchmark watches them)."""
+        return {
+            "contributions": sum(map(len, self._contrib.values())),
+            "owners": len(self._owners),
+            "metric_overlays": sum(map(len, self._overlay.values())),
+            **self._edges.footprint(),
+            **self._located.footprint(),
+        }
+
     def connection_sources(self, connection_id: str) -> list[str]:
         """The sources whose edges make this connection (after endpoint and locator
         resolution), e.g. a database client seen by the PostgreSQL source and by a span."""
@@ -188,6 +199,8 @@ class Hub:
         for entity in entities:
             if only is not None and entity.id not in only:
                 continue
+            if entity.locator is not None and not self._located.indexing:
+                self._located.start_indexing(self.store.entities.values())
             if entity.id not in contrib:
                 owners = self._owners.setdefault(entity.id, [])
                 owners.append(source)
@@ -218,7 +231,9 @@ class Hub:
         merged = merge_entity(owners, views, metrics)
         if self._simulated and not self._simulated.isdisjoint(owners):
             merged.attrs = {**merged.attrs, "simulated": True}
-        merged.stale = any(current[s].state not in LIVE_STATES for s in owners)
+        # Stale when a source of it is down, or a view says so (a site's agent lost a source).
+        merged.stale = any(current[s].state not in LIVE_STATES for s in owners) or \
+            any(v.stale for v in views)
         merged.health, merged.health_status, merged.health_reasons = score_entity(
             merged, self._health, reported_health(views))
         return merged

@@ -80,6 +80,9 @@ export interface Topology {
   connections: Connection[];
   summary?: Summary;
   sources?: SourceStatus[];
+  /** A past moment (`?at=`): the moment asked, and the gap when nothing was recorded then. */
+  at?: number;
+  gap?: { from: number; to: number | null; message: string } | null;
 }
 
 export interface Delta {
@@ -139,6 +142,8 @@ export interface EntityDetails {
   outgoing: Connection[];
   events: InfraEvent[];
   contributions?: Record<string, Entity>;
+  /** A past moment: the entity's last metric samples before it. */
+  metrics?: Record<string, number>;
 }
 
 export interface MetricSeries {

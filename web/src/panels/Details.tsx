@@ -9,6 +9,7 @@ import { useGraph } from "../state/graphContext";
 import { ioText } from "../scene/fields";
 import { healthColour, isSimulated, kindStyle } from "../scene/mapping";
 import { describeFold, foldKey, owners } from "../state/view";
+import { useTime } from "../state/time";
 import { useUi } from "../state/ui";
 import { CodeLinks } from "./CodeLinks";
 import { EntityLink, EventRow } from "./EntityLink";
@@ -83,6 +84,7 @@ export function Details() {
   const graph = useGraph();
   const selected = useUi((s) => s.selected);
   const revision = useUi((s) => s.graphRevision);
+  const at = useTime((s) => s.at);
   const [details, setDetails] = useState<EntityDetails | null>(null);
   const [error, setError] = useState<string | null>(null);
   const live = selected ? graph.entities.get(selected) : undefined;
@@ -91,9 +93,9 @@ export function Details() {
     setError(null);
     if (!selected || selected.startsWith("agg:")) return;
     let current = true;
-    api.entity(selected).then((d) => current && setDetails(d)).catch((e: Error) => current && setError(e.message));
+    api.entity(selected, at).then((d) => current && setDetails(d)).catch((e: Error) => current && setError(e.message));
     return () => { current = false; };
-  }, [selected, live?.updated_at]);
+  }, [selected, live?.updated_at, at]);
   void revision;
   if (!selected) return <p className="empty">Click something on the map, or press <kbd>/</kbd> to search.</p>;
   if (selected.startsWith("agg:")) return <FoldedGroup id={selected} />;

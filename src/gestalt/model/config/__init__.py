@@ -29,6 +29,7 @@ from gestalt.model.config.collectors import (
     listen_address,
     uses_tls,
 )
+from gestalt.model.config.federation import AgentConfig, AgentsCollector, NatsCredentials
 from gestalt.model.config.loading import ConfigError, Validator, duration_seconds, load_config
 from gestalt.model.config.settings import (
     AlertRule,
@@ -44,6 +45,8 @@ from gestalt.model.config.settings import (
 from gestalt.model.config.types import Duration, Section
 
 __all__ = [
+    "AgentConfig",
+    "AgentsCollector",
     "AlertRule",
     "AlertsConfig",
     "CheckSettings",
@@ -58,6 +61,7 @@ __all__ = [
     "HealthConfig",
     "HistoryConfig",
     "HostCollector",
+    "NatsCredentials",
     "KubernetesCollector",
     "NatsCollector",
     "OtelCollector",

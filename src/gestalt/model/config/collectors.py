@@ -4,10 +4,11 @@ field to `Collectors`; docs/adding-a-source.md), and how a listen address is rea
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
+from gestalt.model.config.federation import AgentsCollector
 from gestalt.model.config.types import (
     NonNegative,
     Positive,
@@ -32,6 +33,9 @@ class KubernetesCollector(Section):
     enabled: bool = True
     kubeconfig: str | None = None  # None: $KUBECONFIG, ~/.kube/config, then in-cluster
     context: str | None = None
+    # Several clusters from one kubeconfig: these contexts (or `all` of them), each a
+    # source of its own (`kubernetes:<context>`); instead of `context`.
+    contexts: list[str] | Literal["all"] = []
     cluster_name: str | None = None  # defaults to the context's cluster name
     namespaces: list[str] = []  # empty = all
     poll_interval: Seconds = 5.0  # metrics.k8s.io poll
@@ -247,4 +251,5 @@ class Collectors(Section):
     otel: OtelCollector = msgspec.field(default_factory=OtelCollector)
     postgres: PostgresCollector = msgspec.field(default_factory=PostgresCollector)
     synthetic: SyntheticCollector = msgspec.field(default_factory=SyntheticCollector)
+    agents: AgentsCollector = msgspec.field(default_factory=AgentsCollector)
     code: CodeCollector = msgspec.field(default_factory=CodeCollector)
