@@ -3,6 +3,7 @@ own graph builder, and fixture repositories made on disk for what a scan must su
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -10,9 +11,11 @@ import grimp
 import pytest
 
 from gestalt.model import ConnectionKind, EntityKind, EntityStatus
-from gestalt.model.config.collectors import CodeRepository
+from gestalt.model.config.collectors import CodeCollector, CodeRepository
+from gestalt.sources.code import CodeSource
 from gestalt.sources.code.graph import repository_graph
 from gestalt.sources.code.repository import Repository
+from tests.support.sinks import RecordingSink
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -187,3 +190,21 @@ def write(root: Path, relpath: str, text: str) -> None:
     path = root / relpath
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+
+
+async def test_scans_asked_for_together_are_one_scan(tmp_path: Path) -> None:
+    write(tmp_path, "app.py", "import os\n")
+    source = CodeSource(CodeCollector(enabled=True, watch=False, repositories=[
+        CodeRepository(name="repo", path=str(tmp_path))]))
+    sink = RecordingSink()
+    task = asyncio.create_task(source.run(sink))
+    try:
+        await sink.wait_for(lambda: sink.snapshots == 1, what="the scan on start")
+        answers = await asyncio.gather(*(source.scan() for _ in range(5)))
+        assert sink.snapshots == 2
+        assert all(answer == answers[0] for answer in answers)
+        assert answers[0][0]["modules"] == 1
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task

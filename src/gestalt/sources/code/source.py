@@ -39,6 +39,7 @@ class CodeSource:
         self._sink: Sink | None = None
         self._watch_problem = ""
         self.reports: dict[str, ScanReport] = {}
+        self._scanning: asyncio.Future[list[dict[str, Any]]] | None = None
 
     async def run(self, sink: Sink) -> None:
         self._sink = sink
@@ -48,7 +49,13 @@ class CodeSource:
         await self._watch()
 
     async def scan(self) -> list[dict[str, Any]]:
-        """Read every repository again (ScansOnDemand)."""
+        """Read every repository again (ScansOnDemand). Asked again while a scan runs,
+        the answer is that scan's: requests never queue up scans."""
+        if self._scanning is None or self._scanning.done():
+            self._scanning = asyncio.ensure_future(self._scan())
+        return await asyncio.shield(self._scanning)
+
+    async def _scan(self) -> list[dict[str, Any]]:
         async with self._lock:
             reports = await asyncio.to_thread(lambda: [r.scan() for r in self.repositories])
             self._publish(reports)
