@@ -17,7 +17,7 @@ export function ModeSwitch() {
   const mode = useUi((s) => s.filters.mode);
   const setFilters = useUi((s) => s.setFilters);
   const requestFit = useUi((s) => s.requestFit);
-  if (mode === "live" && !graph.sources.some((s) => s.name === "code")) return null;
+  if (mode === "live" && !graph.sources.some((s) => s.name === "code" && s.state !== "disabled")) return null;
   return (
     <div className="presets mode-switch" role="group" aria-label="Mode" data-testid="mode-switch">
       {MODES.map((m) => (

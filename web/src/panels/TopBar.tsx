@@ -52,7 +52,6 @@ export function TopBar() {
     <header className="topbar">
       <div className="brand"><span className="logo">◈</span> Gestalt <b>Live</b></div>
       <SearchBox />
-      <ModeSwitch />
       <div className="presets" role="group" aria-label="Layout">
         {PRESETS.map((p) => (
           <button key={p.id} type="button" className={layout === p.id ? "on" : ""} aria-pressed={layout === p.id}
@@ -64,6 +63,7 @@ export function TopBar() {
           aria-expanded={menu} onClick={() => setMenu(!menu)}>Filters{count ? ` · ${count}` : ""}</button>
         {menu && <FilterMenu onClose={close} anchor={button} />}
       </span>
+      <ModeSwitch />
       <ConnectionIndicator />
     </header>
   );
