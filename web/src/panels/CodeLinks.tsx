@@ -7,6 +7,7 @@ import type { GraphStore } from "../state/graph";
 import { useGraph } from "../state/graphContext";
 import { CODE_KINDS } from "../state/view";
 import { EntityLink } from "./EntityLink";
+import { bytes, percent } from "./format";
 
 /** The entity and what it owns, for code (a package's modules). */
 function withDescendants(graph: GraphStore, id: string): Set<string> {
@@ -31,6 +32,14 @@ function health(graph: GraphStore, id: string): string {
   return e.health_status === "ok" ? "healthy" : e.health_status ?? "unknown";
 }
 
+/** What it uses now, where measured: "CPU 3 % · 120 MB". */
+function usage(graph: GraphStore, id: string): string {
+  const e = graph.entities.get(id);
+  const parts = [e?.cpu_percent != null ? `CPU ${percent(e.cpu_percent)}` : "",
+    e?.memory_bytes != null ? bytes(e.memory_bytes) : ""].filter(Boolean);
+  return parts.length ? ` · ${parts.join(" · ")}` : "";
+}
+
 function List({ title, testid, edges, end, graph }: { title: string; testid: string; edges: Connection[]; end: "source_id" | "target_id"; graph: GraphStore }) {
   if (!edges.length) return null;
   return (
@@ -41,7 +50,7 @@ function List({ title, testid, edges, end, graph }: { title: string; testid: str
           <li key={c.id} data-id={c[end]} title={String(c.attrs?.evidence ?? "")}>
             <EntityLink id={c[end]} />
             {c.kind === "imports" && <span className="muted"> {String(c.attrs?.statements ?? 1)}×</span>}
-            {c.kind === "runs_as" && <span className={`muted h-${health(graph, c[end])}`}> {health(graph, c[end])} · {String(c.attrs?.evidence ?? "")}</span>}
+            {c.kind === "runs_as" && <span className={`muted h-${health(graph, c[end])}`}> {health(graph, c[end])}{usage(graph, c[end])} · {String(c.attrs?.evidence ?? "")}</span>}
           </li>
         ))}
       </ul>
