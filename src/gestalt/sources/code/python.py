@@ -20,8 +20,11 @@ from grimp.domain.valueobjects import Module
 
 # Imports per imported module, counted in statements (lines).
 Imports = dict[str, int]
-# Files per grimp call: a broken file costs one more call over the rest of its batch.
-BATCH = 64
+# Files per grimp call (each call also converts every package's module list: fewer,
+# larger calls are cheaper); after a broken file, the rest of its batch goes in smaller
+# ones, so that the next broken file costs little.
+BATCH = 256
+AFTER_A_FAILURE = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +165,10 @@ class _Group:
                 bad = culprit or files[0]
                 self.warnings[self.own[bad.module.name]] = _grimp_reason(exc)
                 files = [f for f in files if f != bad]
+                if len(files) > AFTER_A_FAILURE:
+                    for start in range(0, len(files), AFTER_A_FAILURE):
+                        self._batch(files[start:start + AFTER_A_FAILURE])
+                    return
                 continue
             for module_file, direct in scanned.items():
                 lines: dict[str, set[int]] = {}
