@@ -16,9 +16,11 @@ import msgspec
 from fastapi import FastAPI, Header, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 
 import gestalt
+from gestalt.api.mcp import HttpEndpoint
 from gestalt.api.metrics import engine_registry, exposition
 from gestalt.api.security import SecurityMiddleware
 from gestalt.api.sse import Broadcaster, sse_frame
@@ -57,13 +59,15 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
     Its SSE broadcaster (`app.state.broadcaster`) follows the engine's change log from now."""
     broadcaster = Broadcaster(max_frames=engine.config.server.client_queue_frames)
     broadcaster.follow(engine)
+    mcp = HttpEndpoint(engine)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if manage_engine:
             await engine.start()
         try:
-            yield
+            async with mcp.run():
+                yield
         finally:
             if manage_engine:
                 await engine.stop()
@@ -76,6 +80,7 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
     )
     app.state.engine = engine
     app.state.broadcaster = broadcaster
+    app.state.mcp = mcp
     app.add_middleware(SecurityMiddleware, config=engine.config.server)
 
     @app.exception_handler(PathError)
@@ -268,6 +273,9 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
         """Gestalt's own numbers in the Prometheus exposition format."""
         return exposition(registry)
 
+    # The paths for AI assistants (api/mcp.py), behind the same middleware as the rest.
+    app.router.routes.append(Route("/mcp", mcp.asgi, methods=["GET", "POST", "DELETE"],
+                                   include_in_schema=False))
     _mount_web(app)
     return app
 
