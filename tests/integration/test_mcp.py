@@ -67,6 +67,7 @@ ARGUMENTS: dict[str, dict[str, Any]] = {
     "world.infra.health.alerts": {"state": "all"},
     "world.infra.health.history": {"since": 0},
     "world.infra.changes.around": {"entity": "deployment:kubesim/shop/web", "minutes": 5},
+    "world.infra.anomaly.series": {"entity": "deployment:kubesim/shop/web"},
 }
 
 

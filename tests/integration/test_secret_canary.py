@@ -91,7 +91,8 @@ async def test_secret_values_never_enter_the_process(
             async with http_session(url) as session:
                 for name in REGISTRY:
                     arguments = {"entity": secret_id} if name in (
-                        "world.infra.health.score", "world.infra.changes.around") else {}
+                        "world.infra.health.score", "world.infra.changes.around",
+                        "world.infra.anomaly.series") else {}
                     result = await session.call_tool(name, arguments)
                     seen.extend(text.encode() for text in texts(result))
                 for uri in ("gestalt://topology", "gestalt://alerts"):

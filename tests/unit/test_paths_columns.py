@@ -22,7 +22,8 @@ from gestalt.model.config import Config, ServerConfig
 CAPTURED = Path(__file__).parent.parent / "fixtures" / "captured"
 # Rows that do not come from entities: history, alerts, sampled messages.
 NOT_ENTITY_ROWS = {"world.infra.k8s.events", "world.infra.health.alerts",
-                   "world.infra.health.history", "world.infra.nats.messages"}
+                   "world.infra.health.history", "world.infra.nats.messages",
+                   "world.infra.anomaly.current", "world.infra.anomaly.series"}
 PATHS = sorted(name for name, spec in REGISTRY.items()
                if spec.columns and name not in NOT_ENTITY_ROWS)
 

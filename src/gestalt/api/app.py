@@ -20,6 +20,7 @@ from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 
 import gestalt
+from gestalt.api.anomalies import anomalies_router
 from gestalt.api.mcp import HttpEndpoint
 from gestalt.api.metrics import engine_registry, exposition
 from gestalt.api.security import SecurityMiddleware
@@ -273,6 +274,7 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
         """Gestalt's own numbers in the Prometheus exposition format."""
         return exposition(registry)
 
+    app.include_router(anomalies_router(engine))
     # The paths for AI assistants (api/mcp.py), behind the same middleware as the rest.
     app.router.routes.append(Route("/mcp", mcp.asgi, methods=["GET", "POST", "DELETE"],
                                    include_in_schema=False))

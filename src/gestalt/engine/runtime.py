@@ -22,6 +22,7 @@ import msgspec
 
 from gestalt.engine import tasks
 from gestalt.engine.alerts import AlertManager
+from gestalt.engine.anomaly import ANOMALIES, sampling
 from gestalt.engine.changelog import ChangeLog
 from gestalt.engine.counters import COUNTERS
 from gestalt.engine.history import History
@@ -77,6 +78,10 @@ class Engine:
                                           statuses=self.source_statuses, emit=self.changes.event)
         self._status_changed = asyncio.Event()
         self.started = False
+        # One detector per process (the health checks read it); a new engine starts afresh.
+        self.anomalies = ANOMALIES
+        sampling.configure(self.anomalies, config.anomaly)
+        sampling.feed_events(self.anomalies, self.store, self.changes.event)
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -97,6 +102,9 @@ class Engine:
         self.alert_manager.restore()
         if self.config.alerts.enabled:
             self._tasks.append(tasks.guarded("alerts", self.alert_manager.run))
+        if self.config.anomaly.enabled:
+            self._tasks.append(tasks.guarded("anomalies", lambda: sampling.run(
+                self.anomalies, self.store, self.config.anomaly.interval)))
         self.started = True
         log.info("engine started: sources %s", ", ".join(self.sources) or "(none)")
 

@@ -26,6 +26,7 @@ from gestalt.model.config.collectors import (
     listen_address,
     uses_tls,
 )
+from gestalt.model.config.insight import AnomalyConfig
 from gestalt.model.config.loading import ConfigError, Validator, duration_seconds, load_config
 from gestalt.model.config.settings import (
     AlertRule,
@@ -42,6 +43,7 @@ from gestalt.model.config.types import Duration, Section
 
 __all__ = [
     "AlertRule",
+    "AnomalyConfig",
     "AlertsConfig",
     "CheckSettings",
     "Collectors",
