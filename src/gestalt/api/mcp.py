@@ -65,6 +65,8 @@ PARAMETERS: dict[str, dict[str, Any]] = {
            "description": "A moment, epoch seconds (time travel where the path offers it)"},
     "minutes": {"type": "number", "exclusiveMinimum": 0, "maximum": 1440,
                 "description": "Minutes before and after the moment"},
+    "until": {"type": "number", "minimum": 0, "description": "The end, epoch seconds"},
+    "sort": {"type": "string", "enum": ["cost", "waste"]},
 }
 OFFSET = {"type": "integer", "minimum": 0, "default": 0,
           "description": "Skip this many rows: the note of a cut answer says the next offset"}

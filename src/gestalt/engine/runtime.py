@@ -24,6 +24,7 @@ from gestalt.engine import tasks
 from gestalt.engine.alerts import AlertManager
 from gestalt.engine.anomaly import ANOMALIES, sampling
 from gestalt.engine.changelog import ChangeLog
+from gestalt.engine.cost import CostRecorder
 from gestalt.engine.counters import COUNTERS
 from gestalt.engine.history import History
 from gestalt.engine.hub import Hub
@@ -82,6 +83,7 @@ class Engine:
         self.anomalies = ANOMALIES
         sampling.configure(self.anomalies, config.anomaly)
         sampling.feed_events(self.anomalies, self.store, self.changes.event)
+        self.cost = CostRecorder(self.store, self.history, config.cost)
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -102,6 +104,8 @@ class Engine:
         self.alert_manager.restore()
         if self.config.alerts.enabled:
             self._tasks.append(tasks.guarded("alerts", self.alert_manager.run))
+        if self.config.cost.enabled:
+            self._tasks.append(tasks.guarded("cost", self.cost.run))
         if self.config.anomaly.enabled:
             self._tasks.append(tasks.guarded("anomalies", lambda: sampling.run(
                 self.anomalies, self.store, self.config.anomaly.interval)))

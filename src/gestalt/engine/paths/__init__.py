@@ -22,7 +22,7 @@ from gestalt.engine.paths.base import (
 )
 
 _PLAN_ORDER = ("topology", "kubernetes", "docker", "nats", "metrics", "health", "anomaly",
-               "changes")
+               "cost", "changes")
 _NOT_FAMILIES = frozenset({"base"})
 
 

@@ -26,7 +26,7 @@ from gestalt.model.config.collectors import (
     listen_address,
     uses_tls,
 )
-from gestalt.model.config.insight import AnomalyConfig
+from gestalt.model.config.insight import AnomalyConfig, CostConfig, NodePrice
 from gestalt.model.config.loading import ConfigError, Validator, duration_seconds, load_config
 from gestalt.model.config.settings import (
     AlertRule,
@@ -49,6 +49,7 @@ __all__ = [
     "Collectors",
     "Config",
     "ConfigError",
+    "CostConfig",
     "DockerCollector",
     "Duration",
     "HealthConfig",
@@ -56,6 +57,7 @@ __all__ = [
     "HostCollector",
     "KubernetesCollector",
     "NatsCollector",
+    "NodePrice",
     "OtelCollector",
     "PostgresCollector",
     "Receiver",

@@ -8,7 +8,7 @@ from typing import Annotated
 import msgspec
 
 from gestalt.model.config.collectors import Collectors
-from gestalt.model.config.insight import AnomalyConfig
+from gestalt.model.config.insight import AnomalyConfig, CostConfig
 from gestalt.model.config.types import (
     Duration,
     LayoutAlgorithm,
@@ -139,3 +139,4 @@ class Config(Section):
     alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
     history: HistoryConfig = msgspec.field(default_factory=HistoryConfig)
     anomaly: AnomalyConfig = msgspec.field(default_factory=AnomalyConfig)
+    cost: CostConfig = msgspec.field(default_factory=CostConfig)
