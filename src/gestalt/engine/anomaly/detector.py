@@ -28,7 +28,8 @@ MiB = 1024 * 1024
 # The least half-width of a band, per series, in its unit: a move smaller than this is
 # not worth anyone's attention, however still the series was before.
 FLOORS: dict[str, float] = {
-    "cpu_percent": 2.0,  # percentage points of one core
+    "cpu_percent": 2.0,  # percentage points (of one core, or of a host)
+    "cpu_usage": 20.0,  # millicores
     "memory_bytes": 16 * MiB,
     "network_rx_rate": 16 * 1024,  # bytes/s
     "network_tx_rate": 16 * 1024,

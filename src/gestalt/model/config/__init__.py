@@ -14,6 +14,9 @@ empty value clears a key that may be null. A problem with an override names the 
 """
 
 from gestalt.model.config.collectors import (
+    CodeCollector,
+    CodeRepository,
+    CodeRuntime,
     Collectors,
     DockerCollector,
     HostCollector,
@@ -26,6 +29,7 @@ from gestalt.model.config.collectors import (
     listen_address,
     uses_tls,
 )
+from gestalt.model.config.federation import AgentConfig, AgentsCollector, NatsCredentials
 from gestalt.model.config.insight import AnomalyConfig, CostConfig, NodePrice
 from gestalt.model.config.loading import ConfigError, Validator, duration_seconds, load_config
 from gestalt.model.config.settings import (
@@ -42,10 +46,15 @@ from gestalt.model.config.settings import (
 from gestalt.model.config.types import Duration, Section
 
 __all__ = [
+    "AgentConfig",
+    "AgentsCollector",
     "AlertRule",
     "AnomalyConfig",
     "AlertsConfig",
     "CheckSettings",
+    "CodeCollector",
+    "CodeRepository",
+    "CodeRuntime",
     "Collectors",
     "Config",
     "ConfigError",
@@ -55,6 +64,7 @@ __all__ = [
     "HealthConfig",
     "HistoryConfig",
     "HostCollector",
+    "NatsCredentials",
     "KubernetesCollector",
     "NatsCollector",
     "NodePrice",
