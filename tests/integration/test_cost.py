@@ -136,6 +136,10 @@ async def test_cost_equals_the_hand_computed_figures(tmp_path: Path, docker_engi
             assert round(node["idle_per_hour"] * MONTH, 2) == 156.95
             sites = {r["site"]: r for r in await ask("world.infra.cost.sites")}
             assert set(sites) == {"kubesim", "docker"}
+            # What the UI colours by: every running unit's cost and waste.
+            ui = (await client.get("/api/infra/cost")).json()
+            assert ui["entities"][container]["cost"] == pytest.approx(DOCKER, abs=1e-9)
+            assert ui["top"][0]["name"] == "batch" and ui["currency"] == "EUR"
 
             # Over a range, from history: two recorded rates half an hour apart.
             start = time.time() + 10

@@ -1,5 +1,6 @@
 """`/api/infra/anomalies`: what is unusual, each series' expected band (the sparklines draw
-it), and saying that an anomaly is expected (a deploy, a batch job) for a while."""
+it), and saying that an anomaly is expected (a deploy, a batch job) for a while; and
+`/api/infra/cost`, what the UI colours by cost and waste."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import uuid
 from typing import Annotated
 
 import msgspec
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Query
 from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from gestalt.engine.cost import allocate, unit_row
 from gestalt.engine.runtime import Engine
 from gestalt.model import Event, Severity
 
@@ -73,5 +75,25 @@ def anomalies_router(engine: Engine) -> APIRouter:
             severity=Severity.INFO))
         return _json({"entity_id": mute.subject_id, "series": mute.series,
                       "until": mute.until, "reason": mute.reason}, status_code=201)
+
+    return router
+
+
+def cost_router(engine: Engine) -> APIRouter:
+    router = APIRouter(prefix="/api/infra", tags=["health"])
+
+    @router.get("/cost")
+    async def get_cost(top: Annotated[int, Query(ge=1, le=1000)] = 10) -> Response:
+        """Cost per hour now (engine/cost.py): totals, each pod's and container's cost and
+        waste (the UI's "by cost" and "by waste" colours), nodes with their idle share, and
+        the top spenders."""
+        report = allocate(engine.store, engine.config.cost)
+        return _json({
+            "currency": report.currency, "totals": report.totals,
+            "entities": {u.id: {"cost": u.cost_per_hour, "waste": u.waste_per_hour}
+                         for u in report.units},
+            "nodes": {n.id: {"cost": n.cost_per_hour, "idle": n.idle_per_hour}
+                      for n in report.nodes},
+            "top": [unit_row(u) for u in report.units[:top]]})
 
     return router

@@ -20,7 +20,7 @@ from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 
 import gestalt
-from gestalt.api.anomalies import anomalies_router
+from gestalt.api.anomalies import anomalies_router, cost_router
 from gestalt.api.code import code_router
 from gestalt.api.mcp import HttpEndpoint
 from gestalt.api.metrics import engine_registry, exposition
@@ -348,6 +348,7 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
 
     app.include_router(past_routes(engine, broadcaster, _topology_filter))
     app.include_router(anomalies_router(engine))
+    app.include_router(cost_router(engine))
     # The paths for AI assistants (api/mcp.py), behind the same middleware as the rest.
     app.router.routes.append(Route("/mcp", mcp.asgi, methods=["GET", "POST", "DELETE"],
                                    include_in_schema=False))
