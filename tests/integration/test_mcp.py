@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 
 from gestalt.api.mcp import ANSWER_BUDGET
 from gestalt.engine.paths import REGISTRY
+from gestalt.engine.paths.base import NO_PAST
 from gestalt.engine.runtime import Engine
 from gestalt.model.config import load_config
 from gestalt.sim.kubesim import KubeSim
@@ -96,7 +98,9 @@ async def test_every_path_is_a_tool_over_http(tmp_path: Path, sim: KubeSim,
             for tool in tools.values():
                 schema = tool.input_schema
                 assert schema["type"] == "object" and schema["additionalProperties"] is False
-                assert set(schema["properties"]) == {*REGISTRY[tool.name].params, "offset"}
+                past = set() if tool.name in NO_PAST else {"at"}  # time travel
+                assert set(schema["properties"]) == {*REGISTRY[tool.name].params, "offset",
+                                                     *past}
                 assert tool.annotations is not None and tool.annotations.read_only_hint
 
             for path, spec in REGISTRY.items():
@@ -127,6 +131,13 @@ async def test_every_path_is_a_tool_over_http(tmp_path: Path, sim: KubeSim,
                 assert result.is_error, (path, arguments)
                 assert says in texts(result)[0], texts(result)
             assert answer(await session.call_tool("world.infra.health.score", {}))["summary"]
+            # Time travel where the path has a past: the topology a moment ago.
+            before = answer(await session.call_tool("world.infra.topology.filter",
+                                                    {"kinds": "deployment", "at": time.time()}))
+            assert [row["name"] for row in before] == ["web"]
+            too_old = await session.call_tool("world.infra.topology",
+                                              {"at": "1999-01-01T00:00:00Z"})
+            assert too_old.is_error
 
             # A large answer is cut, says so, and the next page follows on.
             first = await session.call_tool("world.infra.topology", {})

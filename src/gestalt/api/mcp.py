@@ -32,6 +32,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 import gestalt
 from gestalt.engine.alerts import select_alerts
 from gestalt.engine.paths import REGISTRY, PathError, PathSpec, resolve
+from gestalt.engine.paths.base import NO_PAST
 from gestalt.engine.runtime import Engine
 
 log = logging.getLogger(__name__)
@@ -61,8 +62,11 @@ PARAMETERS: dict[str, dict[str, Any]] = {
                 "description": "How long to listen"},
     "metric": {**_TEXT, "description": "A metric name, or one series as written"},
     "alert": {**_TEXT, "description": "An alert id (world.infra.health.alerts lists them)"},
-    "at": {"type": "number", "minimum": 0,
-           "description": "A moment, epoch seconds (time travel where the path offers it)"},
+    "at": {"type": ["string", "number"], "maxLength": 64,
+           "description": "Time travel: the answer as it was then (RFC 3339, "
+                          "2026-11-30T02:30:00Z, or epoch seconds)"},
+    "moment": {"type": ["string", "number"], "maxLength": 64,
+               "description": "The moment asked about (RFC 3339 or epoch seconds)"},
     "minutes": {"type": "number", "exclusiveMinimum": 0, "maximum": 1440,
                 "description": "Minutes before and after the moment"},
     "until": {"type": "number", "minimum": 0, "description": "The end, epoch seconds"},
@@ -73,7 +77,9 @@ OFFSET = {"type": "integer", "minimum": 0, "default": 0,
 
 
 def input_schema(spec: PathSpec) -> dict[str, Any]:
-    properties = {name: PARAMETERS.get(name, _TEXT) for name in spec.params}
+    """The path's parameters, `at` where the path can answer for a past moment, `offset`."""
+    names = [*spec.params, *(() if spec.path in NO_PAST else ("at",))]
+    properties = {name: PARAMETERS.get(name, _TEXT) for name in names}
     return {"type": "object", "properties": {**properties, "offset": OFFSET},
             "additionalProperties": False}
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from gestalt.engine.past import parse_moment
 from gestalt.engine.paths.base import Params, PathError, Result, event_row, path, to_builtins
 from gestalt.engine.runtime import Engine
 from gestalt.model import Delta
@@ -23,9 +24,9 @@ MAX_ITEMS = 200
 
 @path("world.infra.changes.around",
       "What changed around an alert (alert=<id>), an entity (entity=<id>) or a moment "
-      "(at=<epoch seconds>): events, topology changes and anomalies of the entity and its "
-      "blast radius, within `minutes` (default 15) before and after",
-      params=("alert", "entity", "at", "minutes"))
+      "(moment=<RFC 3339 or epoch seconds>): events, topology changes and anomalies of the "
+      "entity and its blast radius, within `minutes` (default 15) before and after",
+      params=("alert", "entity", "moment", "minutes"))
 async def _changes_around(engine: Engine, params: Params) -> Result:
     minutes = _number(params, "minutes", 15.0)
     if not 0 < minutes <= MAX_WINDOW_MINUTES:
@@ -66,11 +67,20 @@ def _subject(engine: Engine, params: Params) -> tuple[str | None, float, dict[st
         if found is None:
             raise PathError(404, f"no alert {params['alert']!r} (world.infra.health.alerts "
                                  "state=all lists them)")
-        return found.entity_id, _number(params, "at", found.started_at), to_builtins(found)
+        return found.entity_id, _moment(params, found.started_at), to_builtins(found)
     entity = params.get("entity")
-    if entity is None and "at" not in params:
-        raise PathError(400, "pass alert=<id>, entity=<id> or at=<epoch seconds>")
-    return entity, _number(params, "at", time.time()), None
+    if entity is None and "moment" not in params:
+        raise PathError(400, "pass alert=<id>, entity=<id> or moment=<time>")
+    return entity, _moment(params, time.time()), None
+
+
+def _moment(params: Params, default: float) -> float:
+    if "moment" not in params:
+        return default
+    try:
+        return parse_moment(params["moment"], name="moment")
+    except ValueError as exc:
+        raise PathError(400, str(exc)) from exc
 
 
 def _topology_changes(engine: Engine, start: float, end: float, wanted: set[str]
