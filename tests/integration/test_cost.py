@@ -141,6 +141,14 @@ async def test_cost_equals_the_hand_computed_figures(tmp_path: Path, docker_engi
             assert ui["entities"][container]["cost"] == pytest.approx(DOCKER, abs=1e-9)
             assert ui["top"][0]["name"] == "batch" and ui["currency"] == "EUR"
 
+            # With time travel, at a moment: the map as recorded then, priced (requests are
+            # in the recorded pods; the web pods cost their requests).
+            await engine.history.flushed()
+            then = {r["owner"]: r for r in await ask("world.infra.cost.workloads",
+                                                    at=str(time.time()))}
+            assert round(then["deployment:kubesim/shop/web"]["cost_per_hour"] * MONTH,
+                         2) == 25.55
+
             # Over a range, from history: two recorded rates half an hour apart.
             start = time.time() + 10
             engine.cost.record(now=start)
