@@ -25,6 +25,9 @@ def test_colour_by_cost_top_spenders_and_unusual_now(demo: tuple[str, str],
     page = open_map(open_page, url, 1440, 900)
     cost = wait_until(lambda: (c := get(f"{url}/api/infra/cost"))["top"] and c, 60,
                       "the demo's pods to cost something")
+    # The health summary says what it all costs.
+    line = page.get_by_test_id("insight-line")
+    wait_until(lambda: line.is_visible() and "/mo" in line.inner_text(), 15, "the cost line")
     page.locator('[data-colour="cost"]').click()
     panel = page.get_by_test_id("top-spenders")
     wait_until(lambda: panel.is_visible(), 15, "the top spenders panel")
