@@ -6,7 +6,8 @@ A series' normal is a **baseline** (an exponentially weighted mean of its sample
 is not anomalous at 1 %). Robust by construction:
 
 - a sample updates the baseline *clipped to the band*, and the spread only from inside the
-  band, so one spike barely moves the model;
+  band, each deviation counted at most two spreads (Huber's scale), so one spike barely
+  moves the model and a ramp cannot widen the band as fast as it climbs;
 - a sample is unusual when it is outside the band; an **anomaly** begins after `confirm`
   unusual samples in a row (one odd sample is noise) and ends after `confirm` usual ones;
 - during an anomaly the model stops learning (the anomaly must not become its own normal)
@@ -136,7 +137,12 @@ class SeriesModel:
             return
         # While warming up: plain running means (the first samples weigh as much as later).
         ws = max(1.0 / self.count, a * tuning.spread_weight)
-        self.spread += ws * (abs(value - self.base) - self.spread)
+        deviation = abs(value - self.base)
+        if self.count >= tuning.warmup:
+            # Huber's scale: a deviation counts at most 2 spreads, so the band widens by at
+            # most 1 % a sample (a ramp must outrun it to be seen).
+            deviation = min(deviation, 2.0 * self.spread)
+        self.spread += ws * (deviation - self.spread)
         self.base += max(1.0 / (self.count + 1), a) * (value - self.base)
 
     def _learn_season(self, value: float, now: float, tuning: Tuning) -> None:
