@@ -16,10 +16,13 @@ import msgspec
 from fastapi import FastAPI, Header, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 
 import gestalt
+from gestalt.api.anomalies import anomalies_router, cost_router
 from gestalt.api.code import code_router
+from gestalt.api.mcp import HttpEndpoint
 from gestalt.api.metrics import engine_registry, exposition
 from gestalt.api.security import SecurityMiddleware
 from gestalt.api.sse import Broadcaster, sse_frame
@@ -70,6 +73,7 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
     Its SSE broadcaster (`app.state.broadcaster`) follows the engine's change log from now."""
     broadcaster = Broadcaster(max_frames=engine.config.server.client_queue_frames)
     broadcaster.follow(engine)
+    mcp = HttpEndpoint(engine)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -77,7 +81,8 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
             await engine.start()
         heartbeat = guarded("sse-heartbeat", lambda: broadcaster.beat(HEARTBEAT_SECONDS))
         try:
-            yield
+            async with mcp.run():
+                yield
         finally:
             await stop([heartbeat])
             if manage_engine:
@@ -91,6 +96,7 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
     )
     app.state.engine = engine
     app.state.broadcaster = broadcaster
+    app.state.mcp = mcp
     app.add_middleware(SecurityMiddleware, config=engine.config.server)
 
     @app.exception_handler(PathError)
@@ -341,6 +347,11 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
         return exposition(registry)
 
     app.include_router(past_routes(engine, broadcaster, _topology_filter))
+    app.include_router(anomalies_router(engine))
+    app.include_router(cost_router(engine))
+    # The paths for AI assistants (api/mcp.py), behind the same middleware as the rest.
+    app.router.routes.append(Route("/mcp", mcp.asgi, methods=["GET", "POST", "DELETE"],
+                                   include_in_schema=False))
     _mount_web(app)
     return app
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from gestalt.engine.anomaly import ANOMALIES
 from gestalt.engine.counters import COUNTERS
 from gestalt.model import Connection, Entity, EntityKind, EntityStatus, Health
 from gestalt.model.config import HealthConfig
@@ -313,6 +314,16 @@ CHECKS: tuple[Check, ...] = (
           0.95, "ratio", "{value:.0%} of max_connections in use", _metric("pool_percent", 0.01)),
     Check("volume_full", "Volume nearly full", frozenset({EntityKind.VOLUME}), 0.85, 0.95,
           "ratio", "{value:.0%} full", _metric("used_percent", 0.01), for_seconds=60),
+    # An online model per metric series (engine/anomaly): unusual for this series, whatever
+    # its level. None (no data) while its models learn.
+    Check("anomaly", "Unusual pattern", frozenset(), 1, None, "",
+          "{series} unusual: {observed}, expected {expected} (since {since}){more}",
+          lambda e, _now: ANOMALIES.verdict(e.id), for_seconds=0,
+          fields=lambda e: ANOMALIES.message_fields(e.id)),
+    Check("edge_anomaly", "Unusual traffic", frozenset(), 1, None, "",
+          "{series} unusual: {observed}, expected {expected} (since {since}){more}",
+          lambda c, _now: ANOMALIES.verdict(c.id), target="connection",
+          fields=lambda c: ANOMALIES.message_fields(c.id)),
     Check("source_down", "Source down", frozenset(), None, 1, "",
           "source {name} is down: {reason}", _source_down, target="source", for_seconds=30),
 )

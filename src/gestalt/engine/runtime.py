@@ -24,7 +24,9 @@ import msgspec
 from gestalt.engine import tasks
 from gestalt.engine.alerts import AlertManager
 from gestalt.engine.alerts.manager import HISTORY_RULE
+from gestalt.engine.anomaly import ANOMALIES, sampling
 from gestalt.engine.changelog import ChangeLog
+from gestalt.engine.cost import CostRecorder
 from gestalt.engine.counters import COUNTERS
 from gestalt.engine.history import History
 from gestalt.engine.hub import Hub
@@ -88,6 +90,11 @@ class Engine:
         # Set when this engine shows a snapshot file (read-only, no sources): what it is.
         self.snapshot: dict[str, Any] | None = None
         self._history_paused: str | None = None
+        # One detector per process (the health checks read it); a new engine starts afresh.
+        self.anomalies = ANOMALIES
+        sampling.configure(self.anomalies, config.anomaly)
+        sampling.feed_events(self.anomalies, self.store, self.changes.event)
+        self.cost = CostRecorder(self.store, self.history, config.cost)
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -108,6 +115,11 @@ class Engine:
         self.alert_manager.restore()
         if self.config.alerts.enabled:
             self._tasks.append(tasks.guarded("alerts", self.alert_manager.run))
+        if self.config.cost.enabled:
+            self._tasks.append(tasks.guarded("cost", self.cost.run))
+        if self.config.anomaly.enabled:
+            self._tasks.append(tasks.guarded("anomalies", lambda: sampling.run(
+                self.anomalies, self.store, self.config.anomaly.interval)))
         self.started = True
         log.info("engine started: sources %s", ", ".join(self.sources) or "(none)")
 

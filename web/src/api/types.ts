@@ -156,3 +156,23 @@ export interface VisualizationConfig {
   layout_algorithm: string;
   animation_fps: number;
 }
+
+/** An anomaly (GET /api/infra/anomalies): a series outside its expected band. */
+export interface Anomaly {
+  entity_id: string;
+  series: string;
+  since: number;
+  observed: number;
+  expected_low: number;
+  expected_high: number;
+  muted: string | null;
+}
+
+/** One series' model (GET /api/infra/anomalies/series/{id}): the band sparklines draw. */
+export interface SeriesBand {
+  series: string;
+  state: "learning" | "normal" | "unusual";
+  observed: number;
+  expected_low: number;
+  expected_high: number;
+}

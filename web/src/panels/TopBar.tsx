@@ -4,6 +4,7 @@ import { useGraph } from "../state/graphContext";
 import { useUi } from "../state/ui";
 import type { LayoutPreset } from "../state/url";
 import { FilterMenu } from "./Filters";
+import { InsightControls } from "./Insight";
 import { ModeSwitch } from "./ModeSwitch";
 import { clock } from "./OutageBanner";
 import { SearchBox } from "./Search";
@@ -64,6 +65,7 @@ export function TopBar() {
         {menu && <FilterMenu onClose={close} anchor={button} />}
       </span>
       <ModeSwitch />
+      <InsightControls />
       <ConnectionIndicator />
     </header>
   );

@@ -9,6 +9,7 @@
 import * as THREE from "three";
 import type { Entity } from "../api/types";
 import type { LayoutClient } from "../layout/client";
+import { costColour, costMax, useInsight } from "../state/insight";
 import type { View } from "../state/view";
 import { EdgeLayer } from "./layers/EdgeLayer";
 import { HaloLayer } from "./layers/HaloLayer";
@@ -167,9 +168,11 @@ export class SceneGraph {
       this.level = new Uint8Array(n);
     }
     const now = Date.now() / 1000;
+    const { colourBy, costs } = useInsight.getState();
+    const top = colourBy === "health" ? 0 : costMax(costs, colourBy);
     this.view.nodes.forEach((node, i) => {
       const e = node.entity;
-      const c = entityColour(e, now);
+      const c = colourBy === "health" ? entityColour(e, now) : costColour(costs[e.id]?.[colourBy], top);
       this.colours[i * 3] = c[0]; this.colours[i * 3 + 1] = c[1]; this.colours[i * 3 + 2] = c[2];
       let size = BASE * entitySize(e, this.view.degree.get(node.id) ?? 0);
       if (node.members) size *= 1.2 + Math.log10(node.members.length) * 0.5;

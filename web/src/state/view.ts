@@ -127,9 +127,12 @@ export function buildView(
   filters: Filters,
   maxEntities: number,
   expanded: ReadonlySet<string>,
+  only: ReadonlySet<string> | null = null,
 ): View {
   const visible: Entity[] = [];
-  for (const entity of entities.values()) if (matchesFilters(entity, filters)) visible.push(entity);
+  for (const entity of entities.values()) {
+    if (matchesFilters(entity, filters) && (only === null || only.has(entity.id))) visible.push(entity);
+  }
   const parent = owners(edges.values());
   const shownAs = new Map<string, string>();
   const nodes: ViewNode[] = [];

@@ -30,6 +30,7 @@ from gestalt.model.config.collectors import (
     uses_tls,
 )
 from gestalt.model.config.federation import AgentConfig, AgentsCollector, NatsCredentials
+from gestalt.model.config.insight import AnomalyConfig, CostConfig, NodePrice
 from gestalt.model.config.loading import ConfigError, Validator, duration_seconds, load_config
 from gestalt.model.config.settings import (
     AlertRule,
@@ -48,6 +49,7 @@ __all__ = [
     "AgentConfig",
     "AgentsCollector",
     "AlertRule",
+    "AnomalyConfig",
     "AlertsConfig",
     "CheckSettings",
     "CodeCollector",
@@ -56,6 +58,7 @@ __all__ = [
     "Collectors",
     "Config",
     "ConfigError",
+    "CostConfig",
     "DockerCollector",
     "Duration",
     "HealthConfig",
@@ -64,6 +67,7 @@ __all__ = [
     "NatsCredentials",
     "KubernetesCollector",
     "NatsCollector",
+    "NodePrice",
     "OtelCollector",
     "PostgresCollector",
     "Receiver",

@@ -9,6 +9,7 @@ import msgspec
 
 from gestalt.model.config.collectors import Collectors
 from gestalt.model.config.federation import AgentConfig
+from gestalt.model.config.insight import AnomalyConfig, CostConfig
 from gestalt.model.config.types import (
     Duration,
     LayoutAlgorithm,
@@ -149,3 +150,5 @@ class Config(Section):
     alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
     history: HistoryConfig = msgspec.field(default_factory=HistoryConfig)
     agent: AgentConfig = msgspec.field(default_factory=AgentConfig)
+    anomaly: AnomalyConfig = msgspec.field(default_factory=AnomalyConfig)
+    cost: CostConfig = msgspec.field(default_factory=CostConfig)
