@@ -82,6 +82,8 @@ SOURCES: tuple[SourceSpec, ...] = (
     SourceSpec("postgres", "gestalt.sources.postgres", "PostgresSource", "postgres",
                ("asyncpg",)),
     SourceSpec("synthetic", "gestalt.sources.synthetic", "SyntheticSource", "synthetic"),
+    SourceSpec("gitops", "gestalt.sources.gitops", "GitopsSource", "gitops",
+               ("dulwich",)),
 )
 
 SPECS = {spec.name: spec for spec in SOURCES}

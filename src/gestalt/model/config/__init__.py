@@ -26,6 +26,7 @@ from gestalt.model.config.collectors import (
     listen_address,
     uses_tls,
 )
+from gestalt.model.config.gitops import GitopsCollector, GitopsRepository, IgnoredDifference
 from gestalt.model.config.loading import ConfigError, Validator, duration_seconds, load_config
 from gestalt.model.config.settings import (
     AlertRule,
@@ -48,10 +49,13 @@ __all__ = [
     "Config",
     "ConfigError",
     "DockerCollector",
+    "GitopsCollector",
+    "GitopsRepository",
     "Duration",
     "HealthConfig",
     "HistoryConfig",
     "HostCollector",
+    "IgnoredDifference",
     "KubernetesCollector",
     "NatsCollector",
     "OtelCollector",

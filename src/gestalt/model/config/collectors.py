@@ -8,6 +8,7 @@ from typing import Annotated
 
 import msgspec
 
+from gestalt.model.config.gitops import GitopsCollector
 from gestalt.model.config.types import (
     NonNegative,
     Positive,
@@ -204,3 +205,4 @@ class Collectors(Section):
     otel: OtelCollector = msgspec.field(default_factory=OtelCollector)
     postgres: PostgresCollector = msgspec.field(default_factory=PostgresCollector)
     synthetic: SyntheticCollector = msgspec.field(default_factory=SyntheticCollector)
+    gitops: GitopsCollector = msgspec.field(default_factory=GitopsCollector)
