@@ -242,3 +242,67 @@ async def test_bad_input_is_per_file_and_the_rest_is_compared(tmp_path: Path, si
             "or directory"
         status = engine.hub.statuses["gitops"]
         assert status.state is SourceState.DEGRADED and "(and 3 more)" in status.reason
+
+
+async def test_a_kustomization_folder_and_the_controllers_own_word(
+        tmp_path: Path, sim: KubeSim, kubectl_bin: str) -> None:
+    """A plain folder (not Git) whose kustomization sets the image tag and a label: what
+    `kubectl apply -k` put in the cluster is in sync; `kubectl set image` drifts it. An
+    Argo CD Application and a Flux Kustomization in the cluster say their own sync."""
+    folder = tmp_path / "deploy"
+    folder.mkdir()
+    (folder / "web.yaml").write_text(web()["apps/web.yaml"])
+    (folder / "kustomization.yaml").write_text(
+        "resources: [web.yaml]\n"
+        "labels: [{pairs: {team: shop}}]\n"
+        "images: [{name: registry.local/web, newTag: '3'}]\n")
+    code, out = await kubectl(sim, "apply", "-k", str(folder))
+    assert code == 0, out
+    code, out = await kubectl(sim, "apply", "-f", "-", stdin="""\
+apiVersion: v1
+kind: Namespace
+metadata: {name: argocd}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: flux-system}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {name: shop, namespace: argocd}
+spec: {project: default}
+status:
+  sync: {status: OutOfSync, revision: abc123}
+  health: {status: Healthy}
+  resources:
+  - {kind: Deployment, namespace: shop, name: web, status: OutOfSync}
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: shop, namespace: flux-system}
+spec: {path: ./deploy, prune: true}
+status:
+  lastAppliedRevision: main@sha1:abc123
+  conditions: [{type: Ready, status: "True", reason: ReconciliationSucceeded}]
+  inventory: {entries: [{id: shop_web__Service, v: v1}]}
+""")
+    assert code == 0, out
+    engine = engine_for(tmp_path, sim, f"    - {{name: folder, path: {folder}}}\n")
+    async with running_server(engine) as url, httpx.AsyncClient(base_url=url,
+                                                                  timeout=10) as client:
+        await state_is(engine, DEPLOY, "in_sync")
+        await state_is(engine, SERVICE, "in_sync")
+        assert attr(engine, DEPLOY, "gitops_file") == "./ (kustomize)"
+        assert attr(engine, DEPLOY, "gitops_revision") == ""  # a folder has no commit
+        assert attr(engine, DEPLOY, "gitops_controller") == "argocd: OutOfSync (shop)"
+        assert attr(engine, SERVICE, "gitops_controller") == "flux: Ready (shop@main@sha1:abc123)"
+        code, out = await kubectl(sim, "set", "image", "deployment/web", "-n", "shop",
+                                  "app=registry.local/web:1")
+        assert code == 0, out
+        await state_is(engine, DEPLOY, "drifted")
+        assert json.loads(attr(engine, DEPLOY, "gitops_diff")) == [{
+            "path": "spec.template.spec.containers[name=app].image",
+            "desired": "registry.local/web:3", "live": "registry.local/web:1"}]
+        repos = (await client.get("/api/paths/world.infra.gitops.repositories")).json()
+        assert repos["result"][0]["controllers"] == \
+            "argocd shop: OutOfSync, flux shop: Ready"
