@@ -19,6 +19,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from starlette.staticfiles import StaticFiles
 
 import gestalt
+from gestalt.api.actions import audit_refusal
+from gestalt.api.actions import build as build_actions
+from gestalt.api.actions import mount as mount_actions
 from gestalt.api.metrics import engine_registry, exposition
 from gestalt.api.security import SecurityMiddleware
 from gestalt.api.sse import Broadcaster, sse_frame
@@ -76,7 +79,11 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
     )
     app.state.engine = engine
     app.state.broadcaster = broadcaster
-    app.add_middleware(SecurityMiddleware, config=engine.config.server)
+    actions, experiments = build_actions(engine)
+    app.state.actions = actions
+    app.add_middleware(SecurityMiddleware, config=engine.config.server,
+                       on_refused=audit_refusal(actions))
+    mount_actions(app, engine, actions, experiments)
 
     @app.exception_handler(PathError)
     async def _path_error(_request: Request, exc: PathError) -> JSONResponse:

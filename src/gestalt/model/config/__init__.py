@@ -13,6 +13,7 @@ read as its key's declared type: string keys take it verbatim (a token `#x9`, `y
 empty value clears a key that may be null. A problem with an override names the variable.
 """
 
+from gestalt.model.config.actions import ActionsConfig
 from gestalt.model.config.collectors import (
     Collectors,
     DockerCollector,
@@ -42,6 +43,7 @@ from gestalt.model.config.settings import (
 from gestalt.model.config.types import Duration, Section
 
 __all__ = [
+    "ActionsConfig",
     "AlertRule",
     "AlertsConfig",
     "CheckSettings",

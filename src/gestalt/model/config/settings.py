@@ -7,6 +7,7 @@ from typing import Annotated
 
 import msgspec
 
+from gestalt.model.config.actions import ActionsConfig
 from gestalt.model.config.collectors import Collectors
 from gestalt.model.config.types import (
     Duration,
@@ -137,3 +138,4 @@ class Config(Section):
     health: HealthConfig = msgspec.field(default_factory=HealthConfig)
     alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
     history: HistoryConfig = msgspec.field(default_factory=HistoryConfig)
+    actions: ActionsConfig = msgspec.field(default_factory=ActionsConfig)
