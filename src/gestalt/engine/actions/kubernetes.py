@@ -43,7 +43,8 @@ class KubernetesActions:
                 message = response.json().get("message") or response.text
             except ValueError:
                 message = response.text
-            status = 404 if response.status_code == 404 else 502
+            # 403: RBAC (deploy/kubernetes/overlays/actions) said no; 404: no such object.
+            status = response.status_code if response.status_code in (403, 404) else 502
             raise Refused(status, f"the API server answered {response.status_code}: "
                                   f"{message[:300]}")
         answer: Obj = response.json()

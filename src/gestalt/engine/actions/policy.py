@@ -55,11 +55,14 @@ class Policy:
         self.selector = parse_selector(config.label_selector)
 
     def kubernetes_object(self, namespace: str, labels: Mapping[str, str]) -> None:
+        self.namespace(namespace)
+        self._labels(labels)
+
+    def namespace(self, namespace: str) -> None:
         if namespace not in self.config.namespaces:
             allowed = ", ".join(self.config.namespaces) or "none"
             raise Refused(403, f"namespace {namespace!r} is not allow-listed "
                                f"(actions.namespaces: {allowed})")
-        self._labels(labels)
 
     def node(self, name: str) -> None:
         if not any(fnmatch.fnmatchcase(name, p) for p in self.config.nodes):

@@ -158,6 +158,7 @@ class Actions:
         if target.kind == "node":
             self.policy.node(target.name)
             return
+        self.policy.namespace(target.namespace)  # before asking the cluster anything
         group = "/api/v1" if target.kind == "pod" else "/apis/apps/v1"
         obj = await self.kubernetes.get(f"{group}/namespaces/{target.namespace}/"
                                         f"{target.kind}s/{target.name}")
