@@ -17,6 +17,13 @@ FIXTURES = ROOT / "tests" / "fixtures"
 
 # Each broken file and the key its error must name.
 BAD = {
+    "bad_agent_site.yaml": "agent.site",
+    "bad_agent_two_credentials.yaml": "agent.token",
+    "bad_agent_user_without_password.yaml": "agent.user",
+    "bad_agents_creds_file.yaml": "collectors.agents.creds_file",
+    "bad_agents_url.yaml": "collectors.agents.url",
+    "bad_agents_no_sites.yaml": "collectors.agents.sites",
+    "bad_kubernetes_contexts.yaml": "collectors.kubernetes.context",
     "bad_unknown_key.yaml": "collectors.docker.sokcet",
     "bad_wrong_type.yaml": "server.port",
     "bad_not_yaml.yaml": "line 3",

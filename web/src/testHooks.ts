@@ -4,6 +4,7 @@
 import type { Live } from "./live/start";
 import { renderStats } from "./scene/renderStats";
 import type { DeltaTiming, GraphStore } from "./state/graph";
+import { useTime } from "./state/time";
 import { useUi } from "./state/ui";
 
 /** What the scene shows, for tests: set by MapCanvas once the scene exists. */
@@ -51,6 +52,9 @@ export function installTestHooks(graph: GraphStore, live: Live): void {
     },
     get events() { return useUi.getState().events.length; },
     get selected() { return useUi.getState().selected; },
+    /** The moment shown (epoch seconds), null while live; the version the map shows then. */
+    get at() { return useTime.getState().at; },
+    get shownVersion() { return useTime.getState().shown?.version ?? null; },
     get memory() {
       const m = (performance as unknown as { memory?: { usedJSHeapSize: number } }).memory;
       return m ? m.usedJSHeapSize : null;

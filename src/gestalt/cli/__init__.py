@@ -14,6 +14,7 @@ import typer
 from rich.text import Text
 
 import gestalt
+from gestalt.cli.agent import agent
 from gestalt.cli.check import check_access, check_config
 from gestalt.cli.common import app, err, out
 from gestalt.cli.demo import demo
@@ -27,6 +28,7 @@ def version() -> None:
 
 
 app.command()(serve)
+app.command()(agent)
 app.command("check-config")(check_config)
 app.command("check-access")(check_access)
 app.command()(query)

@@ -2,8 +2,10 @@
 // panels' throttled view of the graph, alerts and the server's visualization config.
 import { apiUrl, api } from "../api/http";
 import type { GraphStore } from "../state/graph";
+import { timeFromUrl, useTime } from "../state/time";
 import { useUi } from "../state/ui";
 import { openEventStream } from "./eventStream";
+import { startTravel } from "./travel";
 import { TopologyStream } from "./topologyStream";
 
 export interface Live {
@@ -19,6 +21,8 @@ export function startLive(graph: GraphStore): Live {
   // The first batch (the replay of recent events) is not "new"; what follows is.
   let first = true;
   openEventStream(apiUrl("/api/infra/events/stream"), (events) => {
+    // Looking at the past: the feed shows that moment (reloaded on the way back).
+    if (useTime.getState().at !== null) return;
     useUi.getState().addEvents(events, !first);
     first = false;
   });
@@ -37,7 +41,11 @@ export function startLive(graph: GraphStore): Live {
       snapshots = topology.snapshots;
     }
   }, 250);
-  const loadAlerts = () => api.alerts().then(({ alerts }) => useUi.setState({ alerts })).catch(() => undefined);
+  const loadAlerts = () => {
+    if (useTime.getState().at !== null) return; // the past's alerts are travel's
+    api.alerts().then(({ alerts }) => { if (useTime.getState().at === null) useUi.setState({ alerts }); })
+      .catch(() => undefined);
+  };
   loadAlerts();
   setInterval(loadAlerts, 5000);
   api.config().then(({ visualization, checks }) => {
@@ -46,5 +54,10 @@ export function startLive(graph: GraphStore): Live {
     useUi.setState({ config: visualization, checks: checks ?? {} });
     if (!fromUrl && visualization.layout_algorithm.includes("namespace")) ui.setLayout("namespace");
   }).catch(() => undefined);
-  return { topology };
+  const live = { topology };
+  const travel = startTravel(graph, live);
+  // A shared link with `?t=`: open at that moment.
+  const at = timeFromUrl(window.location.search);
+  if (at !== null) travel.goTo(at);
+  return live;
 }

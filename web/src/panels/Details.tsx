@@ -9,7 +9,9 @@ import { useGraph } from "../state/graphContext";
 import { ioText } from "../scene/fields";
 import { healthColour, isSimulated, kindStyle } from "../scene/mapping";
 import { describeFold, foldKey, owners } from "../state/view";
+import { useTime } from "../state/time";
 import { useUi } from "../state/ui";
+import { CodeLinks } from "./CodeLinks";
 import { EntityLink, EventRow } from "./EntityLink";
 import { edgeRateText, fieldLabel, fieldValue } from "./fields";
 import { bytes, percent, relativeTime } from "./format";
@@ -82,6 +84,7 @@ export function Details() {
   const graph = useGraph();
   const selected = useUi((s) => s.selected);
   const revision = useUi((s) => s.graphRevision);
+  const at = useTime((s) => s.at);
   const [details, setDetails] = useState<EntityDetails | null>(null);
   const [error, setError] = useState<string | null>(null);
   const live = selected ? graph.entities.get(selected) : undefined;
@@ -90,9 +93,9 @@ export function Details() {
     setError(null);
     if (!selected || selected.startsWith("agg:")) return;
     let current = true;
-    api.entity(selected).then((d) => current && setDetails(d)).catch((e: Error) => current && setError(e.message));
+    api.entity(selected, at).then((d) => current && setDetails(d)).catch((e: Error) => current && setError(e.message));
     return () => { current = false; };
-  }, [selected, live?.updated_at]);
+  }, [selected, live?.updated_at, at]);
   void revision;
   if (!selected) return <p className="empty">Click something on the map, or press <kbd>/</kbd> to search.</p>;
   if (selected.startsWith("agg:")) return <FoldedGroup id={selected} />;
@@ -131,6 +134,7 @@ export function Details() {
           <div className="labels-list">{Object.entries(e.labels!).map(([k, v]) => <code key={k}>{k}={v}</code>)}</div>
         </>
       )}
+      <CodeLinks entity={e} />
       {(e.endpoints ?? []).length > 0 && (<><h4>Endpoints</h4><div className="labels-list">{e.endpoints!.map((x) => <code key={x}>{x}</code>)}</div></>)}
       {details && <Relations title="Incoming" list={details.incoming} end="source_id" />}
       {details && <Relations title="Outgoing" list={details.outgoing} end="target_id" />}

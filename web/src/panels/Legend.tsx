@@ -38,6 +38,7 @@ export function Legend() {
   for (const e of graph.entities.values()) present.add(e.kind);
   const edgeKinds = new Set<string>();
   for (const e of graph.edges.values()) edgeKinds.add(e.kind);
+  if (edgeKinds.has("imports")) edgeKinds.add("import_cycle");
   const kinds = Object.entries(KIND_STYLES).filter(([k]) => present.has(k));
   return (
     <aside className={open ? "legend open" : "legend"} aria-label="Legend" data-testid="legend" data-obstacle>

@@ -4,6 +4,7 @@ import { useGraph } from "../state/graphContext";
 import { useUi } from "../state/ui";
 import type { LayoutPreset } from "../state/url";
 import { FilterMenu } from "./Filters";
+import { ModeSwitch } from "./ModeSwitch";
 import { clock } from "./OutageBanner";
 import { SearchBox } from "./Search";
 
@@ -51,6 +52,7 @@ export function TopBar() {
     <header className="topbar">
       <div className="brand"><span className="logo">◈</span> Gestalt <b>Live</b></div>
       <SearchBox />
+      <ModeSwitch />
       <div className="presets" role="group" aria-label="Layout">
         {PRESETS.map((p) => (
           <button key={p.id} type="button" className={layout === p.id ? "on" : ""} aria-pressed={layout === p.id}

@@ -130,7 +130,7 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
     const s = state.current;
     const ui = useUi.getState();
     sceneGraph.prepare(gl);
-    const viewKey = JSON.stringify([ui.filters.kinds, ui.filters.namespaces, ui.filters.sources, ui.filters.health, ui.config.max_entities, ui.expanded]);
+    const viewKey = JSON.stringify([ui.filters.kinds, ui.filters.namespaces, ui.filters.sources, ui.filters.health, ui.filters.mode, ui.config.max_entities, ui.expanded]);
     const frameStart = performance.now();
     // Deltas arrive faster than a big view can be rebuilt: rebuilds (and restyles) wait
     // three times their cost after the last one, so they take at most a quarter of the

@@ -15,6 +15,9 @@ empty value clears a key that may be null. A problem with an override names the 
 
 from gestalt.model.config.actions import ActionsConfig
 from gestalt.model.config.collectors import (
+    CodeCollector,
+    CodeRepository,
+    CodeRuntime,
     Collectors,
     DockerCollector,
     HostCollector,
@@ -27,6 +30,7 @@ from gestalt.model.config.collectors import (
     listen_address,
     uses_tls,
 )
+from gestalt.model.config.federation import AgentConfig, AgentsCollector, NatsCredentials
 from gestalt.model.config.gitops import GitopsCollector, GitopsRepository, IgnoredDifference
 from gestalt.model.config.loading import ConfigError, Validator, duration_seconds, load_config
 from gestalt.model.config.settings import (
@@ -44,9 +48,14 @@ from gestalt.model.config.types import Duration, Section
 
 __all__ = [
     "ActionsConfig",
+    "AgentConfig",
+    "AgentsCollector",
     "AlertRule",
     "AlertsConfig",
     "CheckSettings",
+    "CodeCollector",
+    "CodeRepository",
+    "CodeRuntime",
     "Collectors",
     "Config",
     "ConfigError",
@@ -58,6 +67,7 @@ __all__ = [
     "HistoryConfig",
     "HostCollector",
     "IgnoredDifference",
+    "NatsCredentials",
     "KubernetesCollector",
     "NatsCollector",
     "OtelCollector",

@@ -65,7 +65,9 @@ def _share(cores: float, capacity_millicores: Any) -> float | None:
 class KubernetesSource(Listener):
     name = "kubernetes"
 
-    def __init__(self, config: KubernetesCollector, *, access: ClusterAccess | None = None) -> None:
+    def __init__(self, config: KubernetesCollector, *, access: ClusterAccess | None = None,
+                 name: str = "kubernetes") -> None:
+        self.name = name
         self.config = config
         self._access = access
         self._loaded = False  # a kubeconfig loaded once: failing to load it now is transient
