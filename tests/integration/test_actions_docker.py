@@ -212,7 +212,8 @@ async def test_an_experiment_report_matches_history(served: tuple[Engine, httpx.
     report = (await client.get(f"/api/actions/experiments/{experiment}/report")).json()
 
     # The same figures, read straight from the recorded deltas.
-    started = run["entry"]["at"]
+    started = run["entry"]["params"]["started_at"]
+    assert started <= run["entry"]["at"]
     bad = ok = None
     for delta in await engine.history.deltas(since=run["entry"]["params"]["version"]):
         for entity in delta.upserts:

@@ -3,6 +3,7 @@ import { useCallback, useRef, useState } from "react";
 import { useGraph } from "../state/graphContext";
 import { useUi } from "../state/ui";
 import type { LayoutPreset } from "../state/url";
+import { ColourSwitch } from "./ColourSwitch";
 import { FilterMenu } from "./Filters";
 import { ModeSwitch } from "./ModeSwitch";
 import { clock } from "./OutageBanner";
@@ -53,6 +54,7 @@ export function TopBar() {
       <div className="brand"><span className="logo">◈</span> Gestalt <b>Live</b></div>
       <SearchBox />
       <ModeSwitch />
+      <ColourSwitch />
       <div className="presets" role="group" aria-label="Layout">
         {PRESETS.map((p) => (
           <button key={p.id} type="button" className={layout === p.id ? "on" : ""} aria-pressed={layout === p.id}

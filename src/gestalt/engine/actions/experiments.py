@@ -54,7 +54,7 @@ class Experiments:
         if not done:
             raise Refused(404, f"no experiment {experiment!r} with an action done")
         first = done[0]
-        started = float(first["at"])
+        started = float(first["params"].get("started_at", first["at"]))
         watched = {first["target"], *first["params"].get("blast_radius", [])}
         since = int(first["params"].get("version", 0))
         health: dict[str, Health] = {}

@@ -14,6 +14,7 @@ hold; chaos for NATS is better done by stopping its container or pod.
 from __future__ import annotations
 
 import hmac
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,6 +98,7 @@ class Actions:
             else:
                 self.rate.check()
                 self.rate.spend()
+                params["started_at"] = time.time()  # the audit row is written after it
                 outcome, message = "done", await self._execute(request, target, params)
         except Refused as exc:
             self._record(request, caller, params, "refused", exc.message)
