@@ -141,6 +141,11 @@ async def test_drift_follows_the_cluster_and_git(tmp_path: Path, sim: KubeSim,
                                                                   timeout=10) as client:
         for entity_id in (DEPLOY, SERVICE, CONFIG):
             await state_is(engine, entity_id, "in_sync")
+        # In sync although the API server filled in defaults the manifest does not set.
+        code, out = await kubectl(sim, "get", "deployment", "web", "-n", "shop", "-o",
+                                  "jsonpath={.spec.revisionHistoryLimit} {.spec.template.spec"
+                                  ".containers[0].terminationMessagePath}")
+        assert (code, out) == (0, "10 /dev/termination-log")
         deploy = engine.store.entities[DEPLOY]
         # One entity, both sources: the Kubernetes source names it, Git's state rides along.
         assert deploy.sources == ["kubernetes", "gitops"] and deploy.kind is EntityKind.DEPLOYMENT

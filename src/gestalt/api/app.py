@@ -83,6 +83,7 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
             yield
         finally:
             await stop([heartbeat])
+            actions.audit.close()
             if manage_engine:
                 await engine.stop()
 
