@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,17 @@ async def state_is(engine: Engine, entity_id: str, state: str, timeout: float = 
                      f"(is {attr(engine, entity_id, 'gitops_state')})")
 
 
+async def compared_again(client: httpx.AsyncClient) -> None:
+    """Wait until every repository has been compared again after now."""
+    since = time.time()
+
+    async def fresh() -> bool:
+        rows = (await client.get("/api/paths/world.infra.gitops.repositories")).json()["result"]
+        return all(r["checked_at"] > since for r in rows)
+
+    await eventually(fresh, timeout=15, what="a fresh comparison")
+
+
 async def test_drift_follows_the_cluster_and_git(tmp_path: Path, sim: KubeSim,
                                                  kubectl_bin: str) -> None:
     repo = tmp_path / "repo"
@@ -146,6 +158,13 @@ async def test_drift_follows_the_cluster_and_git(tmp_path: Path, sim: KubeSim,
                                   "jsonpath={.spec.revisionHistoryLimit} {.spec.template.spec"
                                   ".containers[0].terminationMessagePath}")
         assert (code, out) == (0, "10 /dev/termination-log")
+        # The same quantity in another spelling (Git says 0.1) is no drift either.
+        code, out = await kubectl(sim, "patch", "deployment", "web", "-n", "shop", "-p",
+                                  '{"spec":{"template":{"spec":{"containers":[{"name":"app",'
+                                  '"resources":{"requests":{"cpu":"100m"}}}]}}}}')
+        assert code == 0, out
+        await compared_again(client)
+        assert attr(engine, DEPLOY, "gitops_state") == "in_sync"
         deploy = engine.store.entities[DEPLOY]
         # One entity, both sources: the Kubernetes source names it, Git's state rides along.
         assert deploy.sources == ["kubernetes", "gitops"] and deploy.kind is EntityKind.DEPLOYMENT
@@ -292,7 +311,8 @@ status:
   inventory: {entries: [{id: shop_web__Service, v: v1}]}
 """)
     assert code == 0, out
-    engine = engine_for(tmp_path, sim, f"    - {{name: folder, path: {folder}}}\n")
+    engine = engine_for(tmp_path, sim, f"    - {{name: folder, path: {folder}, ignore_differences:"
+                                       " [{kind: Deployment, json_pointers: [/spec/replicas]}]}\n")
     async with running_server(engine) as url, httpx.AsyncClient(base_url=url,
                                                                   timeout=10) as client:
         await state_is(engine, DEPLOY, "in_sync")
@@ -301,6 +321,12 @@ status:
         assert attr(engine, DEPLOY, "gitops_revision") == ""  # a folder has no commit
         assert attr(engine, DEPLOY, "gitops_controller") == "argocd: OutOfSync (shop)"
         assert attr(engine, SERVICE, "gitops_controller") == "flux: Ready (shop@main@sha1:abc123)"
+        # ignore_differences: an autoscaler owns the replicas, so scaling is no drift.
+        code, out = await kubectl(sim, "scale", "deployment", "web", "-n", "shop",
+                                  "--replicas=6")
+        assert code == 0, out
+        await compared_again(client)
+        assert attr(engine, DEPLOY, "gitops_state") == "in_sync"
         code, out = await kubectl(sim, "set", "image", "deployment/web", "-n", "shop",
                                   "app=registry.local/web:1")
         assert code == 0, out
