@@ -337,3 +337,38 @@ status:
         repos = (await client.get("/api/paths/world.infra.gitops.repositories")).json()
         assert repos["result"][0]["controllers"] == \
             "argocd shop: OutOfSync, flux shop: Ready"
+
+
+async def test_secret_values_from_git_and_the_cluster_never_enter(
+        tmp_path: Path, sim: KubeSim, kubectl_bin: str) -> None:
+    """A Secret with a value in Git, applied with kubectl (whose last-applied annotation
+    copies the value): compared by its labels, and the value is nowhere Gestalt answers or
+    keeps."""
+    canary = f"canary-{time.time_ns()}"
+    secret = ("apiVersion: v1\nkind: Secret\nmetadata: {name: db, namespace: shop, labels: "
+              f"{{app: db}}}}\nstringData: {{password: {canary}}}\n")
+    repo = tmp_path / "repo"
+    porcelain.init(str(repo))
+    commit(repo, {"secret.yaml": secret}, "a secret")
+    code, out = await kubectl(sim, "apply", "-f", "-", stdin=secret)
+    assert code == 0, out
+    engine = engine_for(tmp_path, sim, f"    - {{name: shop, path: {repo}, ref: master}}\n")
+    seen: list[bytes] = []
+    async with running_server(engine) as url, httpx.AsyncClient(base_url=url,
+                                                                  timeout=10) as client:
+        secret_id = "secret:kubesim/shop/db"
+        await state_is(engine, secret_id, "in_sync")
+        code, out = await kubectl(sim, "label", "secret", "db", "-n", "shop", "app=other",
+                                  "--overwrite")
+        assert code == 0, out
+        await state_is(engine, secret_id, "drifted")
+        assert json.loads(attr(engine, secret_id, "gitops_diff")) == [
+            {"path": "metadata.labels.app", "desired": "db", "live": "other"}]
+        for path in (f"/api/infra/entities/{secret_id}", "/api/infra/topology",
+                     "/api/paths/world.infra.gitops.objects", "/api/infra/events"):
+            response = await client.get(path)
+            assert response.status_code == 200, path
+            seen.append(response.content)
+        await engine.history.flushed()
+    seen += [p.read_bytes() for p in (tmp_path / "data").glob("history.sqlite3*")]
+    assert seen and not any(canary.encode() in chunk for chunk in seen)
