@@ -372,3 +372,31 @@ async def test_secret_values_from_git_and_the_cluster_never_enter(
         await engine.history.flushed()
     seen += [p.read_bytes() for p in (tmp_path / "data").glob("history.sqlite3*")]
     assert seen and not any(canary.encode() in chunk for chunk in seen)
+
+
+async def test_a_remote_repository_is_fetched_and_followed(
+        tmp_path: Path, sim: KubeSim, kubectl_bin: str) -> None:
+    """`url:` (here file://, the same pack protocol as https://): mirrored with dulwich, a
+    new commit on the remote is fetched and compared; an unreachable URL is that
+    repository's error."""
+    upstream = tmp_path / "upstream"
+    porcelain.init(str(upstream))
+    commit(upstream, web(), "web at 2 replicas")
+    await apply(sim, web(replicas=3))
+    engine = engine_for(
+        tmp_path, sim,
+        f"    - {{name: remote, url: 'file://{upstream}', ref: master, subpath: apps}}\n"
+        f"    - {{name: gone, url: 'file://{tmp_path / 'nowhere'}'}}\n"
+        f"    cache_dir: {tmp_path / 'mirrors'}\n")
+    async with running_server(engine) as url, httpx.AsyncClient(base_url=url,
+                                                                  timeout=10) as client:
+        await state_is(engine, DEPLOY, "drifted")
+        assert json.loads(attr(engine, DEPLOY, "gitops_diff")) == [
+            {"path": "spec.replicas", "desired": 2, "live": 3}]
+        newer = commit(upstream, web(replicas=3), "web at 3 replicas")
+        await state_is(engine, DEPLOY, "in_sync")
+        assert attr(engine, DEPLOY, "gitops_revision") == newer[:12]
+        errors = (await client.get("/api/paths/world.infra.gitops.errors")).json()["result"]
+        found = {(e["repository"], e["file"]): e["error"] for e in errors}
+        assert found[("gone", "(repository)")].startswith(
+            f"file://{tmp_path / 'nowhere'}: cannot fetch: ")

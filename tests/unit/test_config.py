@@ -56,6 +56,7 @@ BAD = {
     "bad_actions_without_token.yaml": "actions.enabled",
     "bad_actions_viewer_token.yaml": "actions.operator_token",
     "bad_gitops_repository_name.yaml": "collectors.gitops.repositories[0]",
+    "bad_gitops_path_and_url.yaml": "collectors.gitops.repositories[0]",
 }
 
 

@@ -21,8 +21,10 @@ class IgnoredDifference(Section):
 
 class GitopsRepository(Section):
     name: str
-    # A Git repository (a working copy or a bare one) or a plain directory of manifests.
-    path: str
+    # A Git repository on disk (a working copy or a bare one) or a plain directory of
+    # manifests; or `url`: a remote Git repository (https://, git://, file://), fetched.
+    path: str = ""
+    url: str = ""
     # For Git: the branch, tag or commit to follow; the working tree is never read.
     ref: str = "HEAD"
     # The folder inside it that holds the manifests (plain YAML or a kustomization).
@@ -40,6 +42,8 @@ class GitopsCollector(Section):
     enabled: bool = False
     poll_interval: Seconds = 10.0
     repositories: list[GitopsRepository] = msgspec.field(default_factory=list)
+    # Where remote repositories (`url:`) are mirrored; empty: a folder in the temp dir.
+    cache_dir: str = ""
     # The kubectl that renders kustomizations (`kubectl kustomize DIR`).
     kubectl: str = "kubectl"
     # How long one rendering may take.

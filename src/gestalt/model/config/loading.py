@@ -189,6 +189,10 @@ def _check(config: Config) -> None:
     if otel.enabled:
         _check_otlp(otel)
     _check_actions(config)
+    for index, repo in enumerate(config.collectors.gitops.repositories):
+        if bool(repo.path) == bool(repo.url):
+            raise ConfigError(f"key `collectors.gitops.repositories[{index}]`: give `path` (on "
+                              "disk) or `url` (a remote Git repository), one of them")
     for key, value in _durations(config):
         duration_seconds(value, key)
     _check_credentials("agent", config.agent)

@@ -23,14 +23,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from gestalt.model import Entity, EntityStatus, Event, Severity, SourceState, ids
 from gestalt.model.config import GitopsCollector, GitopsRepository
 from gestalt.model.kinds import K8S_KINDS
 from gestalt.sources.base import ClusterLookup, ReadsClusterObjects, Sink, SourceError
-from gestalt.sources.gitops import controllers, drift, manifests, repository
+from gestalt.sources.gitops import controllers, drift, manifests, remote, repository
 from gestalt.sources.gitops.drift import IN_SYNC, ObjectState
 from gestalt.sources.polling import poll_every
 
@@ -62,6 +64,13 @@ class GitopsSource:
     async def run(self, sink: Sink) -> None:
         await poll_every(self.config.poll_interval, lambda: self.poll(sink))
 
+    def _read(self, repo: GitopsRepository) -> repository.Checkout:
+        path = repo.path
+        if repo.url:
+            cache = self.config.cache_dir or str(Path(tempfile.gettempdir()) / "gestalt-gitops")
+            path = str(remote.fetch(repo.url, remote.mirror_path(cache, repo.url)))
+        return repository.read(path, repo.ref, repo.subpath)
+
     async def poll(self, sink: Sink) -> None:
         for repo in self.config.repositories:
             await self._compare(repo, sink)
@@ -77,7 +86,8 @@ class GitopsSource:
     async def _compare(self, repo: GitopsRepository, sink: Sink) -> None:
         last = self._reports.get(repo.name) or {}
         report: dict[str, Any] = {
-            "name": repo.name, "path": repo.path, "ref": repo.ref, "subpath": repo.subpath,
+            "name": repo.name, "path": repo.path or remote.safe(repo.url), "ref": repo.ref,
+            "subpath": repo.subpath,
             "cluster": repo.cluster, "revision": "", "errors": {},
             # Until this comparison is done, the last one's figures stand.
             "counts": last.get("counts", {}), "controllers": last.get("controllers", []),
@@ -90,7 +100,7 @@ class GitopsSource:
     async def _compare_into(self, repo: GitopsRepository, report: dict[str, Any],
                             sink: Sink) -> None:
         try:
-            checkout = await asyncio.to_thread(repository.read, repo.path, repo.ref, repo.subpath)
+            checkout = await asyncio.to_thread(self._read, repo)
         except repository.RepositoryError as exc:
             report["errors"]["(repository)"] = str(exc)
             report["counts"], report["controllers"] = {}, []
