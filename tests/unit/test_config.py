@@ -53,6 +53,10 @@ BAD = {
     "bad_otlp_public_without_token.yaml": "collectors.otel.otlp_http_endpoint",
     "bad_tls_cert_without_key.yaml": "server.tls_cert",
     "bad_otlp_https_without_cert.yaml": "collectors.otel.otlp_endpoint",
+    "bad_actions_without_token.yaml": "actions.enabled",
+    "bad_actions_viewer_token.yaml": "actions.operator_token",
+    "bad_gitops_repository_name.yaml": "collectors.gitops.repositories[0]",
+    "bad_gitops_path_and_url.yaml": "collectors.gitops.repositories[0]",
 }
 
 

@@ -21,6 +21,9 @@ from starlette.staticfiles import StaticFiles
 
 import gestalt
 from gestalt.api.anomalies import anomalies_router, cost_router
+from gestalt.api.actions import audit_refusal
+from gestalt.api.actions import build as build_actions
+from gestalt.api.actions import mount as mount_actions
 from gestalt.api.code import code_router
 from gestalt.api.mcp import HttpEndpoint
 from gestalt.api.metrics import engine_registry, exposition
@@ -85,6 +88,7 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
                 yield
         finally:
             await stop([heartbeat])
+            actions.audit.close()
             if manage_engine:
                 await engine.stop()
 
@@ -97,7 +101,11 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
     app.state.engine = engine
     app.state.broadcaster = broadcaster
     app.state.mcp = mcp
-    app.add_middleware(SecurityMiddleware, config=engine.config.server)
+    actions, experiments = build_actions(engine)
+    app.state.actions = actions
+    app.add_middleware(SecurityMiddleware, config=engine.config.server,
+                       on_refused=audit_refusal(actions))
+    mount_actions(app, engine, actions, experiments)
 
     @app.exception_handler(PathError)
     async def _path_error(_request: Request, exc: PathError) -> JSONResponse:

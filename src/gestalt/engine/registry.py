@@ -87,6 +87,8 @@ SOURCES: tuple[SourceSpec, ...] = (
     SourceSpec("code", "gestalt.sources.code", "CodeSource", "code",
                ("grimp", "pathspec", "tree_sitter", "tree_sitter_javascript",
                 "tree_sitter_typescript", "watchfiles")),
+    SourceSpec("gitops", "gestalt.sources.gitops", "GitopsSource", "gitops",
+               ("dulwich",)),
 )
 
 SPECS = {spec.name: spec for spec in SOURCES}

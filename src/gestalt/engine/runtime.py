@@ -37,7 +37,7 @@ from gestalt.engine.validation import validate
 from gestalt.model import Alert, SourceState, SourceStatus, Summary, Topology
 from gestalt.model.config import Config
 from gestalt.sources import Source
-from gestalt.sources.base import HasDetails
+from gestalt.sources.base import ComparesWithCluster, HasDetails, ReadsClusterObjects
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,9 @@ class Engine:
         else:
             self.not_running = {}
         self.sources: dict[str, Source] = {s.name: s for s in sources}
+        for source in sources:
+            if isinstance(source, ComparesWithCluster):
+                source.use_clusters(self.cluster_reader)
         self._tasks: list[asyncio.Task[None]] = []
         self._snapshot_cache: tuple[int, bytes] | None = None
         self.alert_manager = AlertManager(config, self.store, self.history,
@@ -133,6 +136,14 @@ class Engine:
         if COUNTERS.record == self.history.record_counter:
             COUNTERS.record = None
         await asyncio.to_thread(self.history.close)
+
+    def cluster_reader(self, cluster: str | None) -> ReadsClusterObjects | None:
+        """The running source that reads `cluster` (None: the only one), for sources that
+        compare something with a cluster (sources.base.ComparesWithCluster)."""
+        readers = [s for s in self.sources.values() if isinstance(s, ReadsClusterObjects)]
+        if cluster is None:
+            return readers[0] if len(readers) == 1 else None
+        return next((r for r in readers if r.cluster == cluster), None)
 
     # -- views -----------------------------------------------------------------------------
     def source_statuses(self) -> list[SourceStatus]:

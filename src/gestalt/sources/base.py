@@ -28,7 +28,7 @@ error when no running source offers it, never an AttributeError.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from gestalt.model import Connection, Entity, Event, SourceState
@@ -101,6 +101,38 @@ class ReceivesStreams(Protocol):
     ready: asyncio.Event
 
     def ports(self) -> dict[str, int]: ...
+
+
+@runtime_checkable
+class ReadsClusterObjects(Protocol):
+    """A Kubernetes cluster's objects, read on request (the Kubernetes source), for a source
+    that compares them with something else (GitOps drift).
+
+    `cluster` is the name the source's entity ids carry (None until it has connected).
+    `read_objects` lists one kind in one namespace (None: cluster-wide) with the source's own
+    read credentials, GET/LIST only: whole objects without `status` trimming, except that
+    Secrets come as metadata only and annotations that may copy values
+    (`last-applied-configuration`) are dropped before they are returned. Raises
+    `LookupError` when the cluster does not serve the kind, `SourceError` when it cannot be
+    asked now.
+    """
+
+    cluster: str | None
+
+    async def read_objects(self, api_version: str, kind: str,
+                           namespace: str | None) -> list[dict[str, Any]]: ...
+
+
+ClusterLookup = Callable[[str | None], "ReadsClusterObjects | None"]
+
+
+@runtime_checkable
+class ComparesWithCluster(Protocol):
+    """A source whose report needs a cluster's live objects (GitOps: desired vs actual).
+    Sources never import each other: the engine hands it, before it runs, a lookup from a
+    cluster name (None: the only one) to whichever running source reads that cluster."""
+
+    def use_clusters(self, lookup: ClusterLookup) -> None: ...
 
 
 @runtime_checkable

@@ -3,6 +3,7 @@ import { useCallback, useRef, useState } from "react";
 import { useGraph } from "../state/graphContext";
 import { useUi } from "../state/ui";
 import type { LayoutPreset } from "../state/url";
+import { ColourSwitch } from "./ColourSwitch";
 import { FilterMenu } from "./Filters";
 import { InsightControls } from "./Insight";
 import { ModeSwitch } from "./ModeSwitch";
@@ -65,6 +66,7 @@ export function TopBar() {
         {menu && <FilterMenu onClose={close} anchor={button} />}
       </span>
       <ModeSwitch />
+      <ColourSwitch />
       <InsightControls />
       <ConnectionIndicator />
     </header>

@@ -9,6 +9,7 @@ import { OrbitControls } from "three/examples/jsm/controls/OrbitControls.js";
 import { LayoutClient } from "../layout/client";
 import { type GraphStore, nowMs } from "../state/graph";
 import { useGraph } from "../state/graphContext";
+import { useColouring } from "../state/colouring";
 import { useUi } from "../state/ui";
 import { useInsight } from "../state/insight";
 import { buildView, matchesSearch, tracePath } from "../state/view";
@@ -178,6 +179,11 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
       if (particles) s.lastParticles = frameStart;
       sceneGraph.refreshStyle(particles);
       s.nextStyle = performance.now() + (performance.now() - frameStart) * 3;
+    }
+    const colourBy = useColouring.getState().colourBy;
+    if (colourBy !== sceneGraph.colourBy) {
+      sceneGraph.colourBy = colourBy;
+      sceneGraph.refreshStyle(false);
     }
     // Path tracing for the selection; search matches are highlighted likewise.
     const highlightKey = `${ui.selected}|${ui.filters.q}|${s.structure}`;

@@ -1,10 +1,8 @@
-// What is unusual now and what things cost (from /api/infra/anomalies and /api/infra/cost),
-// the colour mode (health, cost, waste) and the "unusual now" filter. live/insight.ts
+// What is unusual now and what things cost (from /api/infra/anomalies and /api/infra/cost)
+// and the "unusual now" filter (the colour mode is state/colouring.ts). live/insight.ts
 // fills it; the scene colours by it, the view filters by it, panels show it.
 import { create } from "zustand";
 type RGB = [number, number, number];
-
-export type ColourBy = "health" | "cost" | "waste";
 
 export interface UnitCost { cost: number; waste: number }
 
@@ -19,7 +17,6 @@ export interface CostTotals {
 }
 
 export interface InsightState {
-  colourBy: ColourBy;
   unusualOnly: boolean;
   /** Ids of entities (and connections) with an anomaly now, not marked expected. */
   unusual: ReadonlySet<string>;
@@ -29,12 +26,10 @@ export interface InsightState {
   top: TopSpender[];
   /** Bumped when anything the map draws from here changes. */
   revision: number;
-  setColourBy: (c: ColourBy) => void;
   setUnusualOnly: (on: boolean) => void;
 }
 
 export const useInsight = create<InsightState>((set, get) => ({
-  colourBy: "health",
   unusualOnly: false,
   unusual: new Set(),
   costs: {},
@@ -42,7 +37,6 @@ export const useInsight = create<InsightState>((set, get) => ({
   totals: null,
   top: [],
   revision: 0,
-  setColourBy: (colourBy) => set({ colourBy, revision: get().revision + 1 }),
   setUnusualOnly: (unusualOnly) => set({ unusualOnly, revision: get().revision + 1 }),
 }));
 

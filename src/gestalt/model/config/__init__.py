@@ -13,6 +13,7 @@ read as its key's declared type: string keys take it verbatim (a token `#x9`, `y
 empty value clears a key that may be null. A problem with an override names the variable.
 """
 
+from gestalt.model.config.actions import ActionsConfig
 from gestalt.model.config.collectors import (
     CodeCollector,
     CodeRepository,
@@ -31,6 +32,7 @@ from gestalt.model.config.collectors import (
 )
 from gestalt.model.config.federation import AgentConfig, AgentsCollector, NatsCredentials
 from gestalt.model.config.insight import AnomalyConfig, CostConfig, NodePrice
+from gestalt.model.config.gitops import GitopsCollector, GitopsRepository, IgnoredDifference
 from gestalt.model.config.loading import ConfigError, Validator, duration_seconds, load_config
 from gestalt.model.config.settings import (
     AlertRule,
@@ -46,6 +48,7 @@ from gestalt.model.config.settings import (
 from gestalt.model.config.types import Duration, Section
 
 __all__ = [
+    "ActionsConfig",
     "AgentConfig",
     "AgentsCollector",
     "AlertRule",
@@ -60,10 +63,13 @@ __all__ = [
     "ConfigError",
     "CostConfig",
     "DockerCollector",
+    "GitopsCollector",
+    "GitopsRepository",
     "Duration",
     "HealthConfig",
     "HistoryConfig",
     "HostCollector",
+    "IgnoredDifference",
     "NatsCredentials",
     "KubernetesCollector",
     "NatsCollector",

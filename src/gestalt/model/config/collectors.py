@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from gestalt.model.config.federation import AgentsCollector
+from gestalt.model.config.gitops import GitopsCollector
 from gestalt.model.config.types import (
     NonNegative,
     Positive,
@@ -251,5 +252,6 @@ class Collectors(Section):
     otel: OtelCollector = msgspec.field(default_factory=OtelCollector)
     postgres: PostgresCollector = msgspec.field(default_factory=PostgresCollector)
     synthetic: SyntheticCollector = msgspec.field(default_factory=SyntheticCollector)
+    gitops: GitopsCollector = msgspec.field(default_factory=GitopsCollector)
     agents: AgentsCollector = msgspec.field(default_factory=AgentsCollector)
     code: CodeCollector = msgspec.field(default_factory=CodeCollector)

@@ -188,6 +188,11 @@ def _check(config: Config) -> None:
                               "the certificate and its private key (PEM files) go together")
     if otel.enabled:
         _check_otlp(otel)
+    _check_actions(config)
+    for index, repo in enumerate(config.collectors.gitops.repositories):
+        if bool(repo.path) == bool(repo.url):
+            raise ConfigError(f"key `collectors.gitops.repositories[{index}]`: give `path` (on "
+                              "disk) or `url` (a remote Git repository), one of them")
     for key, value in _durations(config):
         duration_seconds(value, key)
     _check_credentials("agent", config.agent)
@@ -196,6 +201,21 @@ def _check(config: Config) -> None:
     if alerts.retry_initial > alerts.retry_max:
         raise ConfigError(f"key `alerts.retry_initial`: {alerts.retry_initial} is more than "
                           f"alerts.retry_max ({alerts.retry_max})")
+
+
+def _check_actions(config: Config) -> None:
+    """Actions need an operator token of their own: not empty, not the viewer's."""
+    actions = config.actions
+    token = actions.operator_token
+    if token is not None and (len(token) < 16 or token != token.strip()):
+        raise ConfigError("key `actions.operator_token`: use at least 16 characters, without "
+                          "spaces at either end")
+    if actions.enabled and token is None:
+        raise ConfigError("key `actions.enabled`: actions need an operator token: set "
+                          "actions.operator_token (GESTALT_ACTIONS__OPERATOR_TOKEN)")
+    if token is not None and token == config.server.token:
+        raise ConfigError("key `actions.operator_token`: must differ from server.token "
+                          "(the viewer token must not be able to act)")
 
 
 def _check_credentials(section: str, creds: NatsCredentials) -> None:
