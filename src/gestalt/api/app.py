@@ -20,10 +20,10 @@ from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 
 import gestalt
-from gestalt.api.anomalies import anomalies_router, cost_router
 from gestalt.api.actions import audit_refusal
 from gestalt.api.actions import build as build_actions
 from gestalt.api.actions import mount as mount_actions
+from gestalt.api.anomalies import anomalies_router, cost_router
 from gestalt.api.code import code_router
 from gestalt.api.mcp import HttpEndpoint
 from gestalt.api.metrics import engine_registry, exposition

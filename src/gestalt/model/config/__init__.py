@@ -31,8 +31,8 @@ from gestalt.model.config.collectors import (
     uses_tls,
 )
 from gestalt.model.config.federation import AgentConfig, AgentsCollector, NatsCredentials
-from gestalt.model.config.insight import AnomalyConfig, CostConfig, NodePrice
 from gestalt.model.config.gitops import GitopsCollector, GitopsRepository, IgnoredDifference
+from gestalt.model.config.insight import AnomalyConfig, CostConfig, NodePrice
 from gestalt.model.config.loading import ConfigError, Validator, duration_seconds, load_config
 from gestalt.model.config.settings import (
     AlertRule,
