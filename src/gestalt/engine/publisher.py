@@ -78,6 +78,8 @@ class Publisher:
         self.last_keyframe: float | None = None
         self.last_keyframe_version: int | None = None
         self.dropped: Counter[str] = Counter()
+        # Deltas and frames too large for one message, sent as a keyframe instead.
+        self.replaced_by_keyframe = 0
         self._dropped_reported = 0
         self.published = 0
         self.connected = False
@@ -99,6 +101,16 @@ class Publisher:
             if change.source == "alerts":
                 return  # the hub raises its own alerts from the merged map
             item = Outgoing("events", entry.body, f"{self.agent}:e{entry.seq}")
+        if len(item.body) > self._config.max_message_bytes:
+            # Larger than a message may be (an initial list of thousands): a keyframe, which
+            # goes in parts, stands for a delta or frame; an event that large is dropped.
+            if item.kind == "events":
+                self.dropped["events"] += 1
+            else:
+                self.replaced_by_keyframe += 1
+                self.need_keyframe = True
+            self._wake.set()
+            return
         self._buffer.append(item)
         self._bytes += len(item.body)
         if len(self._buffer) > self._config.buffer_messages or \
