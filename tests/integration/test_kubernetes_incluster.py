@@ -272,3 +272,20 @@ async def test_access_granted_later_is_used_without_a_restart(
                                 what="the node, once RBAC allows it")
             assert sink.not_permitted == ["nodes.metrics.k8s.io", "persistentvolumes"]
         assert [r for r in sim.requests if r.user == USER and r.status == 403] == []
+
+
+async def test_a_missing_kubeconfig_says_it_does_not_exist(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not kubernetes_asyncio's "Invalid kube-config file": the path, where it came from."""
+    from gestalt.sources.base import PermanentSourceError
+    from gestalt.sources.kubernetes.access import load_access
+
+    missing = tmp_path / "nope" / "config"
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    with pytest.raises(PermanentSourceError,
+                       match=f"kubeconfig {missing} \\(from collectors.kubernetes.kubeconfig\\) "
+                             "does not exist"):
+        await load_access(KubernetesCollector(kubeconfig=str(missing)))
+    monkeypatch.setenv("KUBECONFIG", str(missing))
+    with pytest.raises(PermanentSourceError, match=r"from \$KUBECONFIG\) does not exist"):
+        await load_access(KubernetesCollector())

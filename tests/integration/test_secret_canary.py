@@ -9,12 +9,15 @@ import asyncio
 import base64
 import json
 import logging
+import sqlite3
+import time
 import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 
+from gestalt.engine.recording import unpack
 from gestalt.engine.runtime import Engine
 from gestalt.model import EntityKind
 from gestalt.model.config import load_config
@@ -85,6 +88,20 @@ async def test_secret_values_never_enter_the_process(
                 assert response.status_code == 200, path
                 seen.append(response.content)
             await engine.history.flushed()
+            # The past, snapshots and exports carry what the map carries: metadata only.
+            now = str(time.time())
+            past = [f"/api/infra/topology?at={now}", f"/api/infra/entities/{secret_id}?at={now}",
+                    f"/api/infra/snapshot?at={now}", "/api/infra/snapshot",
+                    f"/api/infra/topology/stream?from={engine.history.oldest}&speed=0",
+                    f"/api/paths/world.infra.topology?at={now}",
+                    *(f"/api/infra/export?format={f}" for f in ("json", "graphml", "dot",
+                                                                "mermaid")),
+                    f"/api/infra/export?format=json&at={now}"]
+            for path in past:
+                response = await client.get(path)
+                assert response.status_code == 200, path
+                seen.append(response.content)
+            assert any(secret_id.encode() in chunk for chunk in seen[-len(past):])
             for task in readers:
                 task.cancel()
             await asyncio.gather(*readers, return_exceptions=True)
@@ -95,4 +112,9 @@ async def test_secret_values_never_enter_the_process(
         assert not any(needle in chunk for chunk in seen), "canary in an API answer or stream"
         for path in db_files:
             assert needle not in path.read_bytes(), f"canary in {path.name}"
+        # Recorded bodies are compressed: look inside each one too.
+        with sqlite3.connect(tmp_path / "data" / "history.sqlite3") as conn:
+            bodies = [unpack(body) for (body,) in conn.execute("SELECT body FROM bodies")]
+        assert bodies and any(secret_id.encode() in body for body in bodies)
+        assert not any(needle in body for body in bodies), "canary in a recorded body"
         assert needle.decode() not in caplog.text, "canary in the logs"

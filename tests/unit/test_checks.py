@@ -130,6 +130,10 @@ def test_docker_crash_loop_from_the_restart_policy() -> None:
     result = {r.check.id: r for r in run_checks(waiting, CFG, NOW)}
     assert result["crash_loop"].level is Health.CRITICAL
     assert result["crash_loop"].message.startswith("crash-looping: 5 restarts")
+    once = docker(Status="restarting", Restarting=True, Running=False, ExitCode=1, Pid=0,
+                  restart_policy="always", restart_count=1)
+    assert {r.check.id: r for r in run_checks(once, CFG, NOW)}["crash_loop"].message \
+        == "crash-looping: 1 restart, back-off before the next start"
     _, status, reasons = score_entity(waiting, CFG, now=NOW)
     assert status is Health.CRITICAL and result["crash_loop"].message in reasons
     between = docker(Status="running", StartedAt=rfc3339(NOW - 2), restart_policy="always",

@@ -120,7 +120,7 @@ async def test_pruning_does_not_depend_on_uptime(
     # The monotonic clock counts from boot: on a machine up for a minute it reads ~60.
     # The first batch prunes all the same.
     booted = time.monotonic()
-    monkeypatch.setattr("gestalt.engine.history.time", SimpleNamespace(
+    monkeypatch.setattr("gestalt.engine.history_writer.time", SimpleNamespace(
         time=time.time, monotonic=lambda: 5.0 + time.monotonic() - booted))
     await test_retention_prunes_old_rows(tmp_path)
 
@@ -145,7 +145,7 @@ async def test_counter_changes_survive_reopening_and_pruning_keeps_the_baseline(
     assert again.last_alive == NOW - 5
     # An hour on, only what the "rising" checks can still use is kept: each counter's
     # newest change, the baseline of the next window.
-    monkeypatch.setattr("gestalt.engine.history.time", SimpleNamespace(
+    monkeypatch.setattr("gestalt.engine.history_writer.time", SimpleNamespace(
         time=lambda: NOW + 3600, monotonic=time.monotonic))
     pruned = History(path)
     pruned.open()

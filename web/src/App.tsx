@@ -5,8 +5,10 @@ import { Legend } from "./panels/Legend";
 import { OutageBanner, useDisconnected } from "./panels/OutageBanner";
 import { MetricsOverlay } from "./panels/MetricsOverlay";
 import { SidePanel } from "./panels/SidePanel";
+import { TimeBanner, Timeline } from "./panels/Timeline";
 import { TopBar } from "./panels/TopBar";
 import { MapCanvas } from "./scene/MapCanvas";
+import { useTime } from "./state/time";
 import { useUi } from "./state/ui";
 
 export function App() {
@@ -14,18 +16,22 @@ export function App() {
   const setSheetOpen = useUi((s) => s.setSheetOpen);
   useEffect(() => { if (selected) setSheetOpen(true); }, [selected, setSheetOpen]);
   const down = useDisconnected();
+  const past = useTime((s) => s.at !== null);
   return (
-    <div className={down ? "app disconnected" : "app"} data-disconnected={down || undefined}>
+    <div className={`app${down ? " disconnected" : ""}${past ? " past" : ""}`} data-disconnected={down || undefined}
+      data-past={past || undefined}>
       <TopBar />
       <main className="stage">
         <MapCanvas />
         <OutageBanner down={down} />
+        <TimeBanner />
         <ActiveFilters />
         <HealthSummary />
         <Legend />
         <MetricsOverlay />
       </main>
       <SidePanel />
+      <Timeline />
     </div>
   );
 }

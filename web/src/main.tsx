@@ -2,7 +2,10 @@ import { StrictMode } from "react";
 import { setConsoleFunction } from "three";
 import { createRoot } from "react-dom/client";
 import { App } from "./App";
-import { startLive } from "./app";
+import { startLive } from "./live/start";
+import { GraphStore } from "./state/graph";
+import { GraphContext } from "./state/graphContext";
+import { installTestHooks } from "./testHooks";
 import "./styles.css";
 
 // react-three-fiber (9.x) still makes a THREE.Clock, which three r183+ reports as
@@ -13,9 +16,12 @@ setConsoleFunction((type: "log" | "warn" | "error", message: string, ...params: 
   console[type](message, ...params);
 });
 
-startLive();
+const graph = new GraphStore();
+installTestHooks(graph, startLive(graph));
 createRoot(document.getElementById("root")!).render(
   <StrictMode>
-    <App />
+    <GraphContext.Provider value={graph}>
+      <App />
+    </GraphContext.Provider>
   </StrictMode>,
 );

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { InfraEvent } from "../src/api/types";
-import { MAX_EVENTS, mergeEvents } from "../src/live/eventStream";
+import { MAX_EVENTS, mergeEvents } from "../src/state/events";
 import { relativeTime } from "../src/panels/format";
 
 const ev = (id: string, ts: number): InfraEvent => ({

@@ -19,10 +19,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from starlette.staticfiles import StaticFiles
 
 import gestalt
+from gestalt.api.code import code_router
 from gestalt.api.metrics import engine_registry, exposition
 from gestalt.api.security import SecurityMiddleware
 from gestalt.api.sse import Broadcaster, sse_frame
 from gestalt.api.streams import (
+    HEARTBEAT_SECONDS,
     RETRY,
     SSE_HEADERS,
     event_stream,
@@ -30,12 +32,23 @@ from gestalt.api.streams import (
     topology_stream,
     until_closed,
 )
+from gestalt.api.timetravel import first_state, moment, past_routes, replay_stream, window
 from gestalt.engine.alerts import select_alerts
 from gestalt.engine.filters import TopologyFilter, parse_kinds, split_values
 from gestalt.engine.health import CHECKS
+from gestalt.engine.moments import (
+    BadMoment,
+    alerts_then,
+    entity_at,
+    health_at,
+    state_at,
+    topology_at,
+)
+from gestalt.engine.past import OutsideRetention, diff
 from gestalt.engine.paths import REGISTRY, PathError, nats_messages, resolve, topology_diff
 from gestalt.engine.runtime import Engine
 from gestalt.engine.scoring import overall_status, summarize
+from gestalt.engine.tasks import guarded, stop
 from gestalt.model import Event, Topology
 
 WEB_ROOT = Path(gestalt.__file__).parent / "web"
@@ -62,9 +75,11 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if manage_engine:
             await engine.start()
+        heartbeat = guarded("sse-heartbeat", lambda: broadcaster.beat(HEARTBEAT_SECONDS))
         try:
             yield
         finally:
+            await stop([heartbeat])
             if manage_engine:
                 await engine.stop()
 
@@ -82,14 +97,29 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
     async def _path_error(_request: Request, exc: PathError) -> JSONResponse:
         return JSONResponse({"error": exc.message}, status_code=exc.status)
 
+    @app.exception_handler(OutsideRetention)
+    async def _outside(_request: Request, exc: OutsideRetention) -> JSONResponse:
+        return JSONResponse({"error": str(exc), "oldest": exc.oldest}, status_code=404)
+
+    @app.exception_handler(BadMoment)
+    async def _bad_moment(_request: Request, exc: BadMoment) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+
     # -- topology ----------------------------------------------------------------------
     @app.get("/api/infra/topology", tags=["topology"])
     async def get_topology(
         kinds: Multi = None, namespaces: Multi = None, labels: Multi = None,
-        sources: Multi = None,
+        sources: Multi = None, at: str | None = None,
     ) -> Response:
-        """The current topology, optionally filtered (comma-separated or repeated values)."""
+        """The current topology, optionally filtered (comma-separated or repeated values);
+        with `at` (RFC 3339 or epoch seconds), as it was then."""
         flt = _topology_filter(engine, kinds, namespaces, labels, sources)
+        if at is not None:
+            past = await topology_at(engine, moment(at))
+            if not flt.empty:
+                past["entities"], past["connections"] = flt.apply(past["entities"],
+                                                                  past["connections"])
+            return _json(past)
         if flt.empty:
             return Response(engine.topology_json(), media_type="application/json")
         entities, connections = flt.apply(engine.store.entities.values(),
@@ -103,19 +133,44 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
     async def stream_topology(
         last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
         last_event_id: str | None = None,
+        from_: Annotated[str | None, Query(alias="from")] = None,
+        speed: float = 1.0,
     ) -> StreamingResponse:
-        """SSE: `snapshot`, then `delta` (id = version), `metrics`, `sources`, `resync`."""
+        """SSE: `snapshot`, then `delta` (id = version), `metrics`, `sources`, `resync`.
+        With `from`: a replay of history from that moment, paced by `speed` (0: as fast
+        as possible), the same frames with their recorded times, then `end`."""
+        if from_ is not None:
+            start = moment(from_, "from")
+            await first_state(engine, start)  # outside retention: 404 before streaming
+            return replay_stream(engine, broadcaster, start, speed)
         resume = parse_last_event_id(last_event_id_header or last_event_id)
         return StreamingResponse(topology_stream(engine, broadcaster, resume),
                                  media_type="text/event-stream", headers=SSE_HEADERS)
 
     @app.get("/api/infra/topology/diff", tags=["topology"])
-    async def get_topology_diff(since: Annotated[int, Query(ge=0)]) -> Response:
-        """Changes since a version, merged; `reset` with a full topology when too old."""
+    async def get_topology_diff(
+        since: Annotated[int | None, Query(ge=0)] = None,
+        from_: Annotated[str | None, Query(alias="from")] = None, to: str | None = None,
+    ) -> Response:
+        """Changes since a version, merged (`reset` with a full topology when too old); or,
+        with `from` and `to` (times), what appeared, disappeared and changed (field by
+        field) between two moments."""
+        if from_ is not None or to is not None:
+            if from_ is None or to is None:
+                raise HTTPException(400, "pass both from and to (RFC 3339 or epoch seconds)")
+            t1, t2 = window(from_, to)
+            return _json(diff(await state_at(engine, t1), await state_at(engine, t2)))
+        if since is None:
+            raise HTTPException(400, "pass since=<version>, or from=<time>&to=<time>")
         return _json(topology_diff(engine, since))
 
     @app.get("/api/infra/entities/{entity_id:path}", tags=["topology"])
-    async def get_entity(entity_id: str) -> Response:
+    async def get_entity(entity_id: str, at: str | None = None) -> Response:
+        if at is not None:
+            past = await entity_at(engine, entity_id, moment(at))
+            if past is None:
+                raise HTTPException(404, f"no entity {entity_id!r} at {at}")
+            return _json(past)
         entity = engine.store.entities.get(entity_id)
         if entity is None:
             raise HTTPException(404, f"no entity {entity_id!r}")
@@ -134,13 +189,16 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
     @app.get("/api/infra/events", tags=["events"])
     async def get_events(
         limit: Annotated[int, Query(ge=1, le=10000)] = 100,
-        since: float | None = None,
+        since: str | None = None,
+        until: str | None = None,
         entity_id: Annotated[str | None, Query(max_length=1000)] = None,
         severity: Annotated[str | None, Query(pattern="^(info|warning|error|critical)$")] = None,
     ) -> Response:
-        """Events, newest first, from history (so they survive restarts)."""
-        events = await engine.history.events(limit=limit, since=since, entity_id=entity_id,
-                                             severity=severity)
+        """Events, newest first, from history (so they survive restarts); `since` and
+        `until` are RFC 3339 or epoch seconds."""
+        start, end = _range(since, until)
+        events = await engine.history.events(limit=limit, since=start, until=end,
+                                             entity_id=entity_id, severity=severity)
         return _json({"events": events})
 
     @app.get("/api/infra/events/stream", tags=["events"])
@@ -187,31 +245,42 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
     async def get_metrics(
         entity_id: Annotated[str, PathParam(max_length=1000)],
         metrics: Multi = None,
-        since: float | None = None,
+        since: str | None = None,
+        until: str | None = None,
     ) -> Response:
-        """Metric history of one entity: `{series: {name: [[ts, value], ...]}}`."""
-        if entity_id not in engine.store.entities and entity_id != "topology":
+        """Metric history of one entity: `{series: {name: [[ts, value], ...]}}`; by
+        default the last hour (before `until` when given)."""
+        start, end = _range(since, until)
+        if entity_id not in engine.store.entities and entity_id != "topology" and end is None:
             raise HTTPException(404, f"no entity {entity_id!r}")
         names = sorted(split_values(metrics)) or None
-        start = since if since is not None else time.time() - 3600
-        series = await engine.history.metric_series(entity_id, names, start)
+        if start is None:
+            start = (end if end is not None else time.time()) - 3600
+        series = await engine.history.metric_series(entity_id, names, start, end)
         return _json({"entity_id": entity_id, "series": series})
 
     @app.get("/api/infra/health", tags=["health"])
-    async def get_health() -> Response:
-        summary = summarize(engine.store.entities.values())
+    async def get_health(at: str | None = None) -> Response:
+        """The health summary now (or `at` a past moment), and history's usage."""
+        if at is not None:
+            return _json({**await health_at(engine, moment(at)),
+                          "history": engine.history.usage()})
+        summary = engine.summary()
         return _json({"overall": summary.overall, "status": overall_status(summary),
-                      "summary": summary, "sources": engine.source_statuses()})
+                      "summary": summary, "sources": engine.source_statuses(),
+                      "history": engine.history.usage()})
 
     @app.get("/api/infra/alerts", tags=["health"])
     async def get_alerts(state: Annotated[str, Query(
             description="active (pending, firing and unknown: the default), pending, "
                         "firing, unknown, resolved (within alerts.resolved_retention) "
-                        "or all")] = "active") -> Response:
-        """Alerts in one state, newest first: the active ones unless `state` says otherwise.
-        Changes also reach the event stream as AlertFiring/AlertResolved events."""
+                        "or all")] = "active", at: str | None = None) -> Response:
+        """Alerts in one state, newest first: the active ones unless `state` says otherwise;
+        with `at`, as they stood then. Changes also reach the event stream as
+        AlertFiring/AlertResolved events."""
+        alerts = await alerts_then(engine, moment(at)) if at is not None else engine.alerts()
         try:
-            return _json({"alerts": select_alerts(engine.alerts(), state)})
+            return _json({"alerts": select_alerts(alerts, state)})
         except ValueError as exc:
             raise HTTPException(400, str(exc)) from exc
 
@@ -229,7 +298,10 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
         `unavailable_replicas`)."""
         return _json({"visualization": engine.config.visualization,
                       "checks": {c.id: c.title for c in CHECKS},
-                      "version": gestalt.__version__})
+                      "version": gestalt.__version__,
+                      "snapshot": engine.snapshot})
+
+    app.include_router(code_router(engine))
 
     # -- paths -------------------------------------------------------------------------
     @app.get("/api/paths", tags=["paths"])
@@ -268,8 +340,17 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
         """Gestalt's own numbers in the Prometheus exposition format."""
         return exposition(registry)
 
+    app.include_router(past_routes(engine, broadcaster, _topology_filter))
     _mount_web(app)
     return app
+
+
+def _range(since: str | None, until: str | None) -> tuple[float | None, float | None]:
+    start = moment(since, "since") if since is not None else None
+    end = moment(until, "until") if until is not None else None
+    if start is not None and end is not None and start > end:
+        raise HTTPException(400, "since is after until")
+    return start, end
 
 
 def _topology_filter(

@@ -105,7 +105,7 @@ def _cell(column: str, value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, float) and column in ("time", "timestamp"):
-        return time.strftime("%H:%M:%S", time.localtime(value))
+        return _clock(value)
     if isinstance(value, int | float) and not isinstance(value, bool) and (
             "bytes" in column or column.endswith("_limit")):
         return _human_bytes(float(value))
@@ -114,6 +114,15 @@ def _cell(column: str, value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(map(str, value))
     return str(value)
+
+
+def _clock(epoch: float, now: float | None = None) -> str:
+    """Local time of day; with the date when it is not today (history spans days)."""
+    moment = time.localtime(epoch)
+    today = time.localtime(time.time() if now is None else now)
+    if moment[:3] == today[:3]:
+        return time.strftime("%H:%M:%S", moment)
+    return time.strftime("%Y-%m-%d %H:%M:%S", moment)
 
 
 def _human_bytes(value: float) -> str:

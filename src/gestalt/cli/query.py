@@ -46,6 +46,9 @@ def query(
     config_path: ConfigOption = None,
     local: Annotated[bool, typer.Option(
         help="Collect in this process instead of asking a running server.")] = False,
+    at: Annotated[str | None, typer.Option(
+        help="Answer as it was at this moment (RFC 3339 or epoch seconds), from history: "
+             "the server's, or without one the data dir's, read-only.")] = None,
 ) -> None:
     """Answer a world.infra.* path, from a running server or by collecting locally."""
     from gestalt.engine.paths import REGISTRY, PathError, check_request
@@ -62,6 +65,8 @@ def query(
         if not sep:
             fail(f"--param {item!r} is not key=value")
         params[key] = value
+    if at is not None:
+        params["at"] = at
     if token == "":
         fail("--token (or GESTALT_TOKEN) is empty")
     try:
@@ -78,6 +83,8 @@ def query(
                                explicit=url is not None, verify=_trust(config))
         if answer is None:
             note(f"no server at {target}; collecting locally")
+    if answer is None and at is not None:
+        answer = asyncio.run(_query_history(config, path, params))
     if answer is None:
         answer = asyncio.run(_query_locally(config, path, params))
     if as_json:
@@ -219,6 +226,27 @@ async def _query_locally(config: Config, path: str, params: dict[str, str]) -> d
                     "notes": _source_notes(path, statuses) if not result else []}
         finally:
             await engine.stop()
+
+
+async def _query_history(config: Config, path: str, params: dict[str, str]) -> dict[str, Any]:
+    """A past moment without a server: the data dir's history, opened read-only."""
+    from gestalt.engine.history import HistoryError
+    from gestalt.engine.paths import PathError, resolve
+    from gestalt.engine.runtime import Engine
+
+    engine = Engine(config, sources=[])
+    try:
+        engine.history.open_readonly()
+    except HistoryError as exc:
+        fail(str(exc), 1)
+    try:
+        spec, result = await resolve(engine, path, params)
+    except PathError as exc:
+        fail(exc.message, 2 if exc.status in (400, 404) else 1)
+    finally:
+        engine.history.close()
+    return {"path": spec.path, "columns": list(spec.columns),
+            "result": msgspec.to_builtins(result)}
 
 
 def _can_answer(engine: Any, source: str | None) -> bool:

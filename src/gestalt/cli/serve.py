@@ -57,6 +57,9 @@ def serve(
         envvar="GESTALT_TOKEN")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Where history is kept.")] = None,
     log_level: LogLevelOption = "info",
+    open_snapshot: Annotated[Path | None, typer.Option(
+        "--open-snapshot", help="Show a snapshot file (from /api/infra/snapshot) read-only, "
+                                "instead of watching anything.")] = None,
 ) -> None:
     """Watch this machine and what it can reach; serve the live map, API and streams."""
     level = parse_log_level(log_level)
@@ -68,6 +71,9 @@ def serve(
             options[f"server.{key}"] = (option, value)
     config = load(config_path, options)
     refuse_open_bind(config)
+    if open_snapshot is not None:
+        _serve_snapshot(config, open_snapshot, level)
+        return
     # Imported only now: FastAPI takes a second to import, a config error need not wait.
     from gestalt.api.serving import BindError, bind
     from gestalt.engine.runtime import Engine
@@ -109,10 +115,51 @@ def _check_tls(cert: str | None, key: str | None) -> None:
               f"{getattr(exc, 'reason', None) or exc}")
 
 
+def _serve_snapshot(config: Any, path: Path, level: str) -> None:
+    """Serve one snapshot file: no sources, no alert rules, a scratch history that goes
+    away afterwards; the file itself is only read."""
+    import msgspec
+
+    from gestalt.api.serving import BindError, bind
+    from gestalt.api.snapshots import SnapshotError, read_snapshot, show_snapshot
+    from gestalt.engine.past import iso
+    from gestalt.engine.runtime import Engine
+
+    try:
+        snapshot = read_snapshot(path)
+    except SnapshotError as exc:
+        fail(str(exc))
+    setup_logging(level)
+    scratch = tempfile.TemporaryDirectory(prefix="gestalt-snapshot-")
+    config = msgspec.structs.replace(
+        config, server=msgspec.structs.replace(config.server, data_dir=scratch.name),
+        alerts=msgspec.structs.replace(config.alerts, enabled=False),
+        history=msgspec.structs.replace(config.history, max_disk_percent=0.0))
+    server = config.server
+    try:
+        sock = bind(server.host, server.port)
+    except BindError as exc:
+        fail(str(exc), 1)
+    engine = Engine(config, sources=[])
+    err.print(Text.assemble(
+        f"Gestalt Live {gestalt.__version__} showing snapshot {path.name} of "
+        f"{iso(snapshot.at)} (read-only) at ",
+        (f"http://{server.host}:{server.port}/", "bold")))
+
+    async def show(engine: Engine) -> None:
+        await show_snapshot(engine, snapshot, path)
+
+    async def remove() -> None:
+        scratch.cleanup()
+
+    asyncio.run(serve_engine(engine, sock, level, prepare=show, cleanup=remove))
+
+
 async def serve_engine(engine: Engine, sock: Any, level: str, *,
-                 cleanup: Callable[[], Awaitable[None]] | None = None) -> None:
-    """Start the engine, serve on `sock` until SIGTERM or Ctrl-C, stop the engine, then
-    run `cleanup` (the demo's simulators)."""
+                       prepare: Callable[[Engine], Awaitable[None]] | None = None,
+                       cleanup: Callable[[], Awaitable[None]] | None = None) -> None:
+    """Start the engine, run `prepare` (a snapshot's contents), serve on `sock` until
+    SIGTERM or Ctrl-C, stop the engine, then run `cleanup` (the demo's simulators)."""
     import uvicorn
 
     from gestalt.api import create_app
@@ -125,6 +172,8 @@ async def serve_engine(engine: Engine, sock: Any, level: str, *,
         except (OSError, sqlite3.Error, HistoryError) as exc:
             sock.close()
             fail(f"history in {engine.config.server.data_dir}: cannot open it: {exc}", 1)
+        if prepare is not None:
+            await prepare(engine)
         tls = engine.config.server
         app = create_app(engine, manage_engine=False)
         server = Server(uvicorn.Config(

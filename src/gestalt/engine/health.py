@@ -230,6 +230,15 @@ def _restarts(e: Entity, now: float) -> float | None:
     return 0.0 if rose and _crash_loop(e, now) else rose
 
 
+def _count(n: Any, noun: str) -> str:
+    """"1 restart", "5 restarts", "? restarts" (never "1 restarts")."""
+    if isinstance(n, float) and n.is_integer():
+        n = int(n)
+    if not isinstance(n, int):
+        return f"? {noun}s"
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _edge(field: str) -> Reader:
     return lambda c, _now: getattr(c, field)
 
@@ -251,7 +260,8 @@ _RUNNABLE = frozenset({EntityKind.POD, EntityKind.CONTAINER})
 
 CHECKS: tuple[Check, ...] = (
     Check("crash_loop", "Crash-looping", _RUNNABLE, None, 1, "",
-          "crash-looping: {restart_count} restarts, back-off before the next start", _crash_loop),
+          "crash-looping: {restarts}, back-off before the next start", _crash_loop,
+          fields=lambda e: {"restarts": _count(_attr("restart_count")(e), "restart")}),
     Check("restarts", "Restarts rising", _RUNNABLE, 2, 5, "",
           "restarted {value:.0f} times in the last 10 minutes", _restarts),
     Check("failed", "Failed", frozenset(), None, 1, "", "failed: {reason}", _failed),

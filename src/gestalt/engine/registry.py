@@ -84,6 +84,9 @@ SOURCES: tuple[SourceSpec, ...] = (
     SourceSpec("synthetic", "gestalt.sources.synthetic", "SyntheticSource", "synthetic"),
     # A factory of one source per site (`site:<name>`), read from agents over JetStream.
     SourceSpec("agents", "gestalt.sources.agents", "AgentsSource", "agents", ("nats",)),
+    SourceSpec("code", "gestalt.sources.code", "CodeSource", "code",
+               ("grimp", "pathspec", "tree_sitter", "tree_sitter_javascript",
+                "tree_sitter_typescript", "watchfiles")),
 )
 
 SPECS = {spec.name: spec for spec in SOURCES}

@@ -33,6 +33,10 @@ class EntityKind(StrEnum):
     STATEFULSET = "statefulset"
     DAEMONSET = "daemonset"
     JOB = "job"
+    # Code Mode: the code on disk (sources/code).
+    REPOSITORY = "repository"
+    PACKAGE = "package"
+    MODULE = "module"
 
 
 class ConnectionKind(StrEnum):
@@ -43,6 +47,9 @@ class ConnectionKind(StrEnum):
     VOLUME = "volume"
     DEPENDS = "depends"
     OWNS = "owns"
+    # Code Mode: a module imports another (static); code runs as a process, container, pod.
+    IMPORTS = "imports"
+    RUNS_AS = "runs_as"
 
 
 class EntityStatus(StrEnum):

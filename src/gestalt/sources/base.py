@@ -12,6 +12,9 @@ Rules of the contract:
 - `sink.snapshot` is the full set the source currently sees; the hub removes whatever
   the source reported before and no longer does. Polling sources send one per poll;
   watch sources send one after each (re)list and `upsert`/`remove` after that.
+- An edge stays until its source removes it or leaves it out of a snapshot: removing an
+  entity does not remove the edges reported for it (a pod's edge to a config map outlives
+  the config map's recreation), so a source that forgets its edges leaks them.
 - Sink calls are synchronous and cheap (they only update memory); never block in them.
 - Raise `PermanentSourceError` for what retrying cannot fix (bad credentials, a
   misconfiguration): the supervisor then stops retrying and says why.
@@ -107,6 +110,17 @@ class HasDetails(Protocol):
     called on every status read."""
 
     def details(self) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class ScansOnDemand(Protocol):
+    """A source that reads what it observes again when asked (Code Mode's repositories):
+    `scan()` reads the configured places once more, reports the result through its sink
+    and answers one summary per place (`repository`, `modules`, `imports`, `seconds`,
+    `warnings`: one line each, naming the file). It only reads, and only what the
+    configuration names: nothing from the request chooses what is read."""
+
+    async def scan(self) -> list[dict[str, Any]]: ...
 
 
 class SourceError(Exception):

@@ -1,4 +1,5 @@
 // Plain GETs against the API. A `?token=` on the page's URL is passed on (server.token).
+import type { Timeline, TopologyDiff } from "../state/time";
 import type { Alert, EntityDetails, InfraEvent, MetricSeries, Topology, VisualizationConfig } from "./types";
 
 function token(): string | null {
@@ -15,16 +16,29 @@ export function apiUrl(path: string, params: Record<string, string> = {}): strin
 
 async function getJson<T>(path: string, params?: Record<string, string>): Promise<T> {
   const response = await fetch(apiUrl(path, params));
-  if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+  if (!response.ok) {
+    // The server says why in one line ({"error"} or {"detail"}): show that, not a status.
+    const body = await response.json().catch(() => null) as { error?: string; detail?: string } | null;
+    throw new Error(body?.error ?? body?.detail ?? `${path}: HTTP ${response.status}`);
+  }
   return (await response.json()) as T;
 }
 
+/** `{at}` for a past moment (epoch seconds), nothing while live. */
+const atParam = (at?: number | null): Record<string, string> => (at == null ? {} : { at: String(at) });
+
 export const api = {
-  topology: () => getJson<Topology>("/api/infra/topology"),
-  entity: (id: string) => getJson<EntityDetails>(`/api/infra/entities/${encodeURIComponent(id)}`),
-  metrics: (id: string, since: number) =>
-    getJson<MetricSeries>(`/api/infra/metrics/${encodeURIComponent(id)}`, { since: String(since) }),
-  alerts: () => getJson<{ alerts: Alert[] }>("/api/infra/alerts"),
-  events: (limit = 100) => getJson<{ events: InfraEvent[] }>("/api/infra/events", { limit: String(limit) }),
+  topology: (at?: number | null) => getJson<Topology>("/api/infra/topology", atParam(at)),
+  entity: (id: string, at?: number | null) =>
+    getJson<EntityDetails>(`/api/infra/entities/${encodeURIComponent(id)}`, atParam(at)),
+  metrics: (id: string, since: number, until?: number | null) =>
+    getJson<MetricSeries>(`/api/infra/metrics/${encodeURIComponent(id)}`,
+      until == null ? { since: String(since) } : { since: String(since), until: String(until) }),
+  alerts: (at?: number | null) => getJson<{ alerts: Alert[] }>("/api/infra/alerts", atParam(at)),
+  events: (limit = 100, until?: number | null) => getJson<{ events: InfraEvent[] }>("/api/infra/events",
+    until == null ? { limit: String(limit) } : { limit: String(limit), until: String(until) }),
+  timeline: () => getJson<Timeline>("/api/infra/timeline"),
+  diff: (from: number, to: number) =>
+    getJson<TopologyDiff>("/api/infra/topology/diff", { from: String(from), to: String(to) }),
   config: () => getJson<{ visualization: VisualizationConfig; checks?: Record<string, string>; version: string }>("/api/infra/config"),
 };

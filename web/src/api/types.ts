@@ -5,9 +5,12 @@ export type EntityKind =
   | "namespace" | "pod" | "service" | "deployment" | "container" | "nats_subject"
   | "nats_stream" | "database" | "volume" | "configmap" | "secret" | "ingress" | "node"
   | "process" | "network" | "nats_consumer" | "nats_server" | "replicaset"
-  | "statefulset" | "daemonset" | "job";
+  | "statefulset" | "daemonset" | "job"
+  // Code Mode (the code source).
+  | "repository" | "package" | "module";
 
-export type ConnectionKind = "network" | "http" | "grpc" | "nats" | "volume" | "depends" | "owns";
+export type ConnectionKind =
+  | "network" | "http" | "grpc" | "nats" | "volume" | "depends" | "owns" | "imports" | "runs_as";
 export type HealthStatus = "unknown" | "ok" | "warning" | "critical";
 export type Severity = "info" | "warning" | "error" | "critical";
 export type Scalar = string | number | boolean | null;
@@ -77,6 +80,9 @@ export interface Topology {
   connections: Connection[];
   summary?: Summary;
   sources?: SourceStatus[];
+  /** A past moment (`?at=`): the moment asked, and the gap when nothing was recorded then. */
+  at?: number;
+  gap?: { from: number; to: number | null; message: string } | null;
 }
 
 export interface Delta {
@@ -136,6 +142,8 @@ export interface EntityDetails {
   outgoing: Connection[];
   events: InfraEvent[];
   contributions?: Record<string, Entity>;
+  /** A past moment: the entity's last metric samples before it. */
+  metrics?: Record<string, number>;
 }
 
 export interface MetricSeries {

@@ -3,8 +3,7 @@
 // `?last_event_id=<applied version>` so the server replays exactly what is missing.
 import type { Delta, MetricsFrame, SourceStatus, Topology } from "../api/types";
 import { GraphStore, nowMs } from "../state/graph";
-
-export type StreamStatus = "connecting" | "live" | "reconnecting";
+import type { StreamStatus } from "../state/ui";
 
 /** The part of EventSource used here (a fake one in unit tests). */
 export interface EventSourceLike {

@@ -2,7 +2,8 @@
 // incident named by its root workload, its rules by their titles, every name whole on hover.
 import { useMemo } from "react";
 import type { Alert } from "../api/types";
-import { graph } from "../app";
+import type { GraphStore } from "../state/graph";
+import { useGraph } from "../state/graphContext";
 import { kindStyle } from "../scene/mapping";
 import { groupIncidents, type Incident, ruleTitle } from "../state/alerts";
 import { useUi } from "../state/ui";
@@ -12,6 +13,7 @@ import { relativeTime, SEVERITY_ICON } from "./format";
 
 /** Incidents from the alerts not yet resolved; recomputed when alerts or the graph change. */
 export function useIncidents(): Incident[] {
+  const graph = useGraph();
   const alerts = useUi((s) => s.alerts);
   const checks = useUi((s) => s.checks);
   const revision = useUi((s) => s.graphRevision);
@@ -19,22 +21,23 @@ export function useIncidents(): Incident[] {
     const parent = owners(graph.edges.values());
     const kindOf = (id: string) => graph.entities.get(id)?.kind ?? id.slice(0, id.indexOf(":"));
     return groupIncidents(alerts, (id) => parent.get(id), kindOf, checks);
-  }, [alerts, checks, revision]);
+  }, [graph, alerts, checks, revision]);
 }
 
-function where(id: string, alert?: Alert): { name: string; kind: string; namespace: string | null } {
+function where(graph: GraphStore, id: string, alert?: Alert): { name: string; kind: string; namespace: string | null } {
   const e = graph.entities.get(id);
   const kind = e?.kind ?? alert?.entity_kind ?? id.slice(0, id.indexOf(":"));
   return { name: e?.name ?? alert?.entity_name ?? id, kind: kindStyle(kind).label, namespace: e?.namespace ?? null };
 }
 
 function IncidentRow({ incident }: { incident: Incident }) {
+  const graph = useGraph();
   const go = useGoTo();
   const checks = useUi((s) => s.checks);
-  const root = where(incident.root, incident.alerts.find((a) => a.entity_id === incident.root));
-  const onWhat = [...new Set(incident.alerts.map((a) => where(a.entity_id, a).kind.toLowerCase()))];
+  const root = where(graph, incident.root, incident.alerts.find((a) => a.entity_id === incident.root));
+  const onWhat = [...new Set(incident.alerts.map((a) => where(graph, a.entity_id, a).kind.toLowerCase()))];
   const full = `${root.kind} ${root.name}${root.namespace ? ` in ${root.namespace}` : ""}\n` +
-    incident.alerts.map((a) => `${ruleTitle(a.rule, checks)} on ${where(a.entity_id, a).kind.toLowerCase()} ${where(a.entity_id, a).name}: ${a.message}`).join("\n");
+    incident.alerts.map((a) => `${ruleTitle(a.rule, checks)} on ${where(graph, a.entity_id, a).kind.toLowerCase()} ${where(graph, a.entity_id, a).name}: ${a.message}`).join("\n");
   return (
     <li className={`event incident sev-${incident.severity}`} data-root={incident.root} data-state={incident.state}>
       <button type="button" onClick={() => go(incident.root)} title={full}>

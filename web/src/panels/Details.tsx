@@ -4,11 +4,14 @@
 import { useEffect, useState } from "react";
 import { api } from "../api/http";
 import type { Connection, Entity, EntityDetails } from "../api/types";
-import { graph } from "../app";
+import type { GraphStore } from "../state/graph";
+import { useGraph } from "../state/graphContext";
 import { ioText } from "../scene/fields";
 import { healthColour, isSimulated, kindStyle } from "../scene/mapping";
 import { describeFold, foldKey, owners } from "../state/view";
+import { useTime } from "../state/time";
 import { useUi } from "../state/ui";
+import { CodeLinks } from "./CodeLinks";
 import { EntityLink, EventRow } from "./EntityLink";
 import { edgeRateText, fieldLabel, fieldValue } from "./fields";
 import { bytes, percent, relativeTime } from "./format";
@@ -34,23 +37,22 @@ function Relations({ title, list, end }: { title: string; list: Connection[]; en
   );
 }
 
-const nameOf = (id: string) => graph.entities.get(id)?.name ?? null;
-
 /** The members of a fold group, found the way the view folds them. */
-function foldMembers(key: string): Entity[] {
+function foldMembers(graph: GraphStore, key: string): Entity[] {
   const parent = owners(graph.edges.values());
   return [...graph.entities.values()].filter((e) => foldKey(e, parent) === key);
 }
 
 function FoldedGroup({ id }: { id: string }) {
+  const graph = useGraph();
   const expanded = useUi((s) => s.expanded.includes(id));
   const expand = useUi((s) => s.expand);
   const fold = useUi((s) => s.fold);
-  const members = foldMembers(id);
+  const members = foldMembers(graph, id);
   const worst = (s: string) => members.filter((m) => !m.stale && m.health_status === s).length;
   return (
     <div className="details" data-testid="details" data-entity={id}>
-      <h3 title={id}>{describeFold(id, members.length, nameOf)}</h3>
+      <h3 title={id}>{describeFold(id, members.length, (member) => graph.entities.get(member)?.name ?? null)}</h3>
       {expanded ? (
         <>
           <p className="muted">Expanded: each of them is on the map.</p>
@@ -79,8 +81,10 @@ function healthLine(e: Entity): string {
 }
 
 export function Details() {
+  const graph = useGraph();
   const selected = useUi((s) => s.selected);
   const revision = useUi((s) => s.graphRevision);
+  const at = useTime((s) => s.at);
   const [details, setDetails] = useState<EntityDetails | null>(null);
   const [error, setError] = useState<string | null>(null);
   const live = selected ? graph.entities.get(selected) : undefined;
@@ -89,9 +93,9 @@ export function Details() {
     setError(null);
     if (!selected || selected.startsWith("agg:")) return;
     let current = true;
-    api.entity(selected).then((d) => current && setDetails(d)).catch((e: Error) => current && setError(e.message));
+    api.entity(selected, at).then((d) => current && setDetails(d)).catch((e: Error) => current && setError(e.message));
     return () => { current = false; };
-  }, [selected, live?.updated_at]);
+  }, [selected, live?.updated_at, at]);
   void revision;
   if (!selected) return <p className="empty">Click something on the map, or press <kbd>/</kbd> to search.</p>;
   if (selected.startsWith("agg:")) return <FoldedGroup id={selected} />;
@@ -130,6 +134,7 @@ export function Details() {
           <div className="labels-list">{Object.entries(e.labels!).map(([k, v]) => <code key={k}>{k}={v}</code>)}</div>
         </>
       )}
+      <CodeLinks entity={e} />
       {(e.endpoints ?? []).length > 0 && (<><h4>Endpoints</h4><div className="labels-list">{e.endpoints!.map((x) => <code key={x}>{x}</code>)}</div></>)}
       {details && <Relations title="Incoming" list={details.incoming} end="source_id" />}
       {details && <Relations title="Outgoing" list={details.outgoing} end="target_id" />}

@@ -1,6 +1,6 @@
 // Links to entities and rows of events, shared by the side panel's tabs.
 import type { InfraEvent } from "../api/types";
-import { graph } from "../app";
+import { useGraph } from "../state/graphContext";
 import { healthColour, kindStyle } from "../scene/mapping";
 import { useUi } from "../state/ui";
 import { relativeTime, SEVERITY_ICON } from "./format";
@@ -15,6 +15,7 @@ export function useGoTo(): (id: string) => void {
 }
 
 export function EntityLink({ id }: { id: string }) {
+  const graph = useGraph();
   const go = useGoTo();
   const e = graph.entities.get(id);
   return (

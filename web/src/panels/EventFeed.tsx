@@ -3,7 +3,8 @@
 // problems, so that it still means something on a busy system.
 import { useEffect, useMemo, useState } from "react";
 import type { InfraEvent } from "../api/types";
-import { graph } from "../app";
+import type { GraphStore } from "../state/graph";
+import { useGraph } from "../state/graphContext";
 import { useUi } from "../state/ui";
 import { EventRow } from "./EntityLink";
 
@@ -15,7 +16,7 @@ const FRESH_MS = 10_000;
 export const isAlertEvent = (e: InfraEvent) => e.source === "alerts" || e.reason.startsWith("Alert");
 
 /** The selection and everything it owns, down the "owns" edges. */
-function ownedBy(id: string): Set<string> {
+function ownedBy(graph: GraphStore, id: string): Set<string> {
   const children = new Map<string, string[]>();
   for (const edge of graph.edges.values()) {
     if (edge.kind !== "owns") continue;
@@ -30,6 +31,7 @@ function ownedBy(id: string): Set<string> {
 }
 
 export function EventFeed() {
+  const graph = useGraph();
   const events = useUi((s) => s.events);
   const fresh = useUi((s) => s.freshEvents);
   const selected = useUi((s) => s.selected);
@@ -39,7 +41,7 @@ export function EventFeed() {
   const [mine, setMine] = useState(false);
   const [, tick] = useState(0);
   useEffect(() => { const t = setInterval(() => tick((n) => n + 1), 5000); return () => clearInterval(t); }, []);
-  const related = useMemo(() => (selected ? ownedBy(selected) : null), [selected, revision]);
+  const related = useMemo(() => (selected ? ownedBy(graph, selected) : null), [graph, selected, revision]);
   const counts = { changes: 0, alerts: 0 };
   for (const e of events) counts[isAlertEvent(e) ? "alerts" : "changes"]++;
   const shown = events.filter((e) =>

@@ -2,12 +2,13 @@
 // filters as chips over the map (each one removable, unknown values marked), and a word
 // when they leave the map empty.
 import { useEffect, useRef } from "react";
-import { graph } from "../app";
+import type { GraphStore } from "../state/graph";
+import { useGraph } from "../state/graphContext";
 import { kindStyle } from "../scene/mapping";
 import { useUi } from "../state/ui";
 import { EMPTY_FILTERS, type Filters } from "../state/url";
 
-type Field = keyof Omit<Filters, "q">;
+type Field = keyof Omit<Filters, "q" | "mode">;
 const FIELDS: { field: Field; title: string }[] = [
   { field: "kinds", title: "Kind" }, { field: "health", title: "Health" }, { field: "sources", title: "Source" },
   { field: "namespaces", title: "Namespace" },
@@ -15,7 +16,7 @@ const FIELDS: { field: Field; title: string }[] = [
 const HEALTH = ["ok", "warning", "critical", "unknown"];
 
 /** Every value a filter could match on the map now. */
-function known(): Record<Field, Set<string>> {
+function known(graph: GraphStore): Record<Field, Set<string>> {
   const out = { kinds: new Set<string>(), namespaces: new Set<string>(), sources: new Set<string>(), health: new Set(HEALTH) };
   for (const e of graph.entities.values()) {
     out.kinds.add(e.kind);
@@ -45,6 +46,7 @@ function Chips({ field, values }: { field: Field; values: string[] }) {
 }
 
 export function FilterMenu({ onClose, anchor }: { onClose: () => void; anchor: React.RefObject<HTMLElement | null> }) {
+  const graph = useGraph();
   useUi((s) => s.graphRevision);
   const setFilters = useUi((s) => s.setFilters);
   const host = useRef<HTMLDivElement>(null);
@@ -58,7 +60,7 @@ export function FilterMenu({ onClose, anchor }: { onClose: () => void; anchor: R
     window.addEventListener("keydown", esc, true);
     return () => { window.removeEventListener("pointerdown", away); window.removeEventListener("keydown", esc, true); };
   }, [onClose, anchor]);
-  const values = known();
+  const values = known(graph);
   const sorted = (s: Set<string>) => [...s].sort().slice(0, 60);
   return (
     <div className="filter-menu" role="dialog" aria-label="Filters" data-testid="filters" ref={host}>
@@ -78,13 +80,14 @@ export function FilterMenu({ onClose, anchor }: { onClose: () => void; anchor: R
 
 /** The active filters over the map, each removable; unknown values say so. */
 export function ActiveFilters() {
+  const graph = useGraph();
   const filters = useUi((s) => s.filters);
   const setFilters = useUi((s) => s.setFilters);
   useUi((s) => s.graphRevision);
   const shown = useUi((s) => s.shown.nodes);
   const active = FIELDS.flatMap(({ field, title }) => filters[field].map((v) => ({ field, title, v })));
   if (!active.length) return null;
-  const values = known();
+  const values = known(graph);
   const empty = shown === 0 && graph.entities.size > 0;
   return (
     <div className="active-filters" data-testid="active-filters" data-obstacle>

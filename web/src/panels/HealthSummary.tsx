@@ -1,7 +1,7 @@
 // The headline of the map's health: the worst state first ("18 critical"), then the other
 // counts and the share of checked entities that pass; by kind on demand, with headers.
 import { useEffect, useRef, useState } from "react";
-import { graph } from "../app";
+import { useGraph } from "../state/graphContext";
 import { kindStyle } from "../scene/mapping";
 import { countHealth, headline, healthyPercent } from "../state/health";
 import { useUi } from "../state/ui";
@@ -9,6 +9,7 @@ import { useUi } from "../state/ui";
 const WORDS = { critical: "critical", warning: "warning", ok: "all healthy", unknown: "not checked" };
 
 export function HealthSummary() {
+  const graph = useGraph();
   useUi((s) => s.graphRevision);
   const [open, setOpen] = useState(false);
   const host = useRef<HTMLElement>(null);

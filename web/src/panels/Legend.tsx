@@ -1,6 +1,6 @@
 // What the shapes, colours and lines mean; only the kinds on the map, plus health.
 import { useState } from "react";
-import { graph } from "../app";
+import { useGraph } from "../state/graphContext";
 import { COLOURS, EDGE_KINDS, EDGE_STYLES, KIND_STYLES, type RGB } from "../scene/mapping";
 import { kindTint } from "../scene/palette";
 import { useUi } from "../state/ui";
@@ -27,6 +27,7 @@ function initiallyOpen(): boolean {
 }
 
 export function Legend() {
+  const graph = useGraph();
   useUi((s) => s.graphRevision);
   const [open, setOpen] = useState(initiallyOpen);
   const toggle = () => {
@@ -37,6 +38,7 @@ export function Legend() {
   for (const e of graph.entities.values()) present.add(e.kind);
   const edgeKinds = new Set<string>();
   for (const e of graph.edges.values()) edgeKinds.add(e.kind);
+  if (edgeKinds.has("imports")) edgeKinds.add("import_cycle");
   const kinds = Object.entries(KIND_STYLES).filter(([k]) => present.has(k));
   return (
     <aside className={open ? "legend open" : "legend"} aria-label="Legend" data-testid="legend" data-obstacle>

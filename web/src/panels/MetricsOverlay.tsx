@@ -5,8 +5,9 @@ import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { api } from "../api/http";
 import type { Entity } from "../api/types";
-import { graph } from "../app";
+import { useGraph } from "../state/graphContext";
 import { metric } from "../scene/mapping";
+import { useTime } from "../state/time";
 import { useUi } from "../state/ui";
 import { bytes, percent, rate } from "./format";
 
@@ -43,21 +44,30 @@ function Bar({ label, value, max, text, colour, series }: {
 }
 
 export function MetricsOverlay() {
+  const graph = useGraph();
   const selected = useUi((s) => s.selected);
   useUi((s) => s.graphRevision);
+  const at = useTime((s) => s.at);
   const [series, setSeries] = useState<Record<string, [number, number][]>>({});
   useEffect(() => {
     setSeries({});
     // A folded group (agg:...) has no history of its own.
     if (!selected || selected.startsWith("agg:")) return;
     let live = true;
-    const load = () => api.metrics(selected, Date.now() / 1000 - 900)
+    // In the past the sparklines end at the moment shown (their last point is the cursor),
+    // and the values are that moment's samples (the recorded map carries none).
+    const load = () => api.metrics(selected, (at ?? Date.now() / 1000) - 900, at)
       .then((m) => { if (live) setSeries(m.series); })
       .catch(() => undefined);
     load();
-    const timer = setInterval(load, 5000);
-    return () => { live = false; clearInterval(timer); };
-  }, [selected]);
+    if (at !== null) {
+      api.entity(selected, at).then((d) => {
+        if (live && d.metrics) graph.applyMetrics({ timestamp: at, values: { [selected]: d.metrics } });
+      }).catch(() => undefined);
+    }
+    const timer = at === null ? setInterval(load, 5000) : null;
+    return () => { live = false; if (timer) clearInterval(timer); };
+  }, [selected, at, graph]);
   const e: Entity | undefined = selected ? graph.entities.get(selected) : undefined;
   if (!e) return null;
   const net = (e.network_rx_rate ?? 0) + (e.network_tx_rate ?? 0);

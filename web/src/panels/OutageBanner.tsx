@@ -1,7 +1,7 @@
 // A lost connection to the server must not look like a quiet system: a banner says since
 // when the data is old, and the map and the health headline go grey until it resyncs.
 import { useEffect, useState } from "react";
-import { graph } from "../app";
+import { useGraph } from "../state/graphContext";
 import { useUi } from "../state/ui";
 
 /** A reconnect this quick is a blip, not an outage. */
@@ -21,6 +21,7 @@ export function useDisconnected(): boolean {
 export const clock = (ms: number) => new Date(ms).toLocaleTimeString("en-GB", { hour12: false });
 
 export function OutageBanner({ down }: { down: boolean }) {
+  const graph = useGraph();
   if (!down) return null;
   const since = graph.lastDataAt;
   return (

@@ -1,12 +1,13 @@
 // Search (focus with "/"): ranked results that say where each one is, arrow keys to move
 // through them, Enter to go, a count of all matches and a word when there are none.
 import { useEffect, useMemo, useRef, useState } from "react";
-import { graph } from "../app";
+import { useGraph } from "../state/graphContext";
 import { kindStyle } from "../scene/mapping";
 import { search, whereabouts } from "../state/search";
 import { useUi } from "../state/ui";
 
 export function SearchBox() {
+  const graph = useGraph();
   const q = useUi((s) => s.filters.q);
   const setFilters = useUi((s) => s.setFilters);
   const select = useUi((s) => s.select);
@@ -26,7 +27,7 @@ export function SearchBox() {
     window.addEventListener("keydown", key);
     return () => window.removeEventListener("keydown", key);
   }, [select, requestFit]);
-  const result = useMemo(() => search(graph.entities.values(), q), [q, revision]);
+  const result = useMemo(() => search(graph.entities.values(), q), [graph, q, revision]);
   useEffect(() => setActive(0), [q]);
   const choose = (id: string) => { select(id); fly(id); setOpen(false); input.current?.blur(); };
   const onKeyDown = (ev: React.KeyboardEvent) => {

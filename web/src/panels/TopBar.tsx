@@ -1,13 +1,15 @@
 // The top bar: search (Search.tsx), layout presets, filters and the connection indicator.
 import { useCallback, useRef, useState } from "react";
-import { graph } from "../app";
+import { useGraph } from "../state/graphContext";
 import { useUi } from "../state/ui";
 import type { LayoutPreset } from "../state/url";
 import { FilterMenu } from "./Filters";
+import { ModeSwitch } from "./ModeSwitch";
 import { clock } from "./OutageBanner";
 import { SearchBox } from "./Search";
 
 export function ConnectionIndicator() {
+  const graph = useGraph();
   const status = useUi((s) => s.status);
   useUi((s) => s.graphRevision);
   const bad = graph.sources.filter((s) => s.state === "down" || s.state === "degraded");
@@ -50,6 +52,7 @@ export function TopBar() {
     <header className="topbar">
       <div className="brand"><span className="logo">◈</span> Gestalt <b>Live</b></div>
       <SearchBox />
+      <ModeSwitch />
       <div className="presets" role="group" aria-label="Layout">
         {PRESETS.map((p) => (
           <button key={p.id} type="button" className={layout === p.id ? "on" : ""} aria-pressed={layout === p.id}

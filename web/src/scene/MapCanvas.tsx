@@ -6,15 +6,18 @@ import { Canvas, useFrame, useThree } from "@react-three/fiber";
 import { useEffect, useMemo, useRef } from "react";
 import * as THREE from "three";
 import { OrbitControls } from "three/examples/jsm/controls/OrbitControls.js";
-import { graph, renderStats, sceneHooks } from "../app";
 import { LayoutClient } from "../layout/client";
-import { nowMs } from "../state/graph";
+import { type GraphStore, nowMs } from "../state/graph";
+import { useGraph } from "../state/graphContext";
 import { useUi } from "../state/ui";
 import { buildView, matchesSearch, tracePath } from "../state/view";
+import { sceneHooks } from "../testHooks";
 import { CameraDirector, aimAt, occluders, readFreeRect } from "./camera";
 import { type LabelItem, placeLabels, textMeasurer, wishLabels } from "./labelling";
 import { Labels } from "./Labels";
 import { describeEntity } from "./describe";
+import { pick } from "./picking";
+import { renderStats } from "./renderStats";
 import { GPU_OPTIONS, SOFTWARE_OPTIONS, SceneGraph } from "./SceneGraph";
 
 /** The direction each layout is best seen along (camera to scene). */
@@ -24,7 +27,8 @@ const LAYOUT_VIEWS: Record<string, THREE.Vector3> = {
   kind: new THREE.Vector3(0, -40, -360),
 };
 
-function MapScene({ labels }: { labels: React.RefObject<LabelItem[]> }) {
+// The graph comes as a prop: the Canvas is a React root of its own.
+function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObject<LabelItem[]> }) {
   const { scene, camera, gl, size } = useThree();
   const sceneGraph = useMemo(() => new SceneGraph(SOFTWARE ? SOFTWARE_OPTIONS : GPU_OPTIONS), []);
   const layout = useMemo(() => new LayoutClient(), []);
@@ -66,7 +70,7 @@ function MapScene({ labels }: { labels: React.RefObject<LabelItem[]> }) {
     let down = { x: 0, y: 0 };
     const at = (ev: MouseEvent) => {
       const rect = el.getBoundingClientRect();
-      return sceneGraph.pick(ev.clientX - rect.left, ev.clientY - rect.top, rect.width, rect.height, camera);
+      return pick(sceneGraph, ev.clientX - rect.left, ev.clientY - rect.top, rect.width, rect.height, camera);
     };
     const move = (ev: PointerEvent) => {
       const id = at(ev);
@@ -126,7 +130,7 @@ function MapScene({ labels }: { labels: React.RefObject<LabelItem[]> }) {
     const s = state.current;
     const ui = useUi.getState();
     sceneGraph.prepare(gl);
-    const viewKey = JSON.stringify([ui.filters.kinds, ui.filters.namespaces, ui.filters.sources, ui.filters.health, ui.config.max_entities, ui.expanded]);
+    const viewKey = JSON.stringify([ui.filters.kinds, ui.filters.namespaces, ui.filters.sources, ui.filters.health, ui.filters.mode, ui.config.max_entities, ui.expanded]);
     const frameStart = performance.now();
     // Deltas arrive faster than a big view can be rebuilt: rebuilds (and restyles) wait
     // three times their cost after the last one, so they take at most a quarter of the
@@ -300,6 +304,7 @@ const SOFTWARE = softwareRenderer();
 
 /** The map's own controls: frame everything (also the Home key). */
 function MapControls() {
+  const graph = useGraph();
   const requestFit = useUi((s) => s.requestFit);
   const shown = useUi((s) => s.shown);
   useUi((s) => s.graphRevision);
@@ -327,6 +332,7 @@ function MapControls() {
 }
 
 export function MapCanvas() {
+  const graph = useGraph();
   const labels = useRef<LabelItem[]>([]);
   return (
     <div className="map" data-testid="map">
@@ -339,7 +345,7 @@ export function MapCanvas() {
           scene.fog = new THREE.FogExp2(0x070b14, 0.00045);
         }}
       >
-        <MapScene labels={labels} />
+        <MapScene graph={graph} labels={labels} />
       </Canvas>
       <Labels items={labels} />
       <MapControls />

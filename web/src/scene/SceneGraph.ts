@@ -1,6 +1,7 @@
 // The map as three.js objects, built for scale: the layers (layers/) draw entities as
-// instanced meshes near the camera and glyphs far away, edges and particles, far rings as
-// circles of lines, and halos around problems. Draw calls depend on the number of shapes
+// instanced meshes near the camera and glyphs far away (levelOfDetail.ts chooses), edges,
+// traffic particles, far rings as circles of lines, halos around problems and the
+// selection markers; picking.ts finds the entity under the pointer. Draw calls depend on the number of shapes
 // and styles, never on the number of entities. This class holds what the layers share:
 // the view, positions, colours and sizes per view node, and the level of detail; buffers
 // are rewritten only when what they show changed (the layout moved, styles changed, the
@@ -11,19 +12,17 @@ import type { LayoutClient } from "../layout/client";
 import type { View } from "../state/view";
 import { EdgeLayer } from "./layers/EdgeLayer";
 import { HaloLayer } from "./layers/HaloLayer";
-import { NodeLayer, RING } from "./layers/NodeLayer";
+import { MarkerLayer } from "./layers/MarkerLayer";
+import { NodeLayer } from "./layers/NodeLayer";
+import { ParticleLayer } from "./layers/ParticleLayer";
 import { RingLayer } from "./layers/RingLayer";
+import { type DetailBudget, partition } from "./levelOfDetail";
 import { SHAPES, entityColour, entitySize, kindStyle, pulses, spins } from "./mapping";
 
 const BASE = 2.4; // world units per unit of entity size
 const DIM = 0.13; // colour factor of what path tracing leaves out
-const RING_TUBE = 0.012; // the ring geometry's tube radius (geometries.ts)
 
-export interface SceneOptions {
-  /** Entities at least this many pixels in radius are drawn as meshes... */
-  meshPixels: number;
-  /** ...at most this many triangles of them (the largest on screen first); the rest as glyphs. */
-  meshTriangles: number;
+export interface SceneOptions extends DetailBudget {
   /** Traffic particles at most (the busiest edges first). */
   particleBudget: number;
   /** Edges drawn per frame, in pixels of line (the shortest on screen first; the path
@@ -68,10 +67,10 @@ export class SceneGraph {
   private readonly options: SceneOptions;
   private readonly nodes: NodeLayer;
   private readonly edges: EdgeLayer;
+  private readonly particles: ParticleLayer;
   private readonly rings: RingLayer;
   private readonly halos: HaloLayer;
-  private readonly selectMarker: THREE.Mesh;
-  private readonly hoverMarker: THREE.Mesh;
+  private readonly markers: MarkerLayer;
   // What the buffers were last written from.
   private layoutRevision = -1;
   private layoutIds: string[] | null = null;
@@ -85,14 +84,11 @@ export class SceneGraph {
   constructor(options: SceneOptions = GPU_OPTIONS) {
     this.options = options;
     this.nodes = new NodeLayer(this.root);
-    this.edges = new EdgeLayer(this.root, options.edgePixels, options.particleBudget);
+    this.edges = new EdgeLayer(this.root, options.edgePixels);
+    this.particles = new ParticleLayer(this.root, options.particleBudget);
     this.rings = new RingLayer(this.root);
     this.halos = new HaloLayer(this.root);
-    const markerGeometry = new THREE.TorusGeometry(1, 0.06, 6, 48);
-    this.selectMarker = new THREE.Mesh(markerGeometry, new THREE.MeshBasicMaterial({ color: 0xffffff, transparent: true, opacity: 0.95 }));
-    this.hoverMarker = new THREE.Mesh(markerGeometry, new THREE.MeshBasicMaterial({ color: 0x9cc3ff, transparent: true, opacity: 0.6 }));
-    this.selectMarker.visible = this.hoverMarker.visible = false;
-    this.root.add(this.selectMarker, this.hoverMarker);
+    this.markers = new MarkerLayer(this.root);
   }
 
   /** Draws the glyph atlas with the page's renderer (once, before the first frame). */
@@ -183,8 +179,8 @@ export class SceneGraph {
     });
     this.pulsingAny = this.flags.some((f) => (f & 1) !== 0);
     this.applyHighlight();
-    if (rebuildParticles || !this.edges.hasParticles) {
-      this.edges.rebuildParticles(this);
+    if (rebuildParticles || !this.particles.any) {
+      this.particles.rebuild(this);
       this.viewDirty = true; // particle ends must be written
     }
     this.styleDirty = true;
@@ -252,69 +248,6 @@ export class SceneGraph {
   }
 
   /**
-   * Level of detail: the entities largest on screen (and the selection) are meshes, within
-   * the triangle budget; the others glyphs. Returns whether the split changed. Rings
-   * thinner than a pixel or two are circles of lines.
-   */
-  private partition(camera: THREE.Camera, projScale: number): boolean {
-    const n = this.view.nodes.length;
-    const pos = this.pos;
-    const camPos = camera.getWorldPosition(new THREE.Vector3());
-    const { meshPixels, meshTriangles } = this.options;
-    const triangles = this.nodes.triangles;
-    // Screen positions (for the edge budget): clip space by hand, pixels from the centre.
-    const m = new THREE.Matrix4().multiplyMatrices(camera.projectionMatrix, camera.matrixWorldInverse).elements;
-    const proj = camera.projectionMatrix.elements;
-    const half = projScale / proj[5];
-    const halfWidth = projScale / proj[0];
-    this.halfWidth = halfWidth;
-    this.halfHeight = half;
-    const candidates: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const x = pos[i * 3], y = pos[i * 3 + 1], z = pos[i * 3 + 2];
-      const d = Math.hypot(x - camPos.x, y - camPos.y, z - camPos.z);
-      const px = (this.sizes[i] * projScale) / Math.max(d, 1e-3);
-      this.pixels[i] = px;
-      if (px >= meshPixels) candidates.push(i);
-      const w = m[3] * x + m[7] * y + m[11] * z + m[15];
-      this.screen[i * 2] = w > 1e-3 ? ((m[0] * x + m[4] * y + m[8] * z + m[12]) / w) * halfWidth : NaN;
-      this.screen[i * 2 + 1] = w > 1e-3 ? ((m[1] * x + m[5] * y + m[9] * z + m[13]) / w) * half : NaN;
-    }
-    const near = new Uint8Array(n);
-    const ring = SHAPES.indexOf(RING);
-    let used = 0;
-    const take = (i: number | undefined) => {
-      if (i === undefined || near[i]) return;
-      near[i] = 1;
-      used += triangles[this.shapeOf[i]];
-    };
-    for (let i = 0; i < n; i++) {
-      if (this.shapeOf[i] !== ring) continue;
-      const d = Math.hypot(pos[i * 3] - camPos.x, pos[i * 3 + 1] - camPos.y, pos[i * 3 + 2] - camPos.z);
-      if ((2 * RING_TUBE * this.ringScale[i] * projScale) / Math.max(d, 1e-3) >= 1.5) take(i);
-    }
-    take(this.selected !== null ? this.index.get(this.selected) : undefined);
-    take(this.hovered !== null ? this.index.get(this.hovered) : undefined);
-    // A map whose every entity fits the budget needs no glyphs at all.
-    let all = used;
-    for (let i = 0; i < n && all <= meshTriangles; i++) if (!near[i]) all += triangles[this.shapeOf[i]];
-    if (all <= meshTriangles) for (let i = 0; i < n; i++) take(i);
-    candidates.sort((a, b) => this.pixels[b] - this.pixels[a]);
-    for (const i of candidates) {
-      if (used + triangles[this.shapeOf[i]] > meshTriangles) break;
-      take(i);
-    }
-    let changed = false;
-    this.pulsingNear = false;
-    for (let i = 0; i < n; i++) {
-      if (near[i] && this.flags[i]) this.pulsingNear = true;
-      if (near[i] !== this.near[i]) changed = true;
-    }
-    this.near = near;
-    return changed;
-  }
-
-  /**
    * Per frame: positions from the layout, level of detail, animations, buffers. Returns
    * whether the next frame differs from the last one (something moved or animates), so
    * that the caller can skip drawing identical frames.
@@ -329,7 +262,12 @@ export class SceneGraph {
     const focus = `${this.selected}|${this.hovered}`;
     const refocused = focus !== this.partitionedFor;
     this.partitionedFor = focus;
-    const split = moved || looked || styled || refocused ? this.partition(camera, projScale) : false;
+    let split = false;
+    if (moved || looked || styled || refocused) {
+      const detail = partition(this, camera, projScale, this.options, this.nodes.triangles);
+      split = detail.changed;
+      this.pulsingNear = detail.pulsingNear;
+    }
     if (moved || split || styled || looked) {
       this.nodes.writeGlyphs(this);
       this.rings.write(this);
@@ -342,29 +280,17 @@ export class SceneGraph {
     // Edges are chosen by their length on screen, so a camera move may change them too.
     const edgesChanged = moved || styled || (this.edges.budgeted && looked);
     if (edgesChanged) this.edges.writeEdges(this);
-    if (edgesChanged || viewChanged) this.edges.writeParticles(this);
+    if (edgesChanged || viewChanged) this.particles.write(this, this.edges.shown);
 
-    const flowing = this.edges.frame(time, cameraDistance);
+    const pulsing = this.edges.frame(time);
+    const flowing = this.particles.frame(time, cameraDistance);
     this.nodes.frame(time, projScale);
     this.halos.frame(projScale, pixelRatio);
 
-    this.placeMarker(this.selectMarker, this.selected, camera, time, 1.9, projScale);
-    this.placeMarker(this.hoverMarker, this.hovered !== this.selected ? this.hovered : null, camera, time, 1.6, projScale);
+    const marking = this.markers.frame(this, camera, time, projScale);
 
-    const animating = flowing || this.pulsingNear || fading ||
-      this.selectMarker.visible || this.hoverMarker.visible || (this.nodes.glyphsVisible && this.pulsingAny);
+    const animating = pulsing || flowing || this.pulsingNear || fading || marking || (this.nodes.glyphsVisible && this.pulsingAny);
     return moved || looked || styled || split || animating;
-  }
-
-  private placeMarker(marker: THREE.Mesh, id: string | null, camera: THREE.Camera, time: number, factor: number, projScale: number): void {
-    const i = id ? this.index.get(id) : undefined;
-    marker.visible = i !== undefined;
-    if (i === undefined) return;
-    marker.position.set(this.pos[i * 3], this.pos[i * 3 + 1], this.pos[i * 3 + 2]);
-    marker.quaternion.copy(camera.quaternion);
-    // Never smaller than a dozen pixels: among thousands of dots the selection must show.
-    const least = (12 * marker.position.distanceTo(camera.getWorldPosition(new THREE.Vector3()))) / Math.max(projScale, 1e-3);
-    marker.scale.setScalar(Math.max(this.sizes[i] * factor, least) * (1 + 0.06 * Math.sin(time * 4)));
   }
 
   /** World position of a shown node (an entity id is looked up through its aggregate). */
@@ -377,30 +303,5 @@ export class SceneGraph {
   colourOf(id: string): [number, number, number] | null {
     const i = this.index.get(this.view.shownAs.get(id) ?? id);
     return i === undefined ? null : [this.colours[i * 3], this.colours[i * 3 + 1], this.colours[i * 3 + 2]];
-  }
-
-  /** The shown node nearest to a screen point, within `radius` pixels of its edge. */
-  pick(x: number, y: number, width: number, height: number, camera: THREE.Camera, radius = 10): string | null {
-    const v = new THREE.Vector3();
-    let best: string | null = null;
-    let bestD = Infinity;
-    const camPos = camera.getWorldPosition(new THREE.Vector3());
-    const proj = (camera as THREE.PerspectiveCamera).projectionMatrix.elements[5] * height / 2;
-    for (let i = 0; i < this.view.nodes.length; i++) {
-      if (this.view.nodes[i].entity.kind === "namespace") continue;
-      v.set(this.pos[i * 3], this.pos[i * 3 + 1], this.pos[i * 3 + 2]);
-      const dist = v.distanceTo(camPos);
-      v.project(camera);
-      if (v.z > 1 || v.z < -1) continue;
-      const sx = (v.x + 1) / 2 * width;
-      const sy = (1 - v.y) / 2 * height;
-      const pixelSize = (this.sizes[i] * proj) / Math.max(dist, 1e-3);
-      const d = Math.hypot(sx - x, sy - y) - pixelSize;
-      if (d < radius && d + dist * 1e-4 < bestD) {
-        bestD = d + dist * 1e-4;
-        best = this.view.nodes[i].id;
-      }
-    }
-    return best;
   }
 }

@@ -2,9 +2,11 @@
 // The graph itself lives in the GraphStore; `graphRevision` is its throttled echo for panels.
 import { create } from "zustand";
 import type { Alert, InfraEvent, VisualizationConfig } from "../api/types";
-import type { StreamStatus } from "../live/topologyStream";
-import { mergeEvents } from "../live/eventStream";
+import { mergeEvents } from "./events";
 import { EMPTY_FILTERS, type Filters, type LayoutPreset, parseUrl, toSearch } from "./url";
+
+/** The topology stream's connection, as the outage banner and the top bar show it. */
+export type StreamStatus = "connecting" | "live" | "reconnecting";
 
 export type Tab = "details" | "events" | "alerts";
 
@@ -48,7 +50,7 @@ export interface UiState {
 const initial = parseUrl(window.location.search);
 
 export const useUi = create<UiState>((set, get) => ({
-  filters: { ...EMPTY_FILTERS, q: initial.q, kinds: initial.kinds, namespaces: initial.namespaces, sources: initial.sources, health: initial.health },
+  filters: { ...EMPTY_FILTERS, q: initial.q, kinds: initial.kinds, namespaces: initial.namespaces, sources: initial.sources, health: initial.health, mode: initial.mode },
   selected: initial.selected,
   hovered: null,
   layout: initial.layout ?? "force",

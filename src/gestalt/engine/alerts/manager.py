@@ -60,6 +60,8 @@ from gestalt.model import (
 from gestalt.model.config import Config, Receiver, duration_seconds
 
 log = logging.getLogger(__name__)
+# Raised by the engine while history cannot record (a full disk).
+HISTORY_RULE = "history_paused"
 
 EventSink = Callable[[Event], None]
 # Subjects judged between two yields to the event loop (about 5 ms of work).
@@ -125,7 +127,7 @@ class AlertManager:
         self.lifecycle = Lifecycle(
             resolved_retention=duration_seconds(alerts.resolved_retention,
                                                 "alerts.resolved_retention"))
-        self.lifecycle.external_rules.add(FAILING_RULE)
+        self.lifecycle.external_rules.update((FAILING_RULE, HISTORY_RULE))
         self._grace = duration_seconds(alerts.startup_grace, "alerts.startup_grace")
         self._receivers = receivers_of(config)
         self.notifier: Notifier | None = None
@@ -196,13 +198,17 @@ class AlertManager:
         entities = list(store.entities.values())
         connections = list(store.connections.values())
         observations: list[Observation] = []
+        # Only what is still there when its step comes: a subject removed while an earlier
+        # step yielded is judged as gone (`_apply`), and reading it would bring back what
+        # was forgotten with it (its "rising" counters).
+        current, links = store.entities, store.connections
         for start in range(0, len(entities), EVALUATION_STEP):
-            observations.extend(self.rules.observe(entities[start:start + EVALUATION_STEP],
-                                                   (), (), now))
+            step = [e for e in entities[start:start + EVALUATION_STEP] if e.id in current]
+            observations.extend(self.rules.observe(step, (), (), now))
             await asyncio.sleep(0)
         for start in range(0, len(connections), EVALUATION_STEP):
-            observations.extend(self.rules.observe((), connections[start:start + EVALUATION_STEP],
-                                                   (), now, names=store.entities))
+            step_edges = [c for c in connections[start:start + EVALUATION_STEP] if c.id in links]
+            observations.extend(self.rules.observe((), step_edges, (), now, names=current))
             await asyncio.sleep(0)
         statuses = list(self._statuses())
         observations.extend(self.rules.observe((), (), statuses, now))
@@ -291,19 +297,25 @@ class AlertManager:
         )
 
     def _notifications_failing(self, receiver: str, failing: bool, detail: str) -> None:
+        self.raise_external(FAILING_RULE, RECEIVER_PREFIX + receiver, receiver,
+                            f"notifications to {receiver} are failing: {detail}" if failing
+                            else None, labels={"receiver": receiver})
+
+    def raise_external(self, rule: str, subject: str, name: str, message: str | None, *,
+                       labels: dict[str, str] | None = None) -> None:
+        """Fire (a message) or resolve (None) an alert that Gestalt raises about itself
+        (not judged by the rules): notifications failing, history paused."""
         now = time.time()
-        subject = RECEIVER_PREFIX + receiver
-        aid = alert_id(FAILING_RULE, subject)
+        self.lifecycle.external_rules.add(rule)
+        aid = alert_id(rule, subject)
         current = self.lifecycle.alerts.get(aid)
-        if failing:
+        if message is not None:
             if current is not None and current.state == FIRING:
                 return
-            alert = Alert(id=aid, rule=FAILING_RULE, entity_id=subject,
+            alert = Alert(id=aid, rule=rule, entity_id=subject,
                           severity=Severity.CRITICAL, state=FIRING,
-                          message=f"notifications to {receiver} are failing: {detail}",
-                          started_at=now, updated_at=now, entity_name=receiver,
-                          labels={"alertname": FAILING_RULE, "severity": "critical",
-                                  "receiver": receiver})
+                          message=message, started_at=now, updated_at=now, entity_name=name,
+                          labels={"alertname": rule, "severity": "critical", **(labels or {})})
             self.lifecycle.alerts[aid] = alert
             self._record([Change(alert, FIRING)], now)
         elif current is not None and current.state == FIRING:

@@ -14,6 +14,8 @@ from typing import Any
 import msgspec
 
 from gestalt.engine.filters import TopologyFilter, parse_kinds
+from gestalt.engine.moments import BadMoment, past_view
+from gestalt.engine.past import OutsideRetention, parse_moment
 from gestalt.engine.registry import SPECS
 from gestalt.engine.runtime import Engine
 from gestalt.model import Entity, EntityKind, Event
@@ -41,6 +43,11 @@ class PathSpec:
 
 
 REGISTRY: dict[str, PathSpec] = {}
+# Paths whose answer cannot be rebuilt for a past moment (`at`): live samples of messages,
+# or series that take their own time range. Every other path answers `at=<time>`.
+NO_PAST = frozenset({"world.infra.nats.messages", "world.infra.health.history",
+                     "world.infra.k8s.events", "world.infra.metrics.custom",
+                     "world.infra.docker.stats"})
 
 
 def path(
@@ -66,7 +73,14 @@ def check_request(name: str, params: Params) -> PathSpec:
     spec = REGISTRY.get(name)
     if spec is None:
         raise PathError(404, f"unknown path {name!r}; `gestalt query --list` shows them all")
-    unknown = set(params) - set(spec.params)
+    if "at" in params:
+        if name in NO_PAST:
+            raise PathError(400, f"{name} has no past to ask `at` of (it is live only)")
+        try:
+            parse_moment(params["at"])
+        except ValueError as exc:
+            raise PathError(400, str(exc)) from exc
+    unknown = set(params) - set(spec.params) - {"at"}
     if unknown:
         allowed = ", ".join(spec.params) or "none"
         raise PathError(400, f"unknown parameter(s) {', '.join(sorted(unknown))}; "
@@ -79,10 +93,20 @@ def check_request(name: str, params: Params) -> PathSpec:
 
 
 async def resolve(engine: Engine, name: str, params: Params) -> tuple[PathSpec, Result]:
+    """Answer a path; with `at`, as it was at that moment (from history)."""
     spec = check_request(name, params)
     if spec.source is not None and spec.source not in engine.sources:
         key = SPECS[spec.source].key if spec.source in SPECS else spec.source
         raise PathError(409, f"source {spec.source} is not enabled ({key})")
+    if "at" in params:
+        rest = {k: v for k, v in params.items() if k != "at"}
+        try:
+            view = await past_view(engine, parse_moment(params["at"]))
+        except OutsideRetention as exc:
+            raise PathError(404, str(exc)) from exc
+        except BadMoment as exc:
+            raise PathError(400, str(exc)) from exc
+        return spec, await spec.handler(view, rest)  # type: ignore[arg-type]
     return spec, await spec.handler(engine, params)
 
 

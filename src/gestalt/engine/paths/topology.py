@@ -6,6 +6,8 @@ from typing import Any
 
 import msgspec
 
+from gestalt.engine.moments import BadMoment, state_at
+from gestalt.engine.past import OutsideRetention, diff, iso, parse_moment
 from gestalt.engine.paths.base import (
     ENTITY_COLUMNS,
     Params,
@@ -31,14 +33,33 @@ async def _topology_filter(engine: Engine, params: Params) -> Result:
     return [entity_row(e) for e in sorted(entities, key=lambda e: (e.kind.value, e.name))]
 
 
-@path("world.infra.topology.diff", "Get topology changes since a version",
-      params=("since",))
+@path("world.infra.topology.diff", "Get topology changes since a version, or between "
+      "two times (from, to)", params=("since", "from", "to"))
 async def _topology_diff(engine: Engine, params: Params) -> Result:
+    if "from" in params or "to" in params:
+        return await _diff_between(engine, params.get("from"), params.get("to"))
     try:
         since = int(params.get("since", "0"))
     except ValueError as exc:
         raise PathError(400, "since must be a topology version (an integer)") from exc
     return topology_diff(engine, since)
+
+
+async def _diff_between(engine: Engine, start: str | None, end: str | None) -> Result:
+    if start is None or end is None:
+        raise PathError(400, "pass both from and to (RFC 3339 or epoch seconds)")
+    try:
+        t1, t2 = parse_moment(start, name="from"), parse_moment(end, name="to")
+    except ValueError as exc:
+        raise PathError(400, str(exc)) from exc
+    if t1 > t2:
+        raise PathError(400, f"from ({iso(t1)}) is after to ({iso(t2)})")
+    try:
+        return diff(await state_at(engine, t1), await state_at(engine, t2))
+    except OutsideRetention as exc:
+        raise PathError(404, str(exc)) from exc
+    except BadMoment as exc:
+        raise PathError(400, str(exc)) from exc
 
 
 def topology_diff(engine: Engine, since: int) -> dict[str, Any]:

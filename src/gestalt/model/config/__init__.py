@@ -14,6 +14,9 @@ empty value clears a key that may be null. A problem with an override names the 
 """
 
 from gestalt.model.config.collectors import (
+    CodeCollector,
+    CodeRepository,
+    CodeRuntime,
     Collectors,
     DockerCollector,
     HostCollector,
@@ -47,6 +50,9 @@ __all__ = [
     "AlertRule",
     "AlertsConfig",
     "CheckSettings",
+    "CodeCollector",
+    "CodeRepository",
+    "CodeRuntime",
     "Collectors",
     "Config",
     "ConfigError",

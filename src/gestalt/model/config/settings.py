@@ -126,9 +126,19 @@ class AlertsConfig(Section):
 
 
 class HistoryConfig(Section):
+    # Retention, three ways; whichever is reached first prunes the oldest moments.
     retention_hours: Seconds = 168.0
+    # The database may use at most this many megabytes (0: no limit) ...
+    max_size_mb: Threshold = 0.0
+    # ... and at most this percent of the disk it lives on (0: no limit).
+    max_disk_percent: Annotated[float, msgspec.Meta(ge=0, le=100)] = 10.0
     # Metric samples are kept at most once per entity per this many seconds (0: every one).
     sample_interval: Wait = 10.0
+    # Time travel: a keyframe (the whole topology, by reference) every this many seconds
+    # or this many deltas, whichever comes first; the past is rebuilt from the keyframe
+    # before a moment plus the deltas up to it.
+    keyframe_interval: Seconds = 600.0
+    keyframe_deltas: Positive = 5000
 
 
 class Config(Section):

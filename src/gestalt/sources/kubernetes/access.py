@@ -187,6 +187,10 @@ async def _load(config: KubernetesCollector) -> tuple[Configuration, str, str | 
         raise PermanentSourceError(
             "kubernetes: no kubeconfig (collectors.kubernetes.kubeconfig, $KUBECONFIG, "
             "~/.kube/config) and not running inside a cluster")
+    if not os.path.exists(path):  # noqa: ASYNC240 (a stat, once per (re)load)
+        # kubernetes_asyncio would say "Invalid kube-config file. No configuration found."
+        origin = ("collectors.kubernetes.kubeconfig" if config.kubeconfig else "$KUBECONFIG")
+        raise PermanentSourceError(f"kubernetes: kubeconfig {path} (from {origin}) does not exist")
     from kubernetes_asyncio.client import Configuration
     from kubernetes_asyncio.config import ConfigException, load_kube_config
 

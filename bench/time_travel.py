@@ -1,0 +1,179 @@
+"""Time travel at 10,000 entities and 20,000 edges (the synthetic world), through the real
+engine and history (SQLite), with the default keyframe settings:
+
+- storage per hour at 20 structural changes per second, target <= 30 MB/h. A change is
+  one of the synthetic world's: a pod restart (one entity changes) or a rolling update (a
+  pod, its containers and edges go, new ones come: about 20 objects, two deltas);
+  metric-only changes cost the topology nothing and are not counted. A shorter run is
+  extrapolated to the hour: `CHANGES` changes are recorded and the growth of the
+  topology's tables over them scaled to 72,000 (20/s for 3,600 s); the same growth per
+  delta and per changed object is reported too, as "a change" can mean either; the
+  one-time cost of the first snapshot is reported apart.
+- the topology at an arbitrary moment (what `GET /api/infra/topology?at=` computes:
+  rebuild, summary, encode), target p99 <= 200 ms. The cost is one keyframe plus the
+  deltas after it (at most `history.keyframe_deltas`), whatever the retained span; the
+  run holds `CHANGES` changes, not 24 h.
+- replay at speed 0 to one client over a real HTTP server: frames per second.
+
+    python bench/time_travel.py [CHANGES]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+from benchlib import summary_ms, write_result
+from tests.support.server import running_server
+
+from gestalt.engine.moments import topology_at
+from gestalt.engine.runtime import Engine
+from gestalt.model import SourceState
+from gestalt.model.config import Config, HistoryConfig, ServerConfig, SyntheticCollector
+from gestalt.sources.synthetic import SyntheticWorld
+
+CHANGES = int(sys.argv[1]) if len(sys.argv) > 1 else 12_000
+PER_HOUR = 20 * 3600
+MOMENTS = 60
+_encode = msgspec.json.Encoder().encode
+
+
+def on_disk(path: Path) -> dict[str, int]:
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        tables = dict(conn.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name"))
+        (pages,) = conn.execute("PRAGMA page_count").fetchone()
+        (free,) = conn.execute("PRAGMA freelist_count").fetchone()
+        (size,) = conn.execute("PRAGMA page_size").fetchone()
+    topology = sum(v for k, v in tables.items()
+                   if k.startswith(("bodies", "deltas", "keyframes", "sqlite_autoindex_bodies")))
+    return {"used": (pages - free) * size, "topology": topology,
+            "events": sum(v for k, v in tables.items() if k.startswith("events"))}
+
+
+async def record(engine: Engine, world: SyntheticWorld) -> tuple[int, int, float]:
+    """CHANGES structural changes through the hub; (deltas, objects changed, seconds)."""
+    sink = engine.hub.sink("synthetic")
+    first = engine.store.version
+    started = time.perf_counter()
+    done = objects = 0
+    while done < CHANGES:
+        ups, edges, gone, events = world.churn()
+        if not gone and not events:
+            continue  # metric-only: not a structural change
+        if gone:
+            sink.remove(gone)
+        sink.upsert(ups, edges)
+        for event in events:
+            sink.event(event)
+        done += 1
+        objects += len(ups) + len(edges) + len(gone)
+        if done % 500 == 0:
+            await engine.history.flushed()
+    await engine.history.flushed()
+    return engine.store.version - first, objects, time.perf_counter() - started
+
+
+async def at_moments(engine: Engine, start: float, end: float) -> dict[str, Any]:
+    rng = random.Random(7)
+    past = engine.history.past
+    first, arbitrary, near = [], [], []
+    for _ in range(MOMENTS):
+        moment = rng.uniform(start, end)
+        for into, clear in ((first, True), (arbitrary, False)):
+            # first: nothing decoded yet (the first question after a start); arbitrary: no
+            # keyframe cached, bodies as a server that has answered before has them.
+            past._keyframes.clear()
+            if clear:
+                past._decoded.clear()
+            began = time.perf_counter()
+            _encode(await topology_at(engine, moment))
+            into.append(time.perf_counter() - began)
+        began = time.perf_counter()  # scrubbing nearby: the keyframe is cached
+        _encode(await topology_at(engine, moment + rng.uniform(-5, 5)))
+        near.append(time.perf_counter() - began)
+    return {"first_after_start": summary_ms(first), "arbitrary": summary_ms(arbitrary),
+            "scrubbing_nearby": summary_ms(near), "target_p99_ms": 200}
+
+
+async def replay(engine: Engine) -> dict[str, Any]:
+    frames = 0
+    async with running_server(engine) as url, httpx.AsyncClient(base_url=url,
+                                                                  timeout=300) as client:
+        began = time.perf_counter()
+        async with client.stream("GET", "/api/infra/topology/stream", params={
+                "from": engine.history.oldest, "speed": 0}) as response:
+            async for line in response.aiter_lines():
+                if line.startswith("event: "):
+                    frames += 1
+                    if line == "event: end":
+                        break
+        took = time.perf_counter() - began
+    return {"frames": frames, "seconds": round(took, 2),
+            "frames_per_second": round(frames / took, 1)}
+
+
+async def measure() -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Config(server=ServerConfig(data_dir=tmp),
+                        history=HistoryConfig(max_disk_percent=0))
+        engine = Engine(config, sources=[])
+        await engine.start()
+        try:
+            world = SyntheticWorld(SyntheticCollector(entities=10_000, edges=20_000))
+            sink = engine.hub.sink("synthetic")
+            sink.snapshot(world.entities.values(), world.connections.values())
+            sink.status(SourceState.OK)
+            await engine.history.flushed()
+            path = Path(tmp) / "history.sqlite3"
+            base = on_disk(path)
+            start = time.time()
+            deltas, objects, took = await record(engine, world)
+            end = time.time()
+            grown = on_disk(path)
+            scale = PER_HOUR / CHANGES
+            per_hour = {k: round((grown[k] - base[k]) * scale / 1e6, 2) for k in grown}
+            with sqlite3.connect(path) as conn:
+                (keyframes,) = conn.execute("SELECT COUNT(*) FROM keyframes").fetchone()
+            topology_bytes = grown["topology"] - base["topology"]
+            storage = {
+                "changes": CHANGES, "deltas": deltas, "objects_changed": objects,
+                "keyframes": keyframes,
+                "bytes_per_change": round(topology_bytes / CHANGES),
+                "bytes_per_delta": round(topology_bytes / deltas),
+                "bytes_per_object": round(topology_bytes / objects),
+                "mb_per_hour_at_20_deltas_per_s": round(
+                    topology_bytes / deltas * PER_HOUR / 1e6, 2),
+                "mb_per_hour_at_20_objects_per_s": round(
+                    topology_bytes / objects * PER_HOUR / 1e6, 2),
+                "recorded_in_s": round(took, 1),
+                "first_snapshot_mb": round(base["topology"] / 1e6, 2),
+                "mb_per_hour_topology": per_hour["topology"],
+                "mb_per_hour_with_events": round(per_hour["topology"] + per_hour["events"], 2),
+                "mb_per_hour_database": per_hour["used"],
+                "extrapolated_from_changes": CHANGES, "target_mb_per_hour": 30,
+            }
+            print(storage, flush=True)
+            moments = await at_moments(engine, start, end)
+            print(moments, flush=True)
+            return {"entities": len(engine.store.entities),
+                    "edges": len(engine.store.connections), "storage": storage,
+                    "topology_at_moment": moments, "replay_speed_0": await replay(engine)}
+        finally:
+            await engine.stop()
+
+
+def main() -> None:
+    write_result("time_travel", asyncio.run(measure()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""A view of the map as a file: JSON (the topology document), GraphML, DOT or Mermaid.
+
+The graph formats carry what identifies and colours a node (id, kind, name, namespace,
+status, health) and each edge's kind; nothing else of an entity (labels, attributes) goes
+into them. JSON is the documented topology schema (docs/api.md). No format carries more
+of a Secret than its metadata: secret values never enter the process.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+from xml.sax.saxutils import quoteattr
+
+import msgspec
+
+from gestalt.model import Connection, Entity
+
+_encoder = msgspec.json.Encoder()
+# Node fields the graph formats carry.
+_FIELDS = ("kind", "name", "namespace", "status", "health")
+
+
+def _fields(entity: Entity) -> dict[str, str]:
+    return {"kind": entity.kind.value, "name": entity.name, "namespace": entity.namespace or "",
+            "status": entity.status.value, "health": entity.health_status.value}
+
+
+def _json(document: dict[str, Any], entities: list[Entity],
+          connections: list[Connection]) -> bytes:
+    return _encoder.encode({**document, "entities": entities, "connections": connections})
+
+
+def _graphml(_document: dict[str, Any], entities: list[Entity],
+             connections: list[Connection]) -> bytes:
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>',
+             '<graphml xmlns="http://graphml.graphdrawing.org/xmlns">']
+    lines += [f'  <key id="{name}" for="node" attr.name="{name}" attr.type="string"/>'
+              for name in _FIELDS]
+    lines.append('  <key id="edge_kind" for="edge" attr.name="kind" attr.type="string"/>')
+    lines.append('  <graph id="gestalt" edgedefault="directed">')
+    for entity in entities:
+        lines.append(f"    <node id={quoteattr(entity.id)}>")
+        lines += [f'      <data key="{k}">{_xml(v)}</data>' for k, v in _fields(entity).items()]
+        lines.append("    </node>")
+    for conn in connections:
+        lines.append(f"    <edge id={quoteattr(conn.id)} source={quoteattr(conn.source_id)} "
+                     f"target={quoteattr(conn.target_id)}>"
+                     f'<data key="edge_kind">{_xml(conn.kind.value)}</data></edge>')
+    lines += ["  </graph>", "</graphml>", ""]
+    return "\n".join(lines).encode()
+
+
+def _xml(text: str) -> str:
+    return quoteattr(text)[1:-1]
+
+
+def _dot_quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _dot(_document: dict[str, Any], entities: list[Entity],
+         connections: list[Connection]) -> bytes:
+    lines = ["digraph gestalt {", "  node [shape=box];"]
+    for entity in entities:
+        f = _fields(entity)
+        label = f"{f['kind']}: {f['name']}" + (f"\n{f['namespace']}" if f["namespace"] else "")
+        lines.append(f"  {_dot_quote(entity.id)} [label={_dot_quote(label)}, "
+                     f"status={_dot_quote(f['status'])}, health={_dot_quote(f['health'])}];")
+    for conn in connections:
+        lines.append(f"  {_dot_quote(conn.source_id)} -> {_dot_quote(conn.target_id)} "
+                     f"[label={_dot_quote(conn.kind.value)}];")
+    lines += ["}", ""]
+    return "\n".join(lines).encode()
+
+
+def _mermaid(_document: dict[str, Any], entities: list[Entity],
+             connections: list[Connection]) -> bytes:
+    # Mermaid ids are plain words: number the nodes, keep the real id in the label.
+    names = {entity.id: f"n{i}" for i, entity in enumerate(entities)}
+    lines = ["graph LR"]
+    for entity in entities:
+        label = re.sub(r'["<>#;`]', "_", f"{entity.kind.value}: {entity.name}")
+        lines.append(f'  {names[entity.id]}["{label}"]:::{entity.health_status.value}')
+    for conn in connections:
+        if conn.source_id in names and conn.target_id in names:
+            lines.append(f"  {names[conn.source_id]} -->|{conn.kind.value}| "
+                         f"{names[conn.target_id]}")
+    lines += ["  classDef ok fill:#1f6f43,color:#fff;",
+              "  classDef warning fill:#8a6d1a,color:#fff;",
+              "  classDef critical fill:#8a1f1f,color:#fff;",
+              "  classDef unknown fill:#555,color:#fff;", ""]
+    return "\n".join(lines).encode()
+
+
+Writer = Callable[[dict[str, Any], list[Entity], list[Connection]], bytes]
+FORMATS: dict[str, tuple[Writer, str, str]] = {
+    "json": (_json, "application/json", "json"),
+    "graphml": (_graphml, "application/graphml+xml", "graphml"),
+    "dot": (_dot, "text/vnd.graphviz", "dot"),
+    "mermaid": (_mermaid, "text/plain; charset=utf-8", "mmd"),
+}
+
+
+def export_view(fmt: str, document: dict[str, Any], entities: list[Entity],
+                connections: list[Connection]) -> tuple[bytes, str, str]:
+    """(body, media type, file extension) of a view in `fmt` (a key of FORMATS)."""
+    write, media, ext = FORMATS[fmt]
+    return write(document, entities, connections), media, ext

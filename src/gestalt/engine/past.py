@@ -1,0 +1,274 @@
+"""The past, rebuilt from history: the topology at any kept moment, what changed between
+two moments, the recorded deltas in order (replay), and the alerts as they stood.
+
+The topology at `t` is the last keyframe at or before `t` in the run that holds `t`, plus
+the deltas after it up to `t` (engine/recording.py writes them). A run begins empty (the
+live store started empty too) or with a keyframe; between runs Gestalt was down or
+history paused, and a moment there answers the last recorded state with the gap named.
+
+Everything here reads a `sqlite3.Connection` and runs in history's reading thread
+(`History.read`); decoded keyframes are cached, as scrubbing asks for moments close
+together.
+"""
+
+from __future__ import annotations
+
+import gc
+import sqlite3
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from gestalt.engine.recording import (
+    BY_REFERENCE,
+    decode_connections,
+    decode_entities,
+    delta_refs,
+    keyframe_refs,
+    oldest_moment,
+)
+from gestalt.model import Alert, Connection, Delta, Entity
+from gestalt.model.changes import decode_delta
+
+_alerts = msgspec.json.Decoder(Alert)
+# SQLite's limit on host parameters is higher; this keeps each statement small.
+_CHUNK = 900
+KEYFRAME_CACHE = 4
+# Decoded bodies kept by hash: keyframes a few minutes apart share nearly all of theirs,
+# so an arbitrary moment decodes only what changed since a moment already asked.
+BODY_CACHE = 120_000
+
+
+class OutsideRetention(LookupError):
+    """The moment asked for is not kept (too old, or before anything was recorded)."""
+
+    def __init__(self, at: float, oldest: float | None) -> None:
+        self.at, self.oldest = at, oldest
+        kept = (f"the oldest moment kept is {iso(oldest)} ({oldest:.3f})" if oldest is not None
+                else "nothing is recorded yet")
+        super().__init__(f"{iso(at)} is outside history: {kept}")
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z")
+
+
+def parse_moment(text: str, *, name: str = "at") -> float:
+    """RFC 3339 (`2026-11-30T02:30:00Z`, offsets allowed) or epoch seconds -> epoch seconds.
+    Raises ValueError with a one-line message naming the parameter."""
+    value = text.strip()
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(value.replace("z", "Z").replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{name}: expected RFC 3339 (2026-11-30T02:30:00Z) or epoch "
+                         f"seconds, got {text!r}") from None
+    if moment.tzinfo is None:
+        raise ValueError(f"{name}: {text!r} has no time zone; add Z or an offset like +01:00")
+    return moment.timestamp()
+
+
+@dataclass
+class State:
+    """The topology as it was at `at`: recorded at `version`, last changed at `timestamp`."""
+
+    at: float
+    version: int
+    timestamp: float
+    entities: dict[str, Entity] = field(default_factory=dict)
+    connections: dict[str, Connection] = field(default_factory=dict)
+    # `at` falls where nothing was recorded: (recording stopped, recording began again or
+    # None when it has not).
+    gap: tuple[float, float | None] | None = None
+
+
+class Past:
+    def __init__(self) -> None:
+        # keyframe version -> (entities, connections): decoded once, copied per answer.
+        self._keyframes: OrderedDict[int, tuple[dict[str, Entity], dict[str, Connection]]] = \
+            OrderedDict()
+        self._decoded: OrderedDict[bytes, Entity | Connection] = OrderedDict()
+
+    def state_at(self, conn: sqlite3.Connection, at: float) -> State:
+        run = conn.execute("SELECT start_version, start_ts, end_ts FROM runs WHERE start_ts <= ? "
+                           "ORDER BY start_ts DESC LIMIT 1", (at,)).fetchone()
+        if run is None:
+            raise OutsideRetention(at, oldest_moment(conn))
+        start_version, start_ts, end_ts = run
+        state = State(at=at, version=start_version, timestamp=start_ts)
+        frame = conn.execute("SELECT version, ts, body FROM keyframes WHERE version >= ? "
+                             "AND ts <= ? ORDER BY version DESC LIMIT 1",
+                             (start_version, at)).fetchone()
+        if frame is not None:
+            entities, connections = self._keyframe(conn, frame[0], frame[2])
+            state.entities, state.connections = dict(entities), dict(connections)
+            state.version, state.timestamp = frame[0], frame[1]
+        rows = conn.execute("SELECT version, ts, body, form FROM deltas WHERE version > ? "
+                            "AND ts <= ? ORDER BY version", (state.version, at)).fetchall()
+        for delta in self.deltas(conn, rows):
+            _apply(state, delta)
+        if end_ts is not None and at > end_ts:
+            (resumed,) = conn.execute("SELECT MIN(start_ts) FROM runs WHERE start_ts > ?",
+                                      (start_ts,)).fetchone()
+            state.gap = (end_ts, resumed)
+        return state
+
+    def _keyframe(self, conn: sqlite3.Connection, version: int, body: bytes
+                  ) -> tuple[dict[str, Entity], dict[str, Connection]]:
+        cached = self._keyframes.get(version)
+        if cached is not None:
+            self._keyframes.move_to_end(version)
+            return cached
+        entity_hashes, edge_hashes = keyframe_refs(body)
+        entities = self._items(conn, entity_hashes, edges=False)
+        connections = self._items(conn, edge_hashes, edges=True)
+        decoded = ({e.id: e for e in entities}, {c.id: c for c in connections})
+        self._keyframes[version] = decoded
+        while len(self._keyframes) > KEYFRAME_CACHE:
+            self._keyframes.popitem(last=False)
+        return decoded
+
+    def _items(self, conn: sqlite3.Connection, hashes: list[bytes], *, edges: bool
+               ) -> list[Any]:
+        """The entities (or connections) stored under `hashes`, decoded once each."""
+        cache = self._decoded
+        missing = [h for h in dict.fromkeys(hashes) if h not in cache]
+        if missing:
+            bodies = _bodies(conn, missing)
+            packed = [bodies[h] for h in missing]
+            # Decoding allocates a dict per label set and attribute map: the collector
+            # would scan the whole heap several times over for nothing.
+            collecting = gc.isenabled()
+            gc.disable()
+            try:
+                values = decode_connections(packed) if edges else decode_entities(packed)
+            finally:
+                if collecting:
+                    gc.enable()
+            cache.update(zip(missing, values, strict=True))
+        found = [cache[h] for h in hashes]
+        for h in hashes[-BODY_CACHE // 2:]:
+            cache.move_to_end(h)
+        while len(cache) > BODY_CACHE:
+            cache.popitem(last=False)
+        return found
+
+    def deltas(self, conn: sqlite3.Connection, rows: Iterable[tuple[int, float, bytes, int]]
+               ) -> list[Delta]:
+        rows = list(rows)
+        refs = {v: delta_refs(body) for v, _, body, form in rows if form == BY_REFERENCE}
+        entity_hashes = list({h: None for r in refs.values() for h in r[1]})
+        edge_hashes = list({h: None for r in refs.values() for h in r[3]})
+        entities = dict(zip(entity_hashes, self._items(conn, entity_hashes, edges=False),
+                            strict=True))
+        edges = dict(zip(edge_hashes, self._items(conn, edge_hashes, edges=True), strict=True))
+        out = []
+        for version, ts, body, form in rows:
+            if form != BY_REFERENCE:
+                out.append(decode_delta(body))  # written whole, before layout 2
+                continue
+            observed, ups, rems, edge_ups, edge_rems = refs[version]
+            out.append(Delta(version=version, timestamp=ts, observed_at=observed,
+                             upserts=[entities[h] for h in ups], removals=rems,
+                             edge_upserts=[edges[h] for h in edge_ups],
+                             edge_removals=edge_rems))
+        return out
+
+
+def read_deltas(conn: sqlite3.Connection, since: int = 0, *, limit: int = 1000,
+                until: float | None = None, past: Past | None = None) -> list[Delta]:
+    """The recorded deltas after version `since`, oldest first (up to `until`)."""
+    sql = "SELECT version, ts, body, form FROM deltas WHERE version > ?"
+    params: list[Any] = [since]
+    if until is not None:
+        sql += " AND ts <= ?"
+        params.append(until)
+    rows = conn.execute(sql + " ORDER BY version LIMIT ?", (*params, limit)).fetchall()
+    return (past or Past()).deltas(conn, rows)
+
+
+def runs(conn: sqlite3.Connection) -> list[tuple[int, float, float | None, str]]:
+    """Every run kept: (start version, start, end or None for the one going on, kind)."""
+    return [tuple(row) for row in conn.execute(
+        "SELECT start_version, start_ts, end_ts, kind FROM runs ORDER BY start_ts")]
+
+
+def alerts_at(conn: sqlite3.Connection, at: float) -> list[Alert]:
+    """Each alert as it stood at `at` (its last change until then), newest first."""
+    rows = conn.execute(
+        "SELECT body FROM alert_log WHERE rowid IN (SELECT MAX(rowid) FROM alert_log "
+        "WHERE ts <= ? GROUP BY id) ORDER BY ts DESC", (at,)).fetchall()
+    return [_alerts.decode(body) for (body,) in rows]
+
+
+def sample_at(conn: sqlite3.Connection, entity_id: str, at: float,
+              window: float) -> dict[str, float]:
+    """An entity's metric values at `at`: each metric's last sample in `window` before it."""
+    rows = conn.execute(
+        "SELECT name, value, MAX(ts) FROM samples WHERE entity_id = ? AND ts <= ? AND ts >= ? "
+        "GROUP BY name", (entity_id, at, at - window)).fetchall()
+    return {name: value for name, value, _ in rows}
+
+
+def change_times(conn: sqlite3.Connection, since: float, until: float,
+                 limit: int = 10000) -> list[tuple[int, float]]:
+    """(version, time) of each recorded change in a window: where "step" can land."""
+    return [tuple(row) for row in conn.execute(
+        "SELECT version, ts FROM deltas WHERE ts >= ? AND ts <= ? ORDER BY version LIMIT ?",
+        (since, until, limit))]
+
+
+def diff(before: State, after: State) -> dict[str, Any]:
+    """What appeared, disappeared and changed (field by field) from `before` to `after`."""
+    return {
+        "from": before.at, "to": after.at,
+        "from_version": before.version, "to_version": after.version,
+        "entities": _diff_items(before.entities, after.entities),
+        "connections": _diff_items(before.connections, after.connections),
+    }
+
+
+def _diff_items(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    changed: dict[str, dict[str, list[Any]]] = {}
+    for key in old.keys() & new.keys():
+        if old[key] != new[key]:
+            a, b = msgspec.to_builtins(old[key]), msgspec.to_builtins(new[key])
+            changed[key] = {name: [a.get(name), b.get(name)]
+                            for name in sorted(a.keys() | b.keys()) if a.get(name) != b.get(name)}
+    return {
+        "added": msgspec.to_builtins([new[k] for k in sorted(new.keys() - old.keys())]),
+        "removed": msgspec.to_builtins([old[k] for k in sorted(old.keys() - new.keys())]),
+        "changed": dict(sorted(changed.items())),
+    }
+
+
+# -- decoding -----------------------------------------------------------------------------
+
+def _apply(state: State, delta: Delta) -> None:
+    for eid in delta.removals:
+        state.entities.pop(eid, None)
+    for entity in delta.upserts:
+        state.entities[entity.id] = entity
+    for cid in delta.edge_removals:
+        state.connections.pop(cid, None)
+    for edge in delta.edge_upserts:
+        state.connections[edge.id] = edge
+    state.version, state.timestamp = delta.version, delta.timestamp
+
+
+def _bodies(conn: sqlite3.Connection, hashes: list[bytes]) -> dict[bytes, bytes]:
+    found: dict[bytes, bytes] = {}
+    for start in range(0, len(hashes), _CHUNK):
+        chunk = hashes[start:start + _CHUNK]
+        marks = ",".join("?" * len(chunk))
+        found.update(conn.execute(f"SELECT hash, body FROM bodies WHERE hash IN ({marks})",
+                                  chunk).fetchall())
+    return found

@@ -1,0 +1,255 @@
+"""Recording the topology for time travel: bodies stored once, deltas by reference, keyframes.
+
+Each entity and connection is stored once per distinct content, keyed by a hash of its
+body with the noise stripped first (metric values, the health score, `updated_at`,
+connection figures: they move every second and travel as metric samples instead), so an
+object that did not change costs nothing however often it is listed. A delta row holds
+only hashes and removed ids; a keyframe, the hashes of the whole topology at one version,
+written every `keyframe_interval` seconds or `keyframe_deltas` deltas. The past at a
+moment is the keyframe before it plus the deltas up to it (engine/past.py).
+
+A *run* is a stretch of recording without a hole: it starts empty when Gestalt starts
+(the live store starts empty too, and fills as sources report) or from a keyframe when
+recording resumes after a pause (a full disk). Between two runs Gestalt was down or
+paused; the runs table is what marks that downtime.
+
+Every body that a delta or keyframe refers to is written by that same delta or keyframe
+(`last_used` moves up), so each batch is self-contained: a batch lost to a crash or a
+full disk never leaves a reference to a body that is not there, and pruning drops the
+bodies nothing newer than the oldest kept version uses.
+
+The `Recorder` lives in history's writer thread; nothing here touches the event loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import zlib
+from typing import Any
+
+import msgspec
+
+from gestalt.model import METRIC_FIELDS, Connection, Delta, Entity
+
+# Fields that change without the thing changing: not part of the stored body.
+ENTITY_NOISE: dict[str, Any] = {
+    **dict.fromkeys(METRIC_FIELDS), "custom_metrics": {}, "health": None, "updated_at": None}
+EDGE_NOISE: dict[str, Any] = dict.fromkeys(
+    ("requests_per_sec", "bytes_per_sec", "error_rate", "latency_ms"))
+
+
+class _StoredEdge(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A connection as stored: no noise, and no id (made from its kind and ends, as
+    Connection.__post_init__ makes it again when decoding): a third of an edge body."""
+
+    source_id: str
+    target_id: str
+    kind: str
+    attrs: dict[str, Any] = {}
+    sources: list[str] = []
+
+# A preset dictionary for zlib: a body is a few hundred bytes of JSON, too little for
+# deflate to find repeats in; primed with the field names and common values it shrinks
+# by about half. Stored bodies depend on it: never edit it, add a new one beside it.
+_ZDICT = (
+    b'"kind":"network","attrs":{"via":"owns","depends","volume","http","grpc","nats",'
+    b'"container_id","restart_count":0,"image":"ports","node","phase":"Running",'
+    b'"pod_ip","host_ip","ready":true,"replicas","ready_replicas","command","created",'
+    b'"namespace":"default","status":"running","health_status":"ok","health_reasons":[],'
+    b'"labels":{"app":"app.kubernetes.io/name","pod-template-hash","annotations":{},'
+    b'"endpoints":["sources":["kubernetes","docker","host","nats","otel","postgres"],'
+    b'"stale":true,"created_at":1764000000.0,"source_id":"target_id":"id":"name":'
+    b'"pod:","container:","service:","deployment:","replicaset:","node:","process:"'
+)
+_encode = msgspec.json.Encoder().encode
+_entities = msgspec.json.Decoder(list[Entity])
+_connections = msgspec.json.Decoder(list[Connection])
+_pack_refs = msgspec.msgpack.Encoder().encode
+# A delta row: (observed_at, entity hashes, removed ids, connection hashes, removed ids).
+DeltaRefs = tuple[float | None, list[bytes], list[str], list[bytes], list[str]]
+_delta_refs = msgspec.msgpack.Decoder(DeltaRefs)
+_keyframe_refs = msgspec.msgpack.Decoder(tuple[list[bytes], list[bytes]])
+# `deltas.form`: 0 is a layout-1 row (the whole delta as JSON), 1 a row of references.
+BY_REFERENCE = 1
+
+Stored = tuple[bytes, bytes]  # (hash, compressed body)
+# Below this many items a rebuild from deltas is cheap whatever the topology's size.
+KEYFRAME_MIN_ITEMS = 2000
+
+
+def pack(body: bytes) -> bytes:
+    packer = zlib.compressobj(6, zlib.DEFLATED, 15, 9, zlib.Z_DEFAULT_STRATEGY, _ZDICT)
+    return packer.compress(body) + packer.flush()
+
+
+def unpack(packed: bytes) -> bytes:
+    unpacker = zlib.decompressobj(zdict=_ZDICT)
+    return unpacker.decompress(packed) + unpacker.flush()
+
+
+def stored(item: Entity | Connection) -> Stored:
+    if isinstance(item, Entity):
+        body = _encode(msgspec.structs.replace(item, **ENTITY_NOISE))
+    else:
+        body = _encode(_StoredEdge(source_id=item.source_id, target_id=item.target_id,
+                                   kind=item.kind.value, attrs=item.attrs, sources=item.sources))
+    return hashlib.blake2b(body, digest_size=16).digest(), pack(body)
+
+
+def decode_entities(bodies: list[bytes]) -> list[Entity]:
+    """Compressed entity bodies -> entities, in one decode."""
+    return _entities.decode(b"[" + b",".join(unpack(b) for b in bodies) + b"]")
+
+
+def decode_connections(bodies: list[bytes]) -> list[Connection]:
+    return _connections.decode(b"[" + b",".join(unpack(b) for b in bodies) + b"]")
+
+
+def delta_refs(body: bytes) -> DeltaRefs:
+    refs: DeltaRefs = _delta_refs.decode(unpack(body))
+    return refs
+
+
+def keyframe_refs(body: bytes) -> tuple[list[bytes], list[bytes]]:
+    return _keyframe_refs.decode(body)
+
+
+_PUT_BODY = ("INSERT INTO bodies (hash, body, last_used) VALUES (?, ?, ?) "
+             "ON CONFLICT(hash) DO UPDATE SET last_used = excluded.last_used")
+
+
+class Recorder:
+    """The topology as recorded so far (by hash), and the writing of deltas and keyframes."""
+
+    def __init__(self, *, keyframe_seconds: float = 600.0, keyframe_deltas: int = 5000) -> None:
+        self.keyframe_seconds = keyframe_seconds
+        self.keyframe_deltas = keyframe_deltas
+        # The recorded topology at `version`: id -> (hash, body). Kept while paused too, so
+        # recording resumes with a keyframe of the present.
+        self.entities: dict[str, Stored] = {}
+        self.edges: dict[str, Stored] = {}
+        self.version = 0
+        self.timestamp = 0.0  # of the last delta followed
+        self._since_keyframe = 0
+        # Entities and connections written by deltas since the last keyframe: once they are
+        # twice as many as the topology holds, rebuilding from deltas costs more than a
+        # keyframe (a keyframe right after a source's first snapshot, say).
+        self._items_since_keyframe = 0
+        self._keyframe_at: float | None = None
+
+    # -- runs ------------------------------------------------------------------------------
+    def start_run(self, conn: sqlite3.Connection, version: int, now: float) -> None:
+        """Gestalt starts: the previous run ends where its last record is (a crash wrote no
+        end), and a new, empty one begins at `version`."""
+        conn.execute(
+            "UPDATE runs SET end_ts = MAX(start_ts, COALESCE((SELECT MAX(ts) FROM deltas "
+            "WHERE version > runs.start_version), start_ts), COALESCE((SELECT MAX(ts) "
+            "FROM samples WHERE ts >= runs.start_ts AND ts <= ?), start_ts)) "
+            "WHERE end_ts IS NULL", (now,))
+        conn.execute("INSERT INTO runs (start_version, start_ts, end_ts, kind) "
+                     "VALUES (?, ?, NULL, 'start')", (version, now))
+        self.entities.clear()
+        self.edges.clear()
+        self.version = version
+        self._since_keyframe, self._items_since_keyframe, self._keyframe_at = 0, 0, now
+
+    def resume_run(self, conn: sqlite3.Connection, paused_at: float, now: float) -> None:
+        """Recording resumes after a pause: the run before ends at the pause, a new one
+        begins with a keyframe of the present (the deltas in between are lost)."""
+        conn.execute("UPDATE runs SET end_ts = ? WHERE end_ts IS NULL", (paused_at,))
+        conn.execute("INSERT INTO runs (start_version, start_ts, end_ts, kind) "
+                     "VALUES (?, ?, NULL, 'resume')", (self.version, now))
+        self.write_keyframe(conn, now, now)
+
+    @staticmethod
+    def end_run(conn: sqlite3.Connection, now: float) -> None:
+        conn.execute("UPDATE runs SET end_ts = ? WHERE end_ts IS NULL", (now,))
+
+    # -- deltas and keyframes -----------------------------------------------------------------
+    def follow(self, delta: Delta) -> tuple[tuple[int, float, bytes], list[tuple[bytes, bytes]]]:
+        """Apply a delta to the recorded topology; returns its row and the bodies it uses."""
+        bodies: list[tuple[bytes, bytes]] = []
+        hashes: list[bytes] = []
+        for entity in delta.upserts:
+            item = stored(entity)
+            self.entities[entity.id] = item
+            bodies.append(item)
+            hashes.append(item[0])
+        for eid in delta.removals:
+            self.entities.pop(eid, None)
+        edge_hashes: list[bytes] = []
+        for edge in delta.edge_upserts:
+            item = stored(edge)
+            self.edges[edge.id] = item
+            bodies.append(item)
+            edge_hashes.append(item[0])
+        for cid in delta.edge_removals:
+            self.edges.pop(cid, None)
+        self.version, self.timestamp = delta.version, delta.timestamp
+        self._since_keyframe += 1
+        self._items_since_keyframe += len(bodies) + len(delta.removals) + \
+            len(delta.edge_removals)
+        # Compressed: removed ids share long prefixes (an entity and its edges).
+        refs = pack(_pack_refs((delta.observed_at, hashes, delta.removals, edge_hashes,
+                                delta.edge_removals)))
+        return (delta.version, delta.timestamp, refs), bodies
+
+    @staticmethod
+    def write_delta(conn: sqlite3.Connection, row: tuple[int, float, bytes],
+                    bodies: list[tuple[bytes, bytes]]) -> None:
+        version = row[0]
+        conn.executemany(_PUT_BODY, [(h, b, version) for h, b in bodies])
+        conn.execute("INSERT OR REPLACE INTO deltas (version, ts, body, form) "
+                     "VALUES (?, ?, ?, ?)", (*row, BY_REFERENCE))
+
+    def keyframe_due(self, now: float) -> bool:
+        if self._since_keyframe == 0:
+            return False
+        if self._since_keyframe >= self.keyframe_deltas:
+            return True
+        if self._items_since_keyframe >= max(KEYFRAME_MIN_ITEMS,
+                                             2 * (len(self.entities) + len(self.edges))):
+            return True
+        return self._keyframe_at is None or now - self._keyframe_at >= self.keyframe_seconds
+
+    def write_keyframe(self, conn: sqlite3.Connection, now: float,
+                       ts: float | None = None) -> None:
+        """The recorded topology at its version, valid from `ts` (default: the time of the
+        last delta followed)."""
+        version = self.version
+        ts = self.timestamp if ts is None else ts
+        items = [*self.entities.values(), *self.edges.values()]
+        conn.executemany(_PUT_BODY, [(h, b, version) for h, b in items])
+        refs = _pack_refs(([h for h, _ in self.entities.values()],
+                           [h for h, _ in self.edges.values()]))
+        conn.execute("INSERT OR REPLACE INTO keyframes (version, ts, body) VALUES (?, ?, ?)",
+                     (version, ts, refs))
+        self._since_keyframe, self._items_since_keyframe, self._keyframe_at = 0, 0, now
+
+    # -- retention ---------------------------------------------------------------------------
+    @staticmethod
+    def prune(conn: sqlite3.Connection, cutoff: float) -> None:
+        """Forget the topology before `cutoff`: the oldest moment kept becomes the last
+        keyframe or run start at or before it (nothing later loses its base)."""
+        runs = conn.execute("SELECT rowid, start_version, start_ts FROM runs WHERE start_ts <= ? "
+                            "ORDER BY start_ts DESC LIMIT 1", (cutoff,)).fetchone()
+        if runs is None:
+            return
+        rowid, base_version, base_ts = runs
+        frame = conn.execute("SELECT version, ts FROM keyframes WHERE version >= ? AND ts <= ? "
+                             "ORDER BY version DESC LIMIT 1", (base_version, cutoff)).fetchone()
+        if frame is not None and frame[0] > base_version:
+            # The run now begins at that keyframe.
+            base_version, base_ts = frame
+            conn.execute("UPDATE runs SET start_version = ?, start_ts = ?, kind = 'resume' "
+                         "WHERE rowid = ?", (base_version, base_ts, rowid))
+        conn.execute("DELETE FROM runs WHERE start_ts < ?", (base_ts,))
+        conn.execute("DELETE FROM deltas WHERE version <= ?", (base_version,))
+        conn.execute("DELETE FROM keyframes WHERE version < ?", (base_version,))
+        conn.execute("DELETE FROM bodies WHERE last_used < ?", (base_version,))
+
+
+def oldest_moment(conn: sqlite3.Connection) -> float | None:
+    (oldest,) = conn.execute("SELECT MIN(start_ts) FROM runs").fetchone()
+    return float(oldest) if oldest is not None else None

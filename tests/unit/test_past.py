@@ -1,0 +1,163 @@
+"""Time travel in history: the topology at any kept moment, bodies stored once, runs and
+their gaps, retention that keeps every later moment whole."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from gestalt.engine.changelog import ChangeLog
+from gestalt.engine.history import History
+from gestalt.engine.past import OutsideRetention, State, diff, parse_moment
+from gestalt.engine.recording import EDGE_NOISE, ENTITY_NOISE, Recorder
+from gestalt.engine.store import Store
+from gestalt.model import Connection, ConnectionKind, Entity, EntityKind, EntityStatus
+
+
+def pod(name: str, status: EntityStatus = EntityStatus.RUNNING, **kw: object) -> Entity:
+    return Entity(id=f"pod:c/ns/{name}", kind=EntityKind.POD, name=name, namespace="ns",
+                  status=status, **kw)  # type: ignore[arg-type]
+
+
+def edge(a: str, b: str) -> Connection:
+    return Connection(source_id=f"pod:c/ns/{a}", target_id=f"pod:c/ns/{b}",
+                      kind=ConnectionKind.NETWORK, requests_per_sec=3.0)
+
+
+def recorded(path: Path, **kw: object) -> tuple[History, Store]:
+    history = History(path, sample_interval=0, **kw)  # type: ignore[arg-type]
+    history.open()
+    store = Store(start_version=history.last_version)
+    changes = ChangeLog()
+    store.subscribe(changes.delta)
+    changes.subscribe(history.record)
+    return history, store
+
+
+def seen(store: Store) -> tuple[dict[str, Entity], dict[str, Connection]]:
+    """The live store as recording keeps it (noise stripped)."""
+    return ({i: msgspec.structs.replace(e, **ENTITY_NOISE) for i, e in store.entities.items()},
+            {i: msgspec.structs.replace(c, **EDGE_NOISE) for i, c in store.connections.items()})
+
+
+async def at(history: History, moment: float) -> State:
+    return await history.read(lambda conn: history.past.state_at(conn, moment))
+
+
+async def test_every_moment_reads_back_as_the_live_store_was(tmp_path: Path) -> None:
+    # Keyframes every 3 deltas: moments fall before, on and between keyframes.
+    history, store = recorded(tmp_path / "h.sqlite3", keyframe_deltas=3)
+    try:
+        captured: list[tuple[float, tuple[dict[str, Entity], dict[str, Connection]]]] = []
+        steps = [
+            dict(upserts=[pod("a"), pod("b")]),
+            dict(edge_upserts=[edge("a", "b")]),
+            dict(upserts=[pod("b", EntityStatus.FAILED, cpu_percent=50.0)]),
+            dict(upserts=[pod("c")], edge_upserts=[edge("c", "a")]),
+            dict(removals=["pod:c/ns/a"]),
+            dict(upserts=[pod("b")]),
+            dict(upserts=[pod("d", labels={"app": "d"})]),
+        ]
+        for step in steps:
+            store.apply(**step)  # type: ignore[arg-type]
+            captured.append((store.timestamp, seen(store)))
+            await history.flushed()
+        with sqlite3.connect(history.path) as conn:
+            (keyframes,) = conn.execute("SELECT COUNT(*) FROM keyframes").fetchone()
+        assert keyframes == 2
+        for moment, (entities, connections) in captured:
+            state = await at(history, moment)
+            assert (state.entities, state.connections) == (entities, connections)
+            assert state.gap is None
+        assert history.oldest is not None and history.oldest <= captured[0][0]
+        first = await at(history, history.oldest)  # the run began empty
+        assert (first.entities, first.connections) == ({}, {})
+    finally:
+        history.close()
+
+
+async def test_an_unchanged_body_is_stored_once(tmp_path: Path) -> None:
+    history, store = recorded(tmp_path / "h.sqlite3")
+    try:
+        store.apply(upserts=[pod("a", cpu_percent=1.0)])
+        store.apply(upserts=[pod("a", status=EntityStatus.FAILED)])
+        # Only noise differs from the first: the same body, no new row.
+        store.apply(upserts=[pod("a", cpu_percent=99.0, updated_at=time.time())])
+        await history.flushed()
+        with sqlite3.connect(history.path) as conn:
+            (bodies,) = conn.execute("SELECT COUNT(*) FROM bodies").fetchone()
+            (deltas,) = conn.execute("SELECT COUNT(*) FROM deltas").fetchone()
+        assert (bodies, deltas) == (2, 3)
+    finally:
+        history.close()
+
+
+async def test_a_restart_continues_the_version_and_marks_the_downtime(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite3"
+    history, store = recorded(path)
+    store.apply(upserts=[pod("a")])
+    before = store.timestamp
+    await history.flushed()
+    history.close()
+    stopped = time.time()
+
+    again, store = recorded(path)
+    try:
+        assert store.version == 1
+        store.apply(upserts=[pod("b")])
+        await again.flushed()
+        assert store.version == 2
+        down = await at(again, (stopped + before) / 2 if stopped > before else stopped)
+        assert set(down.entities) == {"pod:c/ns/a"}
+        after = await at(again, store.timestamp)
+        # The live store started empty after the restart; so does the past.
+        assert set(after.entities) == {"pod:c/ns/b"}
+        with pytest.raises(OutsideRetention, match="oldest moment kept"):
+            await at(again, before - 3600)
+        changes = diff(await at(again, before), after)
+        assert [e["id"] for e in changes["entities"]["added"]] == ["pod:c/ns/b"]
+        assert [e["id"] for e in changes["entities"]["removed"]] == ["pod:c/ns/a"]
+    finally:
+        again.close()
+
+
+async def test_pruning_keeps_every_later_moment_whole(tmp_path: Path) -> None:
+    history, store = recorded(tmp_path / "h.sqlite3", keyframe_deltas=2)
+    try:
+        moments = []
+        for i in range(6):
+            store.apply(upserts=[pod(f"p{i}")], removals=[f"pod:c/ns/p{i - 2}"])
+            moments.append((store.timestamp, seen(store)[0]))
+            await history.flushed()
+        conn = sqlite3.connect(history.path)
+        with conn:
+            Recorder.prune(conn, moments[3][0])
+        (oldest,) = conn.execute("SELECT MIN(start_ts) FROM runs").fetchone()
+        assert moments[2][0] < oldest <= moments[3][0]
+        (bodies,) = conn.execute("SELECT COUNT(*) FROM bodies").fetchone()
+        assert bodies < 6
+        conn.close()
+        for moment, entities in moments[3:]:
+            assert (await at(history, moment)).entities == entities
+        with pytest.raises(OutsideRetention):
+            await at(history, moments[1][0])
+    finally:
+        history.close()
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("1764469800", 1764469800.0), ("1764469800.5", 1764469800.5),
+    ("2025-11-30T02:30:00Z", 1764469800.0), ("2025-11-30T03:30:00+01:00", 1764469800.0),
+])
+def test_moments_are_rfc3339_or_epoch_seconds(text: str, expected: float) -> None:
+    assert parse_moment(text) == expected
+
+
+@pytest.mark.parametrize("text", ["yesterday", "2025-11-30T02:30:00", "", "12:00"])
+def test_a_moment_that_is_not_one_is_refused_in_one_line(text: str) -> None:
+    with pytest.raises(ValueError, match="^at: "):
+        parse_moment(text)

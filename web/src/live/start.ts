@@ -1,0 +1,63 @@
+// Stream wiring: the topology and event streams into the GraphStore and the UI store, the
+// panels' throttled view of the graph, alerts and the server's visualization config.
+import { apiUrl, api } from "../api/http";
+import type { GraphStore } from "../state/graph";
+import { timeFromUrl, useTime } from "../state/time";
+import { useUi } from "../state/ui";
+import { openEventStream } from "./eventStream";
+import { startTravel } from "./travel";
+import { TopologyStream } from "./topologyStream";
+
+export interface Live {
+  readonly topology: TopologyStream;
+}
+
+export function startLive(graph: GraphStore): Live {
+  const topology = new TopologyStream(graph, {
+    url: apiUrl("/api/infra/topology/stream"),
+    onStatus: (status) => useUi.setState({ status }),
+  });
+  topology.start();
+  // The first batch (the replay of recent events) is not "new"; what follows is.
+  let first = true;
+  openEventStream(apiUrl("/api/infra/events/stream"), (events) => {
+    // Looking at the past: the feed shows that moment (reloaded on the way back).
+    if (useTime.getState().at !== null) return;
+    useUi.getState().addEvents(events, !first);
+    first = false;
+  });
+  // Panels follow the graph at a human pace, not at the delta rate.
+  let seen = -1;
+  let snapshots = 0;
+  setInterval(() => {
+    if (graph.revision !== seen) {
+      seen = graph.revision;
+      useUi.setState({ graphRevision: seen });
+    }
+    // A new snapshot after the first (the server restarted, or this page fell too far
+    // behind): events of entities that are no longer there are from another life.
+    if (topology.snapshots > snapshots) {
+      if (snapshots > 0) useUi.getState().pruneEvents((e) => graph.entities.has(e.entity_id));
+      snapshots = topology.snapshots;
+    }
+  }, 250);
+  const loadAlerts = () => {
+    if (useTime.getState().at !== null) return; // the past's alerts are travel's
+    api.alerts().then(({ alerts }) => { if (useTime.getState().at === null) useUi.setState({ alerts }); })
+      .catch(() => undefined);
+  };
+  loadAlerts();
+  setInterval(loadAlerts, 5000);
+  api.config().then(({ visualization, checks }) => {
+    const ui = useUi.getState();
+    const fromUrl = new URLSearchParams(window.location.search).get("layout");
+    useUi.setState({ config: visualization, checks: checks ?? {} });
+    if (!fromUrl && visualization.layout_algorithm.includes("namespace")) ui.setLayout("namespace");
+  }).catch(() => undefined);
+  const live = { topology };
+  const travel = startTravel(graph, live);
+  // A shared link with `?t=`: open at that moment.
+  const at = timeFromUrl(window.location.search);
+  if (at !== null) travel.goTo(at);
+  return live;
+}

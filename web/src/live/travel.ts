@@ -1,0 +1,141 @@
+// Time travel: leave the live stream for a past moment (the topology, alerts and events
+// as they were, from history), scrub, play at 1x/10x/60x, step between recorded changes,
+// compare two moments, and come back to live. The map follows while dragging: at most
+// one request is in flight and the latest position wins.
+import { api } from "../api/http";
+import type { GraphStore } from "../state/graph";
+import { type Speed, useTime } from "../state/time";
+import { useUi } from "../state/ui";
+import type { Live } from "./start";
+
+const PLAY_TICK_MS = 250;
+const TIMELINE_REFRESH_MS = 10_000;
+
+export interface Travel {
+  goTo: (at: number) => void;
+  backToLive: () => void;
+  play: () => void;
+  pause: () => void;
+  setSpeed: (speed: Speed) => void;
+  step: (direction: -1 | 1) => void;
+  markCompare: () => void;
+  compare: () => void;
+  clearCompare: () => void;
+  refreshTimeline: () => Promise<void>;
+}
+
+/** The one Travel of the page; panels call it (set by startTravel). */
+export let travel: Travel | null = null;
+
+export function startTravel(graph: GraphStore, live: Live): Travel {
+  let inflight = false;
+  let pending: number | null = null;
+  let player: ReturnType<typeof setInterval> | null = null;
+
+  const show = async (at: number): Promise<void> => {
+    if (inflight) { pending = at; return; }
+    inflight = true;
+    try {
+      const topology = await api.topology(at);
+      if (useTime.getState().at === null) return; // back to live meanwhile
+      graph.applySnapshot(topology);
+      useTime.setState({ shown: { version: topology.version, gap: topology.gap?.message ?? null }, error: null });
+    } catch (error) {
+      useTime.setState({ error: (error as Error).message });
+    } finally {
+      inflight = false;
+    }
+    if (pending !== null) {
+      const next = pending;
+      pending = null;
+      await show(next);
+    }
+  };
+
+  // Panels other than the map: alerts and the event feed as they stood (not per pixel of
+  // a drag: once the position rests for a moment).
+  let panelsTimer: ReturnType<typeof setTimeout> | null = null;
+  const loadPanels = (at: number) => {
+    if (panelsTimer) clearTimeout(panelsTimer);
+    panelsTimer = setTimeout(() => {
+      api.alerts(at).then(({ alerts }) => { if (useTime.getState().at !== null) useUi.setState({ alerts }); })
+        .catch(() => undefined);
+      api.events(100, at).then(({ events }) => {
+        if (useTime.getState().at === null) return;
+        useUi.setState({ events: [], freshEvents: {} });
+        useUi.getState().addEvents(events, false);
+      }).catch(() => undefined);
+    }, 150);
+  };
+
+  const goTo = (at: number) => {
+    const now = Date.now() / 1000;
+    if (at >= now) { self.backToLive(); return; }
+    const oldest = useTime.getState().timeline?.oldest;
+    const moment = oldest != null ? Math.max(at, oldest) : at;
+    if (useTime.getState().at === null) live.topology.stop();
+    useTime.setState({ at: moment });
+    void show(moment);
+    loadPanels(moment);
+  };
+
+  const stopPlayer = () => {
+    if (player) clearInterval(player);
+    player = null;
+  };
+
+  const self: Travel = {
+    goTo,
+    backToLive: () => {
+      stopPlayer();
+      pending = null;
+      useTime.setState({ at: null, playing: false, shown: null, error: null });
+      live.topology.stop();
+      live.topology.start(); // resumes from the version shown, or a fresh snapshot
+      api.alerts().then(({ alerts }) => useUi.setState({ alerts })).catch(() => undefined);
+      api.events(100).then(({ events }) => {
+        useUi.setState({ events: [], freshEvents: {} });
+        useUi.getState().addEvents(events, false);
+      }).catch(() => undefined);
+    },
+    play: () => {
+      const start = useTime.getState().at ?? useTime.getState().timeline?.oldest;
+      if (start == null) return;
+      if (useTime.getState().at === null) goTo(start);
+      stopPlayer();
+      useTime.setState({ playing: true });
+      player = setInterval(() => {
+        const { at, speed } = useTime.getState();
+        if (at === null) { stopPlayer(); return; }
+        goTo(at + (PLAY_TICK_MS / 1000) * speed);
+      }, PLAY_TICK_MS);
+    },
+    pause: () => { stopPlayer(); useTime.setState({ playing: false }); },
+    setSpeed: (speed) => useTime.setState({ speed }),
+    step: (direction) => {
+      const { at, timeline } = useTime.getState();
+      const changes = timeline?.changes ?? [];
+      const here = at ?? Date.now() / 1000;
+      const target = direction < 0
+        ? [...changes].reverse().find((c) => c.at < here - 1e-3)
+        : changes.find((c) => c.at > here + 1e-3);
+      if (target) goTo(target.at);
+      else if (direction > 0) self.backToLive();
+    },
+    markCompare: () => useTime.setState({ compareFrom: useTime.getState().at ?? Date.now() / 1000, diff: null }),
+    compare: () => {
+      const { compareFrom, at } = useTime.getState();
+      if (compareFrom == null) return;
+      const other = at ?? Date.now() / 1000 - 1;
+      api.diff(Math.min(compareFrom, other), Math.max(compareFrom, other))
+        .then((diff) => useTime.setState({ diff, error: null }))
+        .catch((error: Error) => useTime.setState({ error: error.message }));
+    },
+    clearCompare: () => useTime.setState({ compareFrom: null, diff: null }),
+    refreshTimeline: () => api.timeline().then((timeline) => useTime.setState({ timeline })).catch(() => undefined),
+  };
+  travel = self;
+  void self.refreshTimeline();
+  setInterval(() => void self.refreshTimeline(), TIMELINE_REFRESH_MS);
+  return self;
+}

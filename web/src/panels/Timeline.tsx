@@ -1,0 +1,113 @@
+// The timeline along the bottom: the retained range with its gaps (Gestalt down, history
+// paused), event density, alert spans and the position; drag to scrub (the map follows),
+// play at 1x/10x/60x, step between recorded changes, back to live; compare two moments;
+// download a snapshot or export the view.
+import { useEffect, useState } from "react";
+import { apiUrl } from "../api/http";
+import { travel } from "../live/travel";
+import { SPEEDS, type Speed, isoTime, useTime } from "../state/time";
+import { CompareList } from "./Compare";
+
+const EXPORTS = ["json", "graphml", "dot", "mermaid"] as const;
+
+function useNow(ms: number): number {
+  const [now, setNow] = useState(Date.now() / 1000);
+  useEffect(() => {
+    const timer = setInterval(() => setNow(Date.now() / 1000), ms);
+    return () => clearInterval(timer);
+  }, [ms]);
+  return now;
+}
+
+export const stamp = (seconds: number) =>
+  new Date(seconds * 1000).toLocaleString("en-GB", { hour12: false, dateStyle: "short", timeStyle: "medium" });
+
+function Track({ start, end }: { start: number; end: number }) {
+  const timeline = useTime((s) => s.timeline);
+  const at = useTime((s) => s.at);
+  const span = Math.max(end - start, 1e-3);
+  const x = (t: number) => `${(100 * (Math.min(Math.max(t, start), end) - start)) / span}%`;
+  const w = (a: number, b: number) => `${(100 * Math.max(0, Math.min(b, end) - Math.max(a, start))) / span}%`;
+  const runs = timeline?.runs ?? [];
+  const most = Math.max(1, ...(timeline?.events ?? []).map((b) => b.count));
+  return (
+    <svg className="timeline-track" aria-hidden="true" preserveAspectRatio="none">
+      {runs.slice(1).map((run, i) => {
+        const stopped = runs[i].to ?? run.from;
+        return <rect key={`gap-${run.from}`} className="tl-gap" x={x(stopped)} width={w(stopped, run.from)} y="0" height="100%"><title>not recorded</title></rect>;
+      })}
+      {(timeline?.events ?? []).map((b) => (
+        <rect key={`ev-${b.at}`} className={b.errors ? "tl-events tl-errors" : "tl-events"} x={x(b.at)}
+          width={w(b.at, b.at + (timeline?.bucket_seconds ?? 1))} y={`${100 - (60 * b.count) / most}%`} height={`${(60 * b.count) / most}%`} />
+      ))}
+      {(timeline?.alerts ?? []).map((a) => (
+        <rect key={`al-${a.id}-${a.from}`} className={`tl-alert tl-${a.severity ?? "warning"}`} x={x(a.from)}
+          width={w(a.from, a.to ?? end)} y="0" height="5"><title>{a.message}</title></rect>
+      ))}
+      <line className="tl-cursor" x1={x(at ?? end)} x2={x(at ?? end)} y1="0" y2="100%" />
+    </svg>
+  );
+}
+
+export function Timeline() {
+  const { at, playing, speed, timeline, compareFrom, error } = useTime();
+  const now = useNow(1000);
+  const start = timeline?.oldest ?? now - 60;
+  const position = at ?? now;
+  if (!travel) return null;
+  const t = travel;
+  const when = at ?? now;
+  return (
+    <footer className="timeline" data-testid="timeline" data-at={at ?? "live"}>
+      <div className="tl-controls">
+        <button type="button" data-testid="tl-prev" title="Previous change" onClick={() => t.step(-1)}>⏮</button>
+        <button type="button" data-testid="tl-play" aria-pressed={playing}
+          onClick={() => (playing ? t.pause() : t.play())}>{playing ? "❚❚" : "▶"}</button>
+        <button type="button" data-testid="tl-next" title="Next change" onClick={() => t.step(1)}>⏭</button>
+        <select data-testid="tl-speed" value={speed} aria-label="Speed"
+          onChange={(e) => t.setSpeed(Number(e.target.value) as Speed)}>
+          {SPEEDS.map((s) => <option key={s} value={s}>{s}×</option>)}
+        </select>
+        <button type="button" className={at === null ? "tl-live on" : "tl-live"} data-testid="tl-live"
+          disabled={at === null} onClick={() => t.backToLive()}>Live</button>
+      </div>
+      <div className="tl-range">
+        <Track start={start} end={now} />
+        <input type="range" data-testid="tl-scrub" aria-label="Moment" min={start} max={now} step={0.1}
+          value={Math.min(Math.max(position, start), now)}
+          onChange={(e) => t.goTo(Number(e.target.value))} />
+        <div className="tl-labels"><span>{stamp(start)}</span><span data-testid="tl-position">{at === null ? "live" : stamp(at)}</span><span>now</span></div>
+      </div>
+      <div className="tl-actions">
+        {compareFrom === null
+          ? <button type="button" data-testid="tl-mark" onClick={() => t.markCompare()} title="Pick this moment to compare with another">Compare…</button>
+          : <button type="button" data-testid="tl-compare" onClick={() => t.compare()}>Changes since {stamp(compareFrom)}</button>}
+        <a className="tl-link" data-testid="tl-snapshot" href={apiUrl("/api/infra/snapshot", { at: String(when) })} download>Snapshot</a>
+        <select data-testid="tl-export" aria-label="Export" value="" onChange={(e) => {
+          if (e.target.value) window.location.assign(apiUrl("/api/infra/export", at === null ? { format: e.target.value } : { format: e.target.value, at: String(at) }));
+        }}>
+          <option value="">Export…</option>
+          {EXPORTS.map((f) => <option key={f} value={f}>{f}</option>)}
+        </select>
+      </div>
+      {error && <div className="tl-error" role="alert" data-testid="tl-error">{error}</div>}
+      <CompareList />
+      <span hidden data-testid="tl-iso">{at === null ? "" : isoTime(at)}</span>
+    </footer>
+  );
+}
+
+/** While not live, the whole UI says so, with the moment shown. */
+export function TimeBanner() {
+  const at = useTime((s) => s.at);
+  const shown = useTime((s) => s.shown);
+  if (at === null || !travel) return null;
+  const t = travel;
+  return (
+    <div className="time-banner" role="status" data-testid="time-banner" data-obstacle>
+      <b>Not live</b> — the map as it was at <time dateTime={isoTime(at)}>{stamp(at)}</time>
+      {shown?.gap ? <span className="muted"> · {shown.gap}</span> : null}
+      <button type="button" className="chip" onClick={() => t.backToLive()}>Back to live</button>
+    </div>
+  );
+}
