@@ -1,6 +1,6 @@
 // Plain GETs against the API. A `?token=` on the page's URL is passed on (server.token).
 import type { Timeline, TopologyDiff } from "../state/time";
-import type { Alert, EntityDetails, InfraEvent, MetricSeries, Topology, VisualizationConfig } from "./types";
+import type { Alert, EntityDetails, InfraEvent, MetricSeries, SourceStatus, Topology, VisualizationConfig } from "./types";
 
 function token(): string | null {
   return new URLSearchParams(window.location.search).get("token");
@@ -40,5 +40,6 @@ export const api = {
   timeline: () => getJson<Timeline>("/api/infra/timeline"),
   diff: (from: number, to: number) =>
     getJson<TopologyDiff>("/api/infra/topology/diff", { from: String(from), to: String(to) }),
+  health: () => getJson<{ sources: SourceStatus[] }>("/api/infra/health"),
   config: () => getJson<{ visualization: VisualizationConfig; checks?: Record<string, string>; version: string }>("/api/infra/config"),
 };

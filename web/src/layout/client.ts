@@ -1,6 +1,6 @@
 // The main thread's side of the layout worker: sends what changed in the view, keeps the
 // latest positions and an id -> index map for the scene to read every frame.
-import { layoutGroup } from "../state/groups";
+import { layoutGroup, siteKey } from "../state/groups";
 import type { View } from "../state/view";
 import type { LayoutPreset } from "../state/url";
 import type { LayoutLinkSpec, LayoutNodeSpec } from "./engine";
@@ -40,8 +40,9 @@ export class LayoutClient {
     const keep = new Set<string>();
     for (const node of view.nodes) {
       keep.add(node.id);
-      const spec = { id: node.id, near: node.near, group: layoutGroup(node.entity), kind: node.entity.kind };
-      const signature = `${spec.group}|${spec.kind}`;
+      const spec = { id: node.id, near: node.near, group: layoutGroup(node.entity), kind: node.entity.kind,
+        site: siteKey(node.entity) };
+      const signature = `${spec.group}|${spec.kind}|${spec.site}`;
       if (this.sentNodes.get(node.id) === signature) continue;
       this.sentNodes.set(node.id, signature);
       addNodes.push(spec);

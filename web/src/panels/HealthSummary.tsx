@@ -5,6 +5,7 @@ import { useGraph } from "../state/graphContext";
 import { kindStyle } from "../scene/mapping";
 import { countHealth, headline, healthyPercent } from "../state/health";
 import { useUi } from "../state/ui";
+import { SitesSummary } from "./Sites";
 
 const WORDS = { critical: "critical", warning: "warning", ok: "all healthy", unknown: "not checked" };
 
@@ -41,6 +42,7 @@ export function HealthSummary() {
           {percent != null ? `${percent}% healthy · ` : ""}{all.total} entities {open ? "▾" : "▸"}
         </span>
       </button>
+      <SitesSummary />
       {open && (
         <table className="by-kind" data-testid="health-by-kind">
           <thead>

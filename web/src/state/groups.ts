@@ -20,6 +20,16 @@ export function layoutGroup(entity: Entity): string {
   return `~${entity.sources?.[0] ?? "other"}`;
 }
 
+/** The site an entity comes from, for "By site" and the site filter: the agent's site
+ * (`site:<name>` source), the kube context (`kubernetes:<context>`), else this machine. */
+export function siteKey(entity: Entity): string {
+  for (const source of entity.sources ?? []) {
+    if (source.startsWith("site:")) return source.slice(5);
+    if (source.startsWith("kubernetes:")) return source.slice(11);
+  }
+  return "local";
+}
+
 /** The cluster (site) in an id like `pod:<cluster>/<namespace>/<name>`, if it has one. */
 export function siteOf(id: string): string | null {
   const rest = id.slice(id.indexOf(":") + 1);
