@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Entity, SourceStatus } from "../src/api/types";
 import { LayoutEngine } from "../src/layout/engine";
-import { siteKey } from "../src/state/groups";
+import { indexNamespaces, namespaceKey, siteKey } from "../src/state/groups";
 import { mergeSites, siteState } from "../src/state/sites";
 
 const clock = (ms: number) => new Date(ms).toISOString().slice(11, 19);
@@ -55,5 +55,15 @@ describe("sites", () => {
       return Math.hypot(p[0] - east[0], p[2] - east[2]);
     }));
     expect(apart).toBeGreaterThan(spread);
+  });
+});
+
+describe("namespaces of several clusters", () => {
+  it("keys a namespace by its cluster: shop of east is not shop of west", () => {
+    expect(namespaceKey("namespace:east/shop", "shop")).not.toBe(namespaceKey("namespace:west/shop", "shop"));
+    expect(namespaceKey("pod:east/shop/web-1", "shop")).toBe(namespaceKey("namespace:east/shop", "shop"));
+    const index = indexNamespaces([["namespace:east/shop", "shop", 1], ["namespace:west/shop", "shop", 2]]);
+    expect(index.get(namespaceKey("pod:west/shop/a", "shop"))).toBe(2);
+    expect(index.get(namespaceKey("container:0123456789ab", "shop"))).toBe(1); // no cluster in the id
   });
 });

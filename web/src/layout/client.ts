@@ -1,6 +1,6 @@
 // The main thread's side of the layout worker: sends what changed in the view, keeps the
 // latest positions and an id -> index map for the scene to read every frame.
-import { layoutGroup, siteKey } from "../state/groups";
+import { indexNamespaces, layoutGroup, namespaceKey, siteKey } from "../state/groups";
 import type { View } from "../state/view";
 import type { LayoutPreset } from "../state/url";
 import type { LayoutLinkSpec, LayoutNodeSpec } from "./engine";
@@ -54,11 +54,12 @@ export class LayoutClient {
     const addLinks: LayoutLinkSpec[] = [];
     const keepLinks = new Set<string>();
     // Members are tied to their namespace so that namespaces form clusters its ring can hold.
-    const namespaces = new Map<string, string>();
-    for (const node of view.nodes) if (node.entity.kind === "namespace") namespaces.set(node.entity.name, node.id);
+    const namespaces = indexNamespaces(view.nodes.flatMap((node): [string, string, string][] =>
+      node.entity.kind === "namespace" ? [[node.entity.id, node.entity.name, node.id]] : []));
     const links = view.edges.map((e) => ({ id: e.id, source: e.source, target: e.target }));
     for (const node of view.nodes) {
-      const ns = node.entity.kind !== "namespace" && node.entity.namespace ? namespaces.get(node.entity.namespace) : undefined;
+      const e = node.entity;
+      const ns = e.kind !== "namespace" && e.namespace ? namespaces.get(namespaceKey(e.id, e.namespace)) : undefined;
       if (ns) links.push({ id: `member:${node.id}`, source: ns, target: node.id });
     }
     for (const edge of links) {

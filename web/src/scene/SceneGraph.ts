@@ -9,6 +9,7 @@
 import * as THREE from "three";
 import type { Entity } from "../api/types";
 import type { LayoutClient } from "../layout/client";
+import { indexNamespaces, namespaceKey } from "../state/groups";
 import type { View } from "../state/view";
 import { EdgeLayer } from "./layers/EdgeLayer";
 import { HaloLayer } from "./layers/HaloLayer";
@@ -131,13 +132,12 @@ export class SceneGraph {
     });
     const shapeIndex = new Map(SHAPES.map((shape, k) => [shape, k]));
     this.nsMembers = new Map();
-    const nsIndex = new Map<string, number>();
+    view.nodes.forEach((node, i) => { this.shapeOf[i] = shapeIndex.get(kindStyle(node.entity.kind).shape)!; });
+    const nsIndex = indexNamespaces(view.nodes.flatMap((node, i): [string, string, number][] =>
+      node.entity.kind === "namespace" ? [[node.entity.id, node.entity.name, i]] : []));
     view.nodes.forEach((node, i) => {
-      this.shapeOf[i] = shapeIndex.get(kindStyle(node.entity.kind).shape)!;
-      if (node.entity.kind === "namespace") nsIndex.set(node.entity.name, i);
-    });
-    view.nodes.forEach((node, i) => {
-      const ns = node.entity.kind !== "namespace" && node.entity.namespace ? nsIndex.get(node.entity.namespace) : undefined;
+      const e = node.entity;
+      const ns = e.kind !== "namespace" && e.namespace ? nsIndex.get(namespaceKey(e.id, e.namespace)) : undefined;
       if (ns === undefined) return;
       const members = this.nsMembers.get(ns) ?? [];
       members.push(i);

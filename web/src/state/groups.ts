@@ -30,6 +30,24 @@ export function siteKey(entity: Entity): string {
   return "local";
 }
 
+/** A namespace's key among several clusters: `shop` of one cluster is not another's. An
+ * id without a cluster (a container's) keys by the name alone. */
+export function namespaceKey(id: string, namespace: string): string {
+  const site = siteOf(id);
+  return site ? `${site}|${namespace}` : namespace;
+}
+
+/** Namespace keys -> a value, findable by a member's key or, for members whose ids name no
+ * cluster, by the namespace's name alone (the first cluster's). */
+export function indexNamespaces<T>(entries: Iterable<[string, string, T]>): Map<string, T> {
+  const out = new Map<string, T>();
+  for (const [id, name, value] of entries) {
+    out.set(namespaceKey(id, name), value);
+    if (!out.has(name)) out.set(name, value);
+  }
+  return out;
+}
+
 /** The cluster (site) in an id like `pod:<cluster>/<namespace>/<name>`, if it has one. */
 export function siteOf(id: string): string | null {
   const rest = id.slice(id.indexOf(":") + 1);

@@ -23,7 +23,7 @@ export function siteState(status: SourceStatus, clock: (ms: number) => string): 
   words.push(d.connected && !d.silent ? "agent connected" : d.silent ? "agent silent" : "not connected");
   const lagS = num(d.lag_seconds);
   const lagV = num(d.lag_versions);
-  if (lagS != null || lagV) words.push(`lag ${lagS != null ? `${lagS < 10 ? lagS.toFixed(1) : Math.round(lagS)} s` : "?"}`
+  if (!d.silent && (lagS != null || lagV)) words.push(`lag ${lagS != null ? `${lagS < 10 ? lagS.toFixed(1) : Math.round(lagS)} s` : "?"}`
     + `${lagV ? ` / ${lagV} versions` : ""}`);
   const keyframe = num(d.last_keyframe);
   if (keyframe != null) words.push(`keyframe ${clock(keyframe * 1000)}`);
