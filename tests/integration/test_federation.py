@@ -210,3 +210,19 @@ async def test_a_silent_site_turns_stale_and_recovers(nats: NatsServer) -> None:
         finally:
             await hub.stop()
             await agent.stop()
+
+
+async def test_changes_larger_than_a_message_go_as_keyframe_parts(nats: NatsServer) -> None:
+    async with clusters() as sims:
+        # Messages of at most 2 kB: the first list (a large delta) cannot go as one.
+        agent = await kube_agent("east", sims[0], nats.url, max_message_bytes=2048).start()
+        hub = Engine(hub_config(nats.url, ["east"], silence_timeout=30.0))
+        await hub.start()
+        try:
+            await hub_matches(hub, [agent])
+            assert agent.publisher.replaced_by_keyframe > 0
+            await churn(sims[:1], 5)
+            await hub_matches(hub, [agent])
+        finally:
+            await hub.stop()
+            await agent.stop()

@@ -70,7 +70,7 @@ def on_hub(hub: Engine) -> set[str]:
             if eid.startswith("pod:east/") and not e.stale}
 
 
-async def same_pods(hub: Engine, sim: KubeSim, timeout: float = 30.0) -> None:
+async def same_pods(hub: Engine, sim: KubeSim, timeout: float = 60.0) -> None:
     await eventually(lambda: truth(sim) and on_hub(hub) == truth(sim), timeout=timeout,
                      what="the hub's pods to equal the cluster's")
 
@@ -88,7 +88,7 @@ async def test_agent_killed_restarted_and_paused(nats: NatsServer, tmp_path: Pat
         sim.store.create(deployment("web", replicas=2))
         config = agent_config(tmp_path / "agent.yaml", sim, nats.url)
         log = tmp_path / "agent.log"
-        hub = Engine(hub_config(nats.url, ["east"], silence_timeout=2.0))
+        hub = Engine(hub_config(nats.url, ["east"], silence_timeout=3.0))
         await hub.start()
         agent = start_agent(config, log)
         try:
@@ -100,7 +100,7 @@ async def test_agent_killed_restarted_and_paused(nats: NatsServer, tmp_path: Pat
             await churn(sim, 5)
             agent = start_agent(config, log)
             first = await eventually(lambda: details(hub, "east")["agent"] != killed
-                                     and details(hub, "east")["agent"], timeout=20,
+                                     and details(hub, "east")["agent"], timeout=60,
                                      what="the new agent's keyframe on the hub")
             await same_pods(hub, sim)
 
@@ -112,7 +112,8 @@ async def test_agent_killed_restarted_and_paused(nats: NatsServer, tmp_path: Pat
             await churn(sim, 3)
             agent.send_signal(signal.SIGCONT)
             await same_pods(hub, sim)
-            assert hub.hub.statuses["site:east"].state is SourceState.OK
+            await eventually(lambda: hub.hub.statuses["site:east"].state is SourceState.OK,
+                             what="the site back")
             assert details(hub, "east")["agent"] == first  # the same run, back
         finally:
             agent.send_signal(signal.SIGCONT)
@@ -136,10 +137,10 @@ async def test_agent_cut_off_past_its_buffer_sends_a_keyframe(nats: NatsServer,
             assert nats.proc is not None
             nats.proc.send_signal(signal.SIGSTOP)  # the agent's network to NATS, paused
             await churn(sim, 12)
-            await eventually(lambda: "dropped" in log.read_text(), timeout=20,
+            await eventually(lambda: "dropped" in log.read_text(), timeout=60,
                              what="the agent to say what it dropped")
             nats.proc.send_signal(signal.SIGCONT)
-            await same_pods(hub, sim, timeout=40)
+            await same_pods(hub, sim, timeout=60)
             await eventually(lambda: details(hub, "east")["agent_dropped"] > 0,
                              what="the hub to show the agent's drops")
         finally:

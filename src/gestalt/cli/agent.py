@@ -82,9 +82,19 @@ async def run_agent(engine: Engine, publisher: Publisher) -> int:
         fail(f"history in {engine.config.server.data_dir}: cannot open it: {exc}", 1)
     loop = asyncio.get_running_loop()
     task = asyncio.create_task(publisher.run(), name="publisher")
+    stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, task.cancel)
+        loop.add_signal_handler(signum, stop.set)
+    stopping = asyncio.create_task(stop.wait())
     try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if stop.is_set():
+            # Cancel until it ends: Python 3.11's wait_for (in nats-py and here) can swallow
+            # one cancellation that arrives as the awaited thing completes.
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=0.5)
+            return 0
         await task
     except asyncio.CancelledError:
         return 0
@@ -92,6 +102,7 @@ async def run_agent(engine: Engine, publisher: Publisher) -> int:
         err.print(Text.assemble(("error:", "red"), " ", str(exc)))
         return 1
     finally:
+        stopping.cancel()
         publisher.close()
         await engine.stop()
     return 0

@@ -23,6 +23,7 @@ import logging
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from nats.aio.client import Client
@@ -51,6 +52,9 @@ from gestalt.sources.agents.connect import Refused, connect
 
 log = logging.getLogger(__name__)
 
+# Messages in flight at once (their order kept: one connection, sent in order).
+_WINDOW = 64
+
 
 @dataclass(slots=True)
 class Outgoing:
@@ -78,6 +82,8 @@ class Publisher:
         self.last_keyframe: float | None = None
         self.last_keyframe_version: int | None = None
         self.dropped: Counter[str] = Counter()
+        # Deltas and frames too large for one message, sent as a keyframe instead.
+        self.replaced_by_keyframe = 0
         self._dropped_reported = 0
         self.published = 0
         self.connected = False
@@ -99,6 +105,16 @@ class Publisher:
             if change.source == "alerts":
                 return  # the hub raises its own alerts from the merged map
             item = Outgoing("events", entry.body, f"{self.agent}:e{entry.seq}")
+        if len(item.body) > self._config.max_message_bytes:
+            # Larger than a message may be (an initial list of thousands): a keyframe, which
+            # goes in parts, stands for a delta or frame; an event that large is dropped.
+            if item.kind == "events":
+                self.dropped["events"] += 1
+            else:
+                self.replaced_by_keyframe += 1
+                self.need_keyframe = True
+            self._wake.set()
+            return
         self._buffer.append(item)
         self._bytes += len(item.body)
         if len(self._buffer) > self._config.buffer_messages or \
@@ -194,9 +210,11 @@ class Publisher:
                     await self._send_keyframe(js)
                     last_sent = time.monotonic()
                 elif self._buffer:
-                    item = self._buffer[0]
-                    await self._publish(js, item.kind, item.body, item.msg_id)
-                    if self._buffer and self._buffer[0] is item:  # not dropped meanwhile
+                    batch = list(islice(self._buffer, _WINDOW))
+                    await self._publish_batch(js, batch)
+                    for item in batch:
+                        if not self._buffer or self._buffer[0] is not item:
+                            break  # dropped meanwhile (an overflow, a keyframe)
                         self._buffer.popleft()
                         self._bytes -= len(item.body)
                     last_sent = time.monotonic()
@@ -229,12 +247,39 @@ class Publisher:
         return self.last_keyframe is None or \
             time.monotonic() - self.last_keyframe >= self._config.keyframe_interval
 
+    def _headers(self, msg_id: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+        return {MSG_ID_HEADER: msg_id, AGENT_HEADER: self.agent,
+                STARTED_HEADER: str(self.started_ms), **(extra or {})}
+
+    async def _publish_batch(self, js: Any, batch: list[Outgoing]) -> None:
+        """Up to `_WINDOW` messages sent in order without waiting, then their acknowledgements:
+        one round trip per window rather than per message (a busy machine schedules three
+        processes for each round trip). When any fails, the ones after it may be stored and
+        it not: a keyframe then restores the order a hub needs."""
+        futures = []
+        try:
+            for item in batch:
+                futures.append(await js.publish_async(
+                    subject(self.site, item.kind), item.body, stream=self._config.stream,
+                    headers=self._headers(item.msg_id)))
+            acks = await asyncio.wait_for(asyncio.gather(*futures),
+                                          self._config.publish_timeout)
+        except BaseException:
+            for future in futures:
+                future.cancel()  # frees its slot; the reply, if it comes, is dropped
+            if futures:
+                self.need_keyframe = True
+            raise
+        for ack in acks:
+            self._acknowledged(ack)
+
     async def _publish(self, js: Any, kind: str, body: bytes, msg_id: str,
                        extra: dict[str, str] | None = None) -> int:
-        headers = {MSG_ID_HEADER: msg_id, AGENT_HEADER: self.agent,
-                   STARTED_HEADER: str(self.started_ms), **(extra or {})}
         ack = await js.publish(subject(self.site, kind), body, stream=self._config.stream,
-                               headers=headers)
+                               headers=self._headers(msg_id, extra))
+        return self._acknowledged(ack)
+
+    def _acknowledged(self, ack: Any) -> int:
         if self.refused:
             raise Refused(f"NATS refused the agent: {self.refused}")
         if ack.seq < self._last_seq and not ack.duplicate:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import zlib
 
 import msgspec
 
@@ -30,7 +31,6 @@ from gestalt.model import (
 from gestalt.model.config import SyntheticCollector
 from gestalt.sources.base import Sink
 
-CLUSTER = "sim"
 # Traffic edge kinds drawn for the edges beyond the structural ones.
 _TRAFFIC = (ConnectionKind.HTTP, ConnectionKind.GRPC, ConnectionKind.NATS, ConnectionKind.NETWORK)
 
@@ -46,6 +46,10 @@ class SyntheticWorld:
 
     def __init__(self, config: SyntheticCollector) -> None:
         self.config = config
+        self.cluster = config.cluster
+        # Container ids are global (no cluster in them): another cluster's differ.
+        self._container_prefix = "0000" if self.cluster == "sim" else \
+            f"{zlib.crc32(self.cluster.encode()) & 0xFFFF:04x}"
         self.rng = random.Random(config.seed)
         self.entities: dict[str, Entity] = {}
         self.connections: dict[str, Connection] = {}
@@ -63,12 +67,13 @@ class SyntheticWorld:
         self.connections[conn.id] = conn
 
     def _build(self) -> None:
+        cluster = self.cluster
         target = max(self.config.entities, 20)
         rng = self.rng
         n_ns = max(3, target // 250)
         n_nodes = max(3, target // 150)
         nodes = [
-            self._add(_entity(EntityKind.NODE, ids.k8s("node", CLUSTER, None, f"node-{i}"),
+            self._add(_entity(EntityKind.NODE, ids.k8s("node", cluster, None, f"node-{i}"),
                               f"node-{i}", status=EntityStatus.RUNNING,
                               memory_limit=64 << 30, memory_bytes=(20 + i % 30) << 30,
                               cpu_percent=20.0 + (i * 7) % 50)).id
@@ -76,25 +81,25 @@ class SyntheticWorld:
         ]
         namespaces = [f"team-{i}" for i in range(n_ns)]
         for ns in namespaces:
-            self._add(_entity(EntityKind.NAMESPACE, ids.k8s("namespace", CLUSTER, None, ns), ns,
+            self._add(_entity(EntityKind.NAMESPACE, ids.k8s("namespace", cluster, None, ns), ns,
                               status=EntityStatus.ACTIVE, labels={"team": ns}))
         # Shared infrastructure: NATS subjects and streams, databases.
         subjects = []
         for i in range(max(2, target // 200)):
-            sid = ids.nats_subject(CLUSTER, f"orders.{i}")
+            sid = ids.nats_subject(cluster, f"orders.{i}")
             self._add(_entity(EntityKind.NATS_SUBJECT, sid, f"orders.{i}",
                               status=EntityStatus.ACTIVE,
                               custom_metrics={"msgs_per_sec": float(rng.randint(1, 500)),
                                               "queue_depth": rng.randint(0, 50)}))
             subjects.append(sid)
             if i % 3 == 0:
-                st = ids.nats_stream(CLUSTER, f"ORDERS_{i}")
+                st = ids.nats_stream(cluster, f"ORDERS_{i}")
                 self._add(_entity(EntityKind.NATS_STREAM, st, f"ORDERS_{i}",
                                   status=EntityStatus.ACTIVE))
                 self._link(st, sid, ConnectionKind.NATS)
         databases = []
         for i in range(max(1, target // 500)):
-            did = ids.database("postgresql", CLUSTER, f"db-{i}")
+            did = ids.database("postgresql", cluster, f"db-{i}")
             self._add(_entity(EntityKind.DATABASE, did, f"db-{i}", status=EntityStatus.RUNNING,
                               custom_metrics={"pool_percent": float(rng.randint(10, 90))}))
             databases.append(did)
@@ -104,28 +109,28 @@ class SyntheticWorld:
             ns = namespaces[d % n_ns]
             name = f"app-{d}"
             labels = {"app": name, "team": ns}
-            dep = self._add(_entity(EntityKind.DEPLOYMENT, ids.k8s("deployment", CLUSTER, ns, name),
+            dep = self._add(_entity(EntityKind.DEPLOYMENT, ids.k8s("deployment", cluster, ns, name),
                                     name, ns, status=EntityStatus.RUNNING, labels=labels)).id
             rs = self._add(_entity(EntityKind.REPLICASET,
-                                   ids.k8s("replicaset", CLUSTER, ns, f"{name}-7d9f"),
+                                   ids.k8s("replicaset", cluster, ns, f"{name}-7d9f"),
                                    f"{name}-7d9f", ns, status=EntityStatus.RUNNING,
                                    labels=labels)).id
             self._link(dep, rs, ConnectionKind.OWNS)
-            svc = self._add(_entity(EntityKind.SERVICE, ids.k8s("service", CLUSTER, ns, name), name,
+            svc = self._add(_entity(EntityKind.SERVICE, ids.k8s("service", cluster, ns, name), name,
                                     ns, status=EntityStatus.ACTIVE, labels=labels,
                                     attrs={"type": "ClusterIP"})).id
             services.append(svc)
-            cm = self._add(_entity(EntityKind.CONFIGMAP, ids.k8s("configmap", CLUSTER, ns,
+            cm = self._add(_entity(EntityKind.CONFIGMAP, ids.k8s("configmap", cluster, ns,
                                                                   f"{name}-config"),
                                    f"{name}-config", ns, status=EntityStatus.ACTIVE)).id
-            secret = self._add(_entity(EntityKind.SECRET, ids.k8s("secret", CLUSTER, ns,
+            secret = self._add(_entity(EntityKind.SECRET, ids.k8s("secret", cluster, ns,
                                                                    f"{name}-creds"),
                                        f"{name}-creds", ns, status=EntityStatus.ACTIVE,
                                        attrs={"type": "Opaque", "keys": 2})).id
             for _ in range(rng.randint(2, 5)):
                 self._add_pod(ns, name, labels, rs, svc, cm, secret, rng.choice(nodes))
             if rng.random() < 0.2:
-                vol = self._add(_entity(EntityKind.VOLUME, ids.k8s("pvc", CLUSTER, ns,
+                vol = self._add(_entity(EntityKind.VOLUME, ids.k8s("pvc", cluster, ns,
                                                                     f"{name}-data"),
                                         f"{name}-data", ns, status=EntityStatus.ACTIVE,
                                         attrs={"capacity_bytes": 10 << 30})).id
@@ -154,14 +159,15 @@ class SyntheticWorld:
                  secret: str, node: str) -> str:
         self._pod_counter += 1
         name = f"{app}-{self._pod_counter:05d}"
-        pod = self._add(_entity(EntityKind.POD, ids.k8s("pod", CLUSTER, ns, name), name, ns,
+        pod = self._add(_entity(EntityKind.POD, ids.k8s("pod", self.cluster, ns, name), name, ns,
                                 status=EntityStatus.RUNNING, labels=labels,
                                 cpu_percent=round(self.rng.uniform(1, 60), 1),
                                 memory_limit=512 << 20,
                                 memory_bytes=self.rng.randint(50, 400) << 20,
                                 attrs={"cpu_request": 100, "node": node.rsplit("/", 1)[-1],
                                        "restart_count": 0, "app": app}))
-        ctr = self._add(_entity(EntityKind.CONTAINER, ids.container(f"{self._pod_counter:012x}"),
+        container_id = f"{self._container_prefix}{self._pod_counter:08x}"
+        ctr = self._add(_entity(EntityKind.CONTAINER, ids.container(container_id),
                                 app, ns, status=EntityStatus.RUNNING,
                                 memory_limit=512 << 20, attrs={"image": f"registry/{app}:1.0"}))
         self._link(rs, pod.id, ConnectionKind.OWNS)

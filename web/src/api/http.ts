@@ -1,7 +1,7 @@
 // Plain GETs against the API. A `?token=` on the page's URL is passed on (server.token).
 import type { CostTotals, TopSpender, UnitCost } from "../state/insight";
 import type { Timeline, TopologyDiff } from "../state/time";
-import type { Alert, Anomaly, EntityDetails, InfraEvent, MetricSeries, SeriesBand, Topology, VisualizationConfig } from "./types";
+import type { Alert, Anomaly, EntityDetails, InfraEvent, MetricSeries, SeriesBand, SourceStatus, Topology, VisualizationConfig } from "./types";
 
 function token(): string | null {
   return new URLSearchParams(window.location.search).get("token");
@@ -45,5 +45,6 @@ export const api = {
   anomalySeries: (id: string) =>
     getJson<{ series: SeriesBand[] }>(`/api/infra/anomalies/series/${encodeURIComponent(id)}`),
   cost: () => getJson<{ currency: string; totals: CostTotals; entities: Record<string, UnitCost>; top: TopSpender[] }>("/api/infra/cost"),
+  health: () => getJson<{ sources: SourceStatus[] }>("/api/infra/health"),
   config: () => getJson<{ visualization: VisualizationConfig; checks?: Record<string, string>; version: string }>("/api/infra/config"),
 };

@@ -71,6 +71,8 @@ export interface SourceStatus {
   since?: number;
   last_ok?: number | null;
   entities?: number;
+  /** What a source says of itself beyond its state (a federated site: agent, lag, drops). */
+  details?: Record<string, string | number | boolean | null>;
 }
 
 export interface Topology {

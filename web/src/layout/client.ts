@@ -1,6 +1,6 @@
 // The main thread's side of the layout worker: sends what changed in the view, keeps the
 // latest positions and an id -> index map for the scene to read every frame.
-import { layoutGroup } from "../state/groups";
+import { indexNamespaces, layoutGroup, namespaceKey, siteKey } from "../state/groups";
 import type { View } from "../state/view";
 import type { LayoutPreset } from "../state/url";
 import type { LayoutLinkSpec, LayoutNodeSpec } from "./engine";
@@ -40,8 +40,9 @@ export class LayoutClient {
     const keep = new Set<string>();
     for (const node of view.nodes) {
       keep.add(node.id);
-      const spec = { id: node.id, near: node.near, group: layoutGroup(node.entity), kind: node.entity.kind };
-      const signature = `${spec.group}|${spec.kind}`;
+      const spec = { id: node.id, near: node.near, group: layoutGroup(node.entity), kind: node.entity.kind,
+        site: siteKey(node.entity) };
+      const signature = `${spec.group}|${spec.kind}|${spec.site}`;
       if (this.sentNodes.get(node.id) === signature) continue;
       this.sentNodes.set(node.id, signature);
       addNodes.push(spec);
@@ -53,11 +54,12 @@ export class LayoutClient {
     const addLinks: LayoutLinkSpec[] = [];
     const keepLinks = new Set<string>();
     // Members are tied to their namespace so that namespaces form clusters its ring can hold.
-    const namespaces = new Map<string, string>();
-    for (const node of view.nodes) if (node.entity.kind === "namespace") namespaces.set(node.entity.name, node.id);
+    const namespaces = indexNamespaces(view.nodes.flatMap((node): [string, string, string][] =>
+      node.entity.kind === "namespace" ? [[node.entity.id, node.entity.name, node.id]] : []));
     const links = view.edges.map((e) => ({ id: e.id, source: e.source, target: e.target }));
     for (const node of view.nodes) {
-      const ns = node.entity.kind !== "namespace" && node.entity.namespace ? namespaces.get(node.entity.namespace) : undefined;
+      const e = node.entity;
+      const ns = e.kind !== "namespace" && e.namespace ? namespaces.get(namespaceKey(e.id, e.namespace)) : undefined;
       if (ns) links.push({ id: `member:${node.id}`, source: ns, target: node.id });
     }
     for (const edge of links) {

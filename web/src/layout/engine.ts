@@ -14,6 +14,8 @@ export interface LayoutNodeSpec {
   near?: string;
   group: string; // state/groups.ts layoutGroup: a namespace, or the system of what has none
   kind: string;
+  /** state/groups.ts siteKey: the site it comes from ("By site"). */
+  site?: string;
 }
 
 export interface LayoutLinkSpec { id: string; source: string; target: string }
@@ -106,12 +108,12 @@ export class LayoutEngine {
     return null;
   }
 
-  /** Presets: free force; clusters by namespace; layers by kind. */
+  /** Presets: free force; clusters by namespace or by site; layers by kind. */
   setPreset(preset: LayoutPreset): void {
     const reheat = preset !== this.preset;
     this.preset = preset;
     const keys = new Map<string, number>();
-    const key = (n: Node) => (preset === "namespace" ? n.group : n.kind);
+    const key = (n: Node) => (preset === "namespace" ? n.group : preset === "site" ? n.site ?? "local" : n.kind);
     if (preset === "kind") {
       // Layers top to bottom as traffic and ownership go: entry points, workloads, what
       // they mount, then the machines and systems under them.
@@ -128,12 +130,13 @@ export class LayoutEngine {
       this.simulation.force("x", forceX<Node>(0).strength(0.02));
       this.simulation.force("y", layerY(0.02));
       this.simulation.force("z", forceZ<Node>(0).strength(0.02));
-    } else if (preset === "namespace") {
-      // Namespaces around a circle; each one's members pulled to its centre.
+    } else if (preset === "namespace" || preset === "site") {
+      // Namespaces (or sites, further apart) around a circle; members pulled to its centre.
       const angle = (n: Node) => (2 * Math.PI * (keys.get(key(n)) ?? 0)) / count;
-      this.simulation.force("x", forceX<Node>((n) => Math.cos(angle(n)) * radius).strength(0.12));
+      const r = preset === "site" ? radius * 1.6 : radius;
+      this.simulation.force("x", forceX<Node>((n) => Math.cos(angle(n)) * r).strength(0.12));
       this.simulation.force("y", layerY(0.05));
-      this.simulation.force("z", forceZ<Node>((n) => Math.sin(angle(n)) * radius).strength(0.12));
+      this.simulation.force("z", forceZ<Node>((n) => Math.sin(angle(n)) * r).strength(0.12));
     } else {
       // Kinds as horizontal layers, seen from the side: wide, shallow in depth, and held
       // to their layer more than to their links (which cross layers).

@@ -26,13 +26,17 @@ function known(graph: GraphStore): Record<Field, Set<string>> {
   return out;
 }
 
-const valueLabel = (field: Field, v: string) => (field === "kinds" ? kindStyle(v).label : v || "(none)");
+const SITE = "site:";
+const valueLabel = (field: Field, v: string) =>
+  field === "kinds" ? kindStyle(v).label : field === "sources" && v.startsWith(SITE) ? `site ${v.slice(SITE.length)}` : v || "(none)";
 
-function Chips({ field, values }: { field: Field; values: string[] }) {
-  const active = useUi((s) => s.filters[field]);
+function Chips({ field, values, sites = false }: { field: Field; values: string[]; sites?: boolean }) {
+  const all = useUi((s) => s.filters[field]);
+  // Site chips have a section of their own: each section shows its own active values.
+  const active = field === "sources" ? all.filter((v) => v.startsWith(SITE) === sites) : all;
   const setFilters = useUi((s) => s.setFilters);
   const toggle = (v: string) =>
-    setFilters({ [field]: active.includes(v) ? active.filter((x) => x !== v) : [...active, v] });
+    setFilters({ [field]: all.includes(v) ? all.filter((x) => x !== v) : [...all, v] });
   return (
     <div className="chips">
       {[...new Set([...values, ...active])].map((v) => (
@@ -62,6 +66,8 @@ export function FilterMenu({ onClose, anchor }: { onClose: () => void; anchor: R
   }, [onClose, anchor]);
   const values = known(graph);
   const sorted = (s: Set<string>) => [...s].sort().slice(0, 60);
+  // Sites (federation: one source per agent's site) get chips of their own, over the rest.
+  const sites = [...values.sources].filter((s) => s.startsWith(SITE)).sort();
   return (
     <div className="filter-menu" role="dialog" aria-label="Filters" data-testid="filters" ref={host}>
       <div className="filter-head">
@@ -71,8 +77,10 @@ export function FilterMenu({ onClose, anchor }: { onClose: () => void; anchor: R
           <button type="button" className="link" onClick={onClose}>Close</button>
         </span>
       </div>
+      {sites.length > 0 && <div data-testid="site-filters"><h4>Site</h4><Chips field="sources" values={sites} sites /></div>}
       {FIELDS.map(({ field, title }) => (
-        <div key={field}><h4>{title}</h4><Chips field={field} values={field === "health" ? HEALTH : sorted(values[field])} /></div>
+        <div key={field}><h4>{title}</h4><Chips field={field} values={field === "health" ? HEALTH
+          : field === "sources" ? sorted(values.sources).filter((s) => !s.startsWith(SITE)) : sorted(values[field])} /></div>
       ))}
     </div>
   );

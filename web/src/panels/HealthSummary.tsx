@@ -6,6 +6,7 @@ import { kindStyle } from "../scene/mapping";
 import { countHealth, headline, healthyPercent } from "../state/health";
 import { money, useInsight } from "../state/insight";
 import { useUi } from "../state/ui";
+import { SitesSummary } from "./Sites";
 
 const WORDS = { critical: "critical", warning: "warning", ok: "all healthy", unknown: "not checked" };
 
@@ -52,6 +53,7 @@ export function HealthSummary() {
           </span>
         )}
       </button>
+      <SitesSummary />
       {open && (
         <table className="by-kind" data-testid="health-by-kind">
           <thead>

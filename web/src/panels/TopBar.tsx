@@ -40,6 +40,7 @@ export function ConnectionIndicator() {
 
 const PRESETS: { id: LayoutPreset; label: string }[] = [
   { id: "force", label: "Force" }, { id: "namespace", label: "By namespace" }, { id: "kind", label: "By kind" },
+  { id: "site", label: "By site" },
 ];
 
 export function TopBar() {

@@ -11,6 +11,7 @@ import type { Entity } from "../api/types";
 import type { LayoutClient } from "../layout/client";
 import type { ColourBy } from "../state/colouring";
 import { costColour, costMax, useInsight } from "../state/insight";
+import { indexNamespaces, namespaceKey } from "../state/groups";
 import type { View } from "../state/view";
 import { driftColour } from "./drift";
 import { EdgeLayer } from "./layers/EdgeLayer";
@@ -136,13 +137,12 @@ export class SceneGraph {
     });
     const shapeIndex = new Map(SHAPES.map((shape, k) => [shape, k]));
     this.nsMembers = new Map();
-    const nsIndex = new Map<string, number>();
+    view.nodes.forEach((node, i) => { this.shapeOf[i] = shapeIndex.get(kindStyle(node.entity.kind).shape)!; });
+    const nsIndex = indexNamespaces(view.nodes.flatMap((node, i): [string, string, number][] =>
+      node.entity.kind === "namespace" ? [[node.entity.id, node.entity.name, i]] : []));
     view.nodes.forEach((node, i) => {
-      this.shapeOf[i] = shapeIndex.get(kindStyle(node.entity.kind).shape)!;
-      if (node.entity.kind === "namespace") nsIndex.set(node.entity.name, i);
-    });
-    view.nodes.forEach((node, i) => {
-      const ns = node.entity.kind !== "namespace" && node.entity.namespace ? nsIndex.get(node.entity.namespace) : undefined;
+      const e = node.entity;
+      const ns = e.kind !== "namespace" && e.namespace ? nsIndex.get(namespaceKey(e.id, e.namespace)) : undefined;
       if (ns === undefined) return;
       const members = this.nsMembers.get(ns) ?? [];
       members.push(i);

@@ -20,6 +20,34 @@ export function layoutGroup(entity: Entity): string {
   return `~${entity.sources?.[0] ?? "other"}`;
 }
 
+/** The site an entity comes from, for "By site" and the site filter: the agent's site
+ * (`site:<name>` source), the kube context (`kubernetes:<context>`), else this machine. */
+export function siteKey(entity: Entity): string {
+  for (const source of entity.sources ?? []) {
+    if (source.startsWith("site:")) return source.slice(5);
+    if (source.startsWith("kubernetes:")) return source.slice(11);
+  }
+  return "local";
+}
+
+/** A namespace's key among several clusters: `shop` of one cluster is not another's. An
+ * id without a cluster (a container's) keys by the name alone. */
+export function namespaceKey(id: string, namespace: string): string {
+  const site = siteOf(id);
+  return site ? `${site}|${namespace}` : namespace;
+}
+
+/** Namespace keys -> a value, findable by a member's key or, for members whose ids name no
+ * cluster, by the namespace's name alone (the first cluster's). */
+export function indexNamespaces<T>(entries: Iterable<[string, string, T]>): Map<string, T> {
+  const out = new Map<string, T>();
+  for (const [id, name, value] of entries) {
+    out.set(namespaceKey(id, name), value);
+    if (!out.has(name)) out.set(name, value);
+  }
+  return out;
+}
+
 /** The cluster (site) in an id like `pod:<cluster>/<namespace>/<name>`, if it has one. */
 export function siteOf(id: string): string | null {
   const rest = id.slice(id.indexOf(":") + 1);

@@ -1,5 +1,5 @@
 // What the URL keeps, so that a view can be shared: selection, search, filters, layout.
-export type LayoutPreset = "force" | "namespace" | "kind";
+export type LayoutPreset = "force" | "namespace" | "kind" | "site";
 /** Live: the running system; Code: the code (Code Mode); Both: code above what runs it. */
 export type Mode = "live" | "code" | "both";
 
@@ -38,7 +38,7 @@ export function parseUrl(search: string): UrlState {
     namespaces: list(params, LIST_KEYS.namespaces),
     sources: list(params, LIST_KEYS.sources),
     health: list(params, LIST_KEYS.health),
-    layout: layout === "force" || layout === "namespace" || layout === "kind" ? layout : null,
+    layout: layout === "force" || layout === "namespace" || layout === "kind" || layout === "site" ? layout : null,
   };
 }
 

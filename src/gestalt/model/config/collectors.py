@@ -199,6 +199,8 @@ class SyntheticCollector(Section):
     edges: NonNegative = 2000
     churn_per_second: Wait = 5.0
     seed: int = 1
+    # Names the cluster in its ids (`pod:<cluster>/...`): several synthetic sites apart.
+    cluster: str = "sim"
 
 
 class CodeRuntime(Section):

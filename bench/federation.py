@@ -1,0 +1,202 @@
+"""Federation: N `gestalt agent` processes (synthetic sites of M entities each, churning)
+publish to a real nats-server with JetStream; one `gestalt serve` hub reads them all and
+runs a local synthetic source of the same size in the same process.
+
+Measured: time to the complete map; hub ingest (observations/s while churning); hub RSS;
+source -> hub -> SSE latency (a delta's `observed_at` at the agent's source, to the SSE
+frame reaching a client of the hub) p50/p99, for the agents' sites and for the local
+source in the same run (their ratio is the cost of federation); and the hub's cold start
+from the stream (a fresh hub, new data dir, the agents running: time to the complete map).
+
+The issue asks for 10 agents x 10,000 entities and a stream with 1 h of history; on a
+2-core machine shared with other work that is out of reach, so the defaults are scaled
+down (GESTALT_BENCH_AGENTS, GESTALT_BENCH_ENTITIES, GESTALT_BENCH_SECONDS override them)
+and the stream holds what the run produced (its size is in the result).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import yaml
+from benchlib import ROOT, gestalt_serve, summary_ms, write_result
+
+sys.path.insert(0, str(ROOT))
+from tests.support.nats_server import new_server  # noqa: E402
+from tests.support.sse import frames  # noqa: E402
+
+AGENTS = int(os.environ.get("GESTALT_BENCH_AGENTS", "4"))
+ENTITIES = int(os.environ.get("GESTALT_BENCH_ENTITIES", "2000"))
+SECONDS = float(os.environ.get("GESTALT_BENCH_SECONDS", "30"))
+# 100 changes/s in all, shared by the agents and the local source.
+CHURN = 100.0 / (AGENTS + 1)
+
+
+def agent_config(tmp: Path, index: int, url: str) -> Path:
+    site = f"site{index}"
+    path = tmp / f"{site}.yaml"
+    path.write_text(yaml.safe_dump({
+        "server": {"data_dir": str(tmp / site)},
+        "agent": {"site": site, "url": url, "keyframe_interval": 60},
+        "collectors": {name: {"enabled": False}
+                       for name in ("host", "docker", "kubernetes", "nats", "otel")}
+        | {"synthetic": {"enabled": True, "entities": ENTITIES, "edges": ENTITIES,
+                         "churn_per_second": CHURN, "seed": index + 2, "cluster": site}}}))
+    return path
+
+
+def hub_collectors(url: str) -> str:
+    sites = ", ".join(f"site{i}" for i in range(AGENTS))
+    return (f"agents: {{enabled: true, url: \"{url}\", sites: [{sites}], durable: bench-hub,"
+            f" silence_timeout: 60}}\n"
+            f"synthetic: {{enabled: true, entities: {ENTITIES}, edges: {ENTITIES}, "
+            f"churn_per_second: {CHURN}, cluster: local}}\n"
+            # Named, so that the URL's "nats:" is not taken for the section.
+            "nats: {enabled: false}")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def total(client: httpx.AsyncClient, url: str) -> int:
+    health = (await client.get(f"{url}/api/infra/health")).json()
+    return int(health["summary"]["total"])
+
+
+async def observations(client: httpx.AsyncClient, url: str) -> float:
+    for line in (await client.get(f"{url}/metrics")).text.splitlines():
+        if line.startswith("gestalt_observations_total"):
+            return float(line.split()[-1])
+    return float("nan")
+
+
+async def until_total(client: httpx.AsyncClient, url: str, at_least: int,
+                      timeout: float = 120) -> float:
+    started = time.monotonic()
+    while await total(client, url) < at_least:
+        if time.monotonic() - started > timeout:
+            health = (await client.get(f"{url}/api/infra/health")).json()
+            raise RuntimeError(f"the map did not reach {at_least} entities in {timeout}s: "
+                               f"{health['summary']['total']}, {health['sources']}")
+        await asyncio.sleep(0.1)
+    return time.monotonic() - started
+
+
+async def latencies(url: str, seconds: float) -> dict[str, list[float]]:
+    """SSE delta frames for `seconds`: arrival minus the change's observed_at, by origin."""
+    found: dict[str, list[float]] = {"agents": [], "local": []}
+    async with httpx.AsyncClient(timeout=None) as client, \
+            client.stream("GET", f"{url}/api/infra/topology/stream") as response:
+        ends = time.monotonic() + seconds
+        async for frame in frames(response):
+            if time.monotonic() > ends:
+                break
+            if frame.event != "delta":
+                continue
+            arrived = time.time()
+            delta = frame.json()
+            observed = delta.get("observed_at")
+            ids_ = [e["id"] for e in delta.get("upserts", [])] + delta.get("removals", [])
+            if observed is None or not ids_:
+                continue
+            origin = "local" if "local/" in ids_[0] else "agents"
+            found[origin].append(arrived - observed)
+    return found
+
+
+async def measure(url: str, pid: int, expected: int, started: float) -> dict[str, object]:
+    async with httpx.AsyncClient(timeout=30) as client:
+        complete = await until_total(client, url, expected)
+        first_map_s = time.monotonic() - started
+        before, t0 = await observations(client, url), time.monotonic()
+        lat = await latencies(url, SECONDS)
+        after, t1 = await observations(client, url), time.monotonic()
+        health = (await client.get(f"{url}/api/infra/health")).json()
+        # Where the agents' latency goes: server -> hub, per site (the rest is the agent).
+        server_to_hub = {s["name"]: round(s["details"]["lag_seconds"] * 1000, 1)
+                         for s in health["sources"] if s["name"].startswith("site:")}
+        return {"time_to_complete_map_s": round(first_map_s, 2),
+                "waited_for_map_s": round(complete, 2),
+                "ingest_obs_per_s": round((after - before) / (t1 - t0), 1),
+                "latency_agents": summary_ms(lat["agents"]),
+                "latency_local": summary_ms(lat["local"]),
+                "last_server_to_hub_ms": server_to_hub,
+                "hub_rss_mb": round(rss_mb(pid), 1),
+                "hub_entities": await total(client, url),
+                "load_average_1m": os.getloadavg()[0]}
+
+
+def main() -> None:
+    nats = new_server(name="gestalt-bench-federation")
+    nats.start()
+    agents: list[subprocess.Popen[bytes]] = []
+    tmp = Path(tempfile.mkdtemp(prefix="gestalt-bench-fed-"))
+    try:
+        started = time.monotonic()
+        for i in range(AGENTS):
+            log = open(tmp / f"agent{i}.log", "ab")  # noqa: SIM115 (the child keeps it)
+            agents.append(subprocess.Popen(
+                [sys.executable, "-m", "gestalt.cli", "agent", "--config",
+                 str(agent_config(tmp, i, nats.url)), "--log-level", "warning"],
+                stdout=log, stderr=subprocess.STDOUT))
+        # Each site holds about ENTITIES entities (the synthetic world rounds a little).
+        expected = int((AGENTS + 1) * ENTITIES * 0.98)
+        with gestalt_serve(hub_collectors(nats.url)) as (url, pid):
+            live = asyncio.run(measure(url, pid, expected, started))
+        stream = nats.get("/jsz?streams=true")
+        cold_started = time.monotonic()  # the process's start counts
+        with gestalt_serve(hub_collectors(nats.url)) as (url, pid):
+            ready = time.monotonic() - cold_started
+
+            async def cold() -> dict[str, object]:
+                async with httpx.AsyncClient(timeout=30) as client:
+                    after_ready = await until_total(client, url, expected)
+                    took = time.monotonic() - cold_started
+                    return {"time_to_complete_map_s": round(took, 2),
+                            "process_ready_s": round(ready, 2),
+                            "map_complete_after_ready_s": round(after_ready, 2),
+                            "hub_rss_mb": round(rss_mb(pid), 1),
+                            "observations": await observations(client, url)}
+
+            cold_start = asyncio.run(cold())
+        agents_total = live["latency_agents"]
+        local_total = live["latency_local"]
+        ratio = (agents_total["p99_ms"] / local_total["p99_ms"]
+                 if isinstance(agents_total, dict) and isinstance(local_total, dict)
+                 and local_total["p99_ms"] else None)
+        result = {
+            "scaled_down": f"{AGENTS} agents x {ENTITIES} entities + a local source of "
+                           f"{ENTITIES} on a {os.cpu_count()}-core machine (issue: 10 x 10,000)",
+            "agents": AGENTS, "entities_per_site": ENTITIES,
+            "changes_per_s_total": 100, "window_s": SECONDS,
+            "live": live, "p99_ratio_agents_to_local": round(ratio, 2) if ratio else None,
+            "cold_start_from_stream": cold_start,
+            "stream_messages": stream.get("messages"), "stream_bytes": stream.get("bytes"),
+        }
+        path = write_result("federation", result)
+        print(yaml.safe_dump(result, sort_keys=False))
+        print(f"written to {path}")
+    finally:
+        for proc in agents:
+            proc.terminate()
+        for proc in agents:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        nats.stop()
+
+
+if __name__ == "__main__":
+    main()

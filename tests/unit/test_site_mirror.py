@@ -1,0 +1,94 @@
+"""The hub's copy of a site (sources/agents/mirror.py): the rules that keep the map from
+moving backwards and refuse what does not belong, on the wire format's own documents."""
+
+from __future__ import annotations
+
+import msgspec
+
+from gestalt.model import Delta, Entity, EntityKind, EntityStatus, MetricsFrame
+from gestalt.model.changes import encode
+from gestalt.model.federation import AGENT_HEADER, STARTED_HEADER, keyframe_parts
+from gestalt.sources.agents.mirror import Incoming, Numbers, Picture, SiteMirror
+
+
+def pod(name: str, status: EntityStatus = EntityStatus.RUNNING) -> Entity:
+    return Entity(id=f"pod:east/shop/{name}", kind=EntityKind.POD, name=name, status=status)
+
+
+def msg(kind: str, body: bytes, agent: str = "a-1000", started: int = 1000,
+        seq: int = 1) -> Incoming:
+    return Incoming(kind, body, {AGENT_HEADER: agent, STARTED_HEADER: str(started)}, seq, 0.0)
+
+
+def keyframe(version: int, *entities: Entity, max_bytes: int = 1 << 20) -> list[bytes]:
+    return keyframe_parts(version, 1.0, [msgspec.json.encode(e) for e in entities], [], max_bytes)
+
+
+def based(version: int = 5) -> SiteMirror:
+    mirror = SiteMirror("east", max_bytes=1 << 20)
+    (part,) = keyframe(version, pod("a"))
+    assert isinstance(mirror.apply(msg("keyframe", part)), Picture)
+    return mirror
+
+
+def test_a_keyframe_in_parts_is_one_picture() -> None:
+    mirror = SiteMirror("east", max_bytes=1 << 20)
+    parts = keyframe(3, *(pod(f"p{i}") for i in range(20)), max_bytes=200)
+    assert len(parts) > 2
+    outcomes = [mirror.apply(msg("keyframe", p)) for p in parts]
+    assert outcomes[:-1] == [None] * (len(parts) - 1)
+    picture = outcomes[-1]
+    assert isinstance(picture, Picture) and len(picture.entities) == 20
+    assert mirror.version == 3
+
+
+def test_deltas_apply_in_order_duplicates_are_ignored_gaps_flagged() -> None:
+    mirror = based(5)
+    assert mirror.apply(msg("delta", encode(Delta(version=6, timestamp=1.0, upserts=[pod("b")]))))
+    assert mirror.apply(msg("delta", encode(Delta(version=6, timestamp=1.0,
+                                                  removals=[pod("a").id])))) is None
+    assert mirror.ignored["duplicate"] == 1 and pod("a").id in mirror.entities
+    assert mirror.apply(msg("delta", encode(Delta(version=9, timestamp=1.0)))) is None
+    assert mirror.gap and mirror.version == 6
+
+
+def test_an_older_agent_is_refused_a_newer_one_takes_over_with_its_keyframe() -> None:
+    mirror = based(5)
+    (old,) = keyframe(50, pod("ghost"))
+    assert mirror.apply(msg("keyframe", old, agent="a-900", started=900)) is None
+    assert mirror.rejected["stale_agent"] == 1 and pod("ghost").id not in mirror.entities
+    # A newer agent's delta waits for its keyframe; its keyframe replaces the site.
+    assert mirror.apply(msg("delta", encode(Delta(version=1, timestamp=1.0)),
+                            agent="a-2000", started=2000)) is None
+    (new,) = keyframe(1, pod("fresh"))
+    assert isinstance(mirror.apply(msg("keyframe", new, agent="a-2000", started=2000)), Picture)
+    assert mirror.agent == "a-2000" and set(mirror.entities) == {pod("fresh").id}
+    # A silent trusted agent gives way to any agent's keyframe (a clock set back).
+    (back,) = keyframe(2, pod("back"))
+    assert mirror.apply(msg("keyframe", back, agent="a-10", started=10),
+                        trusted_silent=True) is not None
+
+
+def test_hostile_documents_are_refused_by_reason() -> None:
+    mirror = based(5)
+    mirror.max_bytes = 100
+    assert mirror.apply(msg("delta", b"{" + b" " * 200 + b"}")) is None
+    mirror.max_bytes = 1 << 20
+    for body in (b"not json", b'{"schema":1,"version":"six"}', b"[1,2]"):
+        assert mirror.apply(msg("delta", body)) is None
+    assert mirror.apply(msg("delta", b'{"schema":2,"version":6,"timestamp":1}')) is None
+    assert mirror.apply(Incoming("delta", b'{"schema":1}', {}, 1, 0.0)) is None
+    frame = MetricsFrame(version=5, timestamp=1.0, values={pod("a").id: {"cpu_percent": "hot"}})
+    assert mirror.apply(msg("metrics", encode(frame))) is None
+    assert dict(mirror.rejected) == {"oversized": 1, "malformed": 5, "schema": 1}
+    assert mirror.version == 5 and set(mirror.entities) == {pod("a").id}
+
+
+def test_metrics_move_numbers_of_the_current_version_only() -> None:
+    mirror = based(5)
+    now = MetricsFrame(version=5, timestamp=1.0, values={pod("a").id: {"cpu_percent": 42.0}})
+    moved = mirror.apply(msg("metrics", encode(now)))
+    assert isinstance(moved, Numbers) and moved.entities[0].cpu_percent == 42.0
+    late = MetricsFrame(version=4, timestamp=1.0, values={pod("a").id: {"cpu_percent": 1.0}})
+    assert mirror.apply(msg("metrics", encode(late))) is None
+    assert mirror.entities[pod("a").id].cpu_percent == 42.0

@@ -1,0 +1,69 @@
+import { describe, expect, it } from "vitest";
+import type { Entity, SourceStatus } from "../src/api/types";
+import { LayoutEngine } from "../src/layout/engine";
+import { indexNamespaces, namespaceKey, siteKey } from "../src/state/groups";
+import { mergeSites, siteState } from "../src/state/sites";
+
+const clock = (ms: number) => new Date(ms).toISOString().slice(11, 19);
+
+describe("sites", () => {
+  it("says a site's state from its details", () => {
+    const status: SourceStatus = {
+      name: "site:east", state: "degraded", reason: "refused 2 messages (last: schema)",
+      details: { connected: true, silent: false, lag_seconds: 0.25, lag_versions: 3, last_keyframe: 3600,
+        agent_dropped: 12, rejected: 2, last_rejected: "schema" },
+    };
+    const s = siteState(status, clock);
+    expect(s.name).toBe("east");
+    expect(s.words).toEqual(["agent connected", "lag 0.3 s / 3 versions", "keyframe 01:00:00",
+      "12 dropped by the agent", "2 refused (schema)"]);
+  });
+
+  it("a silent site says so, and a site without details is not connected", () => {
+    expect(siteState({ name: "site:w", state: "down", details: { connected: true, silent: true } }, clock).words[0])
+      .toBe("agent silent");
+    expect(siteState({ name: "site:w", state: "starting" }, clock).words).toEqual(["not connected"]);
+  });
+
+  it("keeps the stream's state and takes the polled details", () => {
+    const live: SourceStatus[] = [{ name: "docker", state: "ok" }, { name: "site:a", state: "down", details: { lag_seconds: 9 } }];
+    const polled: SourceStatus[] = [{ name: "site:a", state: "ok", details: { lag_seconds: 1 } }];
+    expect(mergeSites(live, polled)).toEqual([{ name: "site:a", state: "down", details: { lag_seconds: 1 } }]);
+  });
+
+  it("names an entity's site by its agent, its kube context, else local", () => {
+    const e = (sources: string[]) => ({ id: "pod:x/y/z", kind: "pod", name: "z", sources }) as unknown as Entity;
+    expect(siteKey(e(["site:east"]))).toBe("east");
+    expect(siteKey(e(["kubernetes:prod"]))).toBe("prod");
+    expect(siteKey(e(["docker"]))).toBe("local");
+  });
+
+  it("By site pulls each site's nodes together, apart from the others", () => {
+    const engine = new LayoutEngine();
+    const nodes = Array.from({ length: 40 }, (_, i) => ({ id: `n${i}`, group: "ns", kind: "pod", site: i % 2 ? "east" : "west" }));
+    engine.sync({ addNodes: nodes, removeNodes: [], addLinks: [], removeLinks: [] });
+    engine.setPreset("site");
+    for (let i = 0; i < 2000 && engine.tick(); i++);
+    const centre = (site: string) => {
+      const ps = nodes.filter((n) => n.site === site).map((n) => engine.position(n.id)!);
+      return [0, 1, 2].map((k) => ps.reduce((a, p) => a + p[k], 0) / ps.length);
+    };
+    const [east, west] = [centre("east"), centre("west")];
+    const apart = Math.hypot(east[0] - west[0], east[2] - west[2]);
+    const spread = Math.max(...nodes.filter((n) => n.site === "east").map((n) => {
+      const p = engine.position(n.id)!;
+      return Math.hypot(p[0] - east[0], p[2] - east[2]);
+    }));
+    expect(apart).toBeGreaterThan(spread);
+  });
+});
+
+describe("namespaces of several clusters", () => {
+  it("keys a namespace by its cluster: shop of east is not shop of west", () => {
+    expect(namespaceKey("namespace:east/shop", "shop")).not.toBe(namespaceKey("namespace:west/shop", "shop"));
+    expect(namespaceKey("pod:east/shop/web-1", "shop")).toBe(namespaceKey("namespace:east/shop", "shop"));
+    const index = indexNamespaces([["namespace:east/shop", "shop", 1], ["namespace:west/shop", "shop", 2]]);
+    expect(index.get(namespaceKey("pod:west/shop/a", "shop"))).toBe(2);
+    expect(index.get(namespaceKey("container:0123456789ab", "shop"))).toBe(1); // no cluster in the id
+  });
+});
