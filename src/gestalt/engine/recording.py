@@ -136,6 +136,7 @@ class Recorder:
         # twice as many as the topology holds, rebuilding from deltas costs more than a
         # keyframe (a keyframe right after a source's first snapshot, say).
         self._items_since_keyframe = 0
+        self._big_delta = False
         self._keyframe_at: float | None = None
 
     # -- runs ------------------------------------------------------------------------------
@@ -153,6 +154,7 @@ class Recorder:
         self.edges.clear()
         self.version = version
         self._since_keyframe, self._items_since_keyframe, self._keyframe_at = 0, 0, now
+        self._big_delta = False
 
     def resume_run(self, conn: sqlite3.Connection, paused_at: float, now: float) -> None:
         """Recording resumes after a pause: the run before ends at the pause, a new one
@@ -188,8 +190,12 @@ class Recorder:
             self.edges.pop(cid, None)
         self.version, self.timestamp = delta.version, delta.timestamp
         self._since_keyframe += 1
-        self._items_since_keyframe += len(bodies) + len(delta.removals) + \
-            len(delta.edge_removals)
+        items = len(bodies) + len(delta.removals) + len(delta.edge_removals)
+        self._items_since_keyframe += items
+        # A delta that rewrites much of the map (a source's first snapshot, a relist): the
+        # state after it is worth a keyframe at once.
+        self._big_delta = self._big_delta or items >= max(
+            KEYFRAME_MIN_ITEMS, (len(self.entities) + len(self.edges)) // 2)
         # Compressed: removed ids share long prefixes (an entity and its edges).
         refs = pack(_pack_refs((delta.observed_at, hashes, delta.removals, edge_hashes,
                                 delta.edge_removals)))
@@ -206,7 +212,7 @@ class Recorder:
     def keyframe_due(self, now: float) -> bool:
         if self._since_keyframe == 0:
             return False
-        if self._since_keyframe >= self.keyframe_deltas:
+        if self._since_keyframe >= self.keyframe_deltas or self._big_delta:
             return True
         if self._items_since_keyframe >= max(KEYFRAME_MIN_ITEMS,
                                              2 * (len(self.entities) + len(self.edges))):
@@ -226,6 +232,7 @@ class Recorder:
         conn.execute("INSERT OR REPLACE INTO keyframes (version, ts, body) VALUES (?, ?, ?)",
                      (version, ts, refs))
         self._since_keyframe, self._items_since_keyframe, self._keyframe_at = 0, 0, now
+        self._big_delta = False
 
     # -- retention ---------------------------------------------------------------------------
     @staticmethod
