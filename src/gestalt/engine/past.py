@@ -126,19 +126,45 @@ class Past:
             state.version, state.timestamp = frame[0], frame[1]
         rows = conn.execute("SELECT version, ts, body, form FROM deltas WHERE version > ? "
                             "AND ts <= ? ORDER BY version", (state.version, at)).fetchall()
-        for index, delta in enumerate(self.deltas(conn, rows), 1):
-            _apply(state, delta)
-            if index % CHECKPOINT_EVERY == 0:
-                self._checkpoints[delta.version] = (delta.timestamp, start_version,
-                                                    dict(state.entities),
-                                                    dict(state.connections))
-                while len(self._checkpoints) > CHECKPOINTS:
-                    self._checkpoints.popitem(last=False)
+        self._follow(conn, state, rows, start_version)
         if end_ts is not None and at > end_ts:
             (resumed,) = conn.execute("SELECT MIN(start_ts) FROM runs WHERE start_ts > ?",
                                       (start_ts,)).fetchone()
             state.gap = (end_ts, resumed)
         return state
+
+    def _follow(self, conn: sqlite3.Connection, state: State,
+                rows: list[tuple[int, float, bytes, int]], run: int) -> None:
+        """Apply recorded deltas to `state` (straight from their references: no Delta
+        values), leaving checkpoints on the way."""
+        refs = [(version, ts, delta_refs(body) if form == BY_REFERENCE else decode_delta(body))
+                for version, ts, body, form in rows]
+        ups = {h for _, _, r in refs if isinstance(r, tuple) for h in r[1]}
+        edge_ups = {h for _, _, r in refs if isinstance(r, tuple) for h in r[3]}
+        entity_list, edge_list = list(ups), list(edge_ups)
+        bodies: dict[bytes, Any] = dict(zip(entity_list, self._items(conn, entity_list,
+                                                                     edges=False), strict=True))
+        bodies.update(zip(edge_list, self._items(conn, edge_list, edges=True), strict=True))
+        entities, connections = state.entities, state.connections
+        for index, (version, ts, r) in enumerate(refs, 1):
+            if not isinstance(r, tuple):
+                _apply(state, r)  # written whole, before layout 2
+            else:
+                for eid in r[2]:
+                    entities.pop(eid, None)
+                for h in r[1]:
+                    entity = bodies[h]
+                    entities[entity.id] = entity
+                for cid in r[4]:
+                    connections.pop(cid, None)
+                for h in r[3]:
+                    edge = bodies[h]
+                    connections[edge.id] = edge
+            state.version, state.timestamp = version, ts
+            if index % CHECKPOINT_EVERY == 0:
+                self._checkpoints[version] = (ts, run, dict(entities), dict(connections))
+                while len(self._checkpoints) > CHECKPOINTS:
+                    self._checkpoints.popitem(last=False)
 
     def _checkpoint(self, run: int, after: int, at: float
                     ) -> tuple[int, tuple[float, int, dict[str, Entity],

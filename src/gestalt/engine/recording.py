@@ -106,8 +106,16 @@ def decode_connections(bodies: list[bytes]) -> list[Connection]:
     return _connections.decode(b"[" + b",".join(unpack(b) for b in bodies) + b"]")
 
 
+# A msgpack array of five (what a row of references is) starts with this byte; a zlib
+# stream never does (0x78).
+_RAW_REFS = 0x95
+# References shorter than this are stored as they are: deflate would add more than it saves,
+# and reading them back skips a decompressor.
+_PACK_REFS_FROM = 96
+
+
 def delta_refs(body: bytes) -> DeltaRefs:
-    refs: DeltaRefs = _delta_refs.decode(unpack(body))
+    refs: DeltaRefs = _delta_refs.decode(body if body[0] == _RAW_REFS else unpack(body))
     return refs
 
 
@@ -196,9 +204,11 @@ class Recorder:
         # state after it is worth a keyframe at once.
         self._big_delta = self._big_delta or items >= max(
             KEYFRAME_MIN_ITEMS, (len(self.entities) + len(self.edges)) // 2)
-        # Compressed: removed ids share long prefixes (an entity and its edges).
-        refs = pack(_pack_refs((delta.observed_at, hashes, delta.removals, edge_hashes,
-                                delta.edge_removals)))
+        # Compressed when long: removed ids share long prefixes (an entity and its edges).
+        refs = _pack_refs((delta.observed_at, hashes, delta.removals, edge_hashes,
+                           delta.edge_removals))
+        if len(refs) >= _PACK_REFS_FROM:
+            refs = pack(refs)
         return (delta.version, delta.timestamp, refs), bodies
 
     @staticmethod
