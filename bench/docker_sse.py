@@ -3,6 +3,12 @@
 
 Both clocks are this machine's. Each iteration runs a container and stops it; the client
 parses the topology stream while a `docker events` process reports the engine's times.
+
+The baseline, measured in the same run: a bare client of the engine's API (its /events
+stream and, for each event, one GET /containers/{id}/json, over the same socket the source
+uses) and when that inspect answers. Whatever Gestalt adds is the difference; the engine's
+own time (an inspect waits while the engine tears a dead container down) is in both.
+Target: p50 and p99 within 1.5x the baseline's.
 """
 
 from __future__ import annotations
@@ -52,7 +58,26 @@ async def measure(url: str) -> dict[str, object]:
                     if state:
                         seen_time.setdefault((short, state), now)
 
-    readers = [asyncio.create_task(read_events()), asyncio.create_task(read_stream())]
+    raw_time: dict[tuple[str, str], float] = {}
+    event_time: dict[tuple[str, str], float] = {}  # when the bare client read the event
+
+    async def raw_client() -> None:
+        """Events and an inspect per event, nothing else: the engine's own round trip."""
+        transport = httpx.AsyncHTTPTransport(uds=DOCKER_SOCKET)
+        filters = json.dumps({"label": [label], "event": ["start", "die"],
+                              "type": ["container"]})
+        async with httpx.AsyncClient(transport=transport, base_url="http://docker",
+                                     timeout=None) as api, api.stream(
+                "GET", "/events", params={"filters": filters}) as response:
+            async for line in response.aiter_lines():
+                doc = json.loads(line)
+                key = (doc["id"][:12], doc["status"])
+                event_time.setdefault(key, time.time())
+                await api.get(f"/containers/{doc['id']}/json")
+                raw_time.setdefault(key, time.time())
+
+    readers = [asyncio.create_task(read_events()), asyncio.create_task(read_stream()),
+               asyncio.create_task(raw_client())]
     names = []
     try:
         await asyncio.sleep(1)
@@ -77,12 +102,27 @@ async def measure(url: str) -> dict[str, object]:
     for state in ("start", "die"):
         latencies = [seen_time[k] - engine_time[k] for k in seen_time
                      if k[1] == state and k in engine_time]
+        baseline = [raw_time[k] - engine_time[k] for k in raw_time
+                    if k[1] == state and k in engine_time]
+        arrival = [event_time[k] - engine_time[k] for k in event_time
+                   if k[1] == state and k in engine_time]
         result[state] = summary_ms(latencies)
+        result[f"{state}_event_arrival"] = summary_ms(arrival)
+        result[f"{state}_baseline"] = summary_ms(baseline)
+        ours, raw = result[state], result[f"{state}_baseline"]
+        assert isinstance(ours, dict) and isinstance(raw, dict)
+        result[f"{state}_vs_baseline"] = {
+            q: round(ours[q] / raw[q], 2) if raw[q] else None for q in ("p50_ms", "p99_ms")}
+    result["target_ratio"] = 1.5
     return result
 
 
+DOCKER_HOST = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+DOCKER_SOCKET = DOCKER_HOST.removeprefix("unix://")
+
+
 def main() -> None:
-    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    host = DOCKER_HOST
     with gestalt_serve(f'docker: {{enabled: true, socket: "{host}", poll_interval: 3.0}}') as (
             url, _pid):
         write_result("docker_sse", asyncio.run(measure(url)))

@@ -1,6 +1,6 @@
 """Run every benchmark in bench/ (each in its own process) and list where results went.
 
-    python bench/run_all.py [NAME ...]     # default: all of them
+    python bench/run_all.py [NAME ...]     # default: all of them but the soak
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 NOT_BENCHMARKS = {"benchlib.py", "run_all.py"}
+# Run only when named: the soak takes 30 minutes.
+LONG = {"soak"}
 
 
 def benchmarks() -> list[Path]:
@@ -24,7 +26,7 @@ def benchmarks() -> list[Path]:
 
 def main() -> int:
     wanted = set(sys.argv[1:])
-    chosen = [p for p in benchmarks() if not wanted or p.stem in wanted]
+    chosen = [p for p in benchmarks() if p.stem in wanted or not wanted and p.stem not in LONG]
     failed = []
     for index, path in enumerate(chosen, 1):
         print(f"[{index}/{len(chosen)}] {path.stem} ...", flush=True)

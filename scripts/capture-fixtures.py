@@ -45,22 +45,26 @@ Keep = Callable[[Entity], bool]
 
 
 async def _capture(source: Source, ready: Callable[[Store], bool], *, timeout: float = 60,
-                   keep: Keep = lambda e: True) -> dict[str, Any]:
+                   keep: Keep = lambda e: True, also: tuple[Source, ...] = ()) -> dict[str, Any]:
+    """What `source` reports (with `also` reporting into the same hub, for links that
+    join two sources' entities), once `ready`."""
     store = Store()
     hub = Hub(store)
-    task = asyncio.create_task(source.run(hub.sink(source.name)))
+    tasks = [asyncio.create_task(s.run(hub.sink(s.name))) for s in (source, *also)]
     try:
         deadline = time.monotonic() + timeout
         while not ready(store):
-            if task.done():
-                await task  # raises why the source stopped
+            for task in tasks:
+                if task.done():
+                    await task  # raises why the source stopped
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{source.name}: not ready within {timeout}s")
             await asyncio.sleep(0.2)  # polling the store with a deadline
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
     entities = [e for e in store.entities.values() if keep(e)]
     kept = {e.id for e in entities}
     connections = [c for c in store.connections.values()
@@ -212,8 +216,74 @@ async def docker() -> dict[str, Any]:
         objects.remove_all()
 
 
+CODE_FILES = {
+    "shop": {
+        "pyproject.toml": '[project]\nname = "shop"\n'
+                          '[project.scripts]\nshop = "shop.server:main"\n',
+        "shop/__init__.py": "",
+        "shop/models.py": "from shop import orders\n\nPRICE = 3\n",
+        "shop/orders.py": "from shop import models\n",  # an import cycle
+        "shop/server.py": "import socket\nimport time\n\nfrom shop import models\n\n"
+                          "def main():\n    with socket.create_server(('127.0.0.1', 0)) as s:\n"
+                          "        print(s.getsockname()[1], flush=True)\n"
+                          "        conn, _ = s.accept()\n        time.sleep(120)\n\n"
+                          "if __name__ == '__main__':\n    main()\n",
+        "shop/broken.py": "def oops(:\n",
+        "web/app.ts": "import { price } from './price';\nconsole.log(price);\n",
+        "web/price.ts": "export const price = 3;\n",
+    },
+    "checkout": {
+        "checkout/__init__.py": "",
+        "checkout/main.py": "import socket\nimport sys\nimport time\n\n"
+                            "with socket.create_connection(('127.0.0.1', int(sys.argv[1]))):\n"
+                            "    time.sleep(120)\n",
+    },
+}
+
+
+async def code() -> dict[str, Any]:
+    """Two small repositories (Python and TypeScript, an import cycle, one broken file)
+    scanned, and a process run from each (`python -m shop.server` listening, `python -m
+    checkout.main` connected to it): the host source's view of them links each to its
+    module, and their TCP connection is the traffic Both mode projects onto the code."""
+    import tempfile
+
+    from gestalt.sources.code import CodeSource
+    from gestalt.sources.host import HostSource
+
+    with tempfile.TemporaryDirectory() as tmp:
+        roots = {name: Path(tmp) / name for name in CODE_FILES}
+        for name, files in CODE_FILES.items():
+            for relpath, text in files.items():
+                (roots[name] / relpath).parent.mkdir(parents=True, exist_ok=True)
+                (roots[name] / relpath).write_text(text)
+        server = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "shop.server", cwd=roots["shop"], stdout=subprocess.PIPE)
+        assert server.stdout is not None
+        port = (await asyncio.wait_for(server.stdout.readline(), 20)).decode().strip()
+        client = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "checkout.main", port, cwd=roots["checkout"])
+        pids = {server.pid, client.pid}
+        try:
+            source = CodeSource(cfg.CodeCollector(enabled=True, watch=False, repositories=[
+                cfg.CodeRepository(name=name, path=str(root)) for name, root in roots.items()]))
+            captured = await _capture(
+                source, lambda s: sum(c.kind == "runs_as" for c in s.connections.values()) == 2
+                and any(c.kind == "network" for c in s.connections.values()),
+                keep=lambda e: "code" in e.sources or e.attrs.get("pid") in pids,
+                also=(HostSource(cfg.HostCollector(poll_interval=0.5)),))
+        finally:
+            for proc in (client, server):
+                proc.terminate()
+                await asyncio.wait_for(proc.wait(), 10)
+        text = msgspec.json.encode(captured).decode()
+        for name, root in roots.items():
+            text = text.replace(str(root), f"/capture/{name}")
+        return msgspec.json.decode(text)
+
+
 CAPTURES = {"kubernetes": kubernetes, "host": host, "nats": nats, "postgres": postgres,
-            "docker": docker}
+            "docker": docker, "code": code}
 
 
 def _anonymous(text: str) -> str:
@@ -224,8 +294,8 @@ async def main(names: list[str]) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     for name in names or list(CAPTURES):
         captured = await CAPTURES[name]()
-        captured["entities"].sort(key=lambda e: e.id)
-        captured["connections"].sort(key=lambda c: c.id)
+        captured["entities"].sort(key=lambda e: e["id"] if isinstance(e, dict) else e.id)
+        captured["connections"].sort(key=lambda c: c["id"] if isinstance(c, dict) else c.id)
         document = json.loads(_anonymous(msgspec.json.encode(captured).decode()))
         (OUT / f"{name}.json").write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
         print(f"{name}: {len(captured['entities'])} entities, "

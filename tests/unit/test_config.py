@@ -17,6 +17,13 @@ FIXTURES = ROOT / "tests" / "fixtures"
 
 # Each broken file and the key its error must name.
 BAD = {
+    "bad_agent_site.yaml": "agent.site",
+    "bad_agent_two_credentials.yaml": "agent.token",
+    "bad_agent_user_without_password.yaml": "agent.user",
+    "bad_agents_creds_file.yaml": "collectors.agents.creds_file",
+    "bad_agents_url.yaml": "collectors.agents.url",
+    "bad_agents_no_sites.yaml": "collectors.agents.sites",
+    "bad_kubernetes_contexts.yaml": "collectors.kubernetes.context",
     "bad_unknown_key.yaml": "collectors.docker.sokcet",
     "bad_wrong_type.yaml": "server.port",
     "bad_not_yaml.yaml": "line 3",
@@ -46,6 +53,10 @@ BAD = {
     "bad_otlp_public_without_token.yaml": "collectors.otel.otlp_http_endpoint",
     "bad_tls_cert_without_key.yaml": "server.tls_cert",
     "bad_otlp_https_without_cert.yaml": "collectors.otel.otlp_endpoint",
+    "bad_actions_without_token.yaml": "actions.enabled",
+    "bad_actions_viewer_token.yaml": "actions.operator_token",
+    "bad_gitops_repository_name.yaml": "collectors.gitops.repositories[0]",
+    "bad_gitops_path_and_url.yaml": "collectors.gitops.repositories[0]",
 }
 
 

@@ -20,9 +20,15 @@ from gestalt.model import Connection, Entity, SourceState
 from gestalt.model.config import Config, ServerConfig
 
 CAPTURED = Path(__file__).parent.parent / "fixtures" / "captured"
-# Rows that do not come from entities: history, alerts, sampled messages.
+# Rows that do not come from entities: history, alerts, sampled messages, a scan.
 NOT_ENTITY_ROWS = {"world.infra.k8s.events", "world.infra.health.alerts",
-                   "world.infra.health.history", "world.infra.nats.messages"}
+                   "world.infra.health.history", "world.infra.nats.messages",
+                   "world.infra.anomaly.current", "world.infra.anomaly.series",
+                   # Cost rows are of running workloads priced, not entity fields.
+                   "world.infra.cost.top", "world.infra.cost.namespaces",
+                   "world.infra.cost.workloads", "world.infra.cost.sites",
+                   "world.infra.cost.nodes",
+                   "world.code.scan"}  # a scan on demand: asks the source, not the map
 PATHS = sorted(name for name, spec in REGISTRY.items()
                if spec.columns and name not in NOT_ENTITY_ROWS)
 

@@ -52,9 +52,13 @@ def test_every_row_has_its_config_section_and_every_section_a_row() -> None:
 
 
 def test_every_row_builds_its_source_by_that_name() -> None:
-    built, not_running = build_sources(Config(), tuple(enabled(s) for s in SOURCES))
+    # The agents row is a factory of one source per site (`site:<name>`).
+    config = Config()
+    config.collectors.agents.sites = ["east"]
+    built, not_running = build_sources(config, tuple(enabled(s) for s in SOURCES))
     assert not_running == {}
-    assert [source.name for source in built] == [spec.name for spec in SOURCES]
+    assert [source.name for source in built] == [
+        "site:east" if spec.name == "agents" else spec.name for spec in SOURCES]
     assert all(isinstance(source, gestalt.sources.Source) for source in built)
 
 

@@ -1,5 +1,6 @@
 import { useEffect } from "react";
 import { HealthSummary } from "./panels/HealthSummary";
+import { TopSpenders } from "./panels/Insight";
 import { ActiveFilters } from "./panels/Filters";
 import { Legend } from "./panels/Legend";
 import { OutageBanner, useDisconnected } from "./panels/OutageBanner";
@@ -29,6 +30,7 @@ export function App() {
         <HealthSummary />
         <Legend />
         <MetricsOverlay />
+        <TopSpenders />
       </main>
       <SidePanel />
       <Timeline />

@@ -13,7 +13,7 @@ function captured(source: string): Entity[] {
   return (JSON.parse(readFileSync(path, "utf8")) as { entities: Entity[] }).entities;
 }
 
-const ALL = ["kubernetes", "host", "nats", "postgres", "docker"].flatMap(captured);
+const ALL = ["kubernetes", "host", "nats", "postgres", "docker", "code"].flatMap(captured);
 const of = (kind: string) => ALL.filter((e) => e.kind === kind);
 
 describe("captured source output", () => {

@@ -67,7 +67,7 @@ describe("path tracing", () => {
 
 describe("URL state", () => {
   it("round-trips selection, filters and layout, keeping other parameters", () => {
-    const state = { selected: "pod:sim/a/b", q: "web", kinds: ["pod", "service"], namespaces: ["team-0"], sources: ["docker"], health: ["critical"], layout: "kind" as const };
+    const state = { selected: "pod:sim/a/b", q: "web", kinds: ["pod", "service"], namespaces: ["team-0"], sources: ["docker"], health: ["critical"], layout: "kind" as const, mode: "both" as const };
     const search = toSearch(state, "?token=abc");
     expect(search).toContain("token=abc");
     expect(parseUrl(search)).toEqual(state);

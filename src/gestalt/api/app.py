@@ -16,13 +16,21 @@ import msgspec
 from fastapi import FastAPI, Header, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 
 import gestalt
+from gestalt.api.actions import audit_refusal
+from gestalt.api.actions import build as build_actions
+from gestalt.api.actions import mount as mount_actions
+from gestalt.api.anomalies import anomalies_router, cost_router
+from gestalt.api.code import code_router
+from gestalt.api.mcp import HttpEndpoint
 from gestalt.api.metrics import engine_registry, exposition
 from gestalt.api.security import SecurityMiddleware
 from gestalt.api.sse import Broadcaster, sse_frame
 from gestalt.api.streams import (
+    HEARTBEAT_SECONDS,
     RETRY,
     SSE_HEADERS,
     event_stream,
@@ -46,6 +54,7 @@ from gestalt.engine.past import OutsideRetention, diff
 from gestalt.engine.paths import REGISTRY, PathError, nats_messages, resolve, topology_diff
 from gestalt.engine.runtime import Engine
 from gestalt.engine.scoring import overall_status, summarize
+from gestalt.engine.tasks import guarded, stop
 from gestalt.model import Event, Topology
 
 WEB_ROOT = Path(gestalt.__file__).parent / "web"
@@ -67,14 +76,19 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
     Its SSE broadcaster (`app.state.broadcaster`) follows the engine's change log from now."""
     broadcaster = Broadcaster(max_frames=engine.config.server.client_queue_frames)
     broadcaster.follow(engine)
+    mcp = HttpEndpoint(engine)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if manage_engine:
             await engine.start()
+        heartbeat = guarded("sse-heartbeat", lambda: broadcaster.beat(HEARTBEAT_SECONDS))
         try:
-            yield
+            async with mcp.run():
+                yield
         finally:
+            await stop([heartbeat])
+            actions.audit.close()
             if manage_engine:
                 await engine.stop()
 
@@ -86,7 +100,12 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
     )
     app.state.engine = engine
     app.state.broadcaster = broadcaster
-    app.add_middleware(SecurityMiddleware, config=engine.config.server)
+    app.state.mcp = mcp
+    actions, experiments = build_actions(engine)
+    app.state.actions = actions
+    app.add_middleware(SecurityMiddleware, config=engine.config.server,
+                       on_refused=audit_refusal(actions))
+    mount_actions(app, engine, actions, experiments)
 
     @app.exception_handler(PathError)
     async def _path_error(_request: Request, exc: PathError) -> JSONResponse:
@@ -260,7 +279,7 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
         if at is not None:
             return _json({**await health_at(engine, moment(at)),
                           "history": engine.history.usage()})
-        summary = summarize(engine.store.entities.values())
+        summary = engine.summary()
         return _json({"overall": summary.overall, "status": overall_status(summary),
                       "summary": summary, "sources": engine.source_statuses(),
                       "history": engine.history.usage()})
@@ -295,6 +314,8 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
                       "checks": {c.id: c.title for c in CHECKS},
                       "version": gestalt.__version__,
                       "snapshot": engine.snapshot})
+
+    app.include_router(code_router(engine))
 
     # -- paths -------------------------------------------------------------------------
     @app.get("/api/paths", tags=["paths"])
@@ -334,6 +355,11 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
         return exposition(registry)
 
     app.include_router(past_routes(engine, broadcaster, _topology_filter))
+    app.include_router(anomalies_router(engine))
+    app.include_router(cost_router(engine))
+    # The paths for AI assistants (api/mcp.py), behind the same middleware as the rest.
+    app.router.routes.append(Route("/mcp", mcp.asgi, methods=["GET", "POST", "DELETE"],
+                                   include_in_schema=False))
     _mount_web(app)
     return app
 

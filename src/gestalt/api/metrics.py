@@ -6,6 +6,7 @@ and nothing is kept in a second registry that could drift.
 
 from __future__ import annotations
 
+import tracemalloc
 from collections import Counter
 from collections.abc import Iterator
 
@@ -58,6 +59,16 @@ class EngineCollector:
         yield restarts
         yield CounterMetricFamily("gestalt_history_write_errors", "Failed history writes",
                                   value=engine.history.write_errors)
+        items = GaugeMetricFamily("gestalt_engine_items",
+                                  "Items each engine structure holds (steady with the graph)",
+                                  labels=["structure"])
+        for structure, count in engine.footprint().items():
+            items.add_metric([structure], count)
+        yield items
+        if tracemalloc.is_tracing():  # PYTHONTRACEMALLOC=1: where memory goes, for soaks
+            yield GaugeMetricFamily("gestalt_python_traced_bytes",
+                                    "Python heap traced by tracemalloc",
+                                    value=tracemalloc.get_traced_memory()[0])
 
 
 def engine_registry(engine: Engine, broadcaster: Broadcaster) -> CollectorRegistry:

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -36,7 +36,8 @@ def _split_host(value: str) -> str:
 
 
 class SecurityMiddleware:
-    def __init__(self, app: ASGIApp, config: ServerConfig) -> None:
+    def __init__(self, app: ASGIApp, config: ServerConfig,
+                 on_refused: Callable[[Scope, str], None] | None = None) -> None:
         if config.token is not None and not config.token.strip():
             # The config refuses it too; here it must never quietly mean "no auth".
             raise ValueError("server.token is empty: leave it out for no token")
@@ -44,6 +45,8 @@ class SecurityMiddleware:
         self.token = config.token
         self.bind = config.host
         self.allowed_origins = {o.rstrip("/") for o in config.allowed_origins}
+        # Told of every refusal (the actions' audit log records those aimed at actions).
+        self.on_refused = on_refused
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -52,12 +55,16 @@ class SecurityMiddleware:
         headers = Headers(scope=scope)
         problem = self._check_host(headers) or self._check_origin(headers)
         if problem:
+            if self.on_refused is not None:
+                self.on_refused(scope, problem)
             await JSONResponse({"error": problem}, status_code=403)(scope, receive, send)
             return
         set_cookie = False
         if self.token and scope["path"] not in OPEN_PATHS:
             presented, from_query = self._presented_token(scope, headers)
             if presented is None or not hmac.compare_digest(presented, self.token):
+                if self.on_refused is not None:
+                    self.on_refused(scope, "authentication required")
                 response = JSONResponse(
                     {"error": "authentication required: send 'Authorization: Bearer <token>'"},
                     status_code=401,

@@ -49,6 +49,9 @@ def topology_frame(engine: Engine, event: str) -> list[bytes]:
 Item = tuple[int | None, bytes]
 # Put in a client's queue in place of what it could not keep up with.
 RESYNC: Item = (-1, b"")
+# A comment frame: proxies and browsers keep a stream that says something now and then.
+HEARTBEAT_FRAME = b": heartbeat\n\n"
+HEARTBEAT: Item = (None, HEARTBEAT_FRAME)
 # Put in every queue when the server shuts down: the stream ends, so the server does not
 # wait out its graceful-shutdown timeout and then cancel the response mid-write.
 CLOSE: Item = (-2, b"")
@@ -99,6 +102,16 @@ class Broadcaster:
 
     def disconnect(self, client: Client) -> None:
         self._clients.pop(client.id, None)
+
+    async def beat(self, every: float) -> None:
+        """A heartbeat to every stream each `every` seconds, until cancelled: one timer for
+        all clients, instead of a timeout around each client's every read (at 1,000 clients
+        and 20 frames a second that was 20,000 timers and tasks a second)."""
+        while True:
+            await asyncio.sleep(every)
+            for client in list(self._clients.values()):
+                if client.kind != "control" and not client.queue.full():
+                    client.queue.put_nowait(HEARTBEAT)  # a full queue is not a silent one
 
     # -- what is published -------------------------------------------------------------------
     def follow(self, engine: Engine) -> None:

@@ -26,11 +26,11 @@ from gestalt.engine.runtime import Engine
 from gestalt.model import Event
 from gestalt.model.changes import encode
 
+# Between heartbeat comments on every stream.
 HEARTBEAT_SECONDS = 15.0
 CHUNK = 64 * 1024
 MAX_BATCH = 64
 RETRY = b"retry: 2000\n\n"
-HEARTBEAT = b": heartbeat\n\n"
 SSE_HEADERS = {
     "Cache-Control": "no-cache",
     "X-Accel-Buffering": "no",  # nginx and friends: do not buffer the stream
@@ -132,11 +132,7 @@ async def _pump(
                 yield piece
         queue = client.queue
         while True:
-            try:
-                item = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
-            except TimeoutError:
-                yield HEARTBEAT
-                continue
+            item = await queue.get()  # heartbeats come through the queue (Broadcaster.beat)
             # Take whatever else is already queued: one write for a burst of frames.
             batch = [item]
             while len(batch) < MAX_BATCH and not queue.empty():

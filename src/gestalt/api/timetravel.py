@@ -19,8 +19,8 @@ from fastapi.responses import Response, StreamingResponse
 
 from gestalt.api.exports import FORMATS, export_view
 from gestalt.api.snapshots import build_snapshot
-from gestalt.api.sse import Broadcaster, sse_frame
-from gestalt.api.streams import HEARTBEAT, RETRY, SSE_HEADERS, until_closed
+from gestalt.api.sse import HEARTBEAT_FRAME, Broadcaster, sse_frame
+from gestalt.api.streams import HEARTBEAT_SECONDS, RETRY, SSE_HEADERS, until_closed
 from gestalt.engine.filters import TopologyFilter
 from gestalt.engine.moments import BadMoment, state_at, topology_at
 from gestalt.engine.past import change_times, iso, parse_moment, read_deltas, runs
@@ -29,8 +29,6 @@ from gestalt.model.changes import encode
 
 MAX_SPEED = 10_000.0
 REPLAY_PAGE = 500
-# The longest a replay waits silently; SSE needs a sign of life now and then.
-HEARTBEAT_SECONDS = 15.0
 MAX_TIMELINE_CHANGES = 20_000
 
 _encoder = msgspec.json.Encoder()
@@ -193,7 +191,7 @@ async def _replay(engine: Engine, start: float, speed: float) -> AsyncIterator[b
                 while (wait := due - time.monotonic()) > 0:
                     await asyncio.sleep(min(wait, HEARTBEAT_SECONDS))
                     if due - time.monotonic() > 0:
-                        yield HEARTBEAT
+                        yield HEARTBEAT_FRAME
             yield sse_frame("delta", encode(delta), frame_id=delta.version)
             version, clock = delta.version, delta.timestamp
     yield sse_frame("end", _encoder.encode({"version": version, "timestamp": clock}))

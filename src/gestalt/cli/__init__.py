@@ -1,8 +1,8 @@
 """The `gestalt` command: serve the live map, query paths, check configuration and access,
-run a demo.
+run a demo, answer an AI assistant (MCP).
 
-Each command is a function of its own module (`serve`, `check`, `query`, `demo`); they
-are registered here, in the order `gestalt --help` lists them.
+Each command is a function of its own module (`serve`, `check`, `query`, `demo`, `mcp`);
+they are registered here, in the order `gestalt --help` lists them.
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ import typer
 from rich.text import Text
 
 import gestalt
+from gestalt.cli.agent import agent
 from gestalt.cli.check import check_access, check_config
 from gestalt.cli.common import app, err, out
 from gestalt.cli.demo import demo
+from gestalt.cli.mcp import mcp
 from gestalt.cli.query import query
 from gestalt.cli.serve import serve
 
@@ -27,10 +29,12 @@ def version() -> None:
 
 
 app.command()(serve)
+app.command()(agent)
 app.command("check-config")(check_config)
 app.command("check-access")(check_access)
 app.command()(query)
 app.command()(demo)
+app.command()(mcp)
 app.command()(version)
 
 

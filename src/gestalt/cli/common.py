@@ -72,9 +72,9 @@ def setup_logging(level: str) -> None:
         datefmt="%H:%M:%S",
         stream=sys.stderr,
     )
-    # The HTTP client logs every request at info: one line per poll of every source.
+    # The HTTP clients log every request at info: one line per poll of every source.
     quiet = logging.DEBUG if level == "debug" else logging.WARNING
-    for name in ("httpx", "httpcore"):
+    for name in ("httpx", "httpcore", "mcp"):  # mcp: a line per /mcp request
         logging.getLogger(name).setLevel(max(quiet, logging.getLogger().level))
 
 

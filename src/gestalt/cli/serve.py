@@ -181,7 +181,8 @@ async def serve_engine(engine: Engine, sock: Any, level: str, *,
             log_level=level if level != "info" else "warning", timeout_graceful_shutdown=3,
             ssl_certfile=tls.tls_cert, ssl_keyfile=tls.tls_key), app.state.broadcaster)
         try:
-            await server.serve(sockets=[sock])
+            async with app.state.mcp.run():  # /mcp's sessions (the lifespan is off)
+                await server.serve(sockets=[sock])
         finally:
             await engine.stop()
     finally:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 # "Rising" checks compare a counter with its value this long ago.
 RISING_WINDOW = 600.0
@@ -67,6 +67,18 @@ class CounterWindows:
         while len(points) > 1 and points[1][0] <= cutoff:
             points.pop(0)
         return value - points[0][1]
+
+    def __len__(self) -> int:
+        return len(self._points)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._points
+
+    def forget(self, keys: Iterable[str]) -> None:
+        """Counters of entities that are gone: a new entity under the same id counts afresh
+        (its counter starts lower, which starts it over anyway)."""
+        for key in keys:
+            self._points.pop(key, None)
 
     def _recorded(self, key: str, now: float, value: float) -> None:
         if self.record is not None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from gestalt.engine.anomaly import ANOMALIES
 from gestalt.engine.counters import COUNTERS
 from gestalt.model import Connection, Entity, EntityKind, EntityStatus, Health
 from gestalt.model.config import HealthConfig
@@ -252,6 +253,21 @@ def _source_down(status: Any, now: float) -> float | None:
     return 1.0 if str(status.state) == "down" else 0.0
 
 
+def _gitops_drift(e: Entity, _now: float) -> float | None:
+    """Drifted, missing or extra against Git (sources/gitops); no data where no repository
+    declares the entity."""
+    state = e.attrs.get("gitops_state")
+    return None if state is None else 0.0 if state == "in_sync" else 1.0
+
+
+def _gitops_fields(e: Entity) -> dict[str, Any]:
+    state = e.attrs.get("gitops_state")
+    detail = {"drifted": f"drifted from Git: {e.attrs.get('gitops_summary') or ''}",
+              "missing": f"missing: in Git ({e.attrs.get('gitops_file')}), not in the cluster",
+              "extra": "extra: in the cluster, not in Git"}.get(str(state), str(state))
+    return {"gitops_detail": detail}
+
+
 _restarts_rising = _rising(_attr("restart_count"))
 
 _WORKLOADS = frozenset({EntityKind.DEPLOYMENT, EntityKind.STATEFULSET, EntityKind.DAEMONSET,
@@ -313,6 +329,18 @@ CHECKS: tuple[Check, ...] = (
           0.95, "ratio", "{value:.0%} of max_connections in use", _metric("pool_percent", 0.01)),
     Check("volume_full", "Volume nearly full", frozenset({EntityKind.VOLUME}), 0.85, 0.95,
           "ratio", "{value:.0%} full", _metric("used_percent", 0.01), for_seconds=60),
+    # An online model per metric series (engine/anomaly): unusual for this series, whatever
+    # its level. None (no data) while its models learn.
+    Check("anomaly", "Unusual pattern", frozenset(), 1, None, "",
+          "{series} unusual: {observed}, expected {expected} (since {since}){more}",
+          lambda e, _now: ANOMALIES.verdict(e.id), for_seconds=0,
+          fields=lambda e: ANOMALIES.message_fields(e.id)),
+    Check("edge_anomaly", "Unusual traffic", frozenset(), 1, None, "",
+          "{series} unusual: {observed}, expected {expected} (since {since}){more}",
+          lambda c, _now: ANOMALIES.verdict(c.id), target="connection",
+          fields=lambda c: ANOMALIES.message_fields(c.id)),
+    Check("gitops_drift", "Out of sync with Git", frozenset(), 1, None, "",
+          "{gitops_detail}", _gitops_drift, fields=_gitops_fields),
     Check("source_down", "Source down", frozenset(), None, 1, "",
           "source {name} is down: {reason}", _source_down, target="source", for_seconds=30),
 )

@@ -86,6 +86,9 @@ class History:
         self.saved_counters: dict[str, list[tuple[float, float]]] = {}
         self.last_alive: float | None = None
 
+    def footprint(self) -> dict[str, int]:
+        return {"sample_index": len(self._last_sample), "recent_events": len(self.recent_events)}
+
     # -- lifecycle -------------------------------------------------------------------------
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -205,6 +208,8 @@ class History:
         change = entry.change
         if isinstance(change, Delta):
             self.last_version = max(self.last_version, change.version)
+            for entity_id in change.removals:  # a replaced pod's id never samples again
+                self._last_sample.pop(entity_id, None)
             self.last_delta_at = change.timestamp
             self._put("delta", change)
         elif isinstance(change, MetricsFrame):

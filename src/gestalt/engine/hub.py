@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from gestalt.engine.links import Edges, Located, RawEdgeKey
+from gestalt.engine.links.runs_as import RUNS_AS, RunsAs
 from gestalt.engine.merge import (
     merge_entity,
     metric_key,
@@ -67,6 +68,9 @@ class Hub:
         self.statuses = self._statuses.current
         self._located = Located(local_host=local_host or socket.gethostname())
         self._edges = Edges(self._located, precedence)
+        # Code to what runs it: edges of the engine's own making, filed as a raw source.
+        self._runs_as = RunsAs()
+        self._edges.register(RUNS_AS)
         self._event_listeners: list[EventListener] = []
         self.observations = 0  # count of entities/edges/metrics/events received
 
@@ -92,6 +96,17 @@ class Hub:
 
     def contributions(self, entity_id: str) -> dict[str, Entity]:
         return {s: self._contrib[s][entity_id] for s in self._owners.get(entity_id, ())}
+
+    def footprint(self) -> dict[str, int]:
+        """How many items each of the hub's own structures holds: with the graph's size
+        steady, none of them may grow (the soak benchmark watches them)."""
+        return {
+            "contributions": sum(map(len, self._contrib.values())),
+            "owners": len(self._owners),
+            "metric_overlays": sum(map(len, self._overlay.values())),
+            **self._edges.footprint(),
+            **self._located.footprint(),
+        }
 
     def connection_sources(self, connection_id: str) -> list[str]:
         """The sources whose edges make this connection (after endpoint and locator
@@ -184,6 +199,8 @@ class Hub:
         for entity in entities:
             if only is not None and entity.id not in only:
                 continue
+            if entity.locator is not None and not self._located.indexing:
+                self._located.start_indexing(self.store.entities.values())
             if entity.id not in contrib:
                 owners = self._owners.setdefault(entity.id, [])
                 owners.append(source)
@@ -214,7 +231,9 @@ class Hub:
         merged = merge_entity(owners, views, metrics)
         if self._simulated and not self._simulated.isdisjoint(owners):
             merged.attrs = {**merged.attrs, "simulated": True}
-        merged.stale = any(current[s].state not in LIVE_STATES for s in owners)
+        # Stale when a source of it is down, or a view says so (a site's agent lost a source).
+        merged.stale = any(current[s].state not in LIVE_STATES for s in owners) or \
+            any(v.stale for v in views)
         merged.health, merged.health_status, merged.health_reasons = score_entity(
             merged, self._health, reported_health(views))
         return merged
@@ -253,6 +272,11 @@ class Hub:
             self._stage(eid, None if links.target(eid) else entity, staged, touched)
 
         store, edges = self.store, self._edges
+        derived = self._runs_as.update(staged.upserts, staged.removals, store.entities)
+        for cid, conn in derived.items():
+            edges.put((RUNS_AS, cid), conn)
+        if derived:
+            edge_keys = edge_keys | {(RUNS_AS, cid) for cid in derived}
         edge_upserts: list[Connection] = []
         edge_removals: list[str] = []
         if touched:

@@ -71,7 +71,7 @@ SOURCES: tuple[SourceSpec, ...] = (
     SourceSpec("host", "gestalt.sources.host", "HostSource", "host", ("psutil",)),
     SourceSpec("docker", "gestalt.sources.docker", "DockerSource", "docker",
                ("aiodocker", "aiohttp")),
-    SourceSpec("kubernetes", "gestalt.sources.kubernetes", "KubernetesSource", "kubernetes",
+    SourceSpec("kubernetes", "gestalt.sources.kubernetes", "kubernetes_sources", "kubernetes",
                ("httpx", "kubernetes_asyncio")),
     SourceSpec("nats", "gestalt.sources.nats", "NatsSource", "nats", ("httpx", "nats")),
     SourceSpec("otlp", "gestalt.sources.otlp", "OtlpSource", "otel",
@@ -82,6 +82,13 @@ SOURCES: tuple[SourceSpec, ...] = (
     SourceSpec("postgres", "gestalt.sources.postgres", "PostgresSource", "postgres",
                ("asyncpg",)),
     SourceSpec("synthetic", "gestalt.sources.synthetic", "SyntheticSource", "synthetic"),
+    # A factory of one source per site (`site:<name>`), read from agents over JetStream.
+    SourceSpec("agents", "gestalt.sources.agents", "AgentsSource", "agents", ("nats",)),
+    SourceSpec("code", "gestalt.sources.code", "CodeSource", "code",
+               ("grimp", "pathspec", "tree_sitter", "tree_sitter_javascript",
+                "tree_sitter_typescript", "watchfiles")),
+    SourceSpec("gitops", "gestalt.sources.gitops", "GitopsSource", "gitops",
+               ("dulwich",)),
 )
 
 SPECS = {spec.name: spec for spec in SOURCES}
@@ -91,7 +98,8 @@ _RANK = {spec.name: index for index, spec in enumerate(SOURCES)}
 def precedence(source: str) -> tuple[int, str]:
     """Sort key of merge precedence: the registry's order, then any other source name
     (a test's, a plug-in's) alphabetically after them."""
-    return _RANK.get(source, len(_RANK)), source
+    # `kubernetes:<context>` (one source per context) ranks as `kubernetes`.
+    return _RANK.get(source.split(":", 1)[0], len(_RANK)), source
 
 
 def build_sources(
@@ -119,7 +127,8 @@ def build_sources(
         factory = getattr(module, spec.cls, None)
         if factory is None:
             raise SourceBuildError(f"source {spec.name}: {spec.module} has no {spec.cls}")
-        sources.append(factory(spec.config(config)))
+        made = factory(spec.config(config))
+        sources.extend(made if isinstance(made, list) else [made])
     return sources, not_running
 
 

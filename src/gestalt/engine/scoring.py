@@ -106,40 +106,66 @@ def _status_score(entity: Entity) -> float:
 # -- the summary -------------------------------------------------------------------------
 
 def summarize(entities: Iterable[Entity]) -> Summary:
-    summary = Summary()
-    total_score = 0.0
-    scored = 0
-    by_kind: dict[str, KindSummary] = {}
-    kind_scores: dict[str, tuple[float, int]] = {}
+    tally = Tally()
     for entity in entities:
-        summary.total += 1
-        kind = by_kind.get(entity.kind.value)
-        if kind is None:
-            kind = by_kind[entity.kind.value] = KindSummary()
-        kind.count += 1
+        tally.add(entity)
+    return tally.summary()
+
+
+# Scores are summed in billionths, as integers: adding and removing are exact inverses, so
+# a tally kept through millions of changes equals one made afresh.
+_SCALE = 1_000_000_000
+_COUNT, _OK, _WARNING, _CRITICAL, _UNKNOWN, _SCORE, _SCORED = range(7)
+_STATUS_SLOT = {Health.OK: _OK, Health.WARNING: _WARNING, Health.CRITICAL: _CRITICAL}
+
+
+class Tally:
+    """The summary's sums, kept as entities come, change and go: the store keeps one
+    current, so a summary of any graph is a few dozen additions instead of a pass over
+    every entity (10,000 of them took 8 to 25 ms on a busy machine, on every change)."""
+
+    __slots__ = ("_kinds",)
+
+    def __init__(self) -> None:
+        # kind -> [count, ok, warning, critical, unknown, score sum, scored]
+        self._kinds: dict[str, list[int]] = {}
+
+    def add(self, entity: Entity, sign: int = 1) -> None:
+        sums = self._kinds.get(entity.kind.value)
+        if sums is None:
+            sums = self._kinds[entity.kind.value] = [0] * 7
+        sums[_COUNT] += sign
         status = entity.health_status
-        if status is Health.OK:
-            summary.healthy += 1
-            kind.ok += 1
-        elif status is Health.WARNING:
-            summary.warning += 1
-            kind.warning += 1
-        elif status is Health.CRITICAL:
-            summary.critical += 1
-            kind.critical += 1
-        else:
-            summary.unknown += 1
-            kind.unknown += 1
+        sums[_STATUS_SLOT.get(status, _UNKNOWN)] += sign
         if entity.health is not None and status is not Health.UNKNOWN:
-            total_score += entity.health
-            scored += 1
-            ks, kn = kind_scores.get(entity.kind.value, (0.0, 0))
-            kind_scores[entity.kind.value] = (ks + entity.health, kn + 1)
-    summary.overall = round(total_score / scored, 4) if scored else None
-    for name, (ks, kn) in kind_scores.items():
-        by_kind[name].health = round(ks / kn, 4)
-    summary.by_kind = by_kind
-    return summary
+            sums[_SCORE] += sign * round(entity.health * _SCALE)
+            sums[_SCORED] += sign
+
+    def remove(self, entity: Entity) -> None:
+        self.add(entity, -1)
+
+    def summary(self) -> Summary:
+        summary = Summary()
+        total_score = scored = 0
+        by_kind: dict[str, KindSummary] = {}
+        for name, sums in self._kinds.items():
+            if not sums[_COUNT]:
+                continue
+            by_kind[name] = KindSummary(
+                count=sums[_COUNT], ok=sums[_OK], warning=sums[_WARNING],
+                critical=sums[_CRITICAL], unknown=sums[_UNKNOWN],
+                health=round(sums[_SCORE] / _SCALE / sums[_SCORED], 4) if sums[_SCORED]
+                else None)
+            summary.total += sums[_COUNT]
+            summary.healthy += sums[_OK]
+            summary.warning += sums[_WARNING]
+            summary.critical += sums[_CRITICAL]
+            summary.unknown += sums[_UNKNOWN]
+            total_score += sums[_SCORE]
+            scored += sums[_SCORED]
+        summary.overall = round(total_score / _SCALE / scored, 4) if scored else None
+        summary.by_kind = by_kind
+        return summary
 
 
 def overall_status(summary: Summary) -> Health:

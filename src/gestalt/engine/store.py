@@ -20,7 +20,8 @@ from typing import Any
 
 import msgspec
 
-from gestalt.model import Connection, ConnectionKind, Delta, Entity, MetricsFrame
+from gestalt.engine.scoring import Tally
+from gestalt.model import Connection, ConnectionKind, Delta, Entity, MetricsFrame, Summary
 
 DeltaListener = Callable[[Delta], None]
 
@@ -36,6 +37,8 @@ class Store:
         # change, not per read).
         self.encoded_entities: dict[str, bytes] = {}
         self.encoded_connections: dict[str, bytes] = {}
+        # The health summary's sums, kept current the same way.
+        self._tally = Tally()
         self.version = start_version
         self.timestamp = time.time()
         # Bumped on every change, metric-only ones included: the key for cached encodings.
@@ -51,6 +54,10 @@ class Store:
         self._pending_observed: float | None = None
 
     # -- reading ---------------------------------------------------------------------------
+    def summary(self) -> Summary:
+        """The health summary of every entity, as it is now."""
+        return self._tally.summary()
+
     def edges_of(self, entity_id: str) -> tuple[str, ...]:
         return tuple(self._edges_of.get(entity_id, ()))
 
@@ -67,6 +74,15 @@ class Store:
             return None
         first = self._ring[0].version
         return list(self._ring)[since + 1 - first :]
+
+    def footprint(self) -> dict[str, int]:
+        return {
+            "entities": len(self.entities),
+            "connections": len(self.connections),
+            "edge_index": len(self._edges_of),
+            "ring": len(self._ring),
+            "pending_metrics": len(self._pending_metrics),
+        }
 
     # -- writing ---------------------------------------------------------------------------
     def subscribe(self, listener: DeltaListener) -> Callable[[], None]:
@@ -94,13 +110,13 @@ class Store:
             if cid in self.connections:
                 edge_rems[cid] = None
         for eid in rems:
-            del self.entities[eid]
+            self._tally.remove(self.entities.pop(eid))
             del self.encoded_entities[eid]
+            self._pending_metrics.pop(eid, None)  # nobody shows a gone entity's numbers
             for cid in self._edges_of.pop(eid, ()):
                 edge_rems[cid] = None
         for entity in ups:
-            self.entities[entity.id] = entity
-            self.encoded_entities[entity.id] = _encode(entity)
+            self._put(entity)
         for cid in edge_rems:
             conn = self.connections.pop(cid, None)
             if conn is not None:
@@ -139,9 +155,16 @@ class Store:
 
     def replace_quietly(self, entity: Entity) -> None:
         """Swap in an entity whose change is metric-only: no version, no delta."""
+        self._put(entity)
+        self.generation += 1
+
+    def _put(self, entity: Entity) -> None:
+        old = self.entities.get(entity.id)
+        if old is not None:
+            self._tally.remove(old)
+        self._tally.add(entity)
         self.entities[entity.id] = entity
         self.encoded_entities[entity.id] = _encode(entity)
-        self.generation += 1
 
     def note_metrics(self, entity_id: str, values: dict[str, Any],
                      observed_at: float | None) -> None:

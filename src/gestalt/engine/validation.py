@@ -43,6 +43,19 @@ def validate(config: Config) -> None:
     if nats.enabled:
         _url("collectors.nats.url", nats.url, ("nats", "tls", "ws", "wss"))
         _url("collectors.nats.monitor_url", nats.monitor_url, ("http", "https"))
+    kube = config.collectors.kubernetes
+    if kube.contexts:
+        for key, value in (("context", kube.context), ("cluster_name", kube.cluster_name)):
+            if value is not None:
+                raise ConfigError(f"key `collectors.kubernetes.{key}`: given with "
+                                  "collectors.kubernetes.contexts; each context names its "
+                                  "own cluster")
+    _url("agent.url", config.agent.url, ("nats", "tls", "ws", "wss"))
+    if config.collectors.agents.enabled:
+        if not config.collectors.agents.sites:
+            raise ConfigError("key `collectors.agents.sites`: name the sites to read (at least "
+                              "one; each site's agent has agent.site set to it)")
+        _url("collectors.agents.url", config.collectors.agents.url, ("nats", "tls", "ws", "wss"))
 
 
 def _url(key: str, value: str, schemes: tuple[str, ...]) -> None:

@@ -79,6 +79,41 @@ def service(namespace_or_host: str, name: str) -> str:
     return f"service:otel/{namespace_or_host}/{name}"
 
 
+def repository(name: str) -> str:
+    """A scanned code repository, by the name the configuration gives it."""
+    return f"repository:{name}"
+
+
+def code_package(repository_name: str, path: str) -> str:
+    """A folder of modules, by its path inside the repository (`src/gestalt/engine`)."""
+    return f"package:{repository_name}/{path}"
+
+
+def code_module(repository_name: str, path: str) -> str:
+    """A source file, by its path inside the repository (`src/gestalt/engine/hub.py`)."""
+    return f"module:{repository_name}/{path}"
+
+
+def source_url(url: str) -> str:
+    """One spelling of a repository's URL, as code and images name it: `git@github.com:
+    acme/api.git`, `https://github.com/acme/api` and `git+https://github.com/acme/api.git/`
+    are all `github.com/acme/api`."""
+    text = url.strip().removeprefix("git+")
+    if not text:
+        return ""
+    _scheme, sep, rest = text.partition("://")
+    if not sep:  # scp-like: git@host:path
+        user_host, colon, path = text.partition(":")
+        if not colon or "/" in user_host:
+            return text.rstrip("/").removesuffix(".git").lower()
+        rest = f"{user_host}/{path}"
+    rest = rest.split("#", 1)[0].split("?", 1)[0]
+    host, _, path = rest.partition("/")
+    host = host.rpartition("@")[2].lower()
+    path = path.rstrip("/").removesuffix(".git").rstrip("/").split("/tree/", 1)[0]
+    return f"{host}/{path}".lower() if path else host
+
+
 def connection(kind: str, source_id: str, target_id: str) -> str:
     return f"{kind}:{source_id}->{target_id}"
 

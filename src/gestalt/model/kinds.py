@@ -33,6 +33,10 @@ class EntityKind(StrEnum):
     STATEFULSET = "statefulset"
     DAEMONSET = "daemonset"
     JOB = "job"
+    # Code Mode: the code on disk (sources/code).
+    REPOSITORY = "repository"
+    PACKAGE = "package"
+    MODULE = "module"
 
 
 class ConnectionKind(StrEnum):
@@ -43,6 +47,9 @@ class ConnectionKind(StrEnum):
     VOLUME = "volume"
     DEPENDS = "depends"
     OWNS = "owns"
+    # Code Mode: a module imports another (static); code runs as a process, container, pod.
+    IMPORTS = "imports"
+    RUNS_AS = "runs_as"
 
 
 class EntityStatus(StrEnum):
@@ -93,3 +100,24 @@ class SourceState(StrEnum):
     DEGRADED = "degraded"
     DOWN = "down"
     DISABLED = "disabled"
+
+
+# Kubernetes kinds shown on the map: kind -> (the id prefix, the entity kind). Every source
+# that names a Kubernetes object (the Kubernetes source, the GitOps source) names it by this
+# table, so one object is one entity whichever source sees it.
+K8S_KINDS: dict[str, tuple[str, EntityKind]] = {
+    "Namespace": ("namespace", EntityKind.NAMESPACE),
+    "Node": ("node", EntityKind.NODE),
+    "Pod": ("pod", EntityKind.POD),
+    "Service": ("service", EntityKind.SERVICE),
+    "Deployment": ("deployment", EntityKind.DEPLOYMENT),
+    "ReplicaSet": ("replicaset", EntityKind.REPLICASET),
+    "StatefulSet": ("statefulset", EntityKind.STATEFULSET),
+    "DaemonSet": ("daemonset", EntityKind.DAEMONSET),
+    "Job": ("job", EntityKind.JOB),
+    "Ingress": ("ingress", EntityKind.INGRESS),
+    "ConfigMap": ("configmap", EntityKind.CONFIGMAP),
+    "Secret": ("secret", EntityKind.SECRET),
+    "PersistentVolume": ("pv", EntityKind.VOLUME),
+    "PersistentVolumeClaim": ("pvc", EntityKind.VOLUME),
+}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 from gestalt.model.entities import Connection, Entity
@@ -36,6 +38,8 @@ class SourceStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
     entities: int = 0
     # What the source may not read (RBAC), one name per kind: "nodes", "secrets in shop".
     not_permitted: list[str] = []
+    # What the source says of itself beyond its state (a site: agent, lag, drops, refusals).
+    details: dict[str, Any] = {}
 
 
 class Topology(msgspec.Struct, kw_only=True):

@@ -12,6 +12,9 @@ Rules of the contract:
 - `sink.snapshot` is the full set the source currently sees; the hub removes whatever
   the source reported before and no longer does. Polling sources send one per poll;
   watch sources send one after each (re)list and `upsert`/`remove` after that.
+- An edge stays until its source removes it or leaves it out of a snapshot: removing an
+  entity does not remove the edges reported for it (a pod's edge to a config map outlives
+  the config map's recreation), so a source that forgets its edges leaks them.
 - Sink calls are synchronous and cheap (they only update memory); never block in them.
 - Raise `PermanentSourceError` for what retrying cannot fix (bad credentials, a
   misconfiguration): the supervisor then stops retrying and says why.
@@ -25,7 +28,7 @@ error when no running source offers it, never an AttributeError.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from gestalt.model import Connection, Entity, Event, SourceState
@@ -98,6 +101,58 @@ class ReceivesStreams(Protocol):
     ready: asyncio.Event
 
     def ports(self) -> dict[str, int]: ...
+
+
+@runtime_checkable
+class ReadsClusterObjects(Protocol):
+    """A Kubernetes cluster's objects, read on request (the Kubernetes source), for a source
+    that compares them with something else (GitOps drift).
+
+    `cluster` is the name the source's entity ids carry (None until it has connected).
+    `read_objects` lists one kind in one namespace (None: cluster-wide) with the source's own
+    read credentials, GET/LIST only: whole objects without `status` trimming, except that
+    Secrets come as metadata only and annotations that may copy values
+    (`last-applied-configuration`) are dropped before they are returned. Raises
+    `LookupError` when the cluster does not serve the kind, `SourceError` when it cannot be
+    asked now.
+    """
+
+    cluster: str | None
+
+    async def read_objects(self, api_version: str, kind: str,
+                           namespace: str | None) -> list[dict[str, Any]]: ...
+
+
+ClusterLookup = Callable[[str | None], "ReadsClusterObjects | None"]
+
+
+@runtime_checkable
+class ComparesWithCluster(Protocol):
+    """A source whose report needs a cluster's live objects (GitOps: desired vs actual).
+    Sources never import each other: the engine hands it, before it runs, a lookup from a
+    cluster name (None: the only one) to whichever running source reads that cluster."""
+
+    def use_clusters(self, lookup: ClusterLookup) -> None: ...
+
+
+@runtime_checkable
+class HasDetails(Protocol):
+    """A source with more to say about itself than its state (a federated site: its agent,
+    lag, drops, refused messages); shown with its status in /api/infra/health. Cheap: it is
+    called on every status read."""
+
+    def details(self) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class ScansOnDemand(Protocol):
+    """A source that reads what it observes again when asked (Code Mode's repositories):
+    `scan()` reads the configured places once more, reports the result through its sink
+    and answers one summary per place (`repository`, `modules`, `imports`, `seconds`,
+    `warnings`: one line each, naming the file). It only reads, and only what the
+    configuration names: nothing from the request chooses what is read."""
+
+    async def scan(self) -> list[dict[str, Any]]: ...
 
 
 class SourceError(Exception):

@@ -306,6 +306,7 @@ class HostSource:
                 cmdline: list[str] = _hidden_as(proc.cmdline, [])
                 exe = _hidden_as(proc.exe, "")
                 user = _hidden_as(proc.username, "")
+                cwd = _hidden_as(proc.cwd, "")  # Code Mode: which repository it runs in
         except (psutil.NoSuchProcess, psutil.ZombieProcess):
             self._processes.pop(pid, None)
             return None
@@ -325,6 +326,7 @@ class HostSource:
                 "username": user,
                 "listening_ports": ",".join(map(str, ports)),
                 "cmdline": redact_cmdline(cmdline),
+                **({"cwd": cwd} if cwd else {}),
             },
         )
 

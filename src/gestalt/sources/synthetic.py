@@ -173,8 +173,12 @@ class SyntheticWorld:
         self.pods.append(pod.id)
         return pod.id
 
-    def churn(self) -> tuple[list[Entity], list[Connection], list[str], list[Event]]:
-        """One random change: (upserts, edge upserts, removals, feed events)."""
+    def churn(self) -> tuple[list[Entity], list[Connection], list[str], list[str], list[Event]]:
+        """One random change: (upserts, edge upserts, removals, edge removals, feed events).
+
+        A replaced pod's edges are removed by id: the hub keeps every edge a source reported
+        until that source removes it (an edge can outlive one of its ends, as a pod's edge to
+        a config map that is recreated), so leaving them out would keep them forever."""
         rng = self.rng
         roll = rng.random()
         pod_id = rng.choice(self.pods)
@@ -190,7 +194,8 @@ class SyntheticWorld:
             if owner and svc and len(deps) == 2 and node and pod.namespace:
                 ctr = [c.target_id for c in edges if c.kind is ConnectionKind.OWNS
                        and c.source_id == pod_id]
-                for cid in [c.id for c in edges]:
+                gone_edges = [c.id for c in edges]
+                for cid in gone_edges:
                     del self.connections[cid]
                 for gone in [pod_id, *ctr]:
                     self.entities.pop(gone, None)
@@ -202,7 +207,7 @@ class SyntheticWorld:
                     self.entities[c.target_id] for c in self.connections.values()
                     if c.source_id == new_pod and c.kind is ConnectionKind.OWNS]
                 new_edges = [self.connections[c] for c in set(self.connections) - before]
-                return new_entities, new_edges, [pod_id, *ctr], []
+                return new_entities, new_edges, [pod_id, *ctr], gone_edges, []
         if roll < 0.35:
             restarting = pod.status is EntityStatus.RUNNING
             restarts = int(pod.attrs.get("restart_count") or 0) + (1 if restarting else 0)
@@ -222,12 +227,12 @@ class SyntheticWorld:
                 namespace=pod.namespace, timestamp=time.time(),
                 severity=Severity.WARNING if restarting else Severity.INFO,
             )
-            return [updated], [], [], [event]
+            return [updated], [], [], [], [event]
         else:
             cpu = (pod.cpu_percent or 10.0) + rng.uniform(-15, 15)
             updated = msgspec.structs.replace(pod, cpu_percent=round(min(99.0, max(0.5, cpu)), 1))
         self.entities[pod_id] = updated
-        return [updated], [], [], []
+        return [updated], [], [], [], []
 
 
 class SyntheticSource:
@@ -240,9 +245,7 @@ class SyntheticSource:
     async def run(self, sink: Sink) -> None:
         if self.world is None:
             self.world = await asyncio.to_thread(SyntheticWorld, self.config)
-        world = self.world
-        sink.snapshot(world.entities.values(), world.connections.values(), observed_at=time.time())
-        sink.status(SourceState.OK)
+        self.report(sink)
         if self.config.churn_per_second <= 0:
             await asyncio.Event().wait()
         interval = 1.0 / self.config.churn_per_second
@@ -250,10 +253,24 @@ class SyntheticSource:
         while True:
             next_tick += interval
             await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
-            upserts, edges, removals, events = world.churn()
-            now = time.time()
-            if removals:
-                sink.remove(removals, observed_at=now)
-            sink.upsert(upserts, edges, observed_at=now)
-            for event in events:
-                sink.event(event)
+            self.step(sink)
+
+    def report(self, sink: Sink) -> None:
+        """The whole world, as one snapshot. The source is OK first: a snapshot from a
+        source still starting is shown stale, and turning it fresh would merge, score and
+        encode every entity a second time."""
+        assert self.world is not None
+        sink.status(SourceState.OK)
+        sink.snapshot(self.world.entities.values(), self.world.connections.values(),
+                      observed_at=time.time())
+
+    def step(self, sink: Sink) -> None:
+        """One change of the world, reported (`run` makes `churn_per_second` of them)."""
+        assert self.world is not None
+        upserts, edges, removals, edge_removals, events = self.world.churn()
+        now = time.time()
+        if removals or edge_removals:
+            sink.remove(removals, edge_removals, observed_at=now)
+        sink.upsert(upserts, edges, observed_at=now)
+        for event in events:
+            sink.event(event)

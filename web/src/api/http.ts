@@ -1,6 +1,7 @@
 // Plain GETs against the API. A `?token=` on the page's URL is passed on (server.token).
+import type { CostTotals, TopSpender, UnitCost } from "../state/insight";
 import type { Timeline, TopologyDiff } from "../state/time";
-import type { Alert, EntityDetails, InfraEvent, MetricSeries, Topology, VisualizationConfig } from "./types";
+import type { Alert, Anomaly, EntityDetails, InfraEvent, MetricSeries, SeriesBand, Topology, VisualizationConfig } from "./types";
 
 function token(): string | null {
   return new URLSearchParams(window.location.search).get("token");
@@ -40,5 +41,9 @@ export const api = {
   timeline: () => getJson<Timeline>("/api/infra/timeline"),
   diff: (from: number, to: number) =>
     getJson<TopologyDiff>("/api/infra/topology/diff", { from: String(from), to: String(to) }),
+  anomalies: () => getJson<{ anomalies: Anomaly[] }>("/api/infra/anomalies"),
+  anomalySeries: (id: string) =>
+    getJson<{ series: SeriesBand[] }>(`/api/infra/anomalies/series/${encodeURIComponent(id)}`),
+  cost: () => getJson<{ currency: string; totals: CostTotals; entities: Record<string, UnitCost>; top: TopSpender[] }>("/api/infra/cost"),
   config: () => getJson<{ visualization: VisualizationConfig; checks?: Record<string, string>; version: string }>("/api/infra/config"),
 };

@@ -5,9 +5,12 @@ export type EntityKind =
   | "namespace" | "pod" | "service" | "deployment" | "container" | "nats_subject"
   | "nats_stream" | "database" | "volume" | "configmap" | "secret" | "ingress" | "node"
   | "process" | "network" | "nats_consumer" | "nats_server" | "replicaset"
-  | "statefulset" | "daemonset" | "job";
+  | "statefulset" | "daemonset" | "job"
+  // Code Mode (the code source).
+  | "repository" | "package" | "module";
 
-export type ConnectionKind = "network" | "http" | "grpc" | "nats" | "volume" | "depends" | "owns";
+export type ConnectionKind =
+  | "network" | "http" | "grpc" | "nats" | "volume" | "depends" | "owns" | "imports" | "runs_as";
 export type HealthStatus = "unknown" | "ok" | "warning" | "critical";
 export type Severity = "info" | "warning" | "error" | "critical";
 export type Scalar = string | number | boolean | null;
@@ -152,4 +155,24 @@ export interface VisualizationConfig {
   max_entities: number;
   layout_algorithm: string;
   animation_fps: number;
+}
+
+/** An anomaly (GET /api/infra/anomalies): a series outside its expected band. */
+export interface Anomaly {
+  entity_id: string;
+  series: string;
+  since: number;
+  observed: number;
+  expected_low: number;
+  expected_high: number;
+  muted: string | null;
+}
+
+/** One series' model (GET /api/infra/anomalies/series/{id}): the band sparklines draw. */
+export interface SeriesBand {
+  series: string;
+  state: "learning" | "normal" | "unusual";
+  observed: number;
+  expected_low: number;
+  expected_high: number;
 }

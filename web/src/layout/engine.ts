@@ -29,11 +29,12 @@ interface Node extends SimNode, LayoutNodeSpec {}
 
 const REHEAT = 0.25;
 const LAYERS = [
-  "ingress", "service", "deployment", "statefulset", "daemonset", "job", "replicaset", "pod", "container",
+  "repository", "package", "module", "ingress", "service", "deployment", "statefulset", "daemonset", "job", "replicaset", "pod", "container",
   "configmap", "secret", "volume", "database", "nats_server", "nats_stream", "nats_subject", "nats_consumer",
   "process", "network", "node", "namespace",
 ];
 const SPREAD = 12;
+const CODE: ReadonlySet<string> = new Set(["repository", "package", "module"]);
 
 export class LayoutEngine {
   readonly nodes = new Map<string, Node>();
@@ -120,15 +121,18 @@ export class LayoutEngine {
     for (const node of this.order) if (!keys.has(key(node))) keys.set(key(node), keys.size);
     const count = Math.max(1, keys.size);
     const radius = 40 + 12 * Math.sqrt(this.order.length);
+    // Code and what runs it together (Both): the code on its own layer above.
+    const lift = this.order.some((n) => CODE.has(n.kind)) && this.order.some((n) => !CODE.has(n.kind)) ? radius * 0.9 : 0;
+    const layerY = (base: number) => forceY<Node>((n) => (CODE.has(n.kind) ? lift : 0)).strength((n) => (lift && CODE.has(n.kind) ? 0.3 : base));
     if (preset === "force") {
       this.simulation.force("x", forceX<Node>(0).strength(0.02));
-      this.simulation.force("y", forceY<Node>(0).strength(0.02));
+      this.simulation.force("y", layerY(0.02));
       this.simulation.force("z", forceZ<Node>(0).strength(0.02));
     } else if (preset === "namespace") {
       // Namespaces around a circle; each one's members pulled to its centre.
       const angle = (n: Node) => (2 * Math.PI * (keys.get(key(n)) ?? 0)) / count;
       this.simulation.force("x", forceX<Node>((n) => Math.cos(angle(n)) * radius).strength(0.12));
-      this.simulation.force("y", forceY<Node>(0).strength(0.05));
+      this.simulation.force("y", layerY(0.05));
       this.simulation.force("z", forceZ<Node>((n) => Math.sin(angle(n)) * radius).strength(0.12));
     } else {
       // Kinds as horizontal layers, seen from the side: wide, shallow in depth, and held

@@ -5,6 +5,7 @@ import type { GraphStore } from "../state/graph";
 import { timeFromUrl, useTime } from "../state/time";
 import { useUi } from "../state/ui";
 import { openEventStream } from "./eventStream";
+import { startInsight } from "./insight";
 import { startTravel } from "./travel";
 import { TopologyStream } from "./topologyStream";
 
@@ -54,6 +55,7 @@ export function startLive(graph: GraphStore): Live {
     useUi.setState({ config: visualization, checks: checks ?? {} });
     if (!fromUrl && visualization.layout_algorithm.includes("namespace")) ui.setLayout("namespace");
   }).catch(() => undefined);
+  startInsight();
   const live = { topology };
   const travel = startTravel(graph, live);
   // A shared link with `?t=`: open at that moment.

@@ -11,6 +11,9 @@ import { healthColour, isSimulated, kindStyle } from "../scene/mapping";
 import { describeFold, foldKey, owners } from "../state/view";
 import { useTime } from "../state/time";
 import { useUi } from "../state/ui";
+import { CodeLinks } from "./CodeLinks";
+import { Drift } from "./Drift";
+import { ExperimentButton } from "./Experiment";
 import { EntityLink, EventRow } from "./EntityLink";
 import { edgeRateText, fieldLabel, fieldValue } from "./fields";
 import { bytes, percent, relativeTime } from "./format";
@@ -110,7 +113,7 @@ export function Details() {
     ["Sources", (e.sources ?? []).join(", ") || "–"],
     ...(e.created_at ? [["Created", relativeTime(e.created_at)] as [string, string]] : []),
     ...(e.updated_at ? [["Updated", relativeTime(e.updated_at)] as [string, string]] : []),
-    ...Object.entries(e.attrs ?? {}).filter(([k]) => k !== "simulated").map(([k, v]) => [fieldLabel(k), fieldValue(k, v)] as [string, string]),
+    ...Object.entries(e.attrs ?? {}).filter(([k]) => k !== "simulated" && !k.startsWith("gitops_")).map(([k, v]) => [fieldLabel(k), fieldValue(k, v)] as [string, string]),
     ...Object.entries(e.custom_metrics ?? {}).map(([k, v]) => [fieldLabel(k), fieldValue(k, v)] as [string, string]),
   ];
   return (
@@ -133,6 +136,9 @@ export function Details() {
           <div className="labels-list">{Object.entries(e.labels!).map(([k, v]) => <code key={k}>{k}={v}</code>)}</div>
         </>
       )}
+      <Drift entity={e} />
+      <ExperimentButton entity={e} />
+      <CodeLinks entity={e} />
       {(e.endpoints ?? []).length > 0 && (<><h4>Endpoints</h4><div className="labels-list">{e.endpoints!.map((x) => <code key={x}>{x}</code>)}</div></>)}
       {details && <Relations title="Incoming" list={details.incoming} end="source_id" />}
       {details && <Relations title="Outgoing" list={details.outgoing} end="target_id" />}

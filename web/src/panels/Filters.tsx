@@ -8,7 +8,7 @@ import { kindStyle } from "../scene/mapping";
 import { useUi } from "../state/ui";
 import { EMPTY_FILTERS, type Filters } from "../state/url";
 
-type Field = keyof Omit<Filters, "q">;
+type Field = keyof Omit<Filters, "q" | "mode">;
 const FIELDS: { field: Field; title: string }[] = [
   { field: "kinds", title: "Kind" }, { field: "health", title: "Health" }, { field: "sources", title: "Source" },
   { field: "namespaces", title: "Namespace" },

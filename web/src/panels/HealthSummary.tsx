@@ -4,6 +4,7 @@ import { useEffect, useRef, useState } from "react";
 import { useGraph } from "../state/graphContext";
 import { kindStyle } from "../scene/mapping";
 import { countHealth, headline, healthyPercent } from "../state/health";
+import { money, useInsight } from "../state/insight";
 import { useUi } from "../state/ui";
 
 const WORDS = { critical: "critical", warning: "warning", ok: "all healthy", unknown: "not checked" };
@@ -25,6 +26,9 @@ export function HealthSummary() {
   const { all, byKind } = countHealth(graph.entities.values());
   const top = headline(all);
   const percent = healthyPercent(all);
+  const totals = useInsight((s) => s.totals);
+  const currency = useInsight((s) => s.currency);
+  const unusual = useInsight((s) => s.unusual.size);
   const others = (["critical", "warning", "ok"] as const).filter((s) => s !== top.state && all[s] > 0);
   return (
     <section className={`health state-${top.state}`} aria-label="Health summary" data-testid="health" data-state={top.state} data-obstacle ref={host}>
@@ -40,6 +44,13 @@ export function HealthSummary() {
         <span className="muted small">
           {percent != null ? `${percent}% healthy · ` : ""}{all.total} entities {open ? "▾" : "▸"}
         </span>
+        {(totals?.total_per_hour || unusual > 0) && (
+          <span className="muted small" data-testid="insight-line"
+            title="What running costs (cost section's prices; idle node capacity included) and the series unusual now">
+            {totals?.total_per_hour ? `${money(totals.total_per_hour, currency)}` : ""}
+            {totals?.total_per_hour && unusual ? " · " : ""}{unusual ? `${unusual} unusual` : ""}
+          </span>
+        )}
       </button>
       {open && (
         <table className="by-kind" data-testid="health-by-kind">

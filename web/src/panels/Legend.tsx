@@ -1,4 +1,7 @@
 // What the shapes, colours and lines mean; only the kinds on the map, plus health.
+import { DRIFT_COLOURS, UNMANAGED } from "../scene/drift";
+import { useColouring } from "../state/colouring";
+import { costColour } from "../state/insight";
 import { useState } from "react";
 import { useGraph } from "../state/graphContext";
 import { COLOURS, EDGE_KINDS, EDGE_STYLES, KIND_STYLES, type RGB } from "../scene/mapping";
@@ -30,6 +33,7 @@ export function Legend() {
   const graph = useGraph();
   useUi((s) => s.graphRevision);
   const [open, setOpen] = useState(initiallyOpen);
+  const colourBy = useColouring((s) => s.colourBy);
   const toggle = () => {
     setOpen(!open);
     remember(!open ? "open" : "closed");
@@ -38,6 +42,7 @@ export function Legend() {
   for (const e of graph.entities.values()) present.add(e.kind);
   const edgeKinds = new Set<string>();
   for (const e of graph.edges.values()) edgeKinds.add(e.kind);
+  if (edgeKinds.has("imports")) edgeKinds.add("import_cycle");
   const kinds = Object.entries(KIND_STYLES).filter(([k]) => present.has(k));
   return (
     <aside className={open ? "legend open" : "legend"} aria-label="Legend" data-testid="legend" data-obstacle>
@@ -51,12 +56,29 @@ export function Legend() {
               </div>
             ))}
           </div>
+          {colourBy === "drift" ? (
+            <div className="legend-health" data-testid="legend-drift">
+              {Object.entries(DRIFT_COLOURS).map(([state, c]) => (
+                <span key={state} data-drift={state}><i style={{ background: css(c) }} /> {state.replace("_", " ")}</span>
+              ))}
+              <span data-drift="none"><i style={{ background: css(UNMANAGED) }} /> not in Git</span>
+            </div>
+          ) : colourBy === "cost" || colourBy === "waste" ? (
+            <div className="legend-health" data-testid="legend-cost">
+              <span title="Log scale up to the largest unit's figure; grey: not priced">
+                <i style={{ background: `linear-gradient(90deg, ${css(costColour(0, 1))}, ${css(costColour(1, 1))})`, width: 48 }} />
+                {colourBy === "cost" ? "cost per hour" : "waste per hour"}: low → high
+              </span>
+              <span><i style={{ background: css(costColour(undefined, 1)) }} /> not priced</span>
+            </div>
+          ) : (
           <div className="legend-health">
             <span data-health="ok" title="Healthy entities are drawn in their kind's colour (above)"><i className="kind-colours" /> healthy: kind colour</span>
             {([["warning", COLOURS.amber], ["critical", COLOURS.red], ["unknown/stale", COLOURS.grey]] as [string, RGB][]).map(([label, c]) => (
               <span key={label} data-health={label}><i style={{ background: css(c) }} /> {label}{label === "unknown/stale" ? "" : " (ringed)"}</span>
             ))}
           </div>
+          )}
           <div className="legend-edges">
             {EDGE_KINDS.filter((k) => edgeKinds.has(k)).map((k) => {
               const s = EDGE_STYLES[k];

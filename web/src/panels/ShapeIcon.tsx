@@ -23,6 +23,9 @@ const PATHS: Record<Shape, string> = {
   triprism: "M2 18 8 6H22L16 18Z",
   cubeFlat: "M2 9h20v6H2Z",
   octaFlat: "M12 6 22 12 12 18 2 12Z",
+  slab: "M3 3h18v18H3Z",
+  pentaprism: "M12 2 22 9.5 18.5 21h-13L2 9.5Z",
+  sheet: "M6 2h8l5 5v15H6Z",
 };
 
 // Inner edges, drawn dark over the fill, so that shapes with one outline differ: a cone's
@@ -33,6 +36,8 @@ const DETAIL: Partial<Record<Shape, string>> = {
   pyramid: "M12 3 14 21M12 3 12 16",
   triprism: "M8 6 16 18",
   dodecahedron: "M12 7 16.5 10.5 15 15.5H9L7.5 10.5Z",
+  slab: "M7 3v18",
+  sheet: "M14 2v5h5",
 };
 
 export function ShapeIcon({ shape, colour = "currentColor", size = 16 }: { shape: Shape; colour?: string; size?: number }) {

@@ -3,7 +3,10 @@ import { useCallback, useRef, useState } from "react";
 import { useGraph } from "../state/graphContext";
 import { useUi } from "../state/ui";
 import type { LayoutPreset } from "../state/url";
+import { ColourSwitch } from "./ColourSwitch";
 import { FilterMenu } from "./Filters";
+import { InsightControls } from "./Insight";
+import { ModeSwitch } from "./ModeSwitch";
 import { clock } from "./OutageBanner";
 import { SearchBox } from "./Search";
 
@@ -62,6 +65,9 @@ export function TopBar() {
           aria-expanded={menu} onClick={() => setMenu(!menu)}>Filters{count ? ` · ${count}` : ""}</button>
         {menu && <FilterMenu onClose={close} anchor={button} />}
       </span>
+      <ModeSwitch />
+      <ColourSwitch />
+      <InsightControls />
       <ConnectionIndicator />
     </header>
   );

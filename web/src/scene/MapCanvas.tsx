@@ -9,7 +9,9 @@ import { OrbitControls } from "three/examples/jsm/controls/OrbitControls.js";
 import { LayoutClient } from "../layout/client";
 import { type GraphStore, nowMs } from "../state/graph";
 import { useGraph } from "../state/graphContext";
+import { useColouring } from "../state/colouring";
 import { useUi } from "../state/ui";
+import { useInsight } from "../state/insight";
 import { buildView, matchesSearch, tracePath } from "../state/view";
 import { sceneHooks } from "../testHooks";
 import { CameraDirector, aimAt, occluders, readFreeRect } from "./camera";
@@ -46,7 +48,7 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
     structure: -1, revision: -1, viewKey: "", highlightKey: "",
     lastRender: 0, lastFrame: 0, fpsWindow: 0, fpsFrames: 0, lastLabels: 0,
     // The graph version the scene shows, and when the next rebuild / restyle may run.
-    shownVersion: 0, nextRebuild: 0, nextStyle: 0, lastParticles: 0, fieldsShape: false, dirty: true,
+    shownVersion: 0, nextRebuild: 0, nextStyle: 0, insight: 0, lastParticles: 0, fieldsShape: false, dirty: true,
     fence: null as WebGLSync | null, drawNext: false, rebuildCost: 0, fitRequest: 0, flyAt: 0, layout: useUi.getState().layout,
   });
 
@@ -130,7 +132,9 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
     const s = state.current;
     const ui = useUi.getState();
     sceneGraph.prepare(gl);
-    const viewKey = JSON.stringify([ui.filters.kinds, ui.filters.namespaces, ui.filters.sources, ui.filters.health, ui.config.max_entities, ui.expanded]);
+    const insight = useInsight.getState();
+    const only = insight.unusualOnly ? insight.unusual : null;
+    const viewKey = JSON.stringify([ui.filters.kinds, ui.filters.namespaces, ui.filters.sources, ui.filters.health, ui.filters.mode, ui.config.max_entities, ui.expanded, only && [...only]]);
     const frameStart = performance.now();
     // Deltas arrive faster than a big view can be rebuilt: rebuilds (and restyles) wait
     // three times their cost after the last one, so they take at most a quarter of the
@@ -143,7 +147,7 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
       s.revision = graph.revision;
       s.viewKey = viewKey;
       s.shownVersion = graph.version;
-      const view = buildView(graph.entities, graph.edges, ui.filters, ui.config.max_entities, new Set(ui.expanded));
+      const view = buildView(graph.entities, graph.edges, ui.filters, ui.config.max_entities, new Set(ui.expanded), only);
       const removed = graph.removedSinceRender;
       graph.removedSinceRender = [];
       sceneGraph.setView(view, removed, layout);
@@ -166,14 +170,20 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
       // compositing reads each frame back), a rebuild and a draw in one task would keep
       // deltas waiting for both.
       s.drawNext = true;
-    } else if (!restructure && graph.revision !== s.revision && frameStart >= s.nextStyle) {
+    } else if (!restructure && (graph.revision !== s.revision || insight.revision !== s.insight) && frameStart >= s.nextStyle) {
       s.revision = graph.revision;
+      s.insight = insight.revision; // colour by cost or waste: new figures restyle
       s.shownVersion = graph.version;
       // Particles follow rates (metrics frames, once a second): at most twice a second.
       const particles = frameStart - s.lastParticles > 500;
       if (particles) s.lastParticles = frameStart;
       sceneGraph.refreshStyle(particles);
       s.nextStyle = performance.now() + (performance.now() - frameStart) * 3;
+    }
+    const colourBy = useColouring.getState().colourBy;
+    if (colourBy !== sceneGraph.colourBy) {
+      sceneGraph.colourBy = colourBy;
+      sceneGraph.refreshStyle(false);
     }
     // Path tracing for the selection; search matches are highlighted likewise.
     const highlightKey = `${ui.selected}|${ui.filters.q}|${s.structure}`;

@@ -9,7 +9,10 @@
 import * as THREE from "three";
 import type { Entity } from "../api/types";
 import type { LayoutClient } from "../layout/client";
+import type { ColourBy } from "../state/colouring";
+import { costColour, costMax, useInsight } from "../state/insight";
 import type { View } from "../state/view";
+import { driftColour } from "./drift";
 import { EdgeLayer } from "./layers/EdgeLayer";
 import { HaloLayer } from "./layers/HaloLayer";
 import { MarkerLayer } from "./layers/MarkerLayer";
@@ -49,6 +52,8 @@ export class SceneGraph {
   hovered: string | null = null;
   // Per view node, read by the layers.
   colours = new Float32Array(0);
+  /** What the colours say (state/colouring.ts); MapCanvas keeps it in step. */
+  colourBy: ColourBy = "health";
   dims = new Float32Array(0);
   flags = new Uint8Array(0); // 1 pulse, 2 spin
   level = new Uint8Array(0); // 2 critical, 1 warning, 0 otherwise
@@ -167,9 +172,13 @@ export class SceneGraph {
       this.level = new Uint8Array(n);
     }
     const now = Date.now() / 1000;
+    const by = this.colourBy;
+    const { costs } = useInsight.getState();
+    const top = by === "cost" || by === "waste" ? costMax(costs, by) : 0;
     this.view.nodes.forEach((node, i) => {
       const e = node.entity;
-      const c = entityColour(e, now);
+      const c = by === "health" ? entityColour(e, now)
+        : by === "drift" ? driftColour(e) : costColour(costs[e.id]?.[by], top);
       this.colours[i * 3] = c[0]; this.colours[i * 3 + 1] = c[1]; this.colours[i * 3 + 2] = c[2];
       let size = BASE * entitySize(e, this.view.degree.get(node.id) ?? 0);
       if (node.members) size *= 1.2 + Math.log10(node.members.length) * 0.5;

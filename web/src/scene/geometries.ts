@@ -41,5 +41,8 @@ export function makeGeometry(shape: Shape): THREE.BufferGeometry {
     case "triprism": return new THREE.CylinderGeometry(1.05, 1.05, 1.3, 3);
     case "cubeFlat": return new THREE.BoxGeometry(1.9, 0.55, 1.9);
     case "octaFlat": return new THREE.OctahedronGeometry(1.2).scale(1.2, 0.6, 1.2);
+    case "slab": return new THREE.BoxGeometry(1.9, 1.9, 0.5);
+    case "pentaprism": return new THREE.CylinderGeometry(1.1, 1.1, 0.8, 5);
+    case "sheet": return new THREE.BoxGeometry(1.1, 1.45, 0.22);
   }
 }

@@ -8,7 +8,8 @@ import { kindTint, loadColour } from "./palette";
 export type Shape =
   | "torus" | "sphere" | "octahedron" | "dodecahedron" | "cube" | "cone" | "cylinder" | "box"
   | "icosahedron" | "tetrahedron" | "capsule" | "ring" | "diamond" | "hexprism" | "pyramid"
-  | "knot" | "torusSmall" | "star" | "triprism" | "cubeFlat" | "octaFlat";
+  | "knot" | "torusSmall" | "star" | "triprism" | "cubeFlat" | "octaFlat"
+  | "slab" | "pentaprism" | "sheet";
 
 export interface KindStyle {
   shape: Shape;
@@ -41,6 +42,10 @@ export const KIND_STYLES: Record<EntityKind, KindStyle> = {
   statefulset: { shape: "triprism", label: "StatefulSet", colour: "kind colour" },
   daemonset: { shape: "cubeFlat", label: "DaemonSet", colour: "kind colour" },
   job: { shape: "octaFlat", label: "Job", colour: "kind colour" },
+  // Code Mode: the code that runs, on its own layer.
+  repository: { shape: "slab", label: "Repository", colour: "kind colour" },
+  package: { shape: "pentaprism", label: "Package", colour: "kind colour" },
+  module: { shape: "sheet", label: "Module", colour: "kind colour (sized by lines of code)" },
 };
 
 export const SHAPES: Shape[] = [...new Set(Object.values(KIND_STYLES).map((s) => s.shape))];
@@ -203,6 +208,12 @@ export function entitySize(entity: Entity, degree = 0): number {
       return logSize(degree, 1);
     case "secret":
       return 0.7;
+    case "module":
+      return logSize(metric(entity, "loc"), 60, 0.6, 2.4);
+    case "package":
+      return logSize(metric(entity, "modules"), 4);
+    case "repository":
+      return 1.8;
     default:
       return 1;
   }
@@ -231,7 +242,10 @@ export interface EdgeStyle {
   label: string;
 }
 
-export const EDGE_STYLES: Record<ConnectionKind, EdgeStyle> = {
+/** How an edge is drawn: its kind's style, or a cycle's (an import in an import cycle). */
+export type EdgeStyleKey = ConnectionKind | "import_cycle";
+
+export const EDGE_STYLES: Record<EdgeStyleKey, EdgeStyle> = {
   network: { colour: [0.5, 0.53, 0.58], dashed: false, particles: 0, pulse: false, opacity: 0.35, label: "network" },
   http: { colour: [0.3, 0.55, 0.98], dashed: false, particles: 0.35, pulse: false, opacity: 0.6, label: "HTTP" },
   grpc: { colour: [0.2, 0.85, 0.95], dashed: true, particles: 0.8, pulse: false, opacity: 0.6, label: "gRPC" },
@@ -240,9 +254,17 @@ export const EDGE_STYLES: Record<ConnectionKind, EdgeStyle> = {
   volume: { colour: [0.55, 0.78, 0.72], dashed: false, particles: 0, pulse: true, opacity: 0.6, label: "volume" },
   depends: { colour: [0.55, 0.58, 0.62], dashed: true, particles: 0, pulse: false, opacity: 0.45, label: "depends" },
   owns: { colour: [0.9, 0.92, 0.95], dashed: false, particles: 0, pulse: false, opacity: 0.16, label: "owns" },
+  imports: { colour: [0.55, 0.66, 0.98], dashed: false, particles: 0, pulse: false, opacity: 0.4, label: "imports (static)" },
+  // Magenta: a cycle is worth seeing, but it is not a runtime fault (amber, red).
+  import_cycle: { colour: [0.96, 0.36, 0.86], dashed: false, particles: 0, pulse: false, opacity: 0.85, label: "import cycle" },
+  runs_as: { colour: [0.78, 0.93, 1.0], dashed: true, particles: 0, pulse: false, opacity: 0.75, label: "runs as" },
 };
 
-export const EDGE_KINDS = Object.keys(EDGE_STYLES) as ConnectionKind[];
+export const EDGE_KINDS = Object.keys(EDGE_STYLES) as EdgeStyleKey[];
+
+export function edgeStyleKey(edge: { edge: { kind: ConnectionKind }; cycle?: boolean }): EdgeStyleKey {
+  return edge.cycle ? "import_cycle" : edge.edge.kind;
+}
 
 /** Particles on an edge and their speed (edge lengths/s): both grow with the rate. */
 export function particleFlow(kind: ConnectionKind, rate: number | null | undefined): { count: number; speed: number } {

@@ -27,6 +27,9 @@ export const KIND_TINTS: Record<EntityKind, RGB> = {
   process: [0.38, 0.68, 0.74],
   node: [0.5, 0.64, 0.86],
   network: [0.42, 0.6, 0.72],
+  repository: [0.56, 0.74, 0.98],
+  package: [0.5, 0.6, 0.92],
+  module: [0.64, 0.7, 1.0],
 };
 
 export function kindTint(kind: string): RGB {

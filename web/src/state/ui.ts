@@ -50,7 +50,7 @@ export interface UiState {
 const initial = parseUrl(window.location.search);
 
 export const useUi = create<UiState>((set, get) => ({
-  filters: { ...EMPTY_FILTERS, q: initial.q, kinds: initial.kinds, namespaces: initial.namespaces, sources: initial.sources, health: initial.health },
+  filters: { ...EMPTY_FILTERS, q: initial.q, kinds: initial.kinds, namespaces: initial.namespaces, sources: initial.sources, health: initial.health, mode: initial.mode },
   selected: initial.selected,
   hovered: null,
   layout: initial.layout ?? "force",

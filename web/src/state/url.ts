@@ -1,5 +1,7 @@
 // What the URL keeps, so that a view can be shared: selection, search, filters, layout.
 export type LayoutPreset = "force" | "namespace" | "kind";
+/** Live: the running system; Code: the code (Code Mode); Both: code above what runs it. */
+export type Mode = "live" | "code" | "both";
 
 export interface Filters {
   q: string;
@@ -7,6 +9,7 @@ export interface Filters {
   namespaces: string[];
   sources: string[];
   health: string[];
+  mode: Mode;
 }
 
 export interface UrlState extends Filters {
@@ -14,7 +17,7 @@ export interface UrlState extends Filters {
   layout: LayoutPreset | null;
 }
 
-export const EMPTY_FILTERS: Filters = { q: "", kinds: [], namespaces: [], sources: [], health: [] };
+export const EMPTY_FILTERS: Filters = { q: "", kinds: [], namespaces: [], sources: [], health: [], mode: "live" };
 
 const LIST_KEYS = { kinds: "kind", namespaces: "ns", sources: "source", health: "health" } as const;
 
@@ -26,7 +29,9 @@ function list(params: URLSearchParams, key: string): string[] {
 export function parseUrl(search: string): UrlState {
   const params = new URLSearchParams(search);
   const layout = params.get("layout");
+  const mode = params.get("mode");
   return {
+    mode: mode === "code" || mode === "both" ? mode : "live",
     selected: params.get("sel"),
     q: params.get("q") ?? "",
     kinds: list(params, LIST_KEYS.kinds),
@@ -47,6 +52,7 @@ export function toSearch(state: UrlState, current = ""): string {
     set(key, (state[field as keyof typeof LIST_KEYS] as string[]).join(",") || null);
   }
   set("layout", state.layout);
+  set("mode", state.mode === "live" ? null : state.mode);
   const text = params.toString();
   return text ? `?${text}` : "";
 }

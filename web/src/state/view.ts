@@ -3,6 +3,8 @@
 // and path tracing (everything upstream and downstream of the selection).
 import type { Connection, Entity, EntityKind, HealthStatus } from "../api/types";
 import type { Filters } from "./url";
+import { importCycles } from "./cycles";
+import { projectTraffic } from "./projection";
 
 export interface ViewNode {
   id: string;
@@ -18,6 +20,10 @@ export interface ViewEdge {
   source: string;
   target: string;
   edge: Connection;
+  /** An import that is part of an import cycle (drawn apart). */
+  cycle?: boolean;
+  /** Runtime traffic drawn between the repositories that run as its ends (Both mode). */
+  projected?: boolean;
 }
 
 export interface View {
@@ -40,7 +46,11 @@ export function matchesSearch(entity: Entity, q: string): boolean {
   return false;
 }
 
+/** The kinds Code Mode shows; Live Mode shows every other kind. */
+export const CODE_KINDS: ReadonlySet<string> = new Set(["repository", "package", "module"]);
+
 export function matchesFilters(entity: Entity, f: Filters): boolean {
+  if (f.mode !== "both" && CODE_KINDS.has(entity.kind) !== (f.mode === "code")) return false;
   if (f.kinds.length && !f.kinds.includes(entity.kind)) return false;
   if (f.namespaces.length && !f.namespaces.includes(entity.namespace ?? "")) return false;
   if (f.sources.length && !(entity.sources ?? []).some((s) => f.sources.includes(s))) return false;
@@ -52,7 +62,7 @@ export function matchesFilters(entity: Entity, f: Filters): boolean {
 }
 
 // Kinds that are many and alike: folded first when the map is over max_entities.
-const FOLDABLE: EntityKind[] = ["process", "container", "pod", "nats_consumer", "nats_subject", "replicaset", "configmap", "secret", "volume"];
+const FOLDABLE: EntityKind[] = ["process", "container", "pod", "nats_consumer", "nats_subject", "replicaset", "configmap", "secret", "volume", "module"];
 
 /** The top owner of each entity, along "owns" edges (pod <- replicaset <- deployment). */
 export function owners(edges: Iterable<Connection>): Map<string, string> {
@@ -74,7 +84,8 @@ function topOwner(id: string, parent: Map<string, string>): string | null {
 /** The group an entity folds into when the map is over max_entities (null: never folds). */
 export function foldKey(entity: Entity, parent: Map<string, string>): string | null {
   if (!FOLDABLE.includes(entity.kind)) return null;
-  const owner = topOwner(entity.id, parent);
+  // Modules fold into their own package (a folder), not the whole repository.
+  const owner = entity.kind === "module" ? parent.get(entity.id) ?? null : topOwner(entity.id, parent);
   return `agg:${entity.kind}:${owner ?? `ns/${entity.namespace ?? "-"}`}`;
 }
 
@@ -116,9 +127,12 @@ export function buildView(
   filters: Filters,
   maxEntities: number,
   expanded: ReadonlySet<string>,
+  only: ReadonlySet<string> | null = null,
 ): View {
   const visible: Entity[] = [];
-  for (const entity of entities.values()) if (matchesFilters(entity, filters)) visible.push(entity);
+  for (const entity of entities.values()) {
+    if (matchesFilters(entity, filters) && (only === null || only.has(entity.id))) visible.push(entity);
+  }
   const parent = owners(edges.values());
   const shownAs = new Map<string, string>();
   const nodes: ViewNode[] = [];
@@ -155,6 +169,7 @@ export function buildView(
   }
 
   const viewEdges: ViewEdge[] = [];
+  const cyclic = filters.mode === "live" ? new Set<string>() : importCycles(edges.values());
   const seen = new Set<string>();
   const degree = new Map<string, number>();
   for (const edge of edges.values()) {
@@ -164,9 +179,16 @@ export function buildView(
     const id = source === edge.source_id && target === edge.target_id ? edge.id : `${edge.kind}:${source}->${target}`;
     if (seen.has(id)) continue;
     seen.add(id);
-    viewEdges.push({ id, source, target, edge });
+    viewEdges.push(edge.kind === "imports" && cyclic.has(edge.id) ? { id, source, target, edge, cycle: true } : { id, source, target, edge });
     degree.set(source, (degree.get(source) ?? 0) + 1);
     degree.set(target, (degree.get(target) ?? 0) + 1);
+  }
+  if (filters.mode === "both") {
+    for (const edge of projectTraffic(edges.values(), parent, shownAs)) {
+      if (seen.has(edge.id)) continue;
+      seen.add(edge.id);
+      viewEdges.push(edge);
+    }
   }
   return { nodes, edges: viewEdges, shownAs, degree };
 }

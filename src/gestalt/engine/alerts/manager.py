@@ -198,13 +198,17 @@ class AlertManager:
         entities = list(store.entities.values())
         connections = list(store.connections.values())
         observations: list[Observation] = []
+        # Only what is still there when its step comes: a subject removed while an earlier
+        # step yielded is judged as gone (`_apply`), and reading it would bring back what
+        # was forgotten with it (its "rising" counters).
+        current, links = store.entities, store.connections
         for start in range(0, len(entities), EVALUATION_STEP):
-            observations.extend(self.rules.observe(entities[start:start + EVALUATION_STEP],
-                                                   (), (), now))
+            step = [e for e in entities[start:start + EVALUATION_STEP] if e.id in current]
+            observations.extend(self.rules.observe(step, (), (), now))
             await asyncio.sleep(0)
         for start in range(0, len(connections), EVALUATION_STEP):
-            observations.extend(self.rules.observe((), connections[start:start + EVALUATION_STEP],
-                                                   (), now, names=store.entities))
+            step_edges = [c for c in connections[start:start + EVALUATION_STEP] if c.id in links]
+            observations.extend(self.rules.observe((), step_edges, (), now, names=current))
             await asyncio.sleep(0)
         statuses = list(self._statuses())
         observations.extend(self.rules.observe((), (), statuses, now))

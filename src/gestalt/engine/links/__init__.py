@@ -6,6 +6,8 @@
 - `located`: entities a source knows only by the address it dialled (a span's database,
   subject or peer) resolve to the entity another source reports at that place.
 - `addresses`: reading `ip:port`, `[v6]:port`, names and loopback.
+- `runs_as`: code (the code source's repositories and modules) to the processes,
+  containers and pods that run it, each edge naming its evidence.
 
 Links inside one system (owner references, selectors, mounts) are the source's own job.
 """

@@ -41,9 +41,10 @@ class Edges:
         self._endpoint_owners: dict[str, list[str]] = {}
         # Raw edges by what they reference (entity id or endpoint key), for re-resolution.
         self._refs: dict[str, list[RawEdgeKey]] = {}
-        # Raw edge -> the connection it makes; connection -> the raw edges making it.
+        # Raw edge -> the connection it makes; connection -> the raw edges making it: the
+        # one key itself, as most connections have one (a list each was 1.4 MB at 20,000).
         self._resolved: dict[RawEdgeKey, str] = {}
-        self._backers: dict[str, list[RawEdgeKey]] = {}
+        self._backers: dict[str, RawEdgeKey | list[RawEdgeKey]] = {}
         # Ends of connections whose id was made by resolving an end.
         self._resolved_ends: dict[str, tuple[str, str]] = {}
 
@@ -52,7 +53,21 @@ class Edges:
 
     def sources_of(self, cid: str) -> list[str]:
         """The sources whose edges make this connection."""
-        return list(dict.fromkeys(source for source, _ in self._backers.get(cid, ())))
+        return list(dict.fromkeys(source for source, _ in self._backers_of(cid)))
+
+    def _backers_of(self, cid: str) -> list[RawEdgeKey]:
+        backers = self._backers.get(cid)
+        if backers is None:
+            return []
+        return backers if isinstance(backers, list) else [backers]
+
+    def footprint(self) -> dict[str, int]:
+        return {
+            "raw_edges": sum(map(len, self.raw.values())),
+            "edge_refs": len(self._refs),
+            "resolved_edges": len(self._resolved),
+            "endpoint_owners": len(self._endpoint_owners),
+        }
 
     # -- what sources report -----------------------------------------------------------------
     def replace(self, source: str, edges: Mapping[str, Connection]) -> set[RawEdgeKey]:
@@ -143,23 +158,26 @@ class Edges:
                     changed.add(target)  # the raw edge itself may have changed
                 continue
             if previous is not None:
-                backers = self._backers.get(previous, [])
+                backers = self._backers_of(previous)
                 if key in backers:
                     backers.remove(key)
                 if not backers:
                     self._backers.pop(previous, None)
                     self._resolved_ends.pop(previous, None)
+                else:
+                    self._backers[previous] = backers if len(backers) > 1 else backers[0]
                 changed.add(previous)
                 del self._resolved[key]
             if target is not None:
                 self._resolved[key] = target
-                self._backers.setdefault(target, []).append(key)
+                backers = self._backers_of(target)
+                self._backers[target] = [*backers, key] if backers else key
                 changed.add(target)
         return changed
 
     def visible(self, cid: str) -> Connection | None:
         """The connection as clients see it (None while it does not resolve)."""
-        backers = self._backers.get(cid)
+        backers = self._backers_of(cid)
         if not backers:
             return None
         if len(backers) > 1:

@@ -21,7 +21,8 @@ from gestalt.engine.paths.base import (
     resolve,
 )
 
-_PLAN_ORDER = ("topology", "kubernetes", "docker", "nats", "metrics", "health")
+_PLAN_ORDER = ("topology", "kubernetes", "docker", "nats", "metrics", "health", "anomaly",
+               "cost", "changes")
 _NOT_FAMILIES = frozenset({"base"})
 
 

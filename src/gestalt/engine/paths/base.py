@@ -47,7 +47,11 @@ REGISTRY: dict[str, PathSpec] = {}
 # or series that take their own time range. Every other path answers `at=<time>`.
 NO_PAST = frozenset({"world.infra.nats.messages", "world.infra.health.history",
                      "world.infra.k8s.events", "world.infra.metrics.custom",
-                     "world.infra.docker.stats"})
+                     "world.infra.docker.stats",
+                     # The detector's models are live; a range and a moment are their own.
+                     "world.infra.anomaly.current", "world.infra.anomaly.series",
+                     "world.infra.anomaly.status", "world.infra.cost.range",
+                     "world.infra.changes.around"})
 
 
 def path(

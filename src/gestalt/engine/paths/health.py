@@ -7,7 +7,7 @@ import time
 from gestalt.engine.alerts import select_alerts
 from gestalt.engine.paths.base import Params, PathError, Result, path, to_builtins
 from gestalt.engine.runtime import TOPOLOGY_SERIES, Engine
-from gestalt.engine.scoring import overall_status, summarize
+from gestalt.engine.scoring import overall_status
 
 
 @path("world.infra.health.score", "Calculate health score for entity (or everything)",
@@ -20,7 +20,7 @@ async def _health_score(engine: Engine, params: Params) -> Result:
             raise PathError(404, f"no entity {entity_id!r}")
         return {"entity": entity.id, "score": entity.health,
                 "status": entity.health_status.value, "reasons": entity.health_reasons}
-    summary = summarize(engine.store.entities.values())
+    summary = engine.summary()
     return {"overall": summary.overall, "status": overall_status(summary).value,
             "summary": to_builtins(summary)}
 

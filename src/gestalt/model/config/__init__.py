@@ -13,7 +13,11 @@ read as its key's declared type: string keys take it verbatim (a token `#x9`, `y
 empty value clears a key that may be null. A problem with an override names the variable.
 """
 
+from gestalt.model.config.actions import ActionsConfig
 from gestalt.model.config.collectors import (
+    CodeCollector,
+    CodeRepository,
+    CodeRuntime,
     Collectors,
     DockerCollector,
     HostCollector,
@@ -26,6 +30,9 @@ from gestalt.model.config.collectors import (
     listen_address,
     uses_tls,
 )
+from gestalt.model.config.federation import AgentConfig, AgentsCollector, NatsCredentials
+from gestalt.model.config.gitops import GitopsCollector, GitopsRepository, IgnoredDifference
+from gestalt.model.config.insight import AnomalyConfig, CostConfig, NodePrice
 from gestalt.model.config.loading import ConfigError, Validator, duration_seconds, load_config
 from gestalt.model.config.settings import (
     AlertRule,
@@ -41,19 +48,32 @@ from gestalt.model.config.settings import (
 from gestalt.model.config.types import Duration, Section
 
 __all__ = [
+    "ActionsConfig",
+    "AgentConfig",
+    "AgentsCollector",
     "AlertRule",
+    "AnomalyConfig",
     "AlertsConfig",
     "CheckSettings",
+    "CodeCollector",
+    "CodeRepository",
+    "CodeRuntime",
     "Collectors",
     "Config",
     "ConfigError",
+    "CostConfig",
     "DockerCollector",
+    "GitopsCollector",
+    "GitopsRepository",
     "Duration",
     "HealthConfig",
     "HistoryConfig",
     "HostCollector",
+    "IgnoredDifference",
+    "NatsCredentials",
     "KubernetesCollector",
     "NatsCollector",
+    "NodePrice",
     "OtelCollector",
     "PostgresCollector",
     "Receiver",

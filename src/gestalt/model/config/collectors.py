@@ -4,10 +4,12 @@ field to `Collectors`; docs/adding-a-source.md), and how a listen address is rea
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
+from gestalt.model.config.federation import AgentsCollector
+from gestalt.model.config.gitops import GitopsCollector
 from gestalt.model.config.types import (
     NonNegative,
     Positive,
@@ -32,6 +34,9 @@ class KubernetesCollector(Section):
     enabled: bool = True
     kubeconfig: str | None = None  # None: $KUBECONFIG, ~/.kube/config, then in-cluster
     context: str | None = None
+    # Several clusters from one kubeconfig: these contexts (or `all` of them), each a
+    # source of its own (`kubernetes:<context>`); instead of `context`.
+    contexts: list[str] | Literal["all"] = []
     cluster_name: str | None = None  # defaults to the context's cluster name
     namespaces: list[str] = []  # empty = all
     poll_interval: Seconds = 5.0  # metrics.k8s.io poll
@@ -196,6 +201,49 @@ class SyntheticCollector(Section):
     seed: int = 1
 
 
+class CodeRuntime(Section):
+    """How a repository runs, where nothing on the running side says so by itself."""
+
+    # Container images built from it (`shop/api`, `shop/api:1.2`, `ghcr.io/acme/api`):
+    # containers and pods running one are linked to the repository.
+    images: list[str] = []
+    # Pods with all these labels run it (a Kubernetes label selector, equality only).
+    pod_selector: dict[str, str] = {}
+    # OpenTelemetry `service.name` values of the services it runs as.
+    services: list[str] = []
+
+
+class CodeRepository(Section):
+    """One repository on disk: `name` names it on the map, `path` is its root."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")]
+    path: str
+    runtime: CodeRuntime = msgspec.field(default_factory=CodeRuntime)
+
+
+class CodeCollector(Section):
+    """Code Mode: repositories scanned into packages, modules and their imports (Python,
+    TypeScript, JavaScript), linked to the processes, containers and pods that run them.
+    Read-only: files are only read."""
+
+    enabled: bool = False
+    repositories: list[CodeRepository] = []
+    # Rescan changed files as they change (debounced), besides the scan on start and on demand.
+    watch: bool = True
+    debounce_seconds: Seconds = 0.2
+    # Larger files are listed with a warning and not parsed (generated bundles, data).
+    max_file_bytes: Positive = 2 * 1024 * 1024
+    # Extra gitignore-style patterns to skip, besides virtual environments, node_modules,
+    # build output and each repository's .gitignore.
+    ignore: list[str] = []
+
+    def __post_init__(self) -> None:
+        names = [r.name for r in self.repositories]
+        duplicate = next((n for n in names if names.count(n) > 1), None)
+        if duplicate is not None:
+            raise ValueError(f"repository name {duplicate!r} is used twice")
+
+
 class Collectors(Section):
     host: HostCollector = msgspec.field(default_factory=HostCollector)
     kubernetes: KubernetesCollector = msgspec.field(default_factory=KubernetesCollector)
@@ -204,3 +252,6 @@ class Collectors(Section):
     otel: OtelCollector = msgspec.field(default_factory=OtelCollector)
     postgres: PostgresCollector = msgspec.field(default_factory=PostgresCollector)
     synthetic: SyntheticCollector = msgspec.field(default_factory=SyntheticCollector)
+    gitops: GitopsCollector = msgspec.field(default_factory=GitopsCollector)
+    agents: AgentsCollector = msgspec.field(default_factory=AgentsCollector)
+    code: CodeCollector = msgspec.field(default_factory=CodeCollector)

@@ -20,6 +20,7 @@ from gestalt.model.config.collectors import (
     listen_address,
     uses_tls,
 )
+from gestalt.model.config.federation import NatsCredentials
 from gestalt.model.config.settings import Config
 from gestalt.model.config.types import Duration
 
@@ -187,12 +188,57 @@ def _check(config: Config) -> None:
                               "the certificate and its private key (PEM files) go together")
     if otel.enabled:
         _check_otlp(otel)
+    _check_actions(config)
+    for index, repo in enumerate(config.collectors.gitops.repositories):
+        if bool(repo.path) == bool(repo.url):
+            raise ConfigError(f"key `collectors.gitops.repositories[{index}]`: give `path` (on "
+                              "disk) or `url` (a remote Git repository), one of them")
     for key, value in _durations(config):
         duration_seconds(value, key)
+    _check_credentials("agent", config.agent)
+    _check_credentials("collectors.agents", config.collectors.agents)
     alerts = config.alerts
     if alerts.retry_initial > alerts.retry_max:
         raise ConfigError(f"key `alerts.retry_initial`: {alerts.retry_initial} is more than "
                           f"alerts.retry_max ({alerts.retry_max})")
+
+
+def _check_actions(config: Config) -> None:
+    """Actions need an operator token of their own: not empty, not the viewer's."""
+    actions = config.actions
+    token = actions.operator_token
+    if token is not None and (len(token) < 16 or token != token.strip()):
+        raise ConfigError("key `actions.operator_token`: use at least 16 characters, without "
+                          "spaces at either end")
+    if actions.enabled and token is None:
+        raise ConfigError("key `actions.enabled`: actions need an operator token: set "
+                          "actions.operator_token (GESTALT_ACTIONS__OPERATOR_TOKEN)")
+    if token is not None and token == config.server.token:
+        raise ConfigError("key `actions.operator_token`: must differ from server.token "
+                          "(the viewer token must not be able to act)")
+
+
+def _check_credentials(section: str, creds: NatsCredentials) -> None:
+    """One kind of NATS credential per section, complete, and its files readable."""
+    kinds = [name for name, given in (
+        ("user", creds.user is not None or creds.password is not None),
+        ("token", creds.token is not None), ("nkey_seed_file", creds.nkey_seed_file is not None),
+        ("creds_file", creds.creds_file is not None)) if given]
+    if len(kinds) > 1:
+        raise ConfigError(f"key `{section}.{kinds[1]}`: given with {section}.{kinds[0]}; "
+                          "use one kind of NATS credential")
+    if (creds.user is None) != (creds.password is None):
+        given, missing = ("user", "password") if creds.password is None else ("password", "user")
+        raise ConfigError(f"key `{section}.{given}`: given without {section}.{missing}")
+    for name in ("token", "password"):
+        value = getattr(creds, name)
+        if value is not None and (not value or value != value.strip()):
+            raise ConfigError(f"key `{section}.{name}`: empty, or with spaces at either end")
+    for name in ("nkey_seed_file", "creds_file", "tls_ca_file"):
+        path = getattr(creds, name)
+        if path is not None and not os.access(path, os.R_OK):
+            raise ConfigError(f"key `{section}.{name}`: {path}: " + (
+                "not readable" if os.path.exists(path) else "no such file"))
 
 
 def _check_otlp(otel: OtelCollector) -> None:

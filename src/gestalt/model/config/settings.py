@@ -7,7 +7,10 @@ from typing import Annotated
 
 import msgspec
 
+from gestalt.model.config.actions import ActionsConfig
 from gestalt.model.config.collectors import Collectors
+from gestalt.model.config.federation import AgentConfig
+from gestalt.model.config.insight import AnomalyConfig, CostConfig
 from gestalt.model.config.types import (
     Duration,
     LayoutAlgorithm,
@@ -147,3 +150,7 @@ class Config(Section):
     health: HealthConfig = msgspec.field(default_factory=HealthConfig)
     alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
     history: HistoryConfig = msgspec.field(default_factory=HistoryConfig)
+    actions: ActionsConfig = msgspec.field(default_factory=ActionsConfig)
+    agent: AgentConfig = msgspec.field(default_factory=AgentConfig)
+    anomaly: AnomalyConfig = msgspec.field(default_factory=AnomalyConfig)
+    cost: CostConfig = msgspec.field(default_factory=CostConfig)

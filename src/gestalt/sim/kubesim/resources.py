@@ -62,6 +62,11 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", True),
     Resource("metrics.k8s.io", "v1beta1", "PodMetrics", "pods", True, verbs=("get", "list")),
     Resource("metrics.k8s.io", "v1beta1", "NodeMetrics", "nodes", False, verbs=("get", "list")),
+    # Two GitOps controllers' custom resources, as a cluster with Argo CD and Flux installed
+    # serves them (only stored: no controller acts on them here).
+    Resource("argoproj.io", "v1alpha1", "Application", "applications", True, ("app",)),
+    Resource("kustomize.toolkit.fluxcd.io", "v1", "Kustomization", "kustomizations", True,
+             ("ks",)),
     # Answered, never stored: "may I?" (`kubectl auth can-i`).
     Resource("authorization.k8s.io", "v1", "SelfSubjectAccessReview",
              "selfsubjectaccessreviews", False, verbs=("create",)),

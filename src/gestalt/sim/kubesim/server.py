@@ -20,6 +20,7 @@ from urllib.parse import parse_qs
 import orjson
 
 from gestalt.sim.kubesim import discovery, metrics, protobuf, tables
+from gestalt.sim.kubesim.defaults import apply_defaults
 from gestalt.sim.kubesim.faults import DISCONNECT, DROP, GONE, WAKE, Faults
 from gestalt.sim.kubesim.protocol import (
     Request,
@@ -225,6 +226,7 @@ class KubeSimApp:
             if resource.namespaced:
                 obj.setdefault("metadata", {})["namespace"] = namespace or obj.get(
                     "metadata", {}).get("namespace") or "default"
+            apply_defaults(obj)
             if query.get("dryRun"):
                 return 201, _json(obj)
             return 201, _json(self.store.create(obj, manager=manager))
@@ -238,7 +240,7 @@ class KubeSimApp:
             obj = copy.deepcopy(current)
             obj.setdefault("spec", {})["replicas"] = replicas
             return 200, _json(scale_of(self.store.replace(obj, manager=manager)))
-        obj = apply_write(method, headers, body, current)
+        obj = apply_defaults(apply_write(method, headers, body, current))
         obj["kind"], obj.setdefault("metadata", {})["name"] = resource.kind, name
         if resource.namespaced:
             obj["metadata"]["namespace"] = namespace

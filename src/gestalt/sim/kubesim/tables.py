@@ -84,6 +84,8 @@ def _rs_row(o: Obj) -> list[Any]:
 def _node_row(o: Obj) -> list[Any]:
     conditions = {c["type"]: c["status"] for c in o.get("status", {}).get("conditions") or []}
     ready = "Ready" if conditions.get("Ready") == "True" else "NotReady"
+    if o.get("spec", {}).get("unschedulable"):
+        ready += ",SchedulingDisabled"  # as the API server's printer says (kubectl cordon)
     info = o.get("status", {}).get("nodeInfo", {})
     return [o["metadata"]["name"], ready, "<none>", age(o["metadata"].get("creationTimestamp")),
             info.get("kubeletVersion", "")]

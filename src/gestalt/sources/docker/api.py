@@ -81,6 +81,8 @@ class RestartPolicy(_Struct):
 
 class HostConfig(_Struct):
     RestartPolicy: RestartPolicy = msgspec.field(default_factory=RestartPolicy)
+    NanoCpus: int = 0  # --cpus, in billionths of a CPU
+    MemoryReservation: int = 0  # --memory-reservation, bytes
 
 
 class PortBinding(_Struct):

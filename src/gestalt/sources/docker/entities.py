@@ -19,7 +19,15 @@ from collections.abc import Mapping
 
 import msgspec
 
-from gestalt.model import Connection, ConnectionKind, Entity, EntityKind, EntityStatus, ids
+from gestalt.model import (
+    METRIC_FIELDS,
+    Connection,
+    ConnectionKind,
+    Entity,
+    EntityKind,
+    EntityStatus,
+    ids,
+)
 from gestalt.sources.docker.api import ContainerInspect, Network, Volume, epoch
 
 _STATUS = {
@@ -58,6 +66,11 @@ def container(
         "restart_policy": c.HostConfig.RestartPolicy.Name or "no",
         "ports": _ports(c),
     }
+    # What the container asked for, in Kubernetes' units (cost allocation reads both alike).
+    if c.HostConfig.NanoCpus:
+        attrs["cpu_request"] = c.HostConfig.NanoCpus / 1e6  # millicores
+    if c.HostConfig.MemoryReservation:
+        attrs["memory_request"] = c.HostConfig.MemoryReservation
     if state.Status == "created" and state.ExitCode:
         # `docker run` of a command that cannot start leaves it "created" with 126/127.
         status, attrs["reason"] = EntityStatus.FAILED, "StartError"
@@ -83,8 +96,9 @@ def container(
                           for ip in (n.IPAddress, n.GlobalIPv6Address) if ip}),
         created_at=epoch(c.Created),
     )
-    if metrics:
-        entity = msgspec.structs.replace(entity, **metrics)
+    if metrics:  # the fields; custom ones (cpu_usage) reach the engine as sink.metrics
+        entity = msgspec.structs.replace(
+            entity, **{k: v for k, v in metrics.items() if k in METRIC_FIELDS})
     edges = [
         Connection(source_id=cid, target_id=ids.docker_network(engine, name),
                    kind=ConnectionKind.NETWORK)

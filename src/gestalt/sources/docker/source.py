@@ -44,7 +44,8 @@ DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 # quickly without queueing a burst of work in a small engine.
 CONCURRENCY = 8
 # What a stopped container uses: nothing, so no numbers (None: absent, not the last ones).
-NO_METRICS: dict[str, float | int | None] = dict.fromkeys(sorted(METRIC_FIELDS))
+NO_METRICS: dict[str, float | int | None] = dict.fromkeys([*sorted(METRIC_FIELDS),
+                                                          "cpu_usage"])
 # States in which a container has processes: paused ones are frozen but hold their memory.
 _LIVE = frozenset({"running", "paused"})
 # How far back a list asks the engine for stop requests (it remembers less in practice).

@@ -45,6 +45,11 @@ class StatsTracker:
                 ptx = sum(n.tx_bytes for n in previous.networks.values())
                 values["network_rx_rate"] = max(0, rx - prx) / elapsed
                 values["network_tx_rate"] = max(0, (tx or 0) - ptx) / elapsed
+        share = values["cpu_percent"]
+        cpus = sample.cpu_stats.online_cpus
+        if share is not None and cpus:
+            # Millicores, as Kubernetes' metrics say it (cpu_percent is of the whole host).
+            values["cpu_usage"] = round(share / 100.0 * cpus * 1000, 1)
         return values
 
     def keep_only(self, container_ids: Iterable[str]) -> None:

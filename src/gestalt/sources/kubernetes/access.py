@@ -106,6 +106,22 @@ class ClusterAccess:
         return True
 
 
+def kubeconfig_contexts(config: KubernetesCollector) -> list[str]:
+    """Every context of the kubeconfig (`contexts: all`); none when there is no
+    kubeconfig (the source then says so when it runs)."""
+    path = _kubeconfig_path(config)
+    if path is None:
+        return []
+    from kubernetes_asyncio.config import ConfigException, list_kube_config_contexts
+
+    try:
+        contexts, _active = list_kube_config_contexts(config_file=path)
+    except (ConfigException, OSError) as exc:
+        raise PermanentSourceError(f"kubernetes: cannot read contexts from {path}: {exc}") \
+            from exc
+    return [str(c["name"]) for c in contexts]
+
+
 def _kubeconfig_path(config: KubernetesCollector) -> str | None:
     if config.kubeconfig:
         return os.path.expanduser(config.kubeconfig)
@@ -171,7 +187,7 @@ async def _load(config: KubernetesCollector) -> tuple[Configuration, str, str | 
         raise PermanentSourceError(
             "kubernetes: no kubeconfig (collectors.kubernetes.kubeconfig, $KUBECONFIG, "
             "~/.kube/config) and not running inside a cluster")
-    if not os.path.exists(path):
+    if not os.path.exists(path):  # noqa: ASYNC240 (a stat, once per (re)load)
         # kubernetes_asyncio would say "Invalid kube-config file. No configuration found."
         origin = ("collectors.kubernetes.kubeconfig" if config.kubeconfig else "$KUBECONFIG")
         raise PermanentSourceError(f"kubernetes: kubeconfig {path} (from {origin}) does not exist")

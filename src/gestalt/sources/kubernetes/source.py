@@ -41,6 +41,7 @@ from gestalt.sources.kubernetes.informer import (
     Listener,
     rejected_certificate,
 )
+from gestalt.sources.kubernetes.objects import Discovery, read_objects
 from gestalt.sources.kubernetes.permissions import Permissions
 from gestalt.sources.kubernetes.translate import KINDS as ENTITY_KINDS
 from gestalt.sources.kubernetes.translate import entity_id, parse_time
@@ -64,7 +65,9 @@ def _share(cores: float, capacity_millicores: Any) -> float | None:
 class KubernetesSource(Listener):
     name = "kubernetes"
 
-    def __init__(self, config: KubernetesCollector, *, access: ClusterAccess | None = None) -> None:
+    def __init__(self, config: KubernetesCollector, *, access: ClusterAccess | None = None,
+                 name: str = "kubernetes") -> None:
+        self.name = name
         self.config = config
         self._access = access
         self._loaded = False  # a kubeconfig loaded once: failing to load it now is transient
@@ -72,6 +75,10 @@ class KubernetesSource(Listener):
         self.graph: Graph | None = None
         self.permissions: Permissions | None = None
         self._namespace_objects: list[Obj] = []
+        # For `read_objects` (sources.base.ReadsClusterObjects): the running client.
+        self.cluster: str | None = None
+        self._api: Api | None = None
+        self._discovery = Discovery()
 
     async def run(self, sink: Sink) -> None:
         access = self._access or await self._load_access()
@@ -84,6 +91,7 @@ class KubernetesSource(Listener):
             api = Api(access, http, page_size=self.config.page_size,
                       watch_timeout=int(self.config.watch_timeout),
                       inactivity_timeout=self.config.inactivity_timeout)
+            self._api, self.cluster, self._discovery = api, access.cluster, Discovery()
             self.informers = [
                 Informer(api, kind, ns if kind.namespaced else None, self)
                 for kind in KINDS for ns in (namespaces if kind.namespaced else [None])]
@@ -100,6 +108,17 @@ class KubernetesSource(Listener):
                 # permanent error (bad credentials) if there is one, plainly.
                 permanent = [e for e in failed.exceptions if isinstance(e, PermanentSourceError)]
                 raise (permanent or failed.exceptions)[0] from failed
+
+    async def read_objects(self, api_version: str, kind: str,
+                           namespace: str | None) -> list[Obj]:
+        """Whole objects of one kind, on request (objects.py says what is kept)."""
+        api = self._api
+        if api is None or api.http.is_closed:
+            raise SourceError("kubernetes: not connected to the cluster yet")
+        try:
+            return await read_objects(api, self._discovery, api_version, kind, namespace)
+        except (ApiError, httpx.HTTPError) as exc:
+            raise SourceError(f"kubernetes: reading {kind} failed: {exc}") from exc
 
     # -- what RBAC grants --------------------------------------------------------------
     async def _ask(self, api: Api) -> Permissions:

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from gestalt.model import Connection, ConnectionKind, Entity, EntityKind, EntityStatus, ids
+from gestalt.model.kinds import K8S_KINDS
 from gestalt.sources.kubernetes import quantity
 
 Obj = dict[str, Any]
@@ -36,22 +37,7 @@ DROPPED_ANNOTATIONS = frozenset({
 MAX_ANNOTATION = 256
 
 # Kubernetes kind -> (id prefix, entity kind).
-KINDS: dict[str, tuple[str, EntityKind]] = {
-    "Namespace": ("namespace", EntityKind.NAMESPACE),
-    "Node": ("node", EntityKind.NODE),
-    "Pod": ("pod", EntityKind.POD),
-    "Service": ("service", EntityKind.SERVICE),
-    "Deployment": ("deployment", EntityKind.DEPLOYMENT),
-    "ReplicaSet": ("replicaset", EntityKind.REPLICASET),
-    "StatefulSet": ("statefulset", EntityKind.STATEFULSET),
-    "DaemonSet": ("daemonset", EntityKind.DAEMONSET),
-    "Job": ("job", EntityKind.JOB),
-    "Ingress": ("ingress", EntityKind.INGRESS),
-    "ConfigMap": ("configmap", EntityKind.CONFIGMAP),
-    "Secret": ("secret", EntityKind.SECRET),
-    "PersistentVolume": ("pv", EntityKind.VOLUME),
-    "PersistentVolumeClaim": ("pvc", EntityKind.VOLUME),
-}
+KINDS: dict[str, tuple[str, EntityKind]] = K8S_KINDS
 
 
 # Strings that many objects repeat (ids of namespaces, nodes, owners and configmaps named

@@ -89,6 +89,10 @@ class Counters:
 
 
 EdgeKey = tuple[str, str, ConnectionKind]
+# Span attributes naming code, and the entity attribute that collects their values.
+_CODE_KEYS = {"code.namespace": "code.namespaces", "code.function.name": "code.namespaces",
+              "code.filepath": "code.filepaths", "code.file.path": "code.filepaths"}
+MAX_CODE_NAMES = 32
 
 
 class ServiceGraph:
@@ -129,6 +133,8 @@ class ServiceGraph:
         seen = self._seen(service, now)
         for span in spans:
             self.counters.spans += 1
+            if _CODE_KEYS.keys() & span.attrs.keys():
+                self._note_code(seen, span.attrs)
             if span.kind in (SERVER, CONSUMER):
                 if seen.stats is None:
                     seen.stats = WindowStats(self._window)
@@ -149,6 +155,21 @@ class ServiceGraph:
             return self._target(peer, now) if peer is not None else None
 
         self.metrics.ingest(service, resource_metrics, now, peer_of)
+
+    def _note_code(self, seen: _Seen, attrs: dict[str, Scalar]) -> None:
+        """Remember the code the service's spans name (`code.*` attributes), a few values
+        per attribute, on its entity (replaced, never changed in place: the hub holds it)."""
+        noted = dict(seen.entity.attrs)
+        for key, field_name in _CODE_KEYS.items():
+            value = attrs.get(key)
+            if not value:
+                continue
+            known = [v for v in str(noted.get(field_name) or "").split(",") if v]
+            if str(value) not in known and len(known) < MAX_CODE_NAMES:
+                noted[field_name] = ",".join(sorted([*known, str(value)]))
+        if noted != seen.entity.attrs:
+            seen.entity = msgspec.structs.replace(seen.entity, attrs=noted)
+            self.grew = True
 
     def _seen(self, service: Service, now: float) -> _Seen:
         seen = self._services.get(service.entity_id)

@@ -40,6 +40,11 @@ SPAN_KEYS = frozenset(
         "messaging.system",
         "messaging.destination.name",
         "messaging.destination",
+        # Code Mode: which code a span ran (engine/links/runs_as.py links the service to it).
+        "code.namespace",
+        "code.function.name",
+        "code.filepath",
+        "code.file.path",
     }
 )
 

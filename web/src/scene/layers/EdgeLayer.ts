@@ -2,9 +2,8 @@
 // Lines cost a software renderer per pixel: beyond a budget of pixels, the edges drawn are
 // chosen (the selection's first, the shortest next). Traffic particles: ParticleLayer.ts.
 import * as THREE from "three";
-import type { ConnectionKind } from "../../api/types";
 import { nextCapacity, upload } from "../buffers";
-import { EDGE_KINDS, EDGE_STYLES } from "../mapping";
+import { EDGE_KINDS, EDGE_STYLES, type EdgeStyleKey, edgeStyleKey } from "../mapping";
 import type { SceneGraph } from "../SceneGraph";
 import { edgeFragment, edgeVertex } from "../shaders";
 
@@ -15,8 +14,8 @@ interface EdgeBatch {
 }
 
 export class EdgeLayer {
-  private readonly batches = new Map<ConnectionKind, EdgeBatch>();
-  private readonly materials = new Map<ConnectionKind, THREE.ShaderMaterial>();
+  private readonly batches = new Map<EdgeStyleKey, EdgeBatch>();
+  private readonly materials = new Map<EdgeStyleKey, THREE.ShaderMaterial>();
   private edgeLength = new Float32Array(0); // on screen, px
   /** Per view edge: 1 when drawn (within the pixel budget), read by the particles. */
   shown = new Uint8Array(0);
@@ -61,7 +60,7 @@ export class EdgeLayer {
     this.edgeLength = new Float32Array(m);
     this.shown = new Uint8Array(m).fill(1);
     for (const batch of this.batches.values()) batch.edges = [];
-    sg.view.edges.forEach((edge, i) => this.batches.get(edge.edge.kind)?.edges.push(i));
+    sg.view.edges.forEach((edge, i) => this.batches.get(edgeStyleKey(edge))?.edges.push(i));
     for (const batch of this.batches.values()) {
       if (batch.edges.length <= batch.capacity) continue;
       batch.capacity = nextCapacity(batch.edges.length);

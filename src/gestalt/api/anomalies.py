@@ -1,0 +1,99 @@
+"""`/api/infra/anomalies`: what is unusual, each series' expected band (the sparklines draw
+it), and saying that an anomaly is expected (a deploy, a batch job) for a while; and
+`/api/infra/cost`, what the UI colours by cost and waste."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Annotated
+
+import msgspec
+from fastapi import APIRouter, HTTPException, Query
+from fastapi import Path as PathParam
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from gestalt.engine.cost import allocate, unit_row
+from gestalt.engine.runtime import Engine
+from gestalt.model import Event, Severity
+
+_encoder = msgspec.json.Encoder()
+MAX_MINUTES = 7 * 24 * 60
+
+
+class Expect(BaseModel):
+    """Mute one series (or all of an entity's) for `minutes`; recorded in the feed."""
+
+    entity_id: str = Field(max_length=1000)
+    series: str | None = Field(default=None, max_length=500)
+    minutes: float = Field(gt=0, le=MAX_MINUTES)
+    reason: str = Field(default="", max_length=500)
+
+
+def _json(value: object, status_code: int = 200) -> Response:
+    return Response(_encoder.encode(value), status_code=status_code,
+                    media_type="application/json")
+
+
+def anomalies_router(engine: Engine) -> APIRouter:
+    router = APIRouter(prefix="/api/infra/anomalies", tags=["health"])
+    detector = engine.anomalies
+
+    @router.get("")
+    async def get_anomalies() -> Response:
+        """Unusual now, what users said to expect, and how many series learn."""
+        return _json({"anomalies": [a.document() for a in detector.current()],
+                      "expected": [{"entity_id": m.subject_id, "series": m.series,
+                                    "until": m.until, "reason": m.reason, "at": m.at}
+                                   for m in detector.mutes],
+                      "series": detector.counts()})
+
+    @router.get("/series/{entity_id:path}")
+    async def get_series(entity_id: Annotated[str, PathParam(max_length=1000)]) -> Response:
+        """An entity's series: state (learning, normal, unusual), last value, expected band."""
+        if entity_id not in engine.store.entities and entity_id not in engine.store.connections:
+            raise HTTPException(404, f"no entity {entity_id!r}")
+        return _json({"entity_id": entity_id, "series": detector.series_of(entity_id)})
+
+    @router.post("/expected", status_code=201)
+    async def expect(body: Expect) -> Response:
+        """Say an anomaly is expected: it stays listed, marked, but no longer makes the
+        entity unusual or an alert fire, until the time is up. Recorded as an event."""
+        entity = engine.store.entities.get(body.entity_id)
+        if entity is None:
+            raise HTTPException(404, f"no entity {body.entity_id!r}")
+        now = time.time()
+        reason = body.reason.strip() or "expected"
+        mute = detector.mute(entity.id, body.series, now + body.minutes * 60, reason)
+        what = body.series or "every series"
+        engine.changes.event(Event(
+            id=f"anomaly-expected:{uuid.uuid4().hex}", type="Normal", reason="AnomalyExpected",
+            message=f"{what} expected to be unusual for {body.minutes:g} min: {reason}",
+            entity_id=entity.id, entity_kind=entity.kind, entity_name=entity.name,
+            namespace=entity.namespace, timestamp=now, source="anomaly",
+            severity=Severity.INFO))
+        return _json({"entity_id": mute.subject_id, "series": mute.series,
+                      "until": mute.until, "reason": mute.reason}, status_code=201)
+
+    return router
+
+
+def cost_router(engine: Engine) -> APIRouter:
+    router = APIRouter(prefix="/api/infra", tags=["health"])
+
+    @router.get("/cost")
+    async def get_cost(top: Annotated[int, Query(ge=1, le=1000)] = 10) -> Response:
+        """Cost per hour now (engine/cost.py): totals, each pod's and container's cost and
+        waste (the UI's "by cost" and "by waste" colours), nodes with their idle share, and
+        the top spenders."""
+        report = allocate(engine.store, engine.config.cost)
+        return _json({
+            "currency": report.currency, "totals": report.totals,
+            "entities": {u.id: {"cost": u.cost_per_hour, "waste": u.waste_per_hour}
+                         for u in report.units},
+            "nodes": {n.id: {"cost": n.cost_per_hour, "idle": n.idle_per_hour}
+                      for n in report.nodes},
+            "top": [unit_row(u) for u in report.units[:top]]})
+
+    return router

@@ -1,0 +1,88 @@
+"""`world.infra.cost.*`: what the running system costs (engine/cost.py: OpenCost's model),
+now and over a range (from history)."""
+
+from __future__ import annotations
+
+import time
+
+from gestalt.engine.cost import allocate, cost_over, node_row, unit_row
+from gestalt.engine.paths.base import Params, PathError, Result, limit_of, path
+from gestalt.engine.runtime import Engine
+
+UNIT_COLUMNS = ("kind", "name", "namespace", "cpu", "memory", "cost_per_hour",
+                "waste_per_hour", "id")
+
+
+def _per_hour(engine: Engine) -> str:
+    return f"{engine.config.cost.currency}/hour"
+
+
+@path("world.infra.cost.summary",
+      "Cost per hour now: allocated to workloads, idle on nodes, storage, total; waste "
+      "(requested but unused); the prices")
+async def _summary(engine: Engine, params: Params) -> Result:
+    report = allocate(engine.store, engine.config.cost)
+    config = engine.config.cost
+    return {"currency": config.currency, "unit": _per_hour(engine),
+            **{k: round(v, 6) for k, v in report.totals.items()},
+            "units": len(report.units), "nodes": len(report.nodes),
+            "prices": {"cpu_hour": config.cpu_hour, "memory_gib_hour": config.memory_gib_hour,
+                       "storage_gib_month": config.storage_gib_month,
+                       "nodes": [{"match": n.match, "cpu_hour": n.cpu_hour,
+                                  "memory_gib_hour": n.memory_gib_hour}
+                                 for n in config.nodes]}}
+
+
+@path("world.infra.cost.top",
+      "Top spenders: pods and containers by cost per hour (or by waste: sort=waste)",
+      columns=UNIT_COLUMNS, params=("sort", "limit"))
+async def _top(engine: Engine, params: Params) -> Result:
+    sort = params.get("sort", "cost")
+    if sort not in ("cost", "waste"):
+        raise PathError(400, "sort must be cost or waste")
+    units = allocate(engine.store, engine.config.cost).units
+    if sort == "waste":
+        units = sorted(units, key=lambda u: -u.waste_per_hour)
+    return [unit_row(u) for u in units[: limit_of(params, 20)]]
+
+
+def _group_path(by: str, title: str) -> None:
+    async def handler(engine: Engine, params: Params) -> Result:
+        return allocate(engine.store, engine.config.cost).groups(by)[: limit_of(params)]
+
+    path(f"world.infra.cost.{title}", f"Cost per hour by {by}",
+         columns=(by, "units", "cost_per_hour", "waste_per_hour"), params=("limit",))(handler)
+
+
+_group_path("namespace", "namespaces")
+_group_path("owner", "workloads")
+_group_path("site", "sites")
+
+
+@path("world.infra.cost.nodes",
+      "Nodes: capacity, price, cost per hour, allocated to workloads and idle",
+      columns=("name", "cpu", "memory", "cost_per_hour", "allocated_per_hour",
+               "idle_per_hour", "id"))
+async def _nodes(engine: Engine, params: Params) -> Result:
+    return [node_row(n) for n in allocate(engine.store, engine.config.cost).nodes]
+
+
+@path("world.infra.cost.range",
+      "Cost over a range, from history: of an entity (entity=<id>), a namespace "
+      "(entity=namespace:<ns>), a workload (entity=owner:<id>), a site (site:<name>) or "
+      "everything (the default); since/until in epoch seconds (default: the last hour)",
+      params=("entity", "since", "until"))
+async def _range(engine: Engine, params: Params) -> Result:
+    now = time.time()
+    try:
+        start = float(params.get("since", now - 3600))
+        end = float(params.get("until", now))
+    except ValueError as exc:
+        raise PathError(400, "since and until must be epoch seconds") from exc
+    if end <= start:
+        raise PathError(400, "until must be after since")
+    answer = await cost_over(engine.history, params.get("entity", "total"), start, end,
+                             engine.config.cost.record_interval)
+    answer["currency"] = engine.config.cost.currency
+    answer["cost"] = round(answer["cost"], 6)
+    return answer

@@ -1,0 +1,299 @@
+"""The agent's publisher: the change log, sent to JetStream for a hub (model/federation.py).
+
+A reader of the change log like history: it takes each entry's bytes as they are, with a
+message id (`<agent>:<version>` for a delta) so that what it sends again after a lost
+acknowledgement is deduplicated by the server, not applied twice.
+
+Why a keyframe, and when: a hub builds a site from its last keyframe plus the deltas after
+it. One goes out on start, every `keyframe_interval`, after the buffer overflowed (the
+deltas it lost are replaced by a fresh picture, not resent), and when the stream's
+sequence went backwards (the server lost its store: whatever the hub reads next must
+start from a whole picture).
+
+While the server is out of reach the sources keep running; entries wait in a bounded
+buffer (`buffer_messages`, `buffer_bytes`). When it fills, the waiting deltas and
+metrics frames are dropped at once (a keyframe will stand for them), then the oldest
+events; each drop is counted by kind and logged once per outage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter, deque
+from dataclasses import dataclass
+from typing import Any
+
+from nats.aio.client import Client
+from nats.errors import Error as NatsError
+from nats.js.errors import Error as JetStreamError
+
+from gestalt.engine.changelog import ChangeLog, Entry
+from gestalt.engine.store import Store
+from gestalt.engine.tasks import backoff_delay
+from gestalt.model import Delta, MetricsFrame
+from gestalt.model.config import AgentConfig
+from gestalt.model.federation import (
+    AGENT_HEADER,
+    KEYFRAME_START_HEADER,
+    MSG_ID_HEADER,
+    STARTED_HEADER,
+    Heartbeat,
+    agent_id,
+    encode,
+    inbox_prefix,
+    is_refusal,
+    keyframe_parts,
+    subject,
+)
+from gestalt.sources.agents.connect import Refused, connect
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Outgoing:
+    kind: str  # delta | metrics | events
+    body: bytes
+    msg_id: str
+
+
+class Publisher:
+    def __init__(self, store: Store, changes: ChangeLog, config: AgentConfig, *,
+                 name: str, started: float | None = None) -> None:
+        if config.site is None:
+            raise ValueError("agent.site is required")
+        self.site = config.site
+        self._config = config
+        self._store = store
+        self.started_ms = int((started if started is not None else time.time()) * 1000)
+        self.agent = agent_id(name, self.started_ms)
+        self._buffer: deque[Outgoing] = deque()
+        self._bytes = 0
+        self._metrics_seq = 0
+        self._keyframes = 0
+        self._heartbeats = 0
+        self.need_keyframe = True
+        self.last_keyframe: float | None = None
+        self.last_keyframe_version: int | None = None
+        self.dropped: Counter[str] = Counter()
+        self._dropped_reported = 0
+        self.published = 0
+        self.connected = False
+        self.refused: str | None = None
+        self._last_seq = 0
+        self._wake = asyncio.Event()
+        self._connected = asyncio.Event()
+        self._unsubscribe = changes.subscribe(self._take)
+
+    # -- the change log's reader (synchronous, cheap) ------------------------------------
+    def _take(self, entry: Entry) -> None:
+        change = entry.change
+        if isinstance(change, Delta):
+            item = Outgoing("delta", entry.body, f"{self.agent}:{change.version}")
+        elif isinstance(change, MetricsFrame):
+            self._metrics_seq += 1
+            item = Outgoing("metrics", entry.body, f"{self.agent}:m{self._metrics_seq}")
+        else:
+            if change.source == "alerts":
+                return  # the hub raises its own alerts from the merged map
+            item = Outgoing("events", entry.body, f"{self.agent}:e{entry.seq}")
+        self._buffer.append(item)
+        self._bytes += len(item.body)
+        if len(self._buffer) > self._config.buffer_messages or \
+                self._bytes > self._config.buffer_bytes:
+            self._overflow()
+        self._wake.set()
+
+    def _overflow(self) -> None:
+        kept: deque[Outgoing] = deque()
+        for item in self._buffer:
+            if item.kind == "events":
+                kept.append(item)
+            else:
+                self.dropped[item.kind] += 1
+        self._buffer = kept
+        self.need_keyframe = True
+        while len(kept) > self._config.buffer_messages // 2 or \
+                sum(len(i.body) for i in kept) > self._config.buffer_bytes // 2:
+            self.dropped[kept.popleft().kind] += 1
+        self._bytes = sum(len(i.body) for i in kept)
+        total = sum(self.dropped.values())
+        if self._dropped_reported == 0 or total - self._dropped_reported > 10_000:
+            log.warning("NATS out of reach and the buffer is full: dropped %s so far; a keyframe "
+                        "replaces them on reconnect", _counts(self.dropped))
+            self._dropped_reported = total
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    # -- the loop --------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Connect, then publish for ever; raises Refused when the server refuses us."""
+        nc = await self._connect()
+        try:
+            await self._publish_loop(nc)
+        finally:
+            await _close(nc)
+
+    async def _connect(self) -> Client:
+        attempt = 0
+        while True:
+            try:
+                return await connect(
+                    self._config.url, timeout=self._config.publish_timeout,
+                    disconnected_cb=self._on_disconnected, reconnected_cb=self._on_reconnected,
+                    on_error=self._on_error, inbox_prefix=inbox_prefix(self.site),
+                    **self._config.connect_options(f"gestalt-agent {self.agent}"))
+            except Refused as exc:
+                self.refused = str(exc)
+                raise
+            except Exception as exc:  # nats-py raises several kinds; all mean "not now"
+                if is_refusal(exc):
+                    self.refused = str(exc)
+                    raise Refused(f"NATS at {self._config.url} refused the agent: {exc}") from exc
+                delay = backoff_delay(attempt)
+                attempt += 1
+                log.log(logging.WARNING if attempt == 1 else logging.DEBUG,
+                        "NATS at %s not reachable (%s); retrying in %.1fs",
+                        self._config.url, exc or type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+
+    async def _on_disconnected(self) -> None:
+        if self.connected:
+            log.warning("NATS connection lost; buffering (up to %d messages)",
+                        self._config.buffer_messages)
+        self.connected = False
+        self._connected.clear()
+
+    async def _on_reconnected(self) -> None:
+        log.info("NATS reconnected")
+        self.connected = True
+        self._connected.set()
+
+    async def _on_error(self, error: Exception) -> None:
+        if is_refusal(error):
+            self.refused = str(error)
+            log.error("NATS refused the agent: %s", error)
+        else:
+            log.debug("NATS: %s", error)
+
+    async def _publish_loop(self, nc: Client) -> None:
+        js = nc.jetstream(timeout=self._config.publish_timeout)
+        self.connected = True
+        self._connected.set()
+        attempt = 0
+        last_sent = time.monotonic()
+        while True:
+            if not nc.is_connected:
+                await self._connected.wait()
+            try:
+                if self.need_keyframe or self._keyframe_due():
+                    await self._send_keyframe(js)
+                    last_sent = time.monotonic()
+                elif self._buffer:
+                    item = self._buffer[0]
+                    await self._publish(js, item.kind, item.body, item.msg_id)
+                    if self._buffer and self._buffer[0] is item:  # not dropped meanwhile
+                        self._buffer.popleft()
+                        self._bytes -= len(item.body)
+                    last_sent = time.monotonic()
+                elif time.monotonic() - last_sent >= self._config.heartbeat_interval:
+                    await self._send_heartbeat(js)
+                    last_sent = time.monotonic()
+                else:
+                    self._wake.clear()
+                    wait = self._config.heartbeat_interval - (time.monotonic() - last_sent)
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), max(wait, 0.01))
+                    except TimeoutError:
+                        pass
+                    continue
+                if attempt:
+                    log.info("publishing again to %s (dropped while away: %s)",
+                             self._config.url, _counts(self.dropped) or "nothing")
+                attempt = 0
+            except (TimeoutError, NatsError, JetStreamError) as exc:
+                if self.refused:
+                    raise Refused(f"NATS refused the agent: {self.refused}") from exc
+                delay = backoff_delay(attempt)
+                attempt += 1
+                log.log(logging.WARNING if attempt == 1 else logging.DEBUG,
+                        "publishing to stream %s failed (%s); retrying in %.1fs",
+                        self._config.stream, exc or type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+
+    def _keyframe_due(self) -> bool:
+        return self.last_keyframe is None or \
+            time.monotonic() - self.last_keyframe >= self._config.keyframe_interval
+
+    async def _publish(self, js: Any, kind: str, body: bytes, msg_id: str,
+                       extra: dict[str, str] | None = None) -> int:
+        headers = {MSG_ID_HEADER: msg_id, AGENT_HEADER: self.agent,
+                   STARTED_HEADER: str(self.started_ms), **(extra or {})}
+        ack = await js.publish(subject(self.site, kind), body, stream=self._config.stream,
+                               headers=headers)
+        if self.refused:
+            raise Refused(f"NATS refused the agent: {self.refused}")
+        if ack.seq < self._last_seq and not ack.duplicate:
+            log.warning("stream %s went back from sequence %d to %d (the server lost its "
+                        "store?): sending a keyframe", ack.stream, self._last_seq, ack.seq)
+            self.need_keyframe = True
+            self._last_seq = ack.seq
+        self._last_seq = max(ack.seq, self._last_seq)
+        self.published += 1
+        return int(ack.seq)
+
+    async def _send_keyframe(self, js: Any) -> None:
+        """The whole graph now; the deltas waiting are older than it, so they go."""
+        store = self._store
+        version = store.version
+        parts = keyframe_parts(version, time.time(), list(store.encoded_entities.values()),
+                               list(store.encoded_connections.values()),
+                               self._config.max_message_bytes)
+        superseded = [i for i in self._buffer if i.kind != "events"]
+        if superseded:
+            self._buffer = deque(i for i in self._buffer if i.kind == "events")
+            self._bytes = sum(len(i.body) for i in self._buffer)
+        self.need_keyframe = False
+        self._keyframes += 1
+        start: int | None = None
+        try:
+            for number, body in enumerate(parts, 1):
+                extra = {KEYFRAME_START_HEADER: str(start)} if start is not None else {}
+                seq = await self._publish(js, "keyframe", body,
+                                          f"{self.agent}:k{self._keyframes}.{number}", extra)
+                if start is None:
+                    start = seq
+        except BaseException:
+            self.need_keyframe = True  # a partial keyframe is no keyframe: send a new one
+            raise
+        self.last_keyframe = time.monotonic()
+        self.last_keyframe_version = version
+        log.info("keyframe at version %d sent (%d entities, %d connections, %d parts)",
+                 version, len(store.encoded_entities), len(store.encoded_connections),
+                 len(parts))
+
+    async def _send_heartbeat(self, js: Any) -> None:
+        self._heartbeats += 1
+        beat = Heartbeat(version=self._store.version, timestamp=time.time(),
+                         dropped=sum(self.dropped.values()), buffered=len(self._buffer))
+        await self._publish(js, "heartbeat", encode(beat), f"{self.agent}:h{self._heartbeats}")
+
+    def close(self) -> None:
+        """Stop reading the change log (safe twice)."""
+        unsubscribe, self._unsubscribe = self._unsubscribe, lambda: None
+        unsubscribe()
+
+
+def _counts(counter: Counter[str]) -> str:
+    return ", ".join(f"{n} {kind}" for kind, n in sorted(counter.items()) if n)
+
+
+async def _close(nc: Client) -> None:
+    try:
+        await asyncio.wait_for(nc.close(), 5)
+    except Exception:  # closing a broken connection: nothing left to save
+        log.debug("closing the NATS connection failed", exc_info=True)

@@ -1,0 +1,150 @@
+"""Federation on the wire: what an agent publishes to JetStream and a hub reads.
+
+An agent (`gestalt agent`) publishes its engine's change log, the same bytes history and
+the browser get (model/changes.py), to one JetStream stream, one subject per kind:
+
+    gestalt.<site>.delta       a `Delta`, in version order
+    gestalt.<site>.metrics     a `MetricsFrame`
+    gestalt.<site>.events      an `Event` (the feed)
+    gestalt.<site>.keyframe    the whole graph at one version, in parts (`Keyframe`)
+    gestalt.<site>.heartbeat   "still here, at version V" (`Heartbeat`), when idle
+
+Keyframes have a subject of their own so that a hub (re)building a site asks the stream
+for the last one directly (`get_last_msg`) and reads on from there, instead of scanning.
+Heartbeats let a hub tell an idle site from a silent one.
+
+Every message carries headers: `Nats-Msg-Id` (JetStream deduplicates a republish after a
+reconnect), the agent's id and its start time. An agent's id is new on each start
+(`<name>-<start in ms>`): versions of an agent that lost its history start again, and must
+never be taken for duplicates of the last run's. A hub trusts the newest agent of a site
+and ignores older ones (see sources/agents), so nothing republished late moves the map
+backwards.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+import msgspec
+
+from gestalt.model.entities import Connection, Entity
+from gestalt.model.schema import SCHEMA_VERSION
+
+SUBJECT_PREFIX = "gestalt"
+KINDS = ("delta", "metrics", "events", "keyframe", "heartbeat")
+
+# A site is one subject token: letters, digits, `-` and `_` (no dots, no wildcards).
+SITE_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+SiteName = Annotated[str, msgspec.Meta(pattern=SITE_PATTERN)]
+_SITE = re.compile(SITE_PATTERN)
+
+# Headers (besides Nats-Msg-Id).
+AGENT_HEADER = "Gestalt-Agent"
+STARTED_HEADER = "Gestalt-Started"  # the agent's start, epoch milliseconds
+# On every keyframe part: the stream sequence of its first part, where a rebuild starts.
+KEYFRAME_START_HEADER = "Gestalt-Keyframe-Start"
+MSG_ID_HEADER = "Nats-Msg-Id"
+
+
+def is_site(name: str) -> bool:
+    return bool(_SITE.match(name))
+
+
+def subject(site: str, kind: str) -> str:
+    return f"{SUBJECT_PREFIX}.{site}.{kind}"
+
+
+def site_subjects(site: str) -> str:
+    """Every subject of one site (a consumer's filter, an agent's publish permission)."""
+    return f"{SUBJECT_PREFIX}.{site}.>"
+
+
+def is_refusal(error: BaseException | str) -> bool:
+    """Whether a NATS error says the server refused our credentials or permissions."""
+    text = str(error).lower()
+    return "authorization" in text or "permissions violation" in text \
+        or "authentication" in text
+
+
+def inbox_prefix(site: str) -> str:
+    """Where an agent's replies (publish acknowledgements) come: its own, so that a
+    server can let it read only those (deploy/nats/gestalt.conf)."""
+    return f"_INBOX.gestalt-{site}"
+
+
+def agent_id(name: str, started_ms: int) -> str:
+    return f"{name}-{started_ms}"
+
+
+class Keyframe(msgspec.Struct, kw_only=True, omit_defaults=True, tag_field="schema",
+               tag=SCHEMA_VERSION):
+    """The whole graph of a site at `version`, in `parts` messages (a message has a size
+    limit; a site does not). Parts of one keyframe share the version and arrive in order."""
+
+    version: int
+    timestamp: float
+    part: int = 1
+    parts: int = 1
+    entities: list[Entity] = []
+    connections: list[Connection] = []
+
+
+class Heartbeat(msgspec.Struct, kw_only=True, omit_defaults=True, tag_field="schema",
+                tag=SCHEMA_VERSION):
+    """Sent by an idle agent: its version now (a hub behind it knows how far), and what it
+    has had to drop while the NATS server was out of reach."""
+
+    version: int
+    timestamp: float
+    dropped: int = 0
+    buffered: int = 0
+
+
+class _Head(msgspec.Struct):
+    schema: int = 1
+
+
+_head = msgspec.json.Decoder(_Head)
+_keyframe = msgspec.json.Decoder(Keyframe)
+_heartbeat = msgspec.json.Decoder(Heartbeat)
+_encoder = msgspec.json.Encoder()
+
+
+def schema_of(body: bytes) -> int:
+    """The `schema` a document says (1 when it says none); raises msgspec.DecodeError or
+    ValidationError when it is not a JSON object."""
+    return _head.decode(body).schema
+
+
+def encode(value: Keyframe | Heartbeat) -> bytes:
+    return _encoder.encode(value)
+
+
+def decode_keyframe(body: bytes) -> Keyframe:
+    return _keyframe.decode(body)
+
+
+def decode_heartbeat(body: bytes) -> Heartbeat:
+    return _heartbeat.decode(body)
+
+
+def keyframe_parts(version: int, timestamp: float, entities: list[bytes],
+                   connections: list[bytes], max_bytes: int) -> list[bytes]:
+    """A keyframe as parts of at most about `max_bytes` each, built from the store's
+    already encoded entities and connections (no value is encoded twice)."""
+    chunks: list[tuple[list[bytes], list[bytes]]] = [([], [])]
+    size = 0
+    for index, items in ((0, entities), (1, connections)):
+        for item in items:
+            if size and size + len(item) > max_bytes:
+                chunks.append(([], []))
+                size = 0
+            chunks[-1][index].append(item)
+            size += len(item) + 1
+    parts = len(chunks)
+    head = f'{{"schema":{SCHEMA_VERSION},"version":{version},"timestamp":'.encode() + \
+        _encoder.encode(timestamp)
+    return [b"".join((head, f',"part":{n},"parts":{parts},"entities":['.encode(),
+                      b",".join(ents), b'],"connections":[', b",".join(conns), b"]}"))
+            for n, (ents, conns) in enumerate(chunks, 1)]

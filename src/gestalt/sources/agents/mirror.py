@@ -1,0 +1,255 @@
+"""One site as its agent published it: a keyframe, then the deltas after it, in order.
+
+Pure state: `SiteMirror.apply` takes one message read from the stream and says what the
+hub should learn from it (a whole picture, a delta, new numbers, an event) or nothing.
+The rules, so that nothing read late or twice moves the map backwards:
+
+- The newest agent of a site is trusted (agents are ordered by their start time, which
+  their id carries). A message of an older agent is refused (`stale_agent`), unless the
+  trusted one fell silent: then a keyframe of any agent takes over.
+- A site is built from a keyframe; deltas before the first one are of no use (ignored).
+- A delta is applied only when it is the next version: an older or equal one is a
+  duplicate (ignored), a later one means a gap (the hub reads the site again from its
+  last keyframe; `gap` says so).
+- A keyframe of the trusted agent at a version below the mirror's is ignored.
+- What does not parse, says another schema, lacks the agent's headers or is larger than
+  allowed is refused with a counted reason, never raised.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import msgspec
+
+from gestalt.model import SCHEMA_VERSION, Connection, Delta, Entity, Event, MetricsFrame
+from gestalt.model.changes import decode_delta, decode_event, decode_metrics
+from gestalt.model.entities import METRIC_FIELDS
+from gestalt.model.federation import (
+    AGENT_HEADER,
+    STARTED_HEADER,
+    Keyframe,
+    decode_heartbeat,
+    decode_keyframe,
+    schema_of,
+)
+
+
+@dataclass(slots=True)
+class Incoming:
+    """One message as read from the stream."""
+
+    kind: str  # the subject's last token
+    body: bytes
+    headers: dict[str, str]
+    seq: int  # stream sequence
+    timestamp: float  # when the server stored it (epoch seconds)
+
+
+@dataclass(slots=True)
+class Picture:
+    """The whole site: replace what the hub has of it."""
+
+    entities: list[Entity]
+    connections: list[Connection]
+
+
+@dataclass(slots=True)
+class Numbers:
+    """Entities whose metrics moved (same shape, new numbers)."""
+
+    entities: list[Entity]
+    observed_at: float | None
+
+
+Outcome = Picture | Delta | Numbers | Event | None
+
+
+class Refused(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(slots=True)
+class _Assembly:
+    agent: str
+    version: int
+    parts: int
+    entities: list[Entity] = field(default_factory=list)
+    connections: list[Connection] = field(default_factory=list)
+    next_part: int = 1
+
+
+class SiteMirror:
+    def __init__(self, site: str, *, max_bytes: int) -> None:
+        self.site = site
+        self.max_bytes = max_bytes
+        self.entities: dict[str, Entity] = {}
+        self.connections: dict[str, Connection] = {}
+        self.agent: str | None = None
+        self.started = 0  # the trusted agent's start, epoch ms
+        self.version = 0
+        self.based = False  # built from a keyframe
+        self.gap = False
+        self.last_keyframe: float | None = None
+        self.last_keyframe_version: int | None = None
+        self.agent_version = 0  # the version the agent last said it is at
+        self.agent_dropped = 0
+        self.last_heard: float | None = None  # stream time of the trusted agent's last word
+        self.last_applied: float | None = None
+        self.rejected: Counter[str] = Counter()
+        self.ignored: Counter[str] = Counter()
+        self.last_rejected: str | None = None
+        self._assembly: _Assembly | None = None
+
+    # -- one message -----------------------------------------------------------------------
+    def apply(self, msg: Incoming, *, trusted_silent: bool = False) -> Outcome:
+        try:
+            return self._apply(msg, trusted_silent)
+        except Refused as exc:
+            self.rejected[exc.reason] += 1
+            self.last_rejected = exc.reason
+            return None
+
+    def _apply(self, msg: Incoming, trusted_silent: bool) -> Outcome:
+        if len(msg.body) > self.max_bytes:
+            raise Refused("oversized")
+        agent = msg.headers.get(AGENT_HEADER)
+        try:
+            started = int(msg.headers.get(STARTED_HEADER, ""))
+        except ValueError:
+            raise Refused("malformed") from None
+        if not agent:
+            raise Refused("malformed")
+        try:
+            schema = schema_of(msg.body)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            raise Refused("malformed") from None
+        if schema != SCHEMA_VERSION:
+            raise Refused("schema")
+        if agent != self.agent and self.agent is not None and started < self.started \
+                and not (trusted_silent and msg.kind == "keyframe"):
+            raise Refused("stale_agent")
+        try:
+            return self._read(msg, agent, started, trusted_silent)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            raise Refused("malformed") from None
+
+    def _read(self, msg: Incoming, agent: str, started: int, trusted_silent: bool) -> Outcome:
+        kind = msg.kind
+        if kind == "keyframe":
+            return self._keyframe(msg, decode_keyframe(msg.body), agent, started)
+        current = agent == self.agent
+        if kind == "heartbeat":
+            beat = decode_heartbeat(msg.body)
+            if current:
+                self.agent_version = max(self.agent_version, beat.version)
+                self.agent_dropped = beat.dropped
+                self._heard(msg)
+            return None
+        if kind == "events":
+            event = decode_event(msg.body)
+            if current:
+                self._heard(msg)
+            return event if current or started > self.started else None
+        if not current:
+            self.ignored["awaiting_keyframe"] += 1  # a newer agent's: wait for its keyframe
+            return None
+        self._heard(msg)
+        if kind == "delta":
+            return self._delta(decode_delta(msg.body))
+        if kind == "metrics":
+            return self._metrics(decode_metrics(msg.body))
+        raise Refused("unknown_subject")
+
+    def _heard(self, msg: Incoming) -> None:
+        if self.last_heard is None or msg.timestamp > self.last_heard:
+            self.last_heard = msg.timestamp
+
+    def _keyframe(self, msg: Incoming, part: Keyframe, agent: str, started: int) -> Outcome:
+        if part.part == 1:
+            if agent == self.agent and self.based and part.version < self.version:
+                self.ignored["old_keyframe"] += 1
+                return None
+            self._assembly = _Assembly(agent, part.version, part.parts)
+        asm = self._assembly
+        if asm is None or asm.agent != agent or asm.version != part.version \
+                or part.part != asm.next_part or part.parts != asm.parts:
+            self.ignored["keyframe_part_out_of_order"] += 1
+            self._assembly = None
+            return None
+        asm.entities.extend(part.entities)
+        asm.connections.extend(part.connections)
+        asm.next_part += 1
+        if part.part < part.parts:
+            return None
+        self._assembly = None
+        self.agent, self.started = agent, started
+        self.version = part.version
+        self.agent_version = max(self.agent_version, part.version) if agent == self.agent \
+            else part.version
+        self.based, self.gap = True, False
+        self.entities = {e.id: e for e in asm.entities}
+        self.connections = {c.id: c for c in asm.connections}
+        self.last_keyframe, self.last_keyframe_version = msg.timestamp, part.version
+        self._heard(msg)
+        self.last_applied = msg.timestamp
+        return Picture(list(self.entities.values()), list(self.connections.values()))
+
+    def _delta(self, delta: Delta) -> Outcome:
+        if not self.based:
+            self.ignored["awaiting_keyframe"] += 1
+            return None
+        if delta.version <= self.version:
+            self.ignored["duplicate"] += 1
+            return None
+        if delta.version > self.version + 1:
+            self.gap = True
+            self.ignored["gap"] += 1
+            return None
+        for entity in delta.upserts:
+            self.entities[entity.id] = entity
+        for eid in delta.removals:
+            self.entities.pop(eid, None)
+        for conn in delta.edge_upserts:
+            self.connections[conn.id] = conn
+        for cid in delta.edge_removals:
+            self.connections.pop(cid, None)
+        self.version = delta.version
+        self.agent_version = max(self.agent_version, delta.version)
+        self.last_applied = delta.timestamp
+        return delta
+
+    def _metrics(self, frame: MetricsFrame) -> Outcome:
+        if not self.based or frame.version != self.version:
+            self.ignored["metrics_other_version"] += 1
+            return None
+        moved: list[Entity] = []
+        for eid, values in frame.values.items():
+            entity = self.entities.get(eid)
+            if entity is None:
+                continue
+            changes = {k: v for k, v in values.items()
+                       if k in METRIC_FIELDS or k in ("custom_metrics", "health")}
+            if not changes:
+                continue
+            if not all(_metric_value(k, v) for k, v in changes.items()):
+                raise Refused("malformed")
+            updated = msgspec.structs.replace(entity, **changes)
+            self.entities[eid] = updated
+            moved.append(updated)
+        return Numbers(moved, frame.observed_at) if moved else None
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _metric_value(name: str, value: object) -> bool:
+    """A metrics frame's value is a number (or None); custom metrics a map of numbers."""
+    if name == "custom_metrics":
+        return isinstance(value, dict) and all(
+            isinstance(k, str) and _number(v) for k, v in value.items())
+    return value is None or _number(value)

@@ -1,0 +1,266 @@
+"""One site read from JetStream: its agent's keyframe and changes, as this hub's source.
+
+Each site is a source of its own (`site:<name>`), so a site whose agent stops turns stale
+exactly as a local source that stops, and each site's state shows in the sources' list.
+
+A run, step by step:
+1. connect; make sure the stream exists (`create_stream`), else say it is missing;
+2. find the site's last keyframe (`get_last_msg` on `gestalt.<site>.keyframe`; its parts
+   name where the first part sits) and (re)create this hub's durable consumer for the
+   site from there: a hub restarted rebuilds from the stream, not from the agents;
+3. read up to the end of the stream into the mirror, then hand the hub the whole site
+   at once (the map never shows the site going back to the keyframe and forward again);
+4. follow: each message read is applied to the mirror and passed on. A gap in the
+   versions (a message lost) returns to step 2, at most once per `_REBUILD_PAUSE`.
+
+Silence (nothing from the agent for `silence_timeout`, heartbeats included) reports the
+site down: its entities stay, stale; the next word from the agent brings it back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from typing import Any
+
+import nats
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import NotFoundError
+
+from gestalt.model import Delta, Event, SourceState
+from gestalt.model.config import AgentsCollector
+from gestalt.model.federation import (
+    KEYFRAME_START_HEADER,
+    SUBJECT_PREFIX,
+    is_refusal,
+    site_subjects,
+    subject,
+)
+from gestalt.sources.agents.connect import Refused, connect
+from gestalt.sources.agents.mirror import Incoming, Numbers, Picture, SiteMirror
+from gestalt.sources.base import PermanentSourceError, Sink, SourceUnavailable
+
+log = logging.getLogger(__name__)
+
+_BATCH = 512
+_REBUILD_PAUSE = 10.0
+
+
+class SiteSource:
+    def __init__(self, config: AgentsCollector, site: str) -> None:
+        self.config = config
+        self.site = site
+        self.name = f"site:{site}"
+        self.durable = f"{config.durable or _default_durable()}-{site}"
+        self.mirror = SiteMirror(site, max_bytes=config.max_message_bytes)
+        self._connected = False
+        self._silent = False
+        self._pending = 0
+        self._lag_seconds: float | None = None
+        # Events are passed on once: those already in the stream when this hub started
+        # are history (its own, or the feed it missed while down), not news.
+        self._event_floor: int | None = None
+
+    # -- status ----------------------------------------------------------------------------
+    def details(self) -> dict[str, Any]:
+        mirror = self.mirror
+        out: dict[str, Any] = {
+            "site": self.site, "agent": mirror.agent, "connected": self._connected,
+            "silent": self._silent, "version": mirror.version,
+            "lag_versions": max(mirror.agent_version - mirror.version, 0),
+            "lag_seconds": self._lag_seconds, "pending_messages": self._pending,
+            "last_keyframe": mirror.last_keyframe,
+            "last_keyframe_version": mirror.last_keyframe_version,
+            "last_heard": mirror.last_heard, "agent_dropped": mirror.agent_dropped,
+            "rejected": sum(mirror.rejected.values()),
+            "last_rejected": mirror.last_rejected,
+        }
+        out.update({f"rejected_{reason}": n for reason, n in mirror.rejected.items()})
+        out.update({f"ignored_{reason}": n for reason, n in mirror.ignored.items()})
+        return out
+
+    # -- the run ---------------------------------------------------------------------------
+    async def run(self, sink: Sink) -> None:
+        config = self.config
+        try:
+            nc = await connect(
+                config.url, timeout=config.request_timeout,
+                disconnected_cb=self._disconnected, reconnected_cb=self._reconnected,
+                **config.connect_options(f"gestalt-hub {self.durable}"))
+        except Refused as exc:
+            raise PermanentSourceError(str(exc)) from exc
+        except Exception as exc:  # nats-py raises several kinds for "cannot connect"
+            if is_refusal(exc):
+                raise PermanentSourceError(f"NATS at {config.url} refused the hub: {exc}") \
+                    from exc
+            raise SourceUnavailable(f"NATS at {config.url}: {exc or type(exc).__name__}") \
+                from exc
+        self._connected = True
+        try:
+            js = nc.jetstream(timeout=config.request_timeout)
+            await self._ensure_stream(js)
+            while True:
+                sub = await self._subscribe(js)
+                await self._catch_up(sub, sink)
+                await self._follow(sub, sink)
+                await asyncio.sleep(_REBUILD_PAUSE)  # a gap: read the site again
+        except NotFoundError as exc:
+            raise SourceUnavailable(f"stream {config.stream}: {exc}") from exc
+        except nats.errors.Error as exc:
+            if is_refusal(exc):
+                raise PermanentSourceError(f"NATS refused the hub: {exc}") from exc
+            raise SourceUnavailable(f"NATS: {exc or type(exc).__name__}") from exc
+        finally:
+            self._connected = False
+            try:
+                await asyncio.wait_for(nc.close(), 5)
+            except Exception:  # a broken connection: nothing to save
+                log.debug("closing NATS failed", exc_info=True)
+
+    async def _disconnected(self) -> None:
+        self._connected = False
+
+    async def _reconnected(self) -> None:
+        self._connected = True
+
+    async def _ensure_stream(self, js: Any) -> None:
+        config = self.config
+        try:
+            info = await js.stream_info(config.stream)
+        except NotFoundError:
+            if not config.create_stream:
+                raise SourceUnavailable(
+                    f"stream {config.stream} does not exist (create it, docs/federation.md, "
+                    "or set collectors.agents.create_stream)") from None
+            info = await js.add_stream(StreamConfig(
+                name=config.stream, subjects=[f"{SUBJECT_PREFIX}.>"],
+                storage=StorageType.FILE, max_age=config.stream_max_age,
+                max_bytes=config.stream_max_bytes, discard=DiscardPolicy.OLD,
+                duplicate_window=120.0))
+            log.info("created stream %s", config.stream)
+        if self._event_floor is None:
+            self._event_floor = info.state.last_seq
+
+    async def _subscribe(self, js: Any) -> Any:
+        """This hub's durable consumer of the site, from the site's last keyframe."""
+        config = self.config
+        info = await js.stream_info(config.stream)
+        start = info.state.last_seq + 1
+        try:
+            last = await js.get_last_msg(config.stream, subject(self.site, "keyframe"))
+            first = (last.headers or {}).get(KEYFRAME_START_HEADER)
+            start = int(first) if first and first.isdigit() else last.seq
+        except NotFoundError:
+            log.info("site %s: no keyframe in stream %s yet", self.site, config.stream)
+        try:
+            await js.delete_consumer(config.stream, self.durable)
+        except NotFoundError:
+            pass
+        consumer = ConsumerConfig(
+            durable_name=self.durable, deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=start, ack_policy=AckPolicy.NONE,
+            filter_subject=site_subjects(self.site),
+            inactive_threshold=3600.0)  # a hub gone for an hour leaves no consumer behind
+        self.mirror = _fresh(self.mirror)
+        return await js.pull_subscribe(site_subjects(self.site), durable=self.durable,
+                                       stream=config.stream, config=consumer)
+
+    async def _catch_up(self, sub: Any, sink: Sink) -> None:
+        """Read to the end of the stream into the mirror, then show the site at once."""
+        while True:
+            msgs = await _fetch(sub, 1.0)
+            for msg in msgs:
+                self._apply(msg, None)
+            if not msgs or msgs[-1].metadata.num_pending == 0:
+                break
+        mirror = self.mirror
+        if mirror.based:
+            sink.snapshot(mirror.entities.values(), mirror.connections.values(),
+                          observed_at=mirror.last_applied)
+        self._report(sink)
+
+    async def _follow(self, sub: Any, sink: Sink) -> None:
+        while True:
+            msgs = await _fetch(sub, 1.0)
+            for msg in msgs:
+                self._apply(msg, sink)
+                if self.mirror.gap:
+                    log.warning("site %s: versions skip after %d; reading the site again",
+                                self.site, self.mirror.version)
+                    return
+            self._report(sink)
+
+    def _apply(self, msg: Any, sink: Sink | None) -> None:
+        meta = msg.metadata
+        self._pending = meta.num_pending
+        kind = msg.subject.rsplit(".", 1)[-1]
+        incoming = Incoming(kind, msg.data, dict(msg.headers or {}), meta.sequence.stream,
+                            meta.timestamp.timestamp())
+        outcome = self.mirror.apply(incoming, trusted_silent=self._silent)
+        self._lag_seconds = max(time.time() - incoming.timestamp, 0.0)
+        if sink is None or outcome is None:
+            return
+        if isinstance(outcome, Picture):
+            sink.snapshot(outcome.entities, outcome.connections, observed_at=incoming.timestamp)
+        elif isinstance(outcome, Delta):
+            if outcome.upserts or outcome.edge_upserts:
+                sink.upsert(outcome.upserts, outcome.edge_upserts,
+                            observed_at=outcome.observed_at)
+            if outcome.removals or outcome.edge_removals:
+                sink.remove(outcome.removals, outcome.edge_removals,
+                            observed_at=outcome.observed_at)
+        elif isinstance(outcome, Numbers):
+            sink.upsert(outcome.entities, observed_at=outcome.observed_at)
+        elif isinstance(outcome, Event):
+            if self._event_floor is None or incoming.seq > self._event_floor:
+                self._event_floor = incoming.seq
+                sink.event(outcome)
+
+    def _report(self, sink: Sink) -> None:
+        mirror = self.mirror
+        heard = mirror.last_heard
+        silent = heard is None or time.time() - heard > self.config.silence_timeout
+        self._silent = silent
+        if not mirror.based:
+            sink.status(SourceState.DOWN, f"no keyframe from an agent of site {self.site} yet"
+                        + (f"; refusing its messages ({mirror.last_rejected})"
+                           if mirror.rejected else ""))
+        elif silent:
+            since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(heard or 0))
+            sink.status(SourceState.DOWN, f"agent {mirror.agent} silent since {since} "
+                        f"(at version {mirror.version})")
+        elif mirror.rejected and mirror.last_rejected:
+            sink.status(SourceState.DEGRADED, f"refused {sum(mirror.rejected.values())} "
+                        f"messages (last: {mirror.last_rejected})")
+        else:
+            sink.status(SourceState.OK)
+
+
+async def _fetch(sub: Any, timeout: float) -> list[Any]:
+    try:
+        return list(await sub.fetch(_BATCH, timeout=timeout))
+    except (NatsTimeout, TimeoutError):
+        return []
+
+
+def _fresh(old: SiteMirror) -> SiteMirror:
+    """A mirror to rebuild into, keeping the counts an operator follows."""
+    new = SiteMirror(old.site, max_bytes=old.max_bytes)
+    new.rejected, new.ignored = old.rejected, old.ignored
+    new.last_rejected = old.last_rejected
+    return new
+
+
+def _default_durable() -> str:
+    return "gestalt-hub-" + "".join(c if c.isalnum() or c in "-_" else "-"
+                                    for c in socket.gethostname())

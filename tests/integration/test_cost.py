@@ -1,0 +1,163 @@
+"""Cost allocation against kubesim and the real Docker engine, with known requests, usage
+and prices: every figure equals the hand-computed one (rates exactly; a month to the cent).
+
+Prices: 0.04 per vCPU-hour and 0.01 per GiB-hour, and nodes of instance type m5.large at
+0.05 per vCPU-hour; storage 0.04 per GiB-month.
+
+- node-a (m5.large): 4 vCPU, 8 GiB: 4 × 0.05 + 8 × 0.01 = 0.28 / h.
+- Deployment web, 2 pods requesting 300m and 256Mi (kubesim's usage stays below: at most
+  254m and 219Mi): each max(request, usage) = 0.3 vCPU, 0.25 GiB:
+  0.3 × 0.05 + 0.25 × 0.01 = 0.0175 / h; the deployment 0.035 / h.
+- Pod batch requesting 100m and 128Mi, using 500m and 512Mi (pinned): 0.5 vCPU, 0.5 GiB:
+  0.5 × 0.05 + 0.5 × 0.01 = 0.03 / h.
+- node-a idle: 0.28 - 0.035 - 0.03 = 0.215 / h.
+- Claim data, 10Gi: 10 × 0.04 / 730 / h; namespace shop: 0.065 + that.
+- A Docker container with --cpus 0.5 and --memory-reservation 256m, idle (usage below
+  both): 0.5 × 0.04 + 0.25 × 0.01 = 0.0225 / h (no node price: Docker's host is not a
+  Kubernetes node here), 16.425 a month.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gestalt.engine.runtime import Engine
+from gestalt.model.config import load_config
+from gestalt.sim.kubesim import KubeSim
+from gestalt.sim.kubesim.controllers import running_status
+from gestalt.sim.kubesim.metrics import USAGE_ANNOTATION
+from gestalt.sim.kubesim.store import now_rfc3339
+from tests.sim.conftest import deployment
+from tests.support.docker import Objects
+from tests.support.server import running_server
+from tests.support.wait import eventually
+
+pytestmark = pytest.mark.integration
+
+MONTH = 730
+WEB_POD = 0.3 * 0.05 + 0.25 * 0.01
+BATCH = 0.5 * 0.05 + 0.5 * 0.01
+NODE = 4 * 0.05 + 8 * 0.01
+STORAGE = 10 * 0.04 / MONTH
+DOCKER = 0.5 * 0.04 + 0.25 * 0.01
+
+
+def seed(sim: KubeSim) -> None:
+    store = sim.store
+    store.create({"kind": "Node", "metadata": {"name": "node-a", "labels": {
+        "kubernetes.io/hostname": "node-a", "node.kubernetes.io/instance-type": "m5.large"}},
+        "status": {"addresses": [{"type": "InternalIP", "address": "192.0.2.10"}],
+                   "capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+                   "allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+                   "conditions": [{"type": "Ready", "status": "True"}]}})
+    store.create({"kind": "Namespace", "metadata": {"name": "shop"}})
+    web = deployment("web", replicas=2)
+    web["spec"]["template"]["spec"]["containers"][0]["resources"] = {
+        "requests": {"cpu": "300m", "memory": "256Mi"}}
+    store.create(web)
+    spec = {"nodeName": "node-a", "containers": [{"name": "job", "image": "batch:1", "resources": {
+        "requests": {"cpu": "100m", "memory": "128Mi"}}}]}
+    store.create({"kind": "Pod", "metadata": {
+        "name": "batch", "namespace": "shop", "annotations": {USAGE_ANNOTATION: "500,512"}},
+        "spec": spec, "status": running_status(spec, "10.0.0.99", "192.0.2.10", now_rfc3339())})
+    store.create({"kind": "PersistentVolumeClaim", "metadata": {"name": "data",
+                                                                "namespace": "shop"},
+                  "spec": {"resources": {"requests": {"storage": "10Gi"}}},
+                  "status": {"phase": "Bound", "capacity": {"storage": "10Gi"}}})
+
+
+async def test_cost_equals_the_hand_computed_figures(tmp_path: Path, docker_engine: str,
+                                                    objects: Objects) -> None:
+    _, full_id = await objects.run("--cpus", "0.5", "--memory-reservation", "256m")
+    container = f"container:{full_id[:12]}"
+    async with KubeSim() as sim:
+        seed(sim)
+        config = tmp_path / "gestalt.yaml"
+        config.write_text(
+            f"server: {{data_dir: {tmp_path / 'data'}, metrics_interval: 0.2}}\n"
+            "history: {sample_interval: 0}\n"
+            "cost:\n  currency: EUR\n  cpu_hour: 0.04\n  memory_gib_hour: 0.01\n"
+            "  storage_gib_month: 0.04\n  record_interval: 3600\n"
+            "  nodes: [{match: {node.kubernetes.io/instance-type: m5.large}, cpu_hour: 0.05}]\n"
+            "collectors:\n"
+            "  host: {enabled: false}\n  nats: {enabled: false}\n  otel: {enabled: false}\n"
+            f'  docker: {{enabled: true, socket: "{docker_engine}", poll_interval: 0.3}}\n'
+            f"  kubernetes: {{enabled: true, kubeconfig: {sim.kubeconfig}, "
+            "cluster_name: kubesim, poll_interval: 0.5}\n")
+        engine = Engine(load_config(config, env={}))
+        async with running_server(engine) as url, httpx.AsyncClient(base_url=url,
+                                                                      timeout=10) as client:
+            async def ask(path: str, **params: str) -> object:
+                answer = await client.get(f"/api/paths/{path}", params=params)
+                assert answer.status_code == 200, answer.text
+                return answer.json()["result"]
+
+            def measured() -> bool:
+                pods = [e for e in engine.store.entities.values() if e.kind.value == "pod"]
+                box = engine.store.entities.get(container)
+                return len(pods) == 3 and all("cpu_usage" in p.custom_metrics for p in pods) \
+                    and box is not None and "cpu_usage" in box.custom_metrics
+
+            await eventually(measured, timeout=30, what="3 pods and the container, measured")
+            summary = await ask("world.infra.cost.summary")
+            assert summary["currency"] == "EUR"
+            assert summary["allocated_per_hour"] == pytest.approx(2 * WEB_POD + BATCH + DOCKER,
+                                                                  abs=1e-9)
+            assert summary["idle_per_hour"] == pytest.approx(NODE - 2 * WEB_POD - BATCH, abs=1e-9)
+            assert summary["storage_per_hour"] == pytest.approx(STORAGE, abs=1e-6)
+
+            top = {row["name"]: row for row in await ask("world.infra.cost.top")}
+            assert top["batch"]["cost_per_hour"] == pytest.approx(BATCH, abs=1e-9)
+            assert round(top["batch"]["cost_per_hour"] * MONTH, 2) == 21.90
+            assert top["batch"]["waste_per_hour"] == 0  # it uses more than it asked for
+            webs = [row for name, row in top.items() if name.startswith("web-")]
+            assert len(webs) == 2
+            for row in webs:
+                assert round(row["cost_per_hour"] * MONTH, 2) == 12.78  # 0.0175 × 730
+                wasted = (0.3 - row["cpu_usage"]) * 0.05 + (0.25 - row["memory_usage"]) * 0.01
+                assert row["waste_per_hour"] == pytest.approx(wasted, abs=1e-6)
+            docker_row = next(row for row in top.values() if row["id"] == container)
+            assert docker_row["cost_per_hour"] == pytest.approx(DOCKER, abs=1e-9)
+            assert round(docker_row["cost_per_hour"] * MONTH, 2) == 16.43
+            assert docker_row["site"] == "docker" and docker_row["node"] is None
+
+            workloads = {r["owner"]: r for r in await ask("world.infra.cost.workloads")}
+            assert round(workloads["deployment:kubesim/shop/web"]["cost_per_hour"] * MONTH,
+                         2) == 25.55
+            namespaces = {r["namespace"]: r for r in await ask("world.infra.cost.namespaces")}
+            assert namespaces["shop"]["cost_per_hour"] == pytest.approx(
+                2 * WEB_POD + BATCH + STORAGE, abs=1e-6)
+            (node,) = await ask("world.infra.cost.nodes")
+            assert round(node["cost_per_hour"] * MONTH, 2) == 204.40
+            assert round(node["idle_per_hour"] * MONTH, 2) == 156.95
+            sites = {r["site"]: r for r in await ask("world.infra.cost.sites")}
+            assert set(sites) == {"kubesim", "docker"}
+            # What the UI colours by: every running unit's cost and waste.
+            ui = (await client.get("/api/infra/cost")).json()
+            assert ui["entities"][container]["cost"] == pytest.approx(DOCKER, abs=1e-9)
+            assert ui["top"][0]["name"] == "batch" and ui["currency"] == "EUR"
+
+            # With time travel, at a moment: the map as recorded then, priced (requests are
+            # in the recorded pods; the web pods cost their requests).
+            await engine.history.flushed()
+            then = {r["owner"]: r for r in await ask("world.infra.cost.workloads",
+                                                    at=str(time.time()))}
+            assert round(then["deployment:kubesim/shop/web"]["cost_per_hour"] * MONTH,
+                         2) == 25.55
+
+            # Over a range, from history: two recorded rates half an hour apart.
+            start = time.time() + 10
+            engine.cost.record(now=start)
+            engine.cost.record(now=start + 1800)
+            await engine.history.flushed()
+            over = await ask("world.infra.cost.range", entity="owner:deployment:kubesim/shop/web",
+                             since=str(start), until=str(start + 1800))
+            assert over["cost"] == pytest.approx(2 * WEB_POD / 2, abs=1e-6)  # half an hour
+            assert round(over["cost"], 2) == 0.02
+            bad = await client.get("/api/paths/world.infra.cost.range",
+                                   params={"since": "yesterday"})
+            assert bad.status_code == 400

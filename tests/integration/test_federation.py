@@ -1,0 +1,212 @@
+"""Federation end to end: three kubesim clusters, each with its agent, and the hub's own
+Docker engine as a fourth site, on one hub over a real nats-server with JetStream. The
+hub's map must equal the union of what each agent sees, under churn and through faults
+(the hub restarting, the NATS server restarting, an agent going silent)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from gestalt.engine.runtime import Engine
+from gestalt.model import SourceState
+from gestalt.model.config import DockerCollector, KubernetesCollector
+from gestalt.sim.kubesim import STORED, KubeSim
+from tests.sim.conftest import deployment, seed
+from tests.support.federation import Agent, details, hub_config, hub_view, quiet_config, union
+from tests.support.nats_server import NatsServer, new_server
+from tests.support.wait import eventually
+
+pytestmark = pytest.mark.integration
+
+DEPLOYMENTS = STORED[("apps", "deployments")]
+SITES = ("east", "west", "north")
+
+
+@pytest.fixture
+def nats() -> Iterator[NatsServer]:
+    server = new_server(name="gestalt-federation")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextlib.asynccontextmanager
+async def clusters() -> AsyncIterator[list[KubeSim]]:
+    async with contextlib.AsyncExitStack() as stack:
+        sims = []
+        for _ in SITES:
+            sim = await stack.enter_async_context(KubeSim(bookmark_interval=0.3))
+            seed(sim)
+            sim.store.create(deployment("web", replicas=2))
+            sim.store.create(deployment("api", replicas=1))
+            sims.append(sim)
+        yield sims
+
+
+def kube_agent(site: str, sim: KubeSim, url: str, **options: object) -> Agent:
+    config = quiet_config(kubernetes=KubernetesCollector(
+        kubeconfig=sim.kubeconfig, cluster_name=site, poll_interval=0.5,
+        inactivity_timeout=2.0))
+    return Agent(site, url, config, **options)
+
+
+async def start_agents(sims: list[KubeSim], url: str) -> list[Agent]:
+    return [await kube_agent(site, sim, url).start()
+            for site, sim in zip(SITES, sims, strict=True)]
+
+
+def scale(sim: KubeSim, name: str, replicas: int) -> None:
+    sim.store.update(DEPLOYMENTS, "shop", name,
+                     lambda obj: obj["spec"].__setitem__("replicas", replicas))
+
+
+async def churn(sims: list[KubeSim], rounds: int, pause: float = 0.05) -> None:
+    for n in range(rounds):
+        for i, sim in enumerate(sims):
+            scale(sim, "web", 1 + (n + i) % 4)
+        await asyncio.sleep(pause)
+
+
+async def hub_matches(hub: Engine, agents: list[Agent], timeout: float = 20.0) -> None:
+    def same() -> bool:
+        if not all(agent.view()[0] for agent in agents):
+            return False  # an agent that has not listed its cluster yet proves nothing
+        return hub_view(hub) == union(*agents)
+
+    await eventually(same, timeout=timeout, what="the hub's map to equal the agents' union")
+
+
+async def test_three_clusters_and_local_docker_on_one_hub_under_churn(
+        nats: NatsServer, docker_engine: str) -> None:
+    async with clusters() as sims:
+        agents = await start_agents(sims, nats.url)
+        config = hub_config(nats.url, list(SITES))
+        config.collectors.docker = DockerCollector(enabled=True, socket=docker_engine)
+        hub = Engine(config)
+        await hub.start()
+        try:
+            await churn(sims, 20)
+            await hub_matches(hub, agents)
+            ents, _ = hub_view(hub)
+            for site in SITES:  # every cluster there, its ids carrying its name
+                assert any(eid.startswith(f"pod:{site}/") for eid in ents), site
+            local = [e for e in hub.store.entities.values() if "docker" in e.sources]
+            assert local, "the hub's own Docker engine is the fourth site"
+            for site in SITES:
+                state = details(hub, site)
+                assert state["state"] == "ok" and state["connected"] is True, state
+                assert state["rejected"] == 0 and state["last_keyframe"] is not None, state
+            # Churn again after the first catch-up: deltas, not keyframes, carry it.
+            await churn(sims, 10)
+            await hub_matches(hub, agents)
+        finally:
+            await hub.stop()
+            for agent in agents:
+                await agent.stop()
+
+
+async def test_hub_restart_rebuilds_from_the_stream_and_two_hubs_agree(
+        nats: NatsServer) -> None:
+    async with clusters() as sims:
+        agents = await start_agents(sims, nats.url)
+        hub = Engine(hub_config(nats.url, list(SITES)))
+        await hub.start()
+        try:
+            await churn(sims, 10)
+            await hub_matches(hub, agents)
+            keyframes = [a.publisher.last_keyframe_version for a in agents]
+            await hub.stop()
+            await churn(sims, 10)  # while the hub is away
+            other = Engine(hub_config(nats.url, list(SITES), durable="second-hub"))
+            hub = Engine(hub_config(nats.url, list(SITES)))
+            await hub.start()
+            await other.start()
+            try:
+                await hub_matches(hub, agents)
+                await hub_matches(other, agents)
+                # Rebuilt from the stream: the agents sent no new keyframe for it.
+                assert [a.publisher.last_keyframe_version for a in agents] == keyframes
+                await churn(sims, 5)
+                await hub_matches(hub, agents)
+                await hub_matches(other, agents)
+            finally:
+                await other.stop()
+        finally:
+            await hub.stop()
+            for agent in agents:
+                await agent.stop()
+
+
+async def test_nats_server_restarts_mid_churn_lose_nothing(nats: NatsServer) -> None:
+    async with clusters() as sims:
+        agents = await start_agents(sims, nats.url)
+        hub = Engine(hub_config(nats.url, list(SITES), silence_timeout=30.0))
+        await hub.start()
+        try:
+            await hub_matches(hub, agents)
+            for _ in range(3):
+                await churn(sims, 3)
+                nats.kill()  # SIGKILL: the file store must carry the stream over
+                await churn(sims, 3)
+                nats.start()
+            await churn(sims, 5)
+            await hub_matches(hub, agents, timeout=40)
+        finally:
+            await hub.stop()
+            for agent in agents:
+                await agent.stop()
+
+
+async def test_buffer_overflow_is_counted_and_replaced_by_a_keyframe(nats: NatsServer) -> None:
+    async with clusters() as sims:
+        agent = await kube_agent("east", sims[0], nats.url, buffer_messages=4).start()
+        hub = Engine(hub_config(nats.url, ["east"], silence_timeout=30.0))
+        await hub.start()
+        try:
+            await hub_matches(hub, [agent])
+            nats.kill()
+            await churn(sims[:1], 15, pause=0.1)
+            await eventually(lambda: agent.publisher.dropped["delta"] > 0,
+                             what="the agent to drop deltas past its buffer")
+            assert agent.publisher.buffered <= 4
+            nats.start()
+            await hub_matches(hub, [agent], timeout=40)
+            assert agent.publisher.last_keyframe_version is not None
+            await eventually(lambda: details(hub, "east")["agent_dropped"] > 0,
+                             what="the hub to show what the agent dropped")
+        finally:
+            await hub.stop()
+            await agent.stop()
+
+
+async def test_a_silent_site_turns_stale_and_recovers(nats: NatsServer) -> None:
+    async with clusters() as sims:
+        agent = await kube_agent("east", sims[0], nats.url).start()
+        hub = Engine(hub_config(nats.url, ["east"], silence_timeout=1.5))
+        await hub.start()
+        try:
+            await hub_matches(hub, [agent])
+            await agent.stop()
+
+            def all_stale() -> bool:
+                ents = [e for e in hub.store.entities.values() if "site:east" in e.sources]
+                return bool(ents) and all(e.stale for e in ents)
+
+            await eventually(all_stale, what="the silent site's entities to turn stale")
+            assert hub.hub.statuses["site:east"].state is SourceState.DOWN
+            assert "silent" in hub.hub.statuses["site:east"].reason
+            # A new agent (a new id) brings the site back by itself.
+            agent = await kube_agent("east", sims[0], nats.url).start()
+            scale(sims[0], "web", 3)
+            await hub_matches(hub, [agent])
+            await eventually(lambda: not all_stale(), what="the site to be fresh again")
+            assert hub.hub.statuses["site:east"].state is SourceState.OK
+        finally:
+            await hub.stop()
+            await agent.stop()

@@ -1,0 +1,202 @@
+"""Federation against hostile or confused agents, on a real nats-server: the shipped server
+config (deploy/nats/gestalt.conf) keeps each agent to its own site's subjects and refuses
+wrong credentials; the hub refuses payloads that are too large, malformed or of another
+schema (counted, never a crash), and a stale agent id republishing old versions never
+moves the map backwards."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import msgspec
+import nats
+import pytest
+from nats.js.errors import NotFoundError
+
+from gestalt.engine.runtime import Engine
+from gestalt.model import Delta, Entity, EntityKind, EntityStatus, SourceState
+from gestalt.model.changes import encode
+from gestalt.model.config import SyntheticCollector
+from gestalt.model.federation import (
+    AGENT_HEADER,
+    MSG_ID_HEADER,
+    STARTED_HEADER,
+    keyframe_parts,
+    subject,
+)
+from gestalt.sources.agents.connect import Refused
+from tests.support.federation import Agent, details, hub_config, hub_view, quiet_config
+from tests.support.nats_server import NatsServer, new_server
+from tests.support.wait import eventually
+
+pytestmark = pytest.mark.integration
+
+CONF = Path(__file__).resolve().parents[2] / "deploy" / "nats" / "gestalt.conf"
+PASSWORDS = {"GESTALT_HUB_PASSWORD": "hub-pw-1", "GESTALT_EAST_PASSWORD": "east-pw-2",
+             "GESTALT_WEST_PASSWORD": "west-pw-3"}
+
+
+def synthetic_agent(site: str, url: str, **options: object) -> Agent:
+    config = quiet_config(synthetic=SyntheticCollector(
+        enabled=True, entities=40, edges=40, churn_per_second=0.0))
+    return Agent(site, url, config, **options)
+
+
+@pytest.fixture
+def open_nats() -> Iterator[NatsServer]:
+    server = new_server(name="gestalt-fed-open")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def locked_nats() -> Iterator[NatsServer]:
+    server = new_server(name="gestalt-fed-locked", env={**os.environ, **PASSWORDS})
+    # The shipped config as it is, but for where JetStream keeps its files.
+    config = Path(server.store) / "gestalt.conf"
+    config.write_text(CONF.read_text().replace("/var/lib/nats/jetstream", server.store))
+    server.config = str(config)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def hub_and_agent(open_nats: NatsServer) -> AsyncIterator[tuple[Engine, Agent]]:
+    agent = await synthetic_agent("east", open_nats.url).start()
+    hub = Engine(hub_config(open_nats.url, ["east"], silence_timeout=30.0,
+                            max_message_bytes=256 * 1024))
+    await hub.start()
+    try:
+        await eventually(lambda: hub_view(hub) == agent.view() and agent.view()[0],
+                         what="the hub to show the agent's site")
+        yield hub, agent
+    finally:
+        await hub.stop()
+        await agent.stop()
+
+
+async def publish_raw(url: str, site: str, kind: str, body: bytes,
+                      headers: dict[str, str], **connect: object) -> None:
+    nc = await nats.connect(url, **connect)
+    try:
+        await nc.jetstream().publish(subject(site, kind), body, headers=headers)
+    finally:
+        await nc.close()
+
+
+def as_agent(agent_id: str, started_ms: int, msg_id: str) -> dict[str, str]:
+    return {AGENT_HEADER: agent_id, STARTED_HEADER: str(started_ms), MSG_ID_HEADER: msg_id}
+
+
+async def test_hostile_payloads_are_refused_with_a_reason(
+        open_nats: NatsServer, hub_and_agent: tuple[Engine, Agent]) -> None:
+    hub, agent = hub_and_agent
+    me = agent.publisher
+    before = hub_view(hub)
+    headers = as_agent(me.agent, me.started_ms, "x")
+    cases = {
+        "oversized": b'{"schema":1,"version":1,"timestamp":1,"upserts":[' + b" " * 300_000
+                     + b"]}",
+        "malformed": b'{"schema":1,"version":',
+        "schema": b'{"schema":2,"version":999,"timestamp":1}',
+    }
+    for n, body in enumerate(cases.values()):
+        await publish_raw(open_nats.url, "east", "delta", body, {**headers,
+                                                                 MSG_ID_HEADER: f"bad{n}"})
+    # Well formed JSON of the wrong shape, and a message with no agent at all.
+    await publish_raw(open_nats.url, "east", "delta", b'{"schema":1,"version":"x"}',
+                      {**headers, MSG_ID_HEADER: "bad-shape"})
+    await publish_raw(open_nats.url, "east", "delta", b'{"schema":1}', {MSG_ID_HEADER: "anon"})
+
+    def counted() -> dict[str, object] | None:
+        state = details(hub, "east")
+        ok = state.get("rejected_oversized") == 1 and state.get("rejected_schema") == 1 \
+            and state.get("rejected_malformed") == 3
+        return state if ok else None
+
+    state = await eventually(counted, what="each hostile payload counted by its reason")
+    assert state["state"] == "degraded" and "refused 5" in str(state["reason"])
+    assert hub_view(hub) == before
+    # The site still works: the agent's next change arrives (its source going down turns
+    # what it saw stale, on the agent and so on the hub).
+    agent.engine.hub.status("synthetic", SourceState.DOWN, "gone for a test")
+    await eventually(lambda: all(e.stale for e in hub.store.entities.values()
+                                 if "site:east" in e.sources),
+                     what="the agent's next change on the hub")
+
+
+async def test_a_stale_agent_republishing_old_versions_never_moves_the_map_back(
+        open_nats: NatsServer, hub_and_agent: tuple[Engine, Agent]) -> None:
+    hub, agent = hub_and_agent
+    me = agent.publisher
+    before = hub_view(hub)
+    ghost = Entity(id="pod:east/shop/ghost", kind=EntityKind.POD, name="ghost",
+                   status=EntityStatus.RUNNING)
+    # An older run of the site's agent, sending a keyframe of another picture.
+    old_start = me.started_ms - 60_000
+    (part,) = keyframe_parts(1, 1.0, [msgspec.json.encode(ghost)], [], 1 << 20)
+    await publish_raw(open_nats.url, "east", "keyframe", part,
+                      as_agent(f"test-east-{old_start}", old_start, "old-k1"))
+    # The current agent's own old version again, under a new message id (so JetStream's
+    # deduplication lets it through): the hub ignores it as a duplicate.
+    old = Delta(version=1, timestamp=1.0, upserts=[ghost])
+    await publish_raw(open_nats.url, "east", "delta", encode(old),
+                      as_agent(me.agent, me.started_ms, "replayed-1"))
+
+    def seen() -> dict[str, object] | None:
+        state = details(hub, "east")
+        return state if state.get("rejected_stale_agent") == 1 \
+            and state.get("ignored_duplicate", 0) >= 1 else None
+
+    await eventually(seen, what="the stale agent refused and the old version ignored")
+    assert hub_view(hub) == before
+    assert ghost.id not in hub.store.entities
+
+
+async def test_an_agent_may_publish_only_its_own_site(locked_nats: NatsServer) -> None:
+    url = locked_nats.url
+    hub = Engine(hub_config(url, ["east", "west"], user="hub",
+                            password=PASSWORDS["GESTALT_HUB_PASSWORD"]))
+    await hub.start()
+    east = synthetic_agent("east", url, user="east", password=PASSWORDS["GESTALT_EAST_PASSWORD"])
+    try:
+        await east.start()
+        await eventually(lambda: hub_view(hub) == east.view() and east.view()[0],
+                         what="east on the hub with its own credentials")
+        # East's credentials, but claiming to be west: the server refuses the publish.
+        impostor = synthetic_agent("west", url, user="east",
+                                   password=PASSWORDS["GESTALT_EAST_PASSWORD"])
+        await impostor.engine.start()
+        with pytest.raises(Refused, match="(?i)permissions violation"):
+            await impostor.publisher.run()
+        await impostor.stop()
+        nc = await nats.connect(url, user="hub", password=PASSWORDS["GESTALT_HUB_PASSWORD"])
+        try:
+            with pytest.raises(NotFoundError):
+                await nc.jetstream().get_last_msg("GESTALT", "gestalt.west.>")
+        finally:
+            await nc.close()
+        west = hub.hub.statuses["site:west"]
+        assert west.state is SourceState.DOWN and "no keyframe" in west.reason
+    finally:
+        await hub.stop()
+        await east.stop()
+
+
+async def test_wrong_credentials_are_refused(locked_nats: NatsServer) -> None:
+    agent = synthetic_agent("east", locked_nats.url, user="east", password="not-the-password")
+    await agent.engine.start()
+    try:
+        with pytest.raises(Refused, match="(?i)authorization"):
+            await agent.publisher.run()
+        assert agent.publisher.refused
+    finally:
+        await agent.stop()
