@@ -13,6 +13,7 @@ import sqlite3
 import time
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import httpx
 import pytest
@@ -21,7 +22,7 @@ from gestalt.engine.runtime import Engine
 from gestalt.model.config import load_config
 from gestalt.sim.kubesim import KubeSim
 from gestalt.sim.scenarios import ClusterLife, build_cluster
-from tests.support.cli import serving, write_config
+from tests.support.cli import gestalt, serving, user_env, write_config
 from tests.support.docker import Objects, docker
 from tests.support.server import running_server
 from tests.support.wait import eventually
@@ -191,3 +192,52 @@ async def test_a_kubesim_scenario_reads_back_at_every_moment(tmp_path: Path) -> 
                                    lambda t, seen=seen: t["version"] > seen, captured)
             await assert_past_is_live(client, captured)
             assert len({c["version"] for c in captured}) == len(captured)
+
+
+async def test_a_snapshot_opens_read_only_and_a_view_exports_in_every_format(
+    config: Path, objects: Objects, tmp_path: Path
+) -> None:
+    captured: list[dict[str, Any]] = []
+    async with serving(config) as served, httpx.AsyncClient(base_url=served.url) as client:
+        name, _ = await objects.run()
+        await capture_when(client, f"{name} running", lambda t: names(t).get(name) == "running",
+                           captured)
+        then = captured[-1]
+        response = await client.get("/api/infra/snapshot", params={"at": then["timestamp"]})
+        assert response.status_code == 200
+        assert "attachment" in response.headers["content-disposition"]
+        snapshot = tmp_path / "moment.json"
+        snapshot.write_bytes(response.content)
+        exports = {f: await client.get("/api/infra/export", params={"format": f})
+                   for f in ("json", "graphml", "dot", "mermaid")}
+        bad = await client.get("/api/infra/export", params={"format": "png"})
+        assert bad.status_code == 400 and "graphml" in bad.text
+    container = next(e["id"] for e in then["entities"] if e["name"] == name)
+    graphml = ElementTree.fromstring(exports["graphml"].content)
+    namespace = "{http://graphml.graphdrawing.org/xmlns}"
+    assert container in [n.get("id") for n in graphml.iter(f"{namespace}node")]
+    assert f'"{container}"' in exports["dot"].text and exports["dot"].text.startswith("digraph")
+    assert exports["mermaid"].text.startswith("graph LR") and name in exports["mermaid"].text
+    assert container in [e["id"] for e in exports["json"].json()["entities"]]
+
+    # Served from the file alone (nothing else of the past is needed), read-only.
+    async with serving(config, "--open-snapshot", str(snapshot)) as served, \
+            httpx.AsyncClient(base_url=served.url) as client:
+        shown = (await client.get("/api/infra/topology")).json()
+        assert picture(shown)["entities"] == picture(then)["entities"]
+        meta = (await client.get("/api/infra/config")).json()["snapshot"]
+        assert meta["file"] == "moment.json" and meta["at"] == then["timestamp"]
+        readiness = (await client.get("/readyz")).json()
+        assert readiness["ready"] is True
+
+    # A file that is not a snapshot, or a damaged one: one line, nothing served.
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text('{"kind": "something else"}')
+    damaged = tmp_path / "damaged.json"
+    damaged.write_bytes(snapshot.read_bytes()[:200])
+    for path, says in ((foreign, "not a Gestalt snapshot"), (damaged, "not a Gestalt snapshot")):
+        result = gestalt("serve", "-c", str(config), "--open-snapshot", str(path),
+                         env=user_env())
+        assert result.returncode == 2, result.stderr
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and says in lines[0] and str(path) in lines[0]

@@ -38,6 +38,10 @@ _alerts = msgspec.json.Decoder(Alert)
 # SQLite's limit on host parameters is higher; this keeps each statement small.
 _CHUNK = 900
 KEYFRAME_CACHE = 4
+# Rebuilding through many deltas leaves a copy of the state every this many deltas, kept in
+# memory (at most CHECKPOINTS of them): the next moment nearby starts from there.
+CHECKPOINT_EVERY = 500
+CHECKPOINTS = 12
 # Decoded bodies kept by hash: keyframes a few minutes apart share nearly all of theirs,
 # so an arbitrary moment decodes only what changed since a moment already asked.
 BODY_CACHE = 120_000
@@ -95,7 +99,11 @@ class Past:
         # keyframe version -> (entities, connections): decoded once, copied per answer.
         self._keyframes: OrderedDict[int, tuple[dict[str, Entity], dict[str, Connection]]] = \
             OrderedDict()
-        self._decoded: OrderedDict[bytes, Entity | Connection] = OrderedDict()
+        # Insertion order is age: the oldest go first when the cache is full.
+        self._decoded: dict[bytes, Entity | Connection] = {}
+        # version -> (time, run's start version, entities, connections).
+        self._checkpoints: OrderedDict[
+            int, tuple[float, int, dict[str, Entity], dict[str, Connection]]] = OrderedDict()
 
     def state_at(self, conn: sqlite3.Connection, at: float) -> State:
         run = conn.execute("SELECT start_version, start_ts, end_ts FROM runs WHERE start_ts <= ? "
@@ -107,19 +115,67 @@ class Past:
         frame = conn.execute("SELECT version, ts, body FROM keyframes WHERE version >= ? "
                              "AND ts <= ? ORDER BY version DESC LIMIT 1",
                              (start_version, at)).fetchone()
-        if frame is not None:
+        base = self._checkpoint(start_version, frame[0] if frame else start_version, at)
+        if base is not None:
+            version, (ts, _, entities, connections) = base
+            state.entities, state.connections = dict(entities), dict(connections)
+            state.version, state.timestamp = version, ts
+        elif frame is not None:
             entities, connections = self._keyframe(conn, frame[0], frame[2])
             state.entities, state.connections = dict(entities), dict(connections)
             state.version, state.timestamp = frame[0], frame[1]
         rows = conn.execute("SELECT version, ts, body, form FROM deltas WHERE version > ? "
                             "AND ts <= ? ORDER BY version", (state.version, at)).fetchall()
-        for delta in self.deltas(conn, rows):
-            _apply(state, delta)
+        self._follow(conn, state, rows, start_version)
         if end_ts is not None and at > end_ts:
             (resumed,) = conn.execute("SELECT MIN(start_ts) FROM runs WHERE start_ts > ?",
                                       (start_ts,)).fetchone()
             state.gap = (end_ts, resumed)
         return state
+
+    def _follow(self, conn: sqlite3.Connection, state: State,
+                rows: list[tuple[int, float, bytes, int]], run: int) -> None:
+        """Apply recorded deltas to `state` (straight from their references: no Delta
+        values), leaving checkpoints on the way."""
+        refs = [(version, ts, delta_refs(body) if form == BY_REFERENCE else decode_delta(body))
+                for version, ts, body, form in rows]
+        ups = {h for _, _, r in refs if isinstance(r, tuple) for h in r[1]}
+        edge_ups = {h for _, _, r in refs if isinstance(r, tuple) for h in r[3]}
+        entity_list, edge_list = list(ups), list(edge_ups)
+        bodies: dict[bytes, Any] = dict(zip(entity_list, self._items(conn, entity_list,
+                                                                     edges=False), strict=True))
+        bodies.update(zip(edge_list, self._items(conn, edge_list, edges=True), strict=True))
+        entities, connections = state.entities, state.connections
+        for index, (version, ts, r) in enumerate(refs, 1):
+            if not isinstance(r, tuple):
+                _apply(state, r)  # written whole, before layout 2
+            else:
+                for eid in r[2]:
+                    entities.pop(eid, None)
+                for h in r[1]:
+                    entity = bodies[h]
+                    entities[entity.id] = entity
+                for cid in r[4]:
+                    connections.pop(cid, None)
+                for h in r[3]:
+                    edge = bodies[h]
+                    connections[edge.id] = edge
+            state.version, state.timestamp = version, ts
+            if index % CHECKPOINT_EVERY == 0:
+                self._checkpoints[version] = (ts, run, dict(entities), dict(connections))
+                while len(self._checkpoints) > CHECKPOINTS:
+                    self._checkpoints.popitem(last=False)
+
+    def _checkpoint(self, run: int, after: int, at: float
+                    ) -> tuple[int, tuple[float, int, dict[str, Entity],
+                                          dict[str, Connection]]] | None:
+        """The latest checkpoint in run `run`, past version `after`, at or before `at`."""
+        best = None
+        for version, point in self._checkpoints.items():
+            if point[1] == run and version > after and point[0] <= at and \
+                    (best is None or version > best[0]):
+                best = (version, point)
+        return best
 
     def _keyframe(self, conn: sqlite3.Connection, version: int, body: bytes
                   ) -> tuple[dict[str, Entity], dict[str, Connection]]:
@@ -140,7 +196,7 @@ class Past:
                ) -> list[Any]:
         """The entities (or connections) stored under `hashes`, decoded once each."""
         cache = self._decoded
-        missing = [h for h in dict.fromkeys(hashes) if h not in cache]
+        missing = [h for h in set(hashes) if h not in cache]
         if missing:
             bodies = _bodies(conn, missing)
             packed = [bodies[h] for h in missing]
@@ -155,18 +211,17 @@ class Past:
                     gc.enable()
             cache.update(zip(missing, values, strict=True))
         found = [cache[h] for h in hashes]
-        for h in hashes[-BODY_CACHE // 2:]:
-            cache.move_to_end(h)
-        while len(cache) > BODY_CACHE:
-            cache.popitem(last=False)
+        if len(cache) > BODY_CACHE:
+            for old in list(cache)[:len(cache) - BODY_CACHE]:
+                del cache[old]
         return found
 
     def deltas(self, conn: sqlite3.Connection, rows: Iterable[tuple[int, float, bytes, int]]
                ) -> list[Delta]:
         rows = list(rows)
         refs = {v: delta_refs(body) for v, _, body, form in rows if form == BY_REFERENCE}
-        entity_hashes = list({h: None for r in refs.values() for h in r[1]})
-        edge_hashes = list({h: None for r in refs.values() for h in r[3]})
+        entity_hashes = list({h for r in refs.values() for h in r[1]})
+        edge_hashes = list({h for r in refs.values() for h in r[3]})
         entities = dict(zip(entity_hashes, self._items(conn, entity_hashes, edges=False),
                             strict=True))
         edges = dict(zip(edge_hashes, self._items(conn, edge_hashes, edges=True), strict=True))

@@ -106,8 +106,16 @@ def decode_connections(bodies: list[bytes]) -> list[Connection]:
     return _connections.decode(b"[" + b",".join(unpack(b) for b in bodies) + b"]")
 
 
+# A msgpack array of five (what a row of references is) starts with this byte; a zlib
+# stream never does (0x78).
+_RAW_REFS = 0x95
+# References shorter than this are stored as they are: deflate would add more than it saves,
+# and reading them back skips a decompressor.
+_PACK_REFS_FROM = 96
+
+
 def delta_refs(body: bytes) -> DeltaRefs:
-    refs: DeltaRefs = _delta_refs.decode(unpack(body))
+    refs: DeltaRefs = _delta_refs.decode(body if body[0] == _RAW_REFS else unpack(body))
     return refs
 
 
@@ -136,6 +144,7 @@ class Recorder:
         # twice as many as the topology holds, rebuilding from deltas costs more than a
         # keyframe (a keyframe right after a source's first snapshot, say).
         self._items_since_keyframe = 0
+        self._big_delta = False
         self._keyframe_at: float | None = None
 
     # -- runs ------------------------------------------------------------------------------
@@ -153,6 +162,7 @@ class Recorder:
         self.edges.clear()
         self.version = version
         self._since_keyframe, self._items_since_keyframe, self._keyframe_at = 0, 0, now
+        self._big_delta = False
 
     def resume_run(self, conn: sqlite3.Connection, paused_at: float, now: float) -> None:
         """Recording resumes after a pause: the run before ends at the pause, a new one
@@ -188,11 +198,17 @@ class Recorder:
             self.edges.pop(cid, None)
         self.version, self.timestamp = delta.version, delta.timestamp
         self._since_keyframe += 1
-        self._items_since_keyframe += len(bodies) + len(delta.removals) + \
-            len(delta.edge_removals)
-        # Compressed: removed ids share long prefixes (an entity and its edges).
-        refs = pack(_pack_refs((delta.observed_at, hashes, delta.removals, edge_hashes,
-                                delta.edge_removals)))
+        items = len(bodies) + len(delta.removals) + len(delta.edge_removals)
+        self._items_since_keyframe += items
+        # A delta that rewrites much of the map (a source's first snapshot, a relist): the
+        # state after it is worth a keyframe at once.
+        self._big_delta = self._big_delta or items >= max(
+            KEYFRAME_MIN_ITEMS, (len(self.entities) + len(self.edges)) // 2)
+        # Compressed when long: removed ids share long prefixes (an entity and its edges).
+        refs = _pack_refs((delta.observed_at, hashes, delta.removals, edge_hashes,
+                           delta.edge_removals))
+        if len(refs) >= _PACK_REFS_FROM:
+            refs = pack(refs)
         return (delta.version, delta.timestamp, refs), bodies
 
     @staticmethod
@@ -206,7 +222,7 @@ class Recorder:
     def keyframe_due(self, now: float) -> bool:
         if self._since_keyframe == 0:
             return False
-        if self._since_keyframe >= self.keyframe_deltas:
+        if self._since_keyframe >= self.keyframe_deltas or self._big_delta:
             return True
         if self._items_since_keyframe >= max(KEYFRAME_MIN_ITEMS,
                                              2 * (len(self.entities) + len(self.edges))):
@@ -226,6 +242,7 @@ class Recorder:
         conn.execute("INSERT OR REPLACE INTO keyframes (version, ts, body) VALUES (?, ?, ?)",
                      (version, ts, refs))
         self._since_keyframe, self._items_since_keyframe, self._keyframe_at = 0, 0, now
+        self._big_delta = False
 
     # -- retention ---------------------------------------------------------------------------
     @staticmethod

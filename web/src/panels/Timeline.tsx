@@ -76,7 +76,11 @@ export function Timeline() {
         <input type="range" data-testid="tl-scrub" aria-label="Moment" min={start} max={now} step={0.1}
           value={Math.min(Math.max(position, start), now)}
           onChange={(e) => t.goTo(Number(e.target.value))} />
-        <div className="tl-labels"><span>{stamp(start)}</span><span data-testid="tl-position">{at === null ? "live" : stamp(at)}</span><span>now</span></div>
+        <div className="tl-labels">
+          <span>{stamp(start)}</span>
+          <span data-testid="tl-position">{at === null ? "live" : stamp(at)}</span>
+          <Usage />
+        </div>
       </div>
       <div className="tl-actions">
         {compareFrom === null
@@ -95,6 +99,17 @@ export function Timeline() {
       <span hidden data-testid="tl-iso">{at === null ? "" : isoTime(at)}</span>
     </footer>
   );
+}
+
+/** History's size on disk and whether it records (a full disk pauses it). */
+function Usage() {
+  const usage = useTime((s) => s.timeline?.usage);
+  if (!usage) return <span>now</span>;
+  const mb = (usage.bytes / 1e6).toFixed(1);
+  const limit = usage.limit_bytes ? ` of ${(usage.limit_bytes / 1e6).toFixed(0)} MB` : "";
+  return usage.paused
+    ? <span className="c-critical" data-testid="tl-paused" title={usage.paused}>history paused · now</span>
+    : <span title={`history: ${mb} MB${limit} on disk`}>history {mb} MB · now</span>;
 }
 
 /** While not live, the whole UI says so, with the moment shown. */
