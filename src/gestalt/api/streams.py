@@ -26,8 +26,6 @@ from gestalt.engine.runtime import Engine
 from gestalt.model import Event
 from gestalt.model.changes import encode
 
-# Between heartbeat comments on every stream.
-HEARTBEAT_SECONDS = 15.0
 CHUNK = 64 * 1024
 MAX_BATCH = 64
 RETRY = b"retry: 2000\n\n"
