@@ -212,6 +212,9 @@ async def test_drift_follows_the_cluster_and_git(tmp_path: Path, sim: KubeSim,
         rows = {(r["kind"], r["name"]): r["state"] for r in drift["result"]}
         assert rows == {("Deployment", "web"): "drifted", ("ConfigMap", "web-conf"): "drifted",
                         ("Service", "web"): "missing", ("ConfigMap", "stray"): "extra"}
+        for name in ("world.infra.gitops.drift", "world.infra.gitops.objects",
+                     "world.infra.gitops.repositories"):
+            await columns_filled(client, name)
 
         async def feed_says_so() -> bool:
             events = await engine.history.events(limit=100, source="gitops")
@@ -237,6 +240,17 @@ async def test_drift_follows_the_cluster_and_git(tmp_path: Path, sim: KubeSim,
         assert repos["result"][0]["in_sync"] == 3 and repos["result"][0]["drifted"] == 0
 
 
+async def columns_filled(client: httpx.AsyncClient, name: str) -> None:
+    """Every column the path declares has a value in some row (as tests/unit/
+    test_paths_columns.py checks for the paths fed by captured entities)."""
+    from gestalt.engine.paths import REGISTRY
+
+    rows = (await client.get(f"/api/paths/{name}")).json()["result"]
+    assert rows, f"{name}: no rows"
+    empty = [c for c in REGISTRY[name].columns if all(r.get(c) is None for r in rows)]
+    assert not empty, f"{name}: columns {empty} are empty in every row"
+
+
 async def test_bad_input_is_per_file_and_the_rest_is_compared(tmp_path: Path, sim: KubeSim,
                                                               kubectl_bin: str) -> None:
     repo = tmp_path / "repo"
@@ -257,6 +271,7 @@ async def test_bad_input_is_per_file_and_the_rest_is_compared(tmp_path: Path, si
             await state_is(engine, entity_id, "in_sync")
         errors = (await client.get("/api/paths/world.infra.gitops.errors")).json()["result"]
         found = {(e["repository"], e["file"]): e["error"] for e in errors}
+        await columns_filled(client, "world.infra.gitops.errors")
         assert found[("shop", "apps/broken.yaml")] == \
             "not valid YAML (line 2): did not find expected ',' or ']'"
         assert found[("shop", "apps/nameless.yaml")] == \
@@ -398,5 +413,6 @@ async def test_a_remote_repository_is_fetched_and_followed(
         assert attr(engine, DEPLOY, "gitops_revision") == newer[:12]
         errors = (await client.get("/api/paths/world.infra.gitops.errors")).json()["result"]
         found = {(e["repository"], e["file"]): e["error"] for e in errors}
+        await columns_filled(client, "world.infra.gitops.errors")
         assert found[("gone", "(repository)")].startswith(
             f"file://{tmp_path / 'nowhere'}: cannot fetch: ")

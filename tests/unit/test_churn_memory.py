@@ -67,6 +67,8 @@ async def test_replaced_pods_leave_nothing_behind(tmp_path: Path) -> None:
     assert len(gone) > 500  # the churn did replace pods
     assert {k: after[k] for k in STEADY} == {k: warm[k] for k in STEADY}
     assert after["raw_edges"] == after["connections"]
-    assert after["sample_index"] <= after["entities"]
+    # No more series sampled than after the warm-up though hundreds of pods were replaced
+    # (entities' own and those derived from them, such as their cost).
+    assert after["sample_index"] <= warm["sample_index"] * 1.05
     assert not [eid for eid in gone if eid in COUNTERS]
     assert after["pending_metrics"] <= after["entities"]

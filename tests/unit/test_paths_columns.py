@@ -28,7 +28,11 @@ NOT_ENTITY_ROWS = {"world.infra.k8s.events", "world.infra.health.alerts",
                    "world.infra.cost.top", "world.infra.cost.namespaces",
                    "world.infra.cost.workloads", "world.infra.cost.sites",
                    "world.infra.cost.nodes",
-                   "world.code.scan"}  # a scan on demand: asks the source, not the map
+                   "world.code.scan",  # a scan on demand: asks the source, not the map
+                   # Git compared with a live cluster: checked against kubesim with a real
+                   # repository in tests/integration/test_gitops_drift.py (columns_filled).
+                   "world.infra.gitops.drift", "world.infra.gitops.objects",
+                   "world.infra.gitops.repositories", "world.infra.gitops.errors"}
 PATHS = sorted(name for name, spec in REGISTRY.items()
                if spec.columns and name not in NOT_ENTITY_ROWS)
 

@@ -30,3 +30,18 @@ async def test_heartbeat_reaches_every_stream_but_the_full_and_the_control_ones(
     assert control.queue.empty()
     assert [full.queue.get_nowait() for _ in range(2)] == [(1, b"a"), (2, b"b")]
     assert broadcaster.resyncs == 0  # a heartbeat never cuts a lagging client
+
+
+async def test_the_first_client_starts_the_heartbeat_and_the_last_one_ends_it() -> None:
+    """`gestalt serve` runs the app without a lifespan: the streams start it themselves."""
+    broadcaster = Broadcaster(heartbeat=0.01)
+    first, second = broadcaster.connect("topology"), broadcaster.connect("events")
+    await eventually(lambda: not first.queue.empty() and not second.queue.empty(),
+                     what="a heartbeat on both streams")
+    assert first.queue.get_nowait() == HEARTBEAT
+    broadcaster.disconnect(first)
+    broadcaster.disconnect(second)
+    third = broadcaster.connect("topology")
+    await eventually(lambda: not third.queue.empty(), what="a heartbeat after a restart")
+    broadcaster.close()
+    assert third.queue.get_nowait() == (-2, b"")  # CLOSE, nothing after it

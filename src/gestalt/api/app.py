@@ -30,7 +30,6 @@ from gestalt.api.metrics import engine_registry, exposition
 from gestalt.api.security import SecurityMiddleware
 from gestalt.api.sse import Broadcaster, sse_frame
 from gestalt.api.streams import (
-    HEARTBEAT_SECONDS,
     RETRY,
     SSE_HEADERS,
     event_stream,
@@ -54,7 +53,6 @@ from gestalt.engine.past import OutsideRetention, diff
 from gestalt.engine.paths import REGISTRY, PathError, nats_messages, resolve, topology_diff
 from gestalt.engine.runtime import Engine
 from gestalt.engine.scoring import overall_status, summarize
-from gestalt.engine.tasks import guarded, stop
 from gestalt.model import Event, Topology
 
 WEB_ROOT = Path(gestalt.__file__).parent / "web"
@@ -82,12 +80,10 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if manage_engine:
             await engine.start()
-        heartbeat = guarded("sse-heartbeat", lambda: broadcaster.beat(HEARTBEAT_SECONDS))
         try:
             async with mcp.run():
                 yield
         finally:
-            await stop([heartbeat])
             actions.audit.close()
             if manage_engine:
                 await engine.stop()

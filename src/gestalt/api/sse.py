@@ -21,6 +21,7 @@ import msgspec
 
 from gestalt.engine.changelog import Entry
 from gestalt.engine.runtime import Engine
+from gestalt.engine.tasks import guarded
 from gestalt.model import Delta, MetricsFrame, SourceStatus
 from gestalt.model.changes import encode
 
@@ -70,9 +71,17 @@ class Client:
         self.accepts = accepts
 
 
+# Between heartbeat comments on every stream.
+HEARTBEAT_SECONDS = 15.0
+
+
 class Broadcaster:
-    def __init__(self, *, max_frames: int = 256) -> None:
+    def __init__(self, *, max_frames: int = 256, heartbeat: float = HEARTBEAT_SECONDS) -> None:
         self.max_frames = max_frames
+        self.heartbeat = heartbeat
+        # Started by the first client (the server may run without a lifespan), ended by
+        # `close`.
+        self._beat: asyncio.Task[None] | None = None
         self._clients: dict[int, Client] = {}
         self._ids: Iterator[int] = itertools.count(1)
         self.resyncs = 0
@@ -92,16 +101,23 @@ class Broadcaster:
         self._clients[client.id] = client
         if self.closed:
             client.queue.put_nowait(CLOSE)
+        elif self._beat is None and _in_event_loop():
+            self._beat = guarded("sse-heartbeat", lambda: self.beat(self.heartbeat))
         return client
 
     def close(self) -> None:
         """End every stream (now and any opened later): the server is shutting down."""
         self.closed = True
+        if self._beat is not None:
+            self._beat.cancel()
         for client in self._clients.values():
             _replace_queue(client, CLOSE)
 
     def disconnect(self, client: Client) -> None:
         self._clients.pop(client.id, None)
+        if not self._clients and self._beat is not None:
+            self._beat.cancel()  # nobody to beat for; the next client starts it again
+            self._beat = None
 
     async def beat(self, every: float) -> None:
         """A heartbeat to every stream each `every` seconds, until cancelled: one timer for
@@ -154,6 +170,14 @@ class Broadcaster:
                 # Drop what it has not read; it gets a fresh snapshot instead.
                 _replace_queue(client, RESYNC)
                 self.resyncs += 1
+
+
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _replace_queue(client: Client, item: Item) -> None:

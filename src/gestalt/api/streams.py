@@ -26,8 +26,6 @@ from gestalt.engine.runtime import Engine
 from gestalt.model import Event
 from gestalt.model.changes import encode
 
-# Between heartbeat comments on every stream.
-HEARTBEAT_SECONDS = 15.0
 CHUNK = 64 * 1024
 MAX_BATCH = 64
 RETRY = b"retry: 2000\n\n"
@@ -150,8 +148,11 @@ async def _pump(
                         continue  # already in the snapshot or replay this client got
                     sent_version = version
                 out.append(frame)
+            if len(out) == 1 and len(out[0]) <= CHUNK:
+                yield out[0]  # the usual case: the one frame every client shares, as it is
+                continue
             if sum(map(len, out)) <= CHUNK:
-                yield b"".join(out)  # the usual case: a few small frames, one write
+                yield b"".join(out)  # a few small frames, one write
                 continue
             for part in out:
                 for piece in chunked(part):

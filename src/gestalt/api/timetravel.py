@@ -19,8 +19,8 @@ from fastapi.responses import Response, StreamingResponse
 
 from gestalt.api.exports import FORMATS, export_view
 from gestalt.api.snapshots import build_snapshot
-from gestalt.api.sse import HEARTBEAT_FRAME, Broadcaster, sse_frame
-from gestalt.api.streams import HEARTBEAT_SECONDS, RETRY, SSE_HEADERS, until_closed
+from gestalt.api.sse import HEARTBEAT_FRAME, HEARTBEAT_SECONDS, Broadcaster, sse_frame
+from gestalt.api.streams import RETRY, SSE_HEADERS, until_closed
 from gestalt.engine.filters import TopologyFilter
 from gestalt.engine.moments import BadMoment, state_at, topology_at
 from gestalt.engine.past import change_times, iso, parse_moment, read_deltas, runs

@@ -184,6 +184,7 @@ async def serve_engine(engine: Engine, sock: Any, level: str, *,
             async with app.state.mcp.run():  # /mcp's sessions (the lifespan is off)
                 await server.serve(sockets=[sock])
         finally:
+            app.state.actions.audit.close()  # what the lifespan would do
             await engine.stop()
     finally:
         if cleanup is not None:

@@ -62,8 +62,11 @@ class Hub:
         self._contrib: dict[str, dict[str, Entity]] = {}
         # Metrics each source reported apart from its views (`sink.metrics`).
         self._overlay: dict[str, dict[str, dict[str, Any]]] = {}
-        # Entity -> the sources whose views make it, in precedence order.
-        self._owners: dict[str, list[str]] = {}
+        # Entity -> the sources whose views make it, in precedence order: one tuple per
+        # combination, shared by every entity with it (and by their merged views).
+        self._owners: dict[str, tuple[str, ...]] = {}
+        self._combinations: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self._source_lists: dict[tuple[str, ...], list[str]] = {}
         self._statuses = SourceStatuses()
         self.statuses = self._statuses.current
         self._located = Located(local_host=local_host or socket.gethostname())
@@ -202,21 +205,24 @@ class Hub:
             if entity.locator is not None and not self._located.indexing:
                 self._located.start_indexing(self.store.entities.values())
             if entity.id not in contrib:
-                owners = self._owners.setdefault(entity.id, [])
-                owners.append(source)
-                owners.sort(key=precedence)
+                owners = (*self._owners.get(entity.id, ()), source)
+                self._owners[entity.id] = self._combination(owners)
             contrib[entity.id] = entity
             touched.add(entity.id)
         for eid in gone:
             if contrib.pop(eid, None) is not None:
-                owners = self._owners.get(eid, [])
-                if source in owners:
-                    owners.remove(source)
-                if not owners:
+                owners = tuple(s for s in self._owners.get(eid, ()) if s != source)
+                if owners:
+                    self._owners[eid] = self._combination(owners)
+                else:
                     self._owners.pop(eid, None)
                 touched.add(eid)
         self.statuses[source].entities = len(contrib)
         return touched
+
+    def _combination(self, owners: tuple[str, ...]) -> tuple[str, ...]:
+        ordered = tuple(sorted(owners, key=precedence))
+        return self._combinations.setdefault(ordered, ordered)
 
     def _merge(self, eid: str) -> Entity | None:
         owners = self._owners.get(eid)
@@ -228,7 +234,11 @@ class Hub:
         metrics = [m for s in owners if (m := overlay[s].get(eid))]
         if len(self._sources) > len(owners):
             metrics += [m for s in self._sources if s not in owners and (m := overlay[s].get(eid))]
-        merged = merge_entity(owners, views, metrics)
+        # Merged views of one combination of sources share its list (values: never changed).
+        sources = self._source_lists.get(owners)
+        if sources is None:
+            sources = self._source_lists[owners] = list(owners)
+        merged = merge_entity(sources, views, metrics)
         if self._simulated and not self._simulated.isdisjoint(owners):
             merged.attrs = {**merged.attrs, "simulated": True}
         # Stale when a source of it is down, or a view says so (a site's agent lost a source).

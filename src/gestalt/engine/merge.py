@@ -59,7 +59,8 @@ def merge_entity(
     """One entity from its sources' views (`views[i]` is what `sources[i]` says), in
     precedence order, at least one, with the metric values reported for it laid over
     (rules 2 to 4). Health is left as the first view says, for the engine to score."""
-    merged = msgspec.structs.replace(views[0], sources=list(sources))
+    merged = msgspec.structs.replace(
+        views[0], sources=sources if isinstance(sources, list) else list(sources))
     for other in views[1:]:
         _overlay(merged, other)
     for values in metrics:
