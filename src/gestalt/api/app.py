@@ -25,7 +25,7 @@ from gestalt.api.actions import build as build_actions
 from gestalt.api.actions import mount as mount_actions
 from gestalt.api.anomalies import anomalies_router, cost_router
 from gestalt.api.code import code_router
-from gestalt.api.mcp import HttpEndpoint
+from gestalt.api.mcp_mount import McpMount
 from gestalt.api.metrics import engine_registry, exposition
 from gestalt.api.security import SecurityMiddleware
 from gestalt.api.sse import Broadcaster, sse_frame
@@ -74,7 +74,7 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
     Its SSE broadcaster (`app.state.broadcaster`) follows the engine's change log from now."""
     broadcaster = Broadcaster(max_frames=engine.config.server.client_queue_frames)
     broadcaster.follow(engine)
-    mcp = HttpEndpoint(engine)
+    mcp = McpMount(engine)  # the MCP SDK is imported by the first request to /mcp
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -354,7 +354,7 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
     app.include_router(anomalies_router(engine))
     app.include_router(cost_router(engine))
     # The paths for AI assistants (api/mcp.py), behind the same middleware as the rest.
-    app.router.routes.append(Route("/mcp", mcp.asgi, methods=["GET", "POST", "DELETE"],
+    app.router.routes.append(Route("/mcp", mcp, methods=["GET", "POST", "DELETE"],
                                    include_in_schema=False))
     _mount_web(app)
     return app
