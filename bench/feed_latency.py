@@ -43,6 +43,22 @@ from tests.support.services import TEST_IMAGE  # noqa: E402
 TARGET_P99_MS = 200
 CLUSTER = "bench"
 
+# Notes when each feed event arrives over SSE (before the page handles it): splits the
+# latency into the server's share and the page's.
+RECEIVED = """
+window.__feedReceived = {};
+const listen = EventSource.prototype.addEventListener;
+EventSource.prototype.addEventListener = function (type, listener, options) {
+  if (type === "event") {
+    listen.call(this, type, (ev) => {
+      const at = performance.timeOrigin + performance.now();
+      try { window.__feedReceived[JSON.parse(ev.data).id] = at; } catch { /* not an event */ }
+    }, options);
+  }
+  return listen.call(this, type, listener, options);
+};
+"""
+
 # Notes each feed row's arrival: when it entered the DOM and the next animation frame.
 OBSERVE = """
 () => {
@@ -82,19 +98,21 @@ def docker(*args: str) -> str:
 
 def row(page: Any, part: str, suffix: str, what: str) -> tuple[str, dict[str, float]]:
     """The feed row whose event id contains `part` and ends with `suffix`, once painted:
-    (event id, {dom, frame}) in epoch ms."""
+    (event id, {received, dom, frame}) in epoch ms."""
     found = wait_until(
         lambda: page.evaluate(
             "([part, suffix]) => { const id = Object.keys(__feedRows).find((k) =>"
             " k.includes(part) && k.endsWith(suffix) && __feedRows[k]);"
-            " return id ? [id, __feedRows[id]] : null; }", [part, suffix]),
+            " return id ? [id, {...__feedRows[id], received: __feedReceived[id] ?? null}]"
+            " : null; }", [part, suffix]),
         30, what, 0.02)
     return found[0], found[1]
 
 
 def measure_docker(page: Any, iterations: int) -> dict[str, list[float]]:
     """Engine event time -> row, for each container's `start` and `die`."""
-    out: dict[str, list[float]] = {"start_dom": [], "start": [], "die_dom": [], "die": []}
+    out: dict[str, list[float]] = {
+        f"{verb}{part}": [] for verb in ("start", "die") for part in ("", "_dom", "_received")}
     prefix = f"gestalt-feed-{uuid.uuid4().hex[:6]}"
     try:
         for i in range(iterations):
@@ -108,6 +126,8 @@ def measure_docker(page: Any, iterations: int) -> dict[str, list[float]]:
                 event_id, seen = row(page, f"/{cid}/", f"/{verb}", f"the {verb} row of {name}")
                 at = int(event_id.split("/")[-2]) / 1e9
                 out[f"{verb}_dom"].append(seen["dom"] / 1000 - at)
+                if seen["received"]:
+                    out[f"{verb}_received"].append(seen["received"] / 1000 - at)
                 out[verb].append(seen["frame"] / 1000 - at)
             docker("rm", "-f", name)
     finally:
@@ -119,7 +139,7 @@ def measure_docker(page: Any, iterations: int) -> dict[str, list[float]]:
 
 def measure_kubesim(page: Any, api: str, iterations: int) -> dict[str, list[float]]:
     """Event created (request sent) -> row, for Events about a pod."""
-    out: dict[str, list[float]] = {"event_dom": [], "event": []}
+    out: dict[str, list[float]] = {"event_dom": [], "event": [], "event_received": []}
     with httpx.Client(base_url=api, timeout=10) as client:
         pod = client.get("/api/v1/pods", params={"limit": 1}).json()["items"][0]["metadata"]
         for i in range(iterations):
@@ -141,6 +161,8 @@ def measure_kubesim(page: Any, api: str, iterations: int) -> dict[str, list[floa
             # k8s-event:<cluster>/<uid>/<count>
             _, seen = row(page, f"/{uid}/", "/1", f"the row of event {i}")
             out["event_dom"].append(seen["dom"] / 1000 - sent)
+            if seen["received"]:
+                out["event_received"].append(seen["received"] / 1000 - sent)
             out["event"].append(seen["frame"] / 1000 - sent)
     return out
 
@@ -171,6 +193,7 @@ def main() -> None:
             ):
                 browser = launch_chromium(playwright)
                 page = browser.new_page(viewport={"width": 1280, "height": 800})
+                page.add_init_script(RECEIVED)
                 page.goto(f"{url}/")
                 wait_until(lambda: page.evaluate("__gestalt.status") == "live", 30, "the stream")
                 page.locator('[data-tab="events"]').click()
@@ -193,6 +216,11 @@ def main() -> None:
         "docker_die": summary_ms(docker_ms["die"]),
         "kubesim_event": summary_ms(kube_ms["event"]),
         "all": summary_ms(every),
+        "received": {  # the SSE frame reached the page: the server's share
+            "docker_start": summary_ms(docker_ms["start_received"]),
+            "docker_die": summary_ms(docker_ms["die_received"]),
+            "kubesim_event": summary_ms(kube_ms["event_received"]),
+        },
         "in_dom": {  # the row entered the DOM (before the frame that paints it)
             "docker_start": summary_ms(docker_ms["start_dom"]),
             "docker_die": summary_ms(docker_ms["die_dom"]),
