@@ -100,6 +100,8 @@ def measure(
             Path(tmp),
             {"synthetic": {"entities": entities, "edges": edges, "churn_per_second": churn}},
             {"max_entities": max(20000, entities * 2)},
+            # A 50,000-entity world takes its time to build on a busy machine.
+            ready_timeout=30 + entities / 250,
         ) as url,
     ):
         api_count = len(httpx.get(f"{url}/api/infra/topology", timeout=60).json()["entities"])
