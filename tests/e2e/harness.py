@@ -65,9 +65,11 @@ def gestalt_server(
     visualization: dict[str, Any] | None = None,
     port: int | None = None,
     settings: dict[str, Any] | None = None,
+    ready_timeout: float = 30,
 ) -> Iterator[str]:
     """Run `gestalt serve` with only `collectors` enabled (on `port`, else a free one) and
-    any other top-level `settings` (`actions`...); yields its base URL."""
+    any other top-level `settings` (`actions`...); yields its base URL once it is ready
+    (`ready_timeout` seconds at most)."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     config = {
@@ -85,7 +87,7 @@ def gestalt_server(
         "gestalt serve",
         [str(gestalt), "serve", "--config", str(path), "--port", str(port), "--log-level",
          "warning"],
-        workdir / "gestalt.log", f"http://127.0.0.1:{port}/readyz", 30,
+        workdir / "gestalt.log", f"http://127.0.0.1:{port}/readyz", ready_timeout,
         env={**os.environ, "GESTALT_CONFIG": str(path)}, cwd=workdir)
     try:
         yield f"http://127.0.0.1:{port}"

@@ -6,6 +6,13 @@ import type { LayoutPreset } from "../state/url";
 import type { LayoutLinkSpec, LayoutNodeSpec } from "./engine";
 import type { LayoutRequest, LayoutResponse } from "./worker";
 
+interface SentNode {
+  group: string;
+  kind: string;
+  site: string;
+  generation: number;
+}
+
 export class LayoutClient {
   ids: string[] = [];
   positions: Float32Array = new Float32Array(0);
@@ -14,8 +21,14 @@ export class LayoutClient {
   revision = 0;
   alpha = 1;
   private readonly worker: Worker;
-  private readonly sentNodes = new Map<string, string>();
-  private readonly sentLinks = new Set<string>();
+  // What the worker holds, each with the sync that last saw it (the generation): a sync
+  // sends only the difference, without building the whole view's specs again (it runs
+  // on every rebuild, 3 times a second under churn at 10,000 entities).
+  private readonly sentNodes = new Map<string, SentNode>();
+  private readonly sentLinks = new Map<string, number>();
+  /** Node id -> the namespace node it is tied to ("member:" links). */
+  private readonly sentMembers = new Map<string, string>();
+  private generation = 0;
 
   constructor() {
     this.worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
@@ -36,41 +49,54 @@ export class LayoutClient {
   }
 
   sync(view: View): void {
+    const generation = ++this.generation;
     const addNodes: LayoutNodeSpec[] = [];
-    const keep = new Set<string>();
-    for (const node of view.nodes) {
-      keep.add(node.id);
-      const spec = { id: node.id, near: node.near, group: layoutGroup(node.entity), kind: node.entity.kind,
-        site: siteKey(node.entity) };
-      const signature = `${spec.group}|${spec.kind}|${spec.site}`;
-      if (this.sentNodes.get(node.id) === signature) continue;
-      this.sentNodes.set(node.id, signature);
-      addNodes.push(spec);
-    }
     const removeNodes: string[] = [];
-    for (const id of this.sentNodes.keys()) if (!keep.has(id)) removeNodes.push(id);
-    for (const id of removeNodes) this.sentNodes.delete(id);
-
     const addLinks: LayoutLinkSpec[] = [];
-    const keepLinks = new Set<string>();
+    const removeLinks: string[] = [];
     // Members are tied to their namespace so that namespaces form clusters its ring can hold.
+    // (Keyed by cluster too: two clusters' "default" namespaces are two rings.)
     const namespaces = indexNamespaces(view.nodes.flatMap((node): [string, string, string][] =>
       node.entity.kind === "namespace" ? [[node.entity.id, node.entity.name, node.id]] : []));
-    const links = view.edges.map((e) => ({ id: e.id, source: e.source, target: e.target }));
+
     for (const node of view.nodes) {
-      const e = node.entity;
-      const ns = e.kind !== "namespace" && e.namespace ? namespaces.get(namespaceKey(e.id, e.namespace)) : undefined;
-      if (ns) links.push({ id: `member:${node.id}`, source: ns, target: node.id });
+      const { entity } = node;
+      const group = layoutGroup(entity);
+      const site = siteKey(entity);
+      const sent = this.sentNodes.get(node.id);
+      if (sent && sent.group === group && sent.kind === entity.kind && sent.site === site) sent.generation = generation;
+      else {
+        this.sentNodes.set(node.id, { group, kind: entity.kind, site, generation });
+        addNodes.push({ id: node.id, near: node.near, group, kind: entity.kind, site });
+      }
+      const ns = entity.kind !== "namespace" && entity.namespace
+        ? namespaces.get(namespaceKey(entity.id, entity.namespace)) : undefined;
+      const tied = this.sentMembers.get(node.id);
+      if (tied === ns) continue;
+      const id = `member:${node.id}`;
+      if (tied !== undefined) removeLinks.push(id);
+      if (ns === undefined) this.sentMembers.delete(node.id);
+      else {
+        this.sentMembers.set(node.id, ns);
+        addLinks.push({ id, source: ns, target: node.id });
+      }
     }
-    for (const edge of links) {
-      keepLinks.add(edge.id);
-      if (this.sentLinks.has(edge.id)) continue;
-      this.sentLinks.add(edge.id);
-      addLinks.push({ id: edge.id, source: edge.source, target: edge.target });
+    for (const [id, sent] of this.sentNodes) {
+      if (sent.generation === generation) continue;
+      this.sentNodes.delete(id);
+      removeNodes.push(id);
+      if (this.sentMembers.delete(id)) removeLinks.push(`member:${id}`);
     }
-    const removeLinks: string[] = [];
-    for (const id of this.sentLinks) if (!keepLinks.has(id)) removeLinks.push(id);
-    for (const id of removeLinks) this.sentLinks.delete(id);
+
+    for (const edge of view.edges) {
+      if (!this.sentLinks.has(edge.id)) addLinks.push({ id: edge.id, source: edge.source, target: edge.target });
+      this.sentLinks.set(edge.id, generation);
+    }
+    for (const [id, seen] of this.sentLinks) {
+      if (seen === generation) continue;
+      this.sentLinks.delete(id);
+      removeLinks.push(id);
+    }
 
     if (addNodes.length || removeNodes.length || addLinks.length || removeLinks.length) {
       this.send({ type: "sync", change: { addNodes, removeNodes, addLinks, removeLinks } });

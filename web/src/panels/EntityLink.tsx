@@ -29,7 +29,7 @@ export function EventRow({ event, fresh, gone }: { event: InfraEvent; fresh?: bo
   const go = useGoTo();
   const severity = event.severity ?? "info";
   return (
-    <li className={`event sev-${severity}${fresh ? " fresh" : ""}${gone ? " gone" : ""}`} data-entity={event.entity_id} data-reason={event.reason}>
+    <li className={`event sev-${severity}${fresh ? " fresh" : ""}${gone ? " gone" : ""}`} data-entity={event.entity_id} data-reason={event.reason} data-event={event.id}>
       <button type="button" onClick={() => go(event.entity_id)} title={`${event.entity_kind} ${event.entity_name}: ${event.message}`}>
         <span className="sev-icon" aria-label={severity}>{SEVERITY_ICON[severity]}</span>
         <span className="event-body">

@@ -17,7 +17,7 @@ import { driftColour } from "./drift";
 import { EdgeLayer } from "./layers/EdgeLayer";
 import { HaloLayer } from "./layers/HaloLayer";
 import { MarkerLayer } from "./layers/MarkerLayer";
-import { NodeLayer } from "./layers/NodeLayer";
+import { NodeLayer, type Shading } from "./layers/NodeLayer";
 import { ParticleLayer } from "./layers/ParticleLayer";
 import { RingLayer } from "./layers/RingLayer";
 import { type DetailBudget, partition } from "./levelOfDetail";
@@ -32,11 +32,13 @@ export interface SceneOptions extends DetailBudget {
   /** Edges drawn per frame, in pixels of line (the shortest on screen first; the path
    * traced from the selection always): lines cost a software renderer per pixel. */
   edgePixels: number;
+  /** How meshes are lit (layers/NodeLayer.ts). */
+  shading: Shading;
 }
 
 /** For a software renderer (no GPU), which pays for every triangle and pixel on the CPU. */
-export const SOFTWARE_OPTIONS: SceneOptions = { meshPixels: 10, meshTriangles: 20_000, particleBudget: 4000, edgePixels: 150_000 };
-export const GPU_OPTIONS: SceneOptions = { meshPixels: 2.5, meshTriangles: 2_000_000, particleBudget: 60000, edgePixels: Infinity };
+export const SOFTWARE_OPTIONS: SceneOptions = { meshPixels: 10, meshTriangles: 20_000, particleBudget: 4000, edgePixels: 150_000, shading: "lambert" };
+export const GPU_OPTIONS: SceneOptions = { meshPixels: 2.5, meshTriangles: 2_000_000, particleBudget: 60000, edgePixels: Infinity, shading: "standard" };
 
 const LEVEL = { critical: 2, warning: 1 } as Record<string, number>;
 
@@ -89,7 +91,7 @@ export class SceneGraph {
 
   constructor(options: SceneOptions = GPU_OPTIONS) {
     this.options = options;
-    this.nodes = new NodeLayer(this.root);
+    this.nodes = new NodeLayer(this.root, options.shading);
     this.edges = new EdgeLayer(this.root, options.edgePixels);
     this.particles = new ParticleLayer(this.root, options.particleBudget);
     this.rings = new RingLayer(this.root);

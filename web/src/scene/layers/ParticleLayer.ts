@@ -44,20 +44,30 @@ export class ParticleLayer {
 
   /** Which particles, the busiest edges first: each edge's first particle before any second. */
   rebuild(sg: SceneGraph): void {
-    const flows = sg.view.edges.map((edge, i) => {
-      const { count, speed } = particleFlow(edge.edge.kind, edgeRate(edge.edge.kind, edge.edge));
-      return { i, count, speed, rate: edgeRate(edge.edge.kind, edge.edge) };
-    }).filter((f) => f.count > 0);
-    flows.sort((a, b) => b.rate - a.rate);
+    // Typed arrays, not an object per edge: this runs on every rebuild and restyle.
+    const edges = sg.view.edges;
+    const rates = new Float64Array(edges.length);
+    const counts = new Uint8Array(edges.length);
+    const speeds = new Float32Array(edges.length);
+    const flowing: number[] = [];
+    for (let i = 0; i < edges.length; i++) {
+      const { kind } = edges[i].edge;
+      const rate = edgeRate(kind, edges[i].edge);
+      const { count, speed } = particleFlow(kind, rate);
+      if (count <= 0) continue;
+      rates[i] = rate; counts[i] = count; speeds[i] = speed;
+      flowing.push(i);
+    }
+    flowing.sort((a, b) => rates[b] - rates[a]); // stable: equal rates keep view order
     const list: number[] = [];
     const meta: number[] = [];
     const budget = this.particleBudget;
     for (let rank = 0; rank < 6 && list.length < budget; rank++) {
-      for (const f of flows) {
-        if (rank >= f.count) continue;
+      for (const i of flowing) {
+        if (rank >= counts[i]) continue;
         if (list.length >= budget) break;
-        list.push(f.i);
-        meta.push(rank / f.count, f.speed, rank);
+        list.push(i);
+        meta.push(rank / counts[i], speeds[i], rank);
       }
     }
     this.particleCount = list.length;
