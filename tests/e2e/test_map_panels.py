@@ -213,13 +213,17 @@ def test_outage_banner_and_events_after_restart(browser: Any, tmp_path: Path) ->
     page.screenshot(path=str(ARTIFACTS / "outage.png"))
     # Another server (another world) comes up on the same address: the page resyncs, and
     # events of entities that no longer exist go.
-    second = {"entities": 20, "edges": 30, "churn_per_second": 8, "seed": 2}
+    # (Another cluster name: none of the first world's ids exists in it, whichever
+    # entities the first world's events happened to be about.)
+    second = {"entities": 20, "edges": 30, "churn_per_second": 8, "seed": 2,
+              "cluster": "other"}
     with gestalt_server(tmp_path / "b", {"synthetic": second}, port=port):
         wait_until(lambda: page.evaluate("__gestalt.status") == "live", 60, "the resync")
         wait_until(lambda: banner.count() == 0, 10, "the banner to go")
         assert page.locator(".app.disconnected").count() == 0
-        gone = before - set(page.evaluate("__gestalt.ids()"))
-        assert gone, "the second world lacks some entity of the first"
+        # The stream is live as soon as it connects; the new world's snapshot follows.
+        gone = wait_until(lambda: before - set(page.evaluate("__gestalt.ids()")), 30,
+                          "the second world on the map")
 
         def first_world_gone() -> bool:
             # (The second world's own churn may leave events of its replaced pods: those
