@@ -52,8 +52,11 @@ def test_critical_entities_in_the_legend_colour_with_a_label(
             # The halo ring around it is drawn in exactly the legend's red.
             assert count_near(pixels, red, 6) >= 12, (entity, red)
             # And some label on the map names it.
+            # (Labels are placed a dozen times a second: one that just turned critical
+            # gets its label within a few frames.)
             label = page.locator(f'.label[data-ids~="{entity}"]')
-            assert label.count() >= 1 and label.first.is_visible(), entity
+            wait_until(lambda label=label: label.count() >= 1 and label.first.is_visible(),
+                       3, f"a label naming {entity}")
             checked.append(entity)
         return checked
 
