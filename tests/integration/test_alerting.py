@@ -143,10 +143,15 @@ async def test_restart_neither_repages_nor_loses_a_resolve(tmp_path: Path) -> No
     key1 = f"gestalt-{alert_id(RULE, first.id)}"
     key2 = f"gestalt-{alert_id(RULE, second.id)}"
     try:
-        async with running(cfg) as (_engine, sink):
+        async with running(cfg) as (engine, sink):
             sink.snapshot([first])
             await eventually(lambda: pd_events(pagerduty, key1) == ["trigger"], timeout=10,
                              what="first page")
+            # Stopped once the page is known sent (its 202 read), not while the request is
+            # in flight: that one may be sent again after a restart (PagerDuty dedups it).
+            notifier = engine.alert_manager.notifier
+            await eventually(lambda: notifier.log.last("pagerduty", alert_id(RULE, first.id)),
+                             timeout=10, what="the page noted as sent")
 
         # Gestalt restarts while api-1 still crashes: no second page within repeat_interval.
         async with running(cfg) as (engine, sink):

@@ -68,6 +68,14 @@ async def test_a_full_disk_pauses_history_the_map_goes_on_and_recording_resumes(
             return any(e["name"] == name for e in topology["entities"])
 
         await eventually(lambda: on_map(before), timeout=30, what=f"{before} on the map")
+        db = small_disk / "data" / "history.sqlite3"
+
+        def recorded() -> int:
+            # Something written before the disk fills (the writer commits in batches).
+            with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+                return int(conn.execute("SELECT COUNT(*) FROM deltas").fetchone()[0])
+
+        await eventually(recorded, timeout=30, what="deltas written before the disk fills")
         filler = fill(small_disk, leave=16 * 1024)
 
         async def paused() -> str | None:
@@ -97,7 +105,6 @@ async def test_a_full_disk_pauses_history_the_map_goes_on_and_recording_resumes(
 
         # The database is whole and readable (read from a copy off the full disk).
         copy = tmp_path / "copy.sqlite3"
-        db = small_disk / "data" / "history.sqlite3"
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as src, \
                 sqlite3.connect(copy) as dst:
             src.backup(dst)
