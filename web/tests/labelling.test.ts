@@ -41,4 +41,19 @@ describe("placeLabels", () => {
     const [title] = placeLabels([wish("Pods · 12", 300, 200, "group", { side: "left" })], 800, 600, measure);
     expect(title.left + title.width).toBeLessThanOrEqual(300);
   });
+  it("finds a ring's title a place anywhere around the ring when critical labels crowd its extremes", () => {
+    // A ring centred at (500, 400), radius 200 on screen: four critical labels on each of its
+    // top, bottom and sides take every spot there; the points between are free.
+    const ring = Array.from({ length: 16 }, (_, k) => ({ x: 500 + Math.cos((k / 16) * Math.PI * 2) * 200, y: 400 + Math.sin((k / 16) * Math.PI * 2) * 200 }));
+    const extremes = [{ x: 500, y: 200 }, { x: 500, y: 600 }, { x: 300, y: 400 }, { x: 700, y: 400 }];
+    const blockers = extremes.flatMap(({ x, y }) => [0, 1, 2, 3].map((k) => wish(`crit-${x}-${y}-${k}`.padEnd(14, "x"), x, y, "critical")));
+    const [top, ...others] = extremes;
+    const title = wish("payments", top.x, top.y, "group", { alternatives: [...others, ...ring] });
+    const placed = placeLabels([...blockers, title], 1000, 800, measure);
+    expect(placed.flatMap((p) => p.ids).filter((id) => id.startsWith("crit"))).toHaveLength(16);
+    const box = placed.find((p) => p.id === "payments");
+    expect(box).toBeDefined();
+    // Beside the ring, not on top of a critical label.
+    expect(Math.hypot(box!.left + box!.width / 2 - 500, box!.top + box!.height / 2 - 400)).toBeGreaterThan(150);
+  });
 });

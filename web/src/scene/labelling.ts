@@ -66,7 +66,8 @@ export function placeLabels(
     const { w, h } = size(wish.text, wish.kind);
     const spots = spotsAt(wish, wish.x, wish.y, w, h);
     const tries = wish.kind === "near" || wish.kind === "warning" ? spots.slice(0, 2) : spots;
-    for (const alt of wish.alternatives ?? []) tries.push(...spotsAt(wish, alt.x, alt.y, w, h).slice(0, 1));
+    // A group title may go anywhere around its group (a crowded ring has free room somewhere).
+    for (const alt of wish.alternatives ?? []) tries.push(...spotsAt(wish, alt.x, alt.y, w, h).slice(0, wish.kind === "group" ? 4 : 1));
     let spot: Box | null = null;
     for (const [left, top] of tries) {
       const box = clamp(left, top, w, h);
@@ -214,7 +215,12 @@ function groupWishes(sg: SceneGraph, frame: Frame, layout: LayoutPreset): LabelW
       if (!around.length) continue;
       const pick = (better: (p: { x: number; y: number }, q: { x: number; y: number }) => boolean) =>
         around.reduce((p, q) => (better(q, p) ? q : p));
-      const [best, ...alternatives] = [pick((p, q) => p.y < q.y), pick((p, q) => p.y > q.y), pick((p, q) => p.x < q.x), pick((p, q) => p.x > q.x)];
+      const extremes = [pick((p, q) => p.y < q.y), pick((p, q) => p.y > q.y), pick((p, q) => p.x < q.x), pick((p, q) => p.x > q.x)];
+      // Then every other point of the ring, highest first, and its centre: critical labels
+      // placed before may crowd the extremes.
+      const rest = around.filter((p) => !extremes.includes(p)).sort((p, q) => p.y - q.y);
+      const centre = around.reduce((c, p) => ({ x: c.x + p.x / around.length, y: c.y + p.y / around.length }), { x: 0, y: 0 });
+      const [best, ...alternatives] = [...extremes, ...rest, centre];
       const name = sg.view.nodes[i].entity.name;
       out.push({ id: `group:${name}`, text: groupTitle(name, clusters), ...best, kind: "group", alternatives });
     }
