@@ -132,6 +132,32 @@ async def test_apply_scale_delete(sim: KubeSim) -> None:
     assert api_pods(sim) == []  # cascading deletion through the ReplicaSet
 
 
+async def test_create_generators_send_protobuf(sim: KubeSim, tmp_path: Path) -> None:
+    """`kubectl create configmap|secret|namespace|serviceaccount` send protobuf bodies; the
+    objects land as the API server would store them (defaults included), and a kind kubesim
+    cannot read as protobuf is a clear 415, not a parse error."""
+    (tmp_path / "motd").write_text("hello\n")
+    code, out = await kubectl(sim, "create", "configmap", "settings", "-n", "shop",
+                              "--from-literal=mode=fast", f"--from-file={tmp_path / 'motd'}")
+    assert (code, out.strip()) == (0, "configmap/settings created")
+    code, out = await kubectl(sim, "create", "secret", "generic", "creds", "-n", "shop",
+                              "--from-literal=password=s3cret")
+    assert (code, out.strip()) == (0, "secret/creds created")
+    code, out = await kubectl(sim, "create", "namespace", "billing")
+    assert (code, out.strip()) == (0, "namespace/billing created")
+    code, out = await kubectl(sim, "create", "serviceaccount", "robot", "-n", "billing")
+    assert (code, out.strip()) == (0, "serviceaccount/robot created")
+    configmap = sim.store.get(STORED[("", "configmaps")], "shop", "settings")
+    assert configmap["data"] == {"mode": "fast", "motd": "hello\n"}
+    secret = sim.store.get(STORED[("", "secrets")], "shop", "creds")
+    assert (secret["type"], secret["data"]) == ("Opaque", {"password": "czNjcmV0"})
+    namespace = sim.store.get(STORED[("", "namespaces")], None, "billing")
+    assert namespace["status"] == {"phase": "Active"}
+    assert sim.store.find(STORED[("", "serviceaccounts")], "billing", "robot") is not None
+    code, out = await kubectl(sim, "create", "deployment", "web", "--image=nginx", "-n", "shop")
+    assert code == 1 and "kubesim reads Deployment only as JSON" in out
+
+
 async def test_wrong_token_is_refused(sim: KubeSim) -> None:
     code, out = await kubectl(sim, "get", "pods", "--token", "not-the-token")
     assert code != 0

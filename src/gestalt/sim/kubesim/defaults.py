@@ -13,6 +13,11 @@ Obj = dict[str, Any]
 
 def apply_defaults(obj: Obj) -> Obj:
     kind = obj.get("kind")
+    if kind == "Secret":
+        obj.setdefault("type", "Opaque")
+    elif kind == "Namespace":
+        obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+        obj.setdefault("status", {}).setdefault("phase", "Active")
     spec = obj.get("spec")
     if not isinstance(spec, dict):
         return obj

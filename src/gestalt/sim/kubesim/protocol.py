@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 import yaml
 
+from gestalt.sim.kubesim import protobuf
 from gestalt.sim.kubesim.patch import json_patch, merge_patch, strategic_merge_patch
 from gestalt.sim.kubesim.rbac import Attributes
 from gestalt.sim.kubesim.resources import METRICS, REVIEWS, STORED, Resource
@@ -146,7 +147,7 @@ def scale_of(obj: Obj) -> Obj:
 
 def apply_write(method: str, headers: dict[str, str], body: bytes, current: Obj) -> Obj:
     if method == "PUT":
-        return decode(body)
+        return decode(body, headers.get("content-type", ""))
     content_type = headers.get("content-type", "").split(";")[0].strip()
     patch: Any = orjson.loads(body) if body else {}
     base = copy.deepcopy(current)
@@ -168,7 +169,14 @@ def apply_write(method: str, headers: dict[str, str], body: bytes, current: Obj)
                    f"the body of the request was in an unknown format: {content_type}")
 
 
-def decode(body: bytes) -> Obj:
+def decode(body: bytes, content_type: str = "") -> Obj:
+    if "protobuf" in content_type:
+        try:
+            return protobuf.kubernetes_object(body)
+        except LookupError as exc:
+            raise ApiError(415, "UnsupportedMediaType", str(exc)) from exc
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ApiError(400, "BadRequest", f"invalid protobuf body: {exc}") from exc
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError:

@@ -220,7 +220,7 @@ class KubeSimApp:
                 return 200, _json(scale_of(obj))
             return 200, _json(self._render_one(resource, obj, view, query))
         if verb == "create":
-            obj = decode(body)
+            obj = decode(body, headers.get("content-type", ""))
             if obj.get("kind") != resource.kind:
                 raise ApiError(400, "BadRequest", f"expected kind {resource.kind}")
             if resource.namespaced:
