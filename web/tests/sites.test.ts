@@ -65,5 +65,7 @@ describe("namespaces of several clusters", () => {
     const index = indexNamespaces([["namespace:east/shop", "shop", 1], ["namespace:west/shop", "shop", 2]]);
     expect(index.get(namespaceKey("pod:west/shop/a", "shop"))).toBe(2);
     expect(index.get(namespaceKey("container:0123456789ab", "shop"))).toBe(1); // no cluster in the id
+    // A pod's container names its cluster in attrs (its id is the runtime's).
+    expect(index.get(namespaceKey("container:0123456789ab", "shop", "west"))).toBe(2);
   });
 });

@@ -70,7 +70,7 @@ export class LayoutClient {
         addNodes.push({ id: node.id, near: node.near, group, kind: entity.kind, site });
       }
       const ns = entity.kind !== "namespace" && entity.namespace
-        ? namespaces.get(namespaceKey(entity.id, entity.namespace)) : undefined;
+        ? namespaces.get(namespaceKey(entity.id, entity.namespace, entity.attrs?.cluster)) : undefined;
       const tied = this.sentMembers.get(node.id);
       if (tied === ns) continue;
       const id = `member:${node.id}`;

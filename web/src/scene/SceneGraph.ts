@@ -144,7 +144,7 @@ export class SceneGraph {
       node.entity.kind === "namespace" ? [[node.entity.id, node.entity.name, i]] : []));
     view.nodes.forEach((node, i) => {
       const e = node.entity;
-      const ns = e.kind !== "namespace" && e.namespace ? nsIndex.get(namespaceKey(e.id, e.namespace)) : undefined;
+      const ns = e.kind !== "namespace" && e.namespace ? nsIndex.get(namespaceKey(e.id, e.namespace, e.attrs?.cluster)) : undefined;
       if (ns === undefined) return;
       const members = this.nsMembers.get(ns) ?? [];
       members.push(i);

@@ -30,10 +30,11 @@ export function siteKey(entity: Entity): string {
   return "local";
 }
 
-/** A namespace's key among several clusters: `shop` of one cluster is not another's. An
- * id without a cluster (a container's) keys by the name alone. */
-export function namespaceKey(id: string, namespace: string): string {
-  const site = siteOf(id);
+/** A namespace's key among several clusters: `shop` of one cluster is not another's. An id
+ * without a cluster (a container's) keys by the cluster its source names (`attrs.cluster`),
+ * else by the name alone. */
+export function namespaceKey(id: string, namespace: string, cluster?: unknown): string {
+  const site = siteOf(id) ?? (typeof cluster === "string" && cluster ? cluster : null);
   return site ? `${site}|${namespace}` : namespace;
 }
 

@@ -220,7 +220,9 @@ def pod(cluster: str, obj: Obj) -> tuple[list[Entity], list[Connection]]:
         container = Entity(
             id=ids.container(cid), kind=EntityKind.CONTAINER, name=_shared(cs["name"]),
             namespace=namespace, status=state, sources=_SOURCES,
+            # Its id is the runtime's, without the cluster: say which cluster it is in.
             attrs={k: v for k, v in {"image": _shared(cs.get("image")), "pod": name,
+                                     "cluster": _shared(cluster),
                                      "restart_count": cs.get("restartCount", 0),
                                      "ready": bool(cs.get("ready")), "reason": why,
                                      "container_id": cid}.items() if v is not None})
