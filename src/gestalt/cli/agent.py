@@ -19,6 +19,7 @@ from gestalt.cli.common import (
     ConfigOption,
     LogLevelOption,
     err,
+    exit_now,
     fail,
     load,
     parse_log_level,
@@ -66,9 +67,7 @@ def agent(
         f"Gestalt Live {gestalt.__version__} agent ", (publisher.agent, "bold"),
         f" for site {publisher.site} -> {config.agent.url} stream {config.agent.stream}",
         f"  (sources: {', '.join(engine.sources) or 'none'})"))
-    code = asyncio.run(run_agent(engine, publisher))
-    if code:
-        raise typer.Exit(code)
+    exit_now(asyncio.run(run_agent(engine, publisher)))
 
 
 async def run_agent(engine: Engine, publisher: Publisher) -> int:

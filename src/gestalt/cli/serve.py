@@ -18,6 +18,7 @@ from gestalt.cli.common import (
     ConfigOption,
     LogLevelOption,
     err,
+    exit_now,
     fail,
     load,
     parse_log_level,
@@ -95,6 +96,7 @@ def serve(
         f"Gestalt Live {gestalt.__version__} serving ", (url, "bold"),
         f"  (sources: {', '.join(engine.sources) or 'none'}; history in {server.data_dir})"))
     asyncio.run(serve_engine(engine, sock, level))
+    exit_now()
 
 
 def _check_tls(cert: str | None, key: str | None) -> None:
