@@ -226,3 +226,26 @@ async def test_changes_larger_than_a_message_go_as_keyframe_parts(nats: NatsServ
         finally:
             await hub.stop()
             await agent.stop()
+
+
+async def test_an_agent_stops_when_the_stop_meets_a_change(nats: NatsServer) -> None:
+    """A stop that arrives in the same instant as a change still stops the publisher (with
+    Python 3.11's wait_for the change won and the cancellation was lost: the agent, and
+    the suite, hung)."""
+    hub = Engine(hub_config(nats.url, ["solo"]))  # the hub makes the stream
+    await hub.start()
+    agent = await Agent("solo", nats.url, quiet_config()).start()
+    publisher = agent.publisher
+    assert agent.task is not None
+    try:
+        # Idle: the loop waits for a change or the next heartbeat (asyncio.Event's waiters).
+        await eventually(lambda: publisher.last_keyframe is not None
+                         and len(publisher._wake._waiters) == 1,  # type: ignore[attr-defined]
+                         timeout=20, what="the publisher idle after its keyframe")
+        publisher._wake.set()
+        agent.task.cancel()
+        done, _ = await asyncio.wait({agent.task}, timeout=5)
+        assert agent.task in done and agent.task.cancelled()
+    finally:
+        await agent.stop()
+        await hub.stop()

@@ -140,7 +140,8 @@ async def _stop_group(proc: asyncio.subprocess.Process, grace: float = 10.0) -> 
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
     try:
-        await asyncio.wait_for(proc.wait(), grace)
+        async with asyncio.timeout(grace):
+            await proc.wait()
     except TimeoutError:
         pass
     with contextlib.suppress(ProcessLookupError):

@@ -225,7 +225,8 @@ class Publisher:
                     self._wake.clear()
                     wait = self._config.heartbeat_interval - (time.monotonic() - last_sent)
                     try:
-                        await asyncio.wait_for(self._wake.wait(), max(wait, 0.01))
+                        async with asyncio.timeout(max(wait, 0.01)):
+                            await self._wake.wait()
                     except TimeoutError:
                         pass
                     continue
@@ -262,8 +263,8 @@ class Publisher:
                 futures.append(await js.publish_async(
                     subject(self.site, item.kind), item.body, stream=self._config.stream,
                     headers=self._headers(item.msg_id)))
-            acks = await asyncio.wait_for(asyncio.gather(*futures),
-                                          self._config.publish_timeout)
+            async with asyncio.timeout(self._config.publish_timeout):
+                acks = await asyncio.gather(*futures)
         except BaseException:
             for future in futures:
                 future.cancel()  # frees its slot; the reply, if it comes, is dropped
@@ -339,6 +340,7 @@ def _counts(counter: Counter[str]) -> str:
 
 async def _close(nc: Client) -> None:
     try:
-        await asyncio.wait_for(nc.close(), 5)
+        async with asyncio.timeout(5):
+            await nc.close()
     except Exception:  # closing a broken connection: nothing left to save
         log.debug("closing the NATS connection failed", exc_info=True)

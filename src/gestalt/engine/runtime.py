@@ -208,7 +208,8 @@ class Engine:
                 return False
             self._status_changed.clear()
             try:
-                await asyncio.wait_for(self._status_changed.wait(), remaining)
+                async with asyncio.timeout(remaining):
+                    await self._status_changed.wait()
             except TimeoutError:
                 return False
         return True

@@ -150,7 +150,8 @@ class Notifier:
             if not due:
                 state.wake.clear()
                 try:
-                    await asyncio.wait_for(state.wake.wait(), IDLE_TICK)
+                    async with asyncio.timeout(IDLE_TICK):
+                        await state.wake.wait()
                 except TimeoutError:
                     pass
                 continue

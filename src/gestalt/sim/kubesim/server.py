@@ -339,8 +339,8 @@ class KubeSimApp:
             wait_until = min(deadline, next_bookmark if bookmarks else deadline)
             silent = self.faults.watches_silent
             try:
-                item = await asyncio.wait_for(watcher.queue.get(),
-                                              None if silent else max(0, wait_until - loop.time()))
+                async with asyncio.timeout(None if silent else max(0, wait_until - loop.time())):
+                    item = await watcher.queue.get()
             except TimeoutError:
                 item = None
             if item == DISCONNECT or watcher.ended == DISCONNECT:

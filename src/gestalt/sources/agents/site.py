@@ -123,7 +123,8 @@ class SiteSource:
         finally:
             self._connected = False
             try:
-                await asyncio.wait_for(nc.close(), 5)
+                async with asyncio.timeout(5):
+                    await nc.close()
             except Exception:  # a broken connection: nothing to save
                 log.debug("closing NATS failed", exc_info=True)
 

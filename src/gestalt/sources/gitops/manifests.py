@@ -137,7 +137,8 @@ async def _render(kubectl: str, folder: Path, timeout: float) -> bytes | str:
     except OSError as exc:
         return f"cannot run `{kubectl} kustomize`: {exc.strerror or exc}"
     try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+        async with asyncio.timeout(timeout):
+            out, err = await proc.communicate()
     except TimeoutError:
         proc.kill()
         await proc.wait()

@@ -220,7 +220,8 @@ class OtlpSource:
             # figures of known ones are refreshed every flush_interval.
             await asyncio.sleep(min(MIN_REPORT_GAP, interval))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._grew.wait(), max(interval - MIN_REPORT_GAP, 0))
+                async with asyncio.timeout(max(interval - MIN_REPORT_GAP, 0)):
+                    await self._grew.wait()
             self._grew.clear()
             if http is not None and http.failed:
                 raise SourceError("the OTLP/HTTP server stopped")
