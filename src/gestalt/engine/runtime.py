@@ -24,7 +24,7 @@ import msgspec
 from gestalt.engine import tasks
 from gestalt.engine.alerts import AlertManager
 from gestalt.engine.alerts.manager import HISTORY_RULE
-from gestalt.engine.anomaly import ANOMALIES, sampling
+from gestalt.engine.anomaly import ANOMALIES, expected, sampling
 from gestalt.engine.changelog import ChangeLog
 from gestalt.engine.cost import CostRecorder
 from gestalt.engine.counters import COUNTERS
@@ -116,6 +116,8 @@ class Engine:
             self.supervisor.start(source)
         self._tasks.append(tasks.guarded("metrics-flusher", self._flush_metrics))
         self.alert_manager.restore()
+        # What users said to expect outlives a restart (until its time is up).
+        await expected.restore(self.anomalies, self.history, time.time())
         if self.config.alerts.enabled:
             self._tasks.append(tasks.guarded("alerts", self.alert_manager.run))
         if self.config.cost.enabled:

@@ -183,8 +183,11 @@ class Detector:
                 self.ended.append(anomaly)
 
     # -- muting ------------------------------------------------------------------------
-    def mute(self, subject_id: str, series: str | None, until: float, reason: str) -> Mute:
+    def mute(self, subject_id: str, series: str | None, until: float, reason: str,
+             at: float | None = None) -> Mute:
         mute = Mute(subject_id, series, until, reason)
+        if at is not None:
+            mute.at = at
         self.mutes.append(mute)
         for (sid, name), anomaly in self.active.items():
             if sid == subject_id and (series is None or series == name):
