@@ -54,7 +54,7 @@ class Tuning:
     # The spread learns slower than the baseline: a ramp inside the band must not widen
     # the band as fast as it climbs.
     spread_weight: float = 0.2
-    warmup: int = 30  # samples before judging
+    warmup: int = 90  # samples before judging (15 min at 10 s: a whole GC or cron cycle)
     confirm: int = 3  # unusual samples in a row that make an anomaly (and usual that end it)
     accept_after: float = 1800.0  # seconds: an anomaly this long is the new normal
     season_alpha: float = 0.02  # weight within an hourly bucket (it sees 1/24 of samples)
