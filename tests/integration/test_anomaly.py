@@ -5,6 +5,7 @@ outlives a restart of `gestalt serve`."""
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import httpx
@@ -131,6 +132,7 @@ async def test_a_muted_series_stays_muted_across_a_restart(
         short = await client.post("/api/infra/anomalies/expected", json={
             "entity_id": control, "minutes": 0.01, "reason": "a moment"})  # 0.6 s
         assert short.status_code == 201, short.text
+    assert first.proc.returncode in (0, -signal.SIGTERM), first.stderr
     assert "Traceback" not in first.stderr, first.stderr
 
     async with serving(config) as second, httpx.AsyncClient(base_url=second.url,
@@ -168,4 +170,5 @@ async def test_a_muted_series_stays_muted_across_a_restart(
         await eventually(lambda: firing(control), timeout=30, what="the control's alert")
         assert (await anomaly_of(control) or {}).get("muted") is None
         assert not await firing(muted)
+    assert second.proc.returncode in (0, -signal.SIGTERM), second.stderr
     assert "Traceback" not in second.stderr, second.stderr

@@ -37,10 +37,10 @@ def test_a_memory_leak_of_one_percent_a_minute_is_rising_steadily() -> None:
     assert found, "the leak was never flagged"
     first = found[0]
     assert first.trend == "rising" and first.how == "rising steadily"
-    assert leak_at <= first.detected_at <= leak_at + 30 * 60  # 20 % of the level: 20 min
+    assert leak_at <= first.detected_at <= leak_at + 30 * 60  # 25 % of the level: 25 min
     # Unusual since the climb began, against the band it had then.
     assert leak_at - 300 <= first.since <= first.detected_at
-    assert first.low < level < first.high < level * 1.2
+    assert first.low < level < first.high < level * 1.25
     assert first.observed > first.high
 
 

@@ -24,21 +24,24 @@ is not anomalous at 1 %). Robust by construction:
   09:00 report is expected on Mondays at 09:00 from its third week;
 - **trends**: a slow drift (a leak, a queue nobody drains) stays inside a band that
   follows it, so the model also keeps the mean of each `trend_segment` (5 min) of samples,
-  the last `trend_segments` of them (an hour). When the last `trend_min_run` or more means
-  each rose (or each fell) and together moved more than the band's noise (`k` spreads as
-  they were when the run began), more than a `trend_rise` fraction of the level (a day's
-  slow swing is smaller) and more than the floor, the series is unusual *since the run
-  began*, against the band it had then. It stays unusual until it is back in that band, or
+  the last `trend_segments` of them (an hour), and how far one mean usually is from the
+  next (the step). When the last `trend_min_run` or more means each rose (or each fell)
+  and together moved more than the band's noise (`k` spreads), more than a wandering
+  series moves in as many steps (`trend_z` steps × √steps, as they were when the run
+  began), more than a `trend_rise` fraction of the level (a day's slow swing is smaller)
+  and more than the floor, the series is unusual *since the run began*, against the band
+  it had then. It stays unusual until it is back in that band, or
   until it has held one level (no longer trending) for `accept_after`.
 
 Cold start is honest: for the first `warmup` samples the model is `learning` and judges
-nothing. Every step is O(1) in time and memory (about 2.6 KB per series with its buckets).
+nothing. Every step is O(1) in time and memory (about 2.7 KB per series with its buckets).
 The model lives in memory: after a restart every series learns anew (what users said to
 expect does survive: see detector.py).
 """
 
 from __future__ import annotations
 
+import math
 from array import array
 from dataclasses import dataclass
 
@@ -65,8 +68,10 @@ class Tuning:
     trend_segments: int = 12  # means kept: the longest run looked at (an hour)
     trend_min_run: int = 3  # means in a row, each above (below) the last, that make a trend
     # A trend must move more than this fraction of the level: a day's swing moves less than
-    # 15 % of a series' level in an hour, a leak of 1 %/min moves 20 % in 20 min.
-    trend_rise: float = 0.2
+    # 15 % of a series' level in an hour, a leak of 1 %/min moves 25 % in 25 min.
+    trend_rise: float = 0.25
+    # A random walk moves about its step × √steps; a trend moves its slope × steps.
+    trend_z: float = 4.0
 
 
 DEFAULT_TUNING = Tuning()
@@ -75,7 +80,7 @@ DEFAULT_TUNING = Tuning()
 class SeriesModel:
     __slots__ = ("accepted", "base", "born", "count", "extreme", "floor", "held", "high",
                  "last", "low", "out", "run", "season", "seg_at", "seg_n", "seg_sum", "segs",
-                 "shifted", "since", "spread", "state", "trend", "week")
+                 "shifted", "since", "spread", "state", "step", "steps", "trend", "week")
 
     def __init__(self, floor: float) -> None:
         self.floor = floor  # the least half-width of the band, in the series' unit
@@ -94,7 +99,10 @@ class SeriesModel:
         self.trend = 0  # +1 rising, -1 falling: the current anomaly is a trend
         self.extreme = 0.0  # the trend's furthest mean so far
         # The trend check's means: the current segment's sum and count, then the closed
-        # ones as (mean, spread) pairs, oldest first.
+        # ones as (mean, spread, step) triples, oldest first; the step is the weighted mean
+        # distance between one mean and the next while the series is usual.
+        self.step = 0.0
+        self.steps = 0
         self.seg_at = -1
         self.seg_n = 0
         self.seg_sum = 0.0
@@ -136,10 +144,10 @@ class SeriesModel:
         closed = self._track(value if self.state == UNUSUAL else min(max(value, low), high),
                              now, tuning)
         if self.state == UNUSUAL:
-            if closed and self.trend and (self.segs[-2] - self.extreme) * self.trend > \
+            if closed and self.trend and (self.segs[-3] - self.extreme) * self.trend > \
                     (self.high - self.low) / 8:
                 # A new extreme: still climbing (falling), not yet a level to accept.
-                self.held, self.extreme = now, self.segs[-2]
+                self.held, self.extreme = now, self.segs[-3]
             self._during_anomaly(value, outside, now, tuning)
         else:
             self.out = self.out + 1 if outside else 0
@@ -205,10 +213,13 @@ class SeriesModel:
         if at != self.seg_at:
             segs = self.segs
             if self.seg_n and at == self.seg_at + 1:
-                if len(segs) >= 2 * tuning.trend_segments:
-                    del segs[:2]
-                segs.append(self.seg_sum / self.seg_n)
-                segs.append(self.spread)
+                mean = self.seg_sum / self.seg_n
+                if segs and self.state != UNUSUAL:
+                    self.steps += 1
+                    self.step += max(1.0 / self.steps, 0.1) * (abs(mean - segs[-3]) - self.step)
+                if len(segs) >= 3 * tuning.trend_segments:
+                    del segs[:3]
+                segs.extend((mean, self.spread, self.step))
                 closed = True
             else:
                 del segs[:]
@@ -220,28 +231,29 @@ class SeriesModel:
     def _check_trend(self, value: float, now: float, tuning: Tuning) -> None:
         """A steady run of means that left the band it started in: a trend anomaly."""
         segs = self.segs
-        means = len(segs) // 2
+        means = len(segs) // 3
         if means < tuning.trend_min_run:
             return
-        step = segs[-2] - segs[-4]
-        direction = 1 if step > 0 else -1 if step < 0 else 0
+        last = segs[-3] - segs[-6]
+        direction = 1 if last > 0 else -1 if last < 0 else 0
         if not direction:
             return
         run = 2
-        while run < means and (segs[-2 * run] - segs[-2 * run - 2]) * direction > 0:
+        while run < means and (segs[-3 * run] - segs[-3 * run - 3]) * direction > 0:
             run += 1
         if run < tuning.trend_min_run:
             return
-        start, spread = segs[-2 * run], segs[-2 * run + 1]
-        moved = (segs[-2] - start) * direction
-        if moved < max(self.floor, tuning.trend_rise * abs(start), tuning.k * spread):
+        start, spread, step = segs[-3 * run], segs[-3 * run + 1], segs[-3 * run + 2]
+        moved = (segs[-3] - start) * direction
+        if moved < max(self.floor, tuning.trend_rise * abs(start), tuning.k * spread,
+                       tuning.trend_z * step * math.sqrt(run - 1)):
             return
         # Unusual since the run began, against the band it had then.
         width = self.half_width(start, spread, tuning)
         self.base, self.spread = start, spread
         self.low, self.high = start - width, start + width
         self.since = (self.seg_at - run) * tuning.trend_segment
-        self.held, self.extreme = now, segs[-2]
+        self.held, self.extreme = now, segs[-3]
         self._begin(value, direction)
 
     def _learn(self, value: float, tuning: Tuning, low: float | None = None,

@@ -24,7 +24,7 @@ class AnomalyConfig(Section):
     confirm: Positive = 3
     # An anomaly that lasts this long is accepted as the new normal.
     accept_after: Duration = "30m"
-    # At most this many series are modelled (about 1 KB each); more are left unjudged.
+    # At most this many series are modelled (about 2.7 KB each); more are left unjudged.
     max_series: Positive = 100_000
 
 
