@@ -14,6 +14,8 @@ import re
 import sqlite3
 import uuid
 
+import msgspec
+
 from gestalt.engine.anomaly.detector import Detector
 from gestalt.engine.history import History
 from gestalt.model import Entity, Event, Severity
@@ -50,9 +52,15 @@ def mute_of(event: Event) -> tuple[str | None, float, str] | None:
 
 def _expected_events(conn: sqlite3.Connection, since: float) -> list[Event]:
     # A range on the unique index of ids: only these events are read, however busy the feed.
-    rows = conn.execute("SELECT body FROM events WHERE id >= ? AND id < ? AND ts >= ? "
+    rows = conn.execute("SELECT id, body FROM events WHERE id >= ? AND id < ? AND ts >= ? "
                         "ORDER BY ts", (EVENT_PREFIX, EVENT_PREFIX[:-1] + ";", since))
-    return [decode_event(body) for (body,) in rows]
+    events = []
+    for event_id, body in rows:
+        try:
+            events.append(decode_event(body))
+        except msgspec.DecodeError as exc:  # one unreadable row must not stop the engine
+            log.warning("anomaly: cannot read event %s in history: %s", event_id, exc)
+    return events
 
 
 async def restore(detector: Detector, history: History, now: float) -> int:
