@@ -1,7 +1,7 @@
 """Anomaly detection end to end against the real Docker engine: a container that idles and
 then burns a CPU is flagged (the `anomaly` check, an alert, the feed, the paths); marking it
 expected mutes it and is recorded; "what changed around this alert" lists it; the mute
-outlives a restart of `gestalt serve`."""
+and what the models learned outlive a restart of `gestalt serve`."""
 
 from __future__ import annotations
 
@@ -102,7 +102,7 @@ async def test_a_muted_series_stays_muted_across_a_restart(
         tmp_path: Path, docker_engine: str, objects: Objects) -> None:
     """Two real `gestalt serve` processes, one after the other on one data dir: what the
     first was told to expect for 30 min is still expected by the second; a mute whose time
-    ran out meanwhile is not."""
+    ran out meanwhile is not; what the first's models learned, the second's know."""
     config = tmp_path / "gestalt.yaml"
     config.write_text(
         f"server: {{data_dir: {tmp_path / 'data'}, metrics_interval: 0.2}}\n"
@@ -132,11 +132,33 @@ async def test_a_muted_series_stays_muted_across_a_restart(
         short = await client.post("/api/infra/anomalies/expected", json={
             "entity_id": control, "minutes": 0.01, "reason": "a moment"})  # 0.6 s
         assert short.status_code == 201, short.text
+
+        async def samples() -> int:
+            rows = (await client.get(f"/api/infra/anomalies/series/{muted}")).json()
+            return next((r["samples"] for r in rows.get("series", [])
+                         if r["series"] == "cpu_percent"), 0)
+
+        # Learned for a while (40 samples, 12 s): more than a new model could have by the
+        # time the second server first answers.
+        async def enough() -> bool:
+            return await samples() >= 40
+
+        await eventually(enough, timeout=60, what="40 samples of cpu_percent")
+        learned_before = await samples()
     assert first.proc.returncode in (0, -signal.SIGTERM), first.stderr
     assert "Traceback" not in first.stderr, first.stderr
 
     async with serving(config) as second, httpx.AsyncClient(base_url=second.url,
                                                              timeout=10) as client:
+        # What the model learned came back with it: not learning, its samples counted on.
+        async def restored() -> list[dict] | None:
+            answer = await client.get(f"/api/infra/anomalies/series/{muted}")
+            rows = answer.json().get("series", []) if answer.status_code == 200 else []
+            return [r for r in rows if r["series"] == "cpu_percent"] or None
+
+        await eventually(restored, timeout=30, what="the muted container seen again")
+        row = (await restored() or [{}])[0]
+        assert row["state"] == "normal" and row["samples"] >= learned_before, row
         expected = (await client.get("/api/infra/anomalies")).json()["expected"]
         assert [(m["entity_id"], m["series"], m["reason"]) for m in expected] == [
             (muted, None, "load test")]
@@ -162,8 +184,8 @@ async def test_a_muted_series_stays_muted_across_a_restart(
         await eventually(learned, timeout=30, what="cpu_percent learned after the restart")
         await docker("exec", muted_name, "sh", "-c", ": > /tmp/go")
         await eventually(lambda: anomaly_of(muted), timeout=30, what="the muted one unusual")
-        row = await anomaly_of(muted)
-        assert row is not None and row["muted"] == "load test"
+        unusual = await anomaly_of(muted)
+        assert unusual is not None and unusual["muted"] == "load test"
         # The control (its short mute ran out) burns only now: by the time its alert fires,
         # the alerts have judged the muted one, unusual all along, many times.
         await docker("exec", control_name, "sh", "-c", ": > /tmp/go")

@@ -105,6 +105,9 @@ class Detector:
         self.dropped = 0  # series not modelled (max_series)
         self.listeners: list[AnomalyListener] = []
         self.last_pass: float | None = None
+        # Until then a subject missing from a pass is kept (models read back after a
+        # restart wait for their sources' first reports: persist.py).
+        self.keep_until = 0.0
 
     # -- learning ----------------------------------------------------------------------
     def observe(self, subject_id: str, series: str, value: float, now: float) -> str:
@@ -168,8 +171,9 @@ class Detector:
                 value = getattr(c, name)
                 if value is not None:
                     observe(c.id, name, float(value), now)
-        for gone in [s for s in self.by_subject if s not in present]:
-            self.forget(gone, now)
+        if now >= self.keep_until:
+            for gone in [s for s in self.by_subject if s not in present]:
+                self.forget(gone, now)
         self.mutes = [m for m in self.mutes if m.until > now]
         self.last_pass = now
 

@@ -35,8 +35,8 @@ is not anomalous at 1 %). Robust by construction:
 
 Cold start is honest: for the first `warmup` samples the model is `learning` and judges
 nothing. Every step is O(1) in time and memory (about 2.7 KB per series with its buckets).
-The model lives in memory: after a restart every series learns anew (what users said to
-expect does survive: see detector.py).
+What a model learned is saved when the engine stops and read back when it starts
+(persist.py), so the buckets' days and weeks add up across restarts.
 """
 
 from __future__ import annotations
