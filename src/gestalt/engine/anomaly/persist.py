@@ -63,8 +63,12 @@ def save(detector: Detector, path: Path, now: float) -> int:
         for series, m in by_series.items()]
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    partial.write_bytes(msgspec.msgpack.encode(_File(FORMAT, now, models)))
-    os.replace(partial, path)
+    try:
+        partial.write_bytes(msgspec.msgpack.encode(_File(FORMAT, now, models)))
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # a full disk keeps no half-written file
+        raise
     return len(models)
 
 
