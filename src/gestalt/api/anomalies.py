@@ -5,7 +5,6 @@ it), and saying that an anomaly is expected (a deploy, a batch job) for a while;
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Annotated
 
 import msgspec
@@ -14,12 +13,11 @@ from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from gestalt.engine.anomaly.expected import MAX_MINUTES, expected_event
 from gestalt.engine.cost import allocate, unit_row
 from gestalt.engine.runtime import Engine
-from gestalt.model import Event, Severity
 
 _encoder = msgspec.json.Encoder()
-MAX_MINUTES = 7 * 24 * 60
 
 
 class Expect(BaseModel):
@@ -66,13 +64,8 @@ def anomalies_router(engine: Engine) -> APIRouter:
         now = time.time()
         reason = body.reason.strip() or "expected"
         mute = detector.mute(entity.id, body.series, now + body.minutes * 60, reason)
-        what = body.series or "every series"
-        engine.changes.event(Event(
-            id=f"anomaly-expected:{uuid.uuid4().hex}", type="Normal", reason="AnomalyExpected",
-            message=f"{what} expected to be unusual for {body.minutes:g} min: {reason}",
-            entity_id=entity.id, entity_kind=entity.kind, entity_name=entity.name,
-            namespace=entity.namespace, timestamp=now, source="anomaly",
-            severity=Severity.INFO))
+        # The event is the record a restart reads the mute back from (anomaly/expected.py).
+        engine.changes.event(expected_event(entity, body.series, body.minutes, reason, now))
         return _json({"entity_id": mute.subject_id, "series": mute.series,
                       "until": mute.until, "reason": mute.reason}, status_code=201)
 

@@ -332,11 +332,11 @@ CHECKS: tuple[Check, ...] = (
     # An online model per metric series (engine/anomaly): unusual for this series, whatever
     # its level. None (no data) while its models learn.
     Check("anomaly", "Unusual pattern", frozenset(), 1, None, "",
-          "{series} unusual: {observed}, expected {expected} (since {since}){more}",
+          "{series} {how}: {observed}, expected {expected} (since {since}){more}",
           lambda e, _now: ANOMALIES.verdict(e.id), for_seconds=0,
           fields=lambda e: ANOMALIES.message_fields(e.id)),
     Check("edge_anomaly", "Unusual traffic", frozenset(), 1, None, "",
-          "{series} unusual: {observed}, expected {expected} (since {since}){more}",
+          "{series} {how}: {observed}, expected {expected} (since {since}){more}",
           lambda c, _now: ANOMALIES.verdict(c.id), target="connection",
           fields=lambda c: ANOMALIES.message_fields(c.id)),
     Check("gitops_drift", "Out of sync with Git", frozenset(), 1, None, "",

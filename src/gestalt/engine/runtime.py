@@ -24,7 +24,7 @@ import msgspec
 from gestalt.engine import tasks
 from gestalt.engine.alerts import AlertManager
 from gestalt.engine.alerts.manager import HISTORY_RULE
-from gestalt.engine.anomaly import ANOMALIES, sampling
+from gestalt.engine.anomaly import ANOMALIES, expected, persist, sampling
 from gestalt.engine.changelog import ChangeLog
 from gestalt.engine.cost import CostRecorder
 from gestalt.engine.counters import COUNTERS
@@ -95,6 +95,7 @@ class Engine:
         self._history_paused: str | None = None
         # One detector per process (the health checks read it); a new engine starts afresh.
         self.anomalies = ANOMALIES
+        self._models_path = Path(config.server.data_dir) / persist.FILE_NAME
         sampling.configure(self.anomalies, config.anomaly)
         sampling.feed_events(self.anomalies, self.store, self.changes.event)
         self.cost = CostRecorder(self.store, self.history, config.cost)
@@ -116,6 +117,11 @@ class Engine:
             self.supervisor.start(source)
         self._tasks.append(tasks.guarded("metrics-flusher", self._flush_metrics))
         self.alert_manager.restore()
+        # What users said to expect outlives a restart (until its time is up); so does
+        # what the models learned.
+        await expected.restore(self.anomalies, self.history, time.time())
+        if self.config.anomaly.enabled:
+            await asyncio.to_thread(persist.load, self.anomalies, self._models_path, time.time())
         if self.config.alerts.enabled:
             self._tasks.append(tasks.guarded("alerts", self.alert_manager.run))
         if self.config.cost.enabled:
@@ -133,6 +139,12 @@ class Engine:
         await self.supervisor.stop()
         await tasks.stop(self._tasks)
         self._tasks.clear()
+        if self.config.anomaly.enabled:
+            try:
+                await asyncio.to_thread(persist.save, self.anomalies, self._models_path,
+                                        time.time())
+            except OSError as exc:  # a full disk loses what was learned, not the shutdown
+                log.warning("anomaly: cannot save the models to %s: %s", self._models_path, exc)
         if COUNTERS.record == self.history.record_counter:
             COUNTERS.record = None
         await asyncio.to_thread(self.history.close)

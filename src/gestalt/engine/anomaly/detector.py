@@ -42,6 +42,7 @@ FLOORS: dict[str, float] = {
 DEFAULT_FLOOR = 1.0  # custom metrics: counts, rates and percentages
 ENTITY_FIELDS = ("cpu_percent", "memory_bytes", "network_rx_rate", "network_tx_rate")
 EDGE_FIELDS = ("requests_per_sec", "error_rate", "latency_ms")
+TRENDS = {1: "rising", -1: "falling"}
 ENDED_KEPT = 10_000  # ended anomalies remembered (for "what changed around this alert")
 
 
@@ -57,12 +58,20 @@ class Anomaly:
     ended_at: float | None = None
     outcome: str = ""  # "back in band" or "accepted as the new normal"
     expected: str = ""  # the reason a user gave when they said to expect it
+    # "rising" or "falling": a steady drift out of the band it had `since` (model.py);
+    # "" for a departure from the band it has now.
+    trend: str = ""
 
     def document(self) -> dict[str, Any]:
         return {"entity_id": self.subject_id, "series": self.series, "since": self.since,
                 "detected_at": self.detected_at, "observed": self.observed,
                 "expected_low": self.low, "expected_high": self.high, "ended_at": self.ended_at,
-                "outcome": self.outcome, "muted": self.expected or None}
+                "outcome": self.outcome, "muted": self.expected or None,
+                "trend": self.trend or None}
+
+    @property
+    def how(self) -> str:
+        return f"{self.trend} steadily" if self.trend else "unusual"
 
 
 @dataclass(slots=True)
@@ -96,6 +105,9 @@ class Detector:
         self.dropped = 0  # series not modelled (max_series)
         self.listeners: list[AnomalyListener] = []
         self.last_pass: float | None = None
+        # Until then a subject missing from a pass is kept (models read back after a
+        # restart wait for their sources' first reports: persist.py).
+        self.keep_until = 0.0
 
     # -- learning ----------------------------------------------------------------------
     def observe(self, subject_id: str, series: str, value: float, now: float) -> str:
@@ -124,7 +136,8 @@ class Detector:
         if state == UNUSUAL:
             anomaly = Anomaly(subject_id, series, model.since, model.last, model.low,
                               model.high, detected_at=now,
-                              expected=self._muted_reason(subject_id, series, now))
+                              expected=self._muted_reason(subject_id, series, now),
+                              trend=TRENDS.get(model.trend, ""))
             self.active[key] = anomaly
         elif before == UNUSUAL and state == NORMAL:
             anomaly = self.active.pop(key)
@@ -158,8 +171,9 @@ class Detector:
                 value = getattr(c, name)
                 if value is not None:
                     observe(c.id, name, float(value), now)
-        for gone in [s for s in self.by_subject if s not in present]:
-            self.forget(gone, now)
+        if now >= self.keep_until:
+            for gone in [s for s in self.by_subject if s not in present]:
+                self.forget(gone, now)
         self.mutes = [m for m in self.mutes if m.until > now]
         self.last_pass = now
 
@@ -173,8 +187,11 @@ class Detector:
                 self.ended.append(anomaly)
 
     # -- muting ------------------------------------------------------------------------
-    def mute(self, subject_id: str, series: str | None, until: float, reason: str) -> Mute:
+    def mute(self, subject_id: str, series: str | None, until: float, reason: str,
+             at: float | None = None) -> Mute:
         mute = Mute(subject_id, series, until, reason)
+        if at is not None:
+            mute.at = at
         self.mutes.append(mute)
         for (sid, name), anomaly in self.active.items():
             if sid == subject_id and (series is None or series == name):
@@ -210,7 +227,7 @@ class Detector:
         if not found:
             return {}
         a = max(found, key=lambda a: _distance(a))
-        return {"series": a.series, "observed": _number(a.observed),
+        return {"series": a.series, "how": a.how, "observed": _number(a.observed),
                 "expected": f"{_number(a.low)}..{_number(a.high)}",
                 "since": time.strftime("%H:%M:%S", time.localtime(a.since)),
                 "more": f" (+{len(found) - 1} more)" if len(found) > 1 else ""}

@@ -17,14 +17,31 @@ is not anomalous at 1 %). Robust by construction:
 - **daily seasonality**: 24 hourly buckets learn the same baseline and spread per hour of
   the day (UTC). Once a bucket has seen `season_min` samples, a sample counts as unusual
   only if it is outside *both* the recent band and that hour's band: the nightly batch job
-  that always runs at 03:00 is expected at 03:00, not at 15:00.
+  that always runs at 03:00 is expected at 03:00, not at 15:00;
+- **weekly seasonality**: 168 buckets, one per hour of the week, learn the level the same
+  way (their spread is the hour's daily one). They are trusted once the series has been
+  modelled for `week_min_age` (two weeks: each hour of the week seen twice): the Monday
+  09:00 report is expected on Mondays at 09:00 from its third week;
+- **trends**: a slow drift (a leak, a queue nobody drains) stays inside a band that
+  follows it, so the model also keeps the mean of each `trend_segment` (5 min) of samples,
+  the last `trend_segments` of them (an hour), and how far one mean usually is from the
+  next (the step). When the last `trend_min_run` or more means each rose (or each fell)
+  and together moved more than the band's noise (`k` spreads), more than a wandering
+  series moves in as many steps (`trend_z` steps × √steps, as they were when the run
+  began), more than a `trend_rise` fraction of the level (a day's slow swing is smaller)
+  and more than the floor, the series is unusual *since the run began*, against the band
+  it had then. It stays unusual until it is back in that band, or
+  until it has held one level (no longer trending) for `accept_after`.
 
 Cold start is honest: for the first `warmup` samples the model is `learning` and judges
-nothing. Every step is O(1) in time and memory (about 1 KB per series with its buckets).
+nothing. Every step is O(1) in time and memory (about 2.7 KB per series with its buckets).
+What a model learned is saved when the engine stops and read back when it starts
+(persist.py), so the buckets' days and weeks add up across restarts.
 """
 
 from __future__ import annotations
 
+import math
 from array import array
 from dataclasses import dataclass
 
@@ -40,20 +57,30 @@ class Tuning:
     # The spread learns slower than the baseline: a ramp inside the band must not widen
     # the band as fast as it climbs.
     spread_weight: float = 0.2
-    warmup: int = 30  # samples before judging
+    warmup: int = 90  # samples before judging (15 min at 10 s: a whole GC or cron cycle)
     confirm: int = 3  # unusual samples in a row that make an anomaly (and usual that end it)
     accept_after: float = 1800.0  # seconds: an anomaly this long is the new normal
     season_alpha: float = 0.02  # weight within an hourly bucket (it sees 1/24 of samples)
     season_min: int = 600  # samples in an hourly bucket before it is trusted (~2 days at 10 s)
     relative_floor: float = 0.05  # the band is at least this fraction of the baseline
+    week_min_age: float = 14 * 86400.0  # seconds modelled before the weekly buckets count
+    trend_segment: float = 300.0  # seconds of samples per mean the trend check compares
+    trend_segments: int = 12  # means kept: the longest run looked at (an hour)
+    trend_min_run: int = 3  # means in a row, each above (below) the last, that make a trend
+    # A trend must move more than this fraction of the level: a day's swing moves less than
+    # 15 % of a series' level in an hour, a leak of 1 %/min moves 25 % in 25 min.
+    trend_rise: float = 0.25
+    # A random walk moves about its step × √steps; a trend moves its slope × steps.
+    trend_z: float = 4.0
 
 
 DEFAULT_TUNING = Tuning()
 
 
 class SeriesModel:
-    __slots__ = ("accepted", "base", "count", "floor", "level", "out", "run", "season", "shifted",
-                 "since", "spread", "state", "last", "low", "high")
+    __slots__ = ("accepted", "base", "born", "count", "extreme", "floor", "held", "high",
+                 "last", "low", "out", "run", "season", "seg_at", "seg_n", "seg_sum", "segs",
+                 "shifted", "since", "spread", "state", "step", "steps", "trend", "week")
 
     def __init__(self, floor: float) -> None:
         self.floor = floor  # the least half-width of the band, in the series' unit
@@ -66,6 +93,20 @@ class SeriesModel:
         self.shifted = 0.0  # the level the series holds during an anomaly
         self.run = 0  # samples in the current anomaly
         self.season: array[float] | None = None  # 24 × (count, base, spread), made lazily
+        self.week: array[float] | None = None  # 168 × (count, base), float32, made lazily
+        self.born = 0.0  # when the first sample came
+        self.held = 0.0  # since when the anomaly's level has held (the acceptance clock)
+        self.trend = 0  # +1 rising, -1 falling: the current anomaly is a trend
+        self.extreme = 0.0  # the trend's furthest mean so far
+        # The trend check's means: the current segment's sum and count, then the closed
+        # ones as (mean, spread, step) triples, oldest first; the step is the weighted mean
+        # distance between one mean and the next while the series is usual.
+        self.step = 0.0
+        self.steps = 0
+        self.seg_at = -1
+        self.seg_n = 0
+        self.seg_sum = 0.0
+        self.segs: array[float] = array("d")
         self.accepted = False  # the last anomaly ended as the new normal
         self.last = 0.0
         self.low = 0.0
@@ -78,19 +119,17 @@ class SeriesModel:
         """Take one sample; the state after it (learning, normal or unusual)."""
         self.last = value
         if self.count == 0:
-            self.base, self.count = value, 1
+            self.base, self.count, self.born = value, 1, now
             self.low = self.high = value
             return self.state
         width = self.half_width(self.base, self.spread, tuning)
         low, high = self.base - width, self.base + width
         outside = not low <= value <= high
-        hour = int(now // 3600) % 24
-        season = self.season
-        if season is not None and season[hour * 3] >= tuning.season_min:
-            s_base, s_spread = season[hour * 3 + 1], season[hour * 3 + 2]
-            s_width = self.half_width(s_base, s_spread, tuning)
-            outside = outside and not s_base - s_width <= value <= s_base + s_width
-            low, high = min(low, s_base - s_width), max(high, s_base + s_width)
+        seasonal = self._seasonal_band(now, tuning)
+        if seasonal is not None:
+            s_low, s_high = seasonal
+            outside = outside and not s_low <= value <= s_high
+            low, high = min(low, s_low), max(high, s_high)
         self.low, self.high = low, high
 
         self._learn_season(value, now, tuning)
@@ -100,19 +139,54 @@ class SeriesModel:
             if self.count >= tuning.warmup:
                 self.state = NORMAL
             return self.state
+        # Means of samples clipped to the band, so a blip cannot make a run (a drift stays
+        # inside the band it drags along); while unusual, the band is frozen: as they come.
+        closed = self._track(value if self.state == UNUSUAL else min(max(value, low), high),
+                             now, tuning)
         if self.state == UNUSUAL:
+            if closed and self.trend and (self.segs[-3] - self.extreme) * self.trend > \
+                    (self.high - self.low) / 8:
+                # A new extreme: still climbing (falling), not yet a level to accept.
+                self.held, self.extreme = now, self.segs[-3]
             self._during_anomaly(value, outside, now, tuning)
         else:
             self.out = self.out + 1 if outside else 0
             if self.out == 1:
-                self.since = now
+                self.since = self.held = now
             if self.out >= tuning.confirm:
-                self.state, self.out, self.run = UNUSUAL, 0, 0
-                self.shifted = value
+                self._begin(value, 0)
             else:
                 self._learn(value, tuning, low, high)
+                # A run the hour's buckets expect (the morning's climb) is no trend.
+                if closed and not self.out and not (
+                        seasonal is not None and seasonal[0] <= value <= seasonal[1]):
+                    self._check_trend(value, now, tuning)
         self.count += 1
         return self.state
+
+    def _begin(self, value: float, trend: int) -> None:
+        self.state, self.out, self.run, self.trend = UNUSUAL, 0, 0, trend
+        self.shifted = value
+
+    def _seasonal_band(self, now: float, tuning: Tuning) -> tuple[float, float] | None:
+        """The band this hour of the day and of the week expect, where they are trusted."""
+        season, week = self.season, self.week
+        if season is None:
+            return None
+        hour = int(now // 3600) % 24
+        s_count, s_base, s_spread = season[hour * 3], season[hour * 3 + 1], season[hour * 3 + 2]
+        band: tuple[float, float] | None = None
+        if s_count >= tuning.season_min:
+            s_width = self.half_width(s_base, s_spread, tuning)
+            band = (s_base - s_width, s_base + s_width)
+        if week is not None and now - self.born >= tuning.week_min_age:
+            i = (int(now // 3600) % 168) * 2
+            if week[i] >= tuning.warmup:
+                w_base = week[i + 1]
+                w_width = self.half_width(w_base, s_spread if s_count else self.spread, tuning)
+                low, high = w_base - w_width, w_base + w_width
+                band = (low, high) if band is None else (min(band[0], low), max(band[1], high))
+        return band
 
     def _during_anomaly(self, value: float, outside: bool, now: float, tuning: Tuning) -> None:
         self.run += 1
@@ -120,11 +194,67 @@ class SeriesModel:
         self.out = 0 if outside else self.out + 1
         if self.out >= tuning.confirm:
             self.state, self.out, self.accepted = NORMAL, 0, False  # back in the band
-        elif now - self.since >= tuning.accept_after:
+        elif now - self.held >= tuning.accept_after:
             # Long enough to be the new normal: start from the level it holds.
             self.spread = max(self.spread, abs(value - self.shifted))
             self.base = self.shifted
             self.state, self.out, self.accepted = NORMAL, 0, True
+        if self.state == NORMAL:
+            # The anomaly's means (the current one's too) are no run to compare with.
+            self.trend, self.seg_n, self.seg_sum = 0, 0, 0.0
+            del self.segs[:]
+
+    # -- trends --------------------------------------------------------------------------
+    def _track(self, value: float, now: float, tuning: Tuning) -> bool:
+        """Add a sample to its segment's mean; True when it closed the one before (a gap
+        of a segment or more breaks the run: the means must follow each other)."""
+        at = int(now // tuning.trend_segment)
+        closed = False
+        if at != self.seg_at:
+            segs = self.segs
+            if self.seg_n and at == self.seg_at + 1:
+                mean = self.seg_sum / self.seg_n
+                if segs and self.state != UNUSUAL:
+                    self.steps += 1
+                    self.step += max(1.0 / self.steps, 0.1) * (abs(mean - segs[-3]) - self.step)
+                if len(segs) >= 3 * tuning.trend_segments:
+                    del segs[:3]
+                segs.extend((mean, self.spread, self.step))
+                closed = True
+            else:
+                del segs[:]
+            self.seg_at, self.seg_sum, self.seg_n = at, 0.0, 0
+        self.seg_sum += value
+        self.seg_n += 1
+        return closed
+
+    def _check_trend(self, value: float, now: float, tuning: Tuning) -> None:
+        """A steady run of means that left the band it started in: a trend anomaly."""
+        segs = self.segs
+        means = len(segs) // 3
+        if means < tuning.trend_min_run:
+            return
+        last = segs[-3] - segs[-6]
+        direction = 1 if last > 0 else -1 if last < 0 else 0
+        if not direction:
+            return
+        run = 2
+        while run < means and (segs[-3 * run] - segs[-3 * run - 3]) * direction > 0:
+            run += 1
+        if run < tuning.trend_min_run:
+            return
+        start, spread, step = segs[-3 * run], segs[-3 * run + 1], segs[-3 * run + 2]
+        moved = (segs[-3] - start) * direction
+        if moved < max(self.floor, tuning.trend_rise * abs(start), tuning.k * spread,
+                       tuning.trend_z * step * math.sqrt(run - 1)):
+            return
+        # Unusual since the run began, against the band it had then.
+        width = self.half_width(start, spread, tuning)
+        self.base, self.spread = start, spread
+        self.low, self.high = start - width, start + width
+        self.since = (self.seg_at - run) * tuning.trend_segment
+        self.held, self.extreme = now, segs[-3]
+        self._begin(value, direction)
 
     def _learn(self, value: float, tuning: Tuning, low: float | None = None,
                high: float | None = None) -> None:
@@ -162,6 +292,18 @@ class SeriesModel:
             season[i + 2] += sa * (abs(x - season[i + 1]) - season[i + 2])
             season[i + 1] += sa * (x - season[i + 1])
         season[i] += 1
+        week = self.week
+        if week is None:
+            week = self.week = array("f", bytes(4 * 336))
+        w = (int(now // 3600) % 168) * 2
+        if week[w] == 0:
+            week[w + 1] = value
+        else:
+            w_width = self.half_width(week[w + 1], season[i + 2], tuning)
+            x = min(max(value, week[w + 1] - w_width), week[w + 1] + w_width) \
+                if week[w] >= tuning.warmup else value
+            week[w + 1] += tuning.season_alpha * (x - week[w + 1])
+        week[w] += 1
 
     def band(self) -> tuple[float, float]:
         """The expected band as of the last sample."""

@@ -40,7 +40,7 @@ def feed_events(detector: Detector, store: Store, emit: Callable[[Event], None])
         began = anomaly.ended_at is None
         now = anomaly.detected_at if began else anomaly.ended_at or time.time()
         band = f"{anomaly.low:.4g}..{anomaly.high:.4g}"
-        message = (f"{anomaly.series} unusual: {anomaly.observed:.4g}, expected {band}"
+        message = (f"{anomaly.series} {anomaly.how}: {anomaly.observed:.4g}, expected {band}"
                    if began else f"{anomaly.series} usual again ({anomaly.outcome})")
         if anomaly.expected:
             message += f"; expected: {anomaly.expected}"

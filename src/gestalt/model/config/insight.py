@@ -17,13 +17,14 @@ class AnomalyConfig(Section):
     interval: Seconds = 10.0
     # The expected band is baseline ± band × spread (the mean absolute deviation).
     band: Annotated[float, msgspec.Meta(ge=1.0, le=50.0)] = 5.0
-    # Samples before a series is judged ("learning" until then).
-    warmup: Positive = 30
+    # Samples before a series is judged ("learning" until then): 15 min at 10 s, a whole
+    # cycle of a GC'd heap or a 5-min cron, so their first drop is not news.
+    warmup: Positive = 90
     # Unusual samples in a row that make an anomaly, and usual ones that end it.
     confirm: Positive = 3
     # An anomaly that lasts this long is accepted as the new normal.
     accept_after: Duration = "30m"
-    # At most this many series are modelled (about 1 KB each); more are left unjudged.
+    # At most this many series are modelled (about 2.7 KB each); more are left unjudged.
     max_series: Positive = 100_000
 
 
