@@ -18,7 +18,7 @@ from nats.js.errors import NotFoundError
 from gestalt.engine.runtime import Engine
 from gestalt.model import Delta, Entity, EntityKind, EntityStatus, SourceState
 from gestalt.model.changes import encode
-from gestalt.model.config import SyntheticCollector
+from gestalt.model.config import NatsCredentials, SyntheticCollector
 from gestalt.model.federation import (
     AGENT_HEADER,
     MSG_ID_HEADER,
@@ -35,7 +35,7 @@ pytestmark = pytest.mark.integration
 
 CONF = Path(__file__).resolve().parents[2] / "deploy" / "nats" / "gestalt.conf"
 PASSWORDS = {"GESTALT_HUB_PASSWORD": "hub-pw-1", "GESTALT_EAST_PASSWORD": "east-pw-2",
-             "GESTALT_WEST_PASSWORD": "west-pw-3"}
+             "GESTALT_WEST_PASSWORD": "west-pw-3", "GESTALT_HUB_SYSTEM_PASSWORD": "sys-pw-4"}
 
 
 def synthetic_agent(site: str, url: str, **options: object) -> Agent:
@@ -200,3 +200,77 @@ async def test_wrong_credentials_are_refused(locked_nats: NatsServer) -> None:
         assert agent.publisher.refused
     finally:
         await agent.stop()
+
+
+def watching_hub(url: str) -> Engine:
+    """A hub that also reads the server's advisories, as the shipped config allows."""
+    return Engine(hub_config(
+        url, ["east", "west"], user="hub", password=PASSWORDS["GESTALT_HUB_PASSWORD"],
+        system=NatsCredentials(user="hub-system",
+                               password=PASSWORDS["GESTALT_HUB_SYSTEM_PASSWORD"])))
+
+
+def shown_refused(hub: Engine, site: str) -> dict[str, object] | None:
+    state = details(hub, site)
+    return state if state.get("refused") and state["state"] == "down" else None
+
+
+async def advisories_read(hub: Engine) -> None:
+    await eventually(lambda: hub.hub.statuses["agents:advisories"].state is SourceState.OK,
+                     what="the hub reading the server's advisories")
+
+
+async def test_the_hub_shows_an_agent_with_wrong_credentials_refused(
+        locked_nats: NatsServer) -> None:
+    url = locked_nats.url
+    hub = watching_hub(url)
+    await hub.start()
+    bad = synthetic_agent("east", url, user="east", password="not-the-password")
+    good = synthetic_agent("east", url, user="east", password=PASSWORDS["GESTALT_EAST_PASSWORD"])
+    try:
+        await advisories_read(hub)
+        await bad.engine.start()
+        with pytest.raises(Refused):
+            await bad.publisher.run()
+        state = await eventually(lambda: shown_refused(hub, "east"), what="east shown refused")
+        assert "refused by NATS" in str(state["reason"]) and bad.publisher.agent in state["reason"]
+        assert "user 'east'" in str(state["refused_reason"])
+        assert "authentication" in str(state["refused_reason"]).lower()
+        assert details(hub, "west")["refused"] is False
+        # The right credentials: the site works again and is no longer shown refused.
+        await good.start()
+        state = await eventually(lambda: (s := details(hub, "east"))["state"] == "ok" and s,
+                                 what="east back with the right password")
+        assert state["refused"] is False and state["refused_attempts"] == 1
+    finally:
+        await hub.stop()
+        await bad.stop()
+        await good.stop()
+
+
+async def test_the_hub_shows_an_agent_publishing_as_another_site_refused(
+        locked_nats: NatsServer) -> None:
+    url = locked_nats.url
+    hub = watching_hub(url)
+    await hub.start()
+    east = synthetic_agent("east", url, user="east", password=PASSWORDS["GESTALT_EAST_PASSWORD"])
+    impostor = synthetic_agent("west", url, user="east",
+                               password=PASSWORDS["GESTALT_EAST_PASSWORD"])
+    try:
+        await advisories_read(hub)
+        await east.start()
+        await eventually(lambda: details(hub, "east")["state"] == "ok", what="east on the hub")
+        await impostor.engine.start()
+        with pytest.raises(Refused, match="(?i)permissions violation"):
+            await impostor.publisher.run()
+        state = await eventually(lambda: shown_refused(hub, "west"), what="west shown refused")
+        assert "refused by NATS" in str(state["reason"])
+        assert "user 'east'" in str(state["refused_reason"])
+        assert "permissions violation" in str(state["refused_reason"])
+        assert state["refused_agent"] == impostor.publisher.agent
+        # East itself, whose credentials the impostor borrowed, is unaffected.
+        assert details(hub, "east")["state"] == "ok" and not details(hub, "east")["refused"]
+    finally:
+        await hub.stop()
+        await east.stop()
+        await impostor.stop()

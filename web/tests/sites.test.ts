@@ -25,6 +25,19 @@ describe("sites", () => {
     expect(siteState({ name: "site:w", state: "starting" }, clock).words).toEqual(["not connected"]);
   });
 
+  it("a site whose agent the NATS server refuses says refused, and why", () => {
+    const s = siteState({ name: "site:west", state: "down", reason: "agent a-1 refused by NATS: ...",
+      details: { connected: true, silent: true, refused: true,
+        refused_reason: "credentials of user 'west' refused (Authentication Failure)" } }, clock);
+    expect(s.label).toBe("refused");
+    expect(s.words[0]).toBe("agent refused by NATS: credentials of user 'west' refused (Authentication Failure)");
+    expect(s.words).not.toContain("agent silent");
+    const earlier = siteState({ name: "site:west", state: "ok", details: { connected: true, refused: false,
+      refused_reason: "old news" } }, clock);
+    expect(earlier.label).toBe("ok");
+    expect(earlier.words[0]).toBe("agent connected");
+  });
+
   it("keeps the stream's state and takes the polled details", () => {
     const live: SourceStatus[] = [{ name: "docker", state: "ok" }, { name: "site:a", state: "down", details: { lag_seconds: 9 } }];
     const polled: SourceStatus[] = [{ name: "site:a", state: "ok", details: { lag_seconds: 1 } }];

@@ -381,6 +381,12 @@ def judge(
     value = check.read(subject, now)
     if value is None:
         return None
+    return judge_value(check, subject, value, warning, critical)
+
+
+def judge_value(check: Check, subject: Any, value: float, warning: float | None,
+                critical: float | None) -> CheckResult:
+    """The verdict on a value the check read from the subject."""
     if critical is not None and value >= critical:
         level, threshold = Health.CRITICAL, critical
     elif warning is not None and value >= warning:

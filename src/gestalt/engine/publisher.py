@@ -48,6 +48,7 @@ from gestalt.model.federation import (
     keyframe_parts,
     subject,
 )
+from gestalt.sources.agents.advisories import agent_client_name
 from gestalt.sources.agents.connect import Refused, connect
 
 log = logging.getLogger(__name__)
@@ -162,7 +163,7 @@ class Publisher:
                     self._config.url, timeout=self._config.publish_timeout,
                     disconnected_cb=self._on_disconnected, reconnected_cb=self._on_reconnected,
                     on_error=self._on_error, inbox_prefix=inbox_prefix(self.site),
-                    **self._config.connect_options(f"gestalt-agent {self.agent}"))
+                    **self._config.connect_options(agent_client_name(self.site, self.agent)))
             except Refused as exc:
                 self.refused = str(exc)
                 raise

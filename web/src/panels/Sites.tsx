@@ -29,8 +29,8 @@ export function SitesSummary() {
   return (
     <ul className="sites" data-testid="sites" aria-label="Sites">
       {sites.map((s) => (
-        <li key={s.name} data-site={s.name} data-state={s.state} title={s.reason}>
-          <span className={`site-dot s-${s.state}`} /> <b>{s.name}</b> <span className="muted">{s.state}</span>
+        <li key={s.name} data-site={s.name} data-state={s.state} data-label={s.label} title={s.reason}>
+          <span className={`site-dot s-${s.state}`} /> <b>{s.name}</b> <span className="muted">{s.label}</span>
           <span className="site-words">{s.words.join(" · ")}</span>
         </li>
       ))}

@@ -6,6 +6,8 @@ import type { SourceStatus } from "../api/types";
 export interface SiteState {
   name: string;
   state: SourceStatus["state"];
+  /** What the list shows: the state, or "refused" when the NATS server refuses its agent. */
+  label: string;
   reason: string;
   words: string[];
 }
@@ -20,7 +22,10 @@ export function isSite(status: SourceStatus): boolean {
 export function siteState(status: SourceStatus, clock: (ms: number) => string): SiteState {
   const d = status.details ?? {};
   const words: string[] = [];
-  words.push(d.connected && !d.silent ? "agent connected" : d.silent ? "agent silent" : "not connected");
+  const agentRefused = d.refused === true;
+  // The server's advisories (collectors.agents.system) say it refuses the site's agent.
+  if (agentRefused) words.push(`agent refused by NATS: ${typeof d.refused_reason === "string" ? d.refused_reason : "?"}`);
+  else words.push(d.connected && !d.silent ? "agent connected" : d.silent ? "agent silent" : "not connected");
   const lagS = num(d.lag_seconds);
   const lagV = num(d.lag_versions);
   if (!d.silent && (lagS != null || lagV)) words.push(`lag ${lagS != null ? `${lagS < 10 ? lagS.toFixed(1) : Math.round(lagS)} s` : "?"}`
@@ -31,7 +36,8 @@ export function siteState(status: SourceStatus, clock: (ms: number) => string): 
   if (dropped) words.push(`${dropped} dropped by the agent`);
   const refused = num(d.rejected);
   if (refused) words.push(`${refused} refused${typeof d.last_rejected === "string" ? ` (${d.last_rejected})` : ""}`);
-  return { name: status.name.slice(5), state: status.state, reason: status.reason ?? "", words };
+  return { name: status.name.slice(5), state: status.state, label: agentRefused ? "refused" : status.state,
+    reason: status.reason ?? "", words };
 }
 
 /** The sites, live state from the stream (`sources` frames) with the freshest details. */

@@ -26,7 +26,8 @@ async def run(detector: Detector, store: Store, interval: float) -> None:
     """Sample the graph every `interval` seconds, until cancelled."""
     while True:
         await asyncio.sleep(interval)
-        detector.sample(store.entities.values(), store.connections.values(), time.time())
+        await detector.sample_in_steps(store.entities.values(), store.connections.values(),
+                                       time.time())
 
 
 def feed_events(detector: Detector, store: Store, emit: Callable[[Event], None]) -> None:

@@ -88,4 +88,15 @@ class AgentsCollector(NatsCredentials):
     # A message larger than this is refused (counted as `oversized`).
     max_message_bytes: Positive = 1024 * 1024
     request_timeout: Seconds = 5.0
+    # A user of the NATS server's system account: the hub reads the server's advisories
+    # (refused credentials, who signs in as which site's agent) and shows the agents the
+    # server refuses, which it could not see otherwise. None: refusals stay unseen.
+    system: NatsCredentials | None = None
+    # The NATS user each site's agent signs in as, where it is not the site's own name
+    # (deploy/nats/gestalt.conf names them alike). An agent of one site signed in as
+    # another site's user is shown refused: the server refuses what it publishes.
+    site_users: dict[SiteName, str] = {}
+
+    def site_user(self, site: str) -> str:
+        return self.site_users.get(site, site)
 

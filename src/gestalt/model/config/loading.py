@@ -197,6 +197,8 @@ def _check(config: Config) -> None:
         duration_seconds(value, key)
     _check_credentials("agent", config.agent)
     _check_credentials("collectors.agents", config.collectors.agents)
+    if config.collectors.agents.system is not None:
+        _check_credentials("collectors.agents.system", config.collectors.agents.system)
     alerts = config.alerts
     if alerts.retry_initial > alerts.retry_max:
         raise ConfigError(f"key `alerts.retry_initial`: {alerts.retry_initial} is more than "

@@ -46,6 +46,7 @@ from gestalt.model.federation import (
     site_subjects,
     subject,
 )
+from gestalt.sources.agents.advisories import Refusal, Refusals, refusal_details
 from gestalt.sources.agents.connect import Refused, connect
 from gestalt.sources.agents.mirror import Incoming, Numbers, Picture, SiteMirror
 from gestalt.sources.base import PermanentSourceError, Sink, SourceUnavailable
@@ -57,9 +58,11 @@ _REBUILD_PAUSE = 10.0
 
 
 class SiteSource:
-    def __init__(self, config: AgentsCollector, site: str) -> None:
+    def __init__(self, config: AgentsCollector, site: str,
+                 refusals: Refusals | None = None) -> None:
         self.config = config
         self.site = site
+        self.refusals = refusals
         self.name = f"site:{site}"
         self.durable = f"{config.durable or _default_durable()}-{site}"
         self.mirror = SiteMirror(site, max_bytes=config.max_message_bytes)
@@ -86,6 +89,9 @@ class SiteSource:
             "last_rejected": mirror.last_rejected,
         }
         out.update({f"rejected_{reason}": n for reason, n in mirror.rejected.items()})
+        if self.refusals is not None:
+            out.update(refusal_details(self.refusals.last(self.site),
+                                       self._refusal() is not None))
         out.update({f"ignored_{reason}": n for reason, n in mirror.ignored.items()})
         return out
 
@@ -232,7 +238,11 @@ class SiteSource:
         heard = mirror.last_heard
         silent = heard is None or time.time() - heard > self.config.silence_timeout
         self._silent = silent
-        if not mirror.based:
+        refusal = self._refusal()
+        if refusal is not None:
+            who = f"agent {refusal.agent}" if refusal.agent else "an agent"
+            sink.status(SourceState.DOWN, f"{who} refused by NATS: {refusal.reason}")
+        elif not mirror.based:
             sink.status(SourceState.DOWN, f"no keyframe from an agent of site {self.site} yet"
                         + (f"; refusing its messages ({mirror.last_rejected})"
                            if mirror.rejected else ""))
@@ -245,6 +255,12 @@ class SiteSource:
                         f"messages (last: {mirror.last_rejected})")
         else:
             sink.status(SourceState.OK)
+
+
+    def _refusal(self) -> Refusal | None:
+        if self.refusals is None:
+            return None
+        return self.refusals.current(self.site, self.mirror.last_heard)
 
 
 async def _fetch(sub: Any, timeout: float) -> list[Any]:

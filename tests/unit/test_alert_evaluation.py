@@ -1,0 +1,50 @@
+"""An evaluation reads each rule's check on every subject each second and makes a verdict
+(level, words) only for those at the rule's level. The observations are exactly those of
+judging every subject in full (engine/health.py `judge`), for warning and critical rules,
+with and without thresholds of their own, over a synthetic world of a few thousand
+entities and connections (the project's own generator)."""
+
+from __future__ import annotations
+
+from gestalt.engine.alerts import RuleSet, compile_rules
+from gestalt.engine.health import judge
+from gestalt.model import Connection, Entity
+from gestalt.model.config import AlertRule, AlertsConfig, HealthConfig, SyntheticCollector
+from gestalt.sources.synthetic import SyntheticWorld
+
+NOW = 1_800_000_000.0
+
+
+def test_observations_are_those_of_judging_every_subject_in_full() -> None:
+    world = SyntheticWorld(SyntheticCollector(enabled=True, entities=3000, edges=3000, seed=7))
+    for _ in range(200):
+        world.churn()
+    rules = compile_rules(AlertsConfig(rules=[
+        AlertRule(name="cpu-warning", check="cpu", warning=0.3, critical=0.5),
+        AlertRule(name="cpu-critical", check="cpu", severity="critical", warning=0.3,
+                  critical=0.5),
+        AlertRule(name="cpu-critical-only", check="cpu", severity="critical", critical=0.4),
+        AlertRule(name="memory", check="memory"),
+        AlertRule(name="paused-critical", check="paused", severity="critical"),
+        AlertRule(name="edges", check="edge_error_rate"),
+    ]), HealthConfig())
+    entities, connections = list(world.entities.values()), list(world.connections.values())
+    names = dict(world.entities)
+
+    seen = {(o.rule.name, o.subject_id, o.level, o.message)
+            for o in RuleSet(rules).observe(entities, connections, (), NOW, names=names)}
+
+    expected = set()
+    for rule in rules:
+        subjects: list[Entity | Connection] = list(connections) \
+            if rule.check.target == "connection" else \
+            [e for e in entities if rule.applies_to(e)]
+        for subject in subjects:
+            result = judge(rule.check, subject, NOW, rule.warning, rule.critical)
+            if result is not None and result.level.rank >= rule.min_level.rank:
+                expected.add((rule.name, subject.id, result.level, result.message))
+    assert seen == expected
+    by_rule = {name for name, *_ in seen}
+    # Enough of each kind of outcome to mean something.
+    assert {"cpu-warning", "cpu-critical", "cpu-critical-only"} <= by_rule, by_rule
+    assert len(seen) > 100
