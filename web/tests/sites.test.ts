@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Entity, SourceStatus } from "../src/api/types";
 import { LayoutEngine } from "../src/layout/engine";
-import { indexNamespaces, namespaceKey, siteKey } from "../src/state/groups";
+import { groupTitle, indexNamespaces, layoutGroup, layoutGroups, namespaceKey, siteKey } from "../src/state/groups";
 import { mergeSites, siteState } from "../src/state/sites";
 
 const clock = (ms: number) => new Date(ms).toISOString().slice(11, 19);
@@ -78,6 +78,19 @@ describe("namespaces of several clusters", () => {
     const index = indexNamespaces([["namespace:east/shop", "shop", 1], ["namespace:west/shop", "shop", 2]]);
     expect(index.get(namespaceKey("pod:west/shop/a", "shop"))).toBe(2);
     expect(index.get(namespaceKey("container:0123456789ab", "shop"))).toBe(1); // no cluster in the id
+    // "By namespace" and the rings' titles: two clusters' shop are two groups, each titled.
+    const east = layoutGroup({ id: "pod:east/shop/web-1", kind: "pod", name: "web-1", namespace: "shop" } as never);
+    const west = layoutGroup({ id: "namespace:west/shop", kind: "namespace", name: "shop" } as never);
+    expect(east).not.toBe(west);
+    expect(layoutGroup({ id: "container:0123456789ab", kind: "container", name: "web", namespace: "shop", attrs: { cluster: "west" } } as never)).toBe(west);
+    expect([groupTitle(east, new Map()), groupTitle(west, new Map())]).toEqual(["shop · east", "shop · west"]);
+    // What names a namespace but no cluster (a traced service) joins the first cluster's.
+    const groupOf = layoutGroups([{ id: "namespace:west/shop", kind: "namespace", name: "shop" } as never]);
+    expect(groupOf({ id: "service:otel/shop/checkout", kind: "service", name: "checkout", namespace: "shop" } as never)).toBe(west);
+    // Code Mode groups by repository: its ids name no cluster.
+    const code = layoutGroups([]);
+    expect(new Set(["repository:shop", "package:shop/api/v1", "module:shop/api/v1/main.py"]
+      .map((id) => code({ id, kind: "module", name: "x", namespace: "shop" } as never)))).toEqual(new Set(["shop"]));
     // A pod's container names its cluster in attrs (its id is the runtime's).
     expect(index.get(namespaceKey("container:0123456789ab", "shop", "west"))).toBe(2);
   });

@@ -1,6 +1,6 @@
 // The main thread's side of the layout worker: sends what changed in the view, keeps the
 // latest positions and an id -> index map for the scene to read every frame.
-import { indexNamespaces, layoutGroup, namespaceKey, siteKey } from "../state/groups";
+import { indexNamespaces, layoutGroups, namespaceKey, siteKey } from "../state/groups";
 import type { View } from "../state/view";
 import type { LayoutPreset } from "../state/url";
 import type { LayoutLinkSpec, LayoutNodeSpec } from "./engine";
@@ -59,6 +59,7 @@ export class LayoutClient {
     const namespaces = indexNamespaces(view.nodes.flatMap((node): [string, string, string][] =>
       node.entity.kind === "namespace" ? [[node.entity.id, node.entity.name, node.id]] : []));
 
+    const layoutGroup = layoutGroups(view.nodes.map((node) => node.entity));
     for (const node of view.nodes) {
       const { entity } = node;
       const group = layoutGroup(entity);

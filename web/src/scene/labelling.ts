@@ -5,7 +5,7 @@
 // one joins its nearest critical neighbour's label ("pod-a +2") instead.
 import * as THREE from "three";
 import type { LayoutPreset } from "../state/url";
-import { groupTitle, layoutGroup, namespaceClusters } from "../state/groups";
+import { groupTitle, layoutGroups, namespaceClusters } from "../state/groups";
 import { incidentRoot } from "../state/incidents";
 import { kindStyle } from "./mapping";
 import type { SceneGraph } from "./SceneGraph";
@@ -197,7 +197,9 @@ function groupWishes(sg: SceneGraph, frame: Frame, layout: LayoutPreset): LabelW
   const { width, height, pixelRatio } = frame;
   const n = sg.view.nodes.length;
   const out: LabelWish[] = [];
-  const clusters = namespaceClusters(sg.view.nodes.map((node) => node.entity));
+  const entities = sg.view.nodes.map((node) => node.entity);
+  const clusters = namespaceClusters(entities);
+  const layoutGroup = layoutGroups(entities);
   if (layout === "force") {
     const v = new THREE.Vector3();
     for (let i = 0; i < n; i++) {
@@ -221,8 +223,8 @@ function groupWishes(sg: SceneGraph, frame: Frame, layout: LayoutPreset): LabelW
       const rest = around.filter((p) => !extremes.includes(p)).sort((p, q) => p.y - q.y);
       const centre = around.reduce((c, p) => ({ x: c.x + p.x / around.length, y: c.y + p.y / around.length }), { x: 0, y: 0 });
       const [best, ...alternatives] = [...extremes, ...rest, centre];
-      const name = sg.view.nodes[i].entity.name;
-      out.push({ id: `group:${name}`, text: groupTitle(name, clusters), ...best, kind: "group", alternatives });
+      const key = layoutGroup(sg.view.nodes[i].entity);
+      out.push({ id: `group:${key}`, text: groupTitle(key, clusters), ...best, kind: "group", alternatives });
     }
     return out;
   }

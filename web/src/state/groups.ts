@@ -13,11 +13,23 @@ const SYSTEMS: Record<string, string> = {
   synthetic: "Synthetic",
 };
 
-/** The group key: a namespace's name (a namespace groups with its members), else `~system`. */
+/** The group key: a namespace's key (a namespace groups with its members; `east|shop` and
+ * `west|shop` are two groups), else `~system`. */
 export function layoutGroup(entity: Entity): string {
-  if (entity.kind === "namespace") return entity.name;
-  if (entity.namespace) return entity.namespace;
+  if (entity.kind === "namespace") return namespaceKey(entity.id, entity.name);
+  if (entity.namespace) return namespaceKey(entity.id, entity.namespace, entity.attrs?.cluster);
   return `~${entity.sources?.[0] ?? "other"}`;
+}
+
+/** layoutGroup for the entities shown: what names a namespace but no cluster (a traced
+ * service, a Git manifest) joins the first cluster's namespace of that name. */
+export function layoutGroups(entities: Iterable<Entity>): (entity: Entity) => string {
+  const first = new Map<string, string>();
+  for (const e of entities) if (e.kind === "namespace" && !first.has(e.name)) first.set(e.name, namespaceKey(e.id, e.name));
+  return (entity) => {
+    const key = layoutGroup(entity);
+    return first.get(key) ?? key;
+  };
 }
 
 /** The site an entity comes from, for "By site" and the site filter: the agent's site
@@ -34,7 +46,7 @@ export function siteKey(entity: Entity): string {
  * without a cluster (a container's) keys by the cluster its source names (`attrs.cluster`),
  * else by the name alone. */
 export function namespaceKey(id: string, namespace: string, cluster?: unknown): string {
-  const site = siteOf(id) ?? (typeof cluster === "string" && cluster ? cluster : null);
+  const site = clusterInId(id, namespace) ?? (typeof cluster === "string" && cluster ? cluster : null);
   return site ? `${site}|${namespace}` : namespace;
 }
 
@@ -49,6 +61,16 @@ export function indexNamespaces<T>(entries: Iterable<[string, string, T]>): Map<
   return out;
 }
 
+/** The cluster in a Kubernetes object's id (`pod:<cluster>/<namespace>/<name>`,
+ * `namespace:<cluster>/<name>`); null for ids of another shape that name a namespace too
+ * (a traced service's `service:otel/<namespace>/<name>`, a code package's). */
+function clusterInId(id: string, namespace: string): string | null {
+  if (id.startsWith("service:otel/")) return null;
+  const parts = id.slice(id.indexOf(":") + 1).split("/");
+  if (id.startsWith("namespace:")) return parts.length === 2 ? parts[0] : null;
+  return parts.length === 3 && parts[1] === namespace ? parts[0] : null;
+}
+
 /** The cluster (site) in an id like `pod:<cluster>/<namespace>/<name>`, if it has one. */
 export function siteOf(id: string): string | null {
   const rest = id.slice(id.indexOf(":") + 1);
@@ -59,6 +81,8 @@ export function siteOf(id: string): string | null {
 /** A group's title: "shop · kubesim" (namespace, cluster), or the system's name. */
 export function groupTitle(group: string, clusters: ReadonlyMap<string, string>): string {
   if (group.startsWith("~")) return SYSTEMS[group.slice(1)] ?? group.slice(1);
+  const bar = group.indexOf("|");
+  if (bar > 0) return `${group.slice(bar + 1)} · ${group.slice(0, bar)}`;
   const cluster = clusters.get(group);
   return cluster ? `${group} · ${cluster}` : group;
 }
