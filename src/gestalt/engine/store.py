@@ -13,6 +13,7 @@ encodes it once and hands the bytes to its readers).
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -40,6 +41,9 @@ class Store:
         # The health summary's sums, kept current the same way.
         self._tally = Tally()
         self.version = start_version
+        # Which change log `version` counts in: a version means something only with it (a
+        # restart on the same history continues the log; another data dir is another log).
+        self.log_id = secrets.token_hex(8)
         self.timestamp = time.time()
         # Bumped on every change, metric-only ones included: the key for cached encodings.
         self.generation = 0
