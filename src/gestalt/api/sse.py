@@ -167,8 +167,8 @@ class Broadcaster:
     def publish_entry(self, entry: Entry, *, log_id: str) -> None:
         change = entry.change
         if isinstance(change, Delta):
-            self.publish(sse_frame("delta", entry.body, frame_id=topology_id(log_id, entry.seq)),
-                         version=entry.seq)
+            frame_id = topology_id(log_id, change.version)
+            self.publish(sse_frame("delta", entry.body, frame_id=frame_id), version=change.version)
         elif isinstance(change, MetricsFrame):
             self.publish(sse_frame("metrics", entry.body))
         else:

@@ -1,10 +1,11 @@
 """Server-Sent Events: the topology stream and the event stream.
 
 Topology: the first frame is a `snapshot` (or, with a `Last-Event-ID` of this change log
-still inside the delta ring, the missed `delta`s), then `delta`, `metrics` and `sources` frames as they
-happen. The initial frames and the client's registration happen without an await in
-between, so nothing can slip through the gap. A client that falls behind finds a resync
-marker in its queue and gets a fresh `resync` snapshot; versions it already has are skipped.
+still inside the delta ring, the missed `delta`s), then `delta`, `metrics` and `sources`
+frames as they happen. The initial frames and the client's registration happen without an
+await in between, so nothing can slip through the gap. A client that falls behind finds a
+resync marker in its queue and gets a fresh `resync` snapshot; versions it already has are
+skipped.
 """
 
 from __future__ import annotations
