@@ -62,11 +62,11 @@ def delta_frame(delta: Delta, log_id: str) -> bytes:
 
 def topology_frame(engine: Engine, event: str) -> list[bytes]:
     """The topology as one SSE frame (`snapshot` or `resync`) in parts: the header, the
-    engine's cached JSON itself (shared by every client at this generation, never copied)
+    engine's JSON in its parts (the store's blocks, shared by every client, never copied)
     and the terminator."""
     store = engine.store
     head = f"id: {topology_id(store.log_id, store.version)}\nevent: {event}\ndata: ".encode()
-    return [head, engine.topology_json(), b"\n\n"]
+    return [head, *engine.topology_parts(), b"\n\n"]
 
 
 # A queue item: (version or None for unversioned frames, frame bytes).
