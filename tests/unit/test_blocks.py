@@ -1,4 +1,5 @@
-"""The store's JSON in blocks (engine/blocks.py) and what a snapshot costs in memory."""
+"""What the live graph costs in memory: the store's JSON in blocks (engine/blocks.py), a
+snapshot, giving freed memory back, connections' empty containers."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ from gestalt.engine import blocks as blocks_module
 from gestalt.engine import memory, runtime
 from gestalt.engine import store as store_module
 from gestalt.engine.blocks import Blocks
+from gestalt.engine.hub import Hub
 from gestalt.engine.runtime import Engine
 from gestalt.engine.store import Store
 from gestalt.model.config import Config, ServerConfig, SyntheticCollector
-from gestalt.sources.synthetic import SyntheticWorld
+from gestalt.sources.synthetic import SyntheticSource, SyntheticWorld
 from tests.support.wait import eventually
 
 WORLD = SyntheticWorld(SyntheticCollector(entities=10_000, edges=20_000))
@@ -118,3 +120,27 @@ def test_store_alone_keeps_its_json_current() -> None:
     store.apply(upserts=entities)
     store.apply(removals=[entities[0].id])
     assert document(store.entity_json.parts()) == msgspec.to_builtins(entities[1:])
+
+
+def test_connections_without_attrs_or_sources_share_empty_containers() -> None:
+    """msgspec gives each struct its own empty dict and list for `{}` and `[]` defaults:
+    120 bytes an edge, 2.3 MB at 20,000 edges. Connections are values, so they share."""
+    from gestalt.model import entities
+
+    plain = [c for c in WORLD.connections.values() if not c.attrs and not c.sources]
+    assert len(plain) > 1000
+    assert len({id(c.attrs) for c in plain}) == 1 and len({id(c.sources) for c in plain}) == 1
+    decoded = msgspec.json.decode(msgspec.json.encode(plain[0]), type=type(plain[0]))
+    assert decoded.attrs is plain[0].attrs and msgspec.json.encode(decoded) == \
+        msgspec.json.encode(plain[0]) and b"attrs" not in msgspec.json.encode(decoded)
+    # The hub and the store, fed a churning world, never change them in place.
+    world = SyntheticWorld(SyntheticCollector(entities=300, edges=600, seed=5))
+    source = SyntheticSource(SyntheticCollector(entities=300, edges=600, seed=5))
+    source.world = world
+    store = Store()
+    sink = Hub(store).sink("synthetic")
+    source.report(sink)
+    for _ in range(300):
+        source.step(sink)
+    assert store.version > 100
+    assert entities._NO_ATTRS == {} and entities._NO_SOURCES == []

@@ -83,7 +83,18 @@ class Entity(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     updated_at: float | None = None  # epoch seconds
 
 
+# Shared by every connection without attrs or sources. Connections are values: nothing
+# changes a connection's containers in place (a change is a new connection), so one empty
+# dict and list serve them all; msgspec would otherwise make two per connection (2.3 MB at
+# 20,000 edges).
+_NO_ATTRS: dict[str, Scalar] = {}
+_NO_SOURCES: list[str] = []
+
+
 class Connection(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
+    """An edge. A value: never change its `attrs` or `sources` in place (they may be the
+    empty containers every connection shares); make a new one (`msgspec.structs.replace`)."""
+
     source_id: str
     target_id: str
     kind: ConnectionKind
@@ -98,3 +109,7 @@ class Connection(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     def __post_init__(self) -> None:
         if not self.id:
             self.id = ids.connection(self.kind.value, self.source_id, self.target_id)
+        if not self.attrs:
+            self.attrs = _NO_ATTRS
+        if not self.sources:
+            self.sources = _NO_SOURCES
