@@ -122,9 +122,9 @@ def test_store_alone_keeps_its_json_current() -> None:
     assert document(store.entity_json.parts()) == msgspec.to_builtins(entities[1:])
 
 
-def test_connections_without_attrs_or_sources_share_empty_containers() -> None:
+def test_entities_and_connections_share_their_empty_containers() -> None:
     """msgspec gives each struct its own empty dict and list for `{}` and `[]` defaults:
-    120 bytes an edge, 2.3 MB at 20,000 edges. Connections are values, so they share."""
+    120 bytes an edge, more for an entity. They are values, so they share."""
     from gestalt.model import entities
 
     plain = [c for c in WORLD.connections.values() if not c.attrs and not c.sources]
@@ -133,6 +133,9 @@ def test_connections_without_attrs_or_sources_share_empty_containers() -> None:
     decoded = msgspec.json.decode(msgspec.json.encode(plain[0]), type=type(plain[0]))
     assert decoded.attrs is plain[0].attrs and msgspec.json.encode(decoded) == \
         msgspec.json.encode(plain[0]) and b"attrs" not in msgspec.json.encode(decoded)
+    pods = [e for e in WORLD.entities.values() if e.kind.value == "pod"]
+    assert pods[0].annotations is pods[1].annotations is pods[0].custom_metrics
+    assert pods[0].endpoints is pods[1].health_reasons is plain[0].sources
     # The hub and the store, fed a churning world, never change them in place.
     world = SyntheticWorld(SyntheticCollector(entities=300, edges=600, seed=5))
     source = SyntheticSource(SyntheticCollector(entities=300, edges=600, seed=5))
@@ -143,4 +146,4 @@ def test_connections_without_attrs_or_sources_share_empty_containers() -> None:
     for _ in range(300):
         source.step(sink)
     assert store.version > 100
-    assert entities._NO_ATTRS == {} and entities._NO_SOURCES == []
+    assert entities.EMPTY_DICT == {} and entities.EMPTY_LIST == []
