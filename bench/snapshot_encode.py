@@ -48,6 +48,9 @@ async def measure() -> dict[str, object]:
             pods = [e for e in world.entities.values() if e.kind is EntityKind.POD]
             full, parts, changed, cold, summary_only, afresh = [], [], [], [], [], []
             for run in range(RUNS):
+                # What a snapshot includes: kept current by the store.
+                summary_only.append(_timed(engine.summary))
+                afresh.append(_timed(lambda: summarize(store.entities.values())))
                 full.append(_timed(engine.topology_json))
                 parts.append(_timed(engine.topology_parts))
                 # One pod replaced (one gone, another come), as churn does.
@@ -57,9 +60,6 @@ async def measure() -> dict[str, object]:
                 for blocks in (store.entity_json, store.connection_json):
                     blocks._json = [None] * len(blocks._json)  # every block stale
                 cold.append(_timed(engine.topology_json))
-                # What a snapshot includes: kept current by the store.
-                summary_only.append(_timed(engine.summary))
-                afresh.append(_timed(lambda: summarize(store.entities.values())))
             return {
                 "entities": len(store.entities),
                 "edges": len(store.connections),
