@@ -9,6 +9,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from tests.e2e.demo import crash_pods, open_map
 from tests.e2e.harness import ARTIFACTS, gestalt_server, wait_until
 from tests.support.daemons import free_port
@@ -202,6 +204,7 @@ def test_outage_banner_and_events_after_restart(browser: Any, tmp_path: Path) ->
         rows = page.locator('[data-testid="event-feed"] .event')
         wait_until(lambda: rows.count() >= 3, 60, "events from the first server")
         before = feed_entities(page)
+        first_world = set(page.evaluate("__gestalt.ids()"))
     # The server is gone: a banner, since when the data is old, the map greyed.
     banner = page.get_by_test_id("outage")
     banner.wait_for(timeout=30_000)
@@ -215,18 +218,27 @@ def test_outage_banner_and_events_after_restart(browser: Any, tmp_path: Path) ->
     # events of entities that no longer exist go.
     # (Another cluster name: none of the first world's ids exists in it, whichever
     # entities the first world's events happened to be about.)
-    # No churn: its versions stay below the first world's, so the page's resume is
-    # answered with a snapshot. (A different server whose version has overtaken the page's
-    # would answer with its own deltas: see the closing note.)
-    second = {"entities": 20, "edges": 30, "churn_per_second": 0, "seed": 2,
+    # It churns, and the page's resume reaches it only once its version has passed the
+    # page's: the resume must still be answered with a snapshot (it names the first
+    # server's change log), not with the second world's deltas on top of the first.
+    second = {"entities": 20, "edges": 30, "churn_per_second": 30, "seed": 2,
               "cluster": "other"}
-    with gestalt_server(tmp_path / "b", {"synthetic": second}, port=port):
+    held = page.evaluate("__gestalt.version")
+    snapshots = page.evaluate("__gestalt.stream.snapshots")
+    page.route("**/api/infra/topology/stream*", lambda route: route.abort())
+    with gestalt_server(tmp_path / "b", {"synthetic": second}, port=port) as url:
+        wait_until(lambda: httpx.get(f"{url}/api/infra/topology").json()["version"] > held,
+                   90, "the second world's version past the page's")
+        page.unroute("**/api/infra/topology/stream*")
         wait_until(lambda: page.evaluate("__gestalt.status") == "live", 60, "the resync")
+        wait_until(lambda: page.evaluate("__gestalt.stream.snapshots") > snapshots, 30,
+                   "the second world's snapshot")
         wait_until(lambda: banner.count() == 0, 10, "the banner to go")
         assert page.locator(".app.disconnected").count() == 0
         # The stream is live as soon as it connects; the new world's snapshot follows.
         gone = wait_until(lambda: before - set(page.evaluate("__gestalt.ids()")), 30,
                           "the second world on the map")
+        assert not set(page.evaluate("__gestalt.ids()")) & first_world
 
         def first_world_gone() -> bool:
             # (The second world's own churn may leave events of its replaced pods: those

@@ -95,16 +95,20 @@ async def test_stream_snapshot_then_deltas_with_versions(served: tuple[Engine, S
             assert response.headers["x-accel-buffering"] == "no"
             stream = frames(response)
             first = await next_frame(stream)
-            assert first.event == "snapshot" and first.id == str(engine.store.version)
+            log_id = engine.store.log_id
+            assert first.event == "snapshot" and first.id == f"{log_id}:{engine.store.version}"
             sink.upsert([pod(2)], observed_at=time.time())
             delta = await next_frame(stream)
-            assert delta.event == "delta" and int(delta.id or 0) == int(first.id or 0) + 1
+            assert delta.event == "delta" and delta.id == f"{log_id}:{engine.store.version}"
             body = delta.json()
             assert [e["name"] for e in body["upserts"]] == ["web-2"]
             assert body["observed_at"] is not None
             sink.metrics(pod(2).id, {"cpu_percent": 12.0}, time.time())
             metrics = await next_frame(stream)
-            while metrics.event != "metrics":
+            # (A frame flushed before this value, e.g. web-1's first health score, may come
+            # first.)
+            while metrics.event != "metrics" or pod(2).id not in metrics.json()["values"]:
+                assert metrics.event != "metrics" or metrics.id is None
                 metrics = await next_frame(stream)
             assert metrics.id is None
             assert metrics.json()["values"][pod(2).id]["cpu_percent"] == 12.0
@@ -118,12 +122,15 @@ async def test_resume_with_last_event_id_ends_equal_to_a_fresh_get(
     mirror = TopologyMirror()
     async with httpx.AsyncClient(base_url=url, timeout=10) as client:
         async with client.stream("GET", "/api/infra/topology/stream") as response:
-            mirror.apply(await next_frame(frames(response)))
+            first = await next_frame(frames(response))
+            mirror.apply(first)
+        # The id names this server's change log as well as the version.
+        assert first.id == f"{engine.store.log_id}:{mirror.version}"
         # Disconnected: the world moves on.
         sink.remove([pod(0).id])
         sink.upsert([pod(7), pod(1, status=EntityStatus.PENDING)])
         target = engine.store.version
-        headers = {"Last-Event-ID": str(mirror.version)}
+        headers = {"Last-Event-ID": f"{engine.store.log_id}:{mirror.version}"}
         async with client.stream("GET", "/api/infra/topology/stream", headers=headers) as resp:
             stream = frames(resp)
             while mirror.version < target:
@@ -134,10 +141,12 @@ async def test_resume_with_last_event_id_ends_equal_to_a_fresh_get(
         assert mirror.gaps == 0
         assert mirror.entities == {e["id"]: e for e in fresh["entities"]}
         assert mirror.connections == {c["id"]: c for c in fresh["connections"]}
-        # A Last-Event-ID from before the ring (or another server) gets a snapshot.
-        async with client.stream("GET", "/api/infra/topology/stream",
-                                 headers={"Last-Event-ID": "999999"}) as resp:
-            assert (await next_frame(frames(resp))).event == "snapshot"
+        # A Last-Event-ID from before the ring, from another change log (another server)
+        # or without one gets a snapshot.
+        for other in ("999999", f"{engine.store.log_id}:999999", f"elsewhere:{target - 1}"):
+            async with client.stream("GET", "/api/infra/topology/stream",
+                                     headers={"Last-Event-ID": other}) as resp:
+                assert (await next_frame(frames(resp))).event == "snapshot", other
 
 
 async def test_a_stalled_client_is_cut_to_resync_without_growing_memory(

@@ -74,10 +74,11 @@ def spawn(argv: list[str], *, env: Mapping[str, str] | None = None,
 
 
 @contextlib.asynccontextmanager
-async def serving(config: Path, *args: str, env: Mapping[str, str] | None = None
-                  ) -> AsyncIterator[Served]:
-    """`gestalt serve -c config` on a free port, ready (`/readyz`); SIGTERM at the end."""
-    port = free_port()
+async def serving(config: Path, *args: str, env: Mapping[str, str] | None = None,
+                  port: int | None = None) -> AsyncIterator[Served]:
+    """`gestalt serve -c config` on `port` (a free one by default), ready (`/readyz`);
+    SIGTERM at the end."""
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = config.parent / f"serve-{port}.err"
     proc = await asyncio.to_thread(

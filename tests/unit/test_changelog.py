@@ -97,7 +97,7 @@ async def test_the_wire_and_history_carry_the_same_events_and_deltas(tmp_path: P
     try:
         changes.subscribe(history.record)
         broadcaster = Broadcaster()
-        changes.subscribe(broadcaster.publish_entry)
+        changes.subscribe(lambda entry: broadcaster.publish_entry(entry, log_id="4a1f"))
         topology = broadcaster.connect("topology")
         events = broadcaster.connect("events")
         hub.sink("kubernetes").snapshot([pod("web")])
@@ -112,7 +112,8 @@ async def test_the_wire_and_history_carry_the_same_events_and_deltas(tmp_path: P
         assert event_frame == b"id: 1\nevent: event\ndata: " + stored_event + b"\n\n"
         # Deltas are kept by reference (engine/recording.py) and read back as the value sent,
         # less the noise (the health score: it travels in metrics frames and samples).
-        sent = decode_delta(frame.removeprefix(b"id: 1\nevent: delta\ndata: ")[:-2])
+        assert frame.startswith(b"id: 4a1f:1\nevent: delta\ndata: ")
+        sent = decode_delta(frame.removeprefix(b"id: 4a1f:1\nevent: delta\ndata: ")[:-2])
         assert sent == store.deltas_since(0)[0]  # type: ignore[index]
         assert sent.upserts[0].health is not None
         kept = msgspec.structs.replace(sent, upserts=[

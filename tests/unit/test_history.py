@@ -209,3 +209,32 @@ def test_history_from_a_newer_gestalt_is_refused_not_misread(tmp_path: Path) -> 
         conn.execute(f"PRAGMA user_version = {LAYOUT + 1}")
     with pytest.raises(HistoryError, match="written by a newer Gestalt"):
         History(path).open()
+
+
+def test_the_change_log_keeps_its_identity_across_restarts_and_no_other_has_it(
+    tmp_path: Path,
+) -> None:
+    """Versions continue across restarts of one history, so a browser may resume across
+    them; another history's versions are another log's (api/sse.py: a snapshot)."""
+    first = History(tmp_path / "a" / "history.sqlite3")
+    first.open()
+    first.close()
+    again = History(first.path)
+    again.open()
+    again.close()
+    other = History(tmp_path / "b" / "history.sqlite3")
+    other.open()
+    other.close()
+    assert first.log_id == again.log_id != other.log_id
+    assert len(first.log_id) == 16 and ":" not in first.log_id
+    # A data dir from before layout 3 gets one when it is upgraded, and keeps it.
+    path = tmp_path / "old" / "history.sqlite3"
+    path.parent.mkdir()
+    shutil.copyfile(LAYOUT_0, path)
+    upgraded = History(path)
+    upgraded.open()
+    upgraded.close()
+    reopened = History(path)
+    reopened.open()
+    reopened.close()
+    assert upgraded.log_id == reopened.log_id not in (first.log_id, other.log_id)

@@ -17,8 +17,8 @@ class FakeSource implements EventSourceLike {
   }
   close(): void { this.closed = true; this.readyState = 2; }
   open(): void { this.readyState = 1; this.onopen?.(new Event("open")); }
-  emit(event: string, data: unknown): void {
-    for (const l of this.listeners.get(event) ?? []) l({ data: JSON.stringify(data) } as MessageEvent);
+  emit(event: string, data: unknown, lastEventId = ""): void {
+    for (const l of this.listeners.get(event) ?? []) l({ data: JSON.stringify(data), lastEventId } as MessageEvent);
   }
   fail(): void { this.onerror?.(new Event("error")); }
 }
@@ -81,6 +81,30 @@ describe("TopologyStream", () => {
     expect(sources[0].closed).toBe(true);
     timers.shift()!();
     expect(sources[1].url).toContain(`last_event_id=${snapshot.version}`);
+  });
+
+  it("resumes with the change log's id, so another server's log answers with a snapshot", () => {
+    // Recorded from a server that names its log in each id: `<log id>:<version>`.
+    const logged = readFrames("topology-stream-logged.sse");
+    const first = logged.find((f) => f.event === "snapshot")!;
+    const next = logged.filter((f) => f.event === "delta");
+    const logId = first.id!.slice(0, first.id!.lastIndexOf(":"));
+    expect(logId).toMatch(/^[0-9a-f]{16}$/);
+    const { store, stream, sources, timers } = setup();
+    sources[0].open();
+    sources[0].emit("snapshot", JSON.parse(first.data), first.id!);
+    for (const d of next) sources[0].emit("delta", JSON.parse(d.data), d.id!);
+    sources[0].fail();
+    timers.shift()!();
+    expect(stream.logId).toBe(logId);
+    expect(sources[1].url).toBe(
+      `/api/infra/topology/stream?last_event_id=${encodeURIComponent(`${logId}:${store.version}`)}`);
+    // Another server (another log) answers with its snapshot: from then on, its log.
+    sources[1].open();
+    sources[1].emit("snapshot", snapshot, "0123456789abcdef:" + snapshot.version);
+    sources[1].fail();
+    timers.shift()!();
+    expect(sources[2].url).toContain(`last_event_id=0123456789abcdef%3A${snapshot.version}`);
   });
 
   it("takes a resync as the whole truth", () => {

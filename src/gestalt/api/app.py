@@ -146,14 +146,15 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
         from_: Annotated[str | None, Query(alias="from")] = None,
         speed: float = 1.0,
     ) -> StreamingResponse:
-        """SSE: `snapshot`, then `delta` (id = version), `metrics`, `sources`, `resync`.
+        """SSE: `snapshot`, then `delta` (id = `<log id>:<version>`), `metrics`, `sources`,
+        `resync`.
         With `from`: a replay of history from that moment, paced by `speed` (0: as fast
         as possible), the same frames with their recorded times, then `end`."""
         if from_ is not None:
             start = moment(from_, "from")
             await first_state(engine, start)  # outside retention: 404 before streaming
             return replay_stream(engine, broadcaster, start, speed)
-        resume = parse_last_event_id(last_event_id_header or last_event_id)
+        resume = last_event_id_header or last_event_id
         return StreamingResponse(topology_stream(engine, broadcaster, resume),
                                  media_type="text/event-stream", headers=SSE_HEADERS)
 

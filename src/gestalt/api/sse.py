@@ -2,8 +2,14 @@
 
 This is the only module that knows SSE framing. The broadcaster reads the engine's change
 log: each entry arrives encoded once (`Entry.body`), is framed once, and the same bytes
-object is dropped into every client's queue (a `delta` with `id:` = its version, an
-`event` with `id:` = its sequence number, an unnumbered `metrics` frame).
+object is dropped into every client's queue (a `delta` with `id:` = `<log id>:<version>`,
+an `event` with `id:` = its sequence number, an unnumbered `metrics` frame).
+
+A topology frame's id names the change log as well as the version (`topology_id`): a
+version means something only in its own log. A browser that resumes against another
+server at the same address (another data dir: another world) must get a snapshot even
+when that server's version has passed its own, not that server's deltas on top of the old
+world.
 
 Memory per client is bounded: a client whose queue is full is not allowed to grow; its
 queue is emptied and it is told to `resync` (the next thing it sends is a fresh
@@ -33,17 +39,34 @@ def sse_frame(event: str, data: bytes, *, frame_id: int | str | None = None) -> 
     return b"".join((head.encode(), b"data: ", data, b"\n\n"))
 
 
-def delta_frame(delta: Delta) -> bytes:
+def topology_id(log_id: str, version: int) -> str:
+    """A topology frame's SSE id: `<log id>:<version>` (the store's `log_id`)."""
+    return f"{log_id}:{version}"
+
+
+def parse_topology_id(value: str | None) -> tuple[str, int] | None:
+    """(log id, version) from a `Last-Event-ID`; None when it is not one of ours (a bare
+    number from an older server, garbage): the client then gets a snapshot."""
+    if value is None:
+        return None
+    log_id, sep, version = value.strip().rpartition(":")
+    if not sep or not log_id or not version.isascii() or not version.isdigit():
+        return None
+    return log_id, int(version)
+
+
+def delta_frame(delta: Delta, log_id: str) -> bytes:
     """A delta from the store's ring (a resuming client), framed as it was live."""
-    return sse_frame("delta", encode(delta), frame_id=delta.version)
+    return sse_frame("delta", encode(delta), frame_id=topology_id(log_id, delta.version))
 
 
 def topology_frame(engine: Engine, event: str) -> list[bytes]:
     """The topology as one SSE frame (`snapshot` or `resync`) in parts: the header, the
-    engine's cached JSON itself (shared by every client at this generation, never copied)
+    engine's JSON in its parts (the store's blocks, shared by every client, never copied)
     and the terminator."""
-    head = f"id: {engine.store.version}\nevent: {event}\ndata: ".encode()
-    return [head, engine.topology_json(), b"\n\n"]
+    store = engine.store
+    head = f"id: {topology_id(store.log_id, store.version)}\nevent: {event}\ndata: ".encode()
+    return [head, *engine.topology_parts(), b"\n\n"]
 
 
 # A queue item: (version or None for unversioned frames, frame bytes).
@@ -132,17 +155,20 @@ class Broadcaster:
     # -- what is published -------------------------------------------------------------------
     def follow(self, engine: Engine) -> None:
         """Publish the engine's change log and its source statuses from now on."""
-        engine.changes.subscribe(self.publish_entry)
+        store = engine.store
+        # The log id is read at each entry: `Engine.start` sets it after this is wired.
+        engine.changes.subscribe(lambda entry: self.publish_entry(entry, log_id=store.log_id))
 
         def sources(_status: SourceStatus) -> None:
             self.publish(sse_frame("sources", _encoder.encode(engine.source_statuses())))
 
         engine.hub.on_status(sources)
 
-    def publish_entry(self, entry: Entry) -> None:
+    def publish_entry(self, entry: Entry, *, log_id: str) -> None:
         change = entry.change
         if isinstance(change, Delta):
-            self.publish(sse_frame("delta", entry.body, frame_id=entry.seq), version=entry.seq)
+            frame_id = topology_id(log_id, change.version)
+            self.publish(sse_frame("delta", entry.body, frame_id=frame_id), version=change.version)
         elif isinstance(change, MetricsFrame):
             self.publish(sse_frame("metrics", entry.body))
         else:

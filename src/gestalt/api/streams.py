@@ -1,10 +1,11 @@
 """Server-Sent Events: the topology stream and the event stream.
 
-Topology: the first frame is a `snapshot` (or, with a `Last-Event-ID` still inside the
-delta ring, the missed `delta`s), then `delta`, `metrics` and `sources` frames as they
-happen. The initial frames and the client's registration happen without an await in
-between, so nothing can slip through the gap. A client that falls behind finds a resync
-marker in its queue and gets a fresh `resync` snapshot; versions it already has are skipped.
+Topology: the first frame is a `snapshot` (or, with a `Last-Event-ID` of this change log
+still inside the delta ring, the missed `delta`s), then `delta`, `metrics` and `sources`
+frames as they happen. The initial frames and the client's registration happen without an
+await in between, so nothing can slip through the gap. A client that falls behind finds a
+resync marker in its queue and gets a fresh `resync` snapshot; versions it already has are
+skipped.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from gestalt.api.sse import (
     Broadcaster,
     Client,
     delta_frame,
+    parse_topology_id,
     sse_frame,
     topology_frame,
 )
@@ -43,15 +45,18 @@ def parse_last_event_id(value: str | None) -> int | None:
 
 
 def topology_stream(
-    engine: Engine, broadcaster: Broadcaster, last_event_id: int | None
+    engine: Engine, broadcaster: Broadcaster, last_event_id: str | None
 ) -> AsyncIterator[bytes | memoryview]:
     # Register and compute the first frames synchronously (before the generator starts),
     # so that no delta published in between is lost or duplicated.
     client = broadcaster.connect("topology")
     store = engine.store
-    deltas = store.deltas_since(last_event_id) if last_event_id is not None else None
+    resume = parse_topology_id(last_event_id)
+    # Another log's version (another server on this address) says nothing about this one.
+    deltas = (store.deltas_since(resume[1])
+              if resume is not None and resume[0] == store.log_id else None)
     if deltas is not None:
-        first = [b"".join(delta_frame(d) for d in deltas)]
+        first = [b"".join(delta_frame(d, store.log_id) for d in deltas)]
     else:
         first = topology_frame(engine, "snapshot")
     sent_version = store.version

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import sqlite3
 import threading
 import time
@@ -68,6 +69,9 @@ class History:
         self.past = Past()
         self.last_version = 0
         self.last_event_seq = 0
+        # The identity of the change log these versions count in (layout 3's `meta`); until
+        # opened, one of its own (versions from 0, kept nowhere).
+        self.log_id = secrets.token_hex(8)
         # Newest last; what a new event stream starts with.
         self.recent_events: deque[tuple[int, Event]] = deque(maxlen=RECENT_EVENTS)
         self._last_sample: dict[str, float] = {}
@@ -110,6 +114,7 @@ class History:
         (self.last_event_seq,) = conn.execute("SELECT MAX(seq) FROM events").fetchone()
         self.last_version = self.last_version or 0
         self.last_event_seq = self.last_event_seq or 0
+        (self.log_id,) = conn.execute("SELECT value FROM meta WHERE key = 'log_id'").fetchone()
         rows = conn.execute(
             "SELECT seq, body FROM events ORDER BY seq DESC LIMIT ?", (RECENT_EVENTS,)
         ).fetchall()

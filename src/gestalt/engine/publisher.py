@@ -297,8 +297,9 @@ class Publisher:
         """The whole graph now; the deltas waiting are older than it, so they go."""
         store = self._store
         version = store.version
-        parts = keyframe_parts(version, time.time(), list(store.encoded_entities.values()),
-                               list(store.encoded_connections.values()),
+        # Each item encoded on its own here (the store keeps blocks): a keyframe is rare.
+        parts = keyframe_parts(version, time.time(), list(store.entity_json.each()),
+                               list(store.connection_json.each()),
                                self._config.max_message_bytes)
         superseded = [i for i in self._buffer if i.kind != "events"]
         if superseded:
@@ -320,7 +321,7 @@ class Publisher:
         self.last_keyframe = time.monotonic()
         self.last_keyframe_version = version
         log.info("keyframe at version %d sent (%d entities, %d connections, %d parts)",
-                 version, len(store.encoded_entities), len(store.encoded_connections),
+                 version, len(store.entities), len(store.connections),
                  len(parts))
 
     async def _send_heartbeat(self, js: Any) -> None:

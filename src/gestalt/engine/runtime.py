@@ -30,6 +30,7 @@ from gestalt.engine.cost import CostRecorder
 from gestalt.engine.counters import COUNTERS
 from gestalt.engine.history import History
 from gestalt.engine.hub import Hub
+from gestalt.engine.memory import Releaser
 from gestalt.engine.registry import SPECS, build_sources
 from gestalt.engine.store import Store
 from gestalt.engine.supervisor import Supervisor
@@ -71,7 +72,11 @@ class Engine:
         self.store.subscribe(self.changes.delta)
         # A gone entity's "rising" counters go with it (pods are replaced all day long).
         self.store.subscribe(lambda delta: COUNTERS.forget(delta.removals))
-        self.store.subscribe(self._drop_stale_snapshot)
+        # A large commit's temporaries go back to the system once it is sent and recorded.
+        self.releaser = Releaser()
+        self.store.subscribe(lambda delta: self.releaser.committed(
+            len(delta.upserts) + len(delta.removals) + len(delta.edge_upserts)
+            + len(delta.edge_removals)))
         self.hub.on_event(self.changes.event)
         self.changes.subscribe(self.history.record)
         self.hub.on_status(self._on_status)
@@ -85,7 +90,6 @@ class Engine:
             if isinstance(source, ComparesWithCluster):
                 source.use_clusters(self.cluster_reader)
         self._tasks: list[asyncio.Task[None]] = []
-        self._snapshot_cache: tuple[int, bytes] | None = None
         self.alert_manager = AlertManager(config, self.store, self.history,
                                           statuses=self.source_statuses, emit=self.changes.event)
         self._status_changed = asyncio.Event()
@@ -106,6 +110,7 @@ class Engine:
             return
         await asyncio.to_thread(self.history.open)
         self.store.version = self.history.last_version
+        self.store.log_id = self.history.log_id
         self.changes.event_seq = self.history.last_event_seq
         # "Rising" checks continue from the last run's counters (before any source reports).
         COUNTERS.resume(self.history.saved_counters, last_alive=self.history.last_alive,
@@ -139,6 +144,7 @@ class Engine:
         await self.supervisor.stop()
         await tasks.stop(self._tasks)
         self._tasks.clear()
+        self.releaser.cancel()
         if self.config.anomaly.enabled:
             try:
                 await asyncio.to_thread(persist.save, self.anomalies, self._models_path,
@@ -191,25 +197,24 @@ class Engine:
         """The health summary, as it is now (the store keeps its sums current)."""
         return self.store.summary()
 
-    def topology_json(self) -> bytes:
-        """The whole topology as JSON (the same document as `topology()`), cached until
-        anything changes; built by joining the store's per-item encodings."""
+    def topology_parts(self) -> list[bytes]:
+        """The whole topology as JSON (the same document as `topology()`), in parts: the
+        store's blocks of entities and connections as they are (engine/blocks.py), between
+        a few small pieces. Clients joining while nothing changes share the same block
+        objects; nothing the size of the whole topology is built."""
         store = self.store
-        key = store.generation
-        cached = self._snapshot_cache
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        body = b"".join((
-            b'{"version":', str(store.version).encode(),
-            b',"timestamp":', _encoder.encode(store.timestamp),
-            b',"entities":[', b",".join(store.encoded_entities.values()),
-            b'],"connections":[', b",".join(store.encoded_connections.values()),
-            b'],"summary":', _encoder.encode(self.summary()),
-            b',"sources":', _encoder.encode(self.source_statuses()),
-            b"}",
-        ))
-        self._snapshot_cache = (key, body)
-        return body
+        parts = [b'{"version":' + str(store.version).encode()
+                 + b',"timestamp":' + _encoder.encode(store.timestamp) + b',"entities":[']
+        _comma_separated(parts, store.entity_json.parts())
+        parts.append(b'],"connections":[')
+        _comma_separated(parts, store.connection_json.parts())
+        parts.append(b'],"summary":' + _encoder.encode(self.summary())
+                     + b',"sources":' + _encoder.encode(self.source_statuses()) + b"}")
+        return parts
+
+    def topology_json(self) -> bytes:
+        """`topology_parts` as one document (a REST answer)."""
+        return b"".join(self.topology_parts())
 
     async def settled(self, timeout: float) -> bool:
         """Wait until no source is still starting; False when `timeout` passes first."""
@@ -225,14 +230,6 @@ class Engine:
             except TimeoutError:
                 return False
         return True
-
-    def _drop_stale_snapshot(self, _change: object = None) -> None:
-        """A cached topology that no longer matches is dropped as soon as the graph moves,
-        not when the next client asks: at 10,000 entities it is 6.5 MB of JSON that only
-        clients joining before the next change could use."""
-        cached = self._snapshot_cache
-        if cached is not None and cached[0] != self.store.generation:
-            self._snapshot_cache = None
 
     def _on_status(self, _status: SourceStatus) -> None:
         self._status_changed.set()
@@ -258,7 +255,6 @@ class Engine:
             frame = self.store.flush_metrics()
             if frame is not None:
                 self.changes.metrics(frame)
-                self._drop_stale_snapshot()
             self._watch_history()
 
     def _watch_history(self) -> None:
@@ -267,3 +263,10 @@ class Engine:
         if paused != self._history_paused:
             self._history_paused = paused
             self.alert_manager.raise_external(HISTORY_RULE, "history:", "history", paused)
+
+
+def _comma_separated(parts: list[bytes], blocks: list[bytes]) -> None:
+    for index, block in enumerate(blocks):
+        if index:
+            parts.append(b",")
+        parts.append(block)

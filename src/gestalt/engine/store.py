@@ -13,36 +13,35 @@ encodes it once and hands the bytes to its readers).
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import msgspec
-
+from gestalt.engine.blocks import Blocks
 from gestalt.engine.scoring import Tally
 from gestalt.model import Connection, ConnectionKind, Delta, Entity, MetricsFrame, Summary
 
 DeltaListener = Callable[[Delta], None]
-
-_encode = msgspec.json.Encoder().encode
 
 
 class Store:
     def __init__(self, *, ring_size: int = 4096, start_version: int = 0) -> None:
         self.entities: dict[str, Entity] = {}
         self.connections: dict[str, Connection] = {}
-        # Each entity and connection as JSON, kept current on every change, so a snapshot of
-        # any size is one join instead of one big encode per client (Scope's idea: pay per
-        # change, not per read).
-        self.encoded_entities: dict[str, bytes] = {}
-        self.encoded_connections: dict[str, bytes] = {}
+        # The entities and connections as JSON in blocks, kept for every reader: a snapshot
+        # of any size re-encodes only the blocks that changed since the last one (Scope's
+        # idea, pay per change and not per read, at a block's grain: engine/blocks.py).
+        self.entity_json: Blocks[Entity] = Blocks()
+        self.connection_json: Blocks[Connection] = Blocks()
         # The health summary's sums, kept current the same way.
         self._tally = Tally()
         self.version = start_version
+        # Which change log `version` counts in: a version means something only with it (a
+        # restart on the same history continues the log; another data dir is another log).
+        self.log_id = secrets.token_hex(8)
         self.timestamp = time.time()
-        # Bumped on every change, metric-only ones included: the key for cached encodings.
-        self.generation = 0
         # Connections touching each entity, so removing an entity removes its edges in O(degree).
         # Lists, not sets: an entity has few edges (sets cost 4x the memory at 80,000 edges);
         # the few hubs with thousands pay a linear removal, still microseconds.
@@ -111,7 +110,7 @@ class Store:
                 edge_rems[cid] = None
         for eid in rems:
             self._tally.remove(self.entities.pop(eid))
-            del self.encoded_entities[eid]
+            self.entity_json.remove(eid)
             self._pending_metrics.pop(eid, None)  # nobody shows a gone entity's numbers
             for cid in self._edges_of.pop(eid, ()):
                 edge_rems[cid] = None
@@ -120,7 +119,7 @@ class Store:
         for cid in edge_rems:
             conn = self.connections.pop(cid, None)
             if conn is not None:
-                del self.encoded_connections[cid]
+                self.connection_json.remove(cid)
                 self._unindex(conn)
         edge_ups: list[Connection] = []
         for conn in edge_upserts:
@@ -129,14 +128,13 @@ class Store:
                 if old is not None:
                     self._unindex(old)
                 self.connections[conn.id] = conn
-                self.encoded_connections[conn.id] = _encode(conn)
+                self.connection_json.put(conn.id, conn)
                 self._edges_of.setdefault(conn.source_id, []).append(conn.id)
                 self._edges_of.setdefault(conn.target_id, []).append(conn.id)
                 edge_rems.pop(conn.id, None)
                 edge_ups.append(conn)
         if not (ups or rems or edge_ups or edge_rems):
             return None
-        self.generation += 1
         self.version += 1
         self.timestamp = time.time()
         delta = Delta(
@@ -156,7 +154,6 @@ class Store:
     def replace_quietly(self, entity: Entity) -> None:
         """Swap in an entity whose change is metric-only: no version, no delta."""
         self._put(entity)
-        self.generation += 1
 
     def _put(self, entity: Entity) -> None:
         old = self.entities.get(entity.id)
@@ -164,7 +161,7 @@ class Store:
             self._tally.remove(old)
         self._tally.add(entity)
         self.entities[entity.id] = entity
-        self.encoded_entities[entity.id] = _encode(entity)
+        self.entity_json.put(entity.id, entity)
 
     def note_metrics(self, entity_id: str, values: dict[str, Any],
                      observed_at: float | None) -> None:

@@ -131,8 +131,8 @@ def decode_heartbeat(body: bytes) -> Heartbeat:
 
 def keyframe_parts(version: int, timestamp: float, entities: list[bytes],
                    connections: list[bytes], max_bytes: int) -> list[bytes]:
-    """A keyframe as parts of at most about `max_bytes` each, built from the store's
-    already encoded entities and connections (no value is encoded twice)."""
+    """A keyframe as parts of at most about `max_bytes` each, built from the entities and
+    connections encoded one by one."""
     chunks: list[tuple[list[bytes], list[bytes]]] = [([], [])]
     size = 0
     for index, items in ((0, entities), (1, connections)):

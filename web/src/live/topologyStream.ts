@@ -1,6 +1,8 @@
 // The one SSE client for the topology: snapshot, deltas, metrics, sources and resync frames
 // into the GraphStore; on a drop or a version gap it reconnects itself with
-// `?last_event_id=<applied version>` so the server replays exactly what is missing.
+// `?last_event_id=<log id>:<applied version>` so the server replays exactly what is missing.
+// The log id (from the frames' SSE ids) names the server's change log: another server on
+// the same address (another world) answers a resume from another log with a snapshot.
 import type { Delta, MetricsFrame, SourceStatus, Topology } from "../api/types";
 import { GraphStore, nowMs } from "../state/graph";
 import type { StreamStatus } from "../state/ui";
@@ -29,6 +31,8 @@ export class TopologyStream {
   connects = 0;
   gaps = 0;
   snapshots = 0;
+  /** The change log our version counts in (the `<log id>` of `<log id>:<version>`). */
+  logId: string | null = null;
   private source: EventSourceLike | null = null;
   private attempt = 0;
   private stopped = false;
@@ -60,7 +64,15 @@ export class TopologyStream {
   resumeUrl(): string {
     if (this.connects === 0 || this.snapshots === 0) return this.options.url;
     const sep = this.options.url.includes("?") ? "&" : "?";
-    return `${this.options.url}${sep}last_event_id=${this.store.version}`;
+    const id = this.logId === null ? `${this.store.version}` : `${this.logId}:${this.store.version}`;
+    return `${this.options.url}${sep}last_event_id=${encodeURIComponent(id)}`;
+  }
+
+  /** Note the log a frame's id names (`<log id>:<version>`; a bare number names none). */
+  private noteLog(ev: MessageEvent): void {
+    const id = ev.lastEventId ?? "";
+    const colon = id.lastIndexOf(":");
+    this.logId = colon > 0 ? id.slice(0, colon) : null;
   }
 
   private setStatus(status: StreamStatus): void {
@@ -85,6 +97,7 @@ export class TopologyStream {
     const full = (ev: MessageEvent) => {
       if (this.source !== source) return;
       this.store.applySnapshot(JSON.parse(ev.data) as Topology);
+      this.noteLog(ev);
       this.snapshots += 1;
       this.setStatus("live");
     };

@@ -251,8 +251,9 @@ class Graph:
         return {**entity.attrs, **self._counts(entity)}
 
     def _decorate(self, entity: Entity) -> None:
-        """In place: only for an entity not sent yet."""
-        entity.attrs.update(self._counts(entity))
+        """In place: only for an entity not sent yet. (A new attrs dict: the entity's may
+        be the empty one every entity shares, model/entities.py.)"""
+        entity.attrs = {**entity.attrs, **self._counts(entity)}
 
     def _refresh(self, entity_id: str, change: Change) -> None:
         """Re-decorate an entity whose counts changed; a copy, since the old one was sent."""
