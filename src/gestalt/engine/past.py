@@ -273,6 +273,34 @@ def sample_at(conn: sqlite3.Connection, entity_id: str, at: float,
     return {name: value for name, value, _ in rows}
 
 
+_ENTITY_FIELDS = frozenset(Entity.__struct_fields__)
+
+
+def sample_frames(conn: sqlite3.Connection, after: float, until: float, limit: int = 5000
+                  ) -> list[tuple[float, dict[str, dict[str, Any]]]]:
+    """The metric samples recorded after `after` up to `until`, oldest first, as the metrics
+    frames they came from: (time, entity id -> values), an Entity field by its name and any
+    other metric in `custom_metrics` (as History.record_metrics flattened them). Samples
+    of one frame share its time, so a page ends on a whole frame."""
+    rows = conn.execute("SELECT ts, entity_id, name, value FROM samples WHERE ts > ? AND ts <= ? "
+                        "ORDER BY ts LIMIT ?", (after, until, limit)).fetchall()
+    if len(rows) == limit:
+        last = rows[-1][0]
+        if rows[0][0] == last:  # one frame larger than a page: that frame whole
+            rows = conn.execute("SELECT ts, entity_id, name, value FROM samples WHERE ts = ?",
+                                (last,)).fetchall()
+        else:
+            rows = [row for row in rows if row[0] != last]
+    frames: dict[float, dict[str, dict[str, Any]]] = {}
+    for ts, entity_id, name, value in rows:
+        fields = frames.setdefault(ts, {}).setdefault(entity_id, {})
+        if name in _ENTITY_FIELDS:
+            fields[name] = value
+        else:
+            fields.setdefault("custom_metrics", {})[name] = value
+    return list(frames.items())
+
+
 def change_times(conn: sqlite3.Connection, since: float, until: float,
                  limit: int = 10000) -> list[tuple[int, float]]:
     """(version, time) of each recorded change in a window: where "step" can land."""
