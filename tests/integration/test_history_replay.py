@@ -67,7 +67,8 @@ async def test_a_replay_sends_the_recorded_metrics_in_time_order(tmp_path: Path)
     assert replayed == recorded
     first = next(b for b in metrics if pod(0).id in b["values"])
     # As the live frame had them (its health score too).
-    assert {"cpu_percent": 10.0, "memory_bytes": 1000.0}.items() <= first["values"][pod(0).id].items()
+    assert {"cpu_percent": 10.0, "memory_bytes": 1000.0}.items() \
+        <= first["values"][pod(0).id].items()
     # In time order among the deltas, each frame carrying the version it applies to.
     times = [body["timestamp"] for kind, body in seen if kind in ("delta", "metrics")]
     assert times == sorted(times)
