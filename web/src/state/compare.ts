@@ -5,11 +5,11 @@
 // added, a diamond for changed, a dashed circle for removed (scene/layers/ChangeLayer.ts,
 // explained by the legend).
 import type { Connection, Entity, Topology } from "../api/types";
-import type { RGB } from "../scene/mapping";
 import type { TopologyDiff } from "./time";
 
 export type Change = "added" | "changed" | "removed";
 export const CHANGES: Change[] = ["added", "changed", "removed"];
+type RGB = [number, number, number];
 
 /** Opaque, exact colours (tests find them in the picture): none is a health or kind colour. */
 export const CHANGE_COLOURS: Record<Change, RGB> = {
