@@ -69,16 +69,16 @@ async def record(engine: Engine, world: SyntheticWorld, changes: int = CHANGES
     started = time.perf_counter()
     done = objects = 0
     while done < changes:
-        ups, edges, gone, events = world.churn()
-        if not gone and not events:
+        ups, edges, gone, gone_edges, events = world.churn()
+        if not gone and not gone_edges and not events:
             continue  # metric-only: not a structural change
-        if gone:
-            sink.remove(gone)
+        if gone or gone_edges:
+            sink.remove(gone, gone_edges)
         sink.upsert(ups, edges)
         for event in events:
             sink.event(event)
         done += 1
-        objects += len(ups) + len(edges) + len(gone)
+        objects += len(ups) + len(edges) + len(gone) + len(gone_edges)
         if done % 500 == 0:
             await engine.history.flushed()
     await engine.history.flushed()
