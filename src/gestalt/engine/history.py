@@ -56,7 +56,7 @@ class History:
     def __init__(
         self, path: str | Path, *, retention_hours: float = 168.0, sample_interval: float = 10.0,
         max_size_mb: float = 0.0, max_disk_percent: float = 0.0,
-        keyframe_interval: float = 600.0, keyframe_deltas: int = 5000,
+        keyframe_interval: float = 600.0, keyframe_deltas: int = 1000,
     ) -> None:
         self.path = Path(path)
         self.retention = retention_hours * 3600.0

@@ -105,8 +105,14 @@ INSERT INTO runs (start_version, start_ts, end_ts, kind)
 INSERT INTO alert_log (ts, id, state, body) SELECT ts, id, state, body FROM alerts;
 """
 
+# Layout 3: keyframes may be incremental (engine/recording.py): `base` is the keyframe
+# they build on, NULL for a full one (every keyframe before it).
+_LAYOUT_3 = """
+ALTER TABLE keyframes ADD COLUMN base INTEGER;
+"""
+
 # The upgrade to layout N is MIGRATIONS[N - 1]; the current layout is len(MIGRATIONS).
-MIGRATIONS: tuple[str, ...] = (_LAYOUT_1, _LAYOUT_2)
+MIGRATIONS: tuple[str, ...] = (_LAYOUT_1, _LAYOUT_2, _LAYOUT_3)
 LAYOUT = len(MIGRATIONS)
 
 

@@ -173,6 +173,7 @@ class Writer:
         except sqlite3.Error as exc:
             self.write_errors += 1
             self._broken = self._broken or bool(deltas)
+            self.recorder.rolled_back()
             if is_disk_full(exc):
                 self._pause(now)
             else:

@@ -23,11 +23,13 @@ from typing import Any
 
 import msgspec
 
+from gestalt.engine.history_layout import HistoryError
 from gestalt.engine.recording import (
     BY_REFERENCE,
     decode_connections,
     decode_entities,
     delta_refs,
+    incremental_refs,
     keyframe_refs,
     oldest_moment,
 )
@@ -37,7 +39,7 @@ from gestalt.model.changes import decode_delta
 _alerts = msgspec.json.Decoder(Alert)
 # SQLite's limit on host parameters is higher; this keeps each statement small.
 _CHUNK = 900
-KEYFRAME_CACHE = 4
+KEYFRAME_CACHE = 6
 # Rebuilding through many deltas leaves a copy of the state every this many deltas, kept in
 # memory (at most CHECKPOINTS of them): the next moment nearby starts from there.
 CHECKPOINT_EVERY = 500
@@ -112,7 +114,7 @@ class Past:
             raise OutsideRetention(at, oldest_moment(conn))
         start_version, start_ts, end_ts = run
         state = State(at=at, version=start_version, timestamp=start_ts)
-        frame = conn.execute("SELECT version, ts, body FROM keyframes WHERE version >= ? "
+        frame = conn.execute("SELECT version, ts FROM keyframes WHERE version >= ? "
                              "AND ts <= ? ORDER BY version DESC LIMIT 1",
                              (start_version, at)).fetchone()
         base = self._checkpoint(start_version, frame[0] if frame else start_version, at)
@@ -121,7 +123,7 @@ class Past:
             state.entities, state.connections = dict(entities), dict(connections)
             state.version, state.timestamp = version, ts
         elif frame is not None:
-            entities, connections = self._keyframe(conn, frame[0], frame[2])
+            entities, connections = self._keyframe(conn, frame[0])
             state.entities, state.connections = dict(entities), dict(connections)
             state.version, state.timestamp = frame[0], frame[1]
         rows = conn.execute("SELECT version, ts, body, form FROM deltas WHERE version > ? "
@@ -177,16 +179,46 @@ class Past:
                 best = (version, point)
         return best
 
-    def _keyframe(self, conn: sqlite3.Connection, version: int, body: bytes
+    def _keyframe(self, conn: sqlite3.Connection, version: int
                   ) -> tuple[dict[str, Entity], dict[str, Connection]]:
+        """The topology at keyframe `version`: the full keyframe at or before it and the
+        incremental ones up to it (from the nearest one already decoded)."""
         cached = self._keyframes.get(version)
         if cached is not None:
             self._keyframes.move_to_end(version)
             return cached
-        entity_hashes, edge_hashes = keyframe_refs(body)
-        entities = self._items(conn, entity_hashes, edges=False)
-        connections = self._items(conn, edge_hashes, edges=True)
-        decoded = ({e.id: e for e in entities}, {c.id: c for c in connections})
+        (full,) = conn.execute("SELECT MAX(version) FROM keyframes WHERE version <= ? AND "
+                               "base IS NULL", (version,)).fetchone()
+        if full is None:
+            raise HistoryError(f"keyframe {version} has no full keyframe before it")
+        start = max((v for v in self._keyframes if full <= v < version), default=full - 1)
+        chain = conn.execute("SELECT version, body, base FROM keyframes WHERE version > ? "
+                             "AND version <= ? ORDER BY version", (start, version)).fetchall()
+        entities: dict[str, Entity] = {}
+        connections: dict[str, Connection] = {}
+        if start >= full:
+            base_entities, base_connections = self._keyframes[start]
+            entities, connections = dict(base_entities), dict(base_connections)
+        previous = start
+        for at_version, body, base in chain:
+            if base is None:
+                entity_hashes, edge_hashes = keyframe_refs(body)
+                entities = {e.id: e for e in self._items(conn, entity_hashes, edges=False)}
+                connections = {c.id: c for c in self._items(conn, edge_hashes, edges=True)}
+            elif base != previous:
+                raise HistoryError(f"keyframe {at_version} builds on {base}, which is not kept")
+            else:
+                new_entities, gone_entities, new_edges, gone_edges = incremental_refs(body)
+                for eid in gone_entities:
+                    entities.pop(eid, None)
+                for entity in self._items(conn, new_entities, edges=False):
+                    entities[entity.id] = entity
+                for cid in gone_edges:
+                    connections.pop(cid, None)
+                for edge in self._items(conn, new_edges, edges=True):
+                    connections[edge.id] = edge
+            previous = at_version
+        decoded = (entities, connections)
         self._keyframes[version] = decoded
         while len(self._keyframes) > KEYFRAME_CACHE:
             self._keyframes.popitem(last=False)

@@ -4,9 +4,13 @@ Each entity and connection is stored once per distinct content, keyed by a hash 
 body with the noise stripped first (metric values, the health score, `updated_at`,
 connection figures: they move every second and travel as metric samples instead), so an
 object that did not change costs nothing however often it is listed. A delta row holds
-only hashes and removed ids; a keyframe, the hashes of the whole topology at one version,
-written every `keyframe_interval` seconds or `keyframe_deltas` deltas. The past at a
-moment is the keyframe before it plus the deltas up to it (engine/past.py).
+only hashes and removed ids; a keyframe, the topology at one version, written every
+`keyframe_interval` seconds or `keyframe_deltas` deltas. A *full* keyframe holds the hashes
+of the whole topology (18 bytes an object: half a megabyte at 30,000); the next few are
+*incremental*: what changed since the keyframe before (`base`), usually a tenth of that,
+so keyframes can be close together (a moment is rebuilt from few deltas) without costing
+a full one each time. The past at a moment is the last full keyframe before it, the
+incremental ones up to it, and the deltas after those (engine/past.py).
 
 A *run* is a stretch of recording without a hole: it starts empty when Gestalt starts
 (the live store starts empty too, and fills as sources report) or from a keyframe when
@@ -70,6 +74,12 @@ _pack_refs = msgspec.msgpack.Encoder().encode
 DeltaRefs = tuple[float | None, list[bytes], list[str], list[bytes], list[str]]
 _delta_refs = msgspec.msgpack.Decoder(DeltaRefs)
 _keyframe_refs = msgspec.msgpack.Decoder(tuple[list[bytes], list[bytes]])
+# An incremental keyframe: (entity hashes, removed ids, connection hashes, removed ids).
+IncrementalRefs = tuple[list[bytes], list[str], list[bytes], list[str]]
+_incremental_refs = msgspec.msgpack.Decoder(IncrementalRefs)
+# A full keyframe at least this often (counted in keyframes): the chain a moment is rebuilt
+# through stays short, and pruning (which starts at a full one) frees space.
+FULL_KEYFRAME_EVERY = 10
 # `deltas.form`: 0 is a layout-1 row (the whole delta as JSON), 1 a row of references.
 BY_REFERENCE = 1
 
@@ -123,6 +133,11 @@ def keyframe_refs(body: bytes) -> tuple[list[bytes], list[bytes]]:
     return _keyframe_refs.decode(body)
 
 
+def incremental_refs(body: bytes) -> IncrementalRefs:
+    refs: IncrementalRefs = _incremental_refs.decode(body)
+    return refs
+
+
 _PUT_BODY = ("INSERT INTO bodies (hash, body, last_used) VALUES (?, ?, ?) "
              "ON CONFLICT(hash) DO UPDATE SET last_used = excluded.last_used")
 
@@ -130,7 +145,7 @@ _PUT_BODY = ("INSERT INTO bodies (hash, body, last_used) VALUES (?, ?, ?) "
 class Recorder:
     """The topology as recorded so far (by hash), and the writing of deltas and keyframes."""
 
-    def __init__(self, *, keyframe_seconds: float = 600.0, keyframe_deltas: int = 5000) -> None:
+    def __init__(self, *, keyframe_seconds: float = 600.0, keyframe_deltas: int = 1000) -> None:
         self.keyframe_seconds = keyframe_seconds
         self.keyframe_deltas = keyframe_deltas
         # The recorded topology at `version`: id -> (hash, body). Kept while paused too, so
@@ -146,6 +161,11 @@ class Recorder:
         self._items_since_keyframe = 0
         self._big_delta = False
         self._keyframe_at: float | None = None
+        # The last keyframe written (id -> hash), what an incremental one is made against;
+        # None: the next one is full (a run starts, or recording resumes).
+        self._keyframed: tuple[dict[str, bytes], dict[str, bytes]] | None = None
+        self._keyframed_version = -1
+        self._incrementals = 0
 
     # -- runs ------------------------------------------------------------------------------
     def start_run(self, conn: sqlite3.Connection, version: int, now: float) -> None:
@@ -163,6 +183,7 @@ class Recorder:
         self.version = version
         self._since_keyframe, self._items_since_keyframe, self._keyframe_at = 0, 0, now
         self._big_delta = False
+        self._keyframed = None
 
     def resume_run(self, conn: sqlite3.Connection, paused_at: float, now: float) -> None:
         """Recording resumes after a pause: the run before ends at the pause, a new one
@@ -170,6 +191,7 @@ class Recorder:
         conn.execute("UPDATE runs SET end_ts = ? WHERE end_ts IS NULL", (paused_at,))
         conn.execute("INSERT INTO runs (start_version, start_ts, end_ts, kind) "
                      "VALUES (?, ?, NULL, 'resume')", (self.version, now))
+        self._keyframed = None  # a run starts with a full keyframe
         self.write_keyframe(conn, now, now)
 
     @staticmethod
@@ -232,30 +254,67 @@ class Recorder:
     def write_keyframe(self, conn: sqlite3.Connection, now: float,
                        ts: float | None = None) -> None:
         """The recorded topology at its version, valid from `ts` (default: the time of the
-        last delta followed)."""
+        last delta followed): incremental when little changed since the last keyframe."""
         version = self.version
         ts = self.timestamp if ts is None else ts
-        items = [*self.entities.values(), *self.edges.values()]
-        conn.executemany(_PUT_BODY, [(h, b, version) for h, b in items])
-        refs = _pack_refs(([h for h, _ in self.entities.values()],
-                           [h for h, _ in self.edges.values()]))
-        conn.execute("INSERT OR REPLACE INTO keyframes (version, ts, body) VALUES (?, ?, ?)",
-                     (version, ts, refs))
+        entities = {eid: h for eid, (h, _) in self.entities.items()}
+        edges = {cid: h for cid, (h, _) in self.edges.items()}
+        if not self._write_incremental(conn, version, ts, entities, edges):
+            items = [*self.entities.values(), *self.edges.values()]
+            conn.executemany(_PUT_BODY, [(h, b, version) for h, b in items])
+            refs = _pack_refs((list(entities.values()), list(edges.values())))
+            conn.execute("INSERT OR REPLACE INTO keyframes (version, ts, body, base) "
+                         "VALUES (?, ?, ?, NULL)", (version, ts, refs))
+            self._incrementals = 0
+        self._keyframed, self._keyframed_version = (entities, edges), version
         self._since_keyframe, self._items_since_keyframe, self._keyframe_at = 0, 0, now
         self._big_delta = False
+
+    def rolled_back(self) -> None:
+        """A batch was not written: the keyframe it may have held is not there to build on."""
+        self._keyframed = None
+
+    def _write_incremental(self, conn: sqlite3.Connection, version: int, ts: float,
+                           entities: dict[str, bytes], edges: dict[str, bytes]) -> bool:
+        """What changed since the last keyframe, when that is worth less than a full one."""
+        before = self._keyframed
+        if before is None or self._incrementals + 1 >= FULL_KEYFRAME_EVERY \
+                or version <= self._keyframed_version:
+            return False
+        old_entities, old_edges = before
+        new_entities = [eid for eid, h in entities.items() if old_entities.get(eid) != h]
+        gone_entities = [eid for eid in old_entities if eid not in entities]
+        new_edges = [cid for cid, h in edges.items() if old_edges.get(cid) != h]
+        gone_edges = [cid for cid in old_edges if cid not in edges]
+        changed = len(new_entities) + len(gone_entities) + len(new_edges) + len(gone_edges)
+        if changed * 2 > len(entities) + len(edges):
+            return False
+        # Each body it refers to is written (last_used) with it, as a delta does.
+        items = [self.entities[eid] for eid in new_entities] + \
+            [self.edges[cid] for cid in new_edges]
+        conn.executemany(_PUT_BODY, [(h, b, version) for h, b in items])
+        refs = _pack_refs(([entities[eid] for eid in new_entities], gone_entities,
+                           [edges[cid] for cid in new_edges], gone_edges))
+        conn.execute("INSERT OR REPLACE INTO keyframes (version, ts, body, base) "
+                     "VALUES (?, ?, ?, ?)", (version, ts, refs, self._keyframed_version))
+        self._incrementals += 1
+        return True
 
     # -- retention ---------------------------------------------------------------------------
     @staticmethod
     def prune(conn: sqlite3.Connection, cutoff: float) -> None:
-        """Forget the topology before `cutoff`: the oldest moment kept becomes the last
-        keyframe or run start at or before it (nothing later loses its base)."""
+        """Forget the topology before `cutoff`: the oldest moment kept becomes the last full
+        keyframe or run start at or before it (nothing later loses its base: incremental
+        keyframes after it build on it, and every body they or later deltas use was
+        written, `last_used`, at or after it)."""
         runs = conn.execute("SELECT rowid, start_version, start_ts FROM runs WHERE start_ts <= ? "
                             "ORDER BY start_ts DESC LIMIT 1", (cutoff,)).fetchone()
         if runs is None:
             return
         rowid, base_version, base_ts = runs
         frame = conn.execute("SELECT version, ts FROM keyframes WHERE version >= ? AND ts <= ? "
-                             "ORDER BY version DESC LIMIT 1", (base_version, cutoff)).fetchone()
+                             "AND base IS NULL ORDER BY version DESC LIMIT 1",
+                             (base_version, cutoff)).fetchone()
         if frame is not None and frame[0] > base_version:
             # The run now begins at that keyframe.
             base_version, base_ts = frame
