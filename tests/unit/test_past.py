@@ -183,6 +183,41 @@ async def test_incremental_keyframes_read_back_and_survive_pruning(tmp_path: Pat
         history.close()
 
 
+async def test_bodies_packed_with_a_trained_dictionary_read_back_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    """A topology big enough to train on: the first full keyframe trains a dictionary,
+    later bodies are packed with it (their first byte its id), and every moment reads back,
+    in this run and in the next (the dictionary is in the file, not only in memory)."""
+    path = tmp_path / "h.sqlite3"
+    history, store = recorded(path, keyframe_deltas=2)
+    captured = []
+    try:
+        store.apply(upserts=[pod(f"p{i}", labels={"app": "shop", "tier": "web"})
+                             for i in range(60)])
+        await history.flushed()
+        for i in range(6):
+            store.apply(upserts=[pod(f"q{i}", labels={"app": "shop", "tier": "web"})])
+            captured.append((store.timestamp, seen(store)[0]))
+            await history.flushed()
+        with sqlite3.connect(path) as conn:
+            (dictionaries,) = conn.execute("SELECT COUNT(*) FROM dictionaries").fetchone()
+            firsts = [body[0] for (body,) in conn.execute("SELECT body FROM bodies")]
+        assert dictionaries == 1
+        # The first keyframe (after the second delta) trained it: the bodies after use it.
+        assert firsts.count(1) == 5 and firsts.count(0x78) == 61
+        for moment, entities in captured:
+            assert (await at(history, moment)).entities == entities
+    finally:
+        history.close()
+    again, _ = recorded(path)
+    try:
+        for moment, entities in captured:
+            assert (await at(again, moment)).entities == entities
+    finally:
+        again.close()
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     ("1764469800", 1764469800.0), ("1764469800.5", 1764469800.5),
     ("2025-11-30T02:30:00Z", 1764469800.0), ("2025-11-30T03:30:00+01:00", 1764469800.0),

@@ -105,10 +105,16 @@ INSERT INTO runs (start_version, start_ts, end_ts, kind)
 INSERT INTO alert_log (ts, id, state, body) SELECT ts, id, state, body FROM alerts;
 """
 
-# Layout 3: keyframes may be incremental (engine/recording.py): `base` is the keyframe
-# they build on, NULL for a full one (every keyframe before it).
+# Layout 3 (engine/recording.py): keyframes may be incremental, `base` the keyframe they
+# build on (NULL: a full one, as every keyframe before); bodies may be packed with a
+# dictionary trained on the topology (their first byte its id; older ones keep theirs).
 _LAYOUT_3 = """
 ALTER TABLE keyframes ADD COLUMN base INTEGER;
+CREATE TABLE IF NOT EXISTS dictionaries (
+    id INTEGER PRIMARY KEY,
+    body BLOB NOT NULL,
+    items INTEGER NOT NULL
+);
 """
 
 # The upgrade to layout N is MIGRATIONS[N - 1]; the current layout is len(MIGRATIONS).

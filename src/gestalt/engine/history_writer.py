@@ -168,6 +168,7 @@ class Writer:
                 if sized:
                     self._limit_size(conn, now)
             self._broken = False
+            self.recorder.committed()
             if deltas:
                 self.committed_at = deltas[-1][0][1]
         except sqlite3.Error as exc:

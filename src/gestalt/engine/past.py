@@ -31,6 +31,7 @@ from gestalt.engine.recording import (
     delta_refs,
     incremental_refs,
     keyframe_refs,
+    load_dictionaries,
     oldest_moment,
 )
 from gestalt.model import Alert, Connection, Delta, Entity
@@ -103,6 +104,7 @@ class Past:
             OrderedDict()
         # Insertion order is age: the oldest go first when the cache is full.
         self._decoded: dict[bytes, Entity | Connection] = {}
+        self._dictionaries: dict[int, bytes] = {}  # trained ones, loaded when first met
         # version -> (time, run's start version, entities, connections).
         self._checkpoints: OrderedDict[
             int, tuple[float, int, dict[str, Entity], dict[str, Connection]]] = OrderedDict()
@@ -232,12 +234,15 @@ class Past:
         if missing:
             bodies = _bodies(conn, missing)
             packed = [bodies[h] for h in missing]
+            if any(b[0] != 0x78 and b[0] not in self._dictionaries for b in packed):
+                self._dictionaries = load_dictionaries(conn)
             # Decoding allocates a dict per label set and attribute map: the collector
             # would scan the whole heap several times over for nothing.
             collecting = gc.isenabled()
             gc.disable()
             try:
-                values = decode_connections(packed) if edges else decode_entities(packed)
+                values = decode_connections(packed, self._dictionaries) if edges \
+                    else decode_entities(packed, self._dictionaries)
             finally:
                 if collecting:
                     gc.enable()
