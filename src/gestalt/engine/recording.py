@@ -179,6 +179,7 @@ def decode_connections(bodies: list[bytes], dictionaries: Dictionaries) -> list[
 # A msgpack array of five (what a row of references is) starts with this byte; a zlib
 # stream never does (0x78).
 _RAW_REFS = 0x95
+_RAW_INCREMENTAL = 0x94  # an array of four
 # References shorter than this are stored as they are: deflate would add more than it saves,
 # and reading them back skips a decompressor.
 _PACK_REFS_FROM = 96
@@ -194,7 +195,8 @@ def keyframe_refs(body: bytes) -> tuple[list[bytes], list[bytes]]:
 
 
 def incremental_refs(body: bytes) -> IncrementalRefs:
-    refs: IncrementalRefs = _incremental_refs.decode(body)
+    refs: IncrementalRefs = _incremental_refs.decode(body if body[0] == _RAW_INCREMENTAL
+                                                     else unpack(body))
     return refs
 
 
@@ -393,8 +395,9 @@ class Recorder:
         items = [self.entities[eid] for eid in new_entities] + \
             [self.edges[cid] for cid in new_edges]
         conn.executemany(_PUT_BODY, [(h, b, version) for h, b in items])
-        refs = _pack_refs(([entities[eid] for eid in new_entities], gone_entities,
-                           [edges[cid] for cid in new_edges], gone_edges))
+        # Compressed: the removed ids (an edge's is its kind and both ends) are most of it.
+        refs = pack(_pack_refs(([entities[eid] for eid in new_entities], gone_entities,
+                                [edges[cid] for cid in new_edges], gone_edges)))
         conn.execute("INSERT OR REPLACE INTO keyframes (version, ts, body, base) "
                      "VALUES (?, ?, ?, ?)", (version, ts, refs, self._keyframed_version))
         self._incrementals += 1
