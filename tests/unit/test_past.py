@@ -200,10 +200,15 @@ async def test_bodies_packed_with_a_trained_dictionary_read_back_after_a_restart
             store.apply(upserts=[pod(f"q{i}", labels={"app": "shop", "tier": "web"})])
             captured.append((store.timestamp, seen(store)[0]))
             await history.flushed()
+        store.apply(removals=[f"pod:c/ns/p{i}" for i in range(20)])  # long references
+        captured.append((store.timestamp, seen(store)[0]))
+        await history.flushed()
         with sqlite3.connect(path) as conn:
             (dictionaries,) = conn.execute("SELECT COUNT(*) FROM dictionaries").fetchone()
             firsts = [body[0] for (body,) in conn.execute("SELECT body FROM bodies")]
+            (last,) = conn.execute("SELECT body FROM deltas ORDER BY version DESC").fetchone()
         assert dictionaries == 1
+        assert last[0] == 1  # the references are packed with it too
         # The first keyframe (after the second delta) trained it: the bodies after use it.
         assert firsts.count(1) == 5 and firsts.count(0x78) == 61
         for moment, entities in captured:

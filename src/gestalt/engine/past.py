@@ -33,6 +33,7 @@ from gestalt.engine.recording import (
     keyframe_refs,
     load_dictionaries,
     oldest_moment,
+    trained_with,
 )
 from gestalt.model import Alert, Connection, Delta, Entity
 from gestalt.model.changes import decode_delta
@@ -141,8 +142,9 @@ class Past:
                 rows: list[tuple[int, float, bytes, int]], run: int) -> None:
         """Apply recorded deltas to `state` (straight from their references: no Delta
         values), leaving checkpoints on the way."""
-        refs = [(version, ts, delta_refs(body) if form == BY_REFERENCE else decode_delta(body))
-                for version, ts, body, form in rows]
+        words = self._words(conn, (body for _, _, body, form in rows if form == BY_REFERENCE))
+        refs = [(version, ts, delta_refs(body, words) if form == BY_REFERENCE
+                 else decode_delta(body)) for version, ts, body, form in rows]
         ups = {h for _, _, r in refs if isinstance(r, tuple) for h in r[1]}
         edge_ups = {h for _, _, r in refs if isinstance(r, tuple) for h in r[3]}
         entity_list, edge_list = list(ups), list(edge_ups)
@@ -210,7 +212,8 @@ class Past:
             elif base != previous:
                 raise HistoryError(f"keyframe {at_version} builds on {base}, which is not kept")
             else:
-                new_entities, gone_entities, new_edges, gone_edges = incremental_refs(body)
+                new_entities, gone_entities, new_edges, gone_edges = incremental_refs(
+                    body, self._words(conn, (body,)))
                 for eid in gone_entities:
                     entities.pop(eid, None)
                 for entity in self._items(conn, new_entities, edges=False):
@@ -226,6 +229,12 @@ class Past:
             self._keyframes.popitem(last=False)
         return decoded
 
+    def _words(self, conn: sqlite3.Connection, blobs: Iterable[bytes]) -> dict[int, bytes]:
+        """The trained dictionaries, loaded again when `blobs` need one not loaded yet."""
+        if not trained_with(blobs) <= self._dictionaries.keys():
+            self._dictionaries = load_dictionaries(conn)
+        return self._dictionaries
+
     def _items(self, conn: sqlite3.Connection, hashes: list[bytes], *, edges: bool
                ) -> list[Any]:
         """The entities (or connections) stored under `hashes`, decoded once each."""
@@ -234,8 +243,7 @@ class Past:
         if missing:
             bodies = _bodies(conn, missing)
             packed = [bodies[h] for h in missing]
-            if any(b[0] != 0x78 and b[0] not in self._dictionaries for b in packed):
-                self._dictionaries = load_dictionaries(conn)
+            self._words(conn, packed)
             # Decoding allocates a dict per label set and attribute map: the collector
             # would scan the whole heap several times over for nothing.
             collecting = gc.isenabled()
@@ -256,7 +264,8 @@ class Past:
     def deltas(self, conn: sqlite3.Connection, rows: Iterable[tuple[int, float, bytes, int]]
                ) -> list[Delta]:
         rows = list(rows)
-        refs = {v: delta_refs(body) for v, _, body, form in rows if form == BY_REFERENCE}
+        words = self._words(conn, (body for _, _, body, form in rows if form == BY_REFERENCE))
+        refs = {v: delta_refs(body, words) for v, _, body, form in rows if form == BY_REFERENCE}
         entity_hashes = list({h for r in refs.values() for h in r[1]})
         edge_hashes = list({h for r in refs.values() for h in r[3]})
         entities = dict(zip(entity_hashes, self._items(conn, entity_hashes, edges=False),

@@ -6,7 +6,7 @@ connection figures: they move every second and travel as metric samples instead)
 object that did not change costs nothing however often it is listed. A delta row holds
 only hashes and removed ids; a keyframe, the topology at one version, written every
 `keyframe_interval` seconds or `keyframe_deltas` deltas. A *full* keyframe holds the hashes
-of the whole topology (18 bytes an object: half a megabyte at 30,000); the next few are
+of the whole topology (14 bytes an object: 420 KB at 30,000); the next few are
 *incremental*: what changed since the keyframe before (`base`), usually a tenth of that,
 so keyframes can be close together (a moment is rebuilt from few deltas) without costing
 a full one each time. The past at a moment is the last full keyframe before it, the
@@ -92,6 +92,10 @@ FULL_KEYFRAME_EVERY = 10
 BY_REFERENCE = 1
 
 Stored = tuple[bytes, bytes]  # (hash, compressed body)
+# A body's hash: 96 bits (a collision among a hundred million bodies: about 1e-13), every
+# reference costs 14 bytes. Bodies from before (16-byte hashes) are found by theirs; an
+# unchanged object written again after an upgrade is stored once more, under its new hash.
+HASH_BYTES = 12
 # Below this many items a rebuild from deltas is cheap whatever the topology's size.
 KEYFRAME_MIN_ITEMS = 2000
 
@@ -162,7 +166,7 @@ def body_of(item: Entity | Connection) -> bytes:
 def stored(item: Entity | Connection, dictionary: tuple[int, bytes] | None = None) -> Stored:
     body = body_of(item)
     packed = pack(body) if dictionary is None else pack_with(body, dictionary)
-    return hashlib.blake2b(body, digest_size=16).digest(), packed
+    return hashlib.blake2b(body, digest_size=HASH_BYTES).digest(), packed
 
 
 def decode_entities(bodies: list[bytes], dictionaries: Dictionaries) -> list[Entity]:
@@ -185,8 +189,9 @@ _RAW_INCREMENTAL = 0x94  # an array of four
 _PACK_REFS_FROM = 96
 
 
-def delta_refs(body: bytes) -> DeltaRefs:
-    refs: DeltaRefs = _delta_refs.decode(body if body[0] == _RAW_REFS else unpack(body))
+def delta_refs(body: bytes, dictionaries: Dictionaries) -> DeltaRefs:
+    refs: DeltaRefs = _delta_refs.decode(body if body[0] == _RAW_REFS
+                                         else unpack_body(body, dictionaries))
     return refs
 
 
@@ -194,10 +199,15 @@ def keyframe_refs(body: bytes) -> tuple[list[bytes], list[bytes]]:
     return _keyframe_refs.decode(body)
 
 
-def incremental_refs(body: bytes) -> IncrementalRefs:
+def incremental_refs(body: bytes, dictionaries: Dictionaries) -> IncrementalRefs:
     refs: IncrementalRefs = _incremental_refs.decode(body if body[0] == _RAW_INCREMENTAL
-                                                     else unpack(body))
+                                                     else unpack_body(body, dictionaries))
     return refs
+
+
+def trained_with(blobs: Iterable[bytes]) -> set[int]:
+    """The trained dictionaries these stored blobs (bodies or references) need."""
+    return {b[0] for b in blobs if 1 <= b[0] <= MAX_DICTIONARIES}
 
 
 _PUT_BODY = ("INSERT INTO bodies (hash, body, last_used) VALUES (?, ?, ?) "
@@ -303,7 +313,7 @@ class Recorder:
         refs = _pack_refs((delta.observed_at, hashes, delta.removals, edge_hashes,
                            delta.edge_removals))
         if len(refs) >= _PACK_REFS_FROM:
-            refs = pack(refs)
+            refs = self._pack(refs)
         return (delta.version, delta.timestamp, refs), bodies
 
     @staticmethod
@@ -343,6 +353,10 @@ class Recorder:
         self._keyframed, self._keyframed_version = (entities, edges), version
         self._since_keyframe, self._items_since_keyframe, self._keyframe_at = 0, 0, now
         self._big_delta = False
+
+    def _pack(self, data: bytes) -> bytes:
+        """References compressed: with the trained dictionary, which holds ids like theirs."""
+        return pack(data) if self._dictionary is None else pack_with(data, self._dictionary)
 
     def rolled_back(self) -> None:
         """A batch was not written: the keyframe it may have held is not there to build on,
@@ -396,7 +410,7 @@ class Recorder:
             [self.edges[cid] for cid in new_edges]
         conn.executemany(_PUT_BODY, [(h, b, version) for h, b in items])
         # Compressed: the removed ids (an edge's is its kind and both ends) are most of it.
-        refs = pack(_pack_refs(([entities[eid] for eid in new_entities], gone_entities,
+        refs = self._pack(_pack_refs(([entities[eid] for eid in new_entities], gone_entities,
                                 [edges[cid] for cid in new_edges], gone_edges)))
         conn.execute("INSERT OR REPLACE INTO keyframes (version, ts, body, base) "
                      "VALUES (?, ?, ?, ?)", (version, ts, refs, self._keyframed_version))
