@@ -262,11 +262,16 @@ class Recorder:
         self._since_keyframe, self._items_since_keyframe, self._keyframe_at = 0, 0, now
         self._big_delta = False
         self._keyframed = None
+        self._load_dictionaries(conn)
+
+    def _load_dictionaries(self, conn: sqlite3.Connection) -> None:
+        """The dictionaries in the file; new bodies are packed with the latest."""
         self.dictionaries = load_dictionaries(conn)
         row = conn.execute("SELECT id, body, items FROM dictionaries ORDER BY id DESC "
                            "LIMIT 1").fetchone()
         self._dictionary = (row[0], row[1]) if row else None
         self._trained_on = row[2] if row else 0
+        self._unsaved_dictionary = None
 
     def resume_run(self, conn: sqlite3.Connection, paused_at: float, now: float) -> None:
         """Recording resumes after a pause: the run before ends at the pause, a new one
@@ -275,6 +280,7 @@ class Recorder:
         conn.execute("INSERT INTO runs (start_version, start_ts, end_ts, kind) "
                      "VALUES (?, ?, NULL, 'resume')", (self.version, now))
         self._keyframed = None  # a run starts with a full keyframe
+        self._load_dictionaries(conn)  # (a full disk may have stopped start_run before)
         self.write_keyframe(conn, now, now)
 
     @staticmethod
