@@ -10,9 +10,13 @@ engine and history (SQLite), with the default keyframe settings:
   delta and per changed object is reported too, as "a change" can mean either; the
   topology before measuring (the first snapshot, a short warm-up) is reported apart.
 - the topology at an arbitrary moment (what `GET /api/infra/topology?at=` computes:
-  rebuild, summary, encode), target p99 <= 200 ms. The cost is one keyframe plus the
-  deltas after it (at most `history.keyframe_deltas`), whatever the retained span; the
-  run holds `CHANGES` changes, not 24 h.
+  rebuild, summary, encode), target p99 <= 200 ms. The cost is one full keyframe, the
+  incremental ones after it and the deltas after those (at most
+  `history.keyframe_deltas`), whatever the retained span; the run holds `CHANGES`
+  changes, not 24 h. Three clocks: wall time; the process's CPU time, which also counts
+  what the engine's own tasks do meanwhile (alert rules over 10,000 entities, anomaly
+  sampling: they run while the answer waits for its worker thread); and the CPU time of
+  the work itself (the rebuild in history's reading thread, the summary and the encoding).
 - replay at speed 0 to one client over a real HTTP server: frames per second.
 
     python bench/time_travel.py [CHANGES]
@@ -36,7 +40,9 @@ from benchlib import summary_ms, write_result
 from tests.support.server import running_server
 
 from gestalt.engine.moments import topology_at
+from gestalt.engine.past import State
 from gestalt.engine.runtime import Engine
+from gestalt.engine.scoring import summarize
 from gestalt.model import SourceState
 from gestalt.model.config import Config, HistoryConfig, ServerConfig, SyntheticCollector
 from gestalt.sources.synthetic import SyntheticWorld
@@ -69,16 +75,16 @@ async def record(engine: Engine, world: SyntheticWorld, changes: int = CHANGES
     started = time.perf_counter()
     done = objects = 0
     while done < changes:
-        ups, edges, gone, events = world.churn()
-        if not gone and not events:
+        ups, edges, gone, gone_edges, events = world.churn()
+        if not gone and not gone_edges and not events:
             continue  # metric-only: not a structural change
-        if gone:
-            sink.remove(gone)
+        if gone or gone_edges:
+            sink.remove(gone, gone_edges)
         sink.upsert(ups, edges)
         for event in events:
             sink.event(event)
         done += 1
-        objects += len(ups) + len(edges) + len(gone)
+        objects += len(ups) + len(edges) + len(gone) + len(gone_edges)
         if done % 500 == 0:
             await engine.history.flushed()
     await engine.history.flushed()
@@ -91,12 +97,29 @@ async def at_moments(engine: Engine, start: float, end: float) -> dict[str, Any]
     wall: dict[str, list[float]] = {"first_after_start": [], "arbitrary": [],
                                     "scrubbing_nearby": []}
     cpu: dict[str, list[float]] = {k: [] for k in wall}
+    work: dict[str, list[float]] = {k: [] for k in wall}
 
     async def timed(kind: str, moment: float) -> None:
         began, used = time.perf_counter(), time.process_time()
-        _encode(await topology_at(engine, moment))
+        spent = 0.0
+
+        def rebuild(conn: sqlite3.Connection) -> State:
+            nonlocal spent
+            start = time.thread_time()
+            state = past.state_at(conn, moment)
+            spent += time.thread_time() - start
+            return state
+
+        await engine.history.settled(moment)
+        state = await engine.history.read(rebuild)
+        doc = await topology_at(engine, moment, state=state)
+        start = time.thread_time()  # nothing awaited from here: this thread's work only
+        summarize(doc["entities"])
+        _encode(doc)
+        spent += time.thread_time() - start
         wall[kind].append(time.perf_counter() - began)
         cpu[kind].append(time.process_time() - used)
+        work[kind].append(spent)
 
     for _ in range(MOMENTS):
         moment = rng.uniform(start, end)
@@ -115,6 +138,7 @@ async def at_moments(engine: Engine, start: float, end: float) -> dict[str, Any]
     # is what the work itself costs (it runs on one core at a time).
     return {"wall": {k: summary_ms(v) for k, v in wall.items()},
             "cpu": {k: summary_ms(v) for k, v in cpu.items()},
+            "cpu_of_the_work": {k: summary_ms(v) for k, v in work.items()},
             "load_average": os.getloadavg()[0], "cores": os.cpu_count(), "target_p99_ms": 200}
 
 

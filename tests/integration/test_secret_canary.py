@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from gestalt.engine.paths import REGISTRY
-from gestalt.engine.recording import unpack
+from gestalt.engine.recording import load_dictionaries, unpack_body
 from gestalt.engine.runtime import Engine
 from gestalt.model import EntityKind
 from gestalt.model.config import load_config
@@ -130,7 +130,9 @@ async def test_secret_values_never_enter_the_process(
             assert needle not in path.read_bytes(), f"canary in {path.name}"
         # Recorded bodies are compressed: look inside each one too.
         with sqlite3.connect(tmp_path / "data" / "history.sqlite3") as conn:
-            bodies = [unpack(body) for (body,) in conn.execute("SELECT body FROM bodies")]
+            words = load_dictionaries(conn)
+            bodies = [unpack_body(body, words)
+                      for (body,) in conn.execute("SELECT body FROM bodies")]
         assert bodies and any(secret_id.encode() in body for body in bodies)
         assert not any(needle in body for body in bodies), "canary in a recorded body"
         assert needle.decode() not in caplog.text, "canary in the logs"

@@ -12,7 +12,7 @@ import pytest
 
 from gestalt.engine.changelog import ChangeLog
 from gestalt.engine.history import History
-from gestalt.engine.past import OutsideRetention, State, diff, parse_moment
+from gestalt.engine.past import OutsideRetention, Past, State, diff, parse_moment
 from gestalt.engine.recording import EDGE_NOISE, ENTITY_NOISE, Recorder
 from gestalt.engine.store import Store
 from gestalt.model import Connection, ConnectionKind, Entity, EntityKind, EntityStatus
@@ -147,6 +147,80 @@ async def test_pruning_keeps_every_later_moment_whole(tmp_path: Path) -> None:
             await at(history, moments[1][0])
     finally:
         history.close()
+
+
+async def test_incremental_keyframes_read_back_and_survive_pruning(tmp_path: Path) -> None:
+    """Keyframes every 2 deltas over a topology where each delta changes little: most are
+    incremental (what changed since the one before), a full one every tenth; every moment
+    reads back whole, with nothing decoded beforehand, and after pruning."""
+    history, store = recorded(tmp_path / "h.sqlite3", keyframe_deltas=2)
+    try:
+        store.apply(upserts=[pod(f"p{i}") for i in range(20)],
+                    edge_upserts=[edge(f"p{i}", f"p{i + 1}") for i in range(19)])
+        await history.flushed()
+        captured = []
+        for i in range(25):  # a pod changes, a pod comes and the one before it goes
+            status = EntityStatus.FAILED if i % 2 else EntityStatus.RUNNING
+            store.apply(upserts=[pod(f"p{i % 20}", status), pod(f"n{i}")],
+                        removals=[f"pod:c/ns/n{i - 1}"], edge_upserts=[edge(f"n{i}", "p0")])
+            captured.append((store.timestamp, seen(store)))
+            await history.flushed()
+        conn = sqlite3.connect(history.path)
+        bases = [base for (base,) in conn.execute("SELECT base FROM keyframes ORDER BY version")]
+        assert bases.count(None) == 2 and len(bases) == 13  # full ones: the 1st and the 11th
+        for moment, expected in captured:
+            history.past = Past()  # nothing decoded: each moment through its whole chain
+            assert (await at(history, moment)).entities == expected[0]
+            assert (await at(history, moment)).connections == expected[1]
+        # Pruning starts at a full keyframe: every later moment keeps its chain.
+        with conn:
+            Recorder.prune(conn, captured[15][0])
+        conn.close()
+        history.past = Past()
+        for moment, expected in captured[16:]:
+            assert (await at(history, moment)).entities == expected[0]
+    finally:
+        history.close()
+
+
+async def test_bodies_packed_with_a_trained_dictionary_read_back_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    """A topology big enough to train on: the first full keyframe trains a dictionary,
+    later bodies are packed with it (their first byte its id), and every moment reads back,
+    in this run and in the next (the dictionary is in the file, not only in memory)."""
+    path = tmp_path / "h.sqlite3"
+    history, store = recorded(path, keyframe_deltas=2)
+    captured = []
+    try:
+        store.apply(upserts=[pod(f"p{i}", labels={"app": "shop", "tier": "web"})
+                             for i in range(60)])
+        await history.flushed()
+        for i in range(6):
+            store.apply(upserts=[pod(f"q{i}", labels={"app": "shop", "tier": "web"})])
+            captured.append((store.timestamp, seen(store)[0]))
+            await history.flushed()
+        store.apply(removals=[f"pod:c/ns/p{i}" for i in range(20)])  # long references
+        captured.append((store.timestamp, seen(store)[0]))
+        await history.flushed()
+        with sqlite3.connect(path) as conn:
+            (dictionaries,) = conn.execute("SELECT COUNT(*) FROM dictionaries").fetchone()
+            firsts = [body[0] for (body,) in conn.execute("SELECT body FROM bodies")]
+            (last,) = conn.execute("SELECT body FROM deltas ORDER BY version DESC").fetchone()
+        assert dictionaries == 1
+        assert last[0] == 1  # the references are packed with it too
+        # The first keyframe (after the second delta) trained it: the bodies after use it.
+        assert firsts.count(1) == 5 and firsts.count(0x78) == 61
+        for moment, entities in captured:
+            assert (await at(history, moment)).entities == entities
+    finally:
+        history.close()
+    again, _ = recorded(path)
+    try:
+        for moment, entities in captured:
+            assert (await at(again, moment)).entities == entities
+    finally:
+        again.close()
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -9,6 +9,7 @@ import { SidePanel } from "./panels/SidePanel";
 import { TimeBanner, Timeline } from "./panels/Timeline";
 import { TopBar } from "./panels/TopBar";
 import { MapCanvas } from "./scene/MapCanvas";
+import { useSnapshot } from "./live/snapshotFile";
 import { useTime } from "./state/time";
 import { useUi } from "./state/ui";
 
@@ -18,6 +19,8 @@ export function App() {
   useEffect(() => { if (selected) setSheetOpen(true); }, [selected, setSheetOpen]);
   const down = useDisconnected();
   const past = useTime((s) => s.at !== null);
+  // A dropped snapshot file has no history on this server to travel in.
+  const fromFile = useSnapshot((s) => s.open?.origin === "file");
   return (
     <div className={`app${down ? " disconnected" : ""}${past ? " past" : ""}`} data-disconnected={down || undefined}
       data-past={past || undefined}>
@@ -33,7 +36,7 @@ export function App() {
         <TopSpenders />
       </main>
       <SidePanel />
-      <Timeline />
+      {!fromFile && <Timeline />}
     </div>
   );
 }

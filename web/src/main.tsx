@@ -2,6 +2,7 @@ import { StrictMode } from "react";
 import { setConsoleFunction } from "three";
 import { createRoot } from "react-dom/client";
 import { App } from "./App";
+import { installSnapshotDrop } from "./live/snapshotFile";
 import { startLive } from "./live/start";
 import { GraphStore } from "./state/graph";
 import { GraphContext } from "./state/graphContext";
@@ -17,7 +18,9 @@ setConsoleFunction((type: "log" | "warn" | "error", message: string, ...params: 
 });
 
 const graph = new GraphStore();
-installTestHooks(graph, startLive(graph));
+const live = startLive(graph);
+installTestHooks(graph, live);
+installSnapshotDrop(graph, live);
 createRoot(document.getElementById("root")!).render(
   <StrictMode>
     <GraphContext.Provider value={graph}>

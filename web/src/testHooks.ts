@@ -18,10 +18,11 @@ export const sceneHooks: {
   viewIds: () => string[];
   freeRect: () => { left: number; top: number; right: number; bottom: number } | null;
   halos: () => number;
+  changes: () => { id: string; change: string }[];
   layoutAlpha: () => number;
 } = {
   screen: () => null, colour: () => null, highlighted: () => null, labels: () => [], camera: () => null,
-  freeRect: () => null, halos: () => 0, layoutAlpha: () => 1, world: () => null, viewIds: () => [],
+  freeRect: () => null, halos: () => 0, changes: () => [], layoutAlpha: () => 1, world: () => null, viewIds: () => [],
 };
 
 declare global {
@@ -77,6 +78,8 @@ export function installTestHooks(graph: GraphStore, live: Live): void {
     /** The part of the map no panel covers, page px: what framing fills. */
     freeRect: () => sceneHooks.freeRect(),
     get halos() { return sceneHooks.halos(); },
+    /** Compare marks on the map: view node id and how it changed. */
+    changes: () => sceneHooks.changes(),
     /** The layout's temperature: it moves until this falls below 0.005. */
     get layoutAlpha() { return sceneHooks.layoutAlpha(); },
     /** Drop the topology stream as a network failure would (for resume tests). */

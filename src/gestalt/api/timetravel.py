@@ -23,8 +23,16 @@ from gestalt.api.sse import HEARTBEAT_FRAME, HEARTBEAT_SECONDS, Broadcaster, sse
 from gestalt.api.streams import RETRY, SSE_HEADERS, until_closed
 from gestalt.engine.filters import TopologyFilter
 from gestalt.engine.moments import BadMoment, state_at, topology_at
-from gestalt.engine.past import change_times, iso, parse_moment, read_deltas, runs
+from gestalt.engine.past import (
+    change_times,
+    iso,
+    parse_moment,
+    read_deltas,
+    runs,
+    sample_frames,
+)
 from gestalt.engine.runtime import Engine
+from gestalt.model import MetricsFrame
 from gestalt.model.changes import encode
 
 MAX_SPEED = 10_000.0
@@ -162,23 +170,55 @@ async def first_state(engine: Engine, start: float) -> Any:
 
 
 async def _replay(engine: Engine, start: float, speed: float) -> AsyncIterator[bytes]:
-    """`snapshot` at `start`, then each recorded `delta` (id = version) paced by `speed`;
-    at the start of each later run a `snapshot` of it (Gestalt restarted, or history
-    resumed), and `end` after the last recorded change."""
+    """`snapshot` at `start`, then each recorded `delta` (id = version) and the recorded
+    metric samples as `metrics` frames, in time order and paced by `speed`, each with its
+    recorded time; at the start of each later run a `snapshot` of it (Gestalt restarted,
+    or history resumed), and `end` after the last recorded change (samples recorded
+    after the stream began are not waited for)."""
     history = engine.history
     state = await state_at(engine, start)
+    until = time.time()
     yield RETRY
     yield sse_frame("snapshot", _encoder.encode(await topology_at(engine, start, state=state)),
                     frame_id=state.version)
     later = [r for r in await history.read(runs) if r[1] > start]
     version, clock = state.version, start
     began = time.monotonic()
+    samples: list[tuple[float, dict[str, dict[str, Any]]]] = []
+    sampled = start  # samples up to here are read (into `samples`) or sent
+
+    async def pace(at: float) -> AsyncIterator[bytes]:
+        """Wait until `at` is due at this speed, with heartbeats meanwhile."""
+        if speed > 0:
+            due = began + (at - start) / speed
+            while (wait := due - time.monotonic()) > 0:
+                await asyncio.sleep(min(wait, HEARTBEAT_SECONDS))
+                if due - time.monotonic() > 0:
+                    yield HEARTBEAT_FRAME
+
+    async def metrics_until(moment: float) -> AsyncIterator[bytes]:
+        """The recorded metrics frames up to `moment`, each when it is due."""
+        nonlocal sampled, samples
+        while True:
+            if not samples and sampled < min(moment, until):
+                samples = await history.read(partial(sample_frames, after=sampled, until=until))
+                sampled = samples[-1][0] if samples else until
+            if not samples or samples[0][0] > moment:
+                return
+            ts, values = samples.pop(0)
+            async for beat in pace(ts):
+                yield beat
+            yield sse_frame("metrics", encode(MetricsFrame(version=version, timestamp=ts,
+                                                           values=values)))
+
     while True:
         page = await history.read(partial(read_deltas, since=version, limit=REPLAY_PAGE,
                                           past=history.past))
         if not page:
             break
         for delta in page:
+            async for frame in metrics_until(delta.timestamp):
+                yield frame
             while later and delta.version > later[0][0]:
                 run_start = later.pop(0)[1]
                 run_state = await state_at(engine, run_start)
@@ -186,12 +226,10 @@ async def _replay(engine: Engine, start: float, speed: float) -> AsyncIterator[b
                     continue
                 doc = await topology_at(engine, run_start, state=run_state)
                 yield sse_frame("snapshot", _encoder.encode(doc), frame_id=run_state.version)
-            if speed > 0:
-                due = began + (delta.timestamp - start) / speed
-                while (wait := due - time.monotonic()) > 0:
-                    await asyncio.sleep(min(wait, HEARTBEAT_SECONDS))
-                    if due - time.monotonic() > 0:
-                        yield HEARTBEAT_FRAME
+            async for beat in pace(delta.timestamp):
+                yield beat
             yield sse_frame("delta", encode(delta), frame_id=delta.version)
             version, clock = delta.version, delta.timestamp
+    async for frame in metrics_until(until):
+        yield frame
     yield sse_frame("end", _encoder.encode({"version": version, "timestamp": clock}))

@@ -57,7 +57,7 @@ class History:
     def __init__(
         self, path: str | Path, *, retention_hours: float = 168.0, sample_interval: float = 10.0,
         max_size_mb: float = 0.0, max_disk_percent: float = 0.0,
-        keyframe_interval: float = 600.0, keyframe_deltas: int = 5000,
+        keyframe_interval: float = 600.0, keyframe_deltas: int = 1000,
     ) -> None:
         self.path = Path(path)
         self.retention = retention_hours * 3600.0
@@ -69,7 +69,7 @@ class History:
         self.past = Past()
         self.last_version = 0
         self.last_event_seq = 0
-        # The identity of the change log these versions count in (layout 3's `meta`); until
+        # The identity of the change log these versions count in (layout 4's `meta`); until
         # opened, one of its own (versions from 0, kept nowhere).
         self.log_id = secrets.token_hex(8)
         # Newest last; what a new event stream starts with.

@@ -105,11 +105,23 @@ INSERT INTO runs (start_version, start_ts, end_ts, kind)
 INSERT INTO alert_log (ts, id, state, body) SELECT ts, id, state, body FROM alerts;
 """
 
-# Layout 3: `meta`, and in it `log_id`, the identity of this database's change log (random,
+# Layout 3 (engine/recording.py): keyframes may be incremental, `base` the keyframe they
+# build on (NULL: a full one, as every keyframe before); bodies may be packed with a
+# dictionary trained on the topology (their first byte its id; older ones keep theirs).
+_LAYOUT_3 = """
+ALTER TABLE keyframes ADD COLUMN base INTEGER;
+CREATE TABLE IF NOT EXISTS dictionaries (
+    id INTEGER PRIMARY KEY,
+    body BLOB NOT NULL,
+    items INTEGER NOT NULL
+);
+"""
+
+# Layout 4: `meta`, and in it `log_id`, the identity of this database's change log (random,
 # made once). Versions count on across restarts only within one database: a browser resuming
 # with another log's id (another data dir, a history deleted and begun again) is answered
 # with a snapshot, whatever its version (api/sse.py).
-_LAYOUT_3 = """
+_LAYOUT_4 = """
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -118,7 +130,7 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('log_id', lower(hex(randomblob(8
 """
 
 # The upgrade to layout N is MIGRATIONS[N - 1]; the current layout is len(MIGRATIONS).
-MIGRATIONS: tuple[str, ...] = (_LAYOUT_1, _LAYOUT_2, _LAYOUT_3)
+MIGRATIONS: tuple[str, ...] = (_LAYOUT_1, _LAYOUT_2, _LAYOUT_3, _LAYOUT_4)
 LAYOUT = len(MIGRATIONS)
 
 

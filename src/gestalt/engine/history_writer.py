@@ -168,11 +168,13 @@ class Writer:
                 if sized:
                     self._limit_size(conn, now)
             self._broken = False
+            self.recorder.committed()
             if deltas:
                 self.committed_at = deltas[-1][0][1]
         except sqlite3.Error as exc:
             self.write_errors += 1
             self._broken = self._broken or bool(deltas)
+            self.recorder.rolled_back()
             if is_disk_full(exc):
                 self._pause(now)
             else:

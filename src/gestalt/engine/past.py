@@ -23,13 +23,17 @@ from typing import Any
 
 import msgspec
 
+from gestalt.engine.history_layout import HistoryError
 from gestalt.engine.recording import (
     BY_REFERENCE,
     decode_connections,
     decode_entities,
     delta_refs,
+    incremental_refs,
     keyframe_refs,
+    load_dictionaries,
     oldest_moment,
+    trained_with,
 )
 from gestalt.model import Alert, Connection, Delta, Entity
 from gestalt.model.changes import decode_delta
@@ -37,7 +41,7 @@ from gestalt.model.changes import decode_delta
 _alerts = msgspec.json.Decoder(Alert)
 # SQLite's limit on host parameters is higher; this keeps each statement small.
 _CHUNK = 900
-KEYFRAME_CACHE = 4
+KEYFRAME_CACHE = 6
 # Rebuilding through many deltas leaves a copy of the state every this many deltas, kept in
 # memory (at most CHECKPOINTS of them): the next moment nearby starts from there.
 CHECKPOINT_EVERY = 500
@@ -101,6 +105,7 @@ class Past:
             OrderedDict()
         # Insertion order is age: the oldest go first when the cache is full.
         self._decoded: dict[bytes, Entity | Connection] = {}
+        self._dictionaries: dict[int, bytes] = {}  # trained ones, loaded when first met
         # version -> (time, run's start version, entities, connections).
         self._checkpoints: OrderedDict[
             int, tuple[float, int, dict[str, Entity], dict[str, Connection]]] = OrderedDict()
@@ -112,7 +117,7 @@ class Past:
             raise OutsideRetention(at, oldest_moment(conn))
         start_version, start_ts, end_ts = run
         state = State(at=at, version=start_version, timestamp=start_ts)
-        frame = conn.execute("SELECT version, ts, body FROM keyframes WHERE version >= ? "
+        frame = conn.execute("SELECT version, ts FROM keyframes WHERE version >= ? "
                              "AND ts <= ? ORDER BY version DESC LIMIT 1",
                              (start_version, at)).fetchone()
         base = self._checkpoint(start_version, frame[0] if frame else start_version, at)
@@ -121,7 +126,7 @@ class Past:
             state.entities, state.connections = dict(entities), dict(connections)
             state.version, state.timestamp = version, ts
         elif frame is not None:
-            entities, connections = self._keyframe(conn, frame[0], frame[2])
+            entities, connections = self._keyframe(conn, frame[0])
             state.entities, state.connections = dict(entities), dict(connections)
             state.version, state.timestamp = frame[0], frame[1]
         rows = conn.execute("SELECT version, ts, body, form FROM deltas WHERE version > ? "
@@ -137,8 +142,9 @@ class Past:
                 rows: list[tuple[int, float, bytes, int]], run: int) -> None:
         """Apply recorded deltas to `state` (straight from their references: no Delta
         values), leaving checkpoints on the way."""
-        refs = [(version, ts, delta_refs(body) if form == BY_REFERENCE else decode_delta(body))
-                for version, ts, body, form in rows]
+        words = self._words(conn, (body for _, _, body, form in rows if form == BY_REFERENCE))
+        refs = [(version, ts, delta_refs(body, words) if form == BY_REFERENCE
+                 else decode_delta(body)) for version, ts, body, form in rows]
         ups = {h for _, _, r in refs if isinstance(r, tuple) for h in r[1]}
         edge_ups = {h for _, _, r in refs if isinstance(r, tuple) for h in r[3]}
         entity_list, edge_list = list(ups), list(edge_ups)
@@ -177,20 +183,57 @@ class Past:
                 best = (version, point)
         return best
 
-    def _keyframe(self, conn: sqlite3.Connection, version: int, body: bytes
+    def _keyframe(self, conn: sqlite3.Connection, version: int
                   ) -> tuple[dict[str, Entity], dict[str, Connection]]:
+        """The topology at keyframe `version`: the full keyframe at or before it and the
+        incremental ones up to it (from the nearest one already decoded)."""
         cached = self._keyframes.get(version)
         if cached is not None:
             self._keyframes.move_to_end(version)
             return cached
-        entity_hashes, edge_hashes = keyframe_refs(body)
-        entities = self._items(conn, entity_hashes, edges=False)
-        connections = self._items(conn, edge_hashes, edges=True)
-        decoded = ({e.id: e for e in entities}, {c.id: c for c in connections})
+        (full,) = conn.execute("SELECT MAX(version) FROM keyframes WHERE version <= ? AND "
+                               "base IS NULL", (version,)).fetchone()
+        if full is None:
+            raise HistoryError(f"keyframe {version} has no full keyframe before it")
+        start = max((v for v in self._keyframes if full <= v < version), default=full - 1)
+        chain = conn.execute("SELECT version, body, base FROM keyframes WHERE version > ? "
+                             "AND version <= ? ORDER BY version", (start, version)).fetchall()
+        entities: dict[str, Entity] = {}
+        connections: dict[str, Connection] = {}
+        if start >= full:
+            base_entities, base_connections = self._keyframes[start]
+            entities, connections = dict(base_entities), dict(base_connections)
+        previous = start
+        for at_version, body, base in chain:
+            if base is None:
+                entity_hashes, edge_hashes = keyframe_refs(body)
+                entities = {e.id: e for e in self._items(conn, entity_hashes, edges=False)}
+                connections = {c.id: c for c in self._items(conn, edge_hashes, edges=True)}
+            elif base != previous:
+                raise HistoryError(f"keyframe {at_version} builds on {base}, which is not kept")
+            else:
+                new_entities, gone_entities, new_edges, gone_edges = incremental_refs(
+                    body, self._words(conn, (body,)))
+                for eid in gone_entities:
+                    entities.pop(eid, None)
+                for entity in self._items(conn, new_entities, edges=False):
+                    entities[entity.id] = entity
+                for cid in gone_edges:
+                    connections.pop(cid, None)
+                for edge in self._items(conn, new_edges, edges=True):
+                    connections[edge.id] = edge
+            previous = at_version
+        decoded = (entities, connections)
         self._keyframes[version] = decoded
         while len(self._keyframes) > KEYFRAME_CACHE:
             self._keyframes.popitem(last=False)
         return decoded
+
+    def _words(self, conn: sqlite3.Connection, blobs: Iterable[bytes]) -> dict[int, bytes]:
+        """The trained dictionaries, loaded again when `blobs` need one not loaded yet."""
+        if not trained_with(blobs) <= self._dictionaries.keys():
+            self._dictionaries = load_dictionaries(conn)
+        return self._dictionaries
 
     def _items(self, conn: sqlite3.Connection, hashes: list[bytes], *, edges: bool
                ) -> list[Any]:
@@ -200,12 +243,14 @@ class Past:
         if missing:
             bodies = _bodies(conn, missing)
             packed = [bodies[h] for h in missing]
+            self._words(conn, packed)
             # Decoding allocates a dict per label set and attribute map: the collector
             # would scan the whole heap several times over for nothing.
             collecting = gc.isenabled()
             gc.disable()
             try:
-                values = decode_connections(packed) if edges else decode_entities(packed)
+                values = decode_connections(packed, self._dictionaries) if edges \
+                    else decode_entities(packed, self._dictionaries)
             finally:
                 if collecting:
                     gc.enable()
@@ -219,7 +264,8 @@ class Past:
     def deltas(self, conn: sqlite3.Connection, rows: Iterable[tuple[int, float, bytes, int]]
                ) -> list[Delta]:
         rows = list(rows)
-        refs = {v: delta_refs(body) for v, _, body, form in rows if form == BY_REFERENCE}
+        words = self._words(conn, (body for _, _, body, form in rows if form == BY_REFERENCE))
+        refs = {v: delta_refs(body, words) for v, _, body, form in rows if form == BY_REFERENCE}
         entity_hashes = list({h for r in refs.values() for h in r[1]})
         edge_hashes = list({h for r in refs.values() for h in r[3]})
         entities = dict(zip(entity_hashes, self._items(conn, entity_hashes, edges=False),
@@ -271,6 +317,34 @@ def sample_at(conn: sqlite3.Connection, entity_id: str, at: float,
         "SELECT name, value, MAX(ts) FROM samples WHERE entity_id = ? AND ts <= ? AND ts >= ? "
         "GROUP BY name", (entity_id, at, at - window)).fetchall()
     return {name: value for name, value, _ in rows}
+
+
+_ENTITY_FIELDS = frozenset(Entity.__struct_fields__)
+
+
+def sample_frames(conn: sqlite3.Connection, after: float, until: float, limit: int = 5000
+                  ) -> list[tuple[float, dict[str, dict[str, Any]]]]:
+    """The metric samples recorded after `after` up to `until`, oldest first, as the metrics
+    frames they came from: (time, entity id -> values), an Entity field by its name and any
+    other metric in `custom_metrics` (as History.record_metrics flattened them). Samples
+    of one frame share its time, so a page ends on a whole frame."""
+    rows = conn.execute("SELECT ts, entity_id, name, value FROM samples WHERE ts > ? AND ts <= ? "
+                        "ORDER BY ts LIMIT ?", (after, until, limit)).fetchall()
+    if len(rows) == limit:
+        last = rows[-1][0]
+        if rows[0][0] == last:  # one frame larger than a page: that frame whole
+            rows = conn.execute("SELECT ts, entity_id, name, value FROM samples WHERE ts = ?",
+                                (last,)).fetchall()
+        else:
+            rows = [row for row in rows if row[0] != last]
+    frames: dict[float, dict[str, dict[str, Any]]] = {}
+    for ts, entity_id, name, value in rows:
+        fields = frames.setdefault(ts, {}).setdefault(entity_id, {})
+        if name in _ENTITY_FIELDS:
+            fields[name] = value
+        else:
+            fields.setdefault("custom_metrics", {})[name] = value
+    return list(frames.items())
 
 
 def change_times(conn: sqlite3.Connection, since: float, until: float,

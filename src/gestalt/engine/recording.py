@@ -4,14 +4,25 @@ Each entity and connection is stored once per distinct content, keyed by a hash 
 body with the noise stripped first (metric values, the health score, `updated_at`,
 connection figures: they move every second and travel as metric samples instead), so an
 object that did not change costs nothing however often it is listed. A delta row holds
-only hashes and removed ids; a keyframe, the hashes of the whole topology at one version,
-written every `keyframe_interval` seconds or `keyframe_deltas` deltas. The past at a
-moment is the keyframe before it plus the deltas up to it (engine/past.py).
+only hashes and removed ids; a keyframe, the topology at one version, written every
+`keyframe_interval` seconds or `keyframe_deltas` deltas. A *full* keyframe holds the hashes
+of the whole topology (14 bytes an object: 420 KB at 30,000); the next few are
+*incremental*: what changed since the keyframe before (`base`), usually a tenth of that,
+so keyframes can be close together (a moment is rebuilt from few deltas) without costing
+a full one each time. The past at a moment is the last full keyframe before it, the
+incremental ones up to it, and the deltas after those (engine/past.py).
 
 A *run* is a stretch of recording without a hole: it starts empty when Gestalt starts
 (the live store starts empty too, and fills as sources report) or from a keyframe when
 recording resumes after a pause (a full disk). Between two runs Gestalt was down or
 paused; the runs table is what marks that downtime.
+
+Bodies are compressed with a dictionary trained on the topology itself (layout 3): a new
+pod's body is mostly the same keys and values as the pods already seen, so it shrinks to a
+third of what deflate with a generic preset makes of it. A dictionary is trained when a
+full keyframe is written and there is none yet, or the topology has doubled since; each
+is kept for good (at most `MAX_DICTIONARIES`, 32 KB each), and a stored body's first byte
+names its dictionary (bodies from before start with zlib's 0x78 and keep the preset).
 
 Every body that a delta or keyframe refers to is written by that same delta or keyframe
 (`last_used` moves up), so each batch is self-contained: a batch lost to a crash or a
@@ -26,6 +37,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import zlib
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import msgspec
@@ -70,10 +82,20 @@ _pack_refs = msgspec.msgpack.Encoder().encode
 DeltaRefs = tuple[float | None, list[bytes], list[str], list[bytes], list[str]]
 _delta_refs = msgspec.msgpack.Decoder(DeltaRefs)
 _keyframe_refs = msgspec.msgpack.Decoder(tuple[list[bytes], list[bytes]])
+# An incremental keyframe: (entity hashes, removed ids, connection hashes, removed ids).
+IncrementalRefs = tuple[list[bytes], list[str], list[bytes], list[str]]
+_incremental_refs = msgspec.msgpack.Decoder(IncrementalRefs)
+# A full keyframe at least this often (counted in keyframes): the chain a moment is rebuilt
+# through stays short, and pruning (which starts at a full one) frees space.
+FULL_KEYFRAME_EVERY = 10
 # `deltas.form`: 0 is a layout-1 row (the whole delta as JSON), 1 a row of references.
 BY_REFERENCE = 1
 
 Stored = tuple[bytes, bytes]  # (hash, compressed body)
+# A body's hash: 96 bits (a collision among a hundred million bodies: about 1e-13), every
+# reference costs 14 bytes. Bodies from before (16-byte hashes) are found by theirs; an
+# unchanged object written again after an upgrade is stored once more, under its new hash.
+HASH_BYTES = 12
 # Below this many items a rebuild from deltas is cheap whatever the topology's size.
 KEYFRAME_MIN_ITEMS = 2000
 
@@ -88,39 +110,104 @@ def unpack(packed: bytes) -> bytes:
     return unpacker.decompress(packed) + unpacker.flush()
 
 
-def stored(item: Entity | Connection) -> Stored:
+# Trained dictionaries: a body packed with one starts with its id (1..MAX_DICTIONARIES), then
+# raw deflate; 0x78 (120), the first byte of a zlib stream, is a body packed with _ZDICT.
+MAX_DICTIONARIES = 119
+DICTIONARY_BYTES = 32 * 1024  # deflate's window: a longer dictionary is not used
+# Bodies of each kind (entity kinds, edge kinds) a dictionary is made of.
+SAMPLES_PER_KIND = 4
+TRAINING_SAMPLES = 2000  # bodies looked at, of entities and of connections each
+Dictionaries = Mapping[int, bytes]
+
+
+class _Kind(msgspec.Struct):
+    kind: str = ""
+
+
+_kind_of = msgspec.json.Decoder(_Kind)
+
+
+def pack_with(body: bytes, dictionary: tuple[int, bytes]) -> bytes:
+    number, words = dictionary
+    packer = zlib.compressobj(6, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, words)
+    return bytes((number,)) + packer.compress(body) + packer.flush()
+
+
+def unpack_body(packed: bytes, dictionaries: Dictionaries) -> bytes:
+    """A stored body; KeyError when its dictionary is not in `dictionaries`."""
+    if packed[0] == 0x78:
+        return unpack(packed)
+    unpacker = zlib.decompressobj(-15, zdict=dictionaries[packed[0]])
+    return unpacker.decompress(memoryview(packed)[1:]) + unpacker.flush()
+
+
+def train(bodies: Iterable[tuple[str, bytes]]) -> bytes:
+    """A deflate dictionary from (group, body) samples: a few bodies of each group, the
+    most common groups last (deflate reaches the end of a dictionary most cheaply)."""
+    groups: dict[str, list[bytes]] = {}
+    for group, body in bodies:
+        groups.setdefault(group, []).append(body)
+    parts = [body for group in sorted(groups, key=lambda g: len(groups[g]))
+             for body in groups[group][-SAMPLES_PER_KIND:]]
+    return b"".join(parts)[-DICTIONARY_BYTES:]
+
+
+def load_dictionaries(conn: sqlite3.Connection) -> dict[int, bytes]:
+    return dict(conn.execute("SELECT id, body FROM dictionaries"))
+
+
+def body_of(item: Entity | Connection) -> bytes:
     if isinstance(item, Entity):
-        body = _encode(msgspec.structs.replace(item, **ENTITY_NOISE))
-    else:
-        body = _encode(_StoredEdge(source_id=item.source_id, target_id=item.target_id,
-                                   kind=item.kind.value, attrs=item.attrs, sources=item.sources))
-    return hashlib.blake2b(body, digest_size=16).digest(), pack(body)
+        return _encode(msgspec.structs.replace(item, **ENTITY_NOISE))
+    return _encode(_StoredEdge(source_id=item.source_id, target_id=item.target_id,
+                               kind=item.kind.value, attrs=item.attrs, sources=item.sources))
 
 
-def decode_entities(bodies: list[bytes]) -> list[Entity]:
+def stored(item: Entity | Connection, dictionary: tuple[int, bytes] | None = None) -> Stored:
+    body = body_of(item)
+    packed = pack(body) if dictionary is None else pack_with(body, dictionary)
+    return hashlib.blake2b(body, digest_size=HASH_BYTES).digest(), packed
+
+
+def decode_entities(bodies: list[bytes], dictionaries: Dictionaries) -> list[Entity]:
     """Compressed entity bodies -> entities, in one decode."""
-    return _entities.decode(b"[" + b",".join(unpack(b) for b in bodies) + b"]")
+    return _entities.decode(
+        b"[" + b",".join(unpack_body(b, dictionaries) for b in bodies) + b"]")
 
 
-def decode_connections(bodies: list[bytes]) -> list[Connection]:
-    return _connections.decode(b"[" + b",".join(unpack(b) for b in bodies) + b"]")
+def decode_connections(bodies: list[bytes], dictionaries: Dictionaries) -> list[Connection]:
+    return _connections.decode(
+        b"[" + b",".join(unpack_body(b, dictionaries) for b in bodies) + b"]")
 
 
 # A msgpack array of five (what a row of references is) starts with this byte; a zlib
 # stream never does (0x78).
 _RAW_REFS = 0x95
+_RAW_INCREMENTAL = 0x94  # an array of four
 # References shorter than this are stored as they are: deflate would add more than it saves,
 # and reading them back skips a decompressor.
 _PACK_REFS_FROM = 96
 
 
-def delta_refs(body: bytes) -> DeltaRefs:
-    refs: DeltaRefs = _delta_refs.decode(body if body[0] == _RAW_REFS else unpack(body))
+def delta_refs(body: bytes, dictionaries: Dictionaries) -> DeltaRefs:
+    refs: DeltaRefs = _delta_refs.decode(body if body[0] == _RAW_REFS
+                                         else unpack_body(body, dictionaries))
     return refs
 
 
 def keyframe_refs(body: bytes) -> tuple[list[bytes], list[bytes]]:
     return _keyframe_refs.decode(body)
+
+
+def incremental_refs(body: bytes, dictionaries: Dictionaries) -> IncrementalRefs:
+    refs: IncrementalRefs = _incremental_refs.decode(body if body[0] == _RAW_INCREMENTAL
+                                                     else unpack_body(body, dictionaries))
+    return refs
+
+
+def trained_with(blobs: Iterable[bytes]) -> set[int]:
+    """The trained dictionaries these stored blobs (bodies or references) need."""
+    return {b[0] for b in blobs if 1 <= b[0] <= MAX_DICTIONARIES}
 
 
 _PUT_BODY = ("INSERT INTO bodies (hash, body, last_used) VALUES (?, ?, ?) "
@@ -130,7 +217,7 @@ _PUT_BODY = ("INSERT INTO bodies (hash, body, last_used) VALUES (?, ?, ?) "
 class Recorder:
     """The topology as recorded so far (by hash), and the writing of deltas and keyframes."""
 
-    def __init__(self, *, keyframe_seconds: float = 600.0, keyframe_deltas: int = 5000) -> None:
+    def __init__(self, *, keyframe_seconds: float = 600.0, keyframe_deltas: int = 1000) -> None:
         self.keyframe_seconds = keyframe_seconds
         self.keyframe_deltas = keyframe_deltas
         # The recorded topology at `version`: id -> (hash, body). Kept while paused too, so
@@ -146,6 +233,17 @@ class Recorder:
         self._items_since_keyframe = 0
         self._big_delta = False
         self._keyframe_at: float | None = None
+        # The last keyframe written (id -> hash), what an incremental one is made against;
+        # None: the next one is full (a run starts, or recording resumes).
+        self._keyframed: tuple[dict[str, bytes], dict[str, bytes]] | None = None
+        self._keyframed_version = -1
+        self._incrementals = 0
+        # Trained dictionaries by id, the one new bodies are packed with, and how many
+        # items the topology held when that one was trained.
+        self.dictionaries: dict[int, bytes] = {}
+        self._dictionary: tuple[int, bytes] | None = None
+        self._trained_on = 0
+        self._unsaved_dictionary: int | None = None  # trained in the batch being written
 
     # -- runs ------------------------------------------------------------------------------
     def start_run(self, conn: sqlite3.Connection, version: int, now: float) -> None:
@@ -163,6 +261,17 @@ class Recorder:
         self.version = version
         self._since_keyframe, self._items_since_keyframe, self._keyframe_at = 0, 0, now
         self._big_delta = False
+        self._keyframed = None
+        self._load_dictionaries(conn)
+
+    def _load_dictionaries(self, conn: sqlite3.Connection) -> None:
+        """The dictionaries in the file; new bodies are packed with the latest."""
+        self.dictionaries = load_dictionaries(conn)
+        row = conn.execute("SELECT id, body, items FROM dictionaries ORDER BY id DESC "
+                           "LIMIT 1").fetchone()
+        self._dictionary = (row[0], row[1]) if row else None
+        self._trained_on = row[2] if row else 0
+        self._unsaved_dictionary = None
 
     def resume_run(self, conn: sqlite3.Connection, paused_at: float, now: float) -> None:
         """Recording resumes after a pause: the run before ends at the pause, a new one
@@ -170,6 +279,8 @@ class Recorder:
         conn.execute("UPDATE runs SET end_ts = ? WHERE end_ts IS NULL", (paused_at,))
         conn.execute("INSERT INTO runs (start_version, start_ts, end_ts, kind) "
                      "VALUES (?, ?, NULL, 'resume')", (self.version, now))
+        self._keyframed = None  # a run starts with a full keyframe
+        self._load_dictionaries(conn)  # (a full disk may have stopped start_run before)
         self.write_keyframe(conn, now, now)
 
     @staticmethod
@@ -182,7 +293,7 @@ class Recorder:
         bodies: list[tuple[bytes, bytes]] = []
         hashes: list[bytes] = []
         for entity in delta.upserts:
-            item = stored(entity)
+            item = stored(entity, self._dictionary)
             self.entities[entity.id] = item
             bodies.append(item)
             hashes.append(item[0])
@@ -190,7 +301,7 @@ class Recorder:
             self.entities.pop(eid, None)
         edge_hashes: list[bytes] = []
         for edge in delta.edge_upserts:
-            item = stored(edge)
+            item = stored(edge, self._dictionary)
             self.edges[edge.id] = item
             bodies.append(item)
             edge_hashes.append(item[0])
@@ -208,7 +319,7 @@ class Recorder:
         refs = _pack_refs((delta.observed_at, hashes, delta.removals, edge_hashes,
                            delta.edge_removals))
         if len(refs) >= _PACK_REFS_FROM:
-            refs = pack(refs)
+            refs = self._pack(refs)
         return (delta.version, delta.timestamp, refs), bodies
 
     @staticmethod
@@ -232,30 +343,101 @@ class Recorder:
     def write_keyframe(self, conn: sqlite3.Connection, now: float,
                        ts: float | None = None) -> None:
         """The recorded topology at its version, valid from `ts` (default: the time of the
-        last delta followed)."""
+        last delta followed): incremental when little changed since the last keyframe."""
         version = self.version
         ts = self.timestamp if ts is None else ts
-        items = [*self.entities.values(), *self.edges.values()]
-        conn.executemany(_PUT_BODY, [(h, b, version) for h, b in items])
-        refs = _pack_refs(([h for h, _ in self.entities.values()],
-                           [h for h, _ in self.edges.values()]))
-        conn.execute("INSERT OR REPLACE INTO keyframes (version, ts, body) VALUES (?, ?, ?)",
-                     (version, ts, refs))
+        entities = {eid: h for eid, (h, _) in self.entities.items()}
+        edges = {cid: h for cid, (h, _) in self.edges.items()}
+        if not self._write_incremental(conn, version, ts, entities, edges):
+            items = [*self.entities.values(), *self.edges.values()]
+            conn.executemany(_PUT_BODY, [(h, b, version) for h, b in items])
+            refs = _pack_refs((list(entities.values()), list(edges.values())))
+            conn.execute("INSERT OR REPLACE INTO keyframes (version, ts, body, base) "
+                         "VALUES (?, ?, ?, NULL)", (version, ts, refs))
+            self._incrementals = 0
+            self._maybe_train(conn, len(items))
+        self._keyframed, self._keyframed_version = (entities, edges), version
         self._since_keyframe, self._items_since_keyframe, self._keyframe_at = 0, 0, now
         self._big_delta = False
+
+    def _pack(self, data: bytes) -> bytes:
+        """References compressed: with the trained dictionary, which holds ids like theirs."""
+        return pack(data) if self._dictionary is None else pack_with(data, self._dictionary)
+
+    def rolled_back(self) -> None:
+        """A batch was not written: the keyframe it may have held is not there to build on,
+        nor the dictionary it may have trained (no body kept in memory uses it yet)."""
+        self._keyframed = None
+        if self._unsaved_dictionary is not None:
+            self.dictionaries.pop(self._unsaved_dictionary, None)
+            latest = max(self.dictionaries, default=None)
+            self._dictionary = (latest, self.dictionaries[latest]) if latest else None
+            self._unsaved_dictionary = None
+
+    def committed(self) -> None:
+        self._unsaved_dictionary = None
+
+    def _maybe_train(self, conn: sqlite3.Connection, items: int) -> None:
+        """A dictionary from the topology when there is none, or it has doubled since."""
+        if items < 50 or len(self.dictionaries) >= MAX_DICTIONARIES or \
+                (self._dictionary is not None and items < 2 * self._trained_on):
+            return
+        samples: list[tuple[str, bytes]] = []
+        for prefix, table in (("e:", self.entities), ("c:", self.edges)):
+            # Every n-th: a few thousand show the kinds that matter, and cost little.
+            for _, packed in list(table.values())[::max(1, len(table) // TRAINING_SAMPLES)]:
+                body = unpack_body(packed, self.dictionaries)
+                samples.append((prefix + _kind_of.decode(body).kind, body))
+        words = train(samples)
+        number = max(self.dictionaries, default=0) + 1
+        conn.execute("INSERT INTO dictionaries (id, body, items) VALUES (?, ?, ?)",
+                     (number, words, items))
+        self.dictionaries[number] = words
+        self._dictionary, self._trained_on = (number, words), items
+        self._unsaved_dictionary = number
+
+    def _write_incremental(self, conn: sqlite3.Connection, version: int, ts: float,
+                           entities: dict[str, bytes], edges: dict[str, bytes]) -> bool:
+        """What changed since the last keyframe, when that is worth less than a full one."""
+        before = self._keyframed
+        if before is None or self._incrementals + 1 >= FULL_KEYFRAME_EVERY \
+                or version <= self._keyframed_version:
+            return False
+        old_entities, old_edges = before
+        new_entities = [eid for eid, h in entities.items() if old_entities.get(eid) != h]
+        gone_entities = [eid for eid in old_entities if eid not in entities]
+        new_edges = [cid for cid, h in edges.items() if old_edges.get(cid) != h]
+        gone_edges = [cid for cid in old_edges if cid not in edges]
+        changed = len(new_entities) + len(gone_entities) + len(new_edges) + len(gone_edges)
+        if changed * 2 > len(entities) + len(edges):
+            return False
+        # Each body it refers to is written (last_used) with it, as a delta does.
+        items = [self.entities[eid] for eid in new_entities] + \
+            [self.edges[cid] for cid in new_edges]
+        conn.executemany(_PUT_BODY, [(h, b, version) for h, b in items])
+        # Compressed: the removed ids (an edge's is its kind and both ends) are most of it.
+        refs = self._pack(_pack_refs(([entities[eid] for eid in new_entities], gone_entities,
+                                [edges[cid] for cid in new_edges], gone_edges)))
+        conn.execute("INSERT OR REPLACE INTO keyframes (version, ts, body, base) "
+                     "VALUES (?, ?, ?, ?)", (version, ts, refs, self._keyframed_version))
+        self._incrementals += 1
+        return True
 
     # -- retention ---------------------------------------------------------------------------
     @staticmethod
     def prune(conn: sqlite3.Connection, cutoff: float) -> None:
-        """Forget the topology before `cutoff`: the oldest moment kept becomes the last
-        keyframe or run start at or before it (nothing later loses its base)."""
+        """Forget the topology before `cutoff`: the oldest moment kept becomes the last full
+        keyframe or run start at or before it (nothing later loses its base: incremental
+        keyframes after it build on it, and every body they or later deltas use was
+        written, `last_used`, at or after it)."""
         runs = conn.execute("SELECT rowid, start_version, start_ts FROM runs WHERE start_ts <= ? "
                             "ORDER BY start_ts DESC LIMIT 1", (cutoff,)).fetchone()
         if runs is None:
             return
         rowid, base_version, base_ts = runs
         frame = conn.execute("SELECT version, ts FROM keyframes WHERE version >= ? AND ts <= ? "
-                             "ORDER BY version DESC LIMIT 1", (base_version, cutoff)).fetchone()
+                             "AND base IS NULL ORDER BY version DESC LIMIT 1",
+                             (base_version, cutoff)).fetchone()
         if frame is not None and frame[0] > base_version:
             # The run now begins at that keyframe.
             base_version, base_ts = frame

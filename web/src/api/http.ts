@@ -25,14 +25,26 @@ async function getJson<T>(path: string, params?: Record<string, string>): Promis
   return (await response.json()) as T;
 }
 
+/** Answers kept in the page instead of asked of the server: a snapshot file being shown
+ * (live/snapshotFile.ts) answers for its entities and their metric samples. */
+export const localAnswers: {
+  entity?: (id: string) => EntityDetails | null;
+  metrics?: (id: string) => MetricSeries | null;
+} = {};
+
+function local<T>(answer: T | null | undefined, id: string): Promise<T> | null {
+  if (answer === undefined) return null;
+  return answer === null ? Promise.reject(new Error(`${id} is not in the snapshot`)) : Promise.resolve(answer);
+}
+
 /** `{at}` for a past moment (epoch seconds), nothing while live. */
 const atParam = (at?: number | null): Record<string, string> => (at == null ? {} : { at: String(at) });
 
 export const api = {
   topology: (at?: number | null) => getJson<Topology>("/api/infra/topology", atParam(at)),
-  entity: (id: string, at?: number | null) =>
+  entity: (id: string, at?: number | null) => local(localAnswers.entity?.(id), id) ??
     getJson<EntityDetails>(`/api/infra/entities/${encodeURIComponent(id)}`, atParam(at)),
-  metrics: (id: string, since: number, until?: number | null) =>
+  metrics: (id: string, since: number, until?: number | null) => local(localAnswers.metrics?.(id), id) ??
     getJson<MetricSeries>(`/api/infra/metrics/${encodeURIComponent(id)}`,
       until == null ? { since: String(since) } : { since: String(since), until: String(until) }),
   alerts: (at?: number | null) => getJson<{ alerts: Alert[] }>("/api/infra/alerts", atParam(at)),
@@ -46,5 +58,6 @@ export const api = {
     getJson<{ series: SeriesBand[] }>(`/api/infra/anomalies/series/${encodeURIComponent(id)}`),
   cost: () => getJson<{ currency: string; totals: CostTotals; entities: Record<string, UnitCost>; top: TopSpender[] }>("/api/infra/cost"),
   health: () => getJson<{ sources: SourceStatus[] }>("/api/infra/health"),
-  config: () => getJson<{ visualization: VisualizationConfig; checks?: Record<string, string>; version: string }>("/api/infra/config"),
+  config: () => getJson<{ visualization: VisualizationConfig; checks?: Record<string, string>; version: string;
+    snapshot?: { file: string; at: number } | null }>("/api/infra/config"),
 };

@@ -6,11 +6,14 @@ import { timeFromUrl, useTime } from "../state/time";
 import { useUi } from "../state/ui";
 import { openEventStream } from "./eventStream";
 import { startInsight } from "./insight";
-import { startTravel } from "./travel";
+import { useSnapshot } from "./snapshotFile";
+import { type Travel, startTravel } from "./travel";
 import { TopologyStream } from "./topologyStream";
 
 export interface Live {
   readonly topology: TopologyStream;
+  /** Stop following the server (a snapshot file is shown instead). */
+  stop: () => void;
 }
 
 export function startLive(graph: GraphStore): Live {
@@ -21,7 +24,7 @@ export function startLive(graph: GraphStore): Live {
   topology.start();
   // The first batch (the replay of recent events) is not "new"; what follows is.
   let first = true;
-  openEventStream(apiUrl("/api/infra/events/stream"), (events) => {
+  const closeEvents = openEventStream(apiUrl("/api/infra/events/stream"), (events) => {
     // Looking at the past: the feed shows that moment (reloaded on the way back).
     if (useTime.getState().at !== null) return;
     useUi.getState().addEvents(events, !first);
@@ -44,20 +47,30 @@ export function startLive(graph: GraphStore): Live {
   }, 250);
   const loadAlerts = () => {
     if (useTime.getState().at !== null) return; // the past's alerts are travel's
+    if (useSnapshot.getState().open?.origin === "file") return; // the file's alerts
     api.alerts().then(({ alerts }) => { if (useTime.getState().at === null) useUi.setState({ alerts }); })
       .catch(() => undefined);
   };
   loadAlerts();
   setInterval(loadAlerts, 5000);
-  api.config().then(({ visualization, checks }) => {
+  api.config().then(({ visualization, checks, snapshot }) => {
+    // `gestalt serve --open-snapshot`: the server shows a snapshot; the badge says so.
+    if (snapshot && !useSnapshot.getState().open) useSnapshot.setState({ open: { file: snapshot.file, at: snapshot.at, origin: "server" } });
     const ui = useUi.getState();
     const fromUrl = new URLSearchParams(window.location.search).get("layout");
     useUi.setState({ config: visualization, checks: checks ?? {} });
     if (!fromUrl && visualization.layout_algorithm.includes("namespace")) ui.setLayout("namespace");
   }).catch(() => undefined);
   startInsight();
-  const live = { topology };
-  const travel = startTravel(graph, live);
+  const live: Live = {
+    topology,
+    stop: () => {
+      topology.stop();
+      closeEvents();
+      travel.stop();
+    },
+  };
+  const travel: Travel = startTravel(graph, live);
   // A shared link with `?t=`: open at that moment.
   const at = timeFromUrl(window.location.search);
   if (at !== null) travel.goTo(at);

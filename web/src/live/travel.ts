@@ -3,6 +3,7 @@
 // compare two moments, and come back to live. The map follows while dragging: at most
 // one request is in flight and the latest position wins.
 import { api } from "../api/http";
+import { withGhosts } from "../state/compare";
 import type { GraphStore } from "../state/graph";
 import { type Speed, useTime } from "../state/time";
 import { useUi } from "../state/ui";
@@ -22,6 +23,8 @@ export interface Travel {
   compare: () => void;
   clearCompare: () => void;
   refreshTimeline: () => Promise<void>;
+  /** Stop for good (a snapshot file is shown instead of the server's history). */
+  stop: () => void;
 }
 
 /** The one Travel of the page; panels call it (set by startTravel). */
@@ -37,8 +40,10 @@ export function startTravel(graph: GraphStore, live: Live): Travel {
     inflight = true;
     try {
       const topology = await api.topology(at);
-      if (useTime.getState().at === null) return; // back to live meanwhile
-      graph.applySnapshot(topology);
+      const { at: now, diff } = useTime.getState();
+      if (now === null) return; // back to live meanwhile
+      // Comparing: at the later moment, what was removed since the earlier one is a ghost.
+      graph.applySnapshot(diff && Math.abs(diff.to - at) < 1e-3 ? withGhosts(topology, diff) : topology);
       useTime.setState({ shown: { version: topology.version, gap: topology.gap?.message ?? null }, error: null });
     } catch (error) {
       useTime.setState({ error: (error as Error).message });
@@ -128,14 +133,29 @@ export function startTravel(graph: GraphStore, live: Live): Travel {
       if (compareFrom == null) return;
       const other = at ?? Date.now() / 1000 - 1;
       api.diff(Math.min(compareFrom, other), Math.max(compareFrom, other))
-        .then((diff) => useTime.setState({ diff, error: null }))
+        .then((diff) => {
+          // The map shows the later moment, what changed since the earlier one marked.
+          useTime.setState({ diff, error: null });
+          stopPlayer();
+          useTime.setState({ playing: false });
+          goTo(diff.to);
+        })
         .catch((error: Error) => useTime.setState({ error: error.message }));
     },
-    clearCompare: () => useTime.setState({ compareFrom: null, diff: null }),
+    clearCompare: () => {
+      const { at, diff } = useTime.getState();
+      useTime.setState({ compareFrom: null, diff: null });
+      if (diff && at !== null) void show(at); // without the ghosts
+    },
     refreshTimeline: () => api.timeline().then((timeline) => useTime.setState({ timeline })).catch(() => undefined),
+    stop: () => {
+      stopPlayer();
+      pending = null;
+      clearInterval(refresher);
+    },
   };
   travel = self;
   void self.refreshTimeline();
-  setInterval(() => void self.refreshTimeline(), TIMELINE_REFRESH_MS);
+  const refresher = setInterval(() => void self.refreshTimeline(), TIMELINE_REFRESH_MS);
   return self;
 }

@@ -1,8 +1,12 @@
 // What changed between two moments: added, removed and changed entities, listed (each
-// one selectable on the map when it is there).
+// one selectable and flown to on the map, the removed ones as ghosts) and marked on the
+// map (state/compare.ts; the legend explains the marks).
 import { travel } from "../live/travel";
 import { useTime } from "../state/time";
 import { EntityLink } from "./EntityLink";
+import { ChangeMark } from "./ChangeMark";
+
+const shown = (value: unknown) => (value !== null && typeof value === "object" ? JSON.stringify(value) : String(value));
 
 export function CompareList() {
   const diff = useTime((s) => s.diff);
@@ -14,14 +18,15 @@ export function CompareList() {
       <header>
         <b>{diff.entities.added.length}</b> added · <b>{diff.entities.removed.length}</b> removed ·{" "}
         <b>{changed.length}</b> changed · edges +{diff.connections.added.length} −{diff.connections.removed.length}
+        <span className="muted"> · the map shows the later moment, changes marked</span>
         <button type="button" className="chip" onClick={() => t.clearCompare()}>Close</button>
       </header>
       <ul>
-        {diff.entities.added.slice(0, 50).map((e) => <li key={`a-${e.id}`} className="c-ok" data-change="added" data-entity={e.id}>+ <EntityLink id={e.id} /> <span className="muted">{e.kind} {e.name}</span></li>)}
-        {diff.entities.removed.slice(0, 50).map((e) => <li key={`r-${e.id}`} className="c-critical" data-change="removed" data-entity={e.id}>− {e.kind} {e.name}</li>)}
+        {diff.entities.added.slice(0, 50).map((e) => <li key={`a-${e.id}`} data-change="added" data-entity={e.id}><ChangeMark change="added" /> <EntityLink id={e.id} /> <span className="muted">{e.kind} {e.name}</span></li>)}
+        {diff.entities.removed.slice(0, 50).map((e) => <li key={`r-${e.id}`} data-change="removed" data-entity={e.id}><ChangeMark change="removed" /> <EntityLink id={e.id} /> <span className="muted">{e.kind} {e.name} (gone: a ghost on the map)</span></li>)}
         {changed.slice(0, 50).map(([id, fields]) => (
-          <li key={`c-${id}`} className="c-warning" data-change="changed" data-entity={id}>
-            ~ <EntityLink id={id} /> <span className="muted">{Object.entries(fields).map(([f, [a, b]]) => `${f}: ${String(a)} → ${String(b)}`).join("; ")}</span>
+          <li key={`c-${id}`} data-change="changed" data-entity={id}>
+            <ChangeMark change="changed" /> <EntityLink id={id} /> <span className="muted">{Object.entries(fields).map(([f, [a, b]]) => `${f}: ${shown(a)} → ${shown(b)}`).join("; ")}</span>
           </li>
         ))}
       </ul>

@@ -6,7 +6,10 @@ import { useState } from "react";
 import { useGraph } from "../state/graphContext";
 import { COLOURS, EDGE_KINDS, EDGE_STYLES, KIND_STYLES, type RGB } from "../scene/mapping";
 import { kindTint } from "../scene/palette";
+import { CHANGES, CHANGE_LABELS } from "../state/compare";
+import { useTime } from "../state/time";
 import { useUi } from "../state/ui";
+import { ChangeMark } from "./ChangeMark";
 import { ShapeIcon } from "./ShapeIcon";
 
 export const css = (c: RGB) => `rgb(${Math.round(c[0] * 255)} ${Math.round(c[1] * 255)} ${Math.round(c[2] * 255)})`;
@@ -34,6 +37,7 @@ export function Legend() {
   useUi((s) => s.graphRevision);
   const [open, setOpen] = useState(initiallyOpen);
   const colourBy = useColouring((s) => s.colourBy);
+  const comparing = useTime((s) => s.diff !== null);
   const toggle = () => {
     setOpen(!open);
     remember(!open ? "open" : "closed");
@@ -78,6 +82,13 @@ export function Legend() {
               <span key={label} data-health={label}><i style={{ background: css(c) }} /> {label}{label === "unknown/stale" ? "" : " (ringed)"}</span>
             ))}
           </div>
+          )}
+          {comparing && (
+            <div className="legend-health legend-compare" data-testid="legend-compare" title="Compare: the map shows the later moment">
+              {CHANGES.map((change) => (
+                <span key={change} data-change={change}><ChangeMark change={change} /> {CHANGE_LABELS[change]}</span>
+              ))}
+            </div>
           )}
           <div className="legend-edges">
             {EDGE_KINDS.filter((k) => edgeKinds.has(k)).map((k) => {

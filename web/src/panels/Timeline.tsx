@@ -5,10 +5,12 @@
 import { useEffect, useState } from "react";
 import { apiUrl } from "../api/http";
 import { travel } from "../live/travel";
+import { downloadMapPng } from "../scene/capture";
 import { SPEEDS, type Speed, isoTime, useTime } from "../state/time";
 import { CompareList } from "./Compare";
 
-const EXPORTS = ["json", "graphml", "dot", "mermaid"] as const;
+// The server's formats, and the map as a picture (drawn in the page: scene/capture.ts).
+const EXPORTS = ["json", "graphml", "dot", "mermaid", "png"] as const;
 
 function useNow(ms: number): number {
   const [now, setNow] = useState(Date.now() / 1000);
@@ -88,7 +90,9 @@ export function Timeline() {
           : <button type="button" data-testid="tl-compare" onClick={() => t.compare()}>Changes since {stamp(compareFrom)}</button>}
         <a className="tl-link" data-testid="tl-snapshot" href={apiUrl("/api/infra/snapshot", { at: String(when) })} download>Snapshot</a>
         <select data-testid="tl-export" aria-label="Export" value="" onChange={(e) => {
-          if (e.target.value) window.location.assign(apiUrl("/api/infra/export", at === null ? { format: e.target.value } : { format: e.target.value, at: String(at) }));
+          if (e.target.value === "png") {
+            downloadMapPng(at).catch((error: Error) => useTime.setState({ error: error.message }));
+          } else if (e.target.value) window.location.assign(apiUrl("/api/infra/export", at === null ? { format: e.target.value } : { format: e.target.value, at: String(at) }));
         }}>
           <option value="">Export…</option>
           {EXPORTS.map((f) => <option key={f} value={f}>{f}</option>)}

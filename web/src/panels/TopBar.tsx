@@ -9,6 +9,8 @@ import { InsightControls } from "./Insight";
 import { ModeSwitch } from "./ModeSwitch";
 import { clock } from "./OutageBanner";
 import { SearchBox } from "./Search";
+import { SnapshotBadge } from "./SnapshotBadge";
+import { useSnapshot } from "../live/snapshotFile";
 
 export function ConnectionIndicator() {
   const graph = useGraph();
@@ -50,6 +52,8 @@ export function TopBar() {
   const [menu, setMenu] = useState(false);
   const button = useRef<HTMLButtonElement>(null);
   const close = useCallback(() => setMenu(false), []);
+  // A dropped snapshot file is not connected to anything: the badge says what it is.
+  const fromFile = useSnapshot((s) => s.open?.origin === "file");
   const count = filters.kinds.length + filters.namespaces.length + filters.sources.length + filters.health.length;
   return (
     <header className="topbar">
@@ -69,7 +73,8 @@ export function TopBar() {
       <ModeSwitch />
       <ColourSwitch />
       <InsightControls />
-      <ConnectionIndicator />
+      <SnapshotBadge />
+      {!fromFile && <ConnectionIndicator />}
     </header>
   );
 }

@@ -13,7 +13,10 @@ import { useColouring } from "../state/colouring";
 import { useUi } from "../state/ui";
 import { useInsight } from "../state/insight";
 import { buildView, matchesSearch, tracePath } from "../state/view";
+import { changesOf } from "../state/compare";
+import { useTime } from "../state/time";
 import { sceneHooks } from "../testHooks";
+import { mapCapture } from "./capture";
 import { CameraDirector, aimAt, occluders, readFreeRect } from "./camera";
 import { type LabelItem, placeLabels, textMeasurer, wishLabels } from "./labelling";
 import { Labels } from "./Labels";
@@ -49,7 +52,7 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
     lastRender: 0, lastFrame: 0, fpsWindow: 0, fpsFrames: 0, lastLabels: 0,
     // The graph version the scene shows, and when the next rebuild / restyle may run.
     shownVersion: 0, nextRebuild: 0, nextStyle: 0, insight: 0, lastParticles: 0, fieldsShape: false, dirty: true,
-    fence: null as WebGLSync | null, drawNext: false, rebuildCost: 0, fitRequest: 0, flyAt: 0, layout: useUi.getState().layout,
+    fence: null as WebGLSync | null, diff: null as unknown, drawNext: false, rebuildCost: 0, fitRequest: 0, flyAt: 0, layout: useUi.getState().layout,
   });
 
   useEffect(() => {
@@ -119,13 +122,18 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
     sceneHooks.halos = () => sceneGraph.haloCount;
     sceneHooks.layoutAlpha = () => layout.alpha;
     sceneHooks.viewIds = () => sceneGraph.view.nodes.map((n) => n.id);
+    sceneHooks.changes = () => sceneGraph.changeMarked.map((m) => ({ ...m }));
+    mapCapture.png = () => new Promise((resolve) => {
+      gl.render(scene, camera);
+      el.toBlob(resolve, "image/png");
+    });
     return () => {
       el.removeEventListener("pointermove", move);
       el.removeEventListener("pointerdown", press);
       el.removeEventListener("click", click);
       el.removeEventListener("dblclick", dbl);
     };
-  }, [gl, camera, sceneGraph, controls, director, labels, layout]);
+  }, [gl, camera, scene, sceneGraph, controls, director, labels, layout]);
 
   // Scene update: view, layout, camera, labels.
   useFrame(({ clock }) => {
@@ -179,6 +187,12 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
       if (particles) s.lastParticles = frameStart;
       sceneGraph.refreshStyle(particles);
       s.nextStyle = performance.now() + (performance.now() - frameStart) * 3;
+    }
+    // Comparing two moments: mark what was added, changed and removed.
+    const diff = useTime.getState().diff;
+    if (diff !== s.diff) {
+      s.diff = diff;
+      sceneGraph.setChanges(diff ? changesOf(diff) : null);
     }
     const colourBy = useColouring.getState().colourBy;
     if (colourBy !== sceneGraph.colourBy) {

@@ -14,6 +14,8 @@ import { costColour, costMax, useInsight } from "../state/insight";
 import { indexNamespaces, namespaceKey } from "../state/groups";
 import type { View } from "../state/view";
 import { driftColour } from "./drift";
+import type { Change } from "../state/compare";
+import { ChangeLayer } from "./layers/ChangeLayer";
 import { EdgeLayer } from "./layers/EdgeLayer";
 import { HaloLayer } from "./layers/HaloLayer";
 import { MarkerLayer } from "./layers/MarkerLayer";
@@ -51,6 +53,8 @@ export class SceneGraph {
   sizes = new Float32Array(0);
   index = new Map<string, number>();
   highlight: Set<string> | null = null;
+  /** Compare marks by entity id (state/compare.ts), null when not comparing. */
+  changes: Map<string, Change> | null = null;
   selected: string | null = null;
   hovered: string | null = null;
   // Per view node, read by the layers.
@@ -79,6 +83,7 @@ export class SceneGraph {
   private readonly rings: RingLayer;
   private readonly halos: HaloLayer;
   private readonly markers: MarkerLayer;
+  private readonly changeMarks: ChangeLayer;
   // What the buffers were last written from.
   private layoutRevision = -1;
   private layoutIds: string[] | null = null;
@@ -97,6 +102,7 @@ export class SceneGraph {
     this.rings = new RingLayer(this.root);
     this.halos = new HaloLayer(this.root);
     this.markers = new MarkerLayer(this.root);
+    this.changeMarks = new ChangeLayer(this.root);
   }
 
   /** Draws the glyph atlas with the page's renderer (once, before the first frame). */
@@ -107,6 +113,7 @@ export class SceneGraph {
   get meshCount(): number { return this.nodes.meshCount; }
   get glyphCount(): number { return this.nodes.glyphCount; }
   get haloCount(): number { return this.halos.count; }
+  get changeMarked(): { id: string; change: Change }[] { return this.changeMarks.marked; }
 
   /** A new view (entities or edges came, went or changed): regroup instances and buffers. */
   setView(view: View, removed: Entity[], layout: LayoutClient): void {
@@ -203,6 +210,11 @@ export class SceneGraph {
     this.styleDirty = true;
   }
 
+  setChanges(changes: Map<string, Change> | null): void {
+    this.changes = changes;
+    this.styleDirty = true;
+  }
+
   private applyHighlight(): void {
     const n = this.view.nodes.length;
     if (this.dims.length !== n) this.dims = new Float32Array(n);
@@ -283,7 +295,10 @@ export class SceneGraph {
       this.nodes.writeGlyphs(this);
       this.rings.write(this);
     }
-    if (moved || styled || viewChanged) this.halos.write(this);
+    if (moved || styled || viewChanged) {
+      this.halos.write(this);
+      this.changeMarks.write(this);
+    }
 
     const fadeNow = performance.now();
     const fading = this.nodes.fadesRunning(fadeNow);
@@ -297,6 +312,7 @@ export class SceneGraph {
     const flowing = this.particles.frame(time, cameraDistance);
     this.nodes.frame(time, projScale);
     this.halos.frame(projScale, pixelRatio);
+    this.changeMarks.frame(projScale, pixelRatio);
 
     const marking = this.markers.frame(this, camera, time, projScale);
 

@@ -136,11 +136,11 @@ class HistoryConfig(Section):
     max_disk_percent: Annotated[float, msgspec.Meta(ge=0, le=100)] = 10.0
     # Metric samples are kept at most once per entity per this many seconds (0: every one).
     sample_interval: Wait = 10.0
-    # Time travel: a keyframe (the whole topology, by reference) every this many seconds
-    # or this many deltas, whichever comes first; the past is rebuilt from the keyframe
-    # before a moment plus the deltas up to it.
+    # Time travel: a keyframe (the topology, by reference; most of them only what changed
+    # since the one before) every this many seconds or this many deltas, whichever comes
+    # first; the past is rebuilt from the keyframes before a moment plus the deltas up to it.
     keyframe_interval: Seconds = 600.0
-    keyframe_deltas: Positive = 5000
+    keyframe_deltas: Positive = 1000
 
 
 class Config(Section):
