@@ -227,7 +227,7 @@ def test_the_change_log_keeps_its_identity_across_restarts_and_no_other_has_it(
     other.close()
     assert first.log_id == again.log_id != other.log_id
     assert len(first.log_id) == 16 and ":" not in first.log_id
-    # A data dir from before layout 3 gets one when it is upgraded, and keeps it.
+    # A data dir from before layout 4 gets one when it is upgraded, and keeps it.
     path = tmp_path / "old" / "history.sqlite3"
     path.parent.mkdir()
     shutil.copyfile(LAYOUT_0, path)
