@@ -57,7 +57,7 @@ def test_critical_entities_in_the_legend_colour_with_a_label(
             # gets its label within a few frames.)
             label = page.locator(f'.label[data-ids~="{entity}"]')
             wait_until(lambda label=label: label.count() >= 1 and label.first.is_visible(),
-                       3, f"a label naming {entity}")
+                       10, f"a label naming {entity}")
             checked.append(entity)
         return checked
 
