@@ -3,7 +3,7 @@
 // nothing in the UI reads `__gestalt`.
 import type { Live } from "./live/start";
 import { renderStats } from "./scene/renderStats";
-import type { DeltaTiming, GraphStore } from "./state/graph";
+import type { DeltaTiming, GraphStore, SnapshotTiming } from "./state/graph";
 import { useTime } from "./state/time";
 import { useUi } from "./state/ui";
 
@@ -46,6 +46,8 @@ export function installTestHooks(graph: GraphStore, live: Live): void {
     get firstFullRender() { return renderStats.firstFullRender; },
     get frameTimes() { return renderStats.frameTimes.slice(); },
     get deltas(): DeltaTiming[] { return graph.timings.map((t) => ({ ...t })); },
+    /** Snapshots applied (each moment shown while scrubbing), asked -> applied -> rendered. */
+    get snapshots(): SnapshotTiming[] { return graph.snapshots.map((t) => ({ ...t })); },
     get status() { return useUi.getState().status; },
     get stream() {
       const s = live.topology;

@@ -98,6 +98,19 @@ describe("GraphStore", () => {
     expect(store.hasUnrendered).toBe(false);
   });
 
+  it("stamps a scrubbed moment rendered only by a frame built from it; one replaced first never is", () => {
+    const store = new GraphStore();
+    store.applySnapshot({ ...snapshot, at: 100 }, 10);
+    const first = store.revision;
+    store.applySnapshot({ ...snapshot, version: snapshot.version - 1, at: 90 }, 20);
+    store.markRendered(30, snapshot.version, first); // a frame still built from the first
+    expect(store.snapshots.map((t) => t.rendered_at)).toEqual([null, null]);
+    store.markRendered(40);
+    expect(store.snapshots.map((t) => [t.at, t.asked_at, t.rendered_at])).toEqual([[100, 10, null], [90, 20, 40]]);
+    store.markRendered(50);
+    expect(store.snapshots[1].rendered_at).toBe(40); // the first frame that showed it
+  });
+
   it("merges metrics frames without changing the version", () => {
     const store = new GraphStore();
     store.applySnapshot(snapshot);

@@ -4,7 +4,7 @@
 // one request is in flight and the latest position wins.
 import { api } from "../api/http";
 import { withGhosts } from "../state/compare";
-import type { GraphStore } from "../state/graph";
+import { type GraphStore, nowMs } from "../state/graph";
 import { type Speed, useTime } from "../state/time";
 import { useUi } from "../state/ui";
 import type { Live } from "./start";
@@ -32,18 +32,19 @@ export let travel: Travel | null = null;
 
 export function startTravel(graph: GraphStore, live: Live): Travel {
   let inflight = false;
-  let pending: number | null = null;
+  // The latest position asked while a request was out, and when it was asked (epoch ms).
+  let pending: { at: number; askedAt: number } | null = null;
   let player: ReturnType<typeof setInterval> | null = null;
 
-  const show = async (at: number): Promise<void> => {
-    if (inflight) { pending = at; return; }
+  const show = async (at: number, askedAt: number = nowMs()): Promise<void> => {
+    if (inflight) { pending = { at, askedAt }; return; }
     inflight = true;
     try {
       const topology = await api.topology(at);
       const { at: now, diff } = useTime.getState();
       if (now === null) return; // back to live meanwhile
       // Comparing: at the later moment, what was removed since the earlier one is a ghost.
-      graph.applySnapshot(diff && Math.abs(diff.to - at) < 1e-3 ? withGhosts(topology, diff) : topology);
+      graph.applySnapshot(diff && Math.abs(diff.to - at) < 1e-3 ? withGhosts(topology, diff) : topology, askedAt);
       useTime.setState({ shown: { version: topology.version, gap: topology.gap?.message ?? null }, error: null });
     } catch (error) {
       useTime.setState({ error: (error as Error).message });
@@ -53,7 +54,7 @@ export function startTravel(graph: GraphStore, live: Live): Travel {
     if (pending !== null) {
       const next = pending;
       pending = null;
-      await show(next);
+      await show(next.at, next.askedAt);
     }
   };
 

@@ -280,7 +280,7 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
     gl.render(scene, camera);
     if (ctx instanceof WebGL2RenderingContext) s.fence = ctx.fenceSync(ctx.SYNC_GPU_COMMANDS_COMPLETE, 0);
     s.lastRender = now;
-    graph.markRendered(nowMs(), s.shownVersion);
+    graph.markRendered(nowMs(), s.shownVersion, s.revision);
     renderStats.drawCalls = gl.info.render.calls;
     renderStats.triangles = gl.info.render.triangles;
     renderStats.frames += 1;

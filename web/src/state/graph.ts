@@ -14,6 +14,21 @@ export interface DeltaTiming {
   rendered_at: number | null;
 }
 
+/**
+ * Timing of one snapshot applied (a past moment while scrubbing, or the live topology),
+ * epoch ms. Only the latest can reach the screen: one replaced before a frame showed it
+ * keeps rendered_at null.
+ */
+export interface SnapshotTiming {
+  version: number;
+  /** The past moment it shows (epoch seconds); null for the live topology. */
+  at: number | null;
+  /** When the UI asked for it (the drag position's input), if it did. */
+  asked_at: number | null;
+  applied_at: number;
+  rendered_at: number | null;
+}
+
 export type DeltaResult = "applied" | "stale" | "gap";
 
 export function nowMs(): number {
@@ -42,6 +57,9 @@ export class GraphStore {
   timings: DeltaTiming[] = [];
   /** Deltas applied since the last render, waiting for their rendered_at. */
   private unrendered: DeltaTiming[] = [];
+  snapshots: SnapshotTiming[] = [];
+  /** The last snapshot applied, until a frame built from `revision` (or later) shows it. */
+  private unshown: { timing: SnapshotTiming; revision: number } | null = null;
   /** When the server last sent something (epoch ms), so an outage can say "data as of". */
   lastDataAt: number | null = null;
   /** Ids removed since the scene last looked (for fading them out). */
@@ -61,7 +79,7 @@ export class GraphStore {
   }
 
   /** A snapshot or resync: replace everything, keeping the objects of ids that stay. */
-  applySnapshot(topology: Topology): void {
+  applySnapshot(topology: Topology, askedAt: number | null = null): void {
     const seen = new Set<string>();
     for (const entity of topology.entities) {
       seen.add(entity.id);
@@ -87,6 +105,12 @@ export class GraphStore {
     if (topology.summary) this.summary = topology.summary;
     if (topology.sources) this.sources = topology.sources;
     this.changed(true);
+    const timing: SnapshotTiming = {
+      version: topology.version, at: topology.at ?? null, asked_at: askedAt, applied_at: nowMs(), rendered_at: null,
+    };
+    this.snapshots.push(timing);
+    if (this.snapshots.length > MAX_TIMINGS) this.snapshots.splice(0, this.snapshots.length - MAX_TIMINGS);
+    this.unshown = { timing, revision: this.revision };
   }
 
   /** Apply one delta; a version that is not `current + 1` is a gap (or old news). */
@@ -161,9 +185,14 @@ export class GraphStore {
 
   /**
    * Called by the scene right after a frame; `upTo` is the version that frame's view was
-   * built from (the scene may take in changes a little later than they were applied).
+   * built from (the scene may take in changes a little later than they were applied), and
+   * `revision` the graph revision it took in (versions go back while scrubbing).
    */
-  markRendered(at: number = nowMs(), upTo: number = this.version): void {
+  markRendered(at: number = nowMs(), upTo: number = this.version, revision: number = this.revision): void {
+    if (this.unshown && this.unshown.revision <= revision) {
+      this.unshown.timing.rendered_at = at;
+      this.unshown = null;
+    }
     let shown = 0;
     while (shown < this.unrendered.length && this.unrendered[shown].version <= upTo) {
       this.unrendered[shown].rendered_at = at;

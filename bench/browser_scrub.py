@@ -1,0 +1,180 @@
+"""Browser benchmark: scrubbing the timeline at 1,000 entities in headless Chromium.
+
+Starts `gestalt serve` with the synthetic source (1,000 entities, 2,000 edges, live churn),
+lets history record for `--record` seconds so that there is a past to scrub, opens the map,
+then drags the timeline's handle with the real mouse (press, moves, release) across the
+retained range and back for `--seconds`. Each drag position asks the server for the
+topology at that moment (one request out at a time, the latest position wins); the page
+stamps each snapshot it applies and the first frame that shows it (`__gestalt.snapshots`).
+
+Reported: map updates per second while dragging (moments applied and rendered, target
+>= 10/s), distinct moments shown, the latency from a drag position (its input event) to
+the map showing that moment (applied, rendered: p50/p99), the longest time the map stood
+still while the handle moved, and the server's own time for `?at=` at this size. WebGL
+runs on SwiftShader (software) as in browser_scale.py: figures are a CPU floor, and the
+machine's load (reported) moves them.
+
+    .venv/bin/python bench/browser_scrub.py [--entities 1000] [--record 75] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from benchlib import percentile, write_result
+from tests.e2e.harness import ensure_web_built, gestalt_server, launch_chromium, wait_until
+
+TARGET_PER_SECOND = 10
+MOVES_PER_SECOND = 30  # a hand on a mouse: Chromium sends about one move per frame
+
+
+def pct(values: list[float], q: float) -> float | None:
+    return round(percentile(values, q), 1) if values else None
+
+
+def page_now(page: Any) -> float:
+    """The page's clock (epoch ms), the one its timings use."""
+    return float(page.evaluate("performance.timeOrigin + performance.now()"))
+
+
+def server_moments(url: str, oldest: float, newest: float, n: int = 20) -> dict[str, Any]:
+    """What one `?at=` costs the server here, asked one after another (no page open)."""
+    took = []
+    with httpx.Client(timeout=60) as client:
+        for i in range(n):
+            at = oldest + (newest - oldest) * (i + 0.5) / n
+            started = time.monotonic()
+            client.get(f"{url}/api/infra/topology", params={"at": f"{at:.3f}"}).raise_for_status()
+            took.append((time.monotonic() - started) * 1000)
+    return {"requests": n, "p50_ms": pct(took, 50), "p99_ms": pct(took, 99),
+            "mean_ms": round(statistics.fmean(took), 1)}
+
+
+def drag(page: Any, seconds: float) -> tuple[float, float, int]:
+    """Drag the timeline's handle from near the live end to near the oldest moment and
+    back, with the real mouse. Returns the page's clock at press and release (ms), and
+    the number of moves sent."""
+    box = page.locator('[data-testid="tl-scrub"]').bounding_box()
+    assert box, "the timeline's scrubber is not on the page"
+    y = box["y"] + box["height"] / 2
+    left, right = box["x"] + 0.03 * box["width"], box["x"] + 0.97 * box["width"]
+    page.mouse.move(right, y)
+    started = page_now(page)
+    page.mouse.down()
+    t0 = time.monotonic()
+    moves = 0
+    while (elapsed := time.monotonic() - t0) < seconds:
+        # A triangle: right to left in the first half, back in the second.
+        phase = elapsed / seconds
+        along = 1 - 2 * phase if phase < 0.5 else 2 * phase - 1
+        page.mouse.move(left + along * (right - left), y)
+        moves += 1
+        pause = t0 + moves / MOVES_PER_SECOND - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)  # pacing the hand, not synchronisation
+    page.mouse.up()
+    return started, page_now(page), moves
+
+
+def measure(
+    browser: Any, entities: int, churn: float, record: float, seconds: float
+) -> dict[str, Any]:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        gestalt_server(
+            Path(tmp),
+            {"synthetic": {"entities": entities, "edges": entities * 2, "churn_per_second": churn}},
+            {"max_entities": max(20000, entities * 2)},
+            ready_timeout=60,
+        ) as url,
+    ):
+        recording_from = time.time()
+        wait_until(lambda: time.time() > recording_from + record, record + 5,
+                   "history to record", 1.0)  # recording a past to scrub
+        server = server_moments(url, recording_from + 1, time.time() - 1)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{url}/")
+        wait_until(lambda: page.evaluate("__gestalt.firstFullRender"), 300, "first full render")
+        wait_until(lambda: page.evaluate("__gestalt.status") == "live", 60, "the live stream")
+        scrubber = page.locator('[data-testid="tl-scrub"]')
+        wait_until(lambda: float(scrubber.get_attribute("min") or "inf") < time.time() - record / 2,
+                   30, "the timeline's retained range")
+        retained = time.time() - float(scrubber.get_attribute("min") or 0)
+        page.evaluate("""() => {
+            window.__scrubInputs = 0;
+            document.querySelector('[data-testid="tl-scrub"]')
+              .addEventListener('input', () => { window.__scrubInputs += 1; });
+        }""")
+        load_before = os.getloadavg()
+        started, ended, moves = drag(page, seconds)
+        load_after = os.getloadavg()
+        inputs = page.evaluate("window.__scrubInputs")
+        # Moments asked by this drag; those shown while the handle moved.
+        snaps = [s for s in page.evaluate("__gestalt.snapshots")
+                 if s["asked_at"] is not None and started <= s["asked_at"] <= ended]
+        shown = sorted((s for s in snaps if (s["rendered_at"] or ended + 1) <= ended),
+                       key=lambda s: s["rendered_at"])
+        applied = [s["applied_at"] - s["asked_at"] for s in snaps]
+        rendered = [s["rendered_at"] - s["asked_at"] for s in shown]
+        still = [b - a for a, b in zip([started] + [s["rendered_at"] for s in shown],
+                                       [s["rendered_at"] for s in shown] + [ended], strict=True)]
+        drag_s = (ended - started) / 1000
+        result = {
+            "entities": page.evaluate("__gestalt.entities"),
+            "retained_s": round(retained, 1),
+            "drag_s": round(drag_s, 2),
+            "mouse_moves": moves,
+            "input_events": inputs,
+            "moments_applied": len(snaps),
+            "moments_shown": len(shown),
+            "distinct_moments_shown": len({round(s["at"] or 0, 3) for s in shown}),
+            "updates_per_second": round(len(shown) / drag_s, 2),
+            "position_to_applied_ms_p50": pct(applied, 50),
+            "position_to_applied_ms_p99": pct(applied, 99),
+            "position_to_rendered_ms_p50": pct(rendered, 50),
+            "position_to_rendered_ms_p99": pct(rendered, 99),
+            "longest_still_ms": round(max(still)),
+            "server_topology_at": server,
+            "load_average_1m": [round(load_before[0], 2), round(load_after[0], 2)],
+            "page_errors": errors[:3],
+        }
+        page.close()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entities", type=int, default=1000)
+    parser.add_argument("--churn", type=float, default=5.0, help="synthetic changes per second")
+    parser.add_argument("--record", type=float, default=75.0, help="seconds of history first")
+    parser.add_argument("--seconds", type=float, default=10.0, help="seconds of dragging")
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    ensure_web_built()
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        result = measure(browser, args.entities, args.churn, args.record, args.seconds)
+        browser.close()
+    write_result("browser_scrub", {
+        "renderer": "Chromium headless, SwiftShader (software WebGL)",
+        "viewport": "1280x800",
+        "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
+        **result,
+        "target_updates_per_second": TARGET_PER_SECOND,
+        "meets_target": result["updates_per_second"] >= TARGET_PER_SECOND,
+    })
+
+
+if __name__ == "__main__":
+    main()
