@@ -3,7 +3,10 @@
 Starts `gestalt serve` with the synthetic source (1,000 entities, 2,000 edges, live churn),
 lets history record for `--record` seconds so that there is a past to scrub, opens the map,
 then drags the timeline's handle with the real mouse (press, moves, release) across the
-retained range and back for `--seconds`. Each drag position asks the server for the
+retained range and back for `--seconds`. The moves go out 30 times a second without
+waiting for the page (a hand does not; Chromium merges those that come within one frame):
+each awaited in turn would be acked only once the page has drawn, and the driver rather
+than the page would set the pace. Each drag position asks the server for the
 topology at that moment (one request out at a time, the latest position wins); the page
 stamps each snapshot it applies and the first frame that shows it (`__gestalt.snapshots`).
 
@@ -20,29 +23,40 @@ machine's load (reported) moves them.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 from benchlib import percentile, write_result
-from tests.e2e.harness import ensure_web_built, gestalt_server, launch_chromium, wait_until
+from tests.e2e.harness import CHROMIUM, CHROMIUM_ARGS, ensure_web_built, gestalt_server
 
 TARGET_PER_SECOND = 10
-MOVES_PER_SECOND = 30  # a hand on a mouse: Chromium sends about one move per frame
+MOVES_PER_SECOND = 30
 
 
 def pct(values: list[float], q: float) -> float | None:
     return round(percentile(values, q), 1) if values else None
 
 
-def page_now(page: Any) -> float:
+async def until(check: Callable[[], Awaitable[Any]], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+async def page_now(page: Any) -> float:
     """The page's clock (epoch ms), the one its timings use."""
-    return float(page.evaluate("performance.timeOrigin + performance.now()"))
+    return float(await page.evaluate("performance.timeOrigin + performance.now()"))
 
 
 def server_moments(url: str, oldest: float, newest: float, n: int = 20) -> dict[str, Any]:
@@ -58,33 +72,32 @@ def server_moments(url: str, oldest: float, newest: float, n: int = 20) -> dict[
             "mean_ms": round(statistics.fmean(took), 1)}
 
 
-def drag(page: Any, seconds: float) -> tuple[float, float, int]:
+async def drag(page: Any, seconds: float) -> tuple[float, float, int]:
     """Drag the timeline's handle from near the live end to near the oldest moment and
     back, with the real mouse. Returns the page's clock at press and release (ms), and
     the number of moves sent."""
-    box = page.locator('[data-testid="tl-scrub"]').bounding_box()
+    box = await page.locator('[data-testid="tl-scrub"]').bounding_box()
     assert box, "the timeline's scrubber is not on the page"
     y = box["y"] + box["height"] / 2
     left, right = box["x"] + 0.03 * box["width"], box["x"] + 0.97 * box["width"]
-    page.mouse.move(right, y)
-    started = page_now(page)
-    page.mouse.down()
+    await page.mouse.move(right, y)
+    started = await page_now(page)
+    await page.mouse.down()
     t0 = time.monotonic()
-    moves = 0
+    sent = []
     while (elapsed := time.monotonic() - t0) < seconds:
         # A triangle: right to left in the first half, back in the second.
         phase = elapsed / seconds
         along = 1 - 2 * phase if phase < 0.5 else 2 * phase - 1
-        page.mouse.move(left + along * (right - left), y)
-        moves += 1
-        pause = t0 + moves / MOVES_PER_SECOND - time.monotonic()
-        if pause > 0:
-            time.sleep(pause)  # pacing the hand, not synchronisation
-    page.mouse.up()
-    return started, page_now(page), moves
+        sent.append(asyncio.ensure_future(page.mouse.move(left + along * (right - left), y)))
+        # Pacing the hand, not synchronisation.
+        await asyncio.sleep(max(0.0, t0 + len(sent) / MOVES_PER_SECOND - time.monotonic()))
+    await asyncio.gather(*sent)
+    await page.mouse.up()
+    return started, await page_now(page), len(sent)
 
 
-def measure(
+async def measure(
     browser: Any, entities: int, churn: float, record: float, seconds: float
 ) -> dict[str, Any]:
     with (
@@ -97,30 +110,38 @@ def measure(
         ) as url,
     ):
         recording_from = time.time()
-        wait_until(lambda: time.time() > recording_from + record, record + 5,
-                   "history to record", 1.0)  # recording a past to scrub
+        await asyncio.sleep(record)  # recording a past to scrub
         server = server_moments(url, recording_from + 1, time.time() - 1)
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page = await browser.new_page(viewport={"width": 1280, "height": 800})
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(f"{url}/")
-        wait_until(lambda: page.evaluate("__gestalt.firstFullRender"), 300, "first full render")
-        wait_until(lambda: page.evaluate("__gestalt.status") == "live", 60, "the live stream")
+        await page.goto(f"{url}/")
+        await until(lambda: page.evaluate("__gestalt.firstFullRender"), 300, "first full render")
+        await until(lambda: page.evaluate("__gestalt.status === 'live'"), 60, "the live stream")
         scrubber = page.locator('[data-testid="tl-scrub"]')
-        wait_until(lambda: float(scrubber.get_attribute("min") or "inf") < time.time() - record / 2,
-                   30, "the timeline's retained range")
-        retained = time.time() - float(scrubber.get_attribute("min") or 0)
-        page.evaluate("""() => {
+
+        async def oldest() -> float:
+            return float(await scrubber.get_attribute("min") or "inf")
+
+        async def retained_enough() -> bool:
+            return await oldest() < time.time() - record / 2
+
+        await until(retained_enough, 30, "the timeline's retained range")
+        retained = time.time() - await oldest()
+        await page.evaluate("""() => {
             window.__scrubInputs = 0;
             document.querySelector('[data-testid="tl-scrub"]')
               .addEventListener('input', () => { window.__scrubInputs += 1; });
         }""")
         load_before = os.getloadavg()
-        started, ended, moves = drag(page, seconds)
+        frames0 = await page.evaluate("__gestalt.frames")
+        started, ended, moves = await drag(page, seconds)
+        frames = await page.evaluate("__gestalt.frames") - frames0
+        frame_ms = (await page.evaluate("__gestalt.frameTimes"))[-frames:] if frames else []
         load_after = os.getloadavg()
-        inputs = page.evaluate("window.__scrubInputs")
+        inputs = await page.evaluate("window.__scrubInputs")
         # Moments asked by this drag; those shown while the handle moved.
-        snaps = [s for s in page.evaluate("__gestalt.snapshots")
+        snaps = [s for s in await page.evaluate("__gestalt.snapshots")
                  if s["asked_at"] is not None and started <= s["asked_at"] <= ended]
         shown = sorted((s for s in snaps if (s["rendered_at"] or ended + 1) <= ended),
                        key=lambda s: s["rendered_at"])
@@ -130,11 +151,16 @@ def measure(
                                        [s["rendered_at"] for s in shown] + [ended], strict=True)]
         drag_s = (ended - started) / 1000
         result = {
-            "entities": page.evaluate("__gestalt.entities"),
+            "entities": await page.evaluate("__gestalt.entities"),
             "retained_s": round(retained, 1),
             "drag_s": round(drag_s, 2),
+            # Moves within one frame come as one input event; the map can show no more
+            # moments than it draws frames.
             "mouse_moves": moves,
             "input_events": inputs,
+            "map_frames": frames,
+            "map_frames_per_second": round(frames / drag_s, 2),
+            "frame_ms_p50": pct(frame_ms, 50),
             "moments_applied": len(snaps),
             "moments_shown": len(shown),
             "distinct_moments_shown": len({round(s["at"] or 0, 3) for s in shown}),
@@ -148,8 +174,20 @@ def measure(
             "load_average_1m": [round(load_before[0], 2), round(load_after[0], 2)],
             "page_errors": errors[:3],
         }
-        page.close()
+        await page.close()
     return result
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            return await measure(browser, args.entities, args.churn, args.record, args.seconds)
+        finally:
+            await browser.close()
 
 
 def main() -> None:
@@ -159,13 +197,8 @@ def main() -> None:
     parser.add_argument("--record", type=float, default=75.0, help="seconds of history first")
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds of dragging")
     args = parser.parse_args()
-    from playwright.sync_api import sync_playwright
-
     ensure_web_built()
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        result = measure(browser, args.entities, args.churn, args.record, args.seconds)
-        browser.close()
+    result = asyncio.run(run(args))
     write_result("browser_scrub", {
         "renderer": "Chromium headless, SwiftShader (software WebGL)",
         "viewport": "1280x800",
