@@ -29,3 +29,17 @@ export function percent(n: number | null | undefined): string {
 }
 
 export const SEVERITY_ICON: Record<string, string> = { info: "●", warning: "▲", error: "✖", critical: "⬣" };
+
+const shown = (v: unknown): string =>
+  v === undefined || v === null ? "–" : typeof v === "object" ? JSON.stringify(v) : String(v);
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** One changed field between two moments, readable: for an object (attrs, labels) the keys
+ * that differ, each with its two values, not "[object Object] → [object Object]". */
+export function describeChange(field: string, before: unknown, after: unknown): string {
+  if (!isRecord(before) || !isRecord(after)) return `${field}: ${shown(before)} → ${shown(after)}`;
+  return [...new Set([...Object.keys(before), ...Object.keys(after)])]
+    .filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]))
+    .map((k) => `${field}.${k}: ${shown(before[k])} → ${shown(after[k])}`).join("; ");
+}
