@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -349,3 +350,21 @@ async def test_events_and_history_survive_a_restart_of_gestalt_serve(tmp_path: P
         assert len(series["cpu_percent"]) >= 2
     finally:
         await engine.stop()
+
+
+async def test_the_page_is_revalidated_and_its_bundle_kept(
+        served: tuple[Engine, Sink, str]) -> None:
+    """After an upgrade, a reload must get the new bundle: the page is `no-cache`; the
+    bundle's files have content-hashed names, so a browser may keep them."""
+    _, _, url = served
+    async with httpx.AsyncClient(base_url=url) as client:
+        page = await client.get("/")
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+        assert page.headers["cache-control"] == "no-cache"
+        script = re.search(r'src="/?(assets/[^"]+\.js)"', page.text)
+        assert script is not None, page.text[:300]
+        bundle = await client.get(f"/{script.group(1)}")
+        assert bundle.status_code == 200
+        assert "immutable" in bundle.headers["cache-control"]
+        missing = await client.get("/assets/nothing-here.js")
+        assert missing.status_code == 404 and "cache-control" not in missing.headers

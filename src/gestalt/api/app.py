@@ -17,7 +17,6 @@ from fastapi import FastAPI, Header, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
-from starlette.staticfiles import StaticFiles
 
 import gestalt
 from gestalt.api.actions import audit_refusal
@@ -29,6 +28,7 @@ from gestalt.api.mcp_mount import McpMount
 from gestalt.api.metrics import engine_registry, exposition
 from gestalt.api.security import SecurityMiddleware
 from gestalt.api.sse import Broadcaster, sse_frame
+from gestalt.api.static import WebUi
 from gestalt.api.streams import (
     RETRY,
     SSE_HEADERS,
@@ -389,7 +389,7 @@ the API is live: <a style="color:#7cc4ff" href="/docs">/docs</a>,
 
 def _mount_web(app: FastAPI) -> None:
     if (WEB_ROOT / "index.html").is_file():
-        app.mount("/", StaticFiles(directory=WEB_ROOT, html=True), name="web")
+        app.mount("/", WebUi(directory=WEB_ROOT, html=True), name="web")
         return
 
     @app.get("/", include_in_schema=False)
