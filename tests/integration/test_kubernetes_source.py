@@ -297,6 +297,12 @@ async def test_events_and_metrics(sim: KubeSim, running: Running) -> None:
                                              None), what="the event")
     assert (event.type, event.count, event.entity_id) == ("Warning", 3,
                                                           pod_id(pod["metadata"]["name"]))
+    # It recurs: the same event, counted again, keeps its id (the feed updates its row).
+    sim.store.update(STORED[("", "events")], "shop", "crash.1",
+                     lambda obj: obj.__setitem__("count", 4))
+    again = await sink.wait_for(lambda: next((e for e in sink.events if e.count == 4), None),
+                                what="the recurrence")
+    assert again.id == event.id and again.reason == "BackOff"
     await sink.wait_for(lambda: any(s[0] == pod_id(pod["metadata"]["name"])
                                     for s in sink.metric_samples), what="pod metrics")
     sample = next(s for s in sink.metric_samples if s[0] == pod_id(pod["metadata"]["name"]))

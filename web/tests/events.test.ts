@@ -20,6 +20,15 @@ describe("event feed", () => {
     expect(many[0].id).toBe("499");
   });
 
+  it("shows a recurring event once, with its latest count, at its latest time", () => {
+    const backOff = (count: number, ts: number): InfraEvent => ({ ...ev("k8s-event:c/uid-1", ts), reason: "BackOff", count });
+    let list = mergeEvents([], [backOff(1, 10), ev("other", 15)]);
+    list = mergeEvents(list, [backOff(2, 20)]);
+    list = mergeEvents(list, [backOff(3, 30), backOff(2, 20)]);
+    expect(list.map((e) => [e.id, e.count ?? null])).toEqual([["k8s-event:c/uid-1", 3], ["other", null]]);
+    expect(mergeEvents(list, [backOff(2, 20)])).toBe(list); // an older form changes nothing
+  });
+
   it("says relative times", () => {
     expect(relativeTime(100, 101)).toBe("just now");
     expect(relativeTime(100, 130)).toBe("30s ago");

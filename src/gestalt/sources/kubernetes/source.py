@@ -352,8 +352,10 @@ class KubernetesSource(Listener):
             namespace = involved.get("namespace") or meta.get("namespace")
             name = involved.get("name", "")
             warning = obj.get("type") == "Warning"
+            # One id per Kubernetes event: when it recurs (count + 1) the feed and history
+            # update that row ("BackOff ×5") rather than add another.
             self._sink.event(Event(
-                id=f"k8s-event:{self._cluster}/{key[0]}/{key[1]}", type=obj.get("type") or "Normal",
+                id=f"k8s-event:{self._cluster}/{key[0]}", type=obj.get("type") or "Normal",
                 reason=obj.get("reason") or "", message=(obj.get("message") or "")[:1000],
                 entity_id=entity_id(self._cluster, kind, namespace if kind not in (
                     "Node", "Namespace", "PersistentVolume") else None, name),
