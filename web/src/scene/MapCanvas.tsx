@@ -1,9 +1,7 @@
 // The 3D map: a react-three-fiber Canvas around the imperative SceneGraph. Rendering is done
 // here by hand (a priority useFrame) so that each frame can stamp rendered_at on the deltas
-// it shows, read renderer.info, and honour visualization.animation_fps. Each animation frame
-// first draws what the last one prepared, then prepares the next (a pipeline): the renderer
-// works while this thread updates the scene, instead of after it. The camera's moves are
-// camera.ts's, the labels labelling.ts's.
+// it shows, read renderer.info, and honour visualization.animation_fps. The camera's moves
+// are camera.ts's, the labels labelling.ts's.
 import { Canvas, useFrame, useThree } from "@react-three/fiber";
 import { useEffect, useMemo, useRef } from "react";
 import * as THREE from "three";
@@ -51,7 +49,7 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
     lastRender: 0, lastFrame: 0, fpsWindow: 0, fpsFrames: 0, lastLabels: 0,
     // The graph version the scene shows, and when the next rebuild / restyle may run.
     shownVersion: 0, nextRebuild: 0, nextStyle: 0, insight: 0, lastParticles: 0, fieldsShape: false, dirty: true,
-    fence: null as WebGLSync | null, rebuildCost: 0, fitRequest: 0, flyAt: 0, layout: useUi.getState().layout,
+    fence: null as WebGLSync | null, drawNext: false, rebuildCost: 0, fitRequest: 0, flyAt: 0, layout: useUi.getState().layout,
   });
 
   useEffect(() => {
@@ -129,24 +127,10 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
     };
   }, [gl, camera, sceneGraph, controls, director, labels, layout]);
 
-  // Scene update: labels, view, layout, camera. It runs after the frame's draw (priority 2
-  // after 1), so it prepares the next frame: where drawing is a software renderer's (another
-  // process on another core), the picture is drawn while this runs, and the frame's present
-  // (which waits for the picture) waits less or not at all.
+  // Scene update: view, layout, camera, labels.
   useFrame(({ clock }) => {
     const s = state.current;
     const ui = useUi.getState();
-    const now = performance.now();
-    // Labels, a dozen times a second, first: the camera and positions are still those of the
-    // picture just drawn, so labels and picture agree while either moves.
-    if (now - s.lastLabels > 80) {
-      s.lastLabels = now;
-      const hoverIndex = ui.hovered ? sceneGraph.index.get(ui.hovered) : undefined;
-      const hoverText = hoverIndex !== undefined ? describeEntity(sceneGraph.view.nodes[hoverIndex].entity) : null;
-      const at = { camera, width: size.width, height: size.height, pixelRatio: gl.getPixelRatio(), distance: camera.position.distanceTo(controls.target) };
-      const wishes = wishLabels(sceneGraph, at, ui.layout, ui.selected, ui.hovered, hoverText);
-      labels.current = placeLabels(wishes, size.width, size.height, measure);
-    }
     sceneGraph.prepare(gl);
     const insight = useInsight.getState();
     const only = insight.unusualOnly ? insight.unusual : null;
@@ -182,6 +166,10 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
       // next one back for long), never more than 300 ms apart.
       s.rebuildCost = s.rebuildCost ? s.rebuildCost * 0.7 + (performance.now() - frameStart) * 0.3 : performance.now() - frameStart;
       s.nextRebuild = performance.now() + Math.min(300, s.rebuildCost * 3);
+      // Drawing waits for the next frame: where drawing blocks this thread (software
+      // compositing reads each frame back), a rebuild and a draw in one task would keep
+      // deltas waiting for both.
+      s.drawNext = true;
     } else if (!restructure && (graph.revision !== s.revision || insight.revision !== s.insight) && frameStart >= s.nextStyle) {
       s.revision = graph.revision;
       s.insight = insight.revision; // colour by cost or waste: new figures restyle
@@ -216,6 +204,7 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
     renderStats.glyphs = sceneGraph.glyphCount;
 
     // Camera: fit-all on request, fly-to, and framing that follows the layout.
+    const now = performance.now();
     if (ui.fitRequest !== s.fitRequest) {
       s.fitRequest = ui.fitRequest;
       // Layers by kind read from the side; other layouts from where the camera is.
@@ -239,17 +228,29 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
     const fitKey = `${layout.revision}|${sceneGraph.view.nodes.length}|${size.width}x${size.height}|${ui.sheetOpen}`;
     if (director.update(now, sceneGraph, fitKey, gl.domElement, size)) s.dirty = true;
     controls.update();
-  }, 2);
+
+    // Labels, a dozen times a second.
+    if (now - s.lastLabels > 80) {
+      s.lastLabels = now;
+      const hoverIndex = ui.hovered ? sceneGraph.index.get(ui.hovered) : undefined;
+      const hoverText = hoverIndex !== undefined ? describeEntity(sceneGraph.view.nodes[hoverIndex].entity) : null;
+      const wishes = wishLabels(sceneGraph, { camera, width: size.width, height: size.height, pixelRatio: dpr, distance }, ui.layout, ui.selected, ui.hovered, hoverText);
+      labels.current = placeLabels(wishes, size.width, size.height, measure);
+    }
+  });
 
   // Render by hand, only when the picture changed (on demand), at most animation_fps times
-  // a second; then stamp the deltas this frame shows. It runs first in each animation
-  // frame (priority 1), drawing what the scene update prepared in the last one.
+  // a second; then stamp the deltas this frame shows.
   useFrame(() => {
     const s = state.current;
     const now = performance.now();
     const fps = useUi.getState().config.animation_fps || 60;
     if (fps < 60 && now - s.lastRender < 1000 / fps - 2) return;
     if (!s.dirty) return;
+    if (s.drawNext) {
+      s.drawNext = false;
+      return;
+    }
     // At most one frame in flight: while the GPU (or a software renderer) is still drawing
     // the last one, queuing another would block this thread in WebGL calls, and deltas
     // would wait behind it. A fence says, without waiting, when the last frame is done.
@@ -264,8 +265,6 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
     gl.info.reset();
     gl.render(scene, camera);
     if (ctx instanceof WebGL2RenderingContext) s.fence = ctx.fenceSync(ctx.SYNC_GPU_COMMANDS_COMPLETE, 0);
-    // Send the frame's commands now, so that the renderer draws while the scene update runs.
-    ctx.flush();
     s.lastRender = now;
     graph.markRendered(nowMs(), s.shownVersion);
     renderStats.drawCalls = gl.info.render.calls;
