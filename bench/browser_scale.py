@@ -109,7 +109,9 @@ def measure(
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         started = time.monotonic()
-        page.goto(f"{url}/")
+        # The page's load waits on a server still busy with a big world (50,000 entities:
+        # over Playwright's default 30 s at load 19).
+        page.goto(f"{url}/", timeout=(30 + entities / 250) * 1000)
         wait_until(
             lambda: page.evaluate("__gestalt.firstFullRender"), 600, "first full render", 0.25
         )
@@ -165,13 +167,13 @@ def main() -> None:
         "small": small,
         "large": large,
         **({"huge": huge} if huge else {}),
-        # One batch per shape and edge style in use, plus glyphs, ring circles, particles,
-        # health halos and two markers: the bound does not depend on entity count
+        # One batch per shape in use, one for all edges, plus glyphs, ring circles,
+        # particles, health halos and two markers: the bound does not depend on entity count
         # (tests/e2e/test_scale.py compares equal kinds at 100 and 10,000; here the
         # 100-entity world lacks some kinds).
-        "draw_calls_bound": 21 + 7 + 1 + 1 + 1 + 1 + 2,
+        "draw_calls_bound": 21 + 1 + 1 + 1 + 1 + 1 + 2,
         "draw_calls_within_bound": max(
-            m["draw_calls"] for m in (small, large, huge) if m) <= 34,
+            m["draw_calls"] for m in (small, large, huge) if m) <= 28,
         "target_applied_p99_ms": 100,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -1,30 +1,34 @@
-// Edges: one LineSegments per style; dashes and the volume pulse are drawn in the fragment
-// shader from the distance along the edge. Particles: one Points for all traffic, each
+// Edges: one LineSegments for all styles; dashes and the volume pulse are drawn in the
+// fragment shader from the distance along the edge. Particles: one Points for all traffic, each
 // particle moved along its edge in the vertex shader, so the CPU only rewrites ends.
-export const edgeVertex = /* glsl */ `
+/** For `styles` edge styles, their looks in uniform arrays indexed by each vertex's style. */
+export const edgeVertex = (styles: number) => /* glsl */ `
+uniform vec3 colours[${styles}];
+uniform vec3 looks[${styles}]; // opacity, dashed, pulse
 attribute float aDist;
 attribute float aDim;
+attribute float aStyle;
 varying float vDist;
-varying float vDim;
+varying vec3 vColour;
+varying vec3 vLook; // opacity times dim, dashed, pulse
 void main() {
+  int style = int(aStyle + 0.5);
   vDist = aDist;
-  vDim = aDim;
+  vColour = colours[style];
+  vLook = vec3(looks[style].x * aDim, looks[style].yz);
   gl_Position = projectionMatrix * modelViewMatrix * vec4(position, 1.0);
 }`;
 
 export const edgeFragment = /* glsl */ `
-uniform vec3 color;
-uniform float opacity;
-uniform float dashed;
-uniform float pulse;
 uniform float time;
 varying float vDist;
-varying float vDim;
+varying vec3 vColour;
+varying vec3 vLook;
 void main() {
-  if (dashed > 0.5 && mod(vDist, 3.2) > 1.8) discard;
-  float a = opacity * vDim;
-  if (pulse > 0.5) a *= 0.45 + 0.55 * (0.5 + 0.5 * sin(time * 1.6 - vDist * 0.12));
-  gl_FragColor = vec4(color, a);
+  if (vLook.y > 0.5 && mod(vDist, 3.2) > 1.8) discard;
+  float a = vLook.x;
+  if (vLook.z > 0.5) a *= 0.45 + 0.55 * (0.5 + 0.5 * sin(time * 1.6 - vDist * 0.12));
+  gl_FragColor = vec4(vColour, a);
 }`;
 
 export const particleVertex = /* glsl */ `

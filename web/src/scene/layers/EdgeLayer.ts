@@ -1,71 +1,82 @@
-// Connections: one LineSegments per edge style (dashes and the volume pulse in the shader).
-// Lines cost a software renderer per pixel: beyond a budget of pixels, the edges drawn are
-// chosen (the selection's first, the shortest next). Traffic particles: ParticleLayer.ts.
+// Connections: one LineSegments for every edge style, so one draw call (a software renderer
+// pays a fixed cost per draw that, on a busy machine, outweighed the lines themselves):
+// each vertex carries its style's index, and colour, opacity, dashes and the volume pulse
+// are looked up in the shader. Lines cost a software renderer per pixel too: beyond a budget
+// of pixels, the edges drawn are chosen (the selection's first, the shortest next).
+// Traffic particles: ParticleLayer.ts.
 import * as THREE from "three";
 import { nextCapacity, upload } from "../buffers";
-import { EDGE_KINDS, EDGE_STYLES, type EdgeStyleKey, edgeStyleKey } from "../mapping";
+import { EDGE_KINDS, EDGE_STYLES, edgeStyleKey } from "../mapping";
 import type { SceneGraph } from "../SceneGraph";
 import { edgeFragment, edgeVertex } from "../shaders";
 
-interface EdgeBatch {
-  lines: THREE.LineSegments;
-  capacity: number;
-  edges: number[]; // view edge indices
-}
+const VOLUME = EDGE_KINDS.indexOf("volume");
 
 export class EdgeLayer {
-  private readonly batches = new Map<EdgeStyleKey, EdgeBatch>();
-  private readonly materials = new Map<EdgeStyleKey, THREE.ShaderMaterial>();
+  private readonly lines: THREE.LineSegments;
+  private readonly material: THREE.ShaderMaterial;
+  private capacity = 64;
+  /** View edge indices in drawing order: grouped by style in EDGE_KINDS order, as the
+   * styles' separate batches were drawn (the blending of overlaps stays the same). */
+  private order = new Int32Array(0);
+  private styleOf = new Uint8Array(0); // per view edge, index into EDGE_KINDS
   private edgeLength = new Float32Array(0); // on screen, px
+  private volumeShown = false;
   /** Per view edge: 1 when drawn (within the pixel budget), read by the particles. */
   shown = new Uint8Array(0);
 
   constructor(root: THREE.Group, private readonly edgePixels: number) {
-    for (const kind of EDGE_KINDS) {
-      const style = EDGE_STYLES[kind];
-      const mat = new THREE.ShaderMaterial({
-        vertexShader: edgeVertex,
-        fragmentShader: edgeFragment,
-        transparent: true,
-        depthWrite: false,
-        uniforms: {
-          color: { value: new THREE.Color(...style.colour) },
-          opacity: { value: style.opacity },
-          dashed: { value: style.dashed ? 1 : 0 },
-          pulse: { value: style.pulse ? 1 : 0 },
-          time: { value: 0 },
-        },
-      });
-      this.materials.set(kind, mat);
-      const lines = new THREE.LineSegments(this.edgeGeometry(64), mat);
-      lines.frustumCulled = false;
-      lines.name = `edges:${kind}`;
-      this.batches.set(kind, { lines, capacity: 64, edges: [] });
-      root.add(lines);
-    }
+    const styles = EDGE_KINDS.map((kind) => EDGE_STYLES[kind]);
+    this.material = new THREE.ShaderMaterial({
+      vertexShader: edgeVertex(EDGE_KINDS.length),
+      fragmentShader: edgeFragment,
+      transparent: true,
+      depthWrite: false,
+      uniforms: {
+        colours: { value: styles.map((s) => new THREE.Color(...s.colour)) },
+        // Per style: opacity, dashed (0/1), pulse (0/1).
+        looks: { value: styles.map((s) => new THREE.Vector3(s.opacity, s.dashed ? 1 : 0, s.pulse ? 1 : 0)) },
+        time: { value: 0 },
+      },
+    });
+    this.lines = new THREE.LineSegments(this.edgeGeometry(this.capacity), this.material);
+    this.lines.frustumCulled = false;
+    this.lines.name = "edges";
+    this.lines.visible = false;
+    root.add(this.lines);
   }
 
   private edgeGeometry(capacity: number): THREE.BufferGeometry {
     const g = new THREE.BufferGeometry();
-    g.setAttribute("position", new THREE.BufferAttribute(new Float32Array(capacity * 6), 3).setUsage(THREE.DynamicDrawUsage));
-    g.setAttribute("aDist", new THREE.BufferAttribute(new Float32Array(capacity * 2), 1).setUsage(THREE.DynamicDrawUsage));
-    g.setAttribute("aDim", new THREE.BufferAttribute(new Float32Array(capacity * 2), 1).setUsage(THREE.DynamicDrawUsage));
+    const attr = (size: number) => new THREE.BufferAttribute(new Float32Array(capacity * 2 * size), size).setUsage(THREE.DynamicDrawUsage);
+    g.setAttribute("position", attr(3));
+    g.setAttribute("aDist", attr(1));
+    g.setAttribute("aDim", attr(1));
+    g.setAttribute("aStyle", attr(1));
     g.setDrawRange(0, 0);
     return g;
   }
 
-  /** Group a new view's edges by style; grow buffers that are too small. */
+  /** Order a new view's edges by style; grow the buffers when they are too small. */
   setView(sg: SceneGraph): void {
-    const m = sg.view.edges.length;
+    const edges = sg.view.edges;
+    const m = edges.length;
     this.edgeLength = new Float32Array(m);
     this.shown = new Uint8Array(m).fill(1);
-    for (const batch of this.batches.values()) batch.edges = [];
-    sg.view.edges.forEach((edge, i) => this.batches.get(edgeStyleKey(edge))?.edges.push(i));
-    for (const batch of this.batches.values()) {
-      if (batch.edges.length <= batch.capacity) continue;
-      batch.capacity = nextCapacity(batch.edges.length);
-      batch.lines.geometry.dispose();
-      batch.lines.geometry = this.edgeGeometry(batch.capacity);
+    this.styleOf = new Uint8Array(m);
+    const counts = new Int32Array(EDGE_KINDS.length + 1);
+    edges.forEach((edge, i) => {
+      const style = EDGE_KINDS.indexOf(edgeStyleKey(edge));
+      this.styleOf[i] = style < 0 ? 255 : style;
+      if (style >= 0) counts[style + 1] += 1;
+    });
+    for (let s = 1; s < counts.length; s++) counts[s] += counts[s - 1];
+    this.order = new Int32Array(counts[EDGE_KINDS.length]);
+    for (let i = 0; i < m; i++) if (this.styleOf[i] !== 255) this.order[counts[this.styleOf[i]]++] = i;
+    if (this.order.length > this.capacity) {
+      this.capacity = nextCapacity(this.order.length);
+      this.lines.geometry.dispose();
+      this.lines.geometry = this.edgeGeometry(this.capacity);
     }
   }
 
@@ -124,33 +135,36 @@ export class EdgeLayer {
     const { pos, highlight } = sg;
     const edges = sg.view.edges;
     const shown = this.shown;
-    for (const batch of this.batches.values()) {
-      const g = batch.lines.geometry;
-      const p = g.getAttribute("position").array as Float32Array;
-      const dist = g.getAttribute("aDist").array as Float32Array;
-      const dim = g.getAttribute("aDim").array as Float32Array;
-      let k = 0;
-      for (const e of batch.edges) {
-        if (!shown[e]) continue;
-        const a = sg.edgeA[e] * 3;
-        const b = sg.edgeB[e] * 3;
-        p[k * 6] = pos[a]; p[k * 6 + 1] = pos[a + 1]; p[k * 6 + 2] = pos[a + 2];
-        p[k * 6 + 3] = pos[b]; p[k * 6 + 4] = pos[b + 1]; p[k * 6 + 5] = pos[b + 2];
-        dist[k * 2] = 0;
-        dist[k * 2 + 1] = Math.hypot(pos[b] - pos[a], pos[b + 1] - pos[a + 1], pos[b + 2] - pos[a + 2]);
-        const d = highlight ? (highlight.has(edges[e].source) && highlight.has(edges[e].target) ? 1.6 : 0.25) : 1;
-        dim[k * 2] = dim[k * 2 + 1] = d;
-        k++;
-      }
-      g.setDrawRange(0, k * 2);
-      batch.lines.visible = k > 0;
-      for (const name of ["position", "aDist", "aDim"]) upload(g.getAttribute(name) as THREE.BufferAttribute, k * 2);
+    const g = this.lines.geometry;
+    const p = g.getAttribute("position").array as Float32Array;
+    const dist = g.getAttribute("aDist").array as Float32Array;
+    const dim = g.getAttribute("aDim").array as Float32Array;
+    const style = g.getAttribute("aStyle").array as Float32Array;
+    let k = 0;
+    let volume = false;
+    for (const e of this.order) {
+      if (!shown[e]) continue;
+      const a = sg.edgeA[e] * 3;
+      const b = sg.edgeB[e] * 3;
+      p[k * 6] = pos[a]; p[k * 6 + 1] = pos[a + 1]; p[k * 6 + 2] = pos[a + 2];
+      p[k * 6 + 3] = pos[b]; p[k * 6 + 4] = pos[b + 1]; p[k * 6 + 5] = pos[b + 2];
+      dist[k * 2] = 0;
+      dist[k * 2 + 1] = Math.hypot(pos[b] - pos[a], pos[b + 1] - pos[a + 1], pos[b + 2] - pos[a + 2]);
+      const d = highlight ? (highlight.has(edges[e].source) && highlight.has(edges[e].target) ? 1.6 : 0.25) : 1;
+      dim[k * 2] = dim[k * 2 + 1] = d;
+      style[k * 2] = style[k * 2 + 1] = this.styleOf[e];
+      if (this.styleOf[e] === VOLUME) volume = true;
+      k++;
     }
+    g.setDrawRange(0, k * 2);
+    this.lines.visible = k > 0;
+    this.volumeShown = volume;
+    for (const name of ["position", "aDist", "aDim", "aStyle"]) upload(g.getAttribute(name) as THREE.BufferAttribute, k * 2);
   }
 
   /** Per frame: the animation clock; whether anything animates (the volume pulse). */
   frame(time: number): boolean {
-    for (const mat of this.materials.values()) mat.uniforms.time.value = time;
-    return this.batches.get("volume")!.lines.visible;
+    this.material.uniforms.time.value = time;
+    return this.volumeShown;
   }
 }

@@ -1,0 +1,39 @@
+// @vitest-environment jsdom
+import { describe, expect, it } from "vitest";
+import * as THREE from "three";
+import type { Connection, Entity, Topology } from "../src/api/types";
+import type { LayoutClient } from "../src/layout/client";
+import { EDGE_KINDS, edgeStyleKey } from "../src/scene/mapping";
+import { GPU_OPTIONS, SceneGraph } from "../src/scene/SceneGraph";
+import { EMPTY_FILTERS } from "../src/state/url";
+import { buildView } from "../src/state/view";
+import { readFrames } from "./sse";
+
+const snapshot = JSON.parse(readFrames("topology-stream.sse").find((f) => f.event === "snapshot")!.data) as Topology;
+const entities = new Map<string, Entity>(snapshot.entities.map((e) => [e.id, e]));
+const edges = new Map<string, Connection>(snapshot.connections.map((c) => [c.id, c]));
+
+// A layout that has placed nothing yet (the worker's first answer has not come).
+const unplaced = { revision: 0, ids: [], positions: new Float32Array(0), index: new Map(), read: () => false } as unknown as LayoutClient;
+
+describe("edges", () => {
+  it("are one draw for every style, each vertex carrying its edge's style, grouped in style order", () => {
+    const view = buildView(entities, edges, EMPTY_FILTERS, 10000, new Set());
+    expect(new Set(view.edges.map(edgeStyleKey)).size).toBeGreaterThan(3);
+    const sg = new SceneGraph(GPU_OPTIONS);
+    sg.setView(view, [], unplaced);
+    const camera = new THREE.PerspectiveCamera(50, 1.5, 0.5, 30000);
+    camera.position.set(0, 140, 360);
+    camera.updateMatrixWorld();
+    sg.update(unplaced, 0, camera, 380, 800);
+    const lines: THREE.LineSegments[] = [];
+    sg.root.traverse((o) => { if (o instanceof THREE.LineSegments && o.name.startsWith("edges")) lines.push(o); });
+    const drawn = lines.filter((l) => l.visible);
+    expect(drawn.length).toBe(1);
+    const g = drawn[0].geometry;
+    expect(g.drawRange.count).toBe(view.edges.length * 2);
+    const styles = Array.from((g.getAttribute("aStyle").array as Float32Array).subarray(0, view.edges.length * 2));
+    const expected = view.edges.map((e) => EDGE_KINDS.indexOf(edgeStyleKey(e))).sort((a, b) => a - b).flatMap((s) => [s, s]);
+    expect(styles).toEqual(expected);
+  });
+});
