@@ -384,4 +384,7 @@ def test_usage_errors_are_one_line_too() -> None:
     for args, *parts in cases:
         assert_one_line_error(gestalt(*args), 2, *parts)
     assert gestalt("--help").returncode == 0
+    # A docstring's line breaks do not show mid-sentence: one paragraph per command.
+    wide = gestalt("--help", env=user_env(COLUMNS="200"))
+    assert "publish its changes to NATS JetStream for a hub; no web server." in wide.stdout
     assert gestalt().returncode == 0  # no arguments: the help, as a question answered

@@ -23,6 +23,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Docstrings are wrapped at 90 columns: Markdown joins their lines into one paragraph
+    # (in "rich" mode each line break showed mid-sentence in `--help`).
+    rich_markup_mode="markdown",
 )
 # What is printed is data (names of processes, subjects, containers) and error text: never
 # read it as Rich markup or emoji codes (`kgents.[/x]` would crash, `[bold]srv` would lose
