@@ -89,6 +89,9 @@ def test_scrub_play_compare_and_share_a_moment(
         shared = datetime.fromtimestamp(before + 0.5, UTC).isoformat().replace("+00:00", "Z")
         fresh = open_page(f"{url}/?t={shared}")
         fresh.locator('[data-testid="time-banner"]').wait_for(timeout=20_000)
+        # The pill says the page shows the past (it stayed "connecting" on a shared link).
+        pill = fresh.get_by_test_id("connection")
+        wait_until(lambda: pill.get_attribute("data-status") == "past", 10, "the pill: past")
         wait_until(lambda: abs((fresh.evaluate("__gestalt.at") or 0) - (before + 0.5)) < 0.01,
                    10, "the shared moment")
         wait_until(lambda: fresh.evaluate("__gestalt.shownVersion") is not None, 10,
@@ -98,6 +101,7 @@ def test_scrub_play_compare_and_share_a_moment(
         # Back to live: the banner goes, the container is there, the URL forgets the moment.
         fresh.locator('[data-testid="tl-live"]').click()
         wait_until(lambda: fresh.evaluate("__gestalt.at") is None, 10, "live again")
+        wait_until(lambda: pill.get_attribute("data-status") == "live", 20, "the pill: live")
         wait_until(lambda: find(fresh, container) is not None, 20, "the container, live")
         assert fresh.locator('[data-testid="time-banner"]').count() == 0
         assert "t=" not in fresh.url

@@ -1,6 +1,7 @@
 // The top bar: search (Search.tsx), layout presets, filters and the connection indicator.
 import { useCallback, useRef, useState } from "react";
 import { useGraph } from "../state/graphContext";
+import { useTime } from "../state/time";
 import { useUi } from "../state/ui";
 import type { LayoutPreset } from "../state/url";
 import { ColourSwitch } from "./ColourSwitch";
@@ -15,6 +16,7 @@ import { useSnapshot } from "../live/snapshotFile";
 export function ConnectionIndicator() {
   const graph = useGraph();
   const status = useUi((s) => s.status);
+  const past = useTime((s) => s.at !== null);
   useUi((s) => s.graphRevision);
   const bad = graph.sources.filter((s) => s.state === "down" || s.state === "degraded");
   // A source that worked and failed leaves stale data on the map; one that never connected
@@ -32,6 +34,16 @@ export function ConnectionIndicator() {
   const title = status === "reconnecting" ? `No connection to the Gestalt server${since ? `; data as of ${since}` : ""}. Retrying.`
     : status === "connecting" ? "Connecting to the Gestalt server"
     : bad.map((s) => `${s.name}: ${s.state} ${s.reason ?? ""}`).join("\n") || "Connected; all sources ok";
+  if (past) {
+    // The live stream is paused while the map shows the past: say that, not how it stood.
+    return (
+      <div className="conn conn-wait" data-testid="connection" data-status="past" role="status"
+        title="Showing a past moment: the live stream is paused. Back to live resumes it.">
+        <span className="dot" />
+        past
+      </div>
+    );
+  }
   return (
     <div className={`conn conn-${cls}`} data-testid="connection" data-status={status} role="status" title={title}>
       <span className="dot" />
