@@ -5,6 +5,7 @@ import { useEffect, useRef } from "react";
 import type { GraphStore } from "../state/graph";
 import { useGraph } from "../state/graphContext";
 import { kindStyle } from "../scene/mapping";
+import { useInsight } from "../state/insight";
 import { useUi } from "../state/ui";
 import { EMPTY_FILTERS, type Filters } from "../state/url";
 
@@ -93,13 +94,21 @@ export function ActiveFilters() {
   const setFilters = useUi((s) => s.setFilters);
   useUi((s) => s.graphRevision);
   const shown = useUi((s) => s.shown.nodes);
+  const unusualOnly = useInsight((s) => s.unusualOnly);
+  const setUnusualOnly = useInsight((s) => s.setUnusualOnly);
   const active = FIELDS.flatMap(({ field, title }) => filters[field].map((v) => ({ field, title, v })));
-  if (!active.length) return null;
+  if (!active.length && !unusualOnly) return null;
   const values = known(graph);
   const empty = shown === 0 && graph.entities.size > 0;
   return (
     <div className="active-filters" data-testid="active-filters" data-obstacle>
-      {empty && <span className="empty-note" data-testid="empty-note">Nothing on the map matches these filters.</span>}
+      {empty && <span className="empty-note" data-testid="empty-note">{active.length
+        ? "Nothing on the map matches these filters."
+        : "Nothing is unusual now: every series is within its expected band (or still being learned)."}</span>}
+      {unusualOnly && (
+        <button type="button" className="chip on" data-active="unusual" title="Show everything again"
+          onClick={() => setUnusualOnly(false)}>Unusual now ✕</button>
+      )}
       {active.map(({ field, title, v }) => {
         const unknown = !values[field].has(v);
         return (
