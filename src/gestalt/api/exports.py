@@ -75,13 +75,19 @@ def _dot(_document: dict[str, Any], entities: list[Entity],
     return "\n".join(lines).encode()
 
 
+# Mermaid's entity codes: `orders.>` stays `orders.>` on the diagram (one pass, so the
+# codes' own `#` and `;` are not escaped again).
+_MERMAID_CODES = {'"': "#quot;", "<": "#lt;", ">": "#gt;", "#": "#35;", ";": "#59;", "`": "#96;"}
+
+
 def _mermaid(_document: dict[str, Any], entities: list[Entity],
              connections: list[Connection]) -> bytes:
     # Mermaid ids are plain words: number the nodes, keep the real id in the label.
     names = {entity.id: f"n{i}" for i, entity in enumerate(entities)}
     lines = ["graph LR"]
     for entity in entities:
-        label = re.sub(r'["<>#;`]', "_", f"{entity.kind.value}: {entity.name}")
+        label = re.sub(r'["<>#;`]', lambda m: _MERMAID_CODES[m.group()],
+                       f"{entity.kind.value}: {entity.name}")
         lines.append(f'  {names[entity.id]}["{label}"]:::{entity.health_status.value}')
     for conn in connections:
         if conn.source_id in names and conn.target_id in names:
