@@ -62,10 +62,13 @@ export function Timeline() {
   return (
     <footer className="timeline" data-testid="timeline" data-at={at ?? "live"}>
       <div className="tl-controls">
-        <button type="button" data-testid="tl-prev" title="Previous change" onClick={() => t.step(-1)}>⏮</button>
-        <button type="button" data-testid="tl-play" aria-pressed={playing}
-          onClick={() => (playing ? t.pause() : t.play())}>{playing ? "❚❚" : "▶"}</button>
-        <button type="button" data-testid="tl-next" title="Next change" onClick={() => t.step(1)}>⏭</button>
+        <button type="button" className="tl-icon" data-testid="tl-prev" title="Previous change" aria-label="Previous change"
+          onClick={() => t.step(-1)}><Icon d="M3 2v12M13 2 5 8l8 6z" /></button>
+        <button type="button" className="tl-icon" data-testid="tl-play" aria-pressed={playing} aria-label={playing ? "Pause" : "Play"}
+          title={playing ? "Pause" : "Play"} onClick={() => (playing ? t.pause() : t.play())}>
+          <Icon d={playing ? "M4 2h3v12H4zM9 2h3v12H9z" : "M4 2l10 6-10 6z"} /></button>
+        <button type="button" className="tl-icon" data-testid="tl-next" title="Next change" aria-label="Next change"
+          onClick={() => t.step(1)}><Icon d="M13 2v12M3 2l8 6-8 6z" /></button>
         <select data-testid="tl-speed" value={speed} aria-label="Speed"
           onChange={(e) => t.setSpeed(Number(e.target.value) as Speed)}>
           {SPEEDS.map((s) => <option key={s} value={s}>{s}×</option>)}
@@ -116,6 +119,11 @@ function Usage() {
     : <span title={`history: ${mb} MB${limit} on disk`}>history {mb} MB · now</span>;
 }
 
+/** A control's glyph, drawn (the symbol fonts of a server may lack ⏮ and ⏭). */
+function Icon({ d }: { d: string }) {
+  return <svg width="14" height="14" viewBox="0 0 16 16" aria-hidden="true"><path d={d} fill="currentColor" stroke="currentColor" strokeWidth="1.5" strokeLinejoin="round" /></svg>;
+}
+
 /** While not live, the whole UI says so, with the moment shown. */
 export function TimeBanner() {
   const at = useTime((s) => s.at);
@@ -124,8 +132,8 @@ export function TimeBanner() {
   const t = travel;
   return (
     <div className="time-banner" role="status" data-testid="time-banner" data-obstacle>
-      <b>Not live</b> — the map as it was at <time dateTime={isoTime(at)}>{stamp(at)}</time>
-      {shown?.gap ? <span className="muted"> · {shown.gap}</span> : null}
+      <span><b>Not live</b> — the map as it was at <time dateTime={isoTime(at)}>{stamp(at)}</time>
+        {shown?.gap ? <span className="muted"> · {shown.gap}</span> : null}</span>
       <button type="button" className="chip" onClick={() => t.backToLive()}>Back to live</button>
     </div>
   );
