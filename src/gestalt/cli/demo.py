@@ -52,16 +52,20 @@ def demo(
     except BindError as exc:
         fail(str(exc), 1)
     raise_open_files_limit()
-    # Until the server takes over the signals (and after it gives them back), SIGTERM
-    # ends the demo like Ctrl-C: through the clean-up below, never leaving NATS running.
-    signal.signal(signal.SIGTERM, _interrupt)
-    with contextlib.suppress(KeyboardInterrupt):
+    with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
         asyncio.run(_demo(config, sock, pods=pods, with_nats=nats, open_browser=open_browser,
                           level=level))
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+def _stop_on_sigterm() -> None:
+    """Until the server takes over the signals (and after it gives them back), SIGTERM
+    ends the demo like Ctrl-C: the main task is cancelled and cleans up (never leaving
+    NATS running). Not by raising in the handler: that lands in whatever task runs at
+    that instant (a source importing its client) and leaves a traceback behind."""
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    assert main is not None
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: loop.call_soon_threadsafe(main.cancel))
 
 
 async def _demo(config: Config, sock: Any, *, pods: int, with_nats: bool, open_browser: bool,
@@ -79,6 +83,7 @@ async def _demo(config: Config, sock: Any, *, pods: int, with_nats: bool, open_b
             probe.bind(("127.0.0.1", 0))
             return int(probe.getsockname()[1])
 
+    _stop_on_sigterm()
     data_dir = tempfile.mkdtemp(prefix="gestalt-demo-")
     sim = KubeSim()
     life: asyncio.Task[None] | None = None
