@@ -80,6 +80,10 @@ async def running(sim: KubeSim, root: Path, **settings: object
             await task
 
 
+def open_watches(sim: KubeSim) -> int:
+    return sum(len(watchers) for watchers in sim.store.watchers.values())
+
+
 def names(sink: RecordingSink, kind: str) -> set[str]:
     return {e.name for e in sink.of_kind(kind)}
 
@@ -144,13 +148,17 @@ async def test_a_rotated_token_is_used_without_a_restart(tmp_path: Path) -> None
         root = write_service_account(tmp_path / "sa", sim, first)
         async with running(sim, root) as (source, sink):
             await sink.wait_for(lambda: sink.state is SourceState.OK, timeout=30, what="OK")
+            # OK comes with the lists; a watch may still be on its way, and one that opens
+            # after the drop below would keep the old token. Wait for all of them.
+            informers = len(source.informers)
+            await eventually(lambda: open_watches(sim) == informers, timeout=30,
+                             what="every informer's watch open")
             second = sim.service_account_token("gestalt", "gestalt")
             rotate(root, second)  # the kubelet rotates well before the old one expires
             sim.faults.drop_watches()  # every informer opens its watch again
             uses_second = fingerprint(f"Bearer {second}")
-            informers = len(source.informers)
             await eventually(lambda: len({r.path for r in sim.requests if r.verb == "watch"
-                                          and r.credential == uses_second}) >= informers - 1,
+                                          and r.credential == uses_second}) == informers,
                              timeout=30, what="the watches opened again with the new token")
             sim.revoke(first)  # now the old token expires
             revoked_at = len(sim.requests)
