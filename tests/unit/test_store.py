@@ -26,6 +26,18 @@ def test_versions_and_resume_from_the_ring() -> None:
     assert store.deltas_since(9) is None  # from the future (another server's version)
 
 
+def test_a_continued_log_resumes_nothing_of_the_earlier_run() -> None:
+    store = Store()
+    store.continue_log("abc", 7)
+    assert (store.log_id, store.version) == ("abc", 7)
+    assert store.deltas_since(7) is None  # the earlier run's map: only a snapshot is true
+    store.apply(upserts=[ent("p")])
+    store.apply(upserts=[ent("q")])
+    assert store.deltas_since(7) is None
+    assert [d.version for d in store.deltas_since(8) or []] == [9]
+    assert [d.version for d in store.recent()] == [8, 9]
+
+
 def test_nothing_changed_means_no_delta() -> None:
     store = Store()
     assert store.apply() is None

@@ -109,8 +109,7 @@ class Engine:
         if self.started:
             return
         await asyncio.to_thread(self.history.open)
-        self.store.version = self.history.last_version
-        self.store.log_id = self.history.log_id
+        self.store.continue_log(self.history.log_id, self.history.last_version)
         self.changes.event_seq = self.history.last_event_seq
         # "Rising" checks continue from the last run's counters (before any source reports).
         COUNTERS.resume(self.history.saved_counters, last_alive=self.history.last_alive,

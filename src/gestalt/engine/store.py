@@ -41,6 +41,8 @@ class Store:
         # Which change log `version` counts in: a version means something only with it (a
         # restart on the same history continues the log; another data dir is another log).
         self.log_id = secrets.token_hex(8)
+        # The last version of the earlier run this store continues (`continue_log`).
+        self._continued_from: int | None = None
         self.timestamp = time.time()
         # Connections touching each entity, so removing an entity removes its edges in O(degree).
         # Lists, not sets: an entity has few edges (sets cost 4x the memory at 80,000 edges);
@@ -63,16 +65,30 @@ class Store:
     @property
     def oldest_resumable(self) -> int:
         """The smallest `since` version from which `deltas_since` can replay."""
-        return self._ring[0].version - 1 if self._ring else self.version
+        oldest = self._ring[0].version - 1 if self._ring else self.version
+        if self._continued_from is not None:
+            # A version of the run before this one: what vanished while this process was
+            # not running has no delta saying so; only a snapshot is true.
+            oldest = max(oldest, self._continued_from + 1)
+        return oldest
 
     def deltas_since(self, since: int) -> list[Delta] | None:
         """Deltas after `since`, in order; None when `since` is outside the ring."""
-        if since == self.version:
-            return []
         if since > self.version or since < self.oldest_resumable:
             return None
+        if since == self.version:
+            return []
         first = self._ring[0].version
         return list(self._ring)[since + 1 - first :]
+
+    def recent(self) -> list[Delta]:
+        """The deltas still in memory, oldest first."""
+        return list(self._ring)
+
+    def continue_log(self, log_id: str, version: int) -> None:
+        """Carry on the change log `log_id` of an earlier run, whose last version was
+        `version`: versions keep counting up, and none of that run's can be resumed."""
+        self.log_id, self.version, self._continued_from = log_id, version, version
 
     def footprint(self) -> dict[str, int]:
         return {

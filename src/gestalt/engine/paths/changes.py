@@ -87,7 +87,7 @@ def _topology_changes(engine: Engine, start: float, end: float, wanted: set[str]
                       ) -> tuple[list[dict[str, Any]], bool]:
     """Changes to the wanted entities (all, when none is named) within [start, end], and
     whether the in-memory ring reaches back to `start`."""
-    deltas: list[Delta] = engine.store.deltas_since(engine.store.oldest_resumable) or []
+    deltas: list[Delta] = engine.store.recent()
     covers = not deltas or deltas[0].timestamp <= start or deltas[0].version <= 1
     rows: list[dict[str, Any]] = []
     for delta in deltas:
