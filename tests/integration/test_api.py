@@ -200,7 +200,13 @@ async def test_events_list_and_stream(served: tuple[Engine, Sink, str]) -> None:
             sink.event(event(2, EntityKind.POD))  # filtered out
             sink.event(event(3))
             live = await next_frame(stream)
-            assert live.json()["id"] == "e3" and int(live.id or 0) == 3
+            assert live.json()["id"] == "e3" and live.id == f"{engine.store.log_id}:3"
+        # Resumed after e1 (this log): e3 only; with another log's id: the backlog afresh.
+        for resume, expected in ((f"{engine.store.log_id}:1", "e3"), ("0123abcd:1", "e1")):
+            async with client.stream("GET", "/api/infra/events/stream",
+                                     params={"kinds": "container"},
+                                     headers={"Last-Event-ID": resume}) as response:
+                assert (await next_frame(frames(response))).json()["id"] == expected, resume
         await engine.history.flushed()
         listed = (await client.get("/api/infra/events", params={"limit": 2})).json()
         assert [e["id"] for e in listed["events"]] == ["e3", "e2"]

@@ -109,7 +109,7 @@ async def test_the_wire_and_history_carry_the_same_events_and_deltas(tmp_path: P
         with sqlite3.connect(history.path) as conn:
             (stored_event,) = conn.execute("SELECT body FROM events WHERE seq = ?",
                                            (seq,)).fetchone()
-        assert event_frame == b"id: 1\nevent: event\ndata: " + stored_event + b"\n\n"
+        assert event_frame == b"id: 4a1f:1\nevent: event\ndata: " + stored_event + b"\n\n"
         # Deltas are kept by reference (engine/recording.py) and read back as the value sent,
         # less the noise (the health score: it travels in metrics frames and samples).
         assert frame.startswith(b"id: 4a1f:1\nevent: delta\ndata: ")

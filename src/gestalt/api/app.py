@@ -32,8 +32,8 @@ from gestalt.api.static import WebUi
 from gestalt.api.streams import (
     RETRY,
     SSE_HEADERS,
+    event_resume,
     event_stream,
-    parse_last_event_id,
     topology_stream,
     until_closed,
 )
@@ -218,7 +218,8 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
         last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
         last_event_id: str | None = None,
     ) -> StreamingResponse:
-        """SSE: the last 50 events, then each new one (`event: event`, id = sequence)."""
+        """SSE: the last 50 events, then each new one (`event: event`, id = `<log id>:<seq>`;
+        a `Last-Event-ID` of this log replays what came after it)."""
         try:
             wanted = parse_kinds(kinds)
         except ValueError as exc:
@@ -227,7 +228,7 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
         def accepts(event: Event) -> bool:
             return not wanted or event.entity_kind.value in wanted
 
-        resume = parse_last_event_id(last_event_id_header or last_event_id)
+        resume = event_resume(engine, last_event_id_header or last_event_id)
         return StreamingResponse(event_stream(engine, broadcaster, resume, accepts),
                                  media_type="text/event-stream", headers=SSE_HEADERS)
 

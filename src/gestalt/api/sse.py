@@ -40,7 +40,8 @@ def sse_frame(event: str, data: bytes, *, frame_id: int | str | None = None) -> 
 
 
 def topology_id(log_id: str, version: int) -> str:
-    """A topology frame's SSE id: `<log id>:<version>` (the store's `log_id`)."""
+    """A topology frame's SSE id: `<log id>:<version>` (the store's `log_id`); an event
+    frame's is `<log id>:<sequence>`, the same log's numbering of its events."""
     return f"{log_id}:{version}"
 
 
@@ -172,7 +173,9 @@ class Broadcaster:
         elif isinstance(change, MetricsFrame):
             self.publish(sse_frame("metrics", entry.body))
         else:
-            self.publish(sse_frame("event", entry.body, frame_id=entry.seq), version=entry.seq,
+            seq = entry.seq or 0  # an event always has its sequence number
+            self.publish(sse_frame("event", entry.body, frame_id=topology_id(log_id, seq)),
+                         version=seq,
                          kind="events", subject=change)
 
     def publish(

@@ -23,6 +23,7 @@ from gestalt.api.sse import (
     parse_topology_id,
     sse_frame,
     topology_frame,
+    topology_id,
 )
 from gestalt.engine.runtime import Engine
 from gestalt.model import Event
@@ -38,10 +39,11 @@ SSE_HEADERS = {
 }
 
 
-def parse_last_event_id(value: str | None) -> int | None:
-    if value is None or not value.strip().isdigit():
-        return None
-    return int(value.strip())
+def event_resume(engine: Engine, value: str | None) -> int | None:
+    """The event sequence a `Last-Event-ID` resumes after; None when it is not this log's
+    (another server on this address numbers its events from its own start)."""
+    resume = parse_topology_id(value)
+    return resume[1] if resume is not None and resume[0] == engine.store.log_id else None
 
 
 def topology_stream(
@@ -73,7 +75,7 @@ def event_stream(
 ) -> AsyncIterator[bytes | memoryview]:
     client = broadcaster.connect("events", accepts=accepts)
     backlog = [
-        sse_frame("event", encode(event), frame_id=seq)
+        sse_frame("event", encode(event), frame_id=topology_id(engine.store.log_id, seq))
         for seq, event in engine.history.recent_events
         if (last_event_id is None or seq > last_event_id) and accepts(event)
     ]
