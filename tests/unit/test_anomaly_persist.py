@@ -5,6 +5,7 @@ damaged file means learning anew, not a failed start."""
 from __future__ import annotations
 
 import random
+from array import array
 from pathlib import Path
 
 from gestalt.engine.anomaly import LEARNING, NORMAL, Detector, persist
@@ -66,3 +67,41 @@ def test_a_damaged_or_missing_file_means_learning_anew(tmp_path: Path) -> None:
     assert persist.load(detector, path, T0) == 0
     assert detector.series_count == 0
     assert detector.observe("db", "tx_rate", 1.0, T0) == LEARNING
+
+
+def test_a_file_of_the_first_format_is_read_into_todays_buckets(tmp_path: Path) -> None:
+    """Format 1 kept the buckets as float64 (count, base, spread) by hour of the day and
+    float32 (count, base) by hour of the week: an upgrade keeps what they learned."""
+    import msgspec
+
+    rng = random.Random(1)
+    before = Detector()
+    feed(before, rng, T0, T0 + 3 * WEEK - HOUR)
+    model = before.by_subject["db"]["tx_rate"]
+    assert model.buckets is not None and model.counts is not None
+    day = array("d", [x for h in range(24) for x in (
+        model.counts[h], model.buckets[2 * h], model.buckets[2 * h + 1])])
+    week = array("f", [x for w in range(168) for x in (model.counts[24 + w],
+                                                        model.buckets[48 + w])])
+    row = [ "db", "tx_rate", model.floor, model.count, model.base, model.spread, False,
+            model.born, model.step, model.steps, day.tobytes(), week.tobytes()]
+    path = tmp_path / persist.FILE_NAME
+    path.write_bytes(msgspec.msgpack.encode(
+        {"format": 1, "saved_at": T0 + 3 * WEEK, "models": [row]}))
+
+    after = Detector()
+    assert persist.load(after, path, T0 + 3 * WEEK) == 1
+    restored = after.by_subject["db"]["tx_rate"]
+    assert restored.counts == model.counts and restored.buckets == model.buckets
+    assert feed(after, random.Random(2), T0 + 3 * WEEK, T0 + 4 * WEEK) == 0
+
+
+def test_a_flat_series_keeps_no_buckets_until_it_moves() -> None:
+    detector = Detector()
+    for i in range(200):
+        detector.observe("pod", "restarts", 3.0, T0 + i * STEP)
+    model = detector.by_subject["pod"]["restarts"]
+    assert model.state == NORMAL and model.buckets is None and model.counts is None
+    detector.observe("pod", "restarts", 7.0, T0 + 200 * STEP)  # more than half its floor
+    assert model.buckets is not None and model.counts is not None
+    assert model.counts[int((T0 + 200 * STEP) // HOUR) % 24] == 1

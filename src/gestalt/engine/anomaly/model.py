@@ -34,7 +34,10 @@ is not anomalous at 1 %). Robust by construction:
   until it has held one level (no longer trending) for `accept_after`.
 
 Cold start is honest: for the first `warmup` samples the model is `learning` and judges
-nothing. Every step is O(1) in time and memory (about 2.7 KB per series with its buckets).
+nothing. Every step is O(1) in time and memory: about 0.9 KB per series, and 1.3 KB more
+for its buckets, made the first time it leaves half its floor around its baseline (a flat
+series, most of a cluster's, has no day or week to learn: any band it could have is its
+floor).
 What a model learned is saved when the engine stops and read back when it starts
 (persist.py), so the buckets' days and weeks add up across restarts.
 """
@@ -76,11 +79,19 @@ class Tuning:
 
 DEFAULT_TUNING = Tuning()
 
+# Where the week starts in a model's `buckets` (after the day's 24 × (base, spread)) and
+# in its `counts` (after the day's 24); the most a count holds.
+_WEEK_BASES = 48
+_WEEK = 24
+BUCKETS = _WEEK_BASES + 168
+COUNTS = _WEEK + 168
+COUNT_MAX = 65535
+
 
 class SeriesModel:
-    __slots__ = ("accepted", "base", "born", "count", "extreme", "floor", "held", "high",
-                 "last", "low", "out", "run", "season", "seg_at", "seg_n", "seg_sum", "segs",
-                 "shifted", "since", "spread", "state", "step", "steps", "trend", "week")
+    __slots__ = ("accepted", "base", "born", "buckets", "count", "counts", "extreme", "floor",
+                 "held", "high", "last", "low", "out", "run", "seg_at", "seg_n", "seg_sum",
+                 "segs", "shifted", "since", "spread", "state", "step", "steps", "trend")
 
     def __init__(self, floor: float) -> None:
         self.floor = floor  # the least half-width of the band, in the series' unit
@@ -92,8 +103,11 @@ class SeriesModel:
         self.since = 0.0  # when the current anomaly's first unusual sample came
         self.shifted = 0.0  # the level the series holds during an anomaly
         self.run = 0  # samples in the current anomaly
-        self.season: array[float] | None = None  # 24 × (count, base, spread), made lazily
-        self.week: array[float] | None = None  # 168 × (count, base), float32, made lazily
+        # The hourly buckets, made once the series moves (`_learn_season`): float32
+        # 24 × (base, spread) of the day, then 168 bases of the week; and their sample
+        # counts (uint16, saturating), the day's 24 then the week's 168.
+        self.buckets: array[float] | None = None
+        self.counts: array[int] | None = None
         self.born = 0.0  # when the first sample came
         self.held = 0.0  # since when the anomaly's level has held (the acceptance clock)
         self.trend = 0  # +1 rising, -1 falling: the current anomaly is a trend
@@ -170,19 +184,19 @@ class SeriesModel:
 
     def _seasonal_band(self, now: float, tuning: Tuning) -> tuple[float, float] | None:
         """The band this hour of the day and of the week expect, where they are trusted."""
-        season, week = self.season, self.week
-        if season is None:
+        buckets, counts = self.buckets, self.counts
+        if buckets is None or counts is None:
             return None
         hour = int(now // 3600) % 24
-        s_count, s_base, s_spread = season[hour * 3], season[hour * 3 + 1], season[hour * 3 + 2]
+        s_count, s_base, s_spread = counts[hour], buckets[hour * 2], buckets[hour * 2 + 1]
         band: tuple[float, float] | None = None
         if s_count >= tuning.season_min:
             s_width = self.half_width(s_base, s_spread, tuning)
             band = (s_base - s_width, s_base + s_width)
-        if week is not None and now - self.born >= tuning.week_min_age:
-            i = (int(now // 3600) % 168) * 2
-            if week[i] >= tuning.warmup:
-                w_base = week[i + 1]
+        if now - self.born >= tuning.week_min_age:
+            w = int(now // 3600) % 168
+            if counts[_WEEK + w] >= tuning.warmup:
+                w_base = buckets[_WEEK_BASES + w]
                 w_width = self.half_width(w_base, s_spread if s_count else self.spread, tuning)
                 low, high = w_base - w_width, w_base + w_width
                 band = (low, high) if band is None else (min(band[0], low), max(band[1], high))
@@ -278,32 +292,36 @@ class SeriesModel:
     def _learn_season(self, value: float, now: float, tuning: Tuning) -> None:
         """Every sample teaches its hour's bucket, anomalies included: a bucket is slow, and
         what happens at this hour every day is exactly what it is there to learn."""
-        season = self.season
-        if season is None:
-            season = self.season = array("d", bytes(8 * 72))
-        i = (int(now // 3600) % 24) * 3
-        if season[i] == 0:
-            season[i + 1] = value
+        buckets, counts = self.buckets, self.counts
+        if buckets is None or counts is None:
+            if abs(value - self.base) <= self.floor / 2:
+                return  # still flat: its hours would all learn its baseline
+            buckets = self.buckets = array("f", bytes(4 * BUCKETS))
+            counts = self.counts = array("H", bytes(2 * COUNTS))
+        hour = int(now // 3600) % 24
+        i = hour * 2
+        if counts[hour] == 0:
+            buckets[i] = value
         else:
             sa = tuning.season_alpha
-            s_width = self.half_width(season[i + 1], season[i + 2], tuning)
-            x = min(max(value, season[i + 1] - s_width), season[i + 1] + s_width) \
-                if season[i] >= tuning.warmup else value
-            season[i + 2] += sa * (abs(x - season[i + 1]) - season[i + 2])
-            season[i + 1] += sa * (x - season[i + 1])
-        season[i] += 1
-        week = self.week
-        if week is None:
-            week = self.week = array("f", bytes(4 * 336))
-        w = (int(now // 3600) % 168) * 2
-        if week[w] == 0:
-            week[w + 1] = value
+            s_width = self.half_width(buckets[i], buckets[i + 1], tuning)
+            x = min(max(value, buckets[i] - s_width), buckets[i] + s_width) \
+                if counts[hour] >= tuning.warmup else value
+            buckets[i + 1] += sa * (abs(x - buckets[i]) - buckets[i + 1])
+            buckets[i] += sa * (x - buckets[i])
+        if counts[hour] < COUNT_MAX:
+            counts[hour] += 1
+        w = int(now // 3600) % 168
+        wb, wc = _WEEK_BASES + w, _WEEK + w
+        if counts[wc] == 0:
+            buckets[wb] = value
         else:
-            w_width = self.half_width(week[w + 1], season[i + 2], tuning)
-            x = min(max(value, week[w + 1] - w_width), week[w + 1] + w_width) \
-                if week[w] >= tuning.warmup else value
-            week[w + 1] += tuning.season_alpha * (x - week[w + 1])
-        week[w] += 1
+            w_width = self.half_width(buckets[wb], buckets[i + 1], tuning)
+            x = min(max(value, buckets[wb] - w_width), buckets[wb] + w_width) \
+                if counts[wc] >= tuning.warmup else value
+            buckets[wb] += tuning.season_alpha * (x - buckets[wb])
+        if counts[wc] < COUNT_MAX:
+            counts[wc] += 1
 
     def band(self) -> tuple[float, float]:
         """The expected band as of the last sample."""

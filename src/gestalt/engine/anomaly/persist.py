@@ -21,12 +21,12 @@ from pathlib import Path
 import msgspec
 
 from gestalt.engine.anomaly.detector import Detector
-from gestalt.engine.anomaly.model import LEARNING, NORMAL, SeriesModel
+from gestalt.engine.anomaly.model import BUCKETS, COUNT_MAX, COUNTS, LEARNING, NORMAL, SeriesModel
 
 log = logging.getLogger(__name__)
 
 FILE_NAME = "anomaly-models.msgpack"
-FORMAT = 1
+FORMAT = 2  # 1: the buckets as float64 (count, base, spread) × 24 and float32 (count, base) × 168
 # Sources report their first snapshots within seconds, but a slow one (a big cluster's
 # first list) may take longer: a restored model waits this long for its subject to show.
 GRACE_SECONDS = 300.0
@@ -43,8 +43,8 @@ class _Saved(msgspec.Struct, array_like=True):
     born: float
     step: float
     steps: int
-    season: bytes
-    week: bytes
+    buckets: bytes  # format 1: the day's buckets
+    counts: bytes  # format 1: the week's buckets
 
 
 class _File(msgspec.Struct):
@@ -57,8 +57,8 @@ def save(detector: Detector, path: Path, now: float) -> int:
     """Write every model; how many."""
     models = [
         _Saved(subject_id, series, m.floor, m.count, m.base, m.spread, m.state == LEARNING,
-               m.born, m.step, m.steps, m.season.tobytes() if m.season is not None else b"",
-               m.week.tobytes() if m.week is not None else b"")
+               m.born, m.step, m.steps, m.buckets.tobytes() if m.buckets is not None else b"",
+               m.counts.tobytes() if m.counts is not None else b"")
         for subject_id, by_series in detector.by_subject.items()
         for series, m in by_series.items()]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,7 +81,7 @@ def load(detector: Detector, path: Path, now: float) -> int:
     except (OSError, msgspec.DecodeError) as exc:
         log.warning("anomaly: cannot read the saved models in %s (%s): learning anew", path, exc)
         return 0
-    if saved.format != FORMAT:
+    if saved.format not in (1, FORMAT):
         log.warning("anomaly: %s has models of format %s (this Gestalt reads %s): learning "
                     "anew", path, saved.format, FORMAT)
         return 0
@@ -94,12 +94,27 @@ def load(detector: Detector, path: Path, now: float) -> int:
         model.state = LEARNING if row.learning else NORMAL
         model.born, model.step, model.steps = row.born, row.step, row.steps
         model.low = model.high = model.last = row.base
-        if len(row.season) == 8 * 72:
-            model.season = array("d", row.season)
-        if len(row.week) == 4 * 336:
-            model.week = array("f", row.week)
+        if saved.format == 1:
+            model.buckets, model.counts = _from_format_1(row.buckets, row.counts)
+        elif len(row.buckets) == 4 * BUCKETS and len(row.counts) == 2 * COUNTS:
+            model.buckets, model.counts = array("f", row.buckets), array("H", row.counts)
         detector.by_subject.setdefault(row.subject_id, {})[row.series] = model
         detector.series_count += 1
         restored += 1
     detector.keep_until = now + GRACE_SECONDS
     return restored
+
+
+def _from_format_1(day: bytes, week: bytes) -> tuple[array[float] | None, array[int] | None]:
+    """Format 1's buckets (float64 day, float32 week, each with its count) as today's."""
+    if len(day) != 8 * 72 or len(week) != 4 * 336:
+        return None, None
+    old_day, old_week = array("d", day), array("f", week)
+    buckets, counts = array("f", bytes(4 * BUCKETS)), array("H", bytes(2 * COUNTS))
+    for hour in range(24):
+        counts[hour] = min(int(old_day[hour * 3]), COUNT_MAX)
+        buckets[hour * 2], buckets[hour * 2 + 1] = old_day[hour * 3 + 1], old_day[hour * 3 + 2]
+    for w in range(168):
+        counts[24 + w] = min(int(old_week[w * 2]), COUNT_MAX)
+        buckets[48 + w] = old_week[w * 2 + 1]
+    return buckets, counts
