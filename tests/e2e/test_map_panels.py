@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.demo import crash_pods, open_map
+from tests.e2e.demo import crash_pods, framed, open_map, visible_share
 from tests.e2e.harness import ARTIFACTS, gestalt_server, wait_until
 from tests.support.daemons import free_port
 
@@ -205,6 +205,12 @@ def test_outage_banner_and_events_after_restart(browser: Any, tmp_path: Path) ->
         wait_until(lambda: rows.count() >= 3, 60, "events from the first server")
         before = feed_entities(page)
         first_world = set(page.evaluate("__gestalt.ids()"))
+        # The user looks closely at one corner of it.
+        box = page.get_by_test_id("map").bounding_box()
+        page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.3)
+        for _ in range(12):
+            page.mouse.wheel(0, -400)
+        wait_until(lambda: visible_share(page) < 0.5, 15, "the zoom to leave most out", 0.25)
     # The server is gone: a banner, since when the data is old, the map greyed.
     banner = page.get_by_test_id("outage")
     banner.wait_for(timeout=30_000)
@@ -239,6 +245,9 @@ def test_outage_banner_and_events_after_restart(browser: Any, tmp_path: Path) ->
         gone = wait_until(lambda: before - set(page.evaluate("__gestalt.ids()")), 30,
                           "the second world on the map")
         assert not set(page.evaluate("__gestalt.ids()")) & first_world
+        # Another world: the camera frames it, wherever it was looking in the first.
+        wait_until(lambda: framed(page), 60, "the second world framed", 0.25)
+        page.screenshot(path=str(ARTIFACTS / "another-world-framed.png"))
 
         def first_world_gone() -> bool:
             # (The second world's own churn may leave events of its replaced pods: those

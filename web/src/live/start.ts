@@ -33,6 +33,7 @@ export function startLive(graph: GraphStore): Live {
   // Panels follow the graph at a human pace, not at the delta rate.
   let seen = -1;
   let snapshots = 0;
+  let logId: string | null = null;
   setInterval(() => {
     if (graph.revision !== seen) {
       seen = graph.revision;
@@ -42,7 +43,11 @@ export function startLive(graph: GraphStore): Live {
     // behind): events of entities that are no longer there are from another life.
     if (topology.snapshots > snapshots) {
       if (snapshots > 0) useUi.getState().pruneEvents((e) => graph.entities.has(e.entity_id));
+      // Another change log is another world (another server on this address): wherever
+      // the camera was looking is not in it. Frame the new map.
+      if (snapshots > 0 && topology.logId !== logId) useUi.getState().requestFit();
       snapshots = topology.snapshots;
+      logId = topology.logId;
     }
   }, 250);
   const loadAlerts = () => {
