@@ -92,6 +92,9 @@ FULL_KEYFRAME_EVERY = 10
 BY_REFERENCE = 1
 
 Stored = tuple[bytes, bytes]  # (hash, compressed body)
+# How the recorder holds one: the hash then the compressed body, in one bytes object (a
+# tuple of two would cost 90 bytes more an item: 2.7 MB at 30,000).
+Held = bytes
 # A body's hash: 96 bits (a collision among a hundred million bodies: about 1e-13), every
 # reference costs 14 bytes. Bodies from before (16-byte hashes) are found by theirs; an
 # unchanged object written again after an upgrade is stored once more, under its new hash.
@@ -220,10 +223,10 @@ class Recorder:
     def __init__(self, *, keyframe_seconds: float = 600.0, keyframe_deltas: int = 1000) -> None:
         self.keyframe_seconds = keyframe_seconds
         self.keyframe_deltas = keyframe_deltas
-        # The recorded topology at `version`: id -> (hash, body). Kept while paused too, so
-        # recording resumes with a keyframe of the present.
-        self.entities: dict[str, Stored] = {}
-        self.edges: dict[str, Stored] = {}
+        # The recorded topology at `version`: id -> hash + body (`Held`). Kept while paused
+        # too, so recording resumes with a keyframe of the present.
+        self.entities: dict[str, Held] = {}
+        self.edges: dict[str, Held] = {}
         self.version = 0
         self.timestamp = 0.0  # of the last delta followed
         self._since_keyframe = 0
@@ -233,9 +236,11 @@ class Recorder:
         self._items_since_keyframe = 0
         self._big_delta = False
         self._keyframe_at: float | None = None
-        # The last keyframe written (id -> hash), what an incremental one is made against;
-        # None: the next one is full (a run starts, or recording resumes).
-        self._keyframed: tuple[dict[str, bytes], dict[str, bytes]] | None = None
+        # What an incremental keyframe is made against: for each entity and connection
+        # written since the last keyframe, its hash then (None: there was none). Only what
+        # changed, not a copy of the whole topology. None: the next keyframe is full (a run
+        # starts, or recording resumes).
+        self._keyframed: tuple[dict[str, bytes | None], dict[str, bytes | None]] | None = None
         self._keyframed_version = -1
         self._incrementals = 0
         # Trained dictionaries by id, the one new bodies are packed with, and how many
@@ -292,20 +297,25 @@ class Recorder:
         """Apply a delta to the recorded topology; returns its row and the bodies it uses."""
         bodies: list[tuple[bytes, bytes]] = []
         hashes: list[bytes] = []
+        before_entities, before_edges = self._keyframed or (None, None)
         for entity in delta.upserts:
             item = stored(entity, self._dictionary)
-            self.entities[entity.id] = item
+            _note_before(before_entities, self.entities, entity.id)
+            self.entities[entity.id] = item[0] + item[1]
             bodies.append(item)
             hashes.append(item[0])
         for eid in delta.removals:
+            _note_before(before_entities, self.entities, eid)
             self.entities.pop(eid, None)
         edge_hashes: list[bytes] = []
         for edge in delta.edge_upserts:
             item = stored(edge, self._dictionary)
-            self.edges[edge.id] = item
+            _note_before(before_edges, self.edges, edge.id)
+            self.edges[edge.id] = item[0] + item[1]
             bodies.append(item)
             edge_hashes.append(item[0])
         for cid in delta.edge_removals:
+            _note_before(before_edges, self.edges, cid)
             self.edges.pop(cid, None)
         self.version, self.timestamp = delta.version, delta.timestamp
         self._since_keyframe += 1
@@ -346,17 +356,16 @@ class Recorder:
         last delta followed): incremental when little changed since the last keyframe."""
         version = self.version
         ts = self.timestamp if ts is None else ts
-        entities = {eid: h for eid, (h, _) in self.entities.items()}
-        edges = {cid: h for cid, (h, _) in self.edges.items()}
-        if not self._write_incremental(conn, version, ts, entities, edges):
+        if not self._write_incremental(conn, version, ts):
             items = [*self.entities.values(), *self.edges.values()]
-            conn.executemany(_PUT_BODY, [(h, b, version) for h, b in items])
-            refs = _pack_refs((list(entities.values()), list(edges.values())))
+            conn.executemany(_PUT_BODY, [(*_split(held), version) for held in items])
+            refs = _pack_refs(([held[:HASH_BYTES] for held in self.entities.values()],
+                               [held[:HASH_BYTES] for held in self.edges.values()]))
             conn.execute("INSERT OR REPLACE INTO keyframes (version, ts, body, base) "
                          "VALUES (?, ?, ?, NULL)", (version, ts, refs))
             self._incrementals = 0
             self._maybe_train(conn, len(items))
-        self._keyframed, self._keyframed_version = (entities, edges), version
+        self._keyframed, self._keyframed_version = ({}, {}), version
         self._since_keyframe, self._items_since_keyframe, self._keyframe_at = 0, 0, now
         self._big_delta = False
 
@@ -385,8 +394,8 @@ class Recorder:
         samples: list[tuple[str, bytes]] = []
         for prefix, table in (("e:", self.entities), ("c:", self.edges)):
             # Every n-th: a few thousand show the kinds that matter, and cost little.
-            for _, packed in list(table.values())[::max(1, len(table) // TRAINING_SAMPLES)]:
-                body = unpack_body(packed, self.dictionaries)
+            for held in list(table.values())[::max(1, len(table) // TRAINING_SAMPLES)]:
+                body = unpack_body(held[HASH_BYTES:], self.dictionaries)
                 samples.append((prefix + _kind_of.decode(body).kind, body))
         words = train(samples)
         number = max(self.dictionaries, default=0) + 1
@@ -396,28 +405,30 @@ class Recorder:
         self._dictionary, self._trained_on = (number, words), items
         self._unsaved_dictionary = number
 
-    def _write_incremental(self, conn: sqlite3.Connection, version: int, ts: float,
-                           entities: dict[str, bytes], edges: dict[str, bytes]) -> bool:
+    def _write_incremental(self, conn: sqlite3.Connection, version: int, ts: float) -> bool:
         """What changed since the last keyframe, when that is worth less than a full one."""
         before = self._keyframed
         if before is None or self._incrementals + 1 >= FULL_KEYFRAME_EVERY \
                 or version <= self._keyframed_version:
             return False
         old_entities, old_edges = before
-        new_entities = [eid for eid, h in entities.items() if old_entities.get(eid) != h]
-        gone_entities = [eid for eid in old_entities if eid not in entities]
-        new_edges = [cid for cid, h in edges.items() if old_edges.get(cid) != h]
-        gone_edges = [cid for cid in old_edges if cid not in edges]
+        new_entities = _changed(old_entities, self.entities)
+        gone_entities = [eid for eid, h in old_entities.items()
+                         if h is not None and eid not in self.entities]
+        new_edges = _changed(old_edges, self.edges)
+        gone_edges = [cid for cid, h in old_edges.items()
+                      if h is not None and cid not in self.edges]
         changed = len(new_entities) + len(gone_entities) + len(new_edges) + len(gone_edges)
-        if changed * 2 > len(entities) + len(edges):
+        if changed * 2 > len(self.entities) + len(self.edges):
             return False
         # Each body it refers to is written (last_used) with it, as a delta does.
         items = [self.entities[eid] for eid in new_entities] + \
             [self.edges[cid] for cid in new_edges]
-        conn.executemany(_PUT_BODY, [(h, b, version) for h, b in items])
+        conn.executemany(_PUT_BODY, [(*_split(held), version) for held in items])
         # Compressed: the removed ids (an edge's is its kind and both ends) are most of it.
-        refs = self._pack(_pack_refs(([entities[eid] for eid in new_entities], gone_entities,
-                                [edges[cid] for cid in new_edges], gone_edges)))
+        refs = self._pack(_pack_refs((
+            [self.entities[eid][:HASH_BYTES] for eid in new_entities], gone_entities,
+            [self.edges[cid][:HASH_BYTES] for cid in new_edges], gone_edges)))
         conn.execute("INSERT OR REPLACE INTO keyframes (version, ts, body, base) "
                      "VALUES (?, ?, ?, ?)", (version, ts, refs, self._keyframed_version))
         self._incrementals += 1
@@ -447,6 +458,23 @@ class Recorder:
         conn.execute("DELETE FROM deltas WHERE version <= ?", (base_version,))
         conn.execute("DELETE FROM keyframes WHERE version < ?", (base_version,))
         conn.execute("DELETE FROM bodies WHERE last_used < ?", (base_version,))
+
+
+def _split(held: Held) -> Stored:
+    return held[:HASH_BYTES], held[HASH_BYTES:]
+
+
+def _note_before(before: dict[str, bytes | None] | None, now: dict[str, Held], key: str) -> None:
+    """Keep what `key` was at the last keyframe, the first time it changes after it."""
+    if before is not None and key not in before:
+        held = now.get(key)
+        before[key] = held[:HASH_BYTES] if held is not None else None
+
+
+def _changed(before: dict[str, bytes | None], now: dict[str, Held]) -> list[str]:
+    """The keys present now whose hash is not the one they had at the last keyframe."""
+    return [key for key, h in before.items()
+            if (held := now.get(key)) is not None and held[:HASH_BYTES] != h]
 
 
 def oldest_moment(conn: sqlite3.Connection) -> float | None:
