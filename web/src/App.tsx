@@ -6,7 +6,7 @@ import { Legend } from "./panels/Legend";
 import { OutageBanner, useDisconnected } from "./panels/OutageBanner";
 import { MetricsOverlay } from "./panels/MetricsOverlay";
 import { SidePanel } from "./panels/SidePanel";
-import { TimeBanner, Timeline } from "./panels/Timeline";
+import { TimeBanner, Timeline, UrlNotice } from "./panels/Timeline";
 import { TopBar } from "./panels/TopBar";
 import { MapCanvas } from "./scene/MapCanvas";
 import { useSnapshot } from "./live/snapshotFile";
@@ -29,6 +29,7 @@ export function App() {
         <MapCanvas />
         <OutageBanner down={down} />
         <TimeBanner />
+        <UrlNotice />
         <ActiveFilters />
         <HealthSummary />
         <Legend />

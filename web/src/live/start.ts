@@ -72,7 +72,15 @@ export function startLive(graph: GraphStore): Live {
   };
   const travel: Travel = startTravel(graph, live);
   // A shared link with `?t=`: open at that moment.
-  const at = timeFromUrl(window.location.search);
-  if (at !== null) travel.goTo(at);
+  const moment = timeFromUrl(window.location.search);
+  if (moment && "at" in moment) travel.goTo(moment.at);
+  else if (moment) {
+    // Not silently live: say what was ignored and why, and drop it from the link.
+    useTime.setState({ urlNotice: `Ignored t=${moment.bad} in the link (${moment.why}); showing live.` });
+    const params = new URLSearchParams(window.location.search);
+    params.delete("t");
+    const text = params.toString();
+    window.history.replaceState(null, "", `${window.location.pathname}${text ? `?${text}` : ""}`);
+  }
   return live;
 }

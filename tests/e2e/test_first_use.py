@@ -1,0 +1,44 @@
+"""What a new user meets first, in a real Chromium against a real `gestalt serve`
+(synthetic source): a shared link with a moment that cannot be read says so and stays
+live, ..."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from tests.e2e.harness import gestalt_server, wait_until
+
+SYNTHETIC = {"entities": 60, "edges": 90, "churn_per_second": 0}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with gestalt_server(tmp_path_factory.mktemp("first-use"), {"synthetic": SYNTHETIC}) as url:
+        yield url
+
+
+def live(page: Any) -> None:
+    wait_until(lambda: page.evaluate("window.__gestalt?.status") == "live", 20, "the stream")
+    wait_until(lambda: page.evaluate("__gestalt.version") > 0, 20, "the first snapshot")
+
+
+def test_an_unreadable_moment_in_the_link_is_named_and_the_map_stays_live(
+    server: str, open_page: Any
+) -> None:
+    page = open_page(f"{server}/?t=yesterday&layout=namespace")
+    live(page)
+    notice = page.locator('[data-testid="url-notice"]')
+    notice.wait_for(timeout=10_000)
+    assert "t=yesterday" in notice.inner_text()
+    assert "RFC 3339" in notice.inner_text()
+    assert page.evaluate("__gestalt.at") is None
+    assert page.locator('[data-testid="time-banner"]').count() == 0
+    # The bad value leaves the link (a copy of it would carry the mistake on); the rest stays.
+    query = parse_qs(urlsplit(page.url).query)
+    assert "t" not in query and query.get("layout") == ["namespace"]
+    page.locator('[data-testid="url-notice-dismiss"]').click()
+    notice.wait_for(state="detached", timeout=5_000)
