@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.text import Text
 
 from gestalt.engine.validation import validate
-from gestalt.model.config import Config, ConfigError, load_config
+from gestalt.model.config import Config, ConfigError, load_config, stray_variables
 
 app = typer.Typer(
     name="gestalt",
@@ -50,13 +50,20 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def warn(message: str) -> None:
+    err.print(Text.assemble(("warning:", "yellow"), " ", " ".join(message.split())))
+
+
 def note(message: str) -> None:
     err.print(Text(" ".join(message.split()), style="dim"))
 
 
 def load(config_path: Path | None, options: dict[str, tuple[str, object]] | None = None
           ) -> Config:
-    """The configuration, validated the one way every command validates it."""
+    """The configuration, validated the one way every command validates it; a mistyped
+    GESTALT_ variable is warned about first (it would otherwise be silently ignored)."""
+    for warning in stray_variables(os.environ):
+        warn(warning)
     try:
         return load_config(config_path, options=options, validate=validate)
     except ConfigError as exc:

@@ -3,6 +3,7 @@ options, validated; every problem one line naming where the bad value came from.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import types
@@ -37,6 +38,16 @@ class ConfigError(Exception):
 
 _KEY = re.compile(r"^key `([^`]+)`")
 _ENV_PREFIX = "GESTALT_"
+# GESTALT_ variables that are not configuration overrides, and what reads each: the only
+# ones a stray-variable warning leaves alone.
+OTHER_VARIABLES = {
+    "GESTALT_CONFIG": "the configuration file (--config)",
+    "GESTALT_TOKEN": "the server's token (serve --token, query --token)",
+    "GESTALT_REQUIRE_SERVICES": "the tests: a missing component fails instead of skipping",
+    "GESTALT_IMAGE": "scripts/build-image.sh: the image's tag",
+    "GESTALT_LOCAL_BASE": "scripts/build-image.sh: build the base images here",
+}
+OTHER_PREFIXES = ("GESTALT_BENCH_",)  # the benchmarks' knobs (bench/*.py)
 # Checks that need more than the schema (alert rules, receivers, check ids) live in the
 # engine; it hands them in so that every command validates the same way.
 Validator = Callable[["Config"], None]
@@ -136,6 +147,42 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str], origins: dict[str, s
                               f"(allowed keys: {allowed})")
         _set(raw, keys, _env_value(name, value, declared))
         origins[dotted] = f"environment {name}"
+
+
+def stray_variables(env: Mapping[str, str]) -> list[str]:
+    """One warning per GESTALT_ variable that nothing reads, naming the closest valid
+    spelling: `GESTALT_SERVER_PORT` (one underscore) would otherwise be silently ignored.
+    Overrides (with `__`) need no warning: an unknown key there is an error."""
+    warnings = []
+    for name in sorted(env):
+        if (not name.startswith(_ENV_PREFIX) or "__" in name or name in OTHER_VARIABLES
+                or name.startswith(OTHER_PREFIXES)):
+            continue
+        guess = _closest_variable(name)
+        hint = f"; did you mean {guess}?" if guess else ""
+        warnings.append(f"environment {name}: not a Gestalt setting, ignored{hint} (overrides "
+                        "are GESTALT_<SECTION>__<KEY>, two underscores between keys)")
+    return warnings
+
+
+def _closest_variable(name: str) -> str | None:
+    overrides = [_ENV_PREFIX + "__".join(keys).upper() for keys in _key_paths(Config)]
+    # The usual slip is one underscore for two: then the keys match exactly.
+    for candidate in overrides:
+        if candidate.replace("__", "_") == name:
+            return candidate
+    found = difflib.get_close_matches(name, [*overrides, *OTHER_VARIABLES], n=1, cutoff=0.75)
+    return found[0] if found else None
+
+
+def _key_paths(cls: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """Every key path the schema declares (into sections, not into free mappings)."""
+    for f in msgspec.structs.fields(cls):
+        path = (*prefix, f.encode_name)
+        yield path
+        tp = _unwrap(f.type)
+        if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
+            yield from _key_paths(tp, path)
 
 
 def _env_value(name: str, value: str, declared: Any) -> Any:
