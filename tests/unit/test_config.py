@@ -186,6 +186,33 @@ def test_check_config_command_prints_one_line_and_fails() -> None:
     assert len(lines) == 1 and "server.port" in lines[0] and "bad_wrong_type.yaml" in lines[0]
 
 
+SEVERAL = FIXTURES / "several_bad_keys.yaml"
+SEVERAL_KEYS = ["server.port", "collectors.docker.sokcet", "server.tls_cert",
+                "collectors.nats.url", "alerts.repeat_interval", "health.checks.no_such_check"]
+
+
+def test_every_problem_of_a_file_is_reported_not_only_the_first() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(SEVERAL, env={"GESTALT_SERVER__PROT": "1"}, validate=validate)
+    lines = [str(p) for p in info.value.problems]
+    assert str(info.value).splitlines() == lines
+    assert len(lines) == len(SEVERAL_KEYS) + 1, lines  # each once, no echoes
+    assert lines[0].startswith("environment GESTALT_SERVER__PROT: key `server.prot`")
+    for key in SEVERAL_KEYS:
+        (line,) = [line for line in lines if f"key `{key}`" in line]
+        assert line.startswith(f"{SEVERAL}: key `{key}`: "), line
+
+
+def test_check_config_prints_every_problem_one_a_line() -> None:
+    run = subprocess.run([sys.executable, "-m", "gestalt.cli", "check-config", str(SEVERAL)],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert len(lines) == len(SEVERAL_KEYS), run.stderr
+    for key in SEVERAL_KEYS:
+        assert sum(line.startswith(f"error: {SEVERAL}: key `{key}`: ") for line in lines) == 1
+
+
 @pytest.mark.parametrize(("name", "closest"), [
     ("GESTALT_SERVER_PORT", "GESTALT_SERVER__PORT"),
     ("GESTALT_COLLECTORS_DOCKER_ENABLED", "GESTALT_COLLECTORS__DOCKER__ENABLED"),

@@ -46,8 +46,12 @@ LogLevelOption = Annotated[str, typer.Option(help="debug, info, warning, error."
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """One line on stderr, then exit: 2 for configuration and usage, 1 for the rest."""
-    err.print(Text.assemble(("error:", "red"), " ", " ".join(message.split())))
+    error(message)
     raise typer.Exit(code)
+
+
+def error(message: str) -> None:
+    err.print(Text.assemble(("error:", "red"), " ", " ".join(message.split())))
 
 
 def warn(message: str) -> None:
@@ -67,7 +71,10 @@ def load(config_path: Path | None, options: dict[str, tuple[str, object]] | None
     try:
         return load_config(config_path, options=options, validate=validate)
     except ConfigError as exc:
-        fail(str(exc))
+        *first, last = exc.problems  # every problem, one line each
+        for problem in first:
+            error(str(problem))
+        fail(str(last))
 
 
 def parse_log_level(value: str) -> str:

@@ -37,6 +37,7 @@ from gestalt.model.config.gitops import GitopsCollector, GitopsRepository, Ignor
 from gestalt.model.config.insight import AnomalyConfig, CostConfig, NodePrice
 from gestalt.model.config.loading import (
     ConfigError,
+    Problems,
     Validator,
     duration_seconds,
     load_config,
@@ -84,6 +85,7 @@ __all__ = [
     "NodePrice",
     "OtelCollector",
     "PostgresCollector",
+    "Problems",
     "Receiver",
     "Section",
     "ServerConfig",
