@@ -42,3 +42,16 @@ def test_an_unreadable_moment_in_the_link_is_named_and_the_map_stays_live(
     assert "t" not in query and query.get("layout") == ["namespace"]
     page.locator('[data-testid="url-notice-dismiss"]').click()
     notice.wait_for(state="detached", timeout=5_000)
+
+
+def test_the_cost_panel_is_titled_for_its_mode(server: str, open_page: Any) -> None:
+    page = open_page(f"{server}/")
+    live(page)
+    panel = page.get_by_test_id("top-spenders")
+    title = page.get_by_test_id("top-spenders-title")
+    page.locator('[data-colour="waste"]').click()
+    wait_until(lambda: panel.is_visible(), 15, "the cost panel in waste mode")
+    assert title.inner_text() == "Most waste (idle cost)"
+    assert panel.get_attribute("aria-label") == "Most waste (idle cost)"
+    page.locator('[data-colour="cost"]').click()
+    wait_until(lambda: title.inner_text() == "Top spenders", 5, "the cost title")

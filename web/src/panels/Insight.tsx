@@ -30,9 +30,11 @@ export function TopSpenders() {
   const fly = useUi((s) => s.fly);
   if ((colourBy !== "cost" && colourBy !== "waste") || !totals) return null;
   const rows = [...top].sort((a, b) => colourBy === "waste" ? b.waste_per_hour - a.waste_per_hour : b.cost_per_hour - a.cost_per_hour);
+  // The list is ranked by what the map is coloured by: its title says which.
+  const title = colourBy === "waste" ? "Most waste (idle cost)" : "Top spenders";
   return (
-    <section className="metrics-overlay top-spenders" aria-label="Top spenders" data-testid="top-spenders" data-obstacle>
-      <div className="metrics-title">Top spenders</div>
+    <section className="metrics-overlay top-spenders" aria-label={title} data-testid="top-spenders" data-obstacle>
+      <div className="metrics-title" data-testid="top-spenders-title">{title}</div>
       <div className="metric-head"><span>Total</span><b data-testid="cost-total">{money(totals.total_per_hour, currency)}</b></div>
       <div className="metric-head"><span>Idle · waste</span><b>{money(totals.idle_per_hour, currency)} · {money(totals.waste_per_hour, currency)}</b></div>
       <ol>
