@@ -4,7 +4,12 @@ live, ..."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import re
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -55,3 +60,50 @@ def test_the_cost_panel_is_titled_for_its_mode(server: str, open_page: Any) -> N
     assert panel.get_attribute("aria-label") == "Most waste (idle cost)"
     page.locator('[data-colour="cost"]').click()
     wait_until(lambda: title.inner_text() == "Top spenders", 5, "the cost title")
+
+
+def downloaded(page: Any, action: Callable[[], None]) -> str:
+    with page.expect_download(timeout=20_000) as download:
+        action()
+    return str(download.value.suggested_filename)
+
+
+def stamp(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H-%M-%SZ")
+
+
+def test_exports_are_named_after_the_site_and_the_moment_shown(
+    server: str, open_page: Any
+) -> None:
+    with urllib.request.urlopen(f"{server}/api/infra/config", timeout=10) as response:
+        site = json.load(response)["site"]
+    assert re.fullmatch(r"[A-Za-z0-9._-]+", site), site
+    page = open_page(f"{server}/")
+    live(page)
+    export = page.locator('[data-testid="tl-export"]')
+    names = {fmt: downloaded(page, lambda fmt=fmt: export.select_option(fmt))
+             for fmt in ("json", "graphml", "dot", "mermaid", "png")}
+    names["snapshot"] = downloaded(page, page.locator('[data-testid="tl-snapshot"]').click)
+    pattern = re.compile(rf"gestalt-{re.escape(site)}-(\d{{4}}-\d\d-\d\dT\d\d-\d\d-\d\dZ)"
+                         r"(-snapshot\.json|\.\w+)")
+    now = time.time()
+    for what, name in names.items():
+        match = pattern.fullmatch(name)
+        assert match, (what, name)
+        moment = datetime.strptime(match.group(1), "%Y-%m-%dT%H-%M-%SZ").replace(tzinfo=UTC)
+        assert now - 60 <= moment.timestamp() <= now + 1, (what, name)  # live: now
+    assert names["graphml"].endswith(".graphml") and names["png"].endswith(".png")
+    assert names["snapshot"].endswith("-snapshot.json") and names["dot"].endswith(".dot")
+
+    # In the past: the moment shown, to the second.
+    wait_until(lambda: page.evaluate("__gestalt.version") > 0 and time.time() > now + 2, 10,
+               "a moment to look back at")
+    page.locator('[data-testid="tl-scrub"]').fill(f"{now - 1:.1f}")
+    wait_until(lambda: page.evaluate("__gestalt.at") is not None, 10, "the past")
+    at = page.evaluate("__gestalt.at")
+    assert downloaded(page, lambda: export.select_option("graphml")) == \
+        f"gestalt-{site}-{stamp(at)}.graphml"
+    assert downloaded(page, lambda: export.select_option("png")) == \
+        f"gestalt-{site}-{stamp(at)}.png"
+    assert downloaded(page, page.locator('[data-testid="tl-snapshot"]').click) == \
+        f"gestalt-{site}-{stamp(at)}-snapshot.json"

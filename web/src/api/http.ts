@@ -58,6 +58,6 @@ export const api = {
     getJson<{ series: SeriesBand[] }>(`/api/infra/anomalies/series/${encodeURIComponent(id)}`),
   cost: () => getJson<{ currency: string; totals: CostTotals; entities: Record<string, UnitCost>; top: TopSpender[] }>("/api/infra/cost"),
   health: () => getJson<{ sources: SourceStatus[] }>("/api/infra/health"),
-  config: () => getJson<{ visualization: VisualizationConfig; checks?: Record<string, string>; version: string;
+  config: () => getJson<{ visualization: VisualizationConfig; checks?: Record<string, string>; version: string; site?: string;
     snapshot?: { file: string; at: number } | null }>("/api/infra/config"),
 };

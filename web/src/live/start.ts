@@ -53,12 +53,12 @@ export function startLive(graph: GraphStore): Live {
   };
   loadAlerts();
   setInterval(loadAlerts, 5000);
-  api.config().then(({ visualization, checks, snapshot }) => {
+  api.config().then(({ visualization, checks, snapshot, site }) => {
     // `gestalt serve --open-snapshot`: the server shows a snapshot; the badge says so.
     if (snapshot && !useSnapshot.getState().open) useSnapshot.setState({ open: { file: snapshot.file, at: snapshot.at, origin: "server" } });
     const ui = useUi.getState();
     const fromUrl = new URLSearchParams(window.location.search).get("layout");
-    useUi.setState({ config: visualization, checks: checks ?? {} });
+    useUi.setState({ config: visualization, checks: checks ?? {}, ...(site ? { site } : {}) });
     if (!fromUrl && visualization.layout_algorithm.includes("namespace")) ui.setLayout("namespace");
   }).catch(() => undefined);
   startInsight();
