@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.e2e.harness import gestalt_server, wait_until
+from tests.e2e.harness import ARTIFACTS, gestalt_server, wait_until
 
 SYNTHETIC = {"entities": 60, "edges": 90, "churn_per_second": 0}
 
@@ -107,3 +107,55 @@ def test_exports_are_named_after_the_site_and_the_moment_shown(
         f"gestalt-{site}-{stamp(at)}.png"
     assert downloaded(page, page.locator('[data-testid="tl-snapshot"]').click) == \
         f"gestalt-{site}-{stamp(at)}-snapshot.json"
+
+
+# The search box is the first thing a new user reaches for: never narrower than this.
+MIN_SEARCH_PX = 200
+
+
+def header_layout(page: Any) -> dict[str, Any]:
+    """Each control of the top bar (its box), the search input's width, the viewport's."""
+    return page.evaluate("""() => {
+      const bar = document.querySelector('.topbar');
+      const boxes = [...bar.children].filter((c) => c.getClientRects().length).map((c) => {
+        const r = c.getBoundingClientRect();
+        return { name: c.className || c.tagName, left: r.left, right: r.right, top: r.top,
+                 bottom: r.bottom };
+      });
+      const search = document.querySelector('.search input').getBoundingClientRect().width;
+      return { boxes, search, width: window.innerWidth };
+    }""")
+
+
+def overlaps(boxes: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(a["name"], b["name"]) for i, a in enumerate(boxes) for b in boxes[i + 1:]
+            if min(a["right"], b["right"]) - max(a["left"], b["left"]) > 1
+            and min(a["bottom"], b["bottom"]) - max(a["top"], b["top"]) > 1]
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 800), (390, 844)])
+def test_the_snapshot_badge_leaves_the_header_readable(
+    server: str, open_page: Any, width: int, height: int
+) -> None:
+    with urllib.request.urlopen(f"{server}/api/infra/snapshot", timeout=30) as response:
+        snapshot = response.read().decode()
+    page = open_page(f"{server}/", width, height)
+    live(page)
+    drop_file(page, "incident-2026-11-30-checkout-outage.json", snapshot)
+    page.get_by_test_id("snapshot-badge").wait_for(timeout=10_000)
+    page.screenshot(path=str(ARTIFACTS / f"header-snapshot-{width}.png"))
+    layout = header_layout(page)
+    assert overlaps(layout["boxes"]) == [], layout
+    assert all(b["left"] >= 0 and b["right"] <= layout["width"] + 0.5
+               for b in layout["boxes"]), layout
+    assert layout["search"] >= MIN_SEARCH_PX, layout
+
+
+def drop_file(page: Any, name: str, text: str) -> None:
+    """Drop a file on the page as a user dragging it from a file manager would."""
+    transfer = page.evaluate_handle(
+        "([name, text]) => { const dt = new DataTransfer(); "
+        "dt.items.add(new File([text], name, { type: 'application/json' })); return dt; }",
+        [name, text])
+    page.dispatch_event("body", "dragover", {"dataTransfer": transfer})
+    page.dispatch_event("body", "drop", {"dataTransfer": transfer})

@@ -10,6 +10,7 @@ import { TimeBanner, Timeline, UrlNotice } from "./panels/Timeline";
 import { TopBar } from "./panels/TopBar";
 import { MapCanvas } from "./scene/MapCanvas";
 import { useSnapshot } from "./live/snapshotFile";
+import { SnapshotBadge } from "./panels/SnapshotBadge";
 import { useTime } from "./state/time";
 import { useUi } from "./state/ui";
 
@@ -30,6 +31,7 @@ export function App() {
         <OutageBanner down={down} />
         <TimeBanner />
         <UrlNotice />
+        <SnapshotBadge />
         <ActiveFilters />
         <HealthSummary />
         <Legend />
