@@ -159,3 +159,38 @@ def drop_file(page: Any, name: str, text: str) -> None:
         [name, text])
     page.dispatch_event("body", "dragover", {"dataTransfer": transfer})
     page.dispatch_event("body", "drop", {"dataTransfer": transfer})
+
+
+def test_a_ghost_shows_what_was_known_of_it_without_asking_for_it_now(
+    tmp_path: Any, open_page: Any
+) -> None:
+    """Compare two moments: an entity removed between them comes back as a ghost; its
+    details are what was known at the earlier moment (no 404 in the console)."""
+    churning = {"entities": 60, "edges": 90, "churn_per_second": 10}
+    with gestalt_server(tmp_path, {"synthetic": churning}) as url:
+        page = open_page(f"{url}/")
+        live(page)
+        earlier = time.time()
+        wait_until(lambda: time.time() > earlier + 4, 10, "pods to be replaced")
+        later = time.time()
+        page.reload()  # the timeline knows the retained range
+        live(page)
+        scrub = page.locator('[data-testid="tl-scrub"]')
+        scrub.fill(f"{earlier:.1f}")
+        wait_until(lambda: page.evaluate("__gestalt.shownVersion") is not None, 10, "the past")
+        page.locator('[data-testid="tl-mark"]').click()
+        scrub.fill(f"{later:.1f}")
+        page.locator('[data-testid="tl-compare"]').click()
+        removed = page.locator('[data-testid="compare"] li[data-change="removed"]').first
+        removed.wait_for(timeout=10_000)
+        ghost = removed.get_attribute("data-entity")
+        removed.locator(".entity-link").click()
+        details = page.get_by_test_id("details")
+        wait_until(lambda: details.get_attribute("data-entity") == ghost, 10, "its details")
+        note = page.get_by_test_id("details-ghost")
+        note.wait_for(timeout=10_000)
+        assert note.inner_text().startswith("Removed between")
+        # What was known then: its relations at the earlier moment.
+        wait_until(lambda: page.locator('[data-testid="details"] .relations').count() > 0, 10,
+                   "its relations then")
+        page.screenshot(path=str(ARTIFACTS / "ghost-details.png"))
