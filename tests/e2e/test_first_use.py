@@ -194,3 +194,47 @@ def test_a_ghost_shows_what_was_known_of_it_without_asking_for_it_now(
         wait_until(lambda: page.locator('[data-testid="details"] .relations').count() > 0, 10,
                    "its relations then")
         page.screenshot(path=str(ARTIFACTS / "ghost-details.png"))
+        page.context.close()  # before its server stops
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)
+
+
+def test_in_the_past_the_cost_is_the_one_recorded_then(tmp_path: Any, open_page: Any) -> None:
+    churning = {"entities": 60, "edges": 90, "churn_per_second": 10}
+    with gestalt_server(tmp_path, {"synthetic": churning},
+                        settings={"cost": {"record_interval": 1},
+                                  "history": {"sample_interval": 0.5}}) as url:
+        # Nothing recorded at a moment: said so, not a figure.
+        nothing = get_json(f"{url}/api/infra/cost?at=1")
+        assert nothing["recorded_at"] is None and nothing["totals"] is None
+        page = open_page(f"{url}/")
+        live(page)
+        line = page.get_by_test_id("insight-line")
+        wait_until(lambda: line.get_attribute("data-cost") == "live", 15, "the live cost")
+        start = time.time()
+        wait_until(lambda: time.time() > start + 3, 10, "a few records of cost")
+        moment = time.time() - 1.5
+        past = get_json(f"{url}/api/infra/cost?at={moment}")
+        assert moment - 2 <= past["recorded_at"] <= moment, past["recorded_at"]
+        total = past["totals"]["total_per_hour"]
+        # It is what was recorded then (the series of the total, read back).
+        series = get_json(f"{url}/api/infra/metrics/cost:total?since={moment - 10}"
+                          f"&until={moment}")["series"]["total_per_hour"]
+        assert series[-1] == [past["recorded_at"], total]
+        assert past["top"] and all(r["name"] for r in past["top"])
+
+        page.locator('[data-testid="tl-scrub"]').fill(f"{moment:.1f}")
+        wait_until(lambda: line.get_attribute("data-cost") == "past", 10, "the past's cost")
+        month = total * 730
+        figure = f"{month:.0f}" if month >= 100 else f"{month:.2f}"
+        assert line.inner_text().startswith(f"{figure} {past['currency']}/mo then"), \
+            (line.inner_text(), figure)
+        page.locator('[data-colour="cost"]').click()
+        page.get_by_test_id("top-spenders").wait_for(timeout=10_000)
+        page.screenshot(path=str(ARTIFACTS / "past-cost.png"))
+        page.locator('[data-testid="tl-live"]').click()
+        wait_until(lambda: line.get_attribute("data-cost") == "live", 10, "the live cost again")
+        page.context.close()  # before its server stops

@@ -22,8 +22,9 @@ export function App() {
   const past = useTime((s) => s.at !== null);
   // A dropped snapshot file has no history on this server to travel in.
   const fromFile = useSnapshot((s) => s.open?.origin === "file");
+  const snapshot = useSnapshot((s) => s.open !== null);
   return (
-    <div className={`app${down ? " disconnected" : ""}${past ? " past" : ""}`} data-disconnected={down || undefined}
+    <div className={`app${down ? " disconnected" : ""}${past ? " past" : ""}${snapshot ? " snapshot" : ""}`} data-disconnected={down || undefined}
       data-past={past || undefined}>
       <TopBar />
       <main className="stage">
