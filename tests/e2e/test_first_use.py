@@ -141,9 +141,14 @@ def test_the_snapshot_badge_leaves_the_header_readable(
         snapshot = response.read().decode()
     page = open_page(f"{server}/", width, height)
     live(page)
+    readable(page)  # live
     drop_file(page, "incident-2026-11-30-checkout-outage.json", snapshot)
     page.get_by_test_id("snapshot-badge").wait_for(timeout=10_000)
     page.screenshot(path=str(ARTIFACTS / f"header-snapshot-{width}.png"))
+    readable(page)
+
+
+def readable(page: Any) -> None:
     layout = header_layout(page)
     assert overlaps(layout["boxes"]) == [], layout
     assert all(b["left"] >= 0 and b["right"] <= layout["width"] + 0.5
