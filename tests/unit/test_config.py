@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,13 @@ import msgspec
 import pytest
 
 from gestalt.engine.validation import validate
-from gestalt.model.config import ConfigError, Receiver, duration_seconds, load_config
+from gestalt.model.config import (
+    ConfigError,
+    Receiver,
+    duration_seconds,
+    load_config,
+    stray_variables,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -177,6 +184,68 @@ def test_check_config_command_prints_one_line_and_fails() -> None:
     assert bad.returncode == 2
     lines = [line for line in bad.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "server.port" in lines[0] and "bad_wrong_type.yaml" in lines[0]
+
+
+SEVERAL = FIXTURES / "several_bad_keys.yaml"
+SEVERAL_KEYS = ["server.port", "collectors.docker.sokcet", "server.tls_cert",
+                "collectors.nats.url", "alerts.repeat_interval", "health.checks.no_such_check"]
+
+
+def test_every_problem_of_a_file_is_reported_not_only_the_first() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(SEVERAL, env={"GESTALT_SERVER__PROT": "1"}, validate=validate)
+    lines = [str(p) for p in info.value.problems]
+    assert str(info.value).splitlines() == lines
+    assert len(lines) == len(SEVERAL_KEYS) + 1, lines  # each once, no echoes
+    assert lines[0].startswith("environment GESTALT_SERVER__PROT: key `server.prot`")
+    for key in SEVERAL_KEYS:
+        (line,) = [line for line in lines if f"key `{key}`" in line]
+        assert line.startswith(f"{SEVERAL}: key `{key}`: "), line
+
+
+def test_check_config_prints_every_problem_one_a_line() -> None:
+    run = subprocess.run([sys.executable, "-m", "gestalt.cli", "check-config", str(SEVERAL)],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert len(lines) == len(SEVERAL_KEYS), run.stderr
+    for key in SEVERAL_KEYS:
+        assert sum(line.startswith(f"error: {SEVERAL}: key `{key}`: ") for line in lines) == 1
+
+
+@pytest.mark.parametrize(("name", "closest"), [
+    ("GESTALT_SERVER_PORT", "GESTALT_SERVER__PORT"),
+    ("GESTALT_COLLECTORS_DOCKER_ENABLED", "GESTALT_COLLECTORS__DOCKER__ENABLED"),
+    ("GESTALT_TOKNE", "GESTALT_TOKEN"),
+    ("GESTALT_CONFG", "GESTALT_CONFIG"),
+])
+def test_a_mistyped_gestalt_variable_is_named_with_its_closest_spelling(
+    name: str, closest: str
+) -> None:
+    (warning,) = stray_variables({name: "9000", "PATH": "/bin"})
+    assert warning.startswith(f"environment {name}: ")
+    assert f"did you mean {closest}?" in warning
+
+
+def test_known_gestalt_variables_and_overrides_are_not_warned_about() -> None:
+    env = {"GESTALT_SERVER__PORT": "1", "GESTALT_TOKEN": "t", "GESTALT_CONFIG": "c",
+           "GESTALT_REQUIRE_SERVICES": "1", "GESTALT_IMAGE": "i", "GESTALT_LOCAL_BASE": "1",
+           "GESTALT_BENCH_AGENTS": "4", "OTHER_SERVER_PORT": "1"}
+    assert stray_variables(env) == []
+    (nothing_close,) = stray_variables({"GESTALT_ZZZZZZZZZZZZZ": "1"})
+    assert "did you mean" not in nothing_close
+
+
+def test_serve_warns_about_a_mistyped_override_at_start() -> None:
+    """As a new user meets it: `check-config` (the same loading as `serve`) with one
+    underscore too few says so on stderr and still runs."""
+    env = {**os.environ, "GESTALT_SERVER_PORT": "9000"}
+    run = subprocess.run([sys.executable, "-m", "gestalt.cli", "check-config",
+                          str(ROOT / "config" / "infrastructure.yaml")],
+                         capture_output=True, text=True, timeout=60, env=env)
+    assert run.returncode == 0, run.stderr
+    assert "warning: environment GESTALT_SERVER_PORT: not a Gestalt setting" in run.stderr
+    assert "did you mean GESTALT_SERVER__PORT?" in run.stderr
 
 
 def test_a_pagerduty_receiver_needs_no_url() -> None:

@@ -6,10 +6,11 @@ import { Legend } from "./panels/Legend";
 import { OutageBanner, useDisconnected } from "./panels/OutageBanner";
 import { MetricsOverlay } from "./panels/MetricsOverlay";
 import { SidePanel } from "./panels/SidePanel";
-import { TimeBanner, Timeline } from "./panels/Timeline";
+import { TimeBanner, Timeline, UrlNotice } from "./panels/Timeline";
 import { TopBar } from "./panels/TopBar";
 import { MapCanvas } from "./scene/MapCanvas";
 import { useSnapshot } from "./live/snapshotFile";
+import { SnapshotBadge } from "./panels/SnapshotBadge";
 import { useTime } from "./state/time";
 import { useUi } from "./state/ui";
 
@@ -21,14 +22,17 @@ export function App() {
   const past = useTime((s) => s.at !== null);
   // A dropped snapshot file has no history on this server to travel in.
   const fromFile = useSnapshot((s) => s.open?.origin === "file");
+  const snapshot = useSnapshot((s) => s.open !== null);
   return (
-    <div className={`app${down ? " disconnected" : ""}${past ? " past" : ""}`} data-disconnected={down || undefined}
+    <div className={`app${down ? " disconnected" : ""}${past ? " past" : ""}${snapshot ? " snapshot" : ""}`} data-disconnected={down || undefined}
       data-past={past || undefined}>
       <TopBar />
       <main className="stage">
         <MapCanvas />
         <OutageBanner down={down} />
         <TimeBanner />
+        <UrlNotice />
+        <SnapshotBadge />
         <ActiveFilters />
         <HealthSummary />
         <Legend />

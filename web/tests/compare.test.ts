@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { describeChange } from "../src/panels/format";
+import { knownAt } from "../src/state/compare";
 
 // A /api/infra/topology/diff answer recorded from `gestalt demo`: a ConfigMap whose attrs
 // changed, a container whose attrs, health and reasons changed.
@@ -20,5 +21,18 @@ describe("compare: what changed", () => {
     expect(text).toContain("health_status: ok → warning");
     expect(text).toContain('health_reasons: – → ["restarted 2 times in the last 10 minutes"]');
     expect(text).not.toContain("[object Object]");
+  });
+});
+
+describe("compare: a ghost is asked about as it was", () => {
+  const removedId = (diff.entities.removed[0] ?? { id: "container:gone" }).id as string;
+  const withRemoved = { ...diff, entities: { ...diff.entities, removed: [{ id: removedId, name: "gone", kind: "container" }] } };
+  it("at the earlier moment, since the server has nothing of it at the later one", () => {
+    expect(knownAt(removedId, withRemoved.to, withRemoved)).toBe(withRemoved.from);
+  });
+  it("and anything else at the moment shown", () => {
+    expect(knownAt("configmap:kubesim/data/billing-config", withRemoved.to, withRemoved)).toBe(withRemoved.to);
+    expect(knownAt(removedId, withRemoved.to - 60, withRemoved)).toBe(withRemoved.to - 60);
+    expect(knownAt(removedId, null, withRemoved)).toBeNull();
   });
 });

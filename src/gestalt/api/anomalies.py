@@ -13,8 +13,10 @@ from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from gestalt.api.timetravel import moment
 from gestalt.engine.anomaly.expected import MAX_MINUTES, expected_event
-from gestalt.engine.cost import allocate, unit_row
+from gestalt.engine.cost import allocate, rates_at, unit_row
+from gestalt.engine.moments import state_at
 from gestalt.engine.runtime import Engine
 
 _encoder = msgspec.json.Encoder()
@@ -76,10 +78,14 @@ def cost_router(engine: Engine) -> APIRouter:
     router = APIRouter(prefix="/api/infra", tags=["health"])
 
     @router.get("/cost")
-    async def get_cost(top: Annotated[int, Query(ge=1, le=1000)] = 10) -> Response:
+    async def get_cost(top: Annotated[int, Query(ge=1, le=1000)] = 10,
+                       at: str | None = None) -> Response:
         """Cost per hour now (engine/cost.py): totals, each pod's and container's cost and
         waste (the UI's "by cost" and "by waste" colours), nodes with their idle share, and
-        the top spenders."""
+        the top spenders. With `at`: as recorded then (`recorded_at`, the record it comes
+        from; null with no totals when nothing was recorded then)."""
+        if at is not None:
+            return await _cost_at(moment(at), top)
         report = allocate(engine.store, engine.config.cost)
         return _json({
             "currency": report.currency, "totals": report.totals,
@@ -88,5 +94,31 @@ def cost_router(engine: Engine) -> APIRouter:
             "nodes": {n.id: {"cost": n.cost_per_hour, "idle": n.idle_per_hour}
                       for n in report.nodes},
             "top": [unit_row(u) for u in report.units[:top]]})
+
+    async def _cost_at(when: float, top: int) -> Response:
+        currency = engine.config.cost.currency
+        # History keeps a key's samples at most every sample_interval: records are as far
+        # apart as the longer of the two.
+        interval = max(engine.config.cost.record_interval, engine.history.sample_interval)
+        rates = await rates_at(engine.history, when, interval)
+        if rates is None:
+            return _json({"at": when, "recorded_at": None, "currency": currency,
+                          "totals": None, "entities": {}, "nodes": {}, "top": []})
+        dearest = sorted(rates.units.items(), key=lambda item: -item[1]["cost_per_hour"])[:top]
+        entities = (await state_at(engine, when)).entities if dearest else {}
+        rows = []
+        for eid, values in dearest:
+            entity = entities.get(eid)
+            rows.append({"id": eid, "kind": entity.kind.value if entity else None,
+                         "name": entity.name if entity else eid,
+                         "namespace": entity.namespace if entity else None, **values})
+        return _json({
+            "at": when, "recorded_at": rates.recorded_at, "currency": currency,
+            "totals": rates.totals,
+            "entities": {eid: {"cost": v["cost_per_hour"], "waste": v["waste_per_hour"]}
+                         for eid, v in rates.units.items()},
+            "nodes": {nid: {"cost": v["cost_per_hour"], "idle": v["idle_per_hour"]}
+                      for nid, v in rates.nodes.items()},
+            "top": rows})
 
     return router

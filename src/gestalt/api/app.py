@@ -24,6 +24,7 @@ from gestalt.api.actions import build as build_actions
 from gestalt.api.actions import mount as mount_actions
 from gestalt.api.anomalies import anomalies_router, cost_router
 from gestalt.api.code import code_router
+from gestalt.api.exports import site_name
 from gestalt.api.mcp_mount import McpMount
 from gestalt.api.metrics import engine_registry, exposition
 from gestalt.api.security import SecurityMiddleware
@@ -311,6 +312,8 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
         return _json({"visualization": engine.config.visualization,
                       "checks": {c.id: c.title for c in CHECKS},
                       "version": gestalt.__version__,
+                      # What exported files are named after (the PNG is named in the UI).
+                      "site": site_name(engine.config.agent.site),
                       "snapshot": engine.snapshot})
 
     app.include_router(code_router(engine))

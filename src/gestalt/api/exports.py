@@ -9,7 +9,9 @@ of a Secret than its metadata: secret values never enter the process.
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
@@ -18,8 +20,22 @@ import msgspec
 from gestalt.model import Connection, Entity
 
 _encoder = msgspec.json.Encoder()
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 # Node fields the graph formats carry.
 _FIELDS = ("kind", "name", "namespace", "status", "health")
+
+
+def site_name(agent_site: str | None) -> str:
+    """What this server's files are named after: its site when it is a federation agent's,
+    else this machine (as the host source names it); safe in a file name."""
+    return _UNSAFE.sub("-", agent_site or socket.gethostname()).strip("-.") or "gestalt"
+
+
+def file_name(site: str, moment: float, suffix: str) -> str:
+    """`gestalt-<site>-2026-11-30T08-15-00Z<suffix>`: which map and which moment (to the
+    second, UTC), without characters a file system refuses (`:` on Windows and macOS)."""
+    stamp = datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H-%M-%SZ")
+    return f"gestalt-{site}-{stamp}{suffix}"
 
 
 def _fields(entity: Entity) -> dict[str, str]:

@@ -17,7 +17,7 @@ import msgspec
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response, StreamingResponse
 
-from gestalt.api.exports import FORMATS, export_view
+from gestalt.api.exports import FORMATS, export_view, file_name, site_name
 from gestalt.api.snapshots import build_snapshot
 from gestalt.api.sse import HEARTBEAT_FRAME, HEARTBEAT_SECONDS, Broadcaster, sse_frame
 from gestalt.api.streams import RETRY, SSE_HEADERS, until_closed
@@ -61,9 +61,21 @@ def _json(value: Any) -> Response:
     return Response(_encoder.encode(value), media_type="application/json")
 
 
+def shown_now(engine: Engine) -> float:
+    """The moment the live map shows: now, or the snapshot file's moment when this server
+    shows one (`serve --open-snapshot`)."""
+    return float(engine.snapshot["at"]) if engine.snapshot is not None else time.time()
+
+
+def attachment(body: bytes, media: str, name: str) -> Response:
+    return Response(body, media_type=media,
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
 def past_routes(engine: Engine, broadcaster: Broadcaster,
                 topology_filter: Any) -> APIRouter:
     router = APIRouter()
+    site = site_name(engine.config.agent.site)
 
     @router.get("/api/infra/timeline", tags=["history"])
     async def get_timeline(since: str | None = None, until: str | None = None,
@@ -116,11 +128,10 @@ def past_routes(engine: Engine, broadcaster: Broadcaster,
         """A self-contained file of one moment: the topology, metric samples and events
         of a window around it, alerts, and the snapshot schema. Open it with
         `gestalt serve --open-snapshot FILE`."""
-        when = moment(at) if at else time.time()
+        when = moment(at) if at else shown_now(engine)
         document = await build_snapshot(engine, when, window_minutes * 60)
-        stamp = iso(when).replace(":", "").replace(".", "-")
-        return Response(_encoder.encode(document), media_type="application/json", headers={
-            "Content-Disposition": f'attachment; filename="gestalt-snapshot-{stamp}.json"'})
+        return attachment(_encoder.encode(document), "application/json",
+                          file_name(site, when, "-snapshot.json"))
 
     @router.get("/api/infra/export", tags=["history"])
     async def get_export(
@@ -136,8 +147,9 @@ def past_routes(engine: Engine, broadcaster: Broadcaster,
             raise HTTPException(400, f"format: expected one of {', '.join(FORMATS)}, "
                                      f"got {format!r}")
         flt: TopologyFilter = topology_filter(engine, kinds, namespaces, labels, sources)
+        when = shown_now(engine) if at is None else moment(at)
         if at is not None:
-            document = await topology_at(engine, moment(at))
+            document = await topology_at(engine, when)
             entities, connections = document["entities"], document["connections"]
         else:
             entities = list(engine.store.entities.values())
@@ -146,8 +158,7 @@ def past_routes(engine: Engine, broadcaster: Broadcaster,
         if not flt.empty:
             entities, connections = flt.apply(entities, connections)
         body, media, ext = export_view(format, document, entities, connections)
-        return Response(body, media_type=media, headers={
-            "Content-Disposition": f'attachment; filename="gestalt-view.{ext}"'})
+        return attachment(body, media, file_name(site, when, f".{ext}"))
 
     return router
 

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.text import Text
 
 from gestalt.engine.validation import validate
-from gestalt.model.config import Config, ConfigError, load_config
+from gestalt.model.config import Config, ConfigError, load_config, stray_variables
 
 app = typer.Typer(
     name="gestalt",
@@ -46,8 +46,16 @@ LogLevelOption = Annotated[str, typer.Option(help="debug, info, warning, error."
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """One line on stderr, then exit: 2 for configuration and usage, 1 for the rest."""
-    err.print(Text.assemble(("error:", "red"), " ", " ".join(message.split())))
+    error(message)
     raise typer.Exit(code)
+
+
+def error(message: str) -> None:
+    err.print(Text.assemble(("error:", "red"), " ", " ".join(message.split())))
+
+
+def warn(message: str) -> None:
+    err.print(Text.assemble(("warning:", "yellow"), " ", " ".join(message.split())))
 
 
 def note(message: str) -> None:
@@ -56,11 +64,17 @@ def note(message: str) -> None:
 
 def load(config_path: Path | None, options: dict[str, tuple[str, object]] | None = None
           ) -> Config:
-    """The configuration, validated the one way every command validates it."""
+    """The configuration, validated the one way every command validates it; a mistyped
+    GESTALT_ variable is warned about first (it would otherwise be silently ignored)."""
+    for warning in stray_variables(os.environ):
+        warn(warning)
     try:
         return load_config(config_path, options=options, validate=validate)
     except ConfigError as exc:
-        fail(str(exc))
+        *first, last = exc.problems  # every problem, one line each
+        for problem in first:
+            error(str(problem))
+        fail(str(last))
 
 
 def parse_log_level(value: str) -> str:

@@ -279,6 +279,39 @@ class CostRecorder:
             await asyncio.sleep(self.config.record_interval)
 
 
+@dataclass
+class RecordedRates:
+    """The rates `CostRecorder` recorded last at or before a moment (at `recorded_at`)."""
+
+    recorded_at: float
+    totals: dict[str, float]
+    units: dict[str, dict[str, float]]  # entity id -> cost_per_hour, waste_per_hour
+    nodes: dict[str, dict[str, float]]  # node id -> cost_per_hour, idle_per_hour
+
+
+_GROUPS = tuple(f"{PREFIX}{by}:" for by in ("namespace", "owner", "site"))
+
+
+async def rates_at(history: History, at: float, interval: float) -> RecordedRates | None:
+    """What things cost at `at`, as recorded then: the last record at or before it, held
+    for at most two intervals (as `cost_over` holds a rate: a gap has no cost). None when
+    nothing was recorded then (cost off, or a gap)."""
+    found = await history.frame_at(PREFIX + "total", "total_per_hour", at, at - 2 * interval)
+    if found is None:
+        return None
+    recorded_at, frame = found
+    units: dict[str, dict[str, float]] = {}
+    nodes: dict[str, dict[str, float]] = {}
+    for key, values in frame.items():
+        if not key.startswith(PREFIX) or key.startswith(_GROUPS) or key == PREFIX + "total":
+            continue
+        if "waste_per_hour" in values:
+            units[key[len(PREFIX):]] = values
+        elif "idle_per_hour" in values:
+            nodes[key[len(PREFIX):]] = values
+    return RecordedRates(recorded_at, frame.get(PREFIX + "total", {}), units, nodes)
+
+
 async def cost_over(history: History, key: str, start: float, end: float,
                     interval: float) -> dict[str, Any]:
     """The cost of `key` (an entity id, `namespace:<ns>`, `owner:<id>`, `site:<name>` or

@@ -322,6 +322,23 @@ class History:
             series.setdefault(name, []).append((ts, value))
         return series
 
+    async def frame_at(self, entity_id: str, name: str, at: float, since: float
+                       ) -> tuple[float, dict[str, dict[str, float]]] | None:
+        """The samples recorded together with `entity_id`'s `name` when it was last recorded
+        in [since, at]: (that time, entity id -> name -> value); None when it was not."""
+        def query(conn: sqlite3.Connection) -> tuple[float, dict[str, dict[str, float]]] | None:
+            (ts,) = conn.execute("SELECT MAX(ts) FROM samples WHERE entity_id = ? AND name = ? "
+                                 "AND ts >= ? AND ts <= ?", (entity_id, name, since, at)).fetchone()
+            if ts is None:
+                return None
+            frame: dict[str, dict[str, float]] = {}
+            for key, field, value in conn.execute(
+                    "SELECT entity_id, name, value FROM samples WHERE ts = ?", (ts,)):
+                frame.setdefault(key, {})[field] = value
+            return ts, frame
+
+        return await self.read(query)
+
     async def notifications(self, *, limit: int = 100) -> list[Notification]:
         """The notification log, newest first."""
         rows = await self._read(

@@ -13,49 +13,64 @@ from urllib.parse import urlsplit
 from gestalt.engine.alerts.manager import receivers_of
 from gestalt.engine.alerts.rules import compile_rules
 from gestalt.engine.health import CHECKS, CHECKS_BY_ID, Check, thresholds
-from gestalt.model.config import Config, ConfigError, HealthConfig
+from gestalt.model.config import Config, ConfigError, HealthConfig, Problems
 
 
-def validate(config: Config) -> None:
-    """Raise ConfigError (one line, naming the key) for the first problem found."""
+def validate(config: Config, problems: Problems | None = None) -> None:
+    """Every problem found, each one line naming the key: kept in `problems` when given
+    (load_config's), else raised together as one ConfigError."""
+    found = Problems() if problems is None else problems
     health = config.health
     for check_id in health.checks:
         if check_id not in CHECKS_BY_ID:
-            raise ConfigError(f"key `health.checks.{check_id}`: unknown check "
-                              f"(checks: {', '.join(CHECKS_BY_ID)})")
+            found.found.append(ConfigError(f"key `health.checks.{check_id}`: unknown check "
+                                           f"(checks: {', '.join(CHECKS_BY_ID)})"))
     for check in CHECKS:
         warning, critical = thresholds(check, health)
         if warning is not None and critical is not None and warning > critical:
-            raise ConfigError(f"key `{_threshold_key(check, health)}`: the warning threshold "
-                              f"({warning:g}) is above the critical one ({critical:g})")
-    rules = compile_rules(config.alerts, health)
-    for index, rule in enumerate(rules if config.alerts.rules else ()):
-        if rule.warning is not None and rule.critical is not None and rule.warning > rule.critical:
-            raise ConfigError(f"key `alerts.rules[{index}].warning`: the warning threshold "
-                              f"({rule.warning:g}) is above the critical one ({rule.critical:g})")
+            found.found.append(ConfigError(
+                f"key `{_threshold_key(check, health)}`: the warning threshold ({warning:g}) "
+                f"is above the critical one ({critical:g})"))
+    with found.check():
+        rules = compile_rules(config.alerts, health)
+        for index, rule in enumerate(rules if config.alerts.rules else ()):
+            if rule.warning is not None and rule.critical is not None \
+                    and rule.warning > rule.critical:
+                found.found.append(ConfigError(
+                    f"key `alerts.rules[{index}].warning`: the warning threshold "
+                    f"({rule.warning:g}) is above the critical one ({rule.critical:g})"))
     alerts = config.alerts
     for key, url in (("slack_webhook", alerts.slack_webhook),
                      ("pagerduty_url", alerts.pagerduty_url if alerts.pagerduty_key else None)):
         if url is not None and not url.startswith(("http://", "https://")):
-            raise ConfigError(f"key `alerts.{key}`: expected an http(s) URL")
-    receivers_of(config)
+            found.found.append(ConfigError(f"key `alerts.{key}`: expected an http(s) URL"))
+    with found.check():
+        receivers_of(config)
     nats = config.collectors.nats
     if nats.enabled:
-        _url("collectors.nats.url", nats.url, ("nats", "tls", "ws", "wss"))
-        _url("collectors.nats.monitor_url", nats.monitor_url, ("http", "https"))
+        with found.check():
+            _url("collectors.nats.url", nats.url, ("nats", "tls", "ws", "wss"))
+        with found.check():
+            _url("collectors.nats.monitor_url", nats.monitor_url, ("http", "https"))
     kube = config.collectors.kubernetes
     if kube.contexts:
         for key, value in (("context", kube.context), ("cluster_name", kube.cluster_name)):
             if value is not None:
-                raise ConfigError(f"key `collectors.kubernetes.{key}`: given with "
-                                  "collectors.kubernetes.contexts; each context names its "
-                                  "own cluster")
-    _url("agent.url", config.agent.url, ("nats", "tls", "ws", "wss"))
+                found.found.append(ConfigError(
+                    f"key `collectors.kubernetes.{key}`: given with "
+                    "collectors.kubernetes.contexts; each context names its own cluster"))
+    with found.check():
+        _url("agent.url", config.agent.url, ("nats", "tls", "ws", "wss"))
     if config.collectors.agents.enabled:
         if not config.collectors.agents.sites:
-            raise ConfigError("key `collectors.agents.sites`: name the sites to read (at least "
-                              "one; each site's agent has agent.site set to it)")
-        _url("collectors.agents.url", config.collectors.agents.url, ("nats", "tls", "ws", "wss"))
+            found.found.append(ConfigError(
+                "key `collectors.agents.sites`: name the sites to read (at least one; each "
+                "site's agent has agent.site set to it)"))
+        with found.check():
+            _url("collectors.agents.url", config.collectors.agents.url,
+                 ("nats", "tls", "ws", "wss"))
+    if problems is None:
+        found.raise_found()
 
 
 def _url(key: str, value: str, schemes: tuple[str, ...]) -> None:

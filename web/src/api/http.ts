@@ -56,8 +56,10 @@ export const api = {
   anomalies: () => getJson<{ anomalies: Anomaly[] }>("/api/infra/anomalies"),
   anomalySeries: (id: string) =>
     getJson<{ series: SeriesBand[] }>(`/api/infra/anomalies/series/${encodeURIComponent(id)}`),
-  cost: () => getJson<{ currency: string; totals: CostTotals; entities: Record<string, UnitCost>; top: TopSpender[] }>("/api/infra/cost"),
+  /** Live, or with `at` as recorded then (`recorded_at` null and no totals: nothing was). */
+  cost: (at?: number | null) => getJson<{ currency: string; totals: CostTotals | null; entities: Record<string, UnitCost>; top: TopSpender[];
+    recorded_at?: number | null }>("/api/infra/cost", atParam(at)),
   health: () => getJson<{ sources: SourceStatus[] }>("/api/infra/health"),
-  config: () => getJson<{ visualization: VisualizationConfig; checks?: Record<string, string>; version: string;
+  config: () => getJson<{ visualization: VisualizationConfig; checks?: Record<string, string>; version: string; site?: string;
     snapshot?: { file: string; at: number } | null }>("/api/infra/config"),
 };

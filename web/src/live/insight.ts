@@ -1,10 +1,12 @@
 // Polls what is unusual and what things cost into state/insight.ts (every 5 s, while live:
-// the past's map carries its own health).
+// the past's map carries its own health). In the past the cost is the one recorded then
+// (asked once the moment rests), never the live one.
 import { api } from "../api/http";
 import { useInsight } from "../state/insight";
 import { useTime } from "../state/time";
 
 const EVERY_MS = 5000;
+const PAST_SETTLE_MS = 150;
 
 export function startInsight(): void {
   const load = () => {
@@ -16,9 +18,27 @@ export function startInsight(): void {
       useInsight.setState({ unusual, revision: useInsight.getState().revision + 1 });
     }).catch(() => undefined);
     api.cost().then(({ entities, currency, totals, top }) => {
-      useInsight.setState({ costs: entities, currency, totals, top, revision: useInsight.getState().revision + 1 });
+      if (useTime.getState().at !== null) return; // gone to the past meanwhile
+      useInsight.setState({ costs: entities, currency, totals, top, costPast: null, revision: useInsight.getState().revision + 1 });
     }).catch(() => undefined);
   };
+  let pastTimer: ReturnType<typeof setTimeout> | null = null;
+  const loadPast = (at: number) => {
+    api.cost(at).then(({ entities, currency, totals, top, recorded_at }) => {
+      if (useTime.getState().at !== at) return; // moved on meanwhile
+      useInsight.setState({ costs: entities, currency, totals, top, costPast: { recordedAt: recorded_at ?? null },
+        revision: useInsight.getState().revision + 1 });
+    }).catch(() => undefined);
+  };
+  useTime.subscribe((state, previous) => {
+    if (state.at === previous.at) return;
+    if (pastTimer) clearTimeout(pastTimer);
+    const at = state.at;
+    if (at === null) { load(); return; }
+    // Until the moment's own answer comes, the live figure must not pass for the past's.
+    if (previous.at === null) useInsight.setState({ totals: null, top: [], costs: {}, costPast: { recordedAt: null }, revision: useInsight.getState().revision + 1 });
+    pastTimer = setTimeout(() => loadPast(at), PAST_SETTLE_MS);
+  });
   load();
   setInterval(load, EVERY_MS);
 }

@@ -58,12 +58,12 @@ export function startLive(graph: GraphStore): Live {
   };
   loadAlerts();
   setInterval(loadAlerts, 5000);
-  api.config().then(({ visualization, checks, snapshot }) => {
+  api.config().then(({ visualization, checks, snapshot, site }) => {
     // `gestalt serve --open-snapshot`: the server shows a snapshot; the badge says so.
     if (snapshot && !useSnapshot.getState().open) useSnapshot.setState({ open: { file: snapshot.file, at: snapshot.at, origin: "server" } });
     const ui = useUi.getState();
     const fromUrl = new URLSearchParams(window.location.search).get("layout");
-    useUi.setState({ config: visualization, checks: checks ?? {} });
+    useUi.setState({ config: visualization, checks: checks ?? {}, ...(site ? { site } : {}) });
     if (!fromUrl && visualization.layout_algorithm.includes("namespace")) ui.setLayout("namespace");
   }).catch(() => undefined);
   startInsight();
@@ -77,7 +77,15 @@ export function startLive(graph: GraphStore): Live {
   };
   const travel: Travel = startTravel(graph, live);
   // A shared link with `?t=`: open at that moment.
-  const at = timeFromUrl(window.location.search);
-  if (at !== null) travel.goTo(at);
+  const moment = timeFromUrl(window.location.search);
+  if (moment && "at" in moment) travel.goTo(moment.at);
+  else if (moment) {
+    // Not silently live: say what was ignored and why, and drop it from the link.
+    useTime.setState({ urlNotice: `Ignored t=${moment.bad} in the link (${moment.why}); showing live.` });
+    const params = new URLSearchParams(window.location.search);
+    params.delete("t");
+    const text = params.toString();
+    window.history.replaceState(null, "", `${window.location.pathname}${text ? `?${text}` : ""}`);
+  }
   return live;
 }

@@ -8,6 +8,7 @@ import type { GraphStore } from "../state/graph";
 import { useGraph } from "../state/graphContext";
 import { ioText } from "../scene/fields";
 import { healthColour, isSimulated, kindStyle } from "../scene/mapping";
+import { isGhost, knownAt } from "../state/compare";
 import { describeFold, foldKey, owners } from "../state/view";
 import { useTime } from "../state/time";
 import { useUi } from "../state/ui";
@@ -19,6 +20,7 @@ import { edgeRateText, fieldLabel, fieldValue } from "./fields";
 import { bytes, percent, relativeTime } from "./format";
 import { css } from "./Legend";
 import { ShapeIcon } from "./ShapeIcon";
+import { stamp } from "./Timeline";
 
 function Relations({ title, list, end }: { title: string; list: Connection[]; end: "source_id" | "target_id" }) {
   if (!list.length) return null;
@@ -86,7 +88,11 @@ export function Details() {
   const graph = useGraph();
   const selected = useUi((s) => s.selected);
   const revision = useUi((s) => s.graphRevision);
-  const at = useTime((s) => s.at);
+  const shownAt = useTime((s) => s.at);
+  const diff = useTime((s) => s.diff);
+  // A ghost (removed, shown by a comparison) is described as it was when last seen.
+  const ghost = selected !== null && isGhost(selected, shownAt, diff) ? diff : null;
+  const at = selected ? knownAt(selected, shownAt, diff) : shownAt;
   const [details, setDetails] = useState<EntityDetails | null>(null);
   const [error, setError] = useState<string | null>(null);
   const live = selected ? graph.entities.get(selected) : undefined;
@@ -124,6 +130,11 @@ export function Details() {
         {e.stale && <span className="badge stale">stale</span>}
       </h3>
       <div className="muted small mono">{e.id}</div>
+      {ghost && (
+        <p className="ghost-note" data-testid="details-ghost">
+          Removed between {stamp(ghost.from)} and {stamp(ghost.to)}: a ghost on the map. Shown as it was at {stamp(ghost.from)}.
+        </p>
+      )}
       {(e.health_reasons ?? []).length > 0 && (
         <ul className={`reasons h-${e.health_status}`}>{e.health_reasons!.map((r) => <li key={r}>{r}</li>)}</ul>
       )}

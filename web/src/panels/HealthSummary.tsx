@@ -7,6 +7,7 @@ import { countHealth, headline, healthyPercent } from "../state/health";
 import { money, useInsight } from "../state/insight";
 import { useUi } from "../state/ui";
 import { SitesSummary } from "./Sites";
+import { stamp } from "./Timeline";
 
 const WORDS = { critical: "critical", warning: "warning", ok: "all healthy", unknown: "not checked" };
 
@@ -30,6 +31,7 @@ export function HealthSummary() {
   const totals = useInsight((s) => s.totals);
   const currency = useInsight((s) => s.currency);
   const unusual = useInsight((s) => s.unusual.size);
+  const costPast = useInsight((s) => s.costPast);
   const others = (["critical", "warning", "ok"] as const).filter((s) => s !== top.state && all[s] > 0);
   return (
     <section className={`health state-${top.state}`} aria-label="Health summary" data-testid="health" data-state={top.state} data-obstacle ref={host}>
@@ -45,11 +47,14 @@ export function HealthSummary() {
         <span className="muted small">
           {percent != null ? `${percent}% healthy · ` : ""}{all.total} entities {open ? "▾" : "▸"}
         </span>
-        {(totals?.total_per_hour || unusual > 0) && (
-          <span className="muted small" data-testid="insight-line"
-            title="What running costs (cost section's prices; idle node capacity included) and the series unusual now">
-            {totals?.total_per_hour ? `${money(totals.total_per_hour, currency)}` : ""}
-            {totals?.total_per_hour && unusual ? " · " : ""}{unusual ? `${unusual} unusual` : ""}
+        {(totals?.total_per_hour || unusual > 0 || costPast) && (
+          <span className="muted small" data-testid="insight-line" data-cost={costPast ? (costPast.recordedAt === null ? "none" : "past") : "live"}
+            title={costPast?.recordedAt != null ? `What it cost then, as recorded at ${stamp(costPast.recordedAt)}`
+              : costPast ? "No cost was recorded at this moment (cost off, or a gap in history)"
+              : "What running costs (cost section's prices; idle node capacity included) and the series unusual now"}>
+            {costPast && costPast.recordedAt === null ? "cost not recorded then"
+              : totals?.total_per_hour ? `${money(totals.total_per_hour, currency)}${costPast ? " then" : ""}` : ""}
+            {(totals?.total_per_hour || costPast) && unusual ? " · " : ""}{unusual ? `${unusual} unusual` : ""}
           </span>
         )}
       </button>

@@ -4,6 +4,7 @@
 import { useColouring } from "../state/colouring";
 import { useInsight, money } from "../state/insight";
 import { useUi } from "../state/ui";
+import { stamp } from "./Timeline";
 
 /** The top bar's "unusual now" toggle. */
 export function InsightControls() {
@@ -28,11 +29,23 @@ export function TopSpenders() {
   const currency = useInsight((s) => s.currency);
   const select = useUi((s) => s.select);
   const fly = useUi((s) => s.fly);
-  if ((colourBy !== "cost" && colourBy !== "waste") || !totals) return null;
+  const costPast = useInsight((s) => s.costPast);
+  if (colourBy !== "cost" && colourBy !== "waste") return null;
+  // The list is ranked by what the map is coloured by: its title says which.
+  const title = colourBy === "waste" ? "Most waste (idle cost)" : "Top spenders";
+  if (!totals) {
+    return costPast ? (
+      <section className="metrics-overlay top-spenders" aria-label={title} data-testid="top-spenders" data-obstacle>
+        <div className="metrics-title" data-testid="top-spenders-title">{title}</div>
+        <p className="muted small">No cost was recorded at this moment.</p>
+      </section>
+    ) : null;
+  }
   const rows = [...top].sort((a, b) => colourBy === "waste" ? b.waste_per_hour - a.waste_per_hour : b.cost_per_hour - a.cost_per_hour);
   return (
-    <section className="metrics-overlay top-spenders" aria-label="Top spenders" data-testid="top-spenders" data-obstacle>
-      <div className="metrics-title">Top spenders</div>
+    <section className="metrics-overlay top-spenders" aria-label={title} data-testid="top-spenders" data-obstacle>
+      <div className="metrics-title" data-testid="top-spenders-title">{title}</div>
+      {costPast?.recordedAt != null && <div className="muted small">as recorded at {stamp(costPast.recordedAt)}</div>}
       <div className="metric-head"><span>Total</span><b data-testid="cost-total">{money(totals.total_per_hour, currency)}</b></div>
       <div className="metric-head"><span>Idle · waste</span><b>{money(totals.idle_per_hour, currency)} · {money(totals.waste_per_hour, currency)}</b></div>
       <ol>

@@ -7,6 +7,7 @@ import { api } from "../api/http";
 import type { Entity, SeriesBand } from "../api/types";
 import { useGraph } from "../state/graphContext";
 import { metric } from "../scene/mapping";
+import { knownAt } from "../state/compare";
 import { useTime } from "../state/time";
 import { useUi } from "../state/ui";
 import { bytes, percent, rate } from "./format";
@@ -55,7 +56,10 @@ export function MetricsOverlay() {
   const graph = useGraph();
   const selected = useUi((s) => s.selected);
   useUi((s) => s.graphRevision);
-  const at = useTime((s) => s.at);
+  const shownAt = useTime((s) => s.at);
+  const diff = useTime((s) => s.diff);
+  // A ghost's history ends when it was last seen (the server has nothing of it later).
+  const at = selected ? knownAt(selected, shownAt, diff) : shownAt;
   const [series, setSeries] = useState<Record<string, [number, number][]>>({});
   const [bands, setBands] = useState<Record<string, SeriesBand>>({});
   useEffect(() => {

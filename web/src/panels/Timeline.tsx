@@ -138,3 +138,16 @@ export function TimeBanner() {
     </div>
   );
 }
+
+/** A `?t=` in the opened link that could not be read: said, not silently dropped. */
+export function UrlNotice() {
+  const notice = useTime((s) => s.urlNotice);
+  if (!notice) return null;
+  return (
+    <div className="url-notice" role="alert" data-testid="url-notice" data-obstacle>
+      <span>{notice}</span>
+      <button type="button" className="chip" aria-label="Dismiss" data-testid="url-notice-dismiss"
+        onClick={() => useTime.setState({ urlNotice: null })}>Dismiss</button>
+    </div>
+  );
+}

@@ -10,7 +10,6 @@ import { InsightControls } from "./Insight";
 import { ModeSwitch } from "./ModeSwitch";
 import { clock } from "./OutageBanner";
 import { SearchBox } from "./Search";
-import { SnapshotBadge } from "./SnapshotBadge";
 import { useSnapshot } from "../live/snapshotFile";
 
 export function ConnectionIndicator() {
@@ -85,7 +84,6 @@ export function TopBar() {
       <ModeSwitch />
       <ColourSwitch />
       <InsightControls />
-      <SnapshotBadge />
       {!fromFile && <ConnectionIndicator />}
     </header>
   );

@@ -33,6 +33,17 @@ export function changesOf(diff: TopologyDiff): Map<string, Change> {
   return marks;
 }
 
+/** Whether `id`, shown at `at`, is a ghost of the comparison (withGhosts added it). */
+export function isGhost(id: string, at: number | null, diff: TopologyDiff | null): diff is TopologyDiff {
+  return at !== null && diff !== null && Math.abs(diff.to - at) < 1e-3 && diff.entities.removed.some((e) => e.id === id);
+}
+
+/** The moment to ask the server about `id` while the map shows `at`: a ghost is gone by
+ * then (the server would answer 404), so it is asked about as it was at the earlier moment. */
+export function knownAt(id: string, at: number | null, diff: TopologyDiff | null): number | null {
+  return isGhost(id, at, diff) ? diff.from : at;
+}
+
 /** The topology at the diff's later moment plus the removed entities (and their edges
  * among what is shown) as ghosts: grey and stale, never mistaken for something there. */
 export function withGhosts(topology: Topology, diff: TopologyDiff): Topology {

@@ -24,6 +24,9 @@ export interface InsightState {
   currency: string;
   totals: CostTotals | null;
   top: TopSpender[];
+  /** While the map shows the past: when the cost shown was recorded (null: nothing was
+   * recorded then). Null while live. */
+  costPast: { recordedAt: number | null } | null;
   /** Bumped when anything the map draws from here changes. */
   revision: number;
   setUnusualOnly: (on: boolean) => void;
@@ -36,6 +39,7 @@ export const useInsight = create<InsightState>((set, get) => ({
   currency: "USD",
   totals: null,
   top: [],
+  costPast: null,
   revision: 0,
   setUnusualOnly: (unusualOnly) => set({ unusualOnly, revision: get().revision + 1 }),
 }));

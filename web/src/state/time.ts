@@ -34,20 +34,50 @@ export interface TimeState {
   compareFrom: number | null;
   diff: TopologyDiff | null;
   error: string | null;
+  /** Why a `?t=` in the opened link was not followed (the page stays live); null once dismissed. */
+  urlNotice: string | null;
 }
 
 export const useTime = create<TimeState>(() => ({
-  at: null, shown: null, playing: false, speed: 1, timeline: null, compareFrom: null, diff: null, error: null,
+  at: null, shown: null, playing: false, speed: 1, timeline: null, compareFrom: null, diff: null, error: null, urlNotice: null,
 }));
 
-/** `?t=` from the page's URL (RFC 3339 or epoch seconds), or null. */
-export function timeFromUrl(search: string): number | null {
+/** What `?t=` in the page's URL asks for: a moment, a value that is not one (with why), or
+ * nothing. It accepts what the server's `at=` accepts (engine/past.py `parse_moment`):
+ * epoch seconds, or RFC 3339 with a time zone. */
+export type UrlMoment = { at: number } | { bad: string; why: string } | null;
+
+const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+// RFC 3339 / ISO 8601 extended: date, time (minutes and seconds optional), zone.
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2})(?::(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?)?([Zz]|[+-]\d{2}(?::?\d{2})?)?$/;
+
+export function parseMoment(input: string): { at: number } | { why: string } {
+  const text = input.trim();
+  if (NUMBER.test(text)) return { at: Number(text) };
+  const m = RFC3339.exec(text);
+  if (!m) return { why: "expected RFC 3339 (2026-11-30T02:30:00Z) or epoch seconds" };
+  const [, y, mo, d, h, mi, s, frac, zone] = m;
+  if (!zone) return { why: "no time zone; add Z or an offset like +01:00" };
+  let offsetMinutes = 0;
+  if (zone !== "Z" && zone !== "z") {
+    const digits = zone.slice(1).replace(":", "");
+    offsetMinutes = (zone[0] === "-" ? -1 : 1) * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2) || 0));
+  }
+  const fields = [Number(mo), Number(d), Number(h ?? 0), Number(mi ?? 0), Number(s ?? 0)];
+  const ms = Date.UTC(Number(y), fields[0] - 1, fields[1], fields[2], fields[3], fields[4]);
+  const back = new Date(ms);
+  // Date.UTC rolls 2026-02-30 over into March; the server refuses it, and so do we.
+  if (back.getUTCMonth() !== fields[0] - 1 || back.getUTCDate() !== fields[1] || fields[2] > 23 || fields[3] > 59 || fields[4] > 59) {
+    return { why: "not a valid date and time" };
+  }
+  return { at: ms / 1000 + Number(`0.${frac ?? 0}`) - offsetMinutes * 60 };
+}
+
+export function timeFromUrl(search: string): UrlMoment {
   const text = new URLSearchParams(search).get("t");
-  if (!text) return null;
-  const seconds = Number(text);
-  if (Number.isFinite(seconds)) return seconds;
-  const ms = Date.parse(text);
-  return Number.isNaN(ms) ? null : ms / 1000;
+  if (text === null || text === "") return null;
+  const parsed = parseMoment(text);
+  return "at" in parsed ? parsed : { bad: text, why: parsed.why };
 }
 
 export function isoTime(seconds: number): string {

@@ -25,6 +25,8 @@ export interface UiState {
   config: VisualizationConfig;
   /** Health check id -> title (from /api/infra/config), for alert rules. */
   checks: Record<string, string>;
+  /** What exported files are named after: the server's site (or machine). */
+  site: string;
   expanded: string[];
   graphRevision: number;
   flyTo: { id: string; at: number } | null;
@@ -62,6 +64,7 @@ export const useUi = create<UiState>((set, get) => ({
   alerts: [],
   config: { max_entities: 1000, layout_algorithm: "force-directed-3d", animation_fps: 60 },
   checks: {},
+  site: "gestalt",
   expanded: [],
   graphRevision: 0,
   flyTo: null,

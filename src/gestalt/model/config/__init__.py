@@ -10,7 +10,9 @@ Environment variables override the file: `GESTALT_<SECTION>__<KEY>[__<KEY>...]=<
 e.g. `GESTALT_SERVER__PORT=9000`, `GESTALT_COLLECTORS__DOCKER__ENABLED=false`. A value is
 read as its key's declared type: string keys take it verbatim (a token `#x9`, `yes` or
 `12345` stays that string), other keys read it as YAML (`9000`, `false`, `[a, b]`), and an
-empty value clears a key that may be null. A problem with an override names the variable.
+empty value clears a key that may be null. A problem with an override names the variable;
+a GESTALT_ variable that is neither an override nor one of `OTHER_VARIABLES` is warned
+about (`stray_variables`), with the closest valid spelling.
 """
 
 from gestalt.model.config.actions import ActionsConfig
@@ -33,7 +35,14 @@ from gestalt.model.config.collectors import (
 from gestalt.model.config.federation import AgentConfig, AgentsCollector, NatsCredentials
 from gestalt.model.config.gitops import GitopsCollector, GitopsRepository, IgnoredDifference
 from gestalt.model.config.insight import AnomalyConfig, CostConfig, NodePrice
-from gestalt.model.config.loading import ConfigError, Validator, duration_seconds, load_config
+from gestalt.model.config.loading import (
+    ConfigError,
+    Problems,
+    Validator,
+    duration_seconds,
+    load_config,
+    stray_variables,
+)
 from gestalt.model.config.settings import (
     AlertRule,
     AlertsConfig,
@@ -76,6 +85,7 @@ __all__ = [
     "NodePrice",
     "OtelCollector",
     "PostgresCollector",
+    "Problems",
     "Receiver",
     "Section",
     "ServerConfig",
@@ -86,5 +96,6 @@ __all__ = [
     "is_loopback",
     "listen_address",
     "load_config",
+    "stray_variables",
     "uses_tls",
 ]

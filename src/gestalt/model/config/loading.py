@@ -3,11 +3,14 @@ options, validated; every problem one line naming where the bad value came from.
 
 from __future__ import annotations
 
+import copy
+import difflib
 import os
 import re
 import types
 import typing
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -27,19 +30,52 @@ from gestalt.model.config.types import Duration
 
 class ConfigError(Exception):
     """A configuration problem, worded for the person who wrote the file: one line,
-    `key `a.b`: what is wrong` when it is about a key (then `key` holds `a.b`)."""
+    `key `a.b`: what is wrong` when it is about a key (then `key` holds `a.b`). Raised for
+    several at once, it holds each in `problems` and its message is their lines."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, problems: Sequence[ConfigError] = ()) -> None:
         super().__init__(message)
         match = _KEY.match(message)
         self.key: str | None = match.group(1) if match else None
+        self.problems: list[ConfigError] = list(problems) or [self]
+
+
+class Problems:
+    """Every problem of a configuration, not only the first: each independent check runs
+    inside `check()`, which keeps what it raises and lets the next check run."""
+
+    def __init__(self) -> None:
+        self.found: list[ConfigError] = []
+
+    @contextmanager
+    def check(self) -> Iterator[None]:
+        try:
+            yield
+        except ConfigError as exc:
+            self.found.extend(exc.problems)
+
+    def raise_found(self) -> None:
+        if self.found:
+            raise ConfigError("\n".join(map(str, self.found)), self.found)
 
 
 _KEY = re.compile(r"^key `([^`]+)`")
 _ENV_PREFIX = "GESTALT_"
+# GESTALT_ variables that are not configuration overrides, and what reads each: the only
+# ones a stray-variable warning leaves alone.
+OTHER_VARIABLES = {
+    "GESTALT_CONFIG": "the configuration file (--config)",
+    "GESTALT_TOKEN": "the server's token (serve --token, query --token)",
+    "GESTALT_REQUIRE_SERVICES": "the tests: a missing component fails instead of skipping",
+    "GESTALT_IMAGE": "scripts/build-image.sh: the image's tag",
+    "GESTALT_LOCAL_BASE": "scripts/build-image.sh: build the base images here",
+}
+OTHER_PREFIXES = ("GESTALT_BENCH_",)  # the benchmarks' knobs (bench/*.py)
 # Checks that need more than the schema (alert rules, receivers, check ids) live in the
 # engine; it hands them in so that every command validates the same way.
-Validator = Callable[["Config"], None]
+Validator = Callable[["Config", Problems], None]
+# A file this broken is more than a list of slips: say this much and stop.
+MAX_PROBLEMS = 50
 
 
 def load_config(
@@ -50,27 +86,71 @@ def load_config(
     validate: Validator | None = None,
 ) -> Config:
     """Read the file, override it from the environment and then from command-line
-    `options` (dotted key -> (option name, value)), and validate. Raises ConfigError,
-    whose message starts with where the bad value came from: the file, the environment
-    variable or the option."""
+    `options` (dotted key -> (option name, value)), and validate. Raises ConfigError
+    holding every problem found (`problems`), each a line that starts with where the bad
+    value came from: the file, the environment variable or the option. A file that is not
+    YAML, or not a mapping, is one problem: nothing more can be read from it."""
     origin = str(path) if path is not None else "<defaults>"
     raw = _read(path, origin) if path is not None else {}
     origins: dict[str, str] = {}  # dotted key -> the variable or option that set it
-    _apply_env(raw, os.environ if env is None else env, origins)
+    problems = Problems()
+    _apply_env(raw, os.environ if env is None else env, origins, problems)
     for key, (option, value) in (options or {}).items():
         _set(raw, key.split("."), value)
         origins[key] = f"option {option}"
-    try:
-        config = msgspec.convert(raw, Config, strict=True)
+    config = _convert(raw, problems)
+    if config is not None:
         _inherit(config)
-        _check(config)
+        _check(config, problems)
         if validate is not None:
-            validate(config)
-    except msgspec.ValidationError as exc:
-        raise _blame(ConfigError(_explain(str(exc), raw)), origin, origins) from exc
-    except ConfigError as exc:
-        raise _blame(exc, origin, origins) from exc
+            validate(config, problems)
+    # The engine's checks may meet a problem the schema's checks named already (a bad
+    # duration is read again by the alert rules): each problem once.
+    blamed = {str(e): e for e in (_blame(error, origin, origins) for error in problems.found)}
+    problems.found = list(blamed.values())
+    problems.raise_found()
+    assert config is not None  # no problems found means it converted
     return config
+
+
+def _convert(raw: dict[str, Any], problems: Problems) -> Config | None:
+    """The schema's verdict on every key, not only the first bad one: msgspec stops at the
+    first, so each bad key is noted and left out (its default stands in) until the rest
+    converts. None when a problem cannot be left out (a list item, the top level)."""
+    pruned = copy.deepcopy(raw)
+    seen: set[str | None] = set()
+    for _ in range(MAX_PROBLEMS):
+        try:
+            return msgspec.convert(pruned, Config, strict=True)
+        except msgspec.ValidationError as exc:
+            error = ConfigError(_explain(str(exc), pruned))
+        if error.key in seen:  # leaving a required key out: the same key again
+            return None
+        seen.add(error.key)
+        problems.found.append(error)
+        if error.key is None or not _leave_out(pruned, error.key):
+            return None
+    return None
+
+
+def _leave_out(raw: dict[str, Any], key: str) -> bool:
+    """Remove the value at `key` (`a.b[2].c`) from `raw`; False when it cannot be: not
+    there, or a list item (the items after it would be named by the wrong index)."""
+    parts: list[str | int] = [int(p) if p.isdigit() else p
+                              for p in re.split(r"\.|\[(\d+)\]", key) if p]
+    node: Any = raw
+    for part in parts[:-1]:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            return False
+    last = parts[-1]
+    if not isinstance(node, dict) or last not in node:
+        return False
+    del node[last]
+    return True
 
 
 def _read(path: str | os.PathLike[str], origin: str) -> dict[str, Any]:
@@ -122,20 +202,58 @@ def _first_duplicate_key(node: yaml.Node | None, path: str = "") -> tuple[str, i
     return None
 
 
-def _apply_env(raw: dict[str, Any], env: Mapping[str, str], origins: dict[str, str]) -> None:
+def _apply_env(raw: dict[str, Any], env: Mapping[str, str], origins: dict[str, str],
+               problems: Problems) -> None:
     for name, value in sorted(env.items()):
         if not name.startswith(_ENV_PREFIX) or "__" not in name:
             continue  # GESTALT_TOKEN, GESTALT_REQUIRE_SERVICES and friends are not config
         keys = name[len(_ENV_PREFIX) :].lower().split("__")
         dotted = ".".join(keys)
         declared = _type_at(keys)
-        if declared is None:
-            parent = ".".join(keys[:-1])
-            allowed = ", ".join(_allowed(parent)) or "none"
-            raise ConfigError(f"environment {name}: key `{dotted}`: unknown key "
-                              f"(allowed keys: {allowed})")
-        _set(raw, keys, _env_value(name, value, declared))
-        origins[dotted] = f"environment {name}"
+        with problems.check():
+            if declared is None:
+                parent = ".".join(keys[:-1])
+                allowed = ", ".join(_allowed(parent)) or "none"
+                raise ConfigError(f"environment {name}: key `{dotted}`: unknown key "
+                                  f"(allowed keys: {allowed})")
+            _set(raw, keys, _env_value(name, value, declared))
+            origins[dotted] = f"environment {name}"
+
+
+def stray_variables(env: Mapping[str, str]) -> list[str]:
+    """One warning per GESTALT_ variable that nothing reads, naming the closest valid
+    spelling: `GESTALT_SERVER_PORT` (one underscore) would otherwise be silently ignored.
+    Overrides (with `__`) need no warning: an unknown key there is an error."""
+    warnings = []
+    for name in sorted(env):
+        if (not name.startswith(_ENV_PREFIX) or "__" in name or name in OTHER_VARIABLES
+                or name.startswith(OTHER_PREFIXES)):
+            continue
+        guess = _closest_variable(name)
+        hint = f"; did you mean {guess}?" if guess else ""
+        warnings.append(f"environment {name}: not a Gestalt setting, ignored{hint} (overrides "
+                        "are GESTALT_<SECTION>__<KEY>, two underscores between keys)")
+    return warnings
+
+
+def _closest_variable(name: str) -> str | None:
+    overrides = [_ENV_PREFIX + "__".join(keys).upper() for keys in _key_paths(Config)]
+    # The usual slip is one underscore for two: then the keys match exactly.
+    for candidate in overrides:
+        if candidate.replace("__", "_") == name:
+            return candidate
+    found = difflib.get_close_matches(name, [*overrides, *OTHER_VARIABLES], n=1, cutoff=0.75)
+    return found[0] if found else None
+
+
+def _key_paths(cls: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """Every key path the schema declares (into sections, not into free mappings)."""
+    for f in msgspec.structs.fields(cls):
+        path = (*prefix, f.encode_name)
+        yield path
+        tp = _unwrap(f.type)
+        if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
+            yield from _key_paths(tp, path)
 
 
 def _env_value(name: str, value: str, declared: Any) -> Any:
@@ -162,6 +280,8 @@ def _set(raw: dict[str, Any], keys: list[str], value: Any) -> None:
 
 def _blame(error: ConfigError, origin: str, origins: dict[str, str]) -> ConfigError:
     """Prefix the error with the variable or option that set its key, else the file."""
+    if str(error).startswith("environment "):
+        return error  # a variable that could not be applied names itself
     where = origin
     if error.key is not None:
         key = re.sub(r"\[(\d+)\]", r".\1", error.key)
@@ -172,37 +292,46 @@ def _blame(error: ConfigError, origin: str, origins: dict[str, str]) -> ConfigEr
     return ConfigError(f"{where}: {error}")
 
 
-def _check(config: Config) -> None:
+def _check(config: Config, problems: Problems) -> None:
     """What the types cannot say: durations that parse, a token that is a token, TLS files
-    in pairs, OTLP receivers that are either on loopback or protected by a token."""
+    in pairs, OTLP receivers that are either on loopback or protected by a token. Each
+    check is independent: every one runs, and each problem is kept in `problems`."""
     server, otel = config.server, config.collectors.otel
     for name, token in (("server.token", server.token), ("collectors.otel.token", otel.token)):
         if token is not None and (not token or token != token.strip()):
-            raise ConfigError(f"key `{name}`: an empty token, or one with spaces at either "
-                              "end, cannot be sent in a header; leave the key out for no token")
+            problems.found.append(ConfigError(
+                f"key `{name}`: an empty token, or one with spaces at either end, cannot be "
+                "sent in a header; leave the key out for no token"))
     for section, cert, key in (("server", server.tls_cert, server.tls_key),
                                ("collectors.otel", otel.tls_cert, otel.tls_key)):
         if (cert is None) != (key is None):
             given, missing = ("tls_cert", "tls_key") if key is None else ("tls_key", "tls_cert")
-            raise ConfigError(f"key `{section}.{given}`: given without {section}.{missing}; "
-                              "the certificate and its private key (PEM files) go together")
+            problems.found.append(ConfigError(
+                f"key `{section}.{given}`: given without {section}.{missing}; the certificate "
+                "and its private key (PEM files) go together"))
     if otel.enabled:
-        _check_otlp(otel)
-    _check_actions(config)
+        with problems.check():
+            _check_otlp(otel)
+    with problems.check():
+        _check_actions(config)
     for index, repo in enumerate(config.collectors.gitops.repositories):
         if bool(repo.path) == bool(repo.url):
-            raise ConfigError(f"key `collectors.gitops.repositories[{index}]`: give `path` (on "
-                              "disk) or `url` (a remote Git repository), one of them")
+            problems.found.append(ConfigError(
+                f"key `collectors.gitops.repositories[{index}]`: give `path` (on disk) or "
+                "`url` (a remote Git repository), one of them"))
     for key, value in _durations(config):
-        duration_seconds(value, key)
-    _check_credentials("agent", config.agent)
-    _check_credentials("collectors.agents", config.collectors.agents)
-    if config.collectors.agents.system is not None:
-        _check_credentials("collectors.agents.system", config.collectors.agents.system)
+        with problems.check():
+            duration_seconds(value, key)
+    for section, creds in (("agent", config.agent), ("collectors.agents", config.collectors.agents),
+                           ("collectors.agents.system", config.collectors.agents.system)):
+        if creds is not None:
+            with problems.check():
+                _check_credentials(section, creds)
     alerts = config.alerts
     if alerts.retry_initial > alerts.retry_max:
-        raise ConfigError(f"key `alerts.retry_initial`: {alerts.retry_initial} is more than "
-                          f"alerts.retry_max ({alerts.retry_max})")
+        problems.found.append(ConfigError(
+            f"key `alerts.retry_initial`: {alerts.retry_initial} is more than alerts.retry_max "
+            f"({alerts.retry_max})"))
 
 
 def _check_actions(config: Config) -> None:
@@ -264,7 +393,9 @@ def _inherit(config: Config) -> None:
     """Defaults taken from another section: the OTLP receivers' TLS files are the API's
     unless given their own."""
     otel, server = config.collectors.otel, config.server
-    if otel.tls_cert is None and otel.tls_key is None and server.tls_cert is not None:
+    # Only a complete pair: a half one is the server's problem, reported once, there.
+    if otel.tls_cert is None and otel.tls_key is None and server.tls_cert is not None \
+            and server.tls_key is not None:
         config.collectors.otel = msgspec.structs.replace(
             otel, tls_cert=server.tls_cert, tls_key=server.tls_key)
 
