@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import gestalt_server, wait_until
+from tests.e2e.harness import ARTIFACTS, gestalt_server, wait_until
 from tests.support.services import TEST_IMAGE
 
 
@@ -59,6 +59,10 @@ def test_scrub_play_compare_and_share_a_moment(
         banner = page.locator('[data-testid="time-banner"]')
         banner.wait_for(timeout=10_000)
         assert "Not live" in banner.inner_text()
+        # At 1280 px it sits beside the health summary, not over its end.
+        health, shown = page.get_by_test_id("health").bounding_box(), banner.bounding_box()
+        assert shown["x"] >= health["x"] + health["width"], (shown, health)
+        page.screenshot(path=str(ARTIFACTS / "time-banner-1280.png"))
         wait_until(lambda: page.evaluate("__gestalt.shownVersion") is not None, 10, "the past map")
         wait_until(lambda: find(page, container) is None, 10, "the container gone from the past")
         assert "t=" in page.url
