@@ -237,9 +237,14 @@ def test_in_the_past_the_cost_is_the_one_recorded_then(tmp_path: Any, open_page:
         figure = f"{month:.0f}" if month >= 100 else f"{month:.2f}"
         assert line.inner_text().startswith(f"{figure} {past['currency']}/mo then"), \
             (line.inner_text(), figure)
+        # What is unusual *now* is not offered for the past either.
+        unusual_now = page.get_by_test_id("unusual-only")
+        assert unusual_now.is_disabled() and "live only" in unusual_now.get_attribute("title")
+        assert "unusual" not in line.inner_text()
         page.locator('[data-colour="cost"]').click()
         page.get_by_test_id("top-spenders").wait_for(timeout=10_000)
         page.screenshot(path=str(ARTIFACTS / "past-cost.png"))
         page.locator('[data-testid="tl-live"]').click()
         wait_until(lambda: line.get_attribute("data-cost") == "live", 10, "the live cost again")
+        assert unusual_now.is_enabled()
         page.context.close()  # before its server stops

@@ -1,6 +1,6 @@
 // Polls what is unusual and what things cost into state/insight.ts (every 5 s, while live:
-// the past's map carries its own health). In the past the cost is the one recorded then
-// (asked once the moment rests), never the live one.
+// the past's map carries its own health: no "unusual now" there). In the past the cost is
+// the one recorded then (asked once the moment rests), never the live one.
 import { api } from "../api/http";
 import { useInsight } from "../state/insight";
 import { useTime } from "../state/time";
@@ -36,7 +36,10 @@ export function startInsight(): void {
     const at = state.at;
     if (at === null) { load(); return; }
     // Until the moment's own answer comes, the live figure must not pass for the past's.
-    if (previous.at === null) useInsight.setState({ totals: null, top: [], costs: {}, costPast: { recordedAt: null }, revision: useInsight.getState().revision + 1 });
+    // Nor what is unusual now for what was unusual then (the past's map carries its own
+    // anomaly checks in its health): the count and the "unusual now" filter are live only.
+    if (previous.at === null) useInsight.setState({ totals: null, top: [], costs: {}, costPast: { recordedAt: null },
+      unusual: new Set(), unusualOnly: false, revision: useInsight.getState().revision + 1 });
     pastTimer = setTimeout(() => loadPast(at), PAST_SETTLE_MS);
   });
   load();

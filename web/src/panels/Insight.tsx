@@ -3,6 +3,7 @@
 // are ColourSwitch's).
 import { useColouring } from "../state/colouring";
 import { useInsight, money } from "../state/insight";
+import { useTime } from "../state/time";
 import { useUi } from "../state/ui";
 import { stamp } from "./Timeline";
 
@@ -12,9 +13,12 @@ export function InsightControls() {
   const setUnusualOnly = useInsight((s) => s.setUnusualOnly);
   const unusual = useInsight((s) => s.unusual.size);
   const requestFit = useUi((s) => s.requestFit);
+  const past = useTime((s) => s.at !== null);
   return (
     <button type="button" className={unusualOnly ? "filter-btn on" : "filter-btn"} aria-pressed={unusualOnly}
-        data-testid="unusual-only" title="Show only entities with an anomaly now (not marked expected)"
+        data-testid="unusual-only" disabled={past}
+        title={past ? "What is unusual now is live only: the past's map shows its anomalies in its health"
+          : "Show only entities with an anomaly now (not marked expected)"}
         onClick={() => { setUnusualOnly(!unusualOnly); requestFit(); }}>
         Unusual now{unusual ? ` · ${unusual}` : ""}
       </button>
