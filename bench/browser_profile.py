@@ -160,7 +160,7 @@ def main() -> None:
         stats = page.evaluate("({dc: __gestalt.drawCalls, tri: __gestalt.triangles,"
                               " meshes: __gestalt.meshes, glyphs: __gestalt.glyphs,"
                               " alpha: __gestalt.layoutAlpha})")
-        cost = page.evaluate("__gestalt.drawCost(3)")
+        cost = page.evaluate("__gestalt.drawCost ? __gestalt.drawCost(7) : {}")
         browser.close()
     events = trace["traceEvents"] if isinstance(trace, dict) else trace
     if args.trace_out:
