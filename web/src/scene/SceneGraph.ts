@@ -250,7 +250,8 @@ export class SceneGraph {
       cx /= members.length; cy /= members.length; cz /= members.length;
       // The ring holds most members (the 85th percentile): strays should not inflate it.
       const radii = new Float32Array(members.length);
-      members.forEach((m, k) => { radii[k] = Math.hypot(pos[m * 3] - cx, pos[m * 3 + 2] - cz); });
+      // (Not Math.hypot: 30 times slower in V8, and this runs for every entity.)
+      members.forEach((m, k) => { const dx = pos[m * 3] - cx, dz = pos[m * 3 + 2] - cz; radii[k] = Math.sqrt(dx * dx + dz * dz); });
       radii.sort();
       pos[ns * 3] = cx; pos[ns * 3 + 1] = cy; pos[ns * 3 + 2] = cz;
       this.ringScale[ns] = radii[Math.floor((radii.length - 1) * 0.85)] + 6;

@@ -105,7 +105,8 @@ export class EdgeLayer {
     let total = 0;
     for (let e = 0; e < m; e++) {
       const a = sg.edgeA[e] * 2, b = sg.edgeB[e] * 2;
-      let len = Math.hypot(sc[b] - sc[a], sc[b + 1] - sc[a + 1]);
+      const dx = sc[b] - sc[a], dy = sc[b + 1] - sc[a + 1];
+      let len = Math.sqrt(dx * dx + dy * dy); // not Math.hypot: 30 times slower in V8
       if (Number.isNaN(len)) len = 1e6; // an end behind the camera: long
       this.edgeLength[e] = len;
       total += len;
@@ -178,7 +179,8 @@ export class EdgeLayer {
       p[k * 6] = pos[a]; p[k * 6 + 1] = pos[a + 1]; p[k * 6 + 2] = pos[a + 2];
       p[k * 6 + 3] = pos[b]; p[k * 6 + 4] = pos[b + 1]; p[k * 6 + 5] = pos[b + 2];
       dist[k * 2] = 0;
-      dist[k * 2 + 1] = Math.hypot(pos[b] - pos[a], pos[b + 1] - pos[a + 1], pos[b + 2] - pos[a + 2]);
+      const dx = pos[b] - pos[a], dy = pos[b + 1] - pos[a + 1], dz = pos[b + 2] - pos[a + 2];
+      dist[k * 2 + 1] = Math.sqrt(dx * dx + dy * dy + dz * dz);
       const d = highlight ? (highlight.has(edges[e].source) && highlight.has(edges[e].target) ? 1.6 : 0.25) : 1;
       dim[k * 2] = dim[k * 2 + 1] = d;
       style[k * 2] = style[k * 2 + 1] = this.styleOf[e];
