@@ -32,12 +32,6 @@ const LAYOUT_VIEWS: Record<string, THREE.Vector3> = {
   kind: new THREE.Vector3(0, -40, -360),
 };
 
-/** What the view depends on besides the data: a change rebuilds it at once. */
-function viewKeyOf(ui: ReturnType<typeof useUi.getState>, insight: ReturnType<typeof useInsight.getState>): string {
-  const only = insight.unusualOnly ? insight.unusual : null;
-  return JSON.stringify([ui.filters.kinds, ui.filters.namespaces, ui.filters.sources, ui.filters.health, ui.filters.mode, ui.config.max_entities, ui.expanded, only && [...only]]);
-}
-
 // The graph comes as a prop: the Canvas is a React root of its own.
 function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObject<LabelItem[]> }) {
   const { scene, camera, gl, size } = useThree();
@@ -58,7 +52,7 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
     lastRender: 0, lastFrame: 0, fpsWindow: 0, fpsFrames: 0, lastLabels: 0,
     // The graph version the scene shows, and when the next rebuild / restyle may run.
     shownVersion: 0, nextRebuild: 0, nextStyle: 0, insight: 0, lastParticles: 0, fieldsShape: false, dirty: true,
-    fence: null as WebGLSync | null, diff: null as unknown, wantedView: "", rebuildCost: 0, fitRequest: 0, flyAt: 0, layout: useUi.getState().layout,
+    fence: null as WebGLSync | null, diff: null as unknown, drawNext: false, rebuildCost: 0, fitRequest: 0, flyAt: 0, layout: useUi.getState().layout,
   });
 
   useEffect(() => {
@@ -176,19 +170,50 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
     };
   }, [gl, camera, scene, sceneGraph, controls, director, labels, layout]);
 
-  // Before drawing: what the frame shows (styles, highlight, positions, level of detail,
-  // camera). A new view is built after drawing (below).
+  // Scene update: view, layout, camera, labels.
   useFrame(({ clock }) => {
     const s = state.current;
     const ui = useUi.getState();
     sceneGraph.prepare(gl);
     const insight = useInsight.getState();
+    const only = insight.unusualOnly ? insight.unusual : null;
+    const viewKey = JSON.stringify([ui.filters.kinds, ui.filters.namespaces, ui.filters.sources, ui.filters.health, ui.filters.mode, ui.config.max_entities, ui.expanded, only && [...only]]);
     const frameStart = performance.now();
-    s.wantedView = viewKeyOf(ui, insight);
+    // Deltas arrive faster than a big view can be rebuilt: rebuilds (and restyles) wait
+    // three times their cost after the last one, so they take at most a quarter of the
+    // main thread; changes in between are taken in together. A changed filter is at once.
     const restructure = graph.structure !== s.structure || (s.fieldsShape && graph.revision !== s.revision);
-    // When a rebuild is due (after drawing), restyling now would be undone by it.
-    const rebuildDue = s.wantedView !== s.viewKey || restructure;
-    if (!rebuildDue && (graph.revision !== s.revision || insight.revision !== s.insight) && frameStart >= s.nextStyle) {
+    if (viewKey !== s.viewKey || (restructure && frameStart >= s.nextRebuild)) {
+      // Another filter shows another map: frame it.
+      if (s.viewKey && viewKey !== s.viewKey) director.fitAll();
+      s.structure = graph.structure;
+      s.revision = graph.revision;
+      s.viewKey = viewKey;
+      s.shownVersion = graph.version;
+      const view = buildView(graph.entities, graph.edges, ui.filters, ui.config.max_entities, new Set(ui.expanded), only);
+      const removed = graph.removedSinceRender;
+      graph.removedSinceRender = [];
+      sceneGraph.setView(view, removed, layout);
+      layout.sync(view);
+      // Aggregates' health and the health filter follow fields: field changes rebuild too.
+      s.fieldsShape = ui.filters.health.length > 0 || view.nodes.some((n) => n.members);
+      s.lastParticles = frameStart;
+      renderStats.viewNodes = view.nodes.length;
+      renderStats.viewEdges = view.edges.length;
+      renderStats.folded = view.nodes.reduce((n, node) => n + (node.members ? 1 : 0), 0);
+      if (ui.shown.nodes !== view.nodes.length || ui.shown.folded !== renderStats.folded) {
+        useUi.setState({ shown: { nodes: view.nodes.length, folded: renderStats.folded } });
+      }
+      s.highlightKey = "";
+      // Paced by the smoothed cost (one slow rebuild on a busy machine must not hold the
+      // next one back for long), never more than 300 ms apart.
+      s.rebuildCost = s.rebuildCost ? s.rebuildCost * 0.7 + (performance.now() - frameStart) * 0.3 : performance.now() - frameStart;
+      s.nextRebuild = performance.now() + Math.min(300, s.rebuildCost * 3);
+      // Drawing waits for the next frame: where drawing blocks this thread (software
+      // compositing reads each frame back), a rebuild and a draw in one task would keep
+      // deltas waiting for both.
+      s.drawNext = true;
+    } else if (!restructure && (graph.revision !== s.revision || insight.revision !== s.insight) && frameStart >= s.nextStyle) {
       s.revision = graph.revision;
       s.insight = insight.revision; // colour by cost or waste: new figures restyle
       s.shownVersion = graph.version;
@@ -252,6 +277,15 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
     const fitKey = `${layout.revision}|${sceneGraph.view.nodes.length}|${size.width}x${size.height}|${ui.sheetOpen}`;
     if (director.update(now, sceneGraph, fitKey, gl.domElement, size)) s.dirty = true;
     controls.update();
+
+    // Labels, a dozen times a second.
+    if (now - s.lastLabels > 80) {
+      s.lastLabels = now;
+      const hoverIndex = ui.hovered ? sceneGraph.index.get(ui.hovered) : undefined;
+      const hoverText = hoverIndex !== undefined ? describeEntity(sceneGraph.view.nodes[hoverIndex].entity) : null;
+      const wishes = wishLabels(sceneGraph, { camera, width: size.width, height: size.height, pixelRatio: dpr, distance }, ui.layout, ui.selected, ui.hovered, hoverText);
+      labels.current = placeLabels(wishes, size.width, size.height, measure);
+    }
   });
 
   // Render by hand, only when the picture changed (on demand), at most animation_fps times
@@ -262,6 +296,10 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
     const fps = useUi.getState().config.animation_fps || 60;
     if (fps < 60 && now - s.lastRender < 1000 / fps - 2) return;
     if (!s.dirty) return;
+    if (s.drawNext) {
+      s.drawNext = false;
+      return;
+    }
     // At most one frame in flight: while the GPU (or a software renderer) is still drawing
     // the last one, queuing another would block this thread in WebGL calls, and deltas
     // would wait behind it. A fence says, without waiting, when the last frame is done.
@@ -275,9 +313,6 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
     gl.info.autoReset = false;
     gl.info.reset();
     gl.render(scene, camera);
-    // Sent to the renderer now, so that it draws while this thread goes on (a new view,
-    // labels); software compositing would otherwise wait for the whole frame at the end.
-    ctx.flush();
     if (ctx instanceof WebGL2RenderingContext) s.fence = ctx.fenceSync(ctx.SYNC_GPU_COMMANDS_COMPLETE, 0);
     s.lastRender = now;
     graph.markRendered(nowMs(), s.shownVersion, s.revision);
@@ -299,60 +334,6 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
       s.fpsFrames = 0;
     }
   }, 1);
-
-  // After drawing (and while the renderer works on the frame, where that is another thread):
-  // a new view when the data's structure or the filters changed, and the labels.
-  useFrame(() => {
-    const s = state.current;
-    const ui = useUi.getState();
-    const insight = useInsight.getState();
-    const only = insight.unusualOnly ? insight.unusual : null;
-    const frameStart = performance.now();
-    // Deltas arrive faster than a big view can be rebuilt: rebuilds (and restyles) wait
-    // three times their cost after the last one, so they take at most a quarter of the
-    // main thread; changes in between are taken in together. A changed filter is at once.
-    const restructure = graph.structure !== s.structure || (s.fieldsShape && graph.revision !== s.revision);
-    const rebuild = s.wantedView !== s.viewKey || (restructure && frameStart >= s.nextRebuild);
-    if (rebuild) {
-      // Another filter shows another map: frame it.
-      if (s.viewKey && s.wantedView !== s.viewKey) director.fitAll();
-      s.structure = graph.structure;
-      s.revision = graph.revision;
-      s.viewKey = s.wantedView;
-      s.shownVersion = graph.version;
-      const view = buildView(graph.entities, graph.edges, ui.filters, ui.config.max_entities, new Set(ui.expanded), only);
-      const removed = graph.removedSinceRender;
-      graph.removedSinceRender = [];
-      sceneGraph.setView(view, removed, layout);
-      layout.sync(view);
-      // Aggregates' health and the health filter follow fields: field changes rebuild too.
-      s.fieldsShape = ui.filters.health.length > 0 || view.nodes.some((n) => n.members);
-      s.lastParticles = frameStart;
-      renderStats.viewNodes = view.nodes.length;
-      renderStats.viewEdges = view.edges.length;
-      renderStats.folded = view.nodes.reduce((n, node) => n + (node.members ? 1 : 0), 0);
-      if (ui.shown.nodes !== view.nodes.length || ui.shown.folded !== renderStats.folded) {
-        useUi.setState({ shown: { nodes: view.nodes.length, folded: renderStats.folded } });
-      }
-      s.highlightKey = "";
-      // Paced by the smoothed cost (one slow rebuild on a busy machine must not hold the
-      // next one back for long), never more than 300 ms apart.
-      s.rebuildCost = s.rebuildCost ? s.rebuildCost * 0.7 + (performance.now() - frameStart) * 0.3 : performance.now() - frameStart;
-      s.nextRebuild = performance.now() + Math.min(300, s.rebuildCost * 3);
-    }
-    const now = performance.now();
-    const distance = camera.position.distanceTo(controls.target);
-    const dpr = gl.getPixelRatio();
-    // Labels, a dozen times a second (not right after a rebuild: the new view has no
-    // screen positions until the next frame's update).
-    if (!rebuild && now - s.lastLabels > 80) {
-      s.lastLabels = now;
-      const hoverIndex = ui.hovered ? sceneGraph.index.get(ui.hovered) : undefined;
-      const hoverText = hoverIndex !== undefined ? describeEntity(sceneGraph.view.nodes[hoverIndex].entity) : null;
-      const wishes = wishLabels(sceneGraph, { camera, width: size.width, height: size.height, pixelRatio: dpr, distance }, ui.layout, ui.selected, ui.hovered, hoverText);
-      labels.current = placeLabels(wishes, size.width, size.height, measure);
-    }
-  }, 2);
 
   return (
     <>
@@ -416,8 +397,6 @@ export function MapCanvas() {
     <div className="map" data-testid="map">
       <Canvas
         camera={{ fov: 50, near: 0.5, far: 30000, position: [0, 140, 360] }}
-        // (Not an opaque canvas, alpha: false: SwiftShader drew slower with it, 1,000 entities
-        // 24 -> 17 fps.)
         gl={{ antialias: !SOFTWARE, powerPreference: "high-performance" }}
         dpr={SOFTWARE ? 1 : [1, 2]}
         onCreated={({ gl, scene }) => {
