@@ -20,9 +20,11 @@ export const sceneHooks: {
   halos: () => number;
   changes: () => { id: string; change: string }[];
   layoutAlpha: () => number;
+  drawCost: (repeats: number) => Record<string, number>;
 } = {
   screen: () => null, colour: () => null, highlighted: () => null, labels: () => [], camera: () => null,
   freeRect: () => null, halos: () => 0, changes: () => [], layoutAlpha: () => 1, world: () => null, viewIds: () => [],
+  drawCost: () => ({}),
 };
 
 declare global {
@@ -84,6 +86,9 @@ export function installTestHooks(graph: GraphStore, live: Live): void {
     changes: () => sceneHooks.changes(),
     /** The layout's temperature: it moves until this falls below 0.005. */
     get layoutAlpha() { return sceneHooks.layoutAlpha(); },
+    /** Per layer of the scene, ms to draw it alone and wait for the renderer (a 1-pixel
+     * read waits for the frame): where a software renderer's frame time goes. */
+    drawCost: (repeats = 3) => sceneHooks.drawCost(repeats),
     /** Drop the topology stream as a network failure would (for resume tests). */
     dropStream: () => live.topology.forceReconnect(),
   };

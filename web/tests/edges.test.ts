@@ -36,4 +36,19 @@ describe("edges", () => {
     const expected = view.edges.map((e) => EDGE_KINDS.indexOf(edgeStyleKey(e))).sort((a, b) => a - b).flatMap((s) => [s, s]);
     expect(styles).toEqual(expected);
   });
+
+  it("stay within a software renderer's budget of lines, filling it even when all are equally short", () => {
+    const view = buildView(entities, edges, EMPTY_FILTERS, 10000, new Set());
+    const budget = Math.floor(view.edges.length / 2);
+    expect(budget).toBeGreaterThan(2);
+    // Nothing placed yet: every edge is 0 px long, all in the shortest bucket together.
+    const sg = new SceneGraph({ ...GPU_OPTIONS, edgePixels: 1e6, edgeLines: budget });
+    sg.setView(view, [], unplaced);
+    const camera = new THREE.PerspectiveCamera(50, 1.5, 0.5, 30000);
+    camera.position.set(0, 140, 360);
+    camera.updateMatrixWorld();
+    sg.update(unplaced, 0, camera, 380, 800);
+    const lines = sg.root.children.find((o) => o.name === "edges") as THREE.LineSegments;
+    expect(lines.geometry.drawRange.count).toBe(budget * 2);
+  });
 });

@@ -138,7 +138,6 @@ export function renderGlyphAtlas(renderer: THREE.WebGLRenderer, shapes: Shape[],
 export const glyphVertex = /* glsl */ `
 uniform float projScale;
 uniform float time;
-uniform float dotCell; // the sphere's cell: what an entity too small for its shape shows
 uniform vec3 dotLight;
 uniform vec3 fogColor;
 uniform float fogDensity;
@@ -149,6 +148,7 @@ attribute float aGlyph;
 attribute float aPulse;
 varying vec3 vColor;
 varying float vGlyph;
+varying float vDot;
 
 vec3 acesFit(vec3 v) {
   vec3 a = v * (v + 0.0245786) - 0.000090537;
@@ -172,7 +172,8 @@ void main() {
   // Below a few pixels a shape is unreadable: a shaded dot (a sphere) instead.
   bool dot = px < 7.0;
   gl_PointSize = dot ? max(px, 2.0) : px * aExtent;
-  vGlyph = dot ? dotCell : aGlyph;
+  vGlyph = aGlyph;
+  vDot = dot ? 1.0 : 0.0;
   float fogFactor = 1.0 - exp(-fogDensity * fogDensity * mvPosition.z * mvPosition.z);
   vColor = mix(outputColour(aColor * dotLight), fogColor, fogFactor);
 }`;
@@ -182,7 +183,19 @@ uniform sampler2D atlas;
 uniform vec2 grid;
 varying vec3 vColor;
 varying float vGlyph;
+varying float vDot;
 void main() {
+  // A dot is shaded here, without reading the atlas: at overview nearly every point is one,
+  // and in a software renderer the texture read was most of a point's cost (10,000 points
+  // in SwiftShader: 17 ms textured, 13 ms so). Lit from above like the atlas's sphere,
+  // darker to the rim; the factor averages 1 over the disc, as the sphere's cell does.
+  if (vDot > 0.5) {
+    vec2 q = gl_PointCoord - 0.5;
+    float r = dot(q, q);
+    if (r > 0.25) discard;
+    gl_FragColor = vec4(vColor * (1.1 - 0.8 * r - 0.5 * q.y), 1.0);
+    return;
+  }
   vec2 cell = vec2(mod(vGlyph, grid.x), floor(vGlyph / grid.x));
   vec4 t = texture2D(atlas, (cell + vec2(gl_PointCoord.x, 1.0 - gl_PointCoord.y)) / grid);
   if (t.a < 0.5) discard;

@@ -38,7 +38,8 @@ export function partition(
   const candidates: number[] = [];
   for (let i = 0; i < n; i++) {
     const x = pos[i * 3], y = pos[i * 3 + 1], z = pos[i * 3 + 2];
-    const d = Math.hypot(x - camPos.x, y - camPos.y, z - camPos.z);
+    const dx = x - camPos.x, dy = y - camPos.y, dz = z - camPos.z;
+    const d = Math.sqrt(dx * dx + dy * dy + dz * dz); // not Math.hypot: 30 times slower in V8
     const px = (sg.sizes[i] * projScale) / Math.max(d, 1e-3);
     sg.pixels[i] = px;
     if (px >= meshPixels) candidates.push(i);
@@ -56,7 +57,8 @@ export function partition(
   };
   for (let i = 0; i < n; i++) {
     if (sg.shapeOf[i] !== ring) continue;
-    const d = Math.hypot(pos[i * 3] - camPos.x, pos[i * 3 + 1] - camPos.y, pos[i * 3 + 2] - camPos.z);
+    const dx = pos[i * 3] - camPos.x, dy = pos[i * 3 + 1] - camPos.y, dz = pos[i * 3 + 2] - camPos.z;
+    const d = Math.sqrt(dx * dx + dy * dy + dz * dz);
     if ((2 * RING_TUBE * sg.ringScale[i] * projScale) / Math.max(d, 1e-3) >= 1.5) take(i);
   }
   take(sg.selected !== null ? sg.index.get(sg.selected) : undefined);

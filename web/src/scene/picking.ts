@@ -21,7 +21,7 @@ export function pick(sg: SceneGraph, x: number, y: number, width: number, height
     const sx = (v.x + 1) / 2 * width;
     const sy = (1 - v.y) / 2 * height;
     const pixelSize = (sg.sizes[i] * proj) / Math.max(dist, 1e-3);
-    const d = Math.hypot(sx - x, sy - y) - pixelSize;
+    const d = Math.sqrt((sx - x) ** 2 + (sy - y) ** 2) - pixelSize; // not Math.hypot: 30 times slower in V8
     if (d < radius && d + dist * 1e-4 < bestD) {
       bestD = d + dist * 1e-4;
       best = nodes[i].id;

@@ -2,11 +2,11 @@
 // between two moments, a frame whose shape says which (square, diamond, dashed circle),
 // drawn unlit in the legend's exact colour, over everything and never smaller than a few
 // dozen pixels, like the health halos but never round and solid, so the two read apart.
-// One Points for all of them.
-import * as THREE from "three";
+// One Points for all of them (SpriteLayer.ts).
+import type * as THREE from "three";
 import { CHANGES, CHANGE_COLOURS, type Change } from "../../state/compare";
-import { nextCapacity, upload } from "../buffers";
 import type { SceneGraph } from "../SceneGraph";
+import { SpriteLayer } from "./SpriteLayer";
 
 /** On-screen size at least, px. */
 export const CHANGE_PIXELS = 34;
@@ -47,35 +47,15 @@ void main() {
   gl_FragColor = vec4(vColor, 1.0);
 }`;
 
-export class ChangeLayer {
-  count = 0;
+export class ChangeLayer extends SpriteLayer {
   /** What was marked last, by view node id (for tests). */
   marked: { id: string; change: Change }[] = [];
-  private readonly points: THREE.Points;
-  private readonly material: THREE.ShaderMaterial;
 
   constructor(root: THREE.Group) {
-    this.material = new THREE.ShaderMaterial({
-      vertexShader: vertex, fragmentShader: fragment, transparent: false, depthTest: false, depthWrite: false,
-      uniforms: { projScale: { value: 1 }, pixelRatio: { value: 1 } },
+    super(root, {
+      name: "changes", vertexShader: vertex, fragmentShader: fragment, transparent: false, renderOrder: 11,
+      attributes: { aColor: 3, aSize: 1, aKind: 1 },
     });
-    this.points = new THREE.Points(this.geometry(64), this.material);
-    this.points.frustumCulled = false;
-    this.points.renderOrder = 11;
-    this.points.name = "changes";
-    this.points.visible = false;
-    root.add(this.points);
-  }
-
-  private geometry(capacity: number): THREE.BufferGeometry {
-    const g = new THREE.BufferGeometry();
-    const attr = (size: number) => new THREE.BufferAttribute(new Float32Array(capacity * size), size).setUsage(THREE.DynamicDrawUsage);
-    g.setAttribute("position", attr(3));
-    g.setAttribute("aColor", attr(3));
-    g.setAttribute("aSize", attr(1));
-    g.setAttribute("aKind", attr(1));
-    g.setDrawRange(0, 0);
-    return g;
   }
 
   write(sg: SceneGraph): void {
@@ -89,15 +69,7 @@ export class ChangeLayer {
         if (had === undefined || CHANGES.indexOf(change) < CHANGES.indexOf(had)) marks.set(i, change);
       }
     }
-    let g = this.points.geometry;
-    if ((g.getAttribute("aSize") as THREE.BufferAttribute).count < marks.size) {
-      g.dispose();
-      g = this.points.geometry = this.geometry(nextCapacity(marks.size));
-    }
-    const p = g.getAttribute("position").array as Float32Array;
-    const c = g.getAttribute("aColor").array as Float32Array;
-    const size = g.getAttribute("aSize").array as Float32Array;
-    const kind = g.getAttribute("aKind").array as Float32Array;
+    const { position: p, aColor: c, aSize: size, aKind: kind } = this.arrays(marks.size);
     this.marked = [];
     let k = 0;
     for (const [i, change] of marks) {
@@ -108,14 +80,6 @@ export class ChangeLayer {
       this.marked.push({ id: sg.view.nodes[i].id, change });
       k++;
     }
-    for (const name of ["position", "aColor", "aSize", "aKind"]) upload(g.getAttribute(name) as THREE.BufferAttribute, k);
-    g.setDrawRange(0, k);
-    this.count = k;
-    this.points.visible = k > 0;
-  }
-
-  frame(projScale: number, pixelRatio: number): void {
-    this.material.uniforms.projScale.value = projScale;
-    this.material.uniforms.pixelRatio.value = pixelRatio;
+    this.commit(k);
   }
 }

@@ -1,8 +1,9 @@
 // Connections: one LineSegments for every edge style, so one draw call (a software renderer
 // pays a fixed cost per draw that, on a busy machine, outweighed the lines themselves):
 // each vertex carries its style's index, and colour, opacity, dashes and the volume pulse
-// are looked up in the shader. Lines cost a software renderer per pixel too: beyond a budget
-// of pixels, the edges drawn are chosen (the selection's first, the shortest next).
+// are looked up in the shader. Lines cost a software renderer per pixel and per line too:
+// beyond a budget of pixels or of lines, the edges drawn are chosen (the selection's first,
+// the shortest next).
 // Traffic particles: ParticleLayer.ts.
 import * as THREE from "three";
 import { nextCapacity, upload } from "../buffers";
@@ -25,7 +26,7 @@ export class EdgeLayer {
   /** Per view edge: 1 when drawn (within the pixel budget), read by the particles. */
   shown = new Uint8Array(0);
 
-  constructor(root: THREE.Group, private readonly edgePixels: number) {
+  constructor(root: THREE.Group, private readonly edgePixels: number, private readonly edgeLines = Infinity) {
     const styles = EDGE_KINDS.map((kind) => EDGE_STYLES[kind]);
     this.material = new THREE.ShaderMaterial({
       vertexShader: edgeVertex(EDGE_KINDS.length),
@@ -82,11 +83,11 @@ export class EdgeLayer {
 
   /** Whether edges are chosen by their length on screen (so a camera move changes them). */
   get budgeted(): boolean {
-    return Number.isFinite(this.edgePixels);
+    return Number.isFinite(this.edgePixels) || Number.isFinite(this.edgeLines);
   }
 
   /**
-   * Which edges to draw: all of them within the pixel budget; beyond it, first the edges of
+   * Which edges to draw: all of them within the budgets of pixels and lines; beyond them, first the edges of
    * the selection and the hover, then those of the traced path, then the rest, each tier
    * the shortest on screen first until the budget is spent (a histogram of lengths gives
    * each tier's cut without sorting).
@@ -96,7 +97,7 @@ export class EdgeLayer {
     const m = edges.length;
     const budget = this.edgePixels;
     const shown = this.shown;
-    if (!Number.isFinite(budget)) { shown.fill(1); return; }
+    if (!this.budgeted) { shown.fill(1); return; }
     const sc = sg.screen;
     const tier = new Uint8Array(m); // 0 focus, 1 path, 2 the rest
     const highlight = sg.highlight;
@@ -104,7 +105,8 @@ export class EdgeLayer {
     let total = 0;
     for (let e = 0; e < m; e++) {
       const a = sg.edgeA[e] * 2, b = sg.edgeB[e] * 2;
-      let len = Math.hypot(sc[b] - sc[a], sc[b + 1] - sc[a + 1]);
+      const dx = sc[b] - sc[a], dy = sc[b + 1] - sc[a + 1];
+      let len = Math.sqrt(dx * dx + dy * dy); // not Math.hypot: 30 times slower in V8
       if (Number.isNaN(len)) len = 1e6; // an end behind the camera: long
       this.edgeLength[e] = len;
       total += len;
@@ -112,22 +114,50 @@ export class EdgeLayer {
       tier[e] = focus.includes(edge.source) || focus.includes(edge.target) ? 0
         : highlight !== null && highlight.has(edge.source) && highlight.has(edge.target) ? 1 : 2;
     }
-    if (total <= budget) { shown.fill(1); return; }
+    if (total <= budget && m <= this.edgeLines) { shown.fill(1); return; }
     const BUCKETS = 256;
     const WIDTH = 8; // px per bucket; the last bucket holds everything longer
     let left = budget;
+    let lines = this.edgeLines;
     const limits = [Infinity, 0, 0];
-    for (let e = 0; e < m; e++) if (tier[e] === 0) left -= Math.min(this.edgeLength[e], 4000);
+    const partial = [-1, -1, -1], spareLines = [0, 0, 0], sparePixels = [0, 0, 0];
+    for (let e = 0; e < m; e++) {
+      if (tier[e] === 0) { left -= Math.min(this.edgeLength[e], 4000); lines -= 1; }
+    }
     for (const t of [1, 2]) {
       const sums = new Float64Array(BUCKETS);
+      const counts = new Int32Array(BUCKETS);
       for (let e = 0; e < m; e++) {
-        if (tier[e] === t) sums[Math.min(BUCKETS - 1, Math.floor(this.edgeLength[e] / WIDTH))] += Math.min(this.edgeLength[e], 4000);
+        if (tier[e] !== t) continue;
+        const bucket = Math.min(BUCKETS - 1, Math.floor(this.edgeLength[e] / WIDTH));
+        sums[bucket] += Math.min(this.edgeLength[e], 4000);
+        counts[bucket] += 1;
       }
       let cut = 0;
-      while (cut < BUCKETS && sums[cut] <= left) left -= sums[cut++];
+      while (cut < BUCKETS && sums[cut] <= left && counts[cut] <= lines) {
+        left -= sums[cut];
+        lines -= counts[cut++];
+      }
       limits[t] = cut * WIDTH;
+      // The bucket that did not fit whole gets what is left (at overview thousands of edges
+      // share the shortest bucket: all or none of them would be a cliff); later tiers none.
+      if (cut < BUCKETS) {
+        partial[t] = cut; spareLines[t] = lines; sparePixels[t] = left;
+        lines = 0; left = 0;
+      }
     }
-    for (let e = 0; e < m; e++) shown[e] = this.edgeLength[e] < limits[tier[e]] ? 1 : 0;
+    for (let e = 0; e < m; e++) {
+      const t = tier[e];
+      const len = this.edgeLength[e];
+      const cost = Math.min(len, 4000);
+      let show = len < limits[t];
+      if (!show && Math.min(BUCKETS - 1, Math.floor(len / WIDTH)) === partial[t] && spareLines[t] > 0 && sparePixels[t] >= cost) {
+        show = true;
+        spareLines[t] -= 1;
+        sparePixels[t] -= cost;
+      }
+      shown[e] = show ? 1 : 0;
+    }
   }
 
   writeEdges(sg: SceneGraph): void {
@@ -149,7 +179,8 @@ export class EdgeLayer {
       p[k * 6] = pos[a]; p[k * 6 + 1] = pos[a + 1]; p[k * 6 + 2] = pos[a + 2];
       p[k * 6 + 3] = pos[b]; p[k * 6 + 4] = pos[b + 1]; p[k * 6 + 5] = pos[b + 2];
       dist[k * 2] = 0;
-      dist[k * 2 + 1] = Math.hypot(pos[b] - pos[a], pos[b + 1] - pos[a + 1], pos[b + 2] - pos[a + 2]);
+      const dx = pos[b] - pos[a], dy = pos[b + 1] - pos[a + 1], dz = pos[b + 2] - pos[a + 2];
+      dist[k * 2 + 1] = Math.sqrt(dx * dx + dy * dy + dz * dz);
       const d = highlight ? (highlight.has(edges[e].source) && highlight.has(edges[e].target) ? 1.6 : 0.25) : 1;
       dim[k * 2] = dim[k * 2 + 1] = d;
       style[k * 2] = style[k * 2 + 1] = this.styleOf[e];

@@ -1,10 +1,10 @@
 // Halos: a ring around every critical (red) and warning (amber) entity, drawn unlit in
 // exactly the legend's colour, over everything else and never smaller than a couple of
 // dozen pixels, so that at overview, where healthy entities are dots, problems are the
-// first thing one sees. One Points for all of them; a tiny entity gets a solid dot inside.
-import * as THREE from "three";
-import { nextCapacity, upload } from "../buffers";
+// first thing one sees. One Points for all of them (SpriteLayer.ts); a tiny entity gets a solid dot inside.
+import type * as THREE from "three";
 import type { SceneGraph } from "../SceneGraph";
+import { SpriteLayer } from "./SpriteLayer";
 
 /** On-screen diameters at least, px: critical, warning. */
 export const HALO_PIXELS = { critical: 30, warning: 20 };
@@ -46,37 +46,12 @@ void main() {
   discard;
 }`;
 
-export class HaloLayer {
-  count = 0;
-  private readonly points: THREE.Points;
-  private readonly material: THREE.ShaderMaterial;
-
+export class HaloLayer extends SpriteLayer {
   constructor(root: THREE.Group) {
-    this.material = new THREE.ShaderMaterial({
-      vertexShader: vertex,
-      fragmentShader: fragment,
-      transparent: true,
-      depthTest: false,
-      depthWrite: false,
-      uniforms: { projScale: { value: 1 }, pixelRatio: { value: 1 } },
+    super(root, {
+      name: "halos", vertexShader: vertex, fragmentShader: fragment, transparent: true, renderOrder: 10,
+      attributes: { aColor: 3, aSize: 1, aLevel: 1 },
     });
-    this.points = new THREE.Points(this.geometry(64), this.material);
-    this.points.frustumCulled = false;
-    this.points.renderOrder = 10;
-    this.points.name = "halos";
-    this.points.visible = false;
-    root.add(this.points);
-  }
-
-  private geometry(capacity: number): THREE.BufferGeometry {
-    const g = new THREE.BufferGeometry();
-    const attr = (size: number) => new THREE.BufferAttribute(new Float32Array(capacity * size), size).setUsage(THREE.DynamicDrawUsage);
-    g.setAttribute("position", attr(3));
-    g.setAttribute("aColor", attr(3));
-    g.setAttribute("aSize", attr(1));
-    g.setAttribute("aLevel", attr(1));
-    g.setDrawRange(0, 0);
-    return g;
   }
 
   write(sg: SceneGraph): void {
@@ -84,15 +59,7 @@ export class HaloLayer {
     for (const level of [2, 1]) {
       for (let i = 0; i < sg.view.nodes.length && order.length < MAX_HALOS; i++) if (sg.level[i] === level) order.push(i);
     }
-    let g = this.points.geometry;
-    if ((g.getAttribute("aSize") as THREE.BufferAttribute).count < order.length) {
-      g.dispose();
-      g = this.points.geometry = this.geometry(nextCapacity(order.length));
-    }
-    const p = g.getAttribute("position").array as Float32Array;
-    const c = g.getAttribute("aColor").array as Float32Array;
-    const size = g.getAttribute("aSize").array as Float32Array;
-    const level = g.getAttribute("aLevel").array as Float32Array;
+    const { position: p, aColor: c, aSize: size, aLevel: level } = this.arrays(order.length);
     order.forEach((i, k) => {
       p[k * 3] = sg.pos[i * 3]; p[k * 3 + 1] = sg.pos[i * 3 + 1]; p[k * 3 + 2] = sg.pos[i * 3 + 2];
       // Path tracing dims what it leaves out: halos too, but they stay visible.
@@ -101,15 +68,6 @@ export class HaloLayer {
       size[k] = sg.sizes[i];
       level[k] = sg.level[i];
     });
-    for (const name of ["position", "aColor", "aSize", "aLevel"]) upload(g.getAttribute(name) as THREE.BufferAttribute, order.length);
-    g.setDrawRange(0, order.length);
-    this.count = order.length;
-    this.points.visible = order.length > 0;
-  }
-
-  /** Halos do not animate (the entity inside pulses): nothing here asks for frames. */
-  frame(projScale: number, pixelRatio: number): void {
-    this.material.uniforms.projScale.value = projScale;
-    this.material.uniforms.pixelRatio.value = pixelRatio;
+    this.commit(order.length);
   }
 }

@@ -62,7 +62,6 @@ export class NodeLayer {
       fog: true,
       uniforms: THREE.UniformsUtils.merge([THREE.UniformsLib.fog, {
         atlas: { value: null }, grid: { value: new THREE.Vector2(1, 1) }, dotLight: { value: new THREE.Color(1, 1, 1) },
-        dotCell: { value: 0 },
         projScale: { value: 1 }, time: { value: 0 },
       }]),
     });
@@ -81,7 +80,6 @@ export class NodeLayer {
     u.atlas.value = this.atlas.texture;
     u.grid.value.set(this.atlas.columns, this.atlas.rows);
     u.dotLight.value = this.atlas.dotLight;
-    u.dotCell.value = this.atlas.cells.get("sphere") ?? 0;
   }
 
   private instancedMesh(geometry: THREE.BufferGeometry, capacity: number, name: string): THREE.InstancedMesh {
