@@ -261,6 +261,10 @@ class Past:
                ) -> list[Any]:
         """The entities (or connections) stored under `hashes`, decoded once each."""
         cache = self._decoded
+        try:  # a moment near one already asked: every body is decoded already
+            return [cache[h] for h in hashes]
+        except KeyError:
+            pass
         missing = [h for h in set(hashes) if h not in cache]
         if missing:
             bodies = _bodies(conn, missing)
