@@ -1,10 +1,9 @@
 // Time travel: leave the live stream for a past moment (the topology, alerts and events
 // as they were, from history), scrub, play at 1x/10x/60x, step between recorded changes,
-// compare two moments, and come back to live. The map follows while dragging: at most
-// two requests are in flight (the next goes out while the last one's answer travels and
-// is applied: on a busy machine most of a request's time is waiting, not work), positions
-// asked meanwhile are merged into the latest, and an answer older than one already shown
-// is dropped.
+// compare two moments, and come back to live. The map follows while dragging: one
+// request is in flight, positions asked meanwhile are merged into the latest, and an
+// answer older than one already shown is dropped. (Two in flight were tried: on a machine
+// short of CPU, the second answer's work came at the expense of drawing the first.)
 import { api } from "../api/http";
 import { withGhosts } from "../state/compare";
 import { type GraphStore, nowMs } from "../state/graph";
@@ -14,7 +13,7 @@ import type { Live } from "./start";
 
 const PLAY_TICK_MS = 250;
 const TIMELINE_REFRESH_MS = 10_000;
-const IN_FLIGHT = 2;
+const IN_FLIGHT = 1;
 // Alerts and events follow once the position has rested this long: while dragging they
 // would compete with the map's requests for the server.
 const PANELS_REST_MS = 400;
