@@ -38,8 +38,7 @@ import httpx
 from benchlib import summary_ms, write_result
 from tests.support.server import running_server
 
-from gestalt.engine.moments import encode_topology, overall_at
-from gestalt.engine.past import State
+from gestalt.engine.moments import sample_window, topology_json
 from gestalt.engine.runtime import Engine
 from gestalt.model import SourceState
 from gestalt.model.config import Config, HistoryConfig, ServerConfig, SyntheticCollector
@@ -91,6 +90,7 @@ async def record(engine: Engine, world: SyntheticWorld, changes: int = CHANGES
 async def at_moments(engine: Engine, start: float, end: float) -> dict[str, Any]:
     rng = random.Random(7)
     past = engine.history.past
+    window = sample_window(engine)
     wall: dict[str, list[float]] = {"first_after_start": [], "arbitrary": [],
                                     "scrubbing_nearby": []}
     cpu: dict[str, list[float]] = {k: [] for k in wall}
@@ -100,25 +100,16 @@ async def at_moments(engine: Engine, start: float, end: float) -> dict[str, Any]
         began, used = time.perf_counter(), time.process_time()
         spent = 0.0
 
-        def rebuild(conn: sqlite3.Connection) -> State:
+        def answer(conn: sqlite3.Connection) -> bytes:
             nonlocal spent
             start = time.thread_time()
-            state = past.state_at(conn, moment)
-            spent += time.thread_time() - start
-            return state
-
-        def shape(_conn: sqlite3.Connection) -> bytes:
-            nonlocal spent
-            start = time.thread_time()
-            body = encode_topology(past, state, overall)
+            body = topology_json(conn, past, moment, window)
             spent += time.thread_time() - start
             return body
 
-        # What GET /api/infra/topology?at= does (moments.topology_json_at), each step timed.
+        # What GET /api/infra/topology?at= does (moments.topology_json_at).
         await engine.history.settled(moment)
-        state = await engine.history.read(rebuild)
-        overall = await overall_at(engine, moment)
-        await engine.history.read(shape)
+        await engine.history.read(answer)
         wall[kind].append(time.perf_counter() - began)
         cpu[kind].append(time.process_time() - used)
         work[kind].append(spent)

@@ -11,6 +11,7 @@ its metric samples, and the overall health score from the topology's own series.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from typing import Any
 
@@ -34,10 +35,15 @@ class BadMoment(ValueError):
 
 
 async def state_at(engine: Engine, at: float) -> State:
+    await _answerable(engine, at)
+    return await engine.history.read(lambda conn: engine.history.past.state_at(conn, at))
+
+
+async def _answerable(engine: Engine, at: float) -> None:
+    """Refuse a moment in the future; wait for the deltas up to `at` still queued."""
     if at > time.time() + FUTURE_SLACK:
         raise BadMoment(f"{iso(at)} is in the future (now is {iso(time.time())})")
     await engine.history.settled(at)
-    return await engine.history.read(lambda conn: engine.history.past.state_at(conn, at))
 
 
 async def topology_at(engine: Engine, at: float, entities: list[Entity] | None = None,
@@ -57,12 +63,20 @@ async def topology_at(engine: Engine, at: float, entities: list[Entity] | None =
 async def topology_json_at(engine: Engine, at: float,
                            flt: TopologyFilter | None = None) -> bytes:
     """The JSON of `topology_at` (filtered by `flt`, the summary of what it keeps, as the
-    live route's), shaped and encoded in history's reading thread: the event loop is not
-    held for the 10,000 entities' summary and encoding."""
-    state = await state_at(engine, at)
-    overall = await overall_at(engine, at)
-    past = engine.history.past
-    return await engine.history.read(lambda _conn: encode_topology(past, state, overall, flt))
+    live route's), rebuilt, shaped and encoded in one turn of history's reading thread:
+    the event loop is not held for the 10,000 entities' summary and encoding, and a busy
+    machine makes the answer wait for one thread hand-over, not three."""
+    await _answerable(engine, at)
+    past, window = engine.history.past, sample_window(engine)
+    return await engine.history.read(lambda conn: topology_json(conn, past, at, window, flt))
+
+
+def topology_json(conn: sqlite3.Connection, past: Past, at: float, window: float,
+                  flt: TopologyFilter | None = None) -> bytes:
+    """`topology_json_at`'s work, in history's reading thread."""
+    state = past.state_at(conn, at)
+    overall = sample_at(conn, TOPOLOGY_SERIES, at, window).get("health")
+    return encode_topology(past, state, overall, flt)
 
 
 def encode_topology(past: Past, state: State, overall: float | None,
@@ -79,8 +93,13 @@ def encode_topology(past: Past, state: State, overall: float | None,
                     "sources": [], "gap": _gap(state)})
 
 
+def sample_window(engine: Engine) -> float:
+    """How far back a metric sample still stands for a moment."""
+    return max(engine.history.sample_interval * 3, 30.0)
+
+
 async def overall_at(engine: Engine, at: float) -> float | None:
-    window = max(engine.history.sample_interval * 3, 30.0)
+    window = sample_window(engine)
     values = await engine.history.read(lambda conn: sample_at(conn, TOPOLOGY_SERIES, at, window))
     return values.get("health")
 
@@ -98,7 +117,7 @@ async def entity_at(engine: Engine, entity_id: str, at: float) -> dict[str, Any]
     entity = state.entities.get(entity_id)
     if entity is None:
         return None
-    window = max(engine.history.sample_interval * 3, 30.0)
+    window = sample_window(engine)
     metrics = await engine.history.read(lambda conn: sample_at(conn, entity_id, at, window))
     edges = [c for c in state.connections.values()
              if entity_id in (c.source_id, c.target_id)]
