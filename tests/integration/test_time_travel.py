@@ -192,6 +192,13 @@ async def test_a_kubesim_scenario_reads_back_at_every_moment(tmp_path: Path) -> 
                                    lambda t, seen=seen: t["version"] > seen, captured)
             await assert_past_is_live(client, captured)
             assert len({c["version"] for c in captured}) == len(captured)
+            # Filtered, the past's summary counts what it keeps, as the live one does.
+            response = await client.get("/api/infra/topology", params={
+                "at": captured[-1]["timestamp"], "kinds": "pod"})
+            past = response.json()
+            assert {e["kind"] for e in past["entities"]} == {"pod"}
+            assert past["summary"]["total"] == len(past["entities"]) == pods(captured[-1])
+            assert set(past["summary"]["by_kind"]) == {"pod"}
 
 
 async def test_a_snapshot_opens_read_only_and_a_view_exports_in_every_format(

@@ -11,9 +11,12 @@ import msgspec
 import pytest
 
 from gestalt.engine.changelog import ChangeLog
+from gestalt.engine.filters import TopologyFilter
 from gestalt.engine.history import History
+from gestalt.engine.moments import encode_topology
 from gestalt.engine.past import OutsideRetention, Past, State, diff, parse_moment
 from gestalt.engine.recording import EDGE_NOISE, ENTITY_NOISE, Recorder
+from gestalt.engine.scoring import summarize
 from gestalt.engine.store import Store
 from gestalt.model import Connection, ConnectionKind, Entity, EntityKind, EntityStatus
 
@@ -76,6 +79,39 @@ async def test_every_moment_reads_back_as_the_live_store_was(tmp_path: Path) -> 
         assert history.oldest is not None and history.oldest <= captured[0][0]
         first = await at(history, history.oldest)  # the run began empty
         assert (first.entities, first.connections) == ({}, {})
+    finally:
+        history.close()
+
+
+async def test_the_answer_at_a_moment_is_encoded_as_its_state(tmp_path: Path) -> None:
+    # Items are encoded once and reused by later moments: each answer must still be its
+    # own state's, and a filtered one summarises what it keeps (as the live route does).
+    history, store = recorded(tmp_path / "h.sqlite3", keyframe_deltas=2)
+    try:
+        moments = []
+        for step in [dict(upserts=[pod("a"), pod("b")], edge_upserts=[edge("a", "b")]),
+                     dict(upserts=[pod("b", EntityStatus.FAILED)]),
+                     dict(upserts=[Entity(id="node:c/n1", kind=EntityKind.NODE, name="n1")]),
+                     dict(removals=["pod:c/ns/a"]), dict(upserts=[pod("b")])]:
+            store.apply(**step)  # type: ignore[arg-type]
+            moments.append(store.timestamp)
+            await history.flushed()
+        pods = TopologyFilter(kinds=frozenset({"pod"}))
+        for flt in (None, pods, None):
+            for moment in moments:
+                state = await at(history, moment)
+                body = msgspec.json.decode(await history.read(
+                    lambda _c, s=state, f=flt: encode_topology(history.past, s, 0.5, f)))
+                entities = [e for e in state.entities.values() if flt is None or flt.matches(e)]
+                ids = {e.id for e in entities}
+                summary = summarize(entities)
+                summary.overall = 0.5
+                assert body == msgspec.json.decode(msgspec.json.encode({
+                    "version": state.version, "timestamp": state.timestamp, "at": moment,
+                    "entities": entities, "connections": [
+                        c for c in state.connections.values()
+                        if c.source_id in ids and c.target_id in ids],
+                    "summary": summary, "sources": [], "gap": None}))
     finally:
         history.close()
 

@@ -84,6 +84,26 @@ describe("GraphStore", () => {
     expect(store.structure).toBe(structure + 3);
   });
 
+  it("counts a snapshot as structural only when something came, went or regrouped", () => {
+    // Scrubbing applies one snapshot per moment; moments close together differ in fields.
+    const store = new GraphStore();
+    store.applySnapshot(snapshot);
+    const structure = store.structure;
+    const [first, ...others] = snapshot.entities;
+    store.applySnapshot({ ...snapshot, entities: [{ ...first, status: "failed" }, ...others] });
+    expect(store.structure).toBe(structure); // a field change restyles only
+    expect(store.entities.get(first.id)!.status).toBe("failed");
+    const kept = snapshot.connections.filter((c) => c.source_id !== first.id && c.target_id !== first.id);
+    store.applySnapshot({ ...snapshot, entities: others, connections: kept });
+    expect(store.structure).toBe(structure + 1); // one went
+    expect(store.entities.has(first.id)).toBe(false);
+    expect(store.edges.size).toBe(kept.length);
+    store.applySnapshot(snapshot);
+    expect(store.structure).toBe(structure + 2); // it came back
+    store.applySnapshot({ ...snapshot, connections: snapshot.connections.slice(1) });
+    expect(store.structure).toBe(structure + 3); // an edge went
+  });
+
   it("stamps rendered_at only on deltas the rendered view was built from", () => {
     const store = new GraphStore();
     store.applySnapshot(snapshot);

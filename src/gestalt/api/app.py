@@ -48,7 +48,7 @@ from gestalt.engine.moments import (
     entity_at,
     health_at,
     state_at,
-    topology_at,
+    topology_json_at,
 )
 from gestalt.engine.past import OutsideRetention, diff
 from gestalt.engine.paths import REGISTRY, PathError, nats_messages, resolve, topology_diff
@@ -126,11 +126,8 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
         with `at` (RFC 3339 or epoch seconds), as it was then."""
         flt = _topology_filter(engine, kinds, namespaces, labels, sources)
         if at is not None:
-            past = await topology_at(engine, moment(at))
-            if not flt.empty:
-                past["entities"], past["connections"] = flt.apply(past["entities"],
-                                                                  past["connections"])
-            return _json(past)
+            return Response(await topology_json_at(engine, moment(at), flt),
+                            media_type="application/json")
         if flt.empty:
             return Response(engine.topology_json(), media_type="application/json")
         entities, connections = flt.apply(engine.store.entities.values(),

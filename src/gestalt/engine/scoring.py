@@ -127,13 +127,15 @@ class Tally:
     __slots__ = ("_kinds",)
 
     def __init__(self) -> None:
-        # kind -> [count, ok, warning, critical, unknown, score sum, scored]
+        # kind (EntityKind) -> [count, ok, warning, critical, unknown, score sum, scored]
         self._kinds: dict[str, list[int]] = {}
 
     def add(self, entity: Entity, sign: int = 1) -> None:
-        sums = self._kinds.get(entity.kind.value)
+        # The kind itself is the key (a StrEnum is its value): `.value` is a Python-level
+        # property, a third of the time of adding 10,000 entities.
+        sums = self._kinds.get(entity.kind)
         if sums is None:
-            sums = self._kinds[entity.kind.value] = [0] * 7
+            sums = self._kinds[entity.kind] = [0] * 7
         sums[_COUNT] += sign
         status = entity.health_status
         sums[_STATUS_SLOT.get(status, _UNKNOWN)] += sign
@@ -151,7 +153,7 @@ class Tally:
         for name, sums in self._kinds.items():
             if not sums[_COUNT]:
                 continue
-            by_kind[name] = KindSummary(
+            by_kind[str(name)] = KindSummary(
                 count=sums[_COUNT], ok=sums[_OK], warning=sums[_WARNING],
                 critical=sums[_CRITICAL], unknown=sums[_UNKNOWN],
                 health=round(sums[_SCORE] / _SCALE / sums[_SCORED], 4) if sums[_SCORED]

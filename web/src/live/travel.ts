@@ -1,7 +1,9 @@
 // Time travel: leave the live stream for a past moment (the topology, alerts and events
 // as they were, from history), scrub, play at 1x/10x/60x, step between recorded changes,
-// compare two moments, and come back to live. The map follows while dragging: at most
-// one request is in flight and the latest position wins.
+// compare two moments, and come back to live. The map follows while dragging: one
+// request is in flight, positions asked meanwhile are merged into the latest, and an
+// answer older than one already shown is dropped. (Two in flight were tried: on a machine
+// short of CPU, the second answer's work came at the expense of drawing the first.)
 import { api } from "../api/http";
 import { withGhosts } from "../state/compare";
 import { type GraphStore, nowMs } from "../state/graph";
@@ -11,6 +13,10 @@ import type { Live } from "./start";
 
 const PLAY_TICK_MS = 250;
 const TIMELINE_REFRESH_MS = 10_000;
+const IN_FLIGHT = 1;
+// Alerts and events follow once the position has rested this long: while dragging they
+// would compete with the map's requests for the server.
+const PANELS_REST_MS = 400;
 
 export interface Travel {
   goTo: (at: number) => void;
@@ -31,25 +37,30 @@ export interface Travel {
 export let travel: Travel | null = null;
 
 export function startTravel(graph: GraphStore, live: Live): Travel {
-  let inflight = false;
-  // The latest position asked while a request was out, and when it was asked (epoch ms).
+  let inflight = 0;
+  // Requests are numbered as they go out; the number of the last answer applied.
+  let asked = 0;
+  let applied = 0;
+  // The latest position asked while the requests were out, and when it was asked (epoch ms).
   let pending: { at: number; askedAt: number } | null = null;
   let player: ReturnType<typeof setInterval> | null = null;
 
   const show = async (at: number, askedAt: number = nowMs()): Promise<void> => {
-    if (inflight) { pending = { at, askedAt }; return; }
-    inflight = true;
+    if (inflight >= IN_FLIGHT) { pending = { at, askedAt }; return; }
+    inflight += 1;
+    const number = ++asked;
     try {
       const topology = await api.topology(at);
       const { at: now, diff } = useTime.getState();
-      if (now === null) return; // back to live meanwhile
+      if (now === null || number < applied) return; // back to live, or a later one is shown
+      applied = number;
       // Comparing: at the later moment, what was removed since the earlier one is a ghost.
       graph.applySnapshot(diff && Math.abs(diff.to - at) < 1e-3 ? withGhosts(topology, diff) : topology, askedAt);
       useTime.setState({ shown: { version: topology.version, gap: topology.gap?.message ?? null }, error: null });
     } catch (error) {
-      useTime.setState({ error: (error as Error).message });
+      if (number >= applied) useTime.setState({ error: (error as Error).message });
     } finally {
-      inflight = false;
+      inflight -= 1;
     }
     if (pending !== null) {
       const next = pending;
@@ -71,7 +82,7 @@ export function startTravel(graph: GraphStore, live: Live): Travel {
         useUi.setState({ events: [], freshEvents: {} });
         useUi.getState().addEvents(events, false);
       }).catch(() => undefined);
-    }, 150);
+    }, PANELS_REST_MS);
   };
 
   const goTo = (at: number) => {

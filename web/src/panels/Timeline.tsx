@@ -2,7 +2,7 @@
 // paused), event density, alert spans and the position; drag to scrub (the map follows),
 // play at 1x/10x/60x, step between recorded changes, back to live; compare two moments;
 // download a snapshot or export the view.
-import { useEffect, useState } from "react";
+import { memo, useEffect, useState } from "react";
 import { apiUrl } from "../api/http";
 import { travel } from "../live/travel";
 import { downloadMapPng } from "../scene/capture";
@@ -21,12 +21,15 @@ function useNow(ms: number): number {
   return now;
 }
 
-export const stamp = (seconds: number) =>
-  new Date(seconds * 1000).toLocaleString("en-GB", { hour12: false, dateStyle: "short", timeStyle: "medium" });
+// One formatter for every stamp: toLocaleString builds one per call (a third of the time
+// the timeline took to render while dragging).
+const STAMP = new Intl.DateTimeFormat("en-GB", { hour12: false, dateStyle: "short", timeStyle: "medium" });
+export const stamp = (seconds: number) => STAMP.format(new Date(seconds * 1000));
 
-function Track({ start, end }: { start: number; end: number }) {
+// The track is redrawn when the timeline or its range changes (once a second), not on
+// every position of a drag: the cursor is its own line over it.
+const Track = memo(function Track({ start, end }: { start: number; end: number }) {
   const timeline = useTime((s) => s.timeline);
-  const at = useTime((s) => s.at);
   const span = Math.max(end - start, 1e-3);
   const x = (t: number) => `${(100 * (Math.min(Math.max(t, start), end) - start)) / span}%`;
   const w = (a: number, b: number) => `${(100 * Math.max(0, Math.min(b, end) - Math.max(a, start))) / span}%`;
@@ -46,7 +49,16 @@ function Track({ start, end }: { start: number; end: number }) {
         <rect key={`al-${a.id}-${a.from}`} className={`tl-alert tl-${a.severity ?? "warning"}`} x={x(a.from)}
           width={w(a.from, a.to ?? end)} y="0" height="5"><title>{a.message}</title></rect>
       ))}
-      <line className="tl-cursor" x1={x(at ?? end)} x2={x(at ?? end)} y1="0" y2="100%" />
+    </svg>
+  );
+});
+
+function Cursor({ start, end }: { start: number; end: number }) {
+  const at = useTime((s) => s.at);
+  const x = `${(100 * (Math.min(Math.max(at ?? end, start), end) - start)) / Math.max(end - start, 1e-3)}%`;
+  return (
+    <svg className="timeline-track" aria-hidden="true" preserveAspectRatio="none">
+      <line className="tl-cursor" x1={x} x2={x} y1="0" y2="100%" />
     </svg>
   );
 }
@@ -78,6 +90,7 @@ export function Timeline() {
       </div>
       <div className="tl-range">
         <Track start={start} end={now} />
+        <Cursor start={start} end={now} />
         <input type="range" data-testid="tl-scrub" aria-label="Moment" min={start} max={now} step={0.1}
           value={Math.min(Math.max(position, start), now)}
           onChange={(e) => t.goTo(Number(e.target.value))} />

@@ -78,33 +78,55 @@ export class GraphStore {
     for (const listener of this.listeners) listener();
   }
 
-  /** A snapshot or resync: replace everything, keeping the objects of ids that stay. */
+  /**
+   * A snapshot or resync: replace everything, keeping the objects of ids that stay. As a
+   * delta, it is structural only when something came, went or regrouped: two moments
+   * close together while scrubbing usually differ in fields only, and the scene restyles
+   * instead of rebuilding the view (and reheating the layout).
+   */
   applySnapshot(topology: Topology, askedAt: number | null = null): void {
     const seen = new Set<string>();
+    let structural = false;
     for (const entity of topology.entities) {
       seen.add(entity.id);
       const existing = this.entities.get(entity.id);
-      if (existing) replaceInPlace(existing, entity);
-      else this.entities.set(entity.id, entity);
+      if (existing) {
+        if (existing.kind !== entity.kind || existing.namespace !== entity.namespace) structural = true;
+        replaceInPlace(existing, entity);
+      } else {
+        this.entities.set(entity.id, entity);
+        structural = true;
+      }
     }
-    for (const [id, entity] of this.entities) {
-      if (!seen.has(id)) {
-        this.entities.delete(id);
-        this.removedSinceRender.push(entity);
+    if (seen.size !== this.entities.size) {
+      structural = true;
+      for (const [id, entity] of this.entities) {
+        if (!seen.has(id)) {
+          this.entities.delete(id);
+          this.removedSinceRender.push(entity);
+        }
       }
     }
     seen.clear();
     for (const edge of topology.connections) {
       seen.add(edge.id);
       const existing = this.edges.get(edge.id);
-      if (existing) replaceInPlace(existing, edge);
-      else this.edges.set(edge.id, edge);
+      if (existing) {
+        if (existing.kind !== edge.kind || existing.source_id !== edge.source_id || existing.target_id !== edge.target_id) structural = true;
+        replaceInPlace(existing, edge);
+      } else {
+        this.edges.set(edge.id, edge);
+        structural = true;
+      }
     }
-    for (const id of [...this.edges.keys()]) if (!seen.has(id)) this.edges.delete(id);
+    if (seen.size !== this.edges.size) {
+      structural = true;
+      for (const id of [...this.edges.keys()]) if (!seen.has(id)) this.edges.delete(id);
+    }
     this.version = topology.version;
     if (topology.summary) this.summary = topology.summary;
     if (topology.sources) this.sources = topology.sources;
-    this.changed(true);
+    this.changed(structural);
     const timing: SnapshotTiming = {
       version: topology.version, at: topology.at ?? null, asked_at: askedAt, applied_at: nowMs(), rendered_at: null,
     };
