@@ -116,6 +116,28 @@ async def test_the_answer_at_a_moment_is_encoded_as_its_state(tmp_path: Path) ->
         history.close()
 
 
+async def test_the_past_caches_go_when_no_moment_was_asked_for_a_while(tmp_path: Path) -> None:
+    history, store = recorded(tmp_path / "h.sqlite3", keyframe_deltas=2)
+    try:
+        store.apply(upserts=[pod(f"p{i}") for i in range(10)])
+        store.apply(upserts=[pod("p0", EntityStatus.FAILED)])
+        await history.flushed()
+        moment = store.timestamp
+        expected = seen(store)[0]
+        assert (await at(history, moment)).entities == expected
+        cached = history.past
+        assert cached.holds >= 10
+        used = cached.used_at
+        assert not history.release_idle_past(300, now=used + 299)  # still in use
+        assert history.past is cached
+        assert history.release_idle_past(300, now=used + 301)
+        assert history.past is not cached and history.past.holds == 0
+        assert not history.release_idle_past(300, now=used + 1000)  # nothing to forget
+        assert (await at(history, moment)).entities == expected  # read again from the file
+    finally:
+        history.close()
+
+
 async def test_an_unchanged_body_is_stored_once(tmp_path: Path) -> None:
     history, store = recorded(tmp_path / "h.sqlite3")
     try:

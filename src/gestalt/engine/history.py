@@ -361,6 +361,19 @@ class History:
                 and writer.committed_at < self.last_delta_at and at >= writer.committed_at:
             await self.flushed()
 
+    def release_idle_past(self, idle: float, now: float | None = None) -> bool:
+        """Forget what the past's caches hold when nobody asked for a moment for `idle`
+        seconds; whether it did. Never waits: a reading under way keeps them."""
+        now = time.monotonic() if now is None else now
+        if not self.past.holds or now - self.past.used_at < idle \
+                or not self._read_lock.acquire(blocking=False):
+            return False
+        try:
+            self.past = Past()
+        finally:
+            self._read_lock.release()
+        return True
+
     async def read(self, query: Callable[[sqlite3.Connection], T]) -> T:
         """Run `query` on the reading connection, in a worker thread (engine/past.py)."""
         def run() -> T:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import sqlite3
+import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -52,6 +53,9 @@ BODY_CACHE = 120_000
 # The JSON of decoded bodies, kept as long as as many of them: encoding a topology of 30,000
 # objects took 45 ms, copying what is already encoded a few.
 ENCODED_CACHE = BODY_CACHE
+# Unasked this long, the caches go (History.release_idle_past): they are there for an
+# operator stepping through an incident, and hold tens of MB at 10,000 entities.
+IDLE_SECONDS = 300.0
 _encode = msgspec.json.Encoder().encode
 
 
@@ -117,10 +121,17 @@ class Past:
         # its own; the oldest go first.
         self._encoded: OrderedDict[int, tuple[Entity | Connection, msgspec.Raw]] = \
             OrderedDict()
+        self.used_at = time.monotonic()  # when it was last asked something
+
+    @property
+    def holds(self) -> int:
+        """How many decoded bodies its caches hold."""
+        return len(self._decoded)
 
     def encoded(self, items: Iterable[Entity | Connection]) -> list[msgspec.Raw]:
         """Each item's JSON (as the encoder writes it), encoded once per decoded body:
         the items of a past state are the cached decoded ones, shared between moments."""
+        self.used_at = time.monotonic()
         cache = self._encoded
         out = []
         for item in items:
@@ -133,6 +144,7 @@ class Past:
         return out
 
     def state_at(self, conn: sqlite3.Connection, at: float) -> State:
+        self.used_at = time.monotonic()
         run = conn.execute("SELECT start_version, start_ts, end_ts FROM runs WHERE start_ts <= ? "
                            "ORDER BY start_ts DESC LIMIT 1", (at,)).fetchone()
         if run is None:
@@ -289,6 +301,7 @@ class Past:
 
     def deltas(self, conn: sqlite3.Connection, rows: Iterable[tuple[int, float, bytes, int]]
                ) -> list[Delta]:
+        self.used_at = time.monotonic()
         rows = list(rows)
         words = self._words(conn, (body for _, _, body, form in rows if form == BY_REFERENCE))
         refs = {v: delta_refs(body, words) for v, _, body, form in rows if form == BY_REFERENCE}

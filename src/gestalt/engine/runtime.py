@@ -31,6 +31,7 @@ from gestalt.engine.counters import COUNTERS
 from gestalt.engine.history import History
 from gestalt.engine.hub import Hub
 from gestalt.engine.memory import Releaser
+from gestalt.engine.past import IDLE_SECONDS
 from gestalt.engine.registry import SPECS, build_sources
 from gestalt.engine.store import Store
 from gestalt.engine.supervisor import Supervisor
@@ -255,6 +256,7 @@ class Engine:
             if frame is not None:
                 self.changes.metrics(frame)
             self._watch_history()
+            self.history.release_idle_past(IDLE_SECONDS)
 
     def _watch_history(self) -> None:
         """History paused (a full disk) is an alert; recording again resolves it."""
