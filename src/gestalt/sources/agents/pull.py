@@ -12,8 +12,10 @@ NATS clients' `consume` does. What it holds is bounded: at most two requests' wo
 messages are ever on their way.
 
 Requests expire (`expires`): one lost with a restarted server is replaced when it should
-have ended, and at once after a reconnect (`renew`). A status that says the consumer is
-gone raises ConsumerGone: the site is read again from its last keyframe.
+have ended, and at once after a reconnect (`renew`). A request that ended with no word
+from the server (no message, no status) may have gone to a consumer that is no more: the
+server is asked, and ConsumerGone raised when it is gone, as when a status says so; the
+site is then read again from its last keyframe.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
+from nats.js.errors import NotFoundError
 
 # Statuses on the inbox: 100 an idle heartbeat, 404/408 a request that ended with no more
 # messages or expired, 409 a request the server ended (or a consumer it deleted).
@@ -41,6 +44,7 @@ class Pull:
     def __init__(self, nc: Client, stream: str, consumer: str, *, batch: int = 256,
                  expires: float = 5.0) -> None:
         self._nc = nc
+        self._stream, self._consumer = stream, consumer
         self._next = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"
         self._inbox = nc.new_inbox()
         self._batch = batch
@@ -74,8 +78,10 @@ class Pull:
         ends = time.monotonic() + timeout
         while True:
             now = time.monotonic()
-            while self._requests and self._requests[0][1] <= now:
-                self._requests.popleft()  # expired: its 408 was lost, or is on its way
+            if self._requests and self._requests[0][1] <= now:
+                # Expired with no word from the server: lost, or the consumer is gone.
+                self._requests.clear()
+                await self._check_consumer()
             if sum(r[0] for r in self._requests) <= self._batch // 2:
                 await self._ask()
             wait = min(ends, self._requests[0][1]) - now
@@ -96,6 +102,13 @@ class Pull:
                 raise ConsumerGone(f"consumer deleted: {description}")
             if status in _ENDED and self._requests:
                 self._requests.popleft()
+
+    async def _check_consumer(self) -> None:
+        try:
+            await self._nc.jetstream(timeout=self._expires).consumer_info(
+                self._stream, self._consumer)
+        except NotFoundError as exc:
+            raise ConsumerGone(f"consumer {self._consumer} not found: {exc}") from exc
 
     def _delivered(self) -> None:
         if self._requests:
