@@ -104,6 +104,8 @@ class Pull:
                 self._requests.popleft()
 
     async def _check_consumer(self) -> None:
+        if not self._nc.is_connected:
+            return  # nobody to ask: the requests go again once it is back
         try:
             await self._nc.jetstream(timeout=self._expires).consumer_info(
                 self._stream, self._consumer)
