@@ -5,8 +5,13 @@ runs a local synthetic source of the same size in the same process.
 Measured: time to the complete map; hub ingest (observations/s while churning); hub RSS;
 source -> hub -> SSE latency (a delta's `observed_at` at the agent's source, to the SSE
 frame reaching a client of the hub) p50/p99, for the agents' sites and for the local
-source in the same run (their ratio is the cost of federation); and the hub's cold start
-from the stream (a fresh hub, new data dir, the agents running: time to the complete map).
+source in the same run (their ratio is the cost of federation), with where it goes hop by
+hop (source -> NATS server -> hub's store -> client: the server's and the hub's own
+timestamps, one clock on one machine); and the hub's cold start from the stream (a fresh
+hub, new data dir, the agents running: time to the complete map).
+
+The local source stamps `observed_at` inside the hub's event loop, so a stall of that loop
+before a change is invisible in its figure; an agent's change sees every stall it meets.
 
 The issue asks for 10 agents x 10,000 entities and a stream with 1 h of history; on a
 2-core machine shared with other work that is out of reach, so the defaults are scaled
@@ -23,10 +28,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
+import nats
 import yaml
 from benchlib import ROOT, gestalt_serve, summary_ms, write_result
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from gestalt.model.changes import decode_delta
 
 sys.path.insert(0, str(ROOT))
 from tests.support.nats_server import new_server  # noqa: E402
@@ -35,6 +45,10 @@ from tests.support.sse import frames  # noqa: E402
 AGENTS = int(os.environ.get("GESTALT_BENCH_AGENTS", "4"))
 ENTITIES = int(os.environ.get("GESTALT_BENCH_ENTITIES", "2000"))
 SECONDS = float(os.environ.get("GESTALT_BENCH_SECONDS", "30"))
+# Latency under steady churn is measured from this many seconds after the measuring client's
+# own snapshot arrived (the hub still digests the sites' first pictures once the map is
+# complete, and serving that snapshot stalls it).
+SETTLE = float(os.environ.get("GESTALT_BENCH_SETTLE", "5"))
 # 100 changes/s in all, shared by the agents and the local source.
 CHURN = 100.0 / (AGENTS + 1)
 
@@ -93,16 +107,31 @@ async def until_total(client: httpx.AsyncClient, url: str, at_least: int,
     return time.monotonic() - started
 
 
-async def latencies(url: str, seconds: float) -> dict[str, list[float]]:
-    """SSE delta frames for `seconds`: arrival minus the change's observed_at, by origin."""
-    found: dict[str, list[float]] = {"agents": [], "local": []}
+class Seen(NamedTuple):
+    """One delta frame as it reached the client: when the change was observed (at its
+    source), committed to the hub's store (the frame's `timestamp`) and arrived."""
+
+    observed: float
+    committed: float
+    arrived: float
+
+
+async def latencies(url: str, seconds: float) -> dict[str, list[Seen]]:
+    """SSE delta frames for `seconds`, by origin (the agents' sites, the local source),
+    from SETTLE seconds after this client's snapshot arrived: serving a snapshot of the
+    whole map stalls the hub for most of a second on a loaded machine, and the deltas
+    behind it measured that, not the churn (a browser opening the map pays it once)."""
+    found: dict[str, list[Seen]] = {"agents": [], "local": []}
     async with httpx.AsyncClient(timeout=None) as client, \
             client.stream("GET", f"{url}/api/infra/topology/stream") as response:
-        ends = time.monotonic() + seconds
+        starts = ends = float("inf")
         async for frame in frames(response):
+            if frame.event == "snapshot" and starts == float("inf"):
+                starts = time.monotonic() + SETTLE
+                ends = starts + seconds
             if time.monotonic() > ends:
                 break
-            if frame.event != "delta":
+            if frame.event != "delta" or time.monotonic() < starts:
                 continue
             arrived = time.time()
             delta = frame.json()
@@ -111,17 +140,72 @@ async def latencies(url: str, seconds: float) -> dict[str, list[float]]:
             if observed is None or not ids_:
                 continue
             origin = "local" if "local/" in ids_[0] else "agents"
-            found[origin].append(arrived - observed)
+            found[origin].append(Seen(observed, delta["timestamp"], arrived))
     return found
 
 
-async def measure(url: str, pid: int, expected: int, started: float) -> dict[str, object]:
+async def stored_at(nats_url: str, after_seq: int) -> dict[float, float]:
+    """The agents' deltas stored in the stream after `after_seq`: their `observed_at` ->
+    when the NATS server stored them (its own clock, read afterwards from each message's
+    metadata: nothing listens during the window, so the measurement costs the run nothing)."""
+    nc = await nats.connect(nats_url)
+    found: dict[float, float] = {}
+    try:
+        js = nc.jetstream()
+        sub = await js.pull_subscribe(
+            "gestalt.*.delta", stream="GESTALT",
+            config=ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                                  opt_start_seq=after_seq + 1, ack_policy=AckPolicy.NONE))
+        while True:
+            try:
+                msgs = await sub.fetch(512, timeout=2)
+            except (nats.errors.TimeoutError, TimeoutError):
+                break
+            for msg in msgs:
+                delta = decode_delta(msg.data)
+                if delta.observed_at is not None:
+                    found[delta.observed_at] = msg.metadata.timestamp.timestamp()
+            if not msgs or msgs[-1].metadata.num_pending == 0:
+                break
+    finally:
+        await nc.close()
+    return found
+
+
+def hops(seen: list[Seen], stored: dict[float, float] | None = None) -> dict[str, object]:
+    """Where the time goes, hop by hop: source -> NATS server (the agent's process and its
+    publish), NATS -> the hub's store (delivery, decode, merge, commit), the hub's store ->
+    the client (SSE)."""
+    out: dict[str, object] = {}
+    if stored is not None:
+        matched = [(s, stored[s.observed]) for s in seen if s.observed in stored]
+        out["source_to_nats"] = summary_ms([at - s.observed for s, at in matched])
+        out["nats_to_hub_store"] = summary_ms([s.committed - at for s, at in matched])
+        out["unmatched"] = len(seen) - len(matched)
+    else:
+        out["source_to_hub_store"] = summary_ms([s.committed - s.observed for s in seen])
+    out["hub_store_to_client"] = summary_ms([s.arrived - s.committed for s in seen])
+    return out
+
+
+async def last_seq(nats_url: str) -> int:
+    nc = await nats.connect(nats_url)
+    try:
+        return int((await nc.jetstream().stream_info("GESTALT")).state.last_seq)
+    finally:
+        await nc.close()
+
+
+async def measure(url: str, pid: int, expected: int, started: float,
+                  nats_url: str) -> dict[str, object]:
     async with httpx.AsyncClient(timeout=30) as client:
         complete = await until_total(client, url, expected)
         first_map_s = time.monotonic() - started
         before, t0 = await observations(client, url), time.monotonic()
+        seq = await last_seq(nats_url)
         lat = await latencies(url, SECONDS)
         after, t1 = await observations(client, url), time.monotonic()
+        stored = await stored_at(nats_url, seq)
         health = (await client.get(f"{url}/api/infra/health")).json()
         # Where the agents' latency goes: server -> hub, per site (the rest is the agent).
         server_to_hub = {s["name"]: round(s["details"]["lag_seconds"] * 1000, 1)
@@ -129,8 +213,10 @@ async def measure(url: str, pid: int, expected: int, started: float) -> dict[str
         return {"time_to_complete_map_s": round(first_map_s, 2),
                 "waited_for_map_s": round(complete, 2),
                 "ingest_obs_per_s": round((after - before) / (t1 - t0), 1),
-                "latency_agents": summary_ms(lat["agents"]),
-                "latency_local": summary_ms(lat["local"]),
+                "latency_agents": summary_ms([s.arrived - s.observed for s in lat["agents"]]),
+                "latency_local": summary_ms([s.arrived - s.observed for s in lat["local"]]),
+                "hops_agents": hops(lat["agents"], stored),
+                "hops_local": hops(lat["local"]),
                 "last_server_to_hub_ms": server_to_hub,
                 "hub_rss_mb": round(rss_mb(pid), 1),
                 "hub_entities": await total(client, url),
@@ -153,7 +239,7 @@ def main() -> None:
         # Each site holds about ENTITIES entities (the synthetic world rounds a little).
         expected = int((AGENTS + 1) * ENTITIES * 0.98)
         with gestalt_serve(hub_collectors(nats.url)) as (url, pid):
-            live = asyncio.run(measure(url, pid, expected, started))
+            live = asyncio.run(measure(url, pid, expected, started, nats.url))
         stream = nats.get("/jsz?streams=true")
         cold_started = time.monotonic()  # the process's start counts
         with gestalt_serve(hub_collectors(nats.url)) as (url, pid):
@@ -179,7 +265,7 @@ def main() -> None:
             "scaled_down": f"{AGENTS} agents x {ENTITIES} entities + a local source of "
                            f"{ENTITIES} on a {os.cpu_count()}-core machine (issue: 10 x 10,000)",
             "agents": AGENTS, "entities_per_site": ENTITIES,
-            "changes_per_s_total": 100, "window_s": SECONDS,
+            "changes_per_s_total": 100, "window_s": SECONDS, "settle_s": SETTLE,
             "live": live, "p99_ratio_agents_to_local": round(ratio, 2) if ratio else None,
             "cold_start_from_stream": cold_start,
             "stream_messages": stream.get("messages"), "stream_bytes": stream.get("bytes"),

@@ -74,7 +74,11 @@ class Publisher:
         self._store = store
         self.started_ms = int((started if started is not None else time.time()) * 1000)
         self.agent = agent_id(name, self.started_ms)
+        # What waits to be sent, and what was sent and waits for its acknowledgement: the
+        # first len(_in_flight) items, each with its acknowledgement's future and when it
+        # went (the buffer's bounds count both).
         self._buffer: deque[Outgoing] = deque()
+        self._in_flight: deque[tuple[asyncio.Future[Any], float]] = deque()
         self._bytes = 0
         self._metrics_seq = 0
         self._keyframes = 0
@@ -124,6 +128,7 @@ class Publisher:
         self._wake.set()
 
     def _overflow(self) -> None:
+        self._forget_in_flight()
         kept: deque[Outgoing] = deque()
         for item in self._buffer:
             if item.kind == "events":
@@ -198,52 +203,65 @@ class Publisher:
             log.debug("NATS: %s", error)
 
     async def _publish_loop(self, nc: Client) -> None:
+        """Send each change as soon as it is taken, up to `_WINDOW` unacknowledged: a change
+        never waits for the acknowledgements of the ones before it (on a busy machine a
+        round trip waits for three processes to be scheduled; waiting for a window's
+        acknowledgements before sending more made most of an agent's latency tail)."""
         js = nc.jetstream(timeout=self._config.publish_timeout)
         self.connected = True
         self._connected.set()
         attempt = 0
         last_sent = time.monotonic()
-        while True:
-            if not nc.is_connected:
-                await self._connected.wait()
-            try:
-                if self.need_keyframe or self._keyframe_due():
-                    await self._send_keyframe(js)
-                    last_sent = time.monotonic()
-                elif self._buffer:
-                    batch = list(islice(self._buffer, _WINDOW))
-                    await self._publish_batch(js, batch)
-                    for item in batch:
-                        if not self._buffer or self._buffer[0] is not item:
-                            break  # dropped meanwhile (an overflow, a keyframe)
-                        self._buffer.popleft()
-                        self._bytes -= len(item.body)
-                    last_sent = time.monotonic()
-                elif time.monotonic() - last_sent >= self._config.heartbeat_interval:
-                    await self._send_heartbeat(js)
-                    last_sent = time.monotonic()
-                else:
-                    self._wake.clear()
-                    wait = self._config.heartbeat_interval - (time.monotonic() - last_sent)
-                    try:
-                        async with asyncio.timeout(max(wait, 0.01)):
-                            await self._wake.wait()
-                    except TimeoutError:
-                        pass
-                    continue
-                if attempt:
-                    log.info("publishing again to %s (dropped while away: %s)",
-                             self._config.url, _counts(self.dropped) or "nothing")
-                attempt = 0
-            except (TimeoutError, NatsError, JetStreamError) as exc:
-                if self.refused:
-                    raise Refused(f"NATS refused the agent: {self.refused}") from exc
-                delay = backoff_delay(attempt)
-                attempt += 1
-                log.log(logging.WARNING if attempt == 1 else logging.DEBUG,
-                        "publishing to stream %s failed (%s); retrying in %.1fs",
-                        self._config.stream, exc or type(exc).__name__, delay)
-                await asyncio.sleep(delay)
+        try:
+            while True:
+                if not nc.is_connected:
+                    await self._connected.wait()
+                try:
+                    if await self._step(js, last_sent):
+                        last_sent = time.monotonic()
+                    else:
+                        continue
+                    if attempt:
+                        log.info("publishing again to %s (dropped while away: %s)",
+                                 self._config.url, _counts(self.dropped) or "nothing")
+                    attempt = 0
+                except (TimeoutError, NatsError, JetStreamError) as exc:
+                    if self._in_flight:
+                        self._forget_in_flight()
+                        self.need_keyframe = True  # what went after a lost one may be stored
+                    if self.refused:
+                        raise Refused(f"NATS refused the agent: {self.refused}") from exc
+                    delay = backoff_delay(attempt)
+                    attempt += 1
+                    log.log(logging.WARNING if attempt == 1 else logging.DEBUG,
+                            "publishing to stream %s failed (%s); retrying in %.1fs",
+                            self._config.stream, exc or type(exc).__name__, delay)
+                    await asyncio.sleep(delay)
+        finally:
+            self._forget_in_flight()
+
+    async def _step(self, js: Any, last_sent: float) -> bool:
+        """One thing to do: True when something went out (or was acknowledged)."""
+        if self.need_keyframe or self._keyframe_due():
+            await self._settle()
+            await self._send_keyframe(js)
+            return True
+        if len(self._buffer) > len(self._in_flight) and len(self._in_flight) < _WINDOW:
+            await self._send_waiting(js)
+            return True
+        if self._in_flight:
+            return await self._acknowledgements()
+        if time.monotonic() - last_sent >= self._config.heartbeat_interval:
+            await self._send_heartbeat(js)
+            return True
+        self._wake.clear()
+        wait = self._config.heartbeat_interval - (time.monotonic() - last_sent)
+        try:
+            async with asyncio.timeout(max(wait, 0.01)):
+                await self._wake.wait()
+        except TimeoutError:
+            pass
+        return False
 
     def _keyframe_due(self) -> bool:
         return self.last_keyframe is None or \
@@ -253,27 +271,64 @@ class Publisher:
         return {MSG_ID_HEADER: msg_id, AGENT_HEADER: self.agent,
                 STARTED_HEADER: str(self.started_ms), **(extra or {})}
 
-    async def _publish_batch(self, js: Any, batch: list[Outgoing]) -> None:
-        """Up to `_WINDOW` messages sent in order without waiting, then their acknowledgements:
-        one round trip per window rather than per message (a busy machine schedules three
-        processes for each round trip). When any fails, the ones after it may be stored and
-        it not: a keyframe then restores the order a hub needs."""
-        futures = []
+    async def _send_waiting(self, js: Any) -> None:
+        """What waits, up to the window, sent in order without waiting for acknowledgements.
+        When one is not acknowledged, the ones after it may be stored and it not: a
+        keyframe then restores the order a hub needs."""
+        sent = len(self._in_flight)
+        items = list(islice(self._buffer, sent, _WINDOW))
+        for item in items:
+            future = await js.publish_async(
+                subject(self.site, item.kind), item.body, stream=self._config.stream,
+                headers=self._headers(item.msg_id))
+            if len(self._in_flight) != sent or sent >= len(self._buffer) \
+                    or self._buffer[sent] is not item:
+                future.cancel()  # the buffer was emptied meanwhile (an overflow)
+                return
+            self._in_flight.append((future, time.monotonic()))
+            sent += 1
+
+    async def _acknowledgements(self) -> bool:
+        """Take the acknowledgements that came, oldest first; when none has, wait for the
+        oldest or for something new to send, whichever comes first."""
+        taken = False
+        while self._in_flight and self._in_flight[0][0].done():
+            future, _ = self._in_flight.popleft()
+            item = self._buffer.popleft()
+            self._bytes -= len(item.body)
+            self._acknowledged(future.result())
+            taken = True
+        if taken or not self._in_flight:
+            return taken
+        future, sent_at = self._in_flight[0]
+        left = sent_at + self._config.publish_timeout - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"no acknowledgement in {self._config.publish_timeout:g}s")
+        self._wake.clear()
+        woken = asyncio.ensure_future(self._wake.wait())
         try:
-            for item in batch:
-                futures.append(await js.publish_async(
-                    subject(self.site, item.kind), item.body, stream=self._config.stream,
-                    headers=self._headers(item.msg_id)))
-            async with asyncio.timeout(self._config.publish_timeout):
-                acks = await asyncio.gather(*futures)
-        except BaseException:
-            for future in futures:
-                future.cancel()  # frees its slot; the reply, if it comes, is dropped
-            if futures:
-                self.need_keyframe = True
-            raise
-        for ack in acks:
-            self._acknowledged(ack)
+            await asyncio.wait({future, woken}, timeout=left,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            woken.cancel()
+        return False
+
+    async def _settle(self) -> None:
+        """Every message in flight acknowledged (before a keyframe: the deltas it replaces
+        must not be waiting for theirs)."""
+        while self._in_flight:
+            future, sent_at = self._in_flight[0]
+            left = sent_at + self._config.publish_timeout - time.monotonic()
+            if left <= 0 or not await _done_within(future, left):
+                raise TimeoutError(f"no acknowledgement in {self._config.publish_timeout:g}s")
+            await self._acknowledgements()
+
+    def _forget_in_flight(self) -> None:
+        """Stop waiting for what is in flight; it stays in the buffer (the events go again
+        under the same ids, the server drops copies; the rest a keyframe replaces)."""
+        for future, _ in self._in_flight:
+            future.cancel()  # frees its slot; the reply, if it comes, is dropped
+        self._in_flight.clear()
 
     async def _publish(self, js: Any, kind: str, body: bytes, msg_id: str,
                        extra: dict[str, str] | None = None) -> int:
@@ -301,6 +356,7 @@ class Publisher:
         parts = keyframe_parts(version, time.time(), list(store.entity_json.each()),
                                list(store.connection_json.each()),
                                self._config.max_message_bytes)
+        self._forget_in_flight()  # settled before, unless it failed
         superseded = [i for i in self._buffer if i.kind != "events"]
         if superseded:
             self._buffer = deque(i for i in self._buffer if i.kind == "events")
@@ -334,6 +390,11 @@ class Publisher:
         """Stop reading the change log (safe twice)."""
         unsubscribe, self._unsubscribe = self._unsubscribe, lambda: None
         unsubscribe()
+
+
+async def _done_within(future: asyncio.Future[Any], seconds: float) -> bool:
+    done, _ = await asyncio.wait({future}, timeout=seconds)
+    return bool(done)
 
 
 def _counts(counter: Counter[str]) -> str:

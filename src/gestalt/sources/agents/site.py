@@ -26,7 +26,6 @@ import time
 from typing import Any
 
 import nats
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
@@ -49,11 +48,16 @@ from gestalt.model.federation import (
 from gestalt.sources.agents.advisories import Refusal, Refusals, refusal_details
 from gestalt.sources.agents.connect import Refused, connect
 from gestalt.sources.agents.mirror import Incoming, Numbers, Picture, SiteMirror
+from gestalt.sources.agents.pull import ConsumerGone, Pull
 from gestalt.sources.base import PermanentSourceError, Sink, SourceUnavailable
 
 log = logging.getLogger(__name__)
 
-_BATCH = 512
+# Messages one pull request may bring (at most two requests' worth are on their way).
+_BATCH = 256
+# A read that brings nothing for this long: the stream's end while catching up, a moment
+# to report the site's status while following.
+_QUIET = 1.0
 _REBUILD_PAUSE = 10.0
 
 
@@ -70,6 +74,7 @@ class SiteSource:
         self._silent = False
         self._pending = 0
         self._lag_seconds: float | None = None
+        self._pull: Pull | None = None
         # Events are passed on once: those already in the stream when this hub started
         # are history (its own, or the feed it missed while down), not news.
         self._event_floor: int | None = None
@@ -116,9 +121,15 @@ class SiteSource:
             js = nc.jetstream(timeout=config.request_timeout)
             await self._ensure_stream(js)
             while True:
-                sub = await self._subscribe(js)
-                await self._catch_up(sub, sink)
-                await self._follow(sub, sink)
+                pull = await self._subscribe(nc, js)
+                try:
+                    await self._catch_up(pull, sink)
+                    await self._follow(pull, sink)
+                except ConsumerGone as exc:
+                    log.warning("site %s: %s; reading the site again", self.site, exc)
+                finally:
+                    self._pull = None
+                    await pull.stop()
                 await asyncio.sleep(_REBUILD_PAUSE)  # a gap: read the site again
         except NotFoundError as exc:
             raise SourceUnavailable(f"stream {config.stream}: {exc}") from exc
@@ -139,6 +150,8 @@ class SiteSource:
 
     async def _reconnected(self) -> None:
         self._connected = True
+        if self._pull is not None:
+            self._pull.renew()  # the server may have lost our requests with the connection
 
     async def _ensure_stream(self, js: Any) -> None:
         config = self.config
@@ -158,7 +171,7 @@ class SiteSource:
         if self._event_floor is None:
             self._event_floor = info.state.last_seq
 
-    async def _subscribe(self, js: Any) -> Any:
+    async def _subscribe(self, nc: Any, js: Any) -> Pull:
         """This hub's durable consumer of the site, from the site's last keyframe."""
         config = self.config
         info = await js.stream_info(config.stream)
@@ -179,16 +192,17 @@ class SiteSource:
             filter_subject=site_subjects(self.site),
             inactive_threshold=3600.0)  # a hub gone for an hour leaves no consumer behind
         self.mirror = _fresh(self.mirror)
-        return await js.pull_subscribe(site_subjects(self.site), durable=self.durable,
-                                       stream=config.stream, config=consumer)
+        await js.add_consumer(config.stream, consumer)
+        pull = Pull(nc, config.stream, self.durable, batch=_BATCH)
+        await pull.start()
+        self._pull = pull
+        return pull
 
-    async def _catch_up(self, sub: Any, sink: Sink) -> None:
+    async def _catch_up(self, pull: Pull, sink: Sink) -> None:
         """Read to the end of the stream into the mirror, then show the site at once."""
-        while True:
-            msgs = await _fetch(sub, 1.0)
-            for msg in msgs:
-                self._apply(msg, None)
-            if not msgs or msgs[-1].metadata.num_pending == 0:
+        while (msg := await pull.next(_QUIET)) is not None:
+            self._apply(msg, None)
+            if msg.metadata.num_pending == 0:
                 break
         mirror = self.mirror
         if mirror.based:
@@ -196,15 +210,19 @@ class SiteSource:
                           observed_at=mirror.last_applied)
         self._report(sink)
 
-    async def _follow(self, sub: Any, sink: Sink) -> None:
+    async def _follow(self, pull: Pull, sink: Sink) -> None:
+        """Apply each message as it comes; the site's status once what has come is applied
+        (or after a quiet second: silence is news too)."""
         while True:
-            msgs = await _fetch(sub, 1.0)
-            for msg in msgs:
+            msg = await pull.next(_QUIET)
+            if msg is not None:
                 self._apply(msg, sink)
                 if self.mirror.gap:
                     log.warning("site %s: versions skip after %d; reading the site again",
                                 self.site, self.mirror.version)
                     return
+                if pull.waiting:
+                    continue
             self._report(sink)
 
     def _apply(self, msg: Any, sink: Sink | None) -> None:
@@ -261,25 +279,6 @@ class SiteSource:
         if self.refusals is None:
             return None
         return self.refusals.current(self.site, self.mirror.last_heard)
-
-
-async def _fetch(sub: Any, timeout: float) -> list[Any]:
-    """The next message as soon as it is there, with whatever is waiting behind it.
-
-    Not one `fetch(batch)`: nats-py's long poll, once it has a message, waits for the
-    whole batch or the timeout (a second of latency on a quiet site). One message first,
-    then exactly the number the server says is pending, which it hands over at once."""
-    try:
-        msgs = list(await sub.fetch(1, timeout=timeout))
-    except (NatsTimeout, TimeoutError):
-        return []
-    pending = msgs[-1].metadata.num_pending if msgs else 0
-    if pending:
-        try:
-            msgs += await sub.fetch(min(pending, _BATCH), timeout=timeout)
-        except (NatsTimeout, TimeoutError):
-            pass
-    return msgs
 
 
 def _fresh(old: SiteMirror) -> SiteMirror:

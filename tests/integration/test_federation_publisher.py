@@ -1,0 +1,128 @@
+"""The agent's publisher on a real nats-server with JetStream, behind a relay that can hold
+what the server says back: a change goes out while the ones before it still wait for
+their acknowledgements (it used to wait for a whole window's), and once the
+acknowledgements come, everything is counted published, once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+
+import nats
+import pytest
+from nats.js.api import StorageType, StreamConfig
+
+from gestalt.model import Entity, EntityKind, EntityStatus
+from gestalt.model.federation import SUBJECT_PREFIX
+from tests.support.federation import Agent, quiet_config
+from tests.support.nats_server import NatsServer, new_server
+from tests.support.wait import eventually
+
+pytestmark = pytest.mark.integration
+
+
+class Relay:
+    """A TCP relay in front of the server whose server -> client direction can be held
+    (the acknowledgements stop; what the client sends still arrives)."""
+
+    def __init__(self, port: int) -> None:
+        self._port = port
+        self.replies = asyncio.Event()
+        self.replies.set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._server: asyncio.Server | None = None
+        self.url = ""
+
+    async def __aenter__(self) -> Relay:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        self.url = f"nats://127.0.0.1:{port}"
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self.replies.set()
+        for task in self._tasks:
+            task.cancel()
+        assert self._server is not None
+        self._server.close()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._port)
+        for task in (self._pipe(reader, up_writer, None),
+                     self._pipe(up_reader, writer, self.replies)):
+            self._tasks.add(asyncio.create_task(task))
+
+    @staticmethod
+    async def _pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter,
+                    gate: asyncio.Event | None) -> None:
+        with contextlib.suppress(ConnectionError):
+            while data := await src.read(65536):
+                if gate is not None:
+                    await gate.wait()
+                dst.write(data)
+                await dst.drain()
+        dst.close()
+
+
+@pytest.fixture
+def server() -> Iterator[NatsServer]:
+    srv = new_server(name="gestalt-publisher")
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+async def stored(server: NatsServer) -> AsyncIterator[nats.js.JetStreamContext]:
+    """The stream, as a hub would create it; read directly from the server."""
+    nc = await nats.connect(server.url)
+    js = nc.jetstream()
+    await js.add_stream(StreamConfig(name="GESTALT", subjects=[f"{SUBJECT_PREFIX}.>"],
+                                     storage=StorageType.FILE, duplicate_window=120.0))
+    try:
+        yield js
+    finally:
+        await nc.close()
+
+
+def pod(name: str) -> Entity:
+    return Entity(id=f"pod:east/shop/{name}", kind=EntityKind.POD, name=name,
+                  namespace="shop", status=EntityStatus.RUNNING)
+
+
+async def deltas_stored(js: nats.js.JetStreamContext) -> int:
+    info = await js.stream_info("GESTALT", subjects_filter=f"{SUBJECT_PREFIX}.east.delta")
+    return int((info.state.subjects or {}).get(f"{SUBJECT_PREFIX}.east.delta", 0))
+
+
+async def test_a_change_goes_out_while_the_ones_before_wait_for_acknowledgement(
+        server: NatsServer, stored: nats.js.JetStreamContext) -> None:
+    async with Relay(server.port) as relay:
+        agent = await Agent("east", relay.url, quiet_config(), publish_timeout=30.0,
+                            heartbeat_interval=60.0).start()
+        try:
+            await eventually(lambda: agent.publisher.last_keyframe is not None,
+                             what="the first keyframe acknowledged")
+            published = agent.publisher.published
+            relay.replies.clear()  # acknowledgements stop here
+            agent.engine.store.apply(upserts=[pod("a")])
+            await eventually(lambda: deltas_stored(stored), what="the first change stored")
+            agent.engine.store.apply(upserts=[pod("b")])
+
+            async def both() -> bool:
+                return await deltas_stored(stored) == 2
+
+            await eventually(both, timeout=5,
+                             what="the second change stored, the first unacknowledged")
+            assert agent.publisher.published == published
+            relay.replies.set()
+            await eventually(lambda: agent.publisher.published == published + 2,
+                             what="both acknowledged")
+            assert await deltas_stored(stored) == 2
+            assert agent.publisher.buffered == 0
+        finally:
+            await agent.stop()
+
