@@ -179,12 +179,16 @@ function criticalWishes(
       if (spot) spot.ids.push(i);
       else spots.push({ anchor: i, at, ids: [i] });
     }
-    for (const { anchor, at, ids } of spots) {
-      if (anchor === sel || anchor === hov) continue;
+    for (const spot of spots) {
+      // The selected or hovered entity has a label of its own (naming only it): the rest of
+      // its spot still needs theirs, on the next of them.
+      const ids = spot.ids.filter((i) => i !== sel && i !== hov);
+      if (ids.length === 0) continue;
+      const at = ids[0] === spot.anchor ? spot.at : top(ids[0]) ?? spot.at;
       const names = ids.map((i) => sg.view.nodes[i].entity.name);
       const more = ids.length > 1 ? ` +${ids.length - 1}` : "";
       out.push({
-        id: sg.view.nodes[anchor].id, text: `${names[0]}${more}`, ...at, kind: "critical", title: names.join("\n"),
+        id: sg.view.nodes[ids[0]].id, text: `${names[0]}${more}`, ...at, kind: "critical", title: names.join("\n"),
         members: ids.map((i) => sg.view.nodes[i].id),
       });
     }
