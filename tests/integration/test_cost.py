@@ -174,6 +174,17 @@ async def test_cost_equals_the_hand_computed_figures(tmp_path: Path, docker_engi
                              since=str(start), until=str(start + 1800))
             assert over["cost"] == pytest.approx(2 * WEB_POD / 2, abs=1e-6)  # half an hour
             assert round(over["cost"], 2) == 0.02
+            # History keeping a key's samples only every 3 h (longer than two of the
+            # recorder's intervals): each rate still holds until the next record.
+            engine.history.sample_interval = 3 * 3600
+            later = start + 7200
+            engine.cost.record(now=later)
+            engine.cost.record(now=later + 3 * 3600)
+            await engine.history.flushed()
+            over = await ask("world.infra.cost.range", entity="owner:deployment:kubesim/shop/web",
+                             since=str(later), until=str(later + 3 * 3600))
+            assert over["cost"] == pytest.approx(2 * WEB_POD * 3, abs=1e-6)  # three hours
+            engine.history.sample_interval = 0
             bad = await client.get("/api/paths/world.infra.cost.range",
                                    params={"since": "yesterday"})
             assert bad.status_code == 400

@@ -97,10 +97,7 @@ def cost_router(engine: Engine) -> APIRouter:
 
     async def _cost_at(when: float, top: int) -> Response:
         currency = engine.config.cost.currency
-        # History keeps a key's samples at most every sample_interval: records are as far
-        # apart as the longer of the two.
-        interval = max(engine.config.cost.record_interval, engine.history.sample_interval)
-        rates = await rates_at(engine.history, when, interval)
+        rates = await rates_at(engine.history, when, engine.cost.spacing)
         if rates is None:
             return _json({"at": when, "recorded_at": None, "currency": currency,
                           "totals": None, "entities": {}, "nodes": {}, "top": []})

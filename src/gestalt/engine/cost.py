@@ -273,6 +273,13 @@ class CostRecorder:
     def record(self, now: float | None = None) -> None:
         self.history.record_metrics(rates(allocate(self.store, self.config)), now)
 
+    @property
+    def spacing(self) -> float:
+        """How far apart the records are: history keeps a key's samples at most every
+        `history.sample_interval`, so the longer of the two. A recorded rate holds for two
+        of these (`cost_over`, `rates_at`)."""
+        return max(self.config.record_interval, self.history.sample_interval)
+
     async def run(self) -> None:
         while True:
             self.record()

@@ -82,7 +82,7 @@ async def _range(engine: Engine, params: Params) -> Result:
     if end <= start:
         raise PathError(400, "until must be after since")
     answer = await cost_over(engine.history, params.get("entity", "total"), start, end,
-                             engine.config.cost.record_interval)
+                             engine.cost.spacing)
     answer["currency"] = engine.config.cost.currency
     answer["cost"] = round(answer["cost"], 6)
     return answer
