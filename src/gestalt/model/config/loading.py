@@ -7,12 +7,11 @@ import copy
 import difflib
 import os
 import re
-import types
 import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import msgspec
 import yaml
@@ -24,6 +23,7 @@ from gestalt.model.config.collectors import (
     uses_tls,
 )
 from gestalt.model.config.federation import NatsCredentials
+from gestalt.model.config.schema import allowed_keys, key_paths, members, type_at, unwrap
 from gestalt.model.config.settings import Config
 from gestalt.model.config.types import Duration
 
@@ -209,11 +209,11 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str], origins: dict[str, s
             continue  # GESTALT_TOKEN, GESTALT_REQUIRE_SERVICES and friends are not config
         keys = name[len(_ENV_PREFIX) :].lower().split("__")
         dotted = ".".join(keys)
-        declared = _type_at(keys)
+        declared = type_at(keys)
         with problems.check():
             if declared is None:
                 parent = ".".join(keys[:-1])
-                allowed = ", ".join(_allowed(parent)) or "none"
+                allowed = ", ".join(allowed_keys(parent)) or "none"
                 raise ConfigError(f"environment {name}: key `{dotted}`: unknown key "
                                   f"(allowed keys: {allowed})")
             _set(raw, keys, _env_value(name, value, declared))
@@ -237,7 +237,7 @@ def stray_variables(env: Mapping[str, str]) -> list[str]:
 
 
 def _closest_variable(name: str) -> str | None:
-    overrides = [_ENV_PREFIX + "__".join(keys).upper() for keys in _key_paths(Config)]
+    overrides = [_ENV_PREFIX + "__".join(keys).upper() for keys in key_paths(Config)]
     # The usual slip is one underscore for two: then the keys match exactly.
     for candidate in overrides:
         if candidate.replace("__", "_") == name:
@@ -246,21 +246,11 @@ def _closest_variable(name: str) -> str | None:
     return found[0] if found else None
 
 
-def _key_paths(cls: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
-    """Every key path the schema declares (into sections, not into free mappings)."""
-    for f in msgspec.structs.fields(cls):
-        path = (*prefix, f.encode_name)
-        yield path
-        tp = _unwrap(f.type)
-        if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
-            yield from _key_paths(tp, path)
-
-
 def _env_value(name: str, value: str, declared: Any) -> Any:
-    members = _members(declared)
-    if str in members:
+    kinds = members(declared)
+    if str in kinds:
         return value  # verbatim: a token `#x9` or `yes` must not turn into null or true
-    if value == "" and type(None) in members:
+    if value == "" and type(None) in kinds:
         return None
     try:
         return yaml.safe_load(value)
@@ -411,48 +401,6 @@ def _durations(config: Config) -> Iterator[tuple[str, Duration]]:
             yield f"alerts.receivers[{index}].repeat_interval", receiver.repeat_interval
 
 
-# -- the schema, read back for messages and for typed environment overrides ---------------
-
-def _unwrap(tp: Any) -> Any:
-    """`Annotated[int, Meta]` -> int; `X | None` -> X (when there is one other member)."""
-    while typing.get_origin(tp) is Annotated:
-        tp = typing.get_args(tp)[0]
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        others = [a for a in typing.get_args(tp) if a is not type(None)]
-        if len(others) == 1:
-            return _unwrap(others[0])
-    return tp
-
-
-def _members(tp: Any) -> set[Any]:
-    """The plain types a value of `tp` may have (a Literal of strings counts as str)."""
-    while typing.get_origin(tp) is Annotated:
-        tp = typing.get_args(tp)[0]
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        return set().union(*(_members(a) for a in typing.get_args(tp)))
-    if origin is Literal:
-        return {type(a) for a in typing.get_args(tp)}
-    return {origin or tp}
-
-
-def _type_at(keys: list[str]) -> Any | None:
-    """The declared type at a key path (`["server", "port"]` -> int), None if no such key."""
-    tp: Any = Config
-    for key in keys:
-        tp = _unwrap(tp)
-        if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
-            fields = {f.encode_name: f.type for f in msgspec.structs.fields(tp)}
-            if key not in fields:
-                return None
-            tp = fields[key]
-        elif typing.get_origin(tp) is dict:
-            tp = typing.get_args(tp)[1]
-        else:
-            return None
-    return tp
-
-
 _AT = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
 _UNKNOWN = re.compile(r"Object contains unknown field `(?P<field>[^`]+)`")
 _EXPECTED = re.compile(r"Expected `(?P<want>[^`]+)`, got `(?P<got>[^`]+)`")
@@ -470,7 +418,7 @@ def _explain(message: str, raw: Any = None) -> str:
     unknown = _UNKNOWN.search(what)
     if unknown:
         key = f"{path}.{unknown.group('field')}" if path else unknown.group("field")
-        return f"key `{key}`: unknown key (allowed keys: {', '.join(_allowed(path))})"
+        return f"key `{key}`: unknown key (allowed keys: {', '.join(allowed_keys(path))})"
     expected = _EXPECTED.search(what)
     if expected:
         return f"key `{path}`: expected {expected.group('want')}, got {expected.group('got')}"
@@ -479,7 +427,7 @@ def _explain(message: str, raw: Any = None) -> str:
         return f"key `{path}`: expected {bound.group('want')} {bound.group('bound')}"
     enum = _ENUM.search(what)
     if enum:
-        declared = _type_at(re.sub(r"\[\d+\]", "", path).split(".")) if path else None
+        declared = type_at(re.sub(r"\[\d+\]", "", path).split(".")) if path else None
         choices = typing.get_args(declared) if typing.get_origin(declared) is Literal else ()
         return f"key `{path}`: {enum.group('got')} is not one of: {', '.join(choices)}"
     return f"key `{path or '<top>'}`: {what}"
@@ -490,7 +438,7 @@ def _name_mapping_key(path: str, raw: Any) -> str:
     value is the bad one, so the message can name it."""
     head, _, rest = path.partition("[...]")
     keys = head.split(".")
-    declared = _unwrap(_type_at(keys))
+    declared = unwrap(type_at(keys))
     node = raw
     for key in keys:
         node = node.get(key) if isinstance(node, dict) else None
@@ -507,16 +455,6 @@ def _name_mapping_key(path: str, raw: Any) -> str:
 
 def _dotted(path: str) -> str:
     return path.lstrip(".").replace("`", "")
-
-
-def _allowed(path: str) -> list[str]:
-    keys = [p for p in re.sub(r"\[[^]]*\]", "", path).split(".") if p]
-    cls = _unwrap(_type_at(keys)) if keys else Config
-    while typing.get_origin(cls) in (list, dict):
-        cls = _unwrap(typing.get_args(cls)[-1])
-    if not (isinstance(cls, type) and issubclass(cls, msgspec.Struct)):
-        return []
-    return [f.encode_name for f in msgspec.structs.fields(cls)]
 
 
 def _kind(value: Any) -> str:
