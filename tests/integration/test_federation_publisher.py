@@ -16,7 +16,7 @@ from nats.js.api import StorageType, StreamConfig
 from gestalt.model import Entity, EntityKind, EntityStatus
 from gestalt.model.federation import SUBJECT_PREFIX
 from tests.support.federation import Agent, quiet_config
-from tests.support.nats_server import NatsServer, new_server
+from tests.support.nats_server import NatsServer, started
 from tests.support.wait import eventually
 
 pytestmark = pytest.mark.integration
@@ -67,12 +67,8 @@ class Relay:
 
 @pytest.fixture
 def server() -> Iterator[NatsServer]:
-    srv = new_server(name="gestalt-publisher")
-    srv.start()
-    try:
+    with started(name="gestalt-publisher") as srv:  # its own: tests kill and restart it
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture

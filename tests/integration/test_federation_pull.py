@@ -13,7 +13,7 @@ from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig, StorageType, StreamConfig
 
 from gestalt.sources.agents.pull import ConsumerGone, Pull
-from tests.support.nats_server import NatsServer, new_server
+from tests.support.nats_server import NatsServer, started
 from tests.support.wait import eventually
 
 pytestmark = pytest.mark.integration
@@ -23,12 +23,8 @@ STREAM, CONSUMER, SUBJECT = "PULLTEST", "reader", "pulltest.site.delta"
 
 @pytest.fixture
 def server() -> Iterator[NatsServer]:
-    srv = new_server(name="gestalt-pull")
-    srv.start()
-    try:
+    with started(name="gestalt-pull") as srv:  # its own: tests kill and restart it
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture

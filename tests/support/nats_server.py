@@ -3,6 +3,7 @@ and JetStream, for the NATS tests and benchmarks."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import tempfile
@@ -79,12 +80,19 @@ def new_server(**kwargs: Any) -> NatsServer:
     return NatsServer(binary, **kwargs)
 
 
-@pytest.fixture(scope="session")
-def nats_server() -> Iterator[NatsServer]:
-    """One nats-server with JetStream for the whole test session."""
-    server = new_server()
+@contextlib.contextmanager
+def started(**kwargs: Any) -> Iterator[NatsServer]:
+    """A nats-server of its own (`new_server`), running until the block ends."""
+    server = new_server(**kwargs)
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def nats_server() -> Iterator[NatsServer]:
+    """One nats-server with JetStream for the whole test session."""
+    with started() as server:
+        yield server
