@@ -159,14 +159,49 @@ def test_a_full_ack_window_stalls_the_consumer_and_says_why() -> None:
     assert builder.build(stalled).events == []  # reported once, not every poll
 
 
+def backlog_flags(builder: TopologyBuilder, pendings: list[int], *, start: int = 0,
+                  server_id: str | None = None) -> list[bool | None]:
+    flags = []
+    for step, pending in enumerate(pendings, start=start):
+        poll = recorded(at=2.0 * step)
+        if server_id is not None:
+            poll.varz.server_id = server_id
+        consumer_of(poll).num_pending = pending
+        (consumer,) = [e for e in builder.build(poll).entities
+                       if e.kind is EntityKind.NATS_CONSUMER]
+        flags.append(consumer.attrs["backlog_growing"])
+    return flags
+
+
 def test_a_growing_backlog_is_reported_once_and_its_recovery_too() -> None:
     builder = TopologyBuilder()
     reasons = []
-    for step, pending in enumerate([10, 20, 30, 40, 50, 50]):
+    for step, pending in enumerate([10, 20, 30, 40, 50, 45]):
         poll = recorded(at=2.0 * step)
         consumer_of(poll).num_pending = pending
         reasons += [e.reason for e in builder.build(poll).events]
     assert reasons == ["ConsumerBacklogGrowing", "ConsumerRecovered"]
+
+
+def test_a_quiet_poll_or_two_leaves_a_growing_backlog_growing() -> None:
+    # A publisher starved of CPU for a poll: the backlog has not stopped growing. Only a
+    # whole window without a rise (or a fall) says it has.
+    flags = backlog_flags(TopologyBuilder(), [10, 20, 30, 40, 40, 40, 50, 50, 50, 50])
+    assert flags == [None, None, None, True, True, True, True, True, True, False]
+
+
+@pytest.mark.parametrize("outage", ["unreachable", "restarted"])
+def test_a_backlog_is_judged_afresh_after_the_server_was_lost(outage: str) -> None:
+    # Polls from before an outage say nothing about the growth since: a backlog that did
+    # not move in the first poll after it is no data (the alert stays), not "not growing".
+    builder = TopologyBuilder()
+    assert backlog_flags(builder, [10, 20, 30, 40]) == [None, None, None, True]
+    if outage == "unreachable":
+        builder.lost()
+        after = backlog_flags(builder, [40, 40, 50, 60, 70], start=10)
+    else:
+        after = backlog_flags(builder, [40, 40, 50, 60, 70], start=10, server_id="NEWID")
+    assert after == [None, None, None, True, True]
 
 
 def test_a_backlog_is_not_judged_until_enough_polls_are_in() -> None:

@@ -62,6 +62,7 @@ class NatsSource:
             try:
                 poll = await monitor.poll(http)
             except monitor.MonitorUnreachable as exc:
+                self._builder.lost()
                 raise SourceUnavailable(str(exc)) from exc
             except monitor.MonitorError as exc:
                 log.warning("nats monitoring poll failed: %s", exc)

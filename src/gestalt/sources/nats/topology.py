@@ -45,7 +45,10 @@ from gestalt.sources.nats.subjects import is_internal, is_wildcard, matches
 SOURCE = "nats"
 # Subjects seen by the sampler stay on the map this long after their last message.
 SUBJECT_TTL = 60.0
-# A backlog that grew at each of this many consecutive polls is reported as growing.
+# A backlog is judged over this many consecutive polls: growing when it rose over them and
+# never fell; not growing when it fell, or did not rise at all. A poll or two without new
+# messages (a publisher starved of CPU, reconnecting) leaves it growing: one quiet poll
+# must not resolve an alert that still holds.
 GROWTH_POLLS = 3
 # Attributed flows smaller than this share of both ends are noise between two windows.
 CRUMB = 0.05
@@ -118,6 +121,14 @@ class TopologyBuilder:
         self._prev: Poll | None = None
         self._watch: dict[str, _ConsumerWatch] = {}
 
+    def lost(self) -> None:
+        """The server could not be polled, or restarted: backlogs seen before say nothing
+        about their growth since, so each is judged afresh from the next polls (no data
+        until then, which keeps an alert as it was rather than resolving it)."""
+        self._prev = None
+        for watch in self._watch.values():
+            watch.pending.clear()
+
     def build(
         self,
         poll: Poll,
@@ -133,6 +144,8 @@ class TopologyBuilder:
         prev = self._prev
         if prev is not None and prev.varz.server_id != poll.varz.server_id:
             prev = None  # the server restarted: its counters started again from zero
+        if prev is None:
+            self.lost()
         self._prev = poll
         return _Build(self, poll, prev, counts, window, last_seen or {}, wall).run()
 
@@ -378,7 +391,8 @@ class _Build:
         history = list(watch.pending)
         # Not judged until GROWTH_POLLS polls are in (after a start, a restart of Gestalt):
         # None is "no data yet", which must not read as "not growing".
-        growing = all(a < b for a, b in zip(history, history[1:], strict=False)) \
+        growing = (history[-1] > history[0]
+                   and all(a <= b for a, b in zip(history, history[1:], strict=False))) \
             if len(history) == watch.pending.maxlen else None
         reasons = []
         if stalled:
