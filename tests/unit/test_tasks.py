@@ -101,3 +101,23 @@ async def test_the_metrics_flusher_outlives_a_failure(
                          what="metrics frames after the failure")
     finally:
         await engine.stop()
+
+
+async def test_a_retry_warns_once_per_outage_and_starts_afresh(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    retry = tasks.Retry(rng=lambda: 0.0)  # the 0.1 s floor: no waiting out a real backoff
+    assert retry.succeeded() is False  # nothing had failed
+    with caplog.at_level(logging.DEBUG, logger="gestalt.engine.tasks"):
+        await retry.after("NATS not reachable", ConnectionRefusedError("refused"))
+        await retry.after("NATS not reachable", ConnectionRefusedError("refused"))
+    levels = [(r.levelno, r.getMessage()) for r in caplog.records]
+    assert levels == [(logging.WARNING, "NATS not reachable (refused); retrying in 0.1s"),
+                      (logging.DEBUG, "NATS not reachable (refused); retrying in 0.1s")]
+    assert retry.succeeded() is True  # say "working again" once
+    assert retry.succeeded() is False
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="gestalt.engine.tasks"):
+        await retry.after("NATS not reachable", TimeoutError())
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == \
+        [(logging.WARNING, "NATS not reachable (TimeoutError); retrying in 0.1s")]

@@ -32,7 +32,7 @@ from nats.js.errors import Error as JetStreamError
 
 from gestalt.engine.changelog import ChangeLog, Entry
 from gestalt.engine.store import Store
-from gestalt.engine.tasks import backoff_delay
+from gestalt.engine.tasks import Retry
 from gestalt.model import Delta, MetricsFrame
 from gestalt.model.config import AgentConfig
 from gestalt.model.federation import (
@@ -161,7 +161,7 @@ class Publisher:
             await _close(nc)
 
     async def _connect(self) -> Client:
-        attempt = 0
+        retry = Retry()
         while True:
             try:
                 return await connect(
@@ -176,12 +176,7 @@ class Publisher:
                 if is_refusal(exc):
                     self.refused = str(exc)
                     raise Refused(f"NATS at {self._config.url} refused the agent: {exc}") from exc
-                delay = backoff_delay(attempt)
-                attempt += 1
-                log.log(logging.WARNING if attempt == 1 else logging.DEBUG,
-                        "NATS at %s not reachable (%s); retrying in %.1fs",
-                        self._config.url, exc or type(exc).__name__, delay)
-                await asyncio.sleep(delay)
+                await retry.after(f"NATS at {self._config.url} not reachable", exc)
 
     async def _on_disconnected(self) -> None:
         if self.connected:
@@ -210,7 +205,7 @@ class Publisher:
         js = nc.jetstream(timeout=self._config.publish_timeout)
         self.connected = True
         self._connected.set()
-        attempt = 0
+        retry = Retry()
         last_sent = time.monotonic()
         try:
             while True:
@@ -221,22 +216,16 @@ class Publisher:
                         last_sent = time.monotonic()
                     else:
                         continue
-                    if attempt:
+                    if retry.succeeded():
                         log.info("publishing again to %s (dropped while away: %s)",
                                  self._config.url, _counts(self.dropped) or "nothing")
-                    attempt = 0
                 except (TimeoutError, NatsError, JetStreamError) as exc:
                     if self._in_flight:
                         self._forget_in_flight()
                         self.need_keyframe = True  # what went after a lost one may be stored
                     if self.refused:
                         raise Refused(f"NATS refused the agent: {self.refused}") from exc
-                    delay = backoff_delay(attempt)
-                    attempt += 1
-                    log.log(logging.WARNING if attempt == 1 else logging.DEBUG,
-                            "publishing to stream %s failed (%s); retrying in %.1fs",
-                            self._config.stream, exc or type(exc).__name__, delay)
-                    await asyncio.sleep(delay)
+                    await retry.after(f"publishing to stream {self._config.stream} failed", exc)
         finally:
             self._forget_in_flight()
 

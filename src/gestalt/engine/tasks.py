@@ -31,6 +31,27 @@ def backoff_delay(attempt: int, *, rng: Callable[[], float] = random.random) -> 
     return float(max(0.1, ceiling * rng()))
 
 
+class Retry:
+    """Backoff between tries of one thing: the first failure is a warning, later ones are
+    debug (one line per outage, not one per try); `succeeded` starts the backoff afresh."""
+
+    def __init__(self, *, rng: Callable[[], float] = random.random) -> None:
+        self.attempt = 0
+        self._rng = rng
+
+    async def after(self, what: str, exc: BaseException) -> None:
+        delay = backoff_delay(self.attempt, rng=self._rng)
+        self.attempt += 1
+        log.log(logging.WARNING if self.attempt == 1 else logging.DEBUG,
+                "%s (%s); retrying in %.1fs", what, str(exc) or type(exc).__name__, delay)
+        await asyncio.sleep(delay)
+
+    def succeeded(self) -> bool:
+        """Start afresh; True when there had been failures (to say "working again")."""
+        failed, self.attempt = self.attempt > 0, 0
+        return failed
+
+
 def guarded(name: str, run: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
     """Run `run()` as the task `name`, again after each failure, until cancelled."""
     return asyncio.create_task(_keep_running(name, run), name=name)

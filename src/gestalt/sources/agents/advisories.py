@@ -181,7 +181,7 @@ class AdvisorySource:
         except Exception as exc:  # nats-py raises several kinds for "cannot connect"
             if is_refusal(exc):
                 raise PermanentSourceError(f"collectors.agents.system: {exc}") from exc
-            raise SourceUnavailable(f"NATS at {config.url}: {exc or type(exc).__name__}") \
+            raise SourceUnavailable(f"NATS at {config.url}: {str(exc) or type(exc).__name__}") \
                 from exc
         try:
             subs = [await nc.subscribe(AUTH_ERROR_SUBJECT), await nc.subscribe(CONNECT_SUBJECT)]

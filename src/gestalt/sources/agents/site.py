@@ -114,7 +114,7 @@ class SiteSource:
             if is_refusal(exc):
                 raise PermanentSourceError(f"NATS at {config.url} refused the hub: {exc}") \
                     from exc
-            raise SourceUnavailable(f"NATS at {config.url}: {exc or type(exc).__name__}") \
+            raise SourceUnavailable(f"NATS at {config.url}: {str(exc) or type(exc).__name__}") \
                 from exc
         self._connected = True
         try:
@@ -136,7 +136,7 @@ class SiteSource:
         except nats.errors.Error as exc:
             if is_refusal(exc):
                 raise PermanentSourceError(f"NATS refused the hub: {exc}") from exc
-            raise SourceUnavailable(f"NATS: {exc or type(exc).__name__}") from exc
+            raise SourceUnavailable(f"NATS: {str(exc) or type(exc).__name__}") from exc
         finally:
             self._connected = False
             try:
