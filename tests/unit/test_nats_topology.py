@@ -160,10 +160,10 @@ def test_a_full_ack_window_stalls_the_consumer_and_says_why() -> None:
 
 
 def backlog_flags(builder: TopologyBuilder, pendings: list[int], *, start: int = 0,
-                  server_id: str | None = None) -> list[bool | None]:
+                  server_id: str | None = None, every: float = 5.0) -> list[bool | None]:
     flags = []
     for step, pending in enumerate(pendings, start=start):
-        poll = recorded(at=2.0 * step)
+        poll = recorded(at=every * step)
         if server_id is not None:
             poll.varz.server_id = server_id
         consumer_of(poll).num_pending = pending
@@ -177,7 +177,7 @@ def test_a_growing_backlog_is_reported_once_and_its_recovery_too() -> None:
     builder = TopologyBuilder()
     reasons = []
     for step, pending in enumerate([10, 20, 30, 40, 50, 45]):
-        poll = recorded(at=2.0 * step)
+        poll = recorded(at=5.0 * step)
         consumer_of(poll).num_pending = pending
         reasons += [e.reason for e in builder.build(poll).events]
     assert reasons == ["ConsumerBacklogGrowing", "ConsumerRecovered"]
@@ -207,15 +207,20 @@ def test_a_backlog_is_judged_afresh_after_the_server_was_lost(outage: str) -> No
 def test_a_backlog_is_not_judged_until_enough_polls_are_in() -> None:
     # After a (re)start the first polls cannot say whether a backlog grows: that is no
     # data, not "not growing" (which would resolve a firing alert at every restart).
+    assert backlog_flags(TopologyBuilder(), [10, 20, 30, 40]) == [None, None, None, True]
+
+
+def test_a_backlog_polled_often_is_judged_over_ten_seconds() -> None:
+    # Polled every half second, three polls are a second and a half: a publisher starved of
+    # CPU for that long would resolve the alert. The judgement covers ten seconds instead.
+    rising = [10 * step for step in range(21)]  # 0 .. 10 s
+    flags = backlog_flags(TopologyBuilder(), rising, every=0.5)
+    assert flags == [None] * 20 + [True]
     builder = TopologyBuilder()
-    flags = []
-    for step, pending in enumerate([10, 20, 30, 40]):
-        poll = recorded(at=2.0 * step)
-        consumer_of(poll).num_pending = pending
-        obs = builder.build(poll)
-        (consumer,) = [e for e in obs.entities if e.kind is EntityKind.NATS_CONSUMER]
-        flags.append(consumer.attrs["backlog_growing"])
-    assert flags == [None, None, None, True]
+    lull = [*rising, 200, 200, 200, 200, 210, 220]  # 1.5 s without a message, then more
+    assert backlog_flags(builder, lull, every=0.5)[20:] == [True] * 7
+    still = backlog_flags(builder, [220] * 21, start=len(lull), every=0.5)
+    assert still[-1] is False and still[:19] == [True] * 19  # 10 s flat: it stopped growing
 
 
 def test_a_connection_new_since_the_last_poll_gets_a_rate_over_its_lifetime() -> None:

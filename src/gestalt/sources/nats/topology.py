@@ -45,11 +45,12 @@ from gestalt.sources.nats.subjects import is_internal, is_wildcard, matches
 SOURCE = "nats"
 # Subjects seen by the sampler stay on the map this long after their last message.
 SUBJECT_TTL = 60.0
-# A backlog is judged over this many consecutive polls: growing when it rose over them and
-# never fell; not growing when it fell, or did not rise at all. A poll or two without new
-# messages (a publisher starved of CPU, reconnecting) leaves it growing: one quiet poll
-# must not resolve an alert that still holds.
+# A backlog is judged over its last GROWTH_POLLS polls, and at least GROWTH_WINDOW seconds:
+# growing when it rose over them and never fell; not growing when it fell, or did not rise
+# at all. A lull shorter than the window (a publisher starved of CPU for a second, or
+# reconnecting) leaves it growing: a short pause must not resolve an alert that holds.
 GROWTH_POLLS = 3
+GROWTH_WINDOW = 10.0
 # Attributed flows smaller than this share of both ends are noise between two windows.
 CRUMB = 0.05
 
@@ -107,9 +108,24 @@ def _metrics(**values: float | int | None) -> dict[str, float]:
 
 class _ConsumerWatch:
     def __init__(self) -> None:
-        self.pending: deque[int] = deque(maxlen=GROWTH_POLLS + 1)
+        # (poll time, pending): the shortest recent run that covers the growth window.
+        self.pending: deque[tuple[float, int]] = deque()
         self.stalled = False
         self.growing = False
+
+    def growth(self, at: float, pending: int) -> tuple[bool | None, list[int], float]:
+        """Whether the backlog grows, over the window ending with this poll; None until the
+        polls since a start (of Gestalt, or of the server) cover a window: that is no data
+        yet, which must not read as "not growing"."""
+        self.pending.append((at, pending))
+        while len(self.pending) > GROWTH_POLLS + 1 and at - self.pending[1][0] >= GROWTH_WINDOW:
+            self.pending.popleft()
+        history, span = [n for _, n in self.pending], at - self.pending[0][0]
+        if len(history) < GROWTH_POLLS + 1 or span < GROWTH_WINDOW:
+            return None, history, span
+        rose = history[-1] > history[0]
+        return (rose and all(a <= b for a, b in zip(history, history[1:], strict=False)),
+                history, span)
 
 
 class TopologyBuilder:
@@ -385,15 +401,9 @@ class _Build:
         delivered = _rate(c.delivered.consumer_seq, old.delivered.consumer_seq if old else None, dt)
         acked = _rate(c.ack_floor.stream_seq, old.ack_floor.stream_seq if old else None, dt)
         watch = self.owner._watch.setdefault(cid, _ConsumerWatch())
-        watch.pending.append(c.num_pending)
+        growing, history, span = watch.growth(self.poll.at, c.num_pending)
         limit = c.config.max_ack_pending
         stalled = limit > 0 and c.num_ack_pending >= limit
-        history = list(watch.pending)
-        # Not judged until GROWTH_POLLS polls are in (after a start, a restart of Gestalt):
-        # None is "no data yet", which must not read as "not growing".
-        growing = (history[-1] > history[0]
-                   and all(a <= b for a, b in zip(history, history[1:], strict=False))) \
-            if len(history) == watch.pending.maxlen else None
         reasons = []
         if stalled:
             reasons.append(
@@ -401,7 +411,7 @@ class _Build:
                 f"delivers nothing more to {c.name} until it acks; {c.num_pending} waiting")
         if growing:
             reasons.append(
-                f"pending grew from {history[0]} to {history[-1]} over {GROWTH_POLLS} polls; "
+                f"pending grew from {history[0]} to {history[-1]} over {span:.0f} s; "
                 f"delivered {delivered or 0:.1f} msgs/s, acked {acked or 0:.1f} msgs/s")
         self.transition(cid, c.name, "ConsumerStalled", watch.stalled, stalled,
                         reasons[0] if stalled else "", Severity.ERROR)
