@@ -12,7 +12,7 @@ import pytest
 from gestalt.model import ConnectionKind, EntityKind, Health, ids
 from gestalt.sources.nats import monitor
 from gestalt.sources.nats.subjects import is_internal, matches
-from gestalt.sources.nats.topology import TopologyBuilder, attribute
+from gestalt.sources.nats.topology import JETSTREAM_RECOVERY, TopologyBuilder, attribute
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "nats"
 
@@ -236,3 +236,33 @@ def test_a_connection_new_since_the_last_poll_gets_a_rate_over_its_lifetime() ->
     edge = next(c for c in obs.connections
                 if c.source_id == ids.endpoint("127.0.0.1", 40000))
     assert edge.requests_per_sec == pytest.approx(20.0)  # 40 messages since the poll before
+
+
+def test_streams_a_restarted_server_has_not_recovered_yet_are_kept_stale() -> None:
+    # A real nats-server answers its monitoring port before it has read its streams back
+    # from disk: gone from one poll, back in the next. Reporting them gone resolved the
+    # alerts on them, which paged again a moment later.
+    builder = TopologyBuilder()
+    before = builder.build(recorded(at=0.0))
+    jetstream = {e.id for e in before.entities if e.kind in (EntityKind.NATS_STREAM,
+                                                              EntityKind.NATS_CONSUMER)}
+    assert len(jetstream) == 2
+    restarted = recorded(at=5.0)
+    restarted.varz.server_id = "NEWID"
+    restarted.varz.start = restarted.varz.now - timedelta(seconds=1)
+    assert restarted.jsz is not None
+    restarted.jsz.account_details = []  # not recovered yet
+    during = builder.build(restarted)
+    kept = {e.id: e for e in during.entities if e.id in jetstream}
+    assert kept.keys() == jetstream and all(e.stale for e in kept.values())
+    (edge,) = [c for c in during.connections
+               if c.source_id in jetstream and c.target_id in jetstream]  # stream -> consumer
+    recovered = builder.build(recorded(at=6.0))
+    assert all(not e.stale for e in recovered.entities if e.id in jetstream)
+    # Long after its start, a stream the server does not list is gone.
+    later = recorded(at=60.0)
+    later.varz.start = later.varz.now - timedelta(seconds=JETSTREAM_RECOVERY + 1)
+    assert later.jsz is not None
+    later.jsz.account_details = []
+    assert not jetstream & {e.id for e in builder.build(later).entities}
+    assert edge.kind is ConnectionKind.NATS

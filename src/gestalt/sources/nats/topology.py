@@ -28,6 +28,8 @@ from collections import deque
 from collections.abc import Iterable
 from typing import NamedTuple
 
+import msgspec
+
 from gestalt.model import (
     Connection,
     ConnectionKind,
@@ -51,6 +53,12 @@ SUBJECT_TTL = 60.0
 # reconnecting) leaves it growing: a short pause must not resolve an alert that holds.
 GROWTH_POLLS = 3
 GROWTH_WINDOW = 10.0
+# A server answers its monitoring port before it has recovered its JetStream streams from
+# disk. For this long after it starts, a stream or consumer seen before that it does not
+# list is kept, stale, rather than reported gone: else a restart of the server would resolve
+# the alerts on them, and page again a moment later.
+JETSTREAM_RECOVERY = 30.0
+_JETSTREAM_KINDS = (EntityKind.NATS_STREAM, EntityKind.NATS_CONSUMER)
 # Attributed flows smaller than this share of both ends are noise between two windows.
 CRUMB = 0.05
 
@@ -136,6 +144,8 @@ class TopologyBuilder:
         self.sampled = list(sampled)
         self._prev: Poll | None = None
         self._watch: dict[str, _ConsumerWatch] = {}
+        # The streams and consumers last reported, and the edges among them.
+        self._jetstream: tuple[list[Entity], list[Connection]] = ([], [])
 
     def lost(self) -> None:
         """The server could not be polled, or restarted: backlogs seen before say nothing
@@ -163,7 +173,28 @@ class TopologyBuilder:
         if prev is None:
             self.lost()
         self._prev = poll
-        return _Build(self, poll, prev, counts, window, last_seen or {}, wall).run()
+        observation = _Build(self, poll, prev, counts, window, last_seen or {}, wall).run()
+        self._carry_recovering(poll, observation)
+        return observation
+
+    def _carry_recovering(self, poll: Poll, observation: Observation) -> None:
+        """Keep, stale, the streams and consumers a server that started moments ago has not
+        listed yet (see JETSTREAM_RECOVERY), with the edges among them."""
+        start = poll.varz.start
+        if start is not None and (poll.varz.now - start).total_seconds() < JETSTREAM_RECOVERY:
+            listed = {e.id for e in observation.entities}
+            entities, edges = self._jetstream
+            carried = {e.id: msgspec.structs.replace(e, stale=True)
+                       for e in entities if e.id not in listed}
+            observation.entities.extend(carried.values())
+            present = listed | carried.keys()
+            observation.connections.extend(
+                c for c in edges if (c.source_id in carried or c.target_id in carried)
+                and c.source_id in present and c.target_id in present)
+        kept = {e.id for e in observation.entities if e.kind in _JETSTREAM_KINDS}
+        self._jetstream = (
+            [e for e in observation.entities if e.id in kept],
+            [c for c in observation.connections if c.source_id in kept or c.target_id in kept])
 
 
 class _Build:
