@@ -240,3 +240,24 @@ def test_judging_what_changed_matches_judging_everything_under_churn(tmp_path: P
     assert fired and resolved and unknown, (fired, resolved, unknown)
     subjects = len(store.entities) + len(store.connections)
     assert sorted(judged)[len(judged) // 2] < subjects / 4, (judged, subjects)
+
+
+def test_nothing_is_collected_for_an_evaluation_that_never_runs(tmp_path: Path) -> None:
+    """With alerts disabled nobody takes what changed: the store must not keep every id
+    that ever changed for it (pods are replaced all day long)."""
+    world = SyntheticWorld(SyntheticCollector(enabled=True, entities=300, edges=300, seed=3))
+    store = Store()
+    twins = Twins(tmp_path, store, lambda: [])
+    sink = Hub(store).sink("synthetic")
+    sink.status(SourceState.OK)
+    for _ in range(50):
+        world.churn()
+        sink.snapshot(world.entities.values(), world.connections.values())
+    assert store.footprint()["touched"] == 0
+    clock = datetime.now(UTC).timestamp()
+    twins.evaluate(clock)  # from the first evaluation on, changes are collected and taken
+    world.churn()
+    sink.snapshot(world.entities.values(), world.connections.values())
+    assert store.footprint()["touched"] > 0
+    twins.evaluate(clock + 1)
+    assert store.footprint()["touched"] == 0

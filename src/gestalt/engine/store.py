@@ -100,6 +100,7 @@ class Store:
             "edge_index": len(self._edges_of),
             "ring": len(self._ring),
             "pending_metrics": len(self._pending_metrics),
+            "touched": sum(len(t.ids) for t in self._watchers),  # not yet taken (`watch`)
         }
 
     # -- writing ---------------------------------------------------------------------------

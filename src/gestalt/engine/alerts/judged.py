@@ -30,14 +30,18 @@ from gestalt.engine.alerts.rules import Observation, RuleSet
 from gestalt.engine.anomaly.detector import Detector
 from gestalt.engine.health import NEVER
 from gestalt.engine.store import Store
+from gestalt.engine.touched import Touched
 
 
 class Judged:
     def __init__(self, rules: RuleSet, store: Store, detector: Detector) -> None:
         self._rules = rules
         self._store = store
-        self._changed = store.watch()
-        self._moved = detector.watch()
+        self._detector = detector
+        # Watched from the first evaluation on: with alerts disabled nobody would take
+        # what they collect (every id that ever changed).
+        self._changed: Touched | None = None
+        self._moved: Touched | None = None
         # Subject id -> the observations it gave when last judged (none: not kept).
         self._said: dict[str, list[Observation]] = {}
         # Subject id -> when its reading expires, and the same as a heap (entries that no
@@ -48,11 +52,15 @@ class Judged:
         self.last_judged = 0  # subjects judged by the last evaluation (/metrics, tests)
 
     def judge_all(self) -> None:
-        """The next evaluation judges every subject (as the first does)."""
+        """The next evaluation judges every subject (as the first does): after an
+        evaluation that failed half-way, what it took to judge is not lost."""
         self._full = True
 
     def due(self, now: float) -> list[str]:
         """The subjects to judge at `now`: ids of entities and connections."""
+        if self._changed is None or self._moved is None:
+            self._changed, self._moved = self._store.watch(), self._detector.watch()
+            self._full = True
         changed, _ = self._changed.take()
         moved, forgot = self._moved.take()
         if self._full or forgot:

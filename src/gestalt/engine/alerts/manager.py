@@ -183,6 +183,7 @@ class AlertManager:
                     await self.evaluate_in_steps()
                 except Exception:  # one bad evaluation must not end alerting
                     log.exception("alert evaluation failed")
+                    self.judged.judge_all()
                 await asyncio.sleep(self.config.evaluation_interval)
         finally:
             await stop(delivery)
