@@ -9,7 +9,7 @@ a counter whose rise leaves its window, a Docker crash loop that ends by the clo
 anomaly that begins and ends in the detector without the entity changing, a source that
 goes down (stale -> unknown) and comes back, entities and an edge that vanish (resolved,
 or unknown while their source has not reported), then the project's synthetic world
-churning through a real Hub for 200 steps."""
+churning through a real Hub for 150 steps."""
 
 from __future__ import annotations
 
@@ -211,7 +211,7 @@ def test_judging_what_changed_fires_and_resolves_as_judging_everything(tmp_path:
 
 
 def test_judging_what_changed_matches_judging_everything_under_churn(tmp_path: Path) -> None:
-    world = SyntheticWorld(SyntheticCollector(enabled=True, entities=600, edges=600, seed=11))
+    world = SyntheticWorld(SyntheticCollector(enabled=True, entities=400, edges=400, seed=11))
     store = Store()
     hub = Hub(store)
     sink = hub.sink("synthetic")
@@ -222,7 +222,7 @@ def test_judging_what_changed_matches_judging_everything_under_churn(tmp_path: P
     clock = datetime.now(UTC).timestamp()
     fired = resolved = unknown = 0
     judged = []
-    for index in range(200):
+    for index in range(150):
         for _ in range(rng.randrange(0, 12)):
             world.churn()
         sink.snapshot(world.entities.values(), world.connections.values())
