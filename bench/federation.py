@@ -76,6 +76,20 @@ def hub_collectors(url: str) -> str:
             "nats: {enabled: false}")
 
 
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU time (user + system) of the process's main thread (the event loop) and of all
+    its other threads together (history's writer, workers), from /proc."""
+    main = others = 0.0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        used = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        if task.name == str(pid):
+            main += used
+        else:
+            others += used
+    return main, others
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -203,8 +217,10 @@ async def measure(url: str, pid: int, expected: int, started: float,
         first_map_s = time.monotonic() - started
         before, t0 = await observations(client, url), time.monotonic()
         seq = await last_seq(nats_url)
+        cpu_before, c0 = cpu_seconds(pid), time.monotonic()
         lat = await latencies(url, SECONDS)
         after, t1 = await observations(client, url), time.monotonic()
+        cpu_after, c1 = cpu_seconds(pid), time.monotonic()
         stored = await stored_at(nats_url, seq)
         health = (await client.get(f"{url}/api/infra/health")).json()
         # Where the agents' latency goes: server -> hub, per site (the rest is the agent).
@@ -219,6 +235,12 @@ async def measure(url: str, pid: int, expected: int, started: float,
                 "hops_local": hops(lat["local"]),
                 "last_server_to_hub_ms": server_to_hub,
                 "hub_rss_mb": round(rss_mb(pid), 1),
+                # CPU the hub used in the window, in percent of one core: its event loop,
+                # and its other threads (history's writer above all).
+                "hub_cpu_percent": {
+                    "event_loop": round((cpu_after[0] - cpu_before[0]) / (c1 - c0) * 100, 1),
+                    "other_threads": round((cpu_after[1] - cpu_before[1]) / (c1 - c0) * 100,
+                                           1)},
                 "hub_entities": await total(client, url),
                 "load_average_1m": os.getloadavg()[0]}
 

@@ -68,6 +68,12 @@ class CounterWindows:
             points.pop(0)
         return value - points[0][1]
 
+    def moving(self, key: str) -> bool:
+        """Whether `increase` may answer otherwise later for the same value: the counter
+        rose (the rise leaves the window in time), or it is not known yet."""
+        points = self._points.get(key)
+        return points is None or len(points) > 1
+
     def __len__(self) -> int:
         return len(self._points)
 

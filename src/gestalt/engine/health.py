@@ -9,6 +9,7 @@ score and status is `engine/scoring.py`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +26,11 @@ DOCKER_BACKOFF_RESET = 10.0
 
 Target = Literal["entity", "connection", "source"]
 Reader = Callable[[Any, float], "float | None"]
+# When a check's reading of a subject that has not changed may next differ from the one
+# taken at `now`: NEVER (not before the subject changes), `now` (at every evaluation) or a
+# moment in between (a phase that ends by the clock).
+Expiry = Callable[[Any, float], float]
+NEVER = math.inf
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +52,12 @@ class Check:
     for_seconds: float = 0.0  # how long the condition holds before its default rule fires
     # Template fields computed from the subject, for numbers it does not carry as such.
     fields: Callable[[Any], dict[str, Any]] | None = None
+    # For a reading that moves with the clock or with state kept outside the subject (a
+    # counter's window, the anomaly models): when it may next differ (`Expiry`). None:
+    # the reading and the message follow from the subject alone. The alert evaluation
+    # judges again only the subjects that changed or whose reading expired: a reader
+    # that uses `now` or such state without saying so here makes its alerts miss.
+    expires: Expiry | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +116,17 @@ def _docker_crash_looping(e: Entity, now: float) -> bool:
         return True
     started = _epoch(e.attrs.get("started_at"))
     return state == "running" and started is not None and now - started < DOCKER_BACKOFF_RESET
+
+
+def _crash_loop_expires(e: Entity, now: float) -> float:
+    """A Docker container that runs again is crash-looping until it has run for
+    DOCKER_BACKOFF_RESET: that phase ends by the clock."""
+    if e.attrs.get("reason") != "CrashLoopBackOff" and _docker_crash_looping(e, now) \
+            and e.attrs.get("state") == "running":
+        started = _epoch(e.attrs.get("started_at"))
+        if started is not None:
+            return started + DOCKER_BACKOFF_RESET
+    return NEVER
 
 
 def _epoch(timestamp: Any) -> float | None:
@@ -166,6 +189,10 @@ def _pending_seconds(e: Entity, now: float) -> float | None:
     return max(0.0, now - e.created_at) if e.created_at is not None else None
 
 
+def _pending_expires(e: Entity, now: float) -> float:
+    return now if e.status is EntityStatus.PENDING and e.created_at is not None else NEVER
+
+
 def _replicas(e: Entity) -> tuple[int, int] | None:
     """(desired, unavailable); Kubernetes omits unavailableReplicas on most workloads, so
     it is desired - ready there."""
@@ -224,6 +251,22 @@ def _rising(counter: Callable[[Entity], Any]) -> Reader:
     return read
 
 
+def _rising_expires(counter: Callable[[Entity], Any]) -> Expiry:
+    """A rise leaves the window with time; a counter that has not risen stays at 0."""
+    def expires(e: Entity, now: float) -> float:
+        if not isinstance(counter(e), int | float):
+            return NEVER
+        return now if COUNTERS.moving(e.id) else NEVER
+
+    return expires
+
+
+def _anomaly_expires(subject: Any, now: float) -> float:
+    """While a series is unusual its message follows each sample (and a mute's end); the
+    detector tells when a subject's series start or stop being unusual (`watch`)."""
+    return now if ANOMALIES.unusual(subject.id) else NEVER
+
+
 def _restarts(e: Entity, now: float) -> float | None:
     """Restarts in the window; while the container is in a crash loop that is the one
     problem, with its own check and message (the window still counts them)."""
@@ -269,6 +312,7 @@ def _gitops_fields(e: Entity) -> dict[str, Any]:
 
 
 _restarts_rising = _rising(_attr("restart_count"))
+_slow_consumers = _rising(lambda e: e.custom_metrics.get("slow_consumers"))
 
 _WORKLOADS = frozenset({EntityKind.DEPLOYMENT, EntityKind.STATEFULSET, EntityKind.DAEMONSET,
                         EntityKind.REPLICASET})
@@ -277,9 +321,11 @@ _RUNNABLE = frozenset({EntityKind.POD, EntityKind.CONTAINER})
 CHECKS: tuple[Check, ...] = (
     Check("crash_loop", "Crash-looping", _RUNNABLE, None, 1, "",
           "crash-looping: {restarts}, back-off before the next start", _crash_loop,
-          fields=lambda e: {"restarts": _count(_attr("restart_count")(e), "restart")}),
+          fields=lambda e: {"restarts": _count(_attr("restart_count")(e), "restart")},
+          expires=_crash_loop_expires),
     Check("restarts", "Restarts rising", _RUNNABLE, 2, 5, "",
-          "restarted {value:.0f} times in the last 10 minutes", _restarts),
+          "restarted {value:.0f} times in the last 10 minutes", _restarts,
+          expires=_rising_expires(_attr("restart_count"))),
     Check("failed", "Failed", frozenset(), None, 1, "", "failed: {reason}", _failed),
     # `for` 5 s: a normal restart passes through "exited" for a moment and must not page.
     Check("exited", "Exited", frozenset({EntityKind.CONTAINER, EntityKind.PROCESS}), 1, 2, "",
@@ -292,7 +338,8 @@ CHECKS: tuple[Check, ...] = (
     Check("health_check", "Health check failing", frozenset({EntityKind.CONTAINER}), None, 1, "",
           "health check failing", _unhealthy),
     Check("pending", "Pending too long", frozenset({EntityKind.POD}), 60, 300, "seconds",
-          "pending for {value:.0f} s (not scheduled or not started)", _pending_seconds),
+          "pending for {value:.0f} s (not scheduled or not started)", _pending_seconds,
+          expires=_pending_expires),
     Check("unavailable_replicas", "Replicas unavailable", _WORKLOADS, 0.01, 1.0, "ratio",
           "{unavailable} of {replicas} replicas unavailable", _unavailable,
           for_seconds=30, fields=_unavailable_fields),
@@ -323,8 +370,8 @@ CHECKS: tuple[Check, ...] = (
     Check("consumer_pending", "Consumer pending", frozenset({EntityKind.NATS_CONSUMER}), 10_000,
           100_000, "", "{value:.0f} messages pending", _metric("num_pending"), for_seconds=60),
     Check("slow_consumers", "Slow consumers", frozenset({EntityKind.NATS_SERVER}), 1, 10, "",
-          "{value:.0f} slow consumers in the last 10 minutes",
-          _rising(lambda e: e.custom_metrics.get("slow_consumers"))),
+          "{value:.0f} slow consumers in the last 10 minutes", _slow_consumers,
+          expires=_rising_expires(lambda e: e.custom_metrics.get("slow_consumers"))),
     Check("pool_saturation", "Connection pool saturated", frozenset({EntityKind.DATABASE}), 0.8,
           0.95, "ratio", "{value:.0%} of max_connections in use", _metric("pool_percent", 0.01)),
     Check("volume_full", "Volume nearly full", frozenset({EntityKind.VOLUME}), 0.85, 0.95,
@@ -334,11 +381,11 @@ CHECKS: tuple[Check, ...] = (
     Check("anomaly", "Unusual pattern", frozenset(), 1, None, "",
           "{series} {how}: {observed}, expected {expected} (since {since}){more}",
           lambda e, _now: ANOMALIES.verdict(e.id), for_seconds=0,
-          fields=lambda e: ANOMALIES.message_fields(e.id)),
+          fields=lambda e: ANOMALIES.message_fields(e.id), expires=_anomaly_expires),
     Check("edge_anomaly", "Unusual traffic", frozenset(), 1, None, "",
           "{series} {how}: {observed}, expected {expected} (since {since}){more}",
           lambda c, _now: ANOMALIES.verdict(c.id), target="connection",
-          fields=lambda c: ANOMALIES.message_fields(c.id)),
+          fields=lambda c: ANOMALIES.message_fields(c.id), expires=_anomaly_expires),
     Check("gitops_drift", "Out of sync with Git", frozenset(), 1, None, "",
           "{gitops_detail}", _gitops_drift, fields=_gitops_fields),
     Check("source_down", "Source down", frozenset(), None, 1, "",

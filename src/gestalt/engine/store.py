@@ -21,6 +21,7 @@ from typing import Any
 
 from gestalt.engine.blocks import Blocks
 from gestalt.engine.scoring import Tally
+from gestalt.engine.touched import Touched
 from gestalt.model import Connection, ConnectionKind, Delta, Entity, MetricsFrame, Summary
 
 DeltaListener = Callable[[Delta], None]
@@ -53,6 +54,8 @@ class Store:
         # Metric-only changes since the last frame: entity id -> its values.
         self._pending_metrics: dict[str, dict[str, Any]] = {}
         self._pending_observed: float | None = None
+        # Readers told which entities and connections changed (quietly too), `watch`.
+        self._watchers: list[Touched] = []
 
     # -- reading ---------------------------------------------------------------------------
     def summary(self) -> Summary:
@@ -97,9 +100,18 @@ class Store:
             "edge_index": len(self._edges_of),
             "ring": len(self._ring),
             "pending_metrics": len(self._pending_metrics),
+            "touched": sum(len(t.ids) for t in self._watchers),  # not yet taken (`watch`)
         }
 
     # -- writing ---------------------------------------------------------------------------
+    def watch(self) -> Touched:
+        """The ids of entities and connections put or removed from now on, metric-only
+        changes included (a delta listener sees only versioned ones), for a reader that
+        works per subject (the alert evaluation)."""
+        touched = Touched()
+        self._watchers.append(touched)
+        return touched
+
     def subscribe(self, listener: DeltaListener) -> Callable[[], None]:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
@@ -125,6 +137,7 @@ class Store:
             if cid in self.connections:
                 edge_rems[cid] = None
         for eid in rems:
+            self._touch(eid)
             self._tally.remove(self.entities.pop(eid))
             self.entity_json.remove(eid)
             self._pending_metrics.pop(eid, None)  # nobody shows a gone entity's numbers
@@ -135,6 +148,7 @@ class Store:
         for cid in edge_rems:
             conn = self.connections.pop(cid, None)
             if conn is not None:
+                self._touch(cid)
                 self.connection_json.remove(cid)
                 self._unindex(conn)
         edge_ups: list[Connection] = []
@@ -144,6 +158,7 @@ class Store:
                 if old is not None:
                     self._unindex(old)
                 self.connections[conn.id] = conn
+                self._touch(conn.id)
                 self.connection_json.put(conn.id, conn)
                 self._edges_of.setdefault(conn.source_id, []).append(conn.id)
                 self._edges_of.setdefault(conn.target_id, []).append(conn.id)
@@ -177,7 +192,12 @@ class Store:
             self._tally.remove(old)
         self._tally.add(entity)
         self.entities[entity.id] = entity
+        self._touch(entity.id)
         self.entity_json.put(entity.id, entity)
+
+    def _touch(self, subject_id: str) -> None:
+        for touched in self._watchers:
+            touched.ids.add(subject_id)
 
     def note_metrics(self, entity_id: str, values: dict[str, Any],
                      observed_at: float | None) -> None:

@@ -2,10 +2,11 @@
 persistence, feed events and notifications, wired together.
 
 `evaluate(now)` runs the rules over the store and the source statuses (every
-`alerts.evaluation_interval`, one second by default: cheap, as each entity meets only the
-rules of its kind). Every change is written to history (so a restart continues where it
-stopped), each transition to firing or resolved goes to the event feed once, as
-AlertFiring/AlertResolved, and the notifier is woken.
+`alerts.evaluation_interval`, one second by default). It judges again only the subjects
+that changed or whose readings expired since the last evaluation (judged.py), so its cost
+follows the churn, not the size of the graph. Every change is written to history (so a
+restart continues where it stopped), each transition to firing or resolved goes to the
+event feed once, as AlertFiring/AlertResolved, and the notifier is woken.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterable
 import msgspec
 
 from gestalt.engine.alerts.blast import blast_radius
+from gestalt.engine.alerts.judged import Judged
 from gestalt.engine.alerts.lifecycle import (
     ACTIVE,
     FIRING,
@@ -45,6 +47,7 @@ from gestalt.engine.alerts.rules import (
     alert_id,
     compile_rules,
 )
+from gestalt.engine.anomaly import ANOMALIES
 from gestalt.engine.history import History
 from gestalt.engine.store import Store
 from gestalt.engine.tasks import guarded, stop
@@ -128,6 +131,7 @@ class AlertManager:
         self._statuses = statuses
         self._emit = emit
         self.rules = RuleSet(compile_rules(alerts, config.health))
+        self.judged = Judged(self.rules, store, ANOMALIES)
         self.lifecycle = Lifecycle(
             resolved_retention=duration_seconds(alerts.resolved_retention,
                                                 "alerts.resolved_retention"))
@@ -179,43 +183,38 @@ class AlertManager:
                     await self.evaluate_in_steps()
                 except Exception:  # one bad evaluation must not end alerting
                     log.exception("alert evaluation failed")
+                    self.judged.judge_all()
                 await asyncio.sleep(self.config.evaluation_interval)
         finally:
             await stop(delivery)
 
     # -- evaluation ------------------------------------------------------------------------
-    def evaluate(self, now: float | None = None) -> list[Change]:
-        """One evaluation of every rule, in one go (tests, tools)."""
+    def evaluate(self, now: float | None = None, *, full: bool = False) -> list[Change]:
+        """One evaluation, in one go (tests, tools); `full` judges every subject again."""
         now = time.time() if now is None else now
-        store = self.store
-        statuses = list(self._statuses())
-        observations = list(self.rules.observe(store.entities.values(),
-                                               store.connections.values(), statuses, now,
-                                               names=store.entities))
-        return self._apply(now, observations, statuses)
+        if full:
+            self.judged.judge_all()
+        self.judged.judge(self.judged.due(now), now)
+        return self._conclude(now)
 
     async def evaluate_in_steps(self) -> list[Change]:
-        """The same, yielding to the event loop every EVALUATION_STEP subjects: 10,000
-        entities take tens of milliseconds, which must not stall the streams."""
+        """The same, yielding to the event loop every EVALUATION_STEP subjects judged: a
+        full evaluation of 10,000 entities takes tens of milliseconds, which must not stall
+        the streams."""
         now = time.time()
-        store = self.store
-        entities = list(store.entities.values())
-        connections = list(store.connections.values())
-        observations: list[Observation] = []
-        # Only what is still there when its step comes: a subject removed while an earlier
-        # step yielded is judged as gone (`_apply`), and reading it would bring back what
-        # was forgotten with it (its "rising" counters).
-        current, links = store.entities, store.connections
-        for start in range(0, len(entities), EVALUATION_STEP):
-            step = [e for e in entities[start:start + EVALUATION_STEP] if e.id in current]
-            observations.extend(self.rules.observe(step, (), (), now))
+        due = self.judged.due(now)
+        # A subject removed while an earlier step yielded is judged as gone (`judge` finds
+        # it gone; reading it would bring back what was forgotten with it: its "rising"
+        # counters).
+        for start in range(0, len(due), EVALUATION_STEP):
+            self.judged.judge(due[start:start + EVALUATION_STEP], now)
             await asyncio.sleep(0)
-        for start in range(0, len(connections), EVALUATION_STEP):
-            step_edges = [c for c in connections[start:start + EVALUATION_STEP] if c.id in links]
-            observations.extend(self.rules.observe((), step_edges, (), now, names=current))
-            await asyncio.sleep(0)
+        return self._conclude(now)
+
+    def _conclude(self, now: float) -> list[Change]:
         statuses = list(self._statuses())
-        observations.extend(self.rules.observe((), (), statuses, now))
+        observations = [*self.judged.observations(),
+                        *self.rules.observe((), (), statuses, now)]
         return self._apply(now, observations, statuses)
 
     def _apply(self, now: float, observations: list[Observation],

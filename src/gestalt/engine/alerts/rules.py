@@ -14,7 +14,15 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
-from gestalt.engine.health import CHECKS, CHECKS_BY_ID, Check, judge_value, thresholds
+from gestalt.engine.health import (
+    CHECKS,
+    CHECKS_BY_ID,
+    NEVER,
+    Check,
+    Expiry,
+    judge_value,
+    thresholds,
+)
 from gestalt.model import Connection, Entity, EntityKind, Health, SourceStatus
 from gestalt.model.config import (
     AlertRule,
@@ -136,6 +144,22 @@ class RuleSet:
         self._edge_rules = [r for r in self.rules if r.check.target == "connection"]
         self._source_rules = [r for r in self.rules if r.check.target == "source"]
         self.by_name = {r.name: r for r in self.rules}
+        # The rules whose reading can expire (health.Check.expires), by what they judge.
+        self._timed_by_kind = {kind: _timed(rules) for kind, rules in self._by_kind.items()}
+        self._timed_edge_rules = _timed(self._edge_rules)
+
+    def expiry(self, subject: Entity | Connection, now: float) -> float:
+        """When the rules' readings of `subject`, taken at `now`, may next differ while it
+        does not change (health.NEVER: not before it changes)."""
+        when = NEVER
+        if isinstance(subject, Entity):
+            for rule, expires in self._timed_by_kind[subject.kind]:
+                if rule.applies_to(subject):
+                    when = min(when, expires(subject, now))
+        else:
+            for _rule, expires in self._timed_edge_rules:
+                when = min(when, expires(subject, now))
+        return when
 
     def verdict(self, rule_name: str, subject: Entity | Connection | SourceStatus,
                 now: float) -> Verdict:
@@ -184,6 +208,10 @@ class RuleSet:
                                 status.name, None, {}, ())
                 if seen is not None:
                     yield seen
+
+
+def _timed(rules: list[Rule]) -> list[tuple[Rule, Expiry]]:
+    return [(r, r.check.expires) for r in rules if r.check.expires is not None]
 
 
 def _observe(rule: Rule, subject: object, subject_id: str, now: float,

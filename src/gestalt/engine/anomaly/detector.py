@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from gestalt.engine.anomaly.model import DEFAULT_TUNING, NORMAL, UNUSUAL, SeriesModel, Tuning
+from gestalt.engine.touched import Touched
 from gestalt.model import Connection, Entity
 
 MiB = 1024 * 1024
@@ -91,6 +93,9 @@ AnomalyListener = Callable[[Anomaly], None]
 
 class Detector:
     def __init__(self, tuning: Tuning = DEFAULT_TUNING, max_series: int = 100_000) -> None:
+        # Readers told whose verdict may have moved (`watch`); one detector serves every
+        # engine of the process, so a reader that goes away drops out by itself.
+        self._watchers: weakref.WeakSet[Touched] = weakref.WeakSet()
         self.configure(tuning, max_series)
         self.reset()
 
@@ -111,6 +116,26 @@ class Detector:
         # Until then a subject missing from a pass is kept (models read back after a
         # restart wait for their sources' first reports: persist.py).
         self.keep_until = 0.0
+        for touched in self._watchers:
+            touched.everything = True
+
+    def watch(self) -> Touched:
+        """The subjects whose `verdict` may change from now on without a pass telling
+        anyone (a series that starts or stops learning or being unusual, a subject
+        forgotten or read back): the alert evaluation judges those again. Those with an
+        unusual series move with every sample and mute (`unusual`)."""
+        touched = Touched()
+        self._watchers.add(touched)
+        return touched
+
+    def touch(self, subject_id: str) -> None:
+        for touched in self._watchers:
+            touched.ids.add(subject_id)
+
+    def unusual(self, subject_id: str) -> bool:
+        """Whether a series of the subject is unusual now (muted or not)."""
+        models = self.by_subject.get(subject_id)
+        return models is not None and any(m.state == UNUSUAL for m in models.values())
 
     # -- learning ----------------------------------------------------------------------
     def observe(self, subject_id: str, series: str, value: float, now: float) -> str:
@@ -128,6 +153,7 @@ class Detector:
         before = model.state
         state = model.update(value, now, self.tuning)
         if state != before:
+            self.touch(subject_id)
             self._transition(subject_id, series, model, before, state, now)
         elif state == UNUSUAL:
             self.active[subject_id, series].observed = value
@@ -210,6 +236,8 @@ class Detector:
 
     def forget(self, subject_id: str, now: float) -> None:
         models = self.by_subject.pop(subject_id, {})
+        if models:
+            self.touch(subject_id)
         self.series_count -= len(models)
         for series in models:
             anomaly = self.active.pop((subject_id, series), None)

@@ -99,6 +99,7 @@ def load(detector: Detector, path: Path, now: float) -> int:
         elif len(row.buckets) == 4 * BUCKETS and len(row.counts) == 2 * COUNTS:
             model.buckets, model.counts = array("f", row.buckets), array("H", row.counts)
         detector.by_subject.setdefault(row.subject_id, {})[row.series] = model
+        detector.touch(row.subject_id)
         detector.series_count += 1
         restored += 1
     detector.keep_until = now + GRACE_SECONDS
