@@ -196,7 +196,7 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
       const removed = graph.removedSinceRender;
       graph.removedSinceRender = [];
       sceneGraph.setView(view, removed, layout);
-      layout.sync(view);
+      layout.sync(view, views.changes);
       // Aggregates' health and the health filter follow fields: field changes rebuild too.
       s.fieldsShape = ui.filters.health.length > 0 || view.nodes.some((n) => n.members);
       s.lastParticles = frameStart;

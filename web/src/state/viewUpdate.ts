@@ -10,6 +10,12 @@ import type { GraphChanges, GraphStore } from "./graph";
 import type { Filters } from "./url";
 import { type View, type ViewEdge, type ViewNode, buildView, matchesFilters } from "./view";
 
+/** What an incremental update changed: by id, the node or edge now shown (null: gone). */
+export interface ViewChanges {
+  nodes: Map<string, ViewNode | null>;
+  edges: Map<string, ViewEdge | null>;
+}
+
 export class ViewBuilder {
   private view: View | null = null;
   private key = "";
@@ -23,6 +29,8 @@ export class ViewBuilder {
   private edgeIds = new Set<string>();
   /** Whether the last update was incremental (for tests and the profile). */
   incremental = false;
+  /** What the last update changed (for the layout's sync); null after a whole rebuild. */
+  changes: ViewChanges | null = null;
 
   build(
     graph: GraphStore,
@@ -40,6 +48,7 @@ export class ViewBuilder {
     }
     this.incremental = view !== null;
     if (!view) {
+      this.changes = null;
       view = buildView(graph.entities, graph.edges, filters, maxEntities, expanded, only);
       this.indexOwners(graph.edges);
       this.edgeIds = new Set(view.edges.map((e) => e.id));
@@ -124,6 +133,8 @@ export class ViewBuilder {
       // An old entity coming into view takes its place in the middle of the order.
       if (!shown && visible && !added) return null;
     }
+    const changedNodes = new Map<string, ViewNode | null>();
+    const changedEdges = new Map<string, ViewEdge | null>();
     const appended: ViewNode[] = [];
     for (const id of changes.addedEntities) {
       const entity = entities.get(id);
@@ -134,8 +145,13 @@ export class ViewBuilder {
     // Over the limit, groups fold: that is buildView's to decide.
     if (count > maxEntities) return null;
 
-    for (const id of gone) shownAs.delete(id);
-    for (const node of appended) shownAs.set(node.id, node.id);
+    for (const id of gone) { shownAs.delete(id); changedNodes.set(id, null); }
+    for (const node of appended) { shownAs.set(node.id, node.id); changedNodes.set(node.id, node); }
+    // Entities changed in place (their group, their site) and owners changed, for the layout.
+    for (const id of changes.entities) {
+      const entity = entities.get(id);
+      if (entity && shownAs.has(id) && !changedNodes.has(id)) changedNodes.set(id, { id, entity, near: this.parent.get(id) });
+    }
     const renear = [...reowned].filter((id) => shownAs.has(id) && !gone.has(id));
     let nodes = prev.nodes;
     if (gone.size || renear.length) {
@@ -186,6 +202,7 @@ export class ViewBuilder {
         if (next !== e) {
           bump(e.source, -1); bump(e.target, -1);
           if (next) { bump(next.source, 1); bump(next.target, 1); } else this.edgeIds.delete(e.id);
+          changedEdges.set(e.id, next);
         }
         if (next) viewEdges.push(next);
       }
@@ -198,7 +215,9 @@ export class ViewBuilder {
       viewEdges.push(next);
       this.edgeIds.add(id);
       bump(next.source, 1); bump(next.target, 1);
+      changedEdges.set(id, next);
     }
+    this.changes = { nodes: changedNodes, edges: changedEdges };
     return { nodes, edges: viewEdges, shownAs, degree };
   }
 
