@@ -96,16 +96,18 @@ export class GraphStore {
   removedSinceRender: Entity[] = [];
   /** Changes since the view last took them; null: everything (a snapshot, a long absence). */
   private changeLog: GraphChanges | null = null;
+  private changeReader: object | null = null;
   /** Entity id -> the connections it is an end of, built when first needed (a removal). */
   private ends: Map<string, Set<string>> | null = null;
   private listeners = new Set<() => void>();
 
   /**
-   * The changes since the last call (null: rebuild from the whole graph), and a fresh log.
-   * One reader only: the map's view.
+   * The changes since `reader` last took them (null: rebuild from the whole graph), and a
+   * fresh log. There is one log: a reader other than the last one gets null.
    */
-  takeChanges(): GraphChanges | null {
-    const changes = this.changeLog;
+  takeChanges(reader: object): GraphChanges | null {
+    const changes = reader === this.changeReader ? this.changeLog : null;
+    this.changeReader = reader;
     this.changeLog = emptyChanges();
     return changes;
   }

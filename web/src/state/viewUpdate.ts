@@ -39,7 +39,7 @@ export class ViewBuilder {
     expanded: ReadonlySet<string>,
     only: ReadonlySet<string> | null = null,
   ): View {
-    const changes = graph.takeChanges();
+    const changes = graph.takeChanges(this);
     const key = JSON.stringify([filters.kinds, filters.namespaces, filters.sources, filters.health, filters.mode, maxEntities, [...expanded], only && [...only]]);
     const simple = filters.mode === "live" && filters.health.length === 0;
     let view: View | null = null;
