@@ -4,6 +4,7 @@ import type { View } from "../state/view";
 import type { LayoutPreset } from "../state/url";
 import type { ViewChanges } from "../state/viewUpdate";
 import { LayoutMirror } from "./mirror";
+import { applyOrder } from "./order";
 import type { LayoutRequest, LayoutResponse } from "./worker";
 
 export class LayoutClient {
@@ -20,12 +21,13 @@ export class LayoutClient {
   constructor() {
     this.worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
     this.worker.onmessage = (ev: MessageEvent<LayoutResponse>) => {
-      const { ids, positions, alpha } = ev.data;
-      if (ids) {
-        this.ids = ids;
+      const { ids, order, positions, alpha } = ev.data;
+      const next = ids ?? (order && applyOrder(this.ids, order));
+      if (next) {
+        this.ids = next;
         // (A loop: a Map from 10,000 [id, i] pairs allocated each one first.)
         const index = new Map<string, number>();
-        for (let i = 0; i < ids.length; i++) index.set(ids[i], i);
+        for (let i = 0; i < next.length; i++) index.set(next[i], i);
         this.index = index;
       }
       this.positions = positions;
