@@ -2,6 +2,7 @@
 // (a transferable Float32Array) as it moves; node order is sent only when it changes.
 import { LayoutEngine, type LayoutSync } from "./engine";
 import type { LayoutPreset } from "../state/url";
+import { type OrderChange, orderChange } from "./order";
 
 export type LayoutRequest =
   | { type: "sync"; change: LayoutSync }
@@ -9,20 +10,27 @@ export type LayoutRequest =
 
 export interface LayoutResponse {
   orderVersion: number;
+  /** The whole node order, or (`order`) its change from the last one sent. */
   ids?: string[];
+  order?: OrderChange;
   positions: Float32Array;
   alpha: number;
 }
 
 const engine = new LayoutEngine();
 let sentOrder = -1;
+let sentIds: string[] = [];
 let running = false;
 
 function post(): void {
   const positions = engine.positions();
   const message: LayoutResponse = { orderVersion: engine.orderVersion, positions, alpha: engine.alpha };
   if (sentOrder !== engine.orderVersion) {
-    message.ids = engine.ids();
+    const ids = engine.ids();
+    const change = orderChange(sentIds, ids);
+    if (change) message.order = change;
+    else message.ids = ids;
+    sentIds = ids;
     sentOrder = engine.orderVersion;
   }
   (self as unknown as Worker).postMessage(message, [positions.buffer]);

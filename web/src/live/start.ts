@@ -10,6 +10,9 @@ import { useSnapshot } from "./snapshotFile";
 import { type Travel, startTravel } from "./travel";
 import { TopologyStream } from "./topologyStream";
 
+/** Entities beyond which the panels follow the graph once a second. */
+const PANEL_SCALE = 5000;
+
 export interface Live {
   readonly topology: TopologyStream;
   /** Stop following the server (a snapshot file is shown instead). */
@@ -30,13 +33,19 @@ export function startLive(graph: GraphStore): Live {
     useUi.getState().addEvents(events, !first);
     first = false;
   });
-  // Panels follow the graph at a human pace, not at the delta rate.
+  // Panels follow the graph at a human pace, not at the delta rate: 4 times a second, and
+  // once a second over PANEL_SCALE entities, where their counts go over the whole graph
+  // (at 10,000 entities, 4 a second took about 7% of the page's main thread).
   let seen = -1;
+  let published = 0;
   let snapshots = 0;
   let logId: string | null = null;
   setInterval(() => {
-    if (graph.revision !== seen) {
+    const now = performance.now();
+    const pace = graph.entities.size > PANEL_SCALE ? 1000 : 0;
+    if (graph.revision !== seen && now - published >= pace - 50) {
       seen = graph.revision;
+      published = now;
       useUi.setState({ graphRevision: seen });
     }
     // A new snapshot after the first (the server restarted, or this page fell too far

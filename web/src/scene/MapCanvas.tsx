@@ -12,7 +12,8 @@ import { useGraph } from "../state/graphContext";
 import { useColouring } from "../state/colouring";
 import { useUi } from "../state/ui";
 import { useInsight } from "../state/insight";
-import { buildView, matchesSearch, tracePath } from "../state/view";
+import { matchesSearch, tracePath } from "../state/view";
+import { ViewBuilder } from "../state/viewUpdate";
 import { changesOf } from "../state/compare";
 import { useTime } from "../state/time";
 import { sceneHooks } from "../testHooks";
@@ -37,6 +38,7 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
   const { scene, camera, gl, size } = useThree();
   const sceneGraph = useMemo(() => new SceneGraph(SOFTWARE ? SOFTWARE_OPTIONS : GPU_OPTIONS), []);
   const layout = useMemo(() => new LayoutClient(), []);
+  const views = useMemo(() => new ViewBuilder(), []);
   const controls = useMemo(() => {
     const c = new OrbitControls(camera, gl.domElement);
     c.enableDamping = true;
@@ -190,11 +192,11 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
       s.revision = graph.revision;
       s.viewKey = viewKey;
       s.shownVersion = graph.version;
-      const view = buildView(graph.entities, graph.edges, ui.filters, ui.config.max_entities, new Set(ui.expanded), only);
+      const view = views.build(graph, ui.filters, ui.config.max_entities, new Set(ui.expanded), only);
       const removed = graph.removedSinceRender;
       graph.removedSinceRender = [];
       sceneGraph.setView(view, removed, layout);
-      layout.sync(view);
+      layout.sync(view, views.changes);
       // Aggregates' health and the health filter follow fields: field changes rebuild too.
       s.fieldsShape = ui.filters.health.length > 0 || view.nodes.some((n) => n.members);
       s.lastParticles = frameStart;

@@ -130,7 +130,9 @@ export class SceneGraph {
     const oldPos = this.pos;
     this.view = view;
     const n = view.nodes.length;
-    this.index = new Map(view.nodes.map((node, i) => [node.id, i]));
+    // (A loop: a Map from 10,000 [id, i] pairs allocated each one first.)
+    this.index = new Map();
+    for (let i = 0; i < n; i++) this.index.set(view.nodes[i].id, i);
     this.pos = new Float32Array(n * 3);
     this.near = new Uint8Array(n);
     this.pixels = new Float32Array(n);

@@ -35,37 +35,41 @@ export function fitPoints(
   if (r.lengthSq() < 1e-8) r.set(1, 0, 0);
   r.normalize();
   const u = new THREE.Vector3().crossVectors(r, f).normalize();
-  const a = new Float64Array(n), b = new Float64Array(n), c = new Float64Array(n);
-  let cMin = Infinity, cMax = -Infinity, spread = 0;
-  for (let i = 0; i < n; i++) {
-    const x = points[i * 3], y = points[i * 3 + 1], z = points[i * 3 + 2];
-    a[i] = x * r.x + y * r.y + z * r.z;
-    b[i] = x * u.x + y * u.y + z * u.z;
-    c[i] = x * f.x + y * f.y + z * f.z;
-    cMin = Math.min(cMin, c[i]);
-    cMax = Math.max(cMax, c[i]);
-  }
-  for (let i = 0; i < n; i++) spread = Math.max(spread, Math.abs(a[i] - a[0]), Math.abs(b[i] - b[0]));
   const ty = Math.tan(lens.fovY / 2);
   const tx = ty * (lens.width / Math.max(1, lens.height));
   const xl = (2 * free.left) / lens.width - 1, xr = (2 * free.right) / lens.width - 1;
   const yt = 1 - (2 * free.top) / lens.height, yb = 1 - (2 * free.bottom) / lens.height;
   if (!(xr > xl && yt > yb)) return null;
 
+  // The admissible X for the camera at Z is the intersection over the points of
+  // [a - high tx (c - Z), a - low tx (c - Z)]: its ends are max(a - high tx c) + high tx Z
+  // and min(a - low tx c) + low tx Z, so one pass finds the maxima and minima, and each
+  // Z of the bisection costs nothing (it went over every point twice for each of its 40-odd
+  // steps: 10 ms a framing at 10,000 entities, 3 framings a second while the layout moves).
+  const x0 = points[0], y0 = points[1], z0 = points[2];
+  const a0 = x0 * r.x + y0 * r.y + z0 * r.z, b0 = x0 * u.x + y0 * u.y + z0 * u.z;
+  let cMin = Infinity, cMax = -Infinity, spread = 0;
+  let xLo = -Infinity, xHi = Infinity, yLo = -Infinity, yHi = Infinity;
+  for (let i = 0; i < n; i++) {
+    const x = points[i * 3], y = points[i * 3 + 1], z = points[i * 3 + 2];
+    const a = x * r.x + y * r.y + z * r.z;
+    const b = x * u.x + y * u.y + z * u.z;
+    const c = x * f.x + y * f.y + z * f.z;
+    cMin = Math.min(cMin, c);
+    cMax = Math.max(cMax, c);
+    spread = Math.max(spread, Math.abs(a - a0), Math.abs(b - b0));
+    xLo = Math.max(xLo, a - xr * tx * c);
+    xHi = Math.min(xHi, a - xl * tx * c);
+    yLo = Math.max(yLo, b - yt * ty * c);
+    yHi = Math.min(yHi, b - yb * ty * c);
+  }
   // The admissible interval of X (of Y) for the camera at Z: [lo, hi], empty when lo > hi.
-  const interval = (Z: number, coord: Float64Array, low: number, high: number, t: number): [number, number] => {
-    let lo = -Infinity, hi = Infinity;
-    for (let i = 0; i < n; i++) {
-      const depth = c[i] - Z;
-      lo = Math.max(lo, coord[i] - high * t * depth);
-      hi = Math.min(hi, coord[i] - low * t * depth);
-    }
-    return [lo, hi];
-  };
+  const xAt = (Z: number): [number, number] => [xLo + xr * tx * Z, xHi + xl * tx * Z];
+  const yAt = (Z: number): [number, number] => [yLo + yt * ty * Z, yHi + yb * ty * Z];
   const fits = (Z: number) => {
-    const [xlo, xhi] = interval(Z, a, xl, xr, tx);
+    const [xlo, xhi] = xAt(Z);
     if (xlo > xhi) return false;
-    const [ylo, yhi] = interval(Z, b, yb, yt, ty);
+    const [ylo, yhi] = yAt(Z);
     return ylo <= yhi;
   };
   let near = cMin - minDepth; // the closest the camera may be
@@ -80,8 +84,8 @@ export function fitPoints(
     }
   }
   const Z = far;
-  const [xlo, xhi] = interval(Z, a, xl, xr, tx);
-  const [ylo, yhi] = interval(Z, b, yb, yt, ty);
+  const [xlo, xhi] = xAt(Z);
+  const [ylo, yhi] = yAt(Z);
   const X = (xlo + xhi) / 2, Y = (ylo + yhi) / 2;
   const position = new THREE.Vector3().addScaledVector(r, X).addScaledVector(u, Y).addScaledVector(f, Z);
   const target = position.clone().addScaledVector(f, (cMin + cMax) / 2 - Z);

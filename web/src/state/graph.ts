@@ -29,6 +29,8 @@ export interface SnapshotTiming {
   rendered_at: number | null;
 }
 
+const NO_EDGES: ReadonlySet<string> = new Set();
+
 export type DeltaResult = "applied" | "stale" | "gap";
 
 export function nowMs(): number {
@@ -44,6 +46,34 @@ function replaceInPlace<T extends object>(target: T, source: T): T {
 }
 
 const MAX_TIMINGS = 5000;
+/** Ids a change log holds at most before it gives up (the view is then built whole). */
+const MAX_LOGGED = 100_000;
+
+/**
+ * What came, went or changed since the view last took it (GraphStore.takeChanges), so that
+ * it can update itself instead of being rebuilt from the whole graph.
+ */
+export interface GraphChanges {
+  /** Entities upserted or removed. */
+  entities: Set<string>;
+  /** Entities newly put in the Map, in the Map's order (one removed and added again moves
+   * to the end of both). */
+  addedEntities: Set<string>;
+  /** Connections upserted or removed (with those removed because an end went). */
+  edges: Set<string>;
+  /** Connections newly put in the Map, in the Map's order. */
+  addedEdges: Set<string>;
+}
+
+function emptyChanges(): GraphChanges {
+  return { entities: new Set(), addedEntities: new Set(), edges: new Set(), addedEdges: new Set() };
+}
+
+/** Adds `id` at the end of an ordered set (moving it there if it was in it). */
+function append(set: Set<string>, id: string): void {
+  set.delete(id);
+  set.add(id);
+}
 
 export class GraphStore {
   readonly entities = new Map<string, Entity>();
@@ -64,7 +94,59 @@ export class GraphStore {
   lastDataAt: number | null = null;
   /** Ids removed since the scene last looked (for fading them out). */
   removedSinceRender: Entity[] = [];
+  /** Changes since the view last took them; null: everything (a snapshot, a long absence). */
+  private changeLog: GraphChanges | null = null;
+  private changeReader: object | null = null;
+  /** Entity id -> the connections it is an end of, built when first needed (a removal). */
+  private ends: Map<string, Set<string>> | null = null;
   private listeners = new Set<() => void>();
+
+  /**
+   * The changes since `reader` last took them (null: rebuild from the whole graph), and a
+   * fresh log. There is one log: a reader other than the last one gets null.
+   */
+  takeChanges(reader: object): GraphChanges | null {
+    const changes = reader === this.changeReader ? this.changeLog : null;
+    this.changeReader = reader;
+    this.changeLog = emptyChanges();
+    return changes;
+  }
+
+  /** The connections `id` is an end of (from an index kept while deltas come). */
+  edgesOf(id: string): ReadonlySet<string> {
+    return this.endIndex().get(id) ?? NO_EDGES;
+  }
+
+  private endIndex(): Map<string, Set<string>> {
+    if (!this.ends) {
+      this.ends = new Map();
+      for (const edge of this.edges.values()) this.indexEnds(edge);
+    }
+    return this.ends;
+  }
+
+  private indexEnds(edge: Connection): void {
+    for (const end of [edge.source_id, edge.target_id]) {
+      let set = this.ends!.get(end);
+      if (!set) this.ends!.set(end, (set = new Set()));
+      set.add(edge.id);
+    }
+  }
+
+  private unindexEnds(edge: Connection): void {
+    for (const end of [edge.source_id, edge.target_id]) {
+      const set = this.ends!.get(end);
+      if (set && set.delete(edge.id) && set.size === 0) this.ends!.delete(end);
+    }
+  }
+
+  private logChange(kind: "entities" | "edges", id: string, added: boolean): void {
+    const log = this.changeLog;
+    if (!log) return;
+    log[kind].add(id);
+    if (added) append(kind === "entities" ? log.addedEntities : log.addedEdges, id);
+    if (log.entities.size + log.edges.size > MAX_LOGGED) this.changeLog = null;
+  }
 
   subscribe(listener: () => void): () => void {
     this.listeners.add(listener);
@@ -123,6 +205,8 @@ export class GraphStore {
       structural = true;
       for (const id of [...this.edges.keys()]) if (!seen.has(id)) this.edges.delete(id);
     }
+    this.changeLog = null; // the view is built whole after a snapshot
+    this.ends = null;
     this.version = topology.version;
     if (topology.summary) this.summary = topology.summary;
     if (topology.sources) this.sources = topology.sources;
@@ -151,30 +235,39 @@ export class GraphStore {
         this.entities.set(entity.id, entity);
         structural = true;
       }
+      this.logChange("entities", entity.id, !existing);
     }
     for (const id of delta.removals ?? []) {
       const entity = this.entities.get(id);
       if (entity) {
         this.entities.delete(id);
         this.removedSinceRender.push(entity);
+        this.logChange("entities", id, false);
       }
     }
+    const ends = this.ends;
     for (const edge of delta.edge_upserts ?? []) {
       const existing = this.edges.get(edge.id);
       if (existing) {
-        if (existing.kind !== edge.kind || existing.source_id !== edge.source_id || existing.target_id !== edge.target_id) structural = true;
+        const moved = existing.source_id !== edge.source_id || existing.target_id !== edge.target_id;
+        if (existing.kind !== edge.kind || moved) structural = true;
+        if (ends && moved) this.unindexEnds(existing);
         replaceInPlace(existing, edge);
+        if (ends && moved) this.indexEnds(existing);
       } else {
         this.edges.set(edge.id, edge);
+        if (ends) this.indexEnds(edge);
         structural = true;
       }
+      this.logChange("edges", edge.id, !existing);
     }
-    for (const id of delta.edge_removals ?? []) this.edges.delete(id);
+    for (const id of delta.edge_removals ?? []) this.removeEdge(id);
     // Connections never outlive an end: the server promises it, the view relies on it.
-    if (delta.removals?.length) {
-      for (const [id, edge] of this.edges) {
-        if (!this.entities.has(edge.source_id) || !this.entities.has(edge.target_id)) this.edges.delete(id);
-      }
+    // (Found through the index of ends: scanning every edge took most of a delta's time.)
+    for (const id of delta.removals ?? []) {
+      if (this.entities.has(id)) continue;
+      const dangling = this.endIndex().get(id);
+      if (dangling) for (const edgeId of [...dangling]) this.removeEdge(edgeId);
     }
     this.version = delta.version;
     const timing: DeltaTiming = {
@@ -189,6 +282,14 @@ export class GraphStore {
     this.unrendered.push(timing);
     this.changed(structural);
     return "applied";
+  }
+
+  private removeEdge(id: string): void {
+    const edge = this.edges.get(id);
+    if (!edge) return;
+    this.edges.delete(id);
+    if (this.ends) this.unindexEnds(edge);
+    this.logChange("edges", id, false);
   }
 
   /** Merge a coalesced metrics frame into the entities it names. */
