@@ -1,7 +1,7 @@
 // Plain GETs against the API. A `?token=` on the page's URL is passed on (server.token).
 import type { CostTotals, TopSpender, UnitCost } from "../state/insight";
 import type { Timeline, TopologyDiff } from "../state/time";
-import type { Alert, Anomaly, EntityDetails, InfraEvent, MetricSeries, SeriesBand, SourceStatus, Topology, VisualizationConfig } from "./types";
+import type { Alert, Anomaly, EntityDetails, InfraEvent, MetricSeries, SeriesBand, SourceStatus, Topology, TopologyChange, VisualizationConfig } from "./types";
 
 function token(): string | null {
   return new URLSearchParams(window.location.search).get("token");
@@ -42,6 +42,9 @@ const atParam = (at?: number | null): Record<string, string> => (at == null ? {}
 
 export const api = {
   topology: (at?: number | null) => getJson<Topology>("/api/infra/topology", atParam(at)),
+  /** The topology at `at` as the change from the one at `since` (both past moments). */
+  topologySince: (at: number, since: number) =>
+    getJson<TopologyChange>("/api/infra/topology", { at: String(at), since: String(since) }),
   entity: (id: string, at?: number | null) => local(localAnswers.entity?.(id), id) ??
     getJson<EntityDetails>(`/api/infra/entities/${encodeURIComponent(id)}`, atParam(at)),
   metrics: (id: string, since: number, until?: number | null) => local(localAnswers.metrics?.(id), id) ??

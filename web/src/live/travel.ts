@@ -2,7 +2,8 @@
 // as they were, from history), scrub, play at 1x/10x/60x, step between recorded changes,
 // compare two moments, and come back to live. The map follows while dragging: one
 // request is in flight, positions asked meanwhile are merged into the latest, and an
-// answer older than one already shown is dropped. (Two in flight were tried: on a machine
+// answer older than one already shown is dropped; each moment after the first comes as
+// the change from the one shown (the server's `?at=&since=`). (Two in flight were tried: on a machine
 // short of CPU, the second answer's work came at the expense of drawing the first.)
 import { api } from "../api/http";
 import { withGhosts } from "../state/compare";
@@ -45,18 +46,42 @@ export function startTravel(graph: GraphStore, live: Live): Travel {
   let pending: { at: number; askedAt: number } | null = null;
   let player: ReturnType<typeof setInterval> | null = null;
 
+  // The past moment the map holds as the server answered it (no comparison ghosts, no
+  // live frames since): the next moment is asked as the change from it (`?at=&since=`), a
+  // few entities instead of the whole topology to fetch, parse and merge.
+  let held: { at: number; version: number } | null = null;
+
+  /** Whether the map at `at` shows comparison ghosts (so it needs the whole topology). */
+  const ghosted = (at: number) => {
+    const { diff } = useTime.getState();
+    return diff !== null && Math.abs(diff.to - at) < 1e-3;
+  };
+
   const show = async (at: number, askedAt: number = nowMs()): Promise<void> => {
     if (inflight >= IN_FLIGHT) { pending = { at, askedAt }; return; }
     inflight += 1;
     const number = ++asked;
     try {
-      const topology = await api.topology(at);
-      const { at: now, diff } = useTime.getState();
-      if (now === null || number < applied) return; // back to live, or a later one is shown
-      applied = number;
-      // Comparing: at the later moment, what was removed since the earlier one is a ghost.
-      graph.applySnapshot(diff && Math.abs(diff.to - at) < 1e-3 ? withGhosts(topology, diff) : topology, askedAt);
-      useTime.setState({ shown: { version: topology.version, gap: topology.gap?.message ?? null }, error: null });
+      const from = ghosted(at) || held?.version !== graph.version ? null : held;
+      // A change that cannot be had (the moment held aged out of history) falls back to
+      // the whole topology, which says why if it fails too.
+      const change = from ? await api.topologySince(at, from.at).catch(() => null) : null;
+      if (useTime.getState().at === null || number < applied) return; // back to live, or a later one is shown
+      if (change && held === from && !ghosted(at) && graph.applyChange(change, askedAt)) {
+        applied = number;
+        held = { at, version: change.version };
+        useTime.setState({ shown: { version: change.version, gap: change.gap?.message ?? null }, error: null });
+      } else {
+        const topology = await api.topology(at);
+        if (useTime.getState().at === null || number < applied) return;
+        applied = number;
+        const { diff } = useTime.getState();
+        // Comparing: at the later moment, what was removed since the earlier one is a ghost.
+        const ghosts = ghosted(at);
+        graph.applySnapshot(ghosts && diff ? withGhosts(topology, diff) : topology, askedAt);
+        held = ghosts ? null : { at, version: topology.version };
+        useTime.setState({ shown: { version: topology.version, gap: topology.gap?.message ?? null }, error: null });
+      }
     } catch (error) {
       if (number >= applied) useTime.setState({ error: (error as Error).message });
     } finally {
@@ -106,6 +131,7 @@ export function startTravel(graph: GraphStore, live: Live): Travel {
     backToLive: () => {
       stopPlayer();
       pending = null;
+      held = null;
       useTime.setState({ at: null, playing: false, shown: null, error: null });
       live.topology.stop();
       live.topology.start(); // resumes from the version shown, or a fresh snapshot
@@ -163,6 +189,7 @@ export function startTravel(graph: GraphStore, live: Live): Travel {
     stop: () => {
       stopPlayer();
       pending = null;
+      held = null;
       clearInterval(refresher);
     },
   };
