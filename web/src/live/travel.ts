@@ -63,22 +63,25 @@ export function startTravel(graph: GraphStore, live: Live): Travel {
     const number = ++asked;
     try {
       const from = ghosted(at) || held?.version !== graph.version ? null : held;
+      let sent = nowMs();
       // A change that cannot be had (the moment held aged out of history) falls back to
       // the whole topology, which says why if it fails too.
       const change = from ? await api.topologySince(at, from.at).catch(() => null) : null;
       if (useTime.getState().at === null || number < applied) return; // back to live, or a later one is shown
-      if (change && held === from && !ghosted(at) && graph.applyChange(change, askedAt)) {
+      if (change && held === from && !ghosted(at) && graph.applyChange(change, askedAt, { sent_at: sent, received_at: nowMs() })) {
         applied = number;
         held = { at, version: change.version };
         useTime.setState({ shown: { version: change.version, gap: change.gap?.message ?? null }, error: null });
       } else {
+        if (from) sent = nowMs();
         const topology = await api.topology(at);
+        const received = nowMs();
         if (useTime.getState().at === null || number < applied) return;
         applied = number;
         const { diff } = useTime.getState();
         // Comparing: at the later moment, what was removed since the earlier one is a ghost.
         const ghosts = ghosted(at);
-        graph.applySnapshot(ghosts && diff ? withGhosts(topology, diff) : topology, askedAt);
+        graph.applySnapshot(ghosts && diff ? withGhosts(topology, diff) : topology, askedAt, { sent_at: sent, received_at: received });
         held = ghosts ? null : { at, version: topology.version };
         useTime.setState({ shown: { version: topology.version, gap: topology.gap?.message ?? null }, error: null });
       }

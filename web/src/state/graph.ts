@@ -25,9 +25,15 @@ export interface SnapshotTiming {
   at: number | null;
   /** When the UI asked for it (the drag position's input), if it did. */
   asked_at: number | null;
+  /** When its request went out and its answer was in (parsed), when it was fetched. */
+  sent_at?: number;
+  received_at?: number;
   applied_at: number;
   rendered_at: number | null;
 }
+
+/** When a moment's request went out and its answer was in (epoch ms). */
+export type Fetched = Pick<SnapshotTiming, "sent_at" | "received_at">;
 
 export type DeltaResult = "applied" | "stale" | "gap";
 
@@ -84,7 +90,7 @@ export class GraphStore {
    * close together while scrubbing usually differ in fields only, and the scene restyles
    * instead of rebuilding the view (and reheating the layout).
    */
-  applySnapshot(topology: Topology, askedAt: number | null = null): void {
+  applySnapshot(topology: Topology, askedAt: number | null = null, fetched?: Fetched): void {
     const seen = new Set<string>();
     let structural = false;
     for (const entity of topology.entities) {
@@ -127,7 +133,7 @@ export class GraphStore {
     if (topology.summary) this.summary = topology.summary;
     if (topology.sources) this.sources = topology.sources;
     this.changed(structural);
-    this.shown({ version: topology.version, at: topology.at ?? null, asked_at: askedAt, applied_at: nowMs(), rendered_at: null });
+    this.shown({ version: topology.version, at: topology.at ?? null, asked_at: askedAt, ...fetched, applied_at: nowMs(), rendered_at: null });
   }
 
   /** Keep the timing of a snapshot (or change) applied, until a frame shows it. */
@@ -162,14 +168,14 @@ export class GraphStore {
    * few entities and edges that differ, instead of a whole snapshot. Returns false, and
    * changes nothing, when the graph does not hold the version the change starts from.
    */
-  applyChange(change: TopologyChange, askedAt: number | null = null): boolean {
+  applyChange(change: TopologyChange, askedAt: number | null = null, fetched?: Fetched): boolean {
     if (change.since_version !== this.version) return false;
     const structural = this.merge(change);
     this.version = change.version;
     if (change.summary) this.summary = change.summary;
     if (change.sources) this.sources = change.sources;
     this.changed(structural);
-    this.shown({ version: change.version, at: change.at, asked_at: askedAt, applied_at: nowMs(), rendered_at: null });
+    this.shown({ version: change.version, at: change.at, asked_at: askedAt, ...fetched, applied_at: nowMs(), rendered_at: null });
     return true;
   }
 
