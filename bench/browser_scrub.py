@@ -7,7 +7,8 @@ retained range and back for `--seconds`. The moves go out 30 times a second with
 waiting for the page (a hand does not; Chromium merges those that come within one frame):
 each awaited in turn would be acked only once the page has drawn, and the driver rather
 than the page would set the pace. Each drag position asks the server for the
-topology at that moment (one request out at a time, the latest position wins); the page
+topology at that moment (one request out at a time, the latest position wins; after the
+first, as the change from the moment shown, `?at=&since=`); the page
 stamps each snapshot it applies and the first frame that shows it (`__gestalt.snapshots`).
 
 Reported: map updates per second while dragging (moments applied and rendered, target
