@@ -24,7 +24,8 @@ async def test_connections_of_the_bound_socket_have_nagle_off() -> None:
     try:
         _, writer = await asyncio.open_connection(*sock.getsockname()[:2])
         try:
-            assert await asyncio.wait_for(nodelay, 10) != 0
+            async with asyncio.timeout(10):
+                assert await nodelay != 0
         finally:
             writer.close()
     finally:
