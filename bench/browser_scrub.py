@@ -7,12 +7,14 @@ retained range and back for `--seconds`. The moves go out 30 times a second with
 waiting for the page (a hand does not; Chromium merges those that come within one frame):
 each awaited in turn would be acked only once the page has drawn, and the driver rather
 than the page would set the pace. Each drag position asks the server for the
-topology at that moment (one request out at a time, the latest position wins); the page
+topology at that moment (one request out at a time, the latest position wins; after the
+first, as the change from the moment shown, `?at=&since=`); the page
 stamps each snapshot it applies and the first frame that shows it (`__gestalt.snapshots`).
 
 Reported: map updates per second while dragging (moments applied and rendered, target
 >= 10/s), distinct moments shown, the latency from a drag position (its input event) to
-the map showing that moment (applied, rendered: p50/p99), the longest time the map stood
+the map showing that moment (applied, rendered: p50/p99) and where it goes (waiting for
+the request before, the request, the merge), the longest time the map stood
 still while the handle moved, and the server's own time for `?at=` at this size. WebGL
 runs on SwiftShader (software) as in browser_scale.py: figures are a CPU floor, and the
 machine's load (reported) moves them.
@@ -146,6 +148,13 @@ async def measure(
         shown = sorted((s for s in snaps if (s["rendered_at"] or ended + 1) <= ended),
                        key=lambda s: s["rendered_at"])
         applied = [s["applied_at"] - s["asked_at"] for s in snaps]
+        # Where the time to apply goes (a page that records sent_at/received_at): waiting
+        # for the request before it to come back, the request itself (server, network and
+        # the page's main thread getting to the answer), the merge.
+        fetched = [s for s in snaps if s.get("sent_at") is not None]
+        waited = [s["sent_at"] - s["asked_at"] for s in fetched]
+        fetching = [s["received_at"] - s["sent_at"] for s in fetched]
+        merging = [s["applied_at"] - s["received_at"] for s in fetched]
         rendered = [s["rendered_at"] - s["asked_at"] for s in shown]
         still = [b - a for a, b in zip([started] + [s["rendered_at"] for s in shown],
                                        [s["rendered_at"] for s in shown] + [ended], strict=True)]
@@ -167,6 +176,10 @@ async def measure(
             "updates_per_second": round(len(shown) / drag_s, 2),
             "position_to_applied_ms_p50": pct(applied, 50),
             "position_to_applied_ms_p99": pct(applied, 99),
+            "position_to_sent_ms_p50": pct(waited, 50),
+            "sent_to_received_ms_p50": pct(fetching, 50),
+            "sent_to_received_ms_p99": pct(fetching, 99),
+            "received_to_applied_ms_p50": pct(merging, 50),
             "position_to_rendered_ms_p50": pct(rendered, 50),
             "position_to_rendered_ms_p99": pct(rendered, 99),
             "longest_still_ms": round(max(still)),

@@ -77,6 +77,46 @@ async def assert_past_is_live(client: httpx.AsyncClient, captured: list[dict[str
         assert picture(past) == picture(then)
 
 
+async def assert_changes_lead_from_moment_to_moment(client: httpx.AsyncClient,
+                                                    captured: list[dict[str, Any]]) -> None:
+    """`?at=B&since=A` applied to the map at A is the map at B, forwards and back (what a
+    browser scrubbing does); bad input is a 4xx naming `since`."""
+    moments = [c["timestamp"] for c in captured]
+    held = (await client.get("/api/infra/topology", params={"at": moments[0]})).json()
+    for since, at in [*zip(moments, moments[1:], strict=False), (moments[-1], moments[0])]:
+        response = await client.get("/api/infra/topology", params={"at": at, "since": since})
+        assert response.status_code == 200, response.text
+        change = response.json()
+        assert change["since_version"] == held["version"]
+        entities = {e["id"]: e for e in held["entities"]}
+        edges = {c["id"]: c for c in held["connections"]}
+        for eid in change["removals"]:
+            del entities[eid]
+        entities.update((e["id"], e) for e in change["upserts"])
+        for cid in change["edge_removals"]:
+            del edges[cid]
+        edges.update((c["id"], c) for c in change["edge_upserts"])
+        held = {**change, "entities": list(entities.values()),
+                "connections": list(edges.values())}
+        whole = (await client.get("/api/infra/topology", params={"at": at})).json()
+        assert (held["version"], held["summary"]) == (whole["version"], whole["summary"])
+        assert sorted(held["entities"], key=lambda e: e["id"]) == \
+            sorted(whole["entities"], key=lambda e: e["id"])
+        assert picture(held) == picture(whole)
+    oldest = (await client.get("/api/infra/timeline")).json()["oldest"]
+    for params, status, said in [
+        ({"since": moments[0]}, 400, "since: pass at"),
+        ({"at": moments[-1], "since": "yesterday"}, 400, "since: expected RFC 3339"),
+        ({"at": moments[-1], "since": oldest - 3600}, 404, "since: "),
+        ({"at": moments[-1], "since": time.time() + 3600}, 400, "is in the future"),
+    ]:
+        response = await client.get("/api/infra/topology", params=params)
+        assert response.status_code == status, (params, response.text)
+        assert said in response.text, (params, response.text)
+        if status == 404:
+            assert response.json()["oldest"] == oldest
+
+
 async def test_a_recorded_docker_session_reads_back_at_every_moment_across_restarts(
     config: Path, objects: Objects
 ) -> None:
@@ -191,6 +231,7 @@ async def test_a_kubesim_scenario_reads_back_at_every_moment(tmp_path: Path) -> 
                 await capture_when(client, f"the map after {action.__name__}",
                                    lambda t, seen=seen: t["version"] > seen, captured)
             await assert_past_is_live(client, captured)
+            await assert_changes_lead_from_moment_to_moment(client, captured)
             assert len({c["version"] for c in captured}) == len(captured)
             # Filtered, the past's summary counts what it keeps, as the live one does.
             response = await client.get("/api/infra/topology", params={

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -13,7 +15,7 @@ import pytest
 from gestalt.engine.changelog import ChangeLog
 from gestalt.engine.filters import TopologyFilter
 from gestalt.engine.history import History
-from gestalt.engine.moments import encode_topology
+from gestalt.engine.moments import change_json, encode_topology, topology_json
 from gestalt.engine.past import OutsideRetention, Past, State, diff, parse_moment
 from gestalt.engine.recording import EDGE_NOISE, ENTITY_NOISE, Recorder
 from gestalt.engine.scoring import summarize
@@ -112,6 +114,72 @@ async def test_the_answer_at_a_moment_is_encoded_as_its_state(tmp_path: Path) ->
                         c for c in state.connections.values()
                         if c.source_id in ids and c.target_id in ids],
                     "summary": summary, "sources": [], "gap": None}))
+    finally:
+        history.close()
+
+
+def applied(topology: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    """`change` applied to `topology` as the browser does (state/graph.ts applyChange)."""
+    entities = {e["id"]: e for e in topology["entities"]}
+    edges = {c["id"]: c for c in topology["connections"]}
+    for eid in change["removals"]:
+        del entities[eid]
+    entities.update((e["id"], e) for e in change["upserts"])
+    for cid in change["edge_removals"]:
+        del edges[cid]
+    edges.update((c["id"], c) for c in change["edge_upserts"])
+    return {**{k: change[k] for k in ("version", "timestamp", "at", "summary", "sources", "gap")},
+            "entities": entities, "connections": edges}
+
+
+def by_id(topology: dict[str, Any]) -> dict[str, Any]:
+    return {**topology, "entities": {e["id"]: e for e in topology["entities"]},
+            "connections": {c["id"]: c for c in topology["connections"]}}
+
+
+async def test_the_change_between_two_moments_turns_one_answer_into_the_other(
+    tmp_path: Path
+) -> None:
+    # Forwards, backwards, to itself, across keyframes, filtered: the browser applies the
+    # change to the map it holds at `since` and must get the whole answer at `at`.
+    history, store = recorded(tmp_path / "h.sqlite3", keyframe_deltas=2)
+    try:
+        moments = []
+        for step in [dict(upserts=[pod("a"), pod("b")], edge_upserts=[edge("a", "b")]),
+                     dict(upserts=[pod("b", EntityStatus.FAILED)]),
+                     dict(upserts=[Entity(id="node:c/n1", kind=EntityKind.NODE, name="n1")]),
+                     dict(upserts=[pod("c")], edge_upserts=[edge("c", "b")]),
+                     dict(removals=["pod:c/ns/a"]), dict(upserts=[pod("b")])]:
+            store.apply(**step)  # type: ignore[arg-type]
+            moments.append(store.timestamp)
+            await history.flushed()
+        pods = TopologyFilter(kinds=frozenset({"pod"}))
+
+        async def answer(moment: float, since: float | None, flt: TopologyFilter | None
+                         ) -> dict[str, Any]:
+            work = (partial(topology_json, past=history.past, at=moment, window=30, flt=flt)
+                    if since is None else partial(change_json, past=history.past, at=moment,
+                                                  since=since, window=30, flt=flt))
+            body: dict[str, Any] = msgspec.json.decode(await history.read(work))
+            return body
+
+        for flt in (None, pods):
+            for before in moments:
+                for after in moments:
+                    change = await answer(after, before, flt)
+                    then = await answer(before, None, flt)
+                    assert change["since"] == before
+                    assert change["since_version"] == then["version"]
+                    assert applied(then, change) == by_id(await answer(after, None, flt))
+        # Only what changed travels: nothing between a moment and itself, one pod's status
+        # between the first two moments.
+        same = await answer(moments[2], moments[2], None)
+        assert (same["upserts"], same["removals"], same["edge_upserts"],
+                same["edge_removals"]) == ([], [], [], [])
+        step = await answer(moments[1], moments[0], None)
+        assert [e["id"] for e in step["upserts"]] == ["pod:c/ns/b"] and not step["removals"]
+        with pytest.raises(OutsideRetention, match="^since: .* outside history"):
+            await answer(moments[0], moments[0] - 3600, None)
     finally:
         history.close()
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { Delta, Topology } from "../src/api/types";
+import { readFileSync } from "node:fs";
+import type { Delta, Topology, TopologyChange } from "../src/api/types";
 import { GraphStore } from "../src/state/graph";
 import { readFrames } from "./sse";
 
@@ -153,5 +154,42 @@ describe("GraphStore", () => {
     expect(store.edges.size).toBe(0);
     expect(store.entities.get(keep.id)).toBe(keep);
     expect(store.removedSinceRender.length).toBe(snapshot.entities.length - 3);
+  });
+
+  // Two past moments of a real server and the changes between them (`?at=&since=`,
+  // scripts/capture-moments.py): what scrubbing applies instead of a whole topology.
+  const moments = JSON.parse(readFileSync(new URL("./fixtures/topology-moments.json", import.meta.url), "utf8")) as {
+    before: Topology; after: Topology; forward: TopologyChange; backward: TopologyChange;
+  };
+  const holds = (store: GraphStore, topology: Topology) => {
+    expect(Object.fromEntries(store.entities)).toEqual(Object.fromEntries(topology.entities.map((e) => [e.id, e])));
+    expect(Object.fromEntries(store.edges)).toEqual(Object.fromEntries(topology.connections.map((c) => [c.id, c])));
+    expect(store.version).toBe(topology.version);
+    expect(store.summary).toEqual(topology.summary);
+  };
+
+  it("a change between two moments turns the map at one into the map at the other, objects kept", () => {
+    expect(moments.forward.upserts!.length + moments.forward.removals!.length).toBeGreaterThan(0);
+    const store = new GraphStore();
+    store.applySnapshot(moments.before);
+    const stays = moments.after.entities.find((e) => store.entities.has(e.id))!;
+    const kept = store.entities.get(stays.id);
+    const structure = store.structure;
+    expect(store.applyChange(moments.forward, 5)).toBe(true);
+    holds(store, moments.after);
+    expect(store.entities.get(stays.id)).toBe(kept);
+    expect(store.structure).toBe(structure + 1); // pods were replaced
+    expect(store.snapshots.at(-1)).toMatchObject({ version: moments.after.version, at: moments.after.at, asked_at: 5 });
+    expect(store.applyChange(moments.backward)).toBe(true);
+    holds(store, moments.before);
+  });
+
+  it("refuses a change that does not start from the version held, changing nothing", () => {
+    const store = new GraphStore();
+    store.applySnapshot(moments.after);
+    const revision = store.revision;
+    expect(store.applyChange(moments.forward)).toBe(false);
+    holds(store, moments.after);
+    expect(store.revision).toBe(revision);
   });
 });

@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
-import { timeFromUrl } from "../src/state/time";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { URL_WRITE_MS, timeFromUrl, useTime } from "../src/state/time";
 
 // What `?t=` accepts is what the server's `at=` accepts (engine/past.py parse_moment).
 describe("?t= in a shared link", () => {
@@ -21,5 +21,41 @@ describe("?t= in a shared link", () => {
   it("is nothing when absent or empty", () => {
     expect(timeFromUrl("?layout=namespace")).toBeNull();
     expect(timeFromUrl("?t=")).toBeNull();
+  });
+});
+
+describe("?t= written while scrubbing", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.unstubAllGlobals();
+    useTime.setState({ at: null });
+  });
+
+  it("is written at most every URL_WRITE_MS while the moment moves, the latest always; live at once", () => {
+    vi.useFakeTimers();
+    const location = { pathname: "/", search: "?token=x" };
+    const written: string[] = [];
+    vi.stubGlobal("window", {
+      location,
+      history: { replaceState: (_s: unknown, _t: string, url: string) => { location.search = url.slice(1); written.push(location.search); } },
+    });
+    const start = 1_795_940_100;
+    useTime.setState({ at: start }); // leaving live: at once
+    expect(written).toEqual([`?token=x&t=${encodeURIComponent(new Date(start * 1000).toISOString())}`]);
+    // A drag: 30 positions a second for a second.
+    for (let i = 1; i <= 30; i++) {
+      useTime.setState({ at: start - i });
+      vi.advanceTimersByTime(1000 / 30);
+    }
+    vi.advanceTimersByTime(URL_WRITE_MS);
+    expect(written.length).toBeGreaterThan(2);
+    expect(written.length).toBeLessThanOrEqual(2 + 1000 / URL_WRITE_MS);
+    expect(timeFromUrl(location.search)).toEqual({ at: start - 30 });
+    useTime.setState({ at: start - 31 });
+    useTime.setState({ at: null }); // back to live: at once, nothing pending left to write
+    expect(location.search).toBe("?token=x");
+    const count = written.length;
+    vi.advanceTimersByTime(URL_WRITE_MS * 2);
+    expect(written.length).toBe(count);
   });
 });

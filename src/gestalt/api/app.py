@@ -45,6 +45,7 @@ from gestalt.engine.health import CHECKS
 from gestalt.engine.moments import (
     BadMoment,
     alerts_then,
+    change_json_at,
     entity_at,
     health_at,
     state_at,
@@ -120,11 +121,20 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
     @app.get("/api/infra/topology", tags=["topology"])
     async def get_topology(
         kinds: Multi = None, namespaces: Multi = None, labels: Multi = None,
-        sources: Multi = None, at: str | None = None,
+        sources: Multi = None, at: str | None = None, since: str | None = None,
     ) -> Response:
         """The current topology, optionally filtered (comma-separated or repeated values);
-        with `at` (RFC 3339 or epoch seconds), as it was then."""
+        with `at` (RFC 3339 or epoch seconds), as it was then. With `since` too (a moment),
+        only what changed from the topology at `since` to the one at `at`: `upserts`,
+        `removals`, `edge_upserts`, `edge_removals` (the fields of a delta), with `version`,
+        `since_version`, `summary` and `gap` of a whole answer. A client that holds the
+        map at `since` (scrubbing the timeline) applies those instead of a whole topology."""
         flt = _topology_filter(engine, kinds, namespaces, labels, sources)
+        if since is not None:
+            if at is None:
+                raise HTTPException(400, "since: pass at=<time> too (the moment to change to)")
+            return Response(await change_json_at(engine, moment(at), moment(since, "since"), flt),
+                            media_type="application/json")
         if at is not None:
             return Response(await topology_json_at(engine, moment(at), flt),
                             media_type="application/json")

@@ -18,7 +18,15 @@ from typing import Any
 import msgspec
 
 from gestalt.engine.filters import TopologyFilter
-from gestalt.engine.past import OutsideRetention, Past, State, alerts_at, iso, sample_at
+from gestalt.engine.past import (
+    OutsideRetention,
+    Past,
+    State,
+    alerts_at,
+    changes,
+    iso,
+    sample_at,
+)
 from gestalt.engine.runtime import TOPOLOGY_SERIES, Engine
 from gestalt.engine.scoring import overall_status, summarize
 from gestalt.engine.store import Store
@@ -91,6 +99,53 @@ def encode_topology(past: Past, state: State, overall: float | None,
                     "entities": past.encoded(entities),
                     "connections": past.encoded(connections), "summary": summary,
                     "sources": [], "gap": _gap(state)})
+
+
+async def change_json_at(engine: Engine, at: float, since: float,
+                         flt: TopologyFilter | None = None) -> bytes:
+    """The topology at `at` as the change from the one at `since` (`?at=&since=`): a
+    browser scrubbing holds the map at `since` and applies the few entities and edges that
+    differ, not the whole topology again. Encoded in history's reading thread, as
+    `topology_json_at`."""
+    await _answerable(engine, at)
+    await _answerable(engine, since)
+    past, window = engine.history.past, sample_window(engine)
+    return await engine.history.read(
+        lambda conn: change_json(conn, past, at, since, window, flt))
+
+
+def change_json(conn: sqlite3.Connection, past: Past, at: float, since: float, window: float,
+                flt: TopologyFilter | None = None) -> bytes:
+    """`change_json_at`'s work: `{version, timestamp, at, since, since_version, upserts,
+    removals, edge_upserts, edge_removals, summary, sources, gap}`. Applied to the topology
+    at `since` (the same filter), it gives the topology at `at`: the same entities, edges,
+    summary and gap. `since_version` lets the client check that it holds that topology."""
+    state = past.state_at(conn, at)
+    try:
+        base = past.state_at(conn, since)
+    except OutsideRetention as exc:
+        raise OutsideRetention(since, exc.oldest, name="since") from None
+    overall = sample_at(conn, TOPOLOGY_SERIES, at, window).get("health")
+    entities, connections = _kept(state, flt)
+    old_entities, old_connections = _kept(base, flt)
+    upserts, removals = changes(old_entities, entities)
+    edge_upserts, edge_removals = changes(old_connections, connections)
+    summary = summarize(entities.values())
+    summary.overall = overall
+    return _encode({"version": state.version, "timestamp": state.timestamp, "at": state.at,
+                    "since": base.at, "since_version": base.version,
+                    "upserts": past.encoded(upserts), "removals": removals,
+                    "edge_upserts": past.encoded(edge_upserts), "edge_removals": edge_removals,
+                    "summary": summary, "sources": [], "gap": _gap(state)})
+
+
+def _kept(state: State, flt: TopologyFilter | None
+          ) -> tuple[dict[str, Entity], dict[str, Connection]]:
+    """A state's entities and connections by id, those `flt` keeps."""
+    if flt is None or flt.empty:
+        return state.entities, state.connections
+    entities, connections = flt.apply(state.entities.values(), state.connections.values())
+    return {e.id: e for e in entities}, {c.id: c for c in connections}
 
 
 def sample_window(engine: Engine) -> float:

@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -40,6 +40,7 @@ from gestalt.model import Alert, Connection, Delta, Entity
 from gestalt.model.changes import decode_delta
 
 _alerts = msgspec.json.Decoder(Alert)
+Item = TypeVar("Item", Entity, Connection)
 # SQLite's limit on host parameters is higher; this keeps each statement small.
 _CHUNK = 900
 KEYFRAME_CACHE = 6
@@ -62,11 +63,12 @@ _encode = msgspec.json.Encoder().encode
 class OutsideRetention(LookupError):
     """The moment asked for is not kept (too old, or before anything was recorded)."""
 
-    def __init__(self, at: float, oldest: float | None) -> None:
+    def __init__(self, at: float, oldest: float | None, *, name: str | None = None) -> None:
         self.at, self.oldest = at, oldest
         kept = (f"the oldest moment kept is {iso(oldest)} ({oldest:.3f})" if oldest is not None
                 else "nothing is recorded yet")
-        super().__init__(f"{iso(at)} is outside history: {kept}")
+        said = f"{name}: " if name else ""
+        super().__init__(f"{said}{iso(at)} is outside history: {kept}")
 
 
 def iso(ts: float) -> str:
@@ -402,6 +404,15 @@ def diff(before: State, after: State) -> dict[str, Any]:
         "entities": _diff_items(before.entities, after.entities),
         "connections": _diff_items(before.connections, after.connections),
     }
+
+
+def changes(before: dict[str, Item], after: dict[str, Item]) -> tuple[list[Item], list[str]]:
+    """What turns `before` into `after`: the items that came or changed (whole), and the
+    ids that went. Moments close together share their decoded items (Past caches bodies
+    by hash), so an unchanged one is the same object and costs no comparison of fields."""
+    upserts = [item for key, item in after.items()
+               if (old := before.get(key)) is not item and old != item]
+    return upserts, [key for key in before if key not in after]
 
 
 def _diff_items(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:

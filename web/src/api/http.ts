@@ -1,7 +1,8 @@
 // Plain GETs against the API. A `?token=` on the page's URL is passed on (server.token).
 import type { CostTotals, TopSpender, UnitCost } from "../state/insight";
 import type { Timeline, TopologyDiff } from "../state/time";
-import type { Alert, Anomaly, EntityDetails, InfraEvent, MetricSeries, SeriesBand, SourceStatus, Topology, VisualizationConfig } from "./types";
+import { fetchHere, fetchOffThread } from "./offThread";
+import type { Alert, Anomaly, EntityDetails, InfraEvent, MetricSeries, SeriesBand, SourceStatus, Topology, TopologyChange, VisualizationConfig } from "./types";
 
 function token(): string | null {
   return new URLSearchParams(window.location.search).get("token");
@@ -15,14 +16,15 @@ export function apiUrl(path: string, params: Record<string, string> = {}): strin
   return url.pathname + url.search;
 }
 
-async function getJson<T>(path: string, params?: Record<string, string>): Promise<T> {
-  const response = await fetch(apiUrl(path, params));
-  if (!response.ok) {
+async function getJson<T>(path: string, params?: Record<string, string>, { offThread = false } = {}): Promise<T> {
+  const url = apiUrl(path, params);
+  const { ok, status, body } = await (offThread ? fetchOffThread(url) : fetchHere(url));
+  if (!ok) {
     // The server says why in one line ({"error"} or {"detail"}): show that, not a status.
-    const body = await response.json().catch(() => null) as { error?: string; detail?: string } | null;
-    throw new Error(body?.error ?? body?.detail ?? `${path}: HTTP ${response.status}`);
+    const why = body as { error?: string; detail?: string } | null;
+    throw new Error(why?.error ?? why?.detail ?? `${path}: HTTP ${status}`);
   }
-  return (await response.json()) as T;
+  return body as T;
 }
 
 /** Answers kept in the page instead of asked of the server: a snapshot file being shown
@@ -42,6 +44,9 @@ const atParam = (at?: number | null): Record<string, string> => (at == null ? {}
 
 export const api = {
   topology: (at?: number | null) => getJson<Topology>("/api/infra/topology", atParam(at)),
+  /** The topology at `at` as the change from the one at `since` (both past moments). */
+  topologySince: (at: number, since: number) =>
+    getJson<TopologyChange>("/api/infra/topology", { at: String(at), since: String(since) }, { offThread: true }),
   entity: (id: string, at?: number | null) => local(localAnswers.entity?.(id), id) ??
     getJson<EntityDetails>(`/api/infra/entities/${encodeURIComponent(id)}`, atParam(at)),
   metrics: (id: string, since: number, until?: number | null) => local(localAnswers.metrics?.(id), id) ??

@@ -97,6 +97,20 @@ export interface Delta {
   edge_removals?: string[];
 }
 
+/**
+ * The topology at a past moment as a change from the one at another (`?at=&since=`):
+ * a delta's fields, with the whole answer's version, summary and gap.
+ */
+export interface TopologyChange extends Delta {
+  at: number;
+  since: number;
+  /** The version of the topology at `since`: the one the change applies to. */
+  since_version: number;
+  summary?: Summary;
+  sources?: SourceStatus[];
+  gap?: Topology["gap"];
+}
+
 export type MetricValues = Partial<Pick<Entity,
   "cpu_percent" | "memory_bytes" | "memory_limit" | "network_rx_rate" | "network_tx_rate" |
   "network_rx_bytes" | "network_tx_bytes" | "health" | "custom_metrics">>;

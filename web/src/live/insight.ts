@@ -6,7 +6,9 @@ import { useInsight } from "../state/insight";
 import { useTime } from "../state/time";
 
 const EVERY_MS = 5000;
-const PAST_SETTLE_MS = 150;
+// As the alerts and events (live/travel.ts PANELS_REST_MS): a drag's steps on a busy page
+// come more than 150 ms apart, and a cost asked at each competed with the map's requests.
+const PAST_SETTLE_MS = 400;
 
 export function startInsight(): void {
   const load = () => {

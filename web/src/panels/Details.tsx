@@ -88,7 +88,8 @@ export function Details() {
   const graph = useGraph();
   const selected = useUi((s) => s.selected);
   const revision = useUi((s) => s.graphRevision);
-  const shownAt = useTime((s) => s.at);
+  // Nothing selected, nothing follows the moment (a drag moves it 30 times a second).
+  const shownAt = useTime((s) => (selected === null ? null : s.at));
   const diff = useTime((s) => s.diff);
   // A ghost (removed, shown by a comparison) is described as it was when last seen.
   const ghost = selected !== null && isGhost(selected, shownAt, diff) ? diff : null;

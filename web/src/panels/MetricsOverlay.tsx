@@ -56,7 +56,8 @@ export function MetricsOverlay() {
   const graph = useGraph();
   const selected = useUi((s) => s.selected);
   useUi((s) => s.graphRevision);
-  const shownAt = useTime((s) => s.at);
+  // Nothing selected, nothing follows the moment (a drag moves it 30 times a second).
+  const shownAt = useTime((s) => (selected === null ? null : s.at));
   const diff = useTime((s) => s.diff);
   // A ghost's history ends when it was last seen (the server has nothing of it later).
   const at = selected ? knownAt(selected, shownAt, diff) : shownAt;

@@ -4,7 +4,7 @@
 // download a snapshot or export the view.
 import { memo, useEffect, useState } from "react";
 import { apiUrl } from "../api/http";
-import { travel } from "../live/travel";
+import { type Travel, travel } from "../live/travel";
 import { downloadMapPng } from "../scene/capture";
 import { SPEEDS, type Speed, isoTime, useTime } from "../state/time";
 import { CompareList } from "./Compare";
@@ -53,6 +53,8 @@ const Track = memo(function Track({ start, end }: { start: number; end: number }
   );
 });
 
+// The parts that follow the position are their own components: a drag moves it up to 30
+// times a second, and the controls, the track and the actions need not render each time.
 function Cursor({ start, end }: { start: number; end: number }) {
   const at = useTime((s) => s.at);
   const x = `${(100 * (Math.min(Math.max(at ?? end, start), end) - start)) / Math.max(end - start, 1e-3)}%`;
@@ -63,16 +65,43 @@ function Cursor({ start, end }: { start: number; end: number }) {
   );
 }
 
+function Scrubber({ start, end, t }: { start: number; end: number; t: Travel }) {
+  const position = useTime((s) => s.at) ?? end;
+  return (
+    <input type="range" data-testid="tl-scrub" aria-label="Moment" min={start} max={end} step={0.1}
+      value={Math.min(Math.max(position, start), end)}
+      onChange={(e) => t.goTo(Number(e.target.value))} />
+  );
+}
+
+function Position() {
+  const at = useTime((s) => s.at);
+  return <span data-testid="tl-position">{at === null ? "live" : stamp(at)}</span>;
+}
+
+function SnapshotLink({ now }: { now: number }) {
+  const at = useTime((s) => s.at);
+  return <a className="tl-link" data-testid="tl-snapshot" href={apiUrl("/api/infra/snapshot", { at: String(at ?? now) })} download>Snapshot</a>;
+}
+
+function MomentIso() {
+  const at = useTime((s) => s.at);
+  return <span hidden data-testid="tl-iso">{at === null ? "" : isoTime(at)}</span>;
+}
+
 export function Timeline() {
-  const { at, playing, speed, timeline, compareFrom, error } = useTime();
+  const live = useTime((s) => s.at === null);
+  const playing = useTime((s) => s.playing);
+  const speed = useTime((s) => s.speed);
+  const oldest = useTime((s) => s.timeline?.oldest);
+  const compareFrom = useTime((s) => s.compareFrom);
+  const error = useTime((s) => s.error);
   const now = useNow(1000);
-  const start = timeline?.oldest ?? now - 60;
-  const position = at ?? now;
+  const start = oldest ?? now - 60;
   if (!travel) return null;
   const t = travel;
-  const when = at ?? now;
   return (
-    <footer className="timeline" data-testid="timeline" data-at={at ?? "live"}>
+    <footer className="timeline" data-testid="timeline" data-live={live}>
       <div className="tl-controls">
         <button type="button" className="tl-icon" data-testid="tl-prev" title="Previous change" aria-label="Previous change"
           onClick={() => t.step(-1)}><Icon d="M3 2v12M13 2 5 8l8 6z" /></button>
@@ -85,18 +114,16 @@ export function Timeline() {
           onChange={(e) => t.setSpeed(Number(e.target.value) as Speed)}>
           {SPEEDS.map((s) => <option key={s} value={s}>{s}×</option>)}
         </select>
-        <button type="button" className={at === null ? "tl-live on" : "tl-live"} data-testid="tl-live"
-          disabled={at === null} onClick={() => t.backToLive()}>Live</button>
+        <button type="button" className={live ? "tl-live on" : "tl-live"} data-testid="tl-live"
+          disabled={live} onClick={() => t.backToLive()}>Live</button>
       </div>
       <div className="tl-range">
         <Track start={start} end={now} />
         <Cursor start={start} end={now} />
-        <input type="range" data-testid="tl-scrub" aria-label="Moment" min={start} max={now} step={0.1}
-          value={Math.min(Math.max(position, start), now)}
-          onChange={(e) => t.goTo(Number(e.target.value))} />
+        <Scrubber start={start} end={now} t={t} />
         <div className="tl-labels">
           <span>{stamp(start)}</span>
-          <span data-testid="tl-position">{at === null ? "live" : stamp(at)}</span>
+          <Position />
           <Usage />
         </div>
       </div>
@@ -104,8 +131,9 @@ export function Timeline() {
         {compareFrom === null
           ? <button type="button" data-testid="tl-mark" onClick={() => t.markCompare()} title="Pick this moment to compare with another">Compare…</button>
           : <button type="button" data-testid="tl-compare" onClick={() => t.compare()}>Changes since {stamp(compareFrom)}</button>}
-        <a className="tl-link" data-testid="tl-snapshot" href={apiUrl("/api/infra/snapshot", { at: String(when) })} download>Snapshot</a>
+        <SnapshotLink now={now} />
         <select data-testid="tl-export" aria-label="Export" value="" onChange={(e) => {
+          const { at } = useTime.getState();
           if (e.target.value === "png") {
             downloadMapPng(at).catch((error: Error) => useTime.setState({ error: error.message }));
           } else if (e.target.value) window.location.assign(apiUrl("/api/infra/export", at === null ? { format: e.target.value } : { format: e.target.value, at: String(at) }));
@@ -116,7 +144,7 @@ export function Timeline() {
       </div>
       {error && <div className="tl-error" role="alert" data-testid="tl-error">{error}</div>}
       <CompareList />
-      <span hidden data-testid="tl-iso">{at === null ? "" : isoTime(at)}</span>
+      <MomentIso />
     </footer>
   );
 }

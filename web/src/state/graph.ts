@@ -2,7 +2,7 @@
 // deltas and metrics frames. Nothing here renders or re-renders React: the scene reads
 // the Maps every frame and `revision` tells it (and the panels) that something changed.
 import type {
-  Connection, Delta, Entity, MetricsFrame, SourceStatus, Summary, Topology,
+  Connection, Delta, Entity, MetricsFrame, SourceStatus, Summary, Topology, TopologyChange,
 } from "../api/types";
 
 /** Timing of one applied delta, epoch milliseconds (performance.timeOrigin + now()). */
@@ -25,11 +25,17 @@ export interface SnapshotTiming {
   at: number | null;
   /** When the UI asked for it (the drag position's input), if it did. */
   asked_at: number | null;
+  /** When its request went out and its answer was in (parsed), when it was fetched. */
+  sent_at?: number;
+  received_at?: number;
   applied_at: number;
   rendered_at: number | null;
 }
 
 const NO_EDGES: ReadonlySet<string> = new Set();
+
+/** When a moment's request went out and its answer was in (epoch ms). */
+export type Fetched = Pick<SnapshotTiming, "sent_at" | "received_at">;
 
 export type DeltaResult = "applied" | "stale" | "gap";
 
@@ -166,7 +172,7 @@ export class GraphStore {
    * close together while scrubbing usually differ in fields only, and the scene restyles
    * instead of rebuilding the view (and reheating the layout).
    */
-  applySnapshot(topology: Topology, askedAt: number | null = null): void {
+  applySnapshot(topology: Topology, askedAt: number | null = null, fetched?: Fetched): void {
     const seen = new Set<string>();
     let structural = false;
     for (const entity of topology.entities) {
@@ -211,9 +217,11 @@ export class GraphStore {
     if (topology.summary) this.summary = topology.summary;
     if (topology.sources) this.sources = topology.sources;
     this.changed(structural);
-    const timing: SnapshotTiming = {
-      version: topology.version, at: topology.at ?? null, asked_at: askedAt, applied_at: nowMs(), rendered_at: null,
-    };
+    this.shown({ version: topology.version, at: topology.at ?? null, asked_at: askedAt, ...fetched, applied_at: nowMs(), rendered_at: null });
+  }
+
+  /** Keep the timing of a snapshot (or change) applied, until a frame shows it. */
+  private shown(timing: SnapshotTiming): void {
     this.snapshots.push(timing);
     if (this.snapshots.length > MAX_TIMINGS) this.snapshots.splice(0, this.snapshots.length - MAX_TIMINGS);
     this.unshown = { timing, revision: this.revision };
@@ -223,8 +231,44 @@ export class GraphStore {
   applyDelta(delta: Delta, receivedAt: number = nowMs()): DeltaResult {
     if (delta.version <= this.version) return "stale";
     if (delta.version !== this.version + 1) return "gap";
-    // Structural: something came or went, or changed what the view groups by (kind,
-    // namespace, ends). A field change (status, health, rates) only restyles.
+    const structural = this.merge(delta);
+    this.version = delta.version;
+    const timing: DeltaTiming = {
+      version: delta.version,
+      observed_at: delta.observed_at != null ? delta.observed_at * 1000 : null,
+      received_at: receivedAt,
+      applied_at: nowMs(),
+      rendered_at: null,
+    };
+    this.timings.push(timing);
+    if (this.timings.length > MAX_TIMINGS) this.timings.splice(0, this.timings.length - MAX_TIMINGS);
+    this.unrendered.push(timing);
+    this.changed(structural);
+    return "applied";
+  }
+
+  /**
+   * A past moment as the change from the one held (`?at=&since=`, while scrubbing): the
+   * few entities and edges that differ, instead of a whole snapshot. Returns false, and
+   * changes nothing, when the graph does not hold the version the change starts from.
+   */
+  applyChange(change: TopologyChange, askedAt: number | null = null, fetched?: Fetched): boolean {
+    if (change.since_version !== this.version) return false;
+    const structural = this.merge(change);
+    this.version = change.version;
+    if (change.summary) this.summary = change.summary;
+    if (change.sources) this.sources = change.sources;
+    this.changed(structural);
+    this.shown({ version: change.version, at: change.at, asked_at: askedAt, ...fetched, applied_at: nowMs(), rendered_at: null });
+    return true;
+  }
+
+  /**
+   * Upserts and removals into the Maps, objects kept by id. Structural: something came
+   * or went, or changed what the view groups by (kind, namespace, ends); a field change
+   * (status, health, rates) only restyles.
+   */
+  private merge(delta: Delta): boolean {
     let structural = Boolean(delta.removals?.length || delta.edge_removals?.length);
     for (const entity of delta.upserts ?? []) {
       const existing = this.entities.get(entity.id);
@@ -269,19 +313,7 @@ export class GraphStore {
       const dangling = this.endIndex().get(id);
       if (dangling) for (const edgeId of [...dangling]) this.removeEdge(edgeId);
     }
-    this.version = delta.version;
-    const timing: DeltaTiming = {
-      version: delta.version,
-      observed_at: delta.observed_at != null ? delta.observed_at * 1000 : null,
-      received_at: receivedAt,
-      applied_at: nowMs(),
-      rendered_at: null,
-    };
-    this.timings.push(timing);
-    if (this.timings.length > MAX_TIMINGS) this.timings.splice(0, this.timings.length - MAX_TIMINGS);
-    this.unrendered.push(timing);
-    this.changed(structural);
-    return "applied";
+    return structural;
   }
 
   private removeEdge(id: string): void {
