@@ -172,7 +172,8 @@ def test_judging_what_changed_fires_and_resolves_as_judging_everything(tmp_path:
     assert now["anomaly@container:learned"] == "firing"
     for i in range(3):
         ANOMALIES.observe("container:learned", "cpu_percent", 10.0, clock[0] + i)
-    assert ANOMALIES.by_subject["container:learned"]["cpu_percent"].state != UNUSUAL
+    learned = ANOMALIES.model("container:learned", "cpu_percent")
+    assert learned is not None and learned.state != UNUSUAL
     now = step(1)
     assert now["anomaly@container:learned"] == "resolved"
 

@@ -38,8 +38,8 @@ def test_weekly_buckets_learned_before_a_restart_hold_after_it(tmp_path: Path) -
 
     after = Detector()
     assert persist.load(after, path, T0 + 3 * WEEK) == 1
-    model = after.by_subject["db"]["tx_rate"]
-    assert model.state == NORMAL and model.count == before.by_subject["db"]["tx_rate"].count
+    model = after.models_of("db")["tx_rate"]
+    assert model.state == NORMAL and model.count == before.models_of("db")["tx_rate"].count
     # Week 4's report is expected by the restored model; a fresh one is surprised.
     assert feed(after, random.Random(2), T0 + 3 * WEEK, T0 + 4 * WEEK) == 0
     assert feed(Detector(), random.Random(2), T0 + 3 * WEEK, T0 + 4 * WEEK) >= 1
@@ -77,7 +77,7 @@ def test_a_file_of_the_first_format_is_read_into_todays_buckets(tmp_path: Path) 
     rng = random.Random(1)
     before = Detector()
     feed(before, rng, T0, T0 + 3 * WEEK - HOUR)
-    model = before.by_subject["db"]["tx_rate"]
+    model = before.models_of("db")["tx_rate"]
     assert model.buckets is not None and model.counts is not None
     day = array("d", [x for h in range(24) for x in (
         model.counts[h], model.buckets[2 * h], model.buckets[2 * h + 1])])
@@ -91,7 +91,7 @@ def test_a_file_of_the_first_format_is_read_into_todays_buckets(tmp_path: Path) 
 
     after = Detector()
     assert persist.load(after, path, T0 + 3 * WEEK) == 1
-    restored = after.by_subject["db"]["tx_rate"]
+    restored = after.models_of("db")["tx_rate"]
     assert restored.counts == model.counts and restored.buckets == model.buckets
     assert feed(after, random.Random(2), T0 + 3 * WEEK, T0 + 4 * WEEK) == 0
 
@@ -100,7 +100,7 @@ def test_a_flat_series_keeps_no_buckets_until_it_moves() -> None:
     detector = Detector()
     for i in range(200):
         detector.observe("pod", "restarts", 3.0, T0 + i * STEP)
-    model = detector.by_subject["pod"]["restarts"]
+    model = detector.models_of("pod")["restarts"]
     assert model.state == NORMAL and model.buckets is None and model.counts is None
     detector.observe("pod", "restarts", 7.0, T0 + 200 * STEP)  # more than half its floor
     assert model.buckets is not None and model.counts is not None

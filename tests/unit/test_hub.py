@@ -16,6 +16,7 @@ from gestalt.model import (
     SourceState,
     ids,
 )
+from gestalt.model.entities import EMPTY_LIST
 
 
 def ent(eid: str, kind: EntityKind = EntityKind.CONTAINER, **kw: object) -> Entity:
@@ -237,3 +238,15 @@ def test_entities_of_a_simulated_source_are_marked() -> None:
     hub.sink("docker").snapshot([ent("container:1")])
     assert store.entities["pod:kubesim/a/b"].attrs["simulated"] is True
     assert "simulated" not in store.entities["container:1"].attrs
+
+
+def test_merged_entities_without_health_reasons_share_the_one_empty_list() -> None:
+    """A new empty list kept by every merged entity was 0.5 MB at 10,000 entities."""
+    hub, store, _ = make()
+    sink = hub.sink("docker")
+    sink.status(SourceState.OK)
+    sink.snapshot([ent(f"container:{i:012x}") for i in range(3)], [])
+    sink.snapshot([ent(f"container:{i:012x}") for i in range(4)], [])
+    quiet = [e for e in store.entities.values() if not e.health_reasons]
+    assert len(quiet) == 4 and all(e.health_reasons is EMPTY_LIST for e in quiet)
+    assert EMPTY_LIST == []

@@ -24,10 +24,13 @@ full keyframe is written and there is none yet, or the topology has doubled sinc
 is kept for good (at most `MAX_DICTIONARIES`, 32 KB each), and a stored body's first byte
 names its dictionary (bodies from before start with zlib's 0x78 and keep the preset).
 
-Every body that a delta or keyframe refers to is written by that same delta or keyframe
-(`last_used` moves up), so each batch is self-contained: a batch lost to a crash or a
-full disk never leaves a reference to a body that is not there, and pruning drops the
-bodies nothing newer than the oldest kept version uses.
+Every body that a delta refers to is written by that same delta, and a keyframe moves up
+the `last_used` of every body it refers to, so pruning drops the bodies nothing newer than
+the oldest kept version uses. The recorder keeps only the hashes of the recorded topology,
+not its bodies (they were 4 MB at 10,000 entities and 20,000 edges): the bodies of deltas
+not yet committed are kept until their batch is, and when one is lost (a full disk, an
+error), until the next keyframe has written them again, so a batch lost never leaves a
+reference to a body that is not there.
 
 The `Recorder` lives in history's writer thread; nothing here touches the event loop.
 """
@@ -92,9 +95,6 @@ FULL_KEYFRAME_EVERY = 10
 BY_REFERENCE = 1
 
 Stored = tuple[bytes, bytes]  # (hash, compressed body)
-# How the recorder holds one: the hash then the compressed body, in one bytes object (a
-# tuple of two would cost 90 bytes more an item: 2.7 MB at 30,000).
-Held = bytes
 # A body's hash: 96 bits (a collision among a hundred million bodies: about 1e-13), every
 # reference costs 14 bytes. Bodies from before (16-byte hashes) are found by theirs; an
 # unchanged object written again after an upgrade is stored once more, under its new hash.
@@ -215,6 +215,7 @@ def trained_with(blobs: Iterable[bytes]) -> set[int]:
 
 _PUT_BODY = ("INSERT INTO bodies (hash, body, last_used) VALUES (?, ?, ?) "
              "ON CONFLICT(hash) DO UPDATE SET last_used = excluded.last_used")
+_USE_BODY = "UPDATE bodies SET last_used = ? WHERE hash = ?"
 
 
 class Recorder:
@@ -223,10 +224,15 @@ class Recorder:
     def __init__(self, *, keyframe_seconds: float = 600.0, keyframe_deltas: int = 1000) -> None:
         self.keyframe_seconds = keyframe_seconds
         self.keyframe_deltas = keyframe_deltas
-        # The recorded topology at `version`: id -> hash + body (`Held`). Kept while paused
+        # The recorded topology at `version`: id -> the hash of its body. Kept while paused
         # too, so recording resumes with a keyframe of the present.
-        self.entities: dict[str, Held] = {}
-        self.edges: dict[str, Held] = {}
+        self.entities: dict[str, bytes] = {}
+        self.edges: dict[str, bytes] = {}
+        # Bodies followed since the last commit, by id (entities, connections): the ones a
+        # lost batch did not write (`_lost`) are written by the next keyframe. By id, so a
+        # long pause keeps at most one body per item.
+        self._unwritten: tuple[dict[str, Stored], dict[str, Stored]] = ({}, {})
+        self._lost = False  # a batch was rolled back since the last commit
         self.version = 0
         self.timestamp = 0.0  # of the last delta followed
         self._since_keyframe = 0
@@ -263,6 +269,9 @@ class Recorder:
                      "VALUES (?, ?, NULL, 'start')", (version, now))
         self.entities.clear()
         self.edges.clear()
+        for unwritten in self._unwritten:
+            unwritten.clear()
+        self._lost = False
         self.version = version
         self._since_keyframe, self._items_since_keyframe, self._keyframe_at = 0, 0, now
         self._big_delta = False
@@ -298,25 +307,30 @@ class Recorder:
         bodies: list[tuple[bytes, bytes]] = []
         hashes: list[bytes] = []
         before_entities, before_edges = self._keyframed or (None, None)
+        unwritten_entities, unwritten_edges = self._unwritten
         for entity in delta.upserts:
             item = stored(entity, self._dictionary)
             _note_before(before_entities, self.entities, entity.id)
-            self.entities[entity.id] = item[0] + item[1]
+            self.entities[entity.id] = item[0]
+            unwritten_entities[entity.id] = item
             bodies.append(item)
             hashes.append(item[0])
         for eid in delta.removals:
             _note_before(before_entities, self.entities, eid)
             self.entities.pop(eid, None)
+            unwritten_entities.pop(eid, None)
         edge_hashes: list[bytes] = []
         for edge in delta.edge_upserts:
             item = stored(edge, self._dictionary)
             _note_before(before_edges, self.edges, edge.id)
-            self.edges[edge.id] = item[0] + item[1]
+            self.edges[edge.id] = item[0]
+            unwritten_edges[edge.id] = item
             bodies.append(item)
             edge_hashes.append(item[0])
         for cid in delta.edge_removals:
             _note_before(before_edges, self.edges, cid)
             self.edges.pop(cid, None)
+            unwritten_edges.pop(cid, None)
         self.version, self.timestamp = delta.version, delta.timestamp
         self._since_keyframe += 1
         items = len(bodies) + len(delta.removals) + len(delta.edge_removals)
@@ -356,15 +370,18 @@ class Recorder:
         last delta followed): incremental when little changed since the last keyframe."""
         version = self.version
         ts = self.timestamp if ts is None else ts
+        if self._lost:
+            # What a lost batch did not write, before anything refers to it.
+            for unwritten in self._unwritten:
+                conn.executemany(_PUT_BODY, [(*item, version) for item in unwritten.values()])
         if not self._write_incremental(conn, version, ts):
-            items = [*self.entities.values(), *self.edges.values()]
-            conn.executemany(_PUT_BODY, [(*_split(held), version) for held in items])
-            refs = _pack_refs(([held[:HASH_BYTES] for held in self.entities.values()],
-                               [held[:HASH_BYTES] for held in self.edges.values()]))
+            entities, edges = list(self.entities.values()), list(self.edges.values())
+            conn.executemany(_USE_BODY, [(version, h) for h in entities])
+            conn.executemany(_USE_BODY, [(version, h) for h in edges])
             conn.execute("INSERT OR REPLACE INTO keyframes (version, ts, body, base) "
-                         "VALUES (?, ?, ?, NULL)", (version, ts, refs))
+                         "VALUES (?, ?, ?, NULL)", (version, ts, _pack_refs((entities, edges))))
             self._incrementals = 0
-            self._maybe_train(conn, len(items))
+            self._maybe_train(conn, len(entities) + len(edges))
         self._keyframed, self._keyframed_version = ({}, {}), version
         self._since_keyframe, self._items_since_keyframe, self._keyframe_at = 0, 0, now
         self._big_delta = False
@@ -377,6 +394,7 @@ class Recorder:
         """A batch was not written: the keyframe it may have held is not there to build on,
         nor the dictionary it may have trained (no body kept in memory uses it yet)."""
         self._keyframed = None
+        self._lost = True
         if self._unsaved_dictionary is not None:
             self.dictionaries.pop(self._unsaved_dictionary, None)
             latest = max(self.dictionaries, default=None)
@@ -384,7 +402,11 @@ class Recorder:
             self._unsaved_dictionary = None
 
     def committed(self) -> None:
+        """The batch is written, and with it every body followed so far."""
         self._unsaved_dictionary = None
+        for unwritten in self._unwritten:
+            unwritten.clear()
+        self._lost = False
 
     def _maybe_train(self, conn: sqlite3.Connection, items: int) -> None:
         """A dictionary from the topology when there is none, or it has doubled since."""
@@ -393,9 +415,14 @@ class Recorder:
             return
         samples: list[tuple[str, bytes]] = []
         for prefix, table in (("e:", self.entities), ("c:", self.edges)):
-            # Every n-th: a few thousand show the kinds that matter, and cost little.
-            for held in list(table.values())[::max(1, len(table) // TRAINING_SAMPLES)]:
-                body = unpack_body(held[HASH_BYTES:], self.dictionaries)
+            # Every n-th: a few thousand show the kinds that matter, and cost little. Read
+            # back from the file: every body the topology uses is there (written by the
+            # deltas or by this keyframe).
+            for h in list(table.values())[::max(1, len(table) // TRAINING_SAMPLES)]:
+                row = conn.execute("SELECT body FROM bodies WHERE hash = ?", (h,)).fetchone()
+                if row is None:
+                    continue
+                body = unpack_body(row[0], self.dictionaries)
                 samples.append((prefix + _kind_of.decode(body).kind, body))
         words = train(samples)
         number = max(self.dictionaries, default=0) + 1
@@ -421,14 +448,13 @@ class Recorder:
         changed = len(new_entities) + len(gone_entities) + len(new_edges) + len(gone_edges)
         if changed * 2 > len(self.entities) + len(self.edges):
             return False
-        # Each body it refers to is written (last_used) with it, as a delta does.
-        items = [self.entities[eid] for eid in new_entities] + \
-            [self.edges[cid] for cid in new_edges]
-        conn.executemany(_PUT_BODY, [(*_split(held), version) for held in items])
+        # Each body it refers to is used (last_used) by it.
+        entity_hashes = [self.entities[eid] for eid in new_entities]
+        edge_hashes = [self.edges[cid] for cid in new_edges]
+        conn.executemany(_USE_BODY, [(version, h) for h in entity_hashes])
+        conn.executemany(_USE_BODY, [(version, h) for h in edge_hashes])
         # Compressed: the removed ids (an edge's is its kind and both ends) are most of it.
-        refs = self._pack(_pack_refs((
-            [self.entities[eid][:HASH_BYTES] for eid in new_entities], gone_entities,
-            [self.edges[cid][:HASH_BYTES] for cid in new_edges], gone_edges)))
+        refs = self._pack(_pack_refs((entity_hashes, gone_entities, edge_hashes, gone_edges)))
         conn.execute("INSERT OR REPLACE INTO keyframes (version, ts, body, base) "
                      "VALUES (?, ?, ?, ?)", (version, ts, refs, self._keyframed_version))
         self._incrementals += 1
@@ -460,21 +486,16 @@ class Recorder:
         conn.execute("DELETE FROM bodies WHERE last_used < ?", (base_version,))
 
 
-def _split(held: Held) -> Stored:
-    return held[:HASH_BYTES], held[HASH_BYTES:]
-
-
-def _note_before(before: dict[str, bytes | None] | None, now: dict[str, Held], key: str) -> None:
+def _note_before(before: dict[str, bytes | None] | None, now: dict[str, bytes],
+                 key: str) -> None:
     """Keep what `key` was at the last keyframe, the first time it changes after it."""
     if before is not None and key not in before:
-        held = now.get(key)
-        before[key] = held[:HASH_BYTES] if held is not None else None
+        before[key] = now.get(key)
 
 
-def _changed(before: dict[str, bytes | None], now: dict[str, Held]) -> list[str]:
+def _changed(before: dict[str, bytes | None], now: dict[str, bytes]) -> list[str]:
     """The keys present now whose hash is not the one they had at the last keyframe."""
-    return [key for key, h in before.items()
-            if (held := now.get(key)) is not None and held[:HASH_BYTES] != h]
+    return [key for key, h in before.items() if (held := now.get(key)) is not None and held != h]
 
 
 def oldest_moment(conn: sqlite3.Connection) -> float | None:

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from gestalt.engine.health import exit_unknown, exit_was_meant, run_checks
 from gestalt.model import Entity, EntityStatus, Health, KindSummary, Summary
 from gestalt.model.config import HealthConfig
+from gestalt.model.entities import EMPTY_LIST
 
 # The product plan's status scores, plus the lifecycle states our sources add.
 STATUS_SCORES: dict[EntityStatus, float] = {
@@ -87,7 +88,9 @@ def score_entity(
         return score, Health.UNKNOWN, ["source down: data may be out of date", *reasons]
     if entity.status is EntityStatus.UNKNOWN and terms == 1 and not levels:
         return score, Health.UNKNOWN, ["no status reported"]
-    return score, Health.worst(band(score), *levels), reasons
+    # No reasons: the one empty list every entity shares (model/entities.py), not a new
+    # one kept by each merged entity (0.5 MB at 10,000 entities).
+    return score, Health.worst(band(score), *levels), reasons or EMPTY_LIST
 
 
 def _status_score(entity: Entity) -> float:

@@ -24,6 +24,7 @@ from gestalt.model import (
     EntityKind,
     EntityStatus,
     Event,
+    Scalar,
     Severity,
     SourceState,
     ids,
@@ -35,9 +36,21 @@ from gestalt.sources.base import Sink
 _TRAFFIC = (ConnectionKind.HTTP, ConnectionKind.GRPC, ConnectionKind.NATS, ConnectionKind.NETWORK)
 
 
-def _entity(kind: EntityKind, eid: str, name: str, ns: str | None = None, **kw: object) -> Entity:
-    attrs = dict(kw.pop("attrs", {}) or {})  # type: ignore[call-overload]
-    attrs["simulated"] = True
+def _simulated(**attrs: Scalar) -> dict[str, Scalar]:
+    return {**attrs, "simulated": True}
+
+
+# The attributes of every entity that has no others. Entities are values (their containers
+# are never changed in place), so entities with the same attributes share one dict: at
+# 10,000 entities, a dict each for namespaces, deployments, config maps, containers of one
+# app... was 1.2 MB.
+SIMULATED: dict[str, Scalar] = _simulated()
+
+
+def _entity(kind: EntityKind, eid: str, name: str, ns: str | None = None, *,
+            attrs: dict[str, Scalar] = SIMULATED, **kw: object) -> Entity:
+    """An entity of the world; `attrs` already says `simulated` (`SIMULATED`, or a dict
+    from `SyntheticWorld._shared` or `_simulated`)."""
     return Entity(id=eid, kind=kind, name=name, namespace=ns, attrs=attrs, **kw)  # type: ignore[arg-type]
 
 
@@ -56,7 +69,17 @@ class SyntheticWorld:
         self.pods: list[str] = []
         self._pod_counter = 0
         self._events = 0
+        self._attrs: dict[tuple[tuple[str, Scalar], ...], dict[str, Scalar]] = {}
         self._build()
+
+    def _shared(self, **attrs: Scalar) -> dict[str, Scalar]:
+        """`attrs` and `simulated`, as one dict shared by every entity with the same ones
+        (only for attributes few entities differ in: a pod's own are its own)."""
+        key = tuple(attrs.items())
+        shared = self._attrs.get(key)
+        if shared is None:
+            shared = self._attrs[key] = _simulated(**attrs)
+        return shared
 
     def _add(self, entity: Entity) -> Entity:
         self.entities[entity.id] = entity
@@ -118,7 +141,7 @@ class SyntheticWorld:
             self._link(dep, rs, ConnectionKind.OWNS)
             svc = self._add(_entity(EntityKind.SERVICE, ids.k8s("service", cluster, ns, name), name,
                                     ns, status=EntityStatus.ACTIVE, labels=labels,
-                                    attrs={"type": "ClusterIP"})).id
+                                    attrs=self._shared(type="ClusterIP"))).id
             services.append(svc)
             cm = self._add(_entity(EntityKind.CONFIGMAP, ids.k8s("configmap", cluster, ns,
                                                                   f"{name}-config"),
@@ -126,14 +149,14 @@ class SyntheticWorld:
             secret = self._add(_entity(EntityKind.SECRET, ids.k8s("secret", cluster, ns,
                                                                    f"{name}-creds"),
                                        f"{name}-creds", ns, status=EntityStatus.ACTIVE,
-                                       attrs={"type": "Opaque", "keys": 2})).id
+                                       attrs=self._shared(type="Opaque", keys=2))).id
             for _ in range(rng.randint(2, 5)):
                 self._add_pod(ns, name, labels, rs, svc, cm, secret, rng.choice(nodes))
             if rng.random() < 0.2:
                 vol = self._add(_entity(EntityKind.VOLUME, ids.k8s("pvc", cluster, ns,
                                                                     f"{name}-data"),
                                         f"{name}-data", ns, status=EntityStatus.ACTIVE,
-                                        attrs={"capacity_bytes": 10 << 30})).id
+                                        attrs=self._shared(capacity_bytes=10 << 30))).id
                 self._link(dep, vol, ConnectionKind.VOLUME)
             if databases and rng.random() < 0.3:
                 self._link(svc, rng.choice(databases), ConnectionKind.DEPENDS)
@@ -164,12 +187,14 @@ class SyntheticWorld:
                                 cpu_percent=round(self.rng.uniform(1, 60), 1),
                                 memory_limit=512 << 20,
                                 memory_bytes=self.rng.randint(50, 400) << 20,
-                                attrs={"cpu_request": 100, "node": node.rsplit("/", 1)[-1],
-                                       "restart_count": 0, "app": app}))
+                                attrs=_simulated(cpu_request=100,
+                                                 node=node.rsplit("/", 1)[-1],
+                                                 restart_count=0, app=app)))
         container_id = f"{self._container_prefix}{self._pod_counter:08x}"
         ctr = self._add(_entity(EntityKind.CONTAINER, ids.container(container_id),
                                 app, ns, status=EntityStatus.RUNNING,
-                                memory_limit=512 << 20, attrs={"image": f"registry/{app}:1.0"}))
+                                memory_limit=512 << 20,
+                                attrs=self._shared(image=f"registry/{app}:1.0")))
         self._link(rs, pod.id, ConnectionKind.OWNS)
         self._link(pod.id, ctr.id, ConnectionKind.OWNS)
         self._link(svc, pod.id, ConnectionKind.HTTP, requests_per_sec=10.0)

@@ -6,13 +6,15 @@ node. The same requests `kubectl delete pod`, `kubectl scale` and `kubectl cordo
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from gestalt.engine.actions.policy import Refused
 from gestalt.model.config import ActionsConfig, KubernetesCollector
-from gestalt.sources.kubernetes.access import ClusterAccess, load_access
+
+if TYPE_CHECKING:
+    from gestalt.sources.kubernetes.access import ClusterAccess
 
 Obj = dict[str, Any]
 MERGE = "application/merge-patch+json"
@@ -30,6 +32,10 @@ class KubernetesActions:
             raise Refused(409, "Kubernetes actions need write credentials: set "
                                "actions.kubeconfig (see deploy/kubernetes/overlays/actions)")
         if self._access is None:
+            # Imported here: the Kubernetes source's package (its informers, translation)
+            # is 2 MB of modules a server without Kubernetes would hold for nothing.
+            from gestalt.sources.kubernetes.access import load_access
+
             self._access = await load_access(KubernetesCollector(
                 kubeconfig=self.config.kubeconfig, context=self.config.context))
         access = self._access

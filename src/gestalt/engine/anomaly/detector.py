@@ -105,7 +105,10 @@ class Detector:
 
     def reset(self) -> None:
         """Forget every model, anomaly and mute (a new engine starts afresh)."""
-        self.by_subject: dict[str, dict[str, SeriesModel]] = {}
+        # Each subject's models, in the order their series came: a tuple, not a dict of
+        # them by name (a subject has one to four series; a dict each was 1.2 MB more at
+        # 10,000 entities and 20,000 edges). `model` and `models_of` find them.
+        self.by_subject: dict[str, tuple[SeriesModel, ...]] = {}
         self.active: dict[tuple[str, str], Anomaly] = {}
         self.ended: deque[Anomaly] = deque(maxlen=ENDED_KEPT)
         self.mutes: list[Mute] = []
@@ -135,21 +138,34 @@ class Detector:
     def unusual(self, subject_id: str) -> bool:
         """Whether a series of the subject is unusual now (muted or not)."""
         models = self.by_subject.get(subject_id)
-        return models is not None and any(m.state == UNUSUAL for m in models.values())
+        return models is not None and any(m.state == UNUSUAL for m in models)
+
+    # -- the models ----------------------------------------------------------------------
+    def model(self, subject_id: str, series: str) -> SeriesModel | None:
+        for model in self.by_subject.get(subject_id, ()):
+            if model.series == series:
+                return model
+        return None
+
+    def models_of(self, subject_id: str) -> dict[str, SeriesModel]:
+        """A subject's models by series name."""
+        return {model.series: model for model in self.by_subject.get(subject_id, ())}
+
+    def add(self, subject_id: str, model: SeriesModel) -> None:
+        """A model of a series not modelled yet (`model.series` names it)."""
+        self.by_subject[subject_id] = (*self.by_subject.get(subject_id, ()), model)
+        self.series_count += 1
 
     # -- learning ----------------------------------------------------------------------
     def observe(self, subject_id: str, series: str, value: float, now: float) -> str:
         """One sample of one series; its state after it."""
-        models = self.by_subject.get(subject_id)
-        if models is None:
-            models = self.by_subject[subject_id] = {}
-        model = models.get(series)
+        model = self.model(subject_id, series)
         if model is None:
             if self.series_count >= self.max_series:
                 self.dropped += 1
                 return "unmodelled"
-            model = models[series] = SeriesModel(FLOORS.get(series, DEFAULT_FLOOR))
-            self.series_count += 1
+            model = SeriesModel(FLOORS.get(series, DEFAULT_FLOOR), series)
+            self.add(subject_id, model)
         before = model.state
         state = model.update(value, now, self.tuning)
         if state != before:
@@ -235,12 +251,12 @@ class Detector:
         self.last_pass = now
 
     def forget(self, subject_id: str, now: float) -> None:
-        models = self.by_subject.pop(subject_id, {})
+        models = self.by_subject.pop(subject_id, ())
         if models:
             self.touch(subject_id)
         self.series_count -= len(models)
-        for series in models:
-            anomaly = self.active.pop((subject_id, series), None)
+        for model in models:
+            anomaly = self.active.pop((subject_id, model.series), None)
             if anomaly is not None:
                 anomaly.ended_at, anomaly.outcome = now, "its subject is gone"
                 self.ended.append(anomaly)
@@ -272,8 +288,8 @@ class Detector:
             return None
         now = time.time()
         judged = False
-        for name, model in models.items():
-            if model.state == UNUSUAL and not self._muted_reason(subject_id, name, now):
+        for model in models:
+            if model.state == UNUSUAL and not self._muted_reason(subject_id, model.series, now):
                 return 1.0
             judged = judged or model.state == NORMAL or model.state == UNUSUAL
         return 0.0 if judged else None
@@ -305,7 +321,7 @@ class Detector:
     def series_of(self, subject_id: str) -> list[dict[str, Any]]:
         """Each series of a subject: its state, last value and expected band."""
         rows = []
-        for name, model in sorted(self.by_subject.get(subject_id, {}).items()):
+        for name, model in sorted(self.models_of(subject_id).items()):
             low, high = model.band()
             rows.append({"series": name, "state": model.state, "observed": model.last,
                          "expected_low": low, "expected_high": high,
@@ -315,7 +331,7 @@ class Detector:
     def counts(self) -> dict[str, int]:
         states = {"learning": 0, "normal": 0, "unusual": 0}
         for models in self.by_subject.values():
-            for model in models.values():
+            for model in models:
                 states[model.state] += 1
         return {**states, "series": self.series_count, "unmodelled": self.dropped}
 

@@ -91,9 +91,11 @@ COUNT_MAX = 65535
 class SeriesModel:
     __slots__ = ("accepted", "base", "born", "buckets", "count", "counts", "extreme", "floor",
                  "held", "high", "last", "low", "out", "run", "seg_at", "seg_n", "seg_sum",
-                 "segs", "shifted", "since", "spread", "state", "step", "steps", "trend")
+                 "segs", "series", "shifted", "since", "spread", "state", "step", "steps",
+                 "trend")
 
-    def __init__(self, floor: float) -> None:
+    def __init__(self, floor: float, series: str = "") -> None:
+        self.series = series  # its name (`cpu_percent`, a custom metric's...)
         self.floor = floor  # the least half-width of the band, in the series' unit
         self.count = 0
         self.base = 0.0

@@ -56,11 +56,11 @@ class _File(msgspec.Struct):
 def save(detector: Detector, path: Path, now: float) -> int:
     """Write every model; how many."""
     models = [
-        _Saved(subject_id, series, m.floor, m.count, m.base, m.spread, m.state == LEARNING,
+        _Saved(subject_id, m.series, m.floor, m.count, m.base, m.spread, m.state == LEARNING,
                m.born, m.step, m.steps, m.buckets.tobytes() if m.buckets is not None else b"",
                m.counts.tobytes() if m.counts is not None else b"")
         for subject_id, by_series in detector.by_subject.items()
-        for series, m in by_series.items()]
+        for m in by_series]
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     try:
@@ -89,7 +89,9 @@ def load(detector: Detector, path: Path, now: float) -> int:
     for row in saved.models:
         if detector.series_count >= detector.max_series:
             break
-        model = SeriesModel(row.floor)
+        if detector.model(row.subject_id, row.series) is not None:
+            continue  # a file written by hand, or by a Gestalt that kept one twice
+        model = SeriesModel(row.floor, row.series)
         model.count, model.base, model.spread = row.count, row.base, row.spread
         model.state = LEARNING if row.learning else NORMAL
         model.born, model.step, model.steps = row.born, row.step, row.steps
@@ -98,9 +100,8 @@ def load(detector: Detector, path: Path, now: float) -> int:
             model.buckets, model.counts = _from_format_1(row.buckets, row.counts)
         elif len(row.buckets) == 4 * BUCKETS and len(row.counts) == 2 * COUNTS:
             model.buckets, model.counts = array("f", row.buckets), array("H", row.counts)
-        detector.by_subject.setdefault(row.subject_id, {})[row.series] = model
+        detector.add(row.subject_id, model)
         detector.touch(row.subject_id)
-        detector.series_count += 1
         restored += 1
     detector.keep_until = now + GRACE_SECONDS
     return restored
