@@ -260,7 +260,8 @@ async def code() -> dict[str, Any]:
         server = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "shop.server", cwd=roots["shop"], stdout=subprocess.PIPE)
         assert server.stdout is not None
-        port = (await asyncio.wait_for(server.stdout.readline(), 20)).decode().strip()
+        async with asyncio.timeout(20):
+            port = (await server.stdout.readline()).decode().strip()
         client = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "checkout.main", port, cwd=roots["checkout"])
         pids = {server.pid, client.pid}
@@ -275,7 +276,8 @@ async def code() -> dict[str, Any]:
         finally:
             for proc in (client, server):
                 proc.terminate()
-                await asyncio.wait_for(proc.wait(), 10)
+                async with asyncio.timeout(10):
+                    await proc.wait()
         text = msgspec.json.encode(captured).decode()
         for name, root in roots.items():
             text = text.replace(str(root), f"/capture/{name}")
