@@ -37,7 +37,7 @@ services-stop:
 	scripts/services.sh stop
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
