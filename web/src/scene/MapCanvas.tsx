@@ -211,10 +211,11 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
       // next one back for long), never more than 300 ms apart.
       s.rebuildCost = s.rebuildCost ? s.rebuildCost * 0.7 + (performance.now() - frameStart) * 0.3 : performance.now() - frameStart;
       s.nextRebuild = performance.now() + Math.min(300, s.rebuildCost * 3);
-      // Drawing waits for the next frame: where drawing blocks this thread (software
+      // Live, drawing waits for the next frame: where drawing blocks this thread (software
       // compositing reads each frame back), a rebuild and a draw in one task would keep
-      // deltas waiting for both.
-      s.drawNext = true;
+      // deltas waiting for both. In the past no deltas stream in, and a moment scrubbed to
+      // is drawn in the frame that built it (skipping that frame halved the moments shown).
+      s.drawNext = useTime.getState().at === null;
     } else if (!restructure && (graph.revision !== s.revision || insight.revision !== s.insight) && frameStart >= s.nextStyle) {
       s.revision = graph.revision;
       s.insight = insight.revision; // colour by cost or waste: new figures restyle
