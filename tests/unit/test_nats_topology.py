@@ -11,8 +11,9 @@ import pytest
 
 from gestalt.model import ConnectionKind, EntityKind, Health, ids
 from gestalt.sources.nats import monitor
+from gestalt.sources.nats.continuity import JETSTREAM_RECOVERY
 from gestalt.sources.nats.subjects import is_internal, matches
-from gestalt.sources.nats.topology import JETSTREAM_RECOVERY, TopologyBuilder, attribute
+from gestalt.sources.nats.topology import TopologyBuilder, attribute
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "nats"
 

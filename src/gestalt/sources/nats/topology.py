@@ -24,11 +24,8 @@ Subscriber edges are measured: `/connz?subs=detail` counts deliveries per subscr
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Iterable
 from typing import NamedTuple
-
-import msgspec
 
 from gestalt.model import (
     Connection,
@@ -41,24 +38,13 @@ from gestalt.model import (
     Severity,
     ids,
 )
+from gestalt.sources.nats.continuity import ConsumerWatch, JetStreamRecovery
 from gestalt.sources.nats.monitor import Conn, ConsumerInfo, Poll
 from gestalt.sources.nats.subjects import is_internal, is_wildcard, matches
 
 SOURCE = "nats"
 # Subjects seen by the sampler stay on the map this long after their last message.
 SUBJECT_TTL = 60.0
-# A backlog is judged over its last GROWTH_POLLS polls, and at least GROWTH_WINDOW seconds:
-# growing when it rose over them and never fell; not growing when it fell, or did not rise
-# at all. A lull shorter than the window (a publisher starved of CPU for a second, or
-# reconnecting) leaves it growing: a short pause must not resolve an alert that holds.
-GROWTH_POLLS = 3
-GROWTH_WINDOW = 10.0
-# A server answers its monitoring port before it has recovered its JetStream streams from
-# disk. For this long after it starts, a stream or consumer seen before that it does not
-# list is kept, stale, rather than reported gone: else a restart of the server would resolve
-# the alerts on them, and page again a moment later.
-JETSTREAM_RECOVERY = 30.0
-_JETSTREAM_KINDS = (EntityKind.NATS_STREAM, EntityKind.NATS_CONSUMER)
 # Attributed flows smaller than this share of both ends are noise between two windows.
 CRUMB = 0.05
 
@@ -114,28 +100,6 @@ def _metrics(**values: float | int | None) -> dict[str, float]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-class _ConsumerWatch:
-    def __init__(self) -> None:
-        # (poll time, pending): the shortest recent run that covers the growth window.
-        self.pending: deque[tuple[float, int]] = deque()
-        self.stalled = False
-        self.growing = False
-
-    def growth(self, at: float, pending: int) -> tuple[bool | None, list[int], float]:
-        """Whether the backlog grows, over the window ending with this poll; None until the
-        polls since a start (of Gestalt, or of the server) cover a window: that is no data
-        yet, which must not read as "not growing"."""
-        self.pending.append((at, pending))
-        while len(self.pending) > GROWTH_POLLS + 1 and at - self.pending[1][0] >= GROWTH_WINDOW:
-            self.pending.popleft()
-        history, span = [n for _, n in self.pending], at - self.pending[0][0]
-        if len(history) < GROWTH_POLLS + 1 or span < GROWTH_WINDOW:
-            return None, history, span
-        rose = history[-1] > history[0]
-        return (rose and all(a <= b for a, b in zip(history, history[1:], strict=False)),
-                history, span)
-
-
 class TopologyBuilder:
     """Remembers the previous poll (for rates) and each consumer's recent backlog."""
 
@@ -143,9 +107,8 @@ class TopologyBuilder:
         self.own_client = own_client
         self.sampled = list(sampled)
         self._prev: Poll | None = None
-        self._watch: dict[str, _ConsumerWatch] = {}
-        # The streams and consumers last reported, and the edges among them.
-        self._jetstream: tuple[list[Entity], list[Connection]] = ([], [])
+        self._watch: dict[str, ConsumerWatch] = {}
+        self._jetstream = JetStreamRecovery()
 
     def lost(self) -> None:
         """The server could not be polled, or restarted: backlogs seen before say nothing
@@ -174,27 +137,8 @@ class TopologyBuilder:
             self.lost()
         self._prev = poll
         observation = _Build(self, poll, prev, counts, window, last_seen or {}, wall).run()
-        self._carry_recovering(poll, observation)
+        self._jetstream.carry(poll, observation.entities, observation.connections)
         return observation
-
-    def _carry_recovering(self, poll: Poll, observation: Observation) -> None:
-        """Keep, stale, the streams and consumers a server that started moments ago has not
-        listed yet (see JETSTREAM_RECOVERY), with the edges among them."""
-        start = poll.varz.start
-        if start is not None and (poll.varz.now - start).total_seconds() < JETSTREAM_RECOVERY:
-            listed = {e.id for e in observation.entities}
-            entities, edges = self._jetstream
-            carried = {e.id: msgspec.structs.replace(e, stale=True)
-                       for e in entities if e.id not in listed}
-            observation.entities.extend(carried.values())
-            present = listed | carried.keys()
-            observation.connections.extend(
-                c for c in edges if (c.source_id in carried or c.target_id in carried)
-                and c.source_id in present and c.target_id in present)
-        kept = {e.id for e in observation.entities if e.kind in _JETSTREAM_KINDS}
-        self._jetstream = (
-            [e for e in observation.entities if e.id in kept],
-            [c for c in observation.connections if c.source_id in kept or c.target_id in kept])
 
 
 class _Build:
@@ -431,7 +375,7 @@ class _Build:
         cid = ids.nats_consumer(self.server, stream, c.name)
         delivered = _rate(c.delivered.consumer_seq, old.delivered.consumer_seq if old else None, dt)
         acked = _rate(c.ack_floor.stream_seq, old.ack_floor.stream_seq if old else None, dt)
-        watch = self.owner._watch.setdefault(cid, _ConsumerWatch())
+        watch = self.owner._watch.setdefault(cid, ConsumerWatch())
         growing, history, span = watch.growth(self.poll.at, c.num_pending)
         limit = c.config.max_ack_pending
         stalled = limit > 0 and c.num_ack_pending >= limit
