@@ -29,10 +29,10 @@ from typing import Any, TypeVar
 import msgspec
 
 from gestalt.engine.changelog import Entry
-from gestalt.engine.history_layout import LAYOUT, HistoryError, migrate
+from gestalt.engine.history_layout import LAYOUT, HistoryError, migrate, oldest_moment
 from gestalt.engine.history_writer import Writer, file_bytes, is_disk_full
 from gestalt.engine.past import Past, read_deltas
-from gestalt.engine.recording import Recorder, oldest_moment
+from gestalt.engine.recording import Recorder
 from gestalt.model import Alert, Delta, Event, MetricsFrame
 from gestalt.model.changes import decode_event
 

@@ -144,3 +144,9 @@ def migrate(conn: sqlite3.Connection, path: Path) -> None:
     for step in range(layout, LAYOUT):
         # One transaction per step: the layout and its number change together.
         conn.executescript(f"BEGIN; {MIGRATIONS[step]}\nPRAGMA user_version = {step + 1}; COMMIT;")
+
+
+def oldest_moment(conn: sqlite3.Connection) -> float | None:
+    """The start of the first run kept: the oldest moment history can answer."""
+    (oldest,) = conn.execute("SELECT MIN(start_ts) FROM runs").fetchone()
+    return float(oldest) if oldest is not None else None

@@ -27,7 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gestalt.engine.recording import Recorder, oldest_moment
+from gestalt.engine.history_layout import oldest_moment
+from gestalt.engine.recording import Recorder
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from gestalt.engine.history_layout import HistoryError
+from gestalt.engine.history_layout import HistoryError, oldest_moment
 from gestalt.engine.recording import (
     BY_REFERENCE,
     decode_connections,
@@ -33,7 +33,6 @@ from gestalt.engine.recording import (
     incremental_refs,
     keyframe_refs,
     load_dictionaries,
-    oldest_moment,
     trained_with,
 )
 from gestalt.model import Alert, Connection, Delta, Entity

@@ -496,8 +496,3 @@ def _note_before(before: dict[str, bytes | None] | None, now: dict[str, bytes],
 def _changed(before: dict[str, bytes | None], now: dict[str, bytes]) -> list[str]:
     """The keys present now whose hash is not the one they had at the last keyframe."""
     return [key for key, h in before.items() if (held := now.get(key)) is not None and held != h]
-
-
-def oldest_moment(conn: sqlite3.Connection) -> float | None:
-    (oldest,) = conn.execute("SELECT MIN(start_ts) FROM runs").fetchone()
-    return float(oldest) if oldest is not None else None
