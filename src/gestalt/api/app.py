@@ -133,7 +133,8 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
         if since is not None:
             if at is None:
                 raise HTTPException(400, "since: pass at=<time> too (the moment to change to)")
-            return Response(await change_json_at(engine, moment(at), moment(since, "since"), flt),
+            return Response(await change_json_at(engine, moment(at, past=True),
+                                                 moment(since, "since", past=True), flt),
                             media_type="application/json")
         if at is not None:
             return Response(await topology_json_at(engine, moment(at), flt),

@@ -22,7 +22,7 @@ from gestalt.api.snapshots import build_snapshot
 from gestalt.api.sse import HEARTBEAT_FRAME, HEARTBEAT_SECONDS, Broadcaster, sse_frame
 from gestalt.api.streams import RETRY, SSE_HEADERS, until_closed
 from gestalt.engine.filters import TopologyFilter
-from gestalt.engine.moments import BadMoment, state_at, topology_at
+from gestalt.engine.moments import FUTURE_SLACK, BadMoment, state_at, topology_at
 from gestalt.engine.past import (
     change_times,
     iso,
@@ -43,11 +43,17 @@ _encoder = msgspec.json.Encoder()
 Multi = Annotated[list[str] | None, Query(max_length=100)]
 
 
-def moment(text: str, name: str = "at") -> float:
+def moment(text: str, name: str = "at", *, past: bool = False) -> float:
+    """The moment `text` names; `past`: one that has a past to answer (not in the future),
+    refused naming the parameter, which matters when a request passes two."""
     try:
-        return parse_moment(text, name=name)
+        when = parse_moment(text, name=name)
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from exc
+    if past and when > time.time() + FUTURE_SLACK:
+        raise HTTPException(400, f"{name}: {iso(when)} is in the future "
+                                 f"(now is {iso(time.time())})")
+    return when
 
 
 def window(start: str, end: str, *, names: tuple[str, str] = ("from", "to")) -> tuple[float, float]:
