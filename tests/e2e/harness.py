@@ -121,3 +121,13 @@ def demo_server(workdir: Path, pods: int = 120) -> Iterator[tuple[str, str]]:
 
 def launch_chromium(playwright: Any) -> Any:
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+
+
+def drop_file(page: Any, name: str, text: str) -> None:
+    """Drop a file on the page as a user dragging it from a file manager would."""
+    transfer = page.evaluate_handle(
+        "([name, text]) => { const dt = new DataTransfer(); "
+        "dt.items.add(new File([text], name, { type: 'application/json' })); return dt; }",
+        [name, text])
+    page.dispatch_event("body", "dragover", {"dataTransfer": transfer})
+    page.dispatch_event("body", "drop", {"dataTransfer": transfer})

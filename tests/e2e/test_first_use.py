@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.e2e.harness import ARTIFACTS, gestalt_server, wait_until
+from tests.e2e.harness import ARTIFACTS, drop_file, gestalt_server, wait_until
 
 SYNTHETIC = {"entities": 60, "edges": 90, "churn_per_second": 0}
 
@@ -154,16 +154,6 @@ def readable(page: Any) -> None:
     assert all(b["left"] >= 0 and b["right"] <= layout["width"] + 0.5
                for b in layout["boxes"]), layout
     assert layout["search"] >= MIN_SEARCH_PX, layout
-
-
-def drop_file(page: Any, name: str, text: str) -> None:
-    """Drop a file on the page as a user dragging it from a file manager would."""
-    transfer = page.evaluate_handle(
-        "([name, text]) => { const dt = new DataTransfer(); "
-        "dt.items.add(new File([text], name, { type: 'application/json' })); return dt; }",
-        [name, text])
-    page.dispatch_event("body", "dragover", {"dataTransfer": transfer})
-    page.dispatch_event("body", "drop", {"dataTransfer": transfer})
 
 
 def test_a_ghost_shows_what_was_known_of_it_without_asking_for_it_now(

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.harness import ARTIFACTS, gestalt_server, wait_until
+from tests.e2e.harness import ARTIFACTS, drop_file, gestalt_server, wait_until
 from tests.e2e.pixels import count_near, decode_png
 from tests.support.services import TEST_IMAGE
 
@@ -149,16 +149,6 @@ def test_compare_marks_changes_on_the_map_and_the_map_exports_as_png(
                    "an exported picture with every mark", 0.5)
         (ARTIFACTS / "exported-map.png").write_bytes(path.read_bytes())
         page.context.close()
-
-
-def drop_file(page: Any, name: str, text: str) -> None:
-    """Drop a file on the page as a user dragging it from a file manager would."""
-    transfer = page.evaluate_handle(
-        "([name, text]) => { const dt = new DataTransfer(); "
-        "dt.items.add(new File([text], name, { type: 'application/json' })); return dt; }",
-        [name, text])
-    page.dispatch_event("body", "dragover", {"dataTransfer": transfer})
-    page.dispatch_event("body", "drop", {"dataTransfer": transfer})
 
 
 def test_a_dropped_snapshot_opens_read_only_and_a_bad_file_says_why(

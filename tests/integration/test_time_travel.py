@@ -22,6 +22,7 @@ from gestalt.engine.runtime import Engine
 from gestalt.model.config import load_config
 from gestalt.sim.kubesim import KubeSim
 from gestalt.sim.scenarios import ClusterLife, build_cluster
+from tests.support.changes import merged
 from tests.support.cli import gestalt, serving, user_env, write_config
 from tests.support.docker import Objects, docker
 from tests.support.server import running_server
@@ -88,14 +89,7 @@ async def assert_changes_lead_from_moment_to_moment(client: httpx.AsyncClient,
         assert response.status_code == 200, response.text
         change = response.json()
         assert change["since_version"] == held["version"]
-        entities = {e["id"]: e for e in held["entities"]}
-        edges = {c["id"]: c for c in held["connections"]}
-        for eid in change["removals"]:
-            del entities[eid]
-        entities.update((e["id"], e) for e in change["upserts"])
-        for cid in change["edge_removals"]:
-            del edges[cid]
-        edges.update((c["id"], c) for c in change["edge_upserts"])
+        entities, edges = merged(held, change)
         held = {**change, "entities": list(entities.values()),
                 "connections": list(edges.values())}
         whole = (await client.get("/api/infra/topology", params={"at": at})).json()

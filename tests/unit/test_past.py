@@ -21,6 +21,7 @@ from gestalt.engine.recording import EDGE_NOISE, ENTITY_NOISE, Recorder
 from gestalt.engine.scoring import summarize
 from gestalt.engine.store import Store
 from gestalt.model import Connection, ConnectionKind, Entity, EntityKind, EntityStatus
+from tests.support.changes import merged
 
 
 def pod(name: str, status: EntityStatus = EntityStatus.RUNNING, **kw: object) -> Entity:
@@ -120,14 +121,7 @@ async def test_the_answer_at_a_moment_is_encoded_as_its_state(tmp_path: Path) ->
 
 def applied(topology: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
     """`change` applied to `topology` as the browser does (state/graph.ts applyChange)."""
-    entities = {e["id"]: e for e in topology["entities"]}
-    edges = {c["id"]: c for c in topology["connections"]}
-    for eid in change["removals"]:
-        del entities[eid]
-    entities.update((e["id"], e) for e in change["upserts"])
-    for cid in change["edge_removals"]:
-        del edges[cid]
-    edges.update((c["id"], c) for c in change["edge_upserts"])
+    entities, edges = merged(topology, change)
     return {**{k: change[k] for k in ("version", "timestamp", "at", "summary", "sources", "gap")},
             "entities": entities, "connections": edges}
 
