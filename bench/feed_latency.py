@@ -158,8 +158,8 @@ def measure_kubesim(page: Any, api: str, iterations: int) -> dict[str, list[floa
             created = client.post(f"/api/v1/namespaces/{pod['namespace']}/events", json=body)
             created.raise_for_status()
             uid = created.json()["metadata"]["uid"]
-            # k8s-event:<cluster>/<uid>/<count>
-            _, seen = row(page, f"/{uid}/", "/1", f"the row of event {i}")
+            # k8s-event:<cluster>/<uid> (one id per event: a recurrence updates its row)
+            _, seen = row(page, f"/{uid}", f"/{uid}", f"the row of event {i}")
             out["event_dom"].append(seen["dom"] / 1000 - sent)
             if seen["received"]:
                 out["event_received"].append(seen["received"] / 1000 - sent)
