@@ -23,6 +23,7 @@ import { type LabelItem, placeLabels, textMeasurer, wishLabels } from "./labelli
 import { Labels } from "./Labels";
 import { describeEntity } from "./describe";
 import { pick } from "./picking";
+import { RenderScale } from "./renderScale";
 import { renderStats } from "./renderStats";
 import { GPU_OPTIONS, SOFTWARE_OPTIONS, SceneGraph } from "./SceneGraph";
 
@@ -39,6 +40,7 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
   const sceneGraph = useMemo(() => new SceneGraph(SOFTWARE ? SOFTWARE_OPTIONS : GPU_OPTIONS), []);
   const layout = useMemo(() => new LayoutClient(), []);
   const views = useMemo(() => new ViewBuilder(), []);
+  const renderScale = useMemo(() => new RenderScale(SOFTWARE), []);
   const controls = useMemo(() => {
     const c = new OrbitControls(camera, gl.domElement);
     c.enableDamping = true;
@@ -55,6 +57,8 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
     // The graph version the scene shows, and when the next rebuild / restyle may run.
     shownVersion: 0, nextRebuild: 0, nextStyle: 0, insight: 0, lastParticles: 0, fieldsShape: false, dirty: true,
     fence: null as WebGLSync | null, diff: null as unknown, drawNext: false, rebuildCost: 0, fitRequest: 0, flyAt: 0, layout: useUi.getState().layout,
+    // Where the camera was at the last tick, and whether it moved since (renderScale.ts).
+    lastCamera: new Float32Array(7), moving: false,
   });
 
   useEffect(() => {
@@ -161,6 +165,7 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
       return cost;
     };
     mapCapture.png = () => new Promise((resolve) => {
+      if (gl.getPixelRatio() < 1) gl.setPixelRatio(1); // not the softer picture of a move
       gl.render(scene, camera);
       el.toBlob(resolve, "image/png");
     });
@@ -250,6 +255,14 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
     }
     sceneGraph.hovered = ui.hovered;
     const distance = camera.position.distanceTo(controls.target);
+    // While the camera moves, a software renderer draws at the scale its pace allows; at
+    // rest, at full resolution (a change of scale redraws).
+    s.moving = cameraMoved(camera, s.lastCamera);
+    const scale = renderScale.scale(s.moving);
+    if (gl.getPixelRatio() !== scale) {
+      gl.setPixelRatio(scale);
+      s.dirty = true;
+    }
     const dpr = gl.getPixelRatio();
     if (sceneGraph.update(layout, clock.elapsedTime, camera, distance, size.height * dpr, dpr)) s.dirty = true;
     renderStats.meshes = sceneGraph.meshCount;
@@ -318,6 +331,7 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
     gl.render(scene, camera);
     if (ctx instanceof WebGL2RenderingContext) s.fence = ctx.fenceSync(ctx.SYNC_GPU_COMMANDS_COMPLETE, 0);
     s.lastRender = now;
+    if (s.moving) renderScale.drawn(now);
     graph.markRendered(nowMs(), s.shownVersion, s.revision);
     renderStats.drawCalls = gl.info.render.calls;
     renderStats.triangles = gl.info.render.triangles;
@@ -346,6 +360,17 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
       <directionalLight position={[-400, -200, -300]} intensity={0.5} color={0x6d8cff} />
     </>
   );
+}
+
+/** Whether the camera moved since `last` (its position and orientation), which it updates. */
+function cameraMoved(camera: THREE.Camera, last: Float32Array): boolean {
+  const now = [camera.position.x, camera.position.y, camera.position.z, camera.quaternion.x, camera.quaternion.y, camera.quaternion.z, camera.quaternion.w];
+  let moved = false;
+  for (let k = 0; k < 7; k++) {
+    if (last[k] !== Math.fround(now[k])) moved = true;
+    last[k] = now[k];
+  }
+  return moved;
 }
 
 /** Software WebGL (SwiftShader, llvmpipe): no GPU, so no multisampling and 1 px per px. */
