@@ -267,3 +267,27 @@ def test_streams_a_restarted_server_has_not_recovered_yet_are_kept_stale() -> No
     later.jsz.account_details = []
     assert not jetstream & {e.id for e in builder.build(later).entities}
     assert edge.kind is ConnectionKind.NATS
+
+
+def test_streams_of_a_server_up_for_long_are_kept_stale_when_it_restarts() -> None:
+    # The usual restart: a server up for hours, polled long after its recovery window, then
+    # started again. What its last poll listed is what the restarted server has not read back.
+    builder = TopologyBuilder()
+    long_up = recorded(at=0.0)
+    long_up.varz.start = long_up.varz.now - timedelta(hours=3)
+    before = builder.build(long_up)
+    jetstream = {e.id for e in before.entities if e.kind in (EntityKind.NATS_STREAM,
+                                                              EntityKind.NATS_CONSUMER)}
+    before.entities.clear()  # what the caller does with the lists is not what is remembered
+    before.connections.clear()
+    restarted = recorded(at=5.0)
+    restarted.varz.server_id = "NEWID"
+    restarted.varz.start = restarted.varz.now - timedelta(seconds=1)
+    assert restarted.jsz is not None
+    restarted.jsz.account_details = []
+    during = builder.build(restarted)
+    kept = {e.id: e for e in during.entities if e.id in jetstream}
+    assert len(jetstream) == 2 and kept.keys() == jetstream
+    assert all(e.stale for e in kept.values())
+    assert [c.kind for c in during.connections
+            if c.source_id in jetstream and c.target_id in jetstream] == [ConnectionKind.NATS]

@@ -53,25 +53,34 @@ class ConsumerWatch:
 
 
 class JetStreamRecovery:
-    """The streams and consumers last reported, and the edges that touch them."""
+    """The last observation, to carry its streams and consumers (and the edges that touch
+    them) into the polls of a server that started moments ago."""
 
     def __init__(self) -> None:
-        self._entities: list[Entity] = []
-        self._edges: list[Connection] = []
+        # Kept whole (a copy of the lists, not their items) and searched only when a young
+        # server's poll needs it: a server up for long costs no pass over the map per poll.
+        self._entities: tuple[Entity, ...] = ()
+        self._edges: tuple[Connection, ...] = ()
 
     def carry(self, poll: Poll, entities: list[Entity], connections: list[Connection]) -> None:
         """Add to this poll's `entities` and `connections`, stale, those a server that started
         moments ago has not listed yet, with the edges among them."""
         start = poll.varz.start
         if start is not None and (poll.varz.now - start).total_seconds() < JETSTREAM_RECOVERY:
-            listed = {e.id for e in entities}
-            carried = {e.id: msgspec.structs.replace(e, stale=True)
-                       for e in self._entities if e.id not in listed}
-            entities.extend(carried.values())
-            present = listed | carried.keys()
-            connections.extend(
-                c for c in self._edges if (c.source_id in carried or c.target_id in carried)
-                and c.source_id in present and c.target_id in present)
-        kept = {e.id for e in entities if e.kind in _JETSTREAM_KINDS}
-        self._entities = [e for e in entities if e.id in kept]
-        self._edges = [c for c in connections if c.source_id in kept or c.target_id in kept]
+            self._add_unlisted(entities, connections)
+        self._entities, self._edges = tuple(entities), tuple(connections)
+
+    def _add_unlisted(self, entities: list[Entity], connections: list[Connection]) -> None:
+        before = [e for e in self._entities if e.kind in _JETSTREAM_KINDS]
+        if not before:
+            return
+        listed = {e.id for e in entities}
+        carried = {e.id: msgspec.structs.replace(e, stale=True)
+                   for e in before if e.id not in listed}
+        if not carried:
+            return
+        entities.extend(carried.values())
+        present = listed | carried.keys()
+        connections.extend(
+            c for c in self._edges if (c.source_id in carried or c.target_id in carried)
+            and c.source_id in present and c.target_id in present)
