@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { LayoutEngine } from "../src/layout/engine";
+import { LayoutEngine, chargeEvery, sparse } from "../src/layout/engine";
 
 function grid(n: number) {
   const nodes = Array.from({ length: n }, (_, i) => ({ id: `n${i}`, group: `ns${i % 3}`, kind: "pod" }));
@@ -35,6 +35,45 @@ describe("LayoutEngine", () => {
     expect(mean).toBeLessThan(span * 0.1);
   });
 
+  it("once cooled, settles a pod replaced among many locally: it alone moves, and nothing ticks after", () => {
+    const engine = new LayoutEngine();
+    const { nodes, links } = grid(400);
+    engine.sync({ addNodes: nodes, removeNodes: [], addLinks: links, removeLinks: [] });
+    settle(engine);
+    const before = new Map(nodes.map((n) => [n.id, engine.position(n.id)!]));
+    // n8's child n25 is replaced by a new one (a rolling update): 1 node and 1 link each way.
+    engine.sync({
+      addNodes: [{ id: "new", near: "n8", group: "ns1", kind: "pod" }], removeNodes: ["n25"],
+      addLinks: [{ id: "lx", source: "n8", target: "new" }], removeLinks: ["l24"],
+    });
+    // Settled at once: the whole map does not tick again...
+    expect(engine.tick()).toBe(false);
+    // ...no other node moved...
+    for (const n of nodes) if (n.id !== "n25") expect(engine.position(n.id)).toEqual(before.get(n.id));
+    // ...and the newcomer stands at about a link's length from its owner, not on it, as the
+    // node it replaced did.
+    const owner = engine.position("n8")!, placed = engine.position("new")!, old = before.get("n25")!;
+    const from = (p: number[]) => Math.hypot(p[0] - owner[0], p[1] - owner[1], p[2] - owner[2]);
+    expect(from(placed)).toBeGreaterThan(from(old) * 0.5);
+    expect(from(placed)).toBeLessThan(from(old) * 2);
+    expect(placed.every(Number.isFinite)).toBe(true);
+  });
+
+  it("reflows the whole map for a bigger change; a small one neither reheats nor stops it", () => {
+    const engine = new LayoutEngine();
+    const { nodes, links } = grid(400);
+    engine.sync({ addNodes: nodes, removeNodes: [], addLinks: links, removeLinks: [] });
+    settle(engine);
+    const more = Array.from({ length: 10 }, (_, i) => ({ id: `m${i}`, near: "n3", group: "ns0", kind: "pod" }));
+    engine.sync({ addNodes: more, removeNodes: [], addLinks: more.map((m, i) => ({ id: `lm${i}`, source: "n3", target: m.id })), removeLinks: [] });
+    expect(engine.tick()).toBe(true); // 20 changes among 410 nodes: more than 1 %
+    for (let i = 0; i < 5; i++) engine.tick();
+    const warm = engine.alpha;
+    engine.sync({ addNodes: [{ id: "new", near: "n7", group: "ns1", kind: "pod" }], removeNodes: [], addLinks: [{ id: "lx", source: "n7", target: "new" }], removeLinks: [] });
+    expect(engine.alpha).toBe(warm); // placed locally, and the map settles on as it was
+    expect(engine.tick()).toBe(true);
+  });
+
   it("drops removed nodes and their links", () => {
     const engine = new LayoutEngine();
     const { nodes, links } = grid(10);
@@ -55,5 +94,18 @@ describe("LayoutEngine", () => {
     const y = (kind: string) => nodes.filter((n) => n.kind === kind).map((n) => engine.position(n.id)![1]);
     const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
     expect(Math.abs(mean(y("pod")) - mean(y("service")))).toBeGreaterThan(30);
+  });
+
+  it("pushes every tick on small maps, and every second or third tick, as much harder, on big ones", () => {
+    expect([1000, 3000, 3001, 6000, 6001, 50000].map(chargeEvery)).toEqual([1, 1, 2, 2, 3, 3]);
+    const calls: number[] = [];
+    let every = 3;
+    const force = sparse((alpha: number) => { calls.push(alpha); }, () => every);
+    for (let i = 0; i < 9; i++) force(0.5);
+    expect(calls).toEqual([1.5, 1.5, 1.5]); // the same push in all, over nine ticks
+    every = 1;
+    calls.length = 0;
+    for (let i = 0; i < 4; i++) force(0.5);
+    expect(calls).toEqual([0.5, 0.5, 0.5, 0.5]);
   });
 });

@@ -42,7 +42,8 @@ function loop(): void {
   let moved = false;
   do moved = engine.tick() || moved;
   while (moved && performance.now() - start < 12 && engine.alpha >= 0.005);
-  post();
+  // Each post makes the page rewrite its buffers: none when nothing moved.
+  if (moved) post();
   // Rest as long as we worked: the layout takes at most half a core, leaving the rest to
   // the page (and to software rendering where there is no GPU); while it only settles a
   // few changes (low alpha, as under steady churn), a quarter. Positions go out at most
@@ -63,6 +64,7 @@ self.onmessage = (ev: MessageEvent<LayoutRequest>) => {
   const request = ev.data;
   if (request.type === "sync") engine.sync(request.change);
   else engine.setPreset(request.preset);
-  if (request.type === "sync" && sentOrder !== engine.orderVersion) post();
+  // A sync changes the order, and may have placed newcomers (a local settle): post now.
+  if (request.type === "sync") post();
   kick();
 };
