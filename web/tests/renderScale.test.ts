@@ -6,6 +6,7 @@ function move(scale: RenderScale, start: number, frames: number, every: number):
   let t = start;
   for (let i = 0; i < frames; i++) {
     t += every;
+    scale.scale(true, t);
     scale.drawn(t);
   }
   return t;
@@ -14,37 +15,48 @@ function move(scale: RenderScale, start: number, frames: number, every: number):
 describe("RenderScale", () => {
   it("lowers the resolution of moving frames while they come slower than 42 a second, down to half", () => {
     const scale = new RenderScale(true);
-    expect(scale.scale(true)).toBe(1);
+    expect(scale.scale(true, 0)).toBe(1);
     let t = move(scale, 0, 12, 40); // 25 fps for half a second
-    expect(scale.scale(true)).toBeLessThan(1);
+    expect(scale.scale(true, t)).toBeLessThan(1);
     t = move(scale, t, 200, 40);
-    expect(scale.scale(true)).toBe(0.5);
-    // At rest the map is drawn at full resolution, whatever the pace of the last move.
-    expect(scale.scale(false)).toBe(1);
+    expect(scale.scale(true, t)).toBe(0.5);
+    // At rest the map is drawn at full resolution, whatever the pace of the last move...
+    expect(scale.scale(false, t + 500)).toBe(1);
+  });
+
+  it("holds the lower resolution through a short pause of the camera", () => {
+    const scale = new RenderScale(true);
+    const t = move(scale, 0, 60, 40);
+    const low = scale.scale(true, t);
+    expect(low).toBeLessThan(1);
+    // (a framing that follows the layout moves in steps: each switch would resize the canvas)
+    expect(scale.scale(false, t + 100)).toBe(low);
+    expect(scale.scale(false, t + 399)).toBe(low);
+    expect(scale.scale(false, t + 400)).toBe(1);
   });
 
   it("raises it again when frames come fast, and keeps what it learnt for the next move", () => {
     const scale = new RenderScale(true);
     let t = move(scale, 0, 60, 40);
-    const low = scale.scale(true);
+    const low = scale.scale(true, t);
     expect(low).toBeLessThan(1);
     t += 5000; // the camera rested; a new move starts at the scale the last one ended with
-    expect(scale.scale(true)).toBe(low);
+    expect(scale.scale(true, t)).toBe(low);
     t = move(scale, t, 200, 16.7); // a 60 Hz pace
-    expect(scale.scale(true)).toBe(1);
+    expect(scale.scale(true, t)).toBe(1);
   });
 
   it("stays put between 42 and 55 frames a second, and ignores the gap before a move", () => {
     const scale = new RenderScale(true);
     let t = move(scale, 0, 100, 21);
-    expect(scale.scale(true)).toBe(1);
+    expect(scale.scale(true, t)).toBe(1);
     t = move(scale, t + 2000, 1, 21); // the first frame after a rest is not a slow one
-    expect(scale.scale(true)).toBe(1);
+    expect(scale.scale(true, t)).toBe(1);
   });
 
   it("never changes the scale with a GPU", () => {
     const scale = new RenderScale(false);
-    move(scale, 0, 200, 100);
-    expect(scale.scale(true)).toBe(1);
+    const t = move(scale, 0, 200, 100);
+    expect(scale.scale(true, t)).toBe(1);
   });
 });

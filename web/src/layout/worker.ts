@@ -21,6 +21,12 @@ const engine = new LayoutEngine();
 let sentOrder = -1;
 let sentIds: string[] = [];
 let running = false;
+let unsent = false; // positions moved since the last post
+let lastPost = -Infinity;
+/** Positions go out at most 30 times a second, and less often on big maps: each post makes
+ * the page rewrite its buffers (about 12 ms of its main thread at 10,000 nodes), and a map
+ * that big is ticked faster than that (layout/engine.ts). */
+const postInterval = () => Math.max(33, engine.nodes.size / 80);
 
 function post(): void {
   const positions = engine.positions();
@@ -34,23 +40,27 @@ function post(): void {
     sentOrder = engine.orderVersion;
   }
   (self as unknown as Worker).postMessage(message, [positions.buffer]);
+  unsent = false;
+  lastPost = performance.now();
 }
 
 function loop(): void {
-  // A time slice per post: big graphs tick once, small ones several times.
+  // A time slice per turn: big graphs tick once, small ones several times.
   const start = performance.now();
   let moved = false;
   do moved = engine.tick() || moved;
   while (moved && performance.now() - start < 12 && engine.alpha >= 0.005);
-  // Each post makes the page rewrite its buffers: none when nothing moved.
-  if (moved) post();
+  // Each post makes the page rewrite its buffers: none when nothing moved; the last
+  // positions always go out once the layout rests.
+  unsent ||= moved;
+  const hot = moved && engine.alpha >= 0.005;
+  if (unsent && (!hot || performance.now() - lastPost >= postInterval())) post();
   // Rest as long as we worked: the layout takes at most half a core, leaving the rest to
   // the page (and to software rendering where there is no GPU); while it only settles a
-  // few changes (low alpha, as under steady churn), a quarter. Positions go out at most
-  // 30 times a second: each post makes the page rewrite its buffers.
+  // few changes (low alpha), a quarter.
   const work = performance.now() - start;
   const rest = engine.alpha < 0.1 ? work * 3 : work;
-  if (moved && engine.alpha >= 0.005) setTimeout(loop, Math.max(4, rest, 33 - work));
+  if (hot) setTimeout(loop, Math.max(4, rest, 33 - work));
   else running = false;
 }
 

@@ -57,8 +57,9 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
     // The graph version the scene shows, and when the next rebuild / restyle may run.
     shownVersion: 0, nextRebuild: 0, nextStyle: 0, insight: 0, lastParticles: 0, fieldsShape: false, dirty: true,
     fence: null as WebGLSync | null, diff: null as unknown, drawNext: false, rebuildCost: 0, fitRequest: 0, flyAt: 0, layout: useUi.getState().layout,
-    // Where the camera was at the last tick, and whether it moved since (renderScale.ts).
-    lastCamera: new Float32Array(7), moving: false,
+    // Where the camera was at the last tick, whether it moved since, and the pixel ratio
+    // the next frame is drawn at (renderScale.ts).
+    lastCamera: new Float32Array(7), moving: false, scale: 1,
   });
 
   useEffect(() => {
@@ -256,14 +257,12 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
     sceneGraph.hovered = ui.hovered;
     const distance = camera.position.distanceTo(controls.target);
     // While the camera moves, a software renderer draws at the scale its pace allows; at
-    // rest, at full resolution (a change of scale redraws).
+    // rest, at full resolution. The ratio is set just before drawing: resizing the canvas
+    // clears it, and a frame not drawn then (one still in flight) would show it blank.
     s.moving = cameraMoved(camera, s.lastCamera);
-    const scale = renderScale.scale(s.moving);
-    if (gl.getPixelRatio() !== scale) {
-      gl.setPixelRatio(scale);
-      s.dirty = true;
-    }
-    const dpr = gl.getPixelRatio();
+    s.scale = SOFTWARE ? renderScale.scale(s.moving, frameStart) : gl.getPixelRatio();
+    if (gl.getPixelRatio() !== s.scale) s.dirty = true;
+    const dpr = s.scale;
     if (sceneGraph.update(layout, clock.elapsedTime, camera, distance, size.height * dpr, dpr)) s.dirty = true;
     renderStats.meshes = sceneGraph.meshCount;
     renderStats.glyphs = sceneGraph.glyphCount;
@@ -326,6 +325,7 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
       s.fence = null;
     }
     s.dirty = false;
+    if (gl.getPixelRatio() !== s.scale) gl.setPixelRatio(s.scale);
     gl.info.autoReset = false;
     gl.info.reset();
     gl.render(scene, camera);

@@ -11,6 +11,9 @@ const STEP = 0.1;
 const NEW_MOVE_MS = 250;
 /** After a change of scale, the pace it gives is read for this long before another. */
 const SETTLE_MS = 300;
+/** A camera that paused for less than this is still moving (the framing that follows a
+ * settling layout moves in steps): switching resolution resizes the canvas each time. */
+const HOLD_MS = 400;
 
 export class RenderScale {
   /** The scale moving frames are drawn at, learnt from the pace of the last moves. */
@@ -18,12 +21,15 @@ export class RenderScale {
   private last = -Infinity;
   private interval = 0; // smoothed ms between moving frames
   private changed = -Infinity;
+  private lastMove = -Infinity;
 
   constructor(private readonly enabled: boolean, private readonly min = 0.5) {}
 
-  /** The scale (a pixel ratio) to draw the coming frame at. */
-  scale(cameraMoving: boolean): number {
-    return this.enabled && cameraMoving ? this.moving : 1;
+  /** The scale (a pixel ratio) to draw the coming frame at, `now` (ms). */
+  scale(cameraMoving: boolean, now: number): number {
+    if (!this.enabled) return 1;
+    if (cameraMoving) this.lastMove = now;
+    return now - this.lastMove < HOLD_MS ? this.moving : 1;
   }
 
   /** A frame was drawn at `now` (ms) while the camera moved: adapt the scale to its pace. */
