@@ -79,6 +79,10 @@ export class LayoutEngine {
   /** Bumped when the node order (and so the positions buffer's meaning) changes. */
   orderVersion = 0;
   private order: Node[] = [];
+  /** The simulation's nodes, links and forces are not yet those of `order`: they are bound
+   * again only when the whole map ticks (at 10,000 nodes binding costs tens of ms, and
+   * under churn with the map at rest nothing else needs it). */
+  private unbound = true;
 
   constructor(seed = 1) {
     let s = seed;
@@ -112,13 +116,7 @@ export class LayoutEngine {
     for (const link of change.addLinks) this.links.set(link.id, link);
     this.order = [...this.nodes.values()];
     this.orderVersion += 1;
-    this.simulation.nodes(this.order);
-    this.linkForce.links(
-      [...this.links.values()]
-        .filter((l) => this.nodes.has(l.source) && this.nodes.has(l.target))
-        .map((l) => ({ source: l.source, target: l.target }) as SimLink<Node>),
-    );
-    this.setPreset(this.preset);
+    this.unbound = true;
     const changed = change.addNodes.length + change.removeNodes.length + change.addLinks.length + change.removeLinks.length;
     // Reheat by how much changed: a pod replaced among 10,000 nudges its neighbourhood only
     // (it was placed next to its owner already); a big change re-flows the map.
@@ -213,10 +211,22 @@ export class LayoutEngine {
   setPreset(preset: LayoutPreset): void {
     const reheat = preset !== this.preset;
     this.preset = preset;
+    this.unbound = true;
+    if (reheat) this.simulation.alpha(Math.max(this.simulation.alpha(), 0.6));
+  }
+
+  /** Gives the simulation the current nodes, links and preset's forces. */
+  private bind(): void {
+    this.unbound = false;
+    this.simulation.nodes(this.order);
+    this.linkForce.links(
+      [...this.links.values()]
+        .filter((l) => this.nodes.has(l.source) && this.nodes.has(l.target))
+        .map((l) => ({ source: l.source, target: l.target }) as SimLink<Node>),
+    );
     const forces = this.positionForces();
     this.simulation.force("x", forces.x).force("y", forces.y).force("z", forces.z);
     this.linkForce.strength(forces.link);
-    if (reheat) this.simulation.alpha(Math.max(this.simulation.alpha(), 0.6));
   }
 
   /** The preset's forces towards places (new ones each call: d3 binds a force to its nodes),
@@ -266,6 +276,7 @@ export class LayoutEngine {
   /** Advance; returns whether anything moved (false once the layout has cooled). */
   tick(iterations = 1): boolean {
     if (this.simulation.alpha() < ALPHA_MIN) return false;
+    if (this.unbound) this.bind();
     this.simulation.tick(iterations);
     return true;
   }
