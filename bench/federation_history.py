@@ -56,7 +56,7 @@ from tests.support.nats_server import new_server  # noqa: E402
 
 AGENTS = int(os.environ.get("GESTALT_BENCH_AGENTS", "10"))
 ENTITIES = int(os.environ.get("GESTALT_BENCH_ENTITIES", "10000"))
-SPEEDUP = float(os.environ.get("GESTALT_BENCH_SPEEDUP", "10"))
+SPEEDUP = float(os.environ.get("GESTALT_BENCH_SPEEDUP", "4"))
 HISTORY_S = float(os.environ.get("GESTALT_BENCH_HISTORY_S", "3600"))
 SHORT_S = 300.0  # the short stream: one keyframe interval of history
 KEYFRAME_INTERVAL = 300.0  # AgentConfig's default
