@@ -55,7 +55,8 @@ def write_result(name: str, result: dict[str, Any]) -> Path:
 
 
 @contextlib.contextmanager
-def gestalt_serve(collectors: str, *, server: str = "") -> Iterator[tuple[str, int]]:
+def gestalt_serve(collectors: str, *, server: str = "",
+                  ready_timeout: float = 60) -> Iterator[tuple[str, int]]:
     """A real `gestalt serve` process; yields (base URL, pid). `collectors` is YAML for the
     collectors section (everything not named is disabled)."""
     port = free_port()
@@ -74,7 +75,7 @@ def gestalt_serve(collectors: str, *, server: str = "") -> Iterator[tuple[str, i
             "gestalt serve",
             [sys.executable, "-m", "gestalt.cli", "serve", "-c", str(config), "--port",
              str(port), "--log-level", "warning"],
-            Path(tmp) / "gestalt.log", f"{url}/readyz", 60)
+            Path(tmp) / "gestalt.log", f"{url}/readyz", ready_timeout)
         try:
             yield url, proc.pid
         finally:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 
@@ -249,3 +250,38 @@ async def test_an_agent_stops_when_the_stop_meets_a_change(nats: NatsServer) -> 
     finally:
         await agent.stop()
         await hub.stop()
+
+
+async def test_a_sites_first_keyframe_is_committed_once_and_fresh(nats: NatsServer) -> None:
+    """The hub waits for a site with no keyframe yet (the site is down); the keyframe's
+    entities come fresh, each committed once: not stale first and again when the site
+    turns ok (at 10,000 entities a site that was a second round of merges)."""
+    async with clusters() as sims:
+        hub = Engine(hub_config(nats.url, ["east"], silence_timeout=30.0))
+        await hub.start()
+        upserts: dict[str, list[bool]] = {}
+
+        def take(entry: Any) -> None:
+            for entity in getattr(entry.change, "upserts", []):
+                if "site:east" in entity.sources:
+                    upserts.setdefault(entity.id, []).append(entity.stale)
+
+        hub.changes.subscribe(take)
+        agent: Agent | None = None
+        try:
+            await eventually(lambda: hub.hub.statuses["site:east"].state is SourceState.DOWN,
+                             what="the site down: no keyframe yet")
+            # The agent's own picture fresh before its keyframe goes (its sources start).
+            agent = kube_agent("east", sims[0], nats.url)
+            await agent.engine.start()
+            await eventually(lambda: agent is not None and agent.engine.store.entities and
+                             not any(e.stale for e in agent.engine.store.entities.values()),
+                             what="the agent's entities fresh")
+            agent.task = asyncio.create_task(agent.publisher.run())
+            await hub_matches(hub, [agent])
+            assert upserts
+            assert {eid: stale for eid, stale in upserts.items() if True in stale} == {}
+        finally:
+            await hub.stop()
+            if agent is not None:
+                await agent.stop()

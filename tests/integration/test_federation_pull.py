@@ -5,6 +5,7 @@ for, again after the server restarts, and a deleted consumer is said to be gone.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import AsyncIterator, Iterator
 
 import nats
@@ -138,3 +139,26 @@ async def test_a_deleted_consumer_is_gone(nc: Client, asked_first: bool) -> None
 async def _waiting_requests(nc: Client) -> int:
     info = await nc.jetstream().consumer_info(STREAM, CONSUMER)
     return int(info.num_waiting or 0)
+
+
+async def test_an_unanswered_question_about_the_consumer_is_asked_again(
+        server: NatsServer, nc: Client) -> None:
+    """A request ends with no word while the server is paused (SIGSTOP, as a stalled hub
+    sees it late): whether the consumer is still there gets no answer either. That is no
+    error (it made the hub read the site again from its keyframe, ten sites' keyframes at
+    once on a loaded machine, which stalled it again); the reader goes on once the server
+    answers."""
+    pull = Pull(nc, STREAM, CONSUMER, batch=8, expires=0.5)
+    await pull.start()
+    assert server.proc is not None
+    try:
+        server.proc.send_signal(signal.SIGSTOP)
+        try:
+            # The request expires after 1 s, the question about the consumer after 0.5 s more.
+            assert await pull.next(2.5) is None
+        finally:
+            server.proc.send_signal(signal.SIGCONT)
+        await publish(nc, b"after")
+        assert await read(pull, 1) == [b"after"]
+    finally:
+        await pull.stop()

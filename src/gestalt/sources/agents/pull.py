@@ -15,7 +15,8 @@ Requests expire (`expires`): one lost with a restarted server is replaced when i
 have ended, and at once after a reconnect (`renew`). A request that ended with no word
 from the server (no message, no status) may have gone to a consumer that is no more: the
 server is asked, and ConsumerGone raised when it is gone, as when a status says so; the
-site is then read again from its last keyframe.
+site is then read again from its last keyframe. A question left unanswered is asked again
+with the next request, not raised.
 """
 
 from __future__ import annotations
@@ -111,6 +112,12 @@ class Pull:
                 self._stream, self._consumer)
         except NotFoundError as exc:
             raise ConsumerGone(f"consumer {self._consumer} not found: {exc}") from exc
+        except (NatsTimeout, TimeoutError):
+            # No answer in time is no news: a server paused, or this process's loop stalled
+            # past the request's expiry (a hub taking in ten sites' keyframes at once stalls
+            # it for seconds). The requests go again and the question with them; raising
+            # made the site read again from its keyframe, which stalled the loop again.
+            return
 
     def _delivered(self) -> None:
         if self._requests:

@@ -205,10 +205,10 @@ class SiteSource:
             if msg.metadata.num_pending == 0:
                 break
         mirror = self.mirror
+        self._report(sink)  # first: see `_apply`
         if mirror.based:
             sink.snapshot(mirror.entities.values(), mirror.connections.values(),
                           observed_at=mirror.last_applied)
-        self._report(sink)
 
     async def _follow(self, pull: Pull, sink: Sink) -> None:
         """Apply each message as it comes; the site's status once what has come is applied
@@ -236,6 +236,10 @@ class SiteSource:
         if sink is None or outcome is None:
             return
         if isinstance(outcome, Picture):
+            # The site's state first: a picture given to a site still down ("no keyframe
+            # yet") is committed stale, and the site turning ok then commits every entity
+            # of it again (10,000 merges per site at the issue's scale).
+            self._report(sink)
             sink.snapshot(outcome.entities, outcome.connections, observed_at=incoming.timestamp)
         elif isinstance(outcome, Delta):
             if outcome.upserts or outcome.edge_upserts:
