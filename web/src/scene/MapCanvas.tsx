@@ -127,7 +127,7 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
       return { left: rect.left + free.left, top: rect.top + free.top, right: rect.left + free.right, bottom: rect.top + free.bottom };
     };
     sceneHooks.halos = () => sceneGraph.haloCount;
-    sceneHooks.layoutAlpha = () => layout.alpha;
+    sceneHooks.layoutAlpha = () => sceneGraph.layoutAlpha;
     sceneHooks.viewIds = () => sceneGraph.view.nodes.map((n) => n.id);
     sceneHooks.changes = () => sceneGraph.changeMarked.map((m) => ({ ...m }));
     sceneHooks.drawCost = (repeats) => {

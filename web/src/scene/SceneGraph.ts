@@ -89,6 +89,9 @@ export class SceneGraph {
   private readonly changeMarks: ChangeLayer;
   // What the buffers were last written from.
   private layoutRevision = -1;
+  /** The layout's alpha when the positions shown were posted (what tests wait on: the
+   * client's own alpha runs a frame ahead of the positions drawn). */
+  layoutAlpha = 1;
   private layoutIds: string[] | null = null;
   private viewDirty = true;
   private styleDirty = true;
@@ -232,6 +235,7 @@ export class SceneGraph {
   private readPositions(layout: LayoutClient): boolean {
     if (layout.revision === this.layoutRevision && !this.viewDirty) return false;
     this.layoutRevision = layout.revision;
+    this.layoutAlpha = layout.alpha;
     const nodes = this.view.nodes;
     if (this.viewDirty || layout.ids !== this.layoutIds || this.slot.length !== nodes.length) {
       this.layoutIds = layout.ids;
