@@ -7,13 +7,18 @@ import { LayoutMirror } from "./mirror";
 import { applyOrder } from "./order";
 import type { LayoutRequest, LayoutResponse } from "./worker";
 
+type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
+
 export class LayoutClient {
   ids: string[] = [];
   positions: Float32Array = new Float32Array(0);
   index = new Map<string, number>();
   /** Bumped on every message: the scene re-reads positions when it changes. */
   revision = 0;
+  /** The simulation's alpha, 1 while a request is not answered yet (the layout is at rest
+   * under 0.005 only once it has taken in every change sent). */
   alpha = 1;
+  private sent = 0;
   private readonly worker: Worker;
   /** What the worker holds: a sync sends only the difference. */
   private readonly mirror = new LayoutMirror();
@@ -21,7 +26,7 @@ export class LayoutClient {
   constructor() {
     this.worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
     this.worker.onmessage = (ev: MessageEvent<LayoutResponse>) => {
-      const { ids, order, positions, alpha } = ev.data;
+      const { ids, order, positions, alpha, seq } = ev.data;
       const next = ids ?? (order && applyOrder(this.ids, order));
       if (next) {
         this.ids = next;
@@ -31,13 +36,15 @@ export class LayoutClient {
         this.index = index;
       }
       this.positions = positions;
-      this.alpha = alpha;
+      this.alpha = seq === this.sent ? alpha : 1;
       this.revision += 1;
     };
   }
 
-  private send(request: LayoutRequest): void {
-    this.worker.postMessage(request);
+  private send(request: DistributiveOmit<LayoutRequest, "seq">): void {
+    this.sent += 1;
+    this.alpha = 1;
+    this.worker.postMessage({ ...request, seq: this.sent });
   }
 
   /** Sends what changed in the view (`changes`: what the view builder says changed; null:

@@ -4,9 +4,9 @@ import { LayoutEngine, type LayoutSync } from "./engine";
 import type { LayoutPreset } from "../state/url";
 import { type OrderChange, orderChange } from "./order";
 
-export type LayoutRequest =
+export type LayoutRequest = { seq: number } & (
   | { type: "sync"; change: LayoutSync }
-  | { type: "preset"; preset: LayoutPreset };
+  | { type: "preset"; preset: LayoutPreset });
 
 export interface LayoutResponse {
   orderVersion: number;
@@ -15,12 +15,15 @@ export interface LayoutResponse {
   order?: OrderChange;
   positions: Float32Array;
   alpha: number;
+  /** The last request handled: the positions answer it and all before it. */
+  seq: number;
 }
 
 const engine = new LayoutEngine();
 let sentOrder = -1;
 let sentIds: string[] = [];
 let running = false;
+let handled = 0;
 let unsent = false; // positions moved since the last post
 let lastPost = -Infinity;
 /** Positions go out at most 30 times a second, and less often on big maps: each post makes
@@ -30,7 +33,7 @@ const postInterval = () => Math.max(33, engine.nodes.size / 80);
 
 function post(): void {
   const positions = engine.positions();
-  const message: LayoutResponse = { orderVersion: engine.orderVersion, positions, alpha: engine.alpha };
+  const message: LayoutResponse = { orderVersion: engine.orderVersion, positions, alpha: engine.alpha, seq: handled };
   if (sentOrder !== engine.orderVersion) {
     const ids = engine.ids();
     const change = orderChange(sentIds, ids);
@@ -74,7 +77,9 @@ self.onmessage = (ev: MessageEvent<LayoutRequest>) => {
   const request = ev.data;
   if (request.type === "sync") engine.sync(request.change);
   else engine.setPreset(request.preset);
-  // A sync changes the order, and may have placed newcomers (a local settle): post now.
-  if (request.type === "sync") post();
+  // Answer at once: a sync changes the order, and may have placed newcomers (a local
+  // settle); the page learns that its request was handled.
+  handled = request.seq;
+  post();
   kick();
 };
