@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { RenderScale } from "../src/scene/renderScale";
+import { RenderScale, cameraMoved } from "../src/scene/renderScale";
 
 /** Draws `frames` moving frames `every` ms apart from `start`; returns the time after. */
 function move(scale: RenderScale, start: number, frames: number, every: number): number {
@@ -58,5 +58,23 @@ describe("RenderScale", () => {
     const scale = new RenderScale(false);
     const t = move(scale, 0, 200, 100);
     expect(scale.scale(true, t)).toBe(1);
+  });
+});
+
+describe("cameraMoved", () => {
+  it("tells a move from the controls' damping, which goes on for seconds in sub-pixel steps", async () => {
+    const THREE = await import("three");
+    const camera = new THREE.PerspectiveCamera(50, 1.5, 0.5, 30000);
+    camera.position.set(0, 140, 360);
+    camera.lookAt(0, 0, 0);
+    const last = new Float32Array(7);
+    const distance = camera.position.length();
+    expect(cameraMoved(camera, last, distance)).toBe(true); // from nothing
+    expect(cameraMoved(camera, last, distance)).toBe(false); // still
+    camera.position.x += distance * 0.00001; // a damping step: a hundredth of a pixel
+    expect(cameraMoved(camera, last, distance)).toBe(false);
+    camera.position.x += 2; // a drag
+    camera.lookAt(0, 0, 0);
+    expect(cameraMoved(camera, last, distance)).toBe(true);
   });
 });

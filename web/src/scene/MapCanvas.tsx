@@ -23,7 +23,7 @@ import { type LabelItem, placeLabels, textMeasurer, wishLabels } from "./labelli
 import { Labels } from "./Labels";
 import { describeEntity } from "./describe";
 import { pick } from "./picking";
-import { RenderScale } from "./renderScale";
+import { RenderScale, cameraMoved } from "./renderScale";
 import { renderStats } from "./renderStats";
 import { GPU_OPTIONS, SOFTWARE_OPTIONS, SceneGraph } from "./SceneGraph";
 
@@ -259,7 +259,7 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
     // While the camera moves, a software renderer draws at the scale its pace allows; at
     // rest, at full resolution. The ratio is set just before drawing: resizing the canvas
     // clears it, and a frame not drawn then (one still in flight) would show it blank.
-    s.moving = cameraMoved(camera, s.lastCamera);
+    s.moving = cameraMoved(camera, s.lastCamera, distance);
     s.scale = SOFTWARE ? renderScale.scale(s.moving, frameStart) : gl.getPixelRatio();
     if (gl.getPixelRatio() !== s.scale) s.dirty = true;
     const dpr = s.scale;
@@ -360,17 +360,6 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
       <directionalLight position={[-400, -200, -300]} intensity={0.5} color={0x6d8cff} />
     </>
   );
-}
-
-/** Whether the camera moved since `last` (its position and orientation), which it updates. */
-function cameraMoved(camera: THREE.Camera, last: Float32Array): boolean {
-  const now = [camera.position.x, camera.position.y, camera.position.z, camera.quaternion.x, camera.quaternion.y, camera.quaternion.z, camera.quaternion.w];
-  let moved = false;
-  for (let k = 0; k < 7; k++) {
-    if (last[k] !== Math.fround(now[k])) moved = true;
-    last[k] = now[k];
-  }
-  return moved;
 }
 
 /** Software WebGL (SwiftShader, llvmpipe): no GPU, so no multisampling and 1 px per px. */

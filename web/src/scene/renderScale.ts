@@ -3,6 +3,7 @@
 // than the target, the map is drawn at a lower resolution, down to half; once the camera
 // rests the next frame is drawn at full resolution again. The eye forgives a softer picture
 // in motion, not a stutter; 3D viewers commonly do the same. With a GPU the scale stays 1.
+import type * as THREE from "three";
 
 /** Frames while the camera moves: 50 a second (an interval of 20 ms) is smooth enough. */
 const TARGET_MS = 1000 / 50;
@@ -52,4 +53,17 @@ export class RenderScale {
       this.interval = 0;
     }
   }
+}
+
+/** Whether the camera moved since `last` (its position and orientation), which it updates,
+ * by more than a tenth of a pixel: the controls' damping goes on for seconds in steps far
+ * smaller, and a picture that still is should be drawn at full resolution. */
+export function cameraMoved(camera: THREE.Camera, last: Float32Array, distance: number): boolean {
+  const now = [camera.position.x, camera.position.y, camera.position.z, camera.quaternion.x, camera.quaternion.y, camera.quaternion.z, camera.quaternion.w];
+  let moved = false;
+  for (let k = 0; k < 7; k++) {
+    if (Math.abs(last[k] - now[k]) > (k < 3 ? distance * 1e-4 : 1e-5)) moved = true;
+    last[k] = now[k];
+  }
+  return moved;
 }
