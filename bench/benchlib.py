@@ -6,12 +6,16 @@ import contextlib
 import json
 import os
 import platform
+import signal
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -52,6 +56,34 @@ def write_result(name: str, result: dict[str, Any]) -> Path:
     path.write_text(json.dumps(doc, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return path
+
+
+def synthetic_agent_config(tmp: Path, index: int, url: str, *, entities: int, churn: float,
+                           **agent: float) -> Path:
+    """A `gestalt agent` config for site `site<index>`: a synthetic source of `entities`
+    entities and as many edges at `churn` changes/s, publishing to `url`; `agent` adds to
+    the agent's section (keyframe_interval, publish_timeout)."""
+    site = f"site{index}"
+    path = tmp / f"{site}.yaml"
+    path.write_text(yaml.safe_dump({
+        "server": {"data_dir": str(tmp / site)},
+        "agent": {"site": site, "url": url, **agent},
+        "collectors": {name: {"enabled": False}
+                       for name in ("host", "docker", "kubernetes", "nats", "otel")}
+        | {"synthetic": {"enabled": True, "entities": entities, "edges": entities,
+                         "churn_per_second": churn, "seed": index + 2, "cluster": site}}}))
+    return path
+
+
+def stop_all(procs: Sequence[subprocess.Popen[bytes]]) -> None:
+    """Stops `procs` together: each is told to end at once (and to go on first, should a
+    bench have paused it), then waited for as `stop` does."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)
+            proc.terminate()
+    for proc in procs:
+        stop(proc)
 
 
 @contextlib.contextmanager

@@ -35,7 +35,14 @@ from typing import NamedTuple
 import httpx
 import nats
 import yaml
-from benchlib import ROOT, gestalt_serve, summary_ms, write_result
+from benchlib import (
+    ROOT,
+    gestalt_serve,
+    stop_all,
+    summary_ms,
+    synthetic_agent_config,
+    write_result,
+)
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from gestalt.model.changes import decode_delta
@@ -64,16 +71,8 @@ CHURN = 100.0 / (AGENTS + 1)
 
 
 def agent_config(tmp: Path, index: int, url: str) -> Path:
-    site = f"site{index}"
-    path = tmp / f"{site}.yaml"
-    path.write_text(yaml.safe_dump({
-        "server": {"data_dir": str(tmp / site)},
-        "agent": {"site": site, "url": url, "keyframe_interval": 60},
-        "collectors": {name: {"enabled": False}
-                       for name in ("host", "docker", "kubernetes", "nats", "otel")}
-        | {"synthetic": {"enabled": True, "entities": ENTITIES, "edges": ENTITIES,
-                         "churn_per_second": CHURN, "seed": index + 2, "cluster": site}}}))
-    return path
+    return synthetic_agent_config(tmp, index, url, entities=ENTITIES, churn=CHURN,
+                                  keyframe_interval=60)
 
 
 def hub_collectors(url: str) -> str:
@@ -342,13 +341,7 @@ def main() -> None:
         print(yaml.safe_dump(result, sort_keys=False))
         print(f"written to {path}")
     finally:
-        for proc in agents:
-            proc.terminate()
-        for proc in agents:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_all(agents)
         nats.stop()
 
 

@@ -45,7 +45,7 @@ from pathlib import Path
 import httpx
 import nats
 import yaml
-from benchlib import ROOT, gestalt_serve, write_result
+from benchlib import ROOT, gestalt_serve, stop_all, synthetic_agent_config, write_result
 from nats.js.api import DiscardPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
@@ -65,19 +65,11 @@ STREAM_MAX_BYTES = 8 * 1024**3
 
 
 def agent_config(tmp: Path, index: int, url: str) -> Path:
-    site = f"site{index}"
-    path = tmp / f"{site}.yaml"
-    path.write_text(yaml.safe_dump({
-        "server": {"data_dir": str(tmp / site)},
-        "agent": {"site": site, "url": url, "keyframe_interval": KEYFRAME_INTERVAL / SPEEDUP,
-                  # 10 sites' keyframes at once must not time out on a busy machine.
-                  "publish_timeout": 30},
-        "collectors": {name: {"enabled": False}
-                       for name in ("host", "docker", "kubernetes", "nats", "otel")}
-        | {"synthetic": {"enabled": True, "entities": ENTITIES, "edges": ENTITIES,
-                         "churn_per_second": CHURN_PER_SITE * SPEEDUP, "seed": index + 2,
-                         "cluster": site}}}))
-    return path
+    # 10 sites' keyframes at once must not time out on a busy machine (publish_timeout).
+    return synthetic_agent_config(tmp, index, url, entities=ENTITIES,
+                                  churn=CHURN_PER_SITE * SPEEDUP,
+                                  keyframe_interval=KEYFRAME_INTERVAL / SPEEDUP,
+                                  publish_timeout=30)
 
 
 def hub_collectors(url: str, durable: str) -> str:
@@ -207,14 +199,7 @@ def main() -> None:
         print(yaml.safe_dump(result, sort_keys=False))
         print(f"written to {path}")
     finally:
-        for proc in agents:
-            proc.send_signal(signal.SIGCONT)
-            proc.terminate()
-        for proc in agents:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_all(agents)
         server.stop()
 
 
