@@ -1,8 +1,9 @@
 // @vitest-environment jsdom
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import * as THREE from "three";
 import type { Connection, Entity, Topology } from "../src/api/types";
 import type { LayoutClient } from "../src/layout/client";
+import { ringSides } from "../src/scene/layers/RingLayer";
 import { EDGE_KINDS, edgeStyleKey } from "../src/scene/mapping";
 import { GPU_OPTIONS, SceneGraph } from "../src/scene/SceneGraph";
 import { EMPTY_FILTERS } from "../src/state/url";
@@ -50,5 +51,60 @@ describe("edges", () => {
     sg.update(unplaced, 0, camera, 380, 800);
     const lines = sg.root.children.find((o) => o.name === "edges") as THREE.LineSegments;
     expect(lines.geometry.drawRange.count).toBe(budget * 2);
+  });
+
+  afterEach(() => { vi.restoreAllMocks(); });
+
+  it("are chosen again at most every 150 ms while only the camera moves, and once more when it stops", () => {
+    const view = buildView(entities, edges, EMPTY_FILTERS, 10000, new Set());
+    const sg = new SceneGraph({ ...GPU_OPTIONS, edgePixels: 1e6, edgeLines: 2 });
+    sg.setView(view, [], unplaced);
+    const layer = (sg as unknown as { edges: { writeEdges: (s: SceneGraph) => void } }).edges;
+    const writes = vi.spyOn(layer, "writeEdges");
+    const clock = vi.spyOn(performance, "now");
+    const camera = new THREE.PerspectiveCamera(50, 1.5, 0.5, 30000);
+    const frame = (at: number, x: number) => {
+      clock.mockReturnValue(at);
+      camera.position.set(x, 140, 360);
+      camera.updateMatrixWorld();
+      return sg.update(unplaced, at / 1000, camera, 380, 800);
+    };
+    frame(1000, 0);
+    expect(writes).toHaveBeenCalledTimes(1);
+    frame(1016, 1); // orbiting: no new choice yet
+    frame(1033, 2);
+    expect(writes).toHaveBeenCalledTimes(1);
+    frame(1160, 3); // 160 ms after the last choice
+    expect(writes).toHaveBeenCalledTimes(2);
+    frame(1176, 4);
+    expect(writes).toHaveBeenCalledTimes(2);
+    // The camera stops: the edges are chosen for where it stopped, and that frame is drawn.
+    expect(frame(1193, 4)).toBe(true);
+    expect(writes).toHaveBeenCalledTimes(3);
+    // Nothing moves any more: nothing to choose or write (a rotated camera's matrix kept in
+    // a Float32Array never equalled itself, and every frame counted as a move).
+    camera.lookAt(0, 0, 0); // a turn, then still
+    frame(1210, 4);
+    expect(frame(1226, 4)).toBe(true);
+    expect(writes).toHaveBeenCalledTimes(4);
+    const glyphs = vi.spyOn((sg as unknown as { nodes: { writeGlyphs: (s: SceneGraph) => void } }).nodes, "writeGlyphs");
+    frame(1243, 4);
+    frame(1260, 4);
+    expect(writes).toHaveBeenCalledTimes(4);
+    expect(glyphs).not.toHaveBeenCalled();
+  });
+});
+
+describe("namespace rings drawn as lines", () => {
+  it("have sides enough to look round and no more", () => {
+    expect(ringSides(0)).toBe(12);
+    expect(ringSides(10)).toBe(12);
+    expect(ringSides(100)).toBe(32);
+    expect(ringSides(5000)).toBe(48);
+    // Under half a pixel off round, wherever the count is not clamped.
+    for (const r of [20, 60, 100, 200]) {
+      const n = ringSides(r);
+      expect(r * (1 - Math.cos(Math.PI / n))).toBeLessThan(0.5);
+    }
   });
 });
