@@ -201,7 +201,9 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
       const view = views.build(graph, ui.filters, ui.config.max_entities, new Set(ui.expanded), only);
       const removed = graph.removedSinceRender;
       graph.removedSinceRender = [];
-      sceneGraph.setView(view, removed, layout);
+      // A view updated from the graph's changes keeps the style of what did not change.
+      const restyle = graph.takeRestyled();
+      sceneGraph.setView(view, removed, layout, views.incremental ? restyle : null);
       layout.sync(view, views.changes);
       // Aggregates' health and the health filter follow fields: field changes rebuild too.
       s.fieldsShape = ui.filters.health.length > 0 || view.nodes.some((n) => n.members);
@@ -224,12 +226,15 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
       s.drawNext = useTime.getState().at === null;
     } else if (!restructure && (graph.revision !== s.revision || insight.revision !== s.insight) && frameStart >= s.nextStyle) {
       s.revision = graph.revision;
-      s.insight = insight.revision; // colour by cost or waste: new figures restyle
+      const figures = insight.revision !== s.insight; // colour by cost or waste: new figures restyle
+      s.insight = insight.revision;
       s.shownVersion = graph.version;
       // Particles follow rates (metrics frames, once a second): at most twice a second.
       const particles = frameStart - s.lastParticles > 500;
       if (particles) s.lastParticles = frameStart;
-      sceneGraph.refreshStyle(particles);
+      // New cost figures restyle every node; new fields the entities they changed.
+      const restyle = graph.takeRestyled();
+      sceneGraph.refreshStyle(particles, figures ? null : restyle);
       s.nextStyle = performance.now() + (performance.now() - frameStart) * 3;
     }
     // Comparing two moments: mark what was added, changed and removed.

@@ -48,6 +48,8 @@ export const GPU_OPTIONS: SceneOptions = { meshPixels: 2.5, meshTriangles: 2_000
 const LEVEL = { critical: 2, warning: 1 } as Record<string, number>;
 /** While only the camera moves, budgeted edges are chosen again at most this often. */
 const RECHOOSE_MS = 150;
+/** Styles kept from earlier frames are all computed again at least this often. */
+const RESTYLE_ALL_MS = 60_000;
 
 export class SceneGraph {
   readonly root = new THREE.Group();
@@ -104,6 +106,7 @@ export class SceneGraph {
   private pulsingAny = false;
   private partitionedFor = "";
   private edgesChosenAt = -Infinity;
+  private styledAllAt = -Infinity;
   /** The camera moved since the edges were last chosen (a final choice is due at rest). */
   private edgesStale = false;
 
@@ -128,8 +131,13 @@ export class SceneGraph {
   get haloCount(): number { return this.halos.count; }
   get changeMarked(): { id: string; change: Change }[] { return this.changeMarks.marked; }
 
-  /** A new view (entities or edges came, went or changed): regroup instances and buffers. */
-  setView(view: View, removed: Entity[], layout: LayoutClient): void {
+  /**
+   * A new view (entities or edges came, went or changed): regroup instances and buffers.
+   * `restyle`: the ids whose looks may have changed (GraphStore.takeRestyled) when the view
+   * was updated from the graph's changes, so that the other nodes keep their style; null
+   * restyles every node.
+   */
+  setView(view: View, removed: Entity[], layout: LayoutClient, restyle: ReadonlySet<string> | null = null): void {
     const now = performance.now();
     for (const entity of removed) {
       const i = this.index.get(entity.id);
@@ -138,6 +146,7 @@ export class SceneGraph {
     }
     const oldIndex = this.index;
     const oldPos = this.pos;
+    const oldStyle = { colours: this.colours, sizes: this.sizes, flags: this.flags, level: this.level, n: this.view.nodes.length };
     this.view = view;
     const n = view.nodes.length;
     // (A loop: a Map from 10,000 [id, i] pairs allocated each one first.)
@@ -151,9 +160,11 @@ export class SceneGraph {
     this.screen = new Float32Array(n * 2);
     // Keep positions of nodes that stay; new ones start at their owner's place.
     const scratch = { x: 0, y: 0, z: 0 };
+    const oldOf = new Int32Array(n).fill(-1);
     view.nodes.forEach((node, i) => {
       const old = oldIndex.get(node.id);
       if (old !== undefined) {
+        oldOf[i] = old;
         this.pos.set(oldPos.subarray(old * 3, old * 3 + 3), i * 3);
       } else if (layout.read(node.id, scratch) || (node.near && layout.read(node.near, scratch))) {
         this.pos[i * 3] = scratch.x; this.pos[i * 3 + 1] = scratch.y; this.pos[i * 3 + 2] = scratch.z;
@@ -183,33 +194,67 @@ export class SceneGraph {
     this.nodes.setView(this);
     this.edges.setView(this);
     this.viewDirty = true;
-    this.refreshStyle();
+    if (restyle && oldStyle.colours.length === oldStyle.n * 3 && this.styleCarries()) {
+      // Nodes that stay keep their style; new ones and those named are styled.
+      this.allocateStyle(n);
+      const fresh: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const old = oldOf[i];
+        if (old < 0 || restyle.has(view.nodes[i].id)) { fresh.push(i); continue; }
+        this.colours[i * 3] = oldStyle.colours[old * 3]; this.colours[i * 3 + 1] = oldStyle.colours[old * 3 + 1]; this.colours[i * 3 + 2] = oldStyle.colours[old * 3 + 2];
+        this.sizes[i] = oldStyle.sizes[old];
+        this.flags[i] = oldStyle.flags[old];
+        this.level[i] = oldStyle.level[old];
+      }
+      this.restyleNodes(fresh, true);
+    } else {
+      this.refreshStyle();
+    }
   }
 
-  /** Colours, sizes, health levels and animation flags from the entities' current fields. */
-  refreshStyle(rebuildParticles = true): void {
-    const n = this.view.nodes.length;
-    if (this.colours.length !== n * 3) {
-      this.colours = new Float32Array(n * 3);
-      this.sizes = new Float32Array(n);
-      this.flags = new Uint8Array(n);
-      this.level = new Uint8Array(n);
-    }
-    const now = Date.now() / 1000;
+  /** Whether a node's style may be kept while others change: not when it comes from
+   * elsewhere (aggregates sum their members; cost and waste the insight's figures), nor
+   * after a minute (a configmap's colour ages). */
+  private styleCarries(): boolean {
+    return this.colourBy !== "cost" && this.colourBy !== "waste"
+      && performance.now() - this.styledAllAt < RESTYLE_ALL_MS
+      && !this.view.nodes.some((node) => node.members);
+  }
+
+  private allocateStyle(n: number): void {
+    this.colours = new Float32Array(n * 3);
+    this.sizes = new Float32Array(n);
+    this.flags = new Uint8Array(n);
+    this.level = new Uint8Array(n);
+  }
+
+  /** Colour, size, flags and health level of view node `i` from its entity's fields. */
+  private styleNode(i: number, now: number, top: number, costs: ReturnType<typeof useInsight.getState>["costs"]): void {
+    const node = this.view.nodes[i];
+    const e = node.entity;
     const by = this.colourBy;
+    const c = by === "health" ? entityColour(e, now)
+      : by === "drift" ? driftColour(e) : costColour(costs[e.id]?.[by], top);
+    this.colours[i * 3] = c[0]; this.colours[i * 3 + 1] = c[1]; this.colours[i * 3 + 2] = c[2];
+    let size = BASE * entitySize(e, this.view.degree.get(node.id) ?? 0);
+    if (node.members) size *= 1.2 + Math.log10(node.members.length) * 0.5;
+    this.sizes[i] = size;
+    this.flags[i] = (pulses(e) ? 1 : 0) | (spins(e) ? 2 : 0);
+    this.level[i] = e.stale || e.kind === "namespace" ? 0 : LEVEL[e.health_status ?? ""] ?? 0;
+  }
+
+  /** Styles the nodes `indices` (all of them: null), then what depends on every style. */
+  private restyleNodes(indices: readonly number[] | null, rebuildParticles: boolean): void {
+    const now = Date.now() / 1000;
     const { costs } = useInsight.getState();
+    const by = this.colourBy;
     const top = by === "cost" || by === "waste" ? costMax(costs, by) : 0;
-    this.view.nodes.forEach((node, i) => {
-      const e = node.entity;
-      const c = by === "health" ? entityColour(e, now)
-        : by === "drift" ? driftColour(e) : costColour(costs[e.id]?.[by], top);
-      this.colours[i * 3] = c[0]; this.colours[i * 3 + 1] = c[1]; this.colours[i * 3 + 2] = c[2];
-      let size = BASE * entitySize(e, this.view.degree.get(node.id) ?? 0);
-      if (node.members) size *= 1.2 + Math.log10(node.members.length) * 0.5;
-      this.sizes[i] = size;
-      this.flags[i] = (pulses(e) ? 1 : 0) | (spins(e) ? 2 : 0);
-      this.level[i] = e.stale || e.kind === "namespace" ? 0 : LEVEL[e.health_status ?? ""] ?? 0;
-    });
+    if (indices === null) {
+      for (let i = 0; i < this.view.nodes.length; i++) this.styleNode(i, now, top, costs);
+      this.styledAllAt = performance.now();
+    } else {
+      for (const i of indices) this.styleNode(i, now, top, costs);
+    }
     this.pulsingAny = this.flags.some((f) => (f & 1) !== 0);
     this.applyHighlight();
     if (rebuildParticles || !this.particles.any) {
@@ -217,6 +262,26 @@ export class SceneGraph {
       this.viewDirty = true; // particle ends must be written
     }
     this.styleDirty = true;
+  }
+
+  /**
+   * Colours, sizes, health levels and animation flags from the entities' current fields:
+   * of the entities `only` names (GraphStore.takeRestyled) where the others' style still
+   * holds, else of every node.
+   */
+  refreshStyle(rebuildParticles = true, only: ReadonlySet<string> | null = null): void {
+    const n = this.view.nodes.length;
+    if (this.colours.length !== n * 3) this.allocateStyle(n);
+    else if (only && this.styleCarries()) {
+      const indices: number[] = [];
+      for (const id of only) {
+        const i = this.index.get(id);
+        if (i !== undefined) indices.push(i);
+      }
+      this.restyleNodes(indices, rebuildParticles);
+      return;
+    }
+    this.restyleNodes(null, rebuildParticles);
   }
 
   setHighlight(ids: Set<string> | null): void {

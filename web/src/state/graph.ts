@@ -103,6 +103,9 @@ export class GraphStore {
   /** Changes since the view last took them; null: everything (a snapshot, a long absence). */
   private changeLog: GraphChanges | null = null;
   private changeReader: object | null = null;
+  /** Entities whose looks may have changed (fields, or connections that size them) since
+   * the scene last restyled; null: all of them (a snapshot, a long absence). */
+  private restyled: Set<string> | null = null;
   /** Entity id -> the connections it is an end of, built when first needed (a removal). */
   private ends: Map<string, Set<string>> | null = null;
   private listeners = new Set<() => void>();
@@ -116,6 +119,23 @@ export class GraphStore {
     this.changeReader = reader;
     this.changeLog = emptyChanges();
     return changes;
+  }
+
+  /**
+   * Entity ids whose colour, size or flags may have changed since the last call (null:
+   * restyle everything), and a fresh log: the scene restyles those alone.
+   */
+  takeRestyled(): Set<string> | null {
+    const ids = this.restyled;
+    this.restyled = new Set();
+    return ids;
+  }
+
+  private logRestyle(id: string): void {
+    const log = this.restyled;
+    if (!log) return;
+    log.add(id);
+    if (log.size > MAX_LOGGED) this.restyled = null;
   }
 
   /** The connections `id` is an end of (from an index kept while deltas come). */
@@ -212,6 +232,7 @@ export class GraphStore {
       for (const id of [...this.edges.keys()]) if (!seen.has(id)) this.edges.delete(id);
     }
     this.changeLog = null; // the view is built whole after a snapshot
+    this.restyled = null;
     this.ends = null;
     this.version = topology.version;
     if (topology.summary) this.summary = topology.summary;
@@ -280,6 +301,7 @@ export class GraphStore {
         structural = true;
       }
       this.logChange("entities", entity.id, !existing);
+      this.logRestyle(entity.id);
     }
     for (const id of delta.removals ?? []) {
       const entity = this.entities.get(id);
@@ -296,6 +318,7 @@ export class GraphStore {
         const moved = existing.source_id !== edge.source_id || existing.target_id !== edge.target_id;
         if (existing.kind !== edge.kind || moved) structural = true;
         if (ends && moved) this.unindexEnds(existing);
+        if (moved) { this.logRestyle(existing.source_id); this.logRestyle(existing.target_id); }
         replaceInPlace(existing, edge);
         if (ends && moved) this.indexEnds(existing);
       } else {
@@ -304,6 +327,9 @@ export class GraphStore {
         structural = true;
       }
       this.logChange("edges", edge.id, !existing);
+      // An entity's size may follow its number of connections.
+      this.logRestyle(edge.source_id);
+      this.logRestyle(edge.target_id);
     }
     for (const id of delta.edge_removals ?? []) this.removeEdge(id);
     // Connections never outlive an end: the server promises it, the view relies on it.
@@ -322,13 +348,18 @@ export class GraphStore {
     this.edges.delete(id);
     if (this.ends) this.unindexEnds(edge);
     this.logChange("edges", id, false);
+    this.logRestyle(edge.source_id);
+    this.logRestyle(edge.target_id);
   }
 
   /** Merge a coalesced metrics frame into the entities it names. */
   applyMetrics(frame: MetricsFrame): void {
     for (const [id, values] of Object.entries(frame.values)) {
       const entity = this.entities.get(id);
-      if (entity) Object.assign(entity, values);
+      if (entity) {
+        Object.assign(entity, values);
+        this.logRestyle(id);
+      }
     }
     this.changed(false);
   }
