@@ -46,6 +46,7 @@ export const SOFTWARE_OPTIONS: SceneOptions = { meshPixels: 10, meshTriangles: 2
 export const GPU_OPTIONS: SceneOptions = { meshPixels: 2.5, meshTriangles: 2_000_000, particleBudget: 60000, edgePixels: Infinity, edgeLines: Infinity, shading: "standard" };
 
 const LEVEL = { critical: 2, warning: 1 } as Record<string, number>;
+const SHAPE_INDEX = new Map(SHAPES.map((shape, k) => [shape, k]));
 /** While only the camera moves, budgeted edges are chosen again at most this often. */
 const RECHOOSE_MS = 150;
 /** Styles kept from earlier frames are all computed again at least this often. */
@@ -83,6 +84,7 @@ export class SceneGraph {
   owner = new Int32Array(0); // the view node that owns each one ("owns" edges), -1 for none
   private slot = new Int32Array(0); // view node -> layout index, -1 when not placed yet
   private nsMembers = new Map<number, number[]>(); // namespace node -> member nodes
+  private nsOf = new Int32Array(0); // view node -> its namespace node, -1 for none
   private readonly options: SceneOptions;
   private readonly nodes: NodeLayer;
   private readonly edges: EdgeLayer;
@@ -144,14 +146,38 @@ export class SceneGraph {
       if (i === undefined || view.shownAs.has(entity.id)) continue;
       this.nodes.fadeOut(entity, this.sizes[i] || BASE, this.pos[i * 3], this.pos[i * 3 + 1], this.pos[i * 3 + 2], now);
     }
-    const oldIndex = this.index;
-    const oldPos = this.pos;
-    const oldStyle = { colours: this.colours, sizes: this.sizes, flags: this.flags, level: this.level, n: this.view.nodes.length };
+    const old = { view: this.view, pos: this.pos, shapeOf: this.shapeOf, nsOf: this.nsOf, edgeA: this.edgeA, edgeB: this.edgeB, style: { colours: this.colours, sizes: this.sizes, flags: this.flags, level: this.level } };
+    const oldNodes = old.view.nodes;
     this.view = view;
     const n = view.nodes.length;
-    // (A loop: a Map from 10,000 [id, i] pairs allocated each one first.)
-    this.index = new Map();
-    for (let i = 0; i < n; i++) this.index.set(view.nodes[i].id, i);
+    // Each node's place in the last view. A view updated from the graph's changes keeps
+    // its order (what went drops out, what came is last): walking both finds nearly all
+    // by place, the others by id. Everything a node had (position, shape, namespace,
+    // style) is then carried over by place: lookups by id, 10,000 of each per rebuild,
+    // were most of a rebuild's time.
+    const oldOf = new Int32Array(n).fill(-1);
+    const newOf = new Int32Array(oldNodes.length).fill(-1);
+    for (let i = 0, j = 0; i < n; i++) {
+      const id = view.nodes[i].id;
+      const o = j < oldNodes.length && oldNodes[j].id === id ? j : this.index.get(id) ?? -1;
+      if (o < 0) continue;
+      oldOf[i] = o;
+      newOf[o] = i;
+      if (o >= j) j = o + 1;
+    }
+    // The index, changed where places changed.
+    for (let o = 0; o < oldNodes.length; o++) if (newOf[o] < 0) this.index.delete(oldNodes[o].id);
+    for (let i = 0; i < n; i++) if (oldOf[i] !== i) this.index.set(view.nodes[i].id, i);
+    // What must be worked out again: new nodes, and with `restyle` those it names (else all).
+    const fresh = new Uint8Array(n);
+    if (restyle) {
+      for (let i = 0; i < n; i++) if (oldOf[i] < 0) fresh[i] = 1;
+      for (const id of restyle) {
+        const i = this.index.get(id);
+        if (i !== undefined) fresh[i] = 1;
+      }
+    } else fresh.fill(1);
+
     this.pos = new Float32Array(n * 3);
     this.near = new Uint8Array(n);
     this.pixels = new Float32Array(n);
@@ -160,56 +186,91 @@ export class SceneGraph {
     this.screen = new Float32Array(n * 2);
     // Keep positions of nodes that stay; new ones start at their owner's place.
     const scratch = { x: 0, y: 0, z: 0 };
-    const oldOf = new Int32Array(n).fill(-1);
-    view.nodes.forEach((node, i) => {
-      const old = oldIndex.get(node.id);
-      if (old !== undefined) {
-        oldOf[i] = old;
-        this.pos.set(oldPos.subarray(old * 3, old * 3 + 3), i * 3);
+    let namespacesCame = false; // or went: members may then find another of the same name
+    for (let i = 0; i < n; i++) {
+      const o = oldOf[i];
+      const node = view.nodes[i];
+      if (o >= 0) {
+        this.pos[i * 3] = old.pos[o * 3]; this.pos[i * 3 + 1] = old.pos[o * 3 + 1]; this.pos[i * 3 + 2] = old.pos[o * 3 + 2];
       } else if (layout.read(node.id, scratch) || (node.near && layout.read(node.near, scratch))) {
         this.pos[i * 3] = scratch.x; this.pos[i * 3 + 1] = scratch.y; this.pos[i * 3 + 2] = scratch.z;
       }
-    });
-    const shapeIndex = new Map(SHAPES.map((shape, k) => [shape, k]));
-    this.nsMembers = new Map();
-    view.nodes.forEach((node, i) => { this.shapeOf[i] = shapeIndex.get(kindStyle(node.entity.kind).shape)!; });
-    const nsIndex = indexNamespaces(view.nodes.flatMap((node, i): [string, string, number][] =>
-      node.entity.kind === "namespace" ? [[node.entity.id, node.entity.name, i]] : []));
-    view.nodes.forEach((node, i) => {
-      const e = node.entity;
-      const ns = e.kind !== "namespace" && e.namespace ? nsIndex.get(namespaceKey(e.id, e.namespace, e.attrs?.cluster)) : undefined;
-      if (ns === undefined) return;
-      const members = this.nsMembers.get(ns) ?? [];
-      members.push(i);
-      this.nsMembers.set(ns, members);
-    });
+      if (fresh[i]) {
+        this.shapeOf[i] = SHAPE_INDEX.get(kindStyle(node.entity.kind).shape)!;
+        if (node.entity.kind === "namespace") namespacesCame = true;
+      } else this.shapeOf[i] = old.shapeOf[o];
+    }
+    for (let o = 0; o < oldNodes.length; o++) if (newOf[o] < 0 && oldNodes[o].entity.kind === "namespace") namespacesCame = true;
+    this.placeInNamespaces(old.nsOf, oldOf, newOf, namespacesCame ? null : fresh);
     this.edgeA = new Int32Array(view.edges.length);
     this.edgeB = new Int32Array(view.edges.length);
     this.owner = new Int32Array(n).fill(-1);
-    view.edges.forEach((edge, i) => {
-      this.edgeA[i] = this.index.get(edge.source)!;
-      this.edgeB[i] = this.index.get(edge.target)!;
-      if (edge.edge.kind === "owns") this.owner[this.edgeB[i]] = this.edgeA[i];
-    });
+    // Edges kept are the same objects, in the same order: their ends by place too.
+    const oldEdges = old.view.edges;
+    for (let e = 0, j = 0; e < view.edges.length; e++) {
+      const edge = view.edges[e];
+      let o = -1;
+      for (let k = j; k < Math.min(j + 8, oldEdges.length); k++) if (oldEdges[k] === edge) { o = k; break; }
+      const a = o >= 0 ? newOf[old.edgeA[o]] : -1;
+      const b = o >= 0 ? newOf[old.edgeB[o]] : -1;
+      if (o >= 0) j = o + 1;
+      this.edgeA[e] = a >= 0 ? a : this.index.get(edge.source)!;
+      this.edgeB[e] = b >= 0 ? b : this.index.get(edge.target)!;
+      if (edge.edge.kind === "owns") this.owner[this.edgeB[e]] = this.edgeA[e];
+    }
     this.nodes.setView(this);
     this.edges.setView(this);
     this.viewDirty = true;
-    if (restyle && oldStyle.colours.length === oldStyle.n * 3 && this.styleCarries()) {
+    if (restyle && old.style.colours.length === oldNodes.length * 3 && this.styleCarries()) {
       // Nodes that stay keep their style; new ones and those named are styled.
       this.allocateStyle(n);
-      const fresh: number[] = [];
+      const restyled: number[] = [];
       for (let i = 0; i < n; i++) {
-        const old = oldOf[i];
-        if (old < 0 || restyle.has(view.nodes[i].id)) { fresh.push(i); continue; }
-        this.colours[i * 3] = oldStyle.colours[old * 3]; this.colours[i * 3 + 1] = oldStyle.colours[old * 3 + 1]; this.colours[i * 3 + 2] = oldStyle.colours[old * 3 + 2];
-        this.sizes[i] = oldStyle.sizes[old];
-        this.flags[i] = oldStyle.flags[old];
-        this.level[i] = oldStyle.level[old];
+        const o = oldOf[i];
+        if (fresh[i]) { restyled.push(i); continue; }
+        this.colours[i * 3] = old.style.colours[o * 3]; this.colours[i * 3 + 1] = old.style.colours[o * 3 + 1]; this.colours[i * 3 + 2] = old.style.colours[o * 3 + 2];
+        this.sizes[i] = old.style.sizes[o];
+        this.flags[i] = old.style.flags[o];
+        this.level[i] = old.style.level[o];
       }
-      this.restyleNodes(fresh, true);
+      this.restyleNodes(restyled, true);
     } else {
       this.refreshStyle();
     }
+  }
+
+  /**
+   * Which namespace ring each node is in (`nsOf`) and each ring's members. Nodes not
+   * `fresh` keep their old namespace (`fresh` null: every node is looked up, as when a
+   * namespace came: nodes that stayed may belong to it).
+   */
+  private placeInNamespaces(oldNsOf: Int32Array, oldOf: Int32Array, newOf: Int32Array, fresh: Uint8Array | null): void {
+    const nodes = this.view.nodes;
+    const n = nodes.length;
+    this.nsOf = new Int32Array(n).fill(-1);
+    let nsIndex: Map<string, number> | null = null;
+    for (let i = 0; i < n; i++) {
+      if (fresh && !fresh[i]) {
+        const ns = oldNsOf[oldOf[i]];
+        this.nsOf[i] = ns >= 0 ? newOf[ns] : -1;
+        continue;
+      }
+      const e = nodes[i].entity;
+      if (e.kind === "namespace" || !e.namespace) continue;
+      if (!nsIndex) {
+        const namespaces: [string, string, number][] = [];
+        for (let k = 0; k < n; k++) if (nodes[k].entity.kind === "namespace") namespaces.push([nodes[k].entity.id, nodes[k].entity.name, k]);
+        nsIndex = indexNamespaces(namespaces);
+      }
+      this.nsOf[i] = nsIndex.get(namespaceKey(e.id, e.namespace, e.attrs?.cluster)) ?? -1;
+    }
+    const members: number[][] = [];
+    for (let i = 0; i < n; i++) {
+      const ns = this.nsOf[i];
+      if (ns >= 0) (members[ns] ??= []).push(i);
+    }
+    this.nsMembers = new Map();
+    members.forEach((list, ns) => { this.nsMembers.set(ns, list); });
   }
 
   /** Whether a node's style may be kept while others change: not when it comes from

@@ -114,7 +114,8 @@ export class NodeLayer {
   /** Regroup instances by shape for a new view; grow buffers that are too small. */
   setView(sg: SceneGraph): void {
     for (const batch of this.shapes.values()) batch.nodes = [];
-    for (let i = 0; i < sg.view.nodes.length; i++) this.shapes.get(SHAPES[sg.shapeOf[i]])!.nodes.push(i);
+    const byShape = SHAPES.map((shape) => this.shapes.get(shape)!.nodes);
+    for (let i = 0; i < sg.view.nodes.length; i++) byShape[sg.shapeOf[i]].push(i);
     const fadingByShape = new Map<Shape, number>();
     for (const f of this.fading) fadingByShape.set(f.shape, (fadingByShape.get(f.shape) ?? 0) + 1);
     for (const [shape, batch] of this.shapes) {
