@@ -4,6 +4,7 @@
 // touched is worked out again (with the ends of connections that came or went, which size
 // some kinds). The result equals a scene built from the same view from scratch.
 import { describe, expect, it, vi } from "vitest";
+import * as THREE from "three";
 import type { Delta, Topology } from "../src/api/types";
 import type { LayoutClient } from "../src/layout/client";
 import { GPU_OPTIONS, SceneGraph } from "../src/scene/SceneGraph";
@@ -86,5 +87,46 @@ describe("updating the scene from a view updated by the graph's changes", () => 
     expect(store.takeRestyled()).toEqual(new Set());
     store.applySnapshot(clone(snapshot));
     expect(store.takeRestyled()).toBeNull();
+  });
+
+  it("keeps traffic particles on their edges, and chooses them again within half a second", () => {
+    const frames = readFrames("topology-stream.sse");
+    const snapshot = JSON.parse(frames.find((f) => f.event === "snapshot")!.data) as Topology;
+    const deltas = frames.filter((f) => f.event === "delta").map((f) => JSON.parse(f.data) as Delta);
+    const store = new GraphStore();
+    store.applySnapshot(clone(snapshot));
+    const builder = new ViewBuilder();
+    const sg = new SceneGraph(GPU_OPTIONS);
+    store.takeRestyled();
+    sg.setView(builder.build(store, EMPTY_FILTERS, 10000, new Set()), [], unplaced, null);
+    const particles = (sg as unknown as { particles: { particleEdges: Int32Array; particleCount: number } }).particles;
+    const clock = vi.spyOn(performance, "now");
+    const camera = new THREE.PerspectiveCamera(50, 1.5, 0.5, 30000);
+    camera.position.set(0, 140, 360);
+    camera.updateMatrixWorld();
+    let at = 1000;
+    let remapped = 0;
+    for (const delta of deltas) {
+      const before = Array.from(particles.particleEdges.subarray(0, particles.particleCount), (e) => (e >= 0 ? sg.view.edges[e].id : null));
+      expect(before.length).toBeGreaterThan(0);
+      store.applyDelta(clone(delta));
+      const view = builder.build(store, EMPTY_FILTERS, 10000, new Set());
+      clock.mockReturnValue(at);
+      sg.setView(view, store.removedSinceRender.splice(0), unplaced, store.takeRestyled());
+      const ids = new Set(view.edges.map((e) => e.id));
+      Array.from(particles.particleEdges.subarray(0, particles.particleCount)).forEach((e, q) => {
+        if (e >= 0) { expect(view.edges[e].id).toBe(before[q]); remapped += 1; }
+        else expect(before[q] === null || !ids.has(before[q]!)).toBe(true);
+      });
+      // Half a second later a frame chooses them again: as a scene built whole would.
+      at += 600;
+      clock.mockReturnValue(at);
+      sg.update(unplaced, at / 1000, camera, 380, 800);
+      const whole = new SceneGraph(GPU_OPTIONS);
+      whole.setView(view, [], unplaced);
+      const wholeParticles = (whole as unknown as { particles: typeof particles }).particles;
+      expect(Array.from(particles.particleEdges.subarray(0, particles.particleCount))).toEqual(Array.from(wholeParticles.particleEdges.subarray(0, wholeParticles.particleCount)));
+    }
+    expect(remapped).toBeGreaterThan(0);
   });
 });

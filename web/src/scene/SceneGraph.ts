@@ -11,7 +11,6 @@ import type { Entity } from "../api/types";
 import type { LayoutClient } from "../layout/client";
 import type { ColourBy } from "../state/colouring";
 import { costColour, costMax, useInsight } from "../state/insight";
-import { indexNamespaces, namespaceKey } from "../state/groups";
 import type { View } from "../state/view";
 import { driftColour } from "./drift";
 import type { Change } from "../state/compare";
@@ -23,6 +22,7 @@ import { NodeLayer, type Shading } from "./layers/NodeLayer";
 import { ParticleLayer } from "./layers/ParticleLayer";
 import { RingLayer } from "./layers/RingLayer";
 import { type DetailBudget, partition } from "./levelOfDetail";
+import { matchEdges, matchNodes, membersOf, namespacesOf } from "./places";
 import { SHAPES, entityColour, entitySize, kindStyle, pulses, spins } from "./mapping";
 
 const BASE = 2.4; // world units per unit of entity size
@@ -51,6 +51,8 @@ const SHAPE_INDEX = new Map(SHAPES.map((shape, k) => [shape, k]));
 const RECHOOSE_MS = 150;
 /** Styles kept from earlier frames are all computed again at least this often. */
 const RESTYLE_ALL_MS = 60_000;
+/** Traffic particles are chosen again at most this long after a view update. */
+const PARTICLES_MS = 500;
 
 export class SceneGraph {
   readonly root = new THREE.Group();
@@ -84,7 +86,7 @@ export class SceneGraph {
   owner = new Int32Array(0); // the view node that owns each one ("owns" edges), -1 for none
   private slot = new Int32Array(0); // view node -> layout index, -1 when not placed yet
   private nsMembers = new Map<number, number[]>(); // namespace node -> member nodes
-  private nsOf = new Int32Array(0); // view node -> its namespace node, -1 for none
+  private nsOf: Int32Array = new Int32Array(0); // view node -> its namespace node, -1 for none
   private readonly options: SceneOptions;
   private readonly nodes: NodeLayer;
   private readonly edges: EdgeLayer;
@@ -109,6 +111,8 @@ export class SceneGraph {
   private partitionedFor = "";
   private edgesChosenAt = -Infinity;
   private styledAllAt = -Infinity;
+  /** When the particles, carried over a view update, are chosen again. */
+  private particlesDue = Infinity;
   /** The camera moved since the edges were last chosen (a final choice is due at rest). */
   private edgesStale = false;
 
@@ -150,24 +154,9 @@ export class SceneGraph {
     const oldNodes = old.view.nodes;
     this.view = view;
     const n = view.nodes.length;
-    // Each node's place in the last view. A view updated from the graph's changes keeps
-    // its order (what went drops out, what came is last): walking both finds nearly all
-    // by place, the others by id. Everything a node had (position, shape, namespace,
-    // style) is then carried over by place: lookups by id, 10,000 of each per rebuild,
-    // were most of a rebuild's time.
-    const oldOf = new Int32Array(n).fill(-1);
-    const newOf = new Int32Array(oldNodes.length).fill(-1);
-    for (let i = 0, j = 0; i < n; i++) {
-      const id = view.nodes[i].id;
-      const o = j < oldNodes.length && oldNodes[j].id === id ? j : this.index.get(id) ?? -1;
-      if (o < 0) continue;
-      oldOf[i] = o;
-      newOf[o] = i;
-      if (o >= j) j = o + 1;
-    }
-    // The index, changed where places changed.
-    for (let o = 0; o < oldNodes.length; o++) if (newOf[o] < 0) this.index.delete(oldNodes[o].id);
-    for (let i = 0; i < n; i++) if (oldOf[i] !== i) this.index.set(view.nodes[i].id, i);
+    // What each node had is carried over from its old place (places.ts).
+    const places = matchNodes(oldNodes, view.nodes, this.index);
+    const { oldOf, newOf } = places;
     // What must be worked out again: new nodes, and with `restyle` those it names (else all).
     const fresh = new Uint8Array(n);
     if (restyle) {
@@ -201,23 +190,13 @@ export class SceneGraph {
       } else this.shapeOf[i] = old.shapeOf[o];
     }
     for (let o = 0; o < oldNodes.length; o++) if (newOf[o] < 0 && oldNodes[o].entity.kind === "namespace") namespacesCame = true;
-    this.placeInNamespaces(old.nsOf, oldOf, newOf, namespacesCame ? null : fresh);
+    this.nsOf = namespacesOf(view.nodes, places, old.nsOf, namespacesCame ? null : fresh);
+    this.nsMembers = membersOf(this.nsOf);
     this.edgeA = new Int32Array(view.edges.length);
     this.edgeB = new Int32Array(view.edges.length);
     this.owner = new Int32Array(n).fill(-1);
-    // Edges kept are the same objects, in the same order: their ends by place too.
-    const oldEdges = old.view.edges;
-    for (let e = 0, j = 0; e < view.edges.length; e++) {
-      const edge = view.edges[e];
-      let o = -1;
-      for (let k = j; k < Math.min(j + 8, oldEdges.length); k++) if (oldEdges[k] === edge) { o = k; break; }
-      const a = o >= 0 ? newOf[old.edgeA[o]] : -1;
-      const b = o >= 0 ? newOf[old.edgeB[o]] : -1;
-      if (o >= 0) j = o + 1;
-      this.edgeA[e] = a >= 0 ? a : this.index.get(edge.source)!;
-      this.edgeB[e] = b >= 0 ? b : this.index.get(edge.target)!;
-      if (edge.edge.kind === "owns") this.owner[this.edgeB[e]] = this.edgeA[e];
-    }
+    const edgeNewOf = matchEdges(old.view.edges, old, view.edges, newOf, this.index, this.edgeA, this.edgeB);
+    view.edges.forEach((edge, e) => { if (edge.edge.kind === "owns") this.owner[this.edgeB[e]] = this.edgeA[e]; });
     this.nodes.setView(this);
     this.edges.setView(this);
     this.viewDirty = true;
@@ -233,44 +212,14 @@ export class SceneGraph {
         this.flags[i] = old.style.flags[o];
         this.level[i] = old.style.level[o];
       }
-      this.restyleNodes(restyled, true);
+      // Particles stay on the edges that stayed; new edges get theirs with the next
+      // choice, at most PARTICLES_MS later (choosing took 3 ms of each rebuild at 10,000).
+      this.particles.remap(edgeNewOf);
+      this.particlesDue = Math.min(this.particlesDue, now + PARTICLES_MS);
+      this.restyleNodes(restyled, false);
     } else {
       this.refreshStyle();
     }
-  }
-
-  /**
-   * Which namespace ring each node is in (`nsOf`) and each ring's members. Nodes not
-   * `fresh` keep their old namespace (`fresh` null: every node is looked up, as when a
-   * namespace came: nodes that stayed may belong to it).
-   */
-  private placeInNamespaces(oldNsOf: Int32Array, oldOf: Int32Array, newOf: Int32Array, fresh: Uint8Array | null): void {
-    const nodes = this.view.nodes;
-    const n = nodes.length;
-    this.nsOf = new Int32Array(n).fill(-1);
-    let nsIndex: Map<string, number> | null = null;
-    for (let i = 0; i < n; i++) {
-      if (fresh && !fresh[i]) {
-        const ns = oldNsOf[oldOf[i]];
-        this.nsOf[i] = ns >= 0 ? newOf[ns] : -1;
-        continue;
-      }
-      const e = nodes[i].entity;
-      if (e.kind === "namespace" || !e.namespace) continue;
-      if (!nsIndex) {
-        const namespaces: [string, string, number][] = [];
-        for (let k = 0; k < n; k++) if (nodes[k].entity.kind === "namespace") namespaces.push([nodes[k].entity.id, nodes[k].entity.name, k]);
-        nsIndex = indexNamespaces(namespaces);
-      }
-      this.nsOf[i] = nsIndex.get(namespaceKey(e.id, e.namespace, e.attrs?.cluster)) ?? -1;
-    }
-    const members: number[][] = [];
-    for (let i = 0; i < n; i++) {
-      const ns = this.nsOf[i];
-      if (ns >= 0) (members[ns] ??= []).push(i);
-    }
-    this.nsMembers = new Map();
-    members.forEach((list, ns) => { this.nsMembers.set(ns, list); });
   }
 
   /** Whether a node's style may be kept while others change: not when it comes from
@@ -320,6 +269,7 @@ export class SceneGraph {
     this.applyHighlight();
     if (rebuildParticles || !this.particles.any) {
       this.particles.rebuild(this);
+      this.particlesDue = Infinity;
       this.viewDirty = true; // particle ends must be written
     }
     this.styleDirty = true;
@@ -460,7 +410,13 @@ export class SceneGraph {
       this.edgesChosenAt = now;
       this.edgesStale = false;
     }
-    if (edgesChanged || viewChanged) this.particles.write(this, this.edges.shown);
+    let particlesChosen = false;
+    if (now >= this.particlesDue) {
+      this.particles.rebuild(this);
+      this.particlesDue = Infinity;
+      particlesChosen = true;
+    }
+    if (edgesChanged || viewChanged || particlesChosen) this.particles.write(this, this.edges.shown);
 
     const pulsing = this.edges.frame(time);
     const flowing = this.particles.frame(time, cameraDistance);

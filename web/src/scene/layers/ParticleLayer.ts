@@ -99,6 +99,13 @@ export class ParticleLayer {
     g.setDrawRange(0, list.length);
   }
 
+  /** The view's edges were renumbered (`newOf`: old index -> new, -1 gone): particles
+   * follow their edges, those of edges gone are hidden until the next rebuild. */
+  remap(newOf: Int32Array): void {
+    const edges = this.particleEdges;
+    for (let q = 0; q < this.particleCount; q++) edges[q] = edges[q] >= 0 && edges[q] < newOf.length ? newOf[edges[q]] : -1;
+  }
+
   get any(): boolean {
     return this.particleEdges.length > 0;
   }
@@ -113,6 +120,7 @@ export class ParticleLayer {
     const pdim = g.getAttribute("aDim").array as Float32Array;
     for (let q = 0; q < this.particleCount; q++) {
       const e = this.particleEdges[q];
+      if (e < 0) { pdim[q] = 0; continue; } // its edge went: hidden until the next rebuild
       const a = sg.edgeA[e] * 3;
       const b = sg.edgeB[e] * 3;
       start[q * 3] = pos[a]; start[q * 3 + 1] = pos[a + 1]; start[q * 3 + 2] = pos[a + 2];
