@@ -55,6 +55,23 @@ describe("edges", () => {
 
   afterEach(() => { vi.restoreAllMocks(); });
 
+  it("are drawn within a share of the budget while a moving camera makes frames slow, and all again after", () => {
+    const view = buildView(entities, edges, EMPTY_FILTERS, 10000, new Set());
+    const budget = Math.floor(view.edges.length / 2);
+    const sg = new SceneGraph({ ...GPU_OPTIONS, edgePixels: 1e6, edgeLines: budget });
+    sg.setView(view, [], unplaced);
+    const camera = new THREE.PerspectiveCamera(50, 1.5, 0.5, 30000);
+    camera.position.set(0, 140, 360);
+    camera.updateMatrixWorld();
+    const lines = sg.root.children.find((o) => o.name === "edges") as THREE.LineSegments;
+    sg.update(unplaced, 0, camera, 380, 800, 0.5, 0.5);
+    expect(lines.geometry.drawRange.count).toBe(Math.floor(budget * 0.5) * 2);
+    // The camera rests: the whole budget, though nothing else changed.
+    expect(sg.update(unplaced, 0.02, camera, 380, 800, 1, 1)).toBe(true);
+    expect(lines.geometry.drawRange.count).toBe(budget * 2);
+  });
+
+
   it("are chosen again at most every 150 ms while only the camera moves, and once more when it stops", () => {
     const view = buildView(entities, edges, EMPTY_FILTERS, 10000, new Set());
     const sg = new SceneGraph({ ...GPU_OPTIONS, edgePixels: 1e6, edgeLines: 2 });

@@ -268,7 +268,9 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
     s.scale = SOFTWARE ? renderScale.scale(s.moving, frameStart) : gl.getPixelRatio();
     if (gl.getPixelRatio() !== s.scale) s.dirty = true;
     const dpr = s.scale;
-    if (sceneGraph.update(layout, clock.elapsedTime, camera, distance, size.height * dpr, dpr)) s.dirty = true;
+    // Lines cost a software renderer per line, not per pixel: the resolution given up while
+    // moving gives up as large a share of the edges drawn (the shortest on screen stay).
+    if (sceneGraph.update(layout, clock.elapsedTime, camera, distance, size.height * dpr, dpr, SOFTWARE ? Math.min(1, s.scale) : 1)) s.dirty = true;
     renderStats.meshes = sceneGraph.meshCount;
     renderStats.glyphs = sceneGraph.glyphCount;
 

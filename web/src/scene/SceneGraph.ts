@@ -368,7 +368,7 @@ export class SceneGraph {
    * whether the next frame differs from the last one (something moved or animates), so
    * that the caller can skip drawing identical frames.
    */
-  update(layout: LayoutClient, time: number, camera: THREE.Camera, cameraDistance: number, viewportHeight: number, pixelRatio = 1): boolean {
+  update(layout: LayoutClient, time: number, camera: THREE.Camera, cameraDistance: number, viewportHeight: number, pixelRatio = 1, edgeShare = 1): boolean {
     const projScale = (camera.projectionMatrix.elements[5] * viewportHeight) / 2;
     const moved = this.readPositions(layout);
     const viewChanged = this.viewDirty;
@@ -400,7 +400,10 @@ export class SceneGraph {
     // them too. Their buffers hold world positions: a move alone needs no rewrite, only a
     // new choice, made at most every RECHOOSE_MS while the camera moves and once when it
     // stops (choosing and writing 20,000 edges took 7 ms of each orbiting frame).
-    let edgesChanged = moved || styled;
+    // A software renderer pays for every line: while a moving camera makes frames slow,
+    // edges are drawn within a share of their budgets (MapCanvas: the render scale).
+    let edgesChanged = moved || styled || edgeShare !== this.edges.share;
+    this.edges.share = edgeShare;
     if (!edgesChanged && this.edges.budgeted && (looked || this.edgesStale)) {
       edgesChanged = !looked || now - this.edgesChosenAt >= RECHOOSE_MS;
       if (!edgesChanged) this.edgesStale = true;

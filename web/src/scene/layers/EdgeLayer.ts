@@ -27,6 +27,8 @@ export class EdgeLayer {
   private volumeShown = false;
   /** Per view edge: 1 when drawn (within the pixel budget), read by the particles. */
   shown = new Uint8Array(0);
+  /** The share of the budgets spent (less while a moving camera makes frames slow). */
+  share = 1;
 
   constructor(root: THREE.Group, private readonly edgePixels: number, private readonly edgeLines = Infinity) {
     const styles = EDGE_KINDS.map((kind) => EDGE_STYLES[kind]);
@@ -97,7 +99,8 @@ export class EdgeLayer {
   private chooseEdges(sg: SceneGraph): void {
     const edges = sg.view.edges;
     const m = edges.length;
-    const budget = this.edgePixels;
+    const budget = this.edgePixels * this.share;
+    const lineBudget = Math.floor(this.edgeLines * this.share);
     const shown = this.shown;
     if (!this.budgeted) { shown.fill(1); return; }
     const sc = sg.screen;
@@ -116,11 +119,11 @@ export class EdgeLayer {
       tier[e] = focus.includes(edge.source) || focus.includes(edge.target) ? 0
         : highlight !== null && highlight.has(edge.source) && highlight.has(edge.target) ? 1 : 2;
     }
-    if (total <= budget && m <= this.edgeLines) { shown.fill(1); return; }
+    if (total <= budget && m <= lineBudget) { shown.fill(1); return; }
     const BUCKETS = 256;
     const WIDTH = 8; // px per bucket; the last bucket holds everything longer
     let left = budget;
-    let lines = this.edgeLines;
+    let lines = lineBudget;
     const limits = [Infinity, 0, 0];
     const partial = [-1, -1, -1], spareLines = [0, 0, 0], sparePixels = [0, 0, 0];
     for (let e = 0; e < m; e++) {
