@@ -106,6 +106,11 @@ class SiteMirror:
         self.last_rejected: str | None = None
         self._assembly: _Assembly | None = None
 
+    @property
+    def assembling(self) -> bool:
+        """A keyframe is half read: its first parts are here, the rest still to come."""
+        return self._assembly is not None
+
     # -- one message -----------------------------------------------------------------------
     def apply(self, msg: Incoming, *, trusted_silent: bool = False) -> Outcome:
         try:
