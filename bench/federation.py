@@ -315,6 +315,10 @@ async def measure(url: str, pid: int, expected: int, started: float,
                     "longest_ms": round(gc_after.get(
                         'gestalt_gc_longest_pause_seconds{generation="2"}', 0.0) * 1000, 1),
                     "in_window": full_passes(gc_before, gc_after),
+                    # Young passes (generations 0 and 1) stop the loop too.
+                    "longest_young_ms": round(max(gc_after.get(
+                        f'gestalt_gc_longest_pause_seconds{{generation="{g}"}}', 0.0)
+                        for g in (0, 1)) * 1000, 1),
                     "frozen_objects": gc_after.get("gestalt_gc_frozen_objects"),
                     "freezes": gc_after.get("gestalt_gc_freezes_total")},
                 "hub_entities": await total(client, url),
