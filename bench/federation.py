@@ -138,8 +138,10 @@ def full_passes(before: dict[str, float], after: dict[str, float]) -> dict[str, 
     count = get(after, "gestalt_gc_passes_total") - get(before, "gestalt_gc_passes_total")
     took = get(after, "gestalt_gc_pause_seconds_total") - \
         get(before, "gestalt_gc_pause_seconds_total")
+    cpu = get(after, "gestalt_gc_cpu_seconds_total") - get(before, "gestalt_gc_cpu_seconds_total")
     return {"count": count, "total_ms": round(took * 1000, 1),
-            "mean_ms": round(took * 1000 / count, 1) if count else 0.0}
+            "mean_ms": round(took * 1000 / count, 1) if count else 0.0,
+            "mean_cpu_ms": round(cpu * 1000 / count, 1) if count else 0.0}
 
 
 SLOWEST_ANSWER: list[float] = []  # the hub's slowest answer to /api/infra/health, s

@@ -82,15 +82,20 @@ def _collector_metrics() -> Iterator[Metric]:
     seconds = CounterMetricFamily("gestalt_gc_pause_seconds",
                                   "Time the garbage collector stopped the process",
                                   labels=["generation"])
+    cpu = CounterMetricFamily("gestalt_gc_cpu_seconds",
+                              "CPU time of the garbage collector's passes",
+                              labels=["generation"])
     longest = GaugeMetricFamily("gestalt_gc_longest_pause_seconds",
                                 "The garbage collector's longest pass", labels=["generation"])
     for generation in range(len(pauses.count)):
         label = [str(generation)]
         count.add_metric(label, pauses.count[generation])
         seconds.add_metric(label, pauses.seconds[generation])
+        cpu.add_metric(label, pauses.cpu_seconds[generation])
         longest.add_metric(label, pauses.longest[generation])
     yield count
     yield seconds
+    yield cpu
     yield longest
     yield GaugeMetricFamily("gestalt_gc_frozen_objects",
                             "Objects frozen out of the garbage collector's passes",
