@@ -110,7 +110,7 @@ def pack(body: bytes) -> bytes:
 
 
 @functools.lru_cache(maxsize=4)
-def _primed(words: bytes, wbits: int) -> Any:
+def _primed(words: bytes, wbits: int) -> zlib._Compress:
     """A compressor that has taken in `words` and nothing else; each body is packed by a
     copy of it. Making one per body set the dictionary up again each time (deflate hashes
     all of it): that was half of packing a ~130-byte body, and history's writer thread
