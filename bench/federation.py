@@ -118,6 +118,32 @@ async def observations(client: httpx.AsyncClient, url: str) -> float:
     return float("nan")
 
 
+async def collector(client: httpx.AsyncClient, url: str) -> dict[str, float]:
+    """The hub's garbage collector figures from /metrics (engine/collection.py): name
+    (with its generation) -> value."""
+    found: dict[str, float] = {}
+    for line in (await client.get(f"{url}/metrics")).text.splitlines():
+        if line.startswith("gestalt_gc_"):
+            name, value = line.rsplit(" ", 1)
+            found[name] = float(value)
+    return found
+
+
+def full_passes(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """The collector's full passes (generation 2) between two readings: each one stops the
+    hub's event loop for its duration."""
+    def get(figures: dict[str, float], name: str) -> float:
+        return figures.get(f'{name}{{generation="2"}}', 0.0)
+
+    count = get(after, "gestalt_gc_passes_total") - get(before, "gestalt_gc_passes_total")
+    took = get(after, "gestalt_gc_pause_seconds_total") - \
+        get(before, "gestalt_gc_pause_seconds_total")
+    cpu = get(after, "gestalt_gc_cpu_seconds_total") - get(before, "gestalt_gc_cpu_seconds_total")
+    return {"count": count, "total_ms": round(took * 1000, 1),
+            "mean_ms": round(took * 1000 / count, 1) if count else 0.0,
+            "mean_cpu_ms": round(cpu * 1000 / count, 1) if count else 0.0}
+
+
 SLOWEST_ANSWER: list[float] = []  # the hub's slowest answer to /api/infra/health, s
 
 
@@ -256,7 +282,9 @@ async def measure(url: str, pid: int, expected: int, started: float,
         before, t0 = await observations(client, url), time.monotonic()
         seq = await last_seq(nats_url)
         cpu_before, c0 = cpu_seconds(pid), time.monotonic()
+        gc_before = await collector(client, url)
         lat = await latencies(url, SECONDS)
+        gc_after = await collector(client, url)
         after, t1 = await observations(client, url), time.monotonic()
         cpu_after, c1 = cpu_seconds(pid), time.monotonic()
         stored = await stored_at(nats_url, seq)
@@ -283,6 +311,18 @@ async def measure(url: str, pid: int, expected: int, started: float,
                     "event_loop": round((cpu_after[0] - cpu_before[0]) / (c1 - c0) * 100, 1),
                     "other_threads": round((cpu_after[1] - cpu_before[1]) / (c1 - c0) * 100,
                                            1)},
+                # The collector's full passes since the hub started, and in the window.
+                "hub_gc_full_passes": {
+                    "since_start": full_passes({}, gc_after),
+                    "longest_ms": round(gc_after.get(
+                        'gestalt_gc_longest_pause_seconds{generation="2"}', 0.0) * 1000, 1),
+                    "in_window": full_passes(gc_before, gc_after),
+                    # Young passes (generations 0 and 1) stop the loop too.
+                    "longest_young_ms": round(max(gc_after.get(
+                        f'gestalt_gc_longest_pause_seconds{{generation="{g}"}}', 0.0)
+                        for g in (0, 1)) * 1000, 1),
+                    "frozen_objects": gc_after.get("gestalt_gc_frozen_objects"),
+                    "freezes": gc_after.get("gestalt_gc_freezes_total")},
                 "hub_entities": await total(client, url),
                 "load_average_1m": os.getloadavg()[0]}
 
@@ -320,6 +360,7 @@ def main() -> None:
                             "slowest_health_answer_while_filling_s":
                                 round(max(SLOWEST_ANSWER), 2),
                             "hub_rss_mb": round(rss_mb(pid), 1),
+                            "gc_full_passes": full_passes({}, await collector(client, url)),
                             "observations": await observations(client, url)}
 
             cold_start = asyncio.run(cold())

@@ -245,6 +245,7 @@ async def test_metrics_history_diff_paths_and_operations(
         exposition = (await client.get("/metrics")).text
         assert 'gestalt_entities{kind="pod"} 2.0' in exposition
         assert 'gestalt_source_up{source="manual",state="ok"} 1.0' in exposition
+        assert 'gestalt_gc_passes_total{generation="2"}' in exposition
         assert (await client.get("/docs")).status_code == 200
         assert "/api/infra/topology/stream" in (await client.get("/openapi.json")).text
         config = (await client.get("/api/infra/config")).json()

@@ -11,11 +11,14 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from nats import connect as nats_connect
 
 from gestalt.engine.runtime import Engine
 from gestalt.model import SourceState
 from gestalt.model.config import DockerCollector, KubernetesCollector
+from gestalt.model.federation import KEYFRAME_START_HEADER, MSG_ID_HEADER, subject
 from gestalt.sim.kubesim import STORED, KubeSim
+from gestalt.sources.agents import SiteSource
 from tests.sim.conftest import deployment, seed
 from tests.support.federation import Agent, details, hub_config, hub_view, quiet_config, union
 from tests.support.nats_server import NatsServer, new_server
@@ -285,3 +288,77 @@ async def test_a_sites_first_keyframe_is_committed_once_and_fresh(nats: NatsServ
             await hub.stop()
             if agent is not None:
                 await agent.stop()
+
+
+async def test_a_keyframe_half_in_the_stream_is_waited_for_not_taken_for_none(
+        nats: NatsServer) -> None:
+    """A hub that reads a site from its last keyframe while the agent is still sending its
+    parts (each part goes once the one before is stored) reaches the stream's end halfway
+    through it: it waits for the rest, where it said the site had no keyframe (down: at
+    10,000 entities, a site the hub showed turned stale, every entity committed again, and
+    again when the rest came). The parts are a real agent's, sent again by this test: the
+    first, then, once the hub has read it, the others."""
+    async with clusters() as sims:
+        maker = Engine(hub_config(nats.url, ["east"], durable="maker"))  # makes the stream
+        await maker.start()
+        agent = await kube_agent("east", sims[0], nats.url, max_message_bytes=2048).start()
+        try:
+            await hub_matches(maker, [agent])
+            expected = hub_view(maker)
+        finally:
+            await agent.stop()
+            await maker.stop()
+        parts = await keyframe_parts(nats.url, "east")
+        assert len(parts) >= 3
+        hub = Engine(hub_config(nats.url, ["east"], silence_timeout=30.0))
+        states: list[str] = []
+        hub.hub.on_status(lambda status: states.append(str(status.state))
+                          if status.name == "site:east" else None)
+        site = hub.sources["site:east"]
+        assert isinstance(site, SiteSource)
+        nc = await nats_connect(nats.url)
+        try:
+            js = nc.jetstream()
+            await js.purge_stream("GESTALT")
+            first = await resend(js, parts[0], None)
+            await hub.start()
+            await eventually(lambda: site.mirror.assembling,
+                             what="the hub to read the keyframe's first part")
+            for part in parts[1:]:
+                await resend(js, part, first)
+            await eventually(lambda: hub_view(hub) == expected,
+                             what="the site on the hub from the whole keyframe")
+            assert "down" not in states
+            assert hub.hub.statuses["site:east"].state is SourceState.OK
+        finally:
+            await nc.close()
+            await hub.stop()
+
+
+async def keyframe_parts(url: str, site: str) -> list[tuple[bytes, dict[str, str]]]:
+    """The site's last keyframe as stored (body, headers), part by part."""
+    nc = await nats_connect(url)
+    try:
+        js = nc.jetstream()
+        last = await js.get_last_msg("GESTALT", subject(site, "keyframe"))
+        start = int((last.headers or {})[KEYFRAME_START_HEADER])
+        parts = []
+        for seq in range(start, last.seq + 1):
+            msg = await js.get_msg("GESTALT", seq)
+            if msg.subject == subject(site, "keyframe"):
+                parts.append((msg.data or b"", dict(msg.headers or {})))
+        return parts
+    finally:
+        await nc.close()
+
+
+async def resend(js: Any, part: tuple[bytes, dict[str, str]], first: int | None) -> int:
+    """One keyframe part published again (a new message id: the server deduplicates the
+    old one), naming where its keyframe's first part now is."""
+    body, headers = part
+    headers = {**headers, MSG_ID_HEADER: headers[MSG_ID_HEADER] + ".again"}
+    headers.pop(KEYFRAME_START_HEADER, None)
+    if first is not None:
+        headers[KEYFRAME_START_HEADER] = str(first)
+    ack = await js.publish(subject("east", "keyframe"), body, headers=headers)
+    return int(ack.seq)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -148,6 +149,50 @@ async def test_agent_cut_off_past_its_buffer_sends_a_keyframe(nats: NatsServer,
                 nats.proc.send_signal(signal.SIGCONT)
             assert stop(agent) == 0, log.read_text()[-2000:]
             await hub.stop()
+
+
+async def test_a_hub_behind_the_stream_does_not_call_a_live_agent_silent(
+        nats: NatsServer, tmp_path: Path) -> None:
+    """A hub whose loop is held busy (a garbage collector's full pass, ten sites'
+    keyframes) past its pull requests' expiry (the server stops delivering) and past the
+    silence timeout, while the agent goes on: the messages it reads next were stored long
+    ago, and the agent, alive all along, was judged silent: the site went down and every
+    entity of it was committed stale, then fresh again. (The agent watches a synthetic
+    system: a kubesim server would be in this process, and held busy too.)"""
+    config = tmp_path / "agent.yaml"
+    config.write_text(yaml.safe_dump({
+        "server": {"data_dir": str(tmp_path / "agent-data")},
+        "agent": {"site": "east", "url": nats.url, "heartbeat_interval": 0.3},
+        "collectors": {name: {"enabled": False} for name in ("host", "docker", "kubernetes",
+                                                             "nats", "otel")}
+        | {"synthetic": {"enabled": True, "entities": 100, "edges": 100,
+                         "churn_per_second": 2.0, "cluster": "east"}}}))
+    log = tmp_path / "agent.log"
+    hub = Engine(hub_config(nats.url, ["east"], silence_timeout=2.0))
+    await hub.start()
+    agent = start_agent(config, log)
+    try:
+        await eventually(lambda: hub.hub.statuses["site:east"].state is SourceState.OK,
+                         timeout=60, what="the site ok")
+        states: list[str] = []
+        hub.hub.on_status(lambda status: states.append(str(status.state))
+                          if status.name == "site:east" else None)
+        stale: list[str] = []
+        hub.changes.subscribe(lambda entry: stale.extend(
+            e.id for e in getattr(entry.change, "upserts", []) if e.stale))
+        heard = details(hub, "east")["last_heard"]
+        # The fault: the hub's loop busy for 8 s (its pull requests expire after 5.5 s;
+        # silence is 2 s), the agent in its own process going on meanwhile.
+        time.sleep(8.0)  # noqa: ASYNC251 (the loop held busy is the point)
+        await eventually(lambda: details(hub, "east")["last_heard"] > heard + 7.5
+                         and details(hub, "east")["pending_messages"] == 0,
+                         what="the hub to read the heartbeats sent while it was busy")
+        assert states == []
+        assert stale == []
+        assert hub.hub.statuses["site:east"].state is SourceState.OK
+    finally:
+        assert stop(agent) == 0, log.read_text()[-2000:]
+        await hub.stop()
 
 
 def test_agent_without_a_site_says_which_key(tmp_path: Path) -> None:

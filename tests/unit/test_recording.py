@@ -5,11 +5,24 @@ from __future__ import annotations
 
 import sqlite3
 import time
+import zlib
 from pathlib import Path
 
 from gestalt.engine.history_layout import migrate
-from gestalt.engine.recording import HASH_BYTES, Recorder, keyframe_refs
+from gestalt.engine.recording import (
+    HASH_BYTES,
+    Recorder,
+    body_of,
+    keyframe_refs,
+    pack,
+    pack_with,
+    train,
+    unpack,
+    unpack_body,
+)
 from gestalt.model import Connection, ConnectionKind, Delta, Entity, EntityKind
+from gestalt.model.config import SyntheticCollector
+from gestalt.sources.synthetic import SyntheticWorld
 
 NOW = time.time()
 
@@ -46,3 +59,18 @@ def test_hashes_only_and_a_lost_batch_is_written_by_the_next_keyframe(tmp_path: 
     assert len(entity_hashes) == 3 and edge_hashes == []
     assert set(entity_hashes) <= in_file
     conn.close()
+
+
+def test_bodies_packed_by_a_primed_copy_are_those_a_fresh_compressor_makes() -> None:
+    """Each body is packed by a copy of one compressor that took in the dictionary (not a
+    new compressor per body): the bytes are the same, and each body unpacks alone."""
+    world = SyntheticWorld(SyntheticCollector(entities=300, edges=300, cluster="east"))
+    bodies = [body_of(e) for e in world.entities.values()] + \
+        [body_of(c) for c in world.connections.values()]
+    words = train((str(e.kind), body_of(e)) for e in world.entities.values())
+    for body in bodies:
+        fresh = zlib.compressobj(6, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, words)
+        packed = pack_with(body, (7, words))
+        assert packed == bytes((7,)) + fresh.compress(body) + fresh.flush()
+        assert unpack_body(packed, {7: words}) == body
+        assert unpack(pack(body)) == body

@@ -109,6 +109,12 @@ def test_the_trusted_agents_next_keyframe_passes_on_only_what_it_changes() -> No
     assert change.upserts == [pod("a", EntityStatus.FAILED), pod("d")]
     assert change.removals == [pod("c").id]
     assert mirror.version == 8 and set(mirror.entities) == {pod(n).id for n in "abd"}
+    # What it left as it was is the object the mirror held (so it lives on, and the
+    # garbage collector's frozen objects with it): only what changed is new.
+    held = mirror.entities[pod("b").id]
+    (again,) = keyframe(8, pod("a", EntityStatus.FAILED), pod("b"), pod("d"))
+    assert mirror.apply(msg("keyframe", again)) is None
+    assert mirror.entities[pod("b").id] is held
     # The deltas go on from it.
     assert mirror.apply(msg("delta", encode(Delta(version=9, timestamp=1.0,
                                                   upserts=[pod("e")]))))

@@ -16,6 +16,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from gestalt.api.sse import Broadcaster
+from gestalt.engine.collection import collection
 from gestalt.engine.runtime import Engine
 from gestalt.model import SourceState
 
@@ -65,10 +66,42 @@ class EngineCollector:
         for structure, count in engine.footprint().items():
             items.add_metric([structure], count)
         yield items
+        yield from _collector_metrics()
         if tracemalloc.is_tracing():  # PYTHONTRACEMALLOC=1: where memory goes, for soaks
             yield GaugeMetricFamily("gestalt_python_traced_bytes",
                                     "Python heap traced by tracemalloc",
                                     value=tracemalloc.get_traced_memory()[0])
+
+
+def _collector_metrics() -> Iterator[Metric]:
+    """The cyclic garbage collector's passes (counted where `gestalt serve` installed
+    engine/collection.py): each one stops the event loop for its duration."""
+    pauses = collection.pauses
+    count = CounterMetricFamily("gestalt_gc_passes", "Garbage collector passes",
+                                labels=["generation"])
+    seconds = CounterMetricFamily("gestalt_gc_pause_seconds",
+                                  "Time the garbage collector stopped the process",
+                                  labels=["generation"])
+    cpu = CounterMetricFamily("gestalt_gc_cpu_seconds",
+                              "CPU time of the garbage collector's passes",
+                              labels=["generation"])
+    longest = GaugeMetricFamily("gestalt_gc_longest_pause_seconds",
+                                "The garbage collector's longest pass", labels=["generation"])
+    for generation in range(len(pauses.count)):
+        label = [str(generation)]
+        count.add_metric(label, pauses.count[generation])
+        seconds.add_metric(label, pauses.seconds[generation])
+        cpu.add_metric(label, pauses.cpu_seconds[generation])
+        longest.add_metric(label, pauses.longest[generation])
+    yield count
+    yield seconds
+    yield cpu
+    yield longest
+    yield GaugeMetricFamily("gestalt_gc_frozen_objects",
+                            "Objects frozen out of the garbage collector's passes",
+                            value=collection.frozen())
+    yield CounterMetricFamily("gestalt_gc_freezes", "Times long-lived objects were frozen",
+                              value=collection.freezes)
 
 
 def engine_registry(engine: Engine, broadcaster: Broadcaster) -> CollectorRegistry:

@@ -104,6 +104,18 @@ class Pull:
             if status in _ENDED and self._requests:
                 self._requests.popleft()
 
+    async def unread(self) -> int | None:
+        """Messages the server holds for this consumer and has not delivered yet; None when
+        it cannot be asked (not connected) or did not answer in time."""
+        if not self._nc.is_connected:
+            return None
+        try:
+            info = await self._nc.jetstream(timeout=self._expires).consumer_info(
+                self._stream, self._consumer)
+        except (NatsTimeout, TimeoutError, NotFoundError):
+            return None  # gone: the next read finds out and says so
+        return int(info.num_pending or 0)
+
     async def _check_consumer(self) -> None:
         if not self._nc.is_connected:
             return  # nobody to ask: the requests go again once it is back

@@ -14,7 +14,9 @@ A run, step by step:
    versions (a message lost) returns to step 2, at most once per `_REBUILD_PAUSE`.
 
 Silence (nothing from the agent for `silence_timeout`, heartbeats included) reports the
-site down: its entities stay, stale; the next word from the agent brings it back.
+site down: its entities stay, stale; the next word from the agent brings it back. It is
+judged only once the hub has read what the stream holds of the site (`_listen`): a hub
+behind the stream is not told of silence by the old messages it reads.
 """
 
 from __future__ import annotations
@@ -84,7 +86,8 @@ class SiteSource:
         mirror = self.mirror
         out: dict[str, Any] = {
             "site": self.site, "agent": mirror.agent, "connected": self._connected,
-            "silent": self._silent, "version": mirror.version,
+            # Never heard counts as silent here (the verdict itself waits for a word).
+            "silent": self._silent or mirror.last_heard is None, "version": mirror.version,
             "lag_versions": max(mirror.agent_version - mirror.version, 0),
             "lag_seconds": self._lag_seconds, "pending_messages": self._pending,
             "last_keyframe": mirror.last_keyframe,
@@ -199,12 +202,26 @@ class SiteSource:
         return pull
 
     async def _catch_up(self, pull: Pull, sink: Sink) -> None:
-        """Read to the end of the stream into the mirror, then show the site at once."""
-        while (msg := await pull.next(_QUIET)) is not None:
+        """Read to the end of the stream into the mirror, then show the site at once. A
+        keyframe half read is not the end: its agent is still sending the rest (parts go
+        one by one, a 10,000-entity site's in dozens), and ending there said the site had
+        no keyframe (down: a site the hub had before turned stale, every entity of it
+        committed again, and again when the rest came). Its agent has `silence_timeout`
+        to send the next part."""
+        quiet = 0.0
+        while True:
+            msg = await pull.next(_QUIET)
+            if msg is None:
+                quiet += _QUIET
+                if self.mirror.assembling and quiet < self.config.silence_timeout:
+                    continue
+                break
+            quiet = 0.0
             self._apply(msg, None)
-            if msg.metadata.num_pending == 0:
+            if msg.metadata.num_pending == 0 and not self.mirror.assembling:
                 break
         mirror = self.mirror
+        self._silent = await self._listen(pull)
         self._report(sink)  # first: see `_apply`
         if mirror.based:
             sink.snapshot(mirror.entities.values(), mirror.connections.values(),
@@ -223,7 +240,37 @@ class SiteSource:
                     return
                 if pull.waiting:
                     continue
+            self._silent = await self._listen(pull)
             self._report(sink)
+
+    async def _listen(self, pull: Pull) -> bool:
+        """Whether the site's agent is silent: nothing stored from it for `silence_timeout`.
+        Judged from what this hub has read, so not while there is more to read: a hub
+        behind the stream (its loop busy with other sites' keyframes, or stalled past its
+        pull requests' expiry, when the server stops delivering) read messages stored
+        long ago, and took a live agent for a silent one; each such flip turned the site
+        stale and back, committing every entity of it twice. Before the verdict changes to
+        silent, the server is asked whether it holds more of the site (one question per
+        change); while it does, or does not answer, the verdict stays as it was."""
+        verdict = self._verdict(behind=self._behind(pull))
+        if not verdict or self._silent:
+            return verdict
+        unread = await pull.unread()
+        if unread is None and self._connected:
+            return self._silent  # no answer: ask again at the next report
+        return not unread
+
+    def _behind(self, pull: Pull | None) -> bool:
+        """More of the site is here or was on the server when the last message came."""
+        return self._pending > 0 or (pull is not None and pull.waiting > 0)
+
+    def _verdict(self, *, behind: bool) -> bool:
+        heard = self.mirror.last_heard
+        if heard is None:
+            return False  # nothing heard to judge ("no keyframe yet" says the site is down)
+        if time.time() - heard <= self.config.silence_timeout:
+            return False
+        return self._silent if behind else True
 
     def _apply(self, msg: Any, sink: Sink | None) -> None:
         meta = msg.metadata
@@ -239,6 +286,7 @@ class SiteSource:
             # The site's state first: a picture given to a site still down ("no keyframe
             # yet") is committed stale, and the site turning ok then commits every entity
             # of it again (10,000 merges per site at the issue's scale).
+            self._silent = self._verdict(behind=self._behind(self._pull))
             self._report(sink)
             sink.snapshot(outcome.entities, outcome.connections, observed_at=incoming.timestamp)
         elif isinstance(outcome, Delta):
@@ -256,10 +304,10 @@ class SiteSource:
                 sink.event(outcome)
 
     def _report(self, sink: Sink) -> None:
+        """The site's status, with the silence verdict last made (`_listen`)."""
         mirror = self.mirror
         heard = mirror.last_heard
-        silent = heard is None or time.time() - heard > self.config.silence_timeout
-        self._silent = silent
+        silent = self._silent
         refusal = self._refusal()
         if refusal is not None:
             who = f"agent {refusal.agent}" if refusal.agent else "an agent"

@@ -1,0 +1,105 @@
+"""The cyclic garbage collector in a long-running server: how long it stops the process,
+and keeping its full passes short as the map grows.
+
+A full pass walks every container object Python tracks. A hub's map is built after
+start-up (a federated site's keyframe, a local source's first list): at 110,000 entities
+each full pass walked every list of every entity (their sources, endpoints, health
+reasons), and stopped the event loop for 84-1,303 ms, nine times in five minutes
+(bench/federation.py --full, load 10), because CPython runs one whenever the objects
+that survived into the oldest generation grew by a quarter, and the map kept growing.
+
+`Collection.install` counts every pass (`pauses`: count, total and longest, per
+generation, for /metrics) and, at the end of a full pass that found at least
+`freeze_at` survivors, freezes them (`gc.freeze`): later passes leave them alone, so a
+pass walks only what lived long since the last freeze.
+
+Why at the end of a full pass: that pass has just collected every unreachable cycle, so
+what it leaves is all alive; freezing then keeps no garbage. What is frozen and later
+becomes garbage in a cycle (a client's connection that closes) is not collected while
+frozen; refcounting still frees everything else (entities hold no cycles). So the
+frozen objects are thawed (`gc.unfreeze`) every `thaw_after` seconds: the next full pass
+walks everything once, collects what died meanwhile, and freezes the survivors again.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+# A full pass over this many survivors took ~15 ms on an idle core and several times that
+# on a loaded 2-core machine: beyond it, freeze them.
+FREEZE_AT = 100_000
+# Frozen objects that became cyclic garbage live at most this long (s).
+THAW_AFTER = 3600.0
+GENERATIONS = 3
+
+
+@dataclass
+class Pauses:
+    """Collector passes per generation: how many, their total and longest duration (s),
+    and the CPU time they took (on a loaded machine a pass lasts several times its CPU
+    time: the thread is not always running meanwhile)."""
+
+    count: list[int] = field(default_factory=lambda: [0] * GENERATIONS)
+    seconds: list[float] = field(default_factory=lambda: [0.0] * GENERATIONS)
+    longest: list[float] = field(default_factory=lambda: [0.0] * GENERATIONS)
+    cpu_seconds: list[float] = field(default_factory=lambda: [0.0] * GENERATIONS)
+
+
+class Collection:
+    def __init__(self, *, freeze_at: int = FREEZE_AT, thaw_after: float = THAW_AFTER) -> None:
+        self.freeze_at = freeze_at
+        self.thaw_after = thaw_after
+        self.pauses = Pauses()
+        self.freezes = 0
+        self.thaws = 0
+        self._began = self._began_cpu = 0.0
+        self._frozen_since = time.monotonic()  # the oldest frozen object's freeze, about
+
+    def install(self) -> None:
+        if self._callback not in gc.callbacks:
+            gc.callbacks.append(self._callback)
+
+    def uninstall(self) -> None:
+        if self._callback in gc.callbacks:
+            gc.callbacks.remove(self._callback)
+
+    def frozen(self) -> int:
+        return gc.get_freeze_count()
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._began, self._began_cpu = time.perf_counter(), time.thread_time()
+            return
+        took = time.perf_counter() - self._began
+        cpu = time.thread_time() - self._began_cpu
+        generation = int(info["generation"])
+        # No lock: the collector holds the GIL from its start to its last callback.
+        pauses = self.pauses
+        pauses.count[generation] += 1
+        pauses.seconds[generation] += took
+        pauses.longest[generation] = max(pauses.longest[generation], took)
+        pauses.cpu_seconds[generation] += cpu
+        if generation == GENERATIONS - 1:
+            self._after_full_pass()
+
+    def _after_full_pass(self) -> None:
+        now = time.monotonic()
+        frozen = gc.get_freeze_count()
+        if frozen and now - self._frozen_since > self.thaw_after:
+            # The next full pass sees what was frozen (and collects what died of it).
+            gc.unfreeze()
+            self.thaws += 1
+            return
+        # Only the oldest generation holds anything now: the pass merged the younger ones.
+        if len(gc.get_objects(generation=GENERATIONS - 1)) >= self.freeze_at:
+            if not frozen:
+                self._frozen_since = now
+            gc.freeze()
+            self.freezes += 1
+
+
+# The process's collector: `gestalt serve` installs it, /metrics reads it.
+collection = Collection()

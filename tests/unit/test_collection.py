@@ -1,0 +1,81 @@
+"""The garbage collector in `gestalt serve` (engine/collection.py): long-lived objects
+found by a full pass are frozen out of the next ones, garbage is never frozen, and what
+was frozen and died in a cycle is collected after a thaw."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from collections.abc import Iterator
+
+import pytest
+
+from gestalt.engine.collection import Collection
+
+
+class Node:
+    """An object that can be in a reference cycle and be watched (weakref)."""
+
+    def __init__(self) -> None:
+        self.me: Node | None = None
+
+
+def cycle() -> tuple[Node, weakref.ref[Node]]:
+    node = Node()
+    node.me = node
+    return node, weakref.ref(node)
+
+
+@pytest.fixture
+def collection() -> Iterator[Collection]:
+    gc.unfreeze()  # whatever an earlier test froze: this one counts from nothing
+    gc.collect()
+    # Frozen at 50,000 survivors more than this process holds already.
+    watched = Collection(freeze_at=len(gc.get_objects()) + 50_000)
+    watched.install()
+    try:
+        yield watched
+    finally:
+        watched.uninstall()
+        gc.unfreeze()
+
+
+def test_a_full_pass_over_many_survivors_freezes_them_and_the_next_passes_skip_them(
+        collection: Collection) -> None:
+    # Long-lived containers, as a map's entities' lists (sources, endpoints, reasons).
+    kept = [[str(i)] for i in range(60_000)]
+    node, alive = cycle()
+    del node  # garbage in a cycle: the pass must collect it, not freeze it
+    gc.collect()
+    assert alive() is None
+    assert collection.freezes == 1
+    assert gc.get_freeze_count() >= len(kept)
+    pauses = collection.pauses
+    assert pauses.count[2] >= 1 and pauses.longest[2] > 0 and pauses.cpu_seconds[2] > 0
+    # The next full pass walks what lived long since, not the map.
+    gc.collect()
+    assert len(gc.get_objects(generation=2)) < len(kept)
+    assert collection.freezes == 1  # too few new survivors to freeze again
+
+
+def test_few_survivors_are_not_frozen(collection: Collection) -> None:
+    kept = [[str(i)] for i in range(1_000)]
+    gc.collect()
+    assert collection.freezes == 0 and gc.get_freeze_count() == 0
+    assert kept
+
+
+def test_what_was_frozen_and_died_in_a_cycle_is_collected_after_a_thaw(
+        collection: Collection) -> None:
+    collection.freeze_at = 1
+    node, alive = cycle()
+    gc.collect()  # the node survives, and is frozen with the rest
+    assert collection.freezes == 1
+    del node
+    gc.collect()
+    assert alive() is not None  # frozen: a full pass leaves it alone
+    collection.thaw_after = 0.0
+    gc.collect()  # thaws what is frozen, at its end
+    assert collection.thaws == 1 and gc.get_freeze_count() == 0
+    gc.collect()
+    assert alive() is None
