@@ -66,6 +66,11 @@ describe("edges", () => {
     const lines = sg.root.children.find((o) => o.name === "edges") as THREE.LineSegments;
     sg.update(unplaced, 0, camera, 380, 800, 0.5, 0.5);
     expect(lines.geometry.drawRange.count).toBe(Math.floor(budget * 0.5) * 2);
+    // A picture taken meanwhile has them all.
+    sg.fullDetail();
+    expect(lines.geometry.drawRange.count).toBe(budget * 2);
+    sg.update(unplaced, 0.01, camera, 380, 800, 0.5, 0.5);
+    expect(lines.geometry.drawRange.count).toBe(Math.floor(budget * 0.5) * 2);
     // The camera rests: the whole budget, though nothing else changed.
     expect(sg.update(unplaced, 0.02, camera, 380, 800, 1, 1)).toBe(true);
     expect(lines.geometry.drawRange.count).toBe(budget * 2);

@@ -166,7 +166,9 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
       return cost;
     };
     mapCapture.png = () => new Promise((resolve) => {
-      if (gl.getPixelRatio() < 1) gl.setPixelRatio(1); // not the softer picture of a move
+      // Not the softer, sparser picture of a move: full resolution, every edge in budget.
+      if (gl.getPixelRatio() < 1) gl.setPixelRatio(1);
+      sceneGraph.fullDetail();
       gl.render(scene, camera);
       el.toBlob(resolve, "image/png");
     });

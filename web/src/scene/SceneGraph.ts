@@ -433,6 +433,14 @@ export class SceneGraph {
     return moved || looked || styled || split || edgesChanged || animating;
   }
 
+  /** Edges within their whole budgets again at once (a picture taken while moving). */
+  fullDetail(): void {
+    if (this.edges.share === 1) return;
+    this.edges.share = 1;
+    this.edges.writeEdges(this);
+    this.particles.write(this, this.edges.shown);
+  }
+
   /** World position of a shown node (an entity id is looked up through its aggregate). */
   positionOf(id: string): THREE.Vector3 | null {
     const shown = this.view.shownAs.get(id) ?? id;
