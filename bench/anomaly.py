@@ -45,7 +45,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
-from benchlib import write_result  # noqa: E402
+from benchlib import command_line, write_result  # noqa: E402
 
 from gestalt.engine.anomaly import Detector  # noqa: E402
 from gestalt.model import Entity, EntityKind, EntityStatus  # noqa: E402
@@ -289,7 +289,9 @@ def cost(series: int) -> dict[str, float]:
 
 
 def main() -> None:
-    quick = "--quick" in sys.argv
+    quick = command_line(__doc__, lambda parser: parser.add_argument(
+        "--quick", action="store_true",
+        help="about a fifth of the series: a quick look, not figures to keep")).quick
     started = time.monotonic()
     result: dict[str, object] = {
         "load_before": [round(x, 2) for x in os.getloadavg()],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -11,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,26 @@ RESULTS = ROOT / "bench" / "results"
 # The one way tests and benchmarks start a server and wait for it (tests/support/daemons.py).
 sys.path.insert(0, str(ROOT))
 from tests.support.daemons import free_port, start_until_ready, stop  # noqa: E402
+
+
+class _DocstringAndDefaults(argparse.RawDescriptionHelpFormatter,
+                            argparse.ArgumentDefaultsHelpFormatter):
+    """The docstring as written (its lists and command lines), each option's default."""
+
+
+def command_line(doc: str | None,
+                 configure: Callable[[argparse.ArgumentParser], object] | None = None, *,
+                 epilog: str | None = None) -> argparse.Namespace:
+    """A benchmark's command line, parsed from sys.argv before anything starts: `--help`
+    shows `doc` (the script's docstring, its lines kept) and `epilog` (the environment
+    variables it reads), `configure` adds the script's own options, and anything else
+    is an error (exit 2): a mistyped option must not run minutes of load. Options are
+    spelt out: argparse would take `--ful` for `--full` (a 10 x 10,000 run)."""
+    parser = argparse.ArgumentParser(description=doc, epilog=epilog, allow_abbrev=False,
+                                     formatter_class=_DocstringAndDefaults)
+    if configure is not None:
+        configure(parser)
+    return parser.parse_args()
 
 
 def percentile(values: Sequence[float], q: float) -> float:

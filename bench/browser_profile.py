@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.browser_scale import orbit  # noqa: E402
+from benchlib import command_line  # noqa: E402
 from tests.e2e.harness import ensure_web_built, gestalt_server, launch_chromium, wait_until  # noqa: E402
 
 CATEGORIES = [
@@ -111,16 +112,20 @@ def profile_summary(profile: dict[str, Any], frames: int) -> dict[str, Any]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--entities", type=int, default=10000)
-    parser.add_argument("--churn", type=float, default=20.0)
-    parser.add_argument("--seconds", type=float, default=6.0)
+def options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--entities", type=int, default=10000,
+                        help="entities of the map (twice as many edges)")
+    parser.add_argument("--churn", type=float, default=20.0, help="synthetic changes per second")
+    parser.add_argument("--seconds", type=float, default=6.0, help="seconds recorded")
     parser.add_argument("--settle", type=float, default=15.0,
                         help="seconds after the first full render")
     parser.add_argument("--orbit", action="store_true", help="drag the camera while recording")
-    parser.add_argument("--trace-out", type=Path, default=None)
-    args = parser.parse_args()
+    parser.add_argument("--trace-out", type=Path, default=None,
+                        help="write the trace's events (JSON) there")
+
+
+def main() -> None:
+    args = command_line(__doc__, options)
     from playwright.sync_api import sync_playwright
 
     ensure_web_built()

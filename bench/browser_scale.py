@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
+from benchlib import command_line  # noqa: E402
 from tests.e2e.harness import ensure_web_built, gestalt_server, launch_chromium, wait_until  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "browser_scale.json"
@@ -179,15 +180,18 @@ def measure(
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--entities", type=int, default=10000)
-    parser.add_argument("--edges", type=int, default=None)
-    parser.add_argument("--churn", type=float, default=20.0)
-    parser.add_argument("--seconds", type=float, default=15.0)
+def options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--entities", type=int, default=10000, help="entities of the large map")
+    parser.add_argument("--edges", type=int, default=0,
+                        help="edges of the large map (0: twice the entities)")
+    parser.add_argument("--churn", type=float, default=20.0, help="synthetic changes per second")
+    parser.add_argument("--seconds", type=float, default=15.0, help="seconds of each window")
     parser.add_argument("--huge", type=int, default=50000,
                         help="entities of the third map (0: none)")
-    args = parser.parse_args()
+
+
+def main() -> None:
+    args = command_line(__doc__, options)
     from playwright.sync_api import sync_playwright
 
     ensure_web_built()

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from benchlib import percentile, write_result
+from benchlib import command_line, percentile, write_result
 from tests.e2e.harness import CHROMIUM, CHROMIUM_ARGS, ensure_web_built, gestalt_server
 
 TARGET_PER_SECOND = 10
@@ -203,13 +203,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await browser.close()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--entities", type=int, default=1000)
+def options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--entities", type=int, default=1000, help="entities of the map")
     parser.add_argument("--churn", type=float, default=5.0, help="synthetic changes per second")
     parser.add_argument("--record", type=float, default=75.0, help="seconds of history first")
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds of dragging")
-    args = parser.parse_args()
+
+
+def main() -> None:
+    args = command_line(__doc__, options)
     ensure_web_built()
     result = asyncio.run(run(args))
     write_result("browser_scrub", {

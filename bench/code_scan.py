@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 import psutil
-from benchlib import write_result
+from benchlib import command_line, write_result
 
 from gestalt.engine.runtime import Engine
 from gestalt.model import SourceState
@@ -113,4 +113,5 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    command_line(__doc__)
     asyncio.run(main())

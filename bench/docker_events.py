@@ -19,6 +19,8 @@ import time
 import uuid
 from pathlib import Path
 
+from benchlib import command_line
+
 from gestalt.model import EntityStatus, ids
 from gestalt.model.config import DockerCollector
 from gestalt.sources.docker import DockerSource
@@ -112,6 +114,7 @@ def summary(values: list[float]) -> dict[str, float]:
 
 
 def main() -> None:
+    command_line(__doc__)
     measured = asyncio.run(measure())
     version = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"],
                              capture_output=True, text=True).stdout.strip()

@@ -21,7 +21,7 @@ import time
 import uuid
 
 import httpx
-from benchlib import gestalt_serve, summary_ms, write_result
+from benchlib import command_line, gestalt_serve, summary_ms, write_result
 
 ITERATIONS = 30
 IMAGE = "gestalt-busybox:test"
@@ -122,6 +122,8 @@ DOCKER_SOCKET = DOCKER_HOST.removeprefix("unix://")
 
 
 def main() -> None:
+    command_line(__doc__, epilog="environment:\n  DOCKER_HOST  the engine's socket "
+                 "(default unix:///var/run/docker.sock)")
     host = DOCKER_HOST
     with gestalt_serve(f'docker: {{enabled: true, socket: "{host}", poll_interval: 3.0}}') as (
             url, _pid):

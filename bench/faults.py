@@ -61,7 +61,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import asyncpg  # noqa: E402
 import msgspec  # noqa: E402
 import nats  # noqa: E402
-from benchlib import percentile, write_result  # noqa: E402
+from benchlib import command_line, percentile, write_result  # noqa: E402
 from nats.js.api import ConsumerConfig  # noqa: E402
 from tests.support.nats_server import NatsServer, nats_server_binary  # noqa: E402
 from tests.support.postgres import (  # noqa: E402
@@ -883,6 +883,7 @@ def report(plan: list[Action], watcher: Watcher, baseline: set[str],
 
 
 def main() -> None:
+    command_line(__doc__)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     result = asyncio.run(run())
     write_result("faults", result)

@@ -37,6 +37,7 @@ import nats
 import yaml
 from benchlib import (
     ROOT,
+    command_line,
     gestalt_serve,
     stop_all,
     summary_ms,
@@ -51,36 +52,65 @@ sys.path.insert(0, str(ROOT))
 from tests.support.nats_server import new_server  # noqa: E402
 from tests.support.sse import frames  # noqa: E402
 
-# `--full` runs the issue's scale (10 agents x 10,000 entities) and records it apart
-# (federation_full_scale.json), so the default, scaled-down run does not overwrite it.
-FULL = "--full" in sys.argv[1:]
-AGENTS = int(os.environ.get("GESTALT_BENCH_AGENTS", "10" if FULL else "4"))
-ENTITIES = int(os.environ.get("GESTALT_BENCH_ENTITIES", "10000" if FULL else "2000"))
-SECONDS = float(os.environ.get("GESTALT_BENCH_SECONDS", "30"))
-# Latency under steady churn is measured from this many seconds after the measuring client's
-# own snapshot arrived (the hub still digests the sites' first pictures once the map is
-# complete, and serving that snapshot stalls it).
-SETTLE = float(os.environ.get("GESTALT_BENCH_SETTLE", "5"))
-# A hub reading 10 sites of 10,000 entities on a loaded 2-core machine may take minutes
-# before every source has started.
-READY_S = 600 if FULL else 60
-# ... and not answer for a while meanwhile (the result has its slowest answer).
-CLIENT_TIMEOUT_S = 300 if FULL else 30
-# 100 changes/s in all, shared by the agents and the local source.
-CHURN = 100.0 / (AGENTS + 1)
+ENVIRONMENT = """\
+environment:
+  GESTALT_BENCH_AGENTS    sites (default 4; with --full 10)
+  GESTALT_BENCH_ENTITIES  entities per site (default 2000; with --full 10000)
+  GESTALT_BENCH_SECONDS   the latency window, s (default 30)
+  GESTALT_BENCH_SETTLE    s from the client's snapshot to the window (default 5)"""
 
 
-def agent_config(tmp: Path, index: int, url: str) -> Path:
-    return synthetic_agent_config(tmp, index, url, entities=ENTITIES, churn=CHURN,
+class Scale(NamedTuple):
+    """How big a run is: `--full` runs the issue's scale (10 agents x 10,000 entities) and
+    records it apart (federation_full_scale.json), so the default, scaled-down run does not
+    overwrite it; GESTALT_BENCH_* override either."""
+
+    full: bool
+    agents: int
+    entities: int
+    seconds: float
+    # Latency under steady churn is measured from this many seconds after the measuring
+    # client's own snapshot arrived (the hub still digests the sites' first pictures once
+    # the map is complete, and serving that snapshot stalls it).
+    settle: float
+
+    @classmethod
+    def chosen(cls, *, full: bool) -> Scale:
+        return cls(full=full,
+                   agents=int(os.environ.get("GESTALT_BENCH_AGENTS", "10" if full else "4")),
+                   entities=int(os.environ.get("GESTALT_BENCH_ENTITIES",
+                                               "10000" if full else "2000")),
+                   seconds=float(os.environ.get("GESTALT_BENCH_SECONDS", "30")),
+                   settle=float(os.environ.get("GESTALT_BENCH_SETTLE", "5")))
+
+    @property
+    def ready_s(self) -> float:
+        """A hub reading 10 sites of 10,000 entities on a loaded 2-core machine may take
+        minutes before every source has started."""
+        return 600 if self.full else 60
+
+    @property
+    def client_timeout_s(self) -> float:
+        """... and not answer for a while meanwhile (the result has its slowest answer)."""
+        return 300 if self.full else 30
+
+    @property
+    def churn(self) -> float:
+        """100 changes/s in all, shared by the agents and the local source."""
+        return 100.0 / (self.agents + 1)
+
+
+def agent_config(tmp: Path, index: int, url: str, scale: Scale) -> Path:
+    return synthetic_agent_config(tmp, index, url, entities=scale.entities, churn=scale.churn,
                                   keyframe_interval=60)
 
 
-def hub_collectors(url: str) -> str:
-    sites = ", ".join(f"site{i}" for i in range(AGENTS))
+def hub_collectors(url: str, scale: Scale) -> str:
+    sites = ", ".join(f"site{i}" for i in range(scale.agents))
     return (f"agents: {{enabled: true, url: \"{url}\", sites: [{sites}], durable: bench-hub,"
             f" silence_timeout: 60}}\n"
-            f"synthetic: {{enabled: true, entities: {ENTITIES}, edges: {ENTITIES}, "
-            f"churn_per_second: {CHURN}, cluster: local}}\n"
+            f"synthetic: {{enabled: true, entities: {scale.entities}, "
+            f"edges: {scale.entities}, churn_per_second: {scale.churn}, cluster: local}}\n"
             # Named, so that the URL's "nats:" is not taken for the section.
             "nats: {enabled: false}")
 
@@ -193,9 +223,9 @@ class Seen(NamedTuple):
     arrived: float
 
 
-async def latencies(url: str, seconds: float) -> dict[str, list[Seen]]:
+async def latencies(url: str, seconds: float, settle: float) -> dict[str, list[Seen]]:
     """SSE delta frames for `seconds`, by origin (the agents' sites, the local source),
-    from SETTLE seconds after this client's snapshot arrived: serving a snapshot of the
+    from `settle` seconds after this client's snapshot arrived: serving a snapshot of the
     whole map stalls the hub for most of a second on a loaded machine, and the deltas
     behind it measured that, not the churn (a browser opening the map pays it once)."""
     found: dict[str, list[Seen]] = {"agents": [], "local": []}
@@ -204,7 +234,7 @@ async def latencies(url: str, seconds: float) -> dict[str, list[Seen]]:
         starts = ends = float("inf")
         async for frame in frames(response):
             if frame.event == "snapshot" and starts == float("inf"):
-                starts = time.monotonic() + SETTLE
+                starts = time.monotonic() + settle
                 ends = starts + seconds
             if time.monotonic() > ends:
                 break
@@ -274,8 +304,8 @@ async def last_seq(nats_url: str) -> int:
 
 
 async def measure(url: str, pid: int, expected: int, started: float,
-                  nats_url: str) -> dict[str, object]:
-    async with httpx.AsyncClient(timeout=CLIENT_TIMEOUT_S) as client:
+                  nats_url: str, scale: Scale) -> dict[str, object]:
+    async with httpx.AsyncClient(timeout=scale.client_timeout_s) as client:
         complete = await until_total(client, url, expected)
         first_map_s = time.monotonic() - started
         caught_up = await until_caught_up(client, url)
@@ -283,7 +313,7 @@ async def measure(url: str, pid: int, expected: int, started: float,
         seq = await last_seq(nats_url)
         cpu_before, c0 = cpu_seconds(pid), time.monotonic()
         gc_before = await collector(client, url)
-        lat = await latencies(url, SECONDS)
+        lat = await latencies(url, scale.seconds, scale.settle)
         gc_after = await collector(client, url)
         after, t1 = await observations(client, url), time.monotonic()
         cpu_after, c1 = cpu_seconds(pid), time.monotonic()
@@ -328,29 +358,36 @@ async def measure(url: str, pid: int, expected: int, started: float,
 
 
 def main() -> None:
+    full = command_line(__doc__, lambda parser: parser.add_argument(
+        "--full", action="store_true",
+        help="the issue's scale, 10 agents x 10,000 entities (minutes; results in "
+             "federation_full_scale.json)"), epilog=ENVIRONMENT).full
+    scale = Scale.chosen(full=full)
     nats = new_server(name="gestalt-bench-federation")
     nats.start()
     agents: list[subprocess.Popen[bytes]] = []
     tmp = Path(tempfile.mkdtemp(prefix="gestalt-bench-fed-"))
     try:
         started = time.monotonic()
-        for i in range(AGENTS):
+        for i in range(scale.agents):
             log = open(tmp / f"agent{i}.log", "ab")  # noqa: SIM115 (the child keeps it)
             agents.append(subprocess.Popen(
                 [sys.executable, "-m", "gestalt.cli", "agent", "--config",
-                 str(agent_config(tmp, i, nats.url)), "--log-level", "warning"],
+                 str(agent_config(tmp, i, nats.url, scale)), "--log-level", "warning"],
                 stdout=log, stderr=subprocess.STDOUT))
-        # Each site holds about ENTITIES entities (the synthetic world rounds a little).
-        expected = int((AGENTS + 1) * ENTITIES * 0.98)
-        with gestalt_serve(hub_collectors(nats.url), ready_timeout=READY_S) as (url, pid):
-            live = asyncio.run(measure(url, pid, expected, started, nats.url))
+        # Each site holds about `entities` entities (the synthetic world rounds a little).
+        expected = int((scale.agents + 1) * scale.entities * 0.98)
+        with gestalt_serve(hub_collectors(nats.url, scale),
+                           ready_timeout=scale.ready_s) as (url, pid):
+            live = asyncio.run(measure(url, pid, expected, started, nats.url, scale))
         stream = nats.get("/jsz?streams=true")
         cold_started = time.monotonic()  # the process's start counts
-        with gestalt_serve(hub_collectors(nats.url), ready_timeout=READY_S) as (url, pid):
+        with gestalt_serve(hub_collectors(nats.url, scale),
+                           ready_timeout=scale.ready_s) as (url, pid):
             ready = time.monotonic() - cold_started
 
             async def cold() -> dict[str, object]:
-                async with httpx.AsyncClient(timeout=CLIENT_TIMEOUT_S) as client:
+                async with httpx.AsyncClient(timeout=scale.client_timeout_s) as client:
                     SLOWEST_ANSWER.clear()
                     after_ready = await until_total(client, url, expected)
                     took = time.monotonic() - cold_started
@@ -370,15 +407,16 @@ def main() -> None:
                  if isinstance(agents_total, dict) and isinstance(local_total, dict)
                  and local_total["p99_ms"] else None)
         result = {
-            "scale": f"{AGENTS} agents x {ENTITIES} entities + a local source of "
-                     f"{ENTITIES} on a {os.cpu_count()}-core machine (issue: 10 x 10,000)",
-            "agents": AGENTS, "entities_per_site": ENTITIES,
-            "changes_per_s_total": 100, "window_s": SECONDS, "settle_s": SETTLE,
+            "scale": f"{scale.agents} agents x {scale.entities} entities + a local source "
+                     f"of {scale.entities} on a {os.cpu_count()}-core machine "
+                     "(issue: 10 x 10,000)",
+            "agents": scale.agents, "entities_per_site": scale.entities,
+            "changes_per_s_total": 100, "window_s": scale.seconds, "settle_s": scale.settle,
             "live": live, "p99_ratio_agents_to_local": round(ratio, 2) if ratio else None,
             "cold_start_from_stream": cold_start,
             "stream_messages": stream.get("messages"), "stream_bytes": stream.get("bytes"),
         }
-        path = write_result("federation_full_scale" if FULL else "federation", result)
+        path = write_result("federation_full_scale" if scale.full else "federation", result)
         print(yaml.safe_dump(result, sort_keys=False))
         print(f"written to {path}")
     finally:

@@ -45,7 +45,14 @@ from pathlib import Path
 import httpx
 import nats
 import yaml
-from benchlib import ROOT, gestalt_serve, stop_all, synthetic_agent_config, write_result
+from benchlib import (
+    ROOT,
+    command_line,
+    gestalt_serve,
+    stop_all,
+    synthetic_agent_config,
+    write_result,
+)
 from nats.js.api import DiscardPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
@@ -156,6 +163,12 @@ def signal_all(agents: list[subprocess.Popen[bytes]], sig: int) -> None:
 
 
 def main() -> None:
+    command_line(__doc__, epilog="""\
+environment:
+  GESTALT_BENCH_AGENTS     sites (default 10)
+  GESTALT_BENCH_ENTITIES   entities per site (default 10000)
+  GESTALT_BENCH_SPEEDUP    time acceleration (default 4)
+  GESTALT_BENCH_HISTORY_S  history in the long stream, s (default 3600)""")
     server = new_server(name="gestalt-bench-federation-history")
     server.start()
     agents: list[subprocess.Popen[bytes]] = []

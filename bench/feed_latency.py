@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-from benchlib import summary_ms, write_result  # noqa: E402
+from benchlib import command_line, summary_ms, write_result  # noqa: E402
 from tests.e2e.harness import ensure_web_built, gestalt_server, launch_chromium, wait_until  # noqa: E402
 from tests.support.daemons import free_port, start_until_ready, stop  # noqa: E402
 from tests.support.services import TEST_IMAGE  # noqa: E402
@@ -167,10 +167,13 @@ def measure_kubesim(page: Any, api: str, iterations: int) -> dict[str, list[floa
     return out
 
 
+def options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--iterations", type=int, default=30,
+                        help="changes timed in each of Docker and kubesim")
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--iterations", type=int, default=30)
-    args = parser.parse_args()
+    args = command_line(__doc__, options)
     from playwright.sync_api import sync_playwright
 
     ensure_web_built()

@@ -11,7 +11,7 @@ import os
 import time
 
 import msgspec
-from benchlib import write_result
+from benchlib import command_line, write_result
 
 from gestalt.engine.hub import Hub
 from gestalt.engine.store import Store
@@ -21,6 +21,7 @@ from gestalt.sources.synthetic import SyntheticWorld
 
 
 def main() -> None:
+    command_line(__doc__)
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     world = SyntheticWorld(SyntheticCollector(entities=10_000, edges=20_000))

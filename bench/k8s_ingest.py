@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 import psutil
-from benchlib import write_result
+from benchlib import command_line, write_result
 
 from gestalt.model import Connection, Entity, Event, SourceState
 from gestalt.model.config import KubernetesCollector
@@ -144,11 +144,14 @@ def run(pods: int, events: int) -> dict[str, Any]:
             "sink_calls": sink.calls}
 
 
+def options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pods", type=int, default=10_000, help="pods of the cluster")
+    parser.add_argument("--events", type=int, default=20_000,
+                        help="watch events under pod churn")
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pods", type=int, default=10_000)
-    parser.add_argument("--events", type=int, default=20_000)
-    args = parser.parse_args()
+    args = command_line(__doc__, options)
     write_result("k8s_ingest", run(args.pods, args.events))
 
 

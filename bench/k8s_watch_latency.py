@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import psutil
-from benchlib import summary_ms, write_result
+from benchlib import command_line, summary_ms, write_result
 
 from gestalt.engine.hub import Hub
 from gestalt.engine.store import Store
@@ -173,13 +173,16 @@ async def run(pods: int, rate: float, seconds: float, with_hub: bool) -> dict[st
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pods", type=int, default=10_000)
-    parser.add_argument("--rate", type=float, default=100.0)
-    parser.add_argument("--seconds", type=float, default=20.0)
+def options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pods", type=int, default=10_000, help="pods of the cluster")
+    parser.add_argument("--rate", type=float, default=100.0, help="pod updates per second")
+    parser.add_argument("--seconds", type=float, default=20.0,
+                        help="seconds of churn measured")
     parser.add_argument("--no-hub", action="store_true", help="the source alone")
-    args = parser.parse_args()
+
+
+def main() -> None:
+    args = command_line(__doc__, options)
     write_result("k8s_watch_latency",
                  asyncio.run(run(args.pods, args.rate, args.seconds, not args.no_hub)))
 

@@ -8,6 +8,7 @@ import statistics
 import time
 
 import nats
+from benchlib import command_line
 from nats_support import nats_server, varz, write
 
 from gestalt.model import ids
@@ -63,6 +64,7 @@ async def trials(url: str, monitor_url: str, interval: float) -> list[float]:
 
 
 def main() -> None:
+    command_line(__doc__)
     result = {}
     with nats_server() as (url, monitor_url):
         for interval in (2.0, 0.5):

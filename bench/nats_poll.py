@@ -8,6 +8,7 @@ import statistics
 import time
 
 import httpx
+from benchlib import command_line
 from nats_support import child, nats_server, varz, wait, write
 
 from gestalt.sources.nats import monitor
@@ -44,6 +45,7 @@ async def measure(monitor_url: str) -> dict:
 
 
 def main() -> None:
+    command_line(__doc__)
     with nats_server() as (url, monitor_url):
         load = child("hold", url, str(CONNECTIONS), str(SUBS_PER_CONNECTION))
         try:

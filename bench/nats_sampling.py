@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from benchlib import command_line
 from nats_support import child, nats_server, write
 
 from gestalt.model.config import NatsCollector
@@ -50,6 +51,7 @@ async def measure(url: str) -> dict:
 
 
 def main() -> None:
+    command_line(__doc__)
     with nats_server() as (url, _):
         result = asyncio.run(measure(url))
     write("nats_sampling", {"rate_msgs_per_s": RATE, "seconds": SECONDS, **result})

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
@@ -22,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
+from benchlib import command_line  # noqa: E402
 from tests.support.daemons import free_port, start_until_ready, stop  # noqa: E402
 
 from gestalt.sim.natsdemo import nats_server_binary  # noqa: E402
@@ -102,9 +104,23 @@ async def blast(url: str, subject: str, rate: float, seconds: float) -> None:
     await nc.close()
 
 
+def roles(parser: argparse.ArgumentParser) -> None:
+    """The child processes' command lines (`child` starts them)."""
+    role = parser.add_subparsers(dest="role", required=True)
+    held = role.add_parser("hold", help="hold client connections, each with subscriptions")
+    held.add_argument("url")
+    held.add_argument("connections", type=int)
+    held.add_argument("subs", type=int, metavar="subs_per_connection")
+    blasted = role.add_parser("blast", help="publish 100-byte messages at a rate")
+    blasted.add_argument("url")
+    blasted.add_argument("subject")
+    blasted.add_argument("rate", type=float, help="messages per second")
+    blasted.add_argument("seconds", type=float)
+
+
 if __name__ == "__main__":
-    role, url, *rest = sys.argv[1:]
-    if role == "hold":
-        asyncio.run(hold(url, int(rest[0]), int(rest[1])))
-    elif role == "blast":
-        asyncio.run(blast(url, rest[0], float(rest[1]), float(rest[2])))
+    args = command_line(__doc__, roles)
+    if args.role == "hold":
+        asyncio.run(hold(args.url, args.connections, args.subs))
+    else:
+        asyncio.run(blast(args.url, args.subject, args.rate, args.seconds))

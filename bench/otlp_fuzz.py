@@ -13,7 +13,7 @@ from collections import Counter
 
 import httpx
 import orjson
-from benchlib import ROOT, write_result
+from benchlib import ROOT, command_line, write_result
 
 sys.path.insert(0, str(ROOT))
 from tests.fixtures.otlp.payloads import call_pairs  # noqa: E402
@@ -76,6 +76,7 @@ def bodies(rng: random.Random, valid: list[bytes], bombs: list[bytes]) -> tuple[
 
 
 def main() -> int:
+    command_line(__doc__)
     rng = random.Random(SEED)
     valid = [m.SerializeToString() for m in call_pairs(20, {"service.name": "a"},
                                                         {"service.name": "b"})]

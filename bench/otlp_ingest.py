@@ -11,7 +11,7 @@ import time
 
 import httpx
 import psutil
-from benchlib import ROOT, write_result
+from benchlib import ROOT, command_line, write_result
 
 sys.path.insert(0, str(ROOT))
 from tests.fixtures.otlp.payloads import call_pairs  # noqa: E402
@@ -59,6 +59,7 @@ async def send(url: str, bodies: list[bytes], count: int) -> float:
 
 
 def main() -> None:
+    command_line(__doc__)
     bodies = payloads()
     receiver = Receiver()
     try:

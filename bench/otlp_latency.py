@@ -11,7 +11,7 @@ import time
 
 import httpx
 import msgspec
-from benchlib import ROOT, summary_ms, write_result
+from benchlib import ROOT, command_line, summary_ms, write_result
 
 sys.path.insert(0, str(ROOT))
 from tests.fixtures.otlp.payloads import call_pairs  # noqa: E402
@@ -73,6 +73,7 @@ async def trial_set(flush_interval: float) -> tuple[list[float], list[float]]:
 
 
 def main() -> None:
+    command_line(__doc__)
     result = {}
     for interval in (1.0, 0.1):
         new_edge, known_edge = asyncio.run(trial_set(interval))

@@ -10,7 +10,7 @@ import sys
 import time
 
 import httpx
-from benchlib import ROOT, summary_ms, write_result
+from benchlib import ROOT, command_line, summary_ms, write_result
 
 sys.path.insert(0, str(ROOT))
 from tests.fixtures.otlp.receiver import CountingSink  # noqa: E402
@@ -36,6 +36,7 @@ async def cycles(url: str) -> tuple[list[float], int, int]:
 
 
 def main() -> None:
+    command_line(__doc__)
     binary = shutil.which("prometheus")
     if binary is None:
         raise SystemExit("no prometheus on PATH (scripts/services.sh installs it)")

@@ -5,10 +5,13 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from benchlib import command_line
 
 HERE = Path(__file__).resolve().parent
 NOT_BENCHMARKS = {"benchlib.py", "run_all.py"}
@@ -24,8 +27,18 @@ def benchmarks() -> list[Path]:
     )
 
 
+def benchmark_name(name: str) -> str:
+    known = sorted(p.stem for p in benchmarks())
+    if name not in known:
+        raise argparse.ArgumentTypeError(f"no benchmark {name!r} (one of: {', '.join(known)})")
+    return name
+
+
 def main() -> int:
-    wanted = set(sys.argv[1:])
+    wanted = set(command_line(__doc__, lambda parser: parser.add_argument(
+        "names", nargs="*", type=benchmark_name, metavar="NAME",
+        help="benchmarks to run (a script's name without .py); default: all but "
+             f"{', '.join(sorted(LONG))}")).names)
     chosen = [p for p in benchmarks() if p.stem in wanted or not wanted and p.stem not in LONG]
     failed = []
     for index, path in enumerate(chosen, 1):

@@ -14,7 +14,7 @@ import time
 
 import httpx
 import psutil
-from benchlib import gestalt_serve, write_result
+from benchlib import command_line, gestalt_serve, write_result
 
 
 def rss_mb(pid: int) -> float:
@@ -41,6 +41,7 @@ def anomaly_passes(url: str) -> tuple[float | None, int]:
 
 
 def main() -> None:
+    command_line(__doc__)
     with gestalt_serve("synthetic: {enabled: false}") as (_url, pid):
         time.sleep(2)
         idle = rss_mb(pid)

@@ -14,7 +14,7 @@ import os
 import tempfile
 import time
 
-from benchlib import summary_ms, write_result
+from benchlib import command_line, summary_ms, write_result
 
 from gestalt.engine.runtime import Engine
 from gestalt.engine.scoring import summarize
@@ -79,6 +79,7 @@ async def measure() -> dict[str, object]:
 
 
 def main() -> None:
+    command_line(__doc__)
     write_result("snapshot_encode", asyncio.run(measure()))
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 import psutil
-from benchlib import gestalt_serve, write_result
+from benchlib import command_line, gestalt_serve, write_result
 from prometheus_client.parser import text_string_to_metric_families
 
 ENTITIES, EDGES, CHURN = 5000, 10000, 50
@@ -162,11 +162,13 @@ async def soak(url: str, pid: int, minutes: float, interval: float) -> dict[str,
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--minutes", type=float, default=30.0)
+def options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--minutes", type=float, default=30.0, help="length of the soak")
     parser.add_argument("--interval", type=float, default=10.0, help="seconds between samples")
-    args = parser.parse_args()
+
+
+def main() -> None:
+    args = command_line(__doc__, options)
     os.environ["PYTHONTRACEMALLOC"] = "1"  # inherited by the server
     collectors = (f"synthetic: {{enabled: true, entities: {ENTITIES}, edges: {EDGES}, "
                   f"churn_per_second: {CHURN}}}")

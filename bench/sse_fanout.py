@@ -11,7 +11,7 @@ import resource
 import time
 
 import psutil
-from benchlib import gestalt_serve, summary_ms, write_result
+from benchlib import command_line, gestalt_serve, summary_ms, write_result
 
 CHURN_PER_SECOND = 20
 SECONDS = 10
@@ -87,6 +87,7 @@ async def run(clients: int) -> dict[str, object]:
 
 
 def main() -> None:
+    command_line(__doc__)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     results = [asyncio.run(run(n)) for n in (100, 1000)]

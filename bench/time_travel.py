@@ -28,14 +28,13 @@ import asyncio
 import os
 import random
 import sqlite3
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
-from benchlib import summary_ms, write_result
+from benchlib import command_line, summary_ms, write_result
 from tests.support.server import running_server
 
 from gestalt.engine.moments import sample_window, topology_json
@@ -44,7 +43,6 @@ from gestalt.model import SourceState
 from gestalt.model.config import Config, HistoryConfig, ServerConfig, SyntheticCollector
 from gestalt.sources.synthetic import SyntheticWorld
 
-CHANGES = int(sys.argv[1]) if len(sys.argv) > 1 else 12_000
 PER_HOUR = 20 * 3600
 MOMENTS = 40
 WARM_UP = 300
@@ -63,7 +61,7 @@ def on_disk(path: Path) -> dict[str, int]:
             "events": sum(v for k, v in tables.items() if k.startswith("events"))}
 
 
-async def record(engine: Engine, world: SyntheticWorld, changes: int = CHANGES
+async def record(engine: Engine, world: SyntheticWorld, changes: int
                  ) -> tuple[int, int, float]:
     """`changes` structural changes through the hub; (deltas, objects changed, seconds)."""
     sink = engine.hub.sink("synthetic")
@@ -153,7 +151,7 @@ async def replay(engine: Engine) -> dict[str, Any]:
             "frames_per_second": round(frames / took, 1)}
 
 
-async def measure() -> dict[str, Any]:
+async def measure(changes: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         config = Config(server=ServerConfig(data_dir=tmp),
                         history=HistoryConfig(max_disk_percent=0))
@@ -169,18 +167,18 @@ async def measure() -> dict[str, Any]:
             path = Path(tmp) / "history.sqlite3"
             base = on_disk(path)
             start = time.time()
-            deltas, objects, took = await record(engine, world)
+            deltas, objects, took = await record(engine, world, changes)
             end = time.time()
             grown = on_disk(path)
-            scale = PER_HOUR / CHANGES
+            scale = PER_HOUR / changes
             per_hour = {k: round((grown[k] - base[k]) * scale / 1e6, 2) for k in grown}
             with sqlite3.connect(path) as conn:
                 (keyframes,) = conn.execute("SELECT COUNT(*) FROM keyframes").fetchone()
             topology_bytes = grown["topology"] - base["topology"]
             storage = {
-                "changes": CHANGES, "deltas": deltas, "objects_changed": objects,
+                "changes": changes, "deltas": deltas, "objects_changed": objects,
                 "keyframes": keyframes,
-                "bytes_per_change": round(topology_bytes / CHANGES),
+                "bytes_per_change": round(topology_bytes / changes),
                 "bytes_per_delta": round(topology_bytes / deltas),
                 "bytes_per_object": round(topology_bytes / objects),
                 "mb_per_hour_at_20_deltas_per_s": round(
@@ -192,7 +190,7 @@ async def measure() -> dict[str, Any]:
                 "mb_per_hour_topology": per_hour["topology"],
                 "mb_per_hour_with_events": round(per_hour["topology"] + per_hour["events"], 2),
                 "mb_per_hour_database": per_hour["used"],
-                "extrapolated_from_changes": CHANGES, "target_mb_per_hour": 30,
+                "extrapolated_from_changes": changes, "target_mb_per_hour": 30,
             }
             print(storage, flush=True)
             moments = await at_moments(engine, start, end)
@@ -205,7 +203,10 @@ async def measure() -> dict[str, Any]:
 
 
 def main() -> None:
-    write_result("time_travel", asyncio.run(measure()))
+    changes = command_line(__doc__, lambda parser: parser.add_argument(
+        "changes", nargs="?", type=int, default=12_000, metavar="CHANGES",
+        help="structural changes recorded and extrapolated to the hour")).changes
+    write_result("time_travel", asyncio.run(measure(changes)))
 
 
 if __name__ == "__main__":
