@@ -172,6 +172,29 @@ async def test_the_sample_index_forgets_entities_long_gone(
         history.close()
 
 
+async def test_an_index_over_the_limit_and_all_recent_is_not_pruned_at_every_frame(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A map larger than the limit, every entity sampled lately, stays over it: the index
+    was rebuilt whole at each metrics frame (110,000 entities: 50-340 ms of the hub's
+    loop every second). Pruned, it waits until it has doubled."""
+    monkeypatch.setattr("gestalt.engine.history.SAMPLE_INDEX_LIMIT", 2)
+    history = History(tmp_path / "h.sqlite3", sample_interval=1)
+    history.open()
+    try:
+        history.record_metrics({f"pod:{i}": {"cpu_percent": 1.0} for i in range(4)}, now=NOW)
+        history.record_metrics({"pod:4": {"cpu_percent": 1.0}}, now=NOW + 1)
+        index = history._last_sample  # pruned once: all five recent, kept
+        assert len(index) == 5
+        for n in range(5, 9):  # up to twice what was kept: not pruned again
+            history.record_metrics({f"pod:{n}": {"cpu_percent": 1.0}}, now=NOW + 2)
+            assert history._last_sample is index
+        history.record_metrics({"pod:new": {"cpu_percent": 1.0}}, now=NOW + 60)
+        assert set(history._last_sample) == {"pod:new"}  # past it: the long quiet go
+    finally:
+        history.close()
+
+
 LAYOUT_0 = Path(__file__).parent.parent / "fixtures" / "history" / "layout-0.sqlite3"
 
 

@@ -3,12 +3,17 @@ moving backwards and refuse what does not belong, on the wire format's own docum
 
 from __future__ import annotations
 
+import statistics
+import time
+
 import msgspec
 
 from gestalt.model import Delta, Entity, EntityKind, EntityStatus, MetricsFrame
 from gestalt.model.changes import encode
+from gestalt.model.config import SyntheticCollector
 from gestalt.model.federation import AGENT_HEADER, STARTED_HEADER, keyframe_parts
 from gestalt.sources.agents.mirror import Incoming, Numbers, Picture, SiteMirror
+from gestalt.sources.synthetic import SyntheticWorld
 
 
 def pod(name: str, status: EntityStatus = EntityStatus.RUNNING) -> Entity:
@@ -121,3 +126,49 @@ def test_the_trusted_agents_next_keyframe_passes_on_only_what_it_changes() -> No
     # Another agent's keyframe is still a whole picture.
     (new,) = keyframe(1, pod("fresh"))
     assert isinstance(mirror.apply(msg("keyframe", new, agent="a-2000", started=2000)), Picture)
+
+
+def test_a_delta_read_between_a_keyframes_parts_is_compared_again() -> None:
+    """Parts are compared with the mirror as they come; a delta of the site read between
+    two parts changes what they were compared with, and what the keyframe says of it must
+    still reach the hub."""
+    mirror = SiteMirror("east", max_bytes=1 << 20)
+    (first,) = keyframe(5, pod("a"), pod("b"))
+    assert isinstance(mirror.apply(msg("keyframe", first)), Picture)
+    parts = keyframe(8, pod("a"), pod("b"), pod("c"), max_bytes=60)
+    assert len(parts) == 3
+    assert mirror.apply(msg("keyframe", parts[0])) is None  # a: as the mirror holds it
+    failed = Delta(version=6, timestamp=1.0, upserts=[pod("a", EntityStatus.FAILED)])
+    assert mirror.apply(msg("delta", encode(failed)))
+    assert [mirror.apply(msg("keyframe", p)) for p in parts[1:-1]] == [None]
+    change = mirror.apply(msg("keyframe", parts[-1]))
+    assert isinstance(change, Delta) and change.version == 8
+    assert change.upserts == [pod("a"), pod("c")] and not change.removals
+    assert mirror.entities[pod("a").id] == pod("a") and mirror.version == 8
+
+
+def test_a_keyframes_last_part_costs_no_more_than_the_others() -> None:
+    """Each part of a periodic keyframe is compared with the mirror as it comes: compared
+    all at once when the last part came, a site of 10,000 entities and 18,000 edges held
+    the hub's event loop for one stretch ten times a part's (45 ms on an idle machine),
+    and every other site's deltas waited behind it. Timed as the least of five keyframes
+    against the median part, so a busy machine (or a collection in one part) moves both."""
+    world = SyntheticWorld(SyntheticCollector(entities=10_000, edges=10_000, seed=3,
+                                              cluster="east"))
+    parts = keyframe_parts(7, 1.0, [msgspec.json.encode(e) for e in world.entities.values()],
+                           [msgspec.json.encode(c) for c in world.connections.values()],
+                           512 * 1024)
+    assert len(parts) > 8
+    mirror = SiteMirror("east", max_bytes=1 << 20)
+    outcomes = [mirror.apply(msg("keyframe", p)) for p in parts]
+    assert isinstance(outcomes[-1], Picture)
+    last: list[float] = []
+    others: list[float] = []
+    for _ in range(5):
+        for n, part in enumerate(parts, 1):
+            started = time.perf_counter()
+            outcome = mirror.apply(msg("keyframe", part))
+            (last if n == len(parts) else others).append(time.perf_counter() - started)
+        assert outcome is None  # the same keyframe again: nothing to learn
+    assert mirror.entities.keys() == world.entities.keys()
+    assert min(last) < 3 * statistics.median(others), (min(last), statistics.median(others))
