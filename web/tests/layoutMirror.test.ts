@@ -1,13 +1,12 @@
 // The layout worker fed from the view's changes alone holds what it holds when fed by
 // comparing the whole view: the same nodes (group, kind, site) and the same links.
 import { describe, expect, it } from "vitest";
-import type { Delta, Topology } from "../src/api/types";
 import type { LayoutLinkSpec, LayoutNodeSpec, LayoutSync } from "../src/layout/engine";
 import { LayoutMirror } from "../src/layout/mirror";
 import { GraphStore } from "../src/state/graph";
 import { EMPTY_FILTERS } from "../src/state/url";
 import { ViewBuilder } from "../src/state/viewUpdate";
-import { readFrames } from "./sse";
+import { clone, readStream } from "./sse";
 
 /** What the worker holds after the syncs it was sent (as LayoutEngine.sync keeps them). */
 class Held {
@@ -25,14 +24,11 @@ class Held {
   }
 }
 
-const clone = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
 
 describe("layout sync from the view's changes", () => {
   for (const fixture of ["topology-stream.sse", "topology-stream-logged.sse"]) {
     it(`leaves the worker holding what a whole comparison does (${fixture})`, () => {
-      const frames = readFrames(fixture);
-      const snapshot = JSON.parse(frames.find((f) => f.event === "snapshot")!.data) as Topology;
-      const deltas = frames.filter((f) => f.event === "delta").map((f) => JSON.parse(f.data) as Delta);
+      const { snapshot, deltas } = readStream(fixture);
       const store = new GraphStore();
       store.applySnapshot(clone(snapshot));
       const builder = new ViewBuilder();

@@ -1,22 +1,18 @@
 // The layout worker posts its node order as a change from the last order it sent: applied
 // by the page, the change gives the worker's order exactly, over recorded churn.
 import { describe, expect, it } from "vitest";
-import type { Delta, Topology } from "../src/api/types";
 import { LayoutEngine } from "../src/layout/engine";
 import { LayoutMirror } from "../src/layout/mirror";
 import { applyOrder, orderChange } from "../src/layout/order";
 import { GraphStore } from "../src/state/graph";
 import { EMPTY_FILTERS } from "../src/state/url";
 import { ViewBuilder } from "../src/state/viewUpdate";
-import { readFrames } from "./sse";
+import { clone, readStream } from "./sse";
 
-const clone = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
 
 describe("layout order changes", () => {
   it("give the worker's order after each recorded delta, as a change and not the whole", () => {
-    const frames = readFrames("topology-stream.sse");
-    const snapshot = JSON.parse(frames.find((f) => f.event === "snapshot")!.data) as Topology;
-    const deltas = frames.filter((f) => f.event === "delta").map((f) => JSON.parse(f.data) as Delta);
+    const { snapshot, deltas } = readStream("topology-stream.sse");
     const store = new GraphStore();
     store.applySnapshot(clone(snapshot));
     const builder = new ViewBuilder(), mirror = new LayoutMirror(), engine = new LayoutEngine();

@@ -5,16 +5,14 @@
 // some kinds). The result equals a scene built from the same view from scratch.
 import { describe, expect, it, vi } from "vitest";
 import * as THREE from "three";
-import type { Delta, Topology } from "../src/api/types";
 import type { LayoutClient } from "../src/layout/client";
 import { GPU_OPTIONS, SceneGraph } from "../src/scene/SceneGraph";
 import { GraphStore } from "../src/state/graph";
 import { EMPTY_FILTERS } from "../src/state/url";
 import { ViewBuilder } from "../src/state/viewUpdate";
-import { readFrames } from "./sse";
+import { clone, readStream } from "./sse";
 
 const unplaced = { revision: 0, ids: [], positions: new Float32Array(0), index: new Map(), read: () => false } as unknown as LayoutClient;
-const clone = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
 
 function styles(sg: SceneGraph) {
   return { colours: Array.from(sg.colours), sizes: Array.from(sg.sizes), flags: Array.from(sg.flags), level: Array.from(sg.level) };
@@ -42,9 +40,7 @@ function idPosition(id: string): number {
 describe("updating the scene from a view updated by the graph's changes", () => {
   for (const fixture of ["topology-stream.sse", "topology-stream-logged.sse"]) {
     it(`equals building it whole, after each recorded delta (${fixture})`, () => {
-      const frames = readFrames(fixture);
-      const snapshot = JSON.parse(frames.find((f) => f.event === "snapshot")!.data) as Topology;
-      const deltas = frames.filter((f) => f.event === "delta").map((f) => JSON.parse(f.data) as Delta);
+      const { snapshot, deltas } = readStream(fixture);
       const store = new GraphStore();
       store.applySnapshot(clone(snapshot));
       const builder = new ViewBuilder();
@@ -79,8 +75,7 @@ describe("updating the scene from a view updated by the graph's changes", () => 
   }
 
   it("styles every node after a snapshot, and when a change's log overflowed", () => {
-    const frames = readFrames("topology-stream.sse");
-    const snapshot = JSON.parse(frames.find((f) => f.event === "snapshot")!.data) as Topology;
+    const { snapshot } = readStream("topology-stream.sse");
     const store = new GraphStore();
     store.applySnapshot(clone(snapshot));
     expect(store.takeRestyled()).toBeNull();
@@ -90,9 +85,7 @@ describe("updating the scene from a view updated by the graph's changes", () => 
   });
 
   it("keeps traffic particles on their edges, and chooses them again within half a second", () => {
-    const frames = readFrames("topology-stream.sse");
-    const snapshot = JSON.parse(frames.find((f) => f.event === "snapshot")!.data) as Topology;
-    const deltas = frames.filter((f) => f.event === "delta").map((f) => JSON.parse(f.data) as Delta);
+    const { snapshot, deltas } = readStream("topology-stream.sse");
     const store = new GraphStore();
     store.applySnapshot(clone(snapshot));
     const builder = new ViewBuilder();

@@ -4,20 +4,12 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { Connection, Delta, Entity, Topology } from "../src/api/types";
+import type { Connection, Entity, Topology } from "../src/api/types";
 import { GraphStore } from "../src/state/graph";
 import { EMPTY_FILTERS, type Filters } from "../src/state/url";
 import { type View, buildView } from "../src/state/view";
 import { ViewBuilder } from "../src/state/viewUpdate";
-import { readFrames } from "./sse";
-
-function stream(name: string): { snapshot: Topology; deltas: Delta[] } {
-  const frames = readFrames(name);
-  return {
-    snapshot: JSON.parse(frames.find((f) => f.event === "snapshot")!.data) as Topology,
-    deltas: frames.filter((f) => f.event === "delta").map((f) => JSON.parse(f.data) as Delta),
-  };
-}
+import { clone, readStream } from "./sse";
 
 /** A world recorded from kubesim (tests/fixtures/captured), as a snapshot. */
 function captured(source: string): Topology {
@@ -36,7 +28,6 @@ function plain(view: View) {
   };
 }
 
-const clone = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
 
 function check(store: GraphStore, builder: ViewBuilder, filters: Filters, max = 10000, only: Set<string> | null = null): View {
   const view = builder.build(store, filters, max, new Set(), only);
@@ -54,7 +45,7 @@ describe("incremental view update", () => {
   for (const fixture of ["topology-stream.sse", "topology-stream-logged.sse"]) {
     for (const [what, filters] of FILTERS) {
       it(`equals a whole rebuild after each recorded delta (${fixture}, ${what})`, () => {
-        const { snapshot, deltas } = stream(fixture);
+        const { snapshot, deltas } = readStream(fixture);
         const store = new GraphStore();
         store.applySnapshot(clone(snapshot));
         const builder = new ViewBuilder();
@@ -71,7 +62,7 @@ describe("incremental view update", () => {
   }
 
   it("equals a whole rebuild after deltas taken in together (pods going and coming)", () => {
-    const { snapshot, deltas } = stream("topology-stream.sse");
+    const { snapshot, deltas } = readStream("topology-stream.sse");
     const store = new GraphStore();
     store.applySnapshot(clone(snapshot));
     const builder = new ViewBuilder();
@@ -125,7 +116,7 @@ describe("incremental view update", () => {
   });
 
   it("keeps to an `only` set (unusual only) and rebuilds whole when folding or in Code Mode", () => {
-    const { snapshot, deltas } = stream("topology-stream.sse");
+    const { snapshot, deltas } = readStream("topology-stream.sse");
     const only = new Set(snapshot.entities.filter((_, i) => i % 2 === 0).map((e) => e.id));
     for (const id of deltas.flatMap((d) => d.upserts ?? []).map((e) => e.id)) only.add(id);
     const both = { ...EMPTY_FILTERS, mode: "both" as const };
@@ -150,7 +141,7 @@ describe("incremental view update", () => {
   });
 
   it("stays right with two builders reading one graph (each rebuilds whole after the other)", () => {
-    const { snapshot, deltas } = stream("topology-stream.sse");
+    const { snapshot, deltas } = readStream("topology-stream.sse");
     const store = new GraphStore();
     store.applySnapshot(clone(snapshot));
     const one = new ViewBuilder(), two = new ViewBuilder();
@@ -166,7 +157,7 @@ describe("incremental view update", () => {
   });
 
   it("rebuilds whole after a snapshot, and after another filter", () => {
-    const { snapshot, deltas } = stream("topology-stream.sse");
+    const { snapshot, deltas } = readStream("topology-stream.sse");
     const store = new GraphStore();
     store.applySnapshot(clone(snapshot));
     const builder = new ViewBuilder();
