@@ -18,8 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gestalt.engine.compression import load_dictionaries, unpack_body
 from gestalt.engine.paths import REGISTRY
-from gestalt.engine.recording import load_dictionaries, unpack_body
 from gestalt.engine.runtime import Engine
 from gestalt.model import EntityKind
 from gestalt.model.config import load_config

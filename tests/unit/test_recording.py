@@ -8,18 +8,9 @@ import time
 import zlib
 from pathlib import Path
 
+from gestalt.engine.compression import pack, pack_with, train, unpack, unpack_body
 from gestalt.engine.history_layout import migrate
-from gestalt.engine.recording import (
-    HASH_BYTES,
-    Recorder,
-    body_of,
-    keyframe_refs,
-    pack,
-    pack_with,
-    train,
-    unpack,
-    unpack_body,
-)
+from gestalt.engine.recording import HASH_BYTES, Recorder, body_of, keyframe_refs
 from gestalt.model import Connection, ConnectionKind, Delta, Entity, EntityKind
 from gestalt.model.config import SyntheticCollector
 from gestalt.sources.synthetic import SyntheticWorld

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from gestalt.engine.compression import load_dictionaries, trained_with
 from gestalt.engine.history_layout import HistoryError, oldest_moment
 from gestalt.engine.recording import (
     BY_REFERENCE,
@@ -32,8 +33,6 @@ from gestalt.engine.recording import (
     delta_refs,
     incremental_refs,
     keyframe_refs,
-    load_dictionaries,
-    trained_with,
 )
 from gestalt.model import Alert, Connection, Delta, Entity
 from gestalt.model.changes import decode_delta

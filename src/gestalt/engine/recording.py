@@ -17,12 +17,13 @@ A *run* is a stretch of recording without a hole: it starts empty when Gestalt s
 recording resumes after a pause (a full disk). Between two runs Gestalt was down or
 paused; the runs table is what marks that downtime.
 
-Bodies are compressed with a dictionary trained on the topology itself (layout 3): a new
-pod's body is mostly the same keys and values as the pods already seen, so it shrinks to a
-third of what deflate with a generic preset makes of it. A dictionary is trained when a
-full keyframe is written and there is none yet, or the topology has doubled since; each
-is kept for good (at most `MAX_DICTIONARIES`, 32 KB each), and a stored body's first byte
-names its dictionary (bodies from before start with zlib's 0x78 and keep the preset).
+Bodies are compressed (engine/compression.py) with a dictionary trained on the topology
+itself (layout 3): a new pod's body is mostly the same keys and values as the pods already
+seen, so it shrinks to a third of what deflate with a generic preset makes of it. A
+dictionary is trained when a full keyframe is written and there is none yet, or the
+topology has doubled since; each is kept for good (at most `MAX_DICTIONARIES`, 32 KB
+each), and a stored body's first byte names its dictionary (bodies from before start with
+zlib's 0x78 and keep the preset).
 
 Every body that a delta refers to is written by that same delta, and a keyframe moves up
 the `last_used` of every body it refers to, so pruning drops the bodies nothing newer than
@@ -37,15 +38,21 @@ The `Recorder` lives in history's writer thread; nothing here touches the event 
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import sqlite3
-import zlib
-from collections.abc import Iterable, Mapping
 from typing import Any
 
 import msgspec
 
+from gestalt.engine.compression import (
+    MAX_DICTIONARIES,
+    Dictionaries,
+    load_dictionaries,
+    pack,
+    pack_with,
+    train,
+    unpack_body,
+)
 from gestalt.model import METRIC_FIELDS, Connection, Delta, Entity
 
 # Fields that change without the thing changing: not part of the stored body.
@@ -65,19 +72,6 @@ class _StoredEdge(msgspec.Struct, kw_only=True, omit_defaults=True):
     attrs: dict[str, Any] = {}
     sources: list[str] = []
 
-# A preset dictionary for zlib: a body is a few hundred bytes of JSON, too little for
-# deflate to find repeats in; primed with the field names and common values it shrinks
-# by about half. Stored bodies depend on it: never edit it, add a new one beside it.
-_ZDICT = (
-    b'"kind":"network","attrs":{"via":"owns","depends","volume","http","grpc","nats",'
-    b'"container_id","restart_count":0,"image":"ports","node","phase":"Running",'
-    b'"pod_ip","host_ip","ready":true,"replicas","ready_replicas","command","created",'
-    b'"namespace":"default","status":"running","health_status":"ok","health_reasons":[],'
-    b'"labels":{"app":"app.kubernetes.io/name","pod-template-hash","annotations":{},'
-    b'"endpoints":["sources":["kubernetes","docker","host","nats","otel","postgres"],'
-    b'"stale":true,"created_at":1764000000.0,"source_id":"target_id":"id":"name":'
-    b'"pod:","container:","service:","deployment:","replicaset:","node:","process:"'
-)
 _encode = msgspec.json.Encoder().encode
 _entities = msgspec.json.Decoder(list[Entity])
 _connections = msgspec.json.Decoder(list[Connection])
@@ -104,34 +98,7 @@ HASH_BYTES = 12
 KEYFRAME_MIN_ITEMS = 2000
 
 
-def pack(body: bytes) -> bytes:
-    packer = _primed(_ZDICT, 15).copy()
-    return packer.compress(body) + packer.flush()
-
-
-@functools.lru_cache(maxsize=4)
-def _primed(words: bytes, wbits: int) -> zlib._Compress:
-    """A compressor that has taken in `words` and nothing else; each body is packed by a
-    copy of it. Making one per body set the dictionary up again each time (deflate hashes
-    all of it): that was half of packing a ~130-byte body, and history's writer thread
-    packs every body that changes (a tenth of a core at 100 changes/s). The copy's output
-    is byte for byte the same. (zlib's copy holds the object's lock: threads may share it.)"""
-    return zlib.compressobj(6, zlib.DEFLATED, wbits, 9, zlib.Z_DEFAULT_STRATEGY, words)
-
-
-def unpack(packed: bytes) -> bytes:
-    unpacker = zlib.decompressobj(zdict=_ZDICT)
-    return unpacker.decompress(packed) + unpacker.flush()
-
-
-# Trained dictionaries: a body packed with one starts with its id (1..MAX_DICTIONARIES), then
-# raw deflate; 0x78 (120), the first byte of a zlib stream, is a body packed with _ZDICT.
-MAX_DICTIONARIES = 119
-DICTIONARY_BYTES = 32 * 1024  # deflate's window: a longer dictionary is not used
-# Bodies of each kind (entity kinds, edge kinds) a dictionary is made of.
-SAMPLES_PER_KIND = 4
 TRAINING_SAMPLES = 2000  # bodies looked at, of entities and of connections each
-Dictionaries = Mapping[int, bytes]
 
 
 class _Kind(msgspec.Struct):
@@ -139,35 +106,6 @@ class _Kind(msgspec.Struct):
 
 
 _kind_of = msgspec.json.Decoder(_Kind)
-
-
-def pack_with(body: bytes, dictionary: tuple[int, bytes]) -> bytes:
-    number, words = dictionary
-    packer = _primed(words, -15).copy()
-    return bytes((number,)) + packer.compress(body) + packer.flush()
-
-
-def unpack_body(packed: bytes, dictionaries: Dictionaries) -> bytes:
-    """A stored body; KeyError when its dictionary is not in `dictionaries`."""
-    if packed[0] == 0x78:
-        return unpack(packed)
-    unpacker = zlib.decompressobj(-15, zdict=dictionaries[packed[0]])
-    return unpacker.decompress(memoryview(packed)[1:]) + unpacker.flush()
-
-
-def train(bodies: Iterable[tuple[str, bytes]]) -> bytes:
-    """A deflate dictionary from (group, body) samples: a few bodies of each group, the
-    most common groups last (deflate reaches the end of a dictionary most cheaply)."""
-    groups: dict[str, list[bytes]] = {}
-    for group, body in bodies:
-        groups.setdefault(group, []).append(body)
-    parts = [body for group in sorted(groups, key=lambda g: len(groups[g]))
-             for body in groups[group][-SAMPLES_PER_KIND:]]
-    return b"".join(parts)[-DICTIONARY_BYTES:]
-
-
-def load_dictionaries(conn: sqlite3.Connection) -> dict[int, bytes]:
-    return dict(conn.execute("SELECT id, body FROM dictionaries"))
 
 
 def body_of(item: Entity | Connection) -> bytes:
@@ -217,11 +155,6 @@ def incremental_refs(body: bytes, dictionaries: Dictionaries) -> IncrementalRefs
     refs: IncrementalRefs = _incremental_refs.decode(body if body[0] == _RAW_INCREMENTAL
                                                      else unpack_body(body, dictionaries))
     return refs
-
-
-def trained_with(blobs: Iterable[bytes]) -> set[int]:
-    """The trained dictionaries these stored blobs (bodies or references) need."""
-    return {b[0] for b in blobs if 1 <= b[0] <= MAX_DICTIONARIES}
 
 
 _PUT_BODY = ("INSERT INTO bodies (hash, body, last_used) VALUES (?, ?, ?) "
