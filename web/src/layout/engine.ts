@@ -72,12 +72,18 @@ const CODE: ReadonlySet<string> = new Set(["repository", "package", "module"]);
 export class LayoutEngine {
   readonly nodes = new Map<string, Node>();
   private readonly links = new Map<string, LayoutLinkSpec>();
+  /** Node id -> the links at it (either end): a local settle reads the links of a few
+   * nodes, not all 20,000 of a big map (that took two thirds of each sync's 10 ms). */
+  private readonly linksAt = new Map<string, Set<LayoutLinkSpec>>();
   private readonly simulation: Simulation<Node>;
   private readonly linkForce: LinkForce<Node>;
   private preset: LayoutPreset = "force";
   private random: () => number;
   /** Bumped when the node order (and so the positions buffer's meaning) changes. */
   orderVersion = 0;
+  /** How the last sync changed the order (nodes that left it; nodes appended): the worker
+   * posts that instead of comparing 10,000 ids with those it sent before. */
+  lastOrderChange: { removed: string[]; added: string[] } = { removed: [], added: [] };
   private order: Node[] = [];
   /** The simulation's nodes, links and forces are not yet those of `order`: they are bound
    * again only when the whole map ticks (at 10,000 nodes binding costs tens of ms, and
@@ -103,7 +109,7 @@ export class LayoutEngine {
 
   sync(change: LayoutSync): void {
     const first = this.nodes.size === 0;
-    for (const id of change.removeNodes) this.nodes.delete(id);
+    const removed = change.removeNodes.filter((id) => this.nodes.delete(id));
     const added: Node[] = [];
     for (const spec of change.addNodes) {
       const existing = this.nodes.get(spec.id);
@@ -112,10 +118,19 @@ export class LayoutEngine {
       this.nodes.set(spec.id, node);
       added.push(node);
     }
-    for (const id of change.removeLinks) this.links.delete(id);
-    for (const link of change.addLinks) this.links.set(link.id, link);
+    for (const id of change.removeLinks) this.removeLink(id);
+    for (const link of change.addLinks) {
+      this.removeLink(link.id);
+      this.links.set(link.id, link);
+      for (const end of [link.source, link.target]) {
+        let at = this.linksAt.get(end);
+        if (!at) this.linksAt.set(end, (at = new Set()));
+        at.add(link);
+      }
+    }
     this.order = [...this.nodes.values()];
     this.orderVersion += 1;
+    this.lastOrderChange = { removed, added: added.map((n) => n.id) };
     this.unbound = true;
     const changed = change.addNodes.length + change.removeNodes.length + change.addLinks.length + change.removeLinks.length;
     // Reheat by how much changed: a pod replaced among 10,000 nudges its neighbourhood only
@@ -127,6 +142,17 @@ export class LayoutEngine {
       // hundred ms kept a 10,000-node map ticking without end.)
       if (share <= LOCAL_SHARE) this.settleLocally(added);
       else this.simulation.alpha(Math.max(this.simulation.alpha(), Math.min(REHEAT, 0.015 + share * 2)));
+    }
+  }
+
+  private removeLink(id: string): void {
+    const link = this.links.get(id);
+    if (!link) return;
+    this.links.delete(id);
+    for (const end of [link.source, link.target]) {
+      const at = this.linksAt.get(end);
+      at?.delete(link);
+      if (at?.size === 0) this.linksAt.delete(end);
     }
   }
 
@@ -153,9 +179,11 @@ export class LayoutEngine {
     // pod's siblings) push, held where they are, so that it takes a place like theirs.
     const local: SimLink<Node>[] = [];
     const ring = new Set<string>();
-    for (const link of this.links.values()) {
+    const inner = new Set<LayoutLinkSpec>();
+    for (const id of moving) for (const link of this.linksAt.get(id) ?? []) inner.add(link);
+    for (const link of inner) {
       const source = this.nodes.get(link.source), target = this.nodes.get(link.target);
-      if (!source || !target || (!moving.has(source.id) && !moving.has(target.id))) continue;
+      if (!source || !target) continue;
       local.push({ source: copy(source).id, target: copy(target).id });
       ring.add(source.id).add(target.id);
     }
@@ -163,7 +191,9 @@ export class LayoutEngine {
     // push, which the few nodes here cannot reproduce, has stretched those.
     // A hub (a machine with a thousand pods) lends a few of its neighbours only.
     const lengths = new Map<string, { sum: number; n: number }>();
-    for (const link of this.links.values()) {
+    const outer = new Set<LayoutLinkSpec>();
+    for (const id of ring) for (const link of this.linksAt.get(id) ?? []) outer.add(link);
+    for (const link of outer) {
       if (ring.has(link.source) === ring.has(link.target)) continue;
       const inner = this.nodes.get(ring.has(link.source) ? link.source : link.target);
       const other = this.nodes.get(ring.has(link.source) ? link.target : link.source);
@@ -286,12 +316,14 @@ export class LayoutEngine {
   }
 
   positions(): Float32Array {
-    const out = new Float32Array(this.order.length * 3);
-    this.order.forEach((n, i) => {
+    const order = this.order;
+    const out = new Float32Array(order.length * 3);
+    for (let i = 0; i < order.length; i++) {
+      const n = order[i];
       out[i * 3] = n.x ?? 0;
       out[i * 3 + 1] = n.y ?? 0;
       out[i * 3 + 2] = n.z ?? 0;
-    });
+    }
     return out;
   }
 

@@ -2,7 +2,7 @@
 // (a transferable Float32Array) as it moves; node order is sent only when it changes.
 import { LayoutEngine, type LayoutSync } from "./engine";
 import type { LayoutPreset } from "../state/url";
-import { type OrderChange, orderChange } from "./order";
+import { type OrderChange, worthSending } from "./order";
 
 export type LayoutRequest = { seq: number } & (
   | { type: "sync"; change: LayoutSync }
@@ -21,7 +21,6 @@ export interface LayoutResponse {
 
 const engine = new LayoutEngine();
 let sentOrder = -1;
-let sentIds: string[] = [];
 let running = false;
 let handled = 0;
 let unsent = false; // positions moved since the last post
@@ -35,11 +34,10 @@ function post(): void {
   const positions = engine.positions();
   const message: LayoutResponse = { orderVersion: engine.orderVersion, positions, alpha: engine.alpha, seq: handled };
   if (sentOrder !== engine.orderVersion) {
-    const ids = engine.ids();
-    const change = orderChange(sentIds, ids);
-    if (change) message.order = change;
-    else message.ids = ids;
-    sentIds = ids;
+    // Each sync is answered at once, so the page holds the order before the last sync.
+    const change = engine.lastOrderChange;
+    if (sentOrder === engine.orderVersion - 1 && worthSending(change, engine.nodes.size)) message.order = change;
+    else message.ids = engine.ids();
     sentOrder = engine.orderVersion;
   }
   (self as unknown as Worker).postMessage(message, [positions.buffer]);
