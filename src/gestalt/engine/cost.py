@@ -147,10 +147,11 @@ def top_owner(owner_of: Mapping[str, str], eid: str) -> str | None:
     return owner
 
 
-def unit_cost(entity: Entity, node: Entity | None, owner: str | None,
-              config: CostConfig) -> UnitCost:
-    """A running pod's or container's cost on `node` (None: unknown, the defaults' prices)."""
-    cpu_price, memory_price = node_prices(node, config)
+def unit_cost(entity: Entity, node: str | None, prices: tuple[float, float],
+              owner: str | None) -> UnitCost:
+    """A running pod's or container's cost on the node `node` at its `prices` (per vCPU-hour,
+    per GiB-hour: `node_prices`)."""
+    cpu_price, memory_price = prices
     cpu_request = (_number(entity.attrs.get("cpu_request")) or 0.0) / 1000.0
     memory_request = (_number(entity.attrs.get("memory_request")) or 0.0) / GIB
     usage = _number(entity.custom_metrics.get("cpu_usage"))
@@ -163,8 +164,7 @@ def unit_cost(entity: Entity, node: Entity | None, owner: str | None,
         if cpu_usage is not None or memory_usage is not None else 0.0
     return UnitCost(
         id=entity.id, kind=entity.kind.value, name=entity.name, namespace=entity.namespace,
-        site=site_of(entity), node=node.id if node is not None else None,
-        owner=owner, cpu_request=cpu_request, cpu_usage=cpu_usage,
+        site=site_of(entity), node=node, owner=owner, cpu_request=cpu_request, cpu_usage=cpu_usage,
         memory_request=memory_request, memory_usage=memory_usage, cpu=cpu, memory=memory,
         cost_per_hour=cpu * cpu_price + memory * memory_price, waste_per_hour=waste)
 

@@ -42,7 +42,15 @@ from gestalt.engine.touched import Touched
 from gestalt.model import Connection, ConnectionKind, Entity, EntityKind, EntityStatus
 from gestalt.model.config import CostConfig
 
-UNIT_KINDS = (EntityKind.POD, EntityKind.CONTAINER)
+UNIT_KINDS = frozenset({EntityKind.POD, EntityKind.CONTAINER})
+_PRICED_KINDS = frozenset({EntityKind.NODE, EntityKind.VOLUME})
+
+
+def _read(conn: Connection) -> bool:
+    """A connection allocation reads: an owner's (or a pod's of its container), a pod's to
+    its node."""
+    return conn.kind is ConnectionKind.OWNS or conn.kind is ConnectionKind.DEPENDS and \
+        conn.attrs.get("relation") == "runs-on"
 # What a Docker container's node is keyed by: this host's node, when exactly one is known.
 HOST = ""
 
@@ -53,13 +61,9 @@ class _Link(NamedTuple):
     target: str
 
 
-class _Inputs(NamedTuple):
-    """What a unit's cost was computed from: the same again, the same cost."""
-
-    entity: Entity
-    node: str | None  # its id: a node's other changes (its metrics) change no price
-    prices: tuple[float, float]
-    owner: str | None
+# What a unit's cost was computed from (the same again, the same cost): its entity, its
+# node's id and prices (a node's other changes, its metrics, change no price), its top owner.
+_Inputs = tuple[Entity, str | None, tuple[float, float], str | None]
 
 
 class _Group:
@@ -100,6 +104,8 @@ class CostBook:
         self.store, self.config = store, config
         self._touched: Touched | None = None  # watched from the first report on
         self._lock = asyncio.Lock()
+        # Units computed since start (a test reads it: an unchanged entity is not).
+        self.computed = 0
         self._reset()
 
     def _reset(self) -> None:
@@ -118,8 +124,8 @@ class CostBook:
         self._volumes: dict[str, dict[str, Any]] = {}
         self._groups: dict[str, dict[str, _Group]] = {by: {} for by in GROUPINGS}
         self._allocated = self._waste = 0.0  # the units' sums, kept as `_Group`'s are
-        # Units computed since start (a test reads it: an unchanged entity is not).
-        self.computed = 0
+        self._default_prices = node_prices(None, self.config)
+        self._building = False  # a book made afresh: every unit is computed anyway
 
     # -- reading -----------------------------------------------------------------------------
     async def report(self) -> Report:
@@ -145,6 +151,8 @@ class CostBook:
             everything = True
         else:
             ids, everything = self._touched.take()
+            # Most of the map touched (sites coming in): built afresh, faster than one by one.
+            everything = everything or len(ids) > len(store.entities) // 2
         if everything:
             return dict(store.entities), dict(store.connections), None
         return store.entities, store.connections, ids
@@ -152,20 +160,48 @@ class CostBook:
     def _update(self, entities: Mapping[str, Entity], connections: Mapping[str, Connection],
                 ids: Iterable[str] | None) -> Report:
         if ids is None:
-            self._reset()
-            ids = [*connections, *entities]
+            self._build(entities, connections)
+            return self._report()
         dirty: set[str] = set()
-        changed: list[str] = []
+        links, units, priced, volumes = self._links, self._units, self._prices, self._volumes
+        # Most of what is touched (traffic edges, services, config maps...) costs nothing
+        # and depends on nothing here: passed over at once (300,000 ids when ten sites come).
         for subject_id in ids:
-            if subject_id in connections or subject_id in self._links:
-                self._relink(subject_id, connections.get(subject_id), entities, dirty)
-            else:
-                changed.append(subject_id)
-        for entity_id in changed:
-            self._take_entity(entity_id, entities.get(entity_id), dirty)
+            conn = connections.get(subject_id)
+            if conn is not None or subject_id in links:
+                if subject_id in links or conn is not None and _read(conn):
+                    self._relink(subject_id, conn, entities, dirty)
+                continue
+            entity = entities.get(subject_id)
+            if entity is not None and entity.kind in UNIT_KINDS:
+                dirty.add(subject_id)
+            elif entity is not None and entity.kind in _PRICED_KINDS or \
+                    subject_id in priced or subject_id in volumes or subject_id in units:
+                self._take_entity(subject_id, entity, dirty)
         for unit_id in dirty:
-            self._cost_unit(unit_id, entities.get(unit_id), entities)
+            entity = entities.get(unit_id)
+            if entity is not None and entity.kind in UNIT_KINDS or unit_id in units:
+                self._cost_unit(unit_id, entity, entities)
         return self._report()
+
+    def _build(self, entities: Mapping[str, Entity],
+               connections: Mapping[str, Connection]) -> None:
+        """The book afresh: every link, node and volume, then every unit."""
+        self._reset()
+        self._building = True  # every unit is computed: nothing to mark
+        dirty: set[str] = set()
+        try:
+            for cid, conn in connections.items():
+                if _read(conn):
+                    self._relink(cid, conn, entities, dirty)
+            for eid, entity in entities.items():
+                if entity.kind in _PRICED_KINDS:
+                    self._take_entity(eid, entity, dirty)
+            for eid, entity in entities.items():
+                if entity.kind in UNIT_KINDS:
+                    self._cost_unit(eid, entity, entities)
+        finally:
+            self._building = False
 
     # -- the graph: owners, pods' containers, nodes ------------------------------------------
     def _relink(self, cid: str, conn: Connection | None, entities: Mapping[str, Entity],
@@ -221,6 +257,9 @@ class CostBook:
 
     def _owners_moved(self, entity_id: str, dirty: set[str]) -> None:
         """`entity_id`'s owner changed: so did the top owner of all it owns, down the chain."""
+        if self._building:
+            dirty.add(entity_id)
+            return
         level, depth = {entity_id}, 0
         while level and depth < 6:
             dirty |= level
@@ -279,31 +318,38 @@ class CostBook:
         if entity is None or entity.status is not EntityStatus.RUNNING or \
                 entity.kind not in UNIT_KINDS or \
                 (entity.kind is EntityKind.CONTAINER and unit_id in self._pods_of):
-            self._drop_unit(unit_id)  # not a unit (a pod's container: its pod is)
+            if unit_id in self._units:
+                self._drop_unit(unit_id)  # no unit (now): a pod's container (its pod is)...
             return
         if entity.kind is EntityKind.POD:
             ref = self.node_of.get(unit_id, HOST)
-            node = entities.get(ref) if ref else None
+            node = ref if ref and ref in entities else None
         else:  # a Docker container runs on this host (the host source's node), when known
             ref = HOST
-            node = entities.get(next(iter(self._host_nodes))) \
-                if len(self._host_nodes) == 1 else None
-        inputs = _Inputs(entity, node.id if node is not None else None,
-                         node_prices(node, self.config),
-                         top_owner(self.owner_of, unit_id))
+            node = next(iter(self._host_nodes)) if len(self._host_nodes) == 1 else None
+        prices = self._prices.get(node, self._default_prices) if node else self._default_prices
+        inputs = (entity, node, prices, top_owner(self.owner_of, unit_id))
         if self._inputs.get(unit_id) == inputs:
-            return  # the same entity (the very object), node prices and owner
-        self._drop_unit(unit_id)
-        unit = unit_cost(entity, node, inputs.owner, self.config)
+            return  # the same entity (the very object), node, prices and owner
+        if unit_id in self._units:
+            self._drop_unit(unit_id)
+        unit = unit_cost(entity, node, prices, inputs[3])
         self.computed += 1
         self._units[unit_id] = unit
         self._inputs[unit_id] = inputs
         self._node_ref[unit_id] = ref
-        self._units_on.setdefault(ref, set()).add(unit_id)
+        on = self._units_on.get(ref)
+        if on is None:
+            on = self._units_on[ref] = set()
+        on.add(unit_id)
         self._allocated += unit.cost_per_hour
         self._waste += unit.waste_per_hour
-        for by in GROUPINGS:
-            self._groups[by].setdefault(_key(getattr(unit, by)), _Group()).join(unit, 1)
+        for by, groups in self._groups.items():
+            name = _key(getattr(unit, by))
+            group = groups.get(name)
+            if group is None:
+                group = groups[name] = _Group()
+            group.join(unit, 1)
 
     def _drop_unit(self, unit_id: str) -> None:
         unit = self._units.pop(unit_id, None)
