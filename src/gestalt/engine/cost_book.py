@@ -45,25 +45,29 @@ from gestalt.model.config import CostConfig
 UNIT_KINDS = frozenset({EntityKind.POD, EntityKind.CONTAINER})
 _PRICED_KINDS = frozenset({EntityKind.NODE, EntityKind.VOLUME})
 
-
-def _read(conn: Connection) -> bool:
-    """A connection allocation reads: an owner's (or a pod's of its container), a pod's to
-    its node."""
-    return conn.kind is ConnectionKind.OWNS or conn.kind is ConnectionKind.DEPENDS and \
-        conn.attrs.get("relation") == "runs-on"
 # What a Docker container's node is keyed by: this host's node, when exactly one is known.
 HOST = ""
 
 
 class _Link(NamedTuple):
-    relation: str  # "owner" (a Deployment's of its ReplicaSet...), "pod" (of its container),
-    source: str    # "runs-on" (a pod's to its node)
+    """A connection allocation reads (`_read`), by `relation`: "owner" (a Deployment's of
+    its ReplicaSet...), "pod" (a pod's of its container), "runs-on" (a pod's to its node)."""
+
+    relation: str
+    source: str
     target: str
 
 
 # What a unit's cost was computed from (the same again, the same cost): its entity, its
 # node's id and prices (a node's other changes, its metrics, change no price), its top owner.
 _Inputs = tuple[Entity, str | None, tuple[float, float], str | None]
+
+
+def _read(conn: Connection) -> bool:
+    """A connection allocation reads: an owner's (or a pod's of its container), a pod's to
+    its node."""
+    return conn.kind is ConnectionKind.OWNS or conn.kind is ConnectionKind.DEPENDS and \
+        conn.attrs.get("relation") == "runs-on"
 
 
 class _Group:
