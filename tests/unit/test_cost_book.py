@@ -20,6 +20,7 @@ from gestalt.engine.history import History
 from gestalt.engine.store import Store
 from gestalt.model.config import CostConfig, SyntheticCollector
 from gestalt.sources.synthetic import SyntheticWorld
+from tests.support.wait import eventually
 
 
 def _sites(count: int, entities: int) -> tuple[Store, list[SyntheticWorld]]:
@@ -162,3 +163,30 @@ async def test_the_loop_turns_freely_while_the_book_computes() -> None:
     # (60-90 in this pass); a handful at most (the thread's start, the machine's others).
     long_waits = sum(gap > 0.004 for gap in gaps)
     assert long_waits <= 15, (long_waits, len(gaps))
+
+
+async def test_the_recorder_keeps_the_book_up_between_records(tmp_path: Path) -> None:
+    """Between two records (a minute apart) the book computes what changed every few
+    seconds, so no pass has much to do: once a minute, the pass after ten sites came in had
+    1.5 s of CPU to compute at once. A record then finds it done."""
+    store, worlds = _sites(1, 2_000)
+    history = History(tmp_path / "cost.sqlite3", sample_interval=10)
+    history.open()
+    recorder = CostRecorder(store, history, CostConfig(record_interval=3600))
+    recorder.keep_up_every = 0.05
+    running = asyncio.create_task(recorder.run())
+    try:
+        await eventually(lambda: TOTAL in history._last_sample, timeout=30,
+                         what="the first record")
+        computed = recorder.book.computed
+        _churn(store, worlds, 50)
+        await eventually(lambda: recorder.book.computed > computed, timeout=30,
+                         what="the changes computed before the next record")
+        await history.flushed()
+        series = await history.metric_series(TOTAL, ["total_per_hour"], 0)
+        assert len(series["total_per_hour"]) == 1  # computed, not recorded: one record
+        await eventually(lambda: recorder.book._touched is not None
+                         and not recorder.book._touched.ids, timeout=30, what="all taken")
+    finally:
+        running.cancel()
+        history.close()

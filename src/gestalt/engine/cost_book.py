@@ -152,13 +152,27 @@ class CostBook:
         changes meanwhile is touched again and taken at the next report."""
         async with self._lock:
             entities, connections, ids = self._take()
-            return await asyncio.to_thread(self._update, entities, connections, ids)
+            return await asyncio.to_thread(self._updated, entities, connections, ids)
+
+    async def keep_up(self) -> None:
+        """Compute what changed since the last look, and no report: looked at every few
+        seconds (`CostRecorder`), no look has much to do. Once a minute, the look after ten
+        sites came in had 300,000 ids and 1.5 s of CPU to compute at once, in the agents'
+        latency window of bench/federation.py --full."""
+        async with self._lock:
+            entities, connections, ids = self._take()
+            if ids is None or ids:
+                await asyncio.to_thread(self._update, entities, connections, ids)
 
     def report_now(self) -> Report:
         """`report`, computed here: for a book no other thread reads (a past moment's map,
         priced once)."""
-        entities, connections, ids = self._take()
-        return self._update(entities, connections, ids)
+        return self._updated(*self._take())
+
+    def _updated(self, entities: Mapping[str, Entity], connections: Mapping[str, Connection],
+                 ids: Iterable[str] | None) -> Report:
+        self._update(entities, connections, ids)
+        return self._report()
 
     def _take(self) -> tuple[Mapping[str, Entity], Mapping[str, Connection], set[str] | None]:
         """What to read, on the loop: the store's dicts and the ids touched; or, at first and
@@ -176,10 +190,10 @@ class CostBook:
         return store.entities, store.connections, ids
 
     def _update(self, entities: Mapping[str, Entity], connections: Mapping[str, Connection],
-                ids: Iterable[str] | None) -> Report:
+                ids: Iterable[str] | None) -> None:
         if ids is None:
             self._build(entities, connections)
-            return self._report()
+            return
         dirty: set[str] = set()
         links, units, priced, volumes = self._links, self._units, self._prices, self._volumes
         # Most of what is touched (traffic edges, services, config maps...) costs nothing
@@ -200,7 +214,6 @@ class CostBook:
             entity = entities.get(unit_id)
             if entity is not None and entity.kind in UNIT_KINDS or unit_id in units:
                 self._cost_unit(unit_id, entity, entities)
-        return self._report()
 
     def _build(self, entities: Mapping[str, Entity],
                connections: Mapping[str, Connection]) -> None:
@@ -432,10 +445,16 @@ class CostRecorder:
         of these (`cost_over`, `rates_at`)."""
         return max(self.config.record_interval, self.history.sample_interval)
 
+    # How often the book computes what changed between two records (`CostBook.keep_up`).
+    keep_up_every = 5.0
+
     async def run(self) -> None:
         while True:
             await self.record()
-            await asyncio.sleep(self.config.record_interval)
+            recorded = time.monotonic()
+            while (left := self.config.record_interval - (time.monotonic() - recorded)) > 0:
+                await asyncio.sleep(min(self.keep_up_every, left))
+                await self.book.keep_up()
 
     async def record(self, now: float | None = None) -> None:
         """The rates now, as history's samples, made in a worker thread (41,600 keys at
