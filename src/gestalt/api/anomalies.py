@@ -4,6 +4,7 @@ it), and saying that an anomaly is expected (a deploy, a batch job) for a while;
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Annotated
 
@@ -15,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from gestalt.api.timetravel import moment
 from gestalt.engine.anomaly.expected import MAX_MINUTES, expected_event
-from gestalt.engine.cost import allocate, rates_at, unit_row
+from gestalt.engine.cost import Report, rates_at, unit_row
 from gestalt.engine.moments import state_at
 from gestalt.engine.runtime import Engine
 
@@ -74,6 +75,16 @@ def anomalies_router(engine: Engine) -> APIRouter:
     return router
 
 
+def _cost_now(report: Report, top: int) -> bytes:
+    return msgspec.json.encode({
+        "currency": report.currency, "totals": report.totals,
+        "entities": {u.id: {"cost": u.cost_per_hour, "waste": u.waste_per_hour}
+                     for u in report.units},
+        "nodes": {n.id: {"cost": n.cost_per_hour, "idle": n.idle_per_hour}
+                  for n in report.nodes},
+        "top": [unit_row(u) for u in report.dearest(top)]})
+
+
 def cost_router(engine: Engine) -> APIRouter:
     router = APIRouter(prefix="/api/infra", tags=["health"])
 
@@ -86,14 +97,10 @@ def cost_router(engine: Engine) -> APIRouter:
         from; null with no totals when nothing was recorded then)."""
         if at is not None:
             return await _cost_at(moment(at), top)
-        report = allocate(engine.store, engine.config.cost)
-        return _json({
-            "currency": report.currency, "totals": report.totals,
-            "entities": {u.id: {"cost": u.cost_per_hour, "waste": u.waste_per_hour}
-                         for u in report.units},
-            "nodes": {n.id: {"cost": n.cost_per_hour, "idle": n.idle_per_hour}
-                      for n in report.nodes},
-            "top": [unit_row(u) for u in report.units[:top]]})
+        report = await engine.cost.book.report()
+        # 30,000 units at 110,000 entities: the answer is made beside the loop too.
+        body = await asyncio.to_thread(_cost_now, report, top)
+        return Response(body, media_type="application/json")
 
     async def _cost_at(when: float, top: int) -> Response:
         currency = engine.config.cost.currency

@@ -12,21 +12,24 @@
 
 Pods roll up to their top owner (a Deployment through its ReplicaSet, a StatefulSet,
 DaemonSet or Job), to their namespace, node and site (the cluster, or `docker`). Cost over
-a range comes from history: `CostRecorder` records each rate every `cost.record_interval`
-and `cost_over` integrates them.
+a range comes from history: `CostRecorder` (engine/cost_book.py, which keeps the cost of
+the running system current) records each rate every `cost.record_interval` and `cost_over`
+integrates them. This module prices one thing at a time.
 """
 
 from __future__ import annotations
 
-import asyncio
+import heapq
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from operator import attrgetter
 from typing import Any
 
+import msgspec
+
 from gestalt.engine.history import History
-from gestalt.engine.store import Store
-from gestalt.model import Connection, ConnectionKind, Entity, EntityKind, EntityStatus
+from gestalt.model import Entity, EntityKind
 from gestalt.model.config import CostConfig, NodePrice
 
 GIB = 1024**3
@@ -36,10 +39,17 @@ OWNER_KINDS = frozenset({EntityKind.DEPLOYMENT, EntityKind.STATEFULSET, EntityKi
 # History keys: `cost:<entity id>` for a unit, node or volume, `cost:<group>:<name>` for
 # the roll-ups, `cost:total` for everything.
 PREFIX = "cost:"
+TOTAL = PREFIX + "total"
+# What units roll up by (`Report.groups`); history keeps all but the nodes' (a node's own
+# key holds its allocation).
+GROUPINGS = ("namespace", "owner", "node", "site")
+RECORDED_GROUPINGS = ("namespace", "owner", "site")
 
 
-@dataclass(slots=True)
-class UnitCost:
+class UnitCost(msgspec.Struct, kw_only=True, gc=False):
+    """A value (never changed once made), kept by the cost book for each running unit: no
+    cycles, so the garbage collector need not walk 30,000 of them (gc=False)."""
+
     id: str
     kind: str
     name: str
@@ -73,32 +83,26 @@ class NodeCost:
 
 @dataclass(slots=True)
 class Report:
+    """The cost of everything running at one moment (`CostBook.report`); its parts are
+    values: nothing changes them once made."""
+
     currency: str
-    units: list[UnitCost]
+    units: list[UnitCost]  # in no order: `dearest` picks the top
     nodes: list[NodeCost]
     volumes: list[dict[str, Any]]
-    totals: dict[str, float] = field(default_factory=dict)
+    totals: dict[str, float]
+    grouped: dict[str, list[dict[str, Any]]]  # GROUPINGS -> rows, dearest first
+
+    def dearest(self, count: int, by: str = "cost_per_hour") -> list[UnitCost]:
+        """The `count` units dearest by `by` (cost_per_hour, waste_per_hour)."""
+        return heapq.nlargest(count, self.units, key=attrgetter(by))
 
     def groups(self, by: str) -> list[dict[str, Any]]:
         """Roll-ups of the units (and volumes) by `namespace`, `owner`, `node` or `site`."""
-        rows: dict[str, dict[str, Any]] = {}
-        for unit in self.units:
-            key = getattr(unit, by) or "(none)"
-            row = rows.setdefault(key, {by: key, "units": 0, "cost_per_hour": 0.0,
-                                        "waste_per_hour": 0.0})
-            row["units"] += 1
-            row["cost_per_hour"] += unit.cost_per_hour
-            row["waste_per_hour"] += unit.waste_per_hour
-        if by in ("namespace", "site"):
-            for volume in self.volumes:
-                key = volume[by] or "(none)"
-                row = rows.setdefault(key, {by: key, "units": 0, "cost_per_hour": 0.0,
-                                            "waste_per_hour": 0.0})
-                row["cost_per_hour"] += volume["cost_per_hour"]
-        return sorted((_rounded(r) for r in rows.values()), key=lambda r: -r["cost_per_hour"])
+        return self.grouped[by]
 
 
-def _rounded(row: dict[str, Any]) -> dict[str, Any]:
+def rounded_row(row: dict[str, Any]) -> dict[str, Any]:
     return {k: round(v, 6) if isinstance(v, float) else v for k, v in row.items()}
 
 
@@ -107,7 +111,7 @@ def _number(value: Any) -> float | None:
         else None
 
 
-def _site(entity: Entity) -> str:
+def site_of(entity: Entity) -> str:
     """The cluster of a Kubernetes object; `docker` for Docker's own containers."""
     if entity.kind is EntityKind.CONTAINER and "kubernetes" not in entity.sources:
         return "docker"
@@ -115,7 +119,7 @@ def _site(entity: Entity) -> str:
     return rest.split("/", 1)[0]
 
 
-def _node_prices(node: Entity | None, config: CostConfig) -> tuple[float, float]:
+def node_prices(node: Entity | None, config: CostConfig) -> tuple[float, float]:
     rule: NodePrice | None = None
     if node is not None:
         rule = next((r for r in config.nodes
@@ -139,51 +143,19 @@ def _node_capacity(node: Entity) -> tuple[float, float] | None:
     return cores, memory / GIB
 
 
-class _Graph:
-    """What allocation needs of the graph: owners, the node a pod runs on."""
-
-    def __init__(self, entities: Mapping[str, Entity], connections: Iterable[Connection]):
-        self.entities = entities
-        self.owner_of: dict[str, str] = {}
-        self.node_of: dict[str, str] = {}
-        self.in_pod: set[str] = set()
-        for c in connections:
-            if c.kind is ConnectionKind.OWNS:
-                source = entities.get(c.source_id)
-                if source is None:
-                    continue
-                if source.kind in OWNER_KINDS:
-                    self.owner_of[c.target_id] = c.source_id
-                elif source.kind is EntityKind.POD:
-                    self.in_pod.add(c.target_id)
-            elif c.kind is ConnectionKind.DEPENDS and c.attrs.get("relation") == "runs-on":
-                self.node_of[c.source_id] = c.target_id
-        self.host_nodes = [e for e in entities.values()
-                           if e.kind is EntityKind.NODE and "host" in e.sources]
-
-    def top_owner(self, eid: str) -> str | None:
-        owner, seen = self.owner_of.get(eid), 0
-        while owner is not None and owner in self.owner_of and seen < 5:
-            owner, seen = self.owner_of[owner], seen + 1
-        return owner
-
-    def node(self, entity: Entity) -> Entity | None:
-        if entity.kind is EntityKind.POD:
-            node_id = self.node_of.get(entity.id)
-            return self.entities.get(node_id) if node_id else None
-        # A Docker container runs on this host (the host source's node), when it is known.
-        return self.host_nodes[0] if len(self.host_nodes) == 1 else None
+def top_owner(owner_of: Mapping[str, str], eid: str) -> str | None:
+    """The top of `eid`'s owners (a Deployment through its ReplicaSet), five levels at most."""
+    owner, seen = owner_of.get(eid), 0
+    while owner is not None and owner in owner_of and seen < 5:
+        owner, seen = owner_of[owner], seen + 1
+    return owner
 
 
-def _unit(entity: Entity, graph: _Graph, config: CostConfig) -> UnitCost | None:
-    if entity.status is not EntityStatus.RUNNING:
-        return None
-    if entity.kind is EntityKind.CONTAINER and entity.id in graph.in_pod:
-        return None  # its pod is the unit (and carries the requests)
-    if entity.kind not in (EntityKind.POD, EntityKind.CONTAINER):
-        return None
-    node = graph.node(entity)
-    cpu_price, memory_price = _node_prices(node, config)
+def unit_cost(entity: Entity, node: str | None, prices: tuple[float, float],
+              owner: str | None) -> UnitCost:
+    """A running pod's or container's cost on the node `node` at its `prices` (per vCPU-hour,
+    per GiB-hour: `node_prices`)."""
+    cpu_price, memory_price = prices
     cpu_request = (_number(entity.attrs.get("cpu_request")) or 0.0) / 1000.0
     memory_request = (_number(entity.attrs.get("memory_request")) or 0.0) / GIB
     usage = _number(entity.custom_metrics.get("cpu_usage"))
@@ -196,113 +168,62 @@ def _unit(entity: Entity, graph: _Graph, config: CostConfig) -> UnitCost | None:
         if cpu_usage is not None or memory_usage is not None else 0.0
     return UnitCost(
         id=entity.id, kind=entity.kind.value, name=entity.name, namespace=entity.namespace,
-        site=_site(entity), node=node.id if node is not None else None,
-        owner=graph.top_owner(entity.id), cpu_request=cpu_request, cpu_usage=cpu_usage,
+        site=site_of(entity), node=node, owner=owner, cpu_request=cpu_request, cpu_usage=cpu_usage,
         memory_request=memory_request, memory_usage=memory_usage, cpu=cpu, memory=memory,
         cost_per_hour=cpu * cpu_price + memory * memory_price, waste_per_hour=waste)
 
 
-def allocate(store: Store, config: CostConfig) -> Report:
-    """The cost of everything running now, per hour."""
-    return allocate_from(store.entities, store.connections.values(), config)
+def node_cost(node: Entity, config: CostConfig) -> NodeCost | None:
+    """A node's capacity at its prices (None: its capacity is not known)."""
+    capacity = _node_capacity(node)
+    if capacity is None:
+        return None
+    cpu_price, memory_price = node_prices(node, config)
+    return NodeCost(node.id, node.name, site_of(node), capacity[0], capacity[1], cpu_price,
+                    memory_price, capacity[0] * cpu_price + capacity[1] * memory_price)
 
 
-def allocate_from(entities: Mapping[str, Entity], connections: Iterable[Connection],
-                  config: CostConfig) -> Report:
-    graph = _Graph(entities, connections)
-    units = [u for e in entities.values() if (u := _unit(e, graph, config)) is not None]
-    nodes: dict[str, NodeCost] = {}
-    volumes: list[dict[str, Any]] = []
-    for e in entities.values():
-        if e.kind is EntityKind.NODE and (capacity := _node_capacity(e)) is not None:
-            cpu_price, memory_price = _node_prices(e, config)
-            nodes[e.id] = NodeCost(e.id, e.name, _site(e), capacity[0], capacity[1], cpu_price,
-                                   memory_price, capacity[0] * cpu_price +
-                                   capacity[1] * memory_price)
-        elif e.kind is EntityKind.VOLUME and e.namespace is not None and \
-                (size := _number(e.attrs.get("capacity_bytes"))):  # a claim (its PV: the same)
-            gib = size / GIB
-            volumes.append({"id": e.id, "name": e.name, "namespace": e.namespace,
-                            "site": _site(e), "gib": gib, "cost_per_hour":
-                            gib * config.storage_gib_month / HOURS_PER_MONTH})
-    for unit in units:
-        node = nodes.get(unit.node or "")
-        if node is not None:
-            node.allocated_per_hour += unit.cost_per_hour
-    for node in nodes.values():
-        node.idle_per_hour = max(node.cost_per_hour - node.allocated_per_hour, 0.0)
-    allocated = sum(u.cost_per_hour for u in units)
-    storage = float(sum(v["cost_per_hour"] for v in volumes))
-    idle = sum(n.idle_per_hour for n in nodes.values())
-    units.sort(key=lambda u: -u.cost_per_hour)
-    return Report(config.currency, units, sorted(nodes.values(), key=lambda n: n.name), volumes,
-                  {"allocated_per_hour": allocated, "idle_per_hour": idle,
-                   "storage_per_hour": storage, "total_per_hour": allocated + idle + storage,
-                   "waste_per_hour": sum(u.waste_per_hour for u in units)})
+def volume_cost(volume: Entity, config: CostConfig) -> dict[str, Any] | None:
+    """A claim's storage per hour (its PV is the same storage: only claims count)."""
+    if volume.namespace is None or not (size := _number(volume.attrs.get("capacity_bytes"))):
+        return None
+    gib = size / GIB
+    return {"id": volume.id, "name": volume.name, "namespace": volume.namespace,
+            "site": site_of(volume), "gib": gib,
+            "cost_per_hour": gib * config.storage_gib_month / HOURS_PER_MONTH}
 
 
 def unit_row(unit: UnitCost) -> dict[str, Any]:
-    return _rounded(asdict(unit))
+    return rounded_row(msgspec.structs.asdict(unit))
 
 
 def node_row(node: NodeCost) -> dict[str, Any]:
-    return _rounded(asdict(node))
+    return rounded_row(asdict(node))
 
 
 # -- over time ---------------------------------------------------------------------------
 
-def rates(report: Report) -> dict[str, dict[str, Any]]:
-    """What the recorder keeps: each unit's, node's and volume's rate, and the roll-ups."""
-    values: dict[str, dict[str, Any]] = {
-        PREFIX + u.id: {"cost_per_hour": u.cost_per_hour, "waste_per_hour": u.waste_per_hour}
-        for u in report.units}
+def rate_rows(report: Report, now: float) -> list[tuple[str, str, float, float]]:
+    """What the recorder keeps, as history's samples at `now`: each unit's, node's and
+    volume's rate, and the roll-ups (`rates_at` and `cost_over` read them back)."""
+    rows: list[tuple[str, str, float, float]] = []
+    add = rows.append
+    for u in report.units:
+        key = PREFIX + u.id
+        add((key, "cost_per_hour", now, u.cost_per_hour))
+        add((key, "waste_per_hour", now, u.waste_per_hour))
     for n in report.nodes:
-        values[PREFIX + n.id] = {"cost_per_hour": n.cost_per_hour,
-                                 "idle_per_hour": n.idle_per_hour}
+        add((PREFIX + n.id, "cost_per_hour", now, n.cost_per_hour))
+        add((PREFIX + n.id, "idle_per_hour", now, n.idle_per_hour))
     for v in report.volumes:
-        values[PREFIX + v["id"]] = {"cost_per_hour": v["cost_per_hour"]}
-    for by in ("namespace", "owner", "site"):
+        add((PREFIX + v["id"], "cost_per_hour", now, v["cost_per_hour"]))
+    for by in RECORDED_GROUPINGS:
         for row in report.groups(by):
-            values[f"{PREFIX}{by}:{row[by]}"] = {"cost_per_hour": row["cost_per_hour"],
-                                                  "waste_per_hour": row["waste_per_hour"]}
-    values[PREFIX + "total"] = dict(report.totals)
-    return values
-
-
-class CostRecorder:
-    """Records every rate in history each `interval`, so cost over a range can be read."""
-
-    def __init__(self, store: Store, history: History, config: CostConfig) -> None:
-        self.store, self.history, self.config = store, history, config
-
-    def record(self, now: float | None = None) -> None:
-        self.history.record_metrics(rates(allocate(self.store, self.config)), now)
-
-    @property
-    def spacing(self) -> float:
-        """How far apart the records are: history keeps a key's samples at most every
-        `history.sample_interval`, so the longer of the two. A recorded rate holds for two
-        of these (`cost_over`, `rates_at`)."""
-        return max(self.config.record_interval, self.history.sample_interval)
-
-    async def run(self) -> None:
-        while True:
-            await self.record_aside()
-            await asyncio.sleep(self.config.record_interval)
-
-    async def record_aside(self) -> None:
-        """`record`, computed in a worker thread on a copy of the map (entities and
-        connections are values: a shallow copy is the map at one moment). On the event
-        loop, allocating 110,000 entities of federated sites held it 1.4 s once a minute,
-        and every site's deltas waited (the agents' p99 in bench/federation.py --full).
-        The thread holds the GIL while it computes, but hands it back to the loop at each
-        switch interval (5 ms)."""
-        store = self.store
-        entities, connections = dict(store.entities), list(store.connections.values())
-        now = time.time()
-        values = await asyncio.to_thread(
-            lambda: rates(allocate_from(entities, connections, self.config)))
-        self.history.record_metrics(values, now)
+            key = f"{PREFIX}{by}:{row[by]}"
+            add((key, "cost_per_hour", now, row["cost_per_hour"]))
+            add((key, "waste_per_hour", now, row["waste_per_hour"]))
+    rows.extend((TOTAL, name, now, float(value)) for name, value in report.totals.items())
+    return rows
 
 
 @dataclass
@@ -315,7 +236,7 @@ class RecordedRates:
     nodes: dict[str, dict[str, float]]  # node id -> cost_per_hour, idle_per_hour
 
 
-_GROUPS = tuple(f"{PREFIX}{by}:" for by in ("namespace", "owner", "site"))
+_GROUPS = tuple(f"{PREFIX}{by}:" for by in RECORDED_GROUPINGS)
 
 
 async def rates_at(history: History, at: float, interval: float) -> RecordedRates | None:

@@ -261,6 +261,20 @@ class History:
         if rows:
             self._put("samples", rows)
 
+    def record_frame(self, key: str, rows: list[tuple[str, str, float, float]],
+                     now: float) -> bool:
+        """Samples made together at `now` (the cost recorder's rates, made off the loop), kept
+        all or none by `key`'s sample interval, as `record_metrics` keeps one key's: on the
+        loop, gating each of 41,600 keys held it 183 ms once a minute at 110,000 entities.
+        False: skipped (too soon after the last)."""
+        last = self._last_sample.get(key)
+        if last is not None and now - last < self.sample_interval:
+            return False
+        self._last_sample[key] = now
+        if rows:
+            self._put("samples", rows)
+        return True
+
     def import_samples(self, rows: list[tuple[str, str, float, float]]) -> None:
         """Metric samples as they are (a snapshot being shown)."""
         if rows:

@@ -26,7 +26,7 @@ from gestalt.engine.alerts import AlertManager
 from gestalt.engine.alerts.manager import HISTORY_RULE
 from gestalt.engine.anomaly import ANOMALIES, expected, persist, sampling
 from gestalt.engine.changelog import ChangeLog
-from gestalt.engine.cost import CostRecorder
+from gestalt.engine.cost_book import CostRecorder
 from gestalt.engine.counters import COUNTERS
 from gestalt.engine.history import History
 from gestalt.engine.hub import Hub

@@ -90,6 +90,20 @@ class Keyframe(msgspec.Struct, kw_only=True, omit_defaults=True, tag_field="sche
     connections: list[Connection] = []
 
 
+class RawKeyframe(msgspec.Struct, kw_only=True, omit_defaults=True, tag_field="schema",
+                  tag=SCHEMA_VERSION):
+    """`Keyframe` as a hub reads it: the items as they are on the wire, each decoded on its own
+    (`decode_entity`, `decode_connection`): a hub that has one's bytes already (most of a
+    site's from its last keyframe) takes the object it holds instead of decoding it."""
+
+    version: int
+    timestamp: float
+    part: int = 1
+    parts: int = 1
+    entities: list[msgspec.Raw] = []
+    connections: list[msgspec.Raw] = []
+
+
 class Heartbeat(msgspec.Struct, kw_only=True, omit_defaults=True, tag_field="schema",
                 tag=SCHEMA_VERSION):
     """Sent by an idle agent: its version now (a hub behind it knows how far), and what it
@@ -106,7 +120,9 @@ class _Head(msgspec.Struct):
 
 
 _head = msgspec.json.Decoder(_Head)
-_keyframe = msgspec.json.Decoder(Keyframe)
+_raw_keyframe = msgspec.json.Decoder(RawKeyframe)
+_entity = msgspec.json.Decoder(Entity)
+_connection = msgspec.json.Decoder(Connection)
 _heartbeat = msgspec.json.Decoder(Heartbeat)
 _encoder = msgspec.json.Encoder()
 
@@ -121,8 +137,16 @@ def encode(value: Keyframe | Heartbeat) -> bytes:
     return _encoder.encode(value)
 
 
-def decode_keyframe(body: bytes) -> Keyframe:
-    return _keyframe.decode(body)
+def decode_raw_keyframe(body: bytes) -> RawKeyframe:
+    return _raw_keyframe.decode(body)
+
+
+def decode_entity(raw: msgspec.Raw) -> Entity:
+    return _entity.decode(raw)
+
+
+def decode_connection(raw: msgspec.Raw) -> Connection:
+    return _connection.decode(raw)
 
 
 def decode_heartbeat(body: bytes) -> Heartbeat:

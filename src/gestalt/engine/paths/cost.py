@@ -3,14 +3,25 @@ now and over a range (from history)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
-from gestalt.engine.cost import allocate, cost_over, node_row, unit_row
+from gestalt.engine.cost import Report, cost_over, node_row, unit_row
+from gestalt.engine.cost_book import CostBook
 from gestalt.engine.paths.base import Params, PathError, Result, limit_of, path
 from gestalt.engine.runtime import Engine
 
 UNIT_COLUMNS = ("kind", "name", "namespace", "cpu", "memory", "cost_per_hour",
                 "waste_per_hour", "id")
+
+
+async def _report(engine: Engine) -> Report:
+    """The cost now, from the live book (what changed since it was last asked); at a past
+    moment (`at`: engine is a PastView), that moment's map priced once, beside the loop."""
+    book = engine.cost.book
+    if engine.store is book.store:
+        return await book.report()
+    return await asyncio.to_thread(CostBook(engine.store, engine.config.cost).report_now)
 
 
 def _per_hour(engine: Engine) -> str:
@@ -21,7 +32,7 @@ def _per_hour(engine: Engine) -> str:
       "Cost per hour now: allocated to workloads, idle on nodes, storage, total; waste "
       "(requested but unused); the prices")
 async def _summary(engine: Engine, params: Params) -> Result:
-    report = allocate(engine.store, engine.config.cost)
+    report = await _report(engine)
     config = engine.config.cost
     return {"currency": config.currency, "unit": _per_hour(engine),
             **{k: round(v, 6) for k, v in report.totals.items()},
@@ -40,15 +51,14 @@ async def _top(engine: Engine, params: Params) -> Result:
     sort = params.get("sort", "cost")
     if sort not in ("cost", "waste"):
         raise PathError(400, "sort must be cost or waste")
-    units = allocate(engine.store, engine.config.cost).units
-    if sort == "waste":
-        units = sorted(units, key=lambda u: -u.waste_per_hour)
-    return [unit_row(u) for u in units[: limit_of(params, 20)]]
+    by = "waste_per_hour" if sort == "waste" else "cost_per_hour"
+    report = await _report(engine)
+    return [unit_row(u) for u in report.dearest(limit_of(params, 20), by)]
 
 
 def _group_path(by: str, title: str) -> None:
     async def handler(engine: Engine, params: Params) -> Result:
-        return allocate(engine.store, engine.config.cost).groups(by)[: limit_of(params)]
+        return (await _report(engine)).groups(by)[: limit_of(params)]
 
     path(f"world.infra.cost.{title}", f"Cost per hour by {by}",
          columns=(by, "units", "cost_per_hour", "waste_per_hour"), params=("limit",))(handler)
@@ -64,7 +74,7 @@ _group_path("site", "sites")
       columns=("name", "cpu", "memory", "cost_per_hour", "allocated_per_hour",
                "idle_per_hour", "id"))
 async def _nodes(engine: Engine, params: Params) -> Result:
-    return [node_row(n) for n in allocate(engine.store, engine.config.cost).nodes]
+    return [node_row(n) for n in (await _report(engine)).nodes]
 
 
 @path("world.infra.cost.range",
