@@ -59,6 +59,29 @@ class Locator(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=
 EMPTY_DICT: dict[Any, Any] = {}
 EMPTY_LIST: list[Any] = []
 
+# The lists of source names, shared the same way: few differ (one per source, a few per
+# combination of sources), but decoding makes a new one for each value. A hub's site
+# mirrors decode every entity their agents publish (`["synthetic"]` each): 100,000
+# lists at 10 sites of 10,000 entities, which the garbage collector walked in each full
+# pass until it froze them (engine/collection.py). Bounded, for sources whose names are
+# many (each list past the bound is the entity's own).
+SHARED_SOURCES: dict[tuple[str, ...], list[str]] = {}
+SHARED_SOURCES_MAX = 1024
+
+
+def shared_sources(sources: list[str]) -> list[str]:
+    """The one list of these sources, in this order (a value: never change it)."""
+    if not sources:
+        return EMPTY_LIST
+    key = tuple(sources)
+    shared = SHARED_SOURCES.get(key)
+    if shared is None:
+        if len(SHARED_SOURCES) >= SHARED_SOURCES_MAX:
+            return sources
+        # A copy: the caller may still hold (and change) the list it gave.
+        shared = SHARED_SOURCES[key] = list(key)
+    return shared
+
 
 class Entity(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     """A thing. A value: never change a container field (`labels`, `attrs`...) in place,
@@ -110,8 +133,7 @@ class Entity(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
             self.attrs = EMPTY_DICT
         if not self.endpoints:
             self.endpoints = EMPTY_LIST
-        if not self.sources:
-            self.sources = EMPTY_LIST
+        self.sources = shared_sources(self.sources)
 
 
 class Connection(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
@@ -134,5 +156,4 @@ class Connection(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
             self.id = ids.connection(self.kind.value, self.source_id, self.target_id)
         if not self.attrs:
             self.attrs = EMPTY_DICT
-        if not self.sources:
-            self.sources = EMPTY_LIST
+        self.sources = shared_sources(self.sources)
