@@ -28,7 +28,9 @@ export function Labels({ items }: { items: React.RefObject<LabelItem[]> }) {
         el.dataset.id = item.id;
         el.dataset.ids = item.ids.join(" ");
         if (el.textContent !== item.text) el.textContent = item.text;
-        el.style.transform = `translate(${item.left.toFixed(1)}px, ${item.top.toFixed(1)}px)`;
+        // Whole pixels: each label is its own compositor layer (styles.css), and a layer at
+        // a fractional offset is resampled, which blurs its text.
+        el.style.transform = `translate(${Math.round(item.left)}px, ${Math.round(item.top)}px)`;
       }
       frame = requestAnimationFrame(draw);
     };
