@@ -138,7 +138,7 @@ class SeriesModel(msgspec.Struct, eq=False, gc=False):
     low: float = 0.0
     high: float = 0.0
 
-    def _means(self) -> memoryview:
+    def _means(self) -> memoryview[float]:
         """The closed segments' triples as float64s (indexed as the array they were)."""
         return memoryview(self.segs).cast("d")
 
