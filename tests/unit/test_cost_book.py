@@ -136,33 +136,43 @@ async def test_the_recorder_makes_historys_rows_beside_the_loop(
         history.close()
 
 
-async def test_the_loop_turns_freely_while_the_book_computes() -> None:
+async def test_the_book_computes_aside_and_hands_the_gil_to_the_loop_as_it_goes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """The book's pass runs in a worker thread and hands the GIL to the event loop as it
     goes: held until the switch interval (5 ms) forced it, the loop waited for it at each
     turn, fell behind the sites' messages, and they waited as long as the pass (1.5 s of
-    CPU when ten sites came in). Now the loop hardly ever waits that long."""
+    CPU when ten sites came in). What that costs the loop is measured in
+    bench/federation.py --full (a count of the loop's waits here depended on whatever
+    else the machine ran); this checks the mechanism: where the pass runs, and that it
+    hands over every few hundred items."""
     store, _ = _sites(5, 10_000)
     book = CostBook(store, CostConfig())
-    gaps: list[float] = []
+    real_sleep = time.sleep
+    handed: list[int] = []
+
+    def sleep(seconds: float) -> None:  # the pass's hand-overs, and from which thread
+        handed.append(threading.get_ident())
+        real_sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", sleep)  # the module cost_book calls
+    turns = 0
     done = False
 
     async def turn() -> None:
-        last = time.perf_counter()
+        nonlocal turns
         while not done:
             await asyncio.sleep(0)
-            now = time.perf_counter()
-            gaps.append(now - last)
-            last = now
+            turns += 1
 
     turning = asyncio.create_task(turn())
     report = await book.report()
     done = True
     await turning
     assert len(report.units) > 5_000
-    # Waits near the switch interval: one in a few turns when the thread kept the GIL
-    # (60-90 in this pass); a handful at most (the thread's start, the machine's others).
-    long_waits = sum(gap > 0.004 for gap in gaps)
-    assert long_waits <= 15, (long_waits, len(gaps))
+    assert handed and threading.get_ident() not in handed  # aside, not on the loop
+    # Every 200 entities read (1,000 at most): 50,000 entities, 250 hand-overs or more.
+    assert len(handed) >= len(store.entities) // 200
+    assert turns > len(handed) // 10  # and the loop turned meanwhile
 
 
 async def test_the_recorder_keeps_the_book_up_between_records(tmp_path: Path) -> None:
