@@ -136,6 +136,9 @@ def test_decoded_entities_with_the_same_sources_share_one_list_of_them() -> None
                                    sources=["docker", "otlp"])
     decoded = decode_connection(msgspec.Raw(msgspec.json.encode(edge)))
     assert decoded.sources == ["docker", "otlp"] and decoded.sources is edge.sources
+    # The hub's merged views pass their owners as a tuple: the same list.
+    from gestalt.model.entities import shared_sources
+    assert shared_sources(("docker", "otlp")) is edge.sources
 
 
 def test_entities_and_connections_share_their_empty_containers() -> None:

@@ -38,6 +38,7 @@ from gestalt.engine.statuses import LIVE_STATES, SourceStatuses, StatusListener
 from gestalt.engine.store import Pending, Store
 from gestalt.model import Connection, Entity, Event, SourceState
 from gestalt.model.config import HealthConfig
+from gestalt.model.entities import shared_sources
 
 MetricValues = Mapping[str, float | int | None]
 EventListener = Callable[[Event], None]
@@ -66,7 +67,6 @@ class Hub:
         # combination, shared by every entity with it (and by their merged views).
         self._owners: dict[str, tuple[str, ...]] = {}
         self._combinations: dict[tuple[str, ...], tuple[str, ...]] = {}
-        self._source_lists: dict[tuple[str, ...], list[str]] = {}
         self._statuses = SourceStatuses()
         self.statuses = self._statuses.current
         self._located = Located(local_host=local_host or socket.gethostname())
@@ -235,10 +235,7 @@ class Hub:
         if len(self._sources) > len(owners):
             metrics += [m for s in self._sources if s not in owners and (m := overlay[s].get(eid))]
         # Merged views of one combination of sources share its list (values: never changed).
-        sources = self._source_lists.get(owners)
-        if sources is None:
-            sources = self._source_lists[owners] = list(owners)
-        merged = merge_entity(sources, views, metrics)
+        merged = merge_entity(shared_sources(owners), views, metrics)
         if self._simulated and not self._simulated.isdisjoint(owners):
             merged.attrs = {**merged.attrs, "simulated": True}
         # Stale when a source of it is down, or a view says so (a site's agent lost a source).

@@ -7,6 +7,7 @@ Missing metrics are `None`, never 0: "no data" and "idle" are different things.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -69,15 +70,15 @@ SHARED_SOURCES: dict[tuple[str, ...], list[str]] = {}
 SHARED_SOURCES_MAX = 1024
 
 
-def shared_sources(sources: list[str]) -> list[str]:
+def shared_sources(sources: Sequence[str]) -> list[str]:
     """The one list of these sources, in this order (a value: never change it)."""
     if not sources:
         return EMPTY_LIST
-    key = tuple(sources)
+    key = sources if isinstance(sources, tuple) else tuple(sources)
     shared = SHARED_SOURCES.get(key)
     if shared is None:
         if len(SHARED_SOURCES) >= SHARED_SOURCES_MAX:
-            return sources
+            return sources if isinstance(sources, list) else list(sources)
         # A copy: the caller may still hold (and change) the list it gave.
         shared = SHARED_SOURCES[key] = list(key)
     return shared
