@@ -74,6 +74,31 @@ describe("LayoutEngine", () => {
     expect(engine.tick()).toBe(true);
   });
 
+  it("starts a first map spread through a volume as wide as the settled map, not piled at a few anchors", () => {
+    const engine = new LayoutEngine();
+    // 3,000 nodes in 12 groups, each pod next to one of its group's deployments.
+    const nodes = Array.from({ length: 3000 }, (_, i) => ({
+      id: `n${i}`, group: `ns${i % 12}`, kind: i < 600 ? "deployment" : "pod",
+      near: i < 600 ? undefined : `n${i % 600}`,
+    }));
+    engine.sync({ addNodes: nodes, removeNodes: [], addLinks: [], removeLinks: [] });
+    const at = nodes.map((n) => engine.position(n.id)!);
+    const centre = [0, 1, 2].map((k) => at.reduce((sum, p) => sum + p[k], 0) / at.length);
+    const radii = at.map((p) => Math.hypot(p[0] - centre[0], p[1] - centre[1], p[2] - centre[2])).sort((a, b) => a - b);
+    // As wide as a settled map of this size (links 14 long): not a pile a few units across.
+    expect(radii[Math.floor(radii.length / 2)]).toBeGreaterThan(80);
+    // Each group has a place of its own: its members' centre apart from the others'.
+    const groupCentre = (g: number) => [0, 1, 2].map((k) => {
+      const members = at.filter((_, i) => i % 12 === g);
+      return members.reduce((sum, p) => sum + p[k], 0) / members.length;
+    });
+    const a = groupCentre(0), b = groupCentre(6);
+    expect(Math.hypot(a[0] - b[0], a[1] - b[1], a[2] - b[2])).toBeGreaterThan(50);
+    // A node with an owner starts next to it.
+    const pod = engine.position("n1234")!, owner = engine.position("n34")!;
+    expect(Math.hypot(pod[0] - owner[0], pod[1] - owner[1], pod[2] - owner[2])).toBeLessThan(15);
+  });
+
   it("drops removed nodes and their links", () => {
     const engine = new LayoutEngine();
     const { nodes, links } = grid(10);

@@ -67,6 +67,9 @@ const LAYERS = [
   "process", "network", "node", "namespace",
 ];
 const SPREAD = 12;
+/** Room per node where a batch of newcomers starts (about the links' length): 10,000 nodes
+ * start within about 270 units of the centre (settled, their mean distance from it is 335). */
+const SEED_SPACING = 14;
 const CODE: ReadonlySet<string> = new Set(["repository", "package", "module"]);
 
 export class LayoutEngine {
@@ -111,10 +114,14 @@ export class LayoutEngine {
     const first = this.nodes.size === 0;
     const removed = change.removeNodes.filter((id) => this.nodes.delete(id));
     const added: Node[] = [];
+    const newcomers = change.addNodes.filter((spec) => !this.nodes.has(spec.id));
+    const many = newcomers.length > 1 &&
+      (first || newcomers.length > LOCAL_SHARE * (this.nodes.size + newcomers.length));
+    const seeds = many ? this.seedMany(newcomers) : null;
     for (const spec of change.addNodes) {
       const existing = this.nodes.get(spec.id);
       if (existing) { Object.assign(existing, spec); continue; }
-      const node: Node = { ...spec, ...this.placeNear(spec) };
+      const node: Node = { ...spec, ...(seeds?.get(spec.id) ?? this.placeNear(spec)) };
       this.nodes.set(spec.id, node);
       added.push(node);
     }
@@ -230,6 +237,49 @@ export class LayoutEngine {
     if (anchor) return { x: anchor.x! + jitter(), y: anchor.y! + jitter(), z: anchor.z! + jitter() };
     const r = 50 * Math.cbrt(Math.max(1, this.nodes.size) / 100);
     return { x: (this.random() - 0.5) * r, y: (this.random() - 0.5) * r, z: (this.random() - 0.5) * r };
+  }
+
+  /**
+   * Where a batch of newcomers (a first view, a big change) starts: through a volume about
+   * the size the settled map takes, each group in a ball of its own (sized by its members)
+   * around a centre of its own, and each newcomer with an owner next to it. Placed one by
+   * one next to a few anchors instead, 10,000 entities started in a pile a few units
+   * across: the page framed them from 60 units away, and its first frame drew each glyph
+   * 85 px wide, 9,000 overlapping (3 s of software rendering, twice, with the page's main
+   * thread waiting).
+   */
+  private seedMany(specs: LayoutNodeSpec[]): Map<string, { x: number; y: number; z: number }> {
+    const sizes = new Map<string, number>();
+    for (const spec of specs) sizes.set(spec.group, (sizes.get(spec.group) ?? 0) + 1);
+    const around = SEED_SPACING * Math.cbrt(this.nodes.size + specs.length) * 0.6;
+    const centres = new Map<string, { x: number; y: number; z: number }>();
+    const fresh = [...sizes.keys()].filter((group) => {
+      const centre = this.groupCentre(group);
+      if (centre) centres.set(group, { x: centre.x, y: centre.y, z: centre.z });
+      return !centre;
+    });
+    // New groups' centres spread evenly over a sphere (a Fibonacci lattice).
+    fresh.forEach((group, k) => {
+      const r = fresh.length > 1 || centres.size ? around : 0;
+      const polar = Math.acos(1 - (2 * (k + 0.5)) / fresh.length);
+      const turn = Math.PI * (1 + Math.sqrt(5)) * k;
+      centres.set(group, { x: r * Math.sin(polar) * Math.cos(turn), y: r * Math.cos(polar), z: r * Math.sin(polar) * Math.sin(turn) });
+    });
+    const placed = new Map<string, { x: number; y: number; z: number }>();
+    const jitter = () => (this.random() - 0.5) * SPREAD;
+    for (const spec of specs) {
+      const anchor = spec.near ? this.nodes.get(spec.near) ?? placed.get(spec.near) : undefined;
+      if (anchor && anchor.x != null) {
+        placed.set(spec.id, { x: anchor.x + jitter(), y: anchor.y! + jitter(), z: anchor.z! + jitter() });
+        continue;
+      }
+      const centre = centres.get(spec.group)!;
+      const r = SEED_SPACING * Math.cbrt(sizes.get(spec.group)!);
+      let x, y, z; // uniform in the unit ball
+      do { x = this.random() * 2 - 1; y = this.random() * 2 - 1; z = this.random() * 2 - 1; } while (x * x + y * y + z * z > 1);
+      placed.set(spec.id, { x: centre.x + x * r, y: centre.y + y * r, z: centre.z + z * r });
+    }
+    return placed;
   }
 
   private groupCentre(group: string): { x: number; y: number; z: number } | null {

@@ -27,6 +27,11 @@ import { RenderScale, cameraMoved } from "./renderScale";
 import { renderStats } from "./renderStats";
 import { GPU_OPTIONS, SOFTWARE_OPTIONS, SceneGraph } from "./SceneGraph";
 
+/** Nodes the layout has not placed drawn at once (churn: a newcomer without an owner in
+ * view), and how long more of them wait for their places before they are drawn anyway. */
+const UNPLACED_DRAWN = 20;
+const PLACES_WAIT_MS = 1500;
+
 /** The direction each layout is best seen along (camera to scene). */
 const LAYOUT_VIEWS: Record<string, THREE.Vector3> = {
   force: new THREE.Vector3(0, -140, -360),
@@ -60,6 +65,8 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
     // Where the camera was at the last tick, whether it moved since, and the pixel ratio
     // the next frame is drawn at (renderScale.ts).
     lastCamera: new Float32Array(7), moving: false, scale: 1,
+    // Since when the view has had many nodes the layout has not placed yet (0: none).
+    unplacedSince: 0,
   });
 
   useEffect(() => {
@@ -194,6 +201,12 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
     const now = performance.now();
     const fps = useUi.getState().config.animation_fps || 60;
     if (!s.dirty || (fps < 60 && now - s.lastRender < 1000 / fps - 2)) return;
+    // A new map (or many newcomers without an owner in view) waits for the layout's first
+    // places, a few ms away: drawn before, every node would be at the origin, each as wide
+    // as a close camera makes it (10,000 entities: 41 million pixels, 3 s of software
+    // rendering that the page's main thread waited through, twice, before the first sight
+    // of the map). A layout that does not answer holds nothing back for long.
+    if (s.unplacedSince && now - s.unplacedSince < PLACES_WAIT_MS) return;
     // At most one frame in flight: while the GPU (or a software renderer) is still drawing
     // the last one, queuing another would block this thread in WebGL calls, and deltas
     // would wait behind it. A fence says, without waiting, when the last frame is done.
@@ -328,6 +341,8 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
     // Lines cost a software renderer per line, not per pixel: the resolution given up while
     // moving gives up as large a share of the edges drawn (the shortest on screen stay).
     if (sceneGraph.update(layout, clock.elapsedTime, camera, distance, size.height * dpr, dpr, SOFTWARE ? Math.min(1, s.scale) : 1)) s.dirty = true;
+    if (sceneGraph.unplaced <= UNPLACED_DRAWN) s.unplacedSince = 0;
+    else if (!s.unplacedSince) s.unplacedSince = frameStart;
     renderStats.meshes = sceneGraph.meshCount;
     renderStats.glyphs = sceneGraph.glyphCount;
 

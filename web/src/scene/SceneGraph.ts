@@ -85,6 +85,10 @@ export class SceneGraph {
   edgeB = new Int32Array(0);
   owner = new Int32Array(0); // the view node that owns each one ("owns" edges), -1 for none
   private slot = new Int32Array(0); // view node -> layout index, -1 when not placed yet
+  /** 1 for a view node with a place (the layout's, or carried over, or its owner's). */
+  placed = new Uint8Array(0);
+  /** View nodes with no place yet: they sit at the origin until the layout answers. */
+  unplaced = 0;
   private nsMembers = new Map<number, number[]>(); // namespace node -> member nodes
   private nsOf: Int32Array = new Int32Array(0); // view node -> its namespace node, -1 for none
   private readonly options: SceneOptions;
@@ -150,7 +154,7 @@ export class SceneGraph {
       if (i === undefined || view.shownAs.has(entity.id)) continue;
       this.nodes.fadeOut(entity, this.sizes[i] || BASE, this.pos[i * 3], this.pos[i * 3 + 1], this.pos[i * 3 + 2], now);
     }
-    const old = { view: this.view, pos: this.pos, shapeOf: this.shapeOf, nsOf: this.nsOf, edgeA: this.edgeA, edgeB: this.edgeB, style: { colours: this.colours, sizes: this.sizes, flags: this.flags, level: this.level } };
+    const old = { view: this.view, pos: this.pos, placed: this.placed, shapeOf: this.shapeOf, nsOf: this.nsOf, edgeA: this.edgeA, edgeB: this.edgeB, style: { colours: this.colours, sizes: this.sizes, flags: this.flags, level: this.level } };
     const oldNodes = old.view.nodes;
     this.view = view;
     const n = view.nodes.length;
@@ -168,6 +172,7 @@ export class SceneGraph {
     } else fresh.fill(1);
 
     this.pos = new Float32Array(n * 3);
+    this.placed = new Uint8Array(n);
     this.near = new Uint8Array(n);
     this.pixels = new Float32Array(n);
     this.shapeOf = new Uint8Array(n);
@@ -181,8 +186,10 @@ export class SceneGraph {
       const node = view.nodes[i];
       if (o >= 0) {
         this.pos[i * 3] = old.pos[o * 3]; this.pos[i * 3 + 1] = old.pos[o * 3 + 1]; this.pos[i * 3 + 2] = old.pos[o * 3 + 2];
+        this.placed[i] = old.placed[o];
       } else if (layout.read(node.id, scratch) || (node.near && layout.read(node.near, scratch))) {
         this.pos[i * 3] = scratch.x; this.pos[i * 3 + 1] = scratch.y; this.pos[i * 3 + 2] = scratch.z;
+        this.placed[i] = 1;
       }
       if (fresh[i]) {
         this.shapeOf[i] = SHAPE_INDEX.get(kindStyle(node.entity.kind).shape)!;
@@ -190,6 +197,7 @@ export class SceneGraph {
       } else this.shapeOf[i] = old.shapeOf[o];
     }
     for (let o = 0; o < oldNodes.length; o++) if (newOf[o] < 0 && oldNodes[o].entity.kind === "namespace") namespacesCame = true;
+    this.unplaced = countZeros(this.placed);
     this.nsOf = namespacesOf(view.nodes, places, old.nsOf, namespacesCame ? null : fresh);
     this.nsMembers = membersOf(this.nsOf);
     this.edgeA = new Int32Array(view.edges.length);
@@ -331,6 +339,7 @@ export class SceneGraph {
       const s = this.slot[i] * 3;
       if (s < 0 || s + 2 >= src.length) continue;
       pos[i * 3] = src[s]; pos[i * 3 + 1] = src[s + 1]; pos[i * 3 + 2] = src[s + 2];
+      this.placed[i] = 1;
     }
     // Namespace rings surround their members.
     for (const [ns, members] of this.nsMembers) {
@@ -343,8 +352,10 @@ export class SceneGraph {
       members.forEach((m, k) => { const dx = pos[m * 3] - cx, dz = pos[m * 3 + 2] - cz; radii[k] = Math.sqrt(dx * dx + dz * dz); });
       radii.sort();
       pos[ns * 3] = cx; pos[ns * 3 + 1] = cy; pos[ns * 3 + 2] = cz;
+      this.placed[ns] = 1;
       this.ringScale[ns] = radii[Math.floor((radii.length - 1) * 0.85)] + 6;
     }
+    if (this.unplaced) this.unplaced = countZeros(this.placed);
     return true;
   }
 
@@ -452,4 +463,10 @@ export class SceneGraph {
     const i = this.index.get(this.view.shownAs.get(id) ?? id);
     return i === undefined ? null : [this.colours[i * 3], this.colours[i * 3 + 1], this.colours[i * 3 + 2]];
   }
+}
+
+function countZeros(flags: Uint8Array): number {
+  let zeros = 0;
+  for (let i = 0; i < flags.length; i++) if (!flags[i]) zeros++;
+  return zeros;
 }

@@ -34,6 +34,8 @@ export class CameraDirector {
   private flight: Flight | null = null;
   private lastFit = -Infinity;
   private fittedFor = "";
+  /** How many placed nodes the last fit framed. */
+  private fittedPlaced = 0;
   /** Re-aims a flight as it goes (the panels may still be opening). */
   private retarget: (() => Pose | null) | null = null;
   private lastRetarget = 0;
@@ -68,6 +70,7 @@ export class CameraDirector {
     this.mode = "auto";
     this.lastFit = -Infinity;
     this.fittedFor = "";
+    this.fittedPlaced = 0;
     this.retarget = null;
     this.watch = null;
   }
@@ -95,13 +98,18 @@ export class CameraDirector {
     const lens: Lens = { fovY: (this.camera.fov * Math.PI) / 180, width: size.width, height: size.height };
     // Namespaces are rings around their members (framed with them); an empty one floats
     // wherever the layout pushed it and would only shrink the map.
+    // Nodes the layout has not placed yet sit at the origin: framed, they would pull the
+    // camera in to where a whole new map is one pile.
     const points = new Float32Array(sg.pos.length);
     let k = 0;
-    for (let i = 0; i < sg.view.nodes.length; i++) {
-      if (sg.view.nodes[i].entity.kind === "namespace") continue;
-      points[k++] = sg.pos[i * 3]; points[k++] = sg.pos[i * 3 + 1]; points[k++] = sg.pos[i * 3 + 2];
+    for (const namespaces of [false, true]) {
+      for (let i = 0; i < sg.view.nodes.length; i++) {
+        if (!sg.placed[i] || (sg.view.nodes[i].entity.kind === "namespace") !== namespaces) continue;
+        points[k++] = sg.pos[i * 3]; points[k++] = sg.pos[i * 3 + 1]; points[k++] = sg.pos[i * 3 + 2];
+      }
+      if (k) break;
     }
-    return fitPoints(k ? points.subarray(0, k) : sg.pos, forward, this.camera.up, lens, free, 60);
+    return k ? fitPoints(points.subarray(0, k), forward, this.camera.up, lens, free, 60) : null;
   }
 
   /**
@@ -110,13 +118,22 @@ export class CameraDirector {
    * along its curve. Returns whether the camera moved.
    */
   update(now: number, sg: SceneGraph, key: string, canvas: HTMLElement, size: { width: number; height: number }): boolean {
-    if (this.mode === "auto" && now - this.lastFit >= REFIT_MS && key !== this.fittedFor) {
-      this.lastFit = now;
-      this.fittedFor = key;
+    // A map that grew manyfold since the last fit (the first snapshot's parts coming in) is
+    // framed at once, with a jump: eased from a pose that framed a few entities, 10,000
+    // would be drawn from close up (each frame seconds of software rendering).
+    const placed = sg.view.nodes.length - sg.unplaced;
+    const grew = placed > 2 * this.fittedPlaced + 10;
+    if (this.mode === "auto" && (grew || now - this.lastFit >= REFIT_MS) && key !== this.fittedFor) {
       const goal = sg.view.nodes.length ? this.fitPose(sg, readFreeRect(canvas), size) : null;
+      // Nothing placed yet: fit as soon as something is, not a refit period later.
+      if (goal || !sg.view.nodes.length) {
+        this.lastFit = now;
+        this.fittedFor = key;
+        this.fittedPlaced = placed;
+      }
       if (goal && this.differs(goal)) {
         // The first framing jumps (there was nothing to see before), later ones ease.
-        this.flight = { from: this.pose(), to: goal, start: now, duration: this.framed ? EASE_MS : 0 };
+        this.flight = { from: this.pose(), to: goal, start: now, duration: this.framed && !grew ? EASE_MS : 0 };
         this.framed = true;
       }
     }
