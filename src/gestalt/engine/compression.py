@@ -33,6 +33,17 @@ def pack(body: bytes) -> bytes:
     return packer.compress(body) + packer.flush()
 
 
+# deflate's memLevel for packing bodies. Each body is packed by a copy of a primed
+# compressor, and a copy allocates and fills deflate's whole state: at memLevel 9 two of
+# its arrays are 128 KiB each, which glibc maps and unmaps afresh for every body (its mmap
+# threshold is 128 KiB, and `gestalt serve` keeps it there: cli/serve.py), 200 us a body
+# against 14 us at 8, every other array 64 KiB. History's writer packs every body of a
+# hub's first pictures (300,000 at 10 sites of 10,000 entities: a minute of a core, while
+# it held the GIL against the event loop). A body of a few hundred bytes packs to the
+# same bytes at either level; longer input may pack differently (and unpacks the same).
+MEM_LEVEL = 8
+
+
 @functools.lru_cache(maxsize=4)
 def _primed(words: bytes, wbits: int) -> zlib._Compress:
     """A compressor that has taken in `words` and nothing else; each body is packed by a
@@ -40,7 +51,7 @@ def _primed(words: bytes, wbits: int) -> zlib._Compress:
     all of it): that was half of packing a ~130-byte body, and history's writer thread
     packs every body that changes (a tenth of a core at 100 changes/s). The copy's output
     is byte for byte the same. (zlib's copy holds the object's lock: threads may share it.)"""
-    return zlib.compressobj(6, zlib.DEFLATED, wbits, 9, zlib.Z_DEFAULT_STRATEGY, words)
+    return zlib.compressobj(6, zlib.DEFLATED, wbits, MEM_LEVEL, zlib.Z_DEFAULT_STRATEGY, words)
 
 
 def unpack(packed: bytes) -> bytes:
