@@ -13,7 +13,13 @@ import pytest
 from gestalt.engine import compression
 from gestalt.engine.compression import MEM_LEVEL, pack, pack_with, train, unpack, unpack_body
 from gestalt.engine.history_layout import migrate
-from gestalt.engine.recording import HASH_BYTES, Recorder, body_of, keyframe_refs
+from gestalt.engine.recording import (
+    HASH_BYTES,
+    WRITER_STEP,
+    Recorder,
+    body_of,
+    keyframe_refs,
+)
 from gestalt.model import Connection, ConnectionKind, Delta, Entity, EntityKind
 from gestalt.model.config import SyntheticCollector
 from gestalt.sources.synthetic import SyntheticWorld
@@ -97,3 +103,38 @@ def test_a_bodys_packer_keeps_deflates_arrays_under_glibcs_mmap_threshold(
     # deflate's largest arrays: hash heads 2^(memLevel+7) of 2 bytes, pending 2^(memLevel+6)
     # of 4 bytes.
     assert all(2 ** (level + 8) < 128 * 1024 for level in made), made
+
+
+def test_the_writer_hands_the_gil_over_as_it_packs_and_writes_a_sites_picture(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """History's writer thread packs and writes every body of each site's first picture
+    (28,000 a site at the issue's scale). Holding the GIL through it, while zlib and SQLite
+    let it go and take it back at every body, the writer left the event loop the GIL so
+    rarely that the sites' messages waited hundreds of milliseconds (bench/federation.py
+    --full measures that); this checks the mechanism: a hand-over (engine/aside.py) every
+    WRITER_STEP bodies packed, and every WRITER_STEP rows written."""
+    path = tmp_path / "h.sqlite3"
+    conn = sqlite3.connect(path)
+    migrate(conn, path)
+    recorder = Recorder()
+    with conn:
+        recorder.start_run(conn, 0, NOW)
+    world = SyntheticWorld(SyntheticCollector(entities=1000, edges=1000, cluster="east"))
+    picture = Delta(version=1, timestamp=NOW, upserts=list(world.entities.values()),
+                    edge_upserts=list(world.connections.values()))
+    handed: list[float] = []
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:
+        handed.append(seconds)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", sleep)  # the module engine/aside.py calls
+    row, bodies = recorder.follow(picture)
+    assert len(bodies) > 1500
+    assert len(handed) >= len(bodies) // WRITER_STEP - 2  # the entities', then the edges'
+    packing = len(handed)
+    with conn:
+        recorder.write_delta(conn, row, bodies)
+    assert len(handed) - packing >= len(bodies) // WRITER_STEP
+    conn.close()
