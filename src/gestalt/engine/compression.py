@@ -34,14 +34,18 @@ def pack(body: bytes) -> bytes:
 
 
 # deflate's memLevel for packing bodies. Each body is packed by a copy of a primed
-# compressor, and a copy allocates and fills deflate's whole state: at memLevel 9 two of
-# its arrays are 128 KiB each, which glibc maps and unmaps afresh for every body (its mmap
-# threshold is 128 KiB, and `gestalt serve` keeps it there: cli/serve.py), 200 us a body
-# against 14 us at 8, every other array 64 KiB. History's writer packs every body of a
-# hub's first pictures (300,000 at 10 sites of 10,000 entities: a minute of a core, while
-# it held the GIL against the event loop). A body of a few hundred bytes packs to the
-# same bytes at either level; longer input may pack differently (and unpacks the same).
-MEM_LEVEL = 8
+# compressor, and a copy allocates and fills deflate's whole state: the window and its
+# chain (64 KiB each at a 32 KiB window), the hash heads and the pending buffer (2^(memLevel
+# + 8) bytes each). At memLevel 9 those two are 128 KiB, which glibc maps and unmaps
+# afresh for every body (its mmap threshold, which `gestalt serve` holds at 128 KiB:
+# cli/serve.py): 210-275 us a body. At 8 (64 KiB each) the state freed at the heap's top
+# made glibc trim the heap and fault it back in at the next body, 130 us in a fresh
+# process; at 6 (16 KiB each) 10-15 us whatever the heap looked like. History's writer
+# packs every body of a hub's first pictures (300,000 at 10 sites of 10,000 entities), in
+# a thread that competes with the event loop for the GIL. A body of a few hundred bytes
+# packs to the same bytes at any memLevel; longer input (references) packs within 1 % of
+# the size, and everything unpacks the same.
+MEM_LEVEL = 6
 
 
 @functools.lru_cache(maxsize=4)
