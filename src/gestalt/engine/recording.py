@@ -101,9 +101,12 @@ KEYFRAME_MIN_ITEMS = 2000
 
 TRAINING_SAMPLES = 2000  # bodies looked at, of entities and of connections each
 # Items history's writer thread handles between two hand-overs of the GIL to the event
-# loop (engine/aside.py): a body packed is 15-20 us of work, a row written 5-10 us, so a
-# hundred is a millisecond or two. A site's first picture is 28,000 of each.
-WRITER_STEP = 100
+# loop (engine/aside.py). The loop, each time it lets the GIL go (every select, send and
+# receive), waits for the writer's next hand-over to have it back, and a message from a
+# site costs it several of those: a body packed and written is 30-50 us of work, so 25 make
+# the wait under a millisecond and cost the writer a sixth more time. A site's first
+# picture is 28,000 bodies.
+WRITER_STEP = 25
 
 
 class _Kind(msgspec.Struct):
