@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 import time
 import zlib
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -136,4 +137,48 @@ def test_the_writer_hands_the_gil_over_as_it_packs_and_writes_a_sites_picture(
     with conn:
         recorder.write_delta(conn, row, bodies)
     assert len(handed) - packing >= len(bodies) // WRITER_STEP
+    conn.close()
+
+
+class _Written:
+    """A connection that notes the rows of each statement, and passes them on."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.rows: dict[str, list[tuple[object, ...]]] = {}
+
+    def executemany(self, sql: str, rows: Iterable[tuple[object, ...]]) -> sqlite3.Cursor:
+        listed = list(rows)
+        self.rows.setdefault(sql.split()[0] + " " + sql.split()[1], []).extend(listed)
+        return self.conn.executemany(sql, listed)
+
+    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+        return self.conn.execute(sql, *args)
+
+
+def test_bodies_are_written_and_marked_used_in_the_order_of_their_hashes(
+        tmp_path: Path) -> None:
+    """The bodies table is keyed by hash: written in the order they came, a site's first
+    picture went to random pages, most of them outside the writer's small page cache
+    (25-35 us a body against 8-11 in hash order, at a few sites of 28,000 bodies)."""
+    path = tmp_path / "h.sqlite3"
+    conn = sqlite3.connect(path)
+    migrate(conn, path)
+    recorder = Recorder()
+    with conn:
+        recorder.start_run(conn, 0, NOW)
+    world = SyntheticWorld(SyntheticCollector(entities=300, edges=300, cluster="east"))
+    row, bodies = recorder.follow(Delta(version=1, timestamp=NOW,
+                                        upserts=list(world.entities.values()),
+                                        edge_upserts=list(world.connections.values())))
+    written = _Written(conn)
+    with conn:
+        recorder.write_delta(written, row, bodies)  # type: ignore[arg-type]
+        recorder.write_keyframe(written, NOW)  # type: ignore[arg-type]
+    put = [r[0] for r in written.rows["INSERT INTO"]]
+    used = [r[1] for r in written.rows["UPDATE bodies"]]
+    assert len(put) == len(bodies) and put == sorted(put)
+    # The keyframe's marks, entities' then edges': each in order.
+    entities = [h for h in used if h in set(recorder.entities.values())]
+    assert entities and entities == sorted(entities)
     conn.close()

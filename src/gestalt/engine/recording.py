@@ -168,6 +168,11 @@ def incremental_refs(body: bytes, dictionaries: Dictionaries) -> IncrementalRefs
 _PUT_BODY = ("INSERT INTO bodies (hash, body, last_used) VALUES (?, ?, ?) "
              "ON CONFLICT(hash) DO UPDATE SET last_used = excluded.last_used")
 _USE_BODY = "UPDATE bodies SET last_used = ? WHERE hash = ?"
+# Bodies are written and marked used in the order of their hashes, the table's key: in the
+# order they came, each went to a random page of the table, most of them not in the
+# writer's small page cache (history.WRITER_CACHE_KIB), and writing a site's first picture
+# took 25-35 us a body once a few sites were in (11 in hash order), on the writer thread
+# that competes with the event loop for the GIL.
 
 
 class Recorder:
@@ -302,7 +307,8 @@ class Recorder:
     def write_delta(conn: sqlite3.Connection, row: tuple[int, float, bytes],
                     bodies: list[tuple[bytes, bytes]]) -> None:
         version = row[0]
-        conn.executemany(_PUT_BODY, aside(((h, b, version) for h, b in bodies), WRITER_STEP))
+        conn.executemany(_PUT_BODY, aside(((h, b, version) for h, b in sorted(bodies)),
+                                          WRITER_STEP))
         conn.execute("INSERT OR REPLACE INTO deltas (version, ts, body, form) "
                      "VALUES (?, ?, ?, ?)", (*row, BY_REFERENCE))
 
@@ -326,11 +332,14 @@ class Recorder:
             # What a lost batch did not write, before anything refers to it.
             for unwritten in self._unwritten:
                 conn.executemany(_PUT_BODY, aside(((*item, version)
-                                                   for item in unwritten.values()), WRITER_STEP))
+                                                   for item in sorted(unwritten.values())),
+                                                  WRITER_STEP))
         if not self._write_incremental(conn, version, ts):
             entities, edges = list(self.entities.values()), list(self.edges.values())
-            conn.executemany(_USE_BODY, aside(((version, h) for h in entities), WRITER_STEP))
-            conn.executemany(_USE_BODY, aside(((version, h) for h in edges), WRITER_STEP))
+            conn.executemany(_USE_BODY, aside(((version, h) for h in sorted(entities)),
+                                              WRITER_STEP))
+            conn.executemany(_USE_BODY, aside(((version, h) for h in sorted(edges)),
+                                              WRITER_STEP))
             conn.execute("INSERT OR REPLACE INTO keyframes (version, ts, body, base) "
                          "VALUES (?, ?, ?, NULL)", (version, ts, _pack_refs((entities, edges))))
             self._incrementals = 0
@@ -404,8 +413,10 @@ class Recorder:
         # Each body it refers to is used (last_used) by it.
         entity_hashes = [self.entities[eid] for eid in new_entities]
         edge_hashes = [self.edges[cid] for cid in new_edges]
-        conn.executemany(_USE_BODY, aside(((version, h) for h in entity_hashes), WRITER_STEP))
-        conn.executemany(_USE_BODY, aside(((version, h) for h in edge_hashes), WRITER_STEP))
+        conn.executemany(_USE_BODY, aside(((version, h) for h in sorted(entity_hashes)),
+                                          WRITER_STEP))
+        conn.executemany(_USE_BODY, aside(((version, h) for h in sorted(edge_hashes)),
+                                          WRITER_STEP))
         # Compressed: the removed ids (an edge's is its kind and both ends) are most of it.
         refs = self._pack(_pack_refs((entity_hashes, gone_entities, edge_hashes, gone_edges)))
         conn.execute("INSERT OR REPLACE INTO keyframes (version, ts, body, base) "
