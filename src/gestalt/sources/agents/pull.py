@@ -13,9 +13,9 @@ messages are ever on their way.
 
 Messages are taken from the subscription by its callback into a queue of our own, not with
 `next_msg`: that made two tasks, a timer and a uuid4 (a getrandom call, the GIL let go
-and waited for again) for every message, on the hub's event loop, for every message of
-every site. One message is still handed out per turn of the loop (`_take`), so the other
-sites and the streams have their turns between a site's messages.
+and waited for again) for every message of every site, on the hub's event loop. One
+message is still handed out per turn of the loop (`_take`), so the other sites and the
+streams have their turns between a site's messages.
 
 Requests expire (`expires`): one lost with a restarted server is replaced when it should
 have ended, and at once after a reconnect (`renew`). A request that ended with no word
