@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 import nats
 import pytest
 from nats.aio.client import Client
+from nats.aio.subscription import Subscription
 from nats.js.api import AckPolicy, ConsumerConfig, StorageType, StreamConfig
 
 from gestalt.sources.agents.pull import ConsumerGone, Pull
@@ -71,6 +72,28 @@ async def test_messages_come_while_the_reader_is_busy_and_in_order(nc: Client) -
         bodies = [str(n).encode() for n in range(4, 100)]
         await publish(nc, *bodies)
         assert await read(pull, 99) == [str(n).encode() for n in range(1, 100)]
+        assert await pull.next(0.3) is None
+    finally:
+        await pull.stop()
+
+
+async def test_messages_are_taken_by_the_subscriptions_callback(
+        nc: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`next_msg` made two tasks, a timer and a uuid4 (a getrandom call: the GIL let go,
+    then waited for again behind history's writer thread) for every message of every
+    site, on the hub's event loop; the reader takes them from the subscription's callback,
+    one a turn of the loop."""
+
+    async def next_msg(*_: object, **__: object) -> None:
+        raise AssertionError("next_msg: two tasks, a timer and a uuid4 a message")
+
+    monkeypatch.setattr(Subscription, "next_msg", next_msg)
+    pull = Pull(nc, STREAM, CONSUMER, batch=8)
+    await pull.start()
+    try:
+        bodies = [str(n).encode() for n in range(30)]
+        await publish(nc, *bodies)
+        assert await read(pull, 30) == bodies
         assert await pull.next(0.3) is None
     finally:
         await pull.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,6 +13,7 @@ import pytest
 
 from gestalt.engine.changelog import ChangeLog
 from gestalt.engine.history import LAYOUT, WRITER_CACHE_KIB, History, HistoryError
+from gestalt.engine.recording import WRITER_STEP
 from gestalt.model import Delta, Entity, EntityKind, Event, Severity
 
 # Recent times: older rows would be pruned by the retention window, as they should be.
@@ -275,3 +277,30 @@ def test_the_writer_keeps_a_small_page_cache(tmp_path: Path) -> None:
         assert pages == -WRITER_CACHE_KIB and WRITER_CACHE_KIB <= 512
     finally:
         history.close()
+
+
+async def test_the_writer_hands_the_gil_over_as_it_writes_many_samples(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hub's first metrics frame has samples of every entity (hundreds of thousands of
+    rows at 110,000 entities), written in history's writer thread: it hands the GIL to the
+    event loop every WRITER_STEP rows (engine/aside.py), from that thread, not the loop's
+    (what that saves the loop is bench/federation.py --full's to measure)."""
+    history = History(tmp_path / "h.sqlite3", sample_interval=0)
+    history.open()
+    handed: list[int] = []
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:
+        handed.append(threading.get_ident())
+        real_sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", sleep)  # the module engine/aside.py calls
+    try:
+        history.record_metrics({f"pod:c/ns/p{i}": {"cpu_percent": 1.0, "memory_bytes": 2}
+                                for i in range(2000)}, now=NOW)
+        await history.flushed()
+    finally:
+        monkeypatch.undo()
+        history.close()
+    assert threading.get_ident() not in handed
+    assert len(handed) >= 4000 // WRITER_STEP

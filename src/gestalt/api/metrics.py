@@ -7,7 +7,6 @@ and nothing is kept in a second registry that could drift.
 from __future__ import annotations
 
 import tracemalloc
-from collections import Counter
 from collections.abc import Iterator
 
 from fastapi.responses import Response
@@ -29,9 +28,11 @@ class EngineCollector:
     def collect(self) -> Iterator[Metric]:
         engine, broadcaster = self.engine, self.broadcaster
         entities = GaugeMetricFamily("gestalt_entities", "Entities on the map", labels=["kind"])
-        for kind, count in sorted(Counter(e.kind.value for e in
-                                          engine.store.entities.values()).items()):
-            entities.add_metric([kind], count)
+        # The store's summary keeps its counts by kind as entities come and go: counting
+        # them here walked the whole map on the event loop at every scrape (110,000
+        # entities on a federated hub).
+        for kind, counted in sorted(engine.store.summary().by_kind.items()):
+            entities.add_metric([kind], counted.count)
         yield entities
         yield GaugeMetricFamily("gestalt_connections", "Connections on the map",
                                 value=len(engine.store.connections))

@@ -33,6 +33,21 @@ def pack(body: bytes) -> bytes:
     return packer.compress(body) + packer.flush()
 
 
+# deflate's memLevel for packing bodies. Each body is packed by a copy of a primed
+# compressor, and a copy allocates and fills deflate's whole state: the window and its
+# chain (64 KiB each at a 32 KiB window), the hash heads and the pending buffer (2^(memLevel
+# + 8) bytes each). At memLevel 9 those two are 128 KiB, which glibc maps and unmaps
+# afresh for every body (its mmap threshold, which `gestalt serve` holds at 128 KiB:
+# cli/serve.py): 210-275 us a body. At 8 (64 KiB each) the state freed at the heap's top
+# made glibc trim the heap and fault it back in at the next body, 130 us in a fresh
+# process; at 6 (16 KiB each) 10-15 us whatever the heap looked like. History's writer
+# packs every body of a hub's first pictures (300,000 at 10 sites of 10,000 entities), in
+# a thread that competes with the event loop for the GIL. A body of a few hundred bytes
+# packs to the same bytes at any memLevel; longer input (references) packs within 1 % of
+# the size, and everything unpacks the same.
+MEM_LEVEL = 6
+
+
 @functools.lru_cache(maxsize=4)
 def _primed(words: bytes, wbits: int) -> zlib._Compress:
     """A compressor that has taken in `words` and nothing else; each body is packed by a
@@ -40,7 +55,7 @@ def _primed(words: bytes, wbits: int) -> zlib._Compress:
     all of it): that was half of packing a ~130-byte body, and history's writer thread
     packs every body that changes (a tenth of a core at 100 changes/s). The copy's output
     is byte for byte the same. (zlib's copy holds the object's lock: threads may share it.)"""
-    return zlib.compressobj(6, zlib.DEFLATED, wbits, 9, zlib.Z_DEFAULT_STRATEGY, words)
+    return zlib.compressobj(6, zlib.DEFLATED, wbits, MEM_LEVEL, zlib.Z_DEFAULT_STRATEGY, words)
 
 
 def unpack(packed: bytes) -> bytes:

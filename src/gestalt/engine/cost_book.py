@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any
 
+from gestalt.engine.aside import aside
 from gestalt.engine.cost import (
     GROUPINGS,
     OWNER_KINDS,
@@ -45,7 +46,6 @@ from gestalt.model.config import CostConfig
 UNIT_KINDS = frozenset({EntityKind.POD, EntityKind.CONTAINER})
 _PRICED_KINDS = frozenset({EntityKind.NODE, EntityKind.VOLUME})
 
-_T = TypeVar("_T")
 # What a Docker container's node is keyed by: this host's node, when exactly one is known.
 HOST = ""
 
@@ -62,19 +62,6 @@ _Link = tuple[str, str, str]
 # What a unit's cost was computed from (the same again, the same cost): its entity, its
 # node's id and prices (a node's other changes, its metrics, change no price), its top owner.
 _Inputs = tuple[Entity, str | None, tuple[float, float], str | None]
-
-
-def _aside(items: Iterable[_T], every: int = 1_000) -> Iterator[_T]:
-    """`items`, handing the GIL to the event loop after each `every` (sleeping 0.1 ms). A
-    thread that holds the GIL makes the loop wait for it at each turn, up to the switch
-    interval (5 ms) each time; the loop then turns a few times a switch interval and falls
-    behind the sites' messages, which waited as long as the book's pass (1.5 s of CPU when
-    ten sites' 110,000 entities came in, measured with a lag probe in bench/federation.py
-    --full). Handed over, the loop waits no longer than a sleep."""
-    for n, item in enumerate(items, 1):
-        if n % every == 0:
-            time.sleep(0.0001)
-        yield item
 
 
 def _read(conn: Connection) -> bool:
@@ -198,7 +185,7 @@ class CostBook:
         links, units, priced, volumes = self._links, self._units, self._prices, self._volumes
         # Most of what is touched (traffic edges, services, config maps...) costs nothing
         # and depends on nothing here: passed over at once (300,000 ids when ten sites come).
-        for subject_id in _aside(ids):
+        for subject_id in aside(ids):
             conn = connections.get(subject_id)
             if conn is not None or subject_id in links:
                 if subject_id in links or conn is not None and _read(conn):
@@ -210,7 +197,7 @@ class CostBook:
             elif entity is not None and entity.kind in _PRICED_KINDS or \
                     subject_id in priced or subject_id in volumes or subject_id in units:
                 self._take_entity(subject_id, entity, dirty)
-        for unit_id in _aside(dirty, 200):
+        for unit_id in aside(dirty, 200):
             entity = entities.get(unit_id)
             if entity is not None and entity.kind in UNIT_KINDS or unit_id in units:
                 self._cost_unit(unit_id, entity, entities)
@@ -222,13 +209,13 @@ class CostBook:
         self._building = True  # every unit is computed: nothing to mark
         dirty: set[str] = set()
         try:
-            for cid, conn in _aside(connections.items()):
+            for cid, conn in aside(connections.items()):
                 if _read(conn):
                     self._relink(cid, conn, entities, dirty)
             for eid, entity in entities.items():
                 if entity.kind in _PRICED_KINDS:
                     self._take_entity(eid, entity, dirty)
-            for eid, entity in _aside(entities.items(), 200):
+            for eid, entity in aside(entities.items(), 200):
                 if entity.kind in UNIT_KINDS:
                     self._cost_unit(eid, entity, entities)
         finally:

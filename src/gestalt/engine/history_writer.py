@@ -27,8 +27,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gestalt.engine.aside import aside
 from gestalt.engine.history_layout import oldest_moment
-from gestalt.engine.recording import Recorder
+from gestalt.engine.recording import WRITER_STEP, Recorder
 
 log = logging.getLogger(__name__)
 
@@ -152,12 +153,13 @@ class Writer:
             with conn:
                 if self._broken:
                     self.recorder.resume_run(conn, now, now)
-                for kind, payload in batch:
+                for kind, payload in aside(batch, WRITER_STEP):
                     statement = _STATEMENTS.get(kind)
                     if statement is not None:
                         conn.execute(statement, payload)
                     elif kind == "samples":
-                        conn.executemany("INSERT INTO samples VALUES (?, ?, ?, ?)", payload)
+                        conn.executemany("INSERT INTO samples VALUES (?, ?, ?, ?)",
+                                         aside(payload, WRITER_STEP))
                     elif kind == "alert_log":
                         conn.execute("INSERT INTO alert_log VALUES (?, ?, ?, ?)", payload)
                 for row, bodies in deltas:

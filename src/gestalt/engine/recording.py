@@ -44,6 +44,7 @@ from typing import Any
 
 import msgspec
 
+from gestalt.engine.aside import aside
 from gestalt.engine.compression import (
     MAX_DICTIONARIES,
     Dictionaries,
@@ -99,6 +100,13 @@ KEYFRAME_MIN_ITEMS = 2000
 
 
 TRAINING_SAMPLES = 2000  # bodies looked at, of entities and of connections each
+# Items history's writer thread handles between two hand-overs of the GIL to the event
+# loop (engine/aside.py). The loop, each time it lets the GIL go (every select, send and
+# receive), waits for the writer's next hand-over to have it back, and a message from a
+# site costs it several of those: a body packed and written is 30-50 us of work, so 25 make
+# the wait under a millisecond and cost the writer a sixth more time. A site's first
+# picture is 28,000 bodies.
+WRITER_STEP = 25
 
 
 class _Kind(msgspec.Struct):
@@ -160,6 +168,11 @@ def incremental_refs(body: bytes, dictionaries: Dictionaries) -> IncrementalRefs
 _PUT_BODY = ("INSERT INTO bodies (hash, body, last_used) VALUES (?, ?, ?) "
              "ON CONFLICT(hash) DO UPDATE SET last_used = excluded.last_used")
 _USE_BODY = "UPDATE bodies SET last_used = ? WHERE hash = ?"
+# Bodies are written and marked used in the order of their hashes, the table's key: in the
+# order they came, each went to a random page of the table, most of them not in the
+# writer's small page cache (history.WRITER_CACHE_KIB), and writing a site's first picture
+# took 25-35 us a body once a few sites were in (11 in hash order), on the writer thread
+# that competes with the event loop for the GIL.
 
 
 class Recorder:
@@ -252,7 +265,7 @@ class Recorder:
         hashes: list[bytes] = []
         before_entities, before_edges = self._keyframed or (None, None)
         unwritten_entities, unwritten_edges = self._unwritten
-        for entity in delta.upserts:
+        for entity in aside(delta.upserts, WRITER_STEP):
             item = stored(entity, self._dictionary)
             _note_before(before_entities, self.entities, entity.id)
             self.entities[entity.id] = item[0]
@@ -264,7 +277,7 @@ class Recorder:
             self.entities.pop(eid, None)
             unwritten_entities.pop(eid, None)
         edge_hashes: list[bytes] = []
-        for edge in delta.edge_upserts:
+        for edge in aside(delta.edge_upserts, WRITER_STEP):
             item = stored(edge, self._dictionary)
             _note_before(before_edges, self.edges, edge.id)
             self.edges[edge.id] = item[0]
@@ -294,7 +307,8 @@ class Recorder:
     def write_delta(conn: sqlite3.Connection, row: tuple[int, float, bytes],
                     bodies: list[tuple[bytes, bytes]]) -> None:
         version = row[0]
-        conn.executemany(_PUT_BODY, [(h, b, version) for h, b in bodies])
+        conn.executemany(_PUT_BODY, aside(((h, b, version) for h, b in sorted(bodies)),
+                                          WRITER_STEP))
         conn.execute("INSERT OR REPLACE INTO deltas (version, ts, body, form) "
                      "VALUES (?, ?, ?, ?)", (*row, BY_REFERENCE))
 
@@ -317,11 +331,15 @@ class Recorder:
         if self._lost:
             # What a lost batch did not write, before anything refers to it.
             for unwritten in self._unwritten:
-                conn.executemany(_PUT_BODY, [(*item, version) for item in unwritten.values()])
+                conn.executemany(_PUT_BODY, aside(((*item, version)
+                                                   for item in sorted(unwritten.values())),
+                                                  WRITER_STEP))
         if not self._write_incremental(conn, version, ts):
             entities, edges = list(self.entities.values()), list(self.edges.values())
-            conn.executemany(_USE_BODY, [(version, h) for h in entities])
-            conn.executemany(_USE_BODY, [(version, h) for h in edges])
+            conn.executemany(_USE_BODY, aside(((version, h) for h in sorted(entities)),
+                                              WRITER_STEP))
+            conn.executemany(_USE_BODY, aside(((version, h) for h in sorted(edges)),
+                                              WRITER_STEP))
             conn.execute("INSERT OR REPLACE INTO keyframes (version, ts, body, base) "
                          "VALUES (?, ?, ?, NULL)", (version, ts, _pack_refs((entities, edges))))
             self._incrementals = 0
@@ -395,8 +413,10 @@ class Recorder:
         # Each body it refers to is used (last_used) by it.
         entity_hashes = [self.entities[eid] for eid in new_entities]
         edge_hashes = [self.edges[cid] for cid in new_edges]
-        conn.executemany(_USE_BODY, [(version, h) for h in entity_hashes])
-        conn.executemany(_USE_BODY, [(version, h) for h in edge_hashes])
+        conn.executemany(_USE_BODY, aside(((version, h) for h in sorted(entity_hashes)),
+                                          WRITER_STEP))
+        conn.executemany(_USE_BODY, aside(((version, h) for h in sorted(edge_hashes)),
+                                          WRITER_STEP))
         # Compressed: the removed ids (an edge's is its kind and both ends) are most of it.
         refs = self._pack(_pack_refs((entity_hashes, gone_entities, edge_hashes, gone_edges)))
         conn.execute("INSERT OR REPLACE INTO keyframes (version, ts, body, base) "

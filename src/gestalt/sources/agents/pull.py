@@ -11,6 +11,12 @@ replies to an inbox of our own) and asks for more when half of them are used, as
 NATS clients' `consume` does. What it holds is bounded: at most two requests' worth of
 messages are ever on their way.
 
+Messages are taken from the subscription by its callback into a queue of our own, not with
+`next_msg`: that made two tasks, a timer and a uuid4 (a getrandom call, the GIL let go
+and waited for again) for every message of every site, on the hub's event loop. One
+message is still handed out per turn of the loop (`_take`), so the other sites and the
+streams have their turns between a site's messages.
+
 Requests expire (`expires`): one lost with a restarted server is replaced when it should
 have ended, and at once after a reconnect (`renew`). A request that ended with no word
 from the server (no message, no status) may have gone to a consumer that is no more: the
@@ -21,6 +27,7 @@ with the next request, not raised.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections import deque
@@ -28,6 +35,7 @@ from typing import Any
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.errors import ConnectionClosedError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import NotFoundError
 
@@ -51,12 +59,16 @@ class Pull:
         self._batch = batch
         self._expires = expires
         self._sub: Any = None
+        # Messages the subscription's callback took, oldest first, and the read waiting for
+        # the next one (`_take`).
+        self._arrived: deque[Msg] = deque()
+        self._waiter: asyncio.Future[None] | None = None
         # Outstanding requests, oldest first (the server serves them in that order): how
         # many messages each may still bring, and when it expires (monotonic).
         self._requests: deque[list[float]] = deque()
 
     async def start(self) -> None:
-        self._sub = await self._nc.subscribe(self._inbox)
+        self._sub = await self._nc.subscribe(self._inbox, cb=self._arrive)
         await self._ask()
 
     async def stop(self) -> None:
@@ -72,7 +84,8 @@ class Pull:
     @property
     def waiting(self) -> int:
         """Messages already here, read without waiting."""
-        return int(self._sub.pending_msgs) if self._sub is not None else 0
+        return len(self._arrived) + (int(self._sub.pending_msgs) if self._sub is not None
+                                     else 0)
 
     async def next(self, timeout: float) -> Msg | None:
         """The next message, or None when none came within `timeout` seconds."""
@@ -86,9 +99,8 @@ class Pull:
             if sum(r[0] for r in self._requests) <= self._batch // 2:
                 await self._ask()
             wait = min(ends, self._requests[0][1]) - now
-            try:
-                msg: Msg = await self._sub.next_msg(timeout=max(wait, 0.001))
-            except (NatsTimeout, TimeoutError):
+            msg = await self._take(max(wait, 0.001))
+            if msg is None:
                 if time.monotonic() >= ends:
                     return None
                 continue
@@ -103,6 +115,34 @@ class Pull:
                 raise ConsumerGone(f"consumer deleted: {description}")
             if status in _ENDED and self._requests:
                 self._requests.popleft()
+
+    async def _arrive(self, msg: Msg) -> None:
+        """The subscription's callback."""
+        self._arrived.append(msg)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _take(self, wait: float) -> Msg | None:
+        """The next message taken from the subscription, or None after `wait` seconds; one
+        a turn of the event loop. ConnectionClosedError once the connection is closed (it
+        will bring no more), as `next_msg` raised it."""
+        if self._nc.is_closed:
+            raise ConnectionClosedError
+        if self._arrived:
+            await asyncio.sleep(0)
+        else:
+            loop = asyncio.get_running_loop()
+            self._waiter = waiter = loop.create_future()
+            timer = loop.call_later(wait, _wake, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+            if not self._arrived and self._nc.is_closed:
+                raise ConnectionClosedError
+        return self._arrived.popleft() if self._arrived else None
 
     async def unread(self) -> int | None:
         """Messages the server holds for this consumer and has not delivered yet; None when
@@ -143,3 +183,8 @@ class Pull:
         request = {"batch": self._batch, "expires": int(self._expires * 1e9)}
         await self._nc.publish(self._next, json.dumps(request).encode(), reply=self._inbox)
         self._requests.append([float(self._batch), time.monotonic() + self._expires + 0.5])
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
