@@ -362,3 +362,20 @@ async def resend(js: Any, part: tuple[bytes, dict[str, str]], first: int | None)
         headers[KEYFRAME_START_HEADER] = str(first)
     ack = await js.publish(subject("east", "keyframe"), body, headers=headers)
     return int(ack.seq)
+
+
+async def test_an_agent_started_before_the_hub_made_the_stream_is_on_the_map(
+        nats: NatsServer) -> None:
+    """An agent may start before any hub has made the stream (a fleet's agents come up
+    first): its publishes are refused ("no response from stream") until then, and once the
+    hub has made it, the site comes whole."""
+    async with clusters() as sims:
+        agent = await kube_agent("east", sims[0], nats.url).start()
+        hub = Engine(hub_config(nats.url, ["east"]))
+        try:
+            await eventually(lambda: agent.engine.store.entities, what="the agent's picture")
+            await hub.start()
+            await hub_matches(hub, [agent], timeout=30.0)
+        finally:
+            await hub.stop()
+            await agent.stop()
