@@ -28,13 +28,26 @@ from gestalt.sources.synthetic import SyntheticWorld
 NOW = time.time()
 
 
-def test_hashes_only_and_a_lost_batch_is_written_by_the_next_keyframe(tmp_path: Path) -> None:
+def _recording(tmp_path: Path) -> tuple[sqlite3.Connection, Recorder]:
+    """A history database with a run started, and its recorder."""
     path = tmp_path / "h.sqlite3"
     conn = sqlite3.connect(path)
     migrate(conn, path)
     recorder = Recorder()
     with conn:
         recorder.start_run(conn, 0, NOW)
+    return conn, recorder
+
+
+def _site_picture(entities: int) -> Delta:
+    """A site's first picture: a synthetic world of `entities` (and as many edges)."""
+    world = SyntheticWorld(SyntheticCollector(entities=entities, edges=entities, cluster="east"))
+    return Delta(version=1, timestamp=NOW, upserts=list(world.entities.values()),
+                 edge_upserts=list(world.connections.values()))
+
+
+def test_hashes_only_and_a_lost_batch_is_written_by_the_next_keyframe(tmp_path: Path) -> None:
+    conn, recorder = _recording(tmp_path)
     pods = [Entity(id=f"pod:c/ns/p{i}", kind=EntityKind.POD, name=f"p{i}") for i in range(3)]
     edge = Connection(source_id=pods[0].id, target_id=pods[1].id, kind=ConnectionKind.HTTP)
     row, bodies = recorder.follow(Delta(version=1, timestamp=NOW, upserts=pods[:2],
@@ -113,15 +126,8 @@ def test_the_writer_hands_the_gil_over_as_it_packs_and_writes_a_sites_picture(
     rarely that the sites' messages waited hundreds of milliseconds (bench/federation.py
     --full measures that); this checks the mechanism: a hand-over (engine/aside.py) every
     WRITER_STEP bodies packed, and every WRITER_STEP rows written."""
-    path = tmp_path / "h.sqlite3"
-    conn = sqlite3.connect(path)
-    migrate(conn, path)
-    recorder = Recorder()
-    with conn:
-        recorder.start_run(conn, 0, NOW)
-    world = SyntheticWorld(SyntheticCollector(entities=1000, edges=1000, cluster="east"))
-    picture = Delta(version=1, timestamp=NOW, upserts=list(world.entities.values()),
-                    edge_upserts=list(world.connections.values()))
+    conn, recorder = _recording(tmp_path)
+    picture = _site_picture(1000)
     handed: list[float] = []
     real_sleep = time.sleep
 
@@ -161,16 +167,8 @@ def test_bodies_are_written_and_marked_used_in_the_order_of_their_hashes(
     """The bodies table is keyed by hash: written in the order they came, a site's first
     picture went to random pages, most of them outside the writer's small page cache
     (25-35 us a body against 8-11 in hash order, at a few sites of 28,000 bodies)."""
-    path = tmp_path / "h.sqlite3"
-    conn = sqlite3.connect(path)
-    migrate(conn, path)
-    recorder = Recorder()
-    with conn:
-        recorder.start_run(conn, 0, NOW)
-    world = SyntheticWorld(SyntheticCollector(entities=300, edges=300, cluster="east"))
-    row, bodies = recorder.follow(Delta(version=1, timestamp=NOW,
-                                        upserts=list(world.entities.values()),
-                                        edge_upserts=list(world.connections.values())))
+    conn, recorder = _recording(tmp_path)
+    row, bodies = recorder.follow(_site_picture(300))
     written = _Written(conn)
     with conn:
         recorder.write_delta(written, row, bodies)  # type: ignore[arg-type]
