@@ -7,6 +7,10 @@ they are registered here, in the order `gestalt --help` lists them.
 
 from __future__ import annotations
 
+# isort: off
+import gestalt.cli.lean  # noqa: F401  (first: before anything imports httpx or FastAPI)
+# isort: on
+
 import os
 import sys
 
