@@ -38,6 +38,7 @@ from gestalt.engine.cost import (
     volume_cost,
 )
 from gestalt.engine.history import History
+from gestalt.engine.memory import release
 from gestalt.engine.store import Store
 from gestalt.engine.touched import Touched
 from gestalt.model import Connection, ConnectionKind, Entity, EntityKind, EntityStatus
@@ -180,6 +181,7 @@ class CostBook:
                 ids: Iterable[str] | None) -> None:
         if ids is None:
             self._build(entities, connections)
+            release()  # a whole map's temporaries, made after the engine's own release
             return
         dirty: set[str] = set()
         links, units, priced, volumes = self._links, self._units, self._prices, self._volumes

@@ -29,6 +29,7 @@ from typing import Any
 
 from gestalt.engine.aside import aside
 from gestalt.engine.history_layout import oldest_moment
+from gestalt.engine.memory import LARGE_COMMIT, release
 from gestalt.engine.recording import WRITER_STEP, Recorder
 
 log = logging.getLogger(__name__)
@@ -174,6 +175,10 @@ class Writer:
             self.recorder.committed()
             if deltas:
                 self.committed_at = deltas[-1][0][1]
+            # Recording a large change (a first map, a source's resync) makes as many
+            # temporaries as committing it did, later than the engine's own release.
+            if sum(len(bodies) for _row, bodies in deltas) >= LARGE_COMMIT:
+                release()
         except sqlite3.Error as exc:
             self.write_errors += 1
             self._broken = self._broken or bool(deltas)
