@@ -14,19 +14,20 @@ const snapshot = JSON.parse(readFrames("topology-stream.sse").find((f) => f.even
 const entities = new Map<string, Entity>(snapshot.entities.map((e) => [e.id, e]));
 const edges = new Map<string, Connection>(snapshot.connections.map((c) => [c.id, c]));
 
-// A layout that has placed nothing yet (the worker's first answer has not come).
-const unplaced = { revision: 0, ids: [], positions: new Float32Array(0), index: new Map(), read: () => false } as unknown as LayoutClient;
+// A layout that has placed every entity at the origin (every edge 0 px long).
+const placedIds = snapshot.entities.map((e) => e.id);
+const atOrigin = { revision: 1, ids: placedIds, positions: new Float32Array(placedIds.length * 3), index: new Map(placedIds.map((id, i) => [id, i])), read: () => true } as unknown as LayoutClient;
 
 describe("edges", () => {
   it("are one draw for every style, each vertex carrying its edge's style, grouped in style order", () => {
     const view = buildView(entities, edges, EMPTY_FILTERS, 10000, new Set());
     expect(new Set(view.edges.map(edgeStyleKey)).size).toBeGreaterThan(3);
     const sg = new SceneGraph(GPU_OPTIONS);
-    sg.setView(view, [], unplaced);
+    sg.setView(view, [], atOrigin);
     const camera = new THREE.PerspectiveCamera(50, 1.5, 0.5, 30000);
     camera.position.set(0, 140, 360);
     camera.updateMatrixWorld();
-    sg.update(unplaced, 0, camera, 380, 800);
+    sg.update(atOrigin, 0, camera, 380, 800);
     const lines: THREE.LineSegments[] = [];
     sg.root.traverse((o) => { if (o instanceof THREE.LineSegments && o.name.startsWith("edges")) lines.push(o); });
     const drawn = lines.filter((l) => l.visible);
@@ -42,13 +43,13 @@ describe("edges", () => {
     const view = buildView(entities, edges, EMPTY_FILTERS, 10000, new Set());
     const budget = Math.floor(view.edges.length / 2);
     expect(budget).toBeGreaterThan(2);
-    // Nothing placed yet: every edge is 0 px long, all in the shortest bucket together.
+    // Every node at the origin: every edge is 0 px long, all in the shortest bucket together.
     const sg = new SceneGraph({ ...GPU_OPTIONS, edgePixels: 1e6, edgeLines: budget });
-    sg.setView(view, [], unplaced);
+    sg.setView(view, [], atOrigin);
     const camera = new THREE.PerspectiveCamera(50, 1.5, 0.5, 30000);
     camera.position.set(0, 140, 360);
     camera.updateMatrixWorld();
-    sg.update(unplaced, 0, camera, 380, 800);
+    sg.update(atOrigin, 0, camera, 380, 800);
     const lines = sg.root.children.find((o) => o.name === "edges") as THREE.LineSegments;
     expect(lines.geometry.drawRange.count).toBe(budget * 2);
   });
@@ -59,20 +60,20 @@ describe("edges", () => {
     const view = buildView(entities, edges, EMPTY_FILTERS, 10000, new Set());
     const budget = Math.floor(view.edges.length / 2);
     const sg = new SceneGraph({ ...GPU_OPTIONS, edgePixels: 1e6, edgeLines: budget });
-    sg.setView(view, [], unplaced);
+    sg.setView(view, [], atOrigin);
     const camera = new THREE.PerspectiveCamera(50, 1.5, 0.5, 30000);
     camera.position.set(0, 140, 360);
     camera.updateMatrixWorld();
     const lines = sg.root.children.find((o) => o.name === "edges") as THREE.LineSegments;
-    sg.update(unplaced, 0, camera, 380, 800, 0.5, 0.5);
+    sg.update(atOrigin, 0, camera, 380, 800, 0.5, 0.5);
     expect(lines.geometry.drawRange.count).toBe(Math.floor(budget * 0.5) * 2);
     // A picture taken meanwhile has them all.
     sg.fullDetail();
     expect(lines.geometry.drawRange.count).toBe(budget * 2);
-    sg.update(unplaced, 0.01, camera, 380, 800, 0.5, 0.5);
+    sg.update(atOrigin, 0.01, camera, 380, 800, 0.5, 0.5);
     expect(lines.geometry.drawRange.count).toBe(Math.floor(budget * 0.5) * 2);
     // The camera rests: the whole budget, though nothing else changed.
-    expect(sg.update(unplaced, 0.02, camera, 380, 800, 1, 1)).toBe(true);
+    expect(sg.update(atOrigin, 0.02, camera, 380, 800, 1, 1)).toBe(true);
     expect(lines.geometry.drawRange.count).toBe(budget * 2);
   });
 
@@ -80,7 +81,7 @@ describe("edges", () => {
   it("are chosen again at most every 150 ms while only the camera moves, and once more when it stops", () => {
     const view = buildView(entities, edges, EMPTY_FILTERS, 10000, new Set());
     const sg = new SceneGraph({ ...GPU_OPTIONS, edgePixels: 1e6, edgeLines: 2 });
-    sg.setView(view, [], unplaced);
+    sg.setView(view, [], atOrigin);
     const layer = (sg as unknown as { edges: { writeEdges: (s: SceneGraph) => void } }).edges;
     const writes = vi.spyOn(layer, "writeEdges");
     const clock = vi.spyOn(performance, "now");
@@ -89,7 +90,7 @@ describe("edges", () => {
       clock.mockReturnValue(at);
       camera.position.set(x, 140, 360);
       camera.updateMatrixWorld();
-      return sg.update(unplaced, at / 1000, camera, 380, 800);
+      return sg.update(atOrigin, at / 1000, camera, 380, 800);
     };
     frame(1000, 0);
     expect(writes).toHaveBeenCalledTimes(1);

@@ -8,6 +8,7 @@ import * as THREE from "three";
 import { OrbitControls } from "three/examples/jsm/controls/OrbitControls.js";
 import type { LayoutClient } from "../src/layout/client";
 import { CameraDirector } from "../src/scene/camera";
+import { pick } from "../src/scene/picking";
 import { GPU_OPTIONS, SceneGraph } from "../src/scene/SceneGraph";
 import { GraphStore } from "../src/state/graph";
 import { EMPTY_FILTERS } from "../src/state/url";
@@ -79,5 +80,31 @@ describe("a new map's first sight", () => {
     // 50 ms later (a refit is otherwise 300 ms away), in one step.
     expect(director.update(1050, big, "b", canvas, size)).toBe(true);
     expect(camera.position.length()).toBeGreaterThan(close * 5);
+  });
+
+  it("draws, picks and labels only the nodes the layout placed, never a pile at the origin", () => {
+    const { view, camera } = scene();
+    const ids = view.nodes.map((n) => n.id);
+    camera.position.set(0, 0, 3000);
+    camera.lookAt(0, 0, 0);
+    camera.updateMatrixWorld();
+    const drawn = (placedIds: string[]) => {
+      const sg = new SceneGraph(GPU_OPTIONS);
+      sg.setView(view, [], layoutOf(placedIds, 800));
+      sg.update(layoutOf(placedIds, 800), 0, camera, 3000, size.height);
+      return sg;
+    };
+    // Nothing placed (a layout slow to answer, and the wait for it over): nothing drawn.
+    const none = drawn([]);
+    expect(none.glyphCount + none.meshCount).toBe(0);
+    expect(pick(none, size.width / 2, size.height / 2, size.width, size.height, camera, 2000)).toBeNull();
+    // Half placed: at most that half drawn (the other half, at the origin, is not).
+    const half = ids.filter((_, i) => i % 2 === 0);
+    const some = drawn(half);
+    expect(some.unplaced).toBeGreaterThan(0);
+    expect(some.glyphCount + some.meshCount).toBeGreaterThan(0);
+    expect(some.glyphCount + some.meshCount).toBeLessThanOrEqual(view.nodes.length - some.unplaced);
+    const all = drawn(ids);
+    expect(all.glyphCount + all.meshCount).toBeGreaterThan(some.glyphCount + some.meshCount);
   });
 });

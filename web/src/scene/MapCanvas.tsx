@@ -205,7 +205,8 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
     // places, a few ms away: drawn before, every node would be at the origin, each as wide
     // as a close camera makes it (10,000 entities: 41 million pixels, 3 s of software
     // rendering that the page's main thread waited through, twice, before the first sight
-    // of the map). A layout that does not answer holds nothing back for long.
+    // of the map). A layout that does not answer holds nothing back for long: what it placed
+    // is drawn, the rest waits (the layers draw placed nodes only).
     if (s.unplacedSince && now - s.unplacedSince < PLACES_WAIT_MS) return;
     // At most one frame in flight: while the GPU (or a software renderer) is still drawing
     // the last one, queuing another would block this thread in WebGL calls, and deltas
@@ -229,7 +230,8 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
     renderStats.drawCalls = gl.info.render.calls;
     renderStats.triangles = gl.info.render.triangles;
     renderStats.frames += 1;
-    if (renderStats.firstFullRender === null && graph.entities.size > 0 && renderStats.viewNodes === graph.entities.size) {
+    if (renderStats.firstFullRender === null && graph.entities.size > 0 && renderStats.viewNodes === graph.entities.size
+      && sceneGraph.unplaced <= UNPLACED_DRAWN) {
       renderStats.firstFullRender = now;
     }
     if (s.lastFrame) {

@@ -87,7 +87,10 @@ export class SceneGraph {
   private slot = new Int32Array(0); // view node -> layout index, -1 when not placed yet
   /** 1 for a view node with a place (the layout's, or carried over, or its owner's). */
   placed = new Uint8Array(0);
-  /** View nodes with no place yet: they sit at the origin until the layout answers. */
+  /** View nodes with no place yet: they sit at the origin until the layout answers, and no
+   * layer draws them (nor picks them, nor labels them) until then: a map drawn before its
+   * places came (the layout is slow to answer: 50,000 entities) would otherwise be a pile of
+   * every node at the origin, as wide as the camera near it makes them (one 14.7 s frame). */
   unplaced = 0;
   private nsMembers = new Map<number, number[]>(); // namespace node -> member nodes
   private nsOf: Int32Array = new Int32Array(0); // view node -> its namespace node, -1 for none
@@ -342,7 +345,10 @@ export class SceneGraph {
       this.placed[i] = 1;
     }
     // Namespace rings surround their members.
-    for (const [ns, members] of this.nsMembers) {
+    for (const [ns, all] of this.nsMembers) {
+      // Around its placed members only: none placed, the ring has no place either.
+      const members = this.unplaced ? all.filter((m) => this.placed[m]) : all;
+      if (!members.length) continue;
       let cx = 0, cy = 0, cz = 0;
       for (const m of members) { cx += pos[m * 3]; cy += pos[m * 3 + 1]; cz += pos[m * 3 + 2]; }
       cx /= members.length; cy /= members.length; cz /= members.length;

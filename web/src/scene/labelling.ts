@@ -113,6 +113,7 @@ export function wishLabels(
   const wishes: LabelWish[] = [];
   const v = new THREE.Vector3();
   const top = (i: number): { x: number; y: number } | null => {
+    if (!sg.placed[i]) return null;
     v.set(sg.pos[i * 3], sg.pos[i * 3 + 1] + sg.sizes[i] * 1.2, sg.pos[i * 3 + 2]).project(camera);
     if (v.z > 1 || v.z < -1) return null;
     const x = ((v.x + 1) / 2) * width, y = ((1 - v.y) / 2) * height;

@@ -13,7 +13,7 @@ export function pick(sg: SceneGraph, x: number, y: number, width: number, height
   const proj = (camera as THREE.PerspectiveCamera).projectionMatrix.elements[5] * height / 2;
   const nodes = sg.view.nodes;
   for (let i = 0; i < nodes.length; i++) {
-    if (nodes[i].entity.kind === "namespace") continue;
+    if (nodes[i].entity.kind === "namespace" || !sg.placed[i]) continue; // not drawn yet
     v.set(sg.pos[i * 3], sg.pos[i * 3 + 1], sg.pos[i * 3 + 2]);
     const dist = v.distanceTo(camPos);
     v.project(camera);

@@ -177,8 +177,9 @@ export class EdgeLayer {
     const style = g.getAttribute("aStyle").array as Float32Array;
     let k = 0;
     let volume = false;
+    const placed = sg.placed;
     for (const e of this.order) {
-      if (!shown[e]) continue;
+      if (!shown[e] || !placed[sg.edgeA[e]] || !placed[sg.edgeB[e]]) continue;
       const a = sg.edgeA[e] * 3;
       const b = sg.edgeB[e] * 3;
       p[k * 6] = pos[a]; p[k * 6 + 1] = pos[a + 1]; p[k * 6 + 2] = pos[a + 2];

@@ -57,7 +57,7 @@ export class HaloLayer extends SpriteLayer {
   write(sg: SceneGraph): void {
     const order: number[] = [];
     for (const level of [2, 1]) {
-      for (let i = 0; i < sg.view.nodes.length && order.length < MAX_HALOS; i++) if (sg.level[i] === level) order.push(i);
+      for (let i = 0; i < sg.view.nodes.length && order.length < MAX_HALOS; i++) if (sg.level[i] === level && sg.placed[i]) order.push(i);
     }
     const { position: p, aColor: c, aSize: size, aLevel: level } = this.arrays(order.length);
     order.forEach((i, k) => {

@@ -160,7 +160,8 @@ export class NodeLayer {
     const ring = SHAPES.indexOf(RING);
     let k = 0;
     for (let i = 0; i < sg.view.nodes.length; i++) {
-      if (sg.near[i] || sg.shapeOf[i] === ring) continue;
+      // Not placed by the layout yet: it would be drawn at the origin (see SceneGraph.placed).
+      if (sg.near[i] || sg.shapeOf[i] === ring || !sg.placed[i]) continue;
       // Off screen (zoomed in): not sent at all, since each point costs its setup anyway.
       const margin = 4 * sg.pixels[i] + 8;
       if (!(Math.abs(sc[i * 2]) < sg.halfWidth + margin && Math.abs(sc[i * 2 + 1]) < sg.halfHeight + margin)) continue;
@@ -187,7 +188,7 @@ export class NodeLayer {
       const c = batch.mesh.instanceColor!.array as Float32Array;
       let k = 0;
       for (const i of batch.nodes) {
-        if (!sg.near[i]) continue;
+        if (!sg.near[i] || !sg.placed[i]) continue;
         const ring = sg.ringScale[i] || undefined;
         let s = ring ?? sg.sizes[i];
         let angle = 0;

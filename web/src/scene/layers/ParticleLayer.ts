@@ -126,7 +126,7 @@ export class ParticleLayer {
       start[q * 3] = pos[a]; start[q * 3 + 1] = pos[a + 1]; start[q * 3 + 2] = pos[a + 2];
       end[q * 3] = pos[b]; end[q * 3 + 1] = pos[b + 1]; end[q * 3 + 2] = pos[b + 2];
       // Particles of edges left out by the budget stay hidden.
-      pdim[q] = !shown[e] ? 0 : highlight ? (highlight.has(edges[e].source) && highlight.has(edges[e].target) ? 1 : 0.08) : 1;
+      pdim[q] = !shown[e] || !sg.placed[sg.edgeA[e]] || !sg.placed[sg.edgeB[e]] ? 0 : highlight ? (highlight.has(edges[e].source) && highlight.has(edges[e].target) ? 1 : 0.08) : 1;
     }
     for (const name of ["position", "aEnd", "aDim"]) upload(g.getAttribute(name) as THREE.BufferAttribute, this.particleCount);
   }

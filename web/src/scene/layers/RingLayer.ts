@@ -30,7 +30,7 @@ export class RingLayer {
   write(sg: SceneGraph): void {
     const ring = SHAPES.indexOf(RING);
     const rings: number[] = [];
-    for (let i = 0; i < sg.view.nodes.length; i++) if (sg.shapeOf[i] === ring && !sg.near[i]) rings.push(i);
+    for (let i = 0; i < sg.view.nodes.length; i++) if (sg.shapeOf[i] === ring && !sg.near[i] && sg.placed[i]) rings.push(i);
     // On screen: the entity's pixels per world unit, times the ring's radius.
     const sides = rings.map((i) => ringSides((sg.ringScale[i] * sg.pixels[i]) / (sg.sizes[i] || 1)));
     let g = this.lines.geometry;
