@@ -5,10 +5,10 @@ message id (`<agent>:<version>` for a delta) so that what it sends again after a
 acknowledgement is deduplicated by the server, not applied twice.
 
 Why a keyframe, and when: a hub builds a site from its last keyframe plus the deltas after
-it. One goes out on start, every `keyframe_interval`, after the buffer overflowed (the
-deltas it lost are replaced by a fresh picture, not resent), and when the stream's
-sequence went backwards (the server lost its store: whatever the hub reads next must
-start from a whole picture).
+it. One goes out on start, about every `keyframe_interval` (a random 0.8 to 1.2 times it
+each time: `_KEYFRAME_JITTER`), after the buffer overflowed (the deltas it lost are
+replaced by a fresh picture, not resent), and when the stream's sequence went backwards
+(the server lost its store: whatever the hub reads next must start from a whole picture).
 
 While the server is out of reach the sources keep running; entries wait in a bounded
 buffer (`buffer_messages`, `buffer_bytes`). When it fills, the waiting deltas and
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
@@ -55,6 +56,15 @@ log = logging.getLogger(__name__)
 
 # Messages in flight at once (their order kept: one connection, sent in order).
 _WINDOW = 64
+# Each periodic keyframe comes a random 0.8 to 1.2 `keyframe_interval`s after the last.
+# Agents started together (a fleet deployed at once, or all reconnecting after the server
+# came back) send their first keyframes together; at a fixed interval they would keep
+# doing so for ever, and a hub would take N whole maps in the same moment, every site's
+# changes waiting behind them (bench/federation.py --full: ten 10,000-entity keyframes
+# within a second). Drawn afresh each time, the times drift apart within an interval or
+# two; a band of +-20% keeps every site's keyframe at most 1.2 intervals old (a hub
+# rebuilding reads at most that much) and never sends one sooner than 0.8 of one.
+_KEYFRAME_JITTER = (0.8, 1.2)
 
 
 @dataclass(slots=True)
@@ -84,7 +94,10 @@ class Publisher:
         self._keyframes = 0
         self._heartbeats = 0
         self.need_keyframe = True
+        # When the last keyframe went out and when the next one is due (monotonic clock);
+        # None: none yet, one goes out at once.
         self.last_keyframe: float | None = None
+        self.next_keyframe: float | None = None
         self.last_keyframe_version: int | None = None
         self.dropped: Counter[str] = Counter()
         # Deltas and frames too large for one message, sent as a keyframe instead.
@@ -253,8 +266,15 @@ class Publisher:
         return False
 
     def _keyframe_due(self) -> bool:
-        return self.last_keyframe is None or \
-            time.monotonic() - self.last_keyframe >= self._config.keyframe_interval
+        return self.next_keyframe is None or time.monotonic() >= self.next_keyframe
+
+    def _keyframe_sent(self, version: int, at: float) -> None:
+        """A whole keyframe acknowledged at `at`: the next periodic one is due a random
+        fraction of an interval before or after `keyframe_interval` (`_KEYFRAME_JITTER`)."""
+        self.last_keyframe = at
+        self.last_keyframe_version = version
+        self.next_keyframe = at + self._config.keyframe_interval * \
+            random.uniform(*_KEYFRAME_JITTER)
 
     def _headers(self, msg_id: str, extra: dict[str, str] | None = None) -> dict[str, str]:
         return {MSG_ID_HEADER: msg_id, AGENT_HEADER: self.agent,
@@ -363,8 +383,7 @@ class Publisher:
         except BaseException:
             self.need_keyframe = True  # a partial keyframe is no keyframe: send a new one
             raise
-        self.last_keyframe = time.monotonic()
-        self.last_keyframe_version = version
+        self._keyframe_sent(version, time.monotonic())
         log.info("keyframe at version %d sent (%d entities, %d connections, %d parts)",
                  version, len(store.entities), len(store.connections),
                  len(parts))
