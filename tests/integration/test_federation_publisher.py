@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Iterator
 
 import nats
 import pytest
 from nats.js.api import StorageType, StreamConfig
 
+from gestalt.engine.runtime import Engine
 from gestalt.model import Entity, EntityKind, EntityStatus
 from gestalt.model.federation import SUBJECT_PREFIX
-from tests.support.federation import Agent, quiet_config
+from tests.support.federation import Agent, hub_config, hub_view, quiet_config
 from tests.support.nats_server import NatsServer, started
 from tests.support.wait import eventually
 
@@ -122,3 +124,37 @@ async def test_a_change_goes_out_while_the_ones_before_wait_for_acknowledgement(
         finally:
             await agent.stop()
 
+
+async def test_a_change_no_stream_took_is_replaced_by_a_keyframe(
+        server: NatsServer, stored: nats.js.JetStreamContext,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A change sent while no stream takes its subject (none made yet, one moving to another
+    server, here one edited for a moment) is answered "no response from stream". One
+    answered so while it was the only change in flight was taken off the buffer and
+    forgotten, with no keyframe for it: the site's next change showed the hub a gap, and
+    the hub read the site again and again from its last keyframe (the same gap each time)
+    until the next periodic keyframe, minutes later."""
+    hub = Engine(hub_config(server.url, ["east"], silence_timeout=30.0))
+    agent = await Agent("east", server.url, quiet_config(), heartbeat_interval=60.0).start()
+    await hub.start()
+    try:
+        agent.engine.store.apply(upserts=[pod("a")])
+        await eventually(lambda: hub_view(hub) == agent.view(), timeout=20,
+                         what="the hub's map to equal the agent's")
+        stream = (await stored.stream_info("GESTALT")).config
+        subjects = stream.subjects
+        stream.subjects = [f"{SUBJECT_PREFIX}.elsewhere.>"]
+        await stored.update_stream(stream)
+        caplog.set_level(logging.WARNING, logger="gestalt.engine.tasks")
+        agent.engine.store.apply(upserts=[pod("b")])
+        await eventually(lambda: any("no response from stream" in r.getMessage()
+                                     for r in caplog.records),
+                         what="the change answered: no response from stream")
+        stream.subjects = subjects
+        await stored.update_stream(stream)
+        agent.engine.store.apply(upserts=[pod("c")])
+        await eventually(lambda: hub_view(hub) == agent.view(), timeout=30,
+                         what="the hub's map to equal the agent's after the refusal")
+    finally:
+        await hub.stop()
+        await agent.stop()

@@ -302,10 +302,18 @@ class Publisher:
         oldest or for something new to send, whichever comes first."""
         taken = False
         while self._in_flight and self._in_flight[0][0].done():
-            future, _ = self._in_flight.popleft()
+            # "No response from stream" (no stream takes the subject: none made yet, or it
+            # is moving to another server) raises here, the item still first in the buffer
+            # and in flight: the loop takes it as a lost acknowledgement (a keyframe next;
+            # an event goes again). Taken off the buffer first, such a delta with nothing
+            # after it in flight was forgotten with no keyframe for it, and a hub met the gap
+            # it left at every rebuild until the next periodic keyframe. (nats-py raises the
+            # server's other refusals in its reply handler, not here: they time out.)
+            ack = self._in_flight[0][0].result()
+            self._in_flight.popleft()
             item = self._buffer.popleft()
             self._bytes -= len(item.body)
-            self._acknowledged(future.result())
+            self._acknowledged(ack)
             taken = True
         if taken or not self._in_flight:
             return taken
