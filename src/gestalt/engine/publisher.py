@@ -167,11 +167,17 @@ class Publisher:
     # -- the loop --------------------------------------------------------------------------
     async def run(self) -> None:
         """Connect, then publish for ever; raises Refused when the server refuses us."""
-        nc = await self._connect()
-        try:
-            await self._publish_loop(nc)
-        finally:
-            await _close(nc)
+        closed = Retry()
+        while True:
+            nc = await self._connect()
+            try:
+                await self._publish_loop(nc)
+            finally:
+                await _close(nc)
+            # nats-py gave the connection up (`_on_closed`): connect afresh. What it held
+            # unsent is lost, so a keyframe goes first.
+            self.need_keyframe = True
+            await closed.after("NATS closed the connection", nc.last_error or ConnectionError())
 
     async def _connect(self) -> Client:
         retry = Retry()
@@ -180,7 +186,8 @@ class Publisher:
                 return await connect(
                     self._config.url, timeout=self._config.publish_timeout,
                     disconnected_cb=self._on_disconnected, reconnected_cb=self._on_reconnected,
-                    on_error=self._on_error, inbox_prefix=inbox_prefix(self.site),
+                    closed_cb=self._on_closed, on_error=self._on_error,
+                    inbox_prefix=inbox_prefix(self.site),
                     **self._config.connect_options(agent_client_name(self.site, self.agent)))
             except Refused as exc:
                 self.refused = str(exc)
@@ -201,6 +208,12 @@ class Publisher:
     async def _on_reconnected(self) -> None:
         log.info("NATS reconnected")
         self.connected = True
+        self._connected.set()
+
+    async def _on_closed(self) -> None:
+        """nats-py closed the connection for good: it does so, without reconnecting nor a
+        word to `_on_error`, when the server ends it with an error (credentials revoked
+        or expired while connected). The loop, waiting for a reconnection, is woken."""
         self._connected.set()
 
     async def _on_error(self, error: Exception) -> None:
@@ -224,6 +237,9 @@ class Publisher:
             while True:
                 if not nc.is_connected:
                     await self._connected.wait()
+                    if nc.is_closed:
+                        self._given_up(nc)
+                        return  # to connect again
                 try:
                     if await self._step(js, last_sent):
                         last_sent = time.monotonic()
@@ -241,6 +257,13 @@ class Publisher:
                     await retry.after(f"publishing to stream {self._config.stream} failed", exc)
         finally:
             self._forget_in_flight()
+
+    def _given_up(self, nc: Client) -> None:
+        """The connection closed for good: Refused when the server refused us."""
+        error = nc.last_error
+        if self.refused or (error is not None and is_refusal(error)):
+            self.refused = self.refused or str(error)
+            raise Refused(f"NATS refused the agent: {self.refused}")
 
     async def _step(self, js: Any, last_sent: float) -> bool:
         """One thing to do: True when something went out (or was acknowledged)."""
