@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import nats
@@ -157,4 +158,31 @@ async def test_a_change_no_stream_took_is_replaced_by_a_keyframe(
                          what="the hub's map to equal the agent's after the refusal")
     finally:
         await hub.stop()
+        await agent.stop()
+
+
+async def test_a_periodic_keyframe_comes_after_the_changes_waiting(
+        server: NatsServer, stored: nats.js.JetStreamContext) -> None:
+    """Changes waiting when a periodic keyframe falls due go first, as themselves: the
+    keyframe used to replace them, and a hub learnt them only from the keyframe's
+    difference once its last part was read (at 10,000 entities a quarter of a second and
+    more after the agent began it)."""
+    agent = await Agent("east", server.url, quiet_config(), heartbeat_interval=60.0,
+                        keyframe_interval=3600.0).start()
+    publisher = agent.publisher
+    try:
+        await eventually(lambda: publisher.last_keyframe is not None,
+                         what="the first keyframe acknowledged")
+        # In one turn of the loop: twenty changes wait, and the periodic keyframe is due.
+        for n in range(20):
+            agent.engine.store.apply(upserts=[pod(f"p{n}")])
+        publisher.next_keyframe = time.monotonic()
+
+        async def all_stored() -> bool:
+            return await deltas_stored(stored) == 20
+
+        await eventually(all_stored, what="the twenty changes stored as deltas")
+        await eventually(lambda: publisher.last_keyframe_version == publisher._store.version,
+                         what="the periodic keyframe, after them")
+    finally:
         await agent.stop()
