@@ -6,9 +6,10 @@ acknowledgement is deduplicated by the server, not applied twice.
 
 Why a keyframe, and when: a hub builds a site from its last keyframe plus the deltas after
 it. One goes out on start, about every `keyframe_interval` (a random 0.8 to 1.2 times it
-each time: `_KEYFRAME_JITTER`), after the buffer overflowed (the deltas it lost are
-replaced by a fresh picture, not resent), and when the stream's sequence went backwards
-(the server lost its store: whatever the hub reads next must start from a whole picture).
+each time: `_KEYFRAME_JITTER`; after the changes waiting then), after the buffer
+overflowed (the deltas it lost are replaced by a fresh picture, not resent), and when the
+stream's sequence went backwards (the server lost its store: whatever the hub reads next
+must start from a whole picture).
 
 While the server is out of reach the sources keep running; entries wait in a bounded
 buffer (`buffer_messages`, `buffer_bytes`). When it fills, the waiting deltas and
