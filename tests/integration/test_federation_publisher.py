@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import nats
 import pytest
 from nats.js.api import StorageType, StreamConfig
 
+from gestalt.engine.runtime import Engine
 from gestalt.model import Entity, EntityKind, EntityStatus
 from gestalt.model.federation import SUBJECT_PREFIX
-from tests.support.federation import Agent, quiet_config
+from tests.support.federation import Agent, hub_config, hub_view, quiet_config
 from tests.support.nats_server import NatsServer, started
 from tests.support.wait import eventually
 
@@ -122,3 +125,64 @@ async def test_a_change_goes_out_while_the_ones_before_wait_for_acknowledgement(
         finally:
             await agent.stop()
 
+
+async def test_a_change_no_stream_took_is_replaced_by_a_keyframe(
+        server: NatsServer, stored: nats.js.JetStreamContext,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A change sent while no stream takes its subject (none made yet, one moving to another
+    server, here one edited for a moment) is answered "no response from stream". One
+    answered so while it was the only change in flight was taken off the buffer and
+    forgotten, with no keyframe for it: the site's next change showed the hub a gap, and
+    the hub read the site again and again from its last keyframe (the same gap each time)
+    until the next periodic keyframe, minutes later."""
+    hub = Engine(hub_config(server.url, ["east"], silence_timeout=30.0))
+    agent = await Agent("east", server.url, quiet_config(), heartbeat_interval=60.0).start()
+    await hub.start()
+    try:
+        agent.engine.store.apply(upserts=[pod("a")])
+        await eventually(lambda: hub_view(hub) == agent.view(), timeout=20,
+                         what="the hub's map to equal the agent's")
+        stream = (await stored.stream_info("GESTALT")).config
+        subjects = stream.subjects
+        stream.subjects = [f"{SUBJECT_PREFIX}.elsewhere.>"]
+        await stored.update_stream(stream)
+        caplog.set_level(logging.WARNING, logger="gestalt.engine.tasks")
+        agent.engine.store.apply(upserts=[pod("b")])
+        await eventually(lambda: any("no response from stream" in r.getMessage()
+                                     for r in caplog.records),
+                         what="the change answered: no response from stream")
+        stream.subjects = subjects
+        await stored.update_stream(stream)
+        agent.engine.store.apply(upserts=[pod("c")])
+        await eventually(lambda: hub_view(hub) == agent.view(), timeout=30,
+                         what="the hub's map to equal the agent's after the refusal")
+    finally:
+        await hub.stop()
+        await agent.stop()
+
+
+async def test_a_periodic_keyframe_comes_after_the_changes_waiting(
+        server: NatsServer, stored: nats.js.JetStreamContext) -> None:
+    """Changes waiting when a periodic keyframe falls due go first, as themselves: the
+    keyframe used to replace them, and a hub learnt them only from the keyframe's
+    difference once its last part was read (at 10,000 entities a quarter of a second and
+    more after the agent began it)."""
+    agent = await Agent("east", server.url, quiet_config(), heartbeat_interval=60.0,
+                        keyframe_interval=3600.0).start()
+    publisher = agent.publisher
+    try:
+        await eventually(lambda: publisher.last_keyframe is not None,
+                         what="the first keyframe acknowledged")
+        # In one turn of the loop: twenty changes wait, and the periodic keyframe is due.
+        for n in range(20):
+            agent.engine.store.apply(upserts=[pod(f"p{n}")])
+        publisher.next_keyframe = time.monotonic()
+
+        async def all_stored() -> bool:
+            return await deltas_stored(stored) == 20
+
+        await eventually(all_stored, what="the twenty changes stored as deltas")
+        await eventually(lambda: publisher.last_keyframe_version == publisher._store.version,
+                         what="the periodic keyframe, after them")
+    finally:
+        await agent.stop()

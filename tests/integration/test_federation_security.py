@@ -6,7 +6,9 @@ moves the map backwards."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -274,3 +276,40 @@ async def test_the_hub_shows_an_agent_publishing_as_another_site_refused(
         await hub.stop()
         await east.stop()
         await impostor.stop()
+
+
+def change_password(server: NatsServer, user: str, password: str) -> None:
+    """In the server's config file, then reloaded (SIGHUP) as an operator would. (The file
+    names the server as its command line did: a reload refuses to rename it.)"""
+    assert server.config is not None and server.proc is not None
+    config = Path(server.config)
+    text = config.read_text().replace(f"user: {user}, password: $GESTALT_{user.upper()}_PASSWORD",
+                                      f'user: {user}, password: "{password}"')
+    config.write_text(f"server_name: {server.name}\n{text}")
+    server.proc.send_signal(signal.SIGHUP)
+
+
+async def test_an_agent_whose_credentials_are_revoked_stops_refused(
+        locked_nats: NatsServer) -> None:
+    """The operator changes a site's password while its agent runs (the config edited, the
+    server reloaded): the server closes the agent's connection ("Authorization Violation").
+    nats-py does not connect again after that, nor tells the error callback; the publisher
+    waited for ever for a reconnection, publishing nothing and saying nothing."""
+    url = locked_nats.url
+    hub = Engine(hub_config(url, ["east"], user="hub",
+                            password=PASSWORDS["GESTALT_HUB_PASSWORD"]))
+    await hub.start()  # the agents may not make the stream
+    east = synthetic_agent("east", url, user="east", password=PASSWORDS["GESTALT_EAST_PASSWORD"])
+    try:
+        await east.start()
+        await eventually(lambda: hub_view(hub) == east.view() and east.view()[0],
+                         what="east on the hub")
+        change_password(locked_nats, "east", "rotated")
+        assert east.task is not None
+        done, _ = await asyncio.wait({east.task}, timeout=20)
+        assert east.task in done, "the agent still waits for a connection nats-py gave up"
+        with pytest.raises(Refused, match="(?i)authorization"):
+            east.task.result()
+    finally:
+        await hub.stop()
+        await east.stop()

@@ -5,10 +5,11 @@ message id (`<agent>:<version>` for a delta) so that what it sends again after a
 acknowledgement is deduplicated by the server, not applied twice.
 
 Why a keyframe, and when: a hub builds a site from its last keyframe plus the deltas after
-it. One goes out on start, every `keyframe_interval`, after the buffer overflowed (the
-deltas it lost are replaced by a fresh picture, not resent), and when the stream's
-sequence went backwards (the server lost its store: whatever the hub reads next must
-start from a whole picture).
+it. One goes out on start, about every `keyframe_interval` (a random 0.8 to 1.2 times it
+each time: `_KEYFRAME_JITTER`; after the changes waiting then), after the buffer
+overflowed (the deltas it lost are replaced by a fresh picture, not resent), and when the
+stream's sequence went backwards (the server lost its store: whatever the hub reads next
+must start from a whole picture).
 
 While the server is out of reach the sources keep running; entries wait in a bounded
 buffer (`buffer_messages`, `buffer_bytes`). When it fills, the waiting deltas and
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
@@ -55,6 +57,16 @@ log = logging.getLogger(__name__)
 
 # Messages in flight at once (their order kept: one connection, sent in order).
 _WINDOW = 64
+# Each periodic keyframe comes a random 0.8 to 1.2 `keyframe_interval`s after the last.
+# Agents started together (a fleet deployed at once, or all reconnecting after the server
+# came back) send their first keyframes together; at a fixed interval they would keep
+# doing so for ever, and a hub would take N whole maps in the same moment, every site's
+# changes waiting behind them (bench/federation.py --full: ten 10,000-entity keyframes
+# within a few seconds, the agents' p99 up to 434 ms). Drawn afresh each time, the times
+# drift apart within an interval or two; a band of +-20% keeps every site's keyframe
+# about 1.2 intervals old at most (a hub rebuilding reads about that much) and never
+# sends one sooner than 0.8 of one.
+_KEYFRAME_JITTER = (0.8, 1.2)
 
 
 @dataclass(slots=True)
@@ -84,7 +96,10 @@ class Publisher:
         self._keyframes = 0
         self._heartbeats = 0
         self.need_keyframe = True
+        # When the last keyframe went out and when the next one is due (monotonic clock);
+        # None: none yet, one goes out at once.
         self.last_keyframe: float | None = None
+        self.next_keyframe: float | None = None
         self.last_keyframe_version: int | None = None
         self.dropped: Counter[str] = Counter()
         # Deltas and frames too large for one message, sent as a keyframe instead.
@@ -154,11 +169,17 @@ class Publisher:
     # -- the loop --------------------------------------------------------------------------
     async def run(self) -> None:
         """Connect, then publish for ever; raises Refused when the server refuses us."""
-        nc = await self._connect()
-        try:
-            await self._publish_loop(nc)
-        finally:
-            await _close(nc)
+        closed = Retry()
+        while True:
+            nc = await self._connect()
+            try:
+                await self._publish_loop(nc)
+            finally:
+                await _close(nc)
+            # nats-py gave the connection up (`_on_closed`): connect afresh. What it held
+            # unsent is lost, so a keyframe goes first.
+            self.need_keyframe = True
+            await closed.after("NATS closed the connection", nc.last_error or ConnectionError())
 
     async def _connect(self) -> Client:
         retry = Retry()
@@ -167,7 +188,8 @@ class Publisher:
                 return await connect(
                     self._config.url, timeout=self._config.publish_timeout,
                     disconnected_cb=self._on_disconnected, reconnected_cb=self._on_reconnected,
-                    on_error=self._on_error, inbox_prefix=inbox_prefix(self.site),
+                    closed_cb=self._on_closed, on_error=self._on_error,
+                    inbox_prefix=inbox_prefix(self.site),
                     **self._config.connect_options(agent_client_name(self.site, self.agent)))
             except Refused as exc:
                 self.refused = str(exc)
@@ -188,6 +210,12 @@ class Publisher:
     async def _on_reconnected(self) -> None:
         log.info("NATS reconnected")
         self.connected = True
+        self._connected.set()
+
+    async def _on_closed(self) -> None:
+        """nats-py closed the connection for good: it does so, without reconnecting nor a
+        word to `_on_error`, when the server ends it with an error (credentials revoked
+        or expired while connected). The loop, waiting for a reconnection, is woken."""
         self._connected.set()
 
     async def _on_error(self, error: Exception) -> None:
@@ -211,6 +239,9 @@ class Publisher:
             while True:
                 if not nc.is_connected:
                     await self._connected.wait()
+                    if nc.is_closed:
+                        self._given_up(nc)
+                        return  # to connect again
                 try:
                     if await self._step(js, last_sent):
                         last_sent = time.monotonic()
@@ -229,13 +260,26 @@ class Publisher:
         finally:
             self._forget_in_flight()
 
+    def _given_up(self, nc: Client) -> None:
+        """The connection closed for good: Refused when the server refused us."""
+        error = nc.last_error
+        if self.refused or (error is not None and is_refusal(error)):
+            self.refused = self.refused or str(error)
+            raise Refused(f"NATS refused the agent: {self.refused}")
+
     async def _step(self, js: Any, last_sent: float) -> bool:
         """One thing to do: True when something went out (or was acknowledged)."""
-        if self.need_keyframe or self._keyframe_due():
+        waiting = len(self._buffer) > len(self._in_flight) and len(self._in_flight) < _WINDOW
+        if self.need_keyframe or (self._keyframe_due() and not waiting):
+            # A periodic keyframe comes after the changes waiting, sent as themselves: it
+            # replaced them, and a hub learnt them only from the keyframe's difference
+            # once its last part was read (at 10,000 entities 240-370 ms after the agent
+            # began it, the agents' worst latencies in bench/federation.py --full). One
+            # that must come first (need_keyframe) replaces them: they may be out of order.
             await self._settle()
             await self._send_keyframe(js)
             return True
-        if len(self._buffer) > len(self._in_flight) and len(self._in_flight) < _WINDOW:
+        if waiting:
             await self._send_waiting(js)
             return True
         if self._in_flight:
@@ -253,8 +297,15 @@ class Publisher:
         return False
 
     def _keyframe_due(self) -> bool:
-        return self.last_keyframe is None or \
-            time.monotonic() - self.last_keyframe >= self._config.keyframe_interval
+        return self.next_keyframe is None or time.monotonic() >= self.next_keyframe
+
+    def _keyframe_sent(self, version: int, at: float) -> None:
+        """A whole keyframe acknowledged at `at`: the next periodic one is due a random
+        fraction of an interval before or after `keyframe_interval` (`_KEYFRAME_JITTER`)."""
+        self.last_keyframe = at
+        self.last_keyframe_version = version
+        self.next_keyframe = at + self._config.keyframe_interval * \
+            random.uniform(*_KEYFRAME_JITTER)
 
     def _headers(self, msg_id: str, extra: dict[str, str] | None = None) -> dict[str, str]:
         return {MSG_ID_HEADER: msg_id, AGENT_HEADER: self.agent,
@@ -282,10 +333,18 @@ class Publisher:
         oldest or for something new to send, whichever comes first."""
         taken = False
         while self._in_flight and self._in_flight[0][0].done():
-            future, _ = self._in_flight.popleft()
+            # "No response from stream" (no stream takes the subject: none made yet, or it
+            # is moving to another server) raises here, the item still first in the buffer
+            # and in flight: the loop takes it as a lost acknowledgement (a keyframe next;
+            # an event goes again). Taken off the buffer first, such a delta with nothing
+            # after it in flight was forgotten with no keyframe for it, and a hub met the gap
+            # it left at every rebuild until the next periodic keyframe. (nats-py raises the
+            # server's other refusals in its reply handler, not here: they time out.)
+            ack = self._in_flight[0][0].result()
+            self._in_flight.popleft()
             item = self._buffer.popleft()
             self._bytes -= len(item.body)
-            self._acknowledged(future.result())
+            self._acknowledged(ack)
             taken = True
         if taken or not self._in_flight:
             return taken
@@ -363,8 +422,7 @@ class Publisher:
         except BaseException:
             self.need_keyframe = True  # a partial keyframe is no keyframe: send a new one
             raise
-        self.last_keyframe = time.monotonic()
-        self.last_keyframe_version = version
+        self._keyframe_sent(version, time.monotonic())
         log.info("keyframe at version %d sent (%d entities, %d connections, %d parts)",
                  version, len(store.entities), len(store.connections),
                  len(parts))

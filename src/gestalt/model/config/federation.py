@@ -53,7 +53,9 @@ class AgentConfig(NatsCredentials):
     name: str | None = None
     url: str = "nats://localhost:4222"
     stream: str = "GESTALT"
-    # A full picture every this often, so a hub (re)builds a site from recent messages.
+    # A full picture about this often, so a hub (re)builds a site from recent messages:
+    # each a random 0.8-1.2 times this after the last, so that agents started together
+    # do not keyframe in lockstep (engine/publisher.py `_KEYFRAME_JITTER`).
     keyframe_interval: Seconds = 300.0
     # An idle agent says it is alive this often (a hub's silence timeout is a few of these).
     heartbeat_interval: Seconds = 5.0
