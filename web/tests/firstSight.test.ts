@@ -107,4 +107,23 @@ describe("a new map's first sight", () => {
     const all = drawn(ids);
     expect(all.glyphCount + all.meshCount).toBeGreaterThan(some.glyphCount + some.meshCount);
   });
+
+  it("is drawn at once with a few nodes waiting for places: 20, or 1 % of a big view", () => {
+    const { view } = scene();
+    const ids = view.nodes.map((n) => n.id);
+    const sg = new SceneGraph(GPU_OPTIONS);
+    sg.setView(view, [], layoutOf(ids, 800));
+    expect(view.nodes.length).toBeLessThan(2000); // 1 % of it is under 20
+    sg.unplaced = 20;
+    expect(sg.placedEnough).toBe(true);
+    sg.unplaced = 21;
+    expect(sg.placedEnough).toBe(false);
+    // A view a hundred times as big lets a hundred times as many wait.
+    const big = sg;
+    big.view = { ...view, nodes: Array.from({ length: 100 }, () => view.nodes).flat() };
+    big.unplaced = big.view.nodes.length / 100;
+    expect(big.placedEnough).toBe(true);
+    big.unplaced += 1;
+    expect(big.placedEnough).toBe(false);
+  });
 });

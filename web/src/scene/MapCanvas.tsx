@@ -27,9 +27,8 @@ import { RenderScale, cameraMoved } from "./renderScale";
 import { renderStats } from "./renderStats";
 import { GPU_OPTIONS, SOFTWARE_OPTIONS, SceneGraph } from "./SceneGraph";
 
-/** Nodes the layout has not placed drawn at once (churn: a newcomer without an owner in
- * view), and how long more of them wait for their places before they are drawn anyway. */
-const UNPLACED_DRAWN = 20;
+/** How long a view not placed enough (`SceneGraph.placedEnough`) waits before it is drawn
+ * anyway, its placed nodes only. */
 const PLACES_WAIT_MS = 1500;
 
 /** The direction each layout is best seen along (camera to scene). */
@@ -231,7 +230,7 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
     renderStats.triangles = gl.info.render.triangles;
     renderStats.frames += 1;
     if (renderStats.firstFullRender === null && graph.entities.size > 0 && renderStats.viewNodes === graph.entities.size
-      && sceneGraph.unplaced <= UNPLACED_DRAWN) {
+      && sceneGraph.placedEnough) {
       renderStats.firstFullRender = now;
     }
     if (s.lastFrame) {
@@ -343,7 +342,7 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
     // Lines cost a software renderer per line, not per pixel: the resolution given up while
     // moving gives up as large a share of the edges drawn (the shortest on screen stay).
     if (sceneGraph.update(layout, clock.elapsedTime, camera, distance, size.height * dpr, dpr, SOFTWARE ? Math.min(1, s.scale) : 1)) s.dirty = true;
-    if (sceneGraph.unplaced <= UNPLACED_DRAWN) s.unplacedSince = 0;
+    if (sceneGraph.placedEnough) s.unplacedSince = 0;
     else if (!s.unplacedSince) s.unplacedSince = frameStart;
     renderStats.meshes = sceneGraph.meshCount;
     renderStats.glyphs = sceneGraph.glyphCount;
