@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { LayoutEngine, chargeEvery, sparse } from "../src/layout/engine";
+import { forceManyBody, type SimNode } from "d3-force-3d";
+import { LayoutEngine, alphaDecay, chargeEvery, pushOn, sparse } from "../src/layout/engine";
 
 function grid(n: number) {
   const nodes = Array.from({ length: n }, (_, i) => ({ id: `n${i}`, group: `ns${i % 3}`, kind: "pod" }));
@@ -132,5 +133,53 @@ describe("LayoutEngine", () => {
     calls.length = 0;
     for (let i = 0; i < 4; i++) force(0.5);
     expect(calls).toEqual([0.5, 0.5, 0.5, 0.5]);
+  });
+  it("cools a big map in two thirds of the ticks", () => {
+    expect([3000, 3001].map(alphaDecay)).toEqual([0.03, 0.045]);
+    for (const [size, decay] of [[3000, 0.03], [3001, 0.045]]) {
+      const engine = new LayoutEngine();
+      const { nodes, links } = grid(size);
+      engine.sync({ addNodes: nodes, removeNodes: [], addLinks: links, removeLinks: [] });
+      engine.tick();
+      expect(engine.alpha).toBeCloseTo(1 - decay, 9); // a tick takes alpha from 1 towards 0 by that share
+    }
+  });
+
+  it("pushes a local settle's moving nodes as d3's many-body does, and no other", () => {
+    const at = (id: string, x: number, y: number, z: number): SimNode => ({ id, x, y, z, vx: 0, vy: 0, vz: 0 });
+    const scene = () => [at("a", 0, 0, 0), at("b", 10, 2, -3), at("c", -4, 7, 1), at("d", 0.2, 0.1, 0.3), at("e", 30, -20, 5)];
+    const ours = scene(), theirs = scene();
+    const push = pushOn(new Set(["a", "d"]), -30);
+    push.initialize!(ours);
+    push(0.5);
+    // d3's without its approximation (theta 0): every pair exactly.
+    const d3 = forceManyBody<SimNode>().strength(-30).theta(0);
+    d3.initialize!(theirs, () => 0.5, 3);
+    d3(0.5);
+    for (const i of [0, 3]) {
+      for (const v of ["vx", "vy", "vz"] as const) expect(ours[i][v]).toBeCloseTo(theirs[i][v]!, 9);
+      expect(Math.hypot(ours[i].vx!, ours[i].vy!, ours[i].vz!)).toBeGreaterThan(0);
+    }
+    for (const i of [1, 2, 4]) expect([ours[i].vx, ours[i].vy, ours[i].vz]).toEqual([0, 0, 0]);
+  });
+  it("lifts code above what runs it while both are on the map, and not when the code is alone", () => {
+    const engine = new LayoutEngine();
+    const runs = Array.from({ length: 40 }, (_, i) => ({ id: `p${i}`, group: "host", kind: "process" }));
+    const code = Array.from({ length: 40 }, (_, i) => ({ id: `m${i}`, group: "repo", kind: "module" }));
+    const links = runs.map((p, i) => ({ id: `l${i}`, source: p.id, target: code[i].id }));
+    const meanY = (ids: { id: string }[]) => ids.reduce((sum, n) => sum + engine.position(n.id)![1], 0) / ids.length;
+    engine.sync({ addNodes: code, removeNodes: [], addLinks: [], removeLinks: [] });
+    settle(engine);
+    expect(Math.abs(meanY(code))).toBeLessThan(5);
+    engine.sync({ addNodes: [...runs, ...code], removeNodes: [], addLinks: links, removeLinks: [] });
+    settle(engine);
+    const lifted = meanY(code);
+    expect(lifted - meanY(runs)).toBeGreaterThan(15);
+    // What runs it goes (the code synced again as it is): the code alone is not lifted.
+    engine.sync({ addNodes: code, removeNodes: runs.map((p) => p.id), addLinks: [], removeLinks: links.map((l) => l.id) });
+    engine.setPreset("kind");
+    engine.setPreset("force");
+    settle(engine);
+    expect(meanY(code)).toBeLessThan(lifted * 0.75);
   });
 });

@@ -40,6 +40,14 @@ interface Node extends SimNode, LayoutNodeSpec {}
  * against 161). */
 export const chargeEvery = (nodes: number) => Math.min(3, Math.ceil(nodes / 3000));
 
+/** How fast the whole map's simulation cools: beyond 3,000 nodes, in two thirds of the
+ * ticks (116 against 174). At 10,000 nodes the map comes to rest on 14 s of CPU against
+ * 19-25 s (a whole tick: 35 ms, one with the push 400 ms), as wide (median radius 352
+ * against 360), with its owner-to-pod links as long (164 against 180) and as few nodes
+ * crowding a neighbour (0.2 % within 5 units against 0 %, nearest neighbour median 16.3
+ * against 16.8). That CPU is the page's too where rendering is in software. */
+export const alphaDecay = (nodes: number) => (nodes > 3000 ? 0.045 : 0.03);
+
 export function sparse<N extends SimNode>(force: Force<N>, every: () => number): Force<N> {
   let tick = 0;
   const wrapped: Force<N> = (alpha: number) => {
@@ -51,6 +59,42 @@ export function sparse<N extends SimNode>(force: Force<N>, every: () => number):
 }
 
 const idOf = (end: string | Node) => (typeof end === "string" ? end : end.id);
+
+/** Above this many (moving x all) pairs a local settle's push is d3's (an octree). */
+const EXACT_PAIRS = 40_000;
+
+/**
+ * The many-body push (d3's, with no approximation) on the `moving` nodes only. In a local
+ * settle every other node is held where it is, and d3's force, which builds an octree of
+ * all of them each tick and pushes each, was nearly all of a sync's cost (a pod replaced
+ * among 10,000 nodes: 15-25 ms of the worker's, twenty times a second under churn) for
+ * forces thrown away.
+ */
+export function pushOn<N extends SimNode>(moving: ReadonlySet<string>, strength: number): Force<N> {
+  let nodes: N[] = [];
+  let pushed: N[] = [];
+  const force: Force<N> = (alpha: number) => {
+    for (const node of pushed) {
+      let vx = 0, vy = 0, vz = 0;
+      for (const other of nodes) {
+        if (other === node) continue;
+        let x = other.x! - node.x!, y = other.y! - node.y!, z = other.z! - node.z!;
+        let l = x * x + y * y + z * z;
+        // Coincident: a fixed tiny nudge (d3 draws a random one).
+        if (l === 0) { x = y = z = 1e-6; l = 3e-12; }
+        if (l < 1) l = Math.sqrt(l); // as d3's distanceMin of 1
+        const w = (strength * alpha) / l;
+        vx += x * w; vy += y * w; vz += z * w;
+      }
+      node.vx! += vx; node.vy! += vy; node.vz! += vz;
+    }
+  };
+  force.initialize = (all: N[]) => {
+    nodes = all;
+    pushed = all.filter((n) => moving.has(n.id));
+  };
+  return force;
+}
 
 const REHEAT = 0.25;
 /** Below this alpha the simulation has cooled and stops ticking. */
@@ -93,6 +137,10 @@ export class LayoutEngine {
    * again only when the whole map ticks (at 10,000 nodes binding costs tens of ms, and
    * under churn with the map at rest nothing else needs it). */
   private unbound = true;
+  /** Code nodes (repositories, packages, modules) in the map, counted as they come and go:
+   * each local settle asks whether code and what runs it are both there (scanning 50,000
+   * nodes for that took 17 ms a sync). */
+  private codeNodes = 0;
 
   constructor(seed = 1) {
     let s = seed;
@@ -113,7 +161,11 @@ export class LayoutEngine {
 
   sync(change: LayoutSync): void {
     const first = this.nodes.size === 0;
-    const removed = change.removeNodes.filter((id) => this.nodes.delete(id));
+    const removed = change.removeNodes.filter((id) => {
+      const node = this.nodes.get(id);
+      if (node && CODE.has(node.kind)) this.codeNodes -= 1;
+      return this.nodes.delete(id);
+    });
     const added: Node[] = [];
     const newcomers = change.addNodes.filter((spec) => !this.nodes.has(spec.id));
     const many = newcomers.length > 1 &&
@@ -121,8 +173,13 @@ export class LayoutEngine {
     const seeds = many ? this.seedMany(newcomers) : null;
     for (const spec of change.addNodes) {
       const existing = this.nodes.get(spec.id);
-      if (existing) { Object.assign(existing, spec); continue; }
+      if (existing) {
+        this.codeNodes += Number(CODE.has(spec.kind)) - Number(CODE.has(existing.kind));
+        Object.assign(existing, spec);
+        continue;
+      }
       const node: Node = { ...spec, ...(seeds?.get(spec.id) ?? this.placeNear(spec)) };
+      if (CODE.has(spec.kind)) this.codeNodes += 1;
       this.nodes.set(spec.id, node);
       added.push(node);
     }
@@ -220,7 +277,7 @@ export class LayoutEngine {
     const simulation = forceSimulation<Node>([...copies.values()], 3)
       .velocityDecay(0.45)
       .force("link", forceLink<Node>(local).id((n) => n.id).distance(length).strength(forces.link))
-      .force("charge", forceManyBody<Node>().strength(-30))
+      .force("charge", moving.size * copies.size <= EXACT_PAIRS ? pushOn<Node>(moving, -30) : forceManyBody<Node>().strength(-30))
       .force("x", forces.x).force("y", forces.y).force("z", forces.z)
       .alpha(0.3)
       .stop();
@@ -299,6 +356,7 @@ export class LayoutEngine {
   /** Gives the simulation the current nodes, links and preset's forces. */
   private bind(): void {
     this.unbound = false;
+    this.simulation.alphaDecay(alphaDecay(this.order.length));
     this.simulation.nodes(this.order);
     this.linkForce.links(
       [...this.links.values()]
@@ -322,11 +380,12 @@ export class LayoutEngine {
       const present = new Set(this.order.map(key));
       for (const kind of LAYERS) if (present.has(kind)) keys.set(kind, keys.size);
     }
-    for (const node of this.order) if (!keys.has(key(node))) keys.set(key(node), keys.size);
+    // (The free layout needs no keys: a local settle, under churn, skips reading 10,000.)
+    if (preset !== "force") for (const node of this.order) if (!keys.has(key(node))) keys.set(key(node), keys.size);
     const count = Math.max(1, keys.size);
     const radius = 40 + 12 * Math.sqrt(this.order.length);
     // Code and what runs it together (Both): the code on its own layer above.
-    const lift = this.order.some((n) => CODE.has(n.kind)) && this.order.some((n) => !CODE.has(n.kind)) ? radius * 0.9 : 0;
+    const lift = this.codeNodes > 0 && this.codeNodes < this.order.length ? radius * 0.9 : 0;
     const layerY = (base: number) => forceY<Node>((n) => (CODE.has(n.kind) ? lift : 0)).strength((n) => (lift && CODE.has(n.kind) ? 0.3 : base));
     const link = preset === "kind" ? 0.08 : 0.5;
     if (preset === "force") {
