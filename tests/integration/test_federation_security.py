@@ -12,6 +12,7 @@ import signal
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import msgspec
 import nats
 import pytest
@@ -28,6 +29,7 @@ from gestalt.model.federation import (
     keyframe_parts,
     subject,
 )
+from gestalt.sources.agents.advisories import agent_client_name
 from gestalt.sources.agents.connect import Refused
 from tests.support.federation import Agent, details, hub_config, hub_view, quiet_config
 from tests.support.nats_server import NatsServer, new_server
@@ -310,6 +312,72 @@ async def test_an_agent_whose_credentials_are_revoked_stops_refused(
         assert east.task in done, "the agent still waits for a connection nats-py gave up"
         with pytest.raises(Refused, match="(?i)authorization"):
             east.task.result()
+    finally:
+        await hub.stop()
+        await east.stop()
+
+
+def limit_connections(server: NatsServer, limit: int) -> None:
+    """The server's max_connections, in its config file, reloaded (SIGHUP) as an operator
+    would: a lower limit than the connections open closes the oldest of them."""
+    assert server.config is not None
+    Path(server.config).write_text(
+        f'server_name: {server.name}\njetstream {{ store_dir: "{server.store}" }}\n'
+        f"max_connections: {limit}\n")
+    if server.proc is not None:
+        server.proc.send_signal(signal.SIGHUP)
+
+
+@pytest.fixture
+def limited_nats() -> Iterator[NatsServer]:
+    server = new_server(name="gestalt-fed-limited")
+    server.config = str(Path(server.store) / "limited.conf")
+    limit_connections(server, 64)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def connection_names(server: NatsServer) -> list[str]:
+    """The names of the connections open, oldest first (the monitor's connz)."""
+    connz = httpx.get(f"{server.monitor_url}/connz?sort=start", timeout=5).json()
+    return [c.get("name", "") for c in connz.get("connections") or []]
+
+
+async def test_an_agent_the_server_disconnects_with_another_error_connects_again(
+        limited_nats: NatsServer) -> None:
+    """The server ends the agent's connection with an error that is not about credentials:
+    the operator lowers max_connections and reloads, and the server closes the oldest
+    connection ("maximum connections exceeded"). nats-py closes such a connection for good,
+    without reconnecting; the agent keeps watching its site, connects again once the
+    server lets it (it is not refused), and a keyframe brings the hub what changed."""
+    url = limited_nats.url
+    east = await Agent("east", url, quiet_config(synthetic=SyntheticCollector(
+        enabled=True, entities=40, edges=40, churn_per_second=5.0))).start()
+    hub = Engine(hub_config(url, ["east"]))
+    try:
+        await eventually(lambda: east.publisher.connected, what="east connected")
+        await hub.start()  # after the agent: the agent's is the oldest connection
+        await eventually(lambda: hub_view(hub) == east.view() and east.view()[0],
+                         what="east on the hub")
+        names = connection_names(limited_nats)
+        ours = agent_client_name("east", east.publisher.agent)
+        assert names[0] == ours, names
+        limit_connections(limited_nats, len(names) - 1)
+        await eventually(lambda: ours not in connection_names(limited_nats),
+                         what="the server to close east's connection")
+        cut_off = east.view()
+        await eventually(lambda: east.view() != cut_off, what="east to change while cut off")
+        assert east.task is not None and not east.task.done()
+        limit_connections(limited_nats, 64)
+        await eventually(lambda: ours in connection_names(limited_nats),
+                         what="east connected again", timeout=30)
+        await eventually(lambda: hub_view(hub) == east.view(), what="the hub to catch up",
+                         timeout=30)
+        assert not east.task.done(), "the agent stopped instead of connecting again"
+        assert not east.publisher.refused
     finally:
         await hub.stop()
         await east.stop()
