@@ -381,3 +381,35 @@ async def test_an_agent_the_server_disconnects_with_another_error_connects_again
     finally:
         await hub.stop()
         await east.stop()
+
+
+async def test_a_hub_the_server_disconnects_with_another_error_connects_again(
+        limited_nats: NatsServer) -> None:
+    """As above, the hub's connection the oldest: the hub connects again once the server
+    lets it, and reads on from its durable consumer (what the agent published meanwhile)."""
+    url = limited_nats.url
+    hub = Engine(hub_config(url, ["east"]))
+    await hub.start()
+    east = Agent("east", url, quiet_config(synthetic=SyntheticCollector(
+        enabled=True, entities=40, edges=40, churn_per_second=5.0)))
+    try:
+        await eventually(
+            lambda: any(n.startswith("gestalt-hub") for n in connection_names(limited_nats)),
+            what="the hub connected")
+        hub_connections = connection_names(limited_nats)
+        await east.start()
+        await eventually(lambda: hub_view(hub) == east.view() and east.view()[0],
+                         what="east on the hub")
+        names = connection_names(limited_nats)
+        assert names[:len(hub_connections)] == hub_connections, names
+        limit_connections(limited_nats, len(names) - len(hub_connections))
+        await eventually(lambda: connection_names(limited_nats) == names[len(hub_connections):],
+                         what="the server to close the hub's connections")
+        cut_off = east.view()
+        await eventually(lambda: east.view() != cut_off, what="east to change meanwhile")
+        limit_connections(limited_nats, 64)
+        await eventually(lambda: hub_view(hub) == east.view(), what="the hub to catch up",
+                         timeout=30)
+    finally:
+        await hub.stop()
+        await east.stop()
