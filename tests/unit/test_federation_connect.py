@@ -39,6 +39,7 @@ async def test_connect_raises_when_the_server_cannot_be_reached() -> None:
 async def test_a_hub_site_says_its_nats_server_cannot_be_reached() -> None:
     url = closed_port_url()
     site = SiteSource(AgentsCollector(enabled=True, url=url, sites=["east"]), "east")
+    reason = f"NATS at {re.escape(url)}: .*Connect call failed"
     async with asyncio.timeout(10):
-        with pytest.raises(SourceUnavailable, match=f"NATS at {re.escape(url)}: .*Connect call failed"):
+        with pytest.raises(SourceUnavailable, match=reason):
             await site.run(None)  # type: ignore[arg-type]  # fails before using the sink
