@@ -186,3 +186,19 @@ async def test_a_periodic_keyframe_comes_after_the_changes_waiting(
                          what="the periodic keyframe, after them")
     finally:
         await agent.stop()
+
+
+async def test_an_agent_stopped_does_not_say_it_lost_its_connection(
+    server: NatsServer, stored: nats.js.JetStreamContext, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Stopping (SIGTERM) closes the connection on purpose: the agent logged "NATS
+    connection lost; buffering" as it exited, as if the server had gone."""
+    agent = await Agent("east", server.url, quiet_config()).start()
+    try:
+        await eventually(lambda: agent.publisher.last_keyframe is not None, timeout=20,
+                         what="the agent's first keyframe")
+        with caplog.at_level(logging.WARNING, logger="gestalt.engine.publisher"):
+            await agent.stop()
+    finally:
+        await agent.stop()
+    assert "connection lost" not in caplog.text

@@ -161,6 +161,17 @@ def test_an_error_in_a_command_line_option_names_the_option() -> None:
         load_config(None, env={}, options={"server.port": ("--port", 99999)})
 
 
+def test_a_password_alone_with_another_credential_is_named_as_the_password() -> None:
+    """A leftover GESTALT_AGENT__PASSWORD (agent.env) beside a creds_file in the file: the
+    error names the password, not a user that was never given."""
+    with pytest.raises(ConfigError) as info:
+        load_config(None, env={"GESTALT_AGENT__SITE": "a", "GESTALT_AGENT__CREDS_FILE": __file__,
+                               "GESTALT_AGENT__PASSWORD": "secret"})
+    message = str(info.value)
+    assert "key `agent.creds_file`: given with agent.password;" in message, message
+    assert "agent.user" not in message
+
+
 def test_missing_file() -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(FIXTURES / "nope.yaml", env={})

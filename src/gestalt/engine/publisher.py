@@ -175,6 +175,7 @@ class Publisher:
             try:
                 await self._publish_loop(nc)
             finally:
+                self.connected = False  # closed by us (stopping, refused): not "lost"
                 await _close(nc)
             # nats-py gave the connection up (`_on_closed`): connect afresh. What it held
             # unsent is lost, so a keyframe goes first.

@@ -341,8 +341,10 @@ def _check_actions(config: Config) -> None:
 
 def _check_credentials(section: str, creds: NatsCredentials) -> None:
     """One kind of NATS credential per section, complete, and its files readable."""
+    # A password alone (from GESTALT_..._PASSWORD, say) is named as itself, not as a user.
     kinds = [name for name, given in (
-        ("user", creds.user is not None or creds.password is not None),
+        ("user" if creds.user is not None else "password",
+         creds.user is not None or creds.password is not None),
         ("token", creds.token is not None), ("nkey_seed_file", creds.nkey_seed_file is not None),
         ("creds_file", creds.creds_file is not None)) if given]
     if len(kinds) > 1:
