@@ -8,12 +8,14 @@ import time
 
 import msgspec
 
-from gestalt.model import Delta, Entity, EntityKind, EntityStatus, MetricsFrame
+from gestalt.model import Delta, Entity, EntityKind, EntityStatus, MetricsFrame, SourceState
 from gestalt.model.changes import encode
-from gestalt.model.config import SyntheticCollector
+from gestalt.model.config import AgentsCollector, SyntheticCollector
 from gestalt.model.federation import AGENT_HEADER, STARTED_HEADER, keyframe_parts
+from gestalt.sources.agents import SiteSource
 from gestalt.sources.agents.mirror import Incoming, Numbers, Picture, SiteMirror
 from gestalt.sources.synthetic import SyntheticWorld
+from tests.support.sinks import RecordingSink
 
 
 def pod(name: str, status: EntityStatus = EntityStatus.RUNNING) -> Entity:
@@ -211,3 +213,27 @@ def test_a_keyframes_items_known_by_their_bytes_are_not_decoded_again() -> None:
     unchanged = [eid for eid, entity in world.entities.items() if held.get(eid) == entity]
     assert len(unchanged) > 0.9 * len(held)
     assert all(mirror.entities[eid] is held[eid] for eid in unchanged)
+
+
+def test_a_site_is_degraded_while_its_refusals_are_recent_then_ok_again() -> None:
+    """Refused messages make the hub's site degraded, with the last reason and when; after
+    five minutes with none refused it is ok again, its counts kept. (Counted since the hub
+    started, one stale agent's burst left a healthy site degraded until a restart.)"""
+    site = SiteSource(AgentsCollector(enabled=True, url="nats://127.0.0.1:1", sites=["east"]),
+                      "east")
+    mirror = site.mirror
+    now = time.time()
+    headers = {AGENT_HEADER: "a-1000", STARTED_HEADER: "1000"}
+    (part,) = keyframe(1, pod("a"))
+    assert isinstance(mirror.apply(Incoming("keyframe", part, headers, 1, now - 400)), Picture)
+    assert mirror.apply(Incoming("delta", b"not json", headers, 2, now - 400)) is None
+    mirror.last_heard = now  # the agent speaks on: not silent
+    sink = RecordingSink()
+    site._report(sink)
+    assert sink.statuses[-1][0] is SourceState.OK
+    assert site.details()["rejected_malformed"] == 1
+    assert mirror.apply(Incoming("delta", b"not json", headers, 3, now - 5)) is None
+    site._report(sink)
+    state, reason = sink.statuses[-1]
+    assert state is SourceState.DEGRADED, reason
+    assert "refused 2 messages (last: malformed, at" in reason

@@ -118,6 +118,7 @@ class SiteMirror:
         self.rejected: Counter[str] = Counter()
         self.ignored: Counter[str] = Counter()
         self.last_rejected: str | None = None
+        self.last_rejected_at: float | None = None  # when the server stored it (epoch s)
         self.changes = 0  # counts what changed `entities` or `connections` (see `_Assembly`)
         self._assembly: _Assembly | None = None
         # The last keyframe's items by their bytes on the wire (see `_taken`).
@@ -137,6 +138,7 @@ class SiteMirror:
         except Refused as exc:
             self.rejected[exc.reason] += 1
             self.last_rejected = exc.reason
+            self.last_rejected_at = msg.timestamp
             return None
 
     def _apply(self, msg: Incoming, trusted_silent: bool) -> Outcome:

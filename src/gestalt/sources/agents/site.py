@@ -61,6 +61,10 @@ _BATCH = 256
 # to report the site's status while following.
 _QUIET = 1.0
 _REBUILD_PAUSE = 10.0
+# A site is degraded while it refuses its messages, and this long after the last one it
+# refused: then ok again (the counts stay in its details). Counted since the hub started,
+# one stale agent's burst left a healthy site degraded until the hub restarted.
+REFUSALS_SHOWN = 300.0
 
 
 class SiteSource:
@@ -320,9 +324,11 @@ class SiteSource:
             since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(heard or 0))
             sink.status(SourceState.DOWN, f"agent {mirror.agent} silent since {since} "
                         f"(at version {mirror.version})")
-        elif mirror.rejected and mirror.last_rejected:
+        elif mirror.last_rejected and mirror.last_rejected_at is not None \
+                and time.time() - mirror.last_rejected_at <= REFUSALS_SHOWN:
+            when = time.strftime("%H:%M:%S UTC", time.gmtime(mirror.last_rejected_at))
             sink.status(SourceState.DEGRADED, f"refused {sum(mirror.rejected.values())} "
-                        f"messages (last: {mirror.last_rejected})")
+                        f"messages (last: {mirror.last_rejected}, at {when})")
         else:
             sink.status(SourceState.OK)
 
@@ -337,7 +343,7 @@ def _fresh(old: SiteMirror) -> SiteMirror:
     """A mirror to rebuild into, keeping the counts an operator follows."""
     new = SiteMirror(old.site, max_bytes=old.max_bytes)
     new.rejected, new.ignored = old.rejected, old.ignored
-    new.last_rejected = old.last_rejected
+    new.last_rejected, new.last_rejected_at = old.last_rejected, old.last_rejected_at
     return new
 
 
