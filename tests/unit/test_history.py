@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -304,3 +306,48 @@ async def test_the_writer_hands_the_gil_over_as_it_writes_many_samples(
         history.close()
     assert threading.get_ident() not in handed
     assert len(handed) >= 4000 // WRITER_STEP
+
+
+def test_a_second_process_may_not_write_the_same_history(tmp_path: Path) -> None:
+    """Two processes given one server.data_dir both wrote its history, each counting its
+    versions on from the other's: the second is now told, with the first one's pid. It may
+    open it once the first has closed it, or ended (however: the system drops the lock)."""
+    path = tmp_path / "history.sqlite3"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time\n"
+         "from gestalt.engine.history import History\n"
+         f"history = History({str(path)!r})\n"
+         "for line in sys.stdin:\n"
+         "    history.open() if line == 'open\\n' else history.close()\n"
+         "    print('done', flush=True)\n"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdin is not None and holder.stdout is not None
+
+    def tell(what: str) -> None:
+        holder.stdin.write(what + "\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline() == "done\n"
+
+    def taken() -> bool:
+        history = History(path)
+        try:
+            history.open()
+        except HistoryError as exc:
+            assert f"in use by another Gestalt process (pid {holder.pid})" in str(exc)
+            assert "server.data_dir" in str(exc)
+            return True
+        history.close()
+        return False
+
+    try:
+        tell("open")
+        assert taken()
+        tell("close")
+        assert not taken()
+        tell("open")
+        assert taken()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not taken()  # killed: its lock went with it

@@ -16,7 +16,9 @@ and pausing on a full disk in engine/history_writer.py.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import os
 import secrets
 import sqlite3
 import threading
@@ -88,6 +90,7 @@ class History:
         self.last_delta_at = 0.0  # the time of the last delta handed to the writer
         self._reader: sqlite3.Connection | None = None
         self._read_lock = threading.Lock()
+        self._owner: int | None = None  # the lock file's descriptor while open for writing
         # Alert state and the last successful notification per (receiver, alert), as the
         # last run left them: the alert manager starts from these (no re-page, no lost
         # resolve after a restart).
@@ -104,6 +107,41 @@ class History:
     # -- lifecycle -------------------------------------------------------------------------
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._own()
+        try:
+            self._open()
+        except BaseException:
+            self._disown()
+            raise
+
+    def _own(self) -> None:
+        """One process writes a history: HistoryError when another holds it. Two (a second
+        `gestalt serve`, `agent` or `mcp` given the same server.data_dir) both ran, without
+        a word, each counting its versions on from the other's and recording its own map
+        into the one log. A POSIX lock on `<file>.lock`: the system drops it when the
+        process ends, however it ends; engines within one process (tests) share it."""
+        path = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 16, 0).decode(errors="replace").strip()
+            os.close(fd)
+            raise HistoryError(
+                f"{self.path} is in use by another Gestalt process"
+                + (f" (pid {holder})" if holder.isdigit() else "")
+                + ": give each `gestalt serve`, `agent` and `mcp` a server.data_dir of its "
+                "own (--data-dir)") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._owner = fd
+
+    def _disown(self) -> None:
+        if self._owner is not None:
+            os.close(self._owner)
+            self._owner = None
+
+    def _open(self) -> None:
         conn = self._connect()
         try:
             if not conn.execute("SELECT 1 FROM sqlite_master").fetchone():
@@ -184,6 +222,7 @@ class History:
         if self._reader is not None:
             self._reader.close()
             self._reader = None
+        self._disown()
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
