@@ -39,7 +39,11 @@ def agent(
     log_level: LogLevelOption = "info",
 ) -> None:
     """Watch this site (a cluster, a host) and publish its changes to NATS JetStream for a
-    hub; no web server."""
+    hub; no web server.
+
+    Credentials come from agent.user and agent.password (or token, nkey_seed_file,
+    creds_file) in the config, or from the environment: GESTALT_AGENT__PASSWORD, say, keeps
+    the password out of the file. docs/federation.md shows the NATS server's side."""
     level = parse_log_level(log_level)
     options: dict[str, tuple[str, object]] = {}
     for key, option, value in (("agent.site", "--site", site), ("agent.url", "--url", url),
