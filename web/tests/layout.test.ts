@@ -134,6 +134,7 @@ describe("LayoutEngine", () => {
     for (let i = 0; i < 4; i++) force(0.5);
     expect(calls).toEqual([0.5, 0.5, 0.5, 0.5]);
   });
+
   it("cools a big map in two thirds of the ticks", () => {
     expect([3000, 3001].map(alphaDecay)).toEqual([0.03, 0.045]);
     for (const [size, decay] of [[3000, 0.03], [3001, 0.045]]) {
@@ -162,6 +163,7 @@ describe("LayoutEngine", () => {
     }
     for (const i of [1, 2, 4]) expect([ours[i].vx, ours[i].vy, ours[i].vz]).toEqual([0, 0, 0]);
   });
+
   it("lifts code above what runs it while both are on the map, and not when the code is alone", () => {
     const engine = new LayoutEngine();
     const runs = Array.from({ length: 40 }, (_, i) => ({ id: `p${i}`, group: "host", kind: "process" }));

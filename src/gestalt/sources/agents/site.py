@@ -64,7 +64,7 @@ _REBUILD_PAUSE = 10.0
 # A site is degraded while it refuses its messages, and this long after the last one it
 # refused: then ok again (the counts stay in its details). Counted since the hub started,
 # one stale agent's burst left a healthy site degraded until the hub restarted.
-REFUSALS_SHOWN = 300.0
+_REFUSALS_SHOWN = 300.0
 
 
 class SiteSource:
@@ -325,7 +325,7 @@ class SiteSource:
             sink.status(SourceState.DOWN, f"agent {mirror.agent} silent since {since} "
                         f"(at version {mirror.version})")
         elif mirror.last_rejected and mirror.last_rejected_at is not None \
-                and time.time() - mirror.last_rejected_at <= REFUSALS_SHOWN:
+                and time.time() - mirror.last_rejected_at <= _REFUSALS_SHOWN:
             when = time.strftime("%H:%M:%S UTC", time.gmtime(mirror.last_rejected_at))
             sink.status(SourceState.DEGRADED, f"refused {sum(mirror.rejected.values())} "
                         f"messages (last: {mirror.last_rejected}, at {when})")
