@@ -9,6 +9,7 @@ import logging
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import msgspec
 import nats
@@ -265,3 +266,25 @@ async def test_payloads_only_for_allow_listed_subjects(
                                     sink.statuses, sink.metric_samples]).decode()
     for where, text in [("samples", repr(samples)), ("sink", recorded), ("logs", caplog.text)]:
         assert canary not in text, f"the canary leaked into the {where}"
+
+
+async def test_a_sampling_connection_refused_says_why(tmp_path: Path) -> None:
+    """Monitoring answers, but the server wants credentials the source was not given: the
+    source is degraded, and says what the server said (it said only "sampling connection
+    down", which sent an operator looking at the network)."""
+    config_file = tmp_path / "locked.conf"
+    config_file.write_text('authorization { user: watcher, password: "s3cret" }\n')
+    server = new_server(name="gestalt-locked", config=str(config_file))
+    server.start()
+    try:
+        sink = RecordingSink()
+        config = NatsCollector(url=server.url, monitor_url=server.monitor_url,
+                               poll_interval=0.3, subjects=["tick.>"])
+        async with running(NatsSource(config), sink):
+            await sink.wait_for(
+                lambda: sink.state is SourceState.DEGRADED
+                and "Authorization Violation" in sink.statuses[-1][1], timeout=20,
+                what="the refusal in the source's status")
+        assert "sampling connection down" in sink.statuses[-1][1]
+    finally:
+        server.stop()

@@ -55,6 +55,9 @@ class Sampler:
         self.counts: dict[str, list[int]] = {}  # subject -> [messages, bytes] since take()
         self.last_seen: dict[str, float] = {}  # subject -> wall time of its last message
         self.connected = False
+        # Why the connection is down, as nats-py said it last (a refusal, say); its errors
+        # never carry message payloads.
+        self.last_error: str | None = None
         self._listeners: list[Listener] = []
         self._budget: dict[str, tuple[int, int]] = {}  # subject -> (second, samples sent)
         self._since = time.monotonic()
@@ -130,6 +133,8 @@ class Sampler:
         async def error(exc: Exception) -> None:
             # The reason only: nats-py errors never carry message payloads.
             log.debug("nats sampling connection: %s", type(exc).__name__)
+            self.last_error = str(exc) or type(exc).__name__
+            self._on_connection(self.connected, self.last_error)
 
         nc = await nats.connect(
             self.config.url,
@@ -164,6 +169,8 @@ class Sampler:
         return on_message
 
     def _set_connected(self, up: bool, why: str) -> None:
+        if up:
+            self.last_error = None
         if up != self.connected:
             self.connected = up
             self._on_connection(up, why)

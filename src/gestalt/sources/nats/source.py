@@ -122,7 +122,8 @@ class NatsSource:
         if self._poll_problem:
             state = (SourceState.DEGRADED, f"monitoring: {self._poll_problem}")
         elif self.config.subjects and not self.sampler.connected and self._sampler_late():
-            state = (SourceState.DEGRADED, "sampling connection down: subject rates unknown")
+            why = f" ({self.sampler.last_error})" if self.sampler.last_error else ""
+            state = (SourceState.DEGRADED, f"sampling connection down{why}: subject rates unknown")
         else:
             state = (SourceState.OK, "")
         if state != self._state and self._sink is not None:
