@@ -85,8 +85,10 @@ def marks_in_picture(page: Any, path: Path, expected: dict[str, str]) -> bool:
         around = [pixels[y * width + x] for y in range(max(0, cy - 32), min(height, cy + 32))
                   for x in range(max(0, cx - 32), min(width, cx + 32))]
         assert count_near(around, MARKS[change], 8) >= 12, f"no {change} mark around {entity}"
+    # A blank export is the background alone (0); a small map drawn far away lit 1,909
+    # pixels in one CI run.
     lit = len(pixels) - count_near(pixels, BACKGROUND, 3)
-    assert lit > 2000, f"the exported map is blank ({lit} pixels not background)"
+    assert lit > 1000, f"the exported map is blank ({lit} pixels not background)"
     return True
 
 

@@ -172,6 +172,12 @@ async def running_mesh(
     finally:
         if front is not None and front.returncode is None:
             front.terminate()
-            await front.wait()
+            try:
+                await asyncio.wait_for(front.wait(), 15)
+            except TimeoutError:
+                # Its exit hung (an exporter's last flush, a task that would not cancel):
+                # a CI run waited here until pytest's 600 s timeout.
+                front.kill()
+                await front.wait()
         stack.close()
         await engine.stop()
