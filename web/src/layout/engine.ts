@@ -2,13 +2,15 @@
 // node appears next to its owner (or a neighbour), and big changes reheat the simulation
 // only gently, so the map does not jump. A small change (a pod replaced among thousands) is
 // settled locally: the newcomers alone move, among their neighbours, so that churn costs
-// ticks of a few nodes rather than of the whole map (a whole tick takes 50-130 ms at 10,000
-// nodes, and under steady churn the whole map was ticked without end). Runs inside the
+// ticks of a few nodes rather than of the whole map (a whole tick takes 2 ms at 10,000
+// nodes, 45 with the push, and under steady churn the whole map was ticked without end).
+// The push is our own (manyBody.ts), d3's forces on typed arrays. Runs inside the
 // layout worker; plain class so that unit tests drive it directly.
 import {
-  forceLink, forceManyBody, forceSimulation, forceX, forceY, forceZ,
+  forceLink, forceSimulation, forceX, forceY, forceZ,
   type Force, type LinkForce, type PositionForce, type SimLink, type SimNode, type Simulation,
 } from "d3-force-3d";
+import { manyBody } from "./manyBody";
 import type { LayoutPreset } from "../state/url";
 
 export interface LayoutNodeSpec {
@@ -32,8 +34,8 @@ export interface LayoutSync {
 
 interface Node extends SimNode, LayoutNodeSpec {}
 
-/** On big maps the many-body push (Barnes-Hut in 3D: about 130 ms a tick at 10,000 nodes,
- * nine tenths of a tick) is applied every second tick beyond 3,000 nodes and every third
+/** On big maps the many-body push (Barnes-Hut in 3D: about 40 ms a tick at 10,000 nodes,
+ * nearly all of a tick; d3's own took 130) is applied every second tick beyond 3,000 nodes and every third
  * beyond 6,000, as much stronger: the velocity decay spreads each push over the next ticks.
  * At 10,000 nodes the map settles in a third of the time (22 s against 65 s of CPU on a busy
  * machine), as wide and with links as long (mean radius 335 against 328, tree links 159
@@ -41,8 +43,8 @@ interface Node extends SimNode, LayoutNodeSpec {}
 export const chargeEvery = (nodes: number) => Math.min(3, Math.ceil(nodes / 3000));
 
 /** How fast the whole map's simulation cools: beyond 3,000 nodes, in two thirds of the
- * ticks (116 against 174). At 10,000 nodes the map comes to rest on 14 s of CPU against
- * 19-25 s (a whole tick: 35 ms, one with the push 400 ms), as wide (median radius 352
+ * ticks (116 against 174). At 10,000 nodes the map came to rest on 14 s of CPU against
+ * 19-25 s (with d3's push, before simNode; 1.6 s since), as wide (median radius 352
  * against 360), with its owner-to-pod links as long (164 against 180) and as few nodes
  * crowding a neighbour (0.2 % within 5 units against 0 %, nearest neighbour median 16.3
  * against 16.8). That CPU is the page's too where rendering is in software. */
@@ -56,6 +58,22 @@ export function sparse<N extends SimNode>(force: Force<N>, every: () => number):
   };
   wrapped.initialize = (nodes, ...rest) => force.initialize?.(nodes, ...rest);
   return wrapped;
+}
+
+/**
+ * A node of the simulation, every one of the same shape: the same fields, in the same order,
+ * velocities doubles from the start. Spread from specs of several shapes (with a `near` or
+ * without, d3 adding `index` and velocities later), the forces' loops met several hidden
+ * classes and ran 5-10 times slower: at 10,000 nodes the links took 10 ms a tick against
+ * 1.2, the pull to the centre 9 ms against 0.7.
+ */
+function simNode(spec: LayoutNodeSpec, at: { x: number; y: number; z: number }): Node {
+  const node: Node = {
+    id: spec.id, near: spec.near, group: spec.group, kind: spec.kind, site: spec.site,
+    index: 0, x: at.x, y: at.y, z: at.z, vx: 0.5, vy: 0.5, vz: 0.5,
+  };
+  node.vx = node.vy = node.vz = 0;
+  return node;
 }
 
 const idOf = (end: string | Node) => (typeof end === "string" ? end : end.id);
@@ -99,8 +117,14 @@ export function pushOn<N extends SimNode>(moving: ReadonlySet<string>, strength:
 const REHEAT = 0.25;
 /** Below this alpha the simulation has cooled and stops ticking. */
 const ALPHA_MIN = 0.005;
-/** A change to at most this share of the map is settled locally. */
+/** A change to at most this share of the map is settled locally... */
 const LOCAL_SHARE = 0.01;
+/** ...and so is one of at most this many nodes come and gone, up to a bigger share: on a
+ * map of 100 or 1,000 nodes, a pod replaced or two (5-10 changes with their links) were
+ * over 1 %, and churn of 20 a second kept the whole map reheated, its worker busy a quarter
+ * of a core and every frame's positions rewritten. */
+const LOCAL_NODES = 6;
+const LOCAL_SHARE_FEW = 0.25;
 /** Ticks of a local settle (from alpha 0.3: most of the way to rest). */
 const LOCAL_TICKS = 80;
 /** Neighbours' neighbours a local settle pushes against, at most per neighbour. */
@@ -150,7 +174,7 @@ export class LayoutEngine {
       .alphaDecay(0.03)
       .velocityDecay(0.45)
       .force("link", this.linkForce)
-      .force("charge", sparse(forceManyBody<Node>().strength(-30).theta(1.2).distanceMax(400), () => chargeEvery(this.nodes.size)))
+      .force("charge", sparse(manyBody<Node>(-30, 1.2, 400), () => chargeEvery(this.nodes.size)))
       .stop();
     this.setPreset("force");
   }
@@ -175,10 +199,11 @@ export class LayoutEngine {
       const existing = this.nodes.get(spec.id);
       if (existing) {
         this.codeNodes += Number(CODE.has(spec.kind)) - Number(CODE.has(existing.kind));
-        Object.assign(existing, spec);
+        // (Field by field: the node keeps its shape.)
+        existing.near = spec.near; existing.group = spec.group; existing.kind = spec.kind; existing.site = spec.site;
         continue;
       }
-      const node: Node = { ...spec, ...(seeds?.get(spec.id) ?? this.placeNear(spec)) };
+      const node = simNode(spec, seeds?.get(spec.id) ?? this.placeNear(spec));
       if (CODE.has(spec.kind)) this.codeNodes += 1;
       this.nodes.set(spec.id, node);
       added.push(node);
@@ -205,7 +230,8 @@ export class LayoutEngine {
       const share = changed / Math.max(1, this.nodes.size);
       // (Small changes never reheat the whole map: under steady churn, reheats every few
       // hundred ms kept a 10,000-node map ticking without end.)
-      if (share <= LOCAL_SHARE) this.settleLocally(added);
+      const few = added.length + removed.length <= LOCAL_NODES && share <= LOCAL_SHARE_FEW;
+      if (share <= LOCAL_SHARE || few) this.settleLocally(added);
       else this.simulation.alpha(Math.max(this.simulation.alpha(), Math.min(REHEAT, 0.015 + share * 2)));
     }
   }
@@ -277,7 +303,7 @@ export class LayoutEngine {
     const simulation = forceSimulation<Node>([...copies.values()], 3)
       .velocityDecay(0.45)
       .force("link", forceLink<Node>(local).id((n) => n.id).distance(length).strength(forces.link))
-      .force("charge", moving.size * copies.size <= EXACT_PAIRS ? pushOn<Node>(moving, -30) : forceManyBody<Node>().strength(-30))
+      .force("charge", moving.size * copies.size <= EXACT_PAIRS ? pushOn<Node>(moving, -30) : manyBody<Node>(-30, 0.9))
       .force("x", forces.x).force("y", forces.y).force("z", forces.z)
       .alpha(0.3)
       .stop();
