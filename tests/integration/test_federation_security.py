@@ -16,6 +16,7 @@ import httpx
 import msgspec
 import nats
 import pytest
+import yaml
 from nats.js.errors import NotFoundError
 
 from gestalt.engine.runtime import Engine
@@ -31,6 +32,7 @@ from gestalt.model.federation import (
 )
 from gestalt.sources.agents.advisories import agent_client_name
 from gestalt.sources.agents.connect import Refused
+from tests.support.cli import gestalt, user_env
 from tests.support.federation import Agent, details, hub_config, hub_view, quiet_config
 from tests.support.nats_server import NatsServer, new_server
 from tests.support.wait import eventually
@@ -204,6 +206,25 @@ async def test_wrong_credentials_are_refused(locked_nats: NatsServer) -> None:
         assert agent.publisher.refused
     finally:
         await agent.stop()
+
+
+def test_gestalt_agent_refused_exits_saying_why_once(locked_nats: NatsServer,
+                                                     tmp_path: Path) -> None:
+    """`gestalt agent` with a wrong password, as an operator runs it: it exits 1 and says
+    the server refused it, once (it was said twice: a log line, then the error)."""
+    config = tmp_path / "agent.yaml"
+    config.write_text(yaml.safe_dump({
+        "server": {"data_dir": str(tmp_path / "data")},
+        "agent": {"site": "east", "url": locked_nats.url, "user": "east"},
+        "collectors": {name: {"enabled": False}
+                       for name in ("host", "docker", "nats", "otel", "kubernetes")}}))
+    result = gestalt("agent", "--config", str(config),
+                     env={**user_env(), "GESTALT_AGENT__PASSWORD": "not-east-pw"})
+    assert result.returncode == 1, result.stderr
+    said = [line for line in (result.stdout + result.stderr).splitlines()
+            if "Authorization Violation" in line]
+    assert len(said) == 1, result.stdout + result.stderr
+    assert said[0].startswith("error: NATS at"), said
 
 
 def watching_hub(url: str) -> Engine:

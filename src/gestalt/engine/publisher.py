@@ -221,8 +221,9 @@ class Publisher:
 
     async def _on_error(self, error: Exception) -> None:
         if is_refusal(error):
+            # Not logged here: the agent stops with it, and `gestalt agent` prints it once.
             self.refused = str(error)
-            log.error("NATS refused the agent: %s", error)
+            log.debug("NATS refused the agent: %s", error)
         else:
             log.debug("NATS: %s", error)
 
