@@ -68,6 +68,48 @@ describe("LayoutEngine", () => {
     expect(placed.every(Number.isFinite)).toBe(true);
   });
 
+  it("relaxes the whole map once a tenth of it was settled locally, and so keeps its shape under churn", () => {
+    const engine = new LayoutEngine();
+    const { nodes, links } = grid(400);
+    engine.sync({ addNodes: nodes, removeNodes: [], addLinks: links, removeLinks: [] });
+    settle(engine);
+    const shape = () => {
+      const radii = nodes.map((_, i) => Math.hypot(...engine.position(current[i])!)).sort((a, b) => a - b);
+      const lengths = links.map((_, i) => {
+        const [a, b] = [engine.position(current[parent[i]])!, engine.position(current[i + 1])!];
+        return Math.hypot(a[0] - b[0], a[1] - b[1], a[2] - b[2]);
+      }).sort((a, b) => a - b);
+      return { radius: radii[200], link: lengths[200] };
+    };
+    // Node i's id now (leaves are replaced), and the parent of node i + 1.
+    const current = nodes.map((n) => n.id);
+    const parent = links.map((l) => Number(l.source.slice(1)));
+    const settled = shape();
+    const leaves = current.map((_, i) => i).filter((i) => i > 133);
+    const linkOf = current.map((_, i) => `l${i - 1}`);
+    const replace = (i: number) => {
+      const id = `${current[i]}+`, owner = current[parent[i - 1]];
+      engine.sync({
+        addNodes: [{ id, near: owner, group: nodes[i].group, kind: "pod" }], removeNodes: [current[i]],
+        addLinks: [{ id: `l${id}`, source: owner, target: id }], removeLinks: [linkOf[i]],
+      });
+      current[i] = id;
+      linkOf[i] = `l${id}`;
+    };
+    // Each settled locally; the 41st newcomer (over a tenth of 400) moves the whole map.
+    for (const i of leaves.slice(0, 40)) { replace(i); expect(engine.tick()).toBe(false); }
+    replace(leaves[40]);
+    expect(engine.tick()).toBe(true);
+    settle(engine);
+    // Every leaf replaced twice: the map as wide, its links as long, as when it settled.
+    for (const i of [...leaves.slice(41), ...leaves, ...leaves]) { replace(i); settle(engine); }
+    const after = shape();
+    expect(after.radius / settled.radius).toBeGreaterThan(0.85);
+    expect(after.radius / settled.radius).toBeLessThan(1.15);
+    expect(after.link / settled.link).toBeGreaterThan(0.85);
+    expect(after.link / settled.link).toBeLessThan(1.15);
+  });
+
   it("reflows the whole map for a bigger change; a small one neither reheats nor stops it", () => {
     const engine = new LayoutEngine();
     const { nodes, links } = grid(400);
