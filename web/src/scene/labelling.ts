@@ -5,7 +5,7 @@
 // one joins its nearest critical neighbour's label ("pod-a +2") instead.
 import * as THREE from "three";
 import type { LayoutPreset } from "../state/url";
-import { groupTitle, layoutGroups, namespaceClusters } from "../state/groups";
+import { groupTitle } from "../state/groups";
 import { incidentRoot } from "../state/incidents";
 import { kindStyle } from "./mapping";
 import type { SceneGraph } from "./SceneGraph";
@@ -202,9 +202,7 @@ function groupWishes(sg: SceneGraph, frame: Frame, layout: LayoutPreset): LabelW
   const { width, height, pixelRatio } = frame;
   const n = sg.view.nodes.length;
   const out: LabelWish[] = [];
-  const entities = sg.view.nodes.map((node) => node.entity);
-  const clusters = namespaceClusters(entities);
-  const layoutGroup = layoutGroups(entities);
+  const { clusters, layoutGroup } = sg.labelGroups;
   if (layout === "force") {
     const v = new THREE.Vector3();
     for (let i = 0; i < n; i++) {
