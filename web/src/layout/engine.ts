@@ -35,8 +35,8 @@ export interface LayoutSync {
 interface Node extends SimNode, LayoutNodeSpec {}
 
 /** On big maps the many-body push (Barnes-Hut in 3D: about 40 ms a tick at 10,000 nodes,
- * nearly all of a tick; d3's own took 130) is applied every second tick beyond 3,000 nodes and every third
- * beyond 6,000, as much stronger: the velocity decay spreads each push over the next ticks.
+ * nearly all of a tick; d3's own took 130) is applied every second tick beyond 3,000 nodes
+ * and every third beyond 6,000, as much stronger: the velocity decay spreads each push over the next ticks.
  * At 10,000 nodes the map settles in a third of the time (22 s against 65 s of CPU on a busy
  * machine), as wide and with links as long (mean radius 335 against 328, tree links 159
  * against 161). */
