@@ -39,8 +39,7 @@ export function manyBody<N extends SimNode>(strength: number, theta: number, dis
     const f64 = (old: Float64Array) => { const a = new Float64Array(next); a.set(old); return a; };
     const i32 = (old: Int32Array) => { const a = new Int32Array(next); a.set(old); return a; };
     cx = f64(cx); cy = f64(cy); cz = f64(cz); value = f64(value); open = f64(open);
-    first = i32(first); count = i32(count); kidsAt = i32(kidsAt); kidsN = i32(kidsN);
-    const k = new Int32Array(next * 8); k.set(kids); kids = k;
+    first = i32(first); count = i32(count); kidsAt = i32(kidsAt); kidsN = i32(kidsN); kids = i32(kids);
     capacity = next;
   }
 
@@ -82,7 +81,8 @@ export function manyBody<N extends SimNode>(strength: number, theta: number, dis
       scratch[at[d8 + ((px[p] >= xm ? 1 : 0) | (py[p] >= ym ? 2 : 0) | (pz[p] >= zm ? 4 : 0))]++] = p;
     }
     for (let k = start; k < end; k++) order[k] = scratch[k];
-    if (kidsUsed + n > kids.length) { const more = new Int32Array(Math.max(kids.length * 2, kidsUsed + n)); more.set(kids); kids = more; }
+    // (Kids are reserved before they are built: up to 8 a level more than the cells so far.)
+    while (kidsUsed + n > capacity) grow();
     const base = kidsUsed;
     kidsUsed += n;
     kidsAt[c] = base;
