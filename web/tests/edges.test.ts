@@ -78,6 +78,32 @@ describe("edges", () => {
   });
 
 
+  it("keep the selection's edges and the traced path's within a tight budget, the path lit and the rest dimmed", () => {
+    const view = buildView(entities, edges, EMPTY_FILTERS, 10000, new Set());
+    const degree = new Map<string, number>();
+    for (const e of view.edges) for (const end of [e.source, e.target]) degree.set(end, (degree.get(end) ?? 0) + 1);
+    const selected = [...degree].sort((a, b) => b[1] - a[1])[0][0];
+    const path = view.edges.find((e) => e.source !== selected && e.target !== selected)!;
+    const atSelected = view.edges.filter((e) => e.source === selected || e.target === selected).length;
+    const sg = new SceneGraph({ ...GPU_OPTIONS, edgePixels: 1e6, edgeLines: atSelected + 1 });
+    sg.setView(view, [], atOrigin);
+    sg.selected = selected;
+    sg.setHighlight(new Set([path.source, path.target]));
+    const camera = new THREE.PerspectiveCamera(50, 1.5, 0.5, 30000);
+    camera.position.set(0, 140, 360);
+    camera.updateMatrixWorld();
+    sg.update(atOrigin, 0, camera, 380, 800);
+    const layer = (sg as unknown as { edges: { shown: Uint8Array } }).edges;
+    const shown = view.edges.filter((_, e) => layer.shown[e]);
+    expect(shown.filter((e) => e.source === selected || e.target === selected)).toHaveLength(atSelected);
+    expect(shown).toContain(path);
+    expect(shown).toHaveLength(atSelected + 1);
+    // The path's edge is drawn lit (1.6), the selection's dimmed (0.25): not on the path.
+    const lines = sg.root.children.find((o) => o.name === "edges") as THREE.LineSegments;
+    const dims = new Set(Array.from((lines.geometry.getAttribute("aDim").array as Float32Array).subarray(0, shown.length * 2)));
+    expect(dims).toEqual(new Set([1.6, 0.25].map(Math.fround)));
+  });
+
   it("are chosen again at most every 150 ms while only the camera moves, and once more when it stops", () => {
     const view = buildView(entities, edges, EMPTY_FILTERS, 10000, new Set());
     const sg = new SceneGraph({ ...GPU_OPTIONS, edgePixels: 1e6, edgeLines: 2 });

@@ -23,7 +23,7 @@ import { ParticleLayer } from "./layers/ParticleLayer";
 import { RingLayer } from "./layers/RingLayer";
 import { type DetailBudget, partition } from "./levelOfDetail";
 import { matchEdges, matchNodes, membersOf, namespacesOf } from "./places";
-import { layoutGroups, namespaceClusters } from "../state/groups";
+import { type LabelGroups, labelGroups } from "../state/groups";
 import { SHAPES, entityColour, entitySize, kindStyle, pulses, spins } from "./mapping";
 
 const BASE = 2.4; // world units per unit of entity size
@@ -73,6 +73,8 @@ export class SceneGraph {
   /** What the colours say (state/colouring.ts); MapCanvas keeps it in step. */
   colourBy: ColourBy = "health";
   dims = new Float32Array(0);
+  /** 1 for a view node the highlight holds (every one when there is none). */
+  lit = new Uint8Array(0);
   flags = new Uint8Array(0); // 1 pulse, 2 spin
   level = new Uint8Array(0); // 2 critical, 1 warning, 0 otherwise
   near = new Uint8Array(0); // 1: drawn as a mesh
@@ -101,16 +103,11 @@ export class SceneGraph {
   get placedEnough(): boolean {
     return this.unplaced <= Math.max(20, this.view.nodes.length / 100);
   }
-  /** The view's namespaces by cluster and its layout groups, for the labels: worked out
-   * once per view, not at each labelling (a dozen times a second: at 50,000 entities each
-   * time took 35 ms). */
-  private groups: { clusters: Map<string, string>; layoutGroup: (entity: Entity) => string } | null = null;
-  get labelGroups(): { clusters: Map<string, string>; layoutGroup: (entity: Entity) => string } {
-    if (!this.groups) {
-      const entities = this.view.nodes.map((node) => node.entity);
-      this.groups = { clusters: namespaceClusters(entities), layoutGroup: layoutGroups(entities) };
-    }
-    return this.groups;
+  private groups: LabelGroups | null = null;
+  /** The view's namespaces by cluster and its layout groups, for the labels: once a view,
+   * not at each labelling (a dozen a second: 35 ms each at 50,000 entities). */
+  get labelGroups(): LabelGroups {
+    return (this.groups ??= labelGroups(this.view.nodes.map((node) => node.entity)));
   }
   private nsMembers = new Map<number, number[]>(); // namespace node -> member nodes
   private nsOf: Int32Array = new Int32Array(0); // view node -> its namespace node, -1 for none
@@ -340,10 +337,13 @@ export class SceneGraph {
 
   private applyHighlight(): void {
     const n = this.view.nodes.length;
-    if (this.dims.length !== n) this.dims = new Float32Array(n);
+    if (this.dims.length !== n) { this.dims = new Float32Array(n); this.lit = new Uint8Array(n); }
     this.dims.fill(1);
+    this.lit.fill(1);
     const highlight = this.highlight;
-    if (highlight) this.view.nodes.forEach((node, i) => { if (!highlight.has(node.id)) this.dims[i] = DIM; });
+    if (highlight) {
+      this.view.nodes.forEach((node, i) => { if (!highlight.has(node.id)) { this.dims[i] = DIM; this.lit[i] = 0; } });
+    }
   }
 
   /** Copies the layout's positions when they moved; false when nothing changed. */

@@ -103,3 +103,10 @@ export function namespaceClusters(entities: Iterable<Entity>): Map<string, strin
   }
   return out;
 }
+
+export interface LabelGroups { clusters: Map<string, string>; layoutGroup: (entity: Entity) => string }
+
+/** What the labels name groups by: the namespaces by cluster, and each entity's group. */
+export function labelGroups(entities: Entity[]): LabelGroups {
+  return { clusters: namespaceClusters(entities), layoutGroup: layoutGroups(entities) };
+}
