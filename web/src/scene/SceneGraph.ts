@@ -72,9 +72,8 @@ export class SceneGraph {
   colours = new Float32Array(0);
   /** What the colours say (state/colouring.ts); MapCanvas keeps it in step. */
   colourBy: ColourBy = "health";
+  /** 1 for a view node the highlight holds (every one when there is none), DIM else. */
   dims = new Float32Array(0);
-  /** 1 for a view node the highlight holds (every one when there is none). */
-  lit = new Uint8Array(0);
   flags = new Uint8Array(0); // 1 pulse, 2 spin
   level = new Uint8Array(0); // 2 critical, 1 warning, 0 otherwise
   near = new Uint8Array(0); // 1: drawn as a mesh
@@ -337,13 +336,10 @@ export class SceneGraph {
 
   private applyHighlight(): void {
     const n = this.view.nodes.length;
-    if (this.dims.length !== n) { this.dims = new Float32Array(n); this.lit = new Uint8Array(n); }
+    if (this.dims.length !== n) this.dims = new Float32Array(n);
     this.dims.fill(1);
-    this.lit.fill(1);
     const highlight = this.highlight;
-    if (highlight) {
-      this.view.nodes.forEach((node, i) => { if (!highlight.has(node.id)) { this.dims[i] = DIM; this.lit[i] = 0; } });
-    }
+    if (highlight) this.view.nodes.forEach((node, i) => { if (!highlight.has(node.id)) this.dims[i] = DIM; });
   }
 
   /** Copies the layout's positions when they moved; false when nothing changed. */

@@ -324,7 +324,7 @@ class SiteSource:
             since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(heard or 0))
             sink.status(SourceState.DOWN, f"agent {mirror.agent} silent since {since} "
                         f"(at version {mirror.version})")
-        elif mirror.last_rejected and mirror.last_rejected_at is not None \
+        elif mirror.last_rejected_at is not None \
                 and time.time() - mirror.last_rejected_at <= _REFUSALS_SHOWN:
             when = time.strftime("%H:%M:%S UTC", time.gmtime(mirror.last_rejected_at))
             sink.status(SourceState.DEGRADED, f"refused {sum(mirror.rejected.values())} "

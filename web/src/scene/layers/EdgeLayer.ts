@@ -111,7 +111,7 @@ export class EdgeLayer {
     // choice at 50,000 entities (100,000 edges, 41 ms).
     const node = (id: string | null) => (id === null ? -1 : sg.index.get(id) ?? -1);
     const selected = node(sg.selected), hovered = node(sg.hovered);
-    const lit = sg.highlight !== null ? sg.lit : null;
+    const lit = sg.highlight !== null ? sg.dims : null; // 1: on the traced path
     const { edgeA, edgeB } = sg;
     let total = 0;
     for (let e = 0; e < m; e++) {
@@ -122,7 +122,7 @@ export class EdgeLayer {
       this.edgeLength[e] = len;
       total += len;
       tier[e] = a === selected || b === selected || a === hovered || b === hovered ? 0
-        : lit !== null && lit[a] && lit[b] ? 1 : 2;
+        : lit !== null && lit[a] === 1 && lit[b] === 1 ? 1 : 2;
     }
     if (total <= budget && m <= lineBudget) { shown.fill(1); return; }
     const BUCKETS = 256;
@@ -173,7 +173,7 @@ export class EdgeLayer {
   writeEdges(sg: SceneGraph): void {
     this.chooseEdges(sg);
     const { pos } = sg;
-    const lit = sg.highlight !== null ? sg.lit : null;
+    const lit = sg.highlight !== null ? sg.dims : null; // 1: on the traced path
     const shown = this.shown;
     const g = this.lines.geometry;
     const p = g.getAttribute("position").array as Float32Array;
@@ -192,7 +192,7 @@ export class EdgeLayer {
       dist[k * 2] = 0;
       const dx = pos[b] - pos[a], dy = pos[b + 1] - pos[a + 1], dz = pos[b + 2] - pos[a + 2];
       dist[k * 2 + 1] = Math.sqrt(dx * dx + dy * dy + dz * dz);
-      const d = lit ? (lit[sg.edgeA[e]] && lit[sg.edgeB[e]] ? 1.6 : 0.25) : 1;
+      const d = lit ? (lit[sg.edgeA[e]] === 1 && lit[sg.edgeB[e]] === 1 ? 1.6 : 0.25) : 1;
       dim[k * 2] = dim[k * 2 + 1] = d;
       style[k * 2] = style[k * 2 + 1] = this.styleOf[e];
       if (this.styleOf[e] === VOLUME) volume = true;
