@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 
+import msgspec
 import psutil
 import pytest
 
@@ -185,3 +186,40 @@ async def test_process_cpu_is_a_share_of_the_whole_machine() -> None:
     expected = 100 * used / elapsed / cores
     assert reading is not None and 0 <= reading <= 100
     assert reading == pytest.approx(expected, rel=0.3), (reading, expected)
+
+
+def test_two_machines_of_one_host_name_on_one_hub_are_flagged_not_silently_merged() -> None:
+    """A host's ids carry its host name, so two machines of one name (cloned VMs) that report
+    to one hub as two sites make one node. The hub says so on that node; the same machine
+    seen twice (a site's agent beside the hub's own host source) stays quiet."""
+    from gestalt.engine.hub import Hub
+    from gestalt.engine.store import Store
+    from gestalt.model import Health
+
+    entities, connections, _ = HostSource(HostCollector()).poll()
+    node_id = ids.host_node(HOST)
+    store = Store(ring_size=10)
+    hub = Hub(store)
+    for source in ("host", "site:east", "site:west"):
+        hub.sink(source).status(SourceState.OK)
+    hub.sink("host").snapshot(entities, connections)
+    hub.sink("site:east").snapshot(entities, connections)  # this machine, its own agent
+    node = store.entities[node_id]
+    assert node.sources == ["host", "site:east"]
+    assert not any("machines report" in r for r in node.health_reasons), node.health_reasons
+
+    # Another machine of this name: booted at another time.
+    twin = [e if e.id != node_id else msgspec.structs.replace(
+        e, attrs={**e.attrs, "boot_time": float(str(e.attrs["boot_time"])) - 86_400})
+        for e in entities]
+    hub.sink("site:west").snapshot(twin, connections)
+    node = store.entities[node_id]
+    assert node.health_status in (Health.WARNING, Health.CRITICAL)
+    assert node.health_reasons[0] == (
+        f"2 machines report the host name {HOST} (host, site:east; site:west): their "
+        "processes and volumes are shown as one machine's; give each machine its own "
+        "host name")
+
+    hub.sink("site:west").snapshot([], [])  # that machine's agent goes away
+    node = store.entities[node_id]
+    assert not any("machines report" in r for r in node.health_reasons), node.health_reasons

@@ -25,6 +25,7 @@ from typing import Any
 from gestalt.engine.links import Edges, Located, RawEdgeKey
 from gestalt.engine.links.runs_as import RUNS_AS, RunsAs
 from gestalt.engine.merge import (
+    machine_clash,
     merge_entity,
     metric_key,
     metric_values,
@@ -36,10 +37,11 @@ from gestalt.engine.scoring import score_entity
 from gestalt.engine.sink import SourceSink
 from gestalt.engine.statuses import LIVE_STATES, SourceStatuses, StatusListener
 from gestalt.engine.store import Pending, Store
-from gestalt.model import Connection, Entity, Event, SourceState
+from gestalt.model import Connection, Entity, Event, Health, SourceState, ids
 from gestalt.model.config import HealthConfig
 from gestalt.model.entities import shared_sources
 
+HOST_NODES = ids.host_node("")  # `node:host/`: what a host source calls its machine
 MetricValues = Mapping[str, float | int | None]
 EventListener = Callable[[Event], None]
 
@@ -241,8 +243,13 @@ class Hub:
         # Stale when a source of it is down, or a view says so (a site's agent lost a source).
         merged.stale = any(current[s].state not in LIVE_STATES for s in owners) or \
             any(v.stale for v in views)
+        hint = reported_health(views)
+        if len(views) > 1 and eid.startswith(HOST_NODES):
+            clash = machine_clash(owners, views)
+            if clash is not None:
+                hint = (Health.worst(hint[0], Health.WARNING), [clash, *hint[1]])
         merged.health, merged.health_status, merged.health_reasons = score_entity(
-            merged, self._health, reported_health(views))
+            merged, self._health, hint)
         return merged
 
     # -- commit ------------------------------------------------------------------------------

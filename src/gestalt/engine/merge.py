@@ -68,6 +68,28 @@ def merge_entity(
     return merged
 
 
+def machine_clash(sources: Sequence[str], views: Sequence[Entity]) -> str | None:
+    """Why a host node stands for two machines, or None.
+
+    A host's ids carry its host name (`node:host/<name>`, `process:<name>/<pid>`), so two
+    machines of one name (cloned VMs, each `ubuntu`) that report to one hub, as two sites or
+    as a site and the hub's own host source, become one node holding both machines'
+    processes and volumes. Merging on is still right for the sources of one machine (a
+    site's agent and a hub on the same host), which report the same boot time; two boot
+    times are two machines."""
+    booted: dict[Any, list[str]] = {}
+    for source, view in zip(sources, views, strict=True):
+        boot = view.attrs.get("boot_time")
+        if boot is not None:
+            booted.setdefault(boot, []).append(source)
+    if len(booted) < 2:
+        return None
+    name = views[0].name
+    who = "; ".join(", ".join(group) for group in booted.values())
+    return (f"{len(booted)} machines report the host name {name} ({who}): their processes "
+            "and volumes are shown as one machine's; give each machine its own host name")
+
+
 def reported_health(views: Iterable[Entity]) -> tuple[Health, list[str]]:
     """The worst health any source itself reported for an entity, with its reasons."""
     worst, reasons = Health.UNKNOWN, []
