@@ -352,7 +352,8 @@ async def measure(url: str, pid: int, expected: int, started: float,
                         f'gestalt_gc_longest_pause_seconds{{generation="{g}"}}', 0.0)
                         for g in (0, 1)) * 1000, 1),
                     "frozen_objects": gc_after.get("gestalt_gc_frozen_objects"),
-                    "freezes": gc_after.get("gestalt_gc_freezes_total")},
+                    "freezes": gc_after.get("gestalt_gc_freezes_total"),
+                    "settles": gc_after.get("gestalt_gc_settles_total")},
                 "hub_entities": await total(client, url),
                 "load_average_1m": os.getloadavg()[0]}
 

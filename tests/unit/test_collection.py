@@ -96,3 +96,35 @@ def test_reading_the_count_of_frozen_objects_does_not_walk_them(
 
     monkeypatch.setattr(gc, "get_freeze_count", walk)
     assert collection.frozen() >= len(kept)
+
+
+async def test_a_bulk_change_is_followed_by_a_full_pass_that_freezes_its_survivors(
+        collection: Collection) -> None:
+    """A site handed over whole (a delta of `bulk` entities) is frozen by a pass right after
+    it, however few objects survive: later passes do not walk it again and again."""
+    import asyncio
+
+    from gestalt.engine.store import Store
+    from gestalt.model import Entity, EntityKind
+
+    store = Store(ring_size=10)
+    store.subscribe(collection.committed)
+    collection.bulk = 1_000
+    store.apply(upserts=[Entity(id=f"pod:x/{i}", kind=EntityKind.POD, name=str(i),
+                                endpoints=[f"10.0.0.1:{i}"]) for i in range(999)])
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert collection.settles == 0  # below bulk: CPython's own passes as ever
+    node, alive = cycle()
+    del node  # garbage of the commit's making: collected by the pass, never frozen
+    store.apply(upserts=[Entity(id=f"pod:y/{i}", kind=EntityKind.POD, name=str(i),
+                                endpoints=[f"10.0.0.2:{i}"]) for i in range(1_000)])
+    assert collection.settles == 0  # not inside the commit: after it, on the loop
+    await asyncio.sleep(0)
+    assert collection.settles == 1 and collection.freezes == 1
+    assert alive() is None
+    # The map's own containers (endpoints of 1,999 entities) are out of later passes.
+    assert gc.get_freeze_count() >= 1_999
+    endpoints = store.entities["pod:y/7"].endpoints
+    assert gc.is_tracked(endpoints)
+    assert not any(endpoints in gc.get_objects(generation=g) for g in range(3))

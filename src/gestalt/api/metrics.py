@@ -103,6 +103,9 @@ def _collector_metrics() -> Iterator[Metric]:
                             value=collection.frozen())
     yield CounterMetricFamily("gestalt_gc_freezes", "Times long-lived objects were frozen",
                               value=collection.freezes)
+    yield CounterMetricFamily("gestalt_gc_settles",
+                              "Full passes run after a bulk change (a site, a first list)",
+                              value=collection.settles)
 
 
 def engine_registry(engine: Engine, broadcaster: Broadcaster) -> CollectorRegistry:

@@ -178,7 +178,7 @@ async def serve_engine(engine: Engine, sock: Any, level: str, *,
             await prepare(engine)
         tls = engine.config.server
         app = create_app(engine, manage_engine=False)
-        _calm_garbage_collection()
+        _calm_garbage_collection(engine)
         server = Server(uvicorn.Config(
             app, lifespan="off", access_log=False,
             log_level=level if level != "info" else "warning", timeout_graceful_shutdown=3,
@@ -194,7 +194,7 @@ async def serve_engine(engine: Engine, sock: Any, level: str, *,
             await cleanup()
 
 
-def _calm_garbage_collection() -> None:
+def _calm_garbage_collection(engine: Engine) -> None:
     """Keep the cyclic garbage collector from stalling the event loop. Its full passes walk
     every live object: with 1,000 SSE clients connected, one took 120-190 ms and held every
     stream's frames that long (bench/sse_fanout.py; with the collector off, none). What is
@@ -210,6 +210,7 @@ def _calm_garbage_collection() -> None:
     gc.freeze()
     gc.set_threshold(5_000, 10, 10)
     collection.install()
+    engine.store.subscribe(collection.committed)
 
 
 def _return_large_allocations() -> None:

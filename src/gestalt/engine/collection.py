@@ -13,6 +13,14 @@ generation, for /metrics) and, at the end of a full pass that found at least
 `freeze_at` survivors, freezes them (`gc.freeze`): later passes leave them alone, so a
 pass walks only what lived long since the last freeze.
 
+A large change (a federated site handed over whole, a source's first list: `bulk`
+entities and edges in one delta) is followed, once the commit's temporaries are gone, by a
+full pass of our choosing that freezes what survives it, however little (`committed`).
+Left to CPython, a map filling site by site was walked by passes that came when they
+would: at 10 sites x 10,000 entities two or three full passes of 220-320 ms each, the
+last often after the map was complete, stalling every site's deltas that long (bench/
+federation.py --full). A pass after each site walks one site's objects.
+
 Why at the end of a full pass: that pass has just collected every unreachable cycle, so
 what it leaves is all alive; freezing then keeps no garbage. What is frozen and later
 becomes garbage in a cycle (a client's connection that closes) is not collected while
@@ -23,14 +31,20 @@ walks everything once, collects what died meanwhile, and freezes the survivors a
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gestalt.model import Delta
 
 # A full pass over this many survivors took ~15 ms on an idle core and several times that
 # on a loaded 2-core machine: beyond it, freeze them.
 FREEZE_AT = 100_000
+# Entities and edges in one delta that make it a bulk change (a site, a first list).
+BULK = 5_000
 # Frozen objects that became cyclic garbage live at most this long (s).
 THAW_AFTER = 3600.0
 GENERATIONS = 3
@@ -49,9 +63,14 @@ class Pauses:
 
 
 class Collection:
-    def __init__(self, *, freeze_at: int = FREEZE_AT, thaw_after: float = THAW_AFTER) -> None:
+    def __init__(self, *, freeze_at: int = FREEZE_AT, thaw_after: float = THAW_AFTER,
+                 bulk: int = BULK) -> None:
         self.freeze_at = freeze_at
         self.thaw_after = thaw_after
+        self.bulk = bulk
+        self.settles = 0  # full passes run after a bulk change
+        self._settle_due = False
+        self._freeze_any = False  # the pass running is a settle: freeze what survives
         self.pauses = Pauses()
         self.freezes = 0
         self.thaws = 0
@@ -67,6 +86,27 @@ class Collection:
     def uninstall(self) -> None:
         if self._callback in gc.callbacks:
             gc.callbacks.remove(self._callback)
+
+    def committed(self, delta: Delta) -> None:
+        """A store listener: after a bulk change, a full pass that freezes its survivors,
+        run once the commit has returned (its temporaries gone) and before the next task."""
+        if self._settle_due or len(delta.upserts) + len(delta.edge_upserts) < self.bulk:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a commit off the event loop (none in `gestalt serve`)
+            return
+        self._settle_due = True
+        loop.call_soon(self.settle)
+
+    def settle(self) -> None:
+        self._settle_due = False
+        self._freeze_any = True
+        try:
+            gc.collect()
+        finally:
+            self._freeze_any = False
+        self.settles += 1
 
     def frozen(self) -> int:
         """Objects frozen, as counted when they were (for /metrics). Not
@@ -100,7 +140,7 @@ class Collection:
             return
         # Only the oldest generation holds anything now: the pass merged the younger ones.
         survivors = len(gc.get_objects(generation=GENERATIONS - 1))
-        if survivors >= self.freeze_at:
+        if survivors >= self.freeze_at or (self._freeze_any and survivors):
             if not self._frozen:
                 self._frozen_since = now
             gc.freeze()
