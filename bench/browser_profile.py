@@ -5,6 +5,8 @@ the first full render, then records for a few seconds (1) a Chromium performance
 (2) a sampling JS profile, and prints: per thread, busy time by top-level event (the page's
 main thread, the GPU thread where SwiftShader rasterises, the compositor); and the JS time
 per frame by function (self and inclusive), for the functions the scene runs each frame.
+`--load` records the page's load instead, from navigation to the first full render, and
+gives the JS time in ms over all of it.
 Profile an unminified build to read the names (`npx vite build --minify false`).
 
     .venv/bin/python bench/browser_profile.py [--entities 10000] [--seconds 6] [--orbit]
@@ -38,6 +40,8 @@ FOLLOW = [
     "update", "readPositions", "partition", "writeGlyphs", "writeMeshes", "writeEdges", "write",
     "render", "renderBufferDirect", "uploadBuffer", "updateBuffer", "bufferSubData", "setView",
     "buildView", "placeLabels", "wishLabels", "refreshStyle", "sync", "applyDelta", "frame",
+    # the load
+    "applySnapshot", "build", "diff", "fitAll", "compileShaders", "compile",
 ]
 
 
@@ -120,6 +124,8 @@ def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--settle", type=float, default=15.0,
                         help="seconds after the first full render")
     parser.add_argument("--orbit", action="store_true", help="drag the camera while recording")
+    parser.add_argument("--load", action="store_true",
+                        help="record the load (navigation to first full render) instead")
     parser.add_argument("--trace-out", type=Path, default=None,
                         help="write the trace's events (JSON) there")
 
@@ -142,24 +148,39 @@ def main() -> None:
     ):
         browser = launch_chromium(playwright)
         page = browser.new_page(viewport={"width": 1280, "height": 800})
-        page.goto(f"{url}/", timeout=(30 + args.entities / 250) * 1000)
-        wait_until(
-            lambda: page.evaluate("__gestalt.firstFullRender"), 600, "first full render", 0.25
-        )
-        time.sleep(args.settle)  # let the layout settle before measuring, not synchronisation
-        cdp = page.context.new_cdp_session(page)
-        cdp.send("Profiler.enable")
-        cdp.send("Profiler.setSamplingInterval", {"interval": 250})
-        browser.start_tracing(page=page, categories=CATEGORIES)
-        cdp.send("Profiler.start")
-        frames0 = page.evaluate("__gestalt.frames")
-        t0 = time.monotonic()
-        if args.orbit:
-            orbit(page, args.seconds)
+
+        def record() -> Any:
+            cdp = page.context.new_cdp_session(page)
+            cdp.send("Profiler.enable")
+            cdp.send("Profiler.setSamplingInterval", {"interval": 250})
+            browser.start_tracing(page=page, categories=CATEGORIES)
+            cdp.send("Profiler.start")
+            return cdp
+
+        def first_full_render() -> None:
+            wait_until(lambda: page.evaluate("__gestalt.firstFullRender"), 600,
+                       "first full render", 0.25)
+
+        if args.load:
+            cdp = record()
+            t0 = time.monotonic()
+            page.goto(f"{url}/", timeout=(30 + args.entities / 250) * 1000)
+            first_full_render()
+            elapsed = time.monotonic() - t0
+            frames = 1  # JS time over the whole load, not per frame
         else:
-            time.sleep(args.seconds)  # a measurement window
-        elapsed = time.monotonic() - t0
-        frames = page.evaluate("__gestalt.frames") - frames0
+            page.goto(f"{url}/", timeout=(30 + args.entities / 250) * 1000)
+            first_full_render()
+            time.sleep(args.settle)  # let the layout settle before measuring, not synchronisation
+            cdp = record()
+            frames0 = page.evaluate("__gestalt.frames")
+            t0 = time.monotonic()
+            if args.orbit:
+                orbit(page, args.seconds)
+            else:
+                time.sleep(args.seconds)  # a measurement window
+            elapsed = time.monotonic() - t0
+            frames = page.evaluate("__gestalt.frames") - frames0
         profile = cdp.send("Profiler.stop")["profile"]
         trace = json.loads(browser.stop_tracing())
         stats = page.evaluate("({dc: __gestalt.drawCalls, tri: __gestalt.triangles,"
@@ -173,6 +194,7 @@ def main() -> None:
     result = {
         "entities": args.entities,
         "orbit": args.orbit,
+        "load": args.load,
         "seconds": round(elapsed, 2),
         "frames": frames,
         "fps": round(frames / elapsed, 1),
