@@ -124,6 +124,8 @@ def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--settle", type=float, default=15.0,
                         help="seconds after the first full render")
     parser.add_argument("--orbit", action="store_true", help="drag the camera while recording")
+    parser.add_argument("--profile-out", type=Path, default=None,
+                        help="write the sampling JS profile (.cpuprofile, as DevTools reads) there")
     parser.add_argument("--load", action="store_true",
                         help="record the load (navigation to first full render) instead")
     parser.add_argument("--trace-out", type=Path, default=None,
@@ -191,6 +193,8 @@ def main() -> None:
     events = trace["traceEvents"] if isinstance(trace, dict) else trace
     if args.trace_out:
         args.trace_out.write_text(json.dumps(events))
+    if args.profile_out:
+        args.profile_out.write_text(json.dumps(profile))
     result = {
         "entities": args.entities,
         "orbit": args.orbit,
