@@ -39,3 +39,24 @@ def test_entities_with_the_same_attributes_share_one_dict() -> None:
     assert len(distinct) == len({tuple(e.attrs.items()) for e in others})
     assert len(distinct) < len(others) / 4, (len(distinct), len(others))
     assert len({id(e.attrs) for e in pods}) == len(pods)
+
+
+def test_replaced_pods_take_their_connections_along_and_bring_their_own() -> None:
+    """The world's index of connections by entity stays the world's connections through churn
+    (a pod replaced reads its own connections from it, not every connection's)."""
+    world = SyntheticWorld(SyntheticCollector(entities=500, edges=1000, seed=3))
+    replaced = 0
+    for _ in range(400):
+        upserts, edges, removals, edge_removals, _ = world.churn()
+        if removals:
+            replaced += 1
+            new_pod = upserts[0].id
+            assert {e.id for e in edges} == {
+                c.id for c in world.connections.values() if new_pod in (c.source_id, c.target_id)}
+            assert all(c not in world.connections for c in edge_removals)
+    assert replaced > 50
+    for eid in world.entities:
+        assert world.edges_at(eid) == [c for c in world.connections.values()
+                                       if eid in (c.source_id, c.target_id)]
+    # Nothing indexed for what is gone, connections or entities.
+    assert all(eid in world.entities for eid in world._at)
