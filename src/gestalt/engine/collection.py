@@ -89,7 +89,7 @@ class Collection:
 
     def committed(self, delta: Delta) -> None:
         """A store listener: after a bulk change, a full pass that freezes its survivors,
-        run once the commit has returned (its temporaries gone) and before the next task."""
+        run by the event loop once the commit has returned (its temporaries gone)."""
         if self._settle_due or len(delta.upserts) + len(delta.edge_upserts) < self.bulk:
             return
         try:
