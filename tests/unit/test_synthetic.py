@@ -42,8 +42,8 @@ def test_entities_with_the_same_attributes_share_one_dict() -> None:
 
 
 def test_replaced_pods_take_their_connections_along_and_bring_their_own() -> None:
-    """The world's index of connections by entity stays the world's connections through churn
-    (a pod replaced reads its own connections from it, not every connection's)."""
+    """The world's index of each pod's connections stays the world's connections through
+    churn (a pod replaced reads its own connections from it, not every connection's)."""
     world = SyntheticWorld(SyntheticCollector(entities=500, edges=1000, seed=3))
     replaced = 0
     for _ in range(400):
@@ -55,8 +55,8 @@ def test_replaced_pods_take_their_connections_along_and_bring_their_own() -> Non
                 c.id for c in world.connections.values() if new_pod in (c.source_id, c.target_id)}
             assert all(c not in world.connections for c in edge_removals)
     assert replaced > 50
-    for eid in world.entities:
-        assert world.edges_at(eid) == [c for c in world.connections.values()
-                                       if eid in (c.source_id, c.target_id)]
-    # Nothing indexed for what is gone, connections or entities.
-    assert all(eid in world.entities for eid in world._at)
+    for pod in world.pods:
+        assert world.pod_edges(pod) == [c for c in world.connections.values()
+                                        if pod in (c.source_id, c.target_id)]
+    # Nothing indexed for pods that are gone.
+    assert set(world._pod_edges) == set(world.pods)

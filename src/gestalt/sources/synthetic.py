@@ -66,11 +66,13 @@ class SyntheticWorld:
         self.rng = random.Random(config.seed)
         self.entities: dict[str, Entity] = {}
         self.connections: dict[str, Connection] = {}
-        # Entity id -> the ids of the connections at it, in the order they were made: a
-        # pod replaced reads its own few, not every connection of the world (at 50,000
-        # entities those scans were two thirds of the server's event loop under churn,
-        # inflating every latency the browser benchmarks measured).
-        self._at: dict[str, dict[str, None]] = {}
+        # Pod id -> the ids of its connections (a pod has those it was made with, and no
+        # other), in the order they were made: a pod replaced reads its own, not every
+        # connection of the world (at 50,000 entities those scans were two thirds of the
+        # server's event loop under churn, inflating every latency the browser benchmarks
+        # measured). Pods only, as a tuple: the world lives in the server's process, whose
+        # memory bench/server_rss.py measures (an index of every entity's took 2-3 MB).
+        self._pod_edges: dict[str, tuple[str, ...]] = {}
         self.pods: list[str] = []
         self._pod_counter = 0
         self._events = 0
@@ -90,23 +92,14 @@ class SyntheticWorld:
         self.entities[entity.id] = entity
         return entity
 
-    def _link(self, src: str, dst: str, kind: ConnectionKind, **kw: object) -> None:
+    def _link(self, src: str, dst: str, kind: ConnectionKind, **kw: object) -> str:
         conn = Connection(source_id=src, target_id=dst, kind=kind, **kw)  # type: ignore[arg-type]
         self.connections[conn.id] = conn
-        self._at.setdefault(src, {})[conn.id] = None
-        self._at.setdefault(dst, {})[conn.id] = None
+        return conn.id
 
-    def _unlink(self, cid: str) -> None:
-        conn = self.connections.pop(cid)
-        for end in (conn.source_id, conn.target_id):
-            at = self._at[end]
-            at.pop(cid, None)
-            if not at:
-                del self._at[end]
-
-    def edges_at(self, entity_id: str) -> list[Connection]:
-        """The connections at `entity_id` (either end), in the order they were made."""
-        return [self.connections[cid] for cid in self._at.get(entity_id, ())]
+    def pod_edges(self, pod_id: str) -> list[Connection]:
+        """The connections at a pod (either end), in the order they were made."""
+        return [self.connections[cid] for cid in self._pod_edges.get(pod_id, ())]
 
     def _build(self) -> None:
         cluster = self.cluster
@@ -214,12 +207,14 @@ class SyntheticWorld:
                                 app, ns, status=EntityStatus.RUNNING,
                                 memory_limit=512 << 20,
                                 attrs=self._shared(image=f"registry/{app}:1.0")))
-        self._link(rs, pod.id, ConnectionKind.OWNS)
-        self._link(pod.id, ctr.id, ConnectionKind.OWNS)
-        self._link(svc, pod.id, ConnectionKind.HTTP, requests_per_sec=10.0)
-        self._link(pod.id, cm, ConnectionKind.DEPENDS)
-        self._link(pod.id, secret, ConnectionKind.DEPENDS)
-        self._link(pod.id, node, ConnectionKind.NETWORK)
+        self._pod_edges[pod.id] = (
+            self._link(rs, pod.id, ConnectionKind.OWNS),
+            self._link(pod.id, ctr.id, ConnectionKind.OWNS),
+            self._link(svc, pod.id, ConnectionKind.HTTP, requests_per_sec=10.0),
+            self._link(pod.id, cm, ConnectionKind.DEPENDS),
+            self._link(pod.id, secret, ConnectionKind.DEPENDS),
+            self._link(pod.id, node, ConnectionKind.NETWORK),
+        )
         self.pods.append(pod.id)
         return pod.id
 
@@ -235,7 +230,7 @@ class SyntheticWorld:
         pod = self.entities[pod_id]
         if roll < 0.2:
             # Replace the pod with a new one of the same app (a rolling update).
-            edges = self.edges_at(pod_id)
+            edges = self.pod_edges(pod_id)
             owner = next((c.source_id for c in edges if c.kind is ConnectionKind.OWNS
                           and c.target_id == pod_id), None)
             svc = next((c.source_id for c in edges if c.kind is ConnectionKind.HTTP), None)
@@ -246,14 +241,14 @@ class SyntheticWorld:
                        and c.source_id == pod_id]
                 gone_edges = [c.id for c in edges]
                 for cid in gone_edges:
-                    self._unlink(cid)
+                    del self.connections[cid]
+                del self._pod_edges[pod_id]
                 for gone in [pod_id, *ctr]:
                     self.entities.pop(gone, None)
                 self.pods.remove(pod_id)
                 new_pod = self._add_pod(pod.namespace, str(pod.attrs.get("app", pod.name)),
                                         pod.labels, owner, svc, deps[0], deps[1], node)
-                # Every connection the new pod came with is at it.
-                new_edges = self.edges_at(new_pod)
+                new_edges = self.pod_edges(new_pod)
                 new_entities = [self.entities[new_pod]] + [
                     self.entities[c.target_id] for c in new_edges
                     if c.source_id == new_pod and c.kind is ConnectionKind.OWNS]
