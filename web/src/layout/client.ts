@@ -6,6 +6,7 @@ import type { ViewChanges } from "../state/viewUpdate";
 import { LayoutMirror } from "./mirror";
 import { applyOrder } from "./order";
 import type { LayoutRequest, LayoutResponse } from "./worker";
+import { toWire } from "./wire";
 
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
 
@@ -51,7 +52,7 @@ export class LayoutClient {
    * compare the whole view). */
   sync(view: View, changes: ViewChanges | null = null): void {
     const change = this.mirror.diff(view, changes);
-    if (change) this.send({ type: "sync", change });
+    if (change) this.send({ type: "sync", change: toWire(change) });
   }
 
   setPreset(preset: LayoutPreset): void {

@@ -1,11 +1,12 @@
 // The layout's Web Worker: keeps the simulation off the main thread and posts positions
 // (a transferable Float32Array) as it moves; node order is sent only when it changes.
-import { LayoutEngine, type LayoutSync } from "./engine";
+import { LayoutEngine } from "./engine";
 import type { LayoutPreset } from "../state/url";
 import { type OrderChange, worthSending } from "./order";
+import { type WireSync, fromWire } from "./wire";
 
 export type LayoutRequest = { seq: number } & (
-  | { type: "sync"; change: LayoutSync }
+  | { type: "sync"; change: WireSync }
   | { type: "preset"; preset: LayoutPreset });
 
 export interface LayoutResponse {
@@ -73,7 +74,7 @@ function kick(): void {
 
 self.onmessage = (ev: MessageEvent<LayoutRequest>) => {
   const request = ev.data;
-  if (request.type === "sync") engine.sync(request.change);
+  if (request.type === "sync") engine.sync(fromWire(request.change));
   else engine.setPreset(request.preset);
   // Answer at once: a sync changes the order, and may have placed newcomers (a local
   // settle); the page learns that its request was handled.
