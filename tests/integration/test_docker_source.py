@@ -250,9 +250,13 @@ class DockerDaemon:
                          what="docker info after restart")
 
     def _spawn(self) -> None:
-        with open(self.log if self.log.startswith("/") else os.devnull, "ab") as log:
+        # Where it was started, and its log, may be gone since (a checkout removed and cloned
+        # again: /proc then says "<path> (deleted)"): it starts from / and logs nowhere then.
+        cwd = self.cwd if os.path.isdir(self.cwd) else "/"
+        logged = self.log.startswith("/") and os.path.isdir(os.path.dirname(self.log))
+        with open(self.log if logged else os.devnull, "ab") as log:
             proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=subprocess.STDOUT, cwd=self.cwd,
+                                    stderr=subprocess.STDOUT, cwd=cwd,
                                     start_new_session=True)
         _STARTED.append(proc)  # it outlives the test; keep the handle to it
         pidfile = os.path.join(self.cwd, ".services", "dockerd.pid")
