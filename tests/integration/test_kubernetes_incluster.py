@@ -100,8 +100,11 @@ async def test_the_cluster_overlay_shows_the_whole_map(tmp_path: Path) -> None:
             assert "db" in names(sink, EntityKind.SECRET)
             assert {"default", "shop", "gestalt"} <= names(sink, EntityKind.NAMESPACE)
             assert sink.not_permitted == []
+            # Each kind is watched once listed: the pods seen, their watch may be a moment away.
+            await sink.wait_for(lambda: {r.resource for r in sim.requests if r.user == USER
+                                         and r.verb == "watch"} >= {"pods", "nodes", "secrets"},
+                                what="watches of pods, nodes and secrets")
         mine = [r for r in sim.requests if r.user == USER]
-        assert {r.resource for r in mine if r.verb == "watch"} >= {"pods", "nodes", "secrets"}
         assert outside(sim.requests, rbac) == []
         assert [r for r in mine if r.status in (401, 403)] == []
         assert secret_data_reads(sim.requests) == []
