@@ -109,7 +109,10 @@ def test_compare_marks_changes_on_the_map_and_the_map_exports_as_png(
         run(names["new"])
         wait_until(lambda: find(page, names["new"]) and find(page, names["gone"]) is None
                    and status(page, names["stays"]) != "running", 30, "the changes, live")
-        later = time.time()
+        # The scrubber moves in steps of 0.1 s from the oldest moment: a moment a step or
+        # less after the last change could land before it (one CI run missed the new one).
+        later = time.time() + 0.5
+        wait_until(lambda: time.time() > later + 0.2, 5, "a moment to pass")
         page.reload()  # the timeline knows the retained range
         wait_until(lambda: find(page, names["new"]), 30, "the map after a reload")
 
