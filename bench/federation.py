@@ -322,6 +322,11 @@ async def measure(url: str, pid: int, expected: int, started: float,
         # Where the agents' latency goes: server -> hub, per site (the rest is the agent).
         server_to_hub = {s["name"]: round(s["details"]["lag_seconds"] * 1000, 1)
                          for s in health["sources"] if s["name"].startswith("site:")}
+        # Keyframes the hub took, and those it knew by their digest (not read item by item).
+        keyframes = {key: sum(s["details"].get(key, 0) for s in health["sources"]
+                              if s["name"].startswith("site:"))
+                     for key in ("keyframes", "keyframes_known_by_digest",
+                                 "keyframes_digest_missed")}
         slowest = max(SLOWEST_ANSWER)
         return {"time_to_complete_map_s": round(first_map_s, 2),
                 "slowest_health_answer_while_filling_s": round(slowest, 2),
@@ -334,6 +339,7 @@ async def measure(url: str, pid: int, expected: int, started: float,
                 "hops_agents": hops(lat["agents"], stored),
                 "hops_local": hops(lat["local"]),
                 "last_server_to_hub_ms": server_to_hub,
+                "keyframes": keyframes,
                 "hub_rss_mb": round(rss_mb(pid), 1),
                 # CPU the hub used in the window, in percent of one core: its event loop,
                 # and its other threads (history's writer above all).

@@ -379,3 +379,43 @@ async def test_an_agent_started_before_the_hub_made_the_stream_is_on_the_map(
         finally:
             await hub.stop()
             await agent.stop()
+
+
+async def test_periodic_keyframes_under_churn_are_known_by_their_digest(
+        nats: NatsServer) -> None:
+    """The agents' periodic keyframes (one a second here) say what the deltas and metrics
+    frames already told the hub: their digests, summed from the agent's own bytes, are the
+    hub's sums of what it holds, and their items are not read. A kubesim cluster (status
+    changes) and a synthetic site (numbers changing as metrics frames); the map still
+    equals the agents' under churn."""
+    from gestalt.model.config import SyntheticCollector
+
+    async with clusters() as sims:
+        kube = await kube_agent("east", sims[0], nats.url, keyframe_interval=1.0).start()
+        numbers = await Agent("west", nats.url, quiet_config(synthetic=SyntheticCollector(
+            enabled=True, entities=300, edges=300, churn_per_second=20, cluster="west")),
+            keyframe_interval=1.0).start()
+        agents = [kube, numbers]
+        hub = Engine(hub_config(nats.url, ["east", "west"]))
+        await hub.start()
+        try:
+            async def known(site: str, at_least: int) -> None:
+                await eventually(
+                    lambda: details(hub, site).get("keyframes_known_by_digest", 0) >= at_least,
+                    timeout=30, what=f"{at_least} keyframes of {site} known by their digest")
+
+            for _ in range(4):
+                await churn(sims[:1], 5)
+                await known("east", 1)
+            await known("west", 3)
+            await known("east", 3)
+            for site in ("east", "west"):
+                state = details(hub, site)
+                said = {k: v for k, v in state.items() if "keyframe" in k or "ignored" in k}
+                assert state["keyframes_digest_missed"] == 0, said
+                assert state["rejected"] == 0, state
+            await hub_matches(hub, agents)
+        finally:
+            await hub.stop()
+            for agent in agents:
+                await agent.stop()

@@ -44,6 +44,7 @@ from gestalt.model.federation import (
     STARTED_HEADER,
     Heartbeat,
     agent_id,
+    digest_of,
     encode,
     inbox_prefix,
     is_refusal,
@@ -111,11 +112,19 @@ class Publisher:
         self._last_seq = 0
         self._wake = asyncio.Event()
         self._connected = asyncio.Event()
+        self._changes = changes
+        # A metrics frame this publisher itself puts in the change log, and its body as
+        # the change log encoded it (`_numbers_now`).
+        self._own_numbers: MetricsFrame | None = None
+        self._own_body: bytes | None = None
         self._unsubscribe = changes.subscribe(self._take)
 
     # -- the change log's reader (synchronous, cheap) ------------------------------------
     def _take(self, entry: Entry) -> None:
         change = entry.change
+        if change is self._own_numbers:
+            self._own_body = entry.body
+            return
         if isinstance(change, Delta):
             item = Outgoing("delta", entry.body, f"{self.agent}:{change.version}")
         elif isinstance(change, MetricsFrame):
@@ -403,9 +412,16 @@ class Publisher:
         store = self._store
         version = store.version
         # Each item encoded on its own here (the store keeps blocks): a keyframe is rare.
-        parts = keyframe_parts(version, time.time(), list(store.entity_json.each()),
-                               list(store.connection_json.each()),
-                               self._config.max_message_bytes)
+        entities, connections = list(store.entity_json.each()), list(store.connection_json.each())
+        parts = keyframe_parts(version, time.time(), entities, connections,
+                               self._config.max_message_bytes,
+                               digest=digest_of(entities, connections))
+        # The numbers that moved since the last metrics frame, taken in the same turn as
+        # the keyframe's items, go just before it: the keyframe then says only what a hub
+        # following the site was told, its digest is the hub's own, and the hub need not
+        # read its items (sources/agents/mirror.py). Through the change log, so history
+        # and the browsers get them too.
+        numbers = self._numbers_now()
         self._forget_in_flight()  # settled before, unless it failed
         superseded = [i for i in self._buffer if i.kind != "events"]
         if superseded:
@@ -415,6 +431,9 @@ class Publisher:
         self._keyframes += 1
         start: int | None = None
         try:
+            if numbers is not None:
+                self._metrics_seq += 1
+                await self._publish(js, "metrics", numbers, f"{self.agent}:m{self._metrics_seq}")
             for number, body in enumerate(parts, 1):
                 extra = {KEYFRAME_START_HEADER: str(start)} if start is not None else {}
                 seq = await self._publish(js, "keyframe", body,
@@ -428,6 +447,23 @@ class Publisher:
         log.info("keyframe at version %d sent (%d entities, %d connections, %d parts)",
                  version, len(store.entities), len(store.connections),
                  len(parts))
+
+    def _numbers_now(self) -> bytes | None:
+        """The numbers that moved since the last metrics frame, as one now, through the
+        change log (history and the browsers get it too; this reader leaves it to the
+        caller): its body, or None when nothing moved (or it is too large for a message:
+        the keyframe carries them, and a hub reads that keyframe in full)."""
+        frame = self._store.flush_metrics()
+        if frame is None:
+            return None
+        self._own_numbers, self._own_body = frame, None
+        try:
+            self._changes.metrics(frame)
+        finally:
+            self._own_numbers = None
+        body, self._own_body = self._own_body, None
+        return body if body is not None and len(body) <= self._config.max_message_bytes \
+            else None
 
     async def _send_heartbeat(self, js: Any) -> None:
         self._heartbeats += 1

@@ -14,6 +14,9 @@ The rules, so that nothing read late or twice moves the map backwards:
 - A keyframe of the trusted agent at a version below the mirror's is ignored; one at or
   above it, following what the mirror holds, is passed on as what it changes (a delta,
   or nothing), not as a whole picture; any other completes a whole picture.
+- A periodic keyframe of the trusted agent at the mirror's very version, whose digest
+  (model/federation.py) is the sum the mirror keeps of what it holds, says nothing new:
+  its parts are counted and their items not read.
 - What does not parse, says another schema, lacks the agent's headers or is larger than
   allowed is refused with a counted reason, never raised.
 """
@@ -23,7 +26,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from operator import attrgetter
+from typing import TypeVar, cast
 
 import msgspec
 
@@ -33,11 +37,16 @@ from gestalt.model.entities import METRIC_FIELDS
 from gestalt.model.federation import (
     AGENT_HEADER,
     STARTED_HEADER,
+    KeyframeHead,
     RawKeyframe,
     decode_connection,
     decode_entity,
     decode_heartbeat,
+    decode_keyframe_head,
     decode_raw_keyframe,
+    digest_text,
+    item_hash,
+    item_hashes,
     schema_of,
 )
 
@@ -96,6 +105,11 @@ class _Assembly:
     # The items as they came on the wire -> the objects kept for them (see `_taken`).
     entity_wire: dict[bytes, Entity] = field(default_factory=dict)
     connection_wire: dict[bytes, Connection] = field(default_factory=dict)
+    # Each item's share of the digest, by id (`item_hash` of its bytes).
+    entity_hashes: dict[str, int] = field(default_factory=dict)
+    connection_hashes: dict[str, int] = field(default_factory=dict)
+    # Its digest was the mirror's own at its first part: its parts are only counted.
+    verified: bool = False
 
 
 class SiteMirror:
@@ -125,6 +139,17 @@ class SiteMirror:
         self._entity_wire: dict[bytes, Entity] = {}
         self._connection_wire: dict[bytes, Connection] = {}
         self.decoded = 0  # keyframe items decoded (the others were known by their bytes)
+        # The digest of what the mirror holds (model/federation.py): each item's hash by id,
+        # their sum, and the ids changed since (hashed again only when a keyframe asks).
+        # None until a keyframe read in full gave every item's hash.
+        self._digest: int | None = None
+        self._entity_hashes: dict[str, int] = {}
+        self._connection_hashes: dict[str, int] = {}
+        self._moved_entities: set[str] = set()
+        self._moved_connections: set[str] = set()
+        self.keyframes = 0  # keyframes taken (read in full or known by their digest)
+        self.verified = 0  # periodic keyframes known by their digest, their items not read
+        self.digest_missed = 0  # the trusted agent's keyframes at our version, digest not ours
 
     @property
     def assembling(self) -> bool:
@@ -168,6 +193,8 @@ class SiteMirror:
     def _read(self, msg: Incoming, agent: str, started: int, trusted_silent: bool) -> Outcome:
         kind = msg.kind
         if kind == "keyframe":
+            if self._known_by_digest(msg, decode_keyframe_head(msg.body), agent):
+                return None
             return self._keyframe(msg, decode_raw_keyframe(msg.body), agent, started)
         current = agent == self.agent
         if kind == "heartbeat":
@@ -196,6 +223,60 @@ class SiteMirror:
         if self.last_heard is None or msg.timestamp > self.last_heard:
             self.last_heard = msg.timestamp
 
+    def _known_by_digest(self, msg: Incoming, head: KeyframeHead, agent: str) -> bool:
+        """Takes a part of the trusted agent's periodic keyframe at the mirror's very
+        version whose digest is the mirror's own: it says what the mirror holds, and its
+        items are not read (see `_taken` for what reading them costs the hub's loop, while
+        the site's deltas stored behind the keyframe wait). False: read it in full."""
+        asm = self._assembly
+        if head.part == 1:
+            if head.digest is None or agent != self.agent or not self.based or self.gap \
+                    or head.version != self.version:
+                return False
+            if self.digest() != head.digest:
+                self.digest_missed += 1
+                return False
+            asm = self._assembly = _Assembly(agent, head.version, head.parts, verified=True)
+        elif asm is None or not asm.verified:
+            return False
+        if asm.agent != agent or asm.version != head.version \
+                or head.part != asm.next_part or head.parts != asm.parts:
+            self.ignored["keyframe_part_out_of_order"] += 1
+            self._assembly = None
+            return True
+        asm.next_part += 1
+        if head.part < head.parts:
+            return True
+        self._assembly = None
+        self.verified += 1
+        self.keyframes += 1
+        self.agent_version = max(self.agent_version, head.version)
+        self.last_keyframe, self.last_keyframe_version = msg.timestamp, head.version
+        self._heard(msg)
+        self.last_applied = msg.timestamp
+        return True
+
+    def digest(self) -> str | None:
+        """The digest of what the mirror holds (as a keyframe of it would say), or None
+        before a keyframe was read in full. Items changed since the last call are hashed
+        again now: a keyframe asks once in minutes, the deltas and numbers many times a
+        second."""
+        if self._digest is None:
+            return None
+        total = self._digest
+        for moved, held, hashes in (
+                (self._moved_entities, self.entities, self._entity_hashes),
+                (self._moved_connections, self.connections, self._connection_hashes)):
+            for key in moved:
+                total -= hashes.pop(key, 0)
+                item = held.get(key)
+                if item is not None:
+                    hashes[key] = share = item_hash(_encode(item))
+                    total += share
+            moved.clear()
+        self._digest = total
+        return digest_text(total)
+
     def _keyframe(self, msg: Incoming, part: RawKeyframe, agent: str, started: int) -> Outcome:
         if part.part == 1:
             if agent == self.agent and self.based and part.version < self.version:
@@ -216,10 +297,12 @@ class SiteMirror:
         # sites between the parts (each is a message of its own), as it does between the
         # parts' decoding.
         self._taken(part.entities, decode_entity, self._entity_wire, self.entities,
-                    asm.entities, asm.changed_entities, asm.entity_wire)
+                    asm.entities, asm.changed_entities, asm.entity_wire,
+                    (self._entity_hashes, self._moved_entities, asm.entity_hashes))
         self._taken(part.connections, decode_connection, self._connection_wire,
                     self.connections, asm.connections, asm.changed_connections,
-                    asm.connection_wire)
+                    asm.connection_wire,
+                    (self._connection_hashes, self._moved_connections, asm.connection_hashes))
         asm.next_part += 1
         if part.part < part.parts:
             return None
@@ -233,7 +316,9 @@ class SiteMirror:
             entities, connections = list(asm.entities.values()), list(asm.connections.values())
             asm = _Assembly(agent, part.version, part.parts,
                             entity_wire=asm.entity_wire,
-                            connection_wire=asm.connection_wire)
+                            connection_wire=asm.connection_wire,
+                            entity_hashes=asm.entity_hashes,
+                            connection_hashes=asm.connection_hashes)
             _kept(self.entities, entities, asm.entities, asm.changed_entities)
             _kept(self.connections, connections, asm.connections, asm.changed_connections)
         before_entities, before_connections = self.entities, self.connections
@@ -244,10 +329,15 @@ class SiteMirror:
             else part.version
         self.based, self.gap = True, False
         self.last_keyframe, self.last_keyframe_version = msg.timestamp, part.version
+        self.keyframes += 1
         self._heard(msg)
         self.last_applied = msg.timestamp
         self.entities, self.connections = asm.entities, asm.connections
         self._entity_wire, self._connection_wire = asm.entity_wire, asm.connection_wire
+        self._entity_hashes, self._connection_hashes = asm.entity_hashes, asm.connection_hashes
+        self._moved_entities.clear()
+        self._moved_connections.clear()
+        self._digest = sum(self._entity_hashes.values()) + sum(self._connection_hashes.values())
         if following:
             return _difference(before_entities, before_connections, self, part,
                                asm.changed_entities, asm.changed_connections)
@@ -255,7 +345,8 @@ class SiteMirror:
 
     def _taken(self, raws: list[msgspec.Raw], decode: Callable[[msgspec.Raw], _Item],
                known: dict[bytes, _Item], before: dict[str, _Item], kept: dict[str, _Item],
-               changed: list[_Item], wire: dict[bytes, _Item]) -> None:
+               changed: list[_Item], wire: dict[bytes, _Item],
+               hashes: tuple[dict[str, int], set[str], dict[str, int]]) -> None:
         """`_kept` for a part's items as they came: an item whose bytes the last keyframe
         had is the object kept then, not decoded again. Most of a site is as it was at its
         last keyframe, and decoding it, then comparing it field by field with the mirror's,
@@ -263,20 +354,43 @@ class SiteMirror:
         on the hub's loop, while the site's next deltas waited behind the parts: the
         agents' p99 in bench/federation.py --full); a known item is most often the mirror's
         very object. Keeping the bytes costs about a keyframe's size per site (6 MB at
-        10,000 entities); a digest instead cost as much CPU as it saved."""
-        for raw in raws:
-            key = bytes(raw)
-            item = known.get(key)
-            if item is None:
-                item = decode(raw)
-                self.decoded += 1
-            old = before.get(item.id)
-            if old is not None and (old is item or old == item):
-                item = old
-            else:
-                changed.append(item)
-            kept[item.id] = item
-            wire[key] = item
+        10,000 entities); a digest instead cost as much CPU as it saved.
+
+        The lookups and the bookkeeping run as whole-list passes (`map`, `dict.update`),
+        and Python looks only at the items decoded or not the mirror's own: one item at a
+        time, a following keyframe of 10,000 entities still took 80-95 ms of the loop on an
+        idle core, and the site's deltas stored behind it waited that long, several times
+        that on a loaded machine (the worst of the agents' latencies in bench/federation.py
+        --full were a site's deltas right behind its keyframe).
+
+        `hashes`: the mirror's items' shares of its digest, the ids changed since they
+        were taken, and where this keyframe's go. An item the mirror holds as it came in
+        the last keyframe (its bytes known, the mirror's own object, unchanged since) keeps
+        its share; the others' bytes are hashed."""
+        held, moved, shares_to = hashes
+        keys = list(map(bytes, raws))
+        found = list(map(known.get, keys))
+        fresh: list[int] = [i for i, item in enumerate(found) if item is None]
+        for i in fresh:
+            found[i] = decode(raws[i])
+            self.decoded += 1
+        items = cast("list[_Item]", found)
+        taken: tuple[list[str], list[int]] = _take_over(before, items, kept, changed)
+        ids: list[str] = taken[0]
+        differ: list[int] = taken[1]
+        wire.update(zip(keys, items, strict=True))
+        held_shares: list[int | None] = list(map(held.get, ids))
+        again: set[int] = {*fresh, *differ}
+        again.update(i for i, share in enumerate(held_shares) if share is None)
+        if moved:
+            again.update(i for i, key in enumerate(ids) if key in moved)
+        if len(again) > len(keys) // 4:  # a site's first keyframe: all of them, in C calls
+            shares = list(item_hashes(keys))
+        else:
+            for i in again:
+                held_shares[i] = item_hash(keys[i])
+            shares = cast("list[int]", held_shares)
+        shares_to.update(zip(ids, shares, strict=True))
 
     def _delta(self, delta: Delta) -> Outcome:
         if not self.based:
@@ -297,6 +411,11 @@ class SiteMirror:
             self.connections[conn.id] = conn
         for cid in delta.edge_removals:
             self.connections.pop(cid, None)
+        if self._digest is not None:
+            self._moved_entities.update(e.id for e in delta.upserts)
+            self._moved_entities.update(delta.removals)
+            self._moved_connections.update(c.id for c in delta.edge_upserts)
+            self._moved_connections.update(delta.edge_removals)
         self.version = delta.version
         self.agent_version = max(self.agent_version, delta.version)
         self.last_applied = delta.timestamp
@@ -321,11 +440,16 @@ class SiteMirror:
             updated = msgspec.structs.replace(entity, **changes)
             self.entities[eid] = updated
             moved.append(updated)
+        if self._digest is not None:
+            self._moved_entities.update(e.id for e in moved)
         self.changes += 1
         return Numbers(moved, frame.observed_at) if moved else None
 
 
 _Item = TypeVar("_Item", Entity, Connection)
+_ID = attrgetter("id")
+# As the agent's store encodes each item (engine/blocks.py): the bytes its digest hashed.
+_encode = msgspec.json.Encoder().encode
 
 
 def _kept(before: dict[str, _Item], items: list[_Item], kept: dict[str, _Item],
@@ -337,13 +461,27 @@ def _kept(before: dict[str, _Item], items: list[_Item], kept: dict[str, _Item],
     about seven tracked objects an entity) was new at each keyframe, and the garbage
     collector's full passes walked the whole map again and again (engine/collection.py
     freezes only what lives long)."""
-    for item in items:
-        old = before.get(item.id)
-        if old is not None and (old is item or old == item):
-            kept[item.id] = old
+    _take_over(before, list(items), kept, changed)
+
+
+def _take_over(before: dict[str, _Item], items: list[_Item], kept: dict[str, _Item],
+               changed: list[_Item]) -> tuple[list[str], list[int]]:
+    """`_kept`'s work on `items`, which it changes: an item equal to the mirror's becomes
+    the mirror's object. Python compares only the items that are not the mirror's objects
+    already (in a periodic keyframe, nearly none). The items' ids, and the indices of
+    those that were not the mirror's objects."""
+    ids = list(map(_ID, items))
+    olds = list(map(before.get, ids))
+    differ = [i for i, (old, item) in enumerate(zip(olds, items, strict=True))
+              if old is not item]
+    for i in differ:
+        old, item = olds[i], items[i]
+        if old is not None and old == item:
+            items[i] = old
         else:
-            kept[item.id] = item
             changed.append(item)
+    kept.update(zip(ids, items, strict=True))
+    return ids, differ
 
 
 def _difference(entities: dict[str, Entity], connections: dict[str, Connection],
@@ -354,13 +492,20 @@ def _difference(entities: dict[str, Entity], connections: dict[str, Connection],
     10,000 entities that stalled its loop for most of a second, per site, at every
     keyframe, for a picture the deltas had already given it (or nearly: the deltas a
     keyframe replaced, metrics it had not sent yet)."""
-    removals = [eid for eid in entities if eid not in mirror.entities]
-    edge_removals = [cid for cid in connections if cid not in mirror.connections]
+    removals = _gone(entities, mirror.entities)
+    edge_removals = _gone(connections, mirror.connections)
     if not (upserts or removals or edge_upserts or edge_removals):
         return None
     return Delta(version=last.version, timestamp=last.timestamp, observed_at=last.timestamp,
                  upserts=upserts, removals=removals, edge_upserts=edge_upserts,
                  edge_removals=edge_removals)
+
+
+def _gone(before: dict[str, _Item], now: dict[str, _Item]) -> list[str]:
+    """The ids of `before` that `now` lacks, in `before`'s order (the set difference first:
+    usually empty)."""
+    gone = before.keys() - now.keys()
+    return [i for i in before if i in gone] if gone else []
 
 
 def _number(value: object) -> bool:

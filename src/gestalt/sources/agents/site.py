@@ -96,6 +96,10 @@ class SiteSource:
             "lag_seconds": self._lag_seconds, "pending_messages": self._pending,
             "last_keyframe": mirror.last_keyframe,
             "last_keyframe_version": mirror.last_keyframe_version,
+            # Keyframes taken; of them, periodic ones whose digest was the hub's own (their
+            # items not read); and those at the hub's version whose digest was not.
+            "keyframes": mirror.keyframes, "keyframes_known_by_digest": mirror.verified,
+            "keyframes_digest_missed": mirror.digest_missed,
             "last_heard": mirror.last_heard, "agent_dropped": mirror.agent_dropped,
             "rejected": sum(mirror.rejected.values()),
             "last_rejected": mirror.last_rejected,
