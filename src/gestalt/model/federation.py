@@ -55,7 +55,7 @@ MSG_ID_HEADER = "Nats-Msg-Id"
 # and connections alike, so that the order of the items does not count and any change of
 # one does. A hub that keeps the same sum of what it holds (sources/agents/mirror.py) knows
 # that a periodic keyframe says nothing new without reading its items: reading a site of
-# 10,000 entities took 70-80 ms of the hub's loop per keyframe on an idle core, while the
+# 10,000 entities took 70-100 ms of the hub's loop per keyframe on an idle core, while the
 # site's deltas stored behind it waited (bench/keyframe_follow.py).
 DIGEST_BITS = 64
 DIGEST_MASK = (1 << DIGEST_BITS) - 1
