@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 
+import msgspec
 import nats
 import pytest
 from nats.js.api import StorageType, StreamConfig
@@ -202,3 +203,52 @@ async def test_an_agent_stopped_does_not_say_it_lost_its_connection(
     finally:
         await agent.stop()
     assert "connection lost" not in caplog.text
+
+
+async def test_the_numbers_that_moved_go_just_before_a_keyframe(
+        server: NatsServer, stored: nats.js.JetStreamContext) -> None:
+    """A keyframe says what a hub following the site was told: the numbers that moved since
+    the last metrics frame go out as one just before it, at its version, and the keyframe's
+    digest is that of the items it carries (a hub that took the frame has the same sum)."""
+    from gestalt.engine.merge import metric_values
+    from gestalt.model.changes import decode_metrics
+    from gestalt.model.federation import decode_keyframe_head, decode_raw_keyframe, digest_of
+
+    config = quiet_config()
+    config.server.metrics_interval = 3600.0  # no frame of the engine's own meanwhile
+    agent = await Agent("east", server.url, config, heartbeat_interval=60.0,
+                        keyframe_interval=3600.0).start()
+    publisher, store = agent.publisher, agent.engine.store
+    try:
+        store.apply(upserts=[pod("a")])
+        await eventually(lambda: publisher.last_keyframe_version == store.version,
+                         what="a keyframe with the pod")
+        busy = msgspec.structs.replace(store.entities[pod("a").id], cpu_percent=42.5)
+        store.replace_quietly(busy)
+        store.note_metrics(busy.id, metric_values(busy), None)
+        version = store.version
+        first = publisher.last_keyframe
+        publisher.next_keyframe = time.monotonic()
+        publisher._wake.set()
+        await eventually(lambda: publisher.last_keyframe != first, what="the next keyframe")
+
+        sub = await stored.pull_subscribe(f"{SUBJECT_PREFIX}.east.>", stream="GESTALT")
+        msgs = []
+        while True:
+            try:
+                msgs += await sub.fetch(100, timeout=1)
+            except nats.errors.TimeoutError:
+                break
+        kinds = [m.subject.rsplit(".", 1)[-1] for m in msgs]
+        last = len(kinds) - 1 - kinds[::-1].index("keyframe")
+        assert kinds[last - 1] == "metrics", kinds
+        frame = decode_metrics(msgs[last - 1].data)
+        assert frame.version == version and frame.values[busy.id]["cpu_percent"] == 42.5
+        head = decode_keyframe_head(msgs[last].data)
+        assert head.version == version and head.parts == 1
+        part = decode_raw_keyframe(msgs[last].data)
+        items = digest_of(map(bytes, part.entities), map(bytes, part.connections))
+        assert head.digest == f"{items:016x}"
+        assert b'"cpu_percent":42.5' in bytes(part.entities[0])
+    finally:
+        await agent.stop()
