@@ -44,11 +44,9 @@ from gestalt.model.federation import (
     decode_heartbeat,
     decode_keyframe_head,
     decode_raw_keyframe,
-    digest_text,
-    item_hash,
-    item_hashes,
     schema_of,
 )
+from gestalt.sources.agents.digest import Shares, SiteDigest
 
 
 @dataclass(slots=True)
@@ -139,14 +137,7 @@ class SiteMirror:
         self._entity_wire: dict[bytes, Entity] = {}
         self._connection_wire: dict[bytes, Connection] = {}
         self.decoded = 0  # keyframe items decoded (the others were known by their bytes)
-        # The digest of what the mirror holds (model/federation.py): each item's hash by id,
-        # their sum, and the ids changed since (hashed again only when a keyframe asks).
-        # None until a keyframe read in full gave every item's hash.
-        self._digest: int | None = None
-        self._entity_hashes: dict[str, int] = {}
-        self._connection_hashes: dict[str, int] = {}
-        self._moved_entities: set[str] = set()
-        self._moved_connections: set[str] = set()
+        self._digest = SiteDigest()  # of what the mirror holds (digest.py)
         self.keyframes = 0  # keyframes taken (read in full or known by their digest)
         self.verified = 0  # periodic keyframes known by their digest, their items not read
         self.digest_missed = 0  # the trusted agent's keyframes at our version, digest not ours
@@ -258,24 +249,8 @@ class SiteMirror:
 
     def digest(self) -> str | None:
         """The digest of what the mirror holds (as a keyframe of it would say), or None
-        before a keyframe was read in full. Items changed since the last call are hashed
-        again now: a keyframe asks once in minutes, the deltas and numbers many times a
-        second."""
-        if self._digest is None:
-            return None
-        total = self._digest
-        for moved, held, hashes in (
-                (self._moved_entities, self.entities, self._entity_hashes),
-                (self._moved_connections, self.connections, self._connection_hashes)):
-            for key in moved:
-                total -= hashes.pop(key, 0)
-                item = held.get(key)
-                if item is not None:
-                    hashes[key] = share = item_hash(_encode(item))
-                    total += share
-            moved.clear()
-        self._digest = total
-        return digest_text(total)
+        before a keyframe was read in full."""
+        return self._digest.text(self.entities, self.connections)
 
     def _keyframe(self, msg: Incoming, part: RawKeyframe, agent: str, started: int) -> Outcome:
         if part.part == 1:
@@ -298,11 +273,11 @@ class SiteMirror:
         # parts' decoding.
         self._taken(part.entities, decode_entity, self._entity_wire, self.entities,
                     asm.entities, asm.changed_entities, asm.entity_wire,
-                    (self._entity_hashes, self._moved_entities, asm.entity_hashes))
+                    (self._digest.entities, asm.entity_hashes))
         self._taken(part.connections, decode_connection, self._connection_wire,
                     self.connections, asm.connections, asm.changed_connections,
                     asm.connection_wire,
-                    (self._connection_hashes, self._moved_connections, asm.connection_hashes))
+                    (self._digest.connections, asm.connection_hashes))
         asm.next_part += 1
         if part.part < part.parts:
             return None
@@ -334,10 +309,7 @@ class SiteMirror:
         self.last_applied = msg.timestamp
         self.entities, self.connections = asm.entities, asm.connections
         self._entity_wire, self._connection_wire = asm.entity_wire, asm.connection_wire
-        self._entity_hashes, self._connection_hashes = asm.entity_hashes, asm.connection_hashes
-        self._moved_entities.clear()
-        self._moved_connections.clear()
-        self._digest = sum(self._entity_hashes.values()) + sum(self._connection_hashes.values())
+        self._digest.reset(asm.entity_hashes, asm.connection_hashes)
         if following:
             return _difference(before_entities, before_connections, self, part,
                                asm.changed_entities, asm.changed_connections)
@@ -346,7 +318,7 @@ class SiteMirror:
     def _taken(self, raws: list[msgspec.Raw], decode: Callable[[msgspec.Raw], _Item],
                known: dict[bytes, _Item], before: dict[str, _Item], kept: dict[str, _Item],
                changed: list[_Item], wire: dict[bytes, _Item],
-               hashes: tuple[dict[str, int], set[str], dict[str, int]]) -> None:
+               shares: tuple[Shares, dict[str, int]]) -> None:
         """`_kept` for a part's items as they came: an item whose bytes the last keyframe
         had is the object kept then, not decoded again. Most of a site is as it was at its
         last keyframe, and decoding it, then comparing it field by field with the mirror's,
@@ -354,20 +326,17 @@ class SiteMirror:
         on the hub's loop, while the site's next deltas waited behind the parts: the
         agents' p99 in bench/federation.py --full); a known item is most often the mirror's
         very object. Keeping the bytes costs about a keyframe's size per site (6 MB at
-        10,000 entities); a digest instead cost as much CPU as it saved.
+        10,000 entities); a hash of them as the key instead cost as much CPU as it saved.
 
         The lookups and the bookkeeping run as whole-list passes (`map`, `dict.update`),
-        and Python looks only at the items decoded or not the mirror's own: one item at a
-        time, a following keyframe of 10,000 entities still took 80-95 ms of the loop on an
-        idle core, and the site's deltas stored behind it waited that long, several times
-        that on a loaded machine (the worst of the agents' latencies in bench/federation.py
-        --full were a site's deltas right behind its keyframe).
+        Python looking only at the items decoded or not the mirror's own. Read this way or
+        item by item, a keyframe of 10,000 entities still takes 70-100 ms of the loop on an
+        idle core while the site's deltas stored behind it wait: a periodic one is known by
+        its digest instead (`_known_by_digest`), and this reads the others.
 
-        `hashes`: the mirror's items' shares of its digest, the ids changed since they
-        were taken, and where this keyframe's go. An item the mirror holds as it came in
-        the last keyframe (its bytes known, the mirror's own object, unchanged since) keeps
-        its share; the others' bytes are hashed."""
-        held, moved, shares_to = hashes
+        `shares`: the mirror's items' shares of its digest, and where this keyframe's go
+        (`Shares.of_keyframe`)."""
+        held, shares_to = shares
         keys = list(map(bytes, raws))
         found = list(map(known.get, keys))
         fresh: list[int] = [i for i, item in enumerate(found) if item is None]
@@ -379,18 +348,8 @@ class SiteMirror:
         ids: list[str] = taken[0]
         differ: list[int] = taken[1]
         wire.update(zip(keys, items, strict=True))
-        held_shares: list[int | None] = list(map(held.get, ids))
-        again: set[int] = {*fresh, *differ}
-        again.update(i for i, share in enumerate(held_shares) if share is None)
-        if moved:
-            again.update(i for i, key in enumerate(ids) if key in moved)
-        if len(again) > len(keys) // 4:  # a site's first keyframe: all of them, in C calls
-            shares = list(item_hashes(keys))
-        else:
-            for i in again:
-                held_shares[i] = item_hash(keys[i])
-            shares = cast("list[int]", held_shares)
-        shares_to.update(zip(ids, shares, strict=True))
+        own = held.of_keyframe(keys, ids, {*fresh, *differ})
+        shares_to.update(zip(ids, own, strict=True))
 
     def _delta(self, delta: Delta) -> Outcome:
         if not self.based:
@@ -411,11 +370,8 @@ class SiteMirror:
             self.connections[conn.id] = conn
         for cid in delta.edge_removals:
             self.connections.pop(cid, None)
-        if self._digest is not None:
-            self._moved_entities.update(e.id for e in delta.upserts)
-            self._moved_entities.update(delta.removals)
-            self._moved_connections.update(c.id for c in delta.edge_upserts)
-            self._moved_connections.update(delta.edge_removals)
+        self._digest.moved([*(e.id for e in delta.upserts), *delta.removals],
+                           [*(c.id for c in delta.edge_upserts), *delta.edge_removals])
         self.version = delta.version
         self.agent_version = max(self.agent_version, delta.version)
         self.last_applied = delta.timestamp
@@ -440,16 +396,13 @@ class SiteMirror:
             updated = msgspec.structs.replace(entity, **changes)
             self.entities[eid] = updated
             moved.append(updated)
-        if self._digest is not None:
-            self._moved_entities.update(e.id for e in moved)
+        self._digest.moved(e.id for e in moved)
         self.changes += 1
         return Numbers(moved, frame.observed_at) if moved else None
 
 
 _Item = TypeVar("_Item", Entity, Connection)
 _ID = attrgetter("id")
-# As the agent's store encodes each item (engine/blocks.py): the bytes its digest hashed.
-_encode = msgspec.json.Encoder().encode
 
 
 def _kept(before: dict[str, _Item], items: list[_Item], kept: dict[str, _Item],
