@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import chain
 from operator import attrgetter
 from typing import TypeVar, cast
 
@@ -344,7 +345,7 @@ class SiteMirror:
             found[i] = decode(raws[i])
             self.decoded += 1
         items = cast("list[_Item]", found)
-        taken: tuple[list[str], list[int]] = _take_over(before, items, kept, changed)
+        taken: tuple[list[str], list[int]] = _kept(before, items, kept, changed)
         ids: list[str] = taken[0]
         differ: list[int] = taken[1]
         wire.update(zip(keys, items, strict=True))
@@ -370,8 +371,8 @@ class SiteMirror:
             self.connections[conn.id] = conn
         for cid in delta.edge_removals:
             self.connections.pop(cid, None)
-        self._digest.moved([*(e.id for e in delta.upserts), *delta.removals],
-                           [*(c.id for c in delta.edge_upserts), *delta.edge_removals])
+        self._digest.moved(chain((e.id for e in delta.upserts), delta.removals),
+                           chain((c.id for c in delta.edge_upserts), delta.edge_removals))
         self.version = delta.version
         self.agent_version = max(self.agent_version, delta.version)
         self.last_applied = delta.timestamp
@@ -406,23 +407,16 @@ _ID = attrgetter("id")
 
 
 def _kept(before: dict[str, _Item], items: list[_Item], kept: dict[str, _Item],
-          changed: list[_Item]) -> None:
+          changed: list[_Item]) -> tuple[list[str], list[int]]:
     """Adds a keyframe's items to `kept` by id, each one equal to what the mirror held as
-    the object it held, and lists in `changed` the items that differ. The mirror's objects
-    (and the hub's: it takes only what differs) then live on from keyframe to keyframe:
-    replaced by the keyframe's own, every object of a site of 10,000 entities (its lists:
-    about seven tracked objects an entity) was new at each keyframe, and the garbage
-    collector's full passes walked the whole map again and again (engine/collection.py
-    freezes only what lives long)."""
-    _take_over(before, list(items), kept, changed)
-
-
-def _take_over(before: dict[str, _Item], items: list[_Item], kept: dict[str, _Item],
-               changed: list[_Item]) -> tuple[list[str], list[int]]:
-    """`_kept`'s work on `items`, which it changes: an item equal to the mirror's becomes
-    the mirror's object. Python compares only the items that are not the mirror's objects
-    already (in a periodic keyframe, nearly none). The items' ids, and the indices of
-    those that were not the mirror's objects."""
+    the object it held (in `items` too, which it changes), and lists in `changed` the
+    items that differ. The mirror's objects (and the hub's: it takes only what differs)
+    then live on from keyframe to keyframe: replaced by the keyframe's own, every object of
+    a site of 10,000 entities (its lists: about seven tracked objects an entity) was new at
+    each keyframe, and the garbage collector's full passes walked the whole map again and
+    again (engine/collection.py freezes only what lives long). Python compares only the
+    items that are not the mirror's objects already. Returns the items' ids, and the
+    indices of those that were not the mirror's objects."""
     ids = list(map(_ID, items))
     olds = list(map(before.get, ids))
     differ = [i for i, (old, item) in enumerate(zip(olds, items, strict=True))
@@ -445,20 +439,13 @@ def _difference(entities: dict[str, Entity], connections: dict[str, Connection],
     10,000 entities that stalled its loop for most of a second, per site, at every
     keyframe, for a picture the deltas had already given it (or nearly: the deltas a
     keyframe replaced, metrics it had not sent yet)."""
-    removals = _gone(entities, mirror.entities)
-    edge_removals = _gone(connections, mirror.connections)
+    removals = [eid for eid in entities if eid not in mirror.entities]
+    edge_removals = [cid for cid in connections if cid not in mirror.connections]
     if not (upserts or removals or edge_upserts or edge_removals):
         return None
     return Delta(version=last.version, timestamp=last.timestamp, observed_at=last.timestamp,
                  upserts=upserts, removals=removals, edge_upserts=edge_upserts,
                  edge_removals=edge_removals)
-
-
-def _gone(before: dict[str, _Item], now: dict[str, _Item]) -> list[str]:
-    """The ids of `before` that `now` lacks, in `before`'s order (the set difference first:
-    usually empty)."""
-    gone = before.keys() - now.keys()
-    return [i for i in before if i in gone] if gone else []
 
 
 def _number(value: object) -> bool:
