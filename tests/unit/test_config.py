@@ -297,3 +297,22 @@ def test_otlp_tls_files_default_to_the_servers() -> None:
     own = load_config(None, env={**env, "GESTALT_COLLECTORS__OTEL__TLS_CERT": "/o.crt",
                                  "GESTALT_COLLECTORS__OTEL__TLS_KEY": "/o.key"}).collectors.otel
     assert (own.tls_cert, own.tls_key) == ("/o.crt", "/o.key")
+
+
+def test_the_readme_names_every_section_the_config_takes() -> None:
+    """The README's configuration paragraph names each top-level section and each source
+    under `collectors` (a user copied `synthetic:` to the top level when it named it so)."""
+    from gestalt.model.config.collectors import Collectors
+    from gestalt.model.config.settings import Config
+
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("`config/infrastructure.yaml` is the product plan's schema")
+    paragraph = readme[start:readme.index("Unknown keys", start)]
+    named = paragraph.replace("\n", " ")
+    sections = named[:named.index("`collectors` also takes")]
+    sources = named[named.index("`collectors` also takes"):]
+    assert {f"`{name}`" for name in Config.__struct_fields__} <= {
+        word.strip(",;().") for word in sections.split()}, sections
+    plan = {"kubernetes", "docker", "nats", "otel"}  # the product plan's own sources
+    assert {f"`{name}`" for name in set(Collectors.__struct_fields__) - plan} <= {
+        word.strip(",;().") for word in sources.split()}, sources
