@@ -8,6 +8,7 @@ import { type Travel, travel } from "../live/travel";
 import { downloadMapPng } from "../scene/capture";
 import { SPEEDS, type Speed, isoTime, useTime } from "../state/time";
 import { CompareList } from "./Compare";
+import { scrubMove } from "./scrubKeys";
 
 // The server's formats, and the map as a picture (drawn in the page: scene/capture.ts).
 const EXPORTS = ["json", "graphml", "dot", "mermaid", "png"] as const;
@@ -70,7 +71,15 @@ function Scrubber({ start, end, t }: { start: number; end: number; t: Travel }) 
   return (
     <input type="range" data-testid="tl-scrub" aria-label="Moment" min={start} max={end} step={0.1}
       value={Math.min(Math.max(position, start), end)}
-      onChange={(e) => t.goTo(Number(e.target.value))} />
+      onChange={(e) => t.goTo(Number(e.target.value))}
+      onKeyDown={(e) => {
+        const move = scrubMove(e.key, Math.min(Math.max(position, start), end), start, end);
+        if (!move) return;
+        e.preventDefault();
+        if ("step" in move) t.step(move.step);
+        else if ("to" in move) t.goTo(move.to);
+        else t.backToLive();
+      }} />
   );
 }
 
