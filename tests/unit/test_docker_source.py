@@ -50,7 +50,7 @@ def test_container_entity_and_edges():
     assert entity.status is EntityStatus.RUNNING
     assert entity.labels == {"app": "web", "gestalt.test": "1"}
     assert entity.attrs == {
-        "image": "gestalt-busybox:test", "state": "running", "exit_code": 0,
+        "image": "gestalt-busybox:test", "state": "running",
         "restart_count": 0, "restart_policy": "no", "pid": 8892, "health_check": "healthy",
         "ports": "80/tcp->0.0.0.0:18080,[::]:18080",
         "started_at": "2026-11-27T10:03:45.350104985Z",
@@ -99,6 +99,8 @@ def test_a_stopped_container_is_no_member_of_its_networks():
     assert stopped.NetworkSettings.Networks and "gfx-net" in stopped.NetworkSettings.Networks
     entity, edges = entities.container(stopped, engine="vm", local=True)
     assert entity.status is EntityStatus.EXITED and entity.endpoints == []
+    # Its exit code says how it ended; it publishes no port now (no empty "Ports" row).
+    assert entity.attrs["exit_code"] == 137 and "ports" not in entity.attrs
     assert {(e.target_id, e.kind) for e in edges} == {
         (ids.docker_volume("vm", "gfx-vol"), ConnectionKind.VOLUME)}
     assert ENV_CANARY not in msgspec.json.encode([entity, edges])

@@ -1,5 +1,8 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { edgeRateText, fieldLabel, fieldValue } from "../src/panels/fields";
+import type { Entity } from "../src/api/types";
+import { attrRows, edgeRateText, fieldLabel, fieldValue, statusText } from "../src/panels/fields";
 
 describe("fields", () => {
   it("labels fields in words, never raw snake_case", () => {
@@ -25,5 +28,27 @@ describe("fields", () => {
   it("says msg/s on NATS edges and req/s on others", () => {
     expect(edgeRateText("nats", 12.5, null)).toBe("13 msg/s");
     expect(edgeRateText("http", 3, 2048)).toBe("3.0 req/s · 2.0 KiB/s");
+  });
+});
+
+describe("a Docker container's details, from captured source output", () => {
+  const path = join(__dirname, "..", "..", "tests", "fixtures", "captured", "docker.json");
+  const containers = (JSON.parse(readFileSync(path, "utf8")) as { entities: Entity[] }).entities
+    .filter((e) => e.kind === "container");
+  const running = containers.find((e) => e.status === "running")!;
+
+  it("shows no empty row and a start time people read", () => {
+    const rows = new Map(attrRows(running));
+    expect(running.attrs?.ports).toBe(""); // what the source sent: no ports published
+    expect(rows.has("Ports")).toBe(false);
+    expect(rows.get("Started")).toMatch(/^2026-11-30 00:10:24 \(.+\)$/);
+  });
+
+  it("says the status once, with Docker's word where it differs", () => {
+    expect(statusText(running)).toBe("running");
+    expect(new Map(attrRows(running)).has("State")).toBe(false);
+    // The same container caught between two runs of a crash loop.
+    const restarting = { ...running, status: "pending", attrs: { ...running.attrs, state: "restarting" } } as Entity;
+    expect(statusText(restarting)).toBe("pending (restarting)");
   });
 });

@@ -16,7 +16,7 @@ import { CodeLinks } from "./CodeLinks";
 import { Drift } from "./Drift";
 import { ExperimentButton } from "./Experiment";
 import { EntityLink, EventRow } from "./EntityLink";
-import { edgeRateText, fieldLabel, fieldValue } from "./fields";
+import { attrRows, edgeRateText, fieldLabel, fieldValue, statusText } from "./fields";
 import { bytes, percent, relativeTime } from "./format";
 import { css } from "./Legend";
 import { ShapeIcon } from "./ShapeIcon";
@@ -112,7 +112,7 @@ export function Details() {
   if (!e) return <p className="empty">{error ? `${selected} is gone (${error}).` : "Loading…"}</p>;
   const style = kindStyle(e.kind);
   const rows: [string, string][] = [
-    ["Kind", style.label], ["Status", e.status ?? "unknown"], ["Health", healthLine(e)],
+    ["Kind", style.label], ["Status", statusText(e)], ["Health", healthLine(e)],
     ...(e.namespace ? [["Namespace", e.namespace] as [string, string]] : []),
     ...(e.cpu_percent != null ? [["CPU", percent(e.cpu_percent)] as [string, string]] : []),
     ...(e.memory_bytes != null ? [["Memory", `${bytes(e.memory_bytes)}${e.memory_limit ? ` of ${bytes(e.memory_limit)}` : ""}`] as [string, string]] : []),
@@ -120,7 +120,7 @@ export function Details() {
     ["Sources", (e.sources ?? []).join(", ") || "–"],
     ...(e.created_at ? [["Created", relativeTime(e.created_at)] as [string, string]] : []),
     ...(e.updated_at ? [["Updated", relativeTime(e.updated_at)] as [string, string]] : []),
-    ...Object.entries(e.attrs ?? {}).filter(([k]) => k !== "simulated" && !k.startsWith("gitops_")).map(([k, v]) => [fieldLabel(k), fieldValue(k, v)] as [string, string]),
+    ...attrRows(e),
     ...Object.entries(e.custom_metrics ?? {}).map(([k, v]) => [fieldLabel(k), fieldValue(k, v)] as [string, string]),
   ];
   return (

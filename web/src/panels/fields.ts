@@ -1,6 +1,6 @@
 // Entity fields as people read them: a label for each known field (else the snake_case
 // name in words) and its value with its unit (bytes, cores, rates, times).
-import type { Scalar } from "../api/types";
+import type { Entity, Scalar } from "../api/types";
 import { bytes, rate, relativeTime } from "./format";
 
 type Format = (v: number) => string;
@@ -46,6 +46,7 @@ const FIELDS: Record<string, [string, Format?]> = {
   num_waiting: ["Waiting pulls"],
   max_ack_pending: ["Max awaiting ack"],
   boot_time: ["Booted", epoch],
+  started_at: ["Started"],
   k8s_kind: ["Kubernetes kind"],
   uid: ["UID"],
   qos_class: ["QoS class"],
@@ -85,7 +86,28 @@ export function fieldValue(name: string, value: Scalar): string {
     if (/_percent$/.test(name)) return percent(value);
     return Number.isInteger(value) ? value.toLocaleString("en") : value.toFixed(2);
   }
+  // A moment as a source wrote it (Docker's `StartedAt`, with nanoseconds): as the others.
+  if (/_at$/.test(name) && /^\d{4}-\d\d-\d\dT/.test(value)) {
+    const ms = Date.parse(value);
+    if (!Number.isNaN(ms)) return epoch(ms / 1000);
+  }
   return value;
+}
+
+/** The entity's status, with its source's own word for it where that differs (a Docker
+ * container "restarting" is pending its next run): one row, not two that seem to disagree. */
+export function statusText(e: Entity): string {
+  const status = e.status ?? "unknown";
+  const state = e.attrs?.state;
+  return typeof state === "string" && state && state !== status ? `${status} (${state})` : status;
+}
+
+/** The rows of an entity's own fields: labelled, with units; none for an empty value, nor
+ * for the source's state word that statusText already shows. */
+export function attrRows(e: Entity): [string, string][] {
+  return Object.entries(e.attrs ?? {})
+    .filter(([k, v]) => k !== "simulated" && !k.startsWith("gitops_") && v !== "" && k !== "state")
+    .map(([k, v]) => [fieldLabel(k), fieldValue(k, v)]);
 }
 
 /** An edge's rate in its own unit: messages for NATS, requests for the rest. */

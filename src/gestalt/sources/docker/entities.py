@@ -61,11 +61,15 @@ def container(
     attrs: dict[str, str | int | float | bool | None] = {
         "image": c.Config.Image,
         "state": state.Status,
-        "exit_code": state.ExitCode,
         "restart_count": c.RestartCount,
         "restart_policy": c.HostConfig.RestartPolicy.Name or "no",
-        "ports": _ports(c),
     }
+    # The engine keeps a running container's exit code at 0 (or its last run's): it says
+    # something only of a container that is not running now.
+    if state.Status not in ("running", "paused"):
+        attrs["exit_code"] = state.ExitCode
+    if ports := _ports(c):
+        attrs["ports"] = ports
     # What the container asked for, in Kubernetes' units (cost allocation reads both alike).
     if c.HostConfig.NanoCpus:
         attrs["cpu_request"] = c.HostConfig.NanoCpus / 1e6  # millicores
