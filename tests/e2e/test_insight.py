@@ -31,6 +31,11 @@ def test_colour_by_cost_top_spenders_and_unusual_now(demo: tuple[str, str],
     page.locator('[data-colour="cost"]').click()
     panel = page.get_by_test_id("top-spenders")
     wait_until(lambda: panel.is_visible(), 15, "the top spenders panel")
+    # Beside "Fit all", not over it: the button stays in sight and answers a click.
+    fit, box = page.get_by_test_id("fit-all").bounding_box(), panel.bounding_box()
+    assert fit and box, (fit, box)
+    assert box["x"] + box["width"] <= fit["x"] or box["y"] >= fit["y"] + fit["height"], (fit, box)
+    page.get_by_test_id("fit-all").click(timeout=5_000)
     # The panel's total is the API's (per month, as people read it).
     month = cost["totals"]["total_per_hour"] * 730
     total = panel.get_by_test_id("cost-total").inner_text()
