@@ -258,6 +258,47 @@ async def test_metrics_history_diff_paths_and_operations(
         assert config["checks"]["unavailable_replicas"] == "Replicas unavailable"
 
 
+# Numbers float() reads that are no moment: not a number, infinite, or past year 9999
+# (1e20 overflowed time_t, 9999999999999 is year 318857): each was a 500 from `iso`.
+NOT_MOMENTS = ("nan", "inf", "-inf", "1e20", "9999999999999")
+
+
+async def test_a_moment_that_is_no_time_is_a_400_naming_the_parameter(
+        served: tuple[Engine, Sink, str]) -> None:
+    """Every parameter that takes a moment refuses NaN, infinities and numbers beyond the
+    years a date has in one line that names the parameter and the value, never a 500 (nor
+    a 200 that quietly read them as no bound)."""
+    _, _, url = served
+    now = str(time.time())
+    routes = [
+        ("at", "/api/infra/topology", {}), ("at", "/api/infra/health", {}),
+        ("at", "/api/infra/alerts", {}), ("at", "/api/infra/entities/pod:c/shop/web-1", {}),
+        ("at", "/api/infra/snapshot", {}), ("at", "/api/infra/export", {"format": "json"}),
+        ("at", "/api/infra/cost", {}),
+        ("since", "/api/infra/topology", {"at": now}),
+        ("from", "/api/infra/topology/diff", {"to": now}),
+        ("to", "/api/infra/topology/diff", {"from": now}),
+        ("from", "/api/infra/topology/stream", {}),
+        ("since", "/api/infra/events", {}), ("until", "/api/infra/events", {}),
+        ("since", "/api/infra/timeline", {}), ("until", "/api/infra/timeline", {}),
+        ("since", "/api/infra/metrics/topology", {}),
+        ("at", "/api/paths/world.infra.topology.filter", {}),
+        ("since", "/api/paths/world.infra.health.history", {}),
+        ("until", "/api/paths/world.infra.cost.range", {}),
+        ("moment", "/api/paths/world.infra.changes.around", {}),
+    ]
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        for name, route, params in routes:
+            for value in NOT_MOMENTS:
+                reply = await client.get(route, params={**params, name: value})
+                assert reply.status_code == 400, (route, name, value, reply.text)
+                body = reply.json()
+                message = body.get("error") or body.get("detail")
+                assert message.startswith(f"{name}: ") and repr(value) in message, \
+                    (route, message)
+                assert "\n" not in message
+
+
 async def test_token_host_and_origin_checks(tmp_path: Path) -> None:
     engine = make_engine(tmp_path, token="s3cret")
     async with running_server(engine) as url:

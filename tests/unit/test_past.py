@@ -3,6 +3,7 @@ their gaps, retention that keeps every later moment whole."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from functools import partial
@@ -16,7 +17,7 @@ from gestalt.engine.changelog import ChangeLog
 from gestalt.engine.filters import TopologyFilter
 from gestalt.engine.history import History
 from gestalt.engine.moments import change_json, encode_topology, topology_json
-from gestalt.engine.past import OutsideRetention, Past, State, diff, parse_moment
+from gestalt.engine.past import OutsideRetention, Past, State, diff, iso, parse_moment
 from gestalt.engine.recording import EDGE_NOISE, ENTITY_NOISE, Recorder
 from gestalt.engine.scoring import summarize
 from gestalt.engine.store import Store
@@ -355,3 +356,16 @@ def test_moments_are_rfc3339_or_epoch_seconds(text: str, expected: float) -> Non
 def test_a_moment_that_is_not_one_is_refused_in_one_line(text: str) -> None:
     with pytest.raises(ValueError, match="^at: "):
         parse_moment(text)
+
+
+@pytest.mark.parametrize("text", ["nan", "NaN", "inf", "-Infinity", "1e20", "-1e20",
+                                  "9999999999999", "9999-12-31T23:59:59-05:00"])
+def test_a_number_that_is_no_time_is_refused_in_one_line(text: str) -> None:
+    """float() reads these, and `iso` could not write them (a 500 once)."""
+    with pytest.raises(ValueError, match="^since: .*" + re.escape(repr(text))):
+        parse_moment(text, name="since")
+
+
+@pytest.mark.parametrize("text", ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "0", "-5"])
+def test_every_moment_a_date_can_say_is_one(text: str) -> None:
+    iso(parse_moment(text))

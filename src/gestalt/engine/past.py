@@ -14,6 +14,7 @@ together.
 from __future__ import annotations
 
 import gc
+import math
 import sqlite3
 import time
 from collections import OrderedDict
@@ -56,6 +57,11 @@ ENCODED_CACHE = BODY_CACHE
 # operator stepping through an incident, and hold tens of MB at 10,000 entities.
 IDLE_SECONDS = 300.0
 _encode = msgspec.json.Encoder().encode
+# The moments a request may name: the years a date has (1 to 9999, as RFC 3339 and Python's
+# datetime). Past them `iso` cannot write the moment (an epoch of 1e20, or 9999-12-31 at
+# -05:00, which is year 10000 in UTC).
+EARLIEST = datetime(1, 1, 1, tzinfo=UTC).timestamp()
+LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
 
 
 class OutsideRetention(LookupError):
@@ -75,21 +81,36 @@ def iso(ts: float) -> str:
 
 
 def parse_moment(text: str, *, name: str = "at") -> float:
-    """RFC 3339 (`2026-11-30T02:30:00Z`, offsets allowed) or epoch seconds -> epoch seconds.
-    Raises ValueError with a one-line message naming the parameter."""
+    """RFC 3339 (`2026-11-30T02:30:00Z`, offsets allowed) or epoch seconds -> epoch seconds,
+    within EARLIEST..LATEST. Raises ValueError with a one-line message naming the parameter:
+    every moment a request passes comes through here, so none reaches `iso` or history
+    unchecked."""
     value = text.strip()
     try:
-        return float(value)
+        when = float(value)
     except ValueError:
-        pass
+        when = _rfc3339(value, text, name)
+    else:
+        if not math.isfinite(when):  # float() reads "nan" and "inf": neither is a time
+            raise ValueError(_unparsable(text, name))
+    if not EARLIEST <= when <= LATEST:
+        raise ValueError(f"{name}: {text!r} is out of range (a moment lies between "
+                         f"{iso(EARLIEST)} and {iso(LATEST)})")
+    return when
+
+
+def _rfc3339(value: str, text: str, name: str) -> float:
     try:
         moment = datetime.fromisoformat(value.replace("z", "Z").replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"{name}: expected RFC 3339 (2026-11-30T02:30:00Z) or epoch "
-                         f"seconds, got {text!r}") from None
+        raise ValueError(_unparsable(text, name)) from None
     if moment.tzinfo is None:
         raise ValueError(f"{name}: {text!r} has no time zone; add Z or an offset like +01:00")
     return moment.timestamp()
+
+
+def _unparsable(text: str, name: str) -> str:
+    return f"{name}: expected RFC 3339 (2026-11-30T02:30:00Z) or epoch seconds, got {text!r}"
 
 
 @dataclass

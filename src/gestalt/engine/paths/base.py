@@ -169,6 +169,16 @@ def limit_of(params: Params, default: int = 100) -> int:
     return limit
 
 
+def moment_of(params: Params, name: str, default: float) -> float:
+    """The moment parameter `name` (RFC 3339 or epoch seconds), or `default` without it."""
+    if name not in params:
+        return default
+    try:
+        return parse_moment(params[name], name=name)
+    except ValueError as exc:
+        raise PathError(400, str(exc)) from exc
+
+
 def event_row(event: Event) -> dict[str, Any]:
     return {"time": event.timestamp, "type": event.type, "reason": event.reason,
             "object": f"{event.entity_kind.value}/{event.entity_name}",

@@ -12,8 +12,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from gestalt.engine.past import parse_moment
-from gestalt.engine.paths.base import Params, PathError, Result, event_row, path, to_builtins
+from gestalt.engine.paths.base import (
+    Params,
+    PathError,
+    Result,
+    event_row,
+    moment_of,
+    path,
+    to_builtins,
+)
 from gestalt.engine.runtime import Engine
 from gestalt.model import Delta
 
@@ -67,20 +74,12 @@ def _subject(engine: Engine, params: Params) -> tuple[str | None, float, dict[st
         if found is None:
             raise PathError(404, f"no alert {params['alert']!r} (world.infra.health.alerts "
                                  "state=all lists them)")
-        return found.entity_id, _moment(params, found.started_at), to_builtins(found)
+        return found.entity_id, moment_of(params, "moment", found.started_at), \
+            to_builtins(found)
     entity = params.get("entity")
     if entity is None and "moment" not in params:
         raise PathError(400, "pass alert=<id>, entity=<id> or moment=<time>")
-    return entity, _moment(params, time.time()), None
-
-
-def _moment(params: Params, default: float) -> float:
-    if "moment" not in params:
-        return default
-    try:
-        return parse_moment(params["moment"], name="moment")
-    except ValueError as exc:
-        raise PathError(400, str(exc)) from exc
+    return entity, moment_of(params, "moment", time.time()), None
 
 
 def _topology_changes(engine: Engine, start: float, end: float, wanted: set[str]

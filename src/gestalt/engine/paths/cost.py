@@ -8,7 +8,7 @@ import time
 
 from gestalt.engine.cost import Report, cost_over, node_row, unit_row
 from gestalt.engine.cost_book import CostBook
-from gestalt.engine.paths.base import Params, PathError, Result, limit_of, path
+from gestalt.engine.paths.base import Params, PathError, Result, limit_of, moment_of, path
 from gestalt.engine.runtime import Engine
 
 UNIT_COLUMNS = ("kind", "name", "namespace", "cpu", "memory", "cost_per_hour",
@@ -80,15 +80,12 @@ async def _nodes(engine: Engine, params: Params) -> Result:
 @path("world.infra.cost.range",
       "Cost over a range, from history: of an entity (entity=<id>), a namespace "
       "(entity=namespace:<ns>), a workload (entity=owner:<id>), a site (site:<name>) or "
-      "everything (the default); since/until in epoch seconds (default: the last hour)",
+      "everything (the default); since/until: RFC 3339 or epoch seconds (default: the last "
+      "hour)",
       params=("entity", "since", "until"))
 async def _range(engine: Engine, params: Params) -> Result:
     now = time.time()
-    try:
-        start = float(params.get("since", now - 3600))
-        end = float(params.get("until", now))
-    except ValueError as exc:
-        raise PathError(400, "since and until must be epoch seconds") from exc
+    start, end = moment_of(params, "since", now - 3600), moment_of(params, "until", now)
     if end <= start:
         raise PathError(400, "until must be after since")
     answer = await cost_over(engine.history, params.get("entity", "total"), start, end,

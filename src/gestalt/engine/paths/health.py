@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from gestalt.engine.alerts import select_alerts
-from gestalt.engine.paths.base import Params, PathError, Result, path, to_builtins
+from gestalt.engine.paths.base import Params, PathError, Result, moment_of, path, to_builtins
 from gestalt.engine.runtime import TOPOLOGY_SERIES, Engine
 from gestalt.engine.scoring import overall_status
 
@@ -41,9 +41,6 @@ async def _health_alerts(engine: Engine, params: Params) -> Result:
       columns=("time", "score"), params=("entity", "since"))
 async def _health_history(engine: Engine, params: Params) -> Result:
     entity_id = params.get("entity", TOPOLOGY_SERIES)
-    try:
-        since = float(params.get("since", time.time() - 3600))
-    except ValueError as exc:
-        raise PathError(400, "since must be epoch seconds") from exc
+    since = moment_of(params, "since", time.time() - 3600)
     series = await engine.history.metric_series(entity_id, ["health"], since)
     return [{"time": ts, "score": value} for ts, value in series.get("health", [])]
