@@ -1,7 +1,8 @@
 """Capture two past moments of a real `gestalt serve` and the changes between them into
 web/tests/fixtures/topology-moments.json, for the web UI's test of applying a change
 (web/tests/graph.test.ts): `before` and `after` are `?at=` answers, `forward` is
-`?at=<after>&since=<before>` and `backward` the reverse.
+`?at=<after>&since=<before>` and `backward` the reverse; `diff` is
+`/api/infra/topology/diff?from=<before>&to=<after>` (what a comparison of the two shows).
 
     PYTHONPATH=src .venv/bin/python scripts/capture-moments.py
 
@@ -36,18 +37,20 @@ def main() -> None:
         time.sleep(6)  # recording a past to capture, not synchronisation
         before, after = start + 2, start + 4
 
-        def get(**params: float) -> dict[str, Any]:
-            response = client.get("/api/infra/topology", params=params)
+        def get(path: str = "/api/infra/topology", **params: float) -> dict[str, Any]:
+            response = client.get(path, params=params)
             response.raise_for_status()
             body: dict[str, Any] = response.json()
             return body
 
         captured = {"before": get(at=before), "after": get(at=after),
-                    "forward": get(at=after, since=before), "backward": get(at=before, since=after)}
+                    "forward": get(at=after, since=before), "backward": get(at=before, since=after),
+                    "diff": get("/api/infra/topology/diff", **{"from": before, "to": after})}
     OUT.write_text(json.dumps(captured, indent=1) + "\n")
     forward = captured["forward"]
     print(f"{OUT}: {len(forward['upserts'])} upserts, {len(forward['removals'])} removals, "
-          f"{len(forward['edge_upserts'])} edge upserts forward")
+          f"{len(forward['edge_upserts'])} edge upserts forward; "
+          f"{len(captured['diff']['entities']['removed'])} removed in the diff")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import type { Topology } from "../src/api/types";
 import { describeChange } from "../src/panels/format";
-import { knownAt } from "../src/state/compare";
+import { knownAt, withGhosts } from "../src/state/compare";
+import type { TopologyDiff } from "../src/state/time";
 
 // A /api/infra/topology/diff answer recorded from `gestalt demo`: a ConfigMap whose attrs
 // changed, a container whose attrs, health and reasons changed.
@@ -34,5 +36,30 @@ describe("compare: a ghost is asked about as it was", () => {
     expect(knownAt("configmap:kubesim/data/billing-config", withRemoved.to, withRemoved)).toBe(withRemoved.to);
     expect(knownAt(removedId, withRemoved.to - 60, withRemoved)).toBe(withRemoved.to - 60);
     expect(knownAt(removedId, null, withRemoved)).toBeNull();
+  });
+});
+
+// Two moments of a real server two seconds apart (scripts/capture-moments.py, the synthetic
+// source replacing pods), the topology at each and the diff between them.
+const moments = JSON.parse(readFileSync(new URL("./fixtures/topology-moments.json", import.meta.url), "utf8")) as {
+  before: Topology; after: Topology; diff: TopologyDiff;
+};
+
+describe("compare: ghosts", () => {
+  const { after, diff: between } = moments;
+  const { topology, ghosts } = withGhosts(after, between);
+
+  it("are the removed entities and their edges, named so that they can be left out", () => {
+    expect(between.entities.removed.length).toBeGreaterThan(0);
+    expect([...ghosts!.entities].sort()).toEqual(between.entities.removed.map((e) => e.id).sort());
+    expect(ghosts!.edges.size).toBeGreaterThan(0);
+    expect(topology.entities.length).toBe(after.entities.length + ghosts!.entities.size);
+    expect(topology.connections.length).toBe(after.connections.length + ghosts!.edges.size);
+    for (const id of ghosts!.edges) expect(after.connections.some((c) => c.id === id)).toBe(false);
+  });
+
+  it("are none when nothing was removed", () => {
+    const none = { ...between, entities: { ...between.entities, removed: [] }, connections: { ...between.connections, removed: [] } };
+    expect(withGhosts(after, none)).toEqual({ topology: after, ghosts: null });
   });
 });

@@ -4,7 +4,7 @@ import type { Topology, TopologyChange } from "../src/api/types";
 import type { Live } from "../src/live/start";
 import { startTravel } from "../src/live/travel";
 import { GraphStore } from "../src/state/graph";
-import { useTime } from "../src/state/time";
+import { type TopologyDiff, useTime } from "../src/state/time";
 
 // The page's window, before the modules that read it at load (state/ui.ts: the URL).
 vi.hoisted(() => {
@@ -14,9 +14,10 @@ vi.hoisted(() => {
   };
 });
 
-// Two past moments of a real server and the changes between them (scripts/capture-moments.py).
+// Two past moments of a real server, the changes between them and their diff
+// (scripts/capture-moments.py).
 const moments = JSON.parse(readFileSync(new URL("./fixtures/topology-moments.json", import.meta.url), "utf8")) as {
-  before: Topology; after: Topology; forward: TopologyChange; backward: TopologyChange;
+  before: Topology; after: Topology; forward: TopologyChange; backward: TopologyChange; diff: TopologyDiff;
 };
 
 /** The server, answering each request when the test says. */
@@ -114,6 +115,41 @@ describe("scrubbing", () => {
     await settled();
     holds(graph, moments.after);
     expect(graph.snapshots.map((s) => s.at)).toEqual([moments.after.at]);
+    travel.stop();
+  });
+});
+
+describe("comparing, then back to live", () => {
+  const live = { topology: { stop: () => undefined, start: () => undefined } } as unknown as Live;
+  afterEach(() => {
+    vi.unstubAllGlobals();
+    useTime.setState({ at: null, shown: null, error: null, compareFrom: null, diff: null, ghosts: null });
+  });
+
+  it("ends the comparison and leaves the map the moment shown, without its ghosts", async () => {
+    const { before, after, diff } = moments;
+    const asked: { path: string; answer: (body: unknown) => void }[] = [];
+    vi.stubGlobal("fetch", (url: string) => new Promise((resolve) => {
+      const path = new URL(url, "http://gestalt.test").pathname;
+      asked.push({ path, answer: (body) => resolve({ ok: true, status: 200, json: async () => body }) });
+    }));
+    const graph = new GraphStore();
+    const travel = startTravel(graph, live);
+    useTime.setState({ compareFrom: before.at! });
+    travel.compare();
+    asked.find((a) => a.path === "/api/infra/topology/diff")!.answer(diff);
+    await settled();
+    asked.find((a) => a.path === "/api/infra/topology")!.answer(after);
+    await settled();
+    // Compared: the later moment with what was removed since the earlier one as ghosts.
+    const { ghosts } = useTime.getState();
+    expect(ghosts?.entities.size).toBe(diff.entities.removed.length);
+    expect(graph.entities.size).toBe(after.entities.length + ghosts!.entities.size);
+
+    travel.backToLive();
+    // The live stream resumes from this version: no delta after it would remove the ghosts.
+    holds(graph, after);
+    expect(useTime.getState()).toMatchObject({ at: null, diff: null, compareFrom: null, ghosts: null });
     travel.stop();
   });
 });

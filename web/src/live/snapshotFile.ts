@@ -67,7 +67,7 @@ export async function openSnapshotFile(file: File, graph: GraphStore, live: Live
 
 export function showSnapshot(name: string, snapshot: SnapshotFile, graph: GraphStore, live: Live): void {
   live.stop();
-  useTime.setState({ at: null, playing: false, diff: null, compareFrom: null, shown: null });
+  useTime.setState({ at: null, playing: false, diff: null, ghosts: null, compareFrom: null, shown: null });
   const { topology } = snapshot;
   graph.applySnapshot({ ...topology, at: snapshot.at } as Topology);
   const events = snapshot.events ?? [];

@@ -69,7 +69,7 @@ export function startTravel(graph: GraphStore, live: Live): Travel {
     if (!current(ours)) return;
     if (change && !ghosted(at) && graph.applyChange(change, askedAt, { sent_at: sent, received_at: nowMs() })) {
       held = { at, version: change.version };
-      useTime.setState({ shown: { version: change.version, gap: change.gap?.message ?? null }, error: null });
+      useTime.setState({ shown: { version: change.version, gap: change.gap?.message ?? null }, ghosts: null, error: null });
       return;
     }
     sent = nowMs();
@@ -77,11 +77,11 @@ export function startTravel(graph: GraphStore, live: Live): Travel {
     const received = nowMs();
     if (!current(ours)) return;
     const { diff } = useTime.getState();
-    const ghosts = ghosted(at);
     // Comparing: at the later moment, what was removed since the earlier one is a ghost.
-    graph.applySnapshot(ghosts && diff ? withGhosts(topology, diff) : topology, askedAt, { sent_at: sent, received_at: received });
-    held = ghosts ? null : { at, version: topology.version };
-    useTime.setState({ shown: { version: topology.version, gap: topology.gap?.message ?? null }, error: null });
+    const shown = ghosted(at) && diff ? withGhosts(topology, diff) : { topology, ghosts: null };
+    graph.applySnapshot(shown.topology, askedAt, { sent_at: sent, received_at: received });
+    held = shown.ghosts ? null : { at, version: topology.version };
+    useTime.setState({ shown: { version: topology.version, gap: topology.gap?.message ?? null }, ghosts: shown.ghosts, error: null });
   };
 
   const show = async (at: number, askedAt: number = nowMs()): Promise<void> => {
@@ -141,7 +141,15 @@ export function startTravel(graph: GraphStore, live: Live): Travel {
       pending = null;
       held = null;
       epoch += 1;
-      useTime.setState({ at: null, playing: false, shown: null, error: null });
+      // Live ends a comparison shown (a moment picked and not compared yet stays: it can
+      // be compared with now). Its ghosts go first: the stream resumes from the version
+      // shown, and nothing after that version removes what the server never sent for it.
+      const { ghosts, diff } = useTime.getState();
+      if (ghosts) graph.forget(ghosts.entities, ghosts.edges);
+      useTime.setState({
+        at: null, playing: false, shown: null, error: null, ghosts: null,
+        ...(diff ? { diff: null, compareFrom: null } : {}),
+      });
       live.topology.stop();
       live.topology.start(); // resumes from the version shown, or a fresh snapshot
       api.alerts().then(({ alerts }) => useUi.setState({ alerts })).catch(() => undefined);

@@ -44,17 +44,24 @@ export function knownAt(id: string, at: number | null, diff: TopologyDiff | null
   return isGhost(id, at, diff) ? diff.from : at;
 }
 
+/** What a comparison added to the map that the server never sent for the moment shown. */
+export interface Ghosts { entities: ReadonlySet<string>; edges: ReadonlySet<string> }
+
 /** The topology at the diff's later moment plus the removed entities (and their edges
- * among what is shown) as ghosts: grey and stale, never mistaken for something there. */
-export function withGhosts(topology: Topology, diff: TopologyDiff): Topology {
+ * among what is shown) as ghosts: grey and stale, never mistaken for something there.
+ * `ghosts` names them, so that they can be left out of counts and taken out again. */
+export function withGhosts(topology: Topology, diff: TopologyDiff): { topology: Topology; ghosts: Ghosts | null } {
   const present = new Set(topology.entities.map((e) => e.id));
-  const ghosts: Entity[] = (diff.entities.removed as Entity[])
+  const ghosts: Entity[] = diff.entities.removed
     .filter((e) => !present.has(e.id))
     .map((e) => ({ ...e, stale: true, health_status: "unknown" }));
-  if (!ghosts.length) return topology;
+  if (!ghosts.length) return { topology, ghosts: null };
   for (const ghost of ghosts) present.add(ghost.id);
   const edgeIds = new Set(topology.connections.map((c) => c.id));
-  const edges = (diff.connections.removed as unknown as Connection[])
+  const edges: Connection[] = diff.connections.removed
     .filter((c) => !edgeIds.has(c.id) && present.has(c.source_id) && present.has(c.target_id));
-  return { ...topology, entities: [...topology.entities, ...ghosts], connections: [...topology.connections, ...edges] };
+  return {
+    topology: { ...topology, entities: [...topology.entities, ...ghosts], connections: [...topology.connections, ...edges] },
+    ghosts: { entities: new Set(ghosts.map((e) => e.id)), edges: new Set(edges.map((c) => c.id)) },
+  };
 }

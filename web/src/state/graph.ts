@@ -241,6 +241,16 @@ export class GraphStore {
     this.shown({ version: topology.version, at: topology.at ?? null, asked_at: askedAt, ...fetched, applied_at: nowMs(), rendered_at: null });
   }
 
+  /**
+   * Take out entities and edges that the server never sent for the version held (a
+   * comparison's ghosts), keeping the version: the live stream resumes from it, and no
+   * delta after it would ever remove them.
+   */
+  forget(entities: Iterable<string>, edges: Iterable<string>): void {
+    const structural = this.merge({ version: this.version, timestamp: 0, removals: [...entities], edge_removals: [...edges] });
+    this.changed(structural);
+  }
+
   /** Keep the timing of a snapshot (or change) applied, until a frame shows it. */
   private shown(timing: SnapshotTiming): void {
     this.snapshots.push(timing);

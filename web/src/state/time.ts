@@ -1,6 +1,8 @@
 // Where the UI stands in time: `at` (epoch seconds) while looking at the past, null while
 // live. The timeline, the banner and every panel read it; live/travel.ts moves it.
 import { create } from "zustand";
+import type { Connection, Entity } from "../api/types";
+import type { Ghosts } from "./compare";
 
 export interface TimelineRun { version: number; from: number; to: number | null; kind: string }
 export interface TimelineAlert { id: string; from: number; to: number | null; severity?: string; message?: string; entity_id?: string }
@@ -17,8 +19,10 @@ export interface Timeline {
   usage: { bytes: number; limit_bytes: number | null; oldest: number | null; paused: string | null };
 }
 
-export interface DiffSide { added: { id: string; name: string; kind: string }[]; removed: { id: string; name: string; kind: string }[]; changed: Record<string, Record<string, [unknown, unknown]>> }
-export interface TopologyDiff { from: number; to: number; entities: DiffSide; connections: DiffSide }
+/** One side of /api/infra/topology/diff: what came and went, whole as it was (a removed
+ * entity as last seen), and field by field what changed. */
+export interface DiffSide<T> { added: T[]; removed: T[]; changed: Record<string, Record<string, [unknown, unknown]>> }
+export interface TopologyDiff { from: number; to: number; entities: DiffSide<Entity>; connections: DiffSide<Connection> }
 
 export const SPEEDS = [1, 10, 60] as const;
 export type Speed = (typeof SPEEDS)[number];
@@ -33,13 +37,16 @@ export interface TimeState {
   /** The first moment picked for a comparison, and the comparison once asked. */
   compareFrom: number | null;
   diff: TopologyDiff | null;
+  /** The comparison's ghosts the map holds now (live/travel.ts put them in the graph): not
+   * of the moment shown, so never counted with it. */
+  ghosts: Ghosts | null;
   error: string | null;
   /** Why a `?t=` in the opened link was not followed (the page stays live); null once dismissed. */
   urlNotice: string | null;
 }
 
 export const useTime = create<TimeState>(() => ({
-  at: null, shown: null, playing: false, speed: 1, timeline: null, compareFrom: null, diff: null, error: null, urlNotice: null,
+  at: null, shown: null, playing: false, speed: 1, timeline: null, compareFrom: null, diff: null, ghosts: null, error: null, urlNotice: null,
 }));
 
 /** What `?t=` in the page's URL asks for: a moment, a value that is not one (with why), or
