@@ -1,13 +1,15 @@
 """Time travel's views in the browser, against a real `gestalt serve` watching the real
 Docker engine: two moments compared on the map (added, changed and removed containers
-marked in the legend's colours, the removed one a ghost), the map exported as a PNG, and
-a snapshot file (downloaded from the server) dropped on the page, shown read-only with the
-"snapshot" badge; a foreign or corrupt file gets a one-line message. Screenshots go to
-the artifacts."""
+marked in the legend's colours, the removed one a ghost left out of the headline's
+counts; back to live ends the comparison), the map exported as a PNG, and a snapshot file
+(downloaded from the server) dropped on the page, shown read-only with the "snapshot"
+badge; a foreign or corrupt file gets a one-line message. Screenshots go to the
+artifacts."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 import uuid
@@ -57,6 +59,13 @@ def status(page: Any, name: str) -> str | None:
 
 def marks(page: Any) -> dict[str, str]:
     return {m["id"]: m["change"] for m in page.evaluate("__gestalt.changes()")}
+
+
+def headline_count(page: Any) -> int:
+    """The health summary's count of entities ("... · 167 entities")."""
+    found = re.search(r"(\d+) entities", page.get_by_test_id("health").inner_text())
+    assert found, page.get_by_test_id("health").inner_text()
+    return int(found.group(1))
 
 
 def export_png(page: Any, path: Path) -> tuple[int, int, list[tuple[int, int, int]]]:
@@ -134,6 +143,13 @@ def test_compare_marks_changes_on_the_map_and_the_map_exports_as_png(
         ghost = page.evaluate(f"__gestalt.entity({ids['gone']!r})")
         assert ghost["stale"] is True and ghost["name"] == names["gone"]
         assert page.evaluate("__gestalt.at") == pytest.approx(later, abs=0.2)
+        # The headline counts the moment shown: the ghost was not there then.
+        then = httpx.get(f"{url}/api/infra/topology", params={"at": page.evaluate("__gestalt.at")},
+                         timeout=10).json()
+        assert ids["gone"] not in {e["id"] for e in then["entities"]}
+        assert page.evaluate("__gestalt.entities") > len(then["entities"])
+        wait_until(lambda: headline_count(page) == len(then["entities"]), 5,
+                   "the headline's count of the moment shown")
 
         # The legend explains the marks, in the colours they are drawn in.
         legend = page.get_by_test_id("legend")
@@ -153,6 +169,23 @@ def test_compare_marks_changes_on_the_map_and_the_map_exports_as_png(
         wait_until(lambda: marks_in_picture(page, path, expected), 60,
                    "an exported picture with every mark", 0.5)
         (ARTIFACTS / "exported-map.png").write_bytes(path.read_bytes())
+
+        # Back to live ends the comparison: no ghost, no list, no marks; the map and its
+        # headline hold what the server holds now.
+        page.get_by_test_id("time-banner").get_by_role("button", name="Back to live").click()
+        wait_until(lambda: page.evaluate("__gestalt.status") == "live"
+                   and page.evaluate("__gestalt.at") is None, 20, "live again")
+
+        def as_served() -> bool:
+            served = httpx.get(f"{url}/api/infra/topology", timeout=10).json()
+            return page.evaluate("__gestalt.ids()") and \
+                set(page.evaluate("__gestalt.ids()")) == {e["id"] for e in served["entities"]} \
+                and headline_count(page) == len(served["entities"])
+
+        wait_until(as_served, 20, "the live map, as the server has it")
+        assert page.evaluate(f"__gestalt.entity({ids['gone']!r})") is None
+        assert page.get_by_test_id("compare").count() == 0
+        wait_until(lambda: marks(page) == {}, 10, "no marks")
         page.context.close()
 
 

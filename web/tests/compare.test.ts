@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import type { Topology } from "../src/api/types";
 import { describeChange } from "../src/panels/format";
 import { knownAt, withGhosts } from "../src/state/compare";
+import { countHealth } from "../src/state/health";
 import type { TopologyDiff } from "../src/state/time";
 
 // A /api/infra/topology/diff answer recorded from `gestalt demo`: a ConfigMap whose attrs
@@ -56,6 +57,12 @@ describe("compare: ghosts", () => {
     expect(topology.entities.length).toBe(after.entities.length + ghosts!.entities.size);
     expect(topology.connections.length).toBe(after.connections.length + ghosts!.edges.size);
     for (const id of ghosts!.edges) expect(after.connections.some((c) => c.id === id)).toBe(false);
+  });
+
+  it("are never counted with the moment shown", () => {
+    const shown = countHealth(topology.entities).all;
+    expect(shown.total).toBe(after.entities.length + ghosts!.entities.size); // what a plain count says
+    expect(countHealth(topology.entities, ghosts!.entities)).toEqual(countHealth(after.entities));
   });
 
   it("are none when nothing was removed", () => {

@@ -5,6 +5,7 @@ import { useGraph } from "../state/graphContext";
 import { kindStyle } from "../scene/mapping";
 import { countHealth, headline, healthyPercent } from "../state/health";
 import { money, useInsight } from "../state/insight";
+import { useTime } from "../state/time";
 import { useUi } from "../state/ui";
 import { SitesSummary } from "./Sites";
 import { stamp } from "./Timeline";
@@ -25,7 +26,9 @@ export function HealthSummary() {
     return () => { window.removeEventListener("pointerdown", away); window.removeEventListener("keydown", esc); };
   }, [open]);
   // Counted here from the live entities: the snapshot's summary is not sent with deltas.
-  const { all, byKind } = countHealth(graph.entities.values());
+  // A comparison's ghosts are on the map, not in the moment it shows: never counted.
+  const ghosts = useTime((s) => s.ghosts);
+  const { all, byKind } = countHealth(graph.entities.values(), ghosts?.entities);
   const top = headline(all);
   const percent = healthyPercent(all);
   const totals = useInsight((s) => s.totals);

@@ -16,11 +16,14 @@ export function statusOf(e: Entity): HealthStatus {
   return e.stale ? "unknown" : e.health_status ?? "unknown";
 }
 
-export function countHealth(entities: Iterable<Entity>): { all: HealthCounts; byKind: Map<string, HealthCounts> } {
+/** Counts by state, overall and by kind; `leaveOut` names entities shown that are not of
+ * the moment counted (a comparison's ghosts: removed before it). */
+export function countHealth(entities: Iterable<Entity>, leaveOut?: ReadonlySet<string> | null): { all: HealthCounts; byKind: Map<string, HealthCounts> } {
   const empty = (): HealthCounts => ({ total: 0, ok: 0, warning: 0, critical: 0, unknown: 0 });
   const all = empty();
   const byKind = new Map<string, HealthCounts>();
   for (const e of entities) {
+    if (leaveOut?.has(e.id)) continue;
     let k = byKind.get(e.kind);
     if (!k) byKind.set(e.kind, (k = empty()));
     const status = statusOf(e);
