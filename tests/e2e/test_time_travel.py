@@ -1,10 +1,13 @@
 """Time travel in the browser, against a real `gestalt serve` watching the real Docker
 engine: scrub back to before a container started (it is absent, the banner says the map
 is not live), play forward (it appears), compare two moments, open a shared `?t=` link in
-a fresh page, and come back to live."""
+a fresh page, and come back to live. And against the synthetic source replacing pods:
+compare two moments picked on the timeline, then back to live (the comparison ends, its
+ghosts with it)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 import uuid
@@ -13,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.e2e.harness import ARTIFACTS, gestalt_server, wait_until
@@ -112,3 +116,68 @@ def test_scrub_play_compare_and_share_a_moment(
         # Closed while the server runs: a page left polling a stopped server logs errors.
         for opened in (page, fresh):
             opened.context.close()
+
+
+def headline_count(page: Any) -> int:
+    """The health summary's count of entities ("... · 167 entities")."""
+    text = page.get_by_test_id("health").inner_text()
+    found = re.search(r"(\d+) entities", text)
+    assert found, text
+    return int(found.group(1))
+
+
+def test_back_to_live_ends_a_comparison(open_page: Any, tmp_path: Path) -> None:
+    """A new user's steps: the timeline at about 20%, "Compare...", at about 95%, "Changes
+    since ...", then "Back to live". Before the fix the live map kept the comparison's
+    ghosts (207 entities on the page, 167 on the server) and the headline counted them."""
+    churning = {"entities": 60, "edges": 90, "churn_per_second": 2}
+    with gestalt_server(tmp_path, {"synthetic": churning}) as url:
+        page = open_page(f"{url}/")
+        wait_until(lambda: page.evaluate("__gestalt.status") == "live", 20, "the stream")
+        started = time.time()
+        wait_until(lambda: time.time() > started + 8, 10, "pods to be replaced")
+        page.reload()  # the timeline knows the retained range
+        wait_until(lambda: page.evaluate("__gestalt.status") == "live", 20, "the stream again")
+        scrubber = page.locator('[data-testid="tl-scrub"]')
+        low, high = (float(scrubber.get_attribute(a) or 0) for a in ("min", "max"))
+
+        scrub(page, low + 0.2 * (high - low))
+        wait_until(lambda: page.evaluate("__gestalt.shownVersion") is not None, 10, "the past")
+        page.locator('[data-testid="tl-mark"]').click()
+        scrub(page, low + 0.95 * (high - low))
+        page.locator('[data-testid="tl-compare"]').click()
+        removed = page.locator('[data-testid="compare"] li[data-change="removed"]')
+        removed.first.wait_for(timeout=10_000)
+        gone = [removed.nth(i).get_attribute("data-entity") for i in range(removed.count())]
+        # Each gone entity's line names it as it was and where it was (its pod, a container's).
+        for i in range(removed.count()):
+            line = removed.nth(i).inner_text()
+            entity = gone[i] or ""
+            assert entity not in line, line
+            if entity.startswith("container:"):
+                assert " · pod " in line, line
+        # While comparing, the headline counts the moment shown, without its ghosts.
+        at = page.evaluate("__gestalt.at")
+        then = httpx.get(f"{url}/api/infra/topology", params={"at": at}, timeout=10).json()
+        wait_until(lambda: set(gone) <= set(page.evaluate("__gestalt.ids()")), 10, "the ghosts")
+        wait_until(lambda: headline_count(page) == len(then["entities"]), 10,
+                   "the headline's count of the moment shown")
+
+        page.get_by_test_id("time-banner").get_by_role("button", name="Back to live").click()
+        wait_until(lambda: page.evaluate("__gestalt.at") is None
+                   and page.evaluate("__gestalt.status") == "live", 20, "live again")
+
+        def as_served() -> bool:
+            served = {e["id"] for e in
+                      httpx.get(f"{url}/api/infra/topology", timeout=10).json()["entities"]}
+            return set(page.evaluate("__gestalt.ids()")) == served
+
+        wait_until(as_served, 20, "the live map as the server has it")
+        assert not set(gone) & set(page.evaluate("__gestalt.ids()"))
+        wait_until(lambda: headline_count(page) == page.evaluate("__gestalt.entities"), 10,
+                   "the headline's count of the live map")
+        assert page.get_by_test_id("compare").count() == 0
+        wait_until(lambda: page.evaluate("__gestalt.changes()") == [], 10, "no marks")
+        assert page.get_by_test_id("tl-mark").count() == 1
+        page.screenshot(path=str(ARTIFACTS / "compare-back-to-live.png"))
+        page.context.close()  # before its server stops

@@ -1,8 +1,9 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import type { Topology } from "../src/api/types";
+import type { Entity, Topology } from "../src/api/types";
 import { describeChange } from "../src/panels/format";
 import { knownAt, withGhosts } from "../src/state/compare";
+import { compareContext } from "../src/state/compareEntries";
 import { countHealth } from "../src/state/health";
 import type { TopologyDiff } from "../src/state/time";
 
@@ -68,5 +69,43 @@ describe("compare: ghosts", () => {
   it("are none when nothing was removed", () => {
     const none = { ...between, entities: { ...between.entities, removed: [] }, connections: { ...between.connections, removed: [] } };
     expect(withGhosts(after, none)).toEqual({ topology: after, ghosts: null });
+  });
+});
+
+describe("compare: each line says where its entity is", () => {
+  const { after, diff: between } = moments;
+  const onMap = new Map(after.entities.map((e) => [e.id, e]));
+  const context = compareContext(between, (id) => onMap.get(id), after.connections);
+  const containers = [...between.entities.added, ...between.entities.removed].filter((e) => e.kind === "container");
+
+  it("names a container's pod and node, from the edges that own it (the synthetic source names none)", () => {
+    const gone = between.entities.removed.find((e) => e.kind === "container")!;
+    const pod = between.connections.removed.find((c) => c.kind === "owns" && c.target_id === gone.id)!;
+    const podName = between.entities.removed.find((e) => e.id === pod.source_id)!.name;
+    expect(context.get(gone.id)).toContain(`container · namespace ${gone.namespace} · pod ${podName} · node `);
+    // Containers of the same name in the same namespace read apart.
+    expect(new Set(containers.map((e) => e.name)).size).toBeLessThan(containers.length);
+    expect(new Set(containers.map((e) => `${e.name} ${context.get(e.id)}`)).size).toBe(containers.length);
+  });
+
+  it("says the kind of what changed, where the map holds it", () => {
+    for (const id of Object.keys(between.entities.changed)) {
+      expect(context.get(id)).toMatch(new RegExp(`^${onMap.get(id)!.kind} · namespace `));
+    }
+  });
+
+  it("adds the id where two lines would read the same (the map's edges unknown)", () => {
+    const bare = compareContext(between, (id) => onMap.get(id), []);
+    const added = between.entities.added.filter((e) => e.kind === "container");
+    const twins = added.filter((e) => added.filter((o) => o.name === e.name && o.namespace === e.namespace).length > 1);
+    expect(twins.length).toBeGreaterThan(1);
+    for (const e of twins) expect(bare.get(e.id)).toBe(`container · namespace ${e.namespace} · ${e.id}`);
+    for (const e of added.filter((a) => !twins.includes(a))) expect(bare.get(e.id)).toBe(`container · namespace ${e.namespace}`);
+  });
+
+  it("takes a Kubernetes container's pod and cluster from its own attributes", () => {
+    const gone = diff.entities.removed[0] as Entity;
+    expect(compareContext(diff, () => undefined, []).get(gone.id))
+      .toBe("container · namespace payments · pod checkout-ac4d6d94-518e9 · cluster kubesim");
   });
 });

@@ -1,5 +1,5 @@
 // Links to entities and rows of events, shared by the side panel's tabs.
-import type { InfraEvent } from "../api/types";
+import type { Entity, InfraEvent } from "../api/types";
 import { useGraph } from "../state/graphContext";
 import { healthColour, kindStyle } from "../scene/mapping";
 import { useUi } from "../state/ui";
@@ -14,10 +14,11 @@ export function useGoTo(): (id: string) => void {
   return (id) => { select(id); fly(id); };
 }
 
-export function EntityLink({ id }: { id: string }) {
+/** `known`: the entity as last seen, named when the map does not hold it (gone). */
+export function EntityLink({ id, known }: { id: string; known?: Entity }) {
   const graph = useGraph();
   const go = useGoTo();
-  const e = graph.entities.get(id);
+  const e = graph.entities.get(id) ?? known;
   return (
     <button type="button" className="link entity-link" onClick={() => go(id)} title={e ? `${kindStyle(e.kind).label} ${e.name}` : id}>
       {e ? <><ShapeIcon shape={kindStyle(e.kind).shape} colour={css(healthColour(e))} size={12} /> {e.name}</> : id}
