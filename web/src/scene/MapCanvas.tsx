@@ -10,6 +10,7 @@ import { LayoutClient } from "../layout/client";
 import { type GraphStore, nowMs } from "../state/graph";
 import { useGraph } from "../state/graphContext";
 import { useColouring } from "../state/colouring";
+import { countHealth } from "../state/health";
 import { useUi } from "../state/ui";
 import { useInsight } from "../state/insight";
 import { matchesSearch, tracePath } from "../state/view";
@@ -171,20 +172,21 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
       cost.readback = (performance.now() - start) / repeats;
       return cost;
     };
-    mapCapture.png = () => new Promise((resolve) => {
+    mapCapture.frame = () => {
       // Not the softer, sparser picture of a move: full resolution, every edge in budget.
       if (gl.getPixelRatio() < 1) gl.setPixelRatio(1);
       sceneGraph.fullDetail();
       gl.render(scene, camera);
-      el.toBlob(resolve, "image/png");
-    });
+      // Counted as the health summary counts them, from every entity the map holds.
+      return { canvas: el, labels: labels.current ?? [], health: countHealth(graph.entities.values()).all };
+    };
     return () => {
       el.removeEventListener("pointermove", move);
       el.removeEventListener("pointerdown", press);
       el.removeEventListener("click", click);
       el.removeEventListener("dblclick", dbl);
     };
-  }, [gl, camera, scene, sceneGraph, controls, director, labels, layout]);
+  }, [gl, camera, scene, sceneGraph, controls, director, labels, layout, graph]);
 
   // Render by hand, only when the picture changed (on demand), at most animation_fps times
   // a second; then stamp the deltas this frame shows. The drawing commands are flushed at
