@@ -177,8 +177,9 @@ function MapScene({ graph, labels }: { graph: GraphStore; labels: React.RefObjec
       if (gl.getPixelRatio() < 1) gl.setPixelRatio(1);
       sceneGraph.fullDetail();
       gl.render(scene, camera);
-      // Counted as the health summary counts them, from every entity the map holds.
-      return { canvas: el, labels: labels.current ?? [], health: countHealth(graph.entities.values()).all };
+      // Counted as the health summary counts them: a comparison's ghosts are not of the
+      // moment shown.
+      return { canvas: el, labels: labels.current ?? [], health: countHealth(graph.entities.values(), useTime.getState().ghosts?.entities).all };
     };
     return () => {
       el.removeEventListener("pointermove", move);
