@@ -55,6 +55,9 @@ export const api = {
   alerts: (at?: number | null) => getJson<{ alerts: Alert[] }>("/api/infra/alerts", atParam(at)),
   events: (limit = 100, until?: number | null) => getJson<{ events: InfraEvent[] }>("/api/infra/events",
     until == null ? { limit: String(limit) } : { limit: String(limit), until: String(until) }),
+  /** Events from `since` (epoch seconds, inclusive) on, newest first. */
+  eventsSince: (since: number, limit: number) => getJson<{ events: InfraEvent[] }>("/api/infra/events",
+    { since: String(since), limit: String(limit) }),
   timeline: () => getJson<Timeline>("/api/infra/timeline"),
   diff: (from: number, to: number) =>
     getJson<TopologyDiff>("/api/infra/topology/diff", { from: String(from), to: String(to) }),

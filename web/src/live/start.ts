@@ -1,6 +1,7 @@
 // Stream wiring: the topology and event streams into the GraphStore and the UI store, the
 // panels' throttled view of the graph, alerts and the server's visualization config.
 import { apiUrl, api } from "../api/http";
+import { MAX_EVENTS, missedSince } from "../state/events";
 import type { GraphStore } from "../state/graph";
 import { timeFromUrl, useTime } from "../state/time";
 import { useUi } from "../state/ui";
@@ -27,12 +28,21 @@ export function startLive(graph: GraphStore): Live {
   topology.start();
   // The first batch (the replay of recent events) is not "new"; what follows is.
   let first = true;
+  // Back after a drop (a server restart): the stream replays what its ring still holds;
+  // the history has the rest, from the newest event the feed holds on.
+  const fillMissed = () => {
+    const since = missedSince(useUi.getState().events);
+    if (since === null || useTime.getState().at !== null) return;
+    api.eventsSince(since, MAX_EVENTS).then(({ events }) => {
+      if (useTime.getState().at === null) useUi.getState().addEvents(events, true);
+    }).catch(() => undefined);
+  };
   const closeEvents = openEventStream(apiUrl("/api/infra/events/stream"), (events) => {
     // Looking at the past: the feed shows that moment (reloaded on the way back).
     if (useTime.getState().at !== null) return;
     useUi.getState().addEvents(events, !first);
     first = false;
-  });
+  }, { onResume: fillMissed });
   // Panels follow the graph at a human pace, not at the delta rate: 4 times a second, and
   // once a second over PANEL_SCALE entities, where their counts go over the whole graph
   // (at 10,000 entities, 4 a second took about 7% of the page's main thread).
@@ -49,12 +59,13 @@ export function startLive(graph: GraphStore): Live {
       useUi.setState({ graphRevision: seen });
     }
     // A new snapshot after the first (the server restarted, or this page fell too far
-    // behind): events of entities that are no longer there are from another life.
+    // behind). The same change log is the same world: the feed keeps its history. Another
+    // log is another world (another server on this address): events of entities not in it
+    // go, and wherever the camera was looking is not in it either: frame the new map.
     if (topology.snapshots > snapshots) {
-      if (snapshots > 0) useUi.getState().pruneEvents((e) => graph.entities.has(e.entity_id));
-      // Another change log is another world (another server on this address): wherever
-      // the camera was looking is not in it. Frame the new map.
-      if (snapshots > 0 && topology.logId !== logId) useUi.getState().requestFit();
+      const sameLog = topology.logId === logId;
+      if (snapshots > 0) useUi.getState().eventsAfterSnapshot(sameLog, (id) => graph.entities.has(id));
+      if (snapshots > 0 && !sameLog) useUi.getState().requestFit();
       snapshots = topology.snapshots;
       logId = topology.logId;
     }

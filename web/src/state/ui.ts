@@ -2,7 +2,7 @@
 // The graph itself lives in the GraphStore; `graphRevision` is its throttled echo for panels.
 import { create } from "zustand";
 import type { Alert, InfraEvent, VisualizationConfig } from "../api/types";
-import { mergeEvents } from "./events";
+import { afterSnapshot, mergeEvents } from "./events";
 import { EMPTY_FILTERS, type Filters, type LayoutPreset, parseUrl, toSearch } from "./url";
 
 /** The topology stream's connection, as the outage banner and the top bar show it. */
@@ -41,8 +41,9 @@ export interface UiState {
   setTab: (t: Tab) => void;
   setSheetOpen: (open: boolean) => void;
   addEvents: (events: InfraEvent[], fresh: boolean) => void;
-  /** Keep only the events `keep` accepts (after a server restart: those of entities still there). */
-  pruneEvents: (keep: (e: InfraEvent) => boolean) => void;
+  /** The map was taken afresh: keep the feed for the same change log, else only events of
+   * entities on the new map (see state/events.ts `afterSnapshot`). */
+  eventsAfterSnapshot: (sameLog: boolean, onMap: (id: string) => boolean) => void;
   fly: (id: string) => void;
   requestFit: () => void;
   expand: (key: string) => void;
@@ -77,15 +78,18 @@ export const useUi = create<UiState>((set, get) => ({
   setTab: (tab) => set({ tab }),
   setSheetOpen: (sheetOpen) => set({ sheetOpen }),
   addEvents: (incoming, fresh) => {
-    const events = mergeEvents(get().events, incoming);
-    if (events === get().events) return;
+    const held = get().events;
+    const events = mergeEvents(held, incoming);
+    if (events === held) return;
     const freshEvents = { ...get().freshEvents };
-    if (fresh) for (const e of incoming) freshEvents[e.id] = Date.now();
+    // Only rows new or newer: a replay after a reconnect repeats rows already seen.
+    const seen = new Set(held);
+    if (fresh) for (const e of events) if (!seen.has(e)) freshEvents[e.id] = Date.now();
     set({ events, freshEvents });
   },
-  pruneEvents: (keep) => {
-    const events = get().events.filter(keep);
-    if (events.length !== get().events.length) set({ events });
+  eventsAfterSnapshot: (sameLog, onMap) => {
+    const events = afterSnapshot(get().events, sameLog, onMap);
+    if (events !== get().events) set({ events });
   },
   fly: (id) => set({ flyTo: { id, at: performance.now() } }),
   requestFit: () => set({ fitRequest: get().fitRequest + 1, flyTo: null }),
