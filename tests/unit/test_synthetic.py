@@ -60,3 +60,19 @@ def test_replaced_pods_take_their_connections_along_and_bring_their_own() -> Non
                                         if pod in (c.source_id, c.target_id)]
     # Nothing indexed for pods that are gone.
     assert set(world._pod_edges) == set(world.pods)
+
+
+def test_two_runs_of_one_world_name_their_events_apart() -> None:
+    """The history keeps events by id: a restarted server's synthetic events, numbered from 1
+    again, overwrote the last run's (a "BackOff" row became another pod's "Started")."""
+    config = SyntheticCollector(entities=300, edges=600, seed=5, churn_per_second=50)
+
+    def event_ids(world: SyntheticWorld) -> set[str]:
+        ids: set[str] = set()
+        while len(ids) < 5:
+            ids.update(e.id for e in world.churn()[4])
+        return ids
+
+    first, second = SyntheticWorld(config), SyntheticWorld(config)
+    assert set(first.entities) == set(second.entities)  # the same world...
+    assert not event_ids(first) & event_ids(second)  # ...and events of their own

@@ -76,6 +76,9 @@ class SyntheticWorld:
         self.pods: list[str] = []
         self._pod_counter = 0
         self._events = 0
+        # Events are numbered per run: the world is the same each run (its seed), but the
+        # history keeps events by id, and a second run's "synthetic:1:1" overwrote the first's.
+        self._run = f"{time.time_ns():x}"
         self._attrs: dict[tuple[tuple[str, Scalar], ...], dict[str, Scalar]] = {}
         self._build()
 
@@ -262,7 +265,7 @@ class SyntheticWorld:
             self.entities[pod_id] = updated
             self._events += 1
             event = Event(
-                id=f"synthetic:{self.config.seed}:{self._events}",
+                id=f"synthetic:{self.config.seed}:{self._run}:{self._events}",
                 type="Warning" if restarting else "Normal",
                 reason="BackOff" if restarting else "Started",
                 message=(f"Back-off restarting failed container in pod {pod.name} "
