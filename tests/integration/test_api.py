@@ -299,6 +299,68 @@ async def test_a_moment_that_is_no_time_is_a_400_naming_the_parameter(
                 assert "\n" not in message
 
 
+BODY_ROUTES = ("/api/infra/anomalies/expected", "/api/actions", "/api/actions/experiments",
+               "/api/actions/experiments/preview")
+
+
+async def test_a_body_over_the_limit_is_a_413_before_it_is_read(
+        served: tuple[Engine, Sink, str]) -> None:
+    """A route that declares a body model read and parsed 50 MB it was sent, then copied
+    it into its 422. Now every POST says 413 from the headers alone (the 10 bytes sent of
+    the 50 MB announced are all it gets), or, chunked, after 4 KiB; and the refusal of an
+    action is audited as before."""
+    _, _, url = served
+    port = int(url.rsplit(":", 1)[1])
+    for route in BODY_ROUTES:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(f"POST {route} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         "Content-Type: application/json\r\nContent-Length: 50000000\r\n\r\n"
+                         '{"entity_i'.encode())
+            await writer.drain()
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            assert head.startswith(b"HTTP/1.1 413 "), (route, head)
+            length = int(re.search(rb"content-length: (\d+)", head, re.I)[1])  # type: ignore[index]
+            assert await reader.readexactly(length) == b'{"error":"request body over 4096 bytes"}'
+        finally:
+            writer.close()
+
+    async def chunks(size: int) -> AsyncIterator[bytes]:
+        yield b'{"entity_id": "'
+        for _ in range(size // 1000):
+            yield b"x" * 1000
+        yield b'", "minutes": 1}'
+
+    json_type = {"Content-Type": "application/json"}
+    async with httpx.AsyncClient(base_url=url, timeout=10, headers=json_type) as client:
+        for route in BODY_ROUTES:
+            chunked = await client.post(route, content=chunks(10_000))
+            assert chunked.status_code == 413, (route, chunked.text)
+        # Under the limit, a chunked body reaches the route whole.
+        small = await client.post("/api/infra/anomalies/expected", content=chunks(3000))
+        assert small.status_code == 422 and small.json()["detail"][0]["loc"] == \
+            ["body", "entity_id"]
+        audit = (await client.get("/api/actions/audit")).json()
+        assert [(e["outcome"], e["message"], e["params"]) for e in audit][:2] == [
+            ("refused", "request body over 4096 bytes", {"path": "/api/actions/experiments"}),
+            ("refused", "request body over 4096 bytes", {"path": "/api/actions"})]
+
+
+async def test_a_422_says_where_and_why_without_the_input(
+        served: tuple[Engine, Sink, str]) -> None:
+    _, _, url = served
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        long = await client.post("/api/infra/anomalies/expected",
+                                 json={"entity_id": "y" * 3000, "minutes": 1})
+        assert long.status_code == 422
+        assert long.json() == {"detail": [{"loc": ["body", "entity_id"],
+                                           "msg": "String should have at most 1000 characters",
+                                           "type": "string_too_long"}]}
+        query = await client.get("/api/infra/events", params={"limit": "z" * 500})
+        assert query.status_code == 422 and "z" * 10 not in query.text
+        assert [set(e) for e in query.json()["detail"]] == [{"loc", "msg", "type"}]
+
+
 async def test_token_host_and_origin_checks(tmp_path: Path) -> None:
     engine = make_engine(tmp_path, token="s3cret")
     async with running_server(engine) as url:

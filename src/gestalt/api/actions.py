@@ -26,7 +26,6 @@ from starlette.types import Scope
 from gestalt.engine.actions import ActionRequest, Actions, Caller, Experiments, Refused
 from gestalt.engine.runtime import Engine
 
-MAX_BODY = 4096
 TOKEN_HEADER = "x-gestalt-operator-token"
 _encoder = msgspec.json.Encoder()
 
@@ -117,9 +116,7 @@ def _action(body: _Body) -> ActionRequest:
 
 
 async def _read(request: Request, engine: Engine) -> tuple[_Body, Caller]:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise Refused(413, f"request body over {MAX_BODY} bytes")
+    raw = await request.body()  # at most MAX_BODY bytes (security.BodyLimit)
     try:
         body = msgspec.json.decode(raw or b"{}", type=_Body)
     except msgspec.ValidationError as exc:

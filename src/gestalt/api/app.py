@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import msgspec
 from fastapi import FastAPI, Header, HTTPException, Query, Request
 from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
@@ -27,7 +28,7 @@ from gestalt.api.code import code_router
 from gestalt.api.exports import site_name
 from gestalt.api.mcp_mount import McpMount
 from gestalt.api.metrics import engine_registry, exposition
-from gestalt.api.security import SecurityMiddleware
+from gestalt.api.security import BodyLimit, SecurityMiddleware
 from gestalt.api.sse import Broadcaster, sse_frame
 from gestalt.api.static import WebUi
 from gestalt.api.streams import (
@@ -101,9 +102,18 @@ def create_app(engine: Engine, *, manage_engine: bool = True) -> FastAPI:
     app.state.mcp = mcp
     actions, experiments = build_actions(engine)
     app.state.actions = actions
+    # Added first, so it runs inside SecurityMiddleware: a stranger's body gets a 401 or 403.
+    app.add_middleware(BodyLimit, on_refused=audit_refusal(actions))
     app.add_middleware(SecurityMiddleware, config=engine.config.server,
                        on_refused=audit_refusal(actions))
     mount_actions(app, engine, actions, experiments)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own reply copies each field's `input` back: all of a 4,000-character
+        # string to say it is too long. Where and why is enough.
+        return JSONResponse({"detail": [{key: error[key] for key in ("loc", "msg", "type")}
+                                        for error in exc.errors()]}, status_code=422)
 
     @app.exception_handler(PathError)
     async def _path_error(_request: Request, exc: PathError) -> JSONResponse:

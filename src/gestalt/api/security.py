@@ -7,6 +7,9 @@
   server are accepted (`localhost`, loopback addresses, the bind address).
 - Origin check: a browser request from another origin is refused unless that origin is
   listed in `server.allowed_origins`. There is no wildcard CORS.
+- Body limit (`BodyLimit`): what the routes take is a few fields, so a request body over
+  MAX_BODY bytes is a 413 before any of it is parsed, or read past the limit: a route
+  that declares a body model would otherwise read and parse whatever it is sent.
 """
 
 from __future__ import annotations
@@ -18,15 +21,19 @@ from urllib.parse import unquote, urlsplit
 
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gestalt.model.config import ServerConfig, is_loopback
 
-__all__ = ["COOKIE", "OPEN_PATHS", "SecurityMiddleware", "is_loopback"]
+__all__ = ["COOKIE", "MAX_BODY", "OPEN_PATHS", "BodyLimit", "SecurityMiddleware", "is_loopback"]
 
 COOKIE = "gestalt_token"
 # Reachable without a token: liveness probes must work for orchestrators.
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+# The largest request body a route takes (an action, an experiment, an expected anomaly).
+MAX_BODY = 4096
+# Bodies BodyLimit leaves alone: the MCP SDK bounds its own messages (4 MB).
+UNLIMITED_PATHS = frozenset({"/mcp"})
 
 
 def _split_host(value: str) -> str:
@@ -123,3 +130,58 @@ class SecurityMiddleware:
             if key == COOKIE:
                 return value, False
         return None, False
+
+
+class BodyLimit:
+    """A request body over `limit` bytes is refused with `413 {"error": "request body over
+    <limit> bytes"}`: by its Content-Length, unread; a chunked one (no length said) once
+    `limit` bytes have arrived, which are all that is held. `on_refused` is told, as for
+    SecurityMiddleware (the actions' audit log records those aimed at actions)."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY,
+                 on_refused: Callable[[Scope, str], None] | None = None) -> None:
+        self.app = app
+        self.limit = limit
+        self.on_refused = on_refused
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in UNLIMITED_PATHS:
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        length = headers.get("content-length")  # the server refuses one that is no number
+        if length is not None and int(length) > self.limit:
+            await self._refuse(scope, receive, send)
+            return
+        if length is None and "chunked" in headers.get("transfer-encoding", "").lower():
+            held = await self._first(receive)
+            if held is None:
+                await self._refuse(scope, receive, send)
+                return
+
+            async def replay() -> Message:
+                return held.pop(0) if held else await receive()
+
+            receive = replay
+        await self.app(scope, receive, send)
+
+    async def _first(self, receive: Receive) -> list[Message] | None:
+        """A chunked body's messages, if they end within `limit` bytes; None if not."""
+        held: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            held.append(message)
+            if message["type"] != "http.request":
+                return held  # the client went away: the route hears it
+            size += len(message.get("body", b""))
+            if size > self.limit:
+                return None
+            if not message.get("more_body", False):
+                return held
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        reason = f"request body over {self.limit} bytes"
+        if self.on_refused is not None:
+            self.on_refused(scope, reason)
+        await JSONResponse({"error": reason}, status_code=413)(scope, receive, send)
