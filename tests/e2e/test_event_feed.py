@@ -17,17 +17,18 @@ from tests.support.daemons import free_port
 CONFIG = {"synthetic": {"entities": 200, "edges": 400, "churn_per_second": 10, "seed": 1}}
 
 
+def feed_and_badge(page: Any) -> tuple[dict[str, str], int]:
+    """The feed's rows (event id -> entity id) and the Events tab's count, read in one
+    instant: read apart, an event arriving between the two reads made them differ."""
+    rows, count = page.evaluate(
+        "[[...document.querySelectorAll('[data-testid=\"event-feed\"] .event')]"
+        ".map((r) => [r.dataset.event, r.dataset.entity]),"
+        " document.querySelector('[data-tab=\"events\"] .count')?.textContent]")
+    return dict(rows), int(count or 0)
+
+
 def feed(page: Any) -> dict[str, str]:
-    """The feed's rows at one instant: event id -> entity id."""
-    rows = page.evaluate(
-        "[...document.querySelectorAll('[data-testid=\"event-feed\"] .event')]"
-        ".map((r) => [r.dataset.event, r.dataset.entity])")
-    return dict(rows)
-
-
-def badge(page: Any) -> int:
-    text = page.evaluate("document.querySelector('[data-tab=\"events\"] .count')?.textContent")
-    return int(text or 0)
+    return feed_and_badge(page)[0]
 
 
 def is_change(event: dict[str, Any]) -> bool:
@@ -46,16 +47,16 @@ def test_feed_keeps_its_events_across_a_restart(browser: Any, tmp_path: Path) ->
         page.locator('[data-tab="events"]').click()
         wait_until(lambda: len(feed(page)) >= 20, 90, "the feed to fill")
     page.get_by_test_id("outage").wait_for(timeout=30_000)
-    held = feed(page)
-    assert badge(page) == len(held)
+    held, count = feed_and_badge(page)
+    assert count == len(held)
     snapshots = page.evaluate("__gestalt.stream.snapshots")
     sizes: list[int] = []
     with gestalt_server(tmp_path, CONFIG, port=port) as url:
 
         def back() -> bool:
-            rows = feed(page)
+            rows, count = feed_and_badge(page)
             sizes.append(len(rows))
-            assert badge(page) == len(rows)
+            assert count == len(rows)
             return bool(page.evaluate("__gestalt.stream.snapshots") > snapshots
                     and page.evaluate("__gestalt.status") == "live")
 
@@ -74,11 +75,10 @@ def test_feed_keeps_its_events_across_a_restart(browser: Any, tmp_path: Path) ->
 
         # Whatever happened while the page was away, as a reload would show it.
         wait_until(caught_up, 30, "the feed to have what the server has")
-        rows = feed(page)
-        # The synthetic source numbers its events from 1 again in each run, so the second
-        # run's events take the first's ids (on the server too): ids alone cannot tell a
-        # kept row from a replaced one. The sizes can: the feed never shrank.
+        rows, count = feed_and_badge(page)
+        # Every row it held is still there (the synthetic source numbers each run's events
+        # apart), and the feed never shrank on the way.
         assert held.keys() <= rows.keys(), sorted(held.keys() - rows.keys())
         assert min(sizes) >= len(held), (len(held), sizes[:20])
-        assert badge(page) == len(rows)
+        assert count == len(rows)
         context.close()  # before the server goes, so that no stream breaks under it

@@ -52,7 +52,10 @@ export function SearchBox() {
         value={q}
         onChange={(ev) => { setFilters({ q: ev.target.value }); setOpen(true); }}
         onFocus={() => setOpen(true)}
-        onBlur={() => setTimeout(() => setOpen(false), 150)}
+        // Closed a moment later (a click on a result lands first), unless the box has the
+        // focus again by then: "/" right after Enter chose a result reopened it, and the
+        // timer closed it under the user's typing (a loaded CI machine saw it).
+        onBlur={() => setTimeout(() => { if (document.activeElement !== input.current) setOpen(false); }, 150)}
         onKeyDown={onKeyDown}
       />
       {open && q.trim() && (
