@@ -105,6 +105,19 @@ async def test_expire_watches_ends_open_watches_with_410(sim: KubeSim,
     assert events[0]["type"] == "ERROR" and events[0]["object"]["code"] == 410
 
 
+async def test_a_stopping_server_ends_its_watches_and_refuses_new_ones(
+        sim: KubeSim, api: httpx.AsyncClient) -> None:
+    """Every client watches again as its watch ends: a new watch during the shutdown held it
+    until uvicorn cancelled the stream mid-write (a traceback in `gestalt demo`'s output)."""
+    task = asyncio.create_task(collect(api, "/api/v1/configmaps", 1, resourceVersion=sim.store.rv))
+    await wait_until(lambda: sim.store.watchers[CONFIGMAPS], what="the watch")
+    sim.store.close_watches()  # what KubeSim.stop does first
+    assert await task == []  # the stream ended cleanly, without an event
+    again = await collect(api, "/api/v1/configmaps", 1, resourceVersion=sim.store.rv)
+    assert again[0]["type"] == "ERROR" and again[0]["object"]["code"] == 503
+    assert not sim.store.watchers[CONFIGMAPS]
+
+
 async def test_bookmarks_carry_the_current_version(sim: KubeSim, api: httpx.AsyncClient) -> None:
     sim.store.create(configmap("a"))
     rv = sim.store.rv

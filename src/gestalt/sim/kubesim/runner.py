@@ -98,6 +98,7 @@ class KubeSim:
         config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
                                 timeout_graceful_shutdown=2, timeout_keep_alive=30, **tls)
         self._server = _EmbeddedServer(config)
+        self.store.watching = True  # again, after a stop
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="kubesim")
         while not self._server.started:
             if self._task.done():

@@ -81,6 +81,9 @@ class Store:
         self.history: deque[Change] = deque(maxlen=history)
         self.compacted_rv = 0  # changes at or below this version are gone from history
         self.watchers: dict[Resource, set[Watcher]] = {r: set() for r in STORED.values()}
+        # False while the server shuts down: a client that watches again as its watch ends
+        # (they all do) would hold the shutdown until uvicorn cancels it mid-stream.
+        self.watching = True
         # owner uid -> (resource, namespace, name) of its dependents (ownerReferences).
         self.dependents: dict[str, set[tuple[Resource, str, str]]] = {}
         # Called after every write (controllers keep derived objects in step).
@@ -254,6 +257,8 @@ class Store:
     def watch(self, resource: Resource, namespace: str | None, match: Predicate | None,
               since: int | None) -> tuple[Watcher, list[Change]]:
         """Register a watcher; return it with the changes after `since` to replay first."""
+        if not self.watching:
+            raise ApiError(503, "ServiceUnavailable", "the server is shutting down")
         if since is not None and since < self.compacted_rv:
             raise ApiError(410, "Expired", f"too old resource version: {since} "
                            f"({self.compacted_rv + 1})")
@@ -269,7 +274,8 @@ class Store:
         self.watchers[watcher.resource].discard(watcher)
 
     def close_watches(self) -> None:
-        """End every open watch cleanly (server shutdown)."""
+        """End every open watch cleanly, and refuse new ones (server shutdown)."""
+        self.watching = False
         for watchers in self.watchers.values():
             for watcher in watchers:
                 watcher.ended = CLOSE
