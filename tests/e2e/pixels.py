@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import struct
 import zlib
+from pathlib import Path
+from typing import Any
 
 
 def decode_png(data: bytes) -> tuple[int, int, list[tuple[int, int, int]]]:
@@ -60,3 +62,12 @@ def count_near(
 ) -> int:
     """How many pixels are within `tolerance` of `colour` on every channel."""
     return sum(all(abs(p[k] - colour[k]) <= tolerance for k in range(3)) for p in pixels)
+
+
+def export_png(page: Any, path: Path) -> tuple[int, int, list[tuple[int, int, int]]]:
+    """Export the map as a PNG from the Export menu, save it at `path`; its decoded pixels."""
+    with page.expect_download(timeout=20_000) as download:
+        page.locator('[data-testid="tl-export"]').select_option("png")
+    assert download.value.suggested_filename.endswith(".png")
+    download.value.save_as(path)
+    return decode_png(path.read_bytes())

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.harness import ARTIFACTS, gestalt_server, wait_until
-from tests.e2e.pixels import count_near, decode_png
+from tests.e2e.pixels import count_near, export_png
 
 SYNTHETIC = {"entities": 60, "edges": 90, "churn_per_second": 0}
 BACKGROUND = (7, 11, 20)  # the map's clear colour, #070b14
@@ -50,14 +50,6 @@ def settled(page: Any) -> bool:
     return bool(camera) and not camera["moving"] and page.evaluate("__gestalt.layoutAlpha") < 0.005
 
 
-def export(page: Any, path: Path) -> tuple[int, int, list[tuple[int, int, int]]]:
-    with page.expect_download(timeout=20_000) as download:
-        page.locator('[data-testid="tl-export"]').select_option("png")
-    assert download.value.suggested_filename.endswith(".png")
-    download.value.save_as(path)
-    return decode_png(path.read_bytes())
-
-
 def test_the_exported_png_carries_the_labels_and_a_caption(
     server: str, open_page: Any, tmp_path: Path
 ) -> None:
@@ -72,7 +64,7 @@ def test_the_exported_png_carries_the_labels_and_a_caption(
 
     def exported_as_shown() -> tuple[int, int, list[tuple[int, int, int]], list[Any]] | None:
         before = label_boxes(page)
-        width, height, pixels = export(page, path)
+        width, height, pixels = export_png(page, path)
         return (width, height, pixels, before) if label_boxes(page) == before else None
 
     width, height, pixels, labels = wait_until(exported_as_shown, 30, "a picture of a still map")

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from tests.e2e.harness import ARTIFACTS, drop_file, gestalt_server, wait_until
-from tests.e2e.pixels import count_near, decode_png
+from tests.e2e.pixels import count_near, export_png
 from tests.support.services import TEST_IMAGE
 
 BACKGROUND = (7, 11, 20)  # the map's clear colour, #070b14
@@ -66,15 +66,6 @@ def headline_count(page: Any) -> int:
     found = re.search(r"(\d+) entities", page.get_by_test_id("health").inner_text())
     assert found, page.get_by_test_id("health").inner_text()
     return int(found.group(1))
-
-
-def export_png(page: Any, path: Path) -> tuple[int, int, list[tuple[int, int, int]]]:
-    """Export the map as a PNG from the Export menu; its decoded pixels."""
-    with page.expect_download(timeout=20_000) as download:
-        page.locator('[data-testid="tl-export"]').select_option("png")
-    assert download.value.suggested_filename.endswith(".png")
-    download.value.save_as(path)
-    return decode_png(path.read_bytes())
 
 
 def marks_in_picture(page: Any, path: Path, expected: dict[str, str]) -> bool:

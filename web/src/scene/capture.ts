@@ -7,7 +7,7 @@ import { useColouring } from "../state/colouring";
 import type { HealthCounts } from "../state/health";
 import { useUi } from "../state/ui";
 import type { LabelItem } from "./labelling";
-import { caption, composeMapPicture } from "./mapPicture";
+import { caption, composeMapPicture, utcStamp } from "./mapPicture";
 
 /** One full-resolution frame just drawn (read it before this task ends), what labels it
  * shows on screen, and the health of what it shows. */
@@ -23,7 +23,7 @@ export const mapCapture: { frame: () => MapFrame | null } = { frame: () => null 
 /** The map as drawn, labels and caption included, as a PNG; `at` the moment travelled to. */
 export function mapPng(at: number | null): Promise<Blob | null> {
   const open = useSnapshot.getState().open;
-  const moment = at ?? open?.at ?? Date.now() / 1000;
+  const moment = momentShown(at);
   const source = at !== null ? { kind: "past" as const } : open ? { kind: "snapshot" as const, file: open.file } : { kind: "live" as const };
   const frame = mapCapture.frame();
   if (!frame) return Promise.resolve(null);
@@ -35,9 +35,12 @@ export function mapPng(at: number | null): Promise<Blob | null> {
 /** `gestalt-<site>-2026-11-30T08-15-00Z<suffix>`: named as the server names its exports
  * (api/exports.py `file_name`), after the moment shown (a past one, a snapshot's, or now). */
 export function exportName(site: string, at: number | null, suffix: string): string {
-  const moment = at ?? useSnapshot.getState().open?.at ?? Date.now() / 1000;
-  const stamp = new Date(Math.floor(moment) * 1000).toISOString().replace(/\.\d+Z$/, "Z").replace(/:/g, "-");
-  return `gestalt-${site}-${stamp}${suffix}`;
+  return `gestalt-${site}-${utcStamp(momentShown(at)).replace(/:/g, "-")}${suffix}`;
+}
+
+/** The moment the map shows: the one travelled to, an opened snapshot's, or now. */
+function momentShown(at: number | null): number {
+  return at ?? useSnapshot.getState().open?.at ?? Date.now() / 1000;
 }
 
 /** Save the map as a PNG named after the site and the moment shown. */
